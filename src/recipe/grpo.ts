@@ -71,6 +71,7 @@ export interface GrpoOptions {
 
 /** One line of metrics.jsonl. */
 export interface GrpoStepMetrics {
+  /** 1-based: the number of steps done once this one is. */
   step: number;
   reward_mean: number;
   /** Graded correct by the paper's evaluation grader (src/eval/grader.ts). */
@@ -129,6 +130,7 @@ export interface ResponseRecord {
 
 /** One line of rollouts.jsonl: a prompt group, for inspection. */
 export interface GroupRecord {
+  /** 1-based, as in the metrics. */
   step: number;
   item: { dataset: string; index: number; hash: string; answer_label: string };
   prompt: string;
@@ -261,7 +263,7 @@ export class GrpoTrainer {
   get updates(): number { return this.trainer.step; }
   set updates(n: number) { this.trainer.step = n; }
 
-  /** One GRPO step on these prompts (their encodings in `encoded`, same order). */
+  /** GRPO step `step` (0-based; it seeds the sampling) on these prompts (their encodings in `encoded`, same order). */
   async step(step: number, items: QAItem[], encoded: EncodedPrompt[], signal?: AbortSignal): Promise<GrpoStepResult> {
     const o = this.o;
     const G = o.groupSize;
@@ -277,7 +279,7 @@ export class GrpoTrainer {
     const rewards = samples.map((s) => s.responses.map((r) => computeReward(r.text, s.item.options, s.item.answer_label, s.item.answer) as number));
     const { groups: adv, stats: advStats } = computeAdvantages(rewards, o.advantage);
     const records: GroupRecord[] = samples.map((s, g) => ({
-      step,
+      step: step + 1,
       item: { dataset: s.item.dataset_name, index: s.item.dataset_index, hash: s.item.hash, answer_label: s.item.answer_label },
       prompt: this.tok.decode(s.prompt.ids, { skipSpecialTokens: false }),
       kept: adv[g].kept,
@@ -316,7 +318,7 @@ export class GrpoTrainer {
     const sampled = samples.reduce((n, s) => n + s.responses.reduce((m, r) => m + r.ids.length, 0), 0);
     const secs = (t2 - t0) / 1000;
     const metrics: GrpoStepMetrics = {
-      step,
+      step: step + 1,
       reward_mean: mean(all.map((r) => r.reward)),
       accuracy: mean(all.map((r) => (r.correct ? 1 : 0))),
       format_rate: mean(all.map((r) => (r.format ? 1 : 0))),

@@ -1,7 +1,7 @@
-// `thinker grpo` end to end on a micro model: the run folder's files, resume reproducing an
-// uninterrupted run exactly, and bad input refused before the GPU is touched.
+// `thinker grpo` end to end on a micro model with the full recipe prompt: the run folder's files,
+// resume reproducing an uninterrupted run exactly, and bad input refused before the GPU is touched.
 import { describe, it, expect, beforeAll } from 'vitest';
-import { mkdtempSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
@@ -10,9 +10,9 @@ import { initWeights } from '../../src/model/model';
 import { saveCheckpoint } from '../../src/node/checkpoint';
 import { chatPrompt, promptText, sftTarget } from '../../src/recipe/prompt';
 import { InputError } from '../../src/engine/errors';
-import { grpoCommand as grpoCommandOn, registerGrpo } from '../../src/cli/commands/grpo';
+import { runGrpoCommand, registerGrpo, type GrpoCliOptions, type GrpoSummary } from '../../src/cli/commands/grpo';
 import { testGpu } from '../helpers/gpu';
-import { parseGrpoConfig, GRPO_PRESETS, RECIPE_GRPO, totalSteps } from '../../src/recipe/grpo-config';
+import { grpoConfigFrom, applyGrpoOverrides, GRPO_PRESETS, GRPO_DEFAULTS, totalSteps, type GrpoConfig } from '../../src/recipe/grpo-config';
 import type { ModelConfig } from '../../src/model/config';
 import type { GrpoStepMetrics, GroupRecord } from '../../src/recipe/grpo';
 
@@ -26,10 +26,9 @@ const items = ['left', 'right', 'up', 'down'].map((k, i) => ({
   dataset_index: i,
 }));
 
-const quiet = () => undefined;
-/** One device for every run of this file, so its pipelines are compiled once. */
-const grpoCommand = async (o: Parameters<typeof grpoCommandOn>[0], log: (s: string) => void) => grpoCommandOn(o, log, await testGpu());
 const readJsonl = <T>(f: string): T[] => readFileSync(f, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as T);
+/** In-process, on the test device (its pipelines compiled once for the whole file), no signal handlers. */
+const grpo = async (o: GrpoCliOptions) => runGrpoCommand({ quiet: true, ...o }, { gpu: await testGpu(), handleSignals: false, log: () => undefined });
 
 describe('thinker grpo', () => {
   let dir: string, model: string, data: string;
@@ -55,22 +54,25 @@ describe('thinker grpo', () => {
   const config = (extra: Record<string, unknown> = {}) => {
     const f = path.join(dir, `config-${Math.random().toString(36).slice(2)}.json`);
     writeFileSync(f, JSON.stringify({
-      base: 'lab', data: { file: data }, steps: 2, promptsPerStep: 2, groupSize: 2, maxNewTokens: 6, microBatch: 4, rolloutBatch: 4,
-      lr: 1e-3, seed: 5, ...extra,
+      extends: 'synth-micro', data: { source: 'file', file: { path: data, evalPath: data } },
+      steps: 2, promptsPerStep: 2, groupSize: 2, maxNewTokens: 6, maxPromptTokens: 120, microBatch: 4, rolloutBatch: 4, lr: 1e-3, seed: 5,
+      eval: { items: 2, maxNewTokens: 6, batchSize: 2, every: 0 }, checkpoint: { every: 1, keep: 5 },
+      ...extra,
     }));
     return f;
   };
 
-  it('writes metrics, rollouts, a checkpoint and a summary; a resumed run repeats the uninterrupted one exactly', async () => {
+  it('writes checkpoints, metrics, rollouts and a summary; a resumed run repeats the uninterrupted one exactly', async () => {
     const cfgFile = config();
     const full = path.join(dir, 'full');
-    const s = await grpoCommand({ config: cfgFile, model, out: full, quiet: true }, quiet);
-    expect(s.steps_done).toBe(2);
-    expect(s.stopped).toBe(false);
-    expect(s.items).toBe(4);
-    const metrics = readJsonl<GrpoStepMetrics>(path.join(full, 'metrics.jsonl'));
-    expect(metrics.map((m) => m.step)).toEqual([0, 1]);
-    for (const m of metrics) {
+    const s = await grpo({ config: cfgFile, model, out: full }) as GrpoSummary;
+    expect(s).toMatchObject({ command: 'grpo', step: 2, totalSteps: 2, stopped: false, items: 4, evalItems: 2, resumedFrom: null });
+    expect(s.initialEval?.step).toBe(0);
+    expect(s.finalEval?.step).toBe(2);
+    const rows = readJsonl<Record<string, unknown>>(path.join(full, 'metrics.jsonl'));
+    expect(rows.map((r) => `${r.type}@${r.step}`)).toEqual(['eval@0', 'step@1', 'step@2', 'eval@2']);
+    const steps = rows.filter((r) => r.type === 'step') as unknown as GrpoStepMetrics[];
+    for (const m of steps) {
       for (const k of ['reward_mean', 'accuracy', 'format_rate', 'kl', 'clip_frac', 'entropy', 'response_length', 'adv_mean', 'adv_std', 'tokens_per_s', 'grad_norm']) {
         expect(Number.isFinite((m as unknown as Record<string, number>)[k]), k).toBe(true);
       }
@@ -78,73 +80,94 @@ describe('thinker grpo', () => {
       expect(m.entropy).toBeGreaterThan(0);
       expect(m.sampled_tokens).toBeGreaterThan(0);
     }
-    // A random model: the first mini-batch is on-policy, so ratios start at 1 and the KL at 0.
+    // A random start model: the first mini-batch is on-policy, so every ratio starts at 1.
     const groups = readJsonl<GroupRecord>(path.join(full, 'rollouts.jsonl'));
-    expect(groups).toHaveLength(4);
+    expect(groups.map((g) => g.step)).toEqual([1, 1, 2, 2]);
     const g0 = groups[0];
     expect(g0.prompt).toContain('Question: Which way does the sign point?');
+    expect(g0.prompt).toContain('You will solve a problem/request.');
     expect(g0.responses).toHaveLength(2);
     for (const r of g0.responses) {
       expect(r.ratios).toHaveLength(r.tokens.length);
       for (const x of r.ratios!) expect(Math.abs(x - 1)).toBeLessThan(1e-3);
       expect(r.reward).toBe(0);
     }
-    const state = JSON.parse(readFileSync(path.join(full, 'checkpoint', 'trainer_state.json'), 'utf8'));
-    expect(state).toMatchObject({ steps_done: 2, total_steps: 2, updates: 4 });
-    for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'optimizer.safetensors']) expect(existsSync(path.join(full, 'checkpoint', f)), f).toBe(true);
-    expect(JSON.parse(readFileSync(path.join(full, 'summary.json'), 'utf8')).steps_done).toBe(2);
+    expect(readdirSync(full).filter((f) => f.startsWith('checkpoint-')).sort()).toEqual(['checkpoint-1', 'checkpoint-2']);
+    const state = JSON.parse(readFileSync(path.join(full, 'checkpoint-2', 'trainer_state.json'), 'utf8'));
+    expect(state).toMatchObject({ kind: 'grpo', step: 2, totalSteps: 2, position: { updates: 4 }, reason: 'final', optimizer: true });
+    for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'optimizer.safetensors']) expect(existsSync(path.join(full, 'checkpoint-2', f)), f).toBe(true);
+    expect(JSON.parse(readFileSync(path.join(full, 'summary.json'), 'utf8')).step).toBe(2);
+    expect(JSON.parse(readFileSync(path.join(full, 'run_config.json'), 'utf8')).model).toBe(path.resolve(model));
 
-    // One step, then resume to two: step 1 must come out identical (weights, AdamW moments and
-    // step count restored, prompts and sampling seeds a function of the step).
+    // One step, then resume to two: step 2 must come out identical (weights, AdamW moments and
+    // step count restored; prompts and sampling seeds a function of the step).
     const part = path.join(dir, 'part');
-    await grpoCommand({ config: cfgFile, model, out: part, quiet: true, steps: '1' }, quiet);
-    const r = await grpoCommand({ resume: part, quiet: true, steps: '2' }, quiet);
-    expect(r.resumed_from).toBe(1);
-    const resumed = readJsonl<GrpoStepMetrics>(path.join(part, 'metrics.jsonl'));
-    expect(resumed.map((m) => m.step)).toEqual([0, 1]);
-    const strip = (m: GrpoStepMetrics) => ({ ...m, tokens_per_s: 0, rollout_tokens_per_s: 0, train_tokens_per_s: 0, rollout_s: 0, update_s: 0, seconds: 0 });
-    expect(strip(resumed[1])).toEqual(strip(metrics[1]));
+    await grpo({ config: cfgFile, model, out: part, steps: '1' });
+    const r = await grpo({ resume: part, steps: '2' }) as GrpoSummary;
+    expect(r.resumedFrom).toBe(path.join(part, 'checkpoint-1'));
+    expect(r.step).toBe(2);
+    const resumed = readJsonl<Record<string, unknown>>(path.join(part, 'metrics.jsonl'));
+    expect(resumed.map((x) => `${x.type}@${x.step}`)).toEqual(['eval@0', 'step@1', 'eval@1', 'step@2', 'eval@2']);
+    const timing = ['tokens_per_s', 'rollout_tokens_per_s', 'train_tokens_per_s', 'rollout_s', 'update_s', 'seconds'];
+    const strip = (m: Record<string, unknown>) => Object.fromEntries(Object.entries(m).filter(([k]) => !timing.includes(k)));
+    expect(strip(resumed[3])).toEqual(strip(rows[2]));
     expect(readJsonl<GroupRecord>(path.join(part, 'rollouts.jsonl'))).toEqual(groups);
-    expect(readFileSync(path.join(part, 'checkpoint', 'model.safetensors'))).toEqual(readFileSync(path.join(full, 'checkpoint', 'model.safetensors')));
+    expect(readFileSync(path.join(part, 'checkpoint-2', 'model.safetensors'))).toEqual(readFileSync(path.join(full, 'checkpoint-2', 'model.safetensors')));
+    await expect(grpo({ resume: part })).rejects.toThrow(/already did 2 of 2 steps/);
   }, 600_000);
 
-  it('refuses bad configs and data with errors that name the problem, before any GPU work', async () => {
-    const run = (o: Parameters<typeof grpoCommand>[0]) => grpoCommand({ quiet: true, ...o }, quiet);
+  it('refuses bad configs, data and folders with errors that name the problem, before any GPU work', async () => {
     const out = path.join(dir, 'bad');
-    await expect(run({ config: config({ groupSize: 0 }), model, out })).rejects.toThrow(/groupSize must be >= 1/);
-    await expect(run({ config: config({ clipLow: 0.2, klCof: 1 }), model, out })).rejects.toThrow(/unknown key "klCof"/);
-    await expect(run({ config: config({ lossAgg: 'sum' }), model, out })).rejects.toThrow(/lossAgg must be one of/);
-    await expect(run({ config: config({ clipC: 0.5 }), model, out })).rejects.toThrow(/clipC/);
-    await expect(run({ config: config({ base: 'nope' }), model, out })).rejects.toThrow(/not a preset/);
-    await expect(run({ config: 'no-such-preset', model, out })).rejects.toThrow(/neither a preset/);
-    await expect(run({ config: config({ data: { file: path.join(dir, 'missing.jsonl') } }), model, out })).rejects.toThrow(/data file not found/);
-    await expect(run({ config: config({ maxPromptTokens: 5 }), model, out })).rejects.toThrow(/no usable items/);
-    await expect(run({ config: config({ maxNewTokens: 200 }), model, out })).rejects.toThrow(/context of 128/);
-    await expect(run({ config: config(), out })).rejects.toThrow(/no start model/);
-    await expect(run({ config: config(), model: path.join(dir, 'nowhere'), out })).rejects.toThrow(/config.json not found/);
-    await expect(run({ resume: path.join(dir, 'nowhere') })).rejects.toThrow(InputError);
-    const e = await run({ config: config({ groupSize: 0 }), model, out }).catch((x) => x);
+    const run = (o: GrpoCliOptions) => grpo({ model, out, ...o });
+    await expect(run({ config: config({ groupSize: 0 }) })).rejects.toThrow(/groupSize must be >= 1/);
+    await expect(run({ config: config({ klCof: 1 }) })).rejects.toThrow(/unknown key "klCof"/);
+    await expect(run({ config: config({ lossAgg: 'sum' }) })).rejects.toThrow(/lossAgg must be one of/);
+    await expect(run({ config: config({ clipC: 0.5 }) })).rejects.toThrow(/clipC/);
+    await expect(run({ config: config({ extends: 'nope' }) })).rejects.toThrow(/"extends" must name a preset/);
+    await expect(run({ config: 'no-such-preset' })).rejects.toThrow(/neither a preset/);
+    await expect(run({ config: config({ data: { source: 'file', file: { path: path.join(dir, 'missing.jsonl') } } }) })).rejects.toThrow(/data file not found/);
+    await expect(run({ config: config({ maxPromptTokens: 5 }) })).rejects.toThrow(/no usable items/);
+    await expect(run({ config: config({ maxNewTokens: 200 }) })).rejects.toThrow(/context of 128/);
+    await expect(run({ config: config({ eval: { maxNewTokens: 100 } }) })).rejects.toThrow(/eval.maxNewTokens 100 exceeds/);
+    await expect(run({ config: config(), set: ['updatesPerStep=9'] })).rejects.toThrow(/updatesPerStep 9 exceeds the 4 responses/);
+    await expect(grpo({ config: config(), out })).rejects.toThrow(/no start model/);
+    await expect(run({ config: config(), model: path.join(dir, 'nowhere') })).rejects.toThrow(/no config.json/);
+    await expect(grpo({ resume: path.join(dir, 'nowhere') })).rejects.toThrow(InputError);
+    await expect(grpo({ resume: model })).rejects.toThrow(/not a run checkpoint/);
+    const e = await run({ config: config({ groupSize: 0 }) }).catch((x) => x);
     expect(e).toBeInstanceOf(InputError);
-    expect(existsSync(path.join(out, 'run.json'))).toBe(false);
+    expect(existsSync(out)).toBe(false);
+    // A folder that already holds a run is not overwritten.
+    await expect(grpo({ config: config(), model, out: path.join(dir, 'full') })).rejects.toThrow(/already holds a run/);
   });
 
-  it('presets and config files resolve to valid settings; steps follow epochs when unset', () => {
-    expect(GRPO_PRESETS.recipe.config).toMatchObject({ groupSize: 8, promptsPerStep: 256, updatesPerStep: 2, clipLow: 0.2, clipHigh: 0.2, klCoef: 0.01, lr: 1e-6, weightDecay: 0.01, gradClip: 1, temperature: 1, topP: 1, maxNewTokens: 4096, maxPromptTokens: 2048 });
-    expect(GRPO_PRESETS['lab-dapo'].config).toMatchObject({ clipHigh: 0.28, dropEqualGroups: true, klCoef: 0 });
-    expect(GRPO_PRESETS['lab-dr-grpo'].config.normalizeStd).toBe(false);
-    const c = parseGrpoConfig({ base: 'lab', groupSize: 4, data: { file: 'x.jsonl' } }, 'test.json');
+  it('presets and config files resolve to valid settings; --set and --print-config', async () => {
+    expect(GRPO_PRESETS.paper.config).toMatchObject({
+      groupSize: 8, promptsPerStep: 256, updatesPerStep: 2, clipLow: 0.2, clipHigh: 0.2, klCoef: 0.01, lossAgg: 'token-mean', lr: 1e-6,
+      weightDecay: 0.01, gradClip: 1, temperature: 1, topP: 1, maxNewTokens: 4096, maxPromptTokens: 2048, epochs: 5, steps: 0,
+    });
+    expect(GRPO_PRESETS['synth-micro-dapo'].config).toMatchObject({ clipHigh: 0.28, dropEqualGroups: true, klCoef: 0 });
+    expect(GRPO_PRESETS['synth-micro-dr-grpo'].config.normalizeStd).toBe(false);
+    const c = grpoConfigFrom({ extends: 'synth-micro', groupSize: 4, data: { synth: { level: 2 } } }, 'test.json');
     expect(c.groupSize).toBe(4);
-    expect(c.data.file).toBe('x.jsonl');
-    expect(c.promptsPerStep).toBe(GRPO_PRESETS.lab.config.promptsPerStep);
-    expect(totalSteps({ ...RECIPE_GRPO, steps: 0, epochs: 5, promptsPerStep: 256 }, 16500)).toBe(323);
-    expect(() => parseGrpoConfig({ promptsPerStep: 1, groupSize: 1, updatesPerStep: 2 }, 'f.json')).toThrow(/updatesPerStep/);
-    expect(() => parseGrpoConfig([], 'f.json')).toThrow(/JSON object/);
+    expect(c.data.synth.level).toBe(2);
+    expect(c.data.synth.n).toBe(GRPO_DEFAULTS.data.synth.n);
+    expect(applyGrpoOverrides(c, ['lossAgg=seq-mean-token-mean', 'eval.every=3']) as GrpoConfig).toMatchObject({ lossAgg: 'seq-mean-token-mean', eval: { every: 3 } });
+    expect(() => applyGrpoOverrides(c, ['groupSize'])).toThrow(/key.path=value/);
+    expect(totalSteps({ steps: 0, epochs: 5, promptsPerStep: 256 }, 16500)).toBe(323);
+    expect(() => grpoConfigFrom({ promptsPerStep: 1, groupSize: 1, updatesPerStep: 2 }, 'f.json')).toThrow(/updatesPerStep/);
+    expect(() => grpoConfigFrom({ steps: 0, epochs: 0 }, 'f.json')).toThrow(/nothing to train/);
+    expect(() => grpoConfigFrom({ data: { source: 'dataset' } }, 'f.json')).toThrow(/data.dataset.name is empty/);
+    expect(() => grpoConfigFrom([], 'f.json')).toThrow(/JSON object/);
+    const printed = await runGrpoCommand({ config: 'synth-micro', model: 'some/dir', printConfig: true, set: ['klCoef=0'] }) as GrpoConfig;
+    expect(printed.model).toBe(path.resolve('some/dir'));
+    expect(printed.klCoef).toBe(0);
   });
 
   it('registers `grpo` with its options on a commander program', () => {
     const p = new Command();
     registerGrpo(p);
     const cmd = p.commands.find((c) => c.name() === 'grpo')!;
-    expect(cmd.options.map((o) => o.long)).toEqual(expect.arrayContaining(['--config', '--model', '--out', '--resume', '--data', '--steps']));
+    expect(cmd.options.map((o) => o.long)).toEqual(expect.arrayContaining(['--config', '--model', '--out', '--resume', '--steps', '--set', '--print-config']));
   });
 });

@@ -1,0 +1,212 @@
+// GRPO moving a policy the way its reward says: one update's direction on fixed sequences, and a
+// short seeded run on hand-made items in which the reward mean rises.
+import { describe, it, expect } from 'vitest';
+import { testGpu, rng } from '../helpers/gpu';
+import { trainByteLevelBpe, LAB_SPECIAL_TOKENS } from '../../src/io/bpe-trainer';
+import { tokenizerFromJson, type TextTokenizer } from '../../src/io/tokenizer';
+import { Model, initWeights } from '../../src/model/model';
+import { Trainer } from '../../src/model/trainer';
+import type { ModelConfig } from '../../src/model/config';
+import { seededRandom } from '../../src/model/lm-data';
+import { collate } from '../../src/recipe/batching';
+import { CHAT } from '../../src/recipe/prompt';
+import type { EncodedExample, EncodedPrompt } from '../../src/recipe/encode';
+import { GrpoTrainer, runGrpo, stepItems, splitEven, type GrpoOptions, type GrpoStepResult, type PolicySequence } from '../../src/recipe/grpo';
+import type { QAItem } from '../../src/data/schema';
+import { Activations } from '../../src/model/activations';
+import { uploadBatch, IGNORE } from '../../src/model/batch';
+import { logprobs, textForward } from '../../src/model/forward';
+import { CommandStream } from '../../src/engine/stream';
+import { download } from '../../src/engine/tensor';
+
+const textCfg = (vocabSize: number, ctx = 64): ModelConfig => ({
+  text: {
+    architecture: 'llama', vocabSize, hiddenSize: 32, intermediateSize: 64, numLayers: 1, numHeads: 4, numKvHeads: 2, headDim: 8,
+    rmsNormEps: 1e-5, ropeTheta: 10000, maxPositionEmbeddings: ctx, tieWordEmbeddings: true, qkvBias: false, oBias: false, mlpBias: false,
+  },
+});
+
+const options = (o: Partial<GrpoOptions> = {}): GrpoOptions => ({
+  groupSize: 8, promptsPerStep: 2, updatesPerStep: 2, microBatch: 16, rolloutBatch: 16, maxNewTokens: 10, temperature: 1, topP: 1,
+  loss: { clipLow: 0.2, clipHigh: 0.2, clipC: 3, klCoef: 0.01, aggregation: 'token-mean' },
+  advantage: {}, optim: { lr: 2e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, gradClip: 1 }, seed: 1, padMultiple: 8,
+  ...o,
+});
+
+describe('GRPO step pieces', () => {
+  it('walks epochs of a seeded shuffle, P prompts a step, the same for a resumed run', () => {
+    const seen = [0, 1, 2, 3, 4].flatMap((s) => stepItems(10, 4, 7, s));
+    // 20 draws over 10 items: two full epochs, each a permutation.
+    expect([...seen.slice(0, 10)].sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect([...seen.slice(10, 20)].sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(seen.slice(0, 10)).not.toEqual(seen.slice(10, 20));
+    expect(stepItems(10, 4, 7, 3)).toEqual(seen.slice(12, 16));
+    expect(stepItems(10, 4, 8, 0)).not.toEqual(seen.slice(0, 4));
+    expect(splitEven(7, 2)).toEqual([[0, 3], [3, 7]]);
+    expect(splitEven(1, 2)).toEqual([[0, 0], [0, 1]]);
+  });
+
+  it('an update raises the log-probs of positive-advantage responses, lowers the rest, and clipping stops the push', async () => {
+    const bpe = trainByteLevelBpe('the left sign points right; answer A or B.\n'.repeat(4), { vocabSize: 272, specialTokens: [...LAB_SPECIAL_TOKENS], eosToken: '<|im_end|>' });
+    const tok = tokenizerFromJson(bpe.tokenizerJson, bpe.tokenizerConfig, 'test tokenizer');
+    const cfg = textCfg(tok.vocabSize);
+    const gpu = await testGpu();
+    const model = new Model(gpu, cfg);
+    model.loadWeights(initWeights(cfg, 2));
+    const r = rng(1);
+    const seqs: PolicySequence[] = Array.from({ length: 8 }, (_, i) => {
+      const ids = Array.from({ length: 14 + (i % 3) }, () => r.int(tok.vocabSize));
+      return { ex: { ids, lossMask: new Uint8Array(ids.length).fill(1, 5), patches: new Float32Array(0), nImages: 0 }, promptLen: 5, old: new Array(ids.length - 5).fill(0), adv: i % 2 ? 1 : -1 };
+    });
+    const g = new GrpoTrainer(model, null, tok, options({ loss: { clipLow: 0.2, clipHigh: 0.2, clipC: 3, klCoef: 0, aggregation: 'token-mean' }, microBatch: 3 }));
+    // With old = 0 the ratio is p itself: the current log-probs, which become the old policy.
+    const first = await g.gradients(seqs);
+    const withOld = seqs.map((s, i) => ({ ...s, old: first.seqs[i].ratios.map((x) => Math.log(x)) }));
+    const meanLogRatio = (st: { ratios: number[] }) => st.ratios.reduce((a, x) => a + Math.log(x), 0) / st.ratios.length;
+    const history: number[][] = [];
+    for (let k = 0; k < 6; k++) {
+      const res = await g.gradients(withOld);
+      history.push(res.seqs.map(meanLogRatio));
+      g.trainer.step++;
+      g.trainer.applyUpdate(1e-3);
+      await g.trainer.stream.sync();
+    }
+    for (const [i, s] of seqs.entries()) {
+      // Before any update the ratio is 1; after three, every sequence has moved its advantage's way.
+      expect(Math.abs(history[0][i])).toBeLessThan(1e-5);
+      expect(Math.sign(history[3][i])).toBe(s.adv);
+    }
+    // Positive sequences rise until their tokens pass 1 + clip and stop pulling: the last steps'
+    // clip fraction is high and their mean log-ratio stays near log(1.2), far below a free run.
+    const last = await g.gradients(withOld);
+    const clipped = last.seqs.filter((_, i) => seqs[i].adv > 0).flatMap((s) => s.clip);
+    expect(clipped.filter((c) => c === 1).length / clipped.length).toBeGreaterThan(0.5);
+    g.release();
+    model.release();
+  });
+});
+
+/**
+ * Items whose question names a sign; the reward's gold letter is A for all of them. The SFT
+ * warm-up teaches the answer format from a teacher that writes A only 30% of the time and B
+ * otherwise, so the start policy knows the format but mostly answers wrong; only the reward can
+ * tell it which letter is right.
+ */
+function signItems(): QAItem[] {
+  return ['left', 'right', 'up', 'down', 'near', 'far', 'high', 'low'].map((k, i) => ({
+    images: [], question: `sign ${k}`, options: { A: 'go', B: 'stop' }, answer_label: 'A', answer: 'go',
+    reasoning: 'ok', dataset_name: 'signs', dataset_index: i, hash: `sign-${i}`,
+  }));
+}
+
+/**
+ * The chat turn without the recipe's instruction paragraph: that paragraph is some 60 tokens
+ * with this tokenizer and would multiply the run's cost on a CPU WebGPU; runGrpo takes the
+ * encodings from its caller, and the `thinker grpo` test covers the full recipe prompt.
+ */
+const shortPrompt = (tok: TextTokenizer, it: QAItem): EncodedPrompt => ({
+  ids: tok.encode(`${CHAT.start}user\n${it.question}${CHAT.end}\n${CHAT.start}assistant\n`, { addSpecialTokens: false }),
+  patches: new Float32Array(0), nImages: 0,
+});
+
+/** Mean over prompts of p(letter | prompt + the learned prefix up to the letter): the policy's exact preference, no sampling noise. */
+async function letterProb(model: Model, tok: TextTokenizer, prompts: EncodedPrompt[], prefix: string, letter: string): Promise<number> {
+  const pre = tok.encode(prefix, { addSpecialTokens: false });
+  const want = tok.encode(letter, { addSpecialTokens: false });
+  expect(want).toHaveLength(1);
+  const rows = prompts.map((p) => [...p.ids, ...pre]);
+  const T = Math.max(...rows.map((r) => r.length));
+  const ids = new Uint32Array(rows.length * T).fill(tok.eosIds[0]);
+  const targets = new Int32Array(rows.length * T).fill(IGNORE);
+  rows.forEach((r, b) => { ids.set(r, b * T); targets[b * T + r.length - 1] = want[0]; });
+  const acts = new Activations(model.gpu, model.cfg, { B: rows.length, T, nImages: 0, training: false });
+  const s = new CommandStream(model.gpu, 'letter-prob');
+  uploadBatch(model, acts, { B: rows.length, T, ids, targets });
+  textForward(s, model, acts);
+  logprobs(s, model, acts);
+  await s.sync();
+  const lp = await download(model.gpu, acts.get('logp'));
+  acts.release();
+  s.destroy();
+  return rows.reduce((a, r, b) => a + Math.exp(lp[b * T + r.length - 1]), 0) / rows.length;
+}
+
+describe('GRPO learning', () => {
+  it('a seeded run raises the reward mean of a format-trained micro model', async () => {
+    const items = signItems();
+    const target = (letter: string) => `<think>ok</think><answer>${letter}</answer>${CHAT.end}`;
+    const corpus = items.map((it) => `${CHAT.start}user\n${it.question}${CHAT.end}\n${CHAT.start}assistant\n${target('A')}${target('B')}`).join('\n');
+    const bpe = trainByteLevelBpe(corpus, { vocabSize: 320, specialTokens: [...LAB_SPECIAL_TOKENS], eosToken: '<|im_end|>' });
+    const tok = tokenizerFromJson(bpe.tokenizerJson, bpe.tokenizerConfig, 'test tokenizer');
+    const cfg = textCfg(tok.vocabSize);
+    const gpu = await testGpu();
+    const model = new Model(gpu, cfg);
+    model.loadWeights(initWeights(cfg, 3));
+    const prompts = items.map((it) => shortPrompt(tok, it));
+
+    // SFT warm-up on the format, with the teacher's letter mostly wrong.
+    const sft = new Trainer(model, { lr: 2e-2, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0, gradClip: 1 });
+    const rand = seededRandom(5);
+    for (let s = 0; s < 24; s++) {
+      const exs: EncodedExample[] = Array.from({ length: 8 }, () => {
+        const p = prompts[Math.floor(rand() * items.length)];
+        const t = tok.encode(target(rand() < 0.3 ? 'A' : 'B'), { addSpecialTokens: false });
+        return { ids: [...p.ids, ...t], lossMask: new Uint8Array(p.ids.length + t.length).fill(1, p.ids.length), patches: p.patches, nImages: 0 };
+      });
+      await sft.trainStep([collate(exs, { maxLength: 64, overflow: 'drop', pad: 'longest', padMultiple: 8, padId: tok.eosIds[0] })]);
+    }
+    sft.release();
+
+    const ref = new Model(gpu, cfg);
+    ref.loadWeights(await model.exportWeights());
+    // lr 4e-3: the recipe's 1e-6 is for billions of weights; this model has 20k.
+    const o = options({ optim: { lr: 4e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, gradClip: 1 } });
+    const grpo = new GrpoTrainer(model, ref, tok, o);
+    const results: GrpoStepResult[] = [];
+    const pA = [await letterProb(model, tok, prompts, '<think>ok</think><answer>', 'A')];
+    const run = await runGrpo(grpo, items, prompts, { ...o, steps: 16 }, async (r) => {
+      results.push(r);
+      pA.push(await letterProb(model, tok, prompts, '<think>ok</think><answer>', 'A'));
+    });
+    expect(run).toMatchObject({ stepsDone: 16, stopped: false });
+    const m = results.map((r) => r.metrics);
+    const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    // The format was learned and the rewarded letter is the unlikely one at the start
+    // (measured: p(A) 0.24 -> 0.76, reward mean of the first four steps 0.29, of the last four 0.63).
+    expect(m[0].format_rate).toBeGreaterThan(0.6);
+    expect(pA[0]).toBeLessThan(0.4);
+    // The policy's exact preference for the rewarded letter rises step after step...
+    expect(pA[16]).toBeGreaterThan(pA[0] + 0.3);
+    expect(pA.slice(1).filter((p, i) => p > pA[i]).length).toBeGreaterThanOrEqual(13);
+    // ...and so does the sampled reward.
+    const start = avg(m.slice(0, 4).map((x) => x.reward_mean));
+    const end = avg(m.slice(-4).map((x) => x.reward_mean));
+    expect(start).toBeGreaterThan(0.1);
+    expect(end).toBeGreaterThan(start + 0.15);
+    // The policy moved away from the reference, and the metrics are complete.
+    expect(m[m.length - 1].kl).toBeGreaterThan(1e-3);
+    for (const x of m) {
+      expect(x.updates).toBe(2);
+      for (const v of Object.values(x)) expect(Number.isFinite(v)).toBe(true);
+    }
+    // Inspection records: every group's responses with their rewards, advantages and ratios.
+    const g = results[5].groups[0];
+    expect(g.responses).toHaveLength(8);
+    expect(g.prompt).toContain('sign ');
+    for (const r of g.responses) {
+      if (r.reward === 1) expect(r.format).toBe(true);
+      if (!r.format) expect(r.reward).toBe(0);
+      if (g.kept) expect(r.ratios).toHaveLength(r.tokens.length);
+    }
+    expect(g.responses.reduce((a, r) => a + r.advantage, 0)).toBeCloseTo(0, 6);
+
+    // Stopping: an abort between steps ends the run there, with no step half done.
+    const ac = new AbortController();
+    const stop = await runGrpo(grpo, items, prompts, { ...o, steps: 30, startStep: 16, signal: ac.signal }, () => ac.abort());
+    expect(stop).toMatchObject({ stepsDone: 17, stopped: true });
+    expect(grpo.updates).toBe(34);
+    grpo.release();
+    ref.release();
+    model.release();
+  }, 900_000);
+});
