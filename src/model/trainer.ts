@@ -33,7 +33,8 @@ export interface StepResult {
 export class Trainer {
   readonly stream: CommandStream;
   private acts: Activations | null = null;
-  private gradNorm: GradNorm;
+  /** The global grad norm of the last update (state[0], before clipping), kept on the GPU. */
+  readonly gradNorm: GradNorm;
   step = 0;
 
   constructor(readonly model: Model, public optim: OptimConfig = { ...DEFAULT_OPTIM }) {

@@ -19,7 +19,6 @@
 import { InputError } from '../engine/errors';
 import { Arena, download, upload, type Tensor } from '../engine/tensor';
 import { grpoPolicyLoss, lossWeights, STAT, type LossAggregation } from '../engine/kernels/grpo';
-import type { GradNorm } from '../engine/kernels/optimizer';
 import type { QAItem } from '../data/schema';
 import type { TextTokenizer } from '../io/tokenizer';
 import { gradeAnswer } from '../eval/grader';
@@ -361,7 +360,7 @@ export class GrpoTrainer {
     this.trainer.step++;
     this.trainer.applyUpdate(this.o.optim.lr);
     // The trainer keeps the norm on the GPU; only its first float is read back, for the metrics.
-    const norm = await download(this.policy.gpu, (this.trainer['gradNorm'] as GradNorm).state, 1);
+    const norm = await download(this.policy.gpu, this.trainer.gradNorm.state, 1);
     await this.trainer.stream.sync();
     acc.loss.push(g.loss);
     acc.pg.push(g.pgLoss);

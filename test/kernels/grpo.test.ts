@@ -1,25 +1,10 @@
 import { describe, it, expect } from 'vitest';
-import { setup, compare, rng } from '../helpers/gpu';
+import { setup, compare, rng, foldedStream } from '../helpers/gpu';
 import { grpoPolicyLoss, lossWeights, STAT, type LossAggregation, type PolicyLossOptions } from '../../src/engine/kernels/grpo';
 import { EngineError } from '../../src/engine/errors';
 import { policyLossRef, totalLossRef } from './grpo.ref';
-import type { CommandStream } from '../../src/engine/stream';
 
 const f32 = 'f32' as const;
-
-/** The same stream with a tiny per-dimension workgroup limit, so the launcher must fold its grid into 2D. */
-function foldedStream(s: CommandStream, maxPerDim: number): CommandStream {
-  const gpu = new Proxy(s.gpu, {
-    get(target, key) {
-      if (key === 'limits') return { ...target.limits, maxComputeWorkgroupsPerDimension: maxPerDim };
-      const v = Reflect.get(target, key, target);
-      return typeof v === 'function' ? v.bind(target) : v;
-    },
-  });
-  const folded = Object.create(s) as CommandStream;
-  Object.defineProperty(folded, 'gpu', { value: gpu });
-  return folded;
-}
 
 /**
  * Rows of tokens with a mask, and values chosen to visit every branch: ratios inside and outside

@@ -1,10 +1,12 @@
 import code from '../../../shaders/grpo.wgsl?raw';
 import type { CommandStream } from '../stream';
 import { grid1d } from '../stream';
-import { BYTES, type DType, type Tensor } from '../tensor';
+import type { Tensor } from '../tensor';
 import { EngineError } from '../errors';
+import { requireDisjoint, requireTensor } from './check';
 
 const WG = 256;
+const K = 'grpoPolicyLoss';
 
 export interface PolicyLossOptions {
   /** Ratio clip below 1 (1 - clipLow) and above (1 + clipHigh); DAPO raises clipHigh ("clip-higher"). */
@@ -20,24 +22,6 @@ export interface PolicyLossOptions {
 
 /** Columns of the stats tensor [N, 4]. */
 export const STAT = { loss: 0, kl: 1, clip: 2, ratio: 3 } as const;
-
-function need(t: Tensor, dtype: DType, elems: number, what: string): void {
-  if (t.dtype !== dtype) throw new EngineError(`grpoPolicyLoss: ${t.name} must be ${dtype} (${what}), got ${t.dtype}`);
-  if (t.size < elems) throw new EngineError(`grpoPolicyLoss: ${t.name} has ${t.size} elements, needs ${elems} (${what})`);
-}
-
-/** Every binding is writable, and WebGPU rejects writable bindings of one buffer that overlap. */
-function disjoint(ts: Tensor[]): void {
-  for (let i = 0; i < ts.length; i++) {
-    for (let j = i + 1; j < ts.length; j++) {
-      const a = ts[i], b = ts[j];
-      if (a.buffer !== b.buffer) continue;
-      if (a.byteOffset < b.byteOffset + b.size * BYTES && b.byteOffset < a.byteOffset + a.size * BYTES) {
-        throw new EngineError(`grpoPolicyLoss: ${a.name} and ${b.name} overlap in memory`);
-      }
-    }
-  }
-}
 
 export function checkPolicyLossOptions(o: PolicyLossOptions): void {
   const bad = (what: string) => { throw new EngineError(`grpoPolicyLoss: ${what}`); };
@@ -59,14 +43,14 @@ export function grpoPolicyLoss(s: CommandStream, t: {
   if (!Number.isInteger(N) || N < 0) throw new EngineError(`grpoPolicyLoss: row count ${N} must be a non-negative integer`);
   checkPolicyLossOptions(o);
   if (!o.hasRef && o.klCoef > 0) throw new EngineError('grpoPolicyLoss: klCoef > 0 needs reference log-probs (hasRef)');
-  need(t.logp, 'f32', N, `logp [${N}]`);
-  need(t.oldLogp, 'f32', N, `oldLogp [${N}]`);
-  need(t.refLogp, 'f32', o.hasRef ? N : 0, `refLogp [${N}]`);
-  need(t.adv, 'f32', N, `adv [${N}]`);
-  need(t.weight, 'f32', N, `weight [${N}]`);
-  need(t.coef, 'f32', N, `coef [${N}]`);
-  need(t.stats, 'f32', 4 * N, `stats [${N}, 4]`);
-  disjoint([t.logp, t.oldLogp, t.refLogp, t.adv, t.weight, t.coef, t.stats]);
+  requireTensor(K, t.logp, N, 'logp', 'f32', `[${N}]`);
+  requireTensor(K, t.oldLogp, N, 'oldLogp', 'f32', `[${N}]`);
+  requireTensor(K, t.refLogp, o.hasRef ? N : 0, 'refLogp', 'f32', `[${N}]`);
+  requireTensor(K, t.adv, N, 'adv', 'f32', `[${N}]`);
+  requireTensor(K, t.weight, N, 'weight', 'f32', `[${N}]`);
+  requireTensor(K, t.coef, N, 'coef', 'f32', `[${N}]`);
+  requireTensor(K, t.stats, 4 * N, 'stats', 'f32', `[${N}, 4]`);
+  requireDisjoint(K, { logp: t.logp, oldLogp: t.oldLogp, refLogp: t.refLogp, adv: t.adv, weight: t.weight, coef: t.coef, stats: t.stats });
   s.dispatch({
     label: 'grpo.policy_loss',
     pipeline: s.gpu.pipeline('grpo', code, 'policy_loss', { WG }),
