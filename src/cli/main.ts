@@ -5,6 +5,7 @@ import { registerInfo } from './commands/info';
 import { registerGenerate } from './commands/generate';
 import { registerTrain } from './commands/train';
 import { registerData } from './commands/data';
+import { registerHub } from './commands/hub';
 import { registerGrade } from './commands/grade';
 import { registerBench } from './commands/bench';
 import { registerEval } from './commands/eval';
@@ -21,6 +22,8 @@ export async function main(argv: string[]): Promise<number> {
   registerGenerate(program);
   registerTrain(program);
   registerData(program);
+  // After registerData: it adds `hub` to the existing `data` command.
+  registerHub(program);
   registerGrade(program);
   registerBench(program);
   registerEval(program);
