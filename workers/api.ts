@@ -1,10 +1,231 @@
 // The one typed interface between the UI thread and the engine worker. The worker implements it
-// (workers/engine.worker.ts), the UI calls it through comlink (src/app/engine-client.ts): every GPU
-// action is one call here, and the UI thread never touches the GPU.
+// (workers/engine.worker.ts, on top of workers/lab.ts which also runs in Node for tests), the UI
+// calls it through comlink (src/app/engine-client.ts): every GPU action is one call here, and the
+// UI thread never touches the GPU.
+//
+// Storage: everything the lab keeps lives in one workspace folder (the origin private file system
+// in the browser, a directory in Node):
+//   datasets/NAME/   imported or curated items (recipe JSONL + images), dataset.json
+//   models/NAME/     saved models, each a Hugging Face folder with its tokenizer
+//   runs/NAME/       run.json, run_config.json, metrics.jsonl, rollouts.jsonl, checkpoint-STEP/
+// A model is named by its workspace path: "models/NAME" or "runs/NAME/checkpoint-STEP".
+//
+// One GPU job at a time (a run, a curation, an evaluation, an answer): a call made while another
+// job holds the GPU is refused with a clear error naming that job. Long calls take an `onEvent` or
+// `onProgress` callback (pass it through Comlink.proxy) and end when the job ends.
 import type { GpuInfo } from '../src/engine/gpu';
 import type { ModelConfig } from '../src/model/config';
 import type { LmStep } from '../src/model/lm-run';
 import type { GenerateResult } from '../src/model/generate';
+import type { SynthOptions } from '../src/data/synth';
+import type { SftConfig } from '../src/recipe/sft-config';
+import type { GrpoConfig } from '../src/recipe/grpo-config';
+import type { GroupRecord } from '../src/recipe/grpo';
+import type { CurateSettings, HistogramBin } from '../src/recipe/curate';
+import type { BenchmarkResult, EvalRecord } from '../src/eval/run';
+import type { Progress, RunEvent, RunInfo, RunKind } from '../src/recipe/run-events';
+
+// The run shapes are defined beside the run drivers that produce them.
+export type { Progress, RunEvent, RunInfo, RunKind, RunStatus } from '../src/recipe/run-events';
+
+// ---------------------------------------------------------------------------------------------
+// Data
+
+/** An item as the UI shows it: the schema's fields (src/data/schema.ts), images as encoded bytes. */
+export interface ItemView {
+  question: string;
+  options: Record<string, string>;
+  answer_label: string;
+  answer: string;
+  reasoning?: string;
+  dataset_name: string;
+  dataset_index: number;
+  hash: string;
+  split?: string;
+  images: { name: string; mime: 'image/png' | 'image/jpeg'; bytes: Uint8Array }[];
+}
+
+/** Where items come from: the synth generator (nothing stored), or a dataset in the workspace. */
+export type DataRef =
+  | { kind: 'synth'; options: SynthOptions }
+  | { kind: 'dataset'; name: string; split?: string; limit?: number };
+
+export interface DatasetInfo {
+  name: string;
+  /** The loader that read it (src/data/loaders), "hub:<repo>", or "curated:<dataset>". */
+  source: string;
+  splits: { name: string; items: number; withImages: number }[];
+  /** What the loader dropped and why (counts by reason). */
+  dropped: Record<string, number>;
+  importedAt: string;
+  bytes: number;
+}
+
+export interface ImportFolderRequest {
+  /** Name in the workspace (datasets/NAME). */
+  name: string;
+  /** A loader from src/data/loaders ("vqa-rad", "slake", "medqa", ...) or "jsonl" / "csv" / "parquet" with `columns`. */
+  loader: string;
+  /** The folder the user picked (showDirectoryPicker), or the files of an <input type=file multiple>. */
+  files: FileSystemDirectoryHandle | File[];
+  /** Column mapping for the generic loaders. */
+  columns?: Record<string, string>;
+}
+
+export interface ImportHubRequest {
+  name: string;
+  /** A dataset repository on the Hugging Face Hub, e.g. "UCSC-VLAA/MedVLThinker-Eval". */
+  repo: string;
+  config?: string;
+  split: string;
+  /** Hub mirror base URL (default https://huggingface.co). */
+  endpoint?: string;
+  /** A Hugging Face access token, for gated sets; sent only to the endpoint. */
+  token?: string;
+  /** The loader that reads the downloaded parquet files (default "medvlthinker-eval"). */
+  loader?: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Models
+
+export interface ModelInfo {
+  /** Workspace path: "models/NAME" or "runs/NAME/checkpoint-STEP". */
+  path: string;
+  cfg: ModelConfig;
+  params: number;
+  /** Bytes on disk. */
+  bytes: number;
+  /** Estimated GPU memory to train it (weights, gradients, AdamW moments) and to run it, in bytes. */
+  trainBytes: number;
+  inferBytes: number;
+  /** For run checkpoints. */
+  run?: { name: string; kind: RunKind; step: number };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Runs
+
+export type RunRequest =
+  | { name: string; kind: 'sft'; config: SftConfig }
+  | { name: string; kind: 'grpo'; config: GrpoConfig };
+
+// ---------------------------------------------------------------------------------------------
+// Curation, evaluation, asking
+
+export interface CurateRequest {
+  model: string;
+  data: DataRef;
+  settings: CurateSettings;
+  maxNewTokens: number;
+  /** Save the kept items as datasets/NAME (omit to only see the histogram). */
+  saveAs?: string;
+}
+
+export interface CurateReply {
+  histogram: HistogramBin[];
+  total: number;
+  kept: number;
+  saved?: DatasetInfo;
+}
+
+export interface EvaluateRequest {
+  model: string;
+  benchmarks: { name: string; data: DataRef }[];
+  /** Items per benchmark (0 = all). */
+  limit: number;
+  maxNewTokens: number;
+  /** Samples per item besides the greedy answer (pass@n, majority); 1 = greedy only. */
+  n?: number;
+  batchSize?: number;
+  seed?: number;
+}
+
+export interface EvaluateReply {
+  benchmarks: BenchmarkResult[];
+  average: { accuracy: number; items: number };
+  records: EvalRecord[];
+}
+
+export interface AskRequest {
+  model: string;
+  question: string;
+  /** Multiple-choice options (letter -> text); omit for a free question. */
+  options?: Record<string, string>;
+  /** An encoded image (PNG or JPEG) the user opened; it never leaves the worker. */
+  image?: Uint8Array;
+  /** Wrap the question in the recipe's prompt (recipe §3) so the model answers with think/answer tags. */
+  recipePrompt: boolean;
+  maxNewTokens: number;
+  /** 0 = greedy. */
+  temperature: number;
+  seed?: number;
+}
+
+export interface AskReply {
+  text: string;
+  tokens: number;
+  /** With options: the recipe's format check and the extracted letter. */
+  format?: boolean;
+  letter?: string | null;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export interface EngineApi {
+  /** Acquire the GPU; rejects with a NoWebGPUError message when WebGPU is missing. */
+  init(): Promise<GpuInfo>;
+  /** Bytes used and available to this origin (navigator.storage.estimate). */
+  storage(): Promise<{ usage: number; quota: number }>;
+  /** What holds the GPU now ("run sft-1", "evaluation", ...), or null. */
+  busy(): Promise<string | null>;
+
+  // Data
+  previewItems(data: DataRef, offset: number, count: number): Promise<{ total: number; items: ItemView[] }>;
+  importFolder(req: ImportFolderRequest, onProgress?: (p: Progress) => void): Promise<DatasetInfo>;
+  importHub(req: ImportHubRequest, onProgress?: (p: Progress) => void): Promise<DatasetInfo>;
+  listDatasets(): Promise<DatasetInfo[]>;
+  deleteDataset(name: string): Promise<void>;
+  curate(req: CurateRequest, onProgress?: (p: Progress) => void): Promise<CurateReply>;
+
+  // Runs
+  /** Start a run; resolves when it ends (completed, paused, stopped or failed) with its final info. */
+  startRun(req: RunRequest, onEvent?: (e: RunEvent) => void): Promise<RunInfo>;
+  /** Continue a paused, stopped or interrupted run from its last checkpoint. */
+  resumeRun(name: string, onEvent?: (e: RunEvent) => void, more?: { totalSteps?: number }): Promise<RunInfo>;
+  /** Ask the running run to end after its current step with a checkpoint, as 'paused' or 'stopped'. */
+  stopRun(how: 'pause' | 'stop'): Promise<void>;
+  listRuns(): Promise<RunInfo[]>;
+  /** metrics.jsonl rows of a run (steps and evals), for its charts. */
+  runMetrics(name: string): Promise<Record<string, unknown>[]>;
+  /** Steps with rollout records, and one step's groups (GRPO runs). */
+  rolloutSteps(name: string): Promise<number[]>;
+  rollouts(name: string, step: number): Promise<GroupRecord[]>;
+  deleteRun(name: string): Promise<void>;
+
+  // Evaluation and asking
+  evaluate(req: EvaluateRequest, onProgress?: (p: Progress) => void, onRecord?: (r: EvalRecord) => void): Promise<EvaluateReply>;
+  /** Answer one question; `onToken` gets the text so far as it grows. */
+  ask(req: AskRequest, onToken?: (textSoFar: string) => void): Promise<AskReply>;
+  /** Cancel the current curation, evaluation or answer (runs end with stopRun). */
+  cancel(): Promise<void>;
+
+  // Models
+  listModels(): Promise<ModelInfo[]>;
+  /** Copy a model (e.g. a run checkpoint) to models/NAME. */
+  saveModel(from: string, name: string): Promise<ModelInfo>;
+  deleteModel(path: string): Promise<void>;
+  /** Write a model as a Hugging Face folder into a folder the user picked. */
+  exportModel(path: string, to: FileSystemDirectoryHandle): Promise<void>;
+  /** Read a Hugging Face folder (config.json, model.safetensors, tokenizer files) the user picked into models/NAME. */
+  importModel(name: string, from: FileSystemDirectoryHandle | File[]): Promise<ModelInfo>;
+  /** Log-probabilities of `text`'s tokens under a model (tests: export/import keeps the logits). */
+  scoreText(path: string, text: string): Promise<number[]>;
+
+  // The engine's first demo, kept for the worker test: plain next-token training and decoding.
+  trainLm(req: TrainLmRequest, onStep?: (s: LmStep) => void): Promise<LmStep[]>;
+  generate(req: GenerateRequest): Promise<GenerateResult>;
+}
 
 export interface TrainLmRequest {
   cfg: ModelConfig;
@@ -26,28 +247,4 @@ export interface GenerateRequest {
   topP?: number;
   seed?: number;
   eosIds?: number[];
-}
-
-export interface ModelSummary {
-  cfg: ModelConfig;
-  params: number;
-  /** GPU memory the engine holds now, in bytes. */
-  gpuBytes: number;
-}
-
-export interface EngineApi {
-  /** Acquire the GPU; rejects with a NoWebGPUError message when WebGPU is missing. */
-  init(): Promise<GpuInfo>;
-  /** Plain next-token training of a fresh seeded model, which becomes the current model; onStep gets every step's metrics. */
-  trainLm(req: TrainLmRequest, onStep?: (s: LmStep) => void): Promise<LmStep[]>;
-  /** Decode from the current model with the KV cache. */
-  generate(req: GenerateRequest): Promise<GenerateResult>;
-  /** The current model, or null. */
-  currentModel(): Promise<ModelSummary | null>;
-  /** Save the current model as a Hugging Face folder in the origin's private file system (models/NAME). */
-  saveModel(name: string): Promise<void>;
-  /** Load models/NAME from the private file system as the current model. */
-  loadModel(name: string): Promise<ModelSummary>;
-  /** Names of saved models. */
-  listModels(): Promise<string[]>;
 }

@@ -14,6 +14,7 @@ import { InputError } from '../../src/engine/errors';
 import { readSafetensors } from '../../src/io/safetensors';
 import { runSftCommand, type SftCliOptions, type SftSummary, type SynthGenerator } from '../../src/cli/commands/sft';
 import { MetricsLog, readRunState, findCheckpoint } from '../../src/recipe/run-io';
+import { nodeWorkspace } from '../../src/io/workspace';
 import { rng, testGpu } from '../helpers/gpu';
 
 const root = path.resolve(__dirname, '../..');
@@ -84,7 +85,7 @@ describe('SFT stop and resume', () => {
     const st = await readRunState(ck2, 'sft');
     expect([st.reason, st.step, st.totalSteps, st.position.epoch, st.position.index, st.optimizer]).toEqual(['interrupted', 2, 4, 0, 4, true]);
     expect(JSON.parse(readFileSync(path.join(B, 'summary.json'), 'utf8')).stopped).toBe('interrupted');
-    expect(await findCheckpoint(B)).toBe(ck2);
+    expect(await findCheckpoint(nodeWorkspace(B))).toBe('checkpoint-2');
     cpSync(ck2, path.join(C, 'checkpoint-2'), { recursive: true });
 
     // --resume alone: the config comes from trainer_state.json, the run folder from the checkpoint.

@@ -1,0 +1,259 @@
+// A GRPO run from a resolved config to a run folder: the start model's shape and tokenizer, the
+// items and their prompts and every check on them first, then the GPU, runGrpo (src/recipe/grpo.ts)
+// with held-out evaluations, checkpoints, metrics.jsonl, rollouts.jsonl, run.json and events. The
+// one driver behind `thinker grpo` and the engine worker's startRun/resumeRun (see sft-run.ts for
+// how the host maps folders).
+import { InputError } from '../engine/errors';
+import type { QAItem } from '../data/schema';
+import type { TextTokenizer } from '../io/tokenizer';
+import { loadTokenizer } from '../io/tokenizer';
+import type { ModelConfig } from '../model/config';
+import type { Model } from '../model/model';
+import { encodePrompt, type EncodedPrompt } from './encode';
+import { loadRecipeJsonl } from './curate';
+import { SFT_DEFAULTS } from './sft-config';
+import { evaluateHeldOut, fingerprint, type HeldOutEval } from './sft';
+import { grpoOptions, totalSteps, type GrpoConfig } from './grpo-config';
+import { GrpoTrainer, runGrpo, type GrpoStepMetrics } from './grpo';
+import {
+  METRICS_FILE, MetricsLog, ROLLOUTS_FILE, RUN_CONFIG_FILE, RunRecord, SUMMARY_FILE, checkpointName, loadModelFolder, pruneCheckpoints,
+  restoreOptimizer, saveRunCheckpoint, writeJson, type CheckpointReason, type ResumePoint,
+} from './run-io';
+import {
+  acquireGpu, finishRun, jobOutput, loadSftItems, modelConfigOf, runNameOf, tokenizerFiles, type FolderResolver, type RunJob, type SynthGenerator,
+} from './sft-run';
+import { joinWhere } from '../io/files';
+
+/** Training and held-out items of the config's data source. */
+export async function loadGrpoItems(cfg: GrpoConfig, o: { generateSynth?: SynthGenerator; open: FolderResolver }):
+  Promise<{ train: QAItem[]; eval: QAItem[]; dropped: number; notes: string[] }> {
+  const d = cfg.data;
+  if (d.source === 'file') {
+    const read = async (ref: string, key: string, limit: number) => {
+      // The file's folder is the source, so image paths in it resolve beside it.
+      const cut = Math.max(ref.lastIndexOf('/'), ref.lastIndexOf('\\'));
+      const dir = cut < 0 ? '.' : ref.slice(0, cut) || '/';
+      const base = ref.slice(cut + 1);
+      const src = o.open(dir, key);
+      if (!base || !(await src.exists(base))) throw new InputError(ref, 'data file not found');
+      return loadRecipeJsonl(src, base, { limit: limit || undefined });
+    };
+    const train = await read(d.file.path, 'data.file.path', d.file.limit);
+    const held = d.file.evalPath && cfg.eval.items > 0 ? await read(d.file.evalPath, 'data.file.evalPath', cfg.eval.items) : null;
+    const notes = [`${d.file.path}: ${train.items.length} items (${train.report.dropped.length} dropped)`];
+    if (held) notes.push(`${d.file.evalPath}: ${held.items.length} held-out items`);
+    return { train: train.items, eval: held?.items ?? [], dropped: train.report.dropped.length, notes };
+  }
+  // Synth and named datasets load exactly as for SFT, so both stages of a run see the same items.
+  const sftShaped = {
+    ...SFT_DEFAULTS, seed: cfg.seed, eval: { ...SFT_DEFAULTS.eval, items: cfg.eval.items },
+    data: { source: d.source, synth: d.synth, dataset: d.dataset, requireReasoning: false },
+  };
+  const r = await loadSftItems(sftShaped, o);
+  return { ...r, dropped: 0 };
+}
+
+/**
+ * Encode every prompt once, before any GPU work, and leave out those too long for
+ * maxPromptTokens or for the model's context with maxNewTokens after them.
+ */
+export async function encodeGrpoItems(items: QAItem[], tok: TextTokenizer, model: ModelConfig, c: GrpoConfig, where: string):
+  Promise<{ items: QAItem[]; encoded: EncodedPrompt[]; tooLong: number; limit: number }> {
+  const ctx = model.text.maxPositionEmbeddings;
+  if (c.maxNewTokens >= ctx) throw new InputError(where, `maxNewTokens ${c.maxNewTokens} leaves no room for a prompt in the model's context of ${ctx} tokens`);
+  const limit = Math.min(c.maxPromptTokens, ctx - c.maxNewTokens);
+  const kept: QAItem[] = [], encoded: EncodedPrompt[] = [];
+  let tooLong = 0;
+  for (const it of items) {
+    const e = await encodePrompt(it, tok, model, { newline: c.prompt.newline });
+    if (e.ids.length > limit) { tooLong++; continue; }
+    kept.push(it);
+    encoded.push(e);
+  }
+  if (kept.length === 0) {
+    throw new InputError('training data', `no usable items: ${items.length === 0 ? 'none given' : `all ${items.length} prompts are longer than ${limit} tokens`} ` +
+      `(maxPromptTokens ${c.maxPromptTokens}, context ${ctx} - maxNewTokens ${c.maxNewTokens})`);
+  }
+  return { items: kept, encoded, tooLong, limit };
+}
+
+const sameShape = (a: ModelConfig, b: ModelConfig) => JSON.stringify({ ...a, text: { ...a.text, eosTokenId: undefined } }) ===
+  JSON.stringify({ ...b, text: { ...b.text, eosTokenId: undefined } });
+
+export interface GrpoJob extends RunJob {
+  /** `model` names the start model (resolved through `open`); it is also the frozen KL reference. */
+  config: GrpoConfig;
+  /** Continue from this checkpoint (findResume in run-io): the policy comes from it. */
+  resume?: ResumePoint | null;
+}
+
+type EvalSummary = { step: number; format_rate: number; accuracy: number; reward_mean: number };
+type StepSummary = Pick<GrpoStepMetrics, 'step' | 'reward_mean' | 'accuracy' | 'format_rate' | 'kl' | 'entropy' | 'response_length'>;
+
+/** summary.json of a GRPO run. */
+export interface GrpoSummary {
+  command: 'grpo';
+  stopped: boolean;
+  out: string;
+  checkpoint: string;
+  resumedFrom: string | null;
+  startModel: string;
+  step: number;
+  totalSteps: number;
+  items: number;
+  evalItems: number;
+  itemsDropped: number;
+  promptsTooLong: number;
+  firstStep: StepSummary | null;
+  lastStep: StepSummary | null;
+  initialEval: EvalSummary | null;
+  finalEval: EvalSummary | null;
+  elapsedSeconds: number;
+  adapter: string;
+}
+
+const stepSummary = (m: GrpoStepMetrics): StepSummary => ({
+  step: m.step, reward_mean: m.reward_mean, accuracy: m.accuracy, format_rate: m.format_rate, kl: m.kl, entropy: m.entropy, response_length: m.response_length,
+});
+
+/** Run GRPO as described; resolves with the summary when the run completes or is stopped. */
+export async function runGrpoJob(job: GrpoJob): Promise<GrpoSummary> {
+  const out = jobOutput(job);
+  const { say, progress, emit } = out;
+  const cfg = job.config;
+  const rp = job.resume ?? null;
+  const state = rp?.state ?? null;
+  const run = job.run;
+  const name = job.name ?? runNameOf(run);
+  const where = job.configWhere ?? `run ${name} config`;
+  if (!cfg.model) throw new InputError('model', 'no start model: name one (usually an SFT checkpoint) in the config\'s "model"');
+
+  // 1. The start model's shape and tokenizer (the policy continues from the checkpoint when resuming).
+  const start = { src: job.open(cfg.model, 'model'), where: cfg.model };
+  const policyFrom = rp ? { src: rp.from, where: rp.where } : start;
+  const modelCfg = await modelConfigOf(policyFrom.src, policyFrom.where);
+  if (rp && cfg.klCoef > 0 && !sameShape(await modelConfigOf(start.src, start.where), modelCfg)) {
+    throw new InputError(cfg.model, `the start model (the KL reference) does not have the shape of the checkpoint ${rp.where}`);
+  }
+  const tok = await loadTokenizer(policyFrom.src, policyFrom.where);
+  const tokFiles = await tokenizerFiles(policyFrom.src);
+
+  // 2. Items and their prompts.
+  progress('loading items', 0, 1);
+  const loaded = await loadGrpoItems(cfg, { generateSynth: job.generateSynth, open: job.open });
+  progress('loading items', 1, 1);
+  for (const n of loaded.notes) say(n);
+  progress('encoding prompts', 0, loaded.train.length);
+  const { items, encoded, tooLong, limit } = await encodeGrpoItems(loaded.train, tok, modelCfg, cfg, where);
+  progress('encoding prompts', loaded.train.length, loaded.train.length);
+  const evalItems = loaded.eval.slice(0, cfg.eval.items);
+  const evalPrompts = await Promise.all(evalItems.map((it) => encodePrompt(it, tok, modelCfg, { newline: cfg.prompt.newline })));
+  evalPrompts.forEach((p, i) => {
+    if (p.ids.length + cfg.eval.maxNewTokens > modelCfg.text.maxPositionEmbeddings) {
+      const it = evalItems[i];
+      throw new InputError(`${it.dataset_name}[${it.dataset_index}]`, `held-out prompt of ${p.ids.length} tokens + eval.maxNewTokens ${cfg.eval.maxNewTokens} exceeds the model's context of ${modelCfg.text.maxPositionEmbeddings}`);
+    }
+  });
+  const total = totalSteps(cfg, items.length);
+  const dataFingerprint = fingerprint(items.map((it) => it.hash || `${it.question}\u0000${it.answer}`));
+  if (state) {
+    if (state.dataFingerprint !== dataFingerprint) throw new InputError(rp!.where, 'the training items differ from those of the run being resumed: same data config and tokenizer needed');
+    if (state.step >= total) throw new InputError(rp!.where, `the run already did ${state.step} of ${total} steps; raise the steps to continue`);
+    if (!Number.isInteger(state.position.updates)) throw new InputError(rp!.where, 'trainer_state.json position has no "updates" count');
+  }
+  say(`${items.length} prompts (${tooLong} over ${limit} tokens left out), ${evalItems.length} held-out; ` +
+    `${total} steps of ${cfg.promptsPerStep} prompts x ${cfg.groupSize} responses${state ? `, resuming after step ${state.step}` : ''}; writing ${run.name}`);
+
+  // 3. The run folder and the GPU, only now.
+  let record: RunRecord | null = null;
+  let policy: Model | null = null, ref: Model | null = null, grpo: GrpoTrainer | null = null;
+  const t0 = performance.now();
+  const elapsed = () => (state?.elapsedSeconds ?? 0) + (performance.now() - t0) / 1000;
+  try {
+    await writeJson(run, RUN_CONFIG_FILE, cfg);
+    record = await RunRecord.begin(run, { name, kind: 'grpo', step: state?.step ?? 0, totalSteps: total, config: cfg });
+    const rec = record;
+    const metrics = await MetricsLog.open(run, METRICS_FILE, state ? { resumeStep: state.step } : {});
+    const rollouts = cfg.logRollouts ? await MetricsLog.open(run, ROLLOUTS_FILE, state ? { resumeStep: state.step } : {}) : null;
+    const gpu = await acquireGpu(job.gpu);
+    policy = await loadModelFolder(gpu, policyFrom.src, policyFrom.where);
+    ref = cfg.klCoef > 0 ? await loadModelFolder(gpu, start.src, start.where) : null;
+    const g = new GrpoTrainer(policy, ref, tok, grpoOptions(cfg));
+    grpo = g;
+    const m = policy;
+    if (state) {
+      await restoreOptimizer(m, rp!.from);
+      g.updates = state.position.updates;
+    }
+
+    let lastCheckpoint = rp?.where ?? '';
+    let last: GrpoStepMetrics | null = null, first: GrpoStepMetrics | null = null;
+    const evals: (HeldOutEval & { step: number })[] = [];
+
+    const evaluate = async (step: number) => {
+      if (evalItems.length === 0) return;
+      const e = { ...await evaluateHeldOut(m, tok, evalItems, { ...cfg.eval, newline: cfg.prompt.newline, prompts: evalPrompts }), step };
+      evals.push(e);
+      await metrics.append({
+        type: 'eval', step, items: e.items, format_rate: e.formatRate, accuracy: e.accuracy, reward_mean: e.rewardMean,
+        finished_rate: e.finishedRate, mean_response_tokens: e.meanResponseTokens, seconds: e.seconds, samples: e.samples,
+      });
+      emit({ type: 'eval', step, formatRate: e.formatRate, accuracy: e.accuracy, rewardMean: e.rewardMean });
+      say(`eval @ step ${step}: format ${(100 * e.formatRate).toFixed(1)}%  accuracy ${(100 * e.accuracy).toFixed(1)}%  reward ${e.rewardMean.toFixed(3)}  (${e.items} items, ${e.seconds.toFixed(1)} s)`);
+    };
+    const save = async (step: number, reason: CheckpointReason) => {
+      const dir = checkpointName(step);
+      await saveRunCheckpoint(run, dir, m, {
+        kind: 'grpo', step, totalSteps: total, epoch: (step * cfg.promptsPerStep) / items.length, seed: cfg.seed,
+        position: { updates: g.updates }, dataFingerprint, config: cfg, reason, elapsedSeconds: elapsed(),
+        metrics: last ? { ...stepSummary(last) } : undefined,
+      }, tokFiles, { optimizer: cfg.checkpoint.optimizer });
+      lastCheckpoint = joinWhere(run.name, dir);
+      await pruneCheckpoints(run, cfg.checkpoint.keep, [step, ...(state ? [state.step] : [])]);
+      await rec.checkpointsChanged();
+      emit({ type: 'checkpoint', step, reason });
+      say(`checkpoint (${reason}) -> ${lastCheckpoint}`);
+    };
+
+    if (!state && cfg.eval.atStart) await evaluate(0);
+    const res = await runGrpo(g, items, encoded, { ...grpoOptions(cfg), steps: total, startStep: state?.step ?? 0, signal: job.signal }, async (r) => {
+      const s = r.metrics;
+      first ??= s;
+      last = s;
+      await metrics.append({ type: 'step', ...s });
+      if (rollouts) for (const grp of r.groups) await rollouts.append(grp);
+      await rec.update({ step: s.step });
+      emit({ type: 'grpo-step', metrics: s, groups: r.groups });
+      if (!job.quiet) {
+        out.log(`step ${s.step}/${total}  reward ${s.reward_mean.toFixed(3)}  acc ${s.accuracy.toFixed(3)}  format ${s.format_rate.toFixed(3)}  ` +
+          `kl ${s.kl.toExponential(2)}  clip ${s.clip_frac.toFixed(3)}  entropy ${s.entropy.toFixed(3)}  len ${s.response_length.toFixed(1)}  ` +
+          `|g| ${s.grad_norm.toFixed(3)}  ${s.tokens_per_s.toFixed(0)} tok/s`);
+      }
+      if (cfg.eval.every > 0 && s.step % cfg.eval.every === 0 && s.step < total) await evaluate(s.step);
+      if (cfg.checkpoint.every > 0 && s.step % cfg.checkpoint.every === 0 && s.step < total) await save(s.step, 'periodic');
+    });
+    if (!res.stopped && evals[evals.length - 1]?.step !== res.stepsDone) await evaluate(res.stepsDone);
+    await save(res.stepsDone, res.stopped ? 'interrupted' : 'final');
+
+    const ev = (e: HeldOutEval & { step: number } | undefined): EvalSummary | null =>
+      e ? { step: e.step, format_rate: e.formatRate, accuracy: e.accuracy, reward_mean: e.rewardMean } : null;
+    const f = first as GrpoStepMetrics | null, l = last as GrpoStepMetrics | null;
+    const summary: GrpoSummary = {
+      command: 'grpo', stopped: res.stopped, out: run.name, checkpoint: lastCheckpoint, resumedFrom: rp?.where ?? null, startModel: cfg.model,
+      step: res.stepsDone, totalSteps: total, items: items.length, evalItems: evalItems.length, itemsDropped: loaded.dropped, promptsTooLong: tooLong,
+      firstStep: f && stepSummary(f), lastStep: l && stepSummary(l),
+      initialEval: ev(evals[0]), finalEval: ev(evals[evals.length - 1]),
+      elapsedSeconds: elapsed(), adapter: gpu.info.description || gpu.info.vendor,
+    };
+    await writeJson(run, SUMMARY_FILE, summary);
+    await finishRun(rec, out, { stopped: res.stopped, stopStatus: job.stopStatus });
+    return summary;
+  } catch (e) {
+    await finishRun(record, out, { error: e });
+    throw e;
+  } finally {
+    grpo?.release();
+    policy?.release();
+    ref?.release();
+  }
+}

@@ -1,0 +1,53 @@
+// What a run reports while it runs and what it leaves in run.json: the shapes shared by the run
+// drivers (src/recipe/sft-run.ts, grpo-run.ts), the CLI that prints them and the engine worker that
+// forwards them to the UI (workers/api.ts re-exports them). They live in the recipe so that the
+// engine never imports from workers/.
+import type { SftConfig } from './sft-config';
+import type { GrpoConfig } from './grpo-config';
+import type { SftStepMetrics } from './sft';
+import type { GrpoStepMetrics, GroupRecord } from './grpo';
+
+/** Anything that takes more than a second reports this; the UI shows a bar with counts and time left. */
+export interface Progress {
+  /** What is happening, for the label: "generating synth items", "sampling 16 per question", ... */
+  phase: string;
+  done: number;
+  total: number;
+  /** Seconds left at the current rate, when known. */
+  etaSeconds?: number;
+}
+
+export type RunKind = 'sft' | 'grpo';
+
+/**
+ * running: a job holds the GPU for it now. paused/stopped: ended by the user with a checkpoint.
+ * interrupted: the tab closed or the device was lost mid-run (resume continues from the last
+ * checkpoint). failed: an error ended it (`error` says which).
+ */
+export type RunStatus = 'running' | 'paused' | 'stopped' | 'completed' | 'interrupted' | 'failed';
+
+/** run.json of a run folder, and what listRuns reports. */
+export interface RunInfo {
+  name: string;
+  kind: RunKind;
+  status: RunStatus;
+  /** Steps done, and planned. */
+  step: number;
+  totalSteps: number;
+  /** Steps of the checkpoints on disk, ascending; resume continues from the last. */
+  checkpoints: number[];
+  config: SftConfig | GrpoConfig;
+  createdAt: string;
+  updatedAt: string;
+  error?: string;
+}
+
+export type RunEvent =
+  | { type: 'progress'; progress: Progress }
+  | { type: 'log'; line: string }
+  | { type: 'sft-step'; metrics: SftStepMetrics }
+  /** A GRPO step's metrics and its groups (prompt, G responses, rewards, advantages, per-token ratios, KL, clipping). */
+  | { type: 'grpo-step'; metrics: GrpoStepMetrics; groups: GroupRecord[] }
+  | { type: 'eval'; step: number; formatRate: number; accuracy: number; rewardMean: number; evalLoss?: number }
+  | { type: 'checkpoint'; step: number; reason: 'periodic' | 'final' | 'interrupted' }
+  | { type: 'end'; run: RunInfo };

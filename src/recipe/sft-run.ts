@@ -1,0 +1,388 @@
+// An SFT run from a resolved config to a run folder: items, tokenizer, model shape, examples and
+// every check on them first, then the GPU, runSft (src/recipe/sft.ts) with checkpoints, metrics,
+// run.json and events. The one driver behind `thinker sft` (a Node folder) and the engine worker's
+// startRun/resumeRun (OPFS): everything outside the run folder is reached through `open`, which
+// the host maps to a folder (a path in Node, a workspace folder in the browser).
+import { InputError } from '../engine/errors';
+import type { Gpu } from '../engine/gpu';
+import type { QAItem } from '../data/schema';
+import { generateSynth } from '../data/synth';
+import { findDataset, DATASETS } from '../data/loaders';
+import { joinWhere, readJson, type FileSource } from '../io/files';
+import { configFromHfJson } from '../io/hf-config';
+import { loadTokenizer, tokenizerFromJson, type TextTokenizer } from '../io/tokenizer';
+import { LAB_SPECIAL_TOKENS, trainByteLevelBpe } from '../io/bpe-trainer';
+import { subWorkspace, type Workspace } from '../io/workspace';
+import { PRESETS, countParams, validateConfig, type ModelConfig } from '../model/config';
+import { Model, initWeights } from '../model/model';
+import { seededRandom } from '../model/lm-data';
+import { CHAT, chatPrompt, promptText, sftTarget } from './prompt';
+import { endOfTurnIds } from './encode';
+import type { SftConfig } from './sft-config';
+import { prepareSftData, runSft, sftPlan, type PreparedSft, type SftEval, type SftResult, type SftStepMetrics } from './sft';
+import type { RunEvent, RunInfo } from './run-events';
+import {
+  METRICS_FILE, MetricsLog, RUN_CONFIG_FILE, RunRecord, SUMMARY_FILE, checkpointName, loadModelFolder, pruneCheckpoints,
+  restoreOptimizer, saveRunCheckpoint, writeJson, type ResumePoint,
+} from './run-io';
+
+/** The synth generator's call (src/data/synth generateSynth); it may return the items or { items }. */
+export type SynthGenerator = (o: { n: number; kind: string; level: number; seed: number; split: 'train' | 'test' } & Record<string, unknown>) =>
+  QAItem[] | { items: QAItem[] } | Promise<QAItem[] | { items: QAItem[] }>;
+
+/** Maps a folder named in a config (model.init, model.tokenizer, data.dataset.dataDir, the GRPO start model) to a workspace; `where` is the key, for errors. */
+export type FolderResolver = (ref: string, where: string) => Workspace;
+
+/** What every run driver takes besides its config. */
+export interface RunJob {
+  /** The run folder (run.json, metrics, checkpoints). */
+  run: Workspace;
+  /** The run's name in run.json (default: the folder's last name). */
+  name?: string;
+  open: FolderResolver;
+  /** The device, or how to get one: called only once every input has been checked. */
+  gpu: Gpu | (() => Promise<Gpu>);
+  /** Ends the run after its current step with a checkpoint. */
+  signal?: AbortSignal;
+  /** The status a run ended by `signal` gets (default 'stopped'). */
+  stopStatus?: () => 'paused' | 'stopped';
+  onEvent?: (e: RunEvent) => void;
+  /** Progress lines (the CLI prints them). */
+  log?: (line: string) => void;
+  /** No per-step log lines (the step events still come). */
+  quiet?: boolean;
+  generateSynth?: SynthGenerator;
+  /** Names the config in messages (a file, a preset). */
+  configWhere?: string;
+}
+
+/** Logging and events of a job. A UI callback that throws or rejects must not end a run. */
+export function jobOutput(job: Pick<RunJob, 'onEvent' | 'log'>) {
+  const log = job.log ?? (() => undefined);
+  const emit = (e: RunEvent) => {
+    if (!job.onEvent) return;
+    try {
+      const r = job.onEvent(e) as unknown;
+      // Through comlink the callback returns a promise, which rejects when the page is gone.
+      if (r && typeof (r as Promise<unknown>).then === 'function') (r as Promise<unknown>).catch(() => undefined);
+    } catch {
+      /* see above */
+    }
+  };
+  return {
+    log,
+    emit,
+    /** A line for the log and the UI. */
+    say: (line: string) => { log(line); emit({ type: 'log', line }); },
+    progress: (phase: string, done: number, total: number) => emit({ type: 'progress', progress: { phase, done, total } }),
+  };
+}
+
+export const runNameOf = (run: Workspace) => run.name.split(/[\\/]/).filter(Boolean).pop() ?? run.name;
+export const acquireGpu = (g: RunJob['gpu']): Promise<Gpu> => (typeof g === 'function' ? g() : Promise.resolve().then(() => g));
+
+/**
+ * The end of a job: the final status in run.json and the 'end' event; a failure is recorded
+ * (when the run had started) and rethrown.
+ */
+export async function finishRun(record: RunRecord | null, out: ReturnType<typeof jobOutput>, outcome: { stopped: boolean; stopStatus?: () => 'paused' | 'stopped' } | { error: unknown }): Promise<RunInfo | null> {
+  if (!record) return null;
+  let info: RunInfo;
+  if ('error' in outcome) {
+    const msg = outcome.error instanceof Error ? outcome.error.message : String(outcome.error);
+    info = await record.update({ status: 'failed', error: msg }).catch(() => record.info);
+  } else {
+    info = await record.update({ status: outcome.stopped ? outcome.stopStatus?.() ?? 'stopped' : 'completed' });
+  }
+  out.emit({ type: 'end', run: info });
+  return info;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Items
+
+async function synthItems(gen: SynthGenerator, cfg: Pick<SftConfig, 'data'>, split: 'train' | 'test', n: number): Promise<QAItem[]> {
+  const s = cfg.data.synth;
+  if (n === 0) return [];
+  const r = await gen({ ...s.options, n, kind: s.kind, level: s.level, seed: s.seed, split });
+  const items = Array.isArray(r) ? r : r?.items;
+  if (!Array.isArray(items)) throw new InputError('data.synth', 'the synth generator returned no item list');
+  return items;
+}
+
+/** The dataset's folder: DIR/<usual folder> when present, else DIR itself (DIR is the dataset folder). */
+async function datasetFolder(ws: Workspace, sub: string, dataDir: string): Promise<Workspace> {
+  if ((await ws.listDir('')).length === 0) throw new InputError(dataDir, 'data folder not found (or empty)');
+  return (await ws.listDir(sub)).length > 0 ? subWorkspace(ws, sub) : ws;
+}
+
+/** Training and held-out items of the config's data source. */
+export async function loadSftItems(cfg: SftConfig, o: { generateSynth?: SynthGenerator; open: FolderResolver }):
+  Promise<{ train: QAItem[]; eval: QAItem[]; notes: string[] }> {
+  const d = cfg.data;
+  if (d.source === 'synth') {
+    const gen = o.generateSynth ?? (generateSynth as unknown as SynthGenerator);
+    const train = await synthItems(gen, cfg, 'train', d.synth.n);
+    const evalItems = await synthItems(gen, cfg, 'test', Math.min(d.synth.evalN, cfg.eval.items));
+    return { train, eval: evalItems, notes: [`synth ${d.synth.kind} level ${d.synth.level}: ${train.length} train, ${evalItems.length} held-out (seed ${d.synth.seed})`] };
+  }
+  const ds = d.dataset;
+  const spec = findDataset(ds.name);
+  if (!spec) throw new InputError('data.dataset.name', `unknown dataset "${ds.name}" (choose ${DATASETS.map((x) => x.name).join(', ')})`);
+  const src: FileSource = await datasetFolder(o.open(ds.dataDir, 'data.dataset.dataDir'), spec.dir, ds.dataDir);
+  const loaded = await spec.load(src, { split: ds.split, limit: ds.limit || undefined });
+  let train = loaded.items;
+  let evalItems: QAItem[];
+  const notes = [`${spec.name} ${ds.split}: ${loaded.report.out} items (${loaded.report.dropped.length} dropped by the loader)`];
+  if (ds.evalSplit) {
+    evalItems = (await spec.load(src, { split: ds.evalSplit, limit: ds.evalLimit || undefined })).items;
+    notes.push(`${spec.name} ${ds.evalSplit}: ${evalItems.length} held-out items`);
+  } else {
+    // A seeded selection, so a sorted source file does not hand evaluation only its last topic.
+    const random = seededRandom(cfg.seed + 7);
+    const idx = train.map((_, i) => i);
+    for (let i = idx.length - 1; i > 0; i--) { const j = Math.floor(random() * (i + 1)); [idx[i], idx[j]] = [idx[j], idx[i]]; }
+    const held = new Set(idx.slice(0, Math.min(ds.heldOut, Math.floor(train.length / 2))));
+    evalItems = train.filter((_, i) => held.has(i));
+    train = train.filter((_, i) => !held.has(i));
+    notes.push(`${held.size} items of ${ds.split} held out for evaluation`);
+  }
+  return { train, eval: evalItems, notes };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tokenizer and model shape
+
+/** Text a from-scratch tokenizer learns from: each training item's prompt and target, as the model will see them. */
+export function tokenizerCorpus(items: QAItem[], cfg: SftConfig): string[] {
+  return items.map((it) => chatPrompt(promptText(it, { newline: cfg.prompt.newline }), 0, 0) + sftTarget(it) + CHAT.end);
+}
+
+/** A from-scratch model shape: the preset, the config's overrides, the tokenizer's vocabulary. */
+export function scratchModelConfig(cfg: SftConfig, tok: TextTokenizer, withImages: boolean): ModelConfig {
+  const m = cfg.model;
+  const base = PRESETS[m.preset];
+  if (!base) throw new InputError('model.preset', `unknown preset ${m.preset}`);
+  const hidden = m.hiddenSize || base.text.hiddenSize;
+  const heads = m.numHeads || base.text.numHeads;
+  const text = {
+    ...base.text,
+    vocabSize: tok.vocabSize, hiddenSize: hidden, numLayers: m.numLayers || base.text.numLayers, numHeads: heads,
+    numKvHeads: m.numKvHeads || Math.min(base.text.numKvHeads, heads), intermediateSize: m.intermediateSize || base.text.intermediateSize,
+    headDim: hidden / heads, maxPositionEmbeddings: m.context || base.text.maxPositionEmbeddings, eosTokenId: endOfTurnIds(tok),
+  };
+  const vision = m.vision === 'on' || (m.vision === 'auto' && withImages);
+  const out: ModelConfig = { text };
+  if (vision) {
+    if (!base.vision) throw new InputError('model.vision', `preset ${m.preset} has no vision encoder`);
+    const imageTokenId = tok.tokenToId(CHAT.image);
+    if (imageTokenId === undefined) throw new InputError('tokenizer', `has no ${CHAT.image} token, which a vision model needs`);
+    out.vision = { ...base.vision };
+    out.imageTokenId = imageTokenId;
+  }
+  if (!Number.isInteger(text.headDim)) throw new InputError('model', `hiddenSize ${hidden} is not a multiple of numHeads ${heads}`);
+  return validateConfig(out, `model (preset ${m.preset} with the config's overrides)`);
+}
+
+const shapeDiff = (a: ModelConfig, b: ModelConfig) => {
+  const ta = a.text, tb = b.text;
+  const keys = ['vocabSize', 'hiddenSize', 'intermediateSize', 'numLayers', 'numHeads', 'numKvHeads', 'headDim', 'maxPositionEmbeddings'] as const;
+  const diff = keys.filter((k) => ta[k] !== tb[k]).map((k) => `${k} ${tb[k]} (checkpoint) vs ${ta[k]} (config)`);
+  if (!!a.vision !== !!b.vision) diff.push(`vision encoder ${b.vision ? 'present' : 'absent'} (checkpoint) vs ${a.vision ? 'present' : 'absent'} (config)`);
+  return diff;
+};
+
+/** The tokenizer files of a model folder, to copy into every checkpoint. */
+export async function tokenizerFiles(src: FileSource): Promise<Record<string, Uint8Array>> {
+  const files: Record<string, Uint8Array> = {};
+  for (const f of ['tokenizer.json', 'tokenizer_config.json']) if (await src.exists(f)) files[f] = await src.read(f);
+  return files;
+}
+
+/** config.json of a model folder, parsed and checked. */
+export async function modelConfigOf(src: FileSource, where: string): Promise<ModelConfig> {
+  if (!(await src.exists('config.json'))) throw new InputError(where, 'no config.json: not a model folder');
+  return configFromHfJson(await readJson(src, 'config.json', where), joinWhere(where, 'config.json'));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The run
+
+export interface SftJob extends RunJob {
+  config: SftConfig;
+  /** Continue from this checkpoint (findResume in run-io); the config must describe the same data. */
+  resume?: ResumePoint | null;
+}
+
+type EvalSummary = { step: number; format_rate: number; accuracy: number; reward_mean: number; eval_loss: number | null };
+const evalSummary = (e: SftEval): EvalSummary => ({ step: e.step, format_rate: e.formatRate, accuracy: e.accuracy, reward_mean: e.rewardMean, eval_loss: e.evalLoss ?? null });
+
+/** summary.json of an SFT run. */
+export interface SftSummary {
+  command: 'sft';
+  stopped: SftResult['stopped'];
+  /** The run folder, and the last checkpoint in it. */
+  out: string;
+  checkpoint: string;
+  resumedFrom: string | null;
+  step: number;
+  totalSteps: number;
+  epoch: number;
+  params: number;
+  vocab: number;
+  data: PreparedSft['report'] & { fitDropped: number; fitTruncated: number };
+  firstLoss: number | null;
+  lastLoss: number | null;
+  initialEval: EvalSummary | null;
+  finalEval: EvalSummary | null;
+  elapsedSeconds: number;
+  tokensPerSecond: number;
+  optimizerRestored: boolean;
+  adapter: string;
+}
+
+/** Run SFT as described; resolves with the summary when the run completes or is stopped. */
+export async function runSftJob(job: SftJob): Promise<SftSummary> {
+  const out = jobOutput(job);
+  const { say, progress, emit } = out;
+  const cfg = job.config;
+  const rp = job.resume ?? null;
+  const state = rp?.state ?? null;
+  const run = job.run;
+  const name = job.name ?? runNameOf(run);
+
+  // 1. Items.
+  progress('loading items', 0, 1);
+  const loaded = await loadSftItems(cfg, { generateSynth: job.generateSynth, open: job.open });
+  progress('loading items', 1, 1);
+  for (const n of loaded.notes) say(n);
+
+  // 2. Tokenizer and model shape.
+  const withImages = loaded.train.some((it) => it.images.length > 0);
+  const fromFolder: { src: Workspace; where: string } | null = rp
+    ? { src: rp.from, where: rp.where }
+    : cfg.model.init ? { src: job.open(cfg.model.init, 'model.init'), where: cfg.model.init } : null;
+  const tokFolder = rp ? fromFolder
+    : cfg.model.tokenizer ? { src: job.open(cfg.model.tokenizer, 'model.tokenizer'), where: cfg.model.tokenizer } : fromFolder;
+  let tok: TextTokenizer;
+  let tokFiles: Record<string, Uint8Array | string>;
+  if (tokFolder) {
+    tok = await loadTokenizer(tokFolder.src, tokFolder.where);
+    tokFiles = await tokenizerFiles(tokFolder.src);
+  } else {
+    const m = cfg.model;
+    progress('training the tokenizer', 0, 1);
+    const bpe = trainByteLevelBpe(tokenizerCorpus(loaded.train, cfg), {
+      vocabSize: m.vocabSize || PRESETS[m.preset].text.vocabSize, specialTokens: [...LAB_SPECIAL_TOKENS], eosToken: CHAT.end, padToken: '<|endoftext|>',
+    });
+    tokFiles = { 'tokenizer.json': JSON.stringify(bpe.tokenizerJson), 'tokenizer_config.json': JSON.stringify(bpe.tokenizerConfig) };
+    tok = tokenizerFromJson(bpe.tokenizerJson, bpe.tokenizerConfig, 'tokenizer trained on the SFT items');
+    progress('training the tokenizer', 1, 1);
+    say(`trained a byte-level BPE tokenizer on ${loaded.train.length} items: ${tok.vocabSize} tokens`);
+  }
+  let modelCfg: ModelConfig;
+  if (fromFolder) {
+    modelCfg = await modelConfigOf(fromFolder.src, fromFolder.where);
+    if (rp && !cfg.model.init) {
+      // A from-scratch config resumed must still describe the checkpoint's model.
+      const diff = shapeDiff(scratchModelConfig(cfg, tok, withImages), modelCfg);
+      if (diff.length) throw new InputError(rp.where, `checkpoint shape does not match the config: ${diff.join('; ')}`);
+    }
+  } else {
+    modelCfg = scratchModelConfig(cfg, tok, withImages);
+  }
+  if (tok.vocabSize > modelCfg.text.vocabSize) throw new InputError(tokFolder?.where ?? 'tokenizer', `tokenizer has ${tok.vocabSize} tokens but the model only ${modelCfg.text.vocabSize}`);
+  if (withImages && !modelCfg.vision) say('note: the training items have images but the model has no vision encoder; it sees their text only');
+
+  // 3. Examples, and the resume point's consistency with them.
+  progress('encoding examples', 0, loaded.train.length);
+  const data = await prepareSftData(loaded, tok, modelCfg, cfg);
+  progress('encoding examples', loaded.train.length, loaded.train.length);
+  const r = data.report;
+  say(`${r.examples} training examples (${r.withoutReasoning} without a trace, ${r.fit.dropped.length} over maxLength dropped, ${r.fit.truncated.length} truncated), ` +
+    `${r.meanTokens.toFixed(0)} tokens on average (max ${r.maxTokens}); ${r.evalItems} held-out items`);
+  const plan = sftPlan(data.train.length, cfg);
+  if (state) {
+    if (state.dataFingerprint !== data.fingerprint) {
+      throw new InputError(rp!.where, `the training items differ from those of the run being resumed (fingerprint ${data.fingerprint} vs ${state.dataFingerprint}): same data config and tokenizer needed`);
+    }
+    if (state.step >= plan.totalSteps) throw new InputError(rp!.where, `the run already did ${state.step} of ${plan.totalSteps} steps; raise the steps or epochs to continue`);
+  }
+
+  // 4. The run folder and the GPU, only now.
+  let record: RunRecord | null = null;
+  let model: Model | null = null;
+  try {
+    await writeJson(run, RUN_CONFIG_FILE, cfg);
+    record = await RunRecord.begin(run, { name, kind: 'sft', step: state?.step ?? 0, totalSteps: plan.totalSteps, config: cfg });
+    const rec = record;
+    const metrics = await MetricsLog.open(run, METRICS_FILE, state ? { resumeStep: state.step } : {});
+    const gpu = await acquireGpu(job.gpu);
+    model = fromFolder ? await loadModelFolder(gpu, fromFolder.src, fromFolder.where) : new Model(gpu, modelCfg);
+    if (!fromFolder) model.loadWeights(initWeights(modelCfg, cfg.seed));
+    const m = model;
+    say(`model: ${m.numParams.toLocaleString('en-US')} parameters, vocab ${m.cfg.text.vocabSize}; ${plan.totalSteps} steps of ${plan.perStep} examples ` +
+      `(${plan.stepsPerEpoch} per epoch, warmup ${plan.warmup})${state ? `, resuming at step ${state.step}` : ''}; writing ${run.name}`);
+
+    let lastCheckpoint = rp?.where ?? '';
+    const result = await runSft(gpu, m, tok, data, cfg, {
+      signal: job.signal,
+      onStep: async (s: SftStepMetrics) => {
+        await metrics.append({
+          type: 'step', step: s.step, epoch: s.epoch, loss: s.loss, lr: s.lr, grad_norm: s.gradNorm, examples: s.examples,
+          target_tokens: s.targetTokens, tokens: s.tokens, tokens_per_s: s.tokensPerSecond, seconds: s.seconds,
+        });
+        await rec.update({ step: s.step });
+        emit({ type: 'sft-step', metrics: s });
+        if (!job.quiet) out.log(`step ${s.step}/${plan.totalSteps}  epoch ${s.epoch.toFixed(2)}  loss ${s.loss.toFixed(4)}  lr ${s.lr.toExponential(2)}  |g| ${s.gradNorm.toFixed(3)}  ${s.tokensPerSecond.toFixed(0)} tok/s`);
+      },
+      onEval: async (e: SftEval) => {
+        await metrics.append({
+          type: 'eval', step: e.step, epoch: e.epoch, items: e.items, format_rate: e.formatRate, accuracy: e.accuracy, reward_mean: e.rewardMean,
+          finished_rate: e.finishedRate, mean_response_tokens: e.meanResponseTokens, eval_loss: e.evalLoss ?? null, seconds: e.seconds, samples: e.samples,
+        });
+        emit({ type: 'eval', step: e.step, formatRate: e.formatRate, accuracy: e.accuracy, rewardMean: e.rewardMean, evalLoss: e.evalLoss });
+        say(`eval @ step ${e.step}: format ${(100 * e.formatRate).toFixed(1)}%  accuracy ${(100 * e.accuracy).toFixed(1)}%  ` +
+          `reward ${e.rewardMean.toFixed(3)}${e.evalLoss !== undefined ? `  held-out loss ${e.evalLoss.toFixed(4)}` : ''}  (${e.items} items, ${e.seconds.toFixed(1)} s)`);
+      },
+      onCheckpoint: async (c) => {
+        const dir = checkpointName(c.step);
+        await saveRunCheckpoint(run, dir, m, {
+          kind: 'sft', step: c.step, totalSteps: c.totalSteps, epoch: c.epoch, seed: cfg.seed, position: { ...c.position },
+          dataFingerprint: data.fingerprint, config: cfg, reason: c.reason, elapsedSeconds: c.elapsedSeconds,
+          metrics: c.last ? { loss: c.last.loss, lr: c.last.lr, grad_norm: c.last.gradNorm } : undefined,
+        }, tokFiles, { optimizer: cfg.checkpoint.optimizer });
+        lastCheckpoint = joinWhere(run.name, dir);
+        await pruneCheckpoints(run, cfg.checkpoint.keep, [c.step, ...(state ? [state.step] : [])]);
+        await rec.checkpointsChanged();
+        emit({ type: 'checkpoint', step: c.step, reason: c.reason });
+        say(`checkpoint (${c.reason}) -> ${lastCheckpoint}`);
+      },
+    }, state ? {
+      step: state.step, position: { epoch: state.position.epoch ?? 0, index: state.position.index ?? 0 }, elapsedSeconds: state.elapsedSeconds,
+      restoreOptimizer: (mm) => restoreOptimizer(mm, rp!.from),
+    } : undefined);
+
+    const losses = result.steps.map((s) => s.loss);
+    const tokens = result.steps.reduce((a, s) => a + s.tokens, 0);
+    const trainSeconds = result.steps.reduce((a, s) => a + s.seconds, 0);
+    const summary: SftSummary = {
+      command: 'sft', stopped: result.stopped, out: run.name, checkpoint: lastCheckpoint, resumedFrom: rp?.where ?? null, step: result.step,
+      totalSteps: result.totalSteps, epoch: result.epoch, params: countParams(m.cfg), vocab: m.cfg.text.vocabSize,
+      data: { ...data.report, fit: { kept: [], dropped: data.report.fit.dropped, truncated: data.report.fit.truncated }, fitDropped: r.fit.dropped.length, fitTruncated: r.fit.truncated.length },
+      firstLoss: losses[0] ?? null, lastLoss: losses[losses.length - 1] ?? null,
+      initialEval: result.evals[0] ? evalSummary(result.evals[0]) : null,
+      finalEval: result.evals.length ? evalSummary(result.evals[result.evals.length - 1]) : null,
+      elapsedSeconds: result.elapsedSeconds, tokensPerSecond: tokens / Math.max(trainSeconds, 1e-9), optimizerRestored: result.optimizerRestored,
+      adapter: gpu.info.description || gpu.info.vendor,
+    };
+    await writeJson(run, SUMMARY_FILE, summary);
+    await finishRun(rec, out, { stopped: result.stopped === 'interrupted', stopStatus: job.stopStatus });
+    return summary;
+  } catch (e) {
+    await finishRun(record, out, { error: e });
+    throw e;
+  } finally {
+    model?.release();
+  }
+}

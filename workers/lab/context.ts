@@ -1,0 +1,72 @@
+// What every part of the lab shares: the workspace (OPFS in the browser, a folder or memory in
+// Node), the GPU (acquired on first use), the one GPU job allowed at a time, and the model the
+// last job used, kept on the GPU so that asking twice does not load it twice.
+import { InputError } from '../../src/engine/errors';
+import type { Gpu } from '../../src/engine/gpu';
+import { loadHfFolder, ropeInvFreqFromConfig } from '../../src/io/hf-config';
+import { loadTokenizer, type TextTokenizer } from '../../src/io/tokenizer';
+import { Model } from '../../src/model/model';
+import { subWorkspace, type Workspace } from '../../src/io/workspace';
+
+export interface LoadedModel {
+  path: string;
+  model: Model;
+  tok: TextTokenizer;
+}
+
+export class LabContext {
+  private device: Promise<Gpu> | null = null;
+  private job: { name: string; controller: AbortController } | null = null;
+  private cached: LoadedModel | null = null;
+
+  constructor(readonly ws: Workspace, private readonly makeGpu: () => Promise<Gpu>) {}
+
+  gpu(): Promise<Gpu> {
+    // A failed acquisition is not cached: the user may enable WebGPU and retry.
+    this.device ??= this.makeGpu().catch((e) => { this.device = null; throw e; });
+    return this.device;
+  }
+
+  /** The job holding the GPU, or null. */
+  get busy(): string | null { return this.job?.name ?? null; }
+
+  /**
+   * Run `fn` as the one GPU job. A second job is refused (not queued): the UI shows what holds
+   * the GPU and lets the user stop it.
+   */
+  async exclusive<T>(name: string, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    if (this.job) throw new InputError(name, `the GPU is busy with ${this.job.name}; stop it first or wait until it ends`);
+    const controller = new AbortController();
+    this.job = { name, controller };
+    try {
+      return await fn(controller.signal);
+    } finally {
+      this.job = null;
+    }
+  }
+
+  /** Abort the current job's signal (the job ends at its next check). */
+  cancel(): void { this.job?.controller.abort(); }
+
+  /** A model folder of the workspace ("models/NAME", "runs/R/checkpoint-S") on the GPU with its tokenizer. */
+  async loadModel(path: string): Promise<LoadedModel> {
+    if (this.cached?.path === path) return this.cached;
+    const gpu = await this.gpu();
+    const src = subWorkspace(this.ws, path);
+    if (!(await src.exists('config.json'))) throw new InputError(path, 'no model here (config.json is missing)');
+    const { config, configJson, weights } = await loadHfFolder(src, path);
+    const tok = await loadTokenizer(src, path);
+    this.dropModel();
+    const model = new Model(gpu, config, ropeInvFreqFromConfig(configJson, `${path}/config.json`));
+    model.loadWeights(weights, path);
+    this.cached = { path, model, tok };
+    return this.cached;
+  }
+
+  /** Forget the cached model (after its folder changed or was deleted), releasing its GPU memory. */
+  dropModel(path?: string): void {
+    if (!this.cached || (path !== undefined && this.cached.path !== path && !this.cached.path.startsWith(`${path}/`))) return;
+    this.cached.model.release();
+    this.cached = null;
+  }
+}

@@ -1,0 +1,506 @@
+// The lab's datasets: importing a folder the user picked through a loader, the stored form, paging
+// items for the UI (stored or generated on the fly), and pass-count curation with a model.
+//
+// A dataset is the folder datasets/NAME/, written in one atomic writeFolder:
+//   dataset.json        DatasetInfo
+//   <split>.jsonl       the items of a split in the recipe schema (src/recipe/curate.ts recipeRow),
+//                       images named by their path in the folder; curated sets add pass_count
+//   images/<hash>-<i>.png|jpg   image i of the item with that hash. An image several items share
+//                       (VQA-RAD asks many questions about one scan) is stored once, under the
+//                       name of the first item that uses it.
+// dataset.json's `dropped` counts, by kind (src/data/report.ts DropKind, plus "unreadable-image"
+// when an image fails to copy), the records that should have become items and did not; records
+// left out by design (open questions, another language) appear as "excluded: <reason>".
+import { InputError } from '../../src/engine/errors';
+import { imageFormat } from '../../src/data/images';
+import { DATASETS, findDataset, loadGeneric, loadMedVlThinkerEval, loadPathVqa, type ColumnMapping, type GenericOptions } from '../../src/data/loaders';
+import { downloadHubDataset, formatHubProgress } from '../../src/data/hub';
+import { parquetColumns } from '../../src/data/parquet';
+import type { LoadResult } from '../../src/data/report';
+import type { ImageRef, QAItem } from '../../src/data/schema';
+import { generateSynth, validateSynthOptions } from '../../src/data/synth';
+import { joinWhere, type FileSource, type MemoryFiles } from '../../src/io/files';
+import { isCompleteFolder, subWorkspace, type Workspace } from '../../src/io/workspace';
+import { checkCurateSettings, curate, loadRecipeJsonl, passCounts, recipeRow } from '../../src/recipe/curate';
+import type { CurateRequest, DataRef, DatasetInfo, EngineApi, ImportFolderRequest, ImportHubRequest, ItemView, Progress } from '../api';
+import type { LabContext } from './context';
+import { cancelled, checkName, openModel, pickedSource, requireModel } from './models';
+
+type Calls = Pick<EngineApi, 'previewItems' | 'importFolder' | 'importHub' | 'listDatasets' | 'deleteDataset' | 'curate'>;
+
+export const DATASETS_DIR = 'datasets';
+export const DATASET_INFO = 'dataset.json';
+const SPLIT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** Items per previewItems call: a page for the UI, not an export. */
+export const MAX_PREVIEW = 500;
+
+// ---------------------------------------------------------------------------------------------
+// Progress with time left.
+
+/** Progress reports at most every `everyMs` (and always the last), with the time left at the rate so far. */
+export function progressReporter(onProgress: ((p: Progress) => void) | undefined, everyMs = 100) {
+  let t0 = performance.now();
+  let last = -Infinity;
+  let phase = '';
+  return (p: Progress) => {
+    if (!onProgress) return;
+    const now = performance.now();
+    if (p.phase !== phase) { phase = p.phase; t0 = now; }
+    if (p.done < p.total && now - last < everyMs) return;
+    last = now;
+    const secs = (now - t0) / 1000;
+    const out: Progress = { ...p };
+    if (p.done > 0 && p.done < p.total && secs > 0) out.etaSeconds = (secs / p.done) * (p.total - p.done);
+    else if (p.done >= p.total) out.etaSeconds = 0;
+    onProgress(out);
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading stored datasets.
+
+/** Items read from stored JSONL, per workspace, keyed by "name/split"; stored datasets never change in place. */
+const itemCache = new WeakMap<Workspace, Map<string, QAItem[]>>();
+const cacheOf = (ws: Workspace) => {
+  let c = itemCache.get(ws);
+  if (!c) itemCache.set(ws, (c = new Map()));
+  return c;
+};
+const forget = (ws: Workspace, name: string) => {
+  const c = cacheOf(ws);
+  for (const k of [...c.keys()]) if (k.startsWith(`${name}/`)) c.delete(k);
+};
+
+export async function readDatasetInfo(ws: Workspace, name: string): Promise<DatasetInfo> {
+  checkName('dataset', name);
+  const dir = `${DATASETS_DIR}/${name}`;
+  if (!(await ws.exists(`${dir}/${DATASET_INFO}`)) || !(await isCompleteFolder(ws, dir))) {
+    throw new InputError(dir, (await ws.listDir(dir)).length > 0 ? 'this dataset folder is incomplete (its write was interrupted); delete it' : 'no such dataset');
+  }
+  let info: DatasetInfo;
+  try {
+    info = JSON.parse(new TextDecoder().decode(await ws.read(`${dir}/${DATASET_INFO}`)));
+  } catch (e) {
+    throw new InputError(`${dir}/${DATASET_INFO}`, `is not valid JSON: ${(e as Error).message}`);
+  }
+  if (!info || !Array.isArray(info.splits)) throw new InputError(`${dir}/${DATASET_INFO}`, 'has no list of splits');
+  return info;
+}
+
+async function loadSplit(ws: Workspace, name: string, split: string): Promise<QAItem[]> {
+  const key = `${name}/${split}`;
+  const cache = cacheOf(ws);
+  const hit = cache.get(key);
+  if (hit) return hit;
+  const dir = `${DATASETS_DIR}/${name}`;
+  const res = await loadRecipeJsonl(subWorkspace(ws, dir), `${split}.jsonl`, { split });
+  // The lab wrote these files; a line it cannot read back means the folder was changed by hand.
+  if (res.report.dropped.length) {
+    const d = res.report.dropped[0];
+    throw new InputError(`${dir}/${d.where}`, `${d.reason} (${res.report.dropped.length} lines of this stored dataset do not read back)`);
+  }
+  cache.set(key, res.items);
+  return res.items;
+}
+
+/** The items of a stored dataset: one split, or every split in the order dataset.json lists them. */
+export async function loadDatasetItems(ws: Workspace, name: string, split?: string, limit?: number): Promise<QAItem[]> {
+  const info = await readDatasetInfo(ws, name);
+  let splits = info.splits.map((s) => s.name);
+  if (split !== undefined) {
+    if (!splits.includes(split)) throw new InputError(`dataset ${name}`, `no split "${split}" (it has ${splits.join(', ')})`);
+    splits = [split];
+  }
+  const items: QAItem[] = [];
+  for (const s of splits) items.push(...await loadSplit(ws, name, s));
+  return limit !== undefined ? items.slice(0, limit) : items;
+}
+
+/** Synth items of the last options asked for: paging through a set must not redraw it each page. */
+let synthCache: { key: string; items: QAItem[] } | null = null;
+
+/**
+ * The items a DataRef names. Synth sets are generated whole (the noisy-trace positions depend on
+ * the set's size, so a page generated alone would differ from the same items in the full set).
+ */
+export async function resolveItems(ws: Workspace, ref: DataRef, where = 'data'): Promise<QAItem[]> {
+  if (!ref || typeof ref !== 'object') throw new InputError(where, 'expected a data reference ({kind: "synth", options} or {kind: "dataset", name})');
+  if (ref.kind === 'synth') {
+    validateSynthOptions(ref.options, `${where}.options`);
+    const key = JSON.stringify(ref.options);
+    if (synthCache?.key !== key) synthCache = { key, items: await generateSynth(ref.options) };
+    return synthCache.items;
+  }
+  if (ref.kind === 'dataset') {
+    if (ref.limit !== undefined && !(Number.isInteger(ref.limit) && ref.limit >= 0)) throw new InputError(`${where}.limit`, `must be an integer >= 0, got ${ref.limit}`);
+    return loadDatasetItems(ws, checkName(where, ref.name), ref.split, ref.limit || undefined);
+  }
+  throw new InputError(`${where}.kind`, `must be "synth" or "dataset", got ${JSON.stringify((ref as { kind?: unknown }).kind)}`);
+}
+
+const dataLabel = (ref: DataRef) => (ref.kind === 'synth' ? 'synth' : ref.name);
+
+// ---------------------------------------------------------------------------------------------
+// Writing datasets.
+
+export interface SplitItems {
+  name: string;
+  items: QAItem[];
+  /** Per item, its pass count (curated sets). */
+  passCounts?: (number | null)[];
+}
+
+/**
+ * Copy items and their images into datasets/NAME in one atomic folder write. Items whose images
+ * cannot be read (or are not JPEG/PNG) are left out and counted in `dropped`.
+ */
+export async function writeDataset(ws: Workspace, name: string, source: string, splits: SplitItems[], dropped: Record<string, number>,
+  onProgress?: (p: Progress) => void, signal?: AbortSignal): Promise<DatasetInfo> {
+  checkName('dataset', name);
+  const dir = `${DATASETS_DIR}/${name}`;
+  const files: Record<string, Uint8Array | string> = {};
+  const stored = new Map<string, string>();
+  const used = new Set<string>();
+  const drops = { ...dropped };
+  const total = splits.reduce((a, s) => a + s.items.length, 0);
+  const report = progressReporter(onProgress);
+  let done = 0;
+  let bytes = 0;
+  const infoSplits: DatasetInfo['splits'] = [];
+  for (const split of splits) {
+    if (!SPLIT_NAME.test(split.name)) throw new InputError(`dataset ${name}`, `split name ${JSON.stringify(split.name)} is not usable as a file name`);
+    const lines: string[] = [];
+    let withImages = 0;
+    for (let k = 0; k < split.items.length; k++) {
+      if (signal?.aborted) throw cancelled(`writing dataset ${name} (nothing was written)`);
+      const item = split.items[k];
+      const refs: ImageRef[] = [];
+      let bad: string | null = null;
+      for (let i = 0; i < item.images.length && !bad; i++) {
+        const im = item.images[i];
+        let path = stored.get(im.name);
+        if (!path) {
+          let b: Uint8Array;
+          try {
+            b = await im.load();
+          } catch (e) {
+            if (!(e instanceof InputError)) throw e;
+            bad = 'unreadable-image';
+            break;
+          }
+          const fmt = imageFormat(b);
+          if (!fmt) { bad = 'unreadable-image'; break; }
+          const base = `images/${item.hash}-${i}`;
+          path = `${base}.${fmt === 'jpeg' ? 'jpg' : 'png'}`;
+          // Two items with the same hash (a repeated question) may still show different images.
+          for (let n = 1; used.has(path); n++) path = `${base}-${n}.${fmt === 'jpeg' ? 'jpg' : 'png'}`;
+          used.add(path);
+          stored.set(im.name, path);
+          files[path] = b;
+          bytes += b.length;
+        }
+        refs.push({ name: path, load: async () => files[path!] as Uint8Array });
+      }
+      done++;
+      report({ phase: 'copying items and images', done, total });
+      if (bad) { drops[bad] = (drops[bad] ?? 0) + 1; continue; }
+      if (refs.length) withImages++;
+      lines.push(JSON.stringify(recipeRow({ ...item, images: refs }, split.passCounts?.[k])));
+    }
+    if (lines.length === 0) continue;
+    const text = lines.join('\n') + '\n';
+    files[`${split.name}.jsonl`] = text;
+    bytes += new TextEncoder().encode(text).length;
+    infoSplits.push({ name: split.name, items: lines.length, withImages });
+  }
+  if (infoSplits.length === 0) throw new InputError(`dataset ${name}`, `no items to store${Object.keys(drops).length ? ` (dropped: ${formatCounts(drops)})` : ''}`);
+  const info: DatasetInfo = { name, source, splits: infoSplits, dropped: drops, importedAt: new Date().toISOString(), bytes };
+  files[DATASET_INFO] = JSON.stringify(info, null, 2) + '\n';
+  forget(ws, name);
+  await ws.writeFolder(dir, files);
+  return info;
+}
+
+const formatCounts = (c: Record<string, number>) => Object.entries(c).map(([k, n]) => `${k} ${n}`).join(', ');
+
+/** A name that is free: importing or curating over an existing dataset is refused, not merged. */
+async function requireFreeName(ws: Workspace, name: unknown, what: string): Promise<string> {
+  const n = checkName(what, name);
+  if ((await ws.listDir(`${DATASETS_DIR}/${n}`)).length > 0) throw new InputError(`${DATASETS_DIR}/${n}`, 'a dataset of this name exists; delete it first or choose another name');
+  return n;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading a picked folder.
+
+/** Loaders for one data file with a column mapping (src/data/loaders/generic.ts). */
+const GENERIC = ['jsonl', 'json', 'csv', 'parquet'] as const;
+const MAPPING_KEYS = ['question', 'options', 'answerLabel', 'answer', 'image', 'images', 'reasoning', 'index'] as const;
+const SETTING_KEYS = ['file', 'split', 'imageDir', 'closed', 'optionColumns'] as const;
+
+/**
+ * The generic loaders' settings from ImportFolderRequest.columns: the field -> column mapping
+ * (question, options, answerLabel, answer, image, images, reasoning, index), optionColumns as a
+ * comma-separated list of columns in letter order, and file (the data file, needed when the folder
+ * holds several of that format), split (the split's name, default "train"), imageDir, closed ("true":
+ * open-ended answers -> multiple choice).
+ */
+async function genericOptions(src: FileSource, format: typeof GENERIC[number], columns: Record<string, string> | undefined, name: string): Promise<{ opts: GenericOptions; split: string }> {
+  const where = `import ${name}: columns`;
+  if (!columns || typeof columns !== 'object') throw new InputError(where, `the ${format} loader needs a column mapping (at least question, options and answerLabel or answer)`);
+  for (const [k, v] of Object.entries(columns)) {
+    if (!(MAPPING_KEYS as readonly string[]).includes(k) && !(SETTING_KEYS as readonly string[]).includes(k)) {
+      throw new InputError(`${where}.${k}`, `unknown key (known: ${[...MAPPING_KEYS, ...SETTING_KEYS].join(', ')})`);
+    }
+    if (typeof v !== 'string' || v === '') throw new InputError(`${where}.${k}`, 'must be a non-empty string');
+  }
+  const ext = format === 'csv' ? /\.(csv|tsv)$/i : format === 'jsonl' ? /\.(jsonl|ndjson)$/i : new RegExp(`\\.${format}$`, 'i');
+  let file = columns.file;
+  if (file === undefined) {
+    const found = (await src.list()).filter((f) => ext.test(f));
+    if (found.length === 0) throw new InputError(src.name, `no ${format} file in this folder`);
+    if (found.length > 1) throw new InputError(src.name, `${found.length} ${format} files (${found.slice(0, 5).join(', ')}${found.length > 5 ? ', ...' : ''}): name one with columns.file`);
+    file = found[0];
+  } else if (!(await src.exists(file))) {
+    throw new InputError(joinWhere(src.name, file), 'file not found (columns.file)');
+  }
+  const mapping: ColumnMapping = { question: columns.question };
+  for (const k of MAPPING_KEYS) if (columns[k] !== undefined) (mapping as unknown as Record<string, string>)[k] = columns[k];
+  if (columns.optionColumns) mapping.optionColumns = columns.optionColumns.split(',').map((c) => c.trim()).filter(Boolean);
+  if (columns.closed !== undefined && columns.closed !== 'true' && columns.closed !== 'false') throw new InputError(`${where}.closed`, `must be "true" or "false", got "${columns.closed}"`);
+  const split = columns.split ?? 'train';
+  return {
+    opts: { file, format, columns: mapping, datasetName: name, closed: columns.closed === 'true', imageDir: columns.imageDir, split },
+    split,
+  };
+}
+
+interface LoadedSplits {
+  source: string;
+  splits: { name: string; result: LoadResult }[];
+}
+
+const KNOWN_LOADERS = () => [...DATASETS.map((d) => d.name), 'recipe', ...GENERIC].join(', ');
+
+/**
+ * Read a folder with a named loader: every split that loader knows and finds in the folder (or
+ * only `splits`), the recipe-schema JSONL files of the folder (loader "recipe": one split per
+ * file, as the lab stores datasets), or one data file through a column mapping.
+ */
+async function loadFolder(src: FileSource, req: { name: string; loader: string; columns?: Record<string, string>; splits?: string[] }): Promise<LoadedSplits> {
+  const loader = typeof req.loader === 'string' ? req.loader : '';
+  if ((GENERIC as readonly string[]).includes(loader)) {
+    const { opts, split } = await genericOptions(src, loader as typeof GENERIC[number], req.columns, req.name);
+    return { source: loader, splits: [{ name: split, result: await loadGeneric(src, opts) }] };
+  }
+  if (loader === 'recipe') {
+    const files = (await src.list()).filter((f) => !f.includes('/') && f.endsWith('.jsonl'));
+    if (files.length === 0) throw new InputError(src.name, 'no .jsonl files at the top of this folder (the recipe loader reads one split per file)');
+    const out: LoadedSplits = { source: 'recipe', splits: [] };
+    for (const f of files) {
+      const split = f.replace(/\.jsonl$/, '');
+      if (req.splits && !req.splits.includes(split)) continue;
+      out.splits.push({ name: split, result: await loadRecipeJsonl(src, f, { split }) });
+    }
+    return out;
+  }
+  const spec = findDataset(loader);
+  if (!spec) throw new InputError(`import ${req.name}`, `unknown loader "${loader}" (known: ${KNOWN_LOADERS()})`);
+  const wanted = req.splits ?? spec.splits.filter((s) => s !== 'all');
+  for (const s of wanted) if (!spec.splits.includes(s)) throw new InputError(`import ${req.name}`, `${spec.name} has no split "${s}" (it has ${spec.splits.join(', ')})`);
+  const out: LoadedSplits = { source: spec.name, splits: [] };
+  let firstError: unknown = null;
+  for (const split of wanted) {
+    try {
+      out.splits.push({ name: split, result: await spec.load(src, { split }) });
+    } catch (e) {
+      // A folder with only some splits (SLAKE's test.json alone) is fine unless the split was asked for.
+      if (!(e instanceof InputError) || req.splits) throw e;
+      firstError ??= e;
+    }
+  }
+  if (out.splits.length === 0 && firstError) throw firstError;
+  return out;
+}
+
+function droppedCounts(loaded: LoadedSplits): Record<string, number> {
+  const c: Record<string, number> = {};
+  for (const { result } of loaded.splits) {
+    for (const d of result.report.dropped) c[d.kind] = (c[d.kind] ?? 0) + 1;
+    for (const [why, n] of Object.entries(result.report.excluded)) c[`excluded: ${why}`] = (c[`excluded: ${why}`] ?? 0) + n;
+  }
+  return c;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Hugging Face Hub.
+
+/** Columns of the recipe schema (§1) that a Hub parquet must have to be read as items. */
+const RECIPE_COLUMNS = ['question', 'options', 'answer_label'];
+
+/**
+ * Which loader reads a downloaded Hub split: a known dataset's own loader when the repo names one
+ * that reads parquet (PathVQA), else the recipe-schema reader (MedVLThinker's released sets and any
+ * parquet with question / options / answer_label columns, images embedded).
+ */
+async function loadHubFiles(files: MemoryFiles, req: ImportHubRequest): Promise<LoadResult> {
+  const spec = findDataset(req.repo) ?? findDataset(req.repo.slice(req.repo.lastIndexOf('/') + 1));
+  if (spec?.load === loadPathVqa) return loadPathVqa(files, { split: req.split });
+  const first = (await files.list()).find((f) => f.endsWith('.parquet'));
+  if (!first) throw new InputError(`hf ${req.repo}`, `no parquet files arrived for split "${req.split}"`);
+  const cols = parquetColumns(await files.read(first), `hf ${req.repo}/${first}`);
+  const missing = RECIPE_COLUMNS.filter((c) => !cols.includes(c));
+  if (missing.length) {
+    throw new InputError(`hf ${req.repo}`, `its parquet has no ${missing.join(', ')} column (it has ${cols.join(', ')}): the lab reads Hub sets in the recipe schema; ` +
+      'download the files and import the folder with a column mapping (loader "parquet")');
+  }
+  return loadMedVlThinkerEval(files, { split: req.split });
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function itemView(item: QAItem): Promise<ItemView> {
+  const images: ItemView['images'] = [];
+  for (const im of item.images) {
+    const bytes = await im.load();
+    const fmt = imageFormat(bytes);
+    if (!fmt) throw new InputError(`${item.dataset_name}[${item.dataset_index}] image ${im.name}`, 'is not a JPEG or PNG image');
+    images.push({ name: im.name, mime: fmt === 'jpeg' ? 'image/jpeg' : 'image/png', bytes });
+  }
+  const v: ItemView = {
+    question: item.question, options: item.options, answer_label: item.answer_label, answer: item.answer,
+    dataset_name: item.dataset_name, dataset_index: item.dataset_index, hash: item.hash, images,
+  };
+  if (item.reasoning !== undefined) v.reasoning = item.reasoning;
+  if (item.split !== undefined) v.split = item.split;
+  return v;
+}
+
+export interface ImportFolderFromRequest extends Omit<ImportFolderRequest, 'files'> {
+  /** Only these splits of a named loader (default: every split it finds). */
+  splits?: string[];
+}
+
+export interface DataInternal {
+  /** importFolder from any FileSource (Node has no directory handles). */
+  importFrom(req: ImportFolderFromRequest, src: FileSource, onProgress?: (p: Progress) => void): Promise<DatasetInfo>;
+  /** importHub with an injected fetch (tests, hosts with their own). */
+  importHubWith(req: ImportHubRequest, onProgress: ((p: Progress) => void) | undefined, fetchImpl: typeof fetch | undefined): Promise<DatasetInfo>;
+}
+
+export function dataApi(ctx: LabContext): Calls & DataInternal {
+  const ws = ctx.ws;
+
+  async function importFrom(req: ImportFolderFromRequest, src: FileSource, onProgress?: (p: Progress) => void): Promise<DatasetInfo> {
+    const name = await requireFreeName(ws, req.name, 'import');
+    onProgress?.({ phase: `reading ${src.name} with the ${req.loader} loader`, done: 0, total: 1 });
+    const loaded = await loadFolder(src, { ...req, name });
+    const dropped = droppedCounts(loaded);
+    const splits = loaded.splits.filter((s) => s.result.items.length > 0).map((s) => ({ name: s.name, items: s.result.items }));
+    const read = splits.reduce((a, s) => a + s.items.length, 0);
+    onProgress?.({ phase: `read ${read} items`, done: 1, total: 1 });
+    if (read === 0) {
+      throw new InputError(src.name, `the ${loaded.source} loader found no usable items here${Object.keys(dropped).length ? ` (${formatCounts(dropped)})` : ''}`);
+    }
+    return writeDataset(ws, name, loaded.source, splits, dropped, onProgress);
+  }
+
+  async function importHubWith(req: ImportHubRequest, onProgress: ((p: Progress) => void) | undefined, fetchImpl: typeof fetch | undefined): Promise<DatasetInfo> {
+    const name = await requireFreeName(ws, req.name, 'import');
+    if (typeof req.split !== 'string' || !SPLIT_NAME.test(req.split)) throw new InputError('import.split', `${JSON.stringify(req.split)} is not a split name`);
+    // The parquet files are held in memory until parsed; the dataset stores the items, not the files.
+    const { files } = await downloadHubDataset({
+      repo: req.repo, split: req.split, config: req.config || undefined, endpoint: req.endpoint || undefined, fetch: fetchImpl,
+      onProgress: (p) => onProgress?.({
+        phase: formatHubProgress(p), done: p.bytesDone, total: p.bytesTotal ?? Math.max(p.bytesDone, 1),
+        ...(p.etaSeconds !== null ? { etaSeconds: p.etaSeconds } : {}),
+      }),
+    });
+    onProgress?.({ phase: `reading the ${req.split} split`, done: 0, total: 1 });
+    const result = await loadHubFiles(files, req);
+    const dropped = droppedCounts({ source: '', splits: [{ name: req.split, result }] });
+    if (result.items.length === 0) throw new InputError(`hf ${req.repo}`, `no usable items in split "${req.split}"${Object.keys(dropped).length ? ` (${formatCounts(dropped)})` : ''}`);
+    return writeDataset(ws, name, `hub:${req.repo}`, [{ name: req.split, items: result.items }], dropped, onProgress);
+  }
+
+  return {
+    importFrom,
+    importHubWith,
+
+    async importFolder(req, onProgress) {
+      return importFrom({ name: req.name, loader: req.loader, columns: req.columns }, pickedSource(req.files), onProgress);
+    },
+
+    async importHub(req, onProgress) {
+      return importHubWith(req, onProgress, undefined);
+    },
+
+    async listDatasets() {
+      const out: DatasetInfo[] = [];
+      for (const e of await ws.listDir(DATASETS_DIR)) {
+        if (e.kind !== 'dir' || !SPLIT_NAME.test(e.name)) continue;
+        const dir = `${DATASETS_DIR}/${e.name}`;
+        // Torn writes (no marker) are not datasets; deleteDataset still removes them.
+        if (!(await isCompleteFolder(ws, dir))) continue;
+        out.push(await readDatasetInfo(ws, e.name));
+      }
+      return out;
+    },
+
+    async deleteDataset(name) {
+      checkName('delete dataset', name);
+      const dir = `${DATASETS_DIR}/${name}`;
+      if ((await ws.listDir(dir)).length === 0) throw new InputError(dir, 'no such dataset');
+      forget(ws, name);
+      await ws.remove(dir);
+    },
+
+    async previewItems(data, offset, count) {
+      for (const [k, v] of [['offset', offset], ['count', count]] as const) {
+        if (!Number.isInteger(v) || v < 0) throw new InputError(`preview ${k}`, `must be an integer >= 0, got ${v}`);
+      }
+      if (count > MAX_PREVIEW) throw new InputError('preview count', `at most ${MAX_PREVIEW} items per page, got ${count}`);
+      const items = await resolveItems(ws, data, 'preview');
+      const page = items.slice(offset, offset + count);
+      const views: ItemView[] = [];
+      for (const it of page) views.push(await itemView(it));
+      return { total: items.length, items: views };
+    },
+
+    async curate(req: CurateRequest, onProgress) {
+      const settings = checkCurateSettings(req.settings, 'curate.settings');
+      if (!Number.isInteger(req.maxNewTokens) || req.maxNewTokens < 1) throw new InputError('curate.maxNewTokens', `must be an integer >= 1, got ${req.maxNewTokens}`);
+      await requireModel(ws, req.model);
+      const saveAs = req.saveAs !== undefined ? await requireFreeName(ws, req.saveAs, 'curate.saveAs') : undefined;
+      return ctx.exclusive('curation', async (signal) => {
+        const items = await resolveItems(ws, req.data, 'curate.data');
+        if (items.length === 0) throw new InputError('curate.data', 'no items to curate');
+        const { model, tok } = await openModel(ctx, req.model);
+        const report = progressReporter(onProgress);
+        const k = settings.k;
+        const phase = `sampling ${k} answers per question`;
+        report({ phase, done: 0, total: items.length });
+        let entries;
+        try {
+          entries = await passCounts(model, tok, items, {
+            k, maxNewTokens: req.maxNewTokens, seed: settings.seed, signal,
+            onProgress: (done, total) => report({ phase, done: Math.floor(done / k), total: Math.floor(total / k) }),
+          });
+        } catch (e) {
+          if (signal.aborted) throw cancelled('curation');
+          throw e;
+        }
+        const res = curate(entries, settings);
+        const reply: Awaited<ReturnType<Calls['curate']>> = { histogram: res.histogram, total: res.total, kept: res.kept.length };
+        if (saveAs !== undefined) {
+          if (res.kept.length === 0) throw new InputError('curate.saveAs', `no question has a pass count in ${settings.lo}..${settings.hi}: nothing to save`);
+          // Curated sets are training data; they keep the split name they were drawn from when there is one.
+          const split = req.data.kind === 'dataset' ? req.data.split ?? 'train' : req.data.options.split;
+          reply.saved = await writeDataset(ws, saveAs, `curated:${dataLabel(req.data)}`,
+            [{ name: split, items: res.kept.map((e) => e.item), passCounts: res.kept.map((e) => e.passCount) }], {}, onProgress, signal);
+        }
+        return reply;
+      });
+    },
+  };
+}

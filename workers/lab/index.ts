@@ -1,0 +1,17 @@
+// The lab: EngineApi (workers/api.ts) over a workspace and a GPU. The browser worker
+// (workers/engine.worker.ts) serves it over comlink with the OPFS workspace; Node tests build it
+// on a folder or in memory. Each concern lives in its own module and contributes its calls.
+import type { Gpu } from '../../src/engine/gpu';
+import type { Workspace } from '../../src/io/workspace';
+import type { EngineApi } from '../api';
+import { LabContext } from './context';
+import { dataApi } from './data';
+import { modelsApi } from './models';
+import { runsApi } from './runs';
+import { evalApi } from './evaluate';
+import { basicsApi } from './basics';
+
+export function createLab(ws: Workspace, makeGpu: () => Promise<Gpu>): EngineApi & { context: LabContext } {
+  const ctx = new LabContext(ws, makeGpu);
+  return { context: ctx, ...basicsApi(ctx), ...dataApi(ctx), ...modelsApi(ctx), ...runsApi(ctx), ...evalApi(ctx) };
+}

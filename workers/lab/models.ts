@@ -1,0 +1,331 @@
+// The lab's models: models/NAME folders (a Hugging Face folder with its tokenizer files) and the
+// complete checkpoints of runs (runs/NAME/checkpoint-STEP). Listing, saving a checkpoint as a model,
+// deleting, exporting to and importing from a folder the user picked, and scoring a text (per-token
+// log-probs, which is how tests show that a model survives those trips bit for bit).
+//
+// Also the pieces the other lab modules share: workspace names, model paths and their checks, and
+// a FileSource over the files of an <input webkitdirectory>.
+import { EngineError, InputError } from '../../src/engine/errors';
+import { CommandStream } from '../../src/engine/stream';
+import { download } from '../../src/engine/tensor';
+import { browserDirSink, browserDirSource, joinWhere, MemoryFiles, pathSegments, readJson, type FileSink, type FileSource } from '../../src/io/files';
+import { configFromHfJson, loadHfFolder, saveHfFolder, type WeightMap } from '../../src/io/hf-config';
+import { loadTokenizer } from '../../src/io/tokenizer';
+import { COMPLETE_MARKER, isCompleteFolder, subWorkspace, type Workspace } from '../../src/io/workspace';
+import { Activations } from '../../src/model/activations';
+import { nextTokenTargets, uploadBatch } from '../../src/model/batch';
+import { countParams, type ModelConfig } from '../../src/model/config';
+import { logprobs, textForward } from '../../src/model/forward';
+import type { EngineApi, ModelInfo, RunKind } from '../api';
+import type { LabContext, LoadedModel } from './context';
+
+type Calls = Pick<EngineApi, 'listModels' | 'saveModel' | 'deleteModel' | 'exportModel' | 'importModel' | 'scoreText'>;
+
+// ---------------------------------------------------------------------------------------------
+// Names, paths and picked folders (shared by the lab's modules).
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/** A dataset, model or run name: one folder name, so it can never reach outside its parent. */
+export function checkName(what: string, name: unknown): string {
+  if (typeof name !== 'string' || !NAME.test(name)) {
+    throw new InputError(what, `name ${JSON.stringify(name)} is not allowed: use 1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit`);
+  }
+  return name;
+}
+
+/** What a cancelled job (ctx.cancel) rejects with. */
+export function cancelled(job: string): EngineError {
+  return new EngineError(`${job} was cancelled`);
+}
+
+const MODEL_PATH = /^(models\/[^/]+|runs\/[^/]+\/checkpoint-(\d+))$/;
+
+/** "models/NAME" or "runs/NAME/checkpoint-STEP", with valid names. */
+export function checkModelPath(path: unknown): string {
+  const m = typeof path === 'string' ? MODEL_PATH.exec(path) : null;
+  if (!m) throw new InputError('model', `${JSON.stringify(path)} is not a model path: use "models/NAME" or "runs/NAME/checkpoint-STEP"`);
+  const parts = (path as string).split('/');
+  checkName('model', parts[1]);
+  return path as string;
+}
+
+/** The path names a complete model folder of the workspace (a torn write is not a model). */
+export async function requireModel(ws: Workspace, path: unknown): Promise<string> {
+  const p = checkModelPath(path);
+  if (!(await ws.exists(`${p}/config.json`))) throw new InputError(p, 'no model here (config.json is missing)');
+  if (!(await isCompleteFolder(ws, p))) throw new InputError(p, 'this model folder is incomplete (its write was interrupted); delete it');
+  return p;
+}
+
+/** The model's config from its config.json, without touching weights or the GPU. */
+export async function readModelConfig(ws: Workspace, path: string): Promise<ModelConfig> {
+  return configFromHfJson(await readJson(subWorkspace(ws, path), 'config.json', path), `${path}/config.json`);
+}
+
+/** A model on the GPU, after the checks that need no GPU. */
+export async function openModel(ctx: LabContext, path: unknown): Promise<LoadedModel> {
+  return ctx.loadModel(await requireModel(ctx.ws, path));
+}
+
+/**
+ * The files of an <input type=file webkitdirectory> (or a plain multiple pick) as a FileSource.
+ * Each file's webkitRelativePath starts with the picked folder's name, which is dropped, so paths
+ * are relative to the folder as with a directory handle.
+ */
+export function fileListSource(files: File[], name?: string): FileSource {
+  const rel = files.map((f) => (f as File & { webkitRelativePath?: string }).webkitRelativePath || f.name);
+  const first = rel[0]?.split('/')[0];
+  const strip = rel.length > 0 && rel.every((p) => p.includes('/') && p.split('/')[0] === first);
+  const label = name ?? (strip ? first : 'picked files');
+  const byPath = new Map<string, File>();
+  rel.forEach((p, i) => {
+    const key = pathSegments(strip ? p.slice(first.length + 1) : p, joinWhere(label, p)).join('/');
+    if (byPath.has(key)) throw new InputError(joinWhere(label, key), 'picked twice');
+    byPath.set(key, files[i]);
+  });
+  return {
+    name: label,
+    list: async () => [...byPath.keys()].sort(),
+    exists: async (p) => byPath.has(pathSegments(p, joinWhere(label, p)).join('/')),
+    read: async (p) => {
+      const f = byPath.get(pathSegments(p, joinWhere(label, p)).join('/'));
+      if (!f) throw new InputError(joinWhere(label, p), 'file not found');
+      return new Uint8Array(await f.arrayBuffer());
+    },
+  };
+}
+
+/** What the UI hands over for a folder: a directory handle, or the files of a folder input. */
+export function pickedSource(from: FileSystemDirectoryHandle | File[]): FileSource {
+  if (Array.isArray(from)) {
+    if (from.length === 0) throw new InputError('picked folder', 'no files were picked');
+    return fileListSource(from);
+  }
+  if (!from || (from as { kind?: string }).kind !== 'directory') throw new InputError('picked folder', 'expected a folder (a directory handle) or a list of files');
+  return browserDirSource(from);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Memory estimates.
+
+/** Training batch the estimate assumes: 8 sequences of the context, capped at 512 tokens. */
+const TRAIN_SEQS = 8;
+const TRAIN_TOKENS = 512;
+
+/**
+ * GPU memory to train and to run a model, in bytes (an estimate, for the UI to warn before a run).
+ * Every tensor is f32. Training: the weights, their gradients and the two AdamW moments (params x
+ * 4 bytes x 4), plus the activation arena of a typical batch (TRAIN_SEQS sequences of
+ * min(context, TRAIN_TOKENS) tokens), counted per token as src/model/activations.ts lays it out:
+ * the residual stream per layer, each layer's saved norms, q/k/v, attention output and MLP
+ * halves, the logits and their gradient, and the backward scratch one layer needs. Running: the
+ * weights, the KV cache of one sequence at the full context, and one prefill of that sequence
+ * (inference shares one set of per-layer buffers and keeps only the last row's logits). The vision
+ * encoder's activations are left out: at lab sizes they are small next to the text side's.
+ */
+export function memoryEstimate(cfg: ModelConfig): { params: number; trainBytes: number; inferBytes: number } {
+  const t = cfg.text;
+  const params = countParams(cfg);
+  const d = t.hiddenSize, f = t.intermediateSize, q = t.numHeads * t.headDim, kv = t.numKvHeads * t.headDim, h = t.numHeads, V = t.vocabSize, L = t.numLayers;
+  const perLayer = 3 * d + 2 + 2 * q + 2 * kv + h + 3 * f;
+  const io = 4 + d + 1 + 3;
+  const trainPerToken = io + (L + 1) * d + L * perLayer + V + (2 * d + 2 * q + 2 * kv + h + 3 * f) + V + 3;
+  const trainTokens = TRAIN_SEQS * Math.min(t.maxPositionEmbeddings, TRAIN_TOKENS);
+  const ctx = t.maxPositionEmbeddings;
+  const kvCache = 2 * L * kv * ctx;
+  const prefill = ctx * (io + 2 * d + perLayer);
+  return {
+    params,
+    trainBytes: 4 * (4 * params + trainTokens * trainPerToken),
+    inferBytes: 4 * (params + kvCache + prefill + V),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Folders.
+
+/** Files of a folder that are model content: everything but the completion marker. */
+async function folderFiles(ws: Workspace, dir: string): Promise<string[]> {
+  return (await subWorkspace(ws, dir).list()).filter((f) => f !== COMPLETE_MARKER);
+}
+
+async function folderBytes(ws: Workspace, dir: string): Promise<number> {
+  let n = 0;
+  for (const f of await folderFiles(ws, dir)) n += (await ws.size(`${dir}/${f}`)) ?? 0;
+  return n;
+}
+
+/** AdamW moments of a run checkpoint: needed to resume that run, not to use the model. */
+const TRAINING_ONLY = new Set(['optimizer.safetensors']);
+
+/** Write a model (config, weights and tokenizer files) as one atomic workspace folder. */
+export async function writeModelFolder(ws: Workspace, dir: string, cfg: ModelConfig, weights: WeightMap, extraFiles: Record<string, Uint8Array | string> = {}): Promise<void> {
+  const staged = new MemoryFiles(dir);
+  await saveHfFolder(staged, cfg, weights, extraFiles);
+  const files: Record<string, Uint8Array> = {};
+  for (const [p, b] of staged.files) files[p] = b;
+  await ws.writeFolder(dir, files);
+}
+
+async function runKind(ws: Workspace, run: string, checkpoint: string): Promise<RunKind | undefined> {
+  for (const file of [`runs/${run}/run.json`, `${checkpoint}/trainer_state.json`]) {
+    if (!(await ws.exists(file))) continue;
+    try {
+      const kind = (JSON.parse(new TextDecoder().decode(await ws.read(file))) as { kind?: unknown }).kind;
+      if (kind === 'sft' || kind === 'grpo') return kind;
+    } catch {
+      // A torn or foreign file says nothing about the kind; the next one may.
+    }
+  }
+  return undefined;
+}
+
+async function modelInfo(ws: Workspace, path: string): Promise<ModelInfo> {
+  const cfg = await readModelConfig(ws, path);
+  const { params, trainBytes, inferBytes } = memoryEstimate(cfg);
+  const info: ModelInfo = { path, cfg, params, bytes: await folderBytes(ws, path), trainBytes, inferBytes };
+  const m = /^runs\/([^/]+)\/checkpoint-(\d+)$/.exec(path);
+  if (m) {
+    const kind = await runKind(ws, m[1], path);
+    if (kind) info.run = { name: m[1], kind, step: Number(m[2]) };
+  }
+  return info;
+}
+
+/** Files a model folder needs: config, weights (single file or index + shards), vision weights, tokenizer. */
+const TOKENIZER_FILE = /^(tokenizer\.json|tokenizer_config\.json|special_tokens_map\.json|added_tokens\.json|vocab\.json|merges\.txt|chat_template\.(json|jinja)|generation_config\.json)$/;
+
+async function modelFilesOf(src: FileSource): Promise<string[]> {
+  const files = new Set(await src.list());
+  const keep = ['config.json', 'model.safetensors', 'vision.safetensors'].filter((f) => files.has(f));
+  const INDEX = 'model.safetensors.index.json';
+  if (files.has(INDEX)) {
+    keep.push(INDEX);
+    const map = ((await readJson(src, INDEX)) as { weight_map?: Record<string, string> }).weight_map ?? {};
+    for (const shard of new Set(Object.values(map))) if (files.has(shard)) keep.push(shard);
+  }
+  for (const f of files) if (TOKENIZER_FILE.test(f)) keep.push(f);
+  return [...new Set(keep)];
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export interface ModelsInternal {
+  /** exportModel onto any sink (Node tests have no directory handles). */
+  exportModelTo(path: string, sink: FileSink): Promise<void>;
+  /** importModel from any source. */
+  importModelFrom(name: string, src: FileSource): Promise<ModelInfo>;
+}
+
+export function modelsApi(ctx: LabContext): Calls & ModelsInternal {
+  const ws = ctx.ws;
+
+  async function exportModelTo(path: string, sink: FileSink): Promise<void> {
+    const p = await requireModel(ws, path);
+    const files = (await folderFiles(ws, p)).filter((f) => !TRAINING_ONLY.has(f));
+    // config.json last, as saveHfFolder does: a folder with a config.json is a whole model.
+    files.sort((a, b) => Number(a === 'config.json') - Number(b === 'config.json'));
+    for (const f of files) await sink.write(f, await ws.read(`${p}/${f}`));
+  }
+
+  async function importModelFrom(name: string, src: FileSource): Promise<ModelInfo> {
+    checkName('import model', name);
+    const dir = `models/${name}`;
+    if ((await ws.listDir(dir)).length > 0) throw new InputError(dir, 'a model of this name exists; delete it first or choose another name');
+    // Everything is checked before anything is written: a folder that does not load leaves no trace.
+    const { config } = await loadHfFolder(src, src.name);
+    const tok = await loadTokenizer(src, src.name);
+    if (tok.vocabSize > config.text.vocabSize) {
+      throw new InputError(joinWhere(src.name, 'tokenizer.json'), `the tokenizer has ids up to ${tok.vocabSize - 1} but the model's embedding has ${config.text.vocabSize} rows`);
+    }
+    const files: Record<string, Uint8Array> = {};
+    for (const f of await modelFilesOf(src)) files[f] = await src.read(f);
+    await ws.writeFolder(dir, files);
+    return modelInfo(ws, dir);
+  }
+
+  return {
+    exportModelTo,
+    importModelFrom,
+
+    async listModels() {
+      const out: ModelInfo[] = [];
+      for (const e of await ws.listDir('models')) {
+        const p = `models/${e.name}`;
+        if (e.kind === 'dir' && NAME.test(e.name) && await ws.exists(`${p}/config.json`) && await isCompleteFolder(ws, p)) out.push(await modelInfo(ws, p));
+      }
+      for (const r of await ws.listDir('runs')) {
+        if (r.kind !== 'dir' || !NAME.test(r.name)) continue;
+        const steps = (await ws.listDir(`runs/${r.name}`))
+          .map((e) => (e.kind === 'dir' ? /^checkpoint-(\d+)$/.exec(e.name) : null))
+          .filter((m): m is RegExpExecArray => m !== null)
+          .map((m) => Number(m[1]))
+          .sort((a, b) => a - b);
+        for (const s of steps) {
+          const p = `runs/${r.name}/checkpoint-${s}`;
+          if (await ws.exists(`${p}/config.json`) && await isCompleteFolder(ws, p)) out.push(await modelInfo(ws, p));
+        }
+      }
+      return out;
+    },
+
+    async saveModel(from, name) {
+      const src = await requireModel(ws, from);
+      checkName('save model', name);
+      const dir = `models/${name}`;
+      if (dir === src) throw new InputError(dir, 'a model cannot be saved over itself');
+      if ((await ws.listDir(dir)).length > 0) throw new InputError(dir, 'a model of this name exists; delete it first or choose another name');
+      const files: Record<string, Uint8Array> = {};
+      for (const f of await folderFiles(ws, src)) if (!TRAINING_ONLY.has(f)) files[f] = await ws.read(`${src}/${f}`);
+      await ws.writeFolder(dir, files);
+      return modelInfo(ws, dir);
+    },
+
+    async deleteModel(path) {
+      const p = checkModelPath(path);
+      if ((await ws.listDir(p)).length === 0) throw new InputError(p, 'no model here');
+      // A job may be running on the cached model; deleting waits for the GPU to be free.
+      await ctx.exclusive(`deleting ${p}`, async () => {
+        ctx.dropModel(p);
+        await ws.remove(p);
+      });
+    },
+
+    async exportModel(path, to) {
+      if (!to || (to as { kind?: string }).kind !== 'directory') throw new InputError('export model', 'expected a folder (a directory handle) to write into');
+      await exportModelTo(path, browserDirSink(to));
+    },
+
+    async importModel(name, from) {
+      return importModelFrom(name, pickedSource(from));
+    },
+
+    async scoreText(path, text) {
+      const p = await requireModel(ws, path);
+      if (typeof text !== 'string' || text === '') throw new InputError('score text', 'the text is empty');
+      return ctx.exclusive('scoring a text', async () => {
+        const { model, tok } = await ctx.loadModel(p);
+        const ids = tok.encode(text, { addSpecialTokens: true });
+        const T = ids.length;
+        if (T < 2) throw new InputError('score text', `the text is ${T} token; scoring needs at least two (the first has no context)`);
+        const ctxLen = model.cfg.text.maxPositionEmbeddings;
+        if (T > ctxLen) throw new InputError('score text', `the text is ${T} tokens, more than the model's context of ${ctxLen}`);
+        const acts = new Activations(model.gpu, model.cfg, { B: 1, T, nImages: 0, training: false });
+        const s = new CommandStream(model.gpu, 'score-text');
+        try {
+          const u = Uint32Array.from(ids);
+          uploadBatch(model, acts, { B: 1, T, ids: u, targets: nextTokenTargets(u, 1, T) });
+          textForward(s, model, acts);
+          logprobs(s, model, acts);
+          await s.sync();
+          // Row t holds log p(ids[t+1] | ids[..t]); the last row predicts past the text.
+          return Array.from((await download(model.gpu, acts.get('logp'))).subarray(0, T - 1));
+        } finally {
+          s.destroy();
+          acts.release();
+        }
+      });
+    },
+  };
+}

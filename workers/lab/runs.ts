@@ -1,0 +1,171 @@
+// SFT and GRPO runs in the workspace: runs/NAME/ holds what src/recipe/run-io.ts describes
+// (run.json, run_config.json, metrics.jsonl, rollouts.jsonl, checkpoint-STEP/). A run is the same
+// driver `thinker sft/grpo` runs (src/recipe/sft-run.ts, grpo-run.ts); here its folders are
+// workspace folders ("models/NAME", "runs/R/checkpoint-S", "datasets/D/...") and it holds the GPU
+// as one exclusive job, whose signal is the stop.
+//
+// A tab closed mid-run leaves run.json saying 'running'; a lab that is not running it reports it
+// 'interrupted', and resumeRun continues it from its last complete checkpoint (its metrics cut
+// back to that step, so the charts read as one run).
+import { InputError } from '../../src/engine/errors';
+import { subWorkspace, type Workspace } from '../../src/io/workspace';
+import { applyOverrides, sftConfigFrom, type SftConfig } from '../../src/recipe/sft-config';
+import { applyGrpoOverrides, grpoConfigFrom, type GrpoConfig } from '../../src/recipe/grpo-config';
+import type { GroupRecord } from '../../src/recipe/grpo';
+import type { RunEvent, RunInfo, RunKind } from '../../src/recipe/run-events';
+import {
+  METRICS_FILE, MetricsLog, ROLLOUTS_FILE, findResume, listCheckpoints, readRunInfo, type ResumePoint,
+} from '../../src/recipe/run-io';
+import { runSftJob, type FolderResolver } from '../../src/recipe/sft-run';
+import { runGrpoJob } from '../../src/recipe/grpo-run';
+import type { EngineApi } from '../api';
+import type { LabContext } from './context';
+
+type Calls = Pick<EngineApi, 'startRun' | 'resumeRun' | 'stopRun' | 'listRuns' | 'runMetrics' | 'rolloutSteps' | 'rollouts' | 'deleteRun'>;
+
+const RUNS = 'runs';
+const runPath = (name: string) => `${RUNS}/${name}`;
+
+/** A run name is one folder name that reads the same on every file system. */
+export function checkRunName(name: unknown): string {
+  if (typeof name !== 'string' || !/^[A-Za-z0-9._-]{1,100}$/.test(name) || /^\.+$/.test(name)) {
+    throw new InputError('run name', `${JSON.stringify(name)}: use 1-100 letters, digits, ".", "_" or "-" (not only dots)`);
+  }
+  return name;
+}
+
+const checkKind = (kind: unknown): RunKind => {
+  if (kind !== 'sft' && kind !== 'grpo') throw new InputError('run kind', `must be "sft" or "grpo", got ${JSON.stringify(kind)}`);
+  return kind;
+};
+
+export function runsApi(ctx: LabContext): Calls {
+  // The run this lab is running now, and how a stop asked for it is recorded.
+  let active: { name: string; stopAs: 'paused' | 'stopped' } | null = null;
+
+  /** Folders a config names are folders of the workspace. */
+  const folders: FolderResolver = (ref, where) => {
+    if (ref === '' || ref === '.') return ctx.ws;
+    try {
+      return subWorkspace(ctx.ws, ref);
+    } catch {
+      throw new InputError(where, `"${ref}" is not a folder of the workspace (e.g. models/NAME, runs/NAME/checkpoint-STEP or datasets/NAME)`);
+    }
+  };
+
+  const runFolder = (name: string): Workspace => subWorkspace(ctx.ws, runPath(checkRunName(name)));
+
+  async function existingRun(name: string): Promise<{ run: Workspace; info: RunInfo }> {
+    const run = runFolder(name);
+    const info = await readRunInfo(run);
+    if (!info) throw new InputError(`run ${name}`, 'no such run');
+    return { run, info };
+  }
+
+  /** The run as the UI should see it: a 'running' record no job of this lab is behind was cut off. */
+  async function present(run: Workspace, info: RunInfo): Promise<RunInfo> {
+    const status = info.status === 'running' && active?.name !== info.name ? 'interrupted' : info.status;
+    return { ...info, status, checkpoints: await listCheckpoints(run) };
+  }
+
+  function drive(name: string, job: { kind: 'sft'; config: SftConfig } | { kind: 'grpo'; config: GrpoConfig }, resume: ResumePoint | null,
+    onEvent?: (e: RunEvent) => void): Promise<RunInfo> {
+    return ctx.exclusive(`run ${name}`, async (signal) => {
+      const me = { name, stopAs: 'stopped' as 'paused' | 'stopped' };
+      active = me;
+      let final = null as RunInfo | null;
+      const run = runFolder(name);
+      const common = {
+        run, name, open: folders, gpu: () => ctx.gpu(), signal, resume, configWhere: `run ${name} config`,
+        stopStatus: () => me.stopAs,
+        onEvent: (e: RunEvent) => {
+          if (e.type === 'end') final = e.run;
+          onEvent?.(e);
+        },
+      };
+      try {
+        if (job.kind === 'sft') await runSftJob({ ...common, config: job.config });
+        else await runGrpoJob({ ...common, config: job.config });
+      } catch (e) {
+        // A run that started ends 'failed' in run.json (its 'end' event came): that is its result.
+        // Input found wrong before it started is the caller's error.
+        if (!final) throw e;
+      } finally {
+        active = null;
+        // A model cached from this run's folder may have been replaced or pruned.
+        ctx.dropModel(runPath(name));
+      }
+      return final ?? (await present(run, (await readRunInfo(run))!));
+    });
+  }
+
+  return {
+    async startRun(req, onEvent) {
+      const name = checkRunName(req?.name);
+      const kind = checkKind(req.kind);
+      const where = `run ${name} config`;
+      const job = kind === 'sft'
+        ? { kind, config: sftConfigFrom(req.config, where) } as const
+        : { kind, config: grpoConfigFrom(req.config, where) } as const;
+      if (job.kind === 'grpo' && !job.config.model) throw new InputError(where, '"model" is empty: name the start model (models/NAME or runs/NAME/checkpoint-STEP)');
+      if ((await ctx.ws.listDir(runPath(name))).length > 0) throw new InputError(`run ${name}`, 'the name is in use: choose another, or delete that run first');
+      return drive(name, job, null, onEvent);
+    },
+
+    async resumeRun(name, onEvent, more) {
+      const { run, info } = await existingRun(name);
+      if (active?.name === name) throw new InputError(`run ${name}`, 'is running now');
+      const resume = await findResume(run, info.kind);
+      const where = `run ${name} config`;
+      const steps = more?.totalSteps;
+      if (steps !== undefined && !(Number.isInteger(steps) && steps > 0)) throw new InputError('totalSteps', `must be an integer >= 1, got ${steps}`);
+      const job = info.kind === 'sft'
+        ? { kind: 'sft', config: applyOverrides(sftConfigFrom(info.config, where), steps ? [`maxSteps=${steps}`] : [], 'totalSteps') } as const
+        : { kind: 'grpo', config: applyGrpoOverrides(grpoConfigFrom(info.config, where), steps ? [`steps=${steps}`] : [], 'totalSteps') } as const;
+      return drive(name, job, resume, onEvent);
+    },
+
+    async stopRun(how) {
+      if (how !== 'pause' && how !== 'stop') throw new InputError('stopRun', `how must be "pause" or "stop", got ${JSON.stringify(how)}`);
+      if (!active) throw new InputError('stopRun', `no run is running${ctx.busy ? ` (the GPU is busy with ${ctx.busy}: cancel ends it)` : ''}`);
+      active.stopAs = how === 'pause' ? 'paused' : 'stopped';
+      ctx.cancel();
+    },
+
+    async listRuns() {
+      const out: RunInfo[] = [];
+      for (const e of await ctx.ws.listDir(RUNS)) {
+        if (e.kind !== 'dir') continue;
+        const run = subWorkspace(ctx.ws, runPath(e.name));
+        // A folder without a readable run.json is not a run (yet); it still blocks its name.
+        const info = await readRunInfo(run).catch(() => null);
+        if (info) out.push(await present(run, info));
+      }
+      return out.sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.name < b.name ? -1 : 1));
+    },
+
+    async runMetrics(name) {
+      const { run } = await existingRun(name);
+      return MetricsLog.read(run, METRICS_FILE);
+    },
+
+    async rolloutSteps(name) {
+      const { run } = await existingRun(name);
+      const steps = new Set((await MetricsLog.read(run, ROLLOUTS_FILE)).map((r) => r.step as number));
+      return [...steps].sort((a, b) => a - b);
+    },
+
+    async rollouts(name, step) {
+      const { run } = await existingRun(name);
+      return (await MetricsLog.read(run, ROLLOUTS_FILE)).filter((r) => r.step === step) as unknown as GroupRecord[];
+    },
+
+    async deleteRun(name) {
+      checkRunName(name);
+      if (active?.name === name) throw new InputError(`run ${name}`, 'is running: stop it first');
+      if ((await ctx.ws.listDir(runPath(name))).length === 0) throw new InputError(`run ${name}`, 'no such run');
+      ctx.dropModel(runPath(name));
+      await ctx.ws.remove(runPath(name));
+    },
+  };
+}
