@@ -6,8 +6,8 @@
 // InputErrors naming the config and the key.
 import { InputError } from '../engine/errors';
 import { validateSynthOptions } from '../data/synth';
-import { checkConfig, type FieldSpec } from './validate';
-import type { DatasetSourceSpec, SynthSpec } from './sft-config';
+import { applySets, checkConfig, type FieldSpec } from './validate';
+import type { DatasetSourceSpec, RecipeFileSpec, SynthSpec } from './sft-config';
 import type { GrpoOptions } from './grpo';
 
 export interface GrpoDataSpec {
@@ -15,14 +15,7 @@ export interface GrpoDataSpec {
   source: 'synth' | 'dataset' | 'file';
   synth: SynthSpec;
   dataset: DatasetSourceSpec;
-  file: {
-    /** Training items. */
-    path: string;
-    /** Held-out items for evaluation ('' = none). */
-    evalPath: string;
-    /** At most this many training items (0 = all). */
-    limit: number;
-  };
+  file: RecipeFileSpec;
 }
 
 export interface GrpoConfig {
@@ -233,23 +226,7 @@ export function grpoConfigFrom(input: string | unknown, where = typeof input ===
  * else a plain string. Checked like a config file.
  */
 export function applyGrpoOverrides(cfg: GrpoConfig, sets: string[], where = '--set'): GrpoConfig {
-  let out = cfg;
-  for (const s of sets) {
-    const eq = s.indexOf('=');
-    if (eq <= 0) throw new InputError(where, `expected key.path=value, got "${s}"`);
-    const keys = s.slice(0, eq).trim().split('.');
-    const raw = s.slice(eq + 1);
-    let value: unknown;
-    try { value = JSON.parse(raw); } catch { value = raw; }
-    const patch: Record<string, unknown> = {};
-    let at = patch;
-    keys.forEach((k, i) => {
-      if (i === keys.length - 1) at[k] = value;
-      else at = (at[k] = {}) as Record<string, unknown>;
-    });
-    out = checkGrpoConfig(checkConfig(patch, out, GRPO_SPEC, `${where} ${s}`), `${where} ${s}`);
-  }
-  return out;
+  return applySets(cfg, sets, GRPO_SPEC, checkGrpoConfig, where);
 }
 
 /** Checks across fields that the per-field spec cannot express. */

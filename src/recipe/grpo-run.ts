@@ -10,7 +10,6 @@ import { loadTokenizer } from '../io/tokenizer';
 import type { ModelConfig } from '../model/config';
 import type { Model } from '../model/model';
 import { encodePrompt, type EncodedPrompt } from './encode';
-import { loadRecipeJsonl } from './curate';
 import { SFT_DEFAULTS } from './sft-config';
 import { evaluateHeldOut, fingerprint, type HeldOutEval } from './sft';
 import { grpoOptions, totalSteps, type GrpoConfig } from './grpo-config';
@@ -28,29 +27,12 @@ import { joinWhere } from '../io/files';
 export async function loadGrpoItems(cfg: GrpoConfig, o: { generateSynth?: SynthGenerator; open: FolderResolver }):
   Promise<{ train: QAItem[]; eval: QAItem[]; dropped: number; notes: string[] }> {
   const d = cfg.data;
-  if (d.source === 'file') {
-    const read = async (ref: string, key: string, limit: number) => {
-      // The file's folder is the source, so image paths in it resolve beside it.
-      const cut = Math.max(ref.lastIndexOf('/'), ref.lastIndexOf('\\'));
-      const dir = cut < 0 ? '.' : ref.slice(0, cut) || '/';
-      const base = ref.slice(cut + 1);
-      const src = o.open(dir, key);
-      if (!base || !(await src.exists(base))) throw new InputError(ref, 'data file not found');
-      return loadRecipeJsonl(src, base, { limit: limit || undefined });
-    };
-    const train = await read(d.file.path, 'data.file.path', d.file.limit);
-    const held = d.file.evalPath && cfg.eval.items > 0 ? await read(d.file.evalPath, 'data.file.evalPath', cfg.eval.items) : null;
-    const notes = [`${d.file.path}: ${train.items.length} items (${train.report.dropped.length} dropped)`];
-    if (held) notes.push(`${d.file.evalPath}: ${held.items.length} held-out items`);
-    return { train: train.items, eval: held?.items ?? [], dropped: train.report.dropped.length, notes };
-  }
-  // Synth and named datasets load exactly as for SFT, so both stages of a run see the same items.
+  // Items load exactly as for SFT, so both stages of a run see the same items.
   const sftShaped = {
     ...SFT_DEFAULTS, seed: cfg.seed, eval: { ...SFT_DEFAULTS.eval, items: cfg.eval.items },
-    data: { source: d.source, synth: d.synth, dataset: d.dataset, requireReasoning: false },
+    data: { source: d.source, synth: d.synth, dataset: d.dataset, file: d.file, requireReasoning: false },
   };
-  const r = await loadSftItems(sftShaped, o);
-  return { ...r, dropped: 0 };
+  return loadSftItems(sftShaped, o);
 }
 
 /**

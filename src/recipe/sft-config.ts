@@ -6,7 +6,7 @@
 import { InputError } from '../engine/errors';
 import { PRESETS } from '../model/config';
 import { validateSynthOptions } from '../data/synth';
-import { checkConfig, type FieldSpec } from './validate';
+import { applySets, checkConfig, type FieldSpec } from './validate';
 
 export interface SftModelSpec {
   /** Model size when training from scratch (src/model/config.ts PRESETS). */
@@ -58,10 +58,21 @@ export interface DatasetSourceSpec {
   heldOut: number;
 }
 
+export interface RecipeFileSpec {
+  /** Training items. */
+  path: string;
+  /** Held-out items for evaluation ('' = none). */
+  evalPath: string;
+  /** At most this many training items (0 = all). */
+  limit: number;
+}
+
 export interface SftDataSpec {
-  source: 'synth' | 'dataset';
+  /** 'synth' (generated), 'dataset' (a loader by name) or 'file' (JSONL in the recipe schema: `thinker curate`, `thinker distill`, a lab dataset). */
+  source: 'synth' | 'dataset' | 'file';
   synth: SynthSpec;
   dataset: DatasetSourceSpec;
+  file: RecipeFileSpec;
   /** Drop training items without a reasoning trace (SFT distils traces; an empty <think> teaches nothing of them). */
   requireReasoning: boolean;
 }
@@ -136,6 +147,7 @@ export const SFT_DEFAULTS: SftConfig = {
     source: 'synth',
     synth: { kind: 'text', level: 1, n: 512, evalN: 32, seed: 1, options: {} },
     dataset: { name: '', dataDir: '', split: 'train', limit: 0, evalSplit: '', evalLimit: 0, heldOut: 32 },
+    file: { path: '', evalPath: '', limit: 0 },
     requireReasoning: true,
   },
   lr: 1e-3, warmupRatio: 0.05, schedule: 'cosine', minLrRatio: 0, weightDecay: 1e-4, beta1: 0.9, beta2: 0.95, eps: 1e-8, gradClip: 1.0,
@@ -165,9 +177,10 @@ export const SFT_SPEC: Record<string, FieldSpec> = {
     context: int(0), vocabSize: int(0), vision: str(['auto', 'on', 'off']),
   }),
   data: obj({
-    source: str(['synth', 'dataset']),
+    source: str(['synth', 'dataset', 'file']),
     synth: obj({ kind: str(['text', 'image', 'mixed']), level: int(1, 3), n: int(1), evalN: int(0), seed: int(0), options: { type: 'any' } }),
     dataset: obj({ name: str(), dataDir: str(), split: str(), limit: int(0), evalSplit: str(), evalLimit: int(0), heldOut: int(0) }),
+    file: obj({ path: str(), evalPath: str(), limit: int(0) }),
     requireReasoning: { type: 'boolean' },
   }),
   lr: num(0, 1), warmupRatio: num(0, 0.99), schedule: str(['cosine', 'constant']), minLrRatio: num(0, 1),
@@ -233,23 +246,7 @@ export function sftConfigFrom(input: string | unknown, where = typeof input === 
  * else a plain string. Checked like a config file.
  */
 export function applyOverrides(cfg: SftConfig, sets: string[], where = '--set'): SftConfig {
-  let out = cfg;
-  for (const s of sets) {
-    const eq = s.indexOf('=');
-    if (eq <= 0) throw new InputError(where, `expected key.path=value, got "${s}"`);
-    const keys = s.slice(0, eq).trim().split('.');
-    const raw = s.slice(eq + 1);
-    let value: unknown;
-    try { value = JSON.parse(raw); } catch { value = raw; }
-    const patch: Record<string, unknown> = {};
-    let at = patch;
-    keys.forEach((k, i) => {
-      if (i === keys.length - 1) at[k] = value;
-      else at = (at[k] = {}) as Record<string, unknown>;
-    });
-    out = checkSftConfig(checkConfig(patch, out, SFT_SPEC, `${where} ${s}`), `${where} ${s}`);
-  }
-  return out;
+  return applySets(cfg, sets, SFT_SPEC, checkSftConfig, where);
 }
 
 /** Checks across fields that the per-field spec cannot express. */
@@ -258,6 +255,7 @@ export function checkSftConfig(c: SftConfig, where: string): SftConfig {
     if (!c.data.dataset.name) throw new InputError(where, 'data.source is "dataset" but data.dataset.name is empty');
     if (!c.data.dataset.dataDir) throw new InputError(where, 'data.source is "dataset" but data.dataset.dataDir is empty');
   }
+  if (c.data.source === 'file' && !c.data.file.path) throw new InputError(where, 'data.source is "file" but data.file.path is empty');
   if (c.data.source === 'synth') {
     // The generator's own check, so a bad kind or option fails here rather than after a tokenizer is trained.
     const s = c.data.synth;

@@ -18,6 +18,7 @@ import { Model, initWeights } from '../model/model';
 import { seededRandom } from '../model/lm-data';
 import { CHAT, chatPrompt, promptText, sftTarget } from './prompt';
 import { endOfTurnIds } from './encode';
+import { loadRecipeJsonl } from './curate';
 import type { SftConfig } from './sft-config';
 import { prepareSftData, runSft, sftPlan, type PreparedSft, type SftEval, type SftResult, type SftStepMetrics } from './sft';
 import type { RunEvent, RunInfo } from './run-events';
@@ -118,13 +119,29 @@ async function datasetFolder(ws: Workspace, sub: string, dataDir: string): Promi
 
 /** Training and held-out items of the config's data source. */
 export async function loadSftItems(cfg: SftConfig, o: { generateSynth?: SynthGenerator; open: FolderResolver }):
-  Promise<{ train: QAItem[]; eval: QAItem[]; notes: string[] }> {
+  Promise<{ train: QAItem[]; eval: QAItem[]; dropped: number; notes: string[] }> {
   const d = cfg.data;
+  if (d.source === 'file') {
+    const read = async (ref: string, key: string, limit: number) => {
+      // The file's folder is the source, so image paths in it resolve beside it.
+      const cut = Math.max(ref.lastIndexOf('/'), ref.lastIndexOf('\\'));
+      const dir = cut < 0 ? '.' : ref.slice(0, cut) || '/';
+      const base = ref.slice(cut + 1);
+      const src = o.open(dir, key);
+      if (!base || !(await src.exists(base))) throw new InputError(ref, 'data file not found');
+      return loadRecipeJsonl(src, base, { limit: limit || undefined });
+    };
+    const train = await read(d.file.path, 'data.file.path', d.file.limit);
+    const held = d.file.evalPath && cfg.eval.items > 0 ? await read(d.file.evalPath, 'data.file.evalPath', cfg.eval.items) : null;
+    const notes = [`${d.file.path}: ${train.items.length} items (${train.report.dropped.length} dropped)`];
+    if (held) notes.push(`${d.file.evalPath}: ${held.items.length} held-out items`);
+    return { train: train.items, eval: held?.items ?? [], dropped: train.report.dropped.length, notes };
+  }
   if (d.source === 'synth') {
     const gen = o.generateSynth ?? (generateSynth as unknown as SynthGenerator);
     const train = await synthItems(gen, cfg, 'train', d.synth.n);
     const evalItems = await synthItems(gen, cfg, 'test', Math.min(d.synth.evalN, cfg.eval.items));
-    return { train, eval: evalItems, notes: [`synth ${d.synth.kind} level ${d.synth.level}: ${train.length} train, ${evalItems.length} held-out (seed ${d.synth.seed})`] };
+    return { train, eval: evalItems, dropped: 0, notes: [`synth ${d.synth.kind} level ${d.synth.level}: ${train.length} train, ${evalItems.length} held-out (seed ${d.synth.seed})`] };
   }
   const ds = d.dataset;
   const spec = findDataset(ds.name);
@@ -147,7 +164,7 @@ export async function loadSftItems(cfg: SftConfig, o: { generateSynth?: SynthGen
     train = train.filter((_, i) => !held.has(i));
     notes.push(`${held.size} items of ${ds.split} held out for evaluation`);
   }
-  return { train, eval: evalItems, notes };
+  return { train, eval: evalItems, dropped: loaded.report.dropped.length, notes };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -51,3 +51,28 @@ function checkField(v: unknown, def: unknown, f: FieldSpec, where: string, key: 
       return v;
   }
 }
+
+/**
+ * Apply `key.path=value` overrides (the CLI's --set, the app's form): the value is JSON when it
+ * parses as JSON, else a plain string. Each field is checked as it is set; the checks across
+ * fields (`crossCheck`) run once all are set, so the order of the overrides does not matter.
+ */
+export function applySets<T>(cfg: T, sets: string[], spec: Record<string, FieldSpec>, crossCheck: (c: T, where: string) => T, where: string): T {
+  let out = cfg;
+  for (const s of sets) {
+    const eq = s.indexOf('=');
+    if (eq <= 0) throw new InputError(where, `expected key.path=value, got "${s}"`);
+    const keys = s.slice(0, eq).trim().split('.');
+    const raw = s.slice(eq + 1);
+    let value: unknown;
+    try { value = JSON.parse(raw); } catch { value = raw; }
+    const patch: Record<string, unknown> = {};
+    let at = patch;
+    keys.forEach((k, i) => {
+      if (i === keys.length - 1) at[k] = value;
+      else at = (at[k] = {}) as Record<string, unknown>;
+    });
+    out = checkConfig(patch, out, spec, `${where} ${s}`);
+  }
+  return sets.length ? crossCheck(out, where) : out;
+}
