@@ -68,8 +68,14 @@ export interface ImportFolderRequest {
   loader: string;
   /** The folder the user picked (showDirectoryPicker), or the files of an <input type=file multiple>. */
   files: FileSystemDirectoryHandle | File[];
-  /** Column mapping for the generic loaders. */
+  /**
+   * Column mapping for the generic loaders ("jsonl", "json", "csv", "parquet"): schema field ->
+   * column (question, options, answer_label, answer, image, ...), plus `optionColumns` (a
+   * comma-separated list), `file`, `split`, `imageDir` and `closed`.
+   */
   columns?: Record<string, string>;
+  /** Import only these splits (default: every split the loader finds). */
+  splits?: string[];
 }
 
 export interface ImportHubRequest {
@@ -139,6 +145,8 @@ export interface EvaluateRequest {
   n?: number;
   batchSize?: number;
   seed?: number;
+  /** The instruction's line break (recipe §3): the original literal backslash-n (default) or a real newline. */
+  newline?: 'literal' | 'real';
 }
 
 export interface EvaluateReply {
@@ -160,6 +168,8 @@ export interface AskRequest {
   /** 0 = greedy. */
   temperature: number;
   seed?: number;
+  /** The recipe prompt's line break (recipe §3), as in EvaluateRequest. */
+  newline?: 'literal' | 'real';
 }
 
 export interface AskReply {

@@ -26,8 +26,8 @@ const posInt = (where: string, v: unknown, min = 1) => {
 const STREAM_EVERY = 4;
 
 /** The user turn of a question: the recipe prompt (§3) for a multiple-choice question when asked for, else the question as typed (with its options listed). */
-export function askText(req: Pick<AskRequest, 'question' | 'options' | 'recipePrompt'>): string {
-  if (req.options && req.recipePrompt) return promptText({ question: req.question, options: req.options });
+export function askText(req: Pick<AskRequest, 'question' | 'options' | 'recipePrompt' | 'newline'>): string {
+  if (req.options && req.recipePrompt) return promptText({ question: req.question, options: req.options }, { newline: req.newline ?? 'literal' });
   if (!req.options) return req.question;
   return `${req.question}\n\n${Object.entries(req.options).map(([k, v]) => `${k}. ${v}`).join('\n')}`;
 }
@@ -47,7 +47,12 @@ function checkAsk(req: AskRequest) {
     throw new InputError('ask.temperature', `must be a number >= 0 (0 = greedy), got ${JSON.stringify(req.temperature)}`);
   }
   if (req.seed !== undefined) posInt('ask.seed', req.seed, 0);
+  checkNewline('ask.newline', req.newline);
   if (req.image !== undefined && !(req.image instanceof Uint8Array)) throw new InputError('ask.image', 'must be the bytes of a PNG or JPEG file');
+}
+
+function checkNewline(where: string, v: unknown) {
+  if (v !== undefined && v !== 'literal' && v !== 'real') throw new InputError(where, `must be "literal" or "real", got ${JSON.stringify(v)}`);
 }
 
 export function evalApi(ctx: LabContext): Calls {
@@ -58,6 +63,7 @@ export function evalApi(ctx: LabContext): Calls {
       if (!Array.isArray(req.benchmarks) || req.benchmarks.length === 0) throw new InputError('evaluate.benchmarks', 'no benchmarks to evaluate');
       posInt('evaluate.limit', req.limit, 0);
       posInt('evaluate.maxNewTokens', req.maxNewTokens);
+      checkNewline('evaluate.newline', req.newline);
       if (req.n !== undefined) posInt('evaluate.n', req.n);
       if (req.batchSize !== undefined) posInt('evaluate.batchSize', req.batchSize);
       if (req.seed !== undefined) posInt('evaluate.seed', req.seed, 0);
@@ -74,6 +80,7 @@ export function evalApi(ctx: LabContext): Calls {
         try {
           res = await runEval(model, tok, sets, {
             limit: req.limit || undefined, n: req.n, maxNewTokens: req.maxNewTokens, batchSize: req.batchSize, seed: req.seed, signal, onRecord,
+            prompt: { newline: req.newline ?? 'literal' },
             onProgress: (p) => { last = p; report({ phase: `evaluating ${p.benchmark}`, done: p.done, total: p.total }); },
           });
         } catch (e) {
