@@ -410,7 +410,7 @@ export function dataApi(ctx: LabContext): Calls & DataInternal {
     if (typeof req.split !== 'string' || !SPLIT_NAME.test(req.split)) throw new InputError('import.split', `${JSON.stringify(req.split)} is not a split name`);
     // The parquet files are held in memory until parsed; the dataset stores the items, not the files.
     const { files } = await downloadHubDataset({
-      repo: req.repo, split: req.split, config: req.config || undefined, endpoint: req.endpoint || undefined, fetch: fetchImpl,
+      repo: req.repo, split: req.split, config: req.config || undefined, endpoint: req.endpoint || undefined, token: req.token || undefined, fetch: fetchImpl,
       onProgress: (p) => onProgress?.({
         phase: formatHubProgress(p), done: p.bytesDone, total: p.bytesTotal ?? Math.max(p.bytesDone, 1),
         ...(p.etaSeconds !== null ? { etaSeconds: p.etaSeconds } : {}),
