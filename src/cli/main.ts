@@ -12,6 +12,9 @@ import { registerEval } from './commands/eval';
 import { registerCurate } from './commands/curate';
 import { registerSft } from './commands/sft';
 import { registerGrpo } from './commands/grpo';
+import { registerAsk } from './commands/ask';
+import { registerDistill } from './commands/distill';
+import { registerExportOnnx } from './commands/export-onnx';
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('thinker')
@@ -30,6 +33,9 @@ export async function main(argv: string[]): Promise<number> {
   registerCurate(program);
   registerSft(program);
   registerGrpo(program);
+  registerAsk(program);
+  registerDistill(program);
+  registerExportOnnx(program);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return 0;

@@ -16,6 +16,7 @@ import { runEval, type BenchmarkInput, type EvalRecord } from '../../eval/run';
 import { evalReportJson, formatEvalTable } from '../../eval/report';
 import { selectPaperRows } from '../../eval/paper';
 import { intOpt, numOpt } from '../args';
+import { openPretrained } from '../../pretrained/node';
 
 /**
  * Benchmarks by name: the dataset loader that reads the source's own files, and the `dataset_name`
@@ -186,6 +187,8 @@ export interface EvalCliOptions {
   model: string; benchmarks: string; dataDir: string; split?: string; source: string; limit?: string; n: string;
   maxNewTokens: string; batch: string; temperature: string; topP: string; seed: string; out?: string; json?: boolean;
   paperRows: string; newline: string; onBad: string; quiet?: boolean;
+  /** lab (default): the engine; transformers: a pretrained model through transformers.js (src/pretrained). */
+  backend?: string; endpoint?: string; dtype?: string; offline?: boolean; cacheDir?: string;
 }
 
 const stamp = () => new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
@@ -206,38 +209,47 @@ export async function evalCommand(o: EvalCliOptions): Promise<void> {
   if (o.newline !== 'literal' && o.newline !== 'real') throw new InputError('--newline', `must be literal or real, not "${o.newline}"`);
   const paperRows = o.paperRows === 'none' ? [] : selectPaperRows(o.paperRows === 'all' ? [] : o.paperRows.split(',').map((s) => s.trim()).filter(Boolean));
   if (o.paperRows !== 'none' && o.paperRows !== 'all' && paperRows.length === 0) throw new InputError('--paper-rows', `no paper row matches "${o.paperRows}"`);
-  if (!(await isDir(o.model))) throw new InputError(o.model, 'model folder not found');
-  const modelSrc = nodeDirSource(o.model);
-  const tok = await loadTokenizer(modelSrc, o.model);
+  const backend = o.backend ?? 'lab';
+  if (backend !== 'lab' && backend !== 'transformers') throw new InputError('--backend', `must be lab or transformers, not "${backend}"`);
+  const pretrained = backend === 'transformers';
+  if (!pretrained && (o.endpoint || o.dtype || o.offline)) throw new InputError('--backend lab', '--endpoint, --dtype and --offline are for --backend transformers');
+  if (!pretrained && !(await isDir(o.model))) throw new InputError(o.model, 'model folder not found');
+  const tok = pretrained ? null : await loadTokenizer(nodeDirSource(o.model), o.model);
   const { benchmarks, reports } = await loadBenchmarks({ names, dataDir: o.dataDir, split: o.split, limit, source: o.source as BenchmarkSource, onBad: o.onBad });
 
-  const label = path.basename(path.resolve(o.model));
+  const label = pretrained && !(await isDir(o.model)) ? o.model.split('/').pop()! : path.basename(path.resolve(o.model));
   const out = path.resolve(o.out ?? path.join('out', 'eval', `${label}-${stamp()}`));
   await mkdir(out, { recursive: true });
   const recordsPath = path.join(out, 'records.jsonl');
   const stream: WriteStream = createWriteStream(recordsPath);
   const write = (r: EvalRecord) => { stream.write(`${JSON.stringify(r)}\n`); };
 
-  const gpu = await createNodeGpu();
-  const { model } = await loadModel(gpu, o.model);
+  // The pretrained backend decodes on ONNX Runtime (CPU): no GPU device is opened for it.
+  const opened = pretrained ? await openPretrained({
+    model: o.model, endpoint: o.endpoint, dtype: o.dtype, offline: o.offline, cacheDir: o.cacheDir,
+    log: o.quiet ? undefined : (s) => process.stderr.write(`${s}\n`),
+  }) : null;
+  const gpu = pretrained ? null : await createNodeGpu();
+  const model = gpu ? (await loadModel(gpu, o.model)).model : null;
   const progress = progressOnStderr('eval', o.quiet);
   const ac = new AbortController();
   const onSigint = () => ac.abort();
   process.once('SIGINT', onSigint);
   try {
-    const { summary } = await runEval(model, tok, benchmarks, {
+    const evalOpts = {
       n, limit, maxNewTokens, batchSize, temperature, topP, seed, prompt: { newline: o.newline as 'literal' | 'real' },
       signal: ac.signal, onRecord: write,
-      onProgress: (p) => progress.update(p.done, p.total, p.benchmark),
-    });
+      onProgress: (p: { done: number; total: number; benchmark: string }) => progress.update(p.done, p.total, p.benchmark),
+    };
+    const { summary } = opened ? await opened.backend.evaluate(benchmarks, evalOpts) : await runEval(model!, tok!, benchmarks, evalOpts);
     progress.stop();
     await new Promise<void>((resolve, reject) => stream.end((e?: Error | null) => (e ? reject(e) : resolve())));
     const report = {
       ...evalReportJson(summary, label, paperRows),
-      model: path.resolve(o.model), data_dir: path.resolve(o.dataDir),
+      model: opened ? opened.info.id : path.resolve(o.model), data_dir: path.resolve(o.dataDir),
       files: { records: recordsPath, summary: path.join(out, 'summary.json'), table: path.join(out, 'table.txt') },
       load_reports: Object.fromEntries(Object.entries(reports).map(([k, r]) => [k, { from: r.from, dataset: r.dataset, split: r.split, records: r.records, in: r.in, out: r.out, dropped: r.dropped.length, excluded: r.excluded, notes: r.notes }])),
-      device: gpu.info.description || gpu.info.vendor || 'unknown',
+      device: gpu ? gpu.info.description || gpu.info.vendor || 'unknown' : `transformers.js on onnxruntime-node (${opened!.info.device}${opened!.info.dtype ? `, ${opened!.info.dtype}` : ''})`,
     };
     const table = formatEvalTable(summary, label, paperRows);
     await writeFile(report.files.summary, `${JSON.stringify(report, null, 2)}\n`);
@@ -251,15 +263,21 @@ export async function evalCommand(o: EvalCliOptions): Promise<void> {
     process.off('SIGINT', onSigint);
     progress.stop();
     if (!stream.closed) stream.end();
-    model.release();
-    gpu.destroy();
+    model?.release();
+    gpu?.destroy();
+    await opened?.backend.unload();
   }
 }
 
 export function registerEval(program: Command) {
   program.command('eval')
     .description("evaluate a model on medical benchmarks the paper's way: recipe prompt, greedy decoding, the paper's grader; accuracy per benchmark and the unweighted average, printed beside the paper's reported rows")
-    .requiredOption('--model <dir>', 'model folder (config.json, model.safetensors, tokenizer.json)')
+    .requiredOption('--model <dir>', 'model folder (config.json, model.safetensors, tokenizer.json); with --backend transformers, a Hugging Face model id or an ONNX folder')
+    .option('--backend <name>', 'lab (the engine on WebGPU) or transformers (a pretrained model through transformers.js, on the CPU)', 'lab')
+    .option('--endpoint <url>', 'transformers: Hugging Face Hub mirror (default https://huggingface.co)')
+    .option('--dtype <dtype>', 'transformers: fp32, fp16, q4, q4f16 or q8')
+    .option('--offline', 'transformers: use only the download cache')
+    .option('--cache-dir <dir>', 'transformers: where downloads are kept (default ~/.cache/thinker/transformers)')
     .requiredOption('--benchmarks <list>', `comma-separated: ${EVAL_BENCHMARKS.map((b) => b.name).join(', ')}, or "paper" for the paper's six`)
     .requiredOption('--data-dir <dir>', 'data folder holding each dataset\'s folder (vqa-rad/, slake/, ...) and/or medvlthinker-eval/ (the paper\'s evaluation parquet)')
     .option('--split <split>', 'split of the datasets\' own files (default: each one\'s test split)')

@@ -1,0 +1,16 @@
+// The UI side of the pretrained-model worker: one comlink proxy, created on first use, so the
+// transformers.js bundle and its ONNX Runtime files load only when a page asks for a pretrained
+// model. The engine worker (src/app/engine-client.ts) is separate: a download or an answer here
+// never waits on training there.
+import * as Comlink from 'comlink';
+import type { PretrainedApi } from '../../workers/pretrained-api';
+
+let api: Comlink.Remote<PretrainedApi> | null = null;
+
+export function getPretrained(): Comlink.Remote<PretrainedApi> {
+  if (!api) {
+    const worker = new Worker(new URL('../../workers/pretrained.worker.ts', import.meta.url), { type: 'module', name: 'pretrained' });
+    api = Comlink.wrap<PretrainedApi>(worker);
+  }
+  return api;
+}
