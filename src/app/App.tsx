@@ -1,26 +1,75 @@
 import { useEffect, useState } from 'react';
-import { getEngine } from './engine-client';
-import type { GpuInfo } from '../engine/gpu';
+import { Alerts } from './components/Alerts';
+import { Header } from './components/Header';
+import { JobBar } from './components/JobBar';
+import { hashOf, pageFromHash, PAGES, type PageId } from './lib/route';
+import { AskPage } from './pages/AskPage';
+import { DataPage } from './pages/DataPage';
+import { EvaluatePage } from './pages/EvaluatePage';
+import { ModelsPage } from './pages/ModelsPage';
+import { NoWebGpuPage } from './pages/NoWebGpuPage';
+import { RolloutsPage } from './pages/RolloutsPage';
+import { TrainPage } from './pages/TrainPage';
+import { useJobs } from './stores/jobs';
+import { useSession } from './stores/session';
 
-/** The lab's shell. The full pages (Data, Train, Rollouts, Evaluate, Ask, Models) come with the app issue. */
-export function App() {
-  const [info, setInfo] = useState<GpuInfo | null>(null);
-  const [error, setError] = useState<string | null>(null);
+const VIEWS: Record<PageId, () => React.JSX.Element> = {
+  data: DataPage, train: TrainPage, rollouts: RolloutsPage, evaluate: EvaluatePage, ask: AskPage, models: ModelsPage,
+};
+
+function useHashPage(): PageId {
+  const [page, setPage] = useState<PageId>(() => pageFromHash(location.hash));
   useEffect(() => {
-    getEngine().init().then(setInfo, (e: Error) => setError(e.message));
+    const on = () => setPage(pageFromHash(location.hash));
+    window.addEventListener('hashchange', on);
+    return () => window.removeEventListener('hashchange', on);
   }, []);
+  return page;
+}
+
+/** The lab: a status header, the page nav, the current job and alerts, and one page. */
+export function App() {
+  const status = useSession((s) => s.status);
+  const problem = useSession((s) => s.problem);
+  const start = useSession((s) => s.start);
+  const page = useHashPage();
+  useEffect(() => { void start(); }, [start]);
+
+  if (status === 'unavailable') return <NoWebGpuPage problem={problem ?? 'WebGPU is not available.'} />;
+  if (status !== 'ready') {
+    return <main className="starting" data-testid="starting"><div className="spinner" /> Starting the GPU engine…</main>;
+  }
+  const View = VIEWS[page];
   return (
-    <main style={{ fontFamily: 'system-ui, sans-serif', maxWidth: 860, margin: '2rem auto' }}>
-      <h1>Thinker Lab</h1>
-      <p>Train small medical vision-language reasoning models on your own GPU: SFT on reasoning traces, GRPO with verifiable rewards, and benchmark evaluation, all in this tab.</p>
-      {error && <p role="alert" data-testid="gpu-error">{error}</p>}
-      {info && (
-        <section data-testid="gpu-info">
-          <h2>GPU</h2>
-          <p>{[info.vendor, info.architecture, info.description].filter(Boolean).join(' ')}</p>
-          <p>Features: {info.features.join(', ') || 'none'}</p>
-        </section>
-      )}
-    </main>
+    <div className="shell">
+      <Header />
+      <nav className="nav" aria-label="pages">
+        {PAGES.map((p, i) => (
+          <a key={p.id} href={hashOf(p.id)} className={p.id === page ? 'on' : undefined} data-testid={`nav-${p.id}`} aria-current={p.id === page ? 'page' : undefined}>
+            <span className="nav-num">{i + 1}</span>
+            <span className="nav-text"><span className="nav-label">{p.label}</span><span className="nav-hint">{p.hint}</span></span>
+          </a>
+        ))}
+        <p className="nav-foot">Everything runs on this computer's GPU, in this tab. Your data and models stay in this browser's storage.</p>
+      </nav>
+      <main className="content">
+        <div className="sticky-status">
+          <JobBar />
+          <Alerts />
+        </div>
+        <View />
+      </main>
+    </div>
   );
+}
+
+/**
+ * A rejection no store caught is a bug; it is shown as an alert so the user sees it, and left in
+ * the console (not prevented) so tests that watch the console still catch it.
+ */
+export function installGlobalErrorHandlers(): void {
+  window.addEventListener('unhandledrejection', (e) => {
+    const r = e.reason as { message?: string } | undefined;
+    useJobs.getState().alert(r?.message ?? String(e.reason));
+  });
 }

@@ -1,0 +1,94 @@
+import { useEffect, useRef } from 'react';
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+import { tickLabels } from '../lib/format';
+
+export interface ChartSeries {
+  label: string;
+  colour: string;
+  values: (number | null)[];
+}
+
+export interface ChartProps {
+  title: string;
+  caption?: string;
+  x: number[];
+  series: ChartSeries[];
+  xLabel?: string;
+  /** Draw bars (histograms) instead of lines. */
+  bars?: boolean;
+  /** y from 0 to at least 1 (shares). */
+  share?: boolean;
+  height?: number;
+  testId: string;
+  /** Shown while there is no point to draw. */
+  empty?: string;
+}
+
+/**
+ * A uPlot chart that fills its container's width. The plot is rebuilt only when its series change
+ * (names, colours, bars); new points go in with setData, so a live run redraws cheaply.
+ */
+/** Steps and counts are integers: no ticks at 0.5. */
+const INTEGER_INCRS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10000, 20000, 50000, 100000];
+
+export function Chart({ title, caption, x, series, xLabel = 'step', bars = false, share = false, height = 170, testId, empty = 'no data yet' }: ChartProps) {
+  const box = useRef<HTMLDivElement>(null);
+  const plot = useRef<uPlot | null>(null);
+  const shape = JSON.stringify([series.map((s) => [s.label, s.colour]), bars, share, xLabel, height]);
+  const data = [x, ...series.map((s) => s.values)] as uPlot.AlignedData;
+
+  useEffect(() => {
+    const el = box.current;
+    if (!el) return;
+    const opts: uPlot.Options = {
+      width: Math.max(200, el.clientWidth),
+      height,
+      scales: {
+        // A lone point (the evaluation before step 1) gets a one-step axis, not uPlot's 0..100.
+        x: { time: false, range: (_u: uPlot, min: number, max: number): uPlot.Range.MinMax => (min === max ? [min, min + 1] : [min, max]) },
+        ...(share ? { y: { range: (_u: uPlot, _min: number, max: number): uPlot.Range.MinMax => [0, Math.max(1, max)] } } : {}),
+      },
+      legend: { show: series.length > 1 },
+      cursor: { drag: { x: false, y: false } },
+      axes: [
+        { label: xLabel, labelSize: 18, size: 36, stroke: '#4b5563', grid: { stroke: '#eef0f3' }, ticks: { stroke: '#e5e7eb' }, incrs: INTEGER_INCRS },
+        { size: 60, stroke: '#4b5563', grid: { stroke: '#eef0f3' }, ticks: { stroke: '#e5e7eb' }, values: (_u, splits, _a, _s, incr) => tickLabels(splits, incr) },
+      ],
+      series: [
+        { label: xLabel },
+        ...series.map((s): uPlot.Series => bars
+          ? { label: s.label, stroke: s.colour, fill: `${s.colour}99`, width: 1, paths: uPlot.paths.bars!({ size: [0.7, 48] }), points: { show: false } }
+          : { label: s.label, stroke: s.colour, width: 2, spanGaps: true, points: { show: true, size: 4 } }),
+      ],
+    };
+    const u = new uPlot(opts, data, el);
+    plot.current = u;
+    const ro = new ResizeObserver(() => u.setSize({ width: Math.max(200, el.clientWidth), height }));
+    ro.observe(el);
+    return () => {
+      ro.disconnect();
+      u.destroy();
+      plot.current = null;
+    };
+    // Rebuilt on shape changes only; data updates go through setData below.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [shape]);
+
+  useEffect(() => {
+    plot.current?.setData(data);
+  });
+
+  return (
+    <figure className="chart" data-testid={testId}>
+      <figcaption>
+        <span className="chart-title">{title}</span>
+        {caption && <span className="chart-caption">{caption}</span>}
+      </figcaption>
+      <div className="chart-plot">
+        <div ref={box} />
+        {x.length === 0 && <div className="chart-empty">{empty}</div>}
+      </div>
+    </figure>
+  );
+}

@@ -1,0 +1,280 @@
+import { useEffect, useMemo, useState } from 'react';
+import type { RunInfo, RunKind } from '../../../workers/api';
+import { GRPO_PRESETS, GRPO_SPEC, type GrpoConfig } from '../../recipe/grpo-config';
+import { SFT_PRESETS, SFT_SPEC, type SftConfig } from '../../recipe/sft-config';
+import { Chart } from '../components/Chart';
+import { ConfigGroups, Labeled, NumberInput } from '../components/Field';
+import { GRPO_GROUPS, SFT_GROUPS, setPath } from '../lib/config-form';
+import { formatBytes, formatCount, formatMetric, formatPercent, formatWhen } from '../lib/format';
+import { chartData, latest, RUN_CHARTS, type MetricRow } from '../lib/metrics';
+import { freeName, nameProblem } from '../lib/names';
+import { checkRunConfig, presetConfig, presetMemory, storedDatasetOf, withStoredDataset } from '../lib/run-config';
+import { useData } from '../stores/data';
+import { selectBusy, useJobs } from '../stores/jobs';
+import { modelLabel, useModels } from '../stores/models';
+import { canExtend, canResume, useRuns } from '../stores/runs';
+
+export function TrainPage() {
+  const refreshRuns = useRuns((s) => s.refresh);
+  const refreshModels = useModels((s) => s.refresh);
+  const refreshData = useData((s) => s.refresh);
+  useEffect(() => { void refreshRuns(); void refreshModels(); void refreshData(); }, [refreshRuns, refreshModels, refreshData]);
+  return (
+    <div className="page">
+      <header className="page-head">
+        <h1>Train</h1>
+        <p className="lede">
+          The recipe in two stages. <b>SFT</b> teaches a model to imitate a teacher's reasoning traces and answer in the
+          <code>&lt;think&gt;…&lt;/think&gt;&lt;answer&gt;…&lt;/answer&gt;</code> format. <b>GRPO</b> then samples several answers per
+          question, rewards the right ones, and makes the model likelier to produce them, without any traces. Runs are saved in
+          this browser as they go: reload the tab and a run shows up again with its charts, ready to resume from its last checkpoint.
+        </p>
+      </header>
+      <RunList />
+      <RunView />
+      <NewRun />
+    </div>
+  );
+}
+
+function NewRun() {
+  const runs = useRuns((s) => s.runs);
+  const start = useRuns((s) => s.start);
+  const models = useModels((s) => s.models);
+  const datasets = useData((s) => s.datasets);
+  const busy = useJobs(selectBusy);
+  const [kind, setKind] = useState<RunKind>('sft');
+  const [preset, setPreset] = useState('synth-micro');
+  const [sft, setSft] = useState<SftConfig>(() => presetConfig('sft', 'synth-micro'));
+  const [grpo, setGrpo] = useState<GrpoConfig>(() => presetConfig('grpo', 'synth-micro'));
+  const [name, setName] = useState('');
+  const taken = runs.map((r) => r.name);
+  const runName = name || freeName(kind, taken);
+
+  // GRPO starts from a trained model: the newest SFT checkpoint unless the user picks another.
+  useEffect(() => {
+    if (grpo.model && models.some((m) => m.path === grpo.model)) return;
+    const sftCkpt = [...models].reverse().find((m) => m.run?.kind === 'sft') ?? [...models].reverse()[0];
+    if (sftCkpt) setGrpo((c) => ({ ...c, model: sftCkpt.path }));
+  }, [models, grpo.model]);
+
+  const config = kind === 'sft' ? sft : grpo;
+  const check = useMemo(() => checkRunConfig(kind, config), [kind, config]);
+  const nameErr = nameProblem(runName, taken);
+  const startModel = kind === 'sft' ? sft.model.init : grpo.model;
+  const missingModel = kind === 'grpo' && !grpo.model ? 'GRPO starts from a trained model: run SFT first, or import a model on the Models page' : null;
+  const problem = nameErr ?? missingModel ?? (check.ok ? null : check.error);
+
+  const onChange = (path: string, v: unknown) => {
+    if (kind === 'sft') setSft((c) => setPath(c, path, v));
+    else setGrpo((c) => setPath(c, path, v));
+  };
+  const choosePreset = (p: string) => {
+    setPreset(p);
+    if (kind === 'sft') setSft((c) => ({ ...presetConfig('sft', p), model: { ...presetConfig('sft', p).model, init: c.model.init } }));
+    else setGrpo((c) => ({ ...presetConfig('grpo', p), model: c.model }));
+  };
+  const switchKind = (k: RunKind) => {
+    setKind(k);
+    setPreset(Object.keys(k === 'sft' ? SFT_PRESETS : GRPO_PRESETS)[0]);
+  };
+
+  const presets = kind === 'sft' ? SFT_PRESETS : GRPO_PRESETS;
+  const chosenInfo = models.find((m) => m.path === startModel);
+  const mem = kind === 'sft' && !sft.model.init ? presetMemory(sft.model.preset) : null;
+  const stored = storedDatasetOf(config);
+  const setConfig = (f: (c: SftConfig | GrpoConfig) => SftConfig | GrpoConfig) => {
+    if (kind === 'sft') setSft((c) => f(c) as SftConfig);
+    else setGrpo((c) => f(c) as GrpoConfig);
+  };
+
+  return (
+    <section className="card" id="new-run" data-testid="new-run">
+      <div className="row spread">
+        <h2>New run</h2>
+        <div className="segmented" role="tablist">
+          <button role="tab" aria-selected={kind === 'sft'} className={kind === 'sft' ? 'on' : ''} data-testid="kind-sft" onClick={() => switchKind('sft')}>SFT</button>
+          <button role="tab" aria-selected={kind === 'grpo'} className={kind === 'grpo' ? 'on' : ''} data-testid="kind-grpo" onClick={() => switchKind('grpo')}>GRPO</button>
+        </div>
+      </div>
+      <div className="fields grid">
+        <Labeled label="Preset" htmlFor="run-preset" help={presets[preset]?.describe}>
+          <select id="run-preset" className="input" value={preset} onChange={(e) => choosePreset(e.target.value)}>
+            {Object.keys(presets).map((p) => <option key={p} value={p}>{p}</option>)}
+          </select>
+        </Labeled>
+        <Labeled label="Start model" htmlFor="run-model" help={
+          kind === 'sft'
+            ? (sft.model.init ? 'continue training this model' : 'a fresh model of the size chosen below, with a tokenizer trained on the items')
+            : 'the policy to improve; it is also the frozen reference of the KL term'
+        }>
+          <select id="run-model" className="input" data-testid="run-model" value={startModel}
+            onChange={(e) => (kind === 'sft' ? onChange('model.init', e.target.value) : onChange('model', e.target.value))}>
+            {kind === 'sft' && <option value="">new model from scratch</option>}
+            {kind === 'grpo' && !grpo.model && <option value="">(no model yet)</option>}
+            {models.map((m) => <option key={m.path} value={m.path}>{modelLabel(m)}</option>)}
+          </select>
+        </Labeled>
+        <Labeled label="Questions" htmlFor="run-data" help={stored
+          ? `training on ${config.data.file.path}${config.data.file.evalPath ? `, held out: ${config.data.file.evalPath}` : ' (no held-out split: evaluation off)'}${kind === 'sft' ? '. SFT needs reasoning traces: imported sets usually have none.' : ''}`
+          : 'synth questions from the settings below'}>
+          <select id="run-data" className="input" data-testid="run-data" value={stored ? `${stored.name}::${stored.split}` : 'synth'} onChange={(e) => {
+            if (e.target.value === 'synth') { setConfig((c) => ({ ...c, data: { ...c.data, source: 'synth' } }) as SftConfig | GrpoConfig); return; }
+            const [dn, split] = e.target.value.split('::');
+            const d = datasets.find((x) => x.name === dn);
+            if (d) setConfig((c) => withStoredDataset(c, d, split));
+          }}>
+            <option value="synth">synth questions</option>
+            {datasets.flatMap((d) => d.splits.map((s) => <option key={`${d.name}::${s.name}`} value={`${d.name}::${s.name}`}>{d.name} · {s.name} ({s.items.toLocaleString()})</option>))}
+          </select>
+        </Labeled>
+        <Labeled label="Run name" htmlFor="run-name">
+          <input id="run-name" className="input" data-testid="run-name" value={name} placeholder={runName} onChange={(e) => setName(e.target.value)} />
+        </Labeled>
+      </div>
+      <p className="muted small">
+        {chosenInfo && <>Start model: {formatCount(chosenInfo.params)} parameters; training needs about {formatBytes(chosenInfo.trainBytes)} of GPU memory.</>}
+        {mem && <>A {sft.model.preset} model has {formatCount(mem.params)} parameters; training needs at least {formatBytes(mem.trainBytesAtLeast)} of GPU memory (weights, gradients, AdamW moments) plus activations.</>}
+      </p>
+      <ConfigGroups testId={`${kind}-settings`} groups={kind === 'sft' ? SFT_GROUPS : GRPO_GROUPS} spec={kind === 'sft' ? SFT_SPEC : GRPO_SPEC}
+        config={config} onChange={onChange} disabled={busy} />
+      <div className="actions sticky-actions">
+        <button className="btn primary" data-testid="run-start" disabled={busy || !!problem} onClick={() => {
+          setName('');
+          window.scrollTo({ top: 0, behavior: 'smooth' });
+          void (kind === 'sft' ? start({ name: runName, kind: 'sft', config: sft }) : start({ name: runName, kind: 'grpo', config: grpo }));
+        }}>Start {kind.toUpperCase()} run</button>
+        {problem && <span className="form-error" data-testid="run-problem">{problem}</span>}
+      </div>
+    </section>
+  );
+}
+
+const STATUS_TEXT: Record<RunInfo['status'], string> = {
+  running: 'running', paused: 'paused', stopped: 'stopped', completed: 'completed', interrupted: 'interrupted', failed: 'failed',
+};
+
+export function StatusBadge({ run }: { run: RunInfo }) {
+  return <span className={`badge status-${run.status}`} data-testid={`run-status-${run.name}`} title={run.error}>{STATUS_TEXT[run.status]}</span>;
+}
+
+function RunList() {
+  const runs = useRuns((s) => s.runs);
+  const loaded = useRuns((s) => s.loaded);
+  const selected = useRuns((s) => s.selected);
+  const select = useRuns((s) => s.select);
+  const resume = useRuns((s) => s.resume);
+  const remove = useRuns((s) => s.remove);
+  const live = useRuns((s) => s.live);
+  const busy = useJobs(selectBusy);
+  const sorted = [...runs].sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+  return (
+    <section className="card" data-testid="run-list">
+      <div className="row spread">
+        <h2>Runs</h2>
+        <a className="btn small" href="#/train" onClick={(e) => { e.preventDefault(); document.getElementById('new-run')?.scrollIntoView({ behavior: 'smooth' }); }}>New run ↓</a>
+      </div>
+      {loaded && !runs.length && <p className="muted">No runs yet. Set one up below: an SFT run on the synth-micro preset learns the answer format in a few minutes; a GRPO run from its checkpoint then raises the reward.</p>}
+      {runs.length > 0 && (
+        <table className="table runs">
+          <thead><tr><th>Run</th><th>Kind</th><th>Status</th><th>Steps</th><th>Checkpoints</th><th>Updated</th><th /></tr></thead>
+          <tbody>
+            {sorted.map((r) => (
+              <tr key={r.name} className={r.name === selected ? 'selected' : undefined} data-testid={`run-row-${r.name}`} onClick={() => void select(r.name)}>
+                <td><b>{r.name}</b></td>
+                <td>{r.kind.toUpperCase()}</td>
+                <td><StatusBadge run={r} /></td>
+                <td>{r.step.toLocaleString()}{r.totalSteps ? ` / ${r.totalSteps.toLocaleString()}` : ''}</td>
+                <td>{r.checkpoints.length ? r.checkpoints.join(', ') : '—'}</td>
+                <td>{formatWhen(r.updatedAt)}</td>
+                <td className="row-actions" onClick={(e) => e.stopPropagation()}>
+                  {canResume(r) && <button className="btn small primary" data-testid={`run-resume-${r.name}`} disabled={busy}
+                    title={`continue from checkpoint ${r.checkpoints[r.checkpoints.length - 1]}`} onClick={() => void resume(r.name)}>Resume</button>}
+                  <button className="btn small danger-outline" disabled={r.name === live} onClick={() => {
+                    if (confirm(`Delete run ${r.name} with its checkpoints and logs?`)) void remove(r.name);
+                  }}>Delete</button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
+
+function RunView() {
+  const runs = useRuns((s) => s.runs);
+  const selected = useRuns((s) => s.selected);
+  const rows = useRuns((s) => (selected ? s.rows[selected] : undefined));
+  const rowsError = useRuns((s) => s.rowsError);
+  const live = useRuns((s) => s.live);
+  const log = useRuns((s) => s.log);
+  const stop = useRuns((s) => s.stop);
+  const resume = useRuns((s) => s.resume);
+  const job = useJobs((s) => s.job);
+  const busy = useJobs(selectBusy);
+  const [more, setMore] = useState<number | undefined>(undefined);
+  const run = runs.find((r) => r.name === selected);
+  if (!run) return null;
+  const isLive = run.name === live;
+  const data = rows ?? [];
+  return (
+    <section className="card" data-testid="run-view">
+      <div className="row spread">
+        <h2>{run.name} <span className="muted">· {run.kind.toUpperCase()}</span> <StatusBadge run={run} /></h2>
+        <div className="actions">
+          {isLive && <>
+            <button className="btn" data-testid="run-pause" disabled={job?.cancelling} onClick={() => void stop('pause')}>Pause</button>
+            <button className="btn danger" data-testid="run-stop" disabled={job?.cancelling} onClick={() => void stop('stop')}>Stop</button>
+          </>}
+          {!isLive && canResume(run) && <button className="btn primary" disabled={busy} onClick={() => void resume(run.name)}>Resume from step {run.checkpoints[run.checkpoints.length - 1]}</button>}
+          {!isLive && canExtend(run) && (
+            <span className="inline">
+              <button className="btn" disabled={busy || !more || more <= run.totalSteps} onClick={() => more && void resume(run.name, more)}>Continue to</button>
+              <NumberInput integer optional min={run.totalSteps + 1} value={more} onChange={setMore} placeholder={String(run.totalSteps * 2)} />
+              steps
+            </span>
+          )}
+        </div>
+      </div>
+      {run.status === 'interrupted' && <p className="notice">This run was cut off (the tab closed or the GPU was lost). Resume continues from its last checkpoint, step {run.checkpoints[run.checkpoints.length - 1] ?? 0}.</p>}
+      {run.error && <p className="form-error">{run.error}</p>}
+      {rowsError && <p className="form-error">{rowsError}</p>}
+      <RunSummary run={run} rows={data} />
+      <div className="charts" data-testid="run-charts">
+        {RUN_CHARTS.filter((c) => c.kinds.includes(run.kind)).map((c) => {
+          const series = c.series.filter((s) => run.kind === 'grpo' || s.type === 'eval' || c.id === 'loss');
+          const d = chartData(data, { series });
+          return (
+            <Chart key={`${run.name}-${c.id}`} testId={`chart-${c.id}`} title={c.title} caption={c.caption} x={d.x} share={c.share}
+              series={series.map((s, i) => ({ label: s.label, colour: s.colour, values: d.ys[i] }))}
+              empty={run.kind === 'sft' && c.id !== 'loss' ? 'held-out evaluations appear here' : 'no steps yet'} />
+          );
+        })}
+      </div>
+      {isLive && log.length > 0 && (
+        <details className="log">
+          <summary>Log ({log.length} lines)</summary>
+          <pre>{log.join('\n')}</pre>
+        </details>
+      )}
+    </section>
+  );
+}
+
+function RunSummary({ run, rows }: { run: RunInfo; rows: MetricRow[] }) {
+  const stats: [string, string][] = [['step', `${run.step.toLocaleString()}${run.totalSteps ? ` / ${run.totalSteps.toLocaleString()}` : ''}`]];
+  stats.push(['loss', formatMetric(latest(rows, 'step', 'loss'))]);
+  if (run.kind === 'grpo') {
+    stats.push(['reward', formatMetric(latest(rows, 'step', 'reward_mean'))]);
+    stats.push(['KL', formatMetric(latest(rows, 'step', 'kl'))]);
+  }
+  stats.push(['held-out accuracy', formatPercent(latest(rows, 'eval', 'accuracy'))]);
+  stats.push(['held-out format', formatPercent(latest(rows, 'eval', 'format_rate'))]);
+  return (
+    <dl className="stats" data-testid="run-summary">
+      {stats.map(([k, v]) => <div key={k}><dt>{k}</dt><dd>{v}</dd></div>)}
+    </dl>
+  );
+}

@@ -1,0 +1,84 @@
+// Asking a model one question about an optional local image. The image stays in this tab and the
+// engine worker; nothing is sent anywhere.
+import { create } from 'zustand';
+import type { AskReply, ItemView } from '../../../workers/api';
+import { callback, getEngine } from '../engine-client';
+import { useJobs } from './jobs';
+
+export interface AskForm {
+  question: string;
+  /** One option per line: "A. text" or just "text" (letters are then given in order). */
+  optionsText: string;
+  image: { name: string; bytes: Uint8Array; mime: string } | null;
+  recipePrompt: boolean;
+  maxNewTokens: number;
+  temperature: number;
+}
+
+interface AskState {
+  form: AskForm;
+  /** The answer so far, growing token by token. */
+  text: string;
+  reply: AskReply | null;
+  asking: boolean;
+  setForm(patch: Partial<AskForm>): void;
+  fromItem(item: ItemView): void;
+  ask(model: string): Promise<void>;
+}
+
+const LETTER_LINE = /^\s*\(?([A-Z])[.):]\s+(.*)$/;
+
+/** Options from the text box: "A. Yes" lines keep their letter; bare lines get the next free one. */
+export function parseOptions(text: string): Record<string, string> | undefined {
+  const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
+  if (!lines.length) return undefined;
+  const out: Record<string, string> = {};
+  let next = 0;
+  for (const line of lines) {
+    const m = LETTER_LINE.exec(line);
+    if (m && !(m[1] in out)) {
+      out[m[1]] = m[2].trim();
+      continue;
+    }
+    while (String.fromCharCode(65 + next) in out) next++;
+    out[String.fromCharCode(65 + next)] = line;
+  }
+  return Object.fromEntries(Object.entries(out).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+export const optionsText = (options: Record<string, string>) => Object.entries(options).map(([k, v]) => `${k}. ${v}`).join('\n');
+
+export const useAsk = create<AskState>()((set, get) => ({
+  form: { question: '', optionsText: '', image: null, recipePrompt: true, maxNewTokens: 128, temperature: 0 },
+  text: '',
+  reply: null,
+  asking: false,
+
+  setForm(patch) {
+    set({ form: { ...get().form, ...patch } });
+  },
+
+  fromItem(item) {
+    const im = item.images[0];
+    get().setForm({
+      question: item.question,
+      optionsText: optionsText(item.options),
+      image: im ? { name: im.name, bytes: im.bytes, mime: im.mime } : null,
+    });
+  },
+
+  async ask(model) {
+    const f = get().form;
+    set({ text: '', reply: null, asking: true });
+    try {
+      const reply = await useJobs.getState().run({ kind: 'ask', label: `Answering with ${model}`, cancel: () => getEngine().cancel() },
+        () => getEngine().ask({
+          model, question: f.question, options: parseOptions(f.optionsText), image: f.image?.bytes,
+          recipePrompt: f.recipePrompt, maxNewTokens: f.maxNewTokens, temperature: f.temperature,
+        }, callback((soFar: string) => set({ text: soFar }))));
+      if (reply) set({ reply, text: reply.text });
+    } finally {
+      set({ asking: false });
+    }
+  },
+}));

@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { GRPO_DEFAULTS, GRPO_SPEC } from '../../src/recipe/grpo-config';
+import { SFT_DEFAULTS, SFT_SPEC } from '../../src/recipe/sft-config';
+import type { FieldSpec } from '../../src/recipe/validate';
+import {
+  getPath, GRPO_GROUPS, GRPO_NOT_IN_FORM, leafPaths, setPath, SFT_GROUPS, SFT_NOT_IN_FORM, specAt, type FieldGroup,
+} from '../../src/app/lib/config-form';
+
+function checkForm(groups: FieldGroup[], spec: Record<string, FieldSpec>, defaults: unknown, notInForm: Record<string, string>) {
+  const paths = groups.flatMap((g) => g.fields.map((f) => f.path));
+  expect(new Set(paths).size, 'a setting appears twice').toBe(paths.length);
+  for (const g of groups) {
+    for (const f of g.fields) {
+      const s = f.spec ?? specAt(spec, f.path);
+      expect(s, `${f.path} is not a config key`).toBeDefined();
+      expect(s!.type).not.toBe('object');
+      if (!f.spec) expect(getPath(defaults, f.path), `${f.path} has no default`).not.toBeUndefined();
+      expect(f.help.length, `${f.path} needs an explanation`).toBeGreaterThan(15);
+      // One or two sentences, as the page promises.
+      const sentences = f.help.split(/[.!?](?:\s|$)/).filter((x) => x.trim()).length;
+      expect(sentences, `${f.path}: ${f.help}`).toBeLessThanOrEqual(3);
+    }
+  }
+  // Every setting has a field, or a stated reason to be set elsewhere.
+  for (const leaf of leafPaths(spec)) {
+    const covered = paths.includes(leaf) || Object.keys(notInForm).some((k) => leaf === k || leaf.startsWith(`${k}.`));
+    expect(covered, `${leaf} is neither in the form nor in NOT_IN_FORM`).toBe(true);
+  }
+  for (const k of Object.keys(notInForm)) expect(specAt(spec, k), `NOT_IN_FORM names ${k}, which is not a key`).toBeDefined();
+}
+
+describe('settings forms', () => {
+  it('cover every SFT setting, each with an explanation', () => checkForm(SFT_GROUPS, SFT_SPEC, SFT_DEFAULTS, SFT_NOT_IN_FORM));
+  it('cover every GRPO setting, each with an explanation', () => checkForm(GRPO_GROUPS, GRPO_SPEC, GRPO_DEFAULTS, GRPO_NOT_IN_FORM));
+
+  it('explain the GRPO knobs the issue names, outside the advanced group', () => {
+    const main = GRPO_GROUPS.filter((g) => !g.advanced).flatMap((g) => g.fields.map((f) => f.path));
+    for (const k of ['groupSize', 'clipLow', 'clipHigh', 'klCoef', 'temperature', 'normalizeStd', 'lossAgg', 'dropEqualGroups', 'lr', 'steps', 'checkpoint.every']) {
+      expect(main).toContain(k);
+    }
+  });
+});
+
+describe('config paths', () => {
+  it('set a value without touching the original', () => {
+    const a = { x: { y: 1, z: 2 }, w: 3 };
+    const b = setPath(a, 'x.y', 5);
+    expect(b).toEqual({ x: { y: 5, z: 2 }, w: 3 });
+    expect(a.x.y).toBe(1);
+    expect(b.x).not.toBe(a.x);
+    expect(setPath({}, 'p.q.r', true)).toEqual({ p: { q: { r: true } } });
+    expect(setPath({ o: { k: 1, j: 2 } }, 'o.k', undefined)).toEqual({ o: { j: 2 } });
+    expect(getPath(b, 'x.z')).toBe(2);
+    expect(getPath(b, 'x.z.q')).toBeUndefined();
+  });
+
+  it('find specs by path', () => {
+    expect(specAt(GRPO_SPEC, 'eval.items')).toMatchObject({ type: 'number', integer: true });
+    expect(specAt(GRPO_SPEC, 'lossAgg')).toMatchObject({ type: 'string', oneOf: ['token-mean', 'seq-mean-token-mean'] });
+    expect(specAt(GRPO_SPEC, 'eval.nope')).toBeUndefined();
+    expect(specAt(GRPO_SPEC, 'lr.x')).toBeUndefined();
+  });
+});

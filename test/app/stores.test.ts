@@ -1,0 +1,285 @@
+// The stores against an in-process fake engine: what the pages rely on (alerts instead of thrown
+// errors, one job at a time, live run events becoming chart rows and run states, no WebGPU ->
+// no worker) without a browser.
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { EngineApi, RunEvent, RunInfo } from '../../workers/api';
+import type { GroupRecord } from '../../src/recipe/grpo';
+import { setEngine } from '../../src/app/engine-client';
+import { useJobs, selectBusy } from '../../src/app/stores/jobs';
+import { useSession } from '../../src/app/stores/session';
+import { useRuns } from '../../src/app/stores/runs';
+import { useRollouts } from '../../src/app/stores/rollouts';
+import { useData } from '../../src/app/stores/data';
+import { useEval } from '../../src/app/stores/evaluate';
+import { useAsk } from '../../src/app/stores/ask';
+import { useModels, pickCurrent } from '../../src/app/stores/models';
+
+const run = (over: Partial<RunInfo> = {}): RunInfo => ({
+  name: 'sft-1', kind: 'sft', status: 'completed', step: 3, totalSteps: 3, checkpoints: [3], config: {} as RunInfo['config'],
+  createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:01:00Z', ...over,
+});
+
+/** A fake engine: every call not given here rejects, as an unbuilt worker call would. */
+function fake(calls: Partial<EngineApi>): EngineApi {
+  return new Proxy(calls as EngineApi, {
+    get: (t, k: string) => (k in t ? (t as unknown as Record<string, unknown>)[k] : async () => { throw new Error(`fake engine: no ${k}`); }),
+  });
+}
+
+const tick = () => new Promise((r) => setTimeout(r, 0));
+
+beforeEach(() => {
+  useJobs.setState({ job: null, engineBusy: null, alerts: [] });
+  useRuns.setState({ runs: [], loaded: false, selected: null, rows: {}, rowsError: null, live: null, log: [] });
+  useSession.setState({ status: 'idle', info: null, problem: null, storage: null });
+});
+afterEach(() => setEngine(null));
+
+describe('jobs', () => {
+  it('turn a rejection into an alert and free the slot', async () => {
+    setEngine(fake({ busy: async () => null }));
+    const out = await useJobs.getState().run({ kind: 'evaluate', label: 'eval' }, async () => { throw new Error('models/x: no model here'); });
+    expect(out).toBeUndefined();
+    expect(useJobs.getState().job).toBeNull();
+    expect(useJobs.getState().alerts.map((a) => [a.level, a.message])).toEqual([['error', 'models/x: no model here']]);
+  });
+
+  it('refuse a second job while one runs, and report progress with time left', async () => {
+    setEngine(fake({ busy: async () => null }));
+    let release!: () => void;
+    let report!: (p: { phase: string; done: number; total: number; etaSeconds?: number }) => void;
+    const first = useJobs.getState().run({ kind: 'curate', label: 'curation' }, (r) => {
+      report = r;
+      return new Promise<number>((res) => { release = () => res(7); });
+    });
+    expect(selectBusy(useJobs.getState())).toBe(true);
+    report({ phase: 'sampling', done: 2, total: 8, etaSeconds: 30 });
+    expect(useJobs.getState().job?.progress).toMatchObject({ done: 2, total: 8, secondsLeft: 30 });
+    const second = await useJobs.getState().run({ kind: 'ask', label: 'ask' }, async () => 1);
+    expect(second).toBeUndefined();
+    expect(useJobs.getState().alerts[0].message).toMatch(/curation/);
+    release();
+    expect(await first).toBe(7);
+    expect(useJobs.getState().job).toBeNull();
+  });
+
+  it('cancel through the job and call a cancelled job an info, not an error', async () => {
+    let reject!: (e: Error) => void;
+    const cancel = vi.fn(async () => reject(new Error('evaluation was cancelled')));
+    setEngine(fake({ busy: async () => null }));
+    const p = useJobs.getState().run({ kind: 'evaluate', label: 'Evaluating', cancel }, () => new Promise((_, rej) => { reject = rej; }));
+    expect(useJobs.getState().job?.cancelLabel).toBe('Cancel');
+    await useJobs.getState().cancel();
+    await p;
+    expect(cancel).toHaveBeenCalledOnce();
+    expect(useJobs.getState().alerts).toMatchObject([{ level: 'info', message: 'Evaluating: cancelled.' }]);
+  });
+});
+
+describe('session', () => {
+  it('without navigator.gpu shows the explanation and never starts the engine', async () => {
+    const init = vi.fn(async () => ({ vendor: '', architecture: '', description: '', features: [], limits: {} }));
+    setEngine(fake({ init }));
+    await useSession.getState().start({});
+    expect(useSession.getState().status).toBe('unavailable');
+    expect(useSession.getState().problem).toMatch(/navigator\.gpu/);
+    expect(init).not.toHaveBeenCalled();
+  });
+
+  it("shows init's rejection (no adapter) the same way", async () => {
+    setEngine(fake({ init: async () => { throw new Error('NoWebGPUError: requestAdapter() returned null'); } }));
+    await useSession.getState().start({ gpu: {} });
+    expect(useSession.getState()).toMatchObject({ status: 'unavailable', problem: 'NoWebGPUError: requestAdapter() returned null' });
+  });
+
+  it('is ready with the adapter and the storage figures', async () => {
+    const info = { vendor: 'google', architecture: 'swiftshader', description: '', features: ['subgroups'], limits: { maxBufferSize: 1 } };
+    setEngine(fake({ init: async () => info, storage: async () => ({ usage: 10, quota: 100 }) }));
+    await useSession.getState().start({ gpu: {} });
+    await tick();
+    expect(useSession.getState()).toMatchObject({ status: 'ready', info, storage: { usage: 10, quota: 100 } });
+  });
+});
+
+describe('runs', () => {
+  it('stream a run into chart rows, progress and its final state', async () => {
+    const final = run({ name: 'sft-9', step: 3, totalSteps: 3, checkpoints: [2, 3] });
+    let onDisk = run({ name: 'sft-9', status: 'running', step: 0, totalSteps: 3, checkpoints: [] });
+    const seen: number[] = [];
+    // listRuns answers late, as a worker busy with the run would: after the run's end when it is last.
+    const late = <T,>(v: T) => new Promise<T>((res) => setTimeout(() => res(v), 5));
+    setEngine(fake({
+      busy: async () => null, listModels: async () => [], storage: async () => ({ usage: 0, quota: 0 }),
+      listRuns: () => late([onDisk]),
+      async startRun(_req, onEvent) {
+        const emit = (e: RunEvent) => onEvent?.(e);
+        emit({ type: 'progress', progress: { phase: 'training the tokenizer', done: 1, total: 2 } });
+        emit({ type: 'eval', step: 0, formatRate: 0, accuracy: 0.1, rewardMean: 0 });
+        for (let s = 1; s <= 3; s++) {
+          emit({ type: 'sft-step', metrics: { step: s, epoch: s / 3, loss: 4 - s, lr: 1e-3, gradNorm: 1, examples: 8, targetTokens: 10, tokens: 20, tokensPerSecond: 5, seconds: 1 } });
+          await new Promise((r) => setTimeout(r, 10));
+          seen.push(useJobs.getState().job?.progress?.done ?? -1);
+          if (s === 2) emit({ type: 'checkpoint', step: 2, reason: 'periodic' });
+        }
+        emit({ type: 'eval', step: 3, formatRate: 0.9, accuracy: 0.6, rewardMean: 0.5, evalLoss: 1.1 });
+        emit({ type: 'end', run: final });
+        onDisk = final;
+        return final;
+      },
+    }));
+    const info = await useRuns.getState().start({ name: 'sft-9', kind: 'sft', config: {} as never });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(info).toEqual(final);
+    const s = useRuns.getState();
+    expect(s.live).toBeNull();
+    expect(s.selected).toBe('sft-9');
+    expect(s.rows['sft-9'].map((r) => [r.type, r.step])).toEqual([['eval', 0], ['step', 1], ['step', 2], ['step', 3], ['eval', 3]]);
+    expect(s.rows['sft-9'].find((r) => r.type === 'eval' && r.step === 3)).toMatchObject({ accuracy: 0.6, eval_loss: 1.1 });
+    expect(seen.slice(1)).toEqual([2, 3]);
+    expect(s.runs.find((r) => r.name === 'sft-9')).toMatchObject({ status: 'completed', checkpoints: [2, 3] });
+    expect(useJobs.getState().job).toBeNull();
+  });
+
+  it('show a failed run as an alert and keep its state', async () => {
+    const failed = run({ name: 'g', kind: 'grpo', status: 'failed', error: 'GPU device lost (unknown): gone', checkpoints: [5] });
+    setEngine(fake({ busy: async () => null, listModels: async () => [], listRuns: async () => [failed], storage: async () => ({ usage: 0, quota: 0 }), startRun: async () => failed }));
+    await useRuns.getState().start({ name: 'g', kind: 'grpo', config: {} as never });
+    expect(useJobs.getState().alerts[0].message).toMatch(/Run g failed: GPU device lost/);
+    expect(useRuns.getState().runs[0].status).toBe('failed');
+  });
+
+  it('after a reload, select an interrupted run and load its charts from runMetrics', async () => {
+    const runMetrics = vi.fn(async () => [{ type: 'step', step: 1, loss: 3 }, { type: 'step', step: 2, loss: 2 }, { type: 'eval', step: 2, accuracy: 0.4 }]);
+    setEngine(fake({ listRuns: async () => [run({ name: 'old' }), run({ name: 'cut', status: 'interrupted', checkpoints: [2] })], runMetrics }));
+    await useRuns.getState().refresh();
+    await tick();
+    expect(useRuns.getState().selected).toBe('cut');
+    expect(runMetrics).toHaveBeenCalledWith('cut');
+    expect(useRuns.getState().rows.cut).toHaveLength(3);
+  });
+
+  it('pause asks the engine for a pause, stop cancels through the job', async () => {
+    const stopRun = vi.fn(async () => {});
+    let end!: () => void;
+    let onDisk: RunInfo[] = [];
+    setEngine(fake({
+      busy: async () => null, listModels: async () => [], listRuns: async () => onDisk, storage: async () => ({ usage: 0, quota: 0 }), stopRun,
+      startRun: () => new Promise<RunInfo>((res) => { end = () => res((onDisk = [run({ status: 'paused' })])[0]); }),
+    }));
+    const p = useRuns.getState().start({ name: 'sft-1', kind: 'sft', config: {} as never });
+    await tick();
+    await useRuns.getState().stop('pause');
+    expect(stopRun).toHaveBeenLastCalledWith('pause');
+    expect(useJobs.getState().job?.cancelling).toBe(true);
+    end();
+    await p;
+    await tick();
+    expect(useRuns.getState().runs[0].status).toBe('paused');
+  });
+});
+
+describe('stopping', () => {
+  it('Stop ends the run through the job with a stop request', async () => {
+    const stopRun = vi.fn(async () => {});
+    let end!: () => void;
+    setEngine(fake({
+      busy: async () => null, listModels: async () => [], listRuns: async () => [], storage: async () => ({ usage: 0, quota: 0 }), stopRun,
+      startRun: () => new Promise<RunInfo>((res) => { end = () => res(run({ status: 'stopped' })); }),
+    }));
+    const p = useRuns.getState().start({ name: 'sft-1', kind: 'sft', config: {} as never });
+    await tick();
+    expect(useJobs.getState().job?.cancelLabel).toBe('Stop');
+    await useRuns.getState().stop('stop');
+    expect(stopRun).toHaveBeenCalledWith('stop');
+    end();
+    expect((await p)?.status).toBe('stopped');
+    // A stopped run is not an error.
+    expect(useJobs.getState().alerts).toEqual([]);
+  });
+});
+
+describe('rollouts', () => {
+  const groups = (step: number): GroupRecord[] => [{ step, item: { dataset: 'd', index: 0, hash: 'h', answer_label: 'A' }, prompt: 'p', kept: true, reward_mean: 0.5, reward_std: 0.5, responses: [] }];
+
+  it('open a run at its last logged step, step through it, and follow live steps', async () => {
+    const rollouts = vi.fn(async (_: string, step: number) => groups(step));
+    setEngine(fake({ rolloutSteps: async () => [1, 2, 3], rollouts }));
+    await useRollouts.getState().open('g1');
+    expect(useRollouts.getState()).toMatchObject({ steps: [1, 2, 3], step: 3 });
+    await useRollouts.getState().setStep(2);
+    expect(useRollouts.getState().groups[0].step).toBe(2);
+    useRollouts.getState().addLive('g1', 4, groups(4));
+    await tick();
+    // Not following (step 2 was picked): the new step is listed but not opened.
+    expect(useRollouts.getState()).toMatchObject({ steps: [1, 2, 3, 4], step: 2 });
+    await useRollouts.getState().setStep(4);
+    useRollouts.getState().addLive('g1', 5, groups(5));
+    await tick();
+    expect(useRollouts.getState().step).toBe(5);
+    expect(rollouts).not.toHaveBeenCalledWith('g1', 5);
+    useRollouts.getState().addLive('other', 9, groups(9));
+    expect(useRollouts.getState().steps).toEqual([1, 2, 3, 4, 5]);
+  });
+});
+
+describe('data, evaluation, asking, models', () => {
+  it('show only the newest preview when replies come out of order', async () => {
+    const resolvers: ((v: { total: number; items: [] }) => void)[] = [];
+    setEngine(fake({ previewItems: () => new Promise((res) => resolvers.push(res)) }));
+    const a = useData.getState().show({ kind: 'dataset', name: 'a' });
+    const b = useData.getState().show({ kind: 'dataset', name: 'b' });
+    resolvers[1]({ total: 2, items: [] });
+    await b;
+    resolvers[0]({ total: 1, items: [] });
+    await a;
+    expect(useData.getState().preview).toMatchObject({ ref: { name: 'b' }, total: 2, loading: false });
+  });
+
+  it('check synth options before asking the engine', () => {
+    useData.getState().setSynth({ imageSize: 500 });
+    expect(useData.getState().synthError).toMatch(/imageSize/);
+    useData.getState().setSynth({ imageSize: 32, templates: [] });
+    expect(useData.getState().synthError).toBeNull();
+    expect(useData.getState().synth.templates).toBeUndefined();
+  });
+
+  it('collect evaluation records as they are graded', async () => {
+    setEngine(fake({
+      busy: async () => null,
+      async evaluate(_req, onProgress, onRecord) {
+        onProgress?.({ phase: 'answering', done: 1, total: 1 });
+        onRecord?.({ benchmark: 'b', correct: true } as never);
+        expect(useEval.getState().records).toHaveLength(1);
+        return { benchmarks: [], average: { accuracy: 1, items: 1 }, records: [] };
+      },
+    }));
+    await useEval.getState().run({ model: 'models/m', benchmarks: [], limit: 1, maxNewTokens: 8 });
+    expect(useEval.getState().reply?.average.accuracy).toBe(1);
+    expect(useEval.getState().records).toHaveLength(1);
+  });
+
+  it('stream an answer token by token', async () => {
+    const seen: string[] = [];
+    setEngine(fake({
+      busy: async () => null,
+      async ask(req, onToken) {
+        expect(req).toMatchObject({ question: 'Q?', options: { A: 'Yes', B: 'No' }, recipePrompt: true });
+        for (const t of ['<think>', '<think>x</think>', '<think>x</think><answer>A</answer>']) { onToken?.(t); seen.push(useAsk.getState().text); }
+        return { text: '<think>x</think><answer>A</answer>', tokens: 9, format: true, letter: 'A' };
+      },
+    }));
+    useAsk.getState().setForm({ question: 'Q?', optionsText: 'Yes\nNo' });
+    await useAsk.getState().ask('models/m');
+    expect(seen).toEqual(['<think>', '<think>x</think>', '<think>x</think><answer>A</answer>']);
+    expect(useAsk.getState()).toMatchObject({ asking: false, reply: { letter: 'A' } });
+  });
+
+  it('keep the current model while it exists, else take the newest saved one', () => {
+    const m = (path: string, ckpt = false) => ({ path, run: ckpt ? { name: 'r', kind: 'sft' as const, step: 1 } : undefined }) as never;
+    expect(pickCurrent([m('models/a'), m('models/b')], 'models/a')).toBe('models/a');
+    expect(pickCurrent([m('runs/r/checkpoint-1', true), m('models/b')], 'models/gone')).toBe('models/b');
+    expect(pickCurrent([m('runs/r/checkpoint-1', true)], null)).toBe('runs/r/checkpoint-1');
+    expect(pickCurrent([], 'x')).toBeNull();
+    expect(useModels.getState().current).toBeNull();
+  });
+});
