@@ -7,7 +7,7 @@ export default defineConfig({
     // a 2-core machine gains from.
     pool: 'forks',
     maxWorkers: 2,
-    testTimeout: 120_000,
-    hookTimeout: 120_000,
+    testTimeout: 300_000,
+    hookTimeout: 300_000,
   },
 });

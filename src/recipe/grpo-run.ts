@@ -180,7 +180,10 @@ export async function runGrpoJob(job: GrpoJob): Promise<GrpoSummary> {
         type: 'eval', step, items: e.items, format_rate: e.formatRate, accuracy: e.accuracy, reward_mean: e.rewardMean,
         finished_rate: e.finishedRate, mean_response_tokens: e.meanResponseTokens, seconds: e.seconds, samples: e.samples,
       });
-      emit({ type: 'eval', step, formatRate: e.formatRate, accuracy: e.accuracy, rewardMean: e.rewardMean });
+      emit({
+        type: 'eval', step, items: e.items, formatRate: e.formatRate, accuracy: e.accuracy, rewardMean: e.rewardMean,
+        finishedRate: e.finishedRate, meanResponseTokens: e.meanResponseTokens,
+      });
       say(`eval @ step ${step}: format ${(100 * e.formatRate).toFixed(1)}%  accuracy ${(100 * e.accuracy).toFixed(1)}%  reward ${e.rewardMean.toFixed(3)}  (${e.items} items, ${e.seconds.toFixed(1)} s)`);
     };
     const save = async (step: number, reason: CheckpointReason) => {
@@ -205,7 +208,7 @@ export async function runGrpoJob(job: GrpoJob): Promise<GrpoSummary> {
       await metrics.append({ type: 'step', ...s });
       if (rollouts) for (const grp of r.groups) await rollouts.append(grp);
       await rec.update({ step: s.step });
-      emit({ type: 'grpo-step', metrics: s, groups: r.groups });
+      emit({ type: 'grpo-step', metrics: s, groups: r.groups, totalSteps: total });
       if (!job.quiet) {
         out.log(`step ${s.step}/${total}  reward ${s.reward_mean.toFixed(3)}  acc ${s.accuracy.toFixed(3)}  format ${s.format_rate.toFixed(3)}  ` +
           `kl ${s.kl.toExponential(2)}  clip ${s.clip_frac.toFixed(3)}  entropy ${s.entropy.toFixed(3)}  len ${s.response_length.toFixed(1)}  ` +

@@ -125,6 +125,10 @@ export interface ResponseRecord {
   finished: boolean;
   /** exp(logp - oldLogp) per token when it was trained; null for a dropped group. */
   ratios: number[] | null;
+  /** The k3 KL estimate to the reference per token (0 without a reference); null for a dropped group. */
+  kl?: number[] | null;
+  /** Per token: 0 trained, 1 clipped (no gradient), 2 dual-clipped; null for a dropped group. */
+  clip?: number[] | null;
 }
 
 /** One line of rollouts.jsonl: a prompt group, for inspection. */
@@ -293,6 +297,8 @@ export class GrpoTrainer {
         advantage: adv[g].advantages[j],
         finished: r.finished,
         ratios: null,
+        kl: null,
+        clip: null,
       })),
     }));
 
@@ -347,7 +353,11 @@ export class GrpoTrainer {
     const g = await this.gradients(mini);
     mini.forEach((q, i) => {
       const st = g.seqs[i];
-      records[q.group].responses[q.resp].ratios = st.ratios.map((r) => Math.round(r * 1e5) / 1e5);
+      const rec = records[q.group].responses[q.resp];
+      // Rounded: rollouts.jsonl keeps every token of every step, and 5 digits is what a person reads.
+      rec.ratios = st.ratios.map((r) => Math.round(r * 1e5) / 1e5);
+      rec.kl = st.kl.map((k) => Math.round(k * 1e6) / 1e6);
+      rec.clip = st.clip.slice();
       for (let j = 0; j < st.kl.length; j++) {
         acc.kl += st.kl[j];
         if (st.clip[j] === 1) acc.clip++;

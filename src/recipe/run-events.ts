@@ -45,9 +45,13 @@ export interface RunInfo {
 export type RunEvent =
   | { type: 'progress'; progress: Progress }
   | { type: 'log'; line: string }
-  | { type: 'sft-step'; metrics: SftStepMetrics }
+  | { type: 'sft-step'; metrics: SftStepMetrics; totalSteps: number }
   /** A GRPO step's metrics and its groups (prompt, G responses, rewards, advantages, per-token ratios, KL, clipping). */
-  | { type: 'grpo-step'; metrics: GrpoStepMetrics; groups: GroupRecord[] }
-  | { type: 'eval'; step: number; formatRate: number; accuracy: number; rewardMean: number; evalLoss?: number }
+  | { type: 'grpo-step'; metrics: GrpoStepMetrics; groups: GroupRecord[]; totalSteps: number }
+  | {
+    type: 'eval'; step: number; items: number; formatRate: number; accuracy: number; rewardMean: number;
+    /** Greedy answers that ended within the budget, and their mean length in tokens. */
+    finishedRate: number; meanResponseTokens: number; evalLoss?: number;
+  }
   | { type: 'checkpoint'; step: number; reason: 'periodic' | 'final' | 'interrupted' }
   | { type: 'end'; run: RunInfo };

@@ -350,7 +350,7 @@ export async function runSftJob(job: SftJob): Promise<SftSummary> {
           target_tokens: s.targetTokens, tokens: s.tokens, tokens_per_s: s.tokensPerSecond, seconds: s.seconds,
         });
         await rec.update({ step: s.step });
-        emit({ type: 'sft-step', metrics: s });
+        emit({ type: 'sft-step', metrics: s, totalSteps: plan.totalSteps });
         if (!job.quiet) out.log(`step ${s.step}/${plan.totalSteps}  epoch ${s.epoch.toFixed(2)}  loss ${s.loss.toFixed(4)}  lr ${s.lr.toExponential(2)}  |g| ${s.gradNorm.toFixed(3)}  ${s.tokensPerSecond.toFixed(0)} tok/s`);
       },
       onEval: async (e: SftEval) => {
@@ -358,7 +358,10 @@ export async function runSftJob(job: SftJob): Promise<SftSummary> {
           type: 'eval', step: e.step, epoch: e.epoch, items: e.items, format_rate: e.formatRate, accuracy: e.accuracy, reward_mean: e.rewardMean,
           finished_rate: e.finishedRate, mean_response_tokens: e.meanResponseTokens, eval_loss: e.evalLoss ?? null, seconds: e.seconds, samples: e.samples,
         });
-        emit({ type: 'eval', step: e.step, formatRate: e.formatRate, accuracy: e.accuracy, rewardMean: e.rewardMean, evalLoss: e.evalLoss });
+        emit({
+          type: 'eval', step: e.step, items: e.items, formatRate: e.formatRate, accuracy: e.accuracy, rewardMean: e.rewardMean,
+          finishedRate: e.finishedRate, meanResponseTokens: e.meanResponseTokens, evalLoss: e.evalLoss,
+        });
         say(`eval @ step ${e.step}: format ${(100 * e.formatRate).toFixed(1)}%  accuracy ${(100 * e.accuracy).toFixed(1)}%  ` +
           `reward ${e.rewardMean.toFixed(3)}${e.evalLoss !== undefined ? `  held-out loss ${e.evalLoss.toFixed(4)}` : ''}  (${e.items} items, ${e.seconds.toFixed(1)} s)`);
       },

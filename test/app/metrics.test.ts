@@ -4,7 +4,7 @@ import type { GrpoStepMetrics } from '../../src/recipe/grpo';
 import { appendRow, chartData, latest, normalizeRows, rowFromEvent, RUN_CHARTS, type MetricRow } from '../../src/app/lib/metrics';
 
 const sftStep = (step: number, loss: number): RunEvent => ({
-  type: 'sft-step', metrics: { step, epoch: step / 10, loss, lr: 1e-3, gradNorm: 0.5, examples: 8, targetTokens: 100, tokens: 300, tokensPerSecond: 1000, seconds: 0.3 },
+  type: 'sft-step', totalSteps: 10, metrics: { step, epoch: step / 10, loss, lr: 1e-3, gradNorm: 0.5, examples: 8, targetTokens: 100, tokens: 300, tokensPerSecond: 1000, seconds: 0.3 },
 });
 
 describe('metric rows', () => {
@@ -12,10 +12,10 @@ describe('metric rows', () => {
     expect(rowFromEvent(sftStep(3, 2.5))).toEqual({
       type: 'step', step: 3, epoch: 0.3, loss: 2.5, lr: 1e-3, grad_norm: 0.5, examples: 8, target_tokens: 100, tokens: 300, tokens_per_s: 1000, seconds: 0.3,
     });
-    expect(rowFromEvent({ type: 'eval', step: 0, formatRate: 0.25, accuracy: 0.5, rewardMean: 0.2 }))
-      .toEqual({ type: 'eval', step: 0, format_rate: 0.25, accuracy: 0.5, reward_mean: 0.2 });
+    expect(rowFromEvent({ type: 'eval', step: 0, items: 4, formatRate: 0.25, accuracy: 0.5, rewardMean: 0.2, finishedRate: 0.75, meanResponseTokens: 12 }))
+      .toEqual({ type: 'eval', step: 0, format_rate: 0.25, accuracy: 0.5, reward_mean: 0.2, finished_rate: 0.75, mean_response_tokens: 12, items: 4 });
     const g = { step: 2, reward_mean: 0.4, kl: 0.01 } as unknown as GrpoStepMetrics;
-    expect(rowFromEvent({ type: 'grpo-step', metrics: g, groups: [] })).toEqual({ type: 'step', step: 2, reward_mean: 0.4, kl: 0.01 });
+    expect(rowFromEvent({ type: 'grpo-step', metrics: g, groups: [], totalSteps: 4 })).toEqual({ type: 'step', step: 2, reward_mean: 0.4, kl: 0.01 });
     expect(rowFromEvent({ type: 'log', line: 'x' })).toBeNull();
     expect(rowFromEvent({ type: 'checkpoint', step: 5, reason: 'periodic' })).toBeNull();
   });

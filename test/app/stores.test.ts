@@ -114,14 +114,14 @@ describe('runs', () => {
       async startRun(_req, onEvent) {
         const emit = (e: RunEvent) => onEvent?.(e);
         emit({ type: 'progress', progress: { phase: 'training the tokenizer', done: 1, total: 2 } });
-        emit({ type: 'eval', step: 0, formatRate: 0, accuracy: 0.1, rewardMean: 0 });
+        emit({ type: 'eval', step: 0, items: 2, formatRate: 0, accuracy: 0.1, rewardMean: 0, finishedRate: 0, meanResponseTokens: 8 });
         for (let s = 1; s <= 3; s++) {
-          emit({ type: 'sft-step', metrics: { step: s, epoch: s / 3, loss: 4 - s, lr: 1e-3, gradNorm: 1, examples: 8, targetTokens: 10, tokens: 20, tokensPerSecond: 5, seconds: 1 } });
+          emit({ type: 'sft-step', totalSteps: 3, metrics: { step: s, epoch: s / 3, loss: 4 - s, lr: 1e-3, gradNorm: 1, examples: 8, targetTokens: 10, tokens: 20, tokensPerSecond: 5, seconds: 1 } });
           await new Promise((r) => setTimeout(r, 10));
           seen.push(useJobs.getState().job?.progress?.done ?? -1);
           if (s === 2) emit({ type: 'checkpoint', step: 2, reason: 'periodic' });
         }
-        emit({ type: 'eval', step: 3, formatRate: 0.9, accuracy: 0.6, rewardMean: 0.5, evalLoss: 1.1 });
+        emit({ type: 'eval', step: 3, items: 2, formatRate: 0.9, accuracy: 0.6, rewardMean: 0.5, finishedRate: 1, meanResponseTokens: 6, evalLoss: 1.1 });
         emit({ type: 'end', run: final });
         onDisk = final;
         return final;

@@ -196,7 +196,13 @@ describe('GRPO learning', () => {
     for (const r of g.responses) {
       if (r.reward === 1) expect(r.format).toBe(true);
       if (!r.format) expect(r.reward).toBe(0);
-      if (g.kept) expect(r.ratios).toHaveLength(r.tokens.length);
+      if (g.kept) {
+        expect(r.ratios).toHaveLength(r.tokens.length);
+        expect(r.kl).toHaveLength(r.tokens.length);
+        expect(r.clip!.every((c) => c === 0 || c === 1 || c === 2)).toBe(true);
+        // k3 = exp(d) - d - 1 >= 0 for every token.
+        expect(r.kl!.every((k) => k >= 0)).toBe(true);
+      }
     }
     expect(g.responses.reduce((a, r) => a + r.advantage, 0)).toBeCloseTo(0, 6);
 

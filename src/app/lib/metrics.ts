@@ -20,11 +20,10 @@ export function rowFromEvent(e: RunEvent): MetricRow | null {
     case 'eval': {
       const row: MetricRow = { type: 'eval', step: e.step, format_rate: e.formatRate, accuracy: e.accuracy, reward_mean: e.rewardMean };
       if (e.evalLoss !== undefined) row.eval_loss = e.evalLoss;
-      // Fields a newer engine may add to the event keep their metrics.jsonl names.
-      const extra = e as { meanResponseTokens?: unknown; finishedRate?: unknown; items?: unknown };
-      if (typeof extra.meanResponseTokens === 'number') row.mean_response_tokens = extra.meanResponseTokens;
-      if (typeof extra.finishedRate === 'number') row.finished_rate = extra.finishedRate;
-      if (typeof extra.items === 'number') row.items = extra.items;
+      // The metrics.jsonl names, so a live run and one read back from disk chart the same.
+      row.mean_response_tokens = e.meanResponseTokens;
+      row.finished_rate = e.finishedRate;
+      row.items = e.items;
       return row;
     }
     default:
