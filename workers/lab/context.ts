@@ -21,7 +21,16 @@ export class LabContext {
 
   constructor(readonly ws: Workspace, private readonly makeGpu: () => Promise<Gpu>) {}
 
-  gpu(): Promise<Gpu> {
+  async gpu(): Promise<Gpu> {
+    if (this.device) {
+      // A lost device (driver reset, GPU process crash) is replaced by a fresh one, so the run
+      // that died with it can be resumed without reloading the tab; the models on it are gone.
+      const g = await this.device.catch(() => null);
+      if (g?.lostError) {
+        this.cached = null;
+        this.device = null;
+      }
+    }
     // A failed acquisition is not cached: the user may enable WebGPU and retry.
     this.device ??= this.makeGpu().catch((e) => { this.device = null; throw e; });
     return this.device;
