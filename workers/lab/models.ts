@@ -14,7 +14,8 @@ import { loadTokenizer } from '../../src/io/tokenizer';
 import { COMPLETE_MARKER, isCompleteFolder, subWorkspace, type Workspace } from '../../src/io/workspace';
 import { Activations } from '../../src/model/activations';
 import { nextTokenTargets, uploadBatch } from '../../src/model/batch';
-import { countParams, type ModelConfig } from '../../src/model/config';
+import type { ModelConfig } from '../../src/model/config';
+import { memoryEstimate } from '../../src/model/memory';
 import { logprobs, textForward } from '../../src/model/forward';
 import type { EngineApi, ModelInfo, RunKind } from '../api';
 import type { LabContext, LoadedModel } from './context';
@@ -110,38 +111,6 @@ export function pickedSource(from: FileSystemDirectoryHandle | File[]): FileSour
 // Memory estimates.
 
 /** Training batch the estimate assumes: 8 sequences of the context, capped at 512 tokens. */
-const TRAIN_SEQS = 8;
-const TRAIN_TOKENS = 512;
-
-/**
- * GPU memory to train and to run a model, in bytes (an estimate, for the UI to warn before a run).
- * Every tensor is f32. Training: the weights, their gradients and the two AdamW moments (params x
- * 4 bytes x 4), plus the activation arena of a typical batch (TRAIN_SEQS sequences of
- * min(context, TRAIN_TOKENS) tokens), counted per token as src/model/activations.ts lays it out:
- * the residual stream per layer, each layer's saved norms, q/k/v, attention output and MLP
- * halves, the logits and their gradient, and the backward scratch one layer needs. Running: the
- * weights, the KV cache of one sequence at the full context, and one prefill of that sequence
- * (inference shares one set of per-layer buffers and keeps only the last row's logits). The vision
- * encoder's activations are left out: at lab sizes they are small next to the text side's.
- */
-export function memoryEstimate(cfg: ModelConfig): { params: number; trainBytes: number; inferBytes: number } {
-  const t = cfg.text;
-  const params = countParams(cfg);
-  const d = t.hiddenSize, f = t.intermediateSize, q = t.numHeads * t.headDim, kv = t.numKvHeads * t.headDim, h = t.numHeads, V = t.vocabSize, L = t.numLayers;
-  const perLayer = 3 * d + 2 + 2 * q + 2 * kv + h + 3 * f;
-  const io = 4 + d + 1 + 3;
-  const trainPerToken = io + (L + 1) * d + L * perLayer + V + (2 * d + 2 * q + 2 * kv + h + 3 * f) + V + 3;
-  const trainTokens = TRAIN_SEQS * Math.min(t.maxPositionEmbeddings, TRAIN_TOKENS);
-  const ctx = t.maxPositionEmbeddings;
-  const kvCache = 2 * L * kv * ctx;
-  const prefill = ctx * (io + 2 * d + perLayer);
-  return {
-    params,
-    trainBytes: 4 * (4 * params + trainTokens * trainPerToken),
-    inferBytes: 4 * (params + kvCache + prefill + V),
-  };
-}
-
 // ---------------------------------------------------------------------------------------------
 // Folders.
 

@@ -1,0 +1,32 @@
+// The memory estimate the UI shows before a run (src/model/memory.ts) against what the engine
+// really allocates: the parameter, gradient and AdamW arenas of a training model plus the
+// activation arena of the batch the estimate assumes, as counted by gpu.liveBytes.
+import { it, expect } from 'vitest';
+import { testGpu } from '../helpers/gpu';
+import type { ModelConfig } from '../../src/model/config';
+import { Model } from '../../src/model/model';
+import { Activations } from '../../src/model/activations';
+import { memoryEstimate, TRAIN_SEQS, TRAIN_TOKENS } from '../../src/model/memory';
+
+const cfg = (ctx: number, layers: number): ModelConfig => ({
+  text: {
+    architecture: 'llama', vocabSize: 300, hiddenSize: 64, intermediateSize: 160, numLayers: layers, numHeads: 4, numKvHeads: 2, headDim: 16,
+    rmsNormEps: 1e-5, ropeTheta: 10000, maxPositionEmbeddings: ctx, tieWordEmbeddings: true, qkvBias: false, oBias: false, mlpBias: false,
+  },
+});
+
+it.each([[96, 1], [160, 3]])('the training estimate is within 15%% of the bytes the engine allocates (context %i, %i layers)', async (ctx, layers) => {
+  const gpu = await testGpu();
+  const c = cfg(ctx, layers);
+  const before = gpu.liveBytes;
+  const model = new Model(gpu, c);
+  model.enableTraining();
+  const acts = new Activations(gpu, c, { B: TRAIN_SEQS, T: Math.min(ctx, TRAIN_TOKENS), nImages: 0, training: true });
+  const used = gpu.liveBytes - before;
+  acts.release();
+  model.release();
+  const est = memoryEstimate(c);
+  expect(est.trainBytes / used).toBeGreaterThan(0.85);
+  expect(est.trainBytes / used).toBeLessThan(1.15);
+  expect(est.inferBytes).toBeLessThan(est.trainBytes);
+});
