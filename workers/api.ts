@@ -48,7 +48,11 @@ export interface ItemView {
 /** Where items come from: the synth generator (nothing stored), or a dataset in the workspace. */
 export type DataRef =
   | { kind: 'synth'; options: SynthOptions }
-  | { kind: 'dataset'; name: string; split?: string; limit?: number };
+  /**
+   * `datasetName` keeps only items of that source benchmark (their `dataset_name`): the paper's
+   * MedVLThinker-Eval set holds all six benchmarks in one split. `limit` applies after it.
+   */
+  | { kind: 'dataset'; name: string; split?: string; limit?: number; datasetName?: string };
 
 export interface DatasetInfo {
   name: string;

@@ -133,7 +133,14 @@ export async function resolveItems(ws: Workspace, ref: DataRef, where = 'data'):
   }
   if (ref.kind === 'dataset') {
     if (ref.limit !== undefined && !(Number.isInteger(ref.limit) && ref.limit >= 0)) throw new InputError(`${where}.limit`, `must be an integer >= 0, got ${ref.limit}`);
-    return loadDatasetItems(ws, checkName(where, ref.name), ref.split, ref.limit || undefined);
+    if (ref.datasetName === undefined) return loadDatasetItems(ws, checkName(where, ref.name), ref.split, ref.limit || undefined);
+    const all = await loadDatasetItems(ws, checkName(where, ref.name), ref.split);
+    const kept = all.filter((it) => it.dataset_name === ref.datasetName);
+    if (kept.length === 0) {
+      const names = [...new Set(all.map((it) => it.dataset_name))].sort();
+      throw new InputError(`${where}.datasetName`, `no items of "${ref.datasetName}" in dataset ${ref.name} (it has ${names.join(', ') || 'no items'})`);
+    }
+    return ref.limit ? kept.slice(0, ref.limit) : kept;
   }
   throw new InputError(`${where}.kind`, `must be "synth" or "dataset", got ${JSON.stringify((ref as { kind?: unknown }).kind)}`);
 }
