@@ -435,7 +435,7 @@ export function dataApi(ctx: LabContext): Calls & DataInternal {
     importHubWith,
 
     async importFolder(req, onProgress) {
-      return importFrom({ name: req.name, loader: req.loader, columns: req.columns }, pickedSource(req.files), onProgress);
+      return importFrom({ name: req.name, loader: req.loader, columns: req.columns, splits: req.splits }, pickedSource(req.files), onProgress);
     },
 
     async importHub(req, onProgress) {
