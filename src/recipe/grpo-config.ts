@@ -7,7 +7,7 @@
 import { InputError } from '../engine/errors';
 import { validateSynthOptions } from '../data/synth';
 import { applySets, checkConfig, type FieldSpec } from './validate';
-import type { DatasetSourceSpec, RecipeFileSpec, SynthSpec } from './sft-config';
+import { SYNTH_PROOF_DATA, type DatasetSourceSpec, type RecipeFileSpec, type SynthSpec } from './sft-config';
 import type { GrpoOptions } from './grpo';
 
 export interface GrpoDataSpec {
@@ -180,6 +180,15 @@ export const GRPO_PRESETS: Record<string, { describe: string; config: GrpoConfig
   'synth-micro': {
     describe: 'the recipe on synth text questions at micro scale (start from a synth-micro SFT run with --model)',
     config: preset({}),
+  },
+  'synth-micro-noisy': {
+    describe: 'GRPO of the learning proof (test/recipe/recipe-synth.test.ts) from a `thinker sft --config synth-micro-noisy` checkpoint (--model): the same synth items and held-out set, 2 prompts x 4 responses a step',
+    config: preset({
+      data: { synth: SYNTH_PROOF_DATA },
+      steps: 4, promptsPerStep: 2, groupSize: 4, microBatch: 8, rolloutBatch: 8, maxNewTokens: 48, lr: 1e-3,
+      eval: { every: 0, items: 16, maxNewTokens: 48, batchSize: 16, samples: 16 },
+      checkpoint: { every: 0, keep: 1 },
+    }),
   },
   'synth-micro-dr-grpo': {
     describe: 'synth-micro with Dr. GRPO advantages (r - mean, no std division)',

@@ -193,6 +193,21 @@ export const SFT_SPEC: Record<string, FieldSpec> = {
   prompt: obj({ newline: str(['literal', 'real']) }),
 };
 
+/**
+ * The smallest setting in which SFT learns the answer format from the real synth generator with
+ * the recipe's full prompt (~91 tokens of ~125 per example) on a CPU WebGPU in a few minutes:
+ * hidden 32, 2 layers, one short template, lr 1e-2 (a from-scratch model of this size needs it).
+ * `thinker grpo --config synth-micro-noisy` reads the same items.
+ */
+export const SYNTH_PROOF_DATA: SynthSpec = { kind: 'text', level: 1, n: 200, evalN: 16, seed: 1, options: { templates: ['triage'], noisyFraction: 0.5 } };
+const SYNTH_PROOF_SFT: DeepPartial<SftConfig> = {
+  model: { hiddenSize: 32, numHeads: 2, numKvHeads: 1, intermediateSize: 64, context: 192, vocabSize: 768 },
+  data: { synth: SYNTH_PROOF_DATA },
+  lr: 1e-2, minLrRatio: 0.1, batchSize: 4, maxSteps: 48, maxLength: 192,
+  eval: { every: 0, items: 16, maxNewTokens: 48, batchSize: 16, samples: 16 },
+  checkpoint: { every: 0, keep: 1 },
+};
+
 /** Named starting points; a config file picks one with "extends" and overrides what it needs. */
 export const SFT_PRESETS: Record<string, { describe: string; config: SftConfig }> = {
   'synth-micro': {
@@ -202,6 +217,10 @@ export const SFT_PRESETS: Record<string, { describe: string; config: SftConfig }
   'synth-micro-vision': {
     describe: 'micro model with its vision encoder on synth image questions',
     config: preset({ data: { synth: { kind: 'image' } }, model: { vision: 'on' } }),
+  },
+  'synth-micro-noisy': {
+    describe: 'the learning proof of test/recipe/recipe-synth.test.ts: a ~37k-parameter model from scratch on synth triage questions whose teacher concludes wrongly half the time; then `thinker grpo --config synth-micro-noisy`',
+    config: preset(SYNTH_PROOF_SFT),
   },
   'synth-tiny': {
     describe: 'tiny model (~2M) on more synth items: accuracy as well as format, on a real GPU',

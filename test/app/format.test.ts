@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatBytes, formatCount, formatDuration, formatMetric, formatPercent, tickLabels } from '../../src/app/lib/format';
+import { clip, formatBytes, formatCount, formatDuration, formatMetric, formatPercent, tickLabels } from '../../src/app/lib/format';
 import { EtaTracker, fractionDone } from '../../src/app/lib/progress';
 
 describe('formatting', () => {
@@ -81,5 +81,13 @@ describe('axis ticks', () => {
     }
     expect(tickLabels([0, 5, 10], 5)).toEqual(['0', '5', '10']);
     expect(tickLabels([0.25, 0.5], 0.25)).toEqual(['0.25', '0.50']);
+  });
+});
+
+describe('clip', () => {
+  it('keeps short text and cuts long text to the limit with an ellipsis', () => {
+    expect(clip('A', 32)).toBe('A');
+    expect(clip('The The The The', 8)).toBe('The The…');
+    expect(clip('The The The The', 8).length).toBeLessThanOrEqual(8);
   });
 });

@@ -6,7 +6,11 @@ import { splitAnswer } from '../../src/app/lib/answer';
 import { paperComparison, storedChoices, synthChoices } from '../../src/app/lib/benchmarks';
 import { freeName, nameProblem, parseColumns } from '../../src/app/lib/names';
 import { pageFromHash } from '../../src/app/lib/route';
-import { checkRunConfig, presetConfig, presetMemory, storedDatasetOf, withStoredDataset } from '../../src/app/lib/run-config';
+import { checkRunConfig, presetConfig, pruneTemplates, scratchModelEstimate, storedDatasetOf, withStoredDataset, withSynthSettings } from '../../src/app/lib/run-config';
+import { applyOverrides } from '../../src/recipe/sft-config';
+import { scratchModelConfig } from '../../src/recipe/sft-run';
+import { LAB_SPECIAL_TOKENS, trainByteLevelBpe } from '../../src/io/bpe-trainer';
+import { tokenizerFromJson } from '../../src/io/tokenizer';
 import { missingWebGpu } from '../../src/app/lib/webgpu';
 import { parseOptions } from '../../src/app/stores/ask';
 import { countParams, PRESETS } from '../../src/model/config';
@@ -84,11 +88,53 @@ describe('run configs', () => {
     expect(storedDatasetOf(sft)).toEqual({ name: 'rad', split: 'train' });
   });
 
-  it("give a preset's parameter count and a lower bound of its training memory", () => {
-    const m = presetMemory('micro')!;
-    expect(m.params).toBe(countParams(PRESETS.micro));
-    expect(m.trainBytesAtLeast).toBe(16 * m.params);
-    expect(presetMemory('nope')).toBeNull();
+});
+
+describe('synth questions handed from the Data page', () => {
+  const synth = { n: 16, kind: 'image' as const, level: 2 as const, seed: 9, split: 'test' as const, imageSize: 48, noisyFraction: 0.25, sloppyFraction: 0, templates: ['effusion_presence'] };
+
+  it('set kind, level, count, seed, templates and scan size; the trace noise only for SFT; the split stays the run\'s', () => {
+    const sft = withSynthSettings(presetConfig('sft', 'synth-micro'), synth, 'sft');
+    expect(sft.data.source).toBe('synth');
+    expect(sft.data.synth).toEqual({ ...presetConfig('sft', 'synth-micro').data.synth, kind: 'image', level: 2, n: 16, seed: 9,
+      options: { templates: ['effusion_presence'], imageSize: 48, noisyFraction: 0.25 } });
+    expect(checkRunConfig('sft', sft)).toEqual({ ok: true });
+    const grpo = withSynthSettings({ ...presetConfig('grpo', 'synth-micro'), model: 'runs/a/checkpoint-1' }, synth, 'grpo');
+    expect(grpo.data.synth.options).toEqual({ templates: ['effusion_presence'], imageSize: 48 });
+    expect(checkRunConfig('grpo', grpo)).toEqual({ ok: true });
+    // From a stored dataset back to synth questions.
+    const stored = withStoredDataset(presetConfig('sft', 'synth-micro'), dataset('rad', 'vqa-rad', ['train']), 'train');
+    expect(withSynthSettings(stored, synth, 'sft').data.source).toBe('synth');
+  });
+
+  it('drop templates of another kind when the kind changes, so the generator never refuses the form', () => {
+    const c = withSynthSettings(presetConfig('sft', 'synth-micro'), synth, 'sft');
+    const text = pruneTemplates({ ...c, data: { ...c.data, synth: { ...c.data.synth, kind: 'text' } } });
+    expect(text.data.synth.options.templates).toBeUndefined();
+    expect(checkRunConfig('sft', text)).toEqual({ ok: true });
+    const mixed = pruneTemplates({ ...c, data: { ...c.data, synth: { ...c.data.synth, kind: 'mixed', options: { templates: ['effusion_presence', 'dose_weight'] } } } });
+    expect(mixed.data.synth.options.templates).toEqual(['effusion_presence', 'dose_weight']);
+    expect(pruneTemplates(c)).toBe(c);
+  });
+});
+
+describe('the from-scratch model estimate', () => {
+  it('counts the parameters of the model the SFT run builds, shape overrides and vision encoder included', () => {
+    const bpe = trainByteLevelBpe(['Case 1. Is there a pleural effusion? <think> the fluid </think> <answer> A </answer>'.repeat(20)],
+      { vocabSize: 300, specialTokens: [...LAB_SPECIAL_TOKENS], eosToken: '<|im_end|>' });
+    const tok = tokenizerFromJson(bpe.tokenizerJson, bpe.tokenizerConfig, 'test');
+    for (const sets of [[], ['model.hiddenSize=32', 'model.numLayers=1', 'model.numHeads=2', 'model.numKvHeads=1', 'model.intermediateSize=64', 'model.context=160']]) {
+      for (const [kind, withImages] of [['text', false], ['image', true]] as const) {
+        const cfg = applyOverrides(presetConfig('sft', 'synth-micro'), [...sets, `model.vocabSize=${tok.vocabSize}`, `data.synth.kind="${kind}"`]);
+        const est = scratchModelEstimate(cfg)!;
+        const built = scratchModelConfig(cfg, tok, withImages);
+        expect(est.params, `${sets.join(' ')} ${kind}`).toBe(countParams(built));
+        expect(est.vision).toBe(withImages);
+        expect(est.custom).toBe(true);
+        expect(est.trainBytesAtLeast).toBe(16 * est.params);
+      }
+    }
+    expect(scratchModelEstimate(presetConfig('sft', 'synth-micro'))).toMatchObject({ params: countParams({ text: PRESETS.micro.text }), custom: false, vision: false });
   });
 });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RunEvent } from '../../workers/api';
 import type { GrpoStepMetrics } from '../../src/recipe/grpo';
-import { appendRow, chartData, latest, normalizeRows, rowFromEvent, RUN_CHARTS, type MetricRow } from '../../src/app/lib/metrics';
+import { appendRow, chartData, latest, normalizeRows, rowFromEvent, RUN_CHARTS, seriesFor, type MetricRow } from '../../src/app/lib/metrics';
 
 const sftStep = (step: number, loss: number): RunEvent => ({
   type: 'sft-step', totalSteps: 10, metrics: { step, epoch: step / 10, loss, lr: 1e-3, gradNorm: 0.5, examples: 8, targetTokens: 100, tokens: 300, tokensPerSecond: 1000, seconds: 0.3 },
@@ -62,5 +62,15 @@ describe('chart data', () => {
     const grpoKeys = ['loss', 'reward_mean', 'accuracy', 'format_rate', 'kl', 'clip_frac', 'clip_frac_dual', 'entropy', 'response_length'];
     const evalKeys = ['eval_loss', 'reward_mean', 'accuracy', 'format_rate', 'mean_response_tokens'];
     for (const c of RUN_CHARTS) for (const s of c.series) expect(s.type === 'step' ? grpoKeys : evalKeys).toContain(s.key);
+  });
+
+  it('draw for each run kind only the series its runs log', () => {
+    const labels = (id: string, kind: 'sft' | 'grpo') => seriesFor(RUN_CHARTS.find((c) => c.id === id)!, kind).map((s) => s.key);
+    // SFT: its loss and held-out loss; elsewhere only held-out evaluations (its steps log no rollouts).
+    expect(labels('loss', 'sft')).toEqual(['loss', 'eval_loss']);
+    expect(labels('reward', 'sft')).toEqual(['reward_mean']);
+    // GRPO evaluations carry no held-out loss: no empty "held-out" entry in its loss legend.
+    expect(labels('loss', 'grpo')).toEqual(['loss']);
+    expect(labels('reward', 'grpo')).toEqual(['reward_mean', 'reward_mean']);
   });
 });

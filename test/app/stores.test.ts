@@ -12,7 +12,7 @@ import { useRollouts } from '../../src/app/stores/rollouts';
 import { useData } from '../../src/app/stores/data';
 import { useEval } from '../../src/app/stores/evaluate';
 import { useAsk } from '../../src/app/stores/ask';
-import { useModels, pickCurrent } from '../../src/app/stores/models';
+import { newestCheckpoints, useModels, pickCurrent } from '../../src/app/stores/models';
 
 const run = (over: Partial<RunInfo> = {}): RunInfo => ({
   name: 'sft-1', kind: 'sft', status: 'completed', step: 3, totalSteps: 3, checkpoints: [3], config: {} as RunInfo['config'],
@@ -222,6 +222,37 @@ describe('rollouts', () => {
   });
 });
 
+describe('synth settings across a reload', () => {
+  const store = new Map<string, string>();
+  const fakeStorage = { getItem: (k: string) => store.get(k) ?? null, setItem: (k: string, v: string) => void store.set(k, v) };
+  const fresh = async () => {
+    vi.resetModules();
+    return (await import('../../src/app/stores/data')).useData;
+  };
+  beforeEach(() => { store.clear(); vi.stubGlobal('localStorage', fakeStorage); });
+  afterEach(() => vi.unstubAllGlobals());
+
+  it('come back after a reload, with what was handed to the Train page', async () => {
+    let data = await fresh();
+    expect(data.getState().forRuns).toBeNull();
+    data.getState().setSynth({ kind: 'image', n: 16, templates: ['effusion_presence'] });
+    data.getState().sendToRuns(data.getState().synth);
+    data = await fresh();
+    expect(data.getState().synth).toMatchObject({ kind: 'image', n: 16, templates: ['effusion_presence'] });
+    expect(data.getState().forRuns?.synth).toMatchObject({ kind: 'image', n: 16 });
+  });
+
+  it('fall back to the defaults when what is stored is not usable', async () => {
+    store.set('thinker-lab.data', JSON.stringify({ synth: { kind: 'nope', n: -1 }, forRuns: { synth: { n: 1 }, at: 'x' } }));
+    let data = await fresh();
+    expect(data.getState().synth.kind).toBe('mixed');
+    expect(data.getState().forRuns).toBeNull();
+    store.set('thinker-lab.data', '{not json');
+    data = await fresh();
+    expect(data.getState().synth.n).toBe(200);
+  });
+});
+
 describe('data, evaluation, asking, models', () => {
   it('show only the newest preview when replies come out of order', async () => {
     const resolvers: ((v: { total: number; items: [] }) => void)[] = [];
@@ -258,6 +289,36 @@ describe('data, evaluation, asking, models', () => {
     expect(useEval.getState().records).toHaveLength(1);
   });
 
+  it('drop records and tokens that arrive after their reply (callbacks travel on their own port)', async () => {
+    let late: (() => void) | null = null;
+    const rec = (i: number) => ({ benchmark: 'b', correct: true, hash: String(i) }) as never;
+    setEngine(fake({
+      busy: async () => null,
+      async evaluate(_req, _onProgress, onRecord) {
+        onRecord?.(rec(0));
+        late = () => { onRecord?.(rec(1)); onRecord?.(rec(2)); };
+        return { benchmarks: [], average: { accuracy: 1, items: 3 }, records: [rec(0), rec(1), rec(2)] };
+      },
+    }));
+    await useEval.getState().run({ model: 'models/m', benchmarks: [], limit: 3, maxNewTokens: 8 });
+    late!();
+    expect(useEval.getState().records).toHaveLength(3);
+
+    let lateToken: (() => void) | null = null;
+    setEngine(fake({
+      busy: async () => null,
+      async ask(_req, onToken) {
+        onToken?.('<think>');
+        lateToken = () => onToken?.('<think>x');
+        return { text: '<think>x</think><answer>A</answer>', tokens: 9 };
+      },
+    }));
+    useAsk.getState().setForm({ question: 'Q?', optionsText: '' });
+    await useAsk.getState().ask('models/m');
+    lateToken!();
+    expect(useAsk.getState().text).toBe('<think>x</think><answer>A</answer>');
+  });
+
   it('stream an answer token by token', async () => {
     const seen: string[] = [];
     setEngine(fake({
@@ -281,5 +342,30 @@ describe('data, evaluation, asking, models', () => {
     expect(pickCurrent([m('runs/r/checkpoint-1', true)], null)).toBe('runs/r/checkpoint-1');
     expect(pickCurrent([], 'x')).toBeNull();
     expect(useModels.getState().current).toBeNull();
+  });
+
+  it('order checkpoints by their run\'s last update, then by step, whatever order the engine lists them in', () => {
+    const c = (runName: string, kind: 'sft' | 'grpo', step: number) => ({ path: `runs/${runName}/checkpoint-${step}`, run: { name: runName, kind, step } }) as never;
+    const models = [c('grpo-1', 'grpo', 2), c('sft-2', 'sft', 2), c('sft-2', 'sft', 10), c('sft-1', 'sft', 4), { path: 'models/x' } as never];
+    const runs = [run({ name: 'sft-1', updatedAt: '2026-01-01T00:05:00Z' }), run({ name: 'sft-2', updatedAt: '2026-01-01T00:03:00Z' }), run({ name: 'grpo-1', updatedAt: '2026-01-01T00:09:00Z' })];
+    expect(newestCheckpoints(models, runs, 'sft').map((m) => (m as { path: string }).path)).toEqual(['runs/sft-1/checkpoint-4', 'runs/sft-2/checkpoint-10', 'runs/sft-2/checkpoint-2']);
+    expect(pickCurrent(models.slice(0, 4), null, runs)).toBe('runs/grpo-1/checkpoint-2');
+  });
+
+  it('follow the newest model until the user picks one', async () => {
+    const c = (runName: string, step: number) => ({ path: `runs/${runName}/checkpoint-${step}`, run: { name: runName, kind: 'sft', step } });
+    let listed = [c('sft-1', 1)];
+    setEngine(fake({ listModels: async () => listed as never, listRuns: async () => [run({ name: 'sft-1' })] }));
+    useModels.setState({ models: [], current: null, chosen: false });
+    await useModels.getState().refresh();
+    expect(useModels.getState().current).toBe('runs/sft-1/checkpoint-1');
+    listed = [c('sft-1', 1), c('sft-1', 4)];
+    await useModels.getState().refresh();
+    expect(useModels.getState().current).toBe('runs/sft-1/checkpoint-4');
+    useModels.getState().setCurrent('runs/sft-1/checkpoint-1');
+    listed = [c('sft-1', 1), c('sft-1', 4), c('sft-1', 8)];
+    await useModels.getState().refresh();
+    expect(useModels.getState().current).toBe('runs/sft-1/checkpoint-1');
+    expect(useJobs.getState().alerts).toEqual([]);
   });
 });

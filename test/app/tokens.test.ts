@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ResponseRecord } from '../../src/recipe/grpo';
-import { clipFlag, hasTokenKl, tokenViews, visibleToken } from '../../src/app/lib/tokens';
+import { clipFlag, hasTokenKl, readablePrompt, tokenViews, visibleToken } from '../../src/app/lib/tokens';
 
 const S = { clipLow: 0.2, clipHigh: 0.28, clipC: 3 };
 
@@ -71,7 +71,14 @@ describe('token views', () => {
     expect(v.every((t) => t.ratio === null && t.clip === 0)).toBe(true);
   });
 
-  it('make newlines and tabs visible', () => {
+  it('make newlines, tabs and control characters visible', () => {
     expect(visibleToken('a\nb\t')).toBe('a↵\nb→');
+    expect(visibleToken('x\u0001y\u0085z\u007f')).toBe('x<U+0001>y<U+0085>z<U+007F>');
+    expect(visibleToken('é → \uFFFD')).toBe('é → \uFFFD');
+  });
+
+  it('show a run of image placeholders once, with its count', () => {
+    expect(readablePrompt(`<|im_start|>user\n${'<image>'.repeat(16)}You will solve<image>`)).toBe('<|im_start|>user\n<image>×16You will solve<image>');
+    expect(readablePrompt('no images')).toBe('no images');
   });
 });

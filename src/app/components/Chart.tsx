@@ -32,6 +32,14 @@ export interface ChartProps {
 /** Steps and counts are integers: no ticks at 0.5. */
 const INTEGER_INCRS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10000, 20000, 50000, 100000];
 
+/**
+ * uPlot spreads a lone x value (the evaluation before step 1) over 0..100 without asking the
+ * scale's range function; one step of axis reads right.
+ */
+function fitLonePoint(u: uPlot, x: readonly number[]) {
+  if (x.length === 1) u.setScale('x', { min: x[0], max: x[0] + 1 });
+}
+
 export function Chart({ title, caption, x, series, xLabel = 'step', bars = false, share = false, height = 170, testId, empty = 'no data yet' }: ChartProps) {
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
@@ -45,11 +53,12 @@ export function Chart({ title, caption, x, series, xLabel = 'step', bars = false
       width: Math.max(200, el.clientWidth),
       height,
       scales: {
-        // A lone point (the evaluation before step 1) gets a one-step axis, not uPlot's 0..100.
+        // Scales set from outside (fitLonePoint) keep one step of axis for a lone point; uPlot's own autoscale skips this.
         x: { time: false, range: (_u: uPlot, min: number, max: number): uPlot.Range.MinMax => (min === max ? [min, min + 1] : [min, max]) },
         ...(share ? { y: { range: (_u: uPlot, _min: number, max: number): uPlot.Range.MinMax => [0, Math.max(1, max)] } } : {}),
       },
-      legend: { show: series.length > 1 },
+      // Labels only: live values read "--" until the pointer is over the plot.
+      legend: { show: series.length > 1, live: false },
       cursor: { drag: { x: false, y: false } },
       axes: [
         { label: xLabel, labelSize: 18, size: 36, stroke: '#4b5563', grid: { stroke: '#eef0f3' }, ticks: { stroke: '#e5e7eb' }, incrs: INTEGER_INCRS },
@@ -63,6 +72,7 @@ export function Chart({ title, caption, x, series, xLabel = 'step', bars = false
       ],
     };
     const u = new uPlot(opts, data, el);
+    fitLonePoint(u, x);
     plot.current = u;
     const ro = new ResizeObserver(() => u.setSize({ width: Math.max(200, el.clientWidth), height }));
     ro.observe(el);
@@ -76,11 +86,15 @@ export function Chart({ title, caption, x, series, xLabel = 'step', bars = false
   }, [shape]);
 
   useEffect(() => {
-    plot.current?.setData(data);
+    if (!plot.current) return;
+    plot.current.setData(data);
+    fitLonePoint(plot.current, x);
   });
 
   return (
-    <figure className="chart" data-testid={testId}>
+    // The points each series draws, for tests and assistive tools: the canvas itself is opaque.
+    <figure className="chart" data-testid={testId} data-points={x.length}
+      data-series={series.map((s) => `${s.label}=${s.values.filter((v) => v !== null).length}`).join(';')}>
       <figcaption>
         <span className="chart-title">{title}</span>
         {caption && <span className="chart-caption">{caption}</span>}

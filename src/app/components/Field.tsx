@@ -1,11 +1,12 @@
 import { useEffect, useState, type ReactNode } from 'react';
 import type { FieldSpec } from '../../recipe/validate';
 import { getPath, specAt, type FieldDoc, type FieldGroup } from '../lib/config-form';
+import { TemplatePicker } from './TemplatePicker';
 
 /** A labelled control with its explanation under it. */
-export function Labeled({ label, help, children, htmlFor }: { label: string; help?: ReactNode; children: ReactNode; htmlFor?: string }) {
+export function Labeled({ label, help, children, htmlFor, wide }: { label: string; help?: ReactNode; children: ReactNode; htmlFor?: string; wide?: boolean }) {
   return (
-    <div className="field">
+    <div className={wide ? 'field wide' : 'field'}>
       <label className="field-label" htmlFor={htmlFor}>{label}</label>
       <div className="field-control">{children}</div>
       {help && <div className="field-help">{help}</div>}
@@ -50,7 +51,10 @@ export function ConfigField({ doc, spec, config, onChange, disabled }: {
   const id = `f-${doc.path.replace(/\./g, '-')}`;
   const value = getPath(config, doc.path);
   let control: ReactNode;
-  if (!f) control = <span className="muted">unknown setting</span>;
+  if (doc.control === 'templates') {
+    control = <TemplatePicker kind={String(getPath(config, 'data.synth.kind') ?? 'text')} value={Array.isArray(value) ? value as string[] : undefined}
+      onChange={(v) => onChange(doc.path, v)} disabled={disabled} testId={id} />;
+  } else if (!f) control = <span className="muted">unknown setting</span>;
   else if (f.type === 'boolean') {
     control = <input id={id} type="checkbox" checked={value === true} disabled={disabled} onChange={(e) => onChange(doc.path, e.target.checked)} />;
   } else if (f.type === 'number') {
@@ -65,7 +69,7 @@ export function ConfigField({ doc, spec, config, onChange, disabled }: {
   } else {
     control = <input id={id} className="input" type="text" value={String(value ?? '')} disabled={disabled} onChange={(e) => onChange(doc.path, e.target.value)} />;
   }
-  return <Labeled label={doc.label} help={doc.help} htmlFor={id}>{control}</Labeled>;
+  return <Labeled label={doc.label} help={doc.help} htmlFor={doc.control ? undefined : id} wide={doc.control === 'templates'}>{control}</Labeled>;
 }
 
 /** A settings form from field groups; advanced groups start collapsed. */

@@ -38,11 +38,14 @@ export function Header() {
         {model && (
           <div className="stat" data-testid="model-memory" title={`${model.path}: ${formatCount(model.params)} parameters`}>
             <span className="stat-k">model</span>
-            <span className="stat-v">{modelLabel(model)} · {formatCount(model.params)} params · needs {formatBytes(model.inferBytes)} to run, {formatBytes(model.trainBytes)} to train</span>
+            <span className="stat-v two-line">
+              <span className="stat-main">{modelLabel(model)}</span>
+              <span className="stat-sub">{formatCount(model.params)} params · GPU memory {formatBytes(model.inferBytes)} to run, {formatBytes(model.trainBytes)} to train</span>
+            </span>
           </div>
         )}
         {storage && (
-          <div className="stat" data-testid="storage" title="this site's share of the browser's storage">
+          <div className="stat fixed" data-testid="storage" title="this site's share of the browser's storage">
             <span className="stat-k">storage</span>
             <span className="stat-v">{formatBytes(storage.usage)}{storage.quota ? ` of ${formatBytes(storage.quota)}` : ''}</span>
             {storage.quota > 0 && <span className="meter"><span style={{ width: `${Math.min(100, (100 * storage.usage) / storage.quota)}%` }} /></span>}

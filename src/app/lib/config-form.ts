@@ -15,6 +15,8 @@ export interface FieldDoc {
   spec?: FieldSpec;
   /** Shown only when this holds (e.g. synth settings when the data source is synth). */
   when?: (cfg: unknown) => boolean;
+  /** A control of its own instead of the one the spec's type gives. */
+  control?: 'templates';
 }
 
 export interface FieldGroup {
@@ -80,6 +82,7 @@ const SYNTH_FIELDS: FieldDoc[] = [
   { path: 'data.synth.n', label: 'Training items', when: synthSource, help: 'Questions generated for the train split.' },
   { path: 'data.synth.evalN', label: 'Held-out items', when: synthSource, help: 'Questions of the test split, whose content never occurs in training, for the periodic evaluation.' },
   { path: 'data.synth.seed', label: 'Data seed', when: synthSource, help: 'The same seed gives the same items in every browser and in the CLI.' },
+  { path: 'data.synth.options.templates', label: 'Templates', spec: { type: 'any' }, control: 'templates', when: synthSource, help: 'The question templates items are drawn from; none ticked means every template of the kind. One template is the smallest task, the quickest to learn.' },
   { path: 'data.synth.options.noisyFraction', label: 'Wrong traces', spec: frac, when: synthSource, help: "Share of items whose teacher trace reasons to a wrong letter: a stand-in for a teacher's mistakes that SFT copies and a verifiable reward does not." },
   { path: 'data.synth.options.sloppyFraction', label: 'Sloppy traces', spec: frac, when: synthSource, help: 'Share of items whose trace skips its intermediate steps but still concludes correctly.' },
 ];
@@ -165,7 +168,7 @@ export const GRPO_GROUPS: FieldGroup[] = [
     title: 'Data',
     intro: 'GRPO needs only questions with a checkable answer: the reward is computed, no teacher traces are used.',
     fields: [
-      ...SYNTH_FIELDS.filter((f) => !f.path.includes('options.')),
+      ...SYNTH_FIELDS.filter((f) => !/Fraction$/.test(f.path)),
       { path: 'data.file.limit', label: 'Item limit', when: fileSource, help: 'Use at most this many training items (0 = all).' },
     ],
   },
@@ -271,7 +274,7 @@ export const SFT_NOT_IN_FORM: Record<string, string> = {
   'data.dataset': 'folder datasets of the CLI; the browser keeps datasets in its own storage',
   'data.file.path': 'the question-source picker',
   'data.file.evalPath': 'the question-source picker',
-  'data.synth.options': 'its keys are fields of their own (wrong and sloppy traces)',
+  'data.synth.options': 'its keys are fields of their own (templates, wrong and sloppy traces)',
 };
 
 export const GRPO_NOT_IN_FORM: Record<string, string> = {
@@ -280,5 +283,5 @@ export const GRPO_NOT_IN_FORM: Record<string, string> = {
   'data.dataset': 'folder datasets of the CLI; the browser keeps datasets in its own storage',
   'data.file.path': 'the stored-dataset picker',
   'data.file.evalPath': 'the stored-dataset picker',
-  'data.synth.options': 'trace options matter only to SFT; GRPO uses no traces',
+  'data.synth.options': 'templates has a field; the trace options matter only to SFT, as GRPO uses no traces',
 };

@@ -76,3 +76,8 @@ export function tickLabels(ticks: readonly number[], incr: number): string[] {
   while (decimals < 10 && Math.abs(Number(incr.toFixed(decimals)) - incr) > incr * 1e-6) decimals++;
   return ticks.map((v) => (Math.abs(v) < incr * 1e-6 ? 0 : v).toFixed(decimals));
 }
+
+/** At most `max` characters, cut with an ellipsis: an untrained model's "answer" can be a paragraph. */
+export function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, Math.max(0, max - 1)).trimEnd()}…`;
+}

@@ -57,6 +57,8 @@ export interface SeriesSpec {
   type: 'step' | 'eval';
   key: string;
   colour: string;
+  /** Run kinds that log it, when not every kind does (held-out loss: SFT only). */
+  kinds?: RunKind[];
 }
 
 export interface ChartSpec {
@@ -79,7 +81,7 @@ export const RUN_CHARTS: ChartSpec[] = [
   {
     id: 'loss', title: 'Loss', kinds: ['sft', 'grpo'],
     caption: 'SFT: mean negative log-likelihood per answer token (down is good). GRPO: clipped policy loss plus the KL term; read its trend, not its sign.',
-    series: [{ label: 'train', type: 'step', key: 'loss', colour: TRAIN }, { label: 'held-out', type: 'eval', key: 'eval_loss', colour: HELD_OUT }],
+    series: [{ label: 'train', type: 'step', key: 'loss', colour: TRAIN }, { label: 'held-out', type: 'eval', key: 'eval_loss', colour: HELD_OUT, kinds: ['sft'] }],
   },
   {
     id: 'reward', title: 'Reward mean', share: true, kinds: ['sft', 'grpo'],
@@ -152,4 +154,9 @@ export function latest(rows: readonly MetricRow[], type: string, key: string): n
     if (v !== null) return v;
   }
   return null;
+}
+
+/** The series of a chart that a run of this kind draws: SFT logs only its held-out evaluations beside the loss. */
+export function seriesFor(spec: Pick<ChartSpec, 'id' | 'series'>, kind: RunKind): SeriesSpec[] {
+  return spec.series.filter((s) => (!s.kinds || s.kinds.includes(kind)) && (kind === 'grpo' || s.type === 'eval' || spec.id === 'loss'));
 }

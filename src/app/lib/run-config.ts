@@ -4,6 +4,7 @@ import type { DatasetInfo, RunKind } from '../../../workers/api';
 import { countParams, PRESETS } from '../../model/config';
 import { GRPO_PRESETS, grpoConfigFrom, type GrpoConfig } from '../../recipe/grpo-config';
 import { SFT_PRESETS, sftConfigFrom, type SftConfig } from '../../recipe/sft-config';
+import { SYNTH_TEMPLATES, type SynthOptions } from '../../data/synth';
 import { errorMessage } from './errors';
 
 /**
@@ -57,10 +58,69 @@ export function checkRunConfig(kind: RunKind, c: SftConfig | GrpoConfig): { ok: 
   }
 }
 
-/** Parameters of a model preset, and the memory training it needs at least: weights, gradients, two AdamW moments in f32. */
-export function presetMemory(preset: string): { params: number; trainBytesAtLeast: number } | null {
-  const cfg = PRESETS[preset];
-  if (!cfg) return null;
-  const params = countParams(cfg);
-  return { params, trainBytesAtLeast: 16 * params };
+/** Synth templates of the kinds a run's questions have. */
+export function templatesOfKind(kind: string): typeof SYNTH_TEMPLATES[number][] {
+  const kinds = kind === 'mixed' ? ['image', 'text'] : [kind];
+  return SYNTH_TEMPLATES.filter((t) => kinds.includes(t.kind));
+}
+
+/**
+ * Drop chosen templates the question kind no longer has (the kind select changed), so the form
+ * never holds a combination the generator refuses; an emptied choice means every template.
+ */
+export function pruneTemplates<C extends SftConfig | GrpoConfig>(c: C): C {
+  const chosen = c.data.synth.options.templates;
+  if (!Array.isArray(chosen)) return c;
+  const names = new Set(templatesOfKind(c.data.synth.kind).map((t) => t.name));
+  const kept = chosen.filter((n) => typeof n === 'string' && names.has(n));
+  if (kept.length === chosen.length) return c;
+  const options = { ...c.data.synth.options };
+  if (kept.length) options.templates = kept;
+  else delete options.templates;
+  return { ...c, data: { ...c.data, synth: { ...c.data.synth, options } } };
+}
+
+/**
+ * A run config on the Data page's synth settings (its "Train on these questions"): kind, level,
+ * count, seed, templates and scan size. The split is the run's business (train, with held-out test
+ * items for evaluation), and teacher-trace noise only means something to SFT.
+ */
+export function withSynthSettings<C extends SftConfig | GrpoConfig>(c: C, s: SynthOptions, kind: RunKind): C {
+  const options: Record<string, unknown> = {};
+  if (s.templates?.length) options.templates = [...s.templates];
+  if (s.imageSize !== undefined) options.imageSize = s.imageSize;
+  if (kind === 'sft') {
+    if (s.noisyFraction) options.noisyFraction = s.noisyFraction;
+    if (s.sloppyFraction) options.sloppyFraction = s.sloppyFraction;
+  }
+  return {
+    ...c,
+    data: { ...c.data, source: 'synth', synth: { ...c.data.synth, kind: s.kind, level: s.level, n: s.n, seed: s.seed, options } },
+  };
+}
+
+/**
+ * The model a from-scratch SFT run will build, as far as the form knows it: the preset with the
+ * shape overrides (as src/recipe/sft-run.ts applies them), the vocabulary the tokenizer is trained
+ * to (it can stop short on few items), and a vision encoder when it is on, or on auto with synth
+ * image questions. Its parameters and the training memory they need at least (weights, gradients,
+ * two AdamW moments in f32).
+ */
+export function scratchModelEstimate(c: SftConfig): { params: number; trainBytesAtLeast: number; vocab: number; vision: boolean; custom: boolean } | null {
+  const base = PRESETS[c.model.preset];
+  if (!base) return null;
+  const m = c.model;
+  const hidden = m.hiddenSize || base.text.hiddenSize;
+  const heads = m.numHeads || base.text.numHeads;
+  if (hidden % heads !== 0) return null;
+  const vocab = m.vocabSize || base.text.vocabSize;
+  const text = {
+    ...base.text, vocabSize: vocab, hiddenSize: hidden, numLayers: m.numLayers || base.text.numLayers, numHeads: heads,
+    numKvHeads: m.numKvHeads || Math.min(base.text.numKvHeads, heads), intermediateSize: m.intermediateSize || base.text.intermediateSize,
+    headDim: hidden / heads, maxPositionEmbeddings: m.context || base.text.maxPositionEmbeddings,
+  };
+  const vision = !!base.vision && (m.vision === 'on' || (m.vision === 'auto' && c.data.source === 'synth' && c.data.synth.kind !== 'text'));
+  const params = countParams({ text, ...(vision ? { vision: base.vision } : {}) });
+  const custom = [m.hiddenSize, m.numLayers, m.numHeads, m.numKvHeads, m.intermediateSize, m.vocabSize, m.context].some((v) => v > 0);
+  return { params, trainBytesAtLeast: 16 * params, vocab, vision, custom };
 }

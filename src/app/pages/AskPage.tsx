@@ -48,15 +48,22 @@ function AskForm() {
         <Labeled label="Image" help="PNG or JPEG; optional. The model must have a vision encoder to use it.">
           <div className="image-pick">
             {form.image && <BlobImage bytes={form.image.bytes} mime={form.image.mime} alt="the image you opened" className="ask-image" />}
-            <input type="file" accept="image/png,image/jpeg" data-testid="ask-image" onChange={async (e) => {
-              const f = e.target.files?.[0];
-              e.target.value = '';
-              if (!f) return;
-              if (f.type !== 'image/png' && f.type !== 'image/jpeg') { setImageError(`${f.name} is not a PNG or JPEG image`); return; }
-              setImageError(null);
-              setForm({ image: { name: f.name, mime: f.type, bytes: new Uint8Array(await f.arrayBuffer()) } });
-            }} />
-            {form.image && <button className="linklike" onClick={() => setForm({ image: null })}>remove image</button>}
+            <div className="row wrap">
+              {/* The native input says "No file chosen" once it is cleared for the next pick; the button and the name say what is open. */}
+              <label className="btn small">
+                {form.image ? 'Open another image…' : 'Open an image…'}
+                <input type="file" accept="image/png,image/jpeg" hidden data-testid="ask-image" onChange={async (e) => {
+                  const f = e.target.files?.[0];
+                  e.target.value = '';
+                  if (!f) return;
+                  if (f.type !== 'image/png' && f.type !== 'image/jpeg') { setImageError(`${f.name} is not a PNG or JPEG image`); return; }
+                  setImageError(null);
+                  setForm({ image: { name: f.name, mime: f.type, bytes: new Uint8Array(await f.arrayBuffer()) } });
+                }} />
+              </label>
+              {form.image && <span className="file-name" data-testid="ask-image-name">{form.image.name}</span>}
+              {form.image && <button className="linklike" onClick={() => setForm({ image: null })}>remove</button>}
+            </div>
             {imageError && <span className="form-error">{imageError}</span>}
           </div>
         </Labeled>
@@ -149,7 +156,7 @@ function Answer() {
         <p className="muted small" data-testid="ask-summary">
           {reply.tokens} tokens
           {reply.format !== undefined && <> · format {reply.format ? 'ok' : 'not the recipe\'s'}</>}
-          {reply.letter !== undefined && <> · answer letter {reply.letter ?? 'none found'}</>}
+          {reply.letter !== undefined && <> · answer letter: {reply.letter ?? 'none found'}</>}
         </p>
       )}
     </section>

@@ -1,13 +1,15 @@
 import { useEffect, useMemo, useState } from 'react';
 import type { DataRef } from '../../../workers/api';
-import { SYNTH_TEMPLATES, MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, type SynthOptions } from '../../data/synth';
+import { MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, type SynthOptions } from '../../data/synth';
 import { Chart } from '../components/Chart';
 import { Labeled, NumberInput } from '../components/Field';
 import { FolderPicker } from '../components/FolderPicker';
 import { ItemCard } from '../components/ItemCard';
 import { ModelPicker } from '../components/ModelPicker';
+import { TemplatePicker } from '../components/TemplatePicker';
 import { formatBytes, formatWhen } from '../lib/format';
 import { nameProblem, parseColumns } from '../lib/names';
+import { hashOf } from '../lib/route';
 import { PREVIEW_COUNT, useData } from '../stores/data';
 import { selectBusy, useJobs } from '../stores/jobs';
 import { useModels } from '../stores/models';
@@ -67,8 +69,7 @@ function SynthSection() {
   const error = useData((s) => s.synthError);
   const setSynth = useData((s) => s.setSynth);
   const show = useData((s) => s.show);
-  const kinds = synth.kind === 'mixed' ? ['image', 'text'] : [synth.kind];
-  const templates = SYNTH_TEMPLATES.filter((t) => kinds.includes(t.kind));
+  const sendToRuns = useData((s) => s.sendToRuns);
 
   // The preview follows the form, a moment after the last keystroke.
   useEffect(() => {
@@ -77,19 +78,14 @@ function SynthSection() {
     return () => clearTimeout(t);
   }, [synth, error, show]);
 
-  const toggleTemplate = (name: string, on: boolean) => {
-    const cur = synth.templates ?? [];
-    const next = on ? [...cur, name] : cur.filter((n) => n !== name);
-    setSynth({ templates: next.filter((n) => templates.some((t) => t.name === n)) });
-  };
-
   return (
     <section className="card" data-testid="synth-form">
       <h2>Synthetic curriculum</h2>
       <p className="muted">
         Drawn scans (nodules, effusions, lesions) and text questions (doses, lab values, vital signs) with a teacher's reasoning
-        trace each, generated from a seed right here. Held-out (test) items never share content with training items. Runs generate
-        their own synth items from these same settings, so nothing needs saving.
+        trace each, generated from a seed right here. Held-out (test) items never share content with training items. A run
+        generates its own items from the settings on the Train page, so nothing needs saving: <b>Train on these questions</b> copies
+        these settings there.
       </p>
       <div className="fields grid">
         <Labeled label="Kind" htmlFor="synth-kind">
@@ -124,17 +120,13 @@ function SynthSection() {
           <NumberInput id="synth-sloppy" min={0} max={1} value={synth.sloppyFraction} onChange={(v) => setSynth({ sloppyFraction: v })} optional />
         </Labeled>
       </div>
-      <details className="templates">
-        <summary>Templates ({synth.templates?.length ? `${synth.templates.length} chosen` : 'all'})</summary>
-        <div className="template-list">
-          {templates.map((t) => (
-            <label key={t.name} className="check" title={t.about}>
-              <input type="checkbox" checked={synth.templates?.includes(t.name) ?? false} onChange={(e) => toggleTemplate(t.name, e.target.checked)} />
-              <span><code>{t.name}</code> <span className="muted">{t.about}</span></span>
-            </label>
-          ))}
-        </div>
-      </details>
+      <div className="row wrap spread synth-foot">
+        <TemplatePicker kind={synth.kind} value={synth.templates} onChange={(templates) => setSynth({ templates })} testId="synth-templates" />
+        <button className="btn primary" data-testid="synth-use" disabled={!!error} onClick={() => {
+          sendToRuns(synth);
+          location.hash = hashOf('train');
+        }}>Train on these questions →</button>
+      </div>
       {error && <p className="form-error" role="status">{error}</p>}
     </section>
   );

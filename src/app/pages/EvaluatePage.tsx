@@ -4,7 +4,7 @@ import type { BenchmarkResult, EvalRecord } from '../../eval/run';
 import { Labeled, NumberInput } from '../components/Field';
 import { ModelPicker } from '../components/ModelPicker';
 import { paperComparison, storedChoices, synthChoices } from '../lib/benchmarks';
-import { formatPercent } from '../lib/format';
+import { clip, formatPercent } from '../lib/format';
 import { useData } from '../stores/data';
 import { useEval } from '../stores/evaluate';
 import { selectBusy, useJobs } from '../stores/jobs';
@@ -97,7 +97,7 @@ function Results() {
   const withN = results.some((r) => r.pass_at_n !== undefined);
   return (
     <>
-      <section className="card">
+      <section className="card" data-testid="eval-results">
         <h2>{reply ? 'Results' : 'Results so far'} <span className="muted">· {request.model}</span></h2>
         <table className="table clickable" data-testid="eval-table">
           <thead>
@@ -143,8 +143,16 @@ function PaperTable({ results, model }: { results: BenchmarkResult[]; model: str
           <tbody>
             <tr className="lab-row">
               <td><b>this lab: {model}</b></td>
-              {cmp.lab.map((v, i) => <td key={i}>{v === null ? '—' : v.toFixed(2)}</td>)}
-              <td>{cmp.labMean === null ? '—' : `${cmp.labMean.toFixed(2)}${cmp.complete ? '' : '*'}`}</td>
+              {cmp.labMean === null ? (
+                <td colSpan={cmp.columns.length + 1} className="lab-empty" data-testid="paper-lab-empty">
+                  no column yet: the synth sets are the lab's own; import and evaluate one of the paper's benchmarks to fill this row
+                </td>
+              ) : (
+                <>
+                  {cmp.lab.map((v, i) => <td key={i}>{v === null ? '—' : v.toFixed(2)}</td>)}
+                  <td>{`${cmp.labMean.toFixed(2)}${cmp.complete ? '' : '*'}`}</td>
+                </>
+              )}
             </tr>
             {PAPER_ROWS.map((r) => (
               <tr key={r.model} title={r.description}>
@@ -169,7 +177,7 @@ function Records({ records }: { records: EvalRecord[] }) {
           <summary>
             <span className={`badge ${r.correct ? 'ok' : 'no'}`}>{r.correct ? 'correct' : r.skipped ? 'skipped' : 'wrong'}</span>
             <span className="record-q">{r.question}</span>
-            <span className="muted small">gold {r.answer_label} · answered {r.pred_letter ?? (r.extracted || '—')}</span>
+            <span className="muted small">gold {r.answer_label} · answered {r.pred_letter ?? (clip(r.extracted, 32) || '—')}</span>
           </summary>
           <ol className="item-options">
             {Object.entries(r.options).map(([k, v]) => <li key={k} className={k === r.answer_label ? 'gold' : undefined}><b>{k}.</b> {v}</li>)}

@@ -28,7 +28,7 @@ export function ModelsPage() {
 
 function shape(m: ModelInfo): string {
   const t = m.cfg.text;
-  return `${t.numLayers} layers × ${t.hiddenSize}, vocab ${t.vocabSize.toLocaleString()}, context ${t.maxPositionEmbeddings}${m.cfg.vision ? ', vision' : ''}`;
+  return `${t.numLayers} layer${t.numLayers === 1 ? '' : 's'} × ${t.hiddenSize}, vocab ${t.vocabSize.toLocaleString()}, context ${t.maxPositionEmbeddings}${m.cfg.vision ? ', vision' : ''}`;
 }
 
 function ModelTable() {
@@ -56,16 +56,16 @@ function ModelTable() {
                   <div className="muted small mono nowrap">{m.path}</div>
                 </td>
                 <td className="small">{shape(m)}</td>
-                <td>{formatCount(m.params)}</td>
-                <td>{formatBytes(m.bytes)}</td>
-                <td>{formatBytes(m.trainBytes)} / {formatBytes(m.inferBytes)}</td>
+                <td className="nowrap">{formatCount(m.params)}</td>
+                <td className="nowrap">{formatBytes(m.bytes)}</td>
+                <td className="nowrap">{formatBytes(m.trainBytes)} / {formatBytes(m.inferBytes)}</td>
                 <td className="row-actions">
                   {m.path !== current && <button className="btn small" onClick={() => setCurrent(m.path)}>Use</button>}
                   {m.run && <button className="btn small" disabled={busy} onClick={() => setSaving(saving === m.path ? null : m.path)}>Save as model</button>}
                   <button className="btn small" disabled={busy} onClick={async () => {
                     try {
                       const dir = await pickWritableFolder();
-                      if (dir) await exportTo(m.path, dir);
+                      if (dir && await exportTo(m.path, dir)) alert(`Exported ${m.path} as a Hugging Face folder into "${dir.name}".`, 'info');
                     } catch (e) {
                       alert(errorMessage(e));
                     }

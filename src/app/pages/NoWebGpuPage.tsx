@@ -15,9 +15,9 @@ export function NoWebGpuPage({ problem }: { problem: string }) {
         <tbody>{WEBGPU_BROWSERS.map((b) => <tr key={b.browser}><td>{b.browser}</td><td>{b.how}</td></tr>)}</tbody>
       </table>
       <p className="muted">
-        Check <code>chrome://gpu</code> (or <code>edge://gpu</code>) for "WebGPU: Hardware accelerated". Pages must come from
-        <code> https://</code> or <code>localhost</code>. Without a GPU in the browser, the same engine runs from a terminal:
-        <code> npx thinker</code> (Node with Dawn).
+        Check <code>chrome://gpu</code> (or <code>edge://gpu</code>) for "WebGPU: Hardware accelerated". Pages must come from{' '}
+        <code>https://</code> or <code>localhost</code>. Without a GPU in the browser, the same engine runs from a terminal:{' '}
+        <code>npx thinker</code> (Node with Dawn).
       </p>
       <button className="btn" onClick={() => location.reload()}>Try again</button>
     </main>

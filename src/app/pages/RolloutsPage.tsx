@@ -3,7 +3,7 @@ import type { GroupRecord, ResponseRecord } from '../../recipe/grpo';
 import type { GrpoConfig } from '../../recipe/grpo-config';
 import { diverging, groupScale, ratioColour } from '../lib/colors';
 import { formatMetric } from '../lib/format';
-import { hasTokenKl, tokenViews, visibleToken, type ClipSettings } from '../lib/tokens';
+import { hasTokenKl, readablePrompt, tokenViews, visibleToken, type ClipSettings } from '../lib/tokens';
 import { useRollouts } from '../stores/rollouts';
 import { useRuns } from '../stores/runs';
 
@@ -118,7 +118,7 @@ function GroupDetail({ group, clip, colour, setColour }: { group: GroupRecord; c
       </div>
       <details className="prompt" open>
         <summary>Prompt</summary>
-        <pre>{group.prompt}</pre>
+        <pre>{readablePrompt(group.prompt)}</pre>
       </details>
       <Legend colour={colour} clip={clip} anyKl={anyKl} />
       <div className="responses">
@@ -167,9 +167,11 @@ function ResponseCard({ index, r, views, colour, scale, clip }: {
           const bg = colour === 'advantage'
             ? diverging((t.ratio ?? 1) * r.advantage, scale).css
             : ratioColour(t.ratio ?? 1, clip.clipLow, clip.clipHigh).css;
-          const tip = [`ratio ${t.ratio === null ? '—' : t.ratio.toFixed(4)}`, `advantage × ratio ${((t.ratio ?? 1) * r.advantage).toFixed(4)}`,
+          const merged = t.to - t.from > 1;
+          const tip = [merged ? `${t.to - t.from} tokens that split a character, shown together (values: their mean)` : null,
+            `ratio ${t.ratio === null ? '—' : t.ratio.toFixed(4)}`, `advantage × ratio ${((t.ratio ?? 1) * r.advantage).toFixed(4)}`,
             t.kl !== null ? `KL ${t.kl.toExponential(2)}` : null, t.clip === 1 ? 'clipped' : t.clip === 2 ? 'dual-clipped' : null].filter(Boolean).join(' · ');
-          return <span key={k} className={`tok${t.clip ? ' clipped' : ''}`} style={{ background: bg }} title={tip}>{visibleToken(t.text)}</span>;
+          return <span key={k} className={`tok${t.clip ? ' clipped' : ''}${merged ? ' merged' : ''}`} style={{ background: bg }} title={tip}>{visibleToken(t.text)}</span>;
         })}
       </div>
     </article>

@@ -6,12 +6,12 @@ import { Chart } from '../components/Chart';
 import { ConfigGroups, Labeled, NumberInput } from '../components/Field';
 import { GRPO_GROUPS, SFT_GROUPS, setPath } from '../lib/config-form';
 import { formatBytes, formatCount, formatMetric, formatPercent, formatWhen } from '../lib/format';
-import { chartData, latest, RUN_CHARTS, type MetricRow } from '../lib/metrics';
+import { chartData, latest, RUN_CHARTS, seriesFor, type MetricRow } from '../lib/metrics';
 import { freeName, nameProblem } from '../lib/names';
-import { checkRunConfig, presetConfig, presetMemory, storedDatasetOf, withStoredDataset } from '../lib/run-config';
+import { checkRunConfig, presetConfig, pruneTemplates, scratchModelEstimate, storedDatasetOf, withStoredDataset, withSynthSettings } from '../lib/run-config';
 import { useData } from '../stores/data';
 import { selectBusy, useJobs } from '../stores/jobs';
-import { modelLabel, useModels } from '../stores/models';
+import { modelLabel, newestCheckpoints, useModels } from '../stores/models';
 import { canExtend, canResume, useRuns } from '../stores/runs';
 
 export function TrainPage() {
@@ -48,15 +48,25 @@ function NewRun() {
   const [sft, setSft] = useState<SftConfig>(() => presetConfig('sft', 'synth-micro'));
   const [grpo, setGrpo] = useState<GrpoConfig>(() => presetConfig('grpo', 'synth-micro'));
   const [name, setName] = useState('');
+  const forRuns = useData((s) => s.forRuns);
+  // Questions chosen on the Data page ("Train on these questions") stay through preset changes.
+  const handOff = <C extends SftConfig | GrpoConfig>(c: C, k: RunKind): C => (forRuns ? withSynthSettings(c, forRuns.synth, k) : c);
+  useEffect(() => {
+    if (!forRuns) return;
+    setSft((c) => withSynthSettings(c, forRuns.synth, 'sft'));
+    setGrpo((c) => withSynthSettings(c, forRuns.synth, 'grpo'));
+  }, [forRuns]);
   const taken = runs.map((r) => r.name);
   const runName = name || freeName(kind, taken);
 
-  // GRPO starts from a trained model: the newest SFT checkpoint unless the user picks another.
+  // GRPO starts from a trained model: the newest SFT checkpoint (it follows new ones as runs add
+  // them) unless the user picks another.
+  const [grpoPicked, setGrpoPicked] = useState(false);
   useEffect(() => {
-    if (grpo.model && models.some((m) => m.path === grpo.model)) return;
-    const sftCkpt = [...models].reverse().find((m) => m.run?.kind === 'sft') ?? [...models].reverse()[0];
-    if (sftCkpt) setGrpo((c) => ({ ...c, model: sftCkpt.path }));
-  }, [models, grpo.model]);
+    if (grpoPicked && models.some((m) => m.path === grpo.model)) return;
+    const start = newestCheckpoints(models, runs, 'sft')[0] ?? models.find((m) => !m.run) ?? newestCheckpoints(models, runs)[0];
+    if (start && start.path !== grpo.model) setGrpo((c) => ({ ...c, model: start.path }));
+  }, [models, runs, grpo.model, grpoPicked]);
 
   const config = kind === 'sft' ? sft : grpo;
   const check = useMemo(() => checkRunConfig(kind, config), [kind, config]);
@@ -66,13 +76,13 @@ function NewRun() {
   const problem = nameErr ?? missingModel ?? (check.ok ? null : check.error);
 
   const onChange = (path: string, v: unknown) => {
-    if (kind === 'sft') setSft((c) => setPath(c, path, v));
-    else setGrpo((c) => setPath(c, path, v));
+    if (kind === 'sft') setSft((c) => pruneTemplates(setPath(c, path, v)));
+    else setGrpo((c) => pruneTemplates(setPath(c, path, v)));
   };
   const choosePreset = (p: string) => {
     setPreset(p);
-    if (kind === 'sft') setSft((c) => ({ ...presetConfig('sft', p), model: { ...presetConfig('sft', p).model, init: c.model.init } }));
-    else setGrpo((c) => ({ ...presetConfig('grpo', p), model: c.model }));
+    if (kind === 'sft') setSft((c) => handOff({ ...presetConfig('sft', p), model: { ...presetConfig('sft', p).model, init: c.model.init } }, 'sft'));
+    else setGrpo((c) => handOff({ ...presetConfig('grpo', p), model: c.model }, 'grpo'));
   };
   const switchKind = (k: RunKind) => {
     setKind(k);
@@ -81,7 +91,7 @@ function NewRun() {
 
   const presets = kind === 'sft' ? SFT_PRESETS : GRPO_PRESETS;
   const chosenInfo = models.find((m) => m.path === startModel);
-  const mem = kind === 'sft' && !sft.model.init ? presetMemory(sft.model.preset) : null;
+  const mem = kind === 'sft' && !sft.model.init ? scratchModelEstimate(sft) : null;
   const stored = storedDatasetOf(config);
   const setConfig = (f: (c: SftConfig | GrpoConfig) => SftConfig | GrpoConfig) => {
     if (kind === 'sft') setSft((c) => f(c) as SftConfig);
@@ -109,7 +119,10 @@ function NewRun() {
             : 'the policy to improve; it is also the frozen reference of the KL term'
         }>
           <select id="run-model" className="input" data-testid="run-model" value={startModel}
-            onChange={(e) => (kind === 'sft' ? onChange('model.init', e.target.value) : onChange('model', e.target.value))}>
+            onChange={(e) => {
+              if (kind === 'sft') onChange('model.init', e.target.value);
+              else { setGrpoPicked(true); onChange('model', e.target.value); }
+            }}>
             {kind === 'sft' && <option value="">new model from scratch</option>}
             {kind === 'grpo' && !grpo.model && <option value="">(no model yet)</option>}
             {models.map((m) => <option key={m.path} value={m.path}>{modelLabel(m)}</option>)}
@@ -117,7 +130,7 @@ function NewRun() {
         </Labeled>
         <Labeled label="Questions" htmlFor="run-data" help={stored
           ? `training on ${config.data.file.path}${config.data.file.evalPath ? `, held out: ${config.data.file.evalPath}` : ' (no held-out split: evaluation off)'}${kind === 'sft' ? '. SFT needs reasoning traces: imported sets usually have none.' : ''}`
-          : 'synth questions from the settings below'}>
+          : forRuns ? 'synth questions as chosen on the Data page, adjustable below' : 'synth questions from the settings below'}>
           <select id="run-data" className="input" data-testid="run-data" value={stored ? `${stored.name}::${stored.split}` : 'synth'} onChange={(e) => {
             if (e.target.value === 'synth') { setConfig((c) => ({ ...c, data: { ...c.data, source: 'synth' } }) as SftConfig | GrpoConfig); return; }
             const [dn, split] = e.target.value.split('::');
@@ -134,7 +147,11 @@ function NewRun() {
       </div>
       <p className="muted small">
         {chosenInfo && <>Start model: {formatCount(chosenInfo.params)} parameters; training needs about {formatBytes(chosenInfo.trainBytes)} of GPU memory.</>}
-        {mem && <>A {sft.model.preset} model has {formatCount(mem.params)} parameters; training needs at least {formatBytes(mem.trainBytesAtLeast)} of GPU memory (weights, gradients, AdamW moments) plus activations.</>}
+        {mem && <>
+          A {sft.model.preset} model{mem.custom ? ' with the shape set under Advanced' : ''}{mem.vision ? ' and its vision encoder' : ''} has
+          about {formatCount(mem.params)} parameters (with a {mem.vocab.toLocaleString()}-token vocabulary, which a tokenizer trained on few items may not reach);
+          training needs at least {formatBytes(mem.trainBytesAtLeast)} of GPU memory (weights, gradients, AdamW moments) plus activations.
+        </>}
       </p>
       <ConfigGroups testId={`${kind}-settings`} groups={kind === 'sft' ? SFT_GROUPS : GRPO_GROUPS} spec={kind === 'sft' ? SFT_SPEC : GRPO_SPEC}
         config={config} onChange={onChange} disabled={busy} />
@@ -210,13 +227,17 @@ function RunView() {
   const rowsError = useRuns((s) => s.rowsError);
   const live = useRuns((s) => s.live);
   const log = useRuns((s) => s.log);
+  const logRun = useRuns((s) => s.logRun);
   const stop = useRuns((s) => s.stop);
   const resume = useRuns((s) => s.resume);
   const job = useJobs((s) => s.job);
   const busy = useJobs(selectBusy);
   const [more, setMore] = useState<number | undefined>(undefined);
+  useEffect(() => setMore(undefined), [selected]);
   const run = runs.find((r) => r.name === selected);
   if (!run) return null;
+  // A completed run offers twice its steps until the user types another number (0 = emptied box).
+  const target = more === undefined ? run.totalSteps * 2 : more || undefined;
   const isLive = run.name === live;
   const data = rows ?? [];
   return (
@@ -231,8 +252,8 @@ function RunView() {
           {!isLive && canResume(run) && <button className="btn primary" disabled={busy} onClick={() => void resume(run.name)}>Resume from step {run.checkpoints[run.checkpoints.length - 1]}</button>}
           {!isLive && canExtend(run) && (
             <span className="inline">
-              <button className="btn" disabled={busy || !more || more <= run.totalSteps} onClick={() => more && void resume(run.name, more)}>Continue to</button>
-              <NumberInput integer optional min={run.totalSteps + 1} value={more} onChange={setMore} placeholder={String(run.totalSteps * 2)} />
+              <button className="btn" data-testid="run-extend" disabled={busy || !target || target <= run.totalSteps} onClick={() => target && void resume(run.name, target)}>Continue to</button>
+              <NumberInput integer optional min={run.totalSteps + 1} value={target} onChange={(v) => setMore(v ?? 0)} />
               steps
             </span>
           )}
@@ -244,7 +265,7 @@ function RunView() {
       <RunSummary run={run} rows={data} />
       <div className="charts" data-testid="run-charts">
         {RUN_CHARTS.filter((c) => c.kinds.includes(run.kind)).map((c) => {
-          const series = c.series.filter((s) => run.kind === 'grpo' || s.type === 'eval' || c.id === 'loss');
+          const series = seriesFor(c, run.kind);
           const d = chartData(data, { series });
           return (
             <Chart key={`${run.name}-${c.id}`} testId={`chart-${c.id}`} title={c.title} caption={c.caption} x={d.x} share={c.share}
@@ -253,8 +274,8 @@ function RunView() {
           );
         })}
       </div>
-      {isLive && log.length > 0 && (
-        <details className="log">
+      {logRun === run.name && log.length > 0 && (
+        <details className="log" data-testid="run-log">
           <summary>Log ({log.length} lines)</summary>
           <pre>{log.join('\n')}</pre>
         </details>

@@ -48,6 +48,8 @@ export function parseOptions(text: string): Record<string, string> | undefined {
 
 export const optionsText = (options: Record<string, string>) => Object.entries(options).map(([k, v]) => `${k}. ${v}`).join('\n');
 
+let asked = 0;
+
 export const useAsk = create<AskState>()((set, get) => ({
   form: { question: '', optionsText: '', image: null, recipePrompt: true, maxNewTokens: 128, temperature: 0 },
   text: '',
@@ -69,16 +71,21 @@ export const useAsk = create<AskState>()((set, get) => ({
 
   async ask(model) {
     const f = get().form;
+    // Tokens come back over their own comlink port and may trail the reply: only this question's, and only before its reply.
+    const id = ++asked;
+    let done = false;
     set({ text: '', reply: null, asking: true });
     try {
       const reply = await useJobs.getState().run({ kind: 'ask', label: `Answering with ${model}`, cancel: () => getEngine().cancel() },
         () => getEngine().ask({
           model, question: f.question, options: parseOptions(f.optionsText), image: f.image?.bytes,
           recipePrompt: f.recipePrompt, maxNewTokens: f.maxNewTokens, temperature: f.temperature,
-        }, callback((soFar: string) => set({ text: soFar }))));
-      if (reply) set({ reply, text: reply.text });
+        }, callback((soFar: string) => { if (!done && id === asked) set({ text: soFar }); })));
+      done = true;
+      if (reply && id === asked) set({ reply, text: reply.text });
     } finally {
-      set({ asking: false });
+      done = true;
+      if (id === asked) set({ asking: false });
     }
   },
 }));

@@ -27,7 +27,10 @@ interface DataState {
   synthError: string | null;
   preview: Preview | null;
   curation: (CurateReply & { request: CurateRequest }) | null;
+  /** Synth settings handed to the Train page's new-run form ("Train on these questions"), with when. */
+  forRuns: { synth: SynthOptions; at: number } | null;
   refresh(): Promise<void>;
+  sendToRuns(synth: SynthOptions): void;
   setSynth(patch: Partial<SynthOptions>): void;
   show(ref: DataRef, offset?: number, count?: number): Promise<void>;
   importFolder(req: ImportFolderRequest): Promise<DatasetInfo | undefined>;
@@ -51,27 +54,65 @@ export function checkSynth(o: SynthOptions): string | null {
 
 export const sameRef = (a: DataRef, b: DataRef) => JSON.stringify(a) === JSON.stringify(b);
 
+/**
+ * The synth settings and the ones handed to the Train page outlive a reload (localStorage): a tab
+ * reloaded mid-run comes back to the same questions. Anything unreadable falls back to the defaults.
+ */
+const SAVED_KEY = 'thinker-lab.data';
+
+function loadSaved(): { synth: SynthOptions; forRuns: DataState['forRuns'] } {
+  const fallback = { synth: DEFAULT_SYNTH, forRuns: null };
+  try {
+    const raw = typeof localStorage === 'undefined' ? null : localStorage.getItem(SAVED_KEY);
+    if (!raw) return fallback;
+    const v = JSON.parse(raw) as { synth?: SynthOptions; forRuns?: DataState['forRuns'] };
+    const synth = v.synth && !checkSynth(v.synth) ? v.synth : DEFAULT_SYNTH;
+    const forRuns = v.forRuns && typeof v.forRuns.at === 'number' && v.forRuns.synth && !checkSynth(v.forRuns.synth) ? v.forRuns : null;
+    return { synth, forRuns };
+  } catch {
+    return fallback;
+  }
+}
+
+function save(state: Pick<DataState, 'synth' | 'forRuns'>): void {
+  try {
+    if (typeof localStorage !== 'undefined') localStorage.setItem(SAVED_KEY, JSON.stringify({ synth: state.synth, forRuns: state.forRuns }));
+  } catch {
+    // Storage full or blocked: the settings then last as long as the tab.
+  }
+}
+
 /** Preview replies can arrive out of order when the form changes fast; only the newest is shown. */
 let previewSeq = 0;
+
+const saved = loadSaved();
 
 export const useData = create<DataState>()((set, get) => ({
   datasets: [],
   loaded: false,
-  synth: DEFAULT_SYNTH,
+  synth: saved.synth,
   synthError: null,
   preview: null,
   curation: null,
+  forRuns: saved.forRuns,
 
   async refresh() {
     const datasets = await attempt(() => getEngine().listDatasets());
     if (datasets) set({ datasets, loaded: true });
   },
 
+  sendToRuns(synth) {
+    set({ forRuns: { synth: { ...synth }, at: Date.now() } });
+    save(get());
+  },
+
   setSynth(patch) {
     const synth = { ...get().synth, ...patch };
     // An emptied template choice means "all templates", which the generator spells as no key.
     if (synth.templates && synth.templates.length === 0) delete synth.templates;
-    set({ synth, synthError: checkSynth(synth) });
+    const synthError = checkSynth(synth);
+    set({ synth, synthError });
+    if (!synthError) save(get());
   },
 
   async show(ref, offset = 0, count = PREVIEW_COUNT) {

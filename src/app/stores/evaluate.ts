@@ -15,6 +15,12 @@ interface EvalState {
   setOpen(name: string | null): void;
 }
 
+/**
+ * Callbacks come back over their own comlink port, so the last records can arrive after the reply:
+ * records of a finished (or replaced) evaluation are dropped.
+ */
+let current = 0;
+
 export const useEval = create<EvalState>()((set, get) => ({
   request: null,
   records: [],
@@ -22,10 +28,14 @@ export const useEval = create<EvalState>()((set, get) => ({
   open: null,
 
   async run(req) {
+    const id = ++current;
     set({ request: req, records: [], reply: null, open: null });
     const reply = await useJobs.getState().run({ kind: 'evaluate', label: `Evaluating ${req.model}`, cancel: () => getEngine().cancel() },
-      (report) => getEngine().evaluate(req, callback(report), callback((r: EvalRecord) => set({ records: [...get().records, r] }))));
-    if (reply) set({ reply, records: reply.records.length ? reply.records : get().records });
+      (report) => getEngine().evaluate(req, callback(report), callback((r: EvalRecord) => {
+        if (id === current && !get().reply) set({ records: [...get().records, r] });
+      })));
+    if (reply && id === current) set({ reply, records: reply.records.length ? reply.records : get().records });
+    if (id === current) current++;
   },
 
   setOpen(name) {

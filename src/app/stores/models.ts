@@ -1,7 +1,7 @@
 // Saved models and run checkpoints, and the "current" model the Evaluate, Ask and Data pages use
 // (and whose memory need the header shows).
 import { create } from 'zustand';
-import type { ModelInfo } from '../../../workers/api';
+import type { ModelInfo, RunInfo, RunKind } from '../../../workers/api';
 import { getEngine } from '../engine-client';
 import { attempt, useJobs } from './jobs';
 import { useSession } from './session';
@@ -10,21 +10,34 @@ interface ModelsState {
   models: ModelInfo[];
   loaded: boolean;
   current: string | null;
+  /** The user picked the current model; until then it follows the newest model as runs add checkpoints. */
+  chosen: boolean;
   refresh(): Promise<void>;
   setCurrent(path: string | null): void;
   save(from: string, name: string): Promise<ModelInfo | undefined>;
   remove(path: string): Promise<void>;
-  exportTo(path: string, to: FileSystemDirectoryHandle): Promise<void>;
+  /** True when the folder was written (a failure is an alert already). */
+  exportTo(path: string, to: FileSystemDirectoryHandle): Promise<boolean>;
   importFrom(name: string, from: FileSystemDirectoryHandle | File[]): Promise<ModelInfo | undefined>;
 }
 
+/**
+ * Run checkpoints, newest first: the run updated last first (the engine lists runs in storage
+ * order, which says nothing about age), and within a run the highest step first.
+ */
+export function newestCheckpoints(models: readonly ModelInfo[], runs: readonly Pick<RunInfo, 'name' | 'updatedAt'>[], kind?: RunKind): ModelInfo[] {
+  const updated = new Map(runs.map((r) => [r.name, r.updatedAt]));
+  return models
+    .filter((m) => m.run && (!kind || m.run.kind === kind))
+    .sort((a, b) => (updated.get(b.run!.name) ?? '').localeCompare(updated.get(a.run!.name) ?? '') || b.run!.step - a.run!.step);
+}
+
 /** The current model stays when it still exists; else the newest saved model, else the newest checkpoint. */
-export function pickCurrent(models: ModelInfo[], current: string | null): string | null {
+export function pickCurrent(models: ModelInfo[], current: string | null, runs: readonly Pick<RunInfo, 'name' | 'updatedAt'>[] = []): string | null {
   if (current && models.some((m) => m.path === current)) return current;
   const saved = models.filter((m) => !m.run);
   if (saved.length) return saved[saved.length - 1].path;
-  const ckpts = models.filter((m) => m.run);
-  return ckpts.length ? ckpts[ckpts.length - 1].path : null;
+  return newestCheckpoints(models, runs)[0]?.path ?? null;
 }
 
 /** How a model is named in pickers: "models/x" -> "x"; checkpoints by run and step. */
@@ -37,15 +50,19 @@ export const useModels = create<ModelsState>()((set, get) => ({
   models: [],
   loaded: false,
   current: null,
+  chosen: false,
 
   async refresh() {
     const models = await attempt(() => getEngine().listModels());
     if (!models) return;
-    set({ models, loaded: true, current: pickCurrent(models, get().current) });
+    // Only to order checkpoints by age: without it they keep the engine's order, no alert needed.
+    const runs = await getEngine().listRuns().catch(() => []);
+    const { current, chosen } = get();
+    set({ models, loaded: true, current: pickCurrent(models, chosen ? current : null, runs) });
   },
 
   setCurrent(path) {
-    set({ current: path });
+    set({ current: path, chosen: path !== null });
   },
 
   async save(from, name) {
@@ -62,7 +79,8 @@ export const useModels = create<ModelsState>()((set, get) => ({
   },
 
   async exportTo(path, to) {
-    await useJobs.getState().run({ kind: 'model', label: `Exporting ${path}` }, () => getEngine().exportModel(path, to));
+    const done = await useJobs.getState().run({ kind: 'model', label: `Exporting ${path}` }, async () => { await getEngine().exportModel(path, to); return true; });
+    return done === true;
   },
 
   async importFrom(name, from) {

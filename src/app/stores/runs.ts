@@ -21,8 +21,9 @@ interface RunsState {
   rowsError: string | null;
   /** The run this page is running now. */
   live: string | null;
-  /** The live run's log lines (newest last). */
+  /** The log lines of the run this page ran last (newest last), kept after it ends. */
   log: string[];
+  logRun: string | null;
   refresh(): Promise<void>;
   select(name: string | null): Promise<void>;
   start(req: RunRequest): Promise<RunInfo | undefined>;
@@ -55,7 +56,7 @@ export const useRuns = create<RunsState>()((set, get) => {
   async function drive(name: string, label: string, call: (onEvent: (e: RunEvent) => void) => Promise<RunInfo>, placeholder?: RunInfo) {
     const jobs = useJobs.getState();
     return jobs.run({ kind: 'run', label, cancel: () => getEngine().stopRun('stop'), cancelLabel: 'Stop' }, async (report) => {
-      set({ live: name, selected: name, log: [] });
+      set({ live: name, selected: name, log: [], logRun: name });
       if (placeholder) set({ runs: upsertRun(get().runs, placeholder), rows: { ...get().rows, [name]: [] } });
       else if (!get().rows[name]) await loadRows(name);
       try {
@@ -105,6 +106,7 @@ export const useRuns = create<RunsState>()((set, get) => {
     rowsError: null,
     live: null,
     log: [],
+    logRun: null,
 
     async refresh() {
       const runs = await attempt(() => getEngine().listRuns());
