@@ -363,3 +363,162 @@ fn kv_write(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
   let b = bt / p.Tn;
   kvCache[(b * p.Cap + p.pos0 + tt) * p.W + c] = kvSrc[e];
 }
+
+// ---------------------------------------------------------------------------------------------
+// One thread per row: the same four passes without workgroup memory or barriers. CPU adapters
+// (SwiftShader, llvmpipe) emulate a barrier by switching between the invocations of a workgroup,
+// which makes the kernels above 10-40x slower there than plain loops; Gpu.rowKernels picks these.
+// Rows are (b, i, h) query rows or (b, j, g) key rows in memory order, folded into a 2D grid.
+// The backward pass keeps the staging convention of the workgroup kernels (prep writes
+// [lse, D, lo, hi] into dq; dkdv reads it; dq reads its own row's, then overwrites it).
+
+override RT: u32 = 64u;      // threads per workgroup of the row kernels
+// The head dim as a pipeline constant (one pipeline per model): loops over it have a fixed trip
+// count, so the compiler can unroll them and keep the row arrays in registers (SwiftShader keeps
+// an indexed private array in memory otherwise, at several times the cost).
+override HDC: u32 = 16u;
+
+fn threadRow(gid: vec3<u32>, nwg: vec3<u32>) -> u32 { return gid.x + gid.y * nwg.x * RT; }
+
+@compute @workgroup_size(RT)
+fn attn_fwd_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = threadRow(gid, nwg);
+  if (row >= p.B * p.Tq * p.H) { return; }
+  let h = row % p.H;
+  let i = (row / p.H) % p.Tq;
+  let b = row / (p.H * p.Tq);
+  let hd = HDC;
+  let g = h / (p.H / p.KVH);
+  let qr = qRow(b, i, h);
+  var qs: array<f32, HDMAX>;
+  var a: array<f32, HDMAX>;
+  for (var d = 0u; d < hd; d++) {
+    qs[d] = q[qr + d] * p.scale;
+    a[d] = 0.0;
+  }
+  let rg = keyRange(b, i);
+  var m = NEG;
+  var l = 0.0;
+  for (var j = rg.x; j < rg.y; j++) {
+    let kr = kvRow(b, j, g);
+    var s = 0.0;
+    for (var d = 0u; d < hd; d++) { s += qs[d] * k[kr + d]; }
+    if (s > m) {
+      // A new maximum: rescale what was summed under the old one (by 0 for the first key).
+      let c = exp(m - s);
+      l = l * c + 1.0;
+      for (var d = 0u; d < hd; d++) { a[d] = a[d] * c + v[kr + d]; }
+      m = s;
+    } else {
+      let e = exp(s - m);
+      l += e;
+      for (var d = 0u; d < hd; d++) { a[d] += e * v[kr + d]; }
+    }
+  }
+  var inv = 0.0;
+  if (l > 0.0) { inv = 1.0 / l; }
+  for (var d = 0u; d < hd; d++) { o[qr + d] = a[d] * inv; }
+  var ls = NEG;
+  if (l > 0.0) { ls = m + log(l); }
+  lse[statRow(b, h, i)] = ls;
+}
+
+@compute @workgroup_size(RT)
+fn attn_bwd_prep_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = threadRow(gid, nwg);
+  if (row >= p.B * p.Tq * p.H) { return; }
+  let h = row % p.H;
+  let i = (row / p.H) % p.Tq;
+  let b = row / (p.H * p.Tq);
+  let base = row * p.hd;
+  var D = 0.0;
+  for (var d = 0u; d < HDC; d++) { D += dO[base + d] * o[base + d]; }
+  let st = statRow(b, h, i);
+  let rg = keyRange(b, i);
+  scratch[st] = D;
+  dq[base] = lse[st];
+  dq[base + 1u] = D;
+  dq[base + 2u] = f32(rg.x);
+  dq[base + 3u] = f32(rg.y);
+}
+
+@compute @workgroup_size(RT)
+fn attn_bwd_dkdv_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = threadRow(gid, nwg);
+  if (row >= p.B * p.Tk * p.KVH) { return; }
+  let g = row % p.KVH;
+  let j = (row / p.KVH) % p.Tk;
+  let b = row / (p.KVH * p.Tk);
+  let hd = HDC;
+  let kr = kvRow(b, j, g);
+  var ks: array<f32, HDMAX>;
+  var vj: array<f32, HDMAX>;
+  var dkA: array<f32, HDMAX>;
+  var dvA: array<f32, HDMAX>;
+  for (var d = 0u; d < hd; d++) {
+    ks[d] = k[kr + d] * p.scale;
+    vj[d] = v[kr + d];
+    dkA[d] = 0.0;
+    dvA[d] = 0.0;
+  }
+  let R = p.H / p.KVH;
+  for (var hh = 0u; hh < R; hh++) {
+    let h = g * R + hh;
+    for (var i = 0u; i < p.Tq; i++) {
+      let sr = qRow(b, i, h);
+      if (j < u32(dq[sr + 2u]) || j >= u32(dq[sr + 3u])) { continue; }
+      var s = 0.0;
+      var dov = 0.0;
+      for (var d = 0u; d < hd; d++) {
+        s += q[sr + d] * ks[d];
+        dov += dO[sr + d] * vj[d];
+      }
+      let pr = exp(s - dq[sr]);
+      let ds = pr * (dov - dq[sr + 1u]);
+      for (var d = 0u; d < hd; d++) {
+        dkA[d] += ds * q[sr + d];
+        dvA[d] += pr * dO[sr + d];
+      }
+    }
+  }
+  for (var d = 0u; d < hd; d++) {
+    dk[kr + d] = dkA[d] * p.scale;
+    dv[kr + d] = dvA[d];
+  }
+}
+
+@compute @workgroup_size(RT)
+fn attn_bwd_dq_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = threadRow(gid, nwg);
+  if (row >= p.B * p.Tq * p.H) { return; }
+  let h = row % p.H;
+  let i = (row / p.H) % p.Tq;
+  let b = row / (p.H * p.Tq);
+  let hd = HDC;
+  let g = h / (p.H / p.KVH);
+  let qr = qRow(b, i, h);
+  let lseI = dq[qr];
+  let dI = dq[qr + 1u];
+  let lo = u32(dq[qr + 2u]);
+  let hi = u32(dq[qr + 3u]);
+  var qs: array<f32, HDMAX>;
+  var dOi: array<f32, HDMAX>;
+  var a: array<f32, HDMAX>;
+  for (var d = 0u; d < hd; d++) {
+    qs[d] = q[qr + d] * p.scale;
+    dOi[d] = dO[qr + d];
+    a[d] = 0.0;
+  }
+  for (var j = lo; j < hi; j++) {
+    let kr = kvRow(b, j, g);
+    var s = 0.0;
+    var dov = 0.0;
+    for (var d = 0u; d < hd; d++) {
+      s += qs[d] * k[kr + d];
+      dov += dOi[d] * v[kr + d];
+    }
+    let ds = exp(s - lseI) * (dov - dI);
+    for (var d = 0u; d < hd; d++) { a[d] += ds * k[kr + d]; }
+  }
+  for (var d = 0u; d < hd; d++) { dq[qr + d] = a[d] * p.scale; }
+}

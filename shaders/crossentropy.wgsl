@@ -174,3 +174,94 @@ fn backward_inplace(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
     logits[base + j] = c * (select(0.0, 1.0, j == u32(t)) - q);
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// One thread per row (Gpu.rowKernels, for CPU adapters, which emulate barriers slowly): the same
+// three entry points walking the row alone. Rows fold into a 2D grid of RT-thread workgroups.
+
+override RT: u32 = 64u;
+
+fn threadRow(gid: vec3<u32>, nwg: vec3<u32>) -> u32 { return gid.x + gid.y * nwg.x * RT; }
+
+// The (max, sum of exp, sum of exp * (z - max)) state of one whole row.
+fn rowStatsAlone(base: u32) -> vec3<f32> {
+  var st = vec3<f32>(logits[base] * p.invTemp, 1.0, 0.0);
+  for (var j = 1u; j < p.v; j++) {
+    let z = logits[base + j] * p.invTemp;
+    if (z > st.x) {
+      let d = st.x - z;
+      let e = exp(d);
+      st = vec3<f32>(z, st.y * e + 1.0, e * (st.z + d * st.y));
+    } else {
+      let d = z - st.x;
+      let e = exp(d);
+      st = vec3<f32>(st.x, st.y + e, st.z + e * d);
+    }
+  }
+  return st;
+}
+
+fn validTarget(row: u32) -> i32 {
+  let t = targets[row];
+  return select(-1, t, t >= 0 && u32(t) < p.v);
+}
+
+@compute @workgroup_size(RT)
+fn forward_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = threadRow(gid, nwg);
+  if (row >= p.n) { return; }
+  let t = validTarget(row);
+  if (t < 0) {
+    rowOut[row] = 0.0;
+    wide[row] = 0.0;
+    return;
+  }
+  let base = row * p.v;
+  let st = rowStatsAlone(base);
+  let logS = log(st.y);
+  rowOut[row] = logits[base + u32(t)] * p.invTemp - st.x - logS;
+  wide[row] = logS - st.z / st.y;
+}
+
+// The scale of row `row`'s gradient: 0 for an ignored row or a coef of 0.
+fn backwardScale(row: u32) -> f32 {
+  let t = validTarget(row);
+  return select(0.0, rowOut[row] * p.invTemp, t >= 0);
+}
+
+// Two entry points with the loop written twice: the in-place one must not mention binding 4.
+@compute @workgroup_size(RT)
+fn backward_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = threadRow(gid, nwg);
+  if (row >= p.n) { return; }
+  let c = backwardScale(row);
+  let base = row * p.v;
+  if (c == 0.0) {
+    for (var j = 0u; j < p.v; j++) { wide[base + j] = 0.0; }
+    return;
+  }
+  let t = u32(validTarget(row));
+  let st = rowStatsAlone(base);
+  let invS = 1.0 / st.y;
+  for (var j = 0u; j < p.v; j++) {
+    wide[base + j] = c * (select(0.0, 1.0, j == t) - exp(logits[base + j] * p.invTemp - st.x) * invS);
+  }
+}
+
+@compute @workgroup_size(RT)
+fn backward_inplace_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = threadRow(gid, nwg);
+  if (row >= p.n) { return; }
+  let c = backwardScale(row);
+  let base = row * p.v;
+  if (c == 0.0) {
+    for (var j = 0u; j < p.v; j++) { logits[base + j] = 0.0; }
+    return;
+  }
+  let t = u32(validTarget(row));
+  let st = rowStatsAlone(base);
+  let invS = 1.0 / st.y;
+  for (var j = 0u; j < p.v; j++) {
+    logits[base + j] = c * (select(0.0, 1.0, j == t) - exp(logits[base + j] * p.invTemp - st.x) * invS);
+  }
+}

@@ -224,6 +224,95 @@ fn matmul_gemv_bias(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workg
 }
 
 // ---------------------------------------------------------------------------------------------
+// Barrier-free product for CPU adapters (Gpu.rowKernels): each thread computes a 4 x 8 block of C
+// straight from global memory. Without workgroup memory there is nothing to synchronise (a CPU
+// implementation of WebGPU emulates barriers by switching between invocations), and small or skinny
+// products (N = 16 for a kv projection) waste no tile padding. The block lives in eight named vec4
+// registers, not an indexed array: SwiftShader keeps indexed private arrays in memory, which costs
+// a factor of 3-6 here. Reads past the edge are clamped to the last row or column, never stored.
+
+override BX: u32 = 8;
+override BY: u32 = 8;
+
+// Row r of the block: columns 0..3 in lo{r}, 4..7 in hi{r}.
+struct Block {
+  lo0: vec4<f32>, lo1: vec4<f32>, lo2: vec4<f32>, lo3: vec4<f32>,
+  hi0: vec4<f32>, hi1: vec4<f32>, hi2: vec4<f32>, hi3: vec4<f32>,
+}
+
+fn block_product(g: vec3<u32>) -> Block {
+  let m0 = g.y * 4u;
+  let n0 = g.x * 8u;
+  let aB = g.z * p.strideA;
+  let bB = g.z * p.strideB;
+  let mx = p.M - 1u;
+  let nx = p.N - 1u;
+  let r0 = aB + min(m0, mx) * p.sAm;
+  let r1 = aB + min(m0 + 1u, mx) * p.sAm;
+  let r2 = aB + min(m0 + 2u, mx) * p.sAm;
+  let r3 = aB + min(m0 + 3u, mx) * p.sAm;
+  let c0 = bB + min(n0, nx) * p.sBn;
+  let c1 = bB + min(n0 + 1u, nx) * p.sBn;
+  let c2 = bB + min(n0 + 2u, nx) * p.sBn;
+  let c3 = bB + min(n0 + 3u, nx) * p.sBn;
+  let c4 = bB + min(n0 + 4u, nx) * p.sBn;
+  let c5 = bB + min(n0 + 5u, nx) * p.sBn;
+  let c6 = bB + min(n0 + 6u, nx) * p.sBn;
+  let c7 = bB + min(n0 + 7u, nx) * p.sBn;
+  var x: Block;
+  for (var k = 0u; k < p.K; k++) {
+    let bk = k * p.sBk;
+    let lo = vec4<f32>(B[c0 + bk], B[c1 + bk], B[c2 + bk], B[c3 + bk]);
+    let hi = vec4<f32>(B[c4 + bk], B[c5 + bk], B[c6 + bk], B[c7 + bk]);
+    let ak = k * p.sAk;
+    let a0 = A[r0 + ak];
+    let a1 = A[r1 + ak];
+    let a2 = A[r2 + ak];
+    let a3 = A[r3 + ak];
+    x.lo0 += a0 * lo; x.hi0 += a0 * hi;
+    x.lo1 += a1 * lo; x.hi1 += a1 * hi;
+    x.lo2 += a2 * lo; x.hi2 += a2 * hi;
+    x.lo3 += a3 * lo; x.hi3 += a3 * hi;
+  }
+  return x;
+}
+
+// Row m of C from columns n0..n0+7 (lo, hi), with the bias values for those columns.
+fn store_block_row(z: u32, m: u32, n0: u32, lo: vec4<f32>, hi: vec4<f32>, blo: vec4<f32>, bhi: vec4<f32>) {
+  if (m >= p.M) { return; }
+  let row = z * p.strideC + m * p.N;
+  for (var j = 0u; j < 4u; j++) {
+    if (n0 + j < p.N) { write_c(row + n0 + j, lo[j], blo[j]); }
+    if (n0 + 4u + j < p.N) { write_c(row + n0 + 4u + j, hi[j], bhi[j]); }
+  }
+}
+
+fn store_block(g: vec3<u32>, x: Block, blo: vec4<f32>, bhi: vec4<f32>) {
+  let m0 = g.y * 4u;
+  let n0 = g.x * 8u;
+  store_block_row(g.z, m0, n0, x.lo0, x.hi0, blo, bhi);
+  store_block_row(g.z, m0 + 1u, n0, x.lo1, x.hi1, blo, bhi);
+  store_block_row(g.z, m0 + 2u, n0, x.lo2, x.hi2, blo, bhi);
+  store_block_row(g.z, m0 + 3u, n0, x.lo3, x.hi3, blo, bhi);
+}
+
+@compute @workgroup_size(BX, BY)
+fn matmul_blocks(@builtin(global_invocation_id) g: vec3<u32>) {
+  if (g.y * 4u >= p.M || g.x * 8u >= p.N) { return; }
+  store_block(g, block_product(g), vec4<f32>(0.0), vec4<f32>(0.0));
+}
+
+@compute @workgroup_size(BX, BY)
+fn matmul_blocks_bias(@builtin(global_invocation_id) g: vec3<u32>) {
+  if (g.y * 4u >= p.M || g.x * 8u >= p.N) { return; }
+  let n0 = g.x * 8u;
+  let nx = p.N - 1u;
+  let blo = vec4<f32>(bias[min(n0, nx)], bias[min(n0 + 1u, nx)], bias[min(n0 + 2u, nx)], bias[min(n0 + 3u, nx)]);
+  let bhi = vec4<f32>(bias[min(n0 + 4u, nx)], bias[min(n0 + 5u, nx)], bias[min(n0 + 6u, nx)], bias[min(n0 + 7u, nx)]);
+  store_block(g, block_product(g), blo, bhi);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Column sums: C[n] (+)= sum_m A[m * N + n] for m < M (bias gradients; A is the row-major [M, N]
 // output gradient). SC consecutive columns per workgroup keep row reads coalesced; SR threads per
 // column split the rows and meet in workgroup memory.

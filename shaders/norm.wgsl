@@ -118,3 +118,50 @@ fn backward_dw(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     dw[j] = dw[j] + redCols[lid.x];
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// One thread per row (Gpu.rowKernels: CPU adapters, where workgroup barriers are emulated slowly).
+
+override RT: u32 = 64u;
+
+fn threadRow(gid: vec3<u32>, nwg: vec3<u32>) -> u32 { return gid.x + gid.y * nwg.x * RT; }
+
+@compute @workgroup_size(RT)
+fn forward_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = threadRow(gid, nwg);
+  if (row >= p.rows) { return; }
+  let base = row * p.dim;
+  var ss = 0.0;
+  for (var j = 0u; j < p.dim; j++) { ss += x[base + j] * x[base + j]; }
+  let r = inverseSqrt(ss / f32(p.dim) + p.eps);
+  rstd[row] = r;
+  for (var j = 0u; j < p.dim; j++) { yy[base + j] = x[base + j] * r * w[j]; }
+}
+
+@compute @workgroup_size(RT)
+fn backward_dx_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = threadRow(gid, nwg);
+  if (row >= p.rows) { return; }
+  let base = row * p.dim;
+  var dot = 0.0;
+  for (var j = 0u; j < p.dim; j++) { dot += yy[base + j] * w[j] * x[base + j]; }
+  let r = rstd[row];
+  let c = r * r * r * dot / f32(p.dim);
+  for (var j = 0u; j < p.dim; j++) {
+    let g = r * w[j] * yy[base + j] - c * x[base + j];
+    if (p.accumulate != 0u) { dx[base + j] = dx[base + j] + g; } else { dx[base + j] = g; }
+  }
+}
+
+// dw_j += sum_rows dy[row, j] * x[row, j] * rstd[row], one thread per column.
+@compute @workgroup_size(RT)
+fn backward_dw_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let j = gid.x;
+  if (j >= p.dim) { return; }
+  var acc = 0.0;
+  for (var row = 0u; row < p.rows; row++) {
+    let k = row * p.dim + j;
+    acc += yy[k] * x[k] * rstd[row];
+  }
+  dw[j] = dw[j] + acc;
+}

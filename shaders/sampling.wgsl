@@ -296,3 +296,102 @@ fn sample_rows(@builtin(local_invocation_index) t: u32,
     logp[row] = (logits[base + tok] * inv_t - m) - log_s;
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// One thread per row (Gpu.rowKernels, for CPU adapters, which emulate barriers slowly): the same
+// selection, with the same nucleus search, walking the row alone. The draw walks the kept tokens
+// in index order, so a sampled token can differ from the workgroup kernel's for the same seed
+// (both follow the same distribution); greedy picks and every logp are the same.
+
+override RT: u32 = 64u;
+
+@compute @workgroup_size(RT)
+fn sample_thread(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = gid.x + gid.y * nwg.x * RT;
+  if (row >= p.B) { return; }
+  let V = p.V;
+  let base = row * V;
+  var xmax = logits[base];
+  var imax = 0u;
+  var kmin = key(xmax);
+  for (var i = 1u; i < V; i++) {
+    let x = logits[base + i];
+    if (x > xmax) { xmax = x; imax = i; }
+    kmin = min(kmin, key(x));
+  }
+  let greedy = p.greedy != 0u;
+  let inv_t = select(p.inv_t, 1.0, greedy);
+  let m = xmax * inv_t;
+  var S = 0.0;
+  for (var i = 0u; i < V; i++) { S += exp(logits[base + i] * inv_t - m); }
+  let log_s = log(S);
+  if (greedy) {
+    tokens[row] = imax;
+    logp[row] = (logits[base + imax] - m) - log_s;
+    return;
+  }
+  // Nucleus threshold: the same invariant and probes as sample_rows.
+  let kmax = key(xmax);
+  var lo = kmin;
+  var hi = select(kmax + 1u, kmax, kmax == NONE);
+  let goal = p.top_p * S;
+  if (p.top_p < 1.0) {
+    loop {
+      if (hi - lo <= 1u) { break; }
+      let w = hi - lo;
+      let q = w / 8u;
+      let r = w % 8u;
+      let ka = vec4<u32>(1u, 2u, 3u, 4u);
+      let kb = vec4<u32>(5u, 6u, 7u, 8u);
+      let pa = vec4<u32>(lo) + q * ka + (r * ka) / 8u;
+      let pb = vec4<u32>(lo) + q * kb + (r * kb) / 8u;
+      var ma = vec4<f32>(0.0);
+      var mb = vec4<f32>(0.0);
+      for (var i = 0u; i < V; i++) {
+        let x = logits[base + i];
+        let k = key(x);
+        if (k >= pa.x) {
+          let e = vec4<f32>(exp(x * inv_t - m));
+          ma += select(vec4<f32>(0.0), e, vec4<u32>(k) >= pa);
+          mb += select(vec4<f32>(0.0), e, vec4<u32>(k) >= pb);
+        }
+      }
+      var nlo = lo;
+      var nhi = hi;
+      for (var k = 0u; k < 4u; k++) {
+        if (ma[k] >= goal) { nlo = max(nlo, pa[k]); } else { nhi = min(nhi, pa[k]); }
+      }
+      for (var k = 0u; k < 3u; k++) {
+        if (mb[k] >= goal) { nlo = max(nlo, pb[k]); } else { nhi = min(nhi, pb[k]); }
+      }
+      lo = nlo;
+      hi = nhi;
+    }
+  }
+  // Draw: kept mass in index order, then walk it again to the token whose interval holds u * mass.
+  var total = 0.0;
+  var last = imax + 1u;
+  for (var i = 0u; i < V; i++) {
+    let x = logits[base + i];
+    if (key(x) >= lo) {
+      let e = exp(x * inv_t - m);
+      total += e;
+      if (e > 0.0) { last = i + 1u; }
+    }
+  }
+  let rdraw = uniform01(row) * total;
+  var a = 0.0;
+  var tok = last - 1u;  // rounding fallback: the last token with mass
+  for (var i = 0u; i < V; i++) {
+    let x = logits[base + i];
+    if (key(x) >= lo) {
+      a += exp(x * inv_t - m);
+      if (a > rdraw) {
+        tok = i;
+        break;
+      }
+    }
+  }
+  tokens[row] = tok;
+  logp[row] = (logits[base + tok] * inv_t - m) - log_s;
+}

@@ -2,6 +2,7 @@
 // list of live buffers. Everything else in the engine asks it for pipelines and buffers, so
 // there is one place to see what the GPU holds and one place where device loss is noticed.
 
+import type { KernelProfiler } from './profile';
 import { DeviceLostError, GpuCommandError, NoWebGPUError } from './errors';
 
 /** Features the engine can use when present; none is assumed. */
@@ -24,9 +25,13 @@ export interface GpuInfo {
   vendor: string;
   architecture: string;
   description: string;
+  /** A CPU implementation of WebGPU (SwiftShader, llvmpipe, a browser's fallback adapter). */
+  cpu: boolean;
   features: string[];
   limits: Record<string, number>;
 }
+
+const CPU_ADAPTER = /swiftshader|llvmpipe|lavapipe|software/i;
 
 export interface GpuOptions {
   powerPreference?: GPUPowerPreference;
@@ -39,6 +44,15 @@ export class Gpu {
   readonly limits: Readonly<Record<string, number>>;
   /** Set once the device is lost; every later use throws it. */
   lostError: DeviceLostError | null = null;
+  /**
+   * Run the one-thread-per-row variants of the row kernels (attention, log-probs, RMSNorm,
+   * sampling) and the barrier-free matmul. CPU adapters emulate workgroup barriers by switching
+   * between invocations, which makes the workgroup kernels 5-40x slower there; GPUs want the
+   * workgroup kernels. Defaults to info.cpu; tests set it to check both paths.
+   */
+  rowKernels: boolean;
+  /** When set, every dispatch is timed on the GPU (src/engine/profile.ts). */
+  profiler: KernelProfiler | null = null;
   private pipelines = new Map<string, GPUComputePipeline>();
   private modules = new Map<string, GPUShaderModule>();
   private live = new Map<GPUBuffer, { label: string; bytes: number }>();
@@ -52,6 +66,7 @@ export class Gpu {
     const limits: Record<string, number> = {};
     for (const k in device.limits) limits[k] = (device.limits as unknown as Record<string, number>)[k];
     this.limits = limits;
+    this.rowKernels = info.cpu;
     device.lost.then((l) => {
       if (l.reason !== 'destroyed') this.lostError = new DeviceLostError(String(l.reason), l.message);
     });
@@ -82,10 +97,12 @@ export class Gpu {
     }
     const device = await adapter.requestDevice({ requiredFeatures: features, requiredLimits });
     const ai = adapter.info ?? ({} as GPUAdapterInfo);
+    const fallback = (ai as { isFallbackAdapter?: boolean }).isFallbackAdapter ?? (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter ?? false;
     const info: GpuInfo = {
       vendor: ai.vendor ?? '',
       architecture: ai.architecture ?? '',
       description: ai.description ?? '',
+      cpu: fallback || CPU_ADAPTER.test(`${ai.architecture} ${ai.description}`),
       features: [...(device.features as unknown as Iterable<string>)].sort(),
       limits: {},
     };

@@ -36,6 +36,8 @@ export class CommandStream {
   /** Dispatches recorded over this stream's life (for the "a step is a few submissions" check). */
   dispatchCount = 0;
   submitCount = 0;
+  /** Labels of the kernels this stream has dispatched (which path a launcher took). */
+  readonly kernelsSeen = new Set<string>();
 
   constructor(readonly gpu: Gpu, readonly label = 'stream') {
     this.uniformBuf = gpu.createBuffer(`${label}.uniforms`, SLOT_BYTES * SLOTS, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
@@ -53,6 +55,7 @@ export class CommandStream {
     if (this.pending.length === SLOTS) this.submit();
     this.pending.push(d);
     this.dispatchCount++;
+    this.kernelsSeen.add(d.label);
   }
 
   /** Encode everything recorded so far as one compute pass and submit it. */
@@ -79,8 +82,13 @@ export class CommandStream {
     device.pushErrorScope('out-of-memory');
     device.pushErrorScope('validation');
     const enc = device.createCommandEncoder({ label: this.label });
-    const pass = enc.beginComputePass({ label: this.label });
+    const profiler = gpu.profiler;
+    let pass = enc.beginComputePass({ label: this.label });
     this.pending.forEach((d, i) => {
+      if (profiler) {
+        pass.end();
+        pass = enc.beginComputePass({ label: d.label, timestampWrites: profiler.passWrites(i) });
+      }
       const entries: GPUBindGroupEntry[] = [
         { binding: 0, resource: { buffer: this.uniformBuf, offset: i * SLOT_BYTES, size: Math.max(16, d.uniforms.length * 4) } },
       ];
@@ -94,7 +102,9 @@ export class CommandStream {
       pass.dispatchWorkgroups(x, y, z);
     });
     pass.end();
+    const afterSubmit = profiler?.collect(enc, this.pending.map((d) => d.label));
     device.queue.submit([enc.finish()]);
+    afterSubmit?.();
     const labels = this.pending.map((d) => d.label);
     const where = `${this.label} (${labels.length} dispatches: ${summarize(labels)})`;
     const scopes = [device.popErrorScope(), device.popErrorScope(), device.popErrorScope()];

@@ -78,7 +78,7 @@ describe('jobs', () => {
 
 describe('session', () => {
   it('without navigator.gpu shows the explanation and never starts the engine', async () => {
-    const init = vi.fn(async () => ({ vendor: '', architecture: '', description: '', features: [], limits: {} }));
+    const init = vi.fn(async () => ({ vendor: '', architecture: '', description: '', cpu: false, features: [], limits: {} }));
     setEngine(fake({ init }));
     await useSession.getState().start({});
     expect(useSession.getState().status).toBe('unavailable');
@@ -93,7 +93,7 @@ describe('session', () => {
   });
 
   it('is ready with the adapter and the storage figures', async () => {
-    const info = { vendor: 'google', architecture: 'swiftshader', description: '', features: ['subgroups'], limits: { maxBufferSize: 1 } };
+    const info = { vendor: 'google', architecture: 'swiftshader', description: '', cpu: true, features: ['subgroups'], limits: { maxBufferSize: 1 } };
     setEngine(fake({ init: async () => info, storage: async () => ({ usage: 10, quota: 100 }) }));
     await useSession.getState().start({ gpu: {} });
     await tick();

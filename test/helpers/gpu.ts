@@ -1,6 +1,7 @@
 // Shared test plumbing: one Dawn device per test worker, seeded random data, and comparison
 // against float64 references with errors that say where the first mismatch is.
 
+import { beforeAll, afterAll } from 'vitest';
 import { createNodeGpu } from '../../src/node/dawn';
 import type { Gpu } from '../../src/engine/gpu';
 import { Arena, type ArenaEntry, type Tensor, upload, download } from '../../src/engine/tensor';
@@ -10,6 +11,29 @@ let gpuPromise: Promise<Gpu> | null = null;
 export function testGpu(): Promise<Gpu> {
   gpuPromise ??= createNodeGpu();
   return gpuPromise;
+}
+
+/**
+ * The two kernel paths (Gpu.rowKernels): workgroup kernels for GPUs, one-thread-per-row kernels for
+ * CPU adapters. Kernel tests run their cases on both: `describe.each(KERNEL_PATHS)(..., (k) => {
+ * useKernelPath(k.rowKernels); ... })`.
+ */
+export const KERNEL_PATHS = [
+  { path: 'workgroup kernels', rowKernels: false },
+  { path: 'row kernels', rowKernels: true },
+];
+
+/** Inside a describe: run its tests on the given path, and restore the device's default after. */
+export function useKernelPath(rowKernels: boolean): void {
+  let before = false;
+  beforeAll(async () => {
+    const gpu = await testGpu();
+    before = gpu.rowKernels;
+    gpu.rowKernels = rowKernels;
+  });
+  afterAll(async () => {
+    (await testGpu()).rowKernels = before;
+  });
 }
 
 /** Mulberry32: a small seeded PRNG so every test's inputs are reproducible. */

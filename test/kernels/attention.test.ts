@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { setup, randArray, compare, rng } from '../helpers/gpu';
+import { setup, randArray, compare, rng, KERNEL_PATHS, useKernelPath } from '../helpers/gpu';
 import { attentionForward, attentionBackward, kvWrite, type AttentionShape } from '../../src/engine/kernels/attention';
 import { attentionRef, attentionBackwardRef, attentionProbs, kvWriteRef } from './attention.ref';
 import { EngineError } from '../../src/engine/errors';
@@ -72,6 +72,8 @@ async function runGpu(c: Case, x: ReturnType<typeof inputs>, backward: boolean) 
     attentionBackward(s, t('q'), t('k'), t('v'), t('o'), t('dO'), t('lse'), t('qPos'), t('kStart'),
       t('dq'), t('dk'), t('dv'), t('scratch'), c.sh, c.kLen);
   }
+  // The path under test is the one that ran.
+  for (const label of s.kernelsSeen) expect(label.endsWith('_rows'), label).toBe(g.gpu.rowKernels);
   const out = {
     o: await read('o'), lse: await read('lse'),
     dq: await read('dq'), dk: await read('dk'), dv: await read('dv'), D: await read('scratch'),
@@ -129,7 +131,9 @@ describe('attention reference', () => {
   });
 });
 
-describe('attention forward', () => {
+describe.each(KERNEL_PATHS)('attention forward ($path)', ({ rowKernels }) => {
+  useKernelPath(rowKernels);
+
   it('causal training, GQA, hd = 12, odd T = 13', async () => {
     await checkForward({ sh: gqa(2, 13, 13, true), kLen: 13, qPos: trainPos(2, 13), kStart: new Uint32Array(2), seed: 1 });
   });
@@ -227,7 +231,9 @@ describe('attention forward', () => {
   });
 });
 
-describe('attention backward', () => {
+describe.each(KERNEL_PATHS)('attention backward ($path)', ({ rowKernels }) => {
+  useKernelPath(rowKernels);
+
   it('causal training, GQA, hd = 12, T = 13, with left padding (empty rows)', async () => {
     await checkBackward({ sh: gqa(2, 13, 13, true), kLen: 13, qPos: trainPos(2, 13), kStart: Uint32Array.from([0, 3]), seed: 11 });
   });

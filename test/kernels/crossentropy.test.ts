@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { setup, randArray, compare, rng, foldedStream } from '../helpers/gpu';
+import { setup, randArray, compare, rng, foldedStream, KERNEL_PATHS, useKernelPath } from '../helpers/gpu';
 import { logprobForward, logprobBackward } from '../../src/engine/kernels/crossentropy';
 import { logprobRef, logprobGradRef } from './crossentropy.ref';
 import { EngineError } from '../../src/engine/errors';
@@ -24,7 +24,7 @@ function makeCase(N: number, V: number, seed: number) {
 async function runCase(N: number, V: number, temperature: number, seed: number, fold = 0) {
   const invTemp = 1 / temperature;
   const { logits, targets, coef } = makeCase(N, V, seed);
-  const { s, t, read, done } = await setup([
+  const { gpu, s, t, read, done } = await setup([
     { name: 'logits', shape: [N, V], dtype: f32, data: logits },
     { name: 'targets', shape: [N], dtype: i32, data: targets },
     { name: 'coef', shape: [N], dtype: f32, data: coef },
@@ -37,6 +37,7 @@ async function runCase(N: number, V: number, temperature: number, seed: number, 
   logprobForward(ls, t('logits'), t('targets'), t('logp'), t('entropy'), N, V, invTemp);
   logprobBackward(ls, t('logits'), t('targets'), t('coef'), t('dlogits'), N, V, invTemp);
   logprobBackward(ls, t('inplace'), t('targets'), t('coef'), t('inplace'), N, V, invTemp);
+  for (const label of s.kernelsSeen) expect(label.endsWith('.rows'), label).toBe(gpu.rowKernels);
   const got = { logp: await read('logp'), entropy: await read('entropy'), dlogits: await read('dlogits'), inplace: await read('inplace') };
   done();
   const f = logprobRef(logits, targets, N, V, invTemp);
@@ -51,7 +52,9 @@ async function runCase(N: number, V: number, temperature: number, seed: number, 
   return { got, targets };
 }
 
-describe('logprob / cross-entropy', () => {
+describe.each(KERNEL_PATHS)('logprob / cross-entropy ($path)', ({ rowKernels }) => {
+  useKernelPath(rowKernels);
+
   it('the float64 gradient reference agrees with central differences of Σ coef·logp', () => {
     const N = 3, V = 11, invTemp = 1 / 0.7;
     const logits = Array.from(randArray(N * V, 9, 2), Number);
@@ -93,6 +96,8 @@ describe('logprob / cross-entropy', () => {
 
   it('folds the row grid into 2D when rows exceed the per-dimension workgroup limit', async () => {
     await runCase(7, 300, 0.7, 51, 3);
+    // The row kernels put 64 rows in a workgroup: 200 rows are 4 workgroups, folded 2 x 2.
+    if (rowKernels) await runCase(200, 30, 0.7, 52, 2);
   });
 
   it('rejects bad dtypes, short tensors, partial overlaps and bad temperatures', async () => {

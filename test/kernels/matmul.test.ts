@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { setup, randArray, compare } from '../helpers/gpu';
+import { setup, randArray, compare, KERNEL_PATHS, useKernelPath } from '../helpers/gpu';
 import { matmul, sumRows, type MatmulOpts } from '../../src/engine/kernels/matmul';
 import { matmulRef, sumRowsRef } from './matmul.ref';
 import { EngineError } from '../../src/engine/errors';
@@ -21,7 +21,7 @@ async function check(c: Case) {
   const B = randArray((batch - 1) * sB + K * N, seed + 1);
   const C0 = randArray((batch - 1) * sC + M * N + (c.tail ?? 3), seed + 2);
   const bias = randArray(N, seed + 3);
-  const { s, t, read, done } = await setup([
+  const { gpu, s, t, read, done } = await setup([
     { name: 'A', shape: [A.length], dtype: 'f32', data: A },
     { name: 'B', shape: [B.length], dtype: 'f32', data: B },
     { name: 'C', shape: [C0.length], dtype: 'f32', data: C0 },
@@ -29,6 +29,7 @@ async function check(c: Case) {
   ]);
   const { bias: useBias, seed: _s, tail: _t, ...opts } = c;
   matmul(s, t('A'), t('B'), t('C'), { ...opts, bias: useBias ? t('bias') : undefined });
+  expect([...s.kernelsSeen]).toEqual([gpu.rowKernels ? 'matmul_blocks' : M <= 4 ? 'matmul_gemv' : 'matmul']);
   const got = await read('C');
   done();
   const want = matmulRef(A, B, C0, { ...opts, bias: useBias ? bias : undefined });
@@ -44,7 +45,8 @@ const combos = [
 ];
 const tag = (o: { transA: boolean; transB: boolean }) => `${o.transA ? 'Aᵀ' : 'A'}·${o.transB ? 'Bᵀ' : 'B'}`;
 
-describe('matmul (tiled path, M > 4)', () => {
+describe.each(KERNEL_PATHS)('matmul, M > 4 ($path)', ({ rowKernels }) => {
+  useKernelPath(rowKernels);
   for (const tr of combos) {
     it(`${tag(tr)} on odd shapes, one tile and several tiles in every dimension`, async () => {
       await check({ M: 7, N: 33, K: 5, ...tr });
@@ -83,7 +85,8 @@ describe('matmul (tiled path, M > 4)', () => {
   });
 });
 
-describe('matmul (matrix-vector path, M <= 4)', () => {
+describe.each(KERNEL_PATHS)('matmul, M <= 4 ($path)', ({ rowKernels }) => {
+  useKernelPath(rowKernels);
   for (const tr of combos) {
     it(`${tag(tr)} for 1..4 rows, K longer than one pass of the K-splitting threads`, async () => {
       for (let M = 1; M <= 4; M++) await check({ M, N: 37, K: 75, ...tr, seed: 100 + M });

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { setup, randArray, compare, foldedStream } from '../helpers/gpu';
+import { setup, randArray, compare, foldedStream, KERNEL_PATHS, useKernelPath } from '../helpers/gpu';
 import { rmsnormForward, rmsnormBackward } from '../../src/engine/kernels/norm';
 import { rmsnormRef, rmsnormBackwardRef } from './norm.ref';
 import { EngineError } from '../../src/engine/errors';
@@ -13,7 +13,7 @@ async function runCase(rows: number, dim: number, eps: number, seed: number, fol
   const dy = randArray(rows * dim, seed + 2);
   const dx0 = randArray(rows * dim, seed + 3);
   const dw0 = randArray(dim, seed + 4);
-  const { s, t, read, done } = await setup([
+  const { gpu, s, t, read, done } = await setup([
     { name: 'x', shape: [rows, dim], dtype: f32, data: x },
     { name: 'w', shape: [dim], dtype: f32, data: w },
     { name: 'y', shape: [rows, dim], dtype: f32 },
@@ -28,6 +28,7 @@ async function runCase(rows: number, dim: number, eps: number, seed: number, fol
   rmsnormBackward(ls, t('x'), t('w'), t('rstd'), t('dy'), t('dx'), t('dw'), rows, dim);
   // Second backward: accumulates into dxAcc and adds a second copy of the dw contribution.
   rmsnormBackward(ls, t('x'), t('w'), t('rstd'), t('dy'), t('dxAcc'), t('dw'), rows, dim, true);
+  for (const label of s.kernelsSeen) expect(label.endsWith('.rows'), label).toBe(gpu.rowKernels);
   const got = { y: await read('y'), rstd: await read('rstd'), dx: await read('dx'), dxAcc: await read('dxAcc'), dw: await read('dw') };
   done();
   const f = rmsnormRef(x, w, rows, dim, eps);
@@ -42,7 +43,9 @@ async function runCase(rows: number, dim: number, eps: number, seed: number, fol
   for (const [k, c] of Object.entries(checks)) expect(c.ok, `${k} (rows ${rows}, dim ${dim}): ${c.msg}`).toBe(true);
 }
 
-describe('rmsnorm', () => {
+describe.each(KERNEL_PATHS)('rmsnorm ($path)', ({ rowKernels }) => {
+  useKernelPath(rowKernels);
+
   it('the float64 backward reference agrees with central differences', () => {
     const rows = 2, dim = 5, eps = 1e-5;
     const x = Array.from(randArray(rows * dim, 11), Number);
@@ -73,6 +76,8 @@ describe('rmsnorm', () => {
 
   it('folds the row grid into 2D when rows exceed the per-dimension workgroup limit', async () => {
     await runCase(7, 37, 1e-6, 300, 3);
+    // The row kernels put 64 rows in a workgroup: 200 rows are 4 workgroups, folded 2 x 2.
+    if (rowKernels) await runCase(200, 37, 1e-6, 301, 2);
   });
 
   it('leaves data past `rows` untouched and rejects bad shapes and in-place use', async () => {

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { setup, rng, compare, testGpu } from '../helpers/gpu';
+import { setup, rng, compare, testGpu, KERNEL_PATHS, useKernelPath } from '../helpers/gpu';
 import { sample, type SampleOpts } from '../../src/engine/kernels/sampling';
 import { download, downloadU32 } from '../../src/engine/tensor';
 import { EngineError } from '../../src/engine/errors';
@@ -24,6 +24,7 @@ async function drawMany(row: Float32Array, B: number, steps: number, o: Omit<Sam
     // Each step writes its own slice of the outputs (rows of B = 64-element aligned views).
     const view = (name: string, k: number) => ({ ...t(name), byteOffset: t(name).byteOffset + k * B * 4, shape: [B], size: B });
     for (let k = 0; k < steps; k++) sample(s, t('logits'), view('tok', k), view('logp', k), B, V, { ...o, step: k });
+    expect([...s.kernelsSeen]).toEqual([gpu.rowKernels ? 'sample.thread' : 'sample']);
     await s.sync();
     return { tokens: await downloadU32(gpu, t('tok')), logp: await download(gpu, t('logp')) };
   } finally {
@@ -46,7 +47,9 @@ function expectLogp(tokens: ArrayLike<number>, logp: ArrayLike<number>, row: Flo
   expect(c.ok, `logp: ${c.msg}`).toBe(true);
 }
 
-describe('sample', () => {
+describe.each(KERNEL_PATHS)('sample ($path)', ({ rowKernels }) => {
+  useKernelPath(rowKernels);
+
   it('greedy: argmax with the lowest index on ties, logp at T = 1', async () => {
     const V = 2100; // 8.2 strides of the 256-thread workgroup
     const rows: Float32Array[] = [];
@@ -84,9 +87,11 @@ describe('sample', () => {
   it('greedy on rows shorter than a workgroup and on a folded grid of rows', async () => {
     const limits = (await testGpu()).limits as Record<string, number>;
     const old = limits.maxComputeWorkgroupsPerDimension;
-    limits.maxComputeWorkgroupsPerDimension = 3; // 5 rows -> a 3x2 grid with one idle workgroup
+    limits.maxComputeWorkgroupsPerDimension = 3;
     try {
-      const B = 5, V = 3;
+      // Workgroup kernels: 5 rows -> a 3x2 grid with one idle workgroup. Row kernels (64 rows a
+      // workgroup): 200 rows -> 4 workgroups, a 2x2 grid with an idle tail.
+      const B = rowKernels ? 200 : 5, V = 3;
       const logits = normals(B * V, 5, 2);
       const { gpu, s, t, done } = await setup([
         { name: 'logits', shape: [B, V], dtype: 'f32', data: logits },

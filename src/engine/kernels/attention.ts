@@ -9,6 +9,8 @@ import { requireDisjoint, requireTensor } from './check';
 const WG = 64;
 /** Threads (= keys per chunk): short sequences use 32 so half the workgroup is not idle at every barrier. */
 const chunkThreads = (keys: number) => (keys <= 32 ? 32 : WG);
+/** Threads per workgroup of the one-thread-per-row kernels (Gpu.rowKernels). */
+const RT = 64;
 /** The workgroup arrays for a row are sized for this head dim. */
 const HD_MAX = 128;
 /** Row bounds are staged as f32 in the backward pass: indices must stay exact. */
@@ -31,6 +33,9 @@ function checkShape(kernel: string, sh: AttentionShape, kLen: number): void {
   if (!sh.causal && kLen > Tk) throw new EngineError(`${kernel}: kLen = ${kLen} exceeds the ${Tk} key rows`);
   if (Tk >= MAX_EXACT) throw new EngineError(`${kernel}: Tk = ${Tk} keys is too many (max ${MAX_EXACT - 1})`);
 }
+
+/** A grid of RT-thread workgroups with one thread per row. */
+const rowGrid = (s: CommandStream, rows: number) => grid1d(rows, RT, s.gpu.limits.maxComputeWorkgroupsPerDimension);
 
 function uniforms(sh: AttentionShape, kLen: number): UniformField[] {
   return [
@@ -65,6 +70,16 @@ export function attentionForward(
   requireTensor(K, qPos, B * Tq, 'qPos', 'u32');
   requireTensor(K, kStart, B, 'kStart', 'u32');
   requireDisjoint(K, { q, k, v, o, lse, qPos, kStart });
+  if (s.gpu.rowKernels) {
+    s.dispatch({
+      label: 'attn_fwd_rows',
+      pipeline: s.gpu.pipeline('attention', code, 'attn_fwd_rows', { RT, HDC: hd }),
+      uniforms: uniforms(shape, kLen),
+      bindings: [q, k, v, o, lse, qPos, kStart],
+      workgroups: rowGrid(s, B * Tq * H),
+    });
+    return;
+  }
   s.dispatch({
     label: 'attn_fwd',
     pipeline: s.gpu.pipeline('attention', code, 'attn_fwd', { WG: chunkThreads(kLen) }),
@@ -102,8 +117,24 @@ export function attentionBackward(
   requireTensor(K, scratch, ns, 'scratch');
   requireDisjoint(K, { q, k, v, o, dO, lse, qPos, kStart, dq, dk, dv, scratch });
   const u = uniforms(shape, kLen);
-  const pipe = (entry: string) => s.gpu.pipeline('attention', code, entry, { WG: chunkThreads(Math.max(Tq, kLen)) });
   // Binding slots 1..12: q k v o lse qPos kStart dO scratch dq dk dv.
+  if (s.gpu.rowKernels) {
+    const rows = (entry: string) => s.gpu.pipeline('attention', code, entry, { RT, HDC: hd });
+    s.dispatch({
+      label: 'attn_bwd_prep_rows', pipeline: rows('attn_bwd_prep_rows'), uniforms: u,
+      bindings: [null, null, null, o, lse, qPos, kStart, dO, scratch, dq], workgroups: rowGrid(s, B * Tq * H),
+    });
+    s.dispatch({
+      label: 'attn_bwd_dkdv_rows', pipeline: rows('attn_bwd_dkdv_rows'), uniforms: u,
+      bindings: [q, k, v, null, null, null, null, dO, null, dq, dk, dv], workgroups: rowGrid(s, B * Tk * KVH),
+    });
+    s.dispatch({
+      label: 'attn_bwd_dq_rows', pipeline: rows('attn_bwd_dq_rows'), uniforms: u,
+      bindings: [q, k, v, null, null, null, null, dO, null, dq], workgroups: rowGrid(s, B * Tq * H),
+    });
+    return;
+  }
+  const pipe = (entry: string) => s.gpu.pipeline('attention', code, entry, { WG: chunkThreads(Math.max(Tq, kLen)) });
   s.dispatch({
     label: 'attn_bwd_prep',
     pipeline: pipe('attn_bwd_prep'),

@@ -5,6 +5,17 @@ import type { Tensor } from '../tensor';
 import { EngineError } from '../errors';
 import { requireDisjoint, requireTensor } from './check';
 
+/** Threads per workgroup of the one-thread-per-row entry points (Gpu.rowKernels). */
+const RT = 64;
+
+/** The pipeline and grid of an entry point: one workgroup per row, or one thread per row. */
+function launch(s: CommandStream, entry: string, N: number, V: number) {
+  const maxDim = s.gpu.limits.maxComputeWorkgroupsPerDimension;
+  return s.gpu.rowKernels
+    ? { pipeline: s.gpu.pipeline('crossentropy', code, `${entry}_rows`, { RT }), workgroups: grid1d(N, RT, maxDim), suffix: '.rows' }
+    : { pipeline: s.gpu.pipeline('crossentropy', code, entry, { WG: rowThreads(V) }), workgroups: grid1d(N, 1, maxDim), suffix: '' };
+}
+
 function checkSizes(kernel: string, N: number, V: number, invTemp: number): void {
   if (!Number.isInteger(V) || V <= 0) throw new EngineError(`${kernel}: vocabulary size ${V} must be a positive integer`);
   if (!Number.isInteger(N) || N < 0) throw new EngineError(`${kernel}: row count ${N} must be a non-negative integer`);
@@ -27,12 +38,13 @@ export function logprobForward(s: CommandStream, logits: Tensor, targets: Tensor
   requireTensor(k, logp, N, 'logp', 'f32', `[${N}]`);
   requireTensor(k, entropy, N, 'entropy', 'f32', `[${N}]`);
   requireDisjoint(k, { logits, targets, logp, entropy });
+  const l = launch(s, 'forward', N, V);
   s.dispatch({
-    label: 'logprob.fwd',
-    pipeline: s.gpu.pipeline('crossentropy', code, 'forward', { WG: rowThreads(V) }),
+    label: 'logprob.fwd' + l.suffix,
+    pipeline: l.pipeline,
     uniforms: [['u32', N], ['u32', V], ['f32', invTemp], ['u32', 0]],
     bindings: [logits, targets, logp, entropy],
-    workgroups: grid1d(N, 1, s.gpu.limits.maxComputeWorkgroupsPerDimension),
+    workgroups: l.workgroups,
   });
 }
 
@@ -52,11 +64,12 @@ export function logprobBackward(s: CommandStream, logits: Tensor, targets: Tenso
   requireTensor(k, dlogits, N * V, 'dlogits', 'f32', `[${N}, ${V}]`);
   const inPlace = dlogits.buffer === logits.buffer && dlogits.byteOffset === logits.byteOffset;
   requireDisjoint(k, { logits, targets, coef, dlogits: inPlace ? null : dlogits });
+  const l = launch(s, inPlace ? 'backward_inplace' : 'backward', N, V);
   s.dispatch({
-    label: inPlace ? 'logprob.bwd.inplace' : 'logprob.bwd',
-    pipeline: s.gpu.pipeline('crossentropy', code, inPlace ? 'backward_inplace' : 'backward', { WG: rowThreads(V) }),
+    label: (inPlace ? 'logprob.bwd.inplace' : 'logprob.bwd') + l.suffix,
+    pipeline: l.pipeline,
     uniforms: [['u32', N], ['u32', V], ['f32', invTemp], ['u32', 0]],
     bindings: inPlace ? [logits, targets, coef] : [logits, targets, coef, dlogits],
-    workgroups: grid1d(N, 1, s.gpu.limits.maxComputeWorkgroupsPerDimension),
+    workgroups: l.workgroups,
   });
 }

@@ -19,6 +19,9 @@ const GV_WG = 256;
 const GEMV_MAX_ROWS = 4;
 const GEMV_KS_KCONTIG = 32;
 const GEMV_KS_NCONTIG = 8;
+// Barrier-free path (Gpu.rowKernels): 8 x 8 threads, each with a 4 x 8 block -> 32 x 64 of C.
+const BX = 8;
+const BY = 8;
 // Column sums.
 const SC = 32;
 const SR = 8;
@@ -95,7 +98,15 @@ export function matmul(s: CommandStream, A: Tensor, B: Tensor, C: Tensor, o: Mat
     ['u32', gemv ? ks : 0], ['u32', 0], ['u32', 0], ['u32', 0],
   ];
   const bindings = o.bias ? [A, B, C, o.bias] : [A, B, C];
-  if (gemv) {
+  if (s.gpu.rowKernels) {
+    s.dispatch({
+      label: 'matmul_blocks',
+      pipeline: s.gpu.pipeline('matmul', code, o.bias ? 'matmul_blocks_bias' : 'matmul_blocks', { BX, BY }),
+      uniforms,
+      bindings,
+      workgroups: [Math.ceil(N / (8 * BX)), Math.ceil(M / (4 * BY)), batch],
+    });
+  } else if (gemv) {
     s.dispatch({
       label: 'matmul_gemv',
       pipeline: s.gpu.pipeline('matmul', code, o.bias ? 'matmul_gemv_bias' : 'matmul_gemv', { MR: M, GV_WG }),

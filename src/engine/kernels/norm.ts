@@ -7,8 +7,15 @@ import { requireDisjoint, requireTensor } from './check';
 const CX = 32;
 const CY = 8;
 
-function rowGrid(s: CommandStream, rows: number) {
-  return grid1d(rows, 1, s.gpu.limits.maxComputeWorkgroupsPerDimension);
+/** Threads per workgroup of the one-thread-per-row entry points (Gpu.rowKernels). */
+const RT = 64;
+
+/** Pipeline and grid of a row entry point: one workgroup per row, or one thread per row. */
+function rowLaunch(s: CommandStream, entry: string, rows: number, dim: number) {
+  const maxDim = s.gpu.limits.maxComputeWorkgroupsPerDimension;
+  return s.gpu.rowKernels
+    ? { pipeline: s.gpu.pipeline('norm', code, `${entry}_rows`, { RT }), workgroups: grid1d(rows, RT, maxDim), suffix: '.rows' }
+    : { pipeline: s.gpu.pipeline('norm', code, entry, { WG: rowThreads(dim) }), workgroups: grid1d(rows, 1, maxDim), suffix: '' };
 }
 
 /** Hugging Face LlamaRMSNorm: y = x * rsqrt(mean(x^2) + eps) * w per row; saves rstd [rows] for the backward. */
@@ -21,12 +28,13 @@ export function rmsnormForward(s: CommandStream, x: Tensor, w: Tensor, y: Tensor
   requireTensor(k, rstd, rows, 'rstd', 'f32', `[${rows}]`);
   requireDisjoint(k, { x, w, y, rstd });
   if (rows === 0 || dim === 0) return;
+  const l = rowLaunch(s, 'forward', rows, dim);
   s.dispatch({
-    label: 'rmsnorm.fwd',
-    pipeline: s.gpu.pipeline('norm', code, 'forward', { WG: rowThreads(dim) }),
+    label: 'rmsnorm.fwd' + l.suffix,
+    pipeline: l.pipeline,
     uniforms: [['u32', rows], ['u32', dim], ['f32', eps], ['u32', 0]],
     bindings: [x, w, rstd, y],
-    workgroups: rowGrid(s, rows),
+    workgroups: l.workgroups,
   });
 }
 
@@ -46,18 +54,19 @@ export function rmsnormBackward(s: CommandStream, x: Tensor, w: Tensor, rstd: Te
   requireDisjoint(k, { x, w, rstd, dy, dx, dw });
   if (rows === 0 || dim === 0) return;
   const uniforms: UniformField[] = [['u32', rows], ['u32', dim], ['f32', 0], ['u32', accumulateDx ? 1 : 0]];
+  const l = rowLaunch(s, 'backward_dx', rows, dim);
   s.dispatch({
-    label: 'rmsnorm.bwd.dx',
-    pipeline: s.gpu.pipeline('norm', code, 'backward_dx', { WG: rowThreads(dim) }),
+    label: 'rmsnorm.bwd.dx' + l.suffix,
+    pipeline: l.pipeline,
     uniforms,
     bindings: [x, w, rstd, dy, dx],
-    workgroups: rowGrid(s, rows),
+    workgroups: l.workgroups,
   });
   s.dispatch({
-    label: 'rmsnorm.bwd.dw',
-    pipeline: s.gpu.pipeline('norm', code, 'backward_dw', { CX, CY }),
+    label: 'rmsnorm.bwd.dw' + l.suffix,
+    pipeline: s.gpu.rowKernels ? s.gpu.pipeline('norm', code, 'backward_dw_rows', { RT }) : s.gpu.pipeline('norm', code, 'backward_dw', { CX, CY }),
     uniforms,
     bindings: [x, null, rstd, dy, null, dw],
-    workgroups: [Math.ceil(dim / CX)],
+    workgroups: [Math.ceil(dim / (s.gpu.rowKernels ? RT : CX))],
   });
 }

@@ -15,6 +15,9 @@ function workgroupSize(V: number): number {
   return wg;
 }
 
+/** Threads per workgroup of the one-thread-per-row kernel (Gpu.rowKernels). */
+const RT = 64;
+
 export interface SampleOpts {
   greedy: boolean;
   /** > 0; ignored when greedy (logp then uses T = 1). */
@@ -45,15 +48,15 @@ export function sample(s: CommandStream, logits: Tensor, tokens: Tensor, logp: T
   }
   if (!o.greedy && !(o.topP > 0 && o.topP <= 1)) throw new EngineError(`${what}: topP must be in (0, 1], got ${o.topP}`);
   if (!Number.isInteger(o.seed) || !Number.isInteger(o.step)) throw new EngineError(`${what}: seed and step must be integers`);
-  const WG = workgroupSize(V);
+  const rows = s.gpu.rowKernels;
   s.dispatch({
-    label: 'sample',
-    pipeline: s.gpu.pipeline('sampling', code, 'sample_rows', { WG }),
+    label: rows ? 'sample.thread' : 'sample',
+    pipeline: rows ? s.gpu.pipeline('sampling', code, 'sample_thread', { RT }) : s.gpu.pipeline('sampling', code, 'sample_rows', { WG: workgroupSize(V) }),
     uniforms: [
       ['u32', B], ['u32', V], ['u32', o.greedy ? 1 : 0], ['u32', o.seed >>> 0],
       ['u32', o.step >>> 0], ['f32', o.greedy ? 1 : 1 / o.temperature], ['f32', o.greedy ? 1 : o.topP], ['u32', 0],
     ],
     bindings: [logits, tokens, logp],
-    workgroups: grid1d(B, 1, s.gpu.limits.maxComputeWorkgroupsPerDimension),
+    workgroups: grid1d(B, rows ? RT : 1, s.gpu.limits.maxComputeWorkgroupsPerDimension),
   });
 }
