@@ -194,17 +194,23 @@ export const SFT_SPEC: Record<string, FieldSpec> = {
 };
 
 /**
- * The smallest setting in which SFT learns the answer format from the real synth generator with
- * the recipe's full prompt (~91 tokens of ~125 per example) on a CPU WebGPU in a few minutes:
- * hidden 32, 2 layers, one short template, lr 1e-2 (a from-scratch model of this size needs it).
+ * The learning proof's setting (test/recipe/recipe-synth.test.ts), small enough for a CPU WebGPU in
+ * a few minutes with the recipe's full prompt (~91 tokens of ~120 per example): a ~110k-parameter
+ * model from scratch on synth triage questions (level 1), options in their fixed order (Red /
+ * Yellow / Green: the letter follows from the category, one lookup less), from a noisy teacher:
+ * half the traces misread the vital sign and conclude wrongly, the other half skip to the
+ * conclusion. lr 1e-2: a from-scratch model of this size needs it.
  * `thinker grpo --config synth-micro-noisy` reads the same items.
  */
-export const SYNTH_PROOF_DATA: SynthSpec = { kind: 'text', level: 1, n: 200, evalN: 16, seed: 1, options: { templates: ['triage'], noisyFraction: 0.5 } };
+export const SYNTH_PROOF_DATA: SynthSpec = {
+  kind: 'text', level: 1, n: 400, evalN: 32, seed: 1,
+  options: { templates: ['triage'], noisyFraction: 0.5, sloppyFraction: 0.5, fixedOptionOrder: true },
+};
 const SYNTH_PROOF_SFT: DeepPartial<SftConfig> = {
-  model: { hiddenSize: 32, numHeads: 2, numKvHeads: 1, intermediateSize: 64, context: 192, vocabSize: 768 },
+  model: { hiddenSize: 64, numHeads: 4, numKvHeads: 2, intermediateSize: 128, context: 192, vocabSize: 768 },
   data: { synth: SYNTH_PROOF_DATA },
-  lr: 1e-2, minLrRatio: 0.1, batchSize: 4, maxSteps: 48, maxLength: 192,
-  eval: { every: 0, items: 16, maxNewTokens: 48, batchSize: 16, samples: 16 },
+  lr: 1e-2, minLrRatio: 0.1, batchSize: 8, maxSteps: 80, maxLength: 192,
+  eval: { every: 0, items: 32, maxNewTokens: 48, batchSize: 32, samples: 32 },
   checkpoint: { every: 0, keep: 1 },
 };
 
@@ -219,7 +225,7 @@ export const SFT_PRESETS: Record<string, { describe: string; config: SftConfig }
     config: preset({ data: { synth: { kind: 'image' } }, model: { vision: 'on' } }),
   },
   'synth-micro-noisy': {
-    describe: 'the learning proof of test/recipe/recipe-synth.test.ts: a ~37k-parameter model from scratch on synth triage questions whose teacher concludes wrongly half the time; then `thinker grpo --config synth-micro-noisy`',
+    describe: 'the learning proof of test/recipe/recipe-synth.test.ts: a ~110k-parameter model from scratch on synth triage questions (fixed option order) whose teacher concludes wrongly half the time; then `thinker grpo --config synth-micro-noisy`',
     config: preset(SYNTH_PROOF_SFT),
   },
   'synth-tiny': {

@@ -263,6 +263,37 @@ describe('synth: options and corpus', () => {
     }
   });
 
+  it('fixedOptionOrder keeps each template\'s own option order and changes nothing else', async () => {
+    const o: SynthOptions = { n: 60, kind: 'mixed', level: 2, seed: 8, split: 'train', noisyFraction: 0.2 };
+    const shuffled = await generateSynthCases(o);
+    const fixed = await generateSynthCases({ ...o, fixedOptionOrder: true });
+    const canonical: Record<string, string[]> = {
+      triage: ['Red', 'Yellow', 'Green'], lab_range: ['Low', 'Normal', 'High'], effusion_presence: ['Yes', 'No'], chest_presence: ['Yes', 'No'],
+    };
+    let seen = 0, moved = 0;
+    for (const [i, f] of fixed.entries()) {
+      const s = shuffled[i];
+      // Same question, same option texts, same gold text, same trace mode; only the letters move.
+      expect([f.item.question, f.template, f.trace.mode]).toEqual([s.item.question, s.template, s.trace.mode]);
+      expect(Object.values(f.item.options).sort()).toEqual(Object.values(s.item.options).sort());
+      expect(f.item.options[f.item.answer_label]).toBe(s.item.options[s.item.answer_label]);
+      expect(traceConclusion(f.item.reasoning) === f.item.answer_label).toBe(f.trace.mode !== 'wrong');
+      const want = canonical[f.template];
+      if (want && Object.keys(f.item.options).length === want.length) {
+        expect(Object.values(f.item.options)).toEqual(want);
+        seen++;
+      }
+      if (JSON.stringify(f.item.options) !== JSON.stringify(s.item.options)) moved++;
+    }
+    expect(seen).toBeGreaterThan(5);
+    expect(moved).toBeGreaterThan(20);
+    // The letter now follows from the answer: triage's Red is always A.
+    for (const f of fixed.filter((c) => c.template === 'triage')) expect(f.item.answer_label).toBe('ABC'['Red Yellow Green'.split(' ').indexOf(f.item.answer)]);
+    const err = await generateSynth({ ...o, fixedOptionOrder: 'yes' } as unknown as SynthOptions).catch((e) => e);
+    expect(err).toBeInstanceOf(InputError);
+    expect((err as Error).message).toMatch(/fixedOptionOrder: must be true or false/);
+  });
+
   it('templates restrict the pool; the documented list names every template', async () => {
     const cs = await generateSynthCases({ n: 30, kind: 'mixed', level: 2, seed: 2, split: 'train', templates: ['chest_count', 'triage'] });
     expect(new Set(cs.map((c) => c.template))).toEqual(new Set(['chest_count', 'triage']));
