@@ -380,13 +380,17 @@ override HDC: u32 = 16u;
 
 fn threadRow(gid: vec3<u32>, nwg: vec3<u32>) -> u32 { return gid.x + gid.y * nwg.x * RT; }
 
+// (b, i, h) of query row `row` in memory order.
+fn queryRowOf(row: u32) -> vec3<u32> { return vec3<u32>(row / (p.H * p.Tq), (row / p.H) % p.Tq, row % p.H); }
+
 @compute @workgroup_size(RT)
 fn attn_fwd_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let row = threadRow(gid, nwg);
   if (row >= p.B * p.Tq * p.H) { return; }
-  let h = row % p.H;
-  let i = (row / p.H) % p.Tq;
-  let b = row / (p.H * p.Tq);
+  let bih = queryRowOf(row);
+  let b = bih.x;
+  let i = bih.y;
+  let h = bih.z;
   let hd = HDC;
   let g = h / (p.H / p.KVH);
   let qr = qRow(b, i, h);
@@ -427,9 +431,10 @@ fn attn_fwd_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
 fn attn_bwd_prep_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let row = threadRow(gid, nwg);
   if (row >= p.B * p.Tq * p.H) { return; }
-  let h = row % p.H;
-  let i = (row / p.H) % p.Tq;
-  let b = row / (p.H * p.Tq);
+  let bih = queryRowOf(row);
+  let b = bih.x;
+  let i = bih.y;
+  let h = bih.z;
   let base = row * p.hd;
   var D = 0.0;
   for (var d = 0u; d < HDC; d++) { D += dO[base + d] * o[base + d]; }
@@ -491,9 +496,10 @@ fn attn_bwd_dkdv_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
 fn attn_bwd_dq_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let row = threadRow(gid, nwg);
   if (row >= p.B * p.Tq * p.H) { return; }
-  let h = row % p.H;
-  let i = (row / p.H) % p.Tq;
-  let b = row / (p.H * p.Tq);
+  let bih = queryRowOf(row);
+  let b = bih.x;
+  let i = bih.y;
+  let h = bih.z;
   let hd = HDC;
   let g = h / (p.H / p.KVH);
   let qr = qRow(b, i, h);

@@ -73,6 +73,32 @@ fn uniform01(row: u32) -> f32 {
   return f32(h >> 8u) * (1.0 / 16777216.0);
 }
 
+// The seven probe thresholds between lo and hi (probe 8 is hi itself): lo + k*w/8 for k = 1..4
+// (x) and 5..8 (y), written so that k*w cannot overflow u32.
+fn probes(lo: u32, hi: u32) -> array<vec4<u32>, 2> {
+  let w = hi - lo;
+  let q = w / 8u;
+  let r = w % 8u;
+  let ka = vec4<u32>(1u, 2u, 3u, 4u);
+  let kb = vec4<u32>(5u, 6u, 7u, 8u);
+  return array<vec4<u32>, 2>(vec4<u32>(lo) + q * ka + (r * ka) / 8u, vec4<u32>(lo) + q * kb + (r * kb) / 8u);
+}
+
+// The narrowed [lo, hi) from the kept masses at the probes. mass() is non-increasing in the probe
+// (sums of nonnegative subsets in one fixed order are monotone under rounding too), so passing
+// probes form a prefix.
+fn narrow(lo: u32, hi: u32, pa: vec4<u32>, pb: vec4<u32>, ma: vec4<f32>, mb: vec4<f32>, goal: f32) -> vec2<u32> {
+  var nlo = lo;
+  var nhi = hi;
+  for (var k = 0u; k < 4u; k++) {
+    if (ma[k] >= goal) { nlo = max(nlo, pa[k]); } else { nhi = min(nhi, pa[k]); }
+  }
+  for (var k = 0u; k < 3u; k++) {
+    if (mb[k] >= goal) { nlo = max(nlo, pb[k]); } else { nhi = min(nhi, pb[k]); }
+  }
+  return vec2<u32>(nlo, nhi);
+}
+
 fn wg_sum(t: u32, v: f32) -> f32 {
   let n1 = WG / FAN;
   red_f[t] = v;
@@ -173,14 +199,9 @@ fn sample_rows(@builtin(local_invocation_index) t: u32,
   if (p.top_p < 1.0) {
     loop {
       if (hi - lo <= 1u) { break; }
-      // Probes at lo + k*w/8, k = 1..7 (written to avoid u32 overflow of k*w). Probe 8 is hi.
-      let w = hi - lo;
-      let q = w / 8u;
-      let r = w % 8u;
-      let ka = vec4<u32>(1u, 2u, 3u, 4u);
-      let kb = vec4<u32>(5u, 6u, 7u, 8u);
-      let pa = vec4<u32>(lo) + q * ka + (r * ka) / 8u;
-      let pb = vec4<u32>(lo) + q * kb + (r * kb) / 8u;
+      let pr = probes(lo, hi);
+      let pa = pr[0];
+      let pb = pr[1];
       var sa = vec4<f32>(0.0);
       var sb = vec4<f32>(0.0);
       for (var i = t; i < V; i += WG) {
@@ -213,18 +234,9 @@ fn sample_rows(@builtin(local_invocation_index) t: u32,
           ma += red_a[k];
           mb += red_b[k];
         }
-        // mass() is non-increasing in the probe (sums of nonnegative subsets in one fixed order
-        // are monotone under rounding too), so passing probes form a prefix.
-        var nlo = lo;
-        var nhi = hi;
-        for (var k = 0u; k < 4u; k++) {
-          if (ma[k] >= goal) { nlo = max(nlo, pa[k]); } else { nhi = min(nhi, pa[k]); }
-        }
-        for (var k = 0u; k < 3u; k++) {
-          if (mb[k] >= goal) { nlo = max(nlo, pb[k]); } else { nhi = min(nhi, pb[k]); }
-        }
-        sh_lo = nlo;
-        sh_hi = nhi;
+        let nr = narrow(lo, hi, pa, pb, ma, mb, goal);
+        sh_lo = nr.x;
+        sh_hi = nr.y;
       }
       lo = workgroupUniformLoad(&sh_lo);
       hi = workgroupUniformLoad(&sh_hi);
@@ -338,13 +350,9 @@ fn sample_thread(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
   if (p.top_p < 1.0) {
     loop {
       if (hi - lo <= 1u) { break; }
-      let w = hi - lo;
-      let q = w / 8u;
-      let r = w % 8u;
-      let ka = vec4<u32>(1u, 2u, 3u, 4u);
-      let kb = vec4<u32>(5u, 6u, 7u, 8u);
-      let pa = vec4<u32>(lo) + q * ka + (r * ka) / 8u;
-      let pb = vec4<u32>(lo) + q * kb + (r * kb) / 8u;
+      let pr = probes(lo, hi);
+      let pa = pr[0];
+      let pb = pr[1];
       var ma = vec4<f32>(0.0);
       var mb = vec4<f32>(0.0);
       for (var i = 0u; i < V; i++) {
@@ -356,16 +364,9 @@ fn sample_thread(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
           mb += select(vec4<f32>(0.0), e, vec4<u32>(k) >= pb);
         }
       }
-      var nlo = lo;
-      var nhi = hi;
-      for (var k = 0u; k < 4u; k++) {
-        if (ma[k] >= goal) { nlo = max(nlo, pa[k]); } else { nhi = min(nhi, pa[k]); }
-      }
-      for (var k = 0u; k < 3u; k++) {
-        if (mb[k] >= goal) { nlo = max(nlo, pb[k]); } else { nhi = min(nhi, pb[k]); }
-      }
-      lo = nlo;
-      hi = nhi;
+      let nr = narrow(lo, hi, pa, pb, ma, mb, goal);
+      lo = nr.x;
+      hi = nr.y;
     }
   }
   // Draw: kept mass in index order, then walk it again to the token whose interval holds u * mass.
