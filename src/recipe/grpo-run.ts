@@ -30,7 +30,7 @@ export async function loadGrpoItems(cfg: GrpoConfig, o: { generateSynth?: SynthG
   // Items load exactly as for SFT, so both stages of a run see the same items.
   const sftShaped = {
     ...SFT_DEFAULTS, seed: cfg.seed, eval: { ...SFT_DEFAULTS.eval, items: cfg.eval.items },
-    data: { source: d.source, synth: d.synth, dataset: d.dataset, file: d.file, requireReasoning: false },
+    data: { source: d.source, synth: d.synth, dataset: d.dataset, file: d.file, requireReasoning: false, answer: 'gold' as const },
   };
   return loadSftItems(sftShaped, o);
 }

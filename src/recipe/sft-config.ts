@@ -75,6 +75,13 @@ export interface SftDataSpec {
   file: RecipeFileSpec;
   /** Drop training items without a reasoning trace (SFT distils traces; an empty <think> teaches nothing of them). */
   requireReasoning: boolean;
+  /**
+   * The letter of the SFT target's <answer>: 'gold' (the item's answer_label), or 'trace': the one
+   * the reasoning concludes with ("So the answer is X.", as synth teachers write), i.e. unfiltered
+   * distillation that copies the teacher's own answers, right or wrong. Items whose reasoning has
+   * no such conclusion keep the gold.
+   */
+  answer: 'gold' | 'trace';
 }
 
 export interface SftConfig {
@@ -149,6 +156,7 @@ export const SFT_DEFAULTS: SftConfig = {
     dataset: { name: '', dataDir: '', split: 'train', limit: 0, evalSplit: '', evalLimit: 0, heldOut: 32 },
     file: { path: '', evalPath: '', limit: 0 },
     requireReasoning: true,
+    answer: 'gold',
   },
   lr: 1e-3, warmupRatio: 0.05, schedule: 'cosine', minLrRatio: 0, weightDecay: 1e-4, beta1: 0.9, beta2: 0.95, eps: 1e-8, gradClip: 1.0,
   batchSize: 8, gradAccum: 1, epochs: 3, maxSteps: 0,
@@ -182,6 +190,7 @@ export const SFT_SPEC: Record<string, FieldSpec> = {
     dataset: obj({ name: str(), dataDir: str(), split: str(), limit: int(0), evalSplit: str(), evalLimit: int(0), heldOut: int(0) }),
     file: obj({ path: str(), evalPath: str(), limit: int(0) }),
     requireReasoning: { type: 'boolean' },
+    answer: str(['gold', 'trace']),
   }),
   lr: num(0, 1), warmupRatio: num(0, 0.99), schedule: str(['cosine', 'constant']), minLrRatio: num(0, 1),
   weightDecay: num(0, 1), beta1: num(0, 0.999999), beta2: num(0, 0.999999), eps: num(1e-12, 1e-3), gradClip: num(0),

@@ -14,6 +14,7 @@ import { Trainer } from '../model/trainer';
 import { cosineWithWarmup } from '../model/schedule';
 import { seededRandom } from '../model/lm-data';
 import { gradeAnswer } from '../eval/grader';
+import { traceConclusion } from '../data/synth/template';
 import { checkFormat, computeReward } from './reward';
 import { encodePrompt, encodeSftExample, type EncodedExample, type EncodedPrompt } from './encode';
 import { sampleResponses } from './rollout';
@@ -85,7 +86,8 @@ export async function prepareSftData(data: { train: QAItem[]; eval: QAItem[] }, 
   if (cfg.maxLength > ctx) throw new InputError('config maxLength', `${cfg.maxLength} exceeds the model's context of ${ctx} tokens`);
   const prompt = { newline: cfg.prompt.newline };
   const withTrace = cfg.data.requireReasoning ? data.train.filter((it) => (it.reasoning ?? '').trim() !== '') : data.train;
-  const encoded = await Promise.all(withTrace.map((it) => encodeSftExample(it, tok, modelCfg, prompt)));
+  const target = (it: QAItem): QAItem => (cfg.data.answer === 'trace' ? { ...it, answer_label: traceConclusion(it.reasoning) ?? it.answer_label } : it);
+  const encoded = await Promise.all(withTrace.map((it) => encodeSftExample(target(it), tok, modelCfg, prompt)));
   const fit = fitExamples(encoded, { maxLength: cfg.maxLength, overflow: cfg.overflow, imageTokenId: modelCfg.imageTokenId });
   const train = fit.examples;
   const trainItems = fit.report.kept.map((i) => withTrace[i]);

@@ -124,6 +124,31 @@ describe('synth: teacher traces', () => {
     }
   });
 
+  it('a teacher with a blind spot (noisyAnswers) is wrong only on items of those answers, on the given share of them', async () => {
+    const o: SynthOptions = { n: 120, kind: 'text', level: 1, seed: 4, split: 'train', templates: ['triage'], fixedOptionOrder: true };
+    const clean = await generateSynthCases(o);
+    const noisy = await generateSynthCases({ ...o, noisyFraction: 0.75, noisyAnswers: ['Yellow'], sloppyFraction: 0.1 });
+    const yellow = clean.filter((c) => c.item.answer === 'Yellow').length;
+    expect(yellow).toBeGreaterThan(20);
+    expect(yellow).toBeLessThan(60);
+    const wrong = noisy.filter((c) => c.trace.mode === 'wrong');
+    expect(wrong.length).toBe(Math.round(0.75 * yellow));
+    expect(new Set(wrong.map((c) => c.item.answer))).toEqual(new Set(['Yellow']));
+    expect(noisy.filter((c) => c.trace.mode === 'sloppy').length).toBe(Math.round(0.1 * 120));
+    for (const [i, c] of noisy.entries()) {
+      expect(c.item.hash).toBe(clean[i].item.hash);
+      expect(traceConclusion(c.item.reasoning) === c.item.answer_label).toBe(c.trace.mode !== 'wrong');
+    }
+    // Without the blind spot the same fraction spreads over every answer.
+    const spread = (await generateSynthCases({ ...o, noisyFraction: 0.75 })).filter((c) => c.trace.mode === 'wrong');
+    expect(spread.length).toBe(90);
+    expect(new Set(spread.map((c) => c.item.answer)).size).toBe(3);
+    // A misspelt answer is caught instead of silently making a clean teacher.
+    const err = await generateSynthCases({ ...o, noisyFraction: 0.5, noisyAnswers: ['yellow'] }).catch((e) => e);
+    expect(err).toBeInstanceOf(InputError);
+    expect((err as Error).message).toMatch(/synth options\.noisyAnswers: no item's correct answer is one of \["yellow"\] \(answers here: .*"Yellow"/);
+  });
+
   it('a noisy teacher writes exactly the given fraction of wrong traces, each self-consistent and ending at another option', async () => {
     for (const [level, frac, n] of [[1, 0.3, 200], [2, 0.25, 200], [3, 1, 150], [3, 0.1, 33]] as const) {
       const o: SynthOptions = { n, kind: 'mixed', level, seed: 9, split: 'train' };
@@ -251,6 +276,8 @@ describe('synth: options and corpus', () => {
     [{ ...base, noisyFraction: 1.5 }, /synth options\.noisyFraction: must be a number from 0 to 1/],
     [{ ...base, noisyFraction: 0.6, sloppyFraction: 0.6 }, /must not exceed 1/],
     [{ ...base, templates: ['nope'] }, /unknown template "nope"/],
+    [{ ...base, noisyAnswers: [] }, /synth options\.noisyAnswers: must be a non-empty list of option texts/],
+    [{ ...base, noisyAnswers: 'Yellow' }, /synth options\.noisyAnswers: must be a non-empty list/],
     [{ ...base, templates: ['triage'] }, /triage is a text template but kind is image/],
     [{ ...base, kind: 'mixed', templates: ['chest_count'] }, /kind mixed needs at least one text template/],
     [{ ...base, imageSize: 24, templates: ['kidney_cyst_side'] }, /kidney_cyst_side needs imageSize >= 32, got 24/],

@@ -13,6 +13,8 @@ import { encodeSftExample, type EncodedExample } from '../../src/recipe/encode';
 import { CHAT, chatPrompt, promptText, sftTarget } from '../../src/recipe/prompt';
 import { collate, countTargets, fitExamples, microBatches, type BatchingOptions } from '../../src/recipe/batching';
 import { InputError } from '../../src/engine/errors';
+import { prepareSftData } from '../../src/recipe/sft';
+import { SFT_DEFAULTS, sftConfigFrom } from '../../src/recipe/sft-config';
 import { testGpu } from '../helpers/gpu';
 
 function grayPng(value: number, size = 16): Uint8Array {
@@ -179,5 +181,30 @@ describe('batches on the GPU', () => {
       trainer.release();
       model.release();
     }
+  });
+});
+
+describe('prepareSftData: the letter of the target', () => {
+  it('"trace" trains on the letter the reasoning concludes with (unfiltered distillation); "gold" on the answer_label; no conclusion keeps the gold', async () => {
+    const wrong = { ...item(1, 0, 'The value is low. So the answer is C.'), answer_label: 'B' };
+    const noConclusion = { ...item(2), answer_label: 'C' };
+    const cfg = (answer: 'gold' | 'trace') => {
+      const c = structuredClone(SFT_DEFAULTS);
+      c.data.answer = answer;
+      c.maxLength = 400;
+      c.eval.items = 0;
+      return c;
+    };
+    const targetText = (e: EncodedExample) => tok.decode(e.ids.filter((_, t) => e.lossMask[t] === 1));
+    const gold = await prepareSftData({ train: [wrong, noConclusion], eval: [] }, tok, textCfg, cfg('gold'));
+    const trace = await prepareSftData({ train: [wrong, noConclusion], eval: [] }, tok, textCfg, cfg('trace'));
+    expect(targetText(gold.train[0])).toContain('<answer> B </answer>');
+    expect(targetText(trace.train[0])).toContain('<answer> C </answer>');
+    expect(targetText(trace.train[0])).toContain('So the answer is C.');
+    expect(targetText(trace.train[1])).toBe(targetText(gold.train[1]));
+    expect(targetText(trace.train[1])).toContain('<answer> C </answer>');
+    // The items themselves keep their gold label (grading is unchanged).
+    expect(trace.trainItems.map((it) => it.answer_label)).toEqual(['B', 'C']);
+    expect(() => sftConfigFrom({ data: { answer: 'teacher' } })).toThrow(/data\.answer/);
   });
 });

@@ -103,6 +103,7 @@ export const SFT_GROUPS: FieldGroup[] = [
       ...SYNTH_FIELDS,
       { path: 'data.file.limit', label: 'Item limit', when: fileSource, help: 'Use at most this many training items (0 = all).' },
       { path: 'data.requireReasoning', label: 'Only items with traces', help: 'Leave out items without a reasoning trace: an empty <think> teaches the format but none of the reasoning.' },
+      { path: 'data.answer', label: 'Answer letter', help: 'gold: the item\'s correct letter. trace: the letter the teacher\'s reasoning concludes with, right or wrong (unfiltered distillation; a noisy synth teacher\'s mistakes are then copied).' },
     ],
   },
   {

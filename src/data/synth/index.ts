@@ -28,6 +28,13 @@ export interface SynthOptions {
   split: 'train' | 'test';
   /** Fraction of items whose trace is wrong: a misreading that concludes with a wrong letter. */
   noisyFraction?: number;
+  /**
+   * The teacher's blind spot: when set, `noisyFraction` is the share of the items whose correct
+   * answer is one of these option texts (e.g. ["Yellow"]) that get wrong traces, and no other item
+   * does. A random slip averages out under greedy decoding; a systematic one is what a student
+   * copies and what a verifiable reward can correct.
+   */
+  noisyAnswers?: string[];
   /** Fraction of items whose trace skips its intermediate steps (the conclusion stays right). */
   sloppyFraction?: number;
   /** Restrict to these templates (names from SYNTH_TEMPLATES). */
@@ -87,7 +94,7 @@ export function splitOf(key: string): 'train' | 'test' {
  */
 export const caseNumber = (split: 'train' | 'test', level: Level, index: number) => 6 * index + 2 * (level - 1) + (split === 'train' ? 1 : 2);
 
-const KNOWN_KEYS = ['n', 'kind', 'level', 'seed', 'imageSize', 'split', 'noisyFraction', 'sloppyFraction', 'templates', 'offset', 'fixedOptionOrder'];
+const KNOWN_KEYS = ['n', 'kind', 'level', 'seed', 'imageSize', 'split', 'noisyFraction', 'sloppyFraction', 'templates', 'offset', 'fixedOptionOrder', 'noisyAnswers'];
 
 export interface ResolvedSynthOptions {
   o: SynthOptions;
@@ -136,6 +143,10 @@ export function validateSynthOptions(opts: unknown, where = 'synth options'): Re
     throw new InputError(`${where}.fixedOptionOrder`, `must be true or false, got ${JSON.stringify(o.fixedOptionOrder)}`);
   }
   const fixedOptionOrder = o.fixedOptionOrder === true;
+  const noisyAnswers = o.noisyAnswers;
+  if (noisyAnswers !== undefined && (!Array.isArray(noisyAnswers) || noisyAnswers.length === 0 || !noisyAnswers.every((a) => typeof a === 'string' && a !== ''))) {
+    throw new InputError(`${where}.noisyAnswers`, `must be a non-empty list of option texts, got ${JSON.stringify(noisyAnswers)}`);
+  }
 
   const kinds: SynthKind[] = o.kind === 'mixed' ? ['image', 'text'] : [o.kind as SynthKind];
   const pools: Record<SynthKind, Template[]> = { image: [], text: [] };
@@ -162,15 +173,19 @@ const SPLIT_CODE = { train: 1, test: 2 } as const;
 const KIND_CODE = { image: 1, text: 2 } as const;
 const BATCH_KIND_CODE = { image: 1, text: 2, mixed: 3 } as const;
 
-/** Which items get wrong or sloppy traces: exact counts, seeded positions. */
-function traceModes(r: ResolvedSynthOptions): TraceMode[] {
+/**
+ * Which items get wrong or sloppy traces: exact counts, seeded positions. `eligible` (the blind
+ * spot, when noisyAnswers is set) limits the wrong ones to those indices.
+ */
+function traceModes(r: ResolvedSynthOptions, eligible?: boolean[]): TraceMode[] {
   const { n, seed, split, level, kind } = r.o;
-  const nWrong = Math.round(r.noisy * n);
-  const nSloppy = Math.min(n - nWrong, Math.round(r.sloppy * n));
   const order = new Rng(hashInts(...seedWords(seed), SPLIT_CODE[split], level, BATCH_KIND_CODE[kind], r.offset, n, 0x40153)).shuffle(Array.from({ length: n }, (_, i) => i));
   const modes: TraceMode[] = new Array(n).fill('clean');
-  order.slice(0, nWrong).forEach((i) => { modes[i] = 'wrong'; });
-  order.slice(nWrong, nWrong + nSloppy).forEach((i) => { modes[i] = 'sloppy'; });
+  const pool = eligible ? order.filter((i) => eligible[i]) : order;
+  const nWrong = Math.round(r.noisy * pool.length);
+  pool.slice(0, nWrong).forEach((i) => { modes[i] = 'wrong'; });
+  const rest = order.filter((i) => modes[i] === 'clean');
+  rest.slice(0, Math.min(rest.length, Math.round(r.sloppy * n))).forEach((i) => { modes[i] = 'sloppy'; });
   return modes;
 }
 
@@ -178,7 +193,10 @@ function sceneImage(scene: Scene, name: string): ImageRef {
   return { name, load: async () => encodeGrayPng(renderScene(scene), scene.size, scene.size) };
 }
 
-async function generateOne(r: ResolvedSynthOptions, index: number, mode: TraceMode): Promise<SynthCase> {
+interface Drafted { index: number; kind: SynthKind; itemSeed: number; template: Template; d: Draft; gold: string; order: string[] }
+
+/** An item's draft: template, facts, options in their final order. It does not depend on the trace mode. */
+function draftOne(r: ResolvedSynthOptions, index: number): Drafted {
   const { seed, split, level } = r.o;
   const kind: SynthKind = r.o.kind === 'mixed' ? (index % 2 === 0 ? 'image' : 'text') : r.o.kind;
   const itemSeed = hashInts(...seedWords(seed), SPLIT_CODE[split], level, KIND_CODE[kind], index);
@@ -197,7 +215,12 @@ async function generateOne(r: ResolvedSynthOptions, index: number, mode: TraceMo
   }
   // Drawn either way, so that every other draw of the item is the same with fixed options.
   const shuffled = rng.shuffle(d.answers);
-  const order = r.fixedOptionOrder ? d.answers : shuffled;
+  return { index, kind, itemSeed, template, d, gold, order: r.fixedOptionOrder ? d.answers : shuffled };
+}
+
+async function finishOne(r: ResolvedSynthOptions, x: Drafted, mode: TraceMode): Promise<SynthCase> {
+  const { seed, split, level } = r.o;
+  const { index, kind, itemSeed, template, d, gold, order } = x;
   const letterOf = new Map(order.map((a, i) => [a, LETTERS[i]] as [string, string]));
   const trace = writeTrace(d, letterOf, mode, new Rng(hashInts(itemSeed, 0x7eac)));
   const name = `${DATASET_NAMES[kind]}/${split}/seed${seed}-level${level}-${index}.png`;
@@ -222,9 +245,19 @@ async function generateOne(r: ResolvedSynthOptions, index: number, mode: TraceMo
 /** Items with what made them: template, scene, the teacher's trace mode and conclusion. */
 export async function generateSynthCases(opts: SynthOptions): Promise<SynthCase[]> {
   const r = validateSynthOptions(opts);
-  const modes = traceModes(r);
+  const blind = r.o.noisyAnswers;
+  // The blind spot needs every item's gold before the positions are drawn: one cheap extra draft pass.
+  let eligible: boolean[] | undefined;
+  if (blind) {
+    const golds = Array.from({ length: r.o.n }, (_, i) => draftOne(r, r.offset + i).gold);
+    eligible = golds.map((g) => blind.includes(g));
+    if (r.noisy > 0 && !eligible.some(Boolean)) {
+      throw new InputError('synth options.noisyAnswers', `no item's correct answer is one of ${JSON.stringify(blind)} (answers here: ${[...new Set(golds)].slice(0, 12).map((g) => JSON.stringify(g)).join(', ')})`);
+    }
+  }
+  const modes = traceModes(r, eligible);
   const out: SynthCase[] = [];
-  for (let i = 0; i < r.o.n; i++) out.push(await generateOne(r, r.offset + i, modes[i]));
+  for (let i = 0; i < r.o.n; i++) out.push(await finishOne(r, draftOne(r, r.offset + i), modes[i]));
   return out;
 }
 
