@@ -49,7 +49,7 @@ describe('pretrained models in a browser worker (transformers.js)', () => {
     model.release();
     gpu.destroy();
 
-    hub = await startHub({ 'lab/tiny': exported, 'lab/missing': exported, 'lab/cut': exported });
+    hub = await startHub({ 'lab/tiny': exported, 'lab/ui': exported, 'lab/missing': exported, 'lab/cut': exported });
     hubPort = Number(new URL(hub.url).port);
     hub.missing.add('lab/missing/onnx/model.onnx');
     hub.cut.set('lab/cut/onnx/model.onnx', 40_000);
@@ -84,6 +84,65 @@ describe('pretrained models in a browser worker (transformers.js)', () => {
     expect(has, 'the app must expose window.thinker.pretrained (src/app/main.tsx: getPretrained from src/pretrained/client.ts)').toBe(true);
     return { requests, errors };
   }
+
+  it('through the UI: the catalog for this adapter, a typed id and mirror, the loaded model and cache view, then Ask and Evaluate with the pretrained backend', async () => {
+    const { page, errors } = await openPage();
+    page.on('dialog', (d) => void d.accept());
+    const go = async (id: string) => {
+      await page.getByTestId(`nav-${id}`).click();
+      await expect.poll(() => page.evaluate(() => location.hash)).toBe(`#/${id}`);
+    };
+    await go('models');
+    await page.getByTestId('pretrained-start').click();
+    await expect.poll(() => page.getByTestId('catalog-row').count()).toBe(5);
+    // Each curated model shows the precision chosen here and its sizes, or why it cannot run.
+    for (const row of await page.getByTestId('catalog-row').all()) {
+      expect(await row.textContent()).toMatch(/(q4f16|fp16|q4|fp32) on (webgpu|wasm).*≈ .*B.*≈ .*B|needs about|allows buffers/);
+    }
+    await page.getByTestId('pretrained-id').fill('lab tiny');
+    expect(await page.getByTestId('pretrained-problem').textContent()).toBe('"lab tiny" is not a hub model id (owner/name)');
+    expect(await page.getByTestId('pretrained-load').isDisabled()).toBe(true);
+    await page.getByTestId('pretrained-id').fill('lab/ui');
+    await page.getByTestId('pretrained-endpoint').fill(hub.url);
+    await page.getByTestId('pretrained-load').click();
+    await page.getByTestId('pretrained-loaded').waitFor({ timeout: 60_000 });
+    expect(await page.getByTestId('pretrained-loaded').textContent()).toMatch(/Loaded: lab\/ui · text only · .* in 5 files \(5 downloaded\)/);
+    await expect.poll(() => page.getByTestId('cache-row').count()).toBe(1);
+    expect(await page.getByTestId('cache-row').textContent()).toMatch(/lab\/ui.*complete.*loads offline/);
+    await page.getByTestId('pretrained').screenshot({ path: 'test-results/pretrained-models.png' });
+
+    // Ask: the pretrained backend is chosen; the answer is the engine's greedy text.
+    await go('ask');
+    expect(await page.getByTestId('backend-pretrained').isChecked()).toBe(true);
+    expect(await page.getByTestId('pretrained-current').textContent()).toMatch(/^lab\/ui text only/);
+    await page.getByTestId('ask-question').fill(QUESTION);
+    await page.getByTestId('ask-recipe').uncheck();
+    await page.locator('#ask-max').fill(String(MAX_NEW));
+    await page.getByTestId('ask-run').click();
+    await page.getByTestId('ask-summary').waitFor({ timeout: 60_000 });
+    expect(await page.getByTestId('ask-answer').textContent()).toBe(engineText);
+    expect(await page.getByTestId('ask-summary').textContent()).toMatch(new RegExp(`^${MAX_NEW} tokens`));
+    await page.screenshot({ path: 'test-results/pretrained-ask.png' });
+
+    // Evaluate: the same table as for lab models, under the pretrained model's name.
+    await go('evaluate');
+    expect(await page.getByTestId('backend-pretrained').isChecked()).toBe(true);
+    await page.locator('#ev-limit').fill('2');
+    await page.locator('#ev-max').fill('4');
+    await page.getByTestId('eval-run').click();
+    await page.getByTestId('eval-row-synth-text-L1').waitFor({ timeout: 60_000 });
+    await expect.poll(async () => (await page.getByTestId('eval-results').textContent()) ?? '', { timeout: 60_000 }).toMatch(/^Results · lab\/ui \(pretrained\)/);
+    expect((await page.getByTestId('eval-row-synth-text-L1').locator('td').nth(1).textContent())).toBe('2');
+
+    // Unload, then delete the cached files from the cache view.
+    await go('models');
+    await page.getByTestId('pretrained-unload').click();
+    await expect.poll(() => page.getByTestId('pretrained-loaded').count()).toBe(0);
+    await page.getByTestId('uncache-lab/ui').click();
+    await expect.poll(() => page.getByTestId('cache-row').count()).toBe(0);
+    expect(errors).toEqual([]);
+    await page.close();
+  });
 
   it('downloads with progress, answers as the engine does, then answers the same from the cache with the server stopped', async () => {
     const { page, requests, errors } = await openPage();

@@ -5,12 +5,19 @@
 import * as Comlink from 'comlink';
 import type { PretrainedApi } from '../../workers/pretrained-api';
 
-let api: Comlink.Remote<PretrainedApi> | null = null;
+export type Pretrained = Comlink.Remote<PretrainedApi>;
 
-export function getPretrained(): Comlink.Remote<PretrainedApi> {
+let api: Pretrained | null = null;
+
+export function getPretrained(): Pretrained {
   if (!api) {
     const worker = new Worker(new URL('../../workers/pretrained.worker.ts', import.meta.url), { type: 'module', name: 'pretrained' });
     api = Comlink.wrap<PretrainedApi>(worker);
   }
   return api;
+}
+
+/** Replace the worker (tests: an in-process fake with the same calls). */
+export function setPretrained(p: Pretrained | PretrainedApi | null): void {
+  api = p as Pretrained | null;
 }

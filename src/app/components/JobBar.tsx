@@ -1,18 +1,27 @@
-import { useJobs } from '../stores/jobs';
+import { useJobs, type Job, type Lane } from '../stores/jobs';
 import { ProgressBar } from './ProgressBar';
 
-/** The current job, wherever the user is: its progress and its Cancel/Stop button. */
+/** The current jobs, wherever the user is (one per worker): progress and a Cancel/Stop button. */
 export function JobBar() {
   const job = useJobs((s) => s.job);
+  const pretrained = useJobs((s) => s.pretrainedJob);
+  return (
+    <>
+      {job && <OneJob job={job} lane="engine" testId="job" />}
+      {pretrained && <OneJob job={pretrained} lane="pretrained" testId="pretrained-job" />}
+    </>
+  );
+}
+
+function OneJob({ job, lane, testId }: { job: Job; lane: Lane; testId: string }) {
   const cancel = useJobs((s) => s.cancel);
-  if (!job) return null;
   const p = job.progress;
   const label = p ? `${job.label} — ${p.phase}` : job.label;
   return (
-    <div className="jobbar" data-testid="job">
-      <ProgressBar label={label} done={p?.done ?? 0} total={p?.total ?? 0} secondsLeft={p?.secondsLeft} />
+    <div className="jobbar" data-testid={testId}>
+      <ProgressBar label={label} done={p?.done ?? 0} total={p?.total ?? 0} secondsLeft={p?.secondsLeft} testId={lane === 'engine' ? 'progress-bar' : 'pretrained-progress'} />
       {job.cancelLabel && (
-        <button className="btn danger" data-testid="job-cancel" onClick={() => void cancel()} disabled={job.cancelling}>
+        <button className="btn danger" data-testid={`${testId}-cancel`} onClick={() => void cancel(lane)} disabled={job.cancelling}>
           {job.cancelling ? `${job.cancelLabel === 'Stop' ? 'Stopping' : 'Cancelling'}…` : job.cancelLabel}
         </button>
       )}

@@ -7,7 +7,7 @@ export const PAGES = [
   { id: 'rollouts', label: 'Rollouts', hint: 'inspect GRPO groups' },
   { id: 'evaluate', label: 'Evaluate', hint: 'benchmarks beside the paper' },
   { id: 'ask', label: 'Ask', hint: 'question a model about an image' },
-  { id: 'models', label: 'Models', hint: 'checkpoints, export, import' },
+  { id: 'models', label: 'Models', hint: 'checkpoints, pretrained VLMs' },
 ] as const;
 
 export type PageId = (typeof PAGES)[number]['id'];

@@ -2,14 +2,15 @@ import { useEffect, useState } from 'react';
 import type { DataRef } from '../../../workers/api';
 import { Labeled, NumberInput } from '../components/Field';
 import { BlobImage } from '../components/ItemCard';
-import { ModelPicker } from '../components/ModelPicker';
+import { BackendPicker, useBackendBusy } from '../components/BackendPicker';
 import { splitAnswer } from '../lib/answer';
 import { errorMessage } from '../lib/errors';
 import { getEngine } from '../engine-client';
 import { parseOptions, useAsk } from '../stores/ask';
 import { useData } from '../stores/data';
-import { selectBusy, useJobs } from '../stores/jobs';
+import { useJobs } from '../stores/jobs';
 import { useModels } from '../stores/models';
+import { usePretrained } from '../stores/pretrained';
 
 export function AskPage() {
   const refreshData = useData((s) => s.refresh);
@@ -34,17 +35,21 @@ function AskForm() {
   const form = useAsk((s) => s.form);
   const setForm = useAsk((s) => s.setForm);
   const ask = useAsk((s) => s.ask);
+  const askPretrained = useAsk((s) => s.askPretrained);
   const model = useModels((s) => s.current);
   const info = useModels((s) => s.models.find((m) => m.path === s.current));
-  const busy = useJobs(selectBusy);
+  const backend = usePretrained((s) => s.backend);
+  const pretrained = usePretrained((s) => s.loaded);
+  const busy = useBackendBusy();
   const [imageError, setImageError] = useState<string | null>(null);
-  const blind = !!form.image && !!info && !info.cfg.vision;
-  const problem = !model ? 'choose a model' : !form.question.trim() ? 'type a question'
-    : blind ? 'this model has no vision encoder: remove the image, or choose a model that has one' : null;
+  const blind = !!form.image && (backend === 'lab' ? !!info && !info.cfg.vision : pretrained?.kind === 'text');
+  const problem = backend === 'lab' && !model ? 'choose a model' : backend === 'pretrained' && !pretrained ? 'load a pretrained model on the Models page'
+    : !form.question.trim() ? 'type a question'
+      : blind ? 'this model reads no images: remove the image, or choose a model that has a vision encoder' : null;
   return (
     <section className="card" data-testid="ask-form">
       <div className="fields">
-        <Labeled label="Model"><ModelPicker disabled={busy} /></Labeled>
+        <Labeled label="Model"><BackendPicker /></Labeled>
         <Labeled label="Image" help="PNG or JPEG; optional. The model must have a vision encoder to use it.">
           <div className="image-pick">
             {form.image && <BlobImage bytes={form.image.bytes} mime={form.image.mime} alt="the image you opened" className="ask-image" />}
@@ -84,7 +89,9 @@ function AskForm() {
         </div>
       </div>
       <div className="actions">
-        <button className="btn primary" data-testid="ask-run" disabled={busy || !!problem} onClick={() => model && void ask(model)}>Ask</button>
+        <button className="btn primary" data-testid="ask-run" disabled={busy || !!problem} onClick={() => {
+          if (backend === 'pretrained') { if (pretrained) void askPretrained(pretrained.id); } else if (model) void ask(model);
+        }}>Ask</button>
         {problem && <span className="form-error">{problem}</span>}
         {parseOptions(form.optionsText) && <span className="muted small">{Object.keys(parseOptions(form.optionsText)!).length} options</span>}
       </div>
@@ -134,13 +141,15 @@ function Answer() {
   const reply = useAsk((s) => s.reply);
   const asking = useAsk((s) => s.asking);
   const cancel = useJobs((s) => s.cancel);
-  const job = useJobs((s) => s.job);
+  const engineJob = useJobs((s) => s.job);
+  const pretrainedJob = useJobs((s) => s.pretrainedJob);
+  const job = engineJob?.kind === 'ask' ? engineJob : pretrainedJob?.kind === 'ask' ? pretrainedJob : null;
   const parts = splitAnswer(text);
   return (
     <section className="card answer-card">
       <div className="row spread">
         <h2>Answer</h2>
-        {asking && job?.kind === 'ask' && <button className="btn small danger" onClick={() => void cancel()} disabled={job.cancelling}>Stop</button>}
+        {asking && job && <button className="btn small danger" onClick={() => void cancel(job === engineJob ? 'engine' : 'pretrained')} disabled={job.cancelling}>Stop</button>}
       </div>
       <div className="answer" data-testid="ask-answer" aria-live="polite">
         {!text && !asking && <span className="muted">The answer appears here as the model writes it.</span>}

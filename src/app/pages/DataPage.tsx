@@ -13,6 +13,7 @@ import { hashOf } from '../lib/route';
 import { PREVIEW_COUNT, useData } from '../stores/data';
 import { selectBusy, useJobs } from '../stores/jobs';
 import { useModels } from '../stores/models';
+import { DistillSection } from './DistillSection';
 
 interface LoaderChoice { name: string; describe: string }
 
@@ -60,6 +61,7 @@ export function DataPage() {
         <ImportHubSection />
       </div>
       <CurationSection />
+      <DistillSection />
     </div>
   );
 }

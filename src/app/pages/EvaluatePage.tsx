@@ -2,13 +2,13 @@ import { useEffect, useMemo, useState } from 'react';
 import { PAPER_ROWS, paperLabel } from '../../eval/paper';
 import type { BenchmarkResult, EvalRecord } from '../../eval/run';
 import { Labeled, NumberInput } from '../components/Field';
-import { ModelPicker } from '../components/ModelPicker';
+import { BackendPicker, useBackendBusy } from '../components/BackendPicker';
 import { paperComparison, storedChoices, synthChoices } from '../lib/benchmarks';
 import { clip, formatPercent } from '../lib/format';
 import { useData } from '../stores/data';
 import { useEval } from '../stores/evaluate';
-import { selectBusy, useJobs } from '../stores/jobs';
 import { useModels } from '../stores/models';
+import { usePretrained } from '../stores/pretrained';
 
 export function EvaluatePage() {
   const refreshData = useData((s) => s.refresh);
@@ -33,19 +33,23 @@ function EvalForm() {
   const datasets = useData((s) => s.datasets);
   const model = useModels((s) => s.current);
   const run = useEval((s) => s.run);
-  const busy = useJobs(selectBusy);
+  const runPretrained = useEval((s) => s.runPretrained);
+  const backend = usePretrained((s) => s.backend);
+  const pretrained = usePretrained((s) => s.loaded);
+  const busy = useBackendBusy();
   const [limit, setLimit] = useState<number | undefined>(32);
   const [maxNew, setMaxNew] = useState<number | undefined>(96);
   const [n, setN] = useState<number | undefined>(1);
   const [chosen, setChosen] = useState<string[]>(['synth-text-L1']);
   const choices = useMemo(() => [...synthChoices(Math.max(limit || 200, 1)), ...storedChoices(datasets)], [limit, datasets]);
   const picked = choices.filter((c) => chosen.includes(c.name));
-  const problem = !model ? 'choose a model' : !picked.length ? 'choose at least one benchmark' : limit === undefined || maxNew === undefined || !n ? 'fill every field' : null;
+  const problem = backend === 'lab' && !model ? 'choose a model' : backend === 'pretrained' && !pretrained ? 'load a pretrained model on the Models page'
+    : backend === 'pretrained' && pretrained?.kind === 'caption' ? `${pretrained.id} writes captions, not answers: it cannot be graded` : !picked.length ? 'choose at least one benchmark' : limit === undefined || maxNew === undefined || !n ? 'fill every field' : null;
   const toggle = (name: string, on: boolean) => setChosen((c) => (on ? [...c, name] : c.filter((x) => x !== name)));
   return (
     <section className="card" data-testid="eval-form">
       <div className="fields grid">
-        <Labeled label="Model"><ModelPicker disabled={busy} /></Labeled>
+        <Labeled label="Model"><BackendPicker /></Labeled>
         <Labeled label="Items per benchmark" htmlFor="ev-limit" help="0 = every item"><NumberInput id="ev-limit" integer min={0} value={limit} onChange={setLimit} /></Labeled>
         <Labeled label="Answer budget" htmlFor="ev-max" help="tokens per answer (the paper: 4096)"><NumberInput id="ev-max" integer min={1} value={maxNew} onChange={setMaxNew} /></Labeled>
         <Labeled label="Samples per item" htmlFor="ev-n" help="1 = greedy only; more adds pass@n and majority vote (temperature 1)"><NumberInput id="ev-n" integer min={1} value={n} onChange={setN} /></Labeled>
@@ -72,8 +76,8 @@ function EvalForm() {
       </div>
       <div className="actions">
         <button className="btn primary" data-testid="eval-run" disabled={busy || !!problem} onClick={() => {
-          if (!model) return;
-          void run({ model, benchmarks: picked.map((c) => ({ name: c.name, data: c.data })), limit: limit!, maxNewTokens: maxNew!, n });
+          const benchmarks = picked.map((c) => ({ name: c.name, data: c.data }));
+          if (backend === 'pretrained') { if (pretrained) void runPretrained({ model: `${pretrained.id} (pretrained)`, benchmarks, limit: limit!, maxNewTokens: maxNew!, n }); } else if (model) void run({ model, benchmarks, limit: limit!, maxNewTokens: maxNew!, n });
         }}>Evaluate</button>
         {problem && <span className="form-error">{problem}</span>}
       </div>

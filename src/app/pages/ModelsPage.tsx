@@ -6,6 +6,7 @@ import { formatBytes, formatCount } from '../lib/format';
 import { freeName, nameProblem } from '../lib/names';
 import { selectBusy, useJobs } from '../stores/jobs';
 import { modelLabel, useModels } from '../stores/models';
+import { PretrainedModels } from './PretrainedModels';
 
 export function ModelsPage() {
   const refresh = useModels((s) => s.refresh);
@@ -22,6 +23,7 @@ export function ModelsPage() {
       </header>
       <ModelTable />
       <ImportModel />
+      <PretrainedModels />
     </div>
   );
 }

@@ -1,9 +1,11 @@
-// Asking a model one question about an optional local image. The image stays in this tab and the
-// engine worker; nothing is sent anywhere.
+// Asking a model one question about an optional local image: a lab model (engine worker) or the
+// loaded pretrained model (pretrained worker). The image stays in this tab and that worker;
+// nothing is sent anywhere.
 import { create } from 'zustand';
 import type { AskReply, ItemView } from '../../../workers/api';
 import { callback, getEngine } from '../engine-client';
-import { useJobs } from './jobs';
+import { getPretrained } from '../../pretrained/client';
+import { useJobs, type JobSpec } from './jobs';
 
 export interface AskForm {
   question: string;
@@ -23,7 +25,10 @@ interface AskState {
   asking: boolean;
   setForm(patch: Partial<AskForm>): void;
   fromItem(item: ItemView): void;
+  /** Ask a lab model (a path in the workspace). */
   ask(model: string): Promise<void>;
+  /** Ask the pretrained model loaded in the pretrained worker (`label` names it in the job bar). */
+  askPretrained(label: string): Promise<void>;
 }
 
 const LETTER_LINE = /^\s*\(?([A-Z])[.):]\s+(.*)$/;
@@ -71,21 +76,33 @@ export const useAsk = create<AskState>()((set, get) => ({
 
   async ask(model) {
     const f = get().form;
-    // Tokens come back over their own comlink port and may trail the reply: only this question's, and only before its reply.
-    const id = ++asked;
-    let done = false;
-    set({ text: '', reply: null, asking: true });
-    try {
-      const reply = await useJobs.getState().run({ kind: 'ask', label: `Answering with ${model}`, cancel: () => getEngine().cancel() },
-        () => getEngine().ask({
-          model, question: f.question, options: parseOptions(f.optionsText), image: f.image?.bytes,
-          recipePrompt: f.recipePrompt, maxNewTokens: f.maxNewTokens, temperature: f.temperature,
-        }, callback((soFar: string) => { if (!done && id === asked) set({ text: soFar }); })));
-      done = true;
-      if (reply && id === asked) set({ reply, text: reply.text });
-    } finally {
-      done = true;
-      if (id === asked) set({ asking: false });
-    }
+    await stream(set, { kind: 'ask', label: `Answering with ${model}`, cancel: () => getEngine().cancel() }, (onText) => getEngine().ask({
+      model, question: f.question, options: parseOptions(f.optionsText), image: f.image?.bytes,
+      recipePrompt: f.recipePrompt, maxNewTokens: f.maxNewTokens, temperature: f.temperature,
+    }, onText));
+  },
+
+  async askPretrained(label) {
+    const f = get().form;
+    await stream(set, { kind: 'ask', lane: 'pretrained', label: `Answering with ${label}`, cancel: () => getPretrained().cancel() }, (onText) => getPretrained().ask({
+      question: f.question, options: parseOptions(f.optionsText), image: f.image?.bytes,
+      recipePrompt: f.recipePrompt, maxNewTokens: f.maxNewTokens, temperature: f.temperature,
+    }, onText));
   },
 }));
+
+/** One question as a job, its text streaming into the store as the worker writes it. */
+async function stream(set: (p: Partial<AskState>) => void, spec: JobSpec, call: (onText: (soFar: string) => void) => Promise<AskReply>): Promise<void> {
+  // Tokens come back over their own comlink port and may trail the reply: only this question's, and only before its reply.
+  const id = ++asked;
+  let done = false;
+  set({ text: '', reply: null, asking: true });
+  try {
+    const reply = await useJobs.getState().run(spec, () => call(callback((soFar: string) => { if (!done && id === asked) set({ text: soFar }); })));
+    done = true;
+    if (reply && id === asked) set({ reply, text: reply.text });
+  } finally {
+    done = true;
+    if (id === asked) set({ asking: false });
+  }
+}

@@ -1,14 +1,18 @@
-// The one long job the UI has going (a run, a curation, an evaluation, an answer, an import): its
-// progress with time left and how to cancel it, plus the alerts every failure ends in. Every
-// engine call that can take more than a moment goes through run(), which never lets a rejection
-// escape: a failure becomes a readable alert and the job slot is freed.
+// The long jobs the UI has going, one per worker ("lane"): on the engine lane a run, a curation,
+// an evaluation, an answer, an import; on the pretrained lane a download or an answer of a
+// pretrained model, which never waits on training. Each has its progress with time left and how
+// to cancel it; failures end in alerts. Every worker call that can take more than a moment goes
+// through run(), which never lets a rejection escape: a failure becomes a readable alert and the
+// lane is freed.
 import { create } from 'zustand';
 import type { Progress } from '../../../workers/api';
 import { getEngine } from '../engine-client';
 import { errorMessage, isCancellation } from '../lib/errors';
 import { EtaTracker, type Timed } from '../lib/progress';
 
-export type JobKind = 'run' | 'curate' | 'evaluate' | 'ask' | 'import' | 'model';
+export type JobKind = 'run' | 'curate' | 'evaluate' | 'ask' | 'import' | 'model' | 'download' | 'distill';
+/** The worker a job occupies: the lab's engine, or the pretrained-model worker (transformers.js). */
+export type Lane = 'engine' | 'pretrained';
 
 export interface Job {
   id: number;
@@ -29,6 +33,8 @@ export interface Alert {
 
 export interface JobSpec {
   kind: JobKind;
+  /** Default 'engine'. */
+  lane?: Lane;
   label: string;
   /** How to end the job early; omit when it cannot be. */
   cancel?: () => Promise<void>;
@@ -36,65 +42,75 @@ export interface JobSpec {
 }
 
 interface JobsState {
+  /** The engine lane's job. */
   job: Job | null;
+  /** The pretrained lane's job. */
+  pretrainedJob: Job | null;
   /** What the engine says holds the GPU (a job started before this page loaded, or by a test). */
   engineBusy: string | null;
   alerts: Alert[];
   run<T>(spec: JobSpec, fn: (report: (p: Progress) => void) => Promise<T>): Promise<T | undefined>;
-  cancel(): Promise<void>;
+  cancel(lane?: Lane): Promise<void>;
   alert(message: string, level?: Alert['level']): void;
   dismiss(id: number): void;
   refreshBusy(): Promise<void>;
 }
 
 let nextId = 1;
-/** The running job's cancel call and clock: kept out of the state because they are not shown. */
-let current: { id: number; cancel?: () => Promise<void>; eta: EtaTracker } | null = null;
+/** Each lane's running job's cancel call and clock: kept out of the state because they are not shown. */
+const current: Record<Lane, { id: number; cancel?: () => Promise<void>; eta: EtaTracker } | null> = { engine: null, pretrained: null };
 const MAX_ALERTS = 5;
+const KEY = { engine: 'job', pretrained: 'pretrainedJob' } as const;
 
 export const useJobs = create<JobsState>()((set, get) => ({
   job: null,
+  pretrainedJob: null,
   engineBusy: null,
   alerts: [],
 
   async run<T>(spec: JobSpec, fn: (report: (p: Progress) => void) => Promise<T>): Promise<T | undefined> {
-    const held = get().job;
+    const lane = spec.lane ?? 'engine';
+    const key = KEY[lane];
+    const held = get()[key];
     if (held) {
       get().alert(`Wait for "${held.label}" to finish or stop it first.`);
       return undefined;
     }
     const id = nextId++;
-    current = { id, cancel: spec.cancel, eta: new EtaTracker() };
-    set({ job: { id, kind: spec.kind, label: spec.label, progress: null, startedAt: Date.now(), cancelLabel: spec.cancel ? spec.cancelLabel ?? 'Cancel' : null, cancelling: false } });
+    const mine = { id, cancel: spec.cancel, eta: new EtaTracker() };
+    current[lane] = mine;
+    set({ [key]: { id, kind: spec.kind, label: spec.label, progress: null, startedAt: Date.now(), cancelLabel: spec.cancel ? spec.cancelLabel ?? 'Cancel' : null, cancelling: false } });
     const report = (p: Progress) => {
-      const job = get().job;
-      if (!job || job.id !== id || !current || current.id !== id) return;
-      set({ job: { ...job, progress: current.eta.update(p, Date.now()) } });
+      const job = get()[key];
+      if (!job || job.id !== id || current[lane] !== mine) return;
+      set({ [key]: { ...job, progress: mine.eta.update(p, Date.now()) } });
     };
     try {
       return await fn(report);
     } catch (e) {
       const message = errorMessage(e);
-      const cancelled = get().job?.cancelling && isCancellation(message);
+      const cancelled = get()[key]?.cancelling && isCancellation(message);
       get().alert(cancelled ? `${spec.label}: cancelled.` : message, cancelled ? 'info' : 'error');
       return undefined;
     } finally {
-      if (current?.id === id) current = null;
-      if (get().job?.id === id) set({ job: null });
-      void get().refreshBusy();
+      if (current[lane] === mine) current[lane] = null;
+      if (get()[key]?.id === id) set({ [key]: null });
+      if (lane === 'engine') void get().refreshBusy();
     }
   },
 
-  async cancel() {
-    const job = get().job;
-    if (!job || !current || current.id !== job.id || !current.cancel || job.cancelling) return;
-    set({ job: { ...job, cancelling: true } });
+  async cancel(lane = 'engine') {
+    const key = KEY[lane];
+    const job = get()[key];
+    const c = current[lane];
+    if (!job || !c || c.id !== job.id || !c.cancel || job.cancelling) return;
+    set({ [key]: { ...job, cancelling: true } });
     try {
-      await current.cancel();
+      await c.cancel();
     } catch (e) {
       get().alert(errorMessage(e));
-      const now = get().job;
-      if (now?.id === job.id) set({ job: { ...now, cancelling: false } });
+      const now = get()[key];
+      if (now?.id === job.id) set({ [key]: { ...now, cancelling: false } });
     }
   },
 
@@ -118,6 +134,8 @@ export const useJobs = create<JobsState>()((set, get) => ({
 
 /** True while a job of this page or the engine holds the GPU: action buttons are disabled. */
 export const selectBusy = (s: Pick<JobsState, 'job' | 'engineBusy'>) => s.job !== null || s.engineBusy !== null;
+/** True while the pretrained-model worker has a job (a download, an answer, an evaluation). */
+export const selectPretrainedBusy = (s: Pick<JobsState, 'pretrainedJob'>) => s.pretrainedJob !== null;
 
 /** A short call (listing, deleting): errors become alerts, nothing is thrown. */
 export async function attempt<T>(fn: () => Promise<T>): Promise<T | undefined> {
