@@ -5,6 +5,7 @@
 // download cut mid-body fail with clear errors and leave nothing half-cached. ONNX Runtime's WASM
 // files come from the lab's own origin: no request goes to any host but the lab and the mirror.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { readFileSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
 import { preview, type PreviewServer } from 'vite';
 import { launchChromium, startPreview } from './browser';
@@ -133,6 +134,11 @@ describe('pretrained models in a browser worker (transformers.js)', () => {
     await page.getByTestId('eval-row-synth-text-L1').waitFor({ timeout: 60_000 });
     await expect.poll(async () => (await page.getByTestId('eval-results').textContent()) ?? '', { timeout: 60_000 }).toMatch(/^Results · lab\/ui \(pretrained\)/);
     expect((await page.getByTestId('eval-row-synth-text-L1').locator('td').nth(1).textContent())).toBe('2');
+    // The graded records download as the CLI writes them: one JSON object per line.
+    const [dl] = await Promise.all([page.waitForEvent('download'), page.getByTestId('eval-download').click()]);
+    expect(dl.suggestedFilename()).toBe('lab_ui_pretrained-records.jsonl');
+    const lines = readFileSync((await dl.path())!, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { benchmark: string; response_tokens: number });
+    expect(lines.map((r) => r.benchmark)).toEqual(['synth-text-L1', 'synth-text-L1']);
 
     // Unload, then delete the cached files from the cache view.
     await go('models');

@@ -4,6 +4,7 @@ import type { BenchmarkResult, EvalRecord } from '../../eval/run';
 import { Labeled, NumberInput } from '../components/Field';
 import { BackendPicker, useBackendBusy } from '../components/BackendPicker';
 import { paperComparison, storedChoices, synthChoices } from '../lib/benchmarks';
+import { downloadText, fileSafe, recordsJsonl } from '../lib/download';
 import { clip, formatPercent } from '../lib/format';
 import { useData } from '../stores/data';
 import { useEval } from '../stores/evaluate';
@@ -123,7 +124,14 @@ function Results() {
             )}
           </tbody>
         </table>
-        <p className="muted small">Click a benchmark to read its items and answers.</p>
+        <div className="row wrap">
+          <p className="muted small">Click a benchmark to read its items and answers.</p>
+          {reply && records.length > 0 && (
+            <button className="btn small" data-testid="eval-download" onClick={() => downloadText(`${fileSafe(request.model)}-records.jsonl`, recordsJsonl(records))}>
+              Download records.jsonl
+            </button>
+          )}
+        </div>
         {open && <Records records={records.filter((r) => r.benchmark === open)} />}
       </section>
       <PaperTable results={results} model={request.model} />
