@@ -140,6 +140,16 @@ describe('pretrained models in a browser worker (transformers.js)', () => {
     const lines = readFileSync((await dl.path())!, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { benchmark: string; response_tokens: number });
     expect(lines.map((r) => r.benchmark)).toEqual(['synth-text-L1', 'synth-text-L1']);
 
+    // Data: teacher traces from the loaded model (this one writes no think/answer tags, so none is kept).
+    await go('data');
+    await page.locator('#dist-limit').fill('2');
+    await page.locator('#dist-n').fill('2');
+    await page.locator('#dist-max').fill('4');
+    expect(await page.getByTestId('distill-teacher').textContent()).toBe('lab/ui');
+    await page.getByTestId('distill-run').click();
+    await page.getByTestId('distill-result').waitFor({ timeout: 60_000 });
+    expect(await page.getByTestId('distill-result').locator('p').textContent()).toBe('0 of 2 questions got a correct trace (0.0%, 4 answers sampled).');
+
     // Unload, then delete the cached files from the cache view.
     await go('models');
     await page.getByTestId('pretrained-unload').click();
