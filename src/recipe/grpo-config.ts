@@ -6,7 +6,7 @@
 // InputErrors naming the config and the key.
 import { InputError } from '../engine/errors';
 import { validateSynthOptions } from '../data/synth';
-import { applySets, checkConfig, type FieldSpec } from './validate';
+import { applySets, checkConfig, configFrom, type FieldSpec } from './validate';
 import { SYNTH_PROOF_DATA, type DatasetSourceSpec, type RecipeFileSpec, type SynthSpec } from './sft-config';
 import type { GrpoOptions } from './grpo';
 
@@ -213,21 +213,7 @@ export const GRPO_PRESETS: Record<string, { describe: string; config: GrpoConfig
  * (default: the plain defaults); its other keys override it. `where` names the file in errors.
  */
 export function grpoConfigFrom(input: string | unknown, where = typeof input === 'string' ? `preset "${input}"` : 'GRPO config'): GrpoConfig {
-  if (typeof input === 'string') {
-    const p = GRPO_PRESETS[input];
-    if (!p) throw new InputError('--config', `"${input}" is neither a preset (${Object.keys(GRPO_PRESETS).join(', ')}) nor a .json file`);
-    return checkGrpoConfig(structuredClone(p.config), where);
-  }
-  if (input === null || typeof input !== 'object' || Array.isArray(input)) throw new InputError(where, 'the config must be a JSON object');
-  const { extends: base, ...rest } = input as Record<string, unknown>;
-  let start = GRPO_DEFAULTS;
-  if (base !== undefined) {
-    if (typeof base !== 'string' || !GRPO_PRESETS[base]) {
-      throw new InputError(where, `"extends" must name a preset (${Object.keys(GRPO_PRESETS).join(', ')}), got ${JSON.stringify(base)}`);
-    }
-    start = GRPO_PRESETS[base].config;
-  }
-  return checkGrpoConfig(checkConfig(rest, start, GRPO_SPEC, where), where);
+  return configFrom(input, { presets: GRPO_PRESETS, defaults: GRPO_DEFAULTS, spec: GRPO_SPEC, check: checkGrpoConfig, where });
 }
 
 /**

@@ -6,7 +6,7 @@
 import { InputError } from '../engine/errors';
 import { PRESETS } from '../model/config';
 import { validateSynthOptions } from '../data/synth';
-import { applySets, checkConfig, type FieldSpec } from './validate';
+import { applySets, checkConfig, configFrom, type FieldSpec } from './validate';
 
 export interface SftModelSpec {
   /** Model size when training from scratch (src/model/config.ts PRESETS). */
@@ -258,21 +258,7 @@ export const SFT_PRESETS: Record<string, { describe: string; config: SftConfig }
  * (default: the plain defaults); its other keys override it. `where` names the file in errors.
  */
 export function sftConfigFrom(input: string | unknown, where = typeof input === 'string' ? `preset "${input}"` : 'SFT config'): SftConfig {
-  if (typeof input === 'string') {
-    const p = SFT_PRESETS[input];
-    if (!p) throw new InputError('--config', `"${input}" is neither a preset (${Object.keys(SFT_PRESETS).join(', ')}) nor a .json file`);
-    return checkSftConfig(structuredClone(p.config), where);
-  }
-  if (input === null || typeof input !== 'object' || Array.isArray(input)) throw new InputError(where, 'the config must be a JSON object');
-  const { extends: base, ...rest } = input as Record<string, unknown>;
-  let start = SFT_DEFAULTS;
-  if (base !== undefined) {
-    if (typeof base !== 'string' || !SFT_PRESETS[base]) {
-      throw new InputError(where, `"extends" must name a preset (${Object.keys(SFT_PRESETS).join(', ')}), got ${JSON.stringify(base)}`);
-    }
-    start = SFT_PRESETS[base].config;
-  }
-  return checkSftConfig(checkConfig(rest, start, SFT_SPEC, where), where);
+  return configFrom(input, { presets: SFT_PRESETS, defaults: SFT_DEFAULTS, spec: SFT_SPEC, check: checkSftConfig, where });
 }
 
 /**

@@ -76,3 +76,27 @@ export function applySets<T>(cfg: T, sets: string[], spec: Record<string, FieldS
   }
   return sets.length ? crossCheck(out, where) : out;
 }
+
+/**
+ * A config from a preset name or a parsed JSON object (SFT and GRPO alike). An object may name a
+ * preset in "extends" (default: `defaults`); its other keys override it, checked against `spec`,
+ * then `check` tests what depends on several fields. `where` names the file in errors.
+ */
+export function configFrom<T>(input: string | unknown, o: {
+  presets: Record<string, { config: T }>; defaults: T; spec: Record<string, FieldSpec>; check: (c: T, where: string) => T; where: string;
+}): T {
+  const names = Object.keys(o.presets).join(', ');
+  if (typeof input === 'string') {
+    const p = o.presets[input];
+    if (!p) throw new InputError('--config', `"${input}" is neither a preset (${names}) nor a .json file`);
+    return o.check(structuredClone(p.config), o.where);
+  }
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) throw new InputError(o.where, 'the config must be a JSON object');
+  const { extends: base, ...rest } = input as Record<string, unknown>;
+  let start = o.defaults;
+  if (base !== undefined) {
+    if (typeof base !== 'string' || !o.presets[base]) throw new InputError(o.where, `"extends" must name a preset (${names}), got ${JSON.stringify(base)}`);
+    start = o.presets[base].config;
+  }
+  return o.check(checkConfig(rest, start, o.spec, o.where), o.where);
+}
