@@ -182,11 +182,11 @@ export const GRPO_PRESETS: Record<string, { describe: string; config: GrpoConfig
     config: preset({}),
   },
   'synth-micro-noisy': {
-    describe: 'GRPO of the learning proof (test/recipe/recipe-synth.test.ts) from a `thinker sft --config synth-micro-noisy` checkpoint (--model): the same synth items and held-out set, 4 prompts x 8 responses a step',
+    describe: 'GRPO of the learning proof (test/recipe/recipe-synth.test.ts) from a `thinker sft --config synth-micro-noisy` checkpoint (--model): the first 16 of its synth items with the gold answers as the reward, the same held-out set, 12 steps of 4 prompts x 8 responses',
     config: preset({
-      data: { synth: SYNTH_PROOF_DATA },
-      steps: 4, promptsPerStep: 4, groupSize: 8, microBatch: 16, rolloutBatch: 32, maxNewTokens: 48, lr: 1e-3,
-      eval: { every: 0, items: 32, maxNewTokens: 48, batchSize: 32, samples: 32 },
+      data: { synth: { ...SYNTH_PROOF_DATA, n: 16 } },
+      steps: 12, promptsPerStep: 4, groupSize: 8, microBatch: 16, rolloutBatch: 32, maxNewTokens: 48, lr: 1e-3,
+      eval: { every: 4, items: 64, maxNewTokens: 48, batchSize: 32, samples: 64 },
       checkpoint: { every: 0, keep: 1 },
     }),
   },

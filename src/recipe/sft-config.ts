@@ -204,22 +204,25 @@ export const SFT_SPEC: Record<string, FieldSpec> = {
 
 /**
  * The learning proof's setting (test/recipe/recipe-synth.test.ts), small enough for a CPU WebGPU in
- * a few minutes with the recipe's full prompt (~91 tokens of ~120 per example): a ~110k-parameter
+ * a few minutes with the recipe's full prompt (~91 tokens of ~125 per example): a ~110k-parameter
  * model from scratch on synth triage questions (level 1), options in their fixed order (Red /
- * Yellow / Green: the letter follows from the category, one lookup less), from a noisy teacher:
- * half the traces misread the vital sign and conclude wrongly, the other half skip to the
- * conclusion. lr 1e-2: a from-scratch model of this size needs it.
- * `thinker grpo --config synth-micro-noisy` reads the same items.
+ * Yellow / Green: the letter follows from the category, one lookup less), from a teacher with a
+ * blind spot: it misreads 60% of the yellow patients and reasons on to a wrong category, and SFT
+ * trains on the letter its reasoning concludes with (data.answer "trace": unfiltered distillation).
+ * A random slip would average out under greedy decoding; a systematic one is what a student copies
+ * and a verifiable reward can correct. lr 1e-2: a from-scratch model of this size needs it.
+ * `thinker grpo --config synth-micro-noisy` reads the first 16 of these items (same seed and
+ * options: an item depends on its index only) and the same held-out set.
  */
 export const SYNTH_PROOF_DATA: SynthSpec = {
-  kind: 'text', level: 1, n: 400, evalN: 32, seed: 1,
-  options: { templates: ['triage'], noisyFraction: 0.5, sloppyFraction: 0.5, fixedOptionOrder: true },
+  kind: 'text', level: 1, n: 400, evalN: 64, seed: 1,
+  options: { templates: ['triage'], noisyFraction: 0.6, noisyAnswers: ['Yellow'], sloppyFraction: 0, fixedOptionOrder: true },
 };
 const SYNTH_PROOF_SFT: DeepPartial<SftConfig> = {
   model: { hiddenSize: 64, numHeads: 4, numKvHeads: 2, intermediateSize: 128, context: 192, vocabSize: 768 },
-  data: { synth: SYNTH_PROOF_DATA },
-  lr: 1e-2, minLrRatio: 0.1, batchSize: 8, maxSteps: 80, maxLength: 192,
-  eval: { every: 0, items: 32, maxNewTokens: 48, batchSize: 32, samples: 32 },
+  data: { synth: SYNTH_PROOF_DATA, answer: 'trace' },
+  lr: 1e-2, minLrRatio: 0.1, batchSize: 8, maxSteps: 120, maxLength: 192,
+  eval: { every: 0, items: 64, maxNewTokens: 48, batchSize: 32, samples: 64 },
   checkpoint: { every: 0, keep: 1 },
 };
 
@@ -234,7 +237,7 @@ export const SFT_PRESETS: Record<string, { describe: string; config: SftConfig }
     config: preset({ data: { synth: { kind: 'image' } }, model: { vision: 'on' } }),
   },
   'synth-micro-noisy': {
-    describe: 'the learning proof of test/recipe/recipe-synth.test.ts: a ~110k-parameter model from scratch on synth triage questions (fixed option order) whose teacher concludes wrongly half the time; then `thinker grpo --config synth-micro-noisy`',
+    describe: 'the learning proof of test/recipe/recipe-synth.test.ts: a ~110k-parameter model from scratch on synth triage questions (fixed option order) whose teacher has a blind spot (misreads 60% of the yellow patients); SFT on its conclusions, then `thinker grpo --config synth-micro-noisy`',
     config: preset(SYNTH_PROOF_SFT),
   },
   'synth-tiny': {
