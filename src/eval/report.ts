@@ -84,6 +84,8 @@ export function formatEvalTable(summary: EvalSummary, label: string, rows: reado
   if (skipped.length) notes.push(`items whose prompt does not fit the model's context count as wrong: ${skipped.map((b) => `${b.name} ${b.skipped}`).join(', ')}.`);
   const cut = summary.benchmarks.filter((b) => b.unfinished > 0);
   if (cut.length) notes.push(`greedy responses cut at the token budget: ${cut.map((b) => `${b.name} ${b.unfinished}/${b.items}`).join(', ')}.`);
+  const blind = summary.benchmarks.filter((b) => b.without_images > 0);
+  if (blind.length) notes.push(`items answered without (some of) their images (a text-only model sees none, a pretrained VLM only the first): ${blind.map((b) => `${b.name} ${b.without_images}/${b.items}`).join(', ')}.`);
   const partial = summary.benchmarks.filter((b) => {
     const pb = PAPER_BENCHMARKS.find((x) => x.key === b.name);
     return pb && b.items < pb.items;

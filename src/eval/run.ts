@@ -84,6 +84,11 @@ export interface EvalRecord {
   response_tokens: number;
   /** Set when the item could not be run (its prompt does not fit the model's context); it counts as wrong. */
   skipped?: string;
+  /**
+   * How many of the item's images the model answered without (a text-only model sees none, a
+   * pretrained VLM only the first); absent when it saw them all.
+   */
+  images_unseen?: number;
   /** With n > 1: the sampled responses, whether any is correct, and the majority vote. */
   samples?: SampleGrade[];
   pass_at_n?: boolean;
@@ -101,6 +106,8 @@ export interface BenchmarkResult {
   skipped: number;
   /** Greedy responses cut at the token budget. */
   unfinished: number;
+  /** Items answered without (some of) their images: their answers come from the text alone. */
+  without_images: number;
   n?: number;
   pass_at_n?: number;
   majority_accuracy?: number;
@@ -161,6 +168,7 @@ export function summarizeBenchmark(name: string, records: EvalRecord[], n: numbe
     name, items, correct, accuracy: frac(correct),
     skipped: records.filter((r) => r.skipped).length,
     unfinished: records.filter((r) => !r.skipped && !r.finished).length,
+    without_images: records.filter((r) => r.images_unseen).length,
   };
   if (n > 1) {
     out.n = n;
@@ -337,6 +345,8 @@ export async function runEval(model: Model, tok: TextTokenizer, benchmarks: Benc
         } else {
           const r = g.responses[0];
           Object.assign(rec, pickGrade(gradeResponse(item, r.text, r.finished, r.ids.length)));
+          const unseen = item.images.length - g.prompt.nImages;
+          if (unseen > 0) rec.images_unseen = unseen;
           generated += r.ids.length;
           const smp = sampled?.samples[k];
           if (smp) {

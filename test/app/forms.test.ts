@@ -151,7 +151,7 @@ describe('benchmarks', () => {
   });
 
   it('fill the paper columns that were evaluated and average only those', () => {
-    const r = (name: string, accuracy: number) => ({ name, items: 10, correct: 0, accuracy, skipped: 0, unfinished: 0 });
+    const r = (name: string, accuracy: number) => ({ name, items: 10, correct: 0, accuracy, skipped: 0, unfinished: 0, without_images: 0 });
     const cmp = paperComparison([r('vqa-rad', 0.5), r('slake', 0.25), r('synth-text-L1', 0.9)]);
     expect(cmp.columns.map((c) => c.column)).toEqual(['PMC', 'MMMU', 'MedX-M', 'PathVQA', 'SLAKE', 'VQA-RAD']);
     expect(cmp.lab).toEqual([null, null, null, null, 25, 50]);

@@ -214,7 +214,7 @@ describe('the pages through the pretrained worker', () => {
         onRecord?.(record(0, true));
         await new Promise<void>((r) => { release = r; });
         onRecord?.(record(1, false));
-        return { benchmarks: [{ name: 'synth-text-L1', items: 2, correct: 1, accuracy: 0.5, skipped: 0, unfinished: 0 }], average: { accuracy: 0.5, items: 2 }, records: [record(0, true), record(1, false)] };
+        return { benchmarks: [{ name: 'synth-text-L1', items: 2, correct: 1, accuracy: 0.5, skipped: 0, unfinished: 0, without_images: 0 }], average: { accuracy: 0.5, items: 2 }, records: [record(0, true), record(1, false)] };
       },
     }));
     const benchmarks = [{ name: 'synth-text-L1', data: { kind: 'synth' as const, options: { n: 2, kind: 'text' as const, level: 1 as const, seed: 1, split: 'test' as const } } }];

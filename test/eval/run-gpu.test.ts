@@ -64,6 +64,10 @@ describe.skipIf(!HAS_DATA)(`evaluation runs on real VQA-RAD items (${HAS_DATA ? 
     expect(b.accuracy).toBeCloseTo(records.filter((r) => r.correct).length / records.length, 12);
     expect(summary.average.accuracy).toBe(b.accuracy);
     expect(b.pass_at_n).toBeUndefined();
+    // The model has a vision encoder: every item's scan went in.
+    expect(items.every((it) => it.images.length === 1)).toBe(true);
+    expect(b.without_images).toBe(0);
+    expect(records.every((r) => r.images_unseen === undefined)).toBe(true);
     expect(progress[progress.length - 1]).toBe(items.length);
     // 7 response tokens each: <think> x </think> <answer> A </answer> <|im_end|>.
     expect(summary.generated_tokens).toBe(7 * items.length);

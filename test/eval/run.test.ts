@@ -73,7 +73,7 @@ describe('majority vote and pass@n', () => {
     expect(records.map((r) => r.majority_letter)).toEqual(['B', 'A', 'C', 'A']);
     expect(records.map((r) => r.majority_correct)).toEqual([false, false, true, true]);
     const [one, two] = summary.benchmarks;
-    expect(one).toMatchObject({ name: 'one', items: 2, correct: 1, accuracy: 0.5, n: 3, pass_at_n: 0.5, majority_accuracy: 0, skipped: 0, unfinished: 0 });
+    expect(one).toMatchObject({ name: 'one', items: 2, correct: 1, accuracy: 0.5, n: 3, pass_at_n: 0.5, majority_accuracy: 0, skipped: 0, unfinished: 0, without_images: 0 });
     expect(one.sample_accuracy).toBeCloseTo(1 / 6, 12);
     expect(two).toMatchObject({ name: 'two', items: 2, correct: 1, accuracy: 0.5, pass_at_n: 1, majority_accuracy: 1 });
     expect(two.sample_accuracy).toBeCloseTo(5 / 6, 12);
@@ -120,6 +120,27 @@ describe('majority vote and pass@n', () => {
     expect(summary.benchmarks[0]).toMatchObject({ items: 300, correct: 150, accuracy: 0.5 });
   });
 
+  it('records and summaries count the images a model answered without', async () => {
+    const opts = { A: 'Yes', B: 'No' };
+    const img = (name: string) => ({ name, load: async () => new Uint8Array(0) });
+    const items = [
+      { ...item('q1', opts, 'A', 1), images: [img('a.png')] },
+      { ...item('q2', opts, 'B', 2), images: [img('b.png'), img('c.png')] },
+      item('q3', opts, 'A', 3),
+      { ...item('q4', opts, 'B', 4), images: [img('d.png')] },
+    ];
+    // The sampler reports what the model saw: q1 nothing, q2 one of two, q4 its image.
+    const seen = new Map([['q1', 0], ['q2', 1], ['q3', 0], ['q4', 1]]);
+    const sampler: Sampler = async (_m, _t, its) => its.map((it): ItemSamples => ({
+      item: it, prompt: { ids: [1], patches: new Float32Array(0), nImages: seen.get(it.question)! },
+      responses: [{ ids: [1], text: ans('A'), logps: [0], finished: true }],
+    }));
+    const { records, summary } = await runEval(fakeModel(), tinyTokenizer().tok, [{ name: 'vqa', items }], { maxNewTokens: 8, sampler });
+    expect(records.map((r) => r.images_unseen)).toEqual([1, 1, undefined, undefined]);
+    expect(summary.benchmarks[0]).toMatchObject({ items: 4, without_images: 2, correct: 2 });
+    expect(formatEvalTable(summary, 'm', [])).toContain('items answered without (some of) their images (a text-only model sees none, a pretrained VLM only the first): vqa 2/4.');
+  });
+
   it('summaries count skipped and unfinished items, and skipped ones are wrong', () => {
     const base = { benchmark: 'b', dataset_name: 'd', hash: '', question: '', options: { A: 'x' }, answer_label: 'A', answer: 'x', prompt: '', prompt_tokens: 1, response: '', extracted: '', pred_letter: null, response_tokens: 0 };
     const recs: EvalRecord[] = [
@@ -127,7 +148,7 @@ describe('majority vote and pass@n', () => {
       { ...base, dataset_index: 1, correct: false, finished: false },
       { ...base, dataset_index: 2, correct: false, finished: false, skipped: 'too long' },
     ];
-    expect(summarizeBenchmark('b', recs, 1)).toEqual({ name: 'b', items: 3, correct: 1, accuracy: 1 / 3, skipped: 1, unfinished: 1 });
+    expect(summarizeBenchmark('b', recs, 1)).toEqual({ name: 'b', items: 3, correct: 1, accuracy: 1 / 3, skipped: 1, unfinished: 1, without_images: 0 });
   });
 });
 
@@ -148,9 +169,9 @@ describe("the paper's rows and the report table", () => {
   it('the table puts the run beside labelled paper rows, averaging the paper over the same benchmarks', () => {
     const summary = {
       benchmarks: [
-        { name: 'vqa-rad', items: 4, correct: 1, accuracy: 0.25, skipped: 0, unfinished: 2 },
-        { name: 'slake', items: 4, correct: 3, accuracy: 0.75, skipped: 1, unfinished: 0 },
-        { name: 'medqa', items: 2, correct: 1, accuracy: 0.5, skipped: 0, unfinished: 0 },
+        { name: 'vqa-rad', items: 4, correct: 1, accuracy: 0.25, skipped: 0, unfinished: 2, without_images: 0 },
+        { name: 'slake', items: 4, correct: 3, accuracy: 0.75, skipped: 1, unfinished: 0, without_images: 0 },
+        { name: 'medqa', items: 2, correct: 1, accuracy: 0.5, skipped: 0, unfinished: 0, without_images: 1 },
       ],
       average: { accuracy: 0.5 },
       settings: { n: 1, limit: 4, max_new_tokens: 64, temperature: 1, top_p: 1, batch_size: 8, seed: 0, decoding: 'greedy' },
@@ -168,6 +189,7 @@ describe("the paper's rows and the report table", () => {
     expect(table).toContain('slake 1');
     expect(table).toContain('vqa-rad 2/4');
     expect(table).toContain('first 4 items per benchmark');
+    expect(table).toContain('without (some of) their images (a text-only model sees none, a pretrained VLM only the first): medqa 1/2.');
     const json = evalReportJson(summary, 'my-model', rows);
     expect(json.paper.rows.map((r) => r.label)).toEqual(['paper: Qwen2.5-VL-3B-Instruct', 'paper: 3B RL(m23k)']);
     expect(json.paper.rows[0].scores).toEqual({ 'vqa-rad': 62.01, slake: 61.3, medqa: null });

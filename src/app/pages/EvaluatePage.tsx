@@ -97,7 +97,7 @@ function Results() {
   const results: BenchmarkResult[] = reply?.benchmarks ?? request.benchmarks.map((b) => {
     const rs = records.filter((r) => r.benchmark === b.name);
     const correct = rs.filter((r) => r.correct).length;
-    return { name: b.name, items: rs.length, correct, accuracy: rs.length ? correct / rs.length : 0, skipped: rs.filter((r) => r.skipped).length, unfinished: rs.filter((r) => !r.finished).length };
+    return { name: b.name, items: rs.length, correct, accuracy: rs.length ? correct / rs.length : 0, skipped: rs.filter((r) => r.skipped).length, unfinished: rs.filter((r) => !r.finished).length, without_images: rs.filter((r) => r.images_unseen).length };
   });
   const withN = results.some((r) => r.pass_at_n !== undefined);
   return (
@@ -124,6 +124,12 @@ function Results() {
             )}
           </tbody>
         </table>
+        {results.some((r) => r.without_images > 0) && (
+          <p className="notice small" data-testid="eval-without-images">
+            Answered without (some of) their images: {results.filter((r) => r.without_images > 0).map((r) => `${r.name} ${r.without_images} of ${r.items}`).join(', ')}.
+            {' '}A text-only model sees no image and a pretrained VLM only the first, so these answers come from less than the question shows.
+          </p>
+        )}
         <div className="row wrap">
           <p className="muted small">Click a benchmark to read its items and answers.</p>
           {reply && records.length > 0 && (
