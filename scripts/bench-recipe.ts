@@ -1,0 +1,313 @@
+// The paper's comparisons at small scale on the synth curriculum (recipe.md §7: "RLVR beats SFT;
+// RL on text-only reasoning data transfers to image questions; difficulty filtering matters"),
+// each run with every seed listed, written as a markdown table with the seeds and settings.
+//
+//   npx tsx scripts/bench-recipe.ts [--seeds 1,2,3] [--out docs/recipe-results.md] [--work DIR]
+//     [--sft-steps N] [--grpo-steps N] [--items N] [--grpo-items N] [--held-out N] [--k N]
+//     [--set-sft key=value ...] [--set-grpo key=value ...]
+//
+// Per seed, one start model and four arms, all scored on the same held-out items (synth test
+// split: text and image questions, reported apart):
+//   SFT                   `thinker sft` on mixed synth items (text + scans, vision encoder on) from
+//                         a noisy teacher: the start model of every RL arm.
+//   SFT -> RL (text)      `thinker grpo` from it on the first --grpo-items text questions.
+//   SFT -> RL (image)     the same on scan questions.
+//   SFT -> RL (text, filtered)  on as many text questions drawn from those whose pass count (k
+//                         samples of the start model, recipe §2) is in 1..k-1, same steps.
+// Everything goes through the commands a person runs (in-process, one device), with the settings
+// of the SFT and GRPO presets named below plus the overrides printed in the report.
+import { register } from 'node:module';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+// The engine imports its WGSL as `file.wgsl?raw` (Vite's convention, which esbuild and Vitest
+// honour too); under tsx a module hook does the same, registered before any engine module loads.
+const RAW_HOOKS = `
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+export async function resolve(specifier, context, next) {
+  if (specifier.endsWith('?raw')) return { url: new URL(specifier, context.parentURL).href, format: 'module', shortCircuit: true };
+  return next(specifier, context);
+}
+export async function load(url, context, next) {
+  if (!url.endsWith('?raw')) return next(url, context);
+  const text = await readFile(fileURLToPath(url.slice(0, -4)), 'utf8');
+  return { format: 'module', source: 'export default ' + JSON.stringify(text) + ';', shortCircuit: true };
+}`;
+register('data:text/javascript,' + encodeURIComponent(RAW_HOOKS));
+
+const { runSftCommand } = await import('../src/cli/commands/sft');
+const { runGrpoCommand } = await import('../src/cli/commands/grpo');
+const { createNodeGpu } = await import('../src/node/dawn');
+const { loadModel } = await import('../src/node/checkpoint');
+const { loadTokenizer } = await import('../src/io/tokenizer');
+const { nodeDirSource } = await import('../src/io/files');
+const { generateSynth } = await import('../src/data/synth');
+const { passCounts, curate, recipeRow } = await import('../src/recipe/curate');
+const { MetricsLog } = await import('../src/recipe/run-io');
+const { nodeWorkspace } = await import('../src/io/workspace');
+const { SFT_PRESETS, applyOverrides } = await import('../src/recipe/sft-config');
+const { GRPO_PRESETS, applyGrpoOverrides } = await import('../src/recipe/grpo-config');
+const { InputError } = await import('../src/engine/errors');
+type QAItem = import('../src/data/schema').QAItem;
+type SftSummary = import('../src/cli/commands/sft').SftSummary;
+type GrpoSummary = import('../src/cli/commands/grpo').GrpoSummary;
+
+// ---------------------------------------------------------------------------------------------
+// Settings
+
+const SFT_PRESET = 'synth-micro-noisy';
+const GRPO_PRESET = 'synth-micro-noisy';
+/** The synth items every arm draws from: triage (text) and nodule presence (scan) questions, level 1. */
+const TEXT_TEMPLATE = 'triage';
+const IMAGE_TEMPLATE = 'chest_presence';
+const DATA_SEED = 1;
+/**
+ * The teacher's blind spots: it misreads this share of the items whose correct answer is the one
+ * named (it under-triages yellow patients and misses nodules) and reasons on from the misreading;
+ * SFT trains on its own conclusions (data.answer "trace"). A random slip averages out under greedy
+ * decoding; a systematic one is what a student copies and a verifiable reward can correct.
+ */
+const NOISY_FRACTION = 0.6;
+const BLIND_SPOT: Record<'text' | 'image', string> = { text: 'Yellow', image: 'Yes' };
+
+interface Args {
+  seeds: number[];
+  out: string;
+  work: string;
+  keepWork: boolean;
+  sftSteps: number;
+  grpoSteps: number;
+  /** Training items per kind (text, image). */
+  perKind: number;
+  /** Prompts each RL arm trains on (a small set seen several times, as in the learning proof). */
+  grpoItems: number;
+  /** Held-out items per kind. */
+  heldOutPerKind: number;
+  /** Samples per item for the pass counts (recipe: 16). */
+  k: number;
+  setSft: string[];
+  setGrpo: string[];
+}
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = {
+    seeds: [1, 2, 3], out: '', work: '', keepWork: false, sftSteps: 120, grpoSteps: 12, perKind: 100, grpoItems: 16, heldOutPerKind: 32, k: 4, setSft: [], setGrpo: [],
+  };
+  const int = (flag: string, v: string | undefined, min: number) => {
+    const n = Number(v);
+    if (v === undefined || !Number.isInteger(n) || n < min) throw new InputError(flag, `expects an integer >= ${min}, got ${JSON.stringify(v)}`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const f = argv[i];
+    const v = argv[i + 1];
+    switch (f) {
+      case '--seeds':
+        if (!v || !/^\d+(,\d+)*$/.test(v)) throw new InputError('--seeds', `expects a comma-separated list of integers, got ${JSON.stringify(v)}`);
+        a.seeds = v.split(',').map(Number);
+        i++;
+        break;
+      case '--out': if (!v) throw new InputError('--out', 'expects a file'); a.out = v; i++; break;
+      case '--work': if (!v) throw new InputError('--work', 'expects a folder'); a.work = v; a.keepWork = true; i++; break;
+      case '--sft-steps': a.sftSteps = int(f, v, 1); i++; break;
+      case '--grpo-steps': a.grpoSteps = int(f, v, 1); i++; break;
+      case '--items': a.perKind = int(f, v, 2); i++; break;
+      case '--grpo-items': a.grpoItems = int(f, v, 1); i++; break;
+      case '--held-out': a.heldOutPerKind = int(f, v, 1); i++; break;
+      case '--k': a.k = int(f, v, 2); i++; break;
+      case '--set-sft': if (!v) throw new InputError(f, 'expects key=value'); a.setSft.push(v); i++; break;
+      case '--set-grpo': if (!v) throw new InputError(f, 'expects key=value'); a.setGrpo.push(v); i++; break;
+      case '--help': case '-h':
+        process.stdout.write(readFileSync(new URL(import.meta.url), 'utf8').split('\n').filter((l) => l.startsWith('//')).map((l) => l.slice(3)).join('\n') + '\n');
+        process.exit(0);
+        break;
+      default: throw new InputError(f, 'unknown option (see --help)');
+    }
+  }
+  return a;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data on disk: the recipe's JSONL with the scans beside it, so every arm reads the same items.
+
+async function writeItems(dataDir: string, file: string, items: QAItem[]): Promise<string> {
+  for (const it of items) {
+    for (const im of it.images) {
+      const p = path.join(dataDir, im.name);
+      mkdirSync(path.dirname(p), { recursive: true });
+      writeFileSync(p, await im.load());
+    }
+  }
+  const out = path.join(dataDir, file);
+  writeFileSync(out, items.map((it) => JSON.stringify(recipeRow(it))).join('\n') + '\n');
+  return out;
+}
+
+interface Pools { train: string; text: string; image: string; heldOut: string; textItems: QAItem[]; heldOutItems: QAItem[] }
+
+async function writePools(dataDir: string, a: Args): Promise<Pools> {
+  const gen = (kind: 'text' | 'image', template: string, split: 'train' | 'test', n: number) =>
+    generateSynth({ n, kind, level: 1, seed: DATA_SEED, split, templates: [template], fixedOptionOrder: true, noisyFraction: NOISY_FRACTION, noisyAnswers: [BLIND_SPOT[kind]] });
+  const text = await gen('text', TEXT_TEMPLATE, 'train', a.perKind);
+  const image = await gen('image', IMAGE_TEMPLATE, 'train', a.perKind);
+  // Interleaved, so a prefix of the file (data.file.limit) keeps both kinds.
+  const train = text.flatMap((t, i) => [t, image[i]]);
+  const heldOut = [...await gen('text', TEXT_TEMPLATE, 'test', a.heldOutPerKind), ...await gen('image', IMAGE_TEMPLATE, 'test', a.heldOutPerKind)];
+  return {
+    train: await writeItems(dataDir, 'train-mixed.jsonl', train),
+    text: await writeItems(dataDir, 'train-text.jsonl', text),
+    image: await writeItems(dataDir, 'train-image.jsonl', image),
+    heldOut: await writeItems(dataDir, 'held-out.jsonl', heldOut),
+    textItems: text, heldOutItems: heldOut,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scores
+
+interface Score { text: number; image: number; format: number; reward: number }
+
+/** Accuracy per kind and format rate from the last evaluation of a run (every held-out response is kept as a sample). */
+async function lastEval(runDir: string, heldOut: QAItem[]): Promise<Score> {
+  const rows = await MetricsLog.read(nodeWorkspace(runDir), 'metrics.jsonl');
+  const ev = rows.filter((r) => r.type === 'eval').pop();
+  if (!ev) throw new Error(`${runDir}: no evaluation in metrics.jsonl`);
+  const samples = ev.samples as { index: number; correct: boolean; format: boolean }[];
+  if (samples.length !== heldOut.length) throw new Error(`${runDir}: ${samples.length} evaluation samples for ${heldOut.length} held-out items`);
+  const acc = (image: boolean) => {
+    const s = samples.filter((x) => (heldOut[x.index].images.length > 0) === image);
+    return s.filter((x) => x.correct).length / Math.max(1, s.length);
+  };
+  return { text: acc(false), image: acc(true), format: ev.format_rate as number, reward: ev.reward_mean as number };
+}
+
+const ARMS = ['SFT', 'SFT -> RL (text)', 'SFT -> RL (image)', 'SFT -> RL (text, filtered)'] as const;
+type Arm = typeof ARMS[number];
+
+interface SeedResult { seed: number; scores: Partial<Record<Arm, Score>>; filtered: { kept: number; total: number; histogram: number[] }; seconds: number }
+
+// ---------------------------------------------------------------------------------------------
+// One seed
+
+async function runSeed(seed: number, a: Args, pools: Pools, work: string, gpu: Awaited<ReturnType<typeof createNodeGpu>>, say: (s: string) => void): Promise<SeedResult> {
+  const t0 = performance.now();
+  const dir = path.join(work, `seed-${seed}`);
+  const log = (l: string) => say(`  [seed ${seed}] ${l}`);
+  const nHeld = pools.heldOutItems.length;
+  const evalSets = [`eval.items=${nHeld}`, `eval.batchSize=${Math.min(nHeld, 32)}`, `eval.samples=${nHeld}`, 'eval.every=0'];
+
+  const sft = await runSftCommand({
+    config: SFT_PRESET, out: path.join(dir, 'sft'), seed: String(seed), steps: String(a.sftSteps), quiet: true,
+    set: ['data.source=file', `data.file.path=${JSON.stringify(pools.train)}`, `data.file.evalPath=${JSON.stringify(pools.heldOut)}`, 'data.answer=trace', 'model.vision=on', ...evalSets, ...a.setSft],
+  }, { gpu, handleSignals: false, log }) as SftSummary;
+  const scores: SeedResult['scores'] = { SFT: await lastEval(path.join(dir, 'sft'), pools.heldOutItems) };
+  const start = path.resolve(dir, 'sft', path.basename(sft.checkpoint));
+
+  // Pass counts of the start model on the text pool: k samples each at temperature 1 (recipe §2).
+  const { model } = await loadModel(gpu, start);
+  let kept: QAItem[];
+  let histogram: number[];
+  try {
+    const tok = await loadTokenizer(nodeDirSource(start), start);
+    const counts = await passCounts(model, tok, pools.textItems, { k: a.k, maxNewTokens: 48, batchSize: 32, seed });
+    const r = curate(counts, { k: a.k, lo: 1, hi: a.k - 1, order: 'shuffle', seed: 42 });
+    kept = r.kept.map((e) => e.item);
+    histogram = r.histogram.map((b) => b.items);
+  } finally {
+    model.release();
+  }
+  log(`pass counts (k ${a.k}) of the text pool: ${histogram.map((n, c) => `${c}:${n}`).join(' ')}; kept ${kept.length} of ${pools.textItems.length}`);
+  const filteredFile = kept.length ? await writeItems(path.join(work, 'data'), `train-text-filtered-seed${seed}.jsonl`, kept) : '';
+
+  const grpo = async (arm: Arm, file: string) => {
+    const out = path.join(dir, arm.replace(/[^a-z]+/gi, '-').toLowerCase());
+    await runGrpoCommand({
+      config: GRPO_PRESET, model: start, out, seed: String(seed), steps: String(a.grpoSteps), quiet: true,
+      set: ['data.source=file', `data.file.path=${JSON.stringify(file)}`, `data.file.evalPath=${JSON.stringify(pools.heldOut)}`, `data.file.limit=${a.grpoItems}`, 'eval.atStart=false', ...evalSets, ...a.setGrpo],
+    }, { gpu, handleSignals: false, log }) as GrpoSummary;
+    scores[arm] = await lastEval(out, pools.heldOutItems);
+  };
+  await grpo('SFT -> RL (text)', pools.text);
+  await grpo('SFT -> RL (image)', pools.image);
+  if (filteredFile) await grpo('SFT -> RL (text, filtered)', filteredFile);
+  else log('no text item has a pass count in the keep window: the filtered arm has no data for this seed');
+  return { seed, scores, filtered: { kept: kept.length, total: pools.textItems.length, histogram }, seconds: (performance.now() - t0) / 1000 };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+const pct = (xs: number[]) => {
+  if (xs.length === 0) return 'n/a';
+  const m = xs.reduce((s, x) => s + x, 0) / xs.length;
+  const sd = xs.length > 1 ? Math.sqrt(xs.reduce((s, x) => s + (x - m) ** 2, 0) / (xs.length - 1)) : 0;
+  return `${(100 * m).toFixed(1)} ± ${(100 * sd).toFixed(1)}`;
+};
+
+function report(a: Args, results: SeedResult[], settings: { sft: unknown; grpo: unknown }, meta: { adapter: string; seconds: number; date: string }): string {
+  const L: string[] = [];
+  L.push('# Recipe comparisons on synth (small scale)', '');
+  L.push(`Measured ${meta.date} by \`npx tsx scripts/bench-recipe.ts --seeds ${a.seeds.join(',')}\` on ${meta.adapter}; ` +
+    `${(meta.seconds / 60).toFixed(1)} min in all. Held-out accuracy (%) by the paper's grader and format rate (%) by the reward's gate, ` +
+    `greedy decoding, mean ± sample std over the seeds ${a.seeds.join(', ')} (n = ${results.length}).`, '');
+  L.push(`| arm | text accuracy | image accuracy | format | runs |`, '| --- | --- | --- | --- | --- |');
+  for (const arm of ARMS) {
+    const s = results.map((r) => r.scores[arm]).filter((x): x is Score => !!x);
+    L.push(`| ${arm} | ${pct(s.map((x) => x.text))} | ${pct(s.map((x) => x.image))} | ${pct(s.map((x) => x.format))} | ${s.length} |`);
+  }
+  L.push('', 'Per seed (text / image accuracy, format, %):', '');
+  L.push(`| seed | ${ARMS.join(' | ')} | filtered items kept | minutes |`, `| --- | ${ARMS.map(() => '---').join(' | ')} | --- | --- |`);
+  for (const r of results) {
+    const cell = (arm: Arm) => {
+      const s = r.scores[arm];
+      return s ? `${(100 * s.text).toFixed(0)} / ${(100 * s.image).toFixed(0)}, ${(100 * s.format).toFixed(0)}` : 'n/a';
+    };
+    L.push(`| ${r.seed} | ${ARMS.map(cell).join(' | ')} | ${r.filtered.kept} of ${r.filtered.total} (pass counts 0..${a.k}: ${r.filtered.histogram.join(', ')}) | ${(r.seconds / 60).toFixed(1)} |`);
+  }
+  L.push('', '## Settings', '');
+  L.push(`- Items: synth level 1, data seed ${DATA_SEED}; training pools of ${a.perKind} \`${TEXT_TEMPLATE}\` (text) and ${a.perKind} \`${IMAGE_TEMPLATE}\` (scan) questions; ` +
+    `held-out: ${a.heldOutPerKind} of each from the test split, options in fixed order. The teacher has blind spots: it misreads ${NOISY_FRACTION * 100}% of the items whose answer is "${BLIND_SPOT.text}" (text) or "${BLIND_SPOT.image}" (scans), and SFT trains on its conclusions (data.answer "trace").`);
+  L.push(`- SFT: preset \`${SFT_PRESET}\`, ${a.sftSteps} steps, on both pools with the vision encoder on; seed = the run's seed.`);
+  L.push(`- RL: preset \`${GRPO_PRESET}\`, ${a.grpoSteps} steps from the SFT checkpoint on ${a.grpoItems} prompts of the pool; filtered = ${a.grpoItems} of the text items with pass count 1..${a.k - 1} of k = ${a.k} samples of the SFT model (temperature 1), shuffled with seed 42.`);
+  if (a.setSft.length) L.push(`- SFT overrides: ${a.setSft.map((s) => `\`${s}\``).join(', ')}`);
+  if (a.setGrpo.length) L.push(`- GRPO overrides: ${a.setGrpo.map((s) => `\`${s}\``).join(', ')}`);
+  L.push('', '<details><summary>Resolved configs (seed ' + results[0]?.seed + ')</summary>', '', '```json', JSON.stringify(settings, null, 1), '```', '', '</details>', '');
+  return L.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const args = parseArgs(process.argv.slice(2));
+// Both presets exist and the overrides are valid before anything runs.
+applyOverrides(structuredClone(SFT_PRESETS[SFT_PRESET].config), args.setSft, '--set-sft');
+applyGrpoOverrides(structuredClone(GRPO_PRESETS[GRPO_PRESET].config), args.setGrpo, '--set-grpo');
+const work = args.work ? path.resolve(args.work) : mkdtempSync(path.join(tmpdir(), 'bench-recipe-'));
+const t0 = performance.now();
+const say = (s: string) => process.stderr.write(`${((performance.now() - t0) / 1000).toFixed(0).padStart(5)}s ${s}\n`);
+say(`work folder ${work}; seeds ${args.seeds.join(', ')}`);
+const pools = await writePools(path.join(work, 'data'), args);
+const gpu = await createNodeGpu();
+const results: SeedResult[] = [];
+try {
+  for (const seed of args.seeds) {
+    results.push(await runSeed(seed, args, pools, work, gpu, say));
+    const r = results[results.length - 1];
+    say(`seed ${seed} done in ${(r.seconds / 60).toFixed(1)} min: ${ARMS.map((arm) => `${arm} ${r.scores[arm] ? `${(100 * r.scores[arm]!.text).toFixed(0)}/${(100 * r.scores[arm]!.image).toFixed(0)}` : 'n/a'}`).join('; ')}`);
+  }
+  const cfgOf = (dir: string) => JSON.parse(readFileSync(path.join(work, `seed-${args.seeds[0]}`, dir, 'run_config.json'), 'utf8'));
+  const md = report(args, results, { sft: cfgOf('sft'), grpo: cfgOf('sft-rl-text-') }, {
+    adapter: gpu.info.description || gpu.info.vendor || 'WebGPU', seconds: (performance.now() - t0) / 1000, date: new Date().toISOString().slice(0, 10),
+  });
+  if (args.out) {
+    writeFileSync(args.out, md);
+    say(`wrote ${args.out}`);
+  }
+  process.stdout.write(md);
+} finally {
+  gpu.destroy();
+  if (!args.keepWork) rmSync(work, { recursive: true, force: true });
+}
+// Dawn keeps the event loop alive after the device is gone.
+process.exit(0);
