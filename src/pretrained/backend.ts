@@ -713,7 +713,7 @@ export class PretrainedBackend {
       o.signal?.addEventListener('abort', () => this.cancel());
       const sample = async (item: QAItem, n: number, so: { seed: number }): Promise<DistillSample[]> => {
         const s = await this.sampleItem(item, n, { temperature: o.temperature ?? 1, topP: o.topP, maxNewTokens: o.maxNewTokens, seed: so.seed, prompt: o.prompt, signal });
-        return s.responses.map((r) => ({ text: r.text, finished: r.finished }));
+        return s.responses.map((r) => ({ text: r.text, finished: r.finished, imagesSeen: s.nImages }));
       };
       try {
         return await distill(items, sample, { ...o, signal });

@@ -10,6 +10,8 @@ import { passGrade } from '../recipe/curate';
 export interface DistillSample {
   text: string;
   finished: boolean;
+  /** How many of the item's images the model saw writing it (absent: all of them). */
+  imagesSeen?: number;
 }
 
 /** n responses for one item. */
@@ -35,6 +37,8 @@ export interface DistillRecord {
   /** Index of the kept response, or null when none was correct. */
   kept: number | null;
   reasoning: string | null;
+  /** Images of the item the teacher answered without (a text-only teacher sees none); absent when none. */
+  images_unseen?: number;
 }
 
 export interface DistillResult {
@@ -44,6 +48,11 @@ export interface DistillResult {
   total: number;
   withTrace: number;
   samples: number;
+  /**
+   * Questions the teacher answered without (some of) their images: a kept trace there reasons from
+   * the text alone, which is not what SFT on image questions should copy.
+   */
+  withoutImages: number;
 }
 
 /**
@@ -80,11 +89,13 @@ export async function distill(items: QAItem[], sample: ItemSampler, o: DistillOp
     const responses = got.map((r) => ({ ...r, correct: passGrade(item, r.text, grade) === 1 }));
     const k = responses.findIndex((r) => r.correct);
     const rec: DistillRecord = { item, responses, kept: k < 0 ? null : k, reasoning: k < 0 ? null : reasoningOf(responses[k].text) };
+    const unseen = item.images.length - Math.min(...got.map((r) => r.imagesSeen ?? item.images.length));
+    if (unseen > 0) rec.images_unseen = unseen;
     if (k >= 0) kept.push({ ...item, reasoning: rec.reasoning! });
     records.push(rec);
     done += o.n;
     o.onProgress?.(done, total);
     o.onRecord?.(rec);
   }
-  return { items: kept, records, total: items.length, withTrace: kept.length, samples: total };
+  return { items: kept, records, total: items.length, withTrace: kept.length, samples: total, withoutImages: records.filter((r) => r.images_unseen).length };
 }

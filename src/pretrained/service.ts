@@ -96,7 +96,7 @@ export function createPretrainedService(d: ServiceDeps): PretrainedApi {
         prompt: { newline: req.newline }, onProgress: (done, total) => report({ phase: `sampling ${req.n} per question`, done, total }),
       });
       const reply: DistillReply = {
-        total: r.total, withTrace: r.withTrace, samples: r.samples,
+        total: r.total, withTrace: r.withTrace, samples: r.samples, withoutImages: r.withoutImages,
         records: r.records.map((x) => ({ question: x.item.question, answer_label: x.item.answer_label, responses: x.responses, kept: x.kept, reasoning: x.reasoning })),
       };
       if (req.saveAs) {

@@ -238,7 +238,7 @@ describe('the pages through the pretrained worker', () => {
         reqs.push(req);
         onProgress?.({ phase: 'sampling 3 per question', done: 2, total: 2 });
         return {
-          total: 2, withTrace: 1, samples: 6,
+          total: 2, withTrace: 1, samples: 6, withoutImages: 0,
           records: [
             { question: 'q1', answer_label: 'A', responses: [{ text: 'x', correct: true, finished: true }], kept: 0, reasoning: 'because' },
             { question: 'q2', answer_label: 'B', responses: [{ text: 'y', correct: false, finished: true }], kept: null, reasoning: null },

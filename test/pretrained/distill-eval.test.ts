@@ -47,6 +47,19 @@ describe('distill (any sampler)', () => {
     expect(g.records.map((x) => x.kept)).toEqual([1, 1, 0]);
     expect(g.items.map((x) => x.reasoning)).toEqual(['first good', '', '']);
     await expect(distill(items, sampler, { n: 0 })).rejects.toThrow(/n must be an integer >= 1/);
+    expect(r.withoutImages).toBe(0);
+  });
+
+  it('counts the questions a teacher answered without (some of) their images', async () => {
+    const img = (name: string) => ({ name, load: async () => new Uint8Array(0) });
+    const items = [{ ...item('A', 0), images: [img('a.png'), img('b.png')] }, { ...item('A', 1), images: [img('c.png')] }, item('B', 2)];
+    // Saw one of q0's two images, all of q1's, and q2 has none.
+    const seen: Record<string, number | undefined> = { q0: 1, q1: undefined, q2: 0 };
+    const sampler = async (it: QAItem, n: number): Promise<DistillSample[]> =>
+      Array.from({ length: n }, () => ({ text: '<think>t</think><answer>A</answer>', finished: true, imagesSeen: seen[it.question] }));
+    const r = await distill(items, sampler, { n: 2 });
+    expect(r.records.map((x) => x.images_unseen)).toEqual([1, undefined, undefined]);
+    expect(r.withoutImages).toBe(1);
   });
 
   it('reads the reasoning from the think block, else from what precedes the answer', () => {
@@ -87,6 +100,10 @@ describe.skipIf(!HAS_DATA)(`pretrained backend on real VQA-RAD items (${HAS_DATA
     expect(progress).toEqual([4, 8, 12, 16, 20]);
     const goldA = items.filter((x) => x.answer_label === 'A');
     expect(r).toMatchObject({ total: 5, withTrace: goldA.length, samples: 20 });
+    // A text model: every scan question was answered from its text alone, and the result says so.
+    expect(items.every((x) => x.images.length === 1)).toBe(true);
+    expect(r.withoutImages).toBe(5);
+    expect(r.records.map((x) => x.images_unseen)).toEqual([1, 1, 1, 1, 1]);
     expect(r.items.map((x) => x.hash)).toEqual(goldA.map((x) => x.hash));
     const thinks = new Set<string>();
     for (const rec of r.records) {

@@ -68,6 +68,12 @@ export function DistillSection() {
             <b>{distilled.withTrace}</b> of {distilled.total} questions got a correct trace ({formatPercent(distilled.total ? distilled.withTrace / distilled.total : 0)},
             {' '}{distilled.samples} answers sampled){distilled.saved ? <> · saved as <b>{distilled.saved.name}</b></> : null}.
           </p>
+          {distilled.withoutImages > 0 && (
+            <p className="notice small" data-testid="distill-without-images">
+              {distilled.withoutImages} of {distilled.total} questions were answered without (some of) their images: this model does not look at
+              images (or only the first), so its traces there reason from the text alone.
+            </p>
+          )}
           <details>
             <summary>Questions and kept traces</summary>
             <ol className="distill-records small">

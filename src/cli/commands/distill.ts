@@ -106,7 +106,7 @@ export async function distillCommand(o: DistillCliOptions): Promise<DistillResul
       const { model } = await loadModel(gpu, o.model);
       const sample: ItemSampler = async (item, k, so) => {
         const [s] = await sampleResponses(model, tok, [item], { n: k, temperature, topP, maxNewTokens, seed: so.seed, prompt, signal: so.signal });
-        return s.responses.map((r) => ({ text: r.text, finished: r.finished }));
+        return s.responses.map((r) => ({ text: r.text, finished: r.finished, imagesSeen: s.prompt.nImages }));
       };
       try {
         result = await distill(items, sample, common);
@@ -122,14 +122,17 @@ export async function distillCommand(o: DistillCliOptions): Promise<DistillResul
   }
   await writeFile(out, result.items.map((it) => `${JSON.stringify(recipeRow(it))}\n`).join(''));
   const summary = {
-    teacher, items: label, questions: result.total, with_trace: result.withTrace, samples: result.samples, n, grade: o.grade,
+    teacher, items: label, questions: result.total, with_trace: result.withTrace, without_images: result.withoutImages, samples: result.samples, n, grade: o.grade,
     temperature, top_p: topP, max_new_tokens: maxNewTokens, seed, out, records: recordsPath,
     // The rows name their images relative to this folder (pass it as --image-root when reading them).
     image_root: imageRoot,
   };
   await writeFile(out.replace(/\.jsonl$/, '.summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
   if (o.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
-  else process.stdout.write(`distill: ${result.withTrace} of ${result.total} questions got a correct trace (${result.samples} samples, ${o.grade}); wrote ${out}\n`);
+  else {
+    process.stdout.write(`distill: ${result.withTrace} of ${result.total} questions got a correct trace (${result.samples} samples, ${o.grade}); wrote ${out}\n`);
+    if (result.withoutImages) process.stdout.write(`distill: ${result.withoutImages} of ${result.total} questions were answered without (some of) their images (the teacher does not look at images, or only the first): their traces reason from the text alone\n`);
+  }
   return result;
 }
 
