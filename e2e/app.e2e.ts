@@ -252,6 +252,8 @@ describe('the lab in a browser', () => {
     expect(cells[0]).toBe('synth-image-L1');
     expect(cells[1]).toBe('4');
     expect(cells[2]).toMatch(/^\d+(\.\d)?%$/);
+    // A vision model: every scan went in, so no "answered without their images" notice.
+    expect(await page.getByTestId('eval-without-images').count()).toBe(0);
     const paper = page.getByTestId('paper-table');
     expect(await paper.locator('tbody tr').count()).toBeGreaterThan(10);
     expect(await paper.locator('tr.lab-row').textContent()).toContain(`runs/${GRPO}/checkpoint-${GRPO_STEPS}`);
