@@ -64,7 +64,7 @@ export function DistillSection() {
       </div>
       {distilled && (
         <div data-testid="distill-result">
-          <p>
+          <p data-testid="distill-summary">
             <b>{distilled.withTrace}</b> of {distilled.total} questions got a correct trace ({formatPercent(distilled.total ? distilled.withTrace / distilled.total : 0)},
             {' '}{distilled.samples} answers sampled){distilled.saved ? <> · saved as <b>{distilled.saved.name}</b></> : null}.
           </p>
