@@ -33,10 +33,15 @@ export interface GpuInfo {
 
 const CPU_ADAPTER = /swiftshader|llvmpipe|lavapipe|software/i;
 
+const BROWSER_NO_ADAPTER_HINT = 'the GPU may be blocklisted or its driver too old: see chrome://gpu; on Linux, start Chrome with ' +
+  '--enable-unsafe-webgpu --enable-features=Vulkan';
+
 export interface GpuOptions {
   powerPreference?: GPUPowerPreference;
   /** Pass false to ignore features even when present (tests of the fallback paths). */
   useOptionalFeatures?: boolean;
+  /** What to check when no adapter is found, in this host's terms (the browser's by default). */
+  noAdapterHint?: string;
 }
 
 export class Gpu {
@@ -84,8 +89,7 @@ export class Gpu {
     }
     const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
     if (!adapter) {
-      throw new NoWebGPUError('No WebGPU adapter was found: the browser has WebGPU but no usable GPU driver ' +
-        '(on Linux, start Chrome with --enable-unsafe-webgpu; in Node, check VK_ICD_FILENAMES).');
+      throw new NoWebGPUError(`No WebGPU adapter was found: WebGPU is here but no usable GPU driver (${opts.noAdapterHint ?? BROWSER_NO_ADAPTER_HINT}).`);
     }
     const features = (opts.useOptionalFeatures ?? true)
       ? OPTIONAL_FEATURES.filter((f) => adapter.features.has(f))

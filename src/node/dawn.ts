@@ -30,5 +30,10 @@ export async function createNodeGpu(opts: GpuOptions = {}): Promise<Gpu> {
     Object.assign(globalThis, dawn!.globals);
   }
   instance ??= dawn!.create([]);
-  return Gpu.create(instance, opts);
+  const icd = process.env.VK_ICD_FILENAMES ?? process.env.VK_DRIVER_FILES;
+  const noAdapterHint = icd
+    ? `Dawn found no Vulkan device through ${icd}: check that the file exists and names a driver installed here`
+    : 'no Vulkan driver was named and SwiftShader is not installed: install chromium (it ships SwiftShader) or set ' +
+      'VK_ICD_FILENAMES to your GPU vendor\'s Vulkan ICD json';
+  return Gpu.create(instance, { noAdapterHint, ...opts });
 }

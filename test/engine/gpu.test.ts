@@ -18,7 +18,9 @@ describe('device layer', () => {
   it('says clearly when there is no WebGPU', async () => {
     await expect(Gpu.create(undefined)).rejects.toThrow(NoWebGPUError);
     const noAdapter = { requestAdapter: async () => null } as unknown as GPU;
-    await expect(Gpu.create(noAdapter)).rejects.toThrow(/No WebGPU adapter/);
+    // The hint speaks the host's language: the browser's by default, the caller's when given (Node names its Vulkan ICD).
+    await expect(Gpu.create(noAdapter)).rejects.toThrow(/No WebGPU adapter.*chrome:\/\/gpu/);
+    await expect(Gpu.create(noAdapter, { noAdapterHint: 'check /x/icd.json' })).rejects.toThrow(/No WebGPU adapter.*\(check \/x\/icd\.json\)\.$/);
   });
 
   it('turns a failed dispatch into an error naming the submission and its kernels', async () => {
