@@ -16,27 +16,12 @@
 //                         samples of the start model, recipe §2) is in 1..k-1, same steps.
 // Everything goes through the commands a person runs (in-process, one device), with the settings
 // of the SFT and GRPO presets named below plus the overrides printed in the report.
-import { register } from 'node:module';
+import './raw-imports';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-// The engine imports its WGSL as `file.wgsl?raw` (Vite's convention, which esbuild and Vitest
-// honour too); under tsx a module hook does the same, registered before any engine module loads.
-const RAW_HOOKS = `
-import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
-export async function resolve(specifier, context, next) {
-  if (specifier.endsWith('?raw')) return { url: new URL(specifier, context.parentURL).href, format: 'module', shortCircuit: true };
-  return next(specifier, context);
-}
-export async function load(url, context, next) {
-  if (!url.endsWith('?raw')) return next(url, context);
-  const text = await readFile(fileURLToPath(url.slice(0, -4)), 'utf8');
-  return { format: 'module', source: 'export default ' + JSON.stringify(text) + ';', shortCircuit: true };
-}`;
-register('data:text/javascript,' + encodeURIComponent(RAW_HOOKS));
-
+// Engine modules load after ./raw-imports has registered the `?raw` WGSL hook.
 const { runSftCommand } = await import('../src/cli/commands/sft');
 const { runGrpoCommand } = await import('../src/cli/commands/grpo');
 const { createNodeGpu } = await import('../src/node/dawn');
