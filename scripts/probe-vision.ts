@@ -1,11 +1,11 @@
 // Can a lab-sized vision encoder read the synth scans, and how far from the answer may the image
 // be? A probe (not a test) behind the README's "why the scans are not learned": it trains a model
 // of the synth-micro-noisy text size with the micro vision encoder on sequences
-//   [image tokens] [--filler other tokens] [question token] [Yes/No token]
+//   [--before other tokens] [image tokens] [--filler other tokens] [question token] [Yes/No token]
 // built from real synth scans (one template, level 1), loss on the answer only, and prints the
 // held-out answer loss (chance: ln 2 = 0.693).
 //
-//   npx tsx scripts/probe-vision.ts [--template effusion_presence] [--filler 0] [--steps 300]
+//   npx tsx scripts/probe-vision.ts [--template effusion_presence] [--filler 0] [--before 0] [--steps 300]
 //     [--items 400] [--batch 16] [--lr 3e-3] [--seed 3]
 import './raw-imports';
 
@@ -19,7 +19,7 @@ const { PRESETS } = await import('../src/model/config');
 type ModelConfig = import('../src/model/config').ModelConfig;
 type TokenBatch = import('../src/model/batch').TokenBatch;
 
-const opts = { template: 'effusion_presence', filler: 0, steps: 300, items: 400, batch: 16, lr: 3e-3, seed: 3 };
+const opts = { template: 'effusion_presence', filler: 0, before: 0, steps: 300, items: 400, batch: 16, lr: 3e-3, seed: 3 };
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i += 2) {
   const key = argv[i].replace(/^--/, '') as keyof typeof opts;
@@ -39,8 +39,8 @@ const cfg: ModelConfig = {
   imageTokenId: IMAGE,
 };
 const P = (cfg.vision!.imageSize / cfg.vision!.patchSize) ** 2;
-const T = P + opts.filler + 2;
-if (T > cfg.text.maxPositionEmbeddings) throw new Error(`--filler ${opts.filler} makes ${T} tokens, over the model's ${cfg.text.maxPositionEmbeddings}`);
+const T = opts.before + P + opts.filler + 2;
+if (T > cfg.text.maxPositionEmbeddings) throw new Error(`--before ${opts.before} --filler ${opts.filler} make ${T} tokens, over the model's ${cfg.text.maxPositionEmbeddings}`);
 
 async function examples(split: 'train' | 'test', n: number) {
   const items = await generateSynth({ kind: 'image', level: 1, n, seed: 1, split, templates: [opts.template], fixedOptionOrder: true });
@@ -52,7 +52,8 @@ function batchOf(xs: Example[]): TokenBatch {
   const B = xs.length, per = xs[0].patches.length;
   const ids = new Uint32Array(B * T), targets = new Int32Array(B * T).fill(-1), patches = new Float32Array(B * per);
   xs.forEach((x, b) => {
-    const o = b * T;
+    for (let i = 0; i < opts.before; i++) ids[b * T + i] = FILLER + (i % (VOCAB - FILLER));
+    const o = b * T + opts.before;
     ids.fill(IMAGE, o, o + P);
     for (let i = 0; i < opts.filler; i++) ids[o + P + i] = FILLER + (i % (VOCAB - FILLER));
     ids[o + P + opts.filler] = QUESTION;
@@ -67,7 +68,7 @@ const train = await examples('train', opts.items);
 const heldOut = await examples('test', 64);
 const share = (xs: Example[]) => (100 * xs.filter((x) => x.yes).length / xs.length).toFixed(0);
 console.log(`${opts.template}: ${train.length} training scans (${share(train)}% Yes), 64 held-out (${share(heldOut)}% Yes); ` +
-  `${T} tokens per sequence (${P} image, ${opts.filler} filler); ${opts.steps} steps of ${opts.batch}, lr ${opts.lr}`);
+  `${T} tokens per sequence (${opts.before} before the image, ${P} image, ${opts.filler} between it and the question); ${opts.steps} steps of ${opts.batch}, lr ${opts.lr}`);
 const gpu = await createNodeGpu();
 const model = new Model(gpu, cfg);
 model.loadWeights(initWeights(cfg, opts.seed));
