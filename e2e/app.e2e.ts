@@ -94,7 +94,8 @@ describe('the lab in a browser', () => {
     const preview = page.getByTestId('preview');
     await expect.poll(() => preview.locator('.pager').textContent(), { timeout: 30_000 }).toContain('of 16');
     const items = preview.getByTestId('item');
-    expect(await items.count()).toBe(12);
+    // The pager can show the new total a render before the items list does: wait for both.
+    await expect.poll(() => items.count(), { timeout: 30_000 }).toBe(12);
     await expect.poll(() => items.first().textContent()).toMatch(/pleural effusion/i);
     // Every scan decoded to a picture.
     const sizes = await preview.locator('img.item-image').evaluateAll((imgs) => imgs.map((i) => (i as HTMLImageElement).naturalWidth));
