@@ -3,6 +3,12 @@
 //   sampling: temperature, nucleus (top-p) truncation, then one draw from a counter-based RNG
 // and logp = log softmax(logits / T)[token] (of the full distribution, before truncation).
 //
+// Banned tokens (a bitset, one bit per vocabulary entry: the image placeholder, padding, BOS, ...
+// that a response may not hold) are never picked: they take no part in the argmax, the nucleus or
+// the draw. logp stays the full row's, banned tokens included, like a top-p truncation: it is then
+// exactly what the training forward computes for the same token (verl likewise recomputes the old
+// policy's log-probs with the actor rather than taking the sampler's), so a GRPO ratio starts at 1.
+//
 // Top-p without sorting: the nucleus is {i : logit_i >= θ} for the largest θ whose kept mass is
 // still >= top_p. θ is searched over the totally ordered 32-bit keys of the logits (see `key`), 8
 // intervals per pass (7 probe thresholds evaluated together), so at most 11 passes over the row
@@ -34,6 +40,7 @@ struct Params {
 @group(0) @binding(1) var<storage, read_write> logits: array<f32>;
 @group(0) @binding(2) var<storage, read_write> tokens: array<u32>;
 @group(0) @binding(3) var<storage, read_write> logp: array<f32>;
+@group(0) @binding(4) var<storage, read_write> banned: array<u32>;
 
 override WG: u32 = 256;  // a power of two in [FAN, FAN * FAN]
 const FAN: u32 = 16u;
@@ -43,6 +50,7 @@ const NONE: u32 = 0xffffffffu;
 var<workgroup> red_f: array<f32, WG>;
 var<workgroup> red_i: array<u32, WG>;
 var<workgroup> red_k: array<u32, WG>;
+var<workgroup> red_g: array<f32, WG>;
 var<workgroup> red_a: array<vec4<f32>, WG>;
 var<workgroup> red_b: array<vec4<f32>, WG>;
 var<workgroup> chunk_off: array<f32, FAN>;
@@ -53,6 +61,10 @@ var<workgroup> sh_hi: u32;
 var<workgroup> pick_not: atomic<u32>;
 // 1 + the last token with nonzero kept mass (fallback when rounding puts u * mass past the end).
 var<workgroup> last_kept: atomic<u32>;
+
+fn is_banned(i: u32) -> bool {
+  return ((banned[i >> 5u] >> (i & 31u)) & 1u) != 0u;
+}
 
 // Monotone map of f32 to u32: a < b (as floats) <=> key(a) < key(b); -0 sorts just below +0.
 fn key(x: f32) -> u32 {
@@ -99,20 +111,21 @@ fn narrow(lo: u32, hi: u32, pa: vec4<u32>, pb: vec4<u32>, ma: vec4<f32>, mb: vec
   return vec2<u32>(nlo, nhi);
 }
 
-fn wg_sum(t: u32, v: f32) -> f32 {
+// Two sums at once (the allowed tokens' mass and the full row's).
+fn wg_sum2(t: u32, v: vec2<f32>) -> vec2<f32> {
   let n1 = WG / FAN;
-  red_f[t] = v;
+  red_a[t] = vec4<f32>(v, 0.0, 0.0);
   workgroupBarrier();
   if (t < n1) {
-    var a = 0.0;
-    for (var k = 0u; k < FAN; k++) { a += red_f[t + k * n1]; }
-    red_f[t] = a;  // only this thread reads index t in the loop above
+    var a = vec4<f32>(0.0);
+    for (var k = 0u; k < FAN; k++) { a += red_a[t + k * n1]; }
+    red_a[t] = a;  // only this thread reads index t in the loop above
   }
   workgroupBarrier();
-  var total = 0.0;
-  for (var k = 0u; k < n1; k++) { total += red_f[k]; }
-  workgroupBarrier();  // red_f is free again
-  return total;
+  var total = vec4<f32>(0.0);
+  for (var k = 0u; k < n1; k++) { total += red_a[k]; }
+  workgroupBarrier();  // red_a is free again
+  return total.xy;
 }
 
 // (value, index) order for argmax: larger value first, then lower index; NONE loses to anything.
@@ -129,12 +142,18 @@ fn sample_rows(@builtin(local_invocation_index) t: u32,
   let V = p.V;
   let base = row * V;
 
-  // Pass 1: max logit (lowest index among equal maxima) and the smallest key.
+  // Pass 1: max allowed logit (lowest index among equal maxima), the smallest allowed key, and
+  // the max of the full row (for logp).
   var bv = 0.0;   // meaningless while bi == NONE (a thread past the end of a short row)
   var bi = NONE;
   var kmin = NONE;
+  var gmax = 0.0;  // meaningless while gseen is false
+  var gseen = false;
   for (var i = t; i < V; i += WG) {
     let x = logits[base + i];
+    gmax = select(x, max(gmax, x), gseen);
+    gseen = true;
+    if (is_banned(i)) { continue; }
     if (better(x, i, bv, bi)) { bv = x; bi = i; }
     kmin = min(kmin, key(x));
   }
@@ -142,45 +161,55 @@ fn sample_rows(@builtin(local_invocation_index) t: u32,
   red_f[t] = bv;
   red_i[t] = bi;
   red_k[t] = kmin;
+  red_g[t] = select(logits[base], gmax, gseen);
   workgroupBarrier();
   if (t < n1) {
+    var g = red_g[t];
     for (var k = 1u; k < FAN; k++) {
       let j = t + k * n1;
       if (better(red_f[j], red_i[j], bv, bi)) { bv = red_f[j]; bi = red_i[j]; }
       kmin = min(kmin, red_k[j]);
+      g = max(g, red_g[j]);
     }
     red_f[t] = bv;
     red_i[t] = bi;
     red_k[t] = kmin;
+    red_g[t] = g;
   }
   workgroupBarrier();
   var xmax = red_f[0];
   var imax = red_i[0];
   var kmin_all = red_k[0];
+  var xfull = red_g[0];
   for (var k = 1u; k < n1; k++) {
     if (better(red_f[k], red_i[k], xmax, imax)) { xmax = red_f[k]; imax = red_i[k]; }
     kmin_all = min(kmin_all, red_k[k]);
+    xfull = max(xfull, red_g[k]);
   }
   workgroupBarrier();
 
   let greedy = p.greedy != 0u;
   let inv_t = select(p.inv_t, 1.0, greedy);
-  // max(x * inv_t) = xmax * inv_t since inv_t > 0 and rounding is monotone: the top token's
-  // unnormalised probability is exactly exp(0) = 1.
+  // max(x * inv_t) = xmax * inv_t since inv_t > 0 and rounding is monotone: the top allowed
+  // token's unnormalised probability is exactly exp(0) = 1.
   let m = xmax * inv_t;
+  let mf = xfull * inv_t;
 
-  // Pass 2: softmax denominator.
-  var acc = 0.0;
+  // Pass 2: the allowed mass (nucleus and draw) and the full softmax denominator (logp).
+  var acc = vec2<f32>(0.0);
   for (var i = t; i < V; i += WG) {
-    acc += exp(logits[base + i] * inv_t - m);
+    let x = logits[base + i] * inv_t;
+    acc.y += exp(x - mf);
+    if (!is_banned(i)) { acc.x += exp(x - m); }
   }
-  let S = wg_sum(t, acc);
-  let log_s = log(S);
+  let sums = wg_sum2(t, acc);
+  let S = sums.x;
+  let log_sf = log(sums.y);
 
   if (greedy) {
     if (t == 0u) {
       tokens[row] = imax;
-      logp[row] = (logits[base + imax] - m) - log_s;
+      logp[row] = (logits[base + imax] - mf) - log_sf;
     }
     return;
   }
@@ -205,6 +234,7 @@ fn sample_rows(@builtin(local_invocation_index) t: u32,
       var sa = vec4<f32>(0.0);
       var sb = vec4<f32>(0.0);
       for (var i = t; i < V; i += WG) {
+        if (is_banned(i)) { continue; }
         let x = logits[base + i];
         let k = key(x);
         if (k >= pa.x) {  // below the lowest probe: counts for none of them
@@ -248,7 +278,7 @@ fn sample_rows(@builtin(local_invocation_index) t: u32,
   var last = 0u;
   for (var i = t; i < V; i += WG) {
     let x = logits[base + i];
-    if (key(x) >= lo) {
+    if (key(x) >= lo && !is_banned(i)) {
       let e = exp(x * inv_t - m);
       own += e;
       if (e > 0.0) { last = i + 1u; }
@@ -289,7 +319,7 @@ fn sample_rows(@builtin(local_invocation_index) t: u32,
     var choice = last - 1u;  // rounding fallback: this thread's last token with mass
     for (var i = t; i < V; i += WG) {
       let x = logits[base + i];
-      if (key(x) >= lo) {
+      if (key(x) >= lo && !is_banned(i)) {
         a += exp(x * inv_t - m);
         if (a > rr) {
           choice = i;
@@ -305,7 +335,7 @@ fn sample_rows(@builtin(local_invocation_index) t: u32,
     var tok = ~pn;
     if (pn == 0u) { tok = atomicLoad(&last_kept) - 1u; }
     tokens[row] = tok;
-    logp[row] = (logits[base + tok] * inv_t - m) - log_s;
+    logp[row] = (logits[base + tok] * inv_t - mf) - log_sf;
   }
 }
 
@@ -323,23 +353,32 @@ fn sample_thread(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
   if (row >= p.B) { return; }
   let V = p.V;
   let base = row * V;
-  var xmax = logits[base];
-  var imax = 0u;
-  var kmin = key(xmax);
-  for (var i = 1u; i < V; i++) {
+  var xfull = logits[base];
+  var xmax = 0.0;
+  var imax = NONE;
+  var kmin = NONE;
+  for (var i = 0u; i < V; i++) {
     let x = logits[base + i];
-    if (x > xmax) { xmax = x; imax = i; }
+    xfull = max(xfull, x);
+    if (is_banned(i)) { continue; }
+    if (imax == NONE || x > xmax) { xmax = x; imax = i; }
     kmin = min(kmin, key(x));
   }
   let greedy = p.greedy != 0u;
   let inv_t = select(p.inv_t, 1.0, greedy);
   let m = xmax * inv_t;
+  let mf = xfull * inv_t;
   var S = 0.0;
-  for (var i = 0u; i < V; i++) { S += exp(logits[base + i] * inv_t - m); }
-  let log_s = log(S);
+  var Sf = 0.0;
+  for (var i = 0u; i < V; i++) {
+    let x = logits[base + i] * inv_t;
+    Sf += exp(x - mf);
+    if (!is_banned(i)) { S += exp(x - m); }
+  }
+  let log_sf = log(Sf);
   if (greedy) {
     tokens[row] = imax;
-    logp[row] = (logits[base + imax] - m) - log_s;
+    logp[row] = (logits[base + imax] - mf) - log_sf;
     return;
   }
   // Nucleus threshold: the same invariant and probes as sample_rows.
@@ -356,6 +395,7 @@ fn sample_thread(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
       var ma = vec4<f32>(0.0);
       var mb = vec4<f32>(0.0);
       for (var i = 0u; i < V; i++) {
+        if (is_banned(i)) { continue; }
         let x = logits[base + i];
         let k = key(x);
         if (k >= pa.x) {
@@ -374,7 +414,7 @@ fn sample_thread(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
   var last = imax + 1u;
   for (var i = 0u; i < V; i++) {
     let x = logits[base + i];
-    if (key(x) >= lo) {
+    if (key(x) >= lo && !is_banned(i)) {
       let e = exp(x * inv_t - m);
       total += e;
       if (e > 0.0) { last = i + 1u; }
@@ -385,7 +425,7 @@ fn sample_thread(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
   var tok = last - 1u;  // rounding fallback: the last token with mass
   for (var i = 0u; i < V; i++) {
     let x = logits[base + i];
-    if (key(x) >= lo) {
+    if (key(x) >= lo && !is_banned(i)) {
       a += exp(x * inv_t - m);
       if (a > rdraw) {
         tok = i;
@@ -394,5 +434,5 @@ fn sample_thread(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     }
   }
   tokens[row] = tok;
-  logp[row] = (logits[base + tok] * inv_t - m) - log_s;
+  logp[row] = (logits[base + tok] * inv_t - mf) - log_sf;
 }

@@ -21,6 +21,12 @@ export interface TokenBatch {
   /** Patch vectors of every image, in the order their placeholder runs appear: [nImages * patches, patchDim]. */
   patches?: Float32Array;
   nImages?: number;
+  /**
+   * Flat positions (b*T + t) of the placeholders that take the image features, in order. Absent:
+   * every `<image>` token in `ids`. A sequence's response is not a place for images: collate lists
+   * only prompt placeholders, so a sampled `<image>` (were one ever drawn) stays an ordinary token.
+   */
+  imagePositions?: Uint32Array;
 }
 
 export function batchShape(b: TokenBatch, training: boolean): BatchShape {
@@ -68,7 +74,14 @@ export function uploadBatch(m: Model, acts: Activations, b: TokenBatch): number 
     if (!v || imageToken === undefined) throw new InputError('batch', 'this model has no vision encoder, but the batch has images');
     const P = patchesPerImage(v);
     const index: number[] = [];
-    for (let i = 0; i < N; i++) if (b.ids[i] === imageToken) index.push(i);
+    if (b.imagePositions) {
+      for (const i of b.imagePositions) {
+        if (i >= N || b.ids[i] !== imageToken) throw new InputError('batch', `image position ${i} does not hold an <image> token`);
+        index.push(i);
+      }
+    } else {
+      for (let i = 0; i < N; i++) if (b.ids[i] === imageToken) index.push(i);
+    }
     if (index.length !== nImages * P) {
       throw new InputError('batch', `${index.length} <image> placeholder tokens for ${nImages} images of ${P} patches each (need ${nImages * P})`);
     }

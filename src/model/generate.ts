@@ -9,7 +9,7 @@
 import { InputError } from '../engine/errors';
 import { CommandStream } from '../engine/stream';
 import { Arena, download, downloadU32, slice, upload, type Tensor } from '../engine/tensor';
-import { sample } from '../engine/kernels/sampling';
+import { bannedMask, bannedWords, sample } from '../engine/kernels/sampling';
 import { Activations } from './activations';
 import { headRows, textForward } from './forward';
 import { patchesPerImage } from './config';
@@ -23,6 +23,11 @@ export interface GenerateOptions {
   seed?: number;
   /** Stop a sequence at the first of these ids (it is kept in the output). Empty: always N tokens. */
   eosIds?: number[];
+  /**
+   * Ids never generated (the image placeholder, padding, BOS: tokens a response may not hold; see
+   * `responseBannedIds`). Their logits still count in the recorded log-probs.
+   */
+  bannedIds?: number[];
   /** Look for EOS / report progress every this many tokens (default 8). */
   syncEvery?: number;
   /** Called after each sync with the tokens so far. */
@@ -76,6 +81,7 @@ export async function generate(m: Model, prompts: number[][], o: GenerateOptions
     { name: 'tokens', shape: [steps, Bp], dtype: 'u32' }, { name: 'logp', shape: [steps, Bp], dtype: 'f32' },
     { name: 'positions', shape: [steps, Bp], dtype: 'u32' }, { name: 'qpos', shape: [steps, Bp], dtype: 'u32' },
     { name: 'lastRow', shape: [B], dtype: 'u32' },
+    { name: 'banned', shape: [bannedWords(t.vocabSize)], dtype: 'u32' },
   ]);
   const prefill = new Activations(gpu, m.cfg, { B, T: Tp, nImages, training: false, noLogits: true });
   const dec = new Activations(gpu, m.cfg, { B, T: 1, nImages: 0, training: false });
@@ -99,6 +105,7 @@ export async function generate(m: Model, prompts: number[][], o: GenerateOptions
     upload(gpu, prefill.get('kstart'), Uint32Array.from(pads));
     upload(gpu, dec.get('kstart'), Uint32Array.from(pads));
     if (nImages > 0) uploadImages(m, prefill, ids, images!);
+    upload(gpu, hist.get('banned'), bannedMask(t.vocabSize, (o.bannedIds ?? []).filter((id) => !(o.eosIds ?? []).includes(id))));
     upload(gpu, hist.get('lastRow'), Uint32Array.from(prompts.map((_, b) => b * Tp + Tp - 1)));
     const stepPos = new Uint32Array(steps * Bp);
     const stepQ = new Uint32Array(steps * Bp);
@@ -119,7 +126,7 @@ export async function generate(m: Model, prompts: number[][], o: GenerateOptions
 
     textForward(s, m, prefill, { cache: { k: kcache, v: vcache, cap, pos0: 0, kLen: Tp }, logits: false });
     headRows(s, m, prefill.get('lnf'), hist.get('lastRow'), dec.get('lnf'), dec.get('logits'), B);
-    sample(s, dec.get('logits'), row('tokens', 0), row('logp', 0), B, t.vocabSize, sopts(0));
+    sample(s, dec.get('logits'), row('tokens', 0), row('logp', 0), hist.get('banned'), B, t.vocabSize, sopts(0));
 
     const eos = new Set(o.eosIds ?? []);
     const syncEvery = Math.max(1, o.syncEvery ?? 8);
@@ -139,7 +146,7 @@ export async function generate(m: Model, prompts: number[][], o: GenerateOptions
         ids: row('tokens', st - 1), positions: row('positions', st), qpos: row('qpos', st),
         cache: { k: kcache, v: vcache, cap, pos0: Tp + st - 1, kLen: Tp + st },
       });
-      sample(s, dec.get('logits'), row('tokens', st), row('logp', st), B, t.vocabSize, sopts(st));
+      sample(s, dec.get('logits'), row('tokens', st), row('logp', st), hist.get('banned'), B, t.vocabSize, sopts(st));
       done = st + 1;
     }
     if (!finishedAll) await check();

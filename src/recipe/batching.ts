@@ -21,6 +21,8 @@ export interface BatchingOptions {
   padMultiple: number;
   /** Id written into padding; its targets are IGNORE, so only its validity matters. */
   padId: number;
+  /** The model's `<image>` id: with it, only placeholders in a row's prompt (loss mask 0) take images. */
+  imageTokenId?: number;
 }
 
 export interface FitReport {
@@ -97,6 +99,14 @@ export function collate(examples: EncodedExample[], o: BatchingOptions): TokenBa
     for (const e of examples) { patches.set(e.patches, off); off += e.patches.length; }
     batch.patches = patches;
     batch.nImages = nImages;
+    if (o.imageTokenId !== undefined) {
+      // Only the prompt's placeholders (loss mask 0) carry images; the target part never does.
+      const positions: number[] = [];
+      examples.forEach((e, b) => {
+        for (let t = 0; t < e.ids.length; t++) if (e.ids[t] === o.imageTokenId && !e.lossMask[t]) positions.push(b * T + t);
+      });
+      batch.imagePositions = Uint32Array.from(positions);
+    }
   }
   return batch;
 }

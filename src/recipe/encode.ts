@@ -74,6 +74,18 @@ function checkIds(ids: number[], tok: TextTokenizer, cfg: ModelConfig, item: QAI
   }
 }
 
+/**
+ * Ids a response may not hold, banned in the sampler for rollouts, evaluation and Ask: the image
+ * placeholder (a generated one would have no image behind it), the turn opener, BOS and padding,
+ * and `<|endoftext|>` where it does not end a turn. End-of-turn ids are never banned. Ids past the
+ * model's vocabulary are left out (the head cannot produce them anyway).
+ */
+export function responseBannedIds(tok: TextTokenizer, cfg: ModelConfig): number[] {
+  const eos = new Set(endOfTurnIds(tok));
+  const ids = [tok.tokenToId(CHAT.image), cfg.imageTokenId, tok.tokenToId(CHAT.start), tok.tokenToId('<|endoftext|>'), tok.bosId, tok.padId, cfg.text.padTokenId];
+  return [...new Set(ids.filter((id): id is number => id !== undefined && id < cfg.text.vocabSize && !eos.has(id)))];
+}
+
 /** The end-of-turn id that stops generation. */
 export function endOfTurnIds(tok: TextTokenizer): number[] {
   const id = tok.tokenToId(CHAT.end);

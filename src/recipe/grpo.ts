@@ -396,7 +396,7 @@ export class GrpoTrainer {
           throw new InputError('grpo', `a sequence has ${q.old.length} old log-probs for ${q.ex.ids.length - q.promptLen} response tokens`);
         }
       }
-      const b = collate(part.map((q) => q.ex), { maxLength, overflow: 'drop', pad: 'longest', padMultiple: o.padMultiple ?? 16, padId: this.padId });
+      const b = collate(part.map((q) => q.ex), { maxLength, overflow: 'drop', pad: 'longest', padMultiple: o.padMultiple ?? 16, padId: this.padId, imageTokenId: this.policy.cfg.imageTokenId });
       const { B, T } = b;
       const N = B * T;
       const targets = b.targets!;

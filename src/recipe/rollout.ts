@@ -5,7 +5,7 @@ import type { QAItem } from '../data/schema';
 import type { TextTokenizer } from '../io/tokenizer';
 import type { Model } from '../model/model';
 import { generate } from '../model/generate';
-import { encodePrompt, endOfTurnIds, type EncodedPrompt } from './encode';
+import { encodePrompt, endOfTurnIds, responseBannedIds, type EncodedPrompt } from './encode';
 import type { PromptOptions } from './prompt';
 
 export interface SampleOptions {
@@ -43,6 +43,7 @@ export async function sampleResponses(model: Model, tok: TextTokenizer, items: Q
   encoded?: EncodedPrompt[]): Promise<ItemSamples[]> {
   const prompts = encoded ?? await Promise.all(items.map((it) => encodePrompt(it, tok, model.cfg, o.prompt)));
   const eos = endOfTurnIds(tok);
+  const banned = responseBannedIds(tok, model.cfg);
   const jobs: { item: number; copy: number }[] = [];
   items.forEach((_, i) => { for (let c = 0; c < o.n; c++) jobs.push({ item: i, copy: c }); });
   const out: ItemSamples[] = items.map((item, i) => ({ item, prompt: prompts[i], responses: new Array<Response>(o.n) }));
@@ -64,7 +65,7 @@ export async function sampleResponses(model: Model, tok: TextTokenizer, items: Q
       maxNewTokens: o.maxNewTokens, greedy: o.greedy, temperature: o.temperature, topP: o.topP,
       // A different stream per batch, reproducible from the run's seed.
       seed: ((o.seed ?? 0) * 1000003 + batchNo++) >>> 0,
-      eosIds: eos, signal: o.signal,
+      eosIds: eos, bannedIds: banned, signal: o.signal,
     }, images);
     batch.forEach((j, b) => {
       const ids = res.ids[b];

@@ -114,7 +114,7 @@ export async function prepareSftData(data: { train: QAItem[]; eval: QAItem[] }, 
   for (const e of train) for (let t = 1; t < e.lossMask.length; t++) targetTokens += e.lossMask[t];
   return {
     train, trainItems, eval: evalItems, evalPrompts, evalExamples,
-    batching: { maxLength: cfg.maxLength, overflow: cfg.overflow, pad: cfg.pad, padMultiple: cfg.padMultiple, padId: padIdFor(tok, modelCfg) },
+    batching: { maxLength: cfg.maxLength, overflow: cfg.overflow, pad: cfg.pad, padMultiple: cfg.padMultiple, padId: padIdFor(tok, modelCfg), imageTokenId: modelCfg.imageTokenId },
     report: {
       items: data.train.length, withoutReasoning, fit: fit.report, examples: train.length,
       meanTokens: lengths.reduce((a, b) => a + b, 0) / lengths.length, maxTokens: Math.max(...lengths), targetTokens, evalItems: evalItems.length,

@@ -67,10 +67,13 @@ describe('runBench on tiny shapes', () => {
       expect(e.tokensPerS).toBeCloseTo(12 / (e.msPerStep / 1000), 6);
       for (const l of e.losses) expect(positive(l)).toBe(true);
     }
-    // Step 1 runs the same model from the same weights on the same batch in both implementations;
-    // with N(0, 0.02) weights the loss is near ln(V).
+    // Step 1 runs the same model from the same weights on the same batch in both implementations.
+    // With fan-in init the tied head's logits have variance ~1 (a unit-RMS hidden state against
+    // embedding rows of std 1/sqrt(d)), so the loss is ln(V) plus about half of that variance.
     expect(Math.abs(t.engine!.losses[0] - t.tfjs!.losses[0])).toBeLessThan(1e-4);
-    expect(Math.abs(t.engine!.losses[0] - Math.log(text.vocabSize))).toBeLessThan(0.1);
+    const excess = t.engine!.losses[0] - Math.log(text.vocabSize);
+    expect(excess).toBeGreaterThan(0);
+    expect(excess).toBeLessThan(1.5);
 
     expect(res.decode).toHaveLength(1);
     const d = res.decode[0];

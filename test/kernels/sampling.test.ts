@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { setup, rng, compare, testGpu, KERNEL_PATHS, useKernelPath } from '../helpers/gpu';
-import { sample, type SampleOpts } from '../../src/engine/kernels/sampling';
+import { bannedMask, bannedWords, sample, type SampleOpts } from '../../src/engine/kernels/sampling';
 import { download, downloadU32 } from '../../src/engine/tensor';
 import { EngineError } from '../../src/engine/errors';
 import { argmaxRef, chiSquare, logSoftmaxRef, nucleusRef } from './sampling.ref';
@@ -11,7 +11,7 @@ const normals = (n: number, seed: number, scale: number) => {
 };
 
 /** Sample `steps` times from B copies of one row of logits; returns every draw and its logp. */
-async function drawMany(row: Float32Array, B: number, steps: number, o: Omit<SampleOpts, 'step'>) {
+async function drawMany(row: Float32Array, B: number, steps: number, o: Omit<SampleOpts, 'step'>, banned: number[] = []) {
   const V = row.length;
   const logits = new Float32Array(B * V);
   for (let b = 0; b < B; b++) logits.set(row, b * V);
@@ -19,11 +19,12 @@ async function drawMany(row: Float32Array, B: number, steps: number, o: Omit<Sam
     { name: 'logits', shape: [B, V], dtype: 'f32', data: logits },
     { name: 'tok', shape: [steps, B], dtype: 'u32' },
     { name: 'logp', shape: [steps, B], dtype: 'f32' },
+    { name: 'banned', shape: [bannedWords(V)], dtype: 'u32', data: bannedMask(V, banned) },
   ]);
   try {
     // Each step writes its own slice of the outputs (rows of B = 64-element aligned views).
     const view = (name: string, k: number) => ({ ...t(name), byteOffset: t(name).byteOffset + k * B * 4, shape: [B], size: B });
-    for (let k = 0; k < steps; k++) sample(s, t('logits'), view('tok', k), view('logp', k), B, V, { ...o, step: k });
+    for (let k = 0; k < steps; k++) sample(s, t('logits'), view('tok', k), view('logp', k), t('banned'), B, V, { ...o, step: k });
     expect([...s.kernelsSeen]).toEqual([gpu.rowKernels ? 'sample.thread' : 'sample']);
     await s.sync();
     return { tokens: await downloadU32(gpu, t('tok')), logp: await download(gpu, t('logp')) };
@@ -68,10 +69,11 @@ describe.each(KERNEL_PATHS)('sample ($path)', ({ rowKernels }) => {
       { name: 'logits', shape: [B, V], dtype: 'f32', data: logits },
       { name: 'tok', shape: [B], dtype: 'u32' },
       { name: 'logp', shape: [B], dtype: 'f32' },
+      { name: 'banned', shape: [bannedWords(V)], dtype: 'u32' },
     ]);
     try {
       // The temperature is ignored by greedy decoding (logp is from T = 1).
-      sample(s, t('logits'), t('tok'), t('logp'), B, V, { greedy: true, temperature: 0.3, topP: 0.5, seed: 1, step: 0 });
+      sample(s, t('logits'), t('tok'), t('logp'), t('banned'), B, V, { greedy: true, temperature: 0.3, topP: 0.5, seed: 1, step: 0 });
       await s.sync();
       const tok = Array.from(await downloadU32(gpu, t('tok')));
       expect(tok).toEqual(rows.map(argmaxRef));
@@ -97,9 +99,10 @@ describe.each(KERNEL_PATHS)('sample ($path)', ({ rowKernels }) => {
         { name: 'logits', shape: [B, V], dtype: 'f32', data: logits },
         { name: 'tok', shape: [B + 1], dtype: 'u32', data: new Uint32Array(B + 1).fill(77) },
         { name: 'logp', shape: [B], dtype: 'f32' },
+        { name: 'banned', shape: [bannedWords(V)], dtype: 'u32' },
       ]);
       try {
-        sample(s, t('logits'), t('tok'), t('logp'), B, V, { greedy: true, temperature: 1, topP: 1, seed: 0, step: 0 });
+        sample(s, t('logits'), t('tok'), t('logp'), t('banned'), B, V, { greedy: true, temperature: 1, topP: 1, seed: 0, step: 0 });
         await s.sync();
         const tok = Array.from(await downloadU32(gpu, t('tok')));
         const rows = Array.from({ length: B }, (_, b) => logits.subarray(b * V, (b + 1) * V));
@@ -193,10 +196,11 @@ describe.each(KERNEL_PATHS)('sample ($path)', ({ rowKernels }) => {
       { name: 'logits', shape: [B, V], dtype: 'f32', data: logits },
       { name: 'tok', shape: [B], dtype: 'u32' },
       { name: 'logp', shape: [B], dtype: 'f32' },
+      { name: 'banned', shape: [bannedWords(V)], dtype: 'u32' },
     ]);
     try {
       const topP = 0.6;
-      sample(s, t('logits'), t('tok'), t('logp'), B, V, { greedy: false, temperature: 1.3, topP, seed: 11, step: 4 });
+      sample(s, t('logits'), t('tok'), t('logp'), t('banned'), B, V, { greedy: false, temperature: 1.3, topP, seed: 11, step: 4 });
       await s.sync();
       const tok = await downloadU32(gpu, t('tok'));
       const lp = await download(gpu, t('logp'));
@@ -210,20 +214,54 @@ describe.each(KERNEL_PATHS)('sample ($path)', ({ rowKernels }) => {
     }
   });
 
+  it('banned tokens are never picked, greedy or sampled; logp stays the full row\'s', async () => {
+    // The banned tokens hold most of the mass (as a head that favours <image> would): greedy takes
+    // the best allowed token, sampling follows the allowed tokens renormalised (nucleus included),
+    // and logp is the full row's log-softmax, as the training forward computes it.
+    const V = 300;
+    const row = normals(V, 12, 1);
+    const banned = [7, 31, 32, 63, 299];
+    for (const id of banned) row[id] = 8;
+    const allowed = Array.from(row, (x, i) => (banned.includes(i) ? -Infinity : x));
+    const g = await drawMany(row, 64, 1, { greedy: true, temperature: 1, topP: 1, seed: 0 }, banned);
+    expect(new Set(g.tokens)).toEqual(new Set([argmaxRef(allowed)]));
+    expectLogp(g.tokens, g.logp, row, 1);
+    const T = 0.8;
+    const { tokens, logp } = await drawMany(row, 128, 8, { greedy: false, temperature: T, topP: 1, seed: 21 }, banned);
+    expect(Array.from(tokens).filter((k) => banned.includes(k)), 'banned tokens drawn').toEqual([]);
+    const chi = chiSquare(histogram(tokens, V), logSoftmaxRef(allowed, T).map(Math.exp));
+    expect(chi.ok, `chi2 ${chi.stat.toFixed(1)} > ${chi.critical.toFixed(1)} (dof ${chi.dof})`).toBe(true);
+    expectLogp(tokens, logp, row, T);
+    // Top-p over the allowed tokens: a mass halfway between two prefixes of the allowed ones.
+    const sorted = Array.from(logSoftmaxRef(allowed, T), Math.exp).sort((a, b) => b - a);
+    const topP = (sorted[0] + sorted[1] + sorted[2] + sorted[0] + sorted[1]) / 2;
+    const nuc = nucleusRef(allowed, T, topP);
+    expect(nuc.keep.size).toBe(3);
+    const p = await drawMany(row, 128, 4, { greedy: false, temperature: T, topP, seed: 5 }, banned);
+    expect(Array.from(p.tokens).filter((k) => !nuc.keep.has(k)), 'tokens outside the allowed nucleus').toEqual([]);
+    expectLogp(p.tokens, p.logp, row, T);
+  });
+
   it('rejects bad options and shapes with EngineError', async () => {
     const { s, t, done } = await setup([
       { name: 'logits', shape: [2, 10], dtype: 'f32' },
       { name: 'tok', shape: [2], dtype: 'u32' },
       { name: 'logp', shape: [2], dtype: 'f32' },
+      { name: 'banned', shape: [1], dtype: 'u32' },
     ]);
     try {
       const o: SampleOpts = { greedy: false, temperature: 1, topP: 1, seed: 0, step: 0 };
-      expect(() => sample(s, t('logits'), t('tok'), t('logp'), 2, 11, o)).toThrow(/needs 22 for \[B, V\] = \[2, 11\]/);
-      expect(() => sample(s, t('logits'), t('tok'), t('logp'), 3, 5, o)).toThrow(/tokens \(tok\) has 2 elements, needs 3/);
-      expect(() => sample(s, t('logits'), t('tok'), t('logp'), 2, 10, { ...o, temperature: 0 })).toThrow(EngineError);
-      expect(() => sample(s, t('logits'), t('tok'), t('logp'), 2, 10, { ...o, topP: 0 })).toThrow(EngineError);
-      expect(() => sample(s, t('logits'), t('logp'), t('tok'), 2, 10, o)).toThrow(EngineError);
-      expect(() => sample(s, t('logits'), t('tok'), t('logits'), 2, 10, o)).toThrow(/overlap/);
+      const b = t('banned');
+      expect(() => sample(s, t('logits'), t('tok'), t('logp'), b, 2, 11, o)).toThrow(/needs 22 for \[B, V\] = \[2, 11\]/);
+      expect(() => sample(s, t('logits'), t('tok'), t('logp'), b, 3, 5, o)).toThrow(/tokens \(tok\) has 2 elements, needs 3/);
+      expect(() => sample(s, t('logits'), t('tok'), t('logp'), b, 2, 10, { ...o, temperature: 0 })).toThrow(EngineError);
+      expect(() => sample(s, t('logits'), t('tok'), t('logp'), b, 2, 10, { ...o, topP: 0 })).toThrow(EngineError);
+      expect(() => sample(s, t('logits'), t('logp'), t('tok'), b, 2, 10, o)).toThrow(EngineError);
+      expect(() => sample(s, t('logits'), t('tok'), t('logits'), b, 2, 10, o)).toThrow(/overlap/);
+      expect(() => sample(s, t('logits'), t('tok'), t('logp'), t('tok'), 2, 10, o)).toThrow(/banned/);
+      expect(() => bannedMask(10, [10])).toThrow(/outside the vocabulary/);
+      expect(() => bannedMask(3, [0, 1, 2])).toThrow(/every token/);
+      expect(Array.from(bannedMask(70, [0, 33, 69]))).toEqual([1, 2, 32]);
     } finally {
       done();
     }

@@ -184,6 +184,32 @@ describe('batches on the GPU', () => {
   });
 });
 
+describe('image placeholders in responses', () => {
+  it('only the prompt\'s placeholders take images: a response holding <image> still uploads (it failed with "65 <image> placeholder tokens for 4 images" before)', async () => {
+    const gpu = await testGpu();
+    const ex = await encodeSftExample(item(1, 1), tok, visionCfg);
+    const img = visionCfg.imageTokenId!;
+    // A sampled response that holds the placeholder, as an unmasked sampler could emit.
+    const withImage: EncodedExample = { ...ex, ids: [...ex.ids, img, img], lossMask: Uint8Array.from([...ex.lossMask, 1, 1]) };
+    const b = collate([withImage, ex], opts({ imageTokenId: img }));
+    const P = (visionCfg.vision!.imageSize / visionCfg.vision!.patchSize) ** 2;
+    expect(b.imagePositions).toHaveLength(2 * P);
+    expect([...b.imagePositions!].every((i) => i < withImage.ids.length - 2 || i >= b.T)).toBe(true);
+    const model = new Model(gpu, visionCfg);
+    model.loadWeights(initWeights(visionCfg, 3));
+    const trainer = new Trainer(model);
+    try {
+      expect(Number.isFinite(await trainer.evalLoss(b))).toBe(true);
+      // Without the positions every <image> in ids is counted, and the batch is refused.
+      const counted = { ...b, imagePositions: undefined };
+      await expect(trainer.evalLoss(counted)).rejects.toThrow(/placeholder tokens for 2 images/);
+    } finally {
+      trainer.release();
+      model.release();
+    }
+  });
+});
+
 describe('prepareSftData: the letter of the target', () => {
   it('"trace" trains on the letter the reasoning concludes with (unfiltered distillation); "gold" on the answer_label; no conclusion keeps the gold', async () => {
     const wrong = { ...item(1, 0, 'The value is low. So the answer is C.'), answer_label: 'B' };

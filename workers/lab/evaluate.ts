@@ -7,7 +7,7 @@ import { runEval, type BenchmarkInput } from '../../src/eval/run';
 import { gradeAnswer } from '../../src/eval/grader';
 import { generate } from '../../src/model/generate';
 import { patchesPerImage } from '../../src/model/config';
-import { endOfTurnIds, imagePatches } from '../../src/recipe/encode';
+import { endOfTurnIds, imagePatches, responseBannedIds } from '../../src/recipe/encode';
 import { CHAT, chatPrompt, promptText } from '../../src/recipe/prompt';
 import { checkFormat } from '../../src/recipe/reward';
 import type { AskRequest, EngineApi, EvaluateRequest } from '../api';
@@ -132,7 +132,7 @@ export function evalApi(ctx: LabContext): Calls {
         try {
           res = await generate(model, [ids], {
             maxNewTokens: Math.min(req.maxNewTokens, room), greedy: req.temperature === 0, temperature: req.temperature || 1, topP: 1,
-            seed: req.seed ?? 0, eosIds: eos, syncEvery: STREAM_EVERY, signal,
+            seed: req.seed ?? 0, eosIds: eos, bannedIds: responseBannedIds(tok, cfg), syncEvery: STREAM_EVERY, signal,
             // A partial multi-byte character decodes to U+FFFD until its last byte arrives; it is held back.
             onTokens: (t) => show(tok.decode(body(t[0]), { skipSpecialTokens: false }).replace(/\uFFFD+$/, '')),
           }, nImages ? { patches, nImages } : undefined);

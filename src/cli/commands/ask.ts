@@ -13,7 +13,7 @@ import { patchesPerImage } from '../../model/config';
 import { bytesRef } from '../../data/loaders/common';
 import type { QAItem } from '../../data/schema';
 import { gradeAnswer } from '../../eval/grader';
-import { endOfTurnIds, imagePatches } from '../../recipe/encode';
+import { endOfTurnIds, imagePatches, responseBannedIds } from '../../recipe/encode';
 import { chatPrompt } from '../../recipe/prompt';
 import { checkFormat } from '../../recipe/reward';
 import { PretrainedBackend, type PretrainedAskReply } from '../../pretrained/backend';
@@ -62,7 +62,7 @@ async function askLab(o: AskCliOptions, question: string, options: Record<string
     const body = (seq: number[]) => (seq.length && eos.has(seq[seq.length - 1]) ? seq.slice(0, -1) : seq);
     const res = await generate(model, [ids], {
       maxNewTokens: Math.min(g.maxNewTokens, room), greedy: g.temperature === 0, temperature: g.temperature || 1, topP: g.topP, seed: g.seed,
-      eosIds: [...eos], syncEvery: 4, onTokens: (t) => onText(tok.decode(body(t[0]), { skipSpecialTokens: false }).replace(/\uFFFD+$/, '')),
+      eosIds: [...eos], bannedIds: responseBannedIds(tok, cfg), syncEvery: 4, onTokens: (t) => onText(tok.decode(body(t[0]), { skipSpecialTokens: false }).replace(/\uFFFD+$/, '')),
     }, nImages ? { patches, nImages } : undefined);
     const out = res.ids[0];
     const answer = tok.decode(body(out), { skipSpecialTokens: false });

@@ -15,6 +15,23 @@ function workgroupSize(V: number): number {
   return wg;
 }
 
+/** u32 words of the banned-token bitset for a vocabulary of V. */
+export const bannedWords = (V: number) => Math.ceil(V / 32);
+
+/**
+ * The banned-token bitset of a vocabulary of V. Refuses ids outside the vocabulary and a set that
+ * bans every token (nothing would be left to pick).
+ */
+export function bannedMask(V: number, ids: readonly number[]): Uint32Array {
+  const out = new Uint32Array(bannedWords(V));
+  for (const id of ids) {
+    if (!Number.isInteger(id) || id < 0 || id >= V) throw new EngineError(`banned token id ${id} is outside the vocabulary (${V})`);
+    out[id >>> 5] |= 1 << (id & 31);
+  }
+  if (new Set(ids).size >= V) throw new EngineError(`every token of the vocabulary (${V}) is banned: nothing left to sample`);
+  return out;
+}
+
 /** Threads per workgroup of the one-thread-per-row kernel (Gpu.rowKernels). */
 const RT = 64;
 
@@ -34,15 +51,18 @@ export interface SampleOpts {
  * (greedy: T = 1). Greedy takes the argmax, lowest index on ties (torch.argmax). Sampling applies the
  * temperature, keeps the nucleus (the smallest set of most probable tokens whose mass is >= topP;
  * tokens tied with the last one are kept too), and draws with a hash of (seed, step, row), so the
- * same inputs always give the same tokens.
+ * same inputs always give the same tokens. Tokens whose bit is set in `banned` ([ceil(V/32)] u32,
+ * `bannedMask`) are never picked; logp is still of the full row (as for top-p), so it equals the
+ * log-prob the training forward computes for the token.
  */
-export function sample(s: CommandStream, logits: Tensor, tokens: Tensor, logp: Tensor, B: number, V: number, o: SampleOpts): void {
+export function sample(s: CommandStream, logits: Tensor, tokens: Tensor, logp: Tensor, banned: Tensor, B: number, V: number, o: SampleOpts): void {
   const what = `sample(${logits.name} -> ${tokens.name}, ${logp.name})`;
   if (!Number.isInteger(B) || !Number.isInteger(V) || B < 1 || V < 1) throw new EngineError(`${what}: bad shape B=${B}, V=${V}`);
   requireTensor(what, logits, B * V, 'logits', 'f32', `[B, V] = [${B}, ${V}]`);
   requireTensor(what, tokens, B, 'tokens', ['u32', 'i32'], `B = ${B}`);
   requireTensor(what, logp, B, 'logp', 'f32', `B = ${B}`);
-  requireDisjoint(what, { logits, tokens, logp });
+  requireTensor(what, banned, bannedWords(V), 'banned', 'u32', `ceil(V / 32) = ${bannedWords(V)}`);
+  requireDisjoint(what, { logits, tokens, logp, banned });
   if (!o.greedy && !(o.temperature > 0 && Number.isFinite(o.temperature))) {
     throw new EngineError(`${what}: temperature must be > 0 when sampling (got ${o.temperature}); use greedy for T = 0`);
   }
@@ -56,7 +76,7 @@ export function sample(s: CommandStream, logits: Tensor, tokens: Tensor, logp: T
       ['u32', B], ['u32', V], ['u32', o.greedy ? 1 : 0], ['u32', o.seed >>> 0],
       ['u32', o.step >>> 0], ['f32', o.greedy ? 1 : 1 / o.temperature], ['f32', o.greedy ? 1 : o.topP], ['u32', 0],
     ],
-    bindings: [logits, tokens, logp],
+    bindings: [logits, tokens, logp, banned],
     workgroups: grid1d(B, rows ? RT : 1, s.gpu.limits.maxComputeWorkgroupsPerDimension),
   });
 }
