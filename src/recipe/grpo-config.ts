@@ -55,8 +55,14 @@ export interface GrpoConfig {
   normalizeStd: boolean;
   /** DAPO dynamic sampling: leave out groups whose rewards are all equal. */
   dropEqualGroups: boolean;
-  /** Constant learning rate (as the recipe). */
+  /** Peak learning rate (the recipe: 1e-6, constant). */
   lr: number;
+  /** 'constant' (the recipe) or 'cosine': decay to minLrRatio * lr over the run, after warmup. */
+  schedule: 'constant' | 'cosine';
+  /** Linear warmup over this fraction of the steps. */
+  warmupRatio: number;
+  /** Where the cosine ends, as a fraction of lr. */
+  minLrRatio: number;
   weightDecay: number;
   gradClip: number;
   beta1: number;
@@ -129,6 +135,9 @@ export const GRPO_DEFAULTS: GrpoConfig = {
   // 20k-weight model GRPO learned at 4e-3 after SFT at 2e-2 and was erratic at 1e-2
   // (test/recipe/grpo-learning.test.ts); the SFT presets train at 1e-3, so ~10x below that.
   lr: 1e-4,
+  schedule: 'constant',
+  warmupRatio: 0,
+  minLrRatio: 0.1,
   weightDecay: 0.01,
   gradClip: 1.0,
   // verl's actor AdamW betas.
@@ -161,7 +170,7 @@ export const GRPO_SPEC: Record<string, FieldSpec> = {
   maxPromptTokens: int(1, 1 << 17), maxNewTokens: int(1, 1 << 17), temperature: num(1e-3, 100), topP: num(1e-6, 1),
   clipLow: num(0, 0.999), clipHigh: num(0, 100), clipC: num(0, 1e6), klCoef: num(0, 1e3),
   lossAgg: str(['token-mean', 'seq-mean-token-mean']), normalizeStd: bool, dropEqualGroups: bool,
-  lr: num(0, 1), weightDecay: num(0, 1), gradClip: num(0), beta1: num(0, 0.999999), beta2: num(0, 0.999999), eps: num(1e-12, 1e-3),
+  lr: num(0, 1), schedule: str(['constant', 'cosine']), warmupRatio: num(0, 0.99), minLrRatio: num(0, 1), weightDecay: num(0, 1), gradClip: num(0), beta1: num(0, 0.999999), beta2: num(0, 0.999999), eps: num(1e-12, 1e-3),
   padMultiple: int(1, 4096),
   eval: obj({ every: int(0), items: int(0), maxNewTokens: int(1, 1 << 16), batchSize: int(1, 4096), atStart: bool, samples: int(0) }),
   checkpoint: obj({ every: int(0), keep: int(1), optimizer: bool }),
@@ -250,8 +259,8 @@ export function totalSteps(c: Pick<GrpoConfig, 'steps' | 'epochs' | 'promptsPerS
   return c.steps > 0 ? c.steps : Math.max(1, Math.ceil((c.epochs * nItems) / c.promptsPerStep));
 }
 
-/** The trainer's options. */
-export function grpoOptions(c: GrpoConfig): GrpoOptions {
+/** The trainer's options, for a run of `steps` steps (the schedule spans them). */
+export function grpoOptions(c: GrpoConfig, steps: number): GrpoOptions {
   return {
     groupSize: c.groupSize,
     promptsPerStep: c.promptsPerStep,
@@ -267,5 +276,6 @@ export function grpoOptions(c: GrpoConfig): GrpoOptions {
     seed: c.seed,
     prompt: { newline: c.prompt.newline },
     padMultiple: c.padMultiple,
+    schedule: { kind: c.schedule, warmup: Math.ceil(c.warmupRatio * steps), total: steps, minRatio: c.minLrRatio },
   };
 }

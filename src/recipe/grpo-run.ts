@@ -160,7 +160,7 @@ export async function runGrpoJob(job: GrpoJob): Promise<GrpoSummary> {
     const gpu = await acquireGpu(job.gpu);
     policy = await loadModelFolder(gpu, policyFrom.src, policyFrom.where);
     ref = cfg.klCoef > 0 ? await loadModelFolder(gpu, start.src, start.where) : null;
-    const g = new GrpoTrainer(policy, ref, tok, grpoOptions(cfg));
+    const g = new GrpoTrainer(policy, ref, tok, grpoOptions(cfg, total));
     grpo = g;
     const m = policy;
     if (state) {
@@ -201,7 +201,7 @@ export async function runGrpoJob(job: GrpoJob): Promise<GrpoSummary> {
     };
 
     if (!state && cfg.eval.atStart) await evaluate(0);
-    const res = await runGrpo(g, items, encoded, { ...grpoOptions(cfg), steps: total, startStep: state?.step ?? 0, signal: job.signal }, async (r) => {
+    const res = await runGrpo(g, items, encoded, { ...grpoOptions(cfg, total), steps: total, startStep: state?.step ?? 0, signal: job.signal }, async (r) => {
       const s = r.metrics;
       first ??= s;
       last = s;

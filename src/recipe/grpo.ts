@@ -28,6 +28,7 @@ import { logprobs, textBackward, textForward, zeroGrads } from '../model/forward
 import type { Model } from '../model/model';
 import { Trainer, type OptimConfig } from '../model/trainer';
 import { seededRandom } from '../model/lm-data';
+import { cosineWithWarmup } from '../model/schedule';
 import { collate } from './batching';
 import { computeAdvantages, type AdvantageOptions } from './advantage';
 import { endOfTurnIds, type EncodedExample, type EncodedPrompt } from './encode';
@@ -66,6 +67,29 @@ export interface GrpoOptions {
   prompt?: PromptOptions;
   /** Training rows are padded to a multiple of this (fewer activation shapes to allocate). */
   padMultiple?: number;
+  /** The learning rate by step; absent: `optim.lr` throughout (the recipe's constant rate). */
+  schedule?: GrpoSchedule;
+}
+
+/**
+ * A decaying rate for small models: linear warmup over `warmup` steps, then cosine to
+ * `minRatio * optim.lr` at step `total`. All updates of one GRPO step share its rate, and the rate
+ * depends on the step alone, so a resumed run continues exactly.
+ */
+export interface GrpoSchedule {
+  kind: 'constant' | 'cosine';
+  warmup: number;
+  total: number;
+  minRatio: number;
+}
+
+/** The learning rate of GRPO step `step` (0-based). */
+export function grpoLr(o: Pick<GrpoOptions, 'optim' | 'schedule'>, step: number): number {
+  const s = o.schedule;
+  const lr = o.optim.lr;
+  if (!s) return lr;
+  if (s.kind === 'constant') return s.warmup > 0 && step < s.warmup ? (lr * (step + 1)) / s.warmup : lr;
+  return cosineWithWarmup(step, s.total, lr, s.warmup, s.minRatio);
 }
 
 /** One line of metrics.jsonl. */
@@ -271,6 +295,7 @@ export class GrpoTrainer {
     const o = this.o;
     const G = o.groupSize;
     const t0 = performance.now();
+    const lr = grpoLr(o, step);
     const samples = await sampleResponses(this.policy, this.tok, items, {
       n: G, temperature: o.temperature, topP: o.topP, maxNewTokens: o.maxNewTokens, batchSize: o.rolloutBatch,
       seed: stepSeed(o.seed, step), prompt: o.prompt, signal,
@@ -315,7 +340,7 @@ export class GrpoTrainer {
 
     const acc = { loss: [] as number[], pg: [] as number[], gradNorm: [] as number[], kl: 0, clip: 0, dual: 0, entropy: 0, tokens: 0, trained: 0 };
     for (const [a, b] of splitEven(seqs.length, o.updatesPerStep)) {
-      if (b > a) await this.update(seqs.slice(a, b), records, acc);
+      if (b > a) await this.update(seqs.slice(a, b), records, lr, acc);
     }
     const t2 = performance.now();
 
@@ -336,7 +361,7 @@ export class GrpoTrainer {
       adv_mean: advStats.mean, adv_std: advStats.std, adv_min: advStats.min, adv_max: advStats.max, adv_zero_frac: advStats.zeroFraction,
       groups_kept: advStats.groupsKept, groups_dropped: advStats.groupsDropped, groups_equal: advStats.groupsEqual,
       loss: mean(acc.loss), pg_loss: mean(acc.pg), grad_norm: mean(acc.gradNorm), updates: acc.loss.length,
-      lr: o.optim.lr,
+      lr,
       sampled_tokens: sampled, trained_tokens: acc.trained,
       tokens_per_s: sampled / Math.max(1e-9, secs),
       rollout_tokens_per_s: sampled / Math.max(1e-9, (t1 - t0) / 1000),
@@ -347,7 +372,7 @@ export class GrpoTrainer {
   }
 
   /** One mini-batch: gradients of its loss, then the clipped AdamW update. */
-  private async update(mini: TrainSeq[], records: GroupRecord[], acc: {
+  private async update(mini: TrainSeq[], records: GroupRecord[], lr: number, acc: {
     loss: number[]; pg: number[]; gradNorm: number[]; kl: number; clip: number; dual: number; entropy: number; tokens: number; trained: number;
   }): Promise<void> {
     const g = await this.gradients(mini);
@@ -368,7 +393,7 @@ export class GrpoTrainer {
       acc.trained += q.ex.ids.length;
     });
     this.trainer.step++;
-    this.trainer.applyUpdate(this.o.optim.lr);
+    this.trainer.applyUpdate(lr);
     // The trainer keeps the norm on the GPU; only its first float is read back, for the metrics.
     const norm = await download(this.policy.gpu, this.trainer.gradNorm.state, 1);
     await this.trainer.stream.sync();

@@ -206,7 +206,8 @@ export const GRPO_GROUPS: FieldGroup[] = [
   {
     title: 'Optimizer',
     fields: [
-      { path: 'lr', label: 'Learning rate', help: 'Constant step size. The recipe\'s 1e-6 is for 3B+ models and would not move a micro model; about 10× below its SFT rate works here.' },
+      { path: 'lr', label: 'Learning rate', help: 'Peak step size. The recipe\'s 1e-6 is for 3B+ models and would not move a micro model; about 10× below its SFT rate works here.' },
+      { path: 'schedule', label: 'Schedule', help: 'constant keeps the rate (the recipe, for billion-parameter models); cosine decays it to its floor over the run, which keeps a small model from undoing its gains late in a short run.' },
       { path: 'updatesPerStep', label: 'Updates per step', help: 'The step\'s responses are split into this many mini-batches, one optimizer update each; from the second on the policy has moved, which is what the ratio and clip handle (recipe 2).' },
       { path: 'weightDecay', label: 'Weight decay', help: 'AdamW decay toward 0 (recipe 0.01).' },
       { path: 'gradClip', label: 'Gradient clip', help: 'Gradient norm bound (recipe 1.0; 0 = off).' },
@@ -241,6 +242,8 @@ export const GRPO_GROUPS: FieldGroup[] = [
       { path: 'beta2', label: 'Adam β2', help: 'verl\'s actor uses 0.999.' },
       { path: 'eps', label: 'Adam ε', help: 'Keeps the update finite where the squared-gradient average is ~0.' },
       { path: 'padMultiple', label: 'Pad to a multiple of', help: 'Rounds padded lengths up so fewer activation shapes are allocated.' },
+      { path: 'warmupRatio', label: 'Warmup', help: 'Fraction of the steps over which the rate rises linearly from 0 (recipe 0).' },
+      { path: 'minLrRatio', label: 'Cosine floor', help: 'Fraction of the peak rate where the cosine schedule ends.' },
       { path: 'eval.batchSize', label: 'Evaluation batch', help: 'Held-out answers decoded together.' },
       { path: 'eval.atStart', label: 'Evaluate at start', help: 'Also evaluate the start model: the "before" of the comparison.' },
       { path: 'eval.samples', label: 'Answers kept', help: 'Held-out answers kept in the log per evaluation.' },
