@@ -15,6 +15,7 @@ import { registerGrpo } from './commands/grpo';
 import { registerAsk } from './commands/ask';
 import { registerDistill } from './commands/distill';
 import { registerExportOnnx } from './commands/export-onnx';
+import { registerDemo } from './commands/demo';
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('thinker')
@@ -36,6 +37,7 @@ export async function main(argv: string[]): Promise<number> {
   registerAsk(program);
   registerDistill(program);
   registerExportOnnx(program);
+  registerDemo(program);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return 0;

@@ -199,6 +199,16 @@ export const GRPO_PRESETS: Record<string, { describe: string; config: GrpoConfig
       checkpoint: { every: 0, keep: 1 },
     }),
   },
+  'vqa-closed': {
+    describe: 'GRPO after `thinker sft --config vqa-closed` (--model its checkpoint) on the same VQA-RAD + SLAKE closed training questions: 8 prompts x 8 answers a step, cosine lr; set data.dataset.dataDir',
+    config: preset({
+      data: { source: 'dataset', dataset: { name: 'vqa-rad,slake', split: 'train', heldOut: 64 } },
+      steps: 20, promptsPerStep: 8, groupSize: 8, microBatch: 32, rolloutBatch: 64, maxNewTokens: 16, maxPromptTokens: 240,
+      lr: 3e-4, schedule: 'cosine', warmupRatio: 0, minLrRatio: 0.1,
+      eval: { every: 10, items: 64, maxNewTokens: 16, batchSize: 32, samples: 8 },
+      checkpoint: { every: 10, keep: 1 },
+    }),
+  },
   'synth-micro-dr-grpo': {
     describe: 'synth-micro with Dr. GRPO advantages (r - mean, no std division)',
     config: preset({ normalizeStd: false }),

@@ -240,6 +240,16 @@ export const SFT_PRESETS: Record<string, { describe: string; config: SftConfig }
     describe: 'the learning proof of test/recipe/recipe-synth.test.ts: a ~110k-parameter model from scratch on synth triage questions (fixed option order) whose teacher has a blind spot (misreads 60% of the yellow patients); SFT on its conclusions, then `thinker grpo --config synth-micro-noisy`',
     config: preset(SYNTH_PROOF_SFT),
   },
+  'vqa-closed': {
+    describe: 'a tiny VLM (~0.3M) from scratch on the closed training questions of VQA-RAD and SLAKE (English), answer only (they have no traces); set data.dataset.dataDir, or pick an imported set as the questions. `thinker demo vqa-closed` runs it and scores it on the closed test splits beside the majority and blind baselines',
+    config: preset({
+      model: { preset: 'micro', vision: 'on', context: 256, vocabSize: 1024 },
+      data: { source: 'dataset', dataset: { name: 'vqa-rad,slake', split: 'train', heldOut: 64 }, requireReasoning: false, answer: 'gold' },
+      lr: 3e-3, minLrRatio: 0.1, batchSize: 16, epochs: 3, maxLength: 256,
+      eval: { every: 100, items: 64, maxNewTokens: 16, batchSize: 32, samples: 8 },
+      checkpoint: { every: 100, keep: 1 },
+    }),
+  },
   'synth-tiny': {
     describe: 'tiny model (~2M) on more synth items: accuracy as well as format, on a real GPU',
     config: preset({

@@ -144,17 +144,28 @@ export async function loadSftItems(cfg: SftConfig, o: { generateSynth?: SynthGen
     return { train, eval: evalItems, dropped: 0, notes: [`synth ${d.synth.kind} level ${d.synth.level}: ${train.length} train, ${evalItems.length} held-out (seed ${d.synth.seed})`] };
   }
   const ds = d.dataset;
-  const spec = findDataset(ds.name);
-  if (!spec) throw new InputError('data.dataset.name', `unknown dataset "${ds.name}" (choose ${DATASETS.map((x) => x.name).join(', ')})`);
-  const src: FileSource = await datasetFolder(o.open(ds.dataDir, 'data.dataset.dataDir'), spec.dir, ds.dataDir);
-  const loaded = await spec.load(src, { split: ds.split, limit: ds.limit || undefined });
-  let train = loaded.items;
-  let evalItems: QAItem[];
-  const notes = [`${spec.name} ${ds.split}: ${loaded.report.out} items (${loaded.report.dropped.length} dropped by the loader)`];
-  if (ds.evalSplit) {
-    evalItems = (await spec.load(src, { split: ds.evalSplit, limit: ds.evalLimit || undefined })).items;
-    notes.push(`${spec.name} ${ds.evalSplit}: ${evalItems.length} held-out items`);
-  } else {
+  // Several datasets ("vqa-rad,slake") train together: their items in the order named, each
+  // with its own split and limit, held-out items drawn from the union.
+  const names = ds.name.split(',').map((x) => x.trim());
+  let train: QAItem[] = [];
+  let evalItems: QAItem[] = [];
+  let dropped = 0;
+  const notes: string[] = [];
+  for (const name of names) {
+    const spec = findDataset(name);
+    if (!spec) throw new InputError('data.dataset.name', `unknown dataset "${name}" (choose ${DATASETS.map((x) => x.name).join(', ')}; several: "vqa-rad,slake")`);
+    const src: FileSource = await datasetFolder(o.open(ds.dataDir, 'data.dataset.dataDir'), spec.dir, ds.dataDir);
+    const loaded = await spec.load(src, { split: ds.split, limit: ds.limit || undefined });
+    train = train.concat(loaded.items);
+    dropped += loaded.report.dropped.length;
+    notes.push(`${spec.name} ${ds.split}: ${loaded.report.out} items (${loaded.report.dropped.length} dropped by the loader)`);
+    if (ds.evalSplit) {
+      const held = (await spec.load(src, { split: ds.evalSplit, limit: ds.evalLimit || undefined })).items;
+      evalItems = evalItems.concat(held);
+      notes.push(`${spec.name} ${ds.evalSplit}: ${held.length} held-out items`);
+    }
+  }
+  if (!ds.evalSplit) {
     // A seeded selection, so a sorted source file does not hand evaluation only its last topic.
     const random = seededRandom(cfg.seed + 7);
     const idx = train.map((_, i) => i);
@@ -164,7 +175,7 @@ export async function loadSftItems(cfg: SftConfig, o: { generateSynth?: SynthGen
     train = train.filter((_, i) => !held.has(i));
     notes.push(`${held.size} items of ${ds.split} held out for evaluation`);
   }
-  return { train, eval: evalItems, dropped: loaded.report.dropped.length, notes };
+  return { train, eval: evalItems, dropped, notes };
 }
 
 // ---------------------------------------------------------------------------------------------
