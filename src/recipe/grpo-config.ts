@@ -152,7 +152,7 @@ export const GRPO_SPEC: Record<string, FieldSpec> = {
   model: str(),
   data: obj({
     source: str(['synth', 'dataset', 'file']),
-    synth: obj({ kind: str(['text', 'image', 'mixed']), level: int(1, 3), n: int(1), evalN: int(0), seed: int(0), options: { type: 'any' } }),
+    synth: obj({ kind: str(['text', 'image', 'mixed']), level: int(1, 3), n: int(1), evalN: int(0), seed: int(0), options: { type: 'record' } }),
     dataset: obj({ name: str(), dataDir: str(), split: str(), limit: int(0), evalSplit: str(), evalLimit: int(0), heldOut: int(0) }),
     file: obj({ path: str(), evalPath: str(), limit: int(0) }),
   }),
