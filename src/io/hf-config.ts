@@ -7,7 +7,7 @@
 import { InputError } from '../engine/errors';
 import { paramSpecs, validateConfig, type ModelConfig, type TextConfig, type VisionConfig } from '../model/config';
 import { encodeJson, joinWhere, readJson, type FileSink, type FileSource } from './files';
-import { readSafetensors, writeSafetensors } from './safetensors';
+import { firstNonFinite, readSafetensors, writeSafetensors } from './safetensors';
 
 export type WeightMap = Map<string, { shape: number[]; data: Float32Array }>;
 
@@ -327,7 +327,7 @@ export function generationConfigJson(cfg: ModelConfig): Json {
 const fileForTensor = (name: string) => (name.startsWith('vision.') ? 'vision.safetensors' : 'model.safetensors');
 
 /**
- * Check that every parameter of `cfg` is present with its shape. `fileOf` says which file a
+ * Check that every parameter of `cfg` is present with its shape and finite values. `fileOf` says which file a
  * present tensor came from, so errors name the file to fix.
  */
 export function checkWeights(cfg: ModelConfig, weights: WeightMap, where: string, fileOf: (name: string) => string = fileForTensor): void {
@@ -344,6 +344,9 @@ export function checkWeights(cfg: ModelConfig, weights: WeightMap, where: string
     if (w.data.length !== n) {
       throw new InputError(joinWhere(where, fileOf(p.name)), `tensor ${p.name} holds ${w.data.length} values for shape [${p.shape.join(', ')}]`);
     }
+    // One NaN weight makes every output NaN, and a model that answers nothing looks like a bad model, not a bad file.
+    const bad = firstNonFinite(w.data);
+    if (bad >= 0) throw new InputError(joinWhere(where, fileOf(p.name)), `tensor ${p.name} holds ${w.data[bad]} (element ${bad}): NaN or infinite weights`);
   }
 }
 

@@ -27,7 +27,7 @@ import type { Gpu } from '../engine/gpu';
 import { download, upload } from '../engine/tensor';
 import { MemoryFiles, encodeJson, joinWhere, readText, type FileSource } from '../io/files';
 import { loadHfFolder, ropeInvFreqFromConfig, saveHfFolder } from '../io/hf-config';
-import { readSafetensors, writeSafetensors } from '../io/safetensors';
+import { firstNonFinite, readSafetensors, writeSafetensors } from '../io/safetensors';
 import { COMPLETE_MARKER, nodeWorkspace, subWorkspace, type Workspace } from '../io/workspace';
 import { Model } from '../model/model';
 import type { RunInfo, RunKind, RunStatus } from './run-events';
@@ -210,6 +210,8 @@ export async function restoreOptimizer(model: Model, ws: Workspace, dir = ''): P
       if (t.shape.length !== spec.shape.length || t.shape.some((d, i) => d !== spec.shape[i])) {
         throw new InputError(file, `tensor ${prefix}.${spec.name} has shape [${t.shape.join(', ')}], the model needs [${spec.shape.join(', ')}]`);
       }
+      const bad = firstNonFinite(t.data);
+      if (bad >= 0) throw new InputError(file, `tensor ${prefix}.${spec.name} holds ${t.data[bad]} (element ${bad}): NaN or infinite moments`);
       pending.push({ data: t.data, arena, name: spec.name });
     }
   }
