@@ -5,7 +5,7 @@
 // of which transformers ignores.
 
 import { InputError } from '../engine/errors';
-import { paramSpecs, validateConfig, type ModelConfig, type TextConfig, type VisionConfig } from '../model/config';
+import { MODEL_LIMITS, paramSpecs, validateConfig, type ModelConfig, type TextConfig, type VisionConfig } from '../model/config';
 import { encodeJson, joinWhere, readJson, type FileSink, type FileSource } from './files';
 import { firstNonFinite, readSafetensors, writeSafetensors } from './safetensors';
 
@@ -143,6 +143,7 @@ export function ropeInvFreqFromConfig(json: unknown, where = 'config.json'): Flo
   const partial = f.num('partial_rotary_factor', 1);
   if (partial !== 1) throw new InputError(where, `partial_rotary_factor ${partial} is not supported (only full rotary embeddings)`);
   if (headDim % 2 !== 0) throw new InputError(where, `head_dim ${headDim} must be even for rotary embeddings`);
+  if (headDim > MODEL_LIMITS.headDim) throw new InputError(where, `head_dim ${headDim} is above the limit of ${MODEL_LIMITS.headDim}`);
   const fr = Math.fround;
   const base = fr(ropeTheta(json, where));
   const dim = headDim;
@@ -219,8 +220,6 @@ export function configFromHfJson(json: unknown, where: string): ModelConfig {
   }
   const attnBias = arch === 'llama' ? f.bool('attention_bias', false) : false;
   const ids = tokenIds(json, where, arch, f.int('vocab_size'));
-  // Validates rope_scaling now, so an unsupported rope type fails at load, not at first forward.
-  ropeInvFreqFromConfig(json, where);
   const text: TextConfig = {
     architecture: arch,
     vocabSize: f.int('vocab_size'),
@@ -249,7 +248,11 @@ export function configFromHfJson(json: unknown, where: string): ModelConfig {
     const tf = fields(th, where, 'thinker.');
     if (tf.has('image_token_id')) cfg.imageTokenId = tf.int('image_token_id', undefined, 0);
   }
-  return validateConfig(cfg, where);
+  // Sizes first (O(1)), then rope_scaling, whose table is head_dim long: an unsupported rope type
+  // fails at load, not at the first forward pass.
+  validateConfig(cfg, where);
+  ropeInvFreqFromConfig(json, where);
+  return cfg;
 }
 
 /**
@@ -355,11 +358,14 @@ export function checkWeights(cfg: ModelConfig, weights: WeightMap, where: string
  * its shards, then vision.safetensors when present. Tensors the config does not describe (such as
  * saved rotary inv_freq buffers, or lm_head of a tied model) are dropped.
  */
-export async function loadHfFolder(src: FileSource, where: string = src.name):
-  Promise<{ config: ModelConfig; configJson: Json; weights: WeightMap }> {
+export async function loadHfFolder(src: FileSource, where: string = src.name, o: {
+  /** Runs on the config before any weight is read (e.g. whether the model fits the adapter). */
+  checkConfig?: (config: ModelConfig, where: string) => void;
+} = {}): Promise<{ config: ModelConfig; configJson: Json; weights: WeightMap }> {
   if (!(await src.exists('config.json'))) throw new InputError(where, 'no config.json in this folder');
   const configJson = await readJson(src, 'config.json', where);
   const config = configFromHfJson(configJson, joinWhere(where, 'config.json'));
+  o.checkConfig?.(config, where);
 
   const all: WeightMap = new Map();
   const from = new Map<string, string>();

@@ -5,6 +5,7 @@
 
 import { Tokenizer } from '@huggingface/tokenizers';
 import { InputError } from '../engine/errors';
+import { MODEL_LIMITS } from '../model/config';
 import { joinWhere, readJson, type FileSource } from './files';
 
 export interface TextTokenizer {
@@ -31,16 +32,40 @@ const isObj = (v: unknown): v is Json => v !== null && typeof v === 'object' && 
 const tokenContent = (v: unknown): string | undefined =>
   typeof v === 'string' ? v : isObj(v) && typeof v.content === 'string' ? v.content : undefined;
 
+/** Model types the library builds; any other "type" it would quietly run as a legacy word-level model. */
+const MODEL_TYPES = ['BPE', 'WordPiece', 'Unigram'];
+const tokenIdOk = (id: unknown) => typeof id === 'number' && Number.isSafeInteger(id) && id >= 0 && id < MODEL_LIMITS.vocabSize;
+const ID_RANGE = `ids must be integers from 0 to ${MODEL_LIMITS.vocabSize - 1} (an embedding has one row per id)`;
+
+/** The model block: a type the library runs, and ids an embedding can have. */
+function checkModel(model: Json, where: string): void {
+  const type = model.type;
+  if (type !== undefined && !MODEL_TYPES.includes(type as string)) throw new InputError(where, `model.type ${JSON.stringify(type)} is not supported (${MODEL_TYPES.join(', ')})`);
+  const vocab = model.vocab;
+  if (vocab === undefined) return;
+  if (type === 'Unigram' || (type === undefined && Array.isArray(vocab))) {
+    if (!Array.isArray(vocab) || !vocab.every((p) => Array.isArray(p) && typeof p[0] === 'string' && typeof p[1] === 'number')) {
+      throw new InputError(where, 'model.vocab must be a list of [piece, score] pairs for a Unigram model');
+    }
+    if (vocab.length > MODEL_LIMITS.vocabSize) throw new InputError(where, `model.vocab has ${vocab.length} pieces, above the limit of ${MODEL_LIMITS.vocabSize}`);
+    return;
+  }
+  if (!isObj(vocab)) throw new InputError(where, 'model.vocab must be an object of token -> id');
+  for (const [token, id] of Object.entries(vocab)) if (!tokenIdOk(id)) throw new InputError(where, `model.vocab ${JSON.stringify(token)} has id ${JSON.stringify(id)}: ${ID_RANGE}`);
+}
+
 /** Build a tokenizer from parsed JSON. `where` names the folder in errors. */
 export function tokenizerFromJson(tokenizerJson: unknown, tokenizerConfig: unknown, where: string,
   generationConfig?: unknown): TextTokenizer {
   const tjWhere = joinWhere(where, 'tokenizer.json');
   if (!isObj(tokenizerJson)) throw new InputError(tjWhere, 'must be a JSON object');
   if (!isObj(tokenizerJson.model)) throw new InputError(tjWhere, 'has no "model" object');
+  checkModel(tokenizerJson.model, tjWhere);
   const added = tokenizerJson.added_tokens ?? [];
   if (!Array.isArray(added) || !added.every((t) => isObj(t) && typeof t.content === 'string' && Number.isSafeInteger(t.id) && (t.id as number) >= 0)) {
     throw new InputError(tjWhere, 'added_tokens must be a list of {id, content, ...} objects');
   }
+  for (const t of added as Json[]) if (!tokenIdOk(t.id)) throw new InputError(tjWhere, `added_tokens: ${JSON.stringify(t.content)} has id ${t.id}: ${ID_RANGE}`);
   const config: Json = isObj(tokenizerConfig) ? { ...tokenizerConfig } : {};
   // The library requires these keys to exist even when null, as the Rust serializer always writes them.
   const tj: Json = { normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null, ...tokenizerJson, added_tokens: added };
@@ -81,7 +106,12 @@ export function tokenizerFromJson(tokenizerJson: unknown, tokenizerConfig: unkno
 
   return {
     encode(text, opts = {}) {
-      return tok.encode(text, { add_special_tokens: opts.addSpecialTokens ?? true }).ids;
+      const ids = tok.encode(text, { add_special_tokens: opts.addSpecialTokens ?? true }).ids;
+      // The library leaves a hole (undefined) where a vocabulary without an unknown token has no piece.
+      if (!ids.every((id) => Number.isInteger(id))) {
+        throw new InputError(tjWhere, `cannot encode ${JSON.stringify(text.length > 60 ? `${text.slice(0, 60)}...` : text)}: part of it has no token in the vocabulary and there is no unk_token`);
+      }
+      return ids;
     },
     decode(ids, opts = {}) {
       // Ids without a token (an embedding padded past the tokenizer's vocabulary) are skipped,

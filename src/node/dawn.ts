@@ -3,6 +3,7 @@
 // point VK_ICD_FILENAMES / VK_DRIVER_FILES at the vendor's Vulkan ICD instead.
 
 import { existsSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import { Gpu, type GpuOptions } from '../engine/gpu';
 
 const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
@@ -35,5 +36,7 @@ export async function createNodeGpu(opts: GpuOptions = {}): Promise<Gpu> {
     ? `Dawn found no Vulkan device through ${icd}: check that the file exists and names a driver installed here`
     : 'no Vulkan driver was named and SwiftShader is not installed: install chromium (it ships SwiftShader) or set ' +
       'VK_ICD_FILENAMES to your GPU vendor\'s Vulkan ICD json';
-  return Gpu.create(instance, { noAdapterHint, ...opts });
+  const gpu = await Gpu.create(instance, { noAdapterHint, ...opts });
+  if (gpu.info.cpu) gpu.memoryBytes = totalmem();
+  return gpu;
 }

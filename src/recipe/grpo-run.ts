@@ -9,6 +9,7 @@ import type { TextTokenizer } from '../io/tokenizer';
 import { loadTokenizer } from '../io/tokenizer';
 import type { ModelConfig } from '../model/config';
 import type { Model } from '../model/model';
+import { checkFits } from '../model/memory';
 import { encodePrompt, type EncodedPrompt } from './encode';
 import { SFT_DEFAULTS } from './sft-config';
 import { evaluateHeldOut, fingerprint, type HeldOutEval } from './sft';
@@ -158,6 +159,7 @@ export async function runGrpoJob(job: GrpoJob): Promise<GrpoSummary> {
     const metrics = await MetricsLog.open(run, METRICS_FILE, state ? { resumeStep: state.step } : {});
     const rollouts = cfg.logRollouts ? await MetricsLog.open(run, ROLLOUTS_FILE, state ? { resumeStep: state.step } : {}) : null;
     const gpu = await acquireGpu(job.gpu);
+    checkFits(modelCfg, gpu, 'train', policyFrom.where);
     policy = await loadModelFolder(gpu, policyFrom.src, policyFrom.where);
     ref = cfg.klCoef > 0 ? await loadModelFolder(gpu, start.src, start.where) : null;
     const g = new GrpoTrainer(policy, ref, tok, grpoOptions(cfg));

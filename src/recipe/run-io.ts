@@ -30,6 +30,7 @@ import { loadHfFolder, ropeInvFreqFromConfig, saveHfFolder } from '../io/hf-conf
 import { firstNonFinite, readSafetensors, writeSafetensors } from '../io/safetensors';
 import { COMPLETE_MARKER, nodeWorkspace, subWorkspace, type Workspace } from '../io/workspace';
 import { Model } from '../model/model';
+import { checkFits } from '../model/memory';
 import type { RunInfo, RunKind, RunStatus } from './run-events';
 
 export const RUN_FILE = 'run.json';
@@ -337,7 +338,7 @@ export async function readRunInfo(run: Workspace): Promise<RunInfo | null> {
 
 /** Load a model folder (a FileSource: a workspace folder, a checkpoint) onto the GPU. */
 export async function loadModelFolder(gpu: Gpu, src: FileSource, where: string = src.name): Promise<Model> {
-  const { config, configJson, weights } = await loadHfFolder(src, where);
+  const { config, configJson, weights } = await loadHfFolder(src, where, { checkConfig: (c, w) => checkFits(c, gpu, 'infer', w) });
   const model = new Model(gpu, config, ropeInvFreqFromConfig(configJson, joinWhere(where, 'config.json')));
   try {
     model.loadWeights(weights, where);

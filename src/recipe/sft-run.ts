@@ -15,11 +15,12 @@ import { LAB_SPECIAL_TOKENS, trainByteLevelBpe } from '../io/bpe-trainer';
 import { subWorkspace, type Workspace } from '../io/workspace';
 import { PRESETS, countParams, validateConfig, type ModelConfig } from '../model/config';
 import { Model, initWeights } from '../model/model';
+import { checkFits } from '../model/memory';
 import { seededRandom } from '../model/lm-data';
 import { CHAT, chatPrompt, promptText, sftTarget } from './prompt';
 import { endOfTurnIds } from './encode';
 import { loadRecipeJsonl } from './curate';
-import type { SftConfig } from './sft-config';
+import { scratchTextConfig, type SftConfig } from './sft-config';
 import { prepareSftData, runSft, sftPlan, type PreparedSft, type SftEval, type SftResult, type SftStepMetrics } from './sft';
 import type { RunEvent, RunInfo } from './run-events';
 import {
@@ -179,15 +180,7 @@ export function tokenizerCorpus(items: QAItem[], cfg: SftConfig): string[] {
 export function scratchModelConfig(cfg: SftConfig, tok: TextTokenizer, withImages: boolean): ModelConfig {
   const m = cfg.model;
   const base = PRESETS[m.preset];
-  if (!base) throw new InputError('model.preset', `unknown preset ${m.preset}`);
-  const hidden = m.hiddenSize || base.text.hiddenSize;
-  const heads = m.numHeads || base.text.numHeads;
-  const text = {
-    ...base.text,
-    vocabSize: tok.vocabSize, hiddenSize: hidden, numLayers: m.numLayers || base.text.numLayers, numHeads: heads,
-    numKvHeads: m.numKvHeads || Math.min(base.text.numKvHeads, heads), intermediateSize: m.intermediateSize || base.text.intermediateSize,
-    headDim: hidden / heads, maxPositionEmbeddings: m.context || base.text.maxPositionEmbeddings, eosTokenId: endOfTurnIds(tok),
-  };
+  const text = { ...scratchTextConfig(m, tok.vocabSize), eosTokenId: endOfTurnIds(tok) };
   const vision = m.vision === 'on' || (m.vision === 'auto' && withImages);
   const out: ModelConfig = { text };
   if (vision) {
@@ -197,7 +190,7 @@ export function scratchModelConfig(cfg: SftConfig, tok: TextTokenizer, withImage
     out.vision = { ...base.vision };
     out.imageTokenId = imageTokenId;
   }
-  if (!Number.isInteger(text.headDim)) throw new InputError('model', `hiddenSize ${hidden} is not a multiple of numHeads ${heads}`);
+  if (!Number.isInteger(text.headDim)) throw new InputError('model', `hiddenSize ${text.hiddenSize} is not a multiple of numHeads ${text.numHeads}`);
   return validateConfig(out, `model (preset ${m.preset} with the config's overrides)`);
 }
 
@@ -335,6 +328,7 @@ export async function runSftJob(job: SftJob): Promise<SftSummary> {
     const rec = record;
     const metrics = await MetricsLog.open(run, METRICS_FILE, state ? { resumeStep: state.step } : {});
     const gpu = await acquireGpu(job.gpu);
+    checkFits(modelCfg, gpu, 'train', fromFolder?.where ?? 'model');
     model = fromFolder ? await loadModelFolder(gpu, fromFolder.src, fromFolder.where) : new Model(gpu, modelCfg);
     if (!fromFolder) model.loadWeights(initWeights(modelCfg, cfg.seed));
     const m = model;

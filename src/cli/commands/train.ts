@@ -10,6 +10,7 @@ import { configFromHfJson } from '../../io/hf-config';
 import { trainByteLevelBpe, LAB_SPECIAL_TOKENS } from '../../io/bpe-trainer';
 import { Model, initWeights } from '../../model/model';
 import { PRESETS, type ModelConfig } from '../../model/config';
+import { checkFits } from '../../model/memory';
 import { DEFAULT_OPTIM } from '../../model/trainer';
 import { runLmTraining } from '../../model/lm-run';
 import { InputError } from '../../engine/errors';
@@ -121,6 +122,7 @@ export function registerTrain(program: Command) {
       } else {
         const base = await baseConfig(o);
         const cfg: ModelConfig = { text: { ...base.text, vocabSize: Math.max(tok.vocabSize, 8), eosTokenId: tok.eosIds } };
+        checkFits(cfg, gpu, 'train', o.config ?? `--preset ${o.preset}`);
         model = new Model(gpu, cfg);
         model.loadWeights(initWeights(cfg, seed));
       }
