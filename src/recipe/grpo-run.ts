@@ -16,7 +16,7 @@ import { evaluateHeldOut, fingerprint, type HeldOutEval } from './sft';
 import { grpoOptions, totalSteps, type GrpoConfig } from './grpo-config';
 import { GrpoTrainer, runGrpo, type GrpoStepMetrics } from './grpo';
 import {
-  METRICS_FILE, MetricsLog, ROLLOUTS_FILE, RUN_CONFIG_FILE, RunRecord, SUMMARY_FILE, checkpointName, loadModelFolder, pruneCheckpoints,
+  METRICS_FILE, MetricsLog, ROLLOUTS_FILE, RUN_CONFIG_FILE, RunRecord, SUMMARY_FILE, checkpointName, clearRun, loadModelFolder, pruneCheckpoints,
   restoreOptimizer, saveRunCheckpoint, writeJson, type CheckpointReason, type ResumePoint,
 } from './run-io';
 import {
@@ -153,6 +153,7 @@ export async function runGrpoJob(job: GrpoJob): Promise<GrpoSummary> {
   const t0 = performance.now();
   const elapsed = () => (state?.elapsedSeconds ?? 0) + (performance.now() - t0) / 1000;
   try {
+    if (job.replace) await clearRun(run);
     await writeJson(run, RUN_CONFIG_FILE, cfg);
     record = await RunRecord.begin(run, { name, kind: 'grpo', step: state?.step ?? 0, totalSteps: total, config: cfg });
     const rec = record;

@@ -74,6 +74,16 @@ export interface RunState {
 
 export const checkpointName = (step: number) => `checkpoint-${step}`;
 const CHECKPOINT_RE = /^checkpoint-(\d+)$/;
+
+/** The files a run writes in its folder, beside its checkpoint-<step> folders. */
+export const RUN_ENTRY_FILES = [RUN_FILE, RUN_CONFIG_FILE, METRICS_FILE, ROLLOUTS_FILE, SUMMARY_FILE];
+/** A name a run writes in its folder. */
+export const isRunEntry = (name: string) => RUN_ENTRY_FILES.includes(name) || CHECKPOINT_RE.test(name);
+
+/** Remove what a run left in its folder (a run that replaces an older one, RunJob.replace); other files stay. */
+export async function clearRun(run: Workspace): Promise<void> {
+  for (const e of await run.listDir('')) if (isRunEntry(e.name)) await run.remove(e.name);
+}
 /** `file` inside folder `dir` of a workspace ('' = its root). */
 const inDir = (dir: string, file: string) => (dir === '' ? file : `${dir}/${file}`);
 

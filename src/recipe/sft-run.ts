@@ -24,7 +24,7 @@ import { scratchTextConfig, type SftConfig } from './sft-config';
 import { prepareSftData, runSft, sftPlan, type PreparedSft, type SftEval, type SftResult, type SftStepMetrics } from './sft';
 import type { RunEvent, RunInfo } from './run-events';
 import {
-  METRICS_FILE, MetricsLog, RUN_CONFIG_FILE, RunRecord, SUMMARY_FILE, checkpointName, loadModelFolder, pruneCheckpoints,
+  METRICS_FILE, MetricsLog, RUN_CONFIG_FILE, RunRecord, SUMMARY_FILE, checkpointName, clearRun, loadModelFolder, pruneCheckpoints,
   restoreOptimizer, saveRunCheckpoint, writeJson, type ResumePoint,
 } from './run-io';
 
@@ -56,6 +56,8 @@ export interface RunJob {
   generateSynth?: SynthGenerator;
   /** Names the config in messages (a file, a preset). */
   configWhere?: string;
+  /** The run folder holds an older run, to clear (clearRun) once every input has been checked. */
+  replace?: boolean;
 }
 
 /** Logging and events of a job. A UI callback that throws or rejects must not end a run. */
@@ -323,6 +325,7 @@ export async function runSftJob(job: SftJob): Promise<SftSummary> {
   let record: RunRecord | null = null;
   let model: Model | null = null;
   try {
+    if (job.replace) await clearRun(run);
     await writeJson(run, RUN_CONFIG_FILE, cfg);
     record = await RunRecord.begin(run, { name, kind: 'sft', step: state?.step ?? 0, totalSteps: plan.totalSteps, config: cfg });
     const rec = record;
