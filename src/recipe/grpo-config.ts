@@ -226,6 +226,9 @@ export function applyGrpoOverrides(cfg: GrpoConfig, sets: string[], where = '--s
 
 /** Checks across fields that the per-field spec cannot express. */
 export function checkGrpoConfig(c: GrpoConfig, where: string): GrpoConfig {
+  if (c.groupSize < 2) {
+    throw new InputError(where, `groupSize must be at least 2: with one response per prompt every advantage (reward - group mean) is 0, so nothing is learned`);
+  }
   if (c.clipC !== 0 && c.clipC <= 1) throw new InputError(where, `clipC must be 0 (off) or > 1, got ${c.clipC}`);
   if (c.steps === 0 && c.epochs === 0) throw new InputError(where, 'steps and epochs are both 0: nothing to train');
   if (c.promptsPerStep * c.groupSize < c.updatesPerStep) {

@@ -3,7 +3,7 @@
 // with held-out evaluations, checkpoints, metrics.jsonl, rollouts.jsonl, run.json and events. The
 // one driver behind `thinker grpo` and the engine worker's startRun/resumeRun (see sft-run.ts for
 // how the host maps folders).
-import { InputError } from '../engine/errors';
+import { DivergedError, InputError } from '../engine/errors';
 import type { QAItem } from '../data/schema';
 import type { TextTokenizer } from '../io/tokenizer';
 import { loadTokenizer } from '../io/tokenizer';
@@ -152,6 +152,7 @@ export async function runGrpoJob(job: GrpoJob): Promise<GrpoSummary> {
   let policy: Model | null = null, ref: Model | null = null, grpo: GrpoTrainer | null = null;
   const t0 = performance.now();
   const elapsed = () => (state?.elapsedSeconds ?? 0) + (performance.now() - t0) / 1000;
+  let lastCheckpoint = rp?.where ?? '';
   try {
     if (job.replace) await clearRun(run);
     await writeJson(run, RUN_CONFIG_FILE, cfg);
@@ -171,7 +172,6 @@ export async function runGrpoJob(job: GrpoJob): Promise<GrpoSummary> {
       g.updates = state.position.updates;
     }
 
-    let lastCheckpoint = rp?.where ?? '';
     let last: GrpoStepMetrics | null = null, first: GrpoStepMetrics | null = null;
     const evals: (HeldOutEval & { step: number })[] = [];
 
@@ -237,8 +237,9 @@ export async function runGrpoJob(job: GrpoJob): Promise<GrpoSummary> {
     await finishRun(rec, out, { stopped: res.stopped, stopStatus: job.stopStatus });
     return summary;
   } catch (e) {
-    await finishRun(record, out, { error: e });
-    throw e;
+    const err = e instanceof DivergedError ? e.withCheckpoint(lastCheckpoint || null) : e;
+    await finishRun(record, out, { error: err });
+    throw err;
   } finally {
     grpo?.release();
     policy?.release();

@@ -3,7 +3,7 @@
 // run.json and events. The one driver behind `thinker sft` (a Node folder) and the engine worker's
 // startRun/resumeRun (OPFS): everything outside the run folder is reached through `open`, which
 // the host maps to a folder (a path in Node, a workspace folder in the browser).
-import { InputError } from '../engine/errors';
+import { DivergedError, InputError } from '../engine/errors';
 import type { Gpu } from '../engine/gpu';
 import type { QAItem } from '../data/schema';
 import { generateSynth } from '../data/synth';
@@ -324,6 +324,7 @@ export async function runSftJob(job: SftJob): Promise<SftSummary> {
   // 4. The run folder and the GPU, only now.
   let record: RunRecord | null = null;
   let model: Model | null = null;
+  let lastCheckpoint = rp?.where ?? '';
   try {
     if (job.replace) await clearRun(run);
     await writeJson(run, RUN_CONFIG_FILE, cfg);
@@ -338,7 +339,6 @@ export async function runSftJob(job: SftJob): Promise<SftSummary> {
     say(`model: ${m.numParams.toLocaleString('en-US')} parameters, vocab ${m.cfg.text.vocabSize}; ${plan.totalSteps} steps of ${plan.perStep} examples ` +
       `(${plan.stepsPerEpoch} per epoch, warmup ${plan.warmup})${state ? `, resuming at step ${state.step}` : ''}; writing ${run.name}`);
 
-    let lastCheckpoint = rp?.where ?? '';
     const result = await runSft(gpu, m, tok, data, cfg, {
       signal: job.signal,
       onStep: async (s: SftStepMetrics) => {
@@ -397,8 +397,9 @@ export async function runSftJob(job: SftJob): Promise<SftSummary> {
     await finishRun(rec, out, { stopped: result.stopped === 'interrupted', stopStatus: job.stopStatus });
     return summary;
   } catch (e) {
-    await finishRun(record, out, { error: e });
-    throw e;
+    const err = e instanceof DivergedError ? e.withCheckpoint(lastCheckpoint || null) : e;
+    await finishRun(record, out, { error: err });
+    throw err;
   } finally {
     model?.release();
   }
