@@ -59,6 +59,7 @@ function detectArchitecture(json: Json, where: string): 'llama' | 'qwen2' {
     throw new InputError(where, `architectures must be a list of class names, got ${show(archs)}`);
   }
   const list = (archs ?? []) as string[];
+  if (mt !== undefined && mt !== null && typeof mt !== 'string') throw new InputError(where, `model_type must be a string, got ${show(mt)}`);
   let arch: 'llama' | 'qwen2' | undefined;
   if (typeof mt === 'string') {
     if (mt === 'llama' || mt === 'qwen2') arch = mt;
@@ -89,7 +90,7 @@ function tokenIds(json: Json, where: string, arch: 'llama' | 'qwen2', vocab: num
     if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw new InputError(where, `${k} must be a token id, got ${show(v)}`);
     // Early Llama conversions wrote pad_token_id -1 for "no padding token".
     if (v < 0) {
-      if (k === 'pad_token_id') return undefined;
+      if (k === 'pad_token_id' && v === -1) return undefined;
       throw new InputError(where, `${k} must be a token id, got ${v}`);
     }
     return check(k, v);

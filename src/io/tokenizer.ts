@@ -72,9 +72,24 @@ export function tokenizerFromJson(tokenizerJson: unknown, tokenizerConfig: unkno
   let tok: Tokenizer;
   try {
     tok = new Tokenizer(tj, config);
+    // The library reads the post-processor and decoder only on first use; using them once now
+    // turns a broken one into an error at load rather than in the middle of a run.
+    const ids = tok.encode('', { add_special_tokens: true }).ids;
+    const anyId = tok.get_vocab(true).values().next().value;
+    const probe = ids.length ? ids : anyId === undefined ? [] : [anyId];
+    if (probe.length) tok.decode(probe, { skip_special_tokens: false });
   } catch (e) {
     throw new InputError(tjWhere, `could not build the tokenizer: ${(e as Error).message}`);
   }
+  /** A failure inside the library on some text is the file's problem, named as such. */
+  const guard = <T>(what: string, f: () => T): T => {
+    try {
+      return f();
+    } catch (e) {
+      if (e instanceof InputError) throw e;
+      throw new InputError(tjWhere, `cannot ${what}: ${(e as Error).message}`);
+    }
+  };
 
   const vocab = tok.get_vocab(true);
   let maxId = -1;
@@ -106,7 +121,7 @@ export function tokenizerFromJson(tokenizerJson: unknown, tokenizerConfig: unkno
 
   return {
     encode(text, opts = {}) {
-      const ids = tok.encode(text, { add_special_tokens: opts.addSpecialTokens ?? true }).ids;
+      const ids = guard(`encode ${JSON.stringify(text.slice(0, 60))}`, () => tok.encode(text, { add_special_tokens: opts.addSpecialTokens ?? true }).ids);
       // The library leaves a hole (undefined) where a vocabulary without an unknown token has no piece.
       if (!ids.every((id) => Number.isInteger(id))) {
         throw new InputError(tjWhere, `cannot encode ${JSON.stringify(text.length > 60 ? `${text.slice(0, 60)}...` : text)}: part of it has no token in the vocabulary and there is no unk_token`);
@@ -118,7 +133,7 @@ export function tokenizerFromJson(tokenizerJson: unknown, tokenizerConfig: unkno
       // as the Rust tokenizers library does.
       const list = Array.from(ids).filter((id) => tok.id_to_token(id) !== undefined);
       if (list.length === 0) return '';
-      return tok.decode(list, { skip_special_tokens: opts.skipSpecialTokens ?? false, clean_up_tokenization_spaces: cleanUp });
+      return guard('decode', () => tok.decode(list, { skip_special_tokens: opts.skipSpecialTokens ?? false, clean_up_tokenization_spaces: cleanUp }));
     },
     tokenToId: (t) => tok.token_to_id(t),
     idToToken: (id) => tok.id_to_token(id),
