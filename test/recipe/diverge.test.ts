@@ -68,6 +68,19 @@ describe('a diverging run', () => {
     expect(await readRunInfo(nodeWorkspace(run))).toMatchObject({ status: 'failed', step: 2, error: msg });
   }, 300_000);
 
+  it('a resume refuses NaN AdamW moments, naming the file and the tensor', async () => {
+    const copy = path.join(dir, 'sft-copy');
+    cpSync(run, copy, { recursive: true });
+    const f = path.join(copy, 'checkpoint-1', 'optimizer.safetensors');
+    const t = readSafetensors(new Uint8Array(readFileSync(f)), f);
+    t.get('v.model.norm.weight')!.data[1] = NaN;
+    writeFileSync(f, writeSafetensors([...t].map(([name, v]) => ({ name, ...v }))));
+    let err: unknown;
+    try { await sft({ config: undefined, resume: path.join(copy, 'checkpoint-1'), steps: '3' }); } catch (e) { err = e; }
+    expect(err).toBeInstanceOf(InputError);
+    expect((err as Error).message).toBe(`${f}: tensor v.model.norm.weight holds NaN (element 1): NaN or infinite moments`);
+  }, 300_000);
+
   it('GRPO stops at its first step from a model whose logits overflow', async () => {
     const start = path.join(dir, 'poisoned-start');
     cpSync(path.join(run, 'checkpoint-2'), start, { recursive: true });
