@@ -183,8 +183,9 @@ async function runSeed(seed: number, a: Args, pools: Pools, work: string, gpu: A
   const nHeld = pools.heldOutItems.length;
   const evalSets = [`eval.items=${nHeld}`, `eval.batchSize=${Math.min(nHeld, 32)}`, `eval.samples=${nHeld}`, 'eval.every=0'];
 
+  // The work folder is this script's scratch: a rerun with the same --work replaces its runs (force).
   const sft = await runSftCommand({
-    config: SFT_PRESET, out: path.join(dir, 'sft'), seed: String(seed), steps: String(a.sftSteps), quiet: true,
+    config: SFT_PRESET, out: path.join(dir, 'sft'), force: true, seed: String(seed), steps: String(a.sftSteps), quiet: true,
     set: ['data.source=file', `data.file.path=${JSON.stringify(pools.train)}`, `data.file.evalPath=${JSON.stringify(pools.heldOut)}`, 'data.answer=trace', 'model.vision=on', ...evalSets, ...a.setSft],
   }, { gpu, handleSignals: false, log }) as SftSummary;
   const scores: SeedResult['scores'] = { SFT: await lastEval(path.join(dir, 'sft'), pools.heldOutItems) };
@@ -209,7 +210,7 @@ async function runSeed(seed: number, a: Args, pools: Pools, work: string, gpu: A
   const grpo = async (arm: Arm, file: string) => {
     const out = path.join(dir, arm.replace(/[^a-z]+/gi, '-').toLowerCase());
     await runGrpoCommand({
-      config: GRPO_PRESET, model: start, out, seed: String(seed), steps: String(a.grpoSteps), quiet: true,
+      config: GRPO_PRESET, model: start, out, force: true, seed: String(seed), steps: String(a.grpoSteps), quiet: true,
       set: ['data.source=file', `data.file.path=${JSON.stringify(file)}`, `data.file.evalPath=${JSON.stringify(pools.heldOut)}`, `data.file.limit=${a.grpoItems}`, 'eval.atStart=false', ...evalSets, ...a.setGrpo],
     }, { gpu, handleSignals: false, log }) as GrpoSummary;
     scores[arm] = await lastEval(out, pools.heldOutItems);

@@ -3,13 +3,13 @@
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { InputError } from '../engine/errors';
-import type { ImageFormat, RgbaImage } from './images';
+import { MAX_IMAGE_PIXELS, type ImageFormat, type RgbaImage } from './images';
 
 export function decodeRgbaNode(bytes: Uint8Array, format: ImageFormat, where: string): RgbaImage {
   try {
     if (format === 'jpeg') {
       // Tolerant decoding would turn a truncated file into an image with grey blocks; fail instead.
-      const img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, tolerantDecoding: false, maxMemoryUsageInMB: 1024 });
+      const img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, tolerantDecoding: false, maxMemoryUsageInMB: 1024, maxResolutionInMP: MAX_IMAGE_PIXELS / 1e6 });
       return { width: img.width, height: img.height, rgba: img.data };
     }
     const png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));

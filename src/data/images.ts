@@ -49,13 +49,31 @@ const inBrowser = () =>
   typeof (globalThis as { createImageBitmap?: unknown }).createImageBitmap === 'function' &&
   typeof (globalThis as { OffscreenCanvas?: unknown }).OffscreenCanvas === 'function';
 
+/**
+ * Pixels an image may have: far above any scan a question is asked about, and what keeps a header
+ * claiming 30000 x 30000 (a few bytes of file) from taking gigabytes before it is found out.
+ */
+export const MAX_IMAGE_PIXELS = 50_000_000;
+
+/** Width and height from a PNG's IHDR chunk, or null when the header is not there. */
+function pngSize(bytes: Uint8Array): { width: number; height: number } | null {
+  if (bytes.length < 24 || String.fromCharCode(...bytes.subarray(12, 16)) !== 'IHDR') return null;
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return { width: dv.getUint32(16), height: dv.getUint32(20) };
+}
+
 /** Decode to RGBA at the file's size, with whichever decoder this environment has. */
 export async function decodeRgba(bytes: Uint8Array, where = 'image'): Promise<RgbaImage> {
   const format = imageFormat(bytes);
   if (!format) throw new InputError(where, 'is not a JPEG or PNG image');
-  if (inBrowser()) return decodeInBrowser(bytes, format, where);
-  const { decodeRgbaNode } = await import('./images-node');
-  return decodeRgbaNode(bytes, format, where);
+  const size = format === 'png' ? pngSize(bytes) : null;
+  if (size && size.width * size.height > MAX_IMAGE_PIXELS) {
+    throw new InputError(where, `the PNG header says ${size.width} x ${size.height} pixels, above the limit of ${MAX_IMAGE_PIXELS / 1e6} megapixels`);
+  }
+  const img = inBrowser() ? await decodeInBrowser(bytes, format, where) : (await import('./images-node')).decodeRgbaNode(bytes, format, where);
+  if (img.width * img.height > MAX_IMAGE_PIXELS) throw new InputError(where, `${img.width} x ${img.height} pixels is above the limit of ${MAX_IMAGE_PIXELS / 1e6} megapixels`);
+  if (img.width < 1 || img.height < 1) throw new InputError(where, `has no pixels (${img.width} x ${img.height})`);
+  return img;
 }
 
 async function decodeInBrowser(bytes: Uint8Array, format: ImageFormat, where: string): Promise<RgbaImage> {

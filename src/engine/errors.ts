@@ -34,6 +34,30 @@ export class GpuCommandError extends EngineError {
   }
 }
 
+/**
+ * A training step produced a NaN or infinite loss or gradient norm: the weights are lost from that
+ * step on, so the run stops there and the last checkpoint saved before it is the one to go back to.
+ */
+export class DivergedError extends EngineError {
+  constructor(readonly step: number, readonly what: 'loss' | 'gradient norm', readonly value: number, readonly lastCheckpoint: string | null = null) {
+    super(`training diverged at step ${step}: the ${what} is ${value} (lower the learning rate, or keep gradClip on); ` +
+      (lastCheckpoint ? `the last good checkpoint is ${lastCheckpoint}` : 'no checkpoint was saved before it'));
+    this.name = 'DivergedError';
+  }
+
+  /** The same error, naming the run's last checkpoint (the loops do not know their files). */
+  withCheckpoint(where: string | null): DivergedError {
+    return new DivergedError(this.step, this.what, this.value, where);
+  }
+
+  /** The error for a step's loss and gradient norm, or null when both are finite. */
+  static check(step: number, loss: number, gradNorm: number): DivergedError | null {
+    if (!Number.isFinite(loss)) return new DivergedError(step, 'loss', loss);
+    if (!Number.isFinite(gradNorm)) return new DivergedError(step, 'gradient norm', gradNorm);
+    return null;
+  }
+}
+
 /** Bad input from a file, a config or a user action; `where` names the file or field. */
 export class InputError extends Error {
   constructor(readonly where: string, problem: string) {

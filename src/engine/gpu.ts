@@ -58,6 +58,11 @@ export class Gpu {
   rowKernels: boolean;
   /** When set, every dispatch is timed on the GPU (src/engine/profile.ts). */
   profiler: KernelProfiler | null = null;
+  /**
+   * Memory the adapter can use, when the host knows it (WebGPU does not say): a CPU adapter works
+   * in the machine's RAM, which src/node/dawn.ts fills in. Null for a GPU.
+   */
+  memoryBytes: number | null = null;
   private pipelines = new Map<string, GPUComputePipeline>();
   private modules = new Map<string, GPUShaderModule>();
   private live = new Map<GPUBuffer, { label: string; bytes: number }>();

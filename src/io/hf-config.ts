@@ -5,9 +5,9 @@
 // of which transformers ignores.
 
 import { InputError } from '../engine/errors';
-import { paramSpecs, validateConfig, type ModelConfig, type TextConfig, type VisionConfig } from '../model/config';
+import { MODEL_LIMITS, paramSpecs, validateConfig, type ModelConfig, type TextConfig, type VisionConfig } from '../model/config';
 import { encodeJson, joinWhere, readJson, type FileSink, type FileSource } from './files';
-import { readSafetensors, writeSafetensors } from './safetensors';
+import { firstNonFinite, readSafetensors, writeSafetensors } from './safetensors';
 
 export type WeightMap = Map<string, { shape: number[]; data: Float32Array }>;
 
@@ -59,6 +59,7 @@ function detectArchitecture(json: Json, where: string): 'llama' | 'qwen2' {
     throw new InputError(where, `architectures must be a list of class names, got ${show(archs)}`);
   }
   const list = (archs ?? []) as string[];
+  if (mt !== undefined && mt !== null && typeof mt !== 'string') throw new InputError(where, `model_type must be a string, got ${show(mt)}`);
   let arch: 'llama' | 'qwen2' | undefined;
   if (typeof mt === 'string') {
     if (mt === 'llama' || mt === 'qwen2') arch = mt;
@@ -89,7 +90,7 @@ function tokenIds(json: Json, where: string, arch: 'llama' | 'qwen2', vocab: num
     if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw new InputError(where, `${k} must be a token id, got ${show(v)}`);
     // Early Llama conversions wrote pad_token_id -1 for "no padding token".
     if (v < 0) {
-      if (k === 'pad_token_id') return undefined;
+      if (k === 'pad_token_id' && v === -1) return undefined;
       throw new InputError(where, `${k} must be a token id, got ${v}`);
     }
     return check(k, v);
@@ -143,6 +144,7 @@ export function ropeInvFreqFromConfig(json: unknown, where = 'config.json'): Flo
   const partial = f.num('partial_rotary_factor', 1);
   if (partial !== 1) throw new InputError(where, `partial_rotary_factor ${partial} is not supported (only full rotary embeddings)`);
   if (headDim % 2 !== 0) throw new InputError(where, `head_dim ${headDim} must be even for rotary embeddings`);
+  if (headDim > MODEL_LIMITS.headDim) throw new InputError(where, `head_dim ${headDim} is above the limit of ${MODEL_LIMITS.headDim}`);
   const fr = Math.fround;
   const base = fr(ropeTheta(json, where));
   const dim = headDim;
@@ -219,8 +221,6 @@ export function configFromHfJson(json: unknown, where: string): ModelConfig {
   }
   const attnBias = arch === 'llama' ? f.bool('attention_bias', false) : false;
   const ids = tokenIds(json, where, arch, f.int('vocab_size'));
-  // Validates rope_scaling now, so an unsupported rope type fails at load, not at first forward.
-  ropeInvFreqFromConfig(json, where);
   const text: TextConfig = {
     architecture: arch,
     vocabSize: f.int('vocab_size'),
@@ -249,7 +249,11 @@ export function configFromHfJson(json: unknown, where: string): ModelConfig {
     const tf = fields(th, where, 'thinker.');
     if (tf.has('image_token_id')) cfg.imageTokenId = tf.int('image_token_id', undefined, 0);
   }
-  return validateConfig(cfg, where);
+  // Sizes first (O(1)), then rope_scaling, whose table is head_dim long: an unsupported rope type
+  // fails at load, not at the first forward pass.
+  validateConfig(cfg, where);
+  ropeInvFreqFromConfig(json, where);
+  return cfg;
 }
 
 /**
@@ -327,7 +331,7 @@ export function generationConfigJson(cfg: ModelConfig): Json {
 const fileForTensor = (name: string) => (name.startsWith('vision.') ? 'vision.safetensors' : 'model.safetensors');
 
 /**
- * Check that every parameter of `cfg` is present with its shape. `fileOf` says which file a
+ * Check that every parameter of `cfg` is present with its shape and finite values. `fileOf` says which file a
  * present tensor came from, so errors name the file to fix.
  */
 export function checkWeights(cfg: ModelConfig, weights: WeightMap, where: string, fileOf: (name: string) => string = fileForTensor): void {
@@ -344,6 +348,9 @@ export function checkWeights(cfg: ModelConfig, weights: WeightMap, where: string
     if (w.data.length !== n) {
       throw new InputError(joinWhere(where, fileOf(p.name)), `tensor ${p.name} holds ${w.data.length} values for shape [${p.shape.join(', ')}]`);
     }
+    // One NaN weight makes every output NaN, and a model that answers nothing looks like a bad model, not a bad file.
+    const bad = firstNonFinite(w.data);
+    if (bad >= 0) throw new InputError(joinWhere(where, fileOf(p.name)), `tensor ${p.name} holds ${w.data[bad]} (element ${bad}): NaN or infinite weights`);
   }
 }
 
@@ -352,11 +359,14 @@ export function checkWeights(cfg: ModelConfig, weights: WeightMap, where: string
  * its shards, then vision.safetensors when present. Tensors the config does not describe (such as
  * saved rotary inv_freq buffers, or lm_head of a tied model) are dropped.
  */
-export async function loadHfFolder(src: FileSource, where: string = src.name):
-  Promise<{ config: ModelConfig; configJson: Json; weights: WeightMap }> {
+export async function loadHfFolder(src: FileSource, where: string = src.name, o: {
+  /** Runs on the config before any weight is read (e.g. whether the model fits the adapter). */
+  checkConfig?: (config: ModelConfig, where: string) => void;
+} = {}): Promise<{ config: ModelConfig; configJson: Json; weights: WeightMap }> {
   if (!(await src.exists('config.json'))) throw new InputError(where, 'no config.json in this folder');
   const configJson = await readJson(src, 'config.json', where);
   const config = configFromHfJson(configJson, joinWhere(where, 'config.json'));
+  o.checkConfig?.(config, where);
 
   const all: WeightMap = new Map();
   const from = new Map<string, string>();

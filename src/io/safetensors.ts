@@ -13,6 +13,12 @@ export const ST_DTYPE_SIZE: Readonly<Record<StDtype, number>> = {
   F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1,
 };
 
+/** Index of the first NaN or infinite value, or -1. */
+export function firstNonFinite(data: Float32Array): number {
+  for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) return i;
+  return -1;
+}
+
 export interface StTensorInfo { name: string; dtype: string; shape: number[]; begin: number; end: number }
 
 /** The Rust reference refuses headers above 100 MB; a bigger one is a corrupt length, not a model. */
@@ -94,13 +100,22 @@ export function parseSafetensorsHeader(bytes: Uint8Array, where: string):
     tensors.push({ name, dtype, shape: shape as number[], begin, end });
   }
 
-  // Overlapping ranges would let one tensor silently alias another's bytes.
-  const spans = tensors.filter((t) => t.end > t.begin).sort((a, b) => a.begin - b.begin || a.end - b.end);
-  for (let i = 1; i < spans.length; i++) {
-    const p = spans[i - 1], c = spans[i];
-    if (c.begin < p.end) {
-      throw new InputError(where, `tensor ${c.name}: data_offsets [${c.begin}, ${c.end}] overlap tensor ${p.name} [${p.begin}, ${p.end}]`);
+  // The tensors must tile the data exactly, as the reference reader requires: an overlap would
+  // let one tensor alias another's bytes, and a byte no tensor owns means the offsets or the
+  // header length are off (one short still parses, the header being space-padded JSON, and shifts
+  // every tensor by a byte), which would decode into plausible-looking garbage.
+  const spans = [...tensors].sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let covered = 0, last: StTensorInfo | null = null;
+  for (const t of spans) {
+    if (t.begin < covered) {
+      throw new InputError(where, `tensor ${t.name}: data_offsets [${t.begin}, ${t.end}] overlap tensor ${last!.name} [${last!.begin}, ${last!.end}]`);
     }
+    if (t.begin > covered) throw new InputError(where, `tensor ${t.name}: data_offsets [${t.begin}, ${t.end}] leave bytes [${covered}, ${t.begin}) of the data unused`);
+    covered = t.end;
+    last = t;
+  }
+  if (covered !== dataLen) {
+    throw new InputError(where, `the tensors cover ${covered} bytes but the data is ${dataLen} bytes: the header length or the offsets are wrong (or bytes were appended)`);
   }
   return { tensors, metadata, dataStart };
 }

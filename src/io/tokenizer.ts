@@ -5,6 +5,7 @@
 
 import { Tokenizer } from '@huggingface/tokenizers';
 import { InputError } from '../engine/errors';
+import { MODEL_LIMITS } from '../model/config';
 import { joinWhere, readJson, type FileSource } from './files';
 
 export interface TextTokenizer {
@@ -31,25 +32,64 @@ const isObj = (v: unknown): v is Json => v !== null && typeof v === 'object' && 
 const tokenContent = (v: unknown): string | undefined =>
   typeof v === 'string' ? v : isObj(v) && typeof v.content === 'string' ? v.content : undefined;
 
+/** Model types the library builds; any other "type" it would quietly run as a legacy word-level model. */
+const MODEL_TYPES = ['BPE', 'WordPiece', 'Unigram'];
+const tokenIdOk = (id: unknown) => typeof id === 'number' && Number.isSafeInteger(id) && id >= 0 && id < MODEL_LIMITS.vocabSize;
+const ID_RANGE = `ids must be integers from 0 to ${MODEL_LIMITS.vocabSize - 1} (an embedding has one row per id)`;
+
+/** The model block: a type the library runs, and ids an embedding can have. */
+function checkModel(model: Json, where: string): void {
+  const type = model.type;
+  if (type !== undefined && !MODEL_TYPES.includes(type as string)) throw new InputError(where, `model.type ${JSON.stringify(type)} is not supported (${MODEL_TYPES.join(', ')})`);
+  const vocab = model.vocab;
+  if (vocab === undefined) return;
+  if (type === 'Unigram' || (type === undefined && Array.isArray(vocab))) {
+    if (!Array.isArray(vocab) || !vocab.every((p) => Array.isArray(p) && typeof p[0] === 'string' && typeof p[1] === 'number')) {
+      throw new InputError(where, 'model.vocab must be a list of [piece, score] pairs for a Unigram model');
+    }
+    if (vocab.length > MODEL_LIMITS.vocabSize) throw new InputError(where, `model.vocab has ${vocab.length} pieces, above the limit of ${MODEL_LIMITS.vocabSize}`);
+    return;
+  }
+  if (!isObj(vocab)) throw new InputError(where, 'model.vocab must be an object of token -> id');
+  for (const [token, id] of Object.entries(vocab)) if (!tokenIdOk(id)) throw new InputError(where, `model.vocab ${JSON.stringify(token)} has id ${JSON.stringify(id)}: ${ID_RANGE}`);
+}
+
 /** Build a tokenizer from parsed JSON. `where` names the folder in errors. */
 export function tokenizerFromJson(tokenizerJson: unknown, tokenizerConfig: unknown, where: string,
   generationConfig?: unknown): TextTokenizer {
   const tjWhere = joinWhere(where, 'tokenizer.json');
   if (!isObj(tokenizerJson)) throw new InputError(tjWhere, 'must be a JSON object');
   if (!isObj(tokenizerJson.model)) throw new InputError(tjWhere, 'has no "model" object');
+  checkModel(tokenizerJson.model, tjWhere);
   const added = tokenizerJson.added_tokens ?? [];
   if (!Array.isArray(added) || !added.every((t) => isObj(t) && typeof t.content === 'string' && Number.isSafeInteger(t.id) && (t.id as number) >= 0)) {
     throw new InputError(tjWhere, 'added_tokens must be a list of {id, content, ...} objects');
   }
+  for (const t of added as Json[]) if (!tokenIdOk(t.id)) throw new InputError(tjWhere, `added_tokens: ${JSON.stringify(t.content)} has id ${t.id}: ${ID_RANGE}`);
   const config: Json = isObj(tokenizerConfig) ? { ...tokenizerConfig } : {};
   // The library requires these keys to exist even when null, as the Rust serializer always writes them.
   const tj: Json = { normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null, ...tokenizerJson, added_tokens: added };
   let tok: Tokenizer;
   try {
     tok = new Tokenizer(tj, config);
+    // The library reads the post-processor and decoder only on first use; using them once now
+    // turns a broken one into an error at load rather than in the middle of a run.
+    const ids = tok.encode('', { add_special_tokens: true }).ids;
+    const anyId = tok.get_vocab(true).values().next().value;
+    const probe = ids.length ? ids : anyId === undefined ? [] : [anyId];
+    if (probe.length) tok.decode(probe, { skip_special_tokens: false });
   } catch (e) {
     throw new InputError(tjWhere, `could not build the tokenizer: ${(e as Error).message}`);
   }
+  /** A failure inside the library on some text is the file's problem, named as such. */
+  const guard = <T>(what: string, f: () => T): T => {
+    try {
+      return f();
+    } catch (e) {
+      if (e instanceof InputError) throw e;
+      throw new InputError(tjWhere, `cannot ${what}: ${(e as Error).message}`);
+    }
+  };
 
   const vocab = tok.get_vocab(true);
   let maxId = -1;
@@ -81,14 +121,19 @@ export function tokenizerFromJson(tokenizerJson: unknown, tokenizerConfig: unkno
 
   return {
     encode(text, opts = {}) {
-      return tok.encode(text, { add_special_tokens: opts.addSpecialTokens ?? true }).ids;
+      const ids = guard(`encode ${JSON.stringify(text.slice(0, 60))}`, () => tok.encode(text, { add_special_tokens: opts.addSpecialTokens ?? true }).ids);
+      // The library leaves a hole (undefined) where a vocabulary without an unknown token has no piece.
+      if (!ids.every((id) => Number.isInteger(id))) {
+        throw new InputError(tjWhere, `cannot encode ${JSON.stringify(text.length > 60 ? `${text.slice(0, 60)}...` : text)}: part of it has no token in the vocabulary and there is no unk_token`);
+      }
+      return ids;
     },
     decode(ids, opts = {}) {
       // Ids without a token (an embedding padded past the tokenizer's vocabulary) are skipped,
       // as the Rust tokenizers library does.
       const list = Array.from(ids).filter((id) => tok.id_to_token(id) !== undefined);
       if (list.length === 0) return '';
-      return tok.decode(list, { skip_special_tokens: opts.skipSpecialTokens ?? false, clean_up_tokenization_spaces: cleanUp });
+      return guard('decode', () => tok.decode(list, { skip_special_tokens: opts.skipSpecialTokens ?? false, clean_up_tokenization_spaces: cleanUp }));
     },
     tokenToId: (t) => tok.token_to_id(t),
     idToToken: (id) => tok.id_to_token(id),

@@ -4,6 +4,7 @@
 // lab model's text part loads as a LlamaForCausalLM.
 
 import { InputError } from '../engine/errors';
+import { HEAD_DIM_MAX, MAX_EXACT } from '../engine/kernels/limits';
 
 export interface TextConfig {
   architecture: 'llama' | 'qwen2';
@@ -112,8 +113,29 @@ export function visionParamSpecs(v: VisionConfig, textHidden: number): ParamSpec
   return out;
 }
 
-export const countParams = (cfg: ModelConfig) =>
-  paramSpecs(cfg).reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0);
+/** Parameters of one block (blockSpecs), in closed form. */
+function blockParams(d: number, f: number, h: number, kv: number, hd: number, bias: { qkv: boolean; o: boolean; mlp: boolean }): number {
+  const attn = (h + 2 * kv) * hd * (d + (bias.qkv ? 1 : 0)) + d * h * hd + (bias.o ? d : 0);
+  const mlp = 3 * f * d + (bias.mlp ? 2 * f + d : 0);
+  return 2 * d + attn + mlp;
+}
+
+/**
+ * Parameters of a model, counted from the config in O(1) (the same tensors as paramSpecs, which
+ * lists every layer), so an absurd config (a billion layers) is sized before anything is built.
+ */
+export function countParams(cfg: ModelConfig): number {
+  const t = cfg.text;
+  let n = t.vocabSize * t.hiddenSize * (t.tieWordEmbeddings ? 1 : 2) + t.hiddenSize +
+    t.numLayers * blockParams(t.hiddenSize, t.intermediateSize, t.numHeads, t.numKvHeads, t.headDim, { qkv: t.qkvBias, o: t.oBias, mlp: t.mlpBias });
+  const v = cfg.vision;
+  if (v) {
+    const dv = v.hiddenSize, d = t.hiddenSize;
+    n += dv * patchDim(v) + dv + patchesPerImage(v) * dv + dv + (d * dv + d) + (d * d + d) +
+      v.numLayers * blockParams(dv, v.intermediateSize, v.numHeads, v.numHeads, dv / v.numHeads, { qkv: false, o: false, mlp: false });
+  }
+  return n;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Presets: sizes for training from scratch in a tab. Names say the rough parameter count.
@@ -141,24 +163,72 @@ export const PRESETS: Record<string, ModelConfig> = {
   'base': { text: text(4096, 512, 8, 8, 4, 1536, 1024), vision: vision(96, 12, 256, 4, 8) },
 };
 
-/** Check a config for consistency; `where` names the file or preset it came from. */
+/**
+ * Bounds far above any model the engine can train or any checkpoint it loads (Llama 3 405B has
+ * 126 layers, hidden 16384, a 128k vocabulary), so a typo or a corrupt config.json is refused at
+ * once, before anything is allocated, instead of running out of memory minutes later. head_dim and
+ * the context are the kernels' own limits (src/engine/kernels/limits.ts).
+ */
+export const MODEL_LIMITS = {
+  vocabSize: 1 << 22,
+  hiddenSize: 1 << 16,
+  intermediateSize: 1 << 18,
+  numLayers: 1024,
+  numHeads: 1024,
+  numKvHeads: 1024,
+  headDim: HEAD_DIM_MAX,
+  maxPositionEmbeddings: MAX_EXACT - 1,
+  /** 34 GB of f32 weights, before gradients and AdamW moments. */
+  params: 2 ** 33,
+  imageSize: 4096,
+  channels: 4,
+} as const;
+
+/** The config.json name of each field, so a message names the key in the file as well. */
+const HF_NAMES: Record<string, string> = {
+  vocabSize: 'vocab_size', hiddenSize: 'hidden_size', intermediateSize: 'intermediate_size', numLayers: 'num_hidden_layers',
+  numHeads: 'num_attention_heads', numKvHeads: 'num_key_value_heads', headDim: 'head_dim', maxPositionEmbeddings: 'max_position_embeddings',
+};
+
+const WHY: Partial<Record<keyof typeof MODEL_LIMITS, string>> = {
+  headDim: 'the attention kernels hold a head of at most this many values',
+  maxPositionEmbeddings: 'positions must stay exact in f32 (2^24 - 1)',
+};
+
+/** Check a config for consistency and size; `where` names the file or preset it came from. O(1): nothing is allocated. */
 export function validateConfig(cfg: ModelConfig, where: string): ModelConfig {
   const t = cfg.text;
-  const pos = (k: keyof TextConfig) => {
-    const v = t[k];
-    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new InputError(where, `${k} must be a positive integer, got ${v}`);
+  const field = (k: string) => (HF_NAMES[k] ? `${k} (${HF_NAMES[k]})` : k);
+  const capped = (prefix: string, k: string, v: unknown, cap: number | undefined) => {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new InputError(where, `${prefix}${field(k)} must be a positive integer, got ${v}`);
+    if (cap !== undefined && v > cap) {
+      const why = WHY[k as keyof typeof MODEL_LIMITS];
+      throw new InputError(where, `${prefix}${field(k)} is ${v}, above the limit of ${cap}${why ? ` (${why})` : ' (far above any real model: a typo or a damaged config?)'}`);
+    }
   };
-  (['vocabSize', 'hiddenSize', 'intermediateSize', 'numLayers', 'numHeads', 'numKvHeads', 'headDim', 'maxPositionEmbeddings'] as const).forEach(pos);
+  const limit = MODEL_LIMITS as Record<string, number>;
+  (['vocabSize', 'hiddenSize', 'intermediateSize', 'numLayers', 'numHeads', 'numKvHeads', 'headDim', 'maxPositionEmbeddings'] as const).forEach((k) => capped('', k, t[k], limit[k]));
   if (t.numHeads % t.numKvHeads !== 0) throw new InputError(where, `num_attention_heads (${t.numHeads}) must be a multiple of num_key_value_heads (${t.numKvHeads})`);
   if (t.headDim % 2 !== 0) throw new InputError(where, `head_dim (${t.headDim}) must be even for rotary embeddings`);
   if (!(t.rmsNormEps > 0)) throw new InputError(where, `rms_norm_eps must be > 0, got ${t.rmsNormEps}`);
   if (cfg.vision) {
     const v = cfg.vision;
+    const vl: Record<string, number | undefined> = { imageSize: limit.imageSize, patchSize: limit.imageSize, channels: limit.channels, hiddenSize: limit.hiddenSize, intermediateSize: limit.intermediateSize, numLayers: limit.numLayers, numHeads: limit.numHeads };
+    for (const [k, cap] of Object.entries(vl)) capped('vision ', k, (v as unknown as Record<string, unknown>)[k], cap);
     if (v.imageSize % v.patchSize !== 0) throw new InputError(where, `vision image_size ${v.imageSize} is not a multiple of patch_size ${v.patchSize}`);
     if (v.hiddenSize % v.numHeads !== 0) throw new InputError(where, `vision hidden_size ${v.hiddenSize} is not a multiple of num_heads ${v.numHeads}`);
+    if (v.hiddenSize / v.numHeads > HEAD_DIM_MAX) throw new InputError(where, `vision head size ${v.hiddenSize / v.numHeads} (hidden_size / num_heads) is above the limit of ${HEAD_DIM_MAX} (${WHY.headDim})`);
+    if (patchesPerImage(v) > t.maxPositionEmbeddings) {
+      throw new InputError(where, `an image fills ${patchesPerImage(v)} tokens ((image_size / patch_size)^2), more than the context of ${t.maxPositionEmbeddings}`);
+    }
     if (cfg.imageTokenId !== undefined && (cfg.imageTokenId < 0 || cfg.imageTokenId >= t.vocabSize)) {
       throw new InputError(where, `image_token_id ${cfg.imageTokenId} is outside the vocabulary (${t.vocabSize})`);
     }
+  }
+  const params = countParams(cfg);
+  if (params > MODEL_LIMITS.params) {
+    throw new InputError(where, `${params.toExponential(2)} parameters (${(params * 4 / 1e9).toFixed(0)} GB of f32 weights) is above the limit of ${MODEL_LIMITS.params.toExponential(2)}: ` +
+      `hidden_size ${t.hiddenSize}, intermediate_size ${t.intermediateSize}, num_hidden_layers ${t.numLayers}, vocab_size ${t.vocabSize}`);
   }
   return cfg;
 }

@@ -1,6 +1,7 @@
 // How much GPU memory a model needs, before it is built: the UI warns before a run or a load that
-// would not fit the adapter. test/model/memory.test.ts checks it against the engine's own count.
-import { countParams, type ModelConfig } from './config';
+// would not fit the adapter, and `checkFits` refuses one before anything is allocated. test/model/memory.test.ts checks it against the engine's own count.
+import { InputError } from '../engine/errors';
+import { countParams, patchDim, patchesPerImage, type ModelConfig } from './config';
 
 /** The typical training batch the estimate assumes: sequences, and tokens per sequence at most. */
 export const TRAIN_SEQS = 8;
@@ -33,4 +34,61 @@ export function memoryEstimate(cfg: ModelConfig): { params: number; trainBytes: 
     trainBytes: 4 * (4 * params + trainTokens * trainPerToken),
     inferBytes: 4 * (params + kvCache + prefill + V),
   };
+}
+
+/** What an adapter offers a model: its largest buffer, and its memory when the host knows it (Gpu.memoryBytes). */
+export interface AdapterBudget {
+  maxBindingBytes: number;
+  memoryBytes?: number | null;
+}
+
+/** The largest parameter tensor of a model, from the config in O(1). */
+export function largestParam(cfg: ModelConfig): { name: string; shape: [number, number]; bytes: number } {
+  const t = cfg.text, d = t.hiddenSize;
+  const c: { name: string; shape: [number, number] }[] = [
+    { name: 'model.embed_tokens.weight', shape: [t.vocabSize, d] },
+    { name: 'model.layers.0.mlp.gate_proj.weight', shape: [t.intermediateSize, d] },
+    { name: 'model.layers.0.self_attn.q_proj.weight', shape: [t.numHeads * t.headDim, d] },
+  ];
+  const v = cfg.vision;
+  if (v) {
+    c.push(
+      { name: 'vision.patch_embed.weight', shape: [v.hiddenSize, patchDim(v)] },
+      { name: 'vision.pos_embed', shape: [patchesPerImage(v), v.hiddenSize] },
+      { name: 'vision.layers.0.mlp.gate_proj.weight', shape: [v.intermediateSize, v.hiddenSize] },
+      { name: 'vision.projector.fc2.weight', shape: [d, d] },
+    );
+  }
+  const best = c.reduce((a, b) => (b.shape[0] * b.shape[1] > a.shape[0] * a.shape[1] ? b : a));
+  return { ...best, bytes: 4 * best.shape[0] * best.shape[1] };
+}
+
+const gb = (b: number) => `${(b / 1e9).toFixed(b < 1e9 ? 2 : 1)} GB`;
+
+/**
+ * Why `cfg` cannot be run ('infer': its weights) or trained ('train': weights, gradients, AdamW
+ * moments and a typical batch, as memoryEstimate counts) on an adapter, or null when it fits.
+ */
+export function fitProblem(cfg: ModelConfig, budget: AdapterBudget, use: 'infer' | 'train'): string | null {
+  const big = largestParam(cfg);
+  if (big.bytes > budget.maxBindingBytes) {
+    return `tensor ${big.name} [${big.shape.join(', ')}] needs ${gb(big.bytes)} in one buffer, more than this adapter's largest buffer ` +
+      `(${gb(budget.maxBindingBytes)}: maxBufferSize / maxStorageBufferBindingSize)`;
+  }
+  if (budget.memoryBytes) {
+    const est = memoryEstimate(cfg);
+    const need = use === 'train' ? est.trainBytes : 4 * est.params;
+    if (need > budget.memoryBytes) {
+      const what = use === 'train' ? `training needs about ${gb(need)} (weights, gradients, AdamW moments and a batch of ${TRAIN_SEQS} x ${TRAIN_TOKENS} tokens)`
+        : `its weights need ${gb(need)}`;
+      return `${est.params.toLocaleString('en-US')} parameters: ${what}, more than the ${gb(budget.memoryBytes)} of memory this adapter has`;
+    }
+  }
+  return null;
+}
+
+/** Throws an InputError naming `where` when `cfg` does not fit the adapter (fitProblem). */
+export function checkFits(cfg: ModelConfig, budget: AdapterBudget, use: 'infer' | 'train', where: string): void {
+  const p = fitProblem(cfg, budget, use);
+  if (p) throw new InputError(where, `too big for this adapter: ${p}`);
 }

@@ -7,6 +7,7 @@ import { Arena, download, upload, type Tensor } from '../engine/tensor';
 import { InputError } from '../engine/errors';
 import { paramSpecs, type ModelConfig, type ParamSpec } from './config';
 import { ropeInvFreq } from '../engine/kernels/rope';
+import { checkFits } from './memory';
 
 export type WeightMap = Map<string, { shape: number[]; data: Float32Array }>;
 
@@ -20,6 +21,7 @@ export class Model {
   adamV: Arena | null = null;
 
   constructor(readonly gpu: Gpu, readonly cfg: ModelConfig, invFreq?: Float32Array) {
+    checkFits(cfg, gpu, 'infer', 'model');
     this.specs = paramSpecs(cfg);
     const entries = this.specs.map((p) => ({ name: p.name, shape: p.shape, dtype: 'f32' as const }));
     this.params = new Arena(gpu, 'params', entries);
@@ -39,6 +41,7 @@ export class Model {
   /** Allocate gradients and optimizer moments (same layout as the parameters). */
   enableTraining(): void {
     if (this.grads) return;
+    checkFits(this.cfg, this.gpu, 'train', 'model');
     const entries = this.specs.map((p) => ({ name: p.name, shape: p.shape, dtype: 'f32' as const }));
     this.grads = new Arena(this.gpu, 'grads', entries);
     this.adamM = new Arena(this.gpu, 'adam.m', entries);

@@ -8,6 +8,7 @@ import { loadHfFolder, saveHfFolder, ropeInvFreqFromConfig } from '../io/hf-conf
 import type { ModelConfig } from '../model/config';
 import type { WeightMap } from '../model/model';
 import { Model } from '../model/model';
+import { checkFits } from '../model/memory';
 import type { Gpu } from '../engine/gpu';
 
 export async function saveCheckpoint(dir: string, cfg: ModelConfig, weights: WeightMap, extraFiles: Record<string, Uint8Array | string> = {}) {
@@ -29,7 +30,7 @@ export async function saveCheckpoint(dir: string, cfg: ModelConfig, weights: Wei
 /** Load a Hugging Face folder onto the GPU. */
 export async function loadModel(gpu: Gpu, dir: string) {
   const src = nodeDirSource(dir);
-  const { config, configJson, weights } = await loadHfFolder(src, dir);
+  const { config, configJson, weights } = await loadHfFolder(src, dir, { checkConfig: (c, w) => checkFits(c, gpu, 'infer', w) });
   const model = new Model(gpu, config, ropeInvFreqFromConfig(configJson, path.join(dir, 'config.json')));
   model.loadWeights(weights, dir);
   return { model, src };

@@ -3,7 +3,9 @@
 // point VK_ICD_FILENAMES / VK_DRIVER_FILES at the vendor's Vulkan ICD instead.
 
 import { existsSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import { Gpu, type GpuOptions } from '../engine/gpu';
+import { NoWebGPUError } from '../engine/errors';
 
 const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 
@@ -31,9 +33,42 @@ export async function createNodeGpu(opts: GpuOptions = {}): Promise<Gpu> {
   }
   instance ??= dawn!.create([]);
   const icd = process.env.VK_ICD_FILENAMES ?? process.env.VK_DRIVER_FILES;
-  const noAdapterHint = icd
+  let gpu: Gpu;
+  try {
+    gpu = await Gpu.create(instance, { noAdapterHint: noAdapterHint(icd, null), ...opts });
+  } catch (e) {
+    // Without the loader Dawn reaches no driver at all, whatever the ICD file says.
+    const loader = e instanceof NoWebGPUError && process.platform === 'linux' ? vulkanLoaderProblem() : null;
+    if (loader) throw new NoWebGPUError(`No WebGPU adapter was found: ${noAdapterHint(icd, loader)}.`);
+    throw e;
+  }
+  if (gpu.info.cpu) gpu.memoryBytes = totalmem();
+  return gpu;
+}
+
+/** What to check when Dawn finds no adapter: the ICD named (if any), or why the Vulkan loader could not be loaded. */
+export function noAdapterHint(icd: string | undefined, loaderProblem: string | null): string {
+  if (loaderProblem) {
+    return `the Vulkan loader libvulkan.so.1, which Dawn opens to reach any Vulkan driver, could not be loaded (${loaderProblem}): install it ` +
+      '(Debian/Ubuntu: apt-get install libvulkan1; Fedora: dnf install vulkan-loader), or run npm test once, which does';
+  }
+  return icd
     ? `Dawn found no Vulkan device through ${icd}: check that the file exists and names a driver installed here`
     : 'no Vulkan driver was named and SwiftShader is not installed: install chromium (it ships SwiftShader) or set ' +
       'VK_ICD_FILENAMES to your GPU vendor\'s Vulkan ICD json';
-  return Gpu.create(instance, { noAdapterHint, ...opts });
+}
+
+/**
+ * Why libvulkan.so.1 cannot be loaded, or null when it can: opened the way Dawn opens it (by name,
+ * through the dynamic linker's search). It is no Node module, so a load that works ends in "did
+ * not self-register".
+ */
+export function vulkanLoaderProblem(open: (name: string) => void = (name) => process.dlopen({ exports: {} } as NodeJS.Module, name)): string | null {
+  try {
+    open('libvulkan.so.1');
+    return null;
+  } catch (e) {
+    const msg = (e as Error).message;
+    return /did not self-register/.test(msg) ? null : msg;
+  }
 }

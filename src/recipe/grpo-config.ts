@@ -161,7 +161,7 @@ export const GRPO_SPEC: Record<string, FieldSpec> = {
   model: str(),
   data: obj({
     source: str(['synth', 'dataset', 'file']),
-    synth: obj({ kind: str(['text', 'image', 'mixed']), level: int(1, 3), n: int(1), evalN: int(0), seed: int(0), options: { type: 'any' } }),
+    synth: obj({ kind: str(['text', 'image', 'mixed']), level: int(1, 3), n: int(1), evalN: int(0), seed: int(0), options: { type: 'record' } }),
     dataset: obj({ name: str(), dataDir: str(), split: str(), limit: int(0), evalSplit: str(), evalLimit: int(0), heldOut: int(0) }),
     file: obj({ path: str(), evalPath: str(), limit: int(0) }),
   }),
@@ -245,6 +245,9 @@ export function applyGrpoOverrides(cfg: GrpoConfig, sets: string[], where = '--s
 
 /** Checks across fields that the per-field spec cannot express. */
 export function checkGrpoConfig(c: GrpoConfig, where: string): GrpoConfig {
+  if (c.groupSize < 2) {
+    throw new InputError(where, `groupSize must be at least 2: with one response per prompt every advantage (reward - group mean) is 0, so nothing is learned`);
+  }
   if (c.clipC !== 0 && c.clipC <= 1) throw new InputError(where, `clipC must be 0 (off) or > 1, got ${c.clipC}`);
   if (c.steps === 0 && c.epochs === 0) throw new InputError(where, 'steps and epochs are both 0: nothing to train');
   if (c.promptsPerStep * c.groupSize < c.updatesPerStep) {

@@ -3,19 +3,20 @@
 // with held-out evaluations, checkpoints, metrics.jsonl, rollouts.jsonl, run.json and events. The
 // one driver behind `thinker grpo` and the engine worker's startRun/resumeRun (see sft-run.ts for
 // how the host maps folders).
-import { InputError } from '../engine/errors';
+import { DivergedError, InputError } from '../engine/errors';
 import type { QAItem } from '../data/schema';
 import type { TextTokenizer } from '../io/tokenizer';
 import { loadTokenizer } from '../io/tokenizer';
 import type { ModelConfig } from '../model/config';
 import type { Model } from '../model/model';
+import { checkFits } from '../model/memory';
 import { encodePrompt, type EncodedPrompt } from './encode';
 import { SFT_DEFAULTS } from './sft-config';
 import { evaluateHeldOut, fingerprint, type HeldOutEval } from './sft';
 import { grpoOptions, totalSteps, type GrpoConfig } from './grpo-config';
 import { GrpoTrainer, runGrpo, type GrpoStepMetrics } from './grpo';
 import {
-  METRICS_FILE, MetricsLog, ROLLOUTS_FILE, RUN_CONFIG_FILE, RunRecord, SUMMARY_FILE, checkpointName, loadModelFolder, pruneCheckpoints,
+  METRICS_FILE, MetricsLog, ROLLOUTS_FILE, RUN_CONFIG_FILE, RunRecord, SUMMARY_FILE, checkpointName, clearRun, loadModelFolder, pruneCheckpoints,
   restoreOptimizer, saveRunCheckpoint, writeJson, type CheckpointReason, type ResumePoint,
 } from './run-io';
 import {
@@ -151,13 +152,16 @@ export async function runGrpoJob(job: GrpoJob): Promise<GrpoSummary> {
   let policy: Model | null = null, ref: Model | null = null, grpo: GrpoTrainer | null = null;
   const t0 = performance.now();
   const elapsed = () => (state?.elapsedSeconds ?? 0) + (performance.now() - t0) / 1000;
+  let lastCheckpoint = rp?.where ?? '';
   try {
+    if (job.replace) await clearRun(run);
     await writeJson(run, RUN_CONFIG_FILE, cfg);
     record = await RunRecord.begin(run, { name, kind: 'grpo', step: state?.step ?? 0, totalSteps: total, config: cfg });
     const rec = record;
     const metrics = await MetricsLog.open(run, METRICS_FILE, state ? { resumeStep: state.step } : {});
     const rollouts = cfg.logRollouts ? await MetricsLog.open(run, ROLLOUTS_FILE, state ? { resumeStep: state.step } : {}) : null;
     const gpu = await acquireGpu(job.gpu);
+    checkFits(modelCfg, gpu, 'train', policyFrom.where);
     policy = await loadModelFolder(gpu, policyFrom.src, policyFrom.where);
     ref = cfg.klCoef > 0 ? await loadModelFolder(gpu, start.src, start.where) : null;
     const g = new GrpoTrainer(policy, ref, tok, grpoOptions(cfg, total));
@@ -168,7 +172,6 @@ export async function runGrpoJob(job: GrpoJob): Promise<GrpoSummary> {
       g.updates = state.position.updates;
     }
 
-    let lastCheckpoint = rp?.where ?? '';
     let last: GrpoStepMetrics | null = null, first: GrpoStepMetrics | null = null;
     const evals: (HeldOutEval & { step: number })[] = [];
 
@@ -234,8 +237,9 @@ export async function runGrpoJob(job: GrpoJob): Promise<GrpoSummary> {
     await finishRun(rec, out, { stopped: res.stopped, stopStatus: job.stopStatus });
     return summary;
   } catch (e) {
-    await finishRun(record, out, { error: e });
-    throw e;
+    const err = e instanceof DivergedError ? e.withCheckpoint(lastCheckpoint || null) : e;
+    await finishRun(record, out, { error: err });
+    throw err;
   } finally {
     grpo?.release();
     policy?.release();

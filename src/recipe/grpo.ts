@@ -16,7 +16,7 @@
 // - advantage.dropEqualGroups: DAPO's dynamic sampling, groups whose rewards are all equal are left out.
 // - loss.klCoef 0: no KL penalty and no reference model (DAPO and Dr. GRPO drop it).
 
-import { InputError } from '../engine/errors';
+import { DivergedError, InputError } from '../engine/errors';
 import { Arena, download, upload, type Tensor } from '../engine/tensor';
 import { grpoPolicyLoss, lossWeights, STAT, type LossAggregation } from '../engine/kernels/grpo';
 import type { QAItem } from '../data/schema';
@@ -532,6 +532,8 @@ export async function runGrpo(g: GrpoTrainer, items: QAItem[], encoded: EncodedP
       if (o.signal?.aborted) return { results, stepsDone: step, stopped: true };
       throw e;
     }
+    const diverged = DivergedError.check(step + 1, r.metrics.loss, r.metrics.grad_norm);
+    if (diverged) throw diverged;
     results.push(r.metrics);
     await onStep?.(r);
   }

@@ -27,9 +27,10 @@ import type { Gpu } from '../engine/gpu';
 import { download, upload } from '../engine/tensor';
 import { MemoryFiles, encodeJson, joinWhere, readText, type FileSource } from '../io/files';
 import { loadHfFolder, ropeInvFreqFromConfig, saveHfFolder } from '../io/hf-config';
-import { readSafetensors, writeSafetensors } from '../io/safetensors';
+import { firstNonFinite, readSafetensors, writeSafetensors } from '../io/safetensors';
 import { COMPLETE_MARKER, nodeWorkspace, subWorkspace, type Workspace } from '../io/workspace';
 import { Model } from '../model/model';
+import { checkFits } from '../model/memory';
 import type { RunInfo, RunKind, RunStatus } from './run-events';
 
 export const RUN_FILE = 'run.json';
@@ -73,6 +74,16 @@ export interface RunState {
 
 export const checkpointName = (step: number) => `checkpoint-${step}`;
 const CHECKPOINT_RE = /^checkpoint-(\d+)$/;
+
+/** The files a run writes in its folder, beside its checkpoint-<step> folders. */
+export const RUN_ENTRY_FILES = [RUN_FILE, RUN_CONFIG_FILE, METRICS_FILE, ROLLOUTS_FILE, SUMMARY_FILE];
+/** A name a run writes in its folder. */
+export const isRunEntry = (name: string) => RUN_ENTRY_FILES.includes(name) || CHECKPOINT_RE.test(name);
+
+/** Remove what a run left in its folder (a run that replaces an older one, RunJob.replace); other files stay. */
+export async function clearRun(run: Workspace): Promise<void> {
+  for (const e of await run.listDir('')) if (isRunEntry(e.name)) await run.remove(e.name);
+}
 /** `file` inside folder `dir` of a workspace ('' = its root). */
 const inDir = (dir: string, file: string) => (dir === '' ? file : `${dir}/${file}`);
 
@@ -210,6 +221,8 @@ export async function restoreOptimizer(model: Model, ws: Workspace, dir = ''): P
       if (t.shape.length !== spec.shape.length || t.shape.some((d, i) => d !== spec.shape[i])) {
         throw new InputError(file, `tensor ${prefix}.${spec.name} has shape [${t.shape.join(', ')}], the model needs [${spec.shape.join(', ')}]`);
       }
+      const bad = firstNonFinite(t.data);
+      if (bad >= 0) throw new InputError(file, `tensor ${prefix}.${spec.name} holds ${t.data[bad]} (element ${bad}): NaN or infinite moments`);
       pending.push({ data: t.data, arena, name: spec.name });
     }
   }
@@ -335,7 +348,7 @@ export async function readRunInfo(run: Workspace): Promise<RunInfo | null> {
 
 /** Load a model folder (a FileSource: a workspace folder, a checkpoint) onto the GPU. */
 export async function loadModelFolder(gpu: Gpu, src: FileSource, where: string = src.name): Promise<Model> {
-  const { config, configJson, weights } = await loadHfFolder(src, where);
+  const { config, configJson, weights } = await loadHfFolder(src, where, { checkConfig: (c, w) => checkFits(c, gpu, 'infer', w) });
   const model = new Model(gpu, config, ropeInvFreqFromConfig(configJson, joinWhere(where, 'config.json')));
   try {
     model.loadWeights(weights, where);

@@ -4,7 +4,7 @@
 // Everything is checked here, before any data is read or any GPU work starts: unknown keys, wrong
 // types and out-of-range values are InputErrors naming the config and the key.
 import { InputError } from '../engine/errors';
-import { PRESETS } from '../model/config';
+import { PRESETS, validateConfig, type ModelConfig, type TextConfig } from '../model/config';
 import { validateSynthOptions } from '../data/synth';
 import { applySets, checkConfig, configFrom, type FieldSpec } from './validate';
 
@@ -186,7 +186,7 @@ export const SFT_SPEC: Record<string, FieldSpec> = {
   }),
   data: obj({
     source: str(['synth', 'dataset', 'file']),
-    synth: obj({ kind: str(['text', 'image', 'mixed']), level: int(1, 3), n: int(1), evalN: int(0), seed: int(0), options: { type: 'any' } }),
+    synth: obj({ kind: str(['text', 'image', 'mixed']), level: int(1, 3), n: int(1), evalN: int(0), seed: int(0), options: { type: 'record' } }),
     dataset: obj({ name: str(), dataDir: str(), split: str(), limit: int(0), evalSplit: str(), evalLimit: int(0), heldOut: int(0) }),
     file: obj({ path: str(), evalPath: str(), limit: int(0) }),
     requireReasoning: { type: 'boolean' },
@@ -300,11 +300,33 @@ export function checkSftConfig(c: SftConfig, where: string): SftConfig {
   if (c.model.numHeads && c.model.hiddenSize && c.model.hiddenSize % c.model.numHeads !== 0) {
     throw new InputError(where, `model.hiddenSize ${c.model.hiddenSize} is not a multiple of model.numHeads ${c.model.numHeads}`);
   }
+  // The from-scratch shape, sized now (O(1)) with the config's vocabulary, so an absurd override
+  // (model.numLayers=100000) is refused before any item is loaded or tokenizer trained.
+  if (!c.model.init) {
+    const base = PRESETS[c.model.preset];
+    const shape: ModelConfig = { text: scratchTextConfig(c.model, c.model.vocabSize || base.text.vocabSize) };
+    if (c.model.vision === 'on' && base.vision) shape.vision = base.vision;
+    validateConfig(shape, `${where}: model (preset ${c.model.preset} with the model.* overrides)`);
+  }
   if (c.epochs === 0 && c.maxSteps === 0) throw new InputError(where, 'epochs and maxSteps are both 0: nothing to train');
   if (c.eval.items > 0 && c.data.source === 'synth' && c.data.synth.evalN === 0) {
     throw new InputError(where, `eval.items is ${c.eval.items} but data.synth.evalN is 0 (no held-out items)`);
   }
   return c;
+}
+
+/** The text shape of a from-scratch model: the preset, with the config's non-zero overrides. */
+export function scratchTextConfig(m: SftModelSpec, vocabSize: number): TextConfig {
+  const base = PRESETS[m.preset];
+  if (!base) throw new InputError('model.preset', `unknown preset ${m.preset}`);
+  const hidden = m.hiddenSize || base.text.hiddenSize;
+  const heads = m.numHeads || base.text.numHeads;
+  return {
+    ...base.text,
+    vocabSize, hiddenSize: hidden, numLayers: m.numLayers || base.text.numLayers, numHeads: heads,
+    numKvHeads: m.numKvHeads || Math.min(base.text.numKvHeads, heads), intermediateSize: m.intermediateSize || base.text.intermediateSize,
+    headDim: hidden / heads, maxPositionEmbeddings: m.context || base.text.maxPositionEmbeddings,
+  };
 }
 
 /** The schedule's warmup in steps: ceil(ratio * total), as transformers computes it. */

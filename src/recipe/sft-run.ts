@@ -3,7 +3,7 @@
 // run.json and events. The one driver behind `thinker sft` (a Node folder) and the engine worker's
 // startRun/resumeRun (OPFS): everything outside the run folder is reached through `open`, which
 // the host maps to a folder (a path in Node, a workspace folder in the browser).
-import { InputError } from '../engine/errors';
+import { DivergedError, InputError } from '../engine/errors';
 import type { Gpu } from '../engine/gpu';
 import type { QAItem } from '../data/schema';
 import { generateSynth } from '../data/synth';
@@ -15,15 +15,16 @@ import { LAB_SPECIAL_TOKENS, trainByteLevelBpe } from '../io/bpe-trainer';
 import { subWorkspace, type Workspace } from '../io/workspace';
 import { PRESETS, countParams, validateConfig, type ModelConfig } from '../model/config';
 import { Model, initWeights } from '../model/model';
+import { checkFits } from '../model/memory';
 import { seededRandom } from '../model/lm-data';
 import { CHAT, chatPrompt, promptText, sftTarget } from './prompt';
 import { endOfTurnIds } from './encode';
 import { loadRecipeJsonl } from './curate';
-import type { SftConfig } from './sft-config';
+import { scratchTextConfig, type SftConfig } from './sft-config';
 import { prepareSftData, runSft, sftPlan, type PreparedSft, type SftEval, type SftResult, type SftStepMetrics } from './sft';
 import type { RunEvent, RunInfo } from './run-events';
 import {
-  METRICS_FILE, MetricsLog, RUN_CONFIG_FILE, RunRecord, SUMMARY_FILE, checkpointName, loadModelFolder, pruneCheckpoints,
+  METRICS_FILE, MetricsLog, RUN_CONFIG_FILE, RunRecord, SUMMARY_FILE, checkpointName, clearRun, loadModelFolder, pruneCheckpoints,
   restoreOptimizer, saveRunCheckpoint, writeJson, type ResumePoint,
 } from './run-io';
 
@@ -55,6 +56,8 @@ export interface RunJob {
   generateSynth?: SynthGenerator;
   /** Names the config in messages (a file, a preset). */
   configWhere?: string;
+  /** The run folder holds an older run, to clear (clearRun) once every input has been checked. */
+  replace?: boolean;
 }
 
 /** Logging and events of a job. A UI callback that throws or rejects must not end a run. */
@@ -190,15 +193,7 @@ export function tokenizerCorpus(items: QAItem[], cfg: SftConfig): string[] {
 export function scratchModelConfig(cfg: SftConfig, tok: TextTokenizer, withImages: boolean): ModelConfig {
   const m = cfg.model;
   const base = PRESETS[m.preset];
-  if (!base) throw new InputError('model.preset', `unknown preset ${m.preset}`);
-  const hidden = m.hiddenSize || base.text.hiddenSize;
-  const heads = m.numHeads || base.text.numHeads;
-  const text = {
-    ...base.text,
-    vocabSize: tok.vocabSize, hiddenSize: hidden, numLayers: m.numLayers || base.text.numLayers, numHeads: heads,
-    numKvHeads: m.numKvHeads || Math.min(base.text.numKvHeads, heads), intermediateSize: m.intermediateSize || base.text.intermediateSize,
-    headDim: hidden / heads, maxPositionEmbeddings: m.context || base.text.maxPositionEmbeddings, eosTokenId: endOfTurnIds(tok),
-  };
+  const text = { ...scratchTextConfig(m, tok.vocabSize), eosTokenId: endOfTurnIds(tok) };
   const vision = m.vision === 'on' || (m.vision === 'auto' && withImages);
   const out: ModelConfig = { text };
   if (vision) {
@@ -208,7 +203,7 @@ export function scratchModelConfig(cfg: SftConfig, tok: TextTokenizer, withImage
     out.vision = { ...base.vision };
     out.imageTokenId = imageTokenId;
   }
-  if (!Number.isInteger(text.headDim)) throw new InputError('model', `hiddenSize ${hidden} is not a multiple of numHeads ${heads}`);
+  if (!Number.isInteger(text.headDim)) throw new InputError('model', `hiddenSize ${text.hiddenSize} is not a multiple of numHeads ${text.numHeads}`);
   return validateConfig(out, `model (preset ${m.preset} with the config's overrides)`);
 }
 
@@ -340,19 +335,21 @@ export async function runSftJob(job: SftJob): Promise<SftSummary> {
   // 4. The run folder and the GPU, only now.
   let record: RunRecord | null = null;
   let model: Model | null = null;
+  let lastCheckpoint = rp?.where ?? '';
   try {
+    if (job.replace) await clearRun(run);
     await writeJson(run, RUN_CONFIG_FILE, cfg);
     record = await RunRecord.begin(run, { name, kind: 'sft', step: state?.step ?? 0, totalSteps: plan.totalSteps, config: cfg });
     const rec = record;
     const metrics = await MetricsLog.open(run, METRICS_FILE, state ? { resumeStep: state.step } : {});
     const gpu = await acquireGpu(job.gpu);
+    checkFits(modelCfg, gpu, 'train', fromFolder?.where ?? 'model');
     model = fromFolder ? await loadModelFolder(gpu, fromFolder.src, fromFolder.where) : new Model(gpu, modelCfg);
     if (!fromFolder) model.loadWeights(initWeights(modelCfg, cfg.seed));
     const m = model;
     say(`model: ${m.numParams.toLocaleString('en-US')} parameters, vocab ${m.cfg.text.vocabSize}; ${plan.totalSteps} steps of ${plan.perStep} examples ` +
       `(${plan.stepsPerEpoch} per epoch, warmup ${plan.warmup})${state ? `, resuming at step ${state.step}` : ''}; writing ${run.name}`);
 
-    let lastCheckpoint = rp?.where ?? '';
     const result = await runSft(gpu, m, tok, data, cfg, {
       signal: job.signal,
       onStep: async (s: SftStepMetrics) => {
@@ -411,8 +408,9 @@ export async function runSftJob(job: SftJob): Promise<SftSummary> {
     await finishRun(rec, out, { stopped: result.stopped === 'interrupted', stopStatus: job.stopStatus });
     return summary;
   } catch (e) {
-    await finishRun(record, out, { error: e });
-    throw e;
+    const err = e instanceof DivergedError ? e.withCheckpoint(lastCheckpoint || null) : e;
+    await finishRun(record, out, { error: err });
+    throw err;
   } finally {
     model?.release();
   }

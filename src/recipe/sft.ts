@@ -4,7 +4,7 @@
 // held-out evaluation that decodes greedily and scores answers with the training reward's format
 // gate and the paper's grader. Runs the same in the engine worker and in Node: files are the
 // caller's business, through the onCheckpoint hook (src/recipe/run-io.ts in Node).
-import { InputError } from '../engine/errors';
+import { DivergedError, InputError } from '../engine/errors';
 import type { Gpu } from '../engine/gpu';
 import type { QAItem } from '../data/schema';
 import type { TextTokenizer } from '../io/tokenizer';
@@ -353,7 +353,8 @@ export async function runSft(gpu: Gpu, model: Model, tok: TextTokenizer, data: P
           step, epoch: epochNow(), loss: r.loss, lr, gradNorm: r.gradNorm, examples: take.length, targetTokens: r.tokens, tokens,
           tokensPerSecond: tokens / Math.max(seconds, 1e-9), seconds,
         };
-        if (!Number.isFinite(r.loss)) throw new Error(`SFT diverged at step ${step}: loss ${r.loss} (lower lr, or keep gradClip on)`);
+        const diverged = DivergedError.check(step, r.loss, r.gradNorm);
+        if (diverged) throw diverged;
         steps.push(m);
         await hooks.onStep?.(m);
         if (cfg.eval.every > 0 && step % cfg.eval.every === 0 && step < plan.totalSteps && !aborted()) await evaluate();

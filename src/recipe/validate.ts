@@ -7,7 +7,17 @@ export type FieldSpec =
   | { type: 'string'; oneOf?: readonly string[] }
   | { type: 'boolean' }
   | { type: 'object'; fields: Record<string, FieldSpec>; optional?: boolean }
+  /** An object whose keys another check reads (the synth generator's options). */
+  | { type: 'record' }
   | { type: 'any' };
+
+/**
+ * Names that reach Object.prototype: as a --set path segment, `__proto__` would replace the
+ * patch's prototype (its value silently dropped) and `constructor` would resolve to Object.
+ */
+const PROTO_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+// An inherited name ("toString", "constructor") is no field of a spec.
+const own = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k);
 
 /**
  * Merge `input` over `defaults` field by field, checking every key of `input` against `spec`.
@@ -21,7 +31,7 @@ export function checkConfig<T>(input: unknown, defaults: T, spec: Record<string,
   const out = structuredClone(defaults) as Record<string, unknown>;
   for (const [k, v] of Object.entries(input as Record<string, unknown>)) {
     const key = path ? `${path}.${k}` : k;
-    const f = spec[k];
+    const f = own(spec, k) ? spec[k] : undefined;
     if (!f) throw new InputError(where, `unknown key "${key}"; known keys: ${Object.keys(spec).join(', ')}`);
     out[k] = checkField(v, (defaults as Record<string, unknown>)[k], f, where, key);
   }
@@ -47,6 +57,12 @@ function checkField(v: unknown, def: unknown, f: FieldSpec, where: string, key: 
     case 'object':
       if (v === null && f.optional) return null;
       return checkConfig(v, def ?? {}, f.fields, where, key);
+    case 'record': {
+      if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new InputError(where, `${key} must be an object, got ${JSON.stringify(v)}`);
+      const bad = Object.keys(v).find((k) => PROTO_KEYS.has(k));
+      if (bad !== undefined) throw new InputError(where, `${key}.${bad} is not a config key`);
+      return v;
+    }
     case 'any':
       return v;
   }
@@ -63,6 +79,8 @@ export function applySets<T>(cfg: T, sets: string[], spec: Record<string, FieldS
     const eq = s.indexOf('=');
     if (eq <= 0) throw new InputError(where, `expected key.path=value, got "${s}"`);
     const keys = s.slice(0, eq).trim().split('.');
+    const bad = keys.find((k) => PROTO_KEYS.has(k));
+    if (bad !== undefined) throw new InputError(`${where} ${s}`, `"${bad}" is not a config key`);
     const raw = s.slice(eq + 1);
     let value: unknown;
     try { value = JSON.parse(raw); } catch { value = raw; }

@@ -50,6 +50,16 @@ export function pngFile(width: number, height: number, rgba: Uint8Array): Uint8A
   return new Uint8Array(PNG.sync.write(png));
 }
 
+/** CRC-32 (PNG chunks, zip): to edit a PNG header and keep the file valid up to the edit. */
+export function crc32(bytes: Uint8Array): number {
+  let c = 0xffffffff;
+  for (const b of bytes) {
+    c ^= b;
+    for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
+  }
+  return (c ^ 0xffffffff) >>> 0;
+}
+
 /** Mulberry32: seeded uniform [0, 1) numbers so fixtures are reproducible. */
 export function seeded(seed: number) {
   let a = seed >>> 0;

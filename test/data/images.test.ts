@@ -4,7 +4,7 @@ import path from 'node:path';
 import jpeg from 'jpeg-js';
 import { decodeImage, imageFormat, resizeImage } from '../../src/data/images';
 import { InputError } from '../../src/engine/errors';
-import { DATA_DIR, HAS_DATA, jpegSize, NO_DATA_MESSAGE, pngFile, seeded } from './helpers';
+import { crc32, DATA_DIR, HAS_DATA, jpegSize, NO_DATA_MESSAGE, pngFile, seeded } from './helpers';
 
 // Float64 reference: every output pixel as a 2D sum over all source pixels of a separable kernel,
 // written as the continuous box (area) and tent (bilinear) functions rather than tap lists.
@@ -118,6 +118,18 @@ describe('image decoding (Node: jpeg-js, pngjs)', () => {
     await expect(decodeImage(new TextEncoder().encode('not an image at all'), {}, 'x.jpg')).rejects.toThrow(InputError);
     await expect(decodeImage(new Uint8Array(0), {}, 'empty.png')).rejects.toThrow(/not a JPEG or PNG/);
     await expect(decodeImage(png, { width: 0, height: 4 }, 'p.png')).rejects.toThrow(/positive integers/);
+  });
+
+  it('a header claiming a huge image is refused before anything is allocated', async () => {
+    // 82 bytes whose IHDR says 30000 x 30000 (CRC fixed up): pngjs alone decoded it, taking 14 GB.
+    const png = Buffer.from(pngFile(4, 4, new Uint8Array(64).fill(128)));
+    png.writeUInt32BE(30000, 16);
+    png.writeUInt32BE(30000, 20);
+    png.writeUInt32BE(crc32(png.subarray(12, 29)), 29);
+    const before = process.memoryUsage().rss;
+    await expect(decodeImage(new Uint8Array(png), { width: 8, height: 8 }, 'bomb.png')).rejects.toThrow(
+      /^bomb\.png: the PNG header says 30000 x 30000 pixels, above the limit of 50 megapixels/);
+    expect(process.memoryUsage().rss - before).toBeLessThan(100e6);
   });
 });
 

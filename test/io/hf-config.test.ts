@@ -422,6 +422,23 @@ describe('Hugging Face model folders', () => {
     expect(e.message).toMatch(/unsupported architecture: model_type "gemma"/);
   });
 
+  it('refuses NaN and infinite weights on load and on save, naming the file, the tensor and the element', async () => {
+    for (const [bad, shown] of [[NaN, 'NaN'], [Infinity, 'Infinity'], [-Infinity, '-Infinity']] as const) {
+      const w = randomWeights(SMALL, 4);
+      const m = new MemoryFiles('run8');
+      await saveHfFolder(m, SMALL, w);
+      const t = readSafetensors(await m.read('model.safetensors'), 'model.safetensors');
+      t.get('model.layers.1.self_attn.v_proj.weight')!.data[5] = bad;
+      await m.write('model.safetensors', writeSafetensors([...t].map(([name, v]) => ({ name, ...v }))));
+      const e = await inputErrorAsync(loadHfFolder(m));
+      expect(e.where).toBe('run8/model.safetensors');
+      expect(e.message).toContain(`tensor model.layers.1.self_attn.v_proj.weight holds ${shown} (element 5)`);
+      w.get('vision.norm.weight')!.data[0] = bad;
+      const e2 = await inputErrorAsync(saveHfFolder(new MemoryFiles(), SMALL, w));
+      expect(e2.message).toMatch(/vision\.norm\.weight holds/);
+    }
+  });
+
   it('refuses to save weights that do not match the config', async () => {
     const w = randomWeights(SMALL, 2);
     w.delete('model.norm.weight');

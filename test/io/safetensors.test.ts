@@ -156,11 +156,15 @@ describe('safetensors writer and reader', () => {
     expect(Array.from(m.get('flag')!.data)).toEqual([1, 0, 1]);
   });
 
-  it('accepts a header without __metadata__ and files with unused gaps between tensors', () => {
-    const data = new Uint8Array(16);
+  it('accepts a header without __metadata__, tensors listed in any order and empty tensors between others', () => {
+    const data = new Uint8Array(12);
     new DataView(data.buffer).setFloat32(8, 2.5, true);
-    const m = readSafetensors(build({ x: { dtype: 'F32', shape: [1], data_offsets: [8, 12] } }, data), FILE);
+    const m = readSafetensors(build({
+      x: { dtype: 'F32', shape: [1], data_offsets: [8, 12] }, e: { dtype: 'F32', shape: [0, 3], data_offsets: [8, 8] },
+      y: { dtype: 'F64', shape: [1], data_offsets: [0, 8] },
+    }, data), FILE);
     expect(Array.from(m.get('x')!.data)).toEqual([2.5]);
+    expect(m.get('e')!.data.length).toBe(0);
   });
 });
 
@@ -219,6 +223,22 @@ describe('safetensors never trusts the header', () => {
       b: { dtype: 'F32', shape: [2], data_offsets: [12, 20] },
     }, new Uint8Array(20));
     expectInputError(() => readSafetensors(f, FILE), FILE, /tensor b: data_offsets \[12, 20\] overlap tensor a \[0, 16\]/);
+  });
+  it('rejects data the tensors do not tile exactly: gaps, trailing bytes, a header length one short', () => {
+    // The reference reader refuses these too: a byte no tensor owns means the offsets or the header length are wrong.
+    const gap = new Uint8Array(16);
+    expectInputError(() => readSafetensors(build({ x: { dtype: 'F32', shape: [1], data_offsets: [8, 12] } }, gap), FILE), FILE,
+      /tensor x: data_offsets \[8, 12\] leave bytes \[0, 8\) of the data unused/);
+    expectInputError(() => readSafetensors(build({ x: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, new Uint8Array(12)), FILE), FILE,
+      /the tensors cover 8 bytes but the data is 12 bytes/);
+    expectInputError(() => readSafetensors(build({}, new Uint8Array(4)), FILE), FILE, /cover 0 bytes but the data is 4 bytes/);
+    // The writer pads the header with spaces; a length one short still parses as JSON, but shifts every tensor by a byte.
+    const full = writeSafetensors([{ name: 'w', shape: [2, 2], data: Float32Array.from([1, 2, 3, 4]) }]);
+    const dv = new DataView(full.buffer);
+    const len = Number(dv.getBigUint64(0, true));
+    expect(new TextDecoder().decode(full.subarray(8 + len - 1, 8 + len))).toBe(' ');
+    dv.setBigUint64(0, BigInt(len - 1), true);
+    expectInputError(() => readSafetensors(full, FILE), FILE, /cover 16 bytes but the data is 17 bytes.*header length/);
   });
   it('rejects non-string metadata', () => {
     expectInputError(() => readSafetensors(build({ __metadata__: { format: 1 } }, new Uint8Array(0)), FILE), FILE, /__metadata__ entry "format" must be a string/);

@@ -217,7 +217,7 @@ describe('tokenizer wrapper', () => {
       [new MemoryFiles('f', { 'tokenizer.json': '{"model": ' }), 'f/tokenizer.json', /not valid JSON/],
       [asFolder('f', { version: '1.0' }), 'f/tokenizer.json', /no "model" object/],
       [asFolder('f', { ...trained.tokenizerJson, added_tokens: [{ content: 'x' }] }), 'f/tokenizer.json', /added_tokens must be a list/],
-      [asFolder('f', { ...trained.tokenizerJson, model: { type: 'Nonsense' } }), 'f/tokenizer.json', /could not build the tokenizer/],
+      [asFolder('f', { ...trained.tokenizerJson, model: { type: 'BPE' } }), 'f/tokenizer.json', /could not build the tokenizer/],
       [asFolder('f', trained.tokenizerJson, { eos_token: '<eos>' }), 'f/tokenizer_config.json', /eos_token "<eos>" is not in the vocabulary/],
       [asFolder('f', trained.tokenizerJson, {}, { 'generation_config.json': { eos_token_id: 'x' } }), 'f/generation_config.json', /eos_token_id must be token ids/],
     ];
@@ -228,6 +228,34 @@ describe('tokenizer wrapper', () => {
       expect((e as InputError).where).toBe(where);
       expect((e as Error).message).toMatch(msg);
     }
+  });
+
+  it('refuses model types the library would silently treat as something else, and token ids no embedding could have', async () => {
+    const tj = trained.tokenizerJson as { model: { vocab: Record<string, number> } } & Record<string, unknown>;
+    const firstToken = Object.keys(tj.model.vocab)[0];
+    const cases: [unknown, RegExp][] = [
+      [{ ...tj, model: { ...tj.model, type: 'Nope' } }, /model\.type "Nope" is not supported \(BPE, WordPiece, Unigram\)/],
+      [{ ...tj, model: { ...tj.model, type: 5 } }, /model\.type 5 is not supported/],
+      [{ ...tj, model: { ...tj.model, vocab: { ...tj.model.vocab, [firstToken]: 1e12 } } }, new RegExp(`model\\.vocab "${firstToken.replace(/[^\w]/g, '.')}" has id 1000000000000: ids must be integers from 0 to 4194303`)],
+      [{ ...tj, model: { ...tj.model, vocab: { ...tj.model.vocab, [firstToken]: -1 } } }, /has id -1/],
+      [{ ...tj, model: { ...tj.model, vocab: { ...tj.model.vocab, [firstToken]: 2.5 } } }, /has id 2\.5/],
+      [{ ...tj, model: { ...tj.model, vocab: [1, 2] } }, /model\.vocab must be an object of token -> id/],
+      [{ ...tj, added_tokens: [{ id: 1e12, content: '<x>', special: true }] }, /added_tokens: "<x>" has id 1000000000000/],
+      [{ ...tj, model: { type: 'Unigram', vocab: [['a', 'x']] } }, /model\.vocab must be a list of \[piece, score\] pairs/],
+    ];
+    for (const [json, msg] of cases) {
+      let e: unknown;
+      try { await loadTokenizer(asFolder('f', json)); } catch (x) { e = x; }
+      expect(e, String(msg)).toBeInstanceOf(InputError);
+      expect((e as InputError).where).toBe('f/tokenizer.json');
+      expect((e as Error).message).toMatch(msg);
+    }
+    // Text the vocabulary cannot cover (no unk token) is an error naming the text, not a list of undefined ids.
+    const wp = tokenizerFromJson({ model: { type: 'WordPiece', vocab: { a: 0 }, unk_token: '[UNK]', continuing_subword_prefix: '##', max_input_chars_per_word: 100 } }, {}, 'wp');
+    let e: unknown;
+    try { wp.encode('ab'); } catch (x) { e = x; }
+    expect(e).toBeInstanceOf(InputError);
+    expect((e as Error).message).toMatch(/wp\/tokenizer\.json: cannot encode "ab"/);
   });
 
   it('collects eos ids from tokenizer_config (string or AddedToken form) and generation_config', async () => {

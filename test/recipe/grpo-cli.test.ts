@@ -155,7 +155,7 @@ describe('thinker grpo', () => {
     expect(applyGrpoOverrides(c, ['lossAgg=seq-mean-token-mean', 'eval.every=3']) as GrpoConfig).toMatchObject({ lossAgg: 'seq-mean-token-mean', eval: { every: 3 } });
     expect(() => applyGrpoOverrides(c, ['groupSize'])).toThrow(/key.path=value/);
     expect(totalSteps({ steps: 0, epochs: 5, promptsPerStep: 256 }, 16500)).toBe(323);
-    expect(() => grpoConfigFrom({ promptsPerStep: 1, groupSize: 1, updatesPerStep: 2 }, 'f.json')).toThrow(/updatesPerStep/);
+    expect(() => grpoConfigFrom({ promptsPerStep: 1, groupSize: 2, updatesPerStep: 3 }, 'f.json')).toThrow(/updatesPerStep/);
     expect(() => grpoConfigFrom({ steps: 0, epochs: 0 }, 'f.json')).toThrow(/nothing to train/);
     expect(() => grpoConfigFrom({ data: { source: 'dataset' } }, 'f.json')).toThrow(/data.dataset.name is empty/);
     expect(() => grpoConfigFrom([], 'f.json')).toThrow(/JSON object/);

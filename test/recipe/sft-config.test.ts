@@ -74,6 +74,23 @@ describe('SFT config', () => {
     fails(() => applyOverrides(SFT_DEFAULTS, ['data.synth.options={"noise":0.2}']), /data\.synth/, /noise/);
     fails(() => applyOverrides(SFT_DEFAULTS, ['data.synth.options={"noisyFraction":2}']), /noisyFraction/);
     fails(() => applyOverrides(SFT_DEFAULTS, ['data.synth.kind=audio']), /kind must be one of text, image, mixed/);
+    // Options are an object of generator settings; a number would be spread into nothing and ignored.
+    fails(() => applyOverrides(SFT_DEFAULTS, ['data.synth.options=5']), /data\.synth\.options must be an object/);
+    fails(() => sftConfigFrom({ data: { synth: { options: [1] } } }, 'run.json'), /run\.json/, /data\.synth\.options must be an object/);
+  });
+
+  it('keys that reach Object.prototype are refused, in --set and in config files, and pollute nothing', () => {
+    for (const set of ['__proto__.polluted=1', 'constructor.prototype.x=1', 'eval.__proto__.x=1', 'eval.constructor=1', 'toString=1', 'data.synth.hasOwnProperty=1']) {
+      fails(() => applyOverrides(SFT_DEFAULTS, [set]), new RegExp(`--set ${set.replace(/[.]/g, '\\.')}`), /unknown key|not a config key/);
+    }
+    for (const text of ['{"__proto__": {"polluted": 1}}', '{"constructor": {"prototype": {"x": 1}}}', '{"eval": {"__proto__": {"every": 3}}}', '{"valueOf": 1}']) {
+      fails(() => sftConfigFrom(JSON.parse(text), 'run.json'), /run\.json/, /unknown key|not a config key/);
+    }
+    // Options pass through to the generator, which must refuse such keys as well.
+    fails(() => applyOverrides(SFT_DEFAULTS, ['data.synth.options={"__proto__":{"noisyFraction":0.5}}']), /__proto__/);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(({} as Record<string, unknown>).x).toBeUndefined();
+    expect(SFT_DEFAULTS.eval.every).toBe(50);
   });
 });
 

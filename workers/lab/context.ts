@@ -4,6 +4,7 @@
 import { InputError } from '../../src/engine/errors';
 import type { Gpu } from '../../src/engine/gpu';
 import { loadHfFolder, ropeInvFreqFromConfig } from '../../src/io/hf-config';
+import { checkFits } from '../../src/model/memory';
 import { loadTokenizer, type TextTokenizer } from '../../src/io/tokenizer';
 import { Model } from '../../src/model/model';
 import { subWorkspace, type Workspace } from '../../src/io/workspace';
@@ -63,7 +64,7 @@ export class LabContext {
     const gpu = await this.gpu();
     const src = subWorkspace(this.ws, path);
     if (!(await src.exists('config.json'))) throw new InputError(path, 'no model here (config.json is missing)');
-    const { config, configJson, weights } = await loadHfFolder(src, path);
+    const { config, configJson, weights } = await loadHfFolder(src, path, { checkConfig: (c, w) => checkFits(c, gpu, 'infer', w) });
     const tok = await loadTokenizer(src, path);
     this.dropModel();
     const model = new Model(gpu, config, ropeInvFreqFromConfig(configJson, `${path}/config.json`));

@@ -85,10 +85,11 @@ export async function askCommand(question: string, o: AskCliOptions): Promise<Pr
     topP: numOpt('top-p', o.topP, 1e-6, 1), seed: intOpt('seed', o.seed, 0), recipePrompt: !!o.recipePrompt, newline: o.newline as 'literal' | 'real',
   };
   const image = o.image ? new Uint8Array(await readFile(o.image).catch(() => { throw new InputError(o.image!, 'image file not found'); })) : undefined;
-  // Stream the answer as it grows; with --json only the final object is printed.
+  // Stream the answer as it grows; with --json only the final object is printed. Leading
+  // whitespace waits for the first visible character, so a blank answer prints no blank lines.
   let shown = '';
   const onText = (t: string) => {
-    if (o.json || !t.startsWith(shown)) return;
+    if (o.json || !t.startsWith(shown) || t.trim() === '') return;
     process.stdout.write(t.slice(shown.length));
     shown = t;
   };
@@ -111,11 +112,19 @@ export async function askCommand(question: string, o: AskCliOptions): Promise<Pr
   }
   if (o.json) process.stdout.write(`${JSON.stringify(reply)}\n`);
   else {
+    if (reply.text.trim() === '') throw new Error(`the model produced no text: ${blankAnswer(reply, g.maxNewTokens)}`);
     if (reply.text !== shown) process.stdout.write(shown === '' ? reply.text : `\n${reply.text}`);
     process.stdout.write('\n');
-    if (options) log?.(`format ${reply.format ? 'ok' : 'not followed'}; answer ${reply.letter ?? '(none)'}`);
+    const end = reply.finished ? 'ended by the model' : `cut at --max-new-tokens ${g.maxNewTokens}`;
+    log?.(`ask: ${reply.tokens} tokens, ${end}${options ? `; format ${reply.format ? 'ok' : 'not followed'}; answer ${reply.letter ?? '(none)'}` : ''}`);
   }
   return reply;
+}
+
+/** What a blank answer was, for the error that replaces it. */
+function blankAnswer(reply: PretrainedAskReply, maxNewTokens: number): string {
+  if (reply.text === '') return reply.finished ? 'it ended its answer at once' : `${reply.tokens} tokens that decode to nothing, cut at --max-new-tokens ${maxNewTokens}`;
+  return `${reply.tokens} tokens of whitespace, ${reply.finished ? 'then it ended its answer' : `cut at --max-new-tokens ${maxNewTokens}`}`;
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];

@@ -12,6 +12,7 @@ import {
   type CurateOrder, type CurateSettings,
 } from '../../recipe/curate';
 import { intOpt, numOpt } from '../args';
+import { fileOutputs } from '../outputs';
 import { datasetByName, datasetDir } from './data';
 import { progressOnStderr } from './eval';
 
@@ -20,9 +21,10 @@ export interface CurateCliOptions {
   k: string; lo: string; hi: string; order: string; shuffleSeed: string; seed: string; temperature: string; topP: string;
   maxNewTokens: string; batch: string; grade: string; newline: string; onBad: string;
   out?: string; summary?: string; responses?: string; exportVerl?: string; dataSource?: string; verlSplit: string;
-  json?: boolean; quiet?: boolean;
+  json?: boolean; quiet?: boolean; force?: boolean;
 }
 
+const summaryBeside = (out: string) => `${out.replace(/\.jsonl?$/i, '')}.summary.json`;
 const isDir = (p: string) => stat(p).then((s) => s.isDirectory(), () => false);
 const stamp = () => new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
 
@@ -60,6 +62,8 @@ export async function curateCommand(o: CurateCliOptions): Promise<void> {
   if (o.onBad !== 'skip' && o.onBad !== 'stop') throw new InputError('--on-bad', `must be skip or stop, not "${o.onBad}"`);
   if (o.newline !== 'literal' && o.newline !== 'real') throw new InputError('--newline', `must be literal or real, not "${o.newline}"`);
   if (o.exportVerl && !o.exportVerl.endsWith('.parquet')) throw new InputError('--export-verl', `expected a .parquet file name, got ${o.exportVerl}`);
+  // The default --out is a new timestamped name; named outputs must not hold earlier results.
+  await fileOutputs([o.out, o.summary ?? (o.out && summaryBeside(o.out)), o.responses, o.exportVerl], o.force);
   if (!(await isDir(o.model))) throw new InputError(o.model, 'model folder not found');
   const tok = await loadTokenizer(nodeDirSource(o.model), o.model);
   const { res, label } = await loadItems(o, limit, o.onBad);
@@ -67,7 +71,7 @@ export async function curateCommand(o: CurateCliOptions): Promise<void> {
     throw new InputError(res.report.source, `no usable items (${res.report.records} records, ${res.report.dropped.length} dropped${res.report.dropped[0] ? `; first: ${res.report.dropped[0].where} ${res.report.dropped[0].reason}` : ''})`);
   }
   const out = path.resolve(o.out ?? path.join('out', 'curate', `${label}-${stamp()}.jsonl`));
-  const summaryPath = path.resolve(o.summary ?? out.replace(/\.jsonl?$/i, '') + '.summary.json');
+  const summaryPath = path.resolve(o.summary ?? summaryBeside(out));
   const prompt = { newline: o.newline as 'literal' | 'real' };
 
   const gpu = await createNodeGpu();
@@ -85,8 +89,12 @@ export async function curateCommand(o: CurateCliOptions): Promise<void> {
     progress.stop();
     const seconds = (performance.now() - t0) / 1000;
     const result = curate(entries, settings);
-    await mkdir(path.dirname(out), { recursive: true });
-    await writeFile(out, result.kept.map((e) => `${JSON.stringify(recipeRow(e.item, e.passCount))}\n`).join(''));
+    // Nothing kept: no empty items file or parquet to be mistaken for a result (the summary says why).
+    const empty = result.kept.length === 0;
+    if (!empty) {
+      await mkdir(path.dirname(out), { recursive: true });
+      await writeFile(out, result.kept.map((e) => `${JSON.stringify(recipeRow(e.item, e.passCount))}\n`).join(''));
+    }
     if (o.responses) {
       await mkdir(path.dirname(path.resolve(o.responses)), { recursive: true });
       await writeFile(o.responses, entries.map((e) => `${JSON.stringify({
@@ -95,7 +103,7 @@ export async function curateCommand(o: CurateCliOptions): Promise<void> {
       })}\n`).join(''));
     }
     let verl: { file: string; rows: number; data_source: string } | null = null;
-    if (o.exportVerl) {
+    if (o.exportVerl && !empty) {
       const dataSource = o.dataSource ?? path.basename(o.exportVerl).replace(/\.parquet$/i, '');
       const rows = await verlRows(result.kept.map((e) => e.item), { dataSource, split: o.verlSplit, prompt });
       await mkdir(path.dirname(path.resolve(o.exportVerl)), { recursive: true });
@@ -107,10 +115,15 @@ export async function curateCommand(o: CurateCliOptions): Promise<void> {
       settings: { ...settings, temperature, top_p: topP, max_new_tokens: maxNewTokens, sampling_seed: seed, grade: o.grade },
       items: entries.length, kept: result.kept.length, not_sampled: result.unscored, histogram: result.histogram,
       load: { records: res.report.records, in: res.report.in, out: res.report.out, dropped: res.report.dropped.length, notes: res.report.notes },
-      files: { items: out, summary: summaryPath, responses: o.responses ? path.resolve(o.responses) : null, verl: verl?.file ?? null },
+      files: { items: empty ? null : out, summary: summaryPath, responses: o.responses ? path.resolve(o.responses) : null, verl: verl?.file ?? null },
       verl, seconds, device: gpu.info.description || gpu.info.vendor || 'unknown',
     };
+    await mkdir(path.dirname(summaryPath), { recursive: true });
     await writeFile(summaryPath, `${JSON.stringify(summary, null, 2)}\n`);
+    if (empty) {
+      throw new Error(`no item has a pass count in ${settings.lo}..${settings.hi} (pass counts 0..${settings.k}: ${result.histogram.map((b) => b.items).join(', ')}): ` +
+        `no items file${o.exportVerl ? ' or verl parquet' : ''} written; the pass counts are in ${summaryPath}`);
+    }
     if (o.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
     else process.stdout.write(`${formatHistogram(result, settings)}\nwrote ${out}${verl ? ` and ${verl.file} (${verl.rows} verl rows)` : ''}\n`);
   } finally {
@@ -150,6 +163,7 @@ export function registerCurate(program: Command) {
     .option('--export-verl <file>', 'also write the kept items as a verl RL parquet (images embedded)')
     .option('--data-source <name>', 'verl data_source (default: the parquet file\'s name)')
     .option('--verl-split <split>', 'extra_info.split of the verl rows', 'train')
+    .option('--force', 'replace output files that exist')
     .option('--json', 'print the summary JSON instead of the histogram')
     .option('--quiet', 'no progress on stderr')
     .action(curateCommand);

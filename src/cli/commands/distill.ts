@@ -3,7 +3,7 @@
 // item's reasoning; questions with none are dropped. Writes the kept items as JSONL in the recipe
 // schema (what `thinker sft` reads) and a summary with how many questions got a trace.
 import type { Command } from 'commander';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { InputError } from '../../engine/errors';
@@ -17,6 +17,7 @@ import { sampleResponses } from '../../recipe/rollout';
 import { distill, type DistillRecord, type DistillResult, type ItemSampler } from '../../pretrained/distill';
 import { openPretrained } from '../../pretrained/node';
 import { intOpt, numOpt } from '../args';
+import { fileOutputs } from '../outputs';
 import { datasetByName, datasetDir } from './data';
 import { progressOnStderr } from './eval';
 
@@ -24,7 +25,7 @@ export interface DistillCliOptions {
   backend: string; model: string; endpoint?: string; dtype?: string; offline?: boolean; cacheDir?: string;
   dataset?: string; dataDir?: string; split?: string; items?: string; imageRoot?: string; limit?: string;
   n: string; maxNewTokens: string; temperature: string; topP: string; seed: string; grade: string; newline: string; onBad: string;
-  out: string; records?: string; json?: boolean; quiet?: boolean;
+  out: string; records?: string; json?: boolean; quiet?: boolean; force?: boolean;
 }
 
 const isDir = (p: string) => stat(p).then((s) => s.isDirectory(), () => false);
@@ -70,14 +71,20 @@ export async function distillCommand(o: DistillCliOptions): Promise<DistillResul
   if (o.newline !== 'literal' && o.newline !== 'real') throw new InputError('--newline', `must be literal or real, not "${o.newline}"`);
   if (o.onBad !== 'skip' && o.onBad !== 'stop') throw new InputError('--on-bad', `must be skip or stop, not "${o.onBad}"`);
   if (!o.out.endsWith('.jsonl')) throw new InputError('--out', `expected a .jsonl file name, got ${o.out}`);
+  const out = path.resolve(o.out);
+  const summaryPath = out.replace(/\.jsonl$/, '.summary.json');
+  const recordsPath = o.records ? path.resolve(o.records) : null;
+  await fileOutputs([out, summaryPath, recordsPath], o.force);
   const { items, label, imageRoot } = await loadItems(o, limit);
   const prompt = { newline: o.newline as 'literal' | 'real' };
   const log = o.quiet ? undefined : (s: string) => process.stderr.write(`${s}\n`);
-  const out = path.resolve(o.out);
-  await mkdir(path.dirname(out), { recursive: true });
-  const recordsPath = o.records ? path.resolve(o.records) : null;
-  const recStream = recordsPath ? createWriteStream(recordsPath) : null;
-  const onRecord = (r: DistillRecord) => recStream?.write(`${JSON.stringify({
+  // Opened with the first record, so a teacher that fails to load leaves no empty file.
+  let recStream: WriteStream | null = null;
+  const openRecords = (file: string) => {
+    mkdirSync(path.dirname(file), { recursive: true });
+    return createWriteStream(file);
+  };
+  const onRecord = (r: DistillRecord) => (recStream ??= recordsPath ? openRecords(recordsPath) : null)?.write(`${JSON.stringify({
     dataset_name: r.item.dataset_name, dataset_index: r.item.dataset_index, hash: r.item.hash, answer_label: r.item.answer_label,
     kept: r.kept, reasoning: r.reasoning, responses: r.responses,
   })}\n`);
@@ -118,16 +125,21 @@ export async function distillCommand(o: DistillCliOptions): Promise<DistillResul
   } finally {
     progress.stop();
     process.off('SIGINT', onSigint);
-    if (recStream) await new Promise<void>((resolve) => recStream.end(() => resolve()));
+    const rs = recStream as WriteStream | null;
+    if (rs) await new Promise<void>((resolve) => rs.end(() => resolve()));
   }
-  await writeFile(out, result.items.map((it) => `${JSON.stringify(recipeRow(it))}\n`).join(''));
+  // No trace: no empty traces file to be mistaken for a dataset (the summary says how it went).
+  const empty = result.items.length === 0;
+  await mkdir(path.dirname(out), { recursive: true });
+  if (!empty) await writeFile(out, result.items.map((it) => `${JSON.stringify(recipeRow(it))}\n`).join(''));
   const summary = {
     teacher, items: label, questions: result.total, with_trace: result.withTrace, without_images: result.withoutImages, samples: result.samples, n, grade: o.grade,
-    temperature, top_p: topP, max_new_tokens: maxNewTokens, seed, out, records: recordsPath,
+    temperature, top_p: topP, max_new_tokens: maxNewTokens, seed, out: empty ? null : out, records: recStream ? recordsPath : null,
     // The rows name their images relative to this folder (pass it as --image-root when reading them).
     image_root: imageRoot,
   };
-  await writeFile(out.replace(/\.jsonl$/, '.summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
+  await writeFile(summaryPath, `${JSON.stringify(summary, null, 2)}\n`);
+  if (empty) throw new Error(`none of the ${result.total} questions got a correct trace (${result.samples} samples): no traces file written; see ${summaryPath}`);
   if (o.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
   else {
     process.stdout.write(`distill: ${result.withTrace} of ${result.total} questions got a correct trace (${result.samples} samples, ${o.grade}); wrote ${out}\n`);
@@ -161,6 +173,7 @@ export function registerDistill(program: Command) {
     .option('--on-bad <mode>', 'malformed input or missing images: skip (report) or stop', 'skip')
     .requiredOption('--out <file.jsonl>', 'the questions that got a trace, with reasoning (recipe schema); a .summary.json is written beside it')
     .option('--records <file>', 'also write every question\'s responses, grades and kept trace as JSONL')
+    .option('--force', 'replace output files that exist')
     .option('--json', 'print the summary JSON')
     .option('--quiet', 'no progress on stderr')
     .action(async (o: DistillCliOptions) => { await distillCommand(o); });

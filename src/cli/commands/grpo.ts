@@ -15,10 +15,11 @@ import type { Gpu } from '../../engine/gpu';
 import type { QAItem } from '../../data/schema';
 import { nodeWorkspace } from '../../io/workspace';
 import { applyGrpoOverrides, grpoConfigFrom, GRPO_PRESETS, type GrpoConfig } from '../../recipe/grpo-config';
-import { RUN_CONFIG_FILE, RUN_FILE, findResume, type RunState } from '../../recipe/run-io';
+import { findResume, type RunState } from '../../recipe/run-io';
 import { loadGrpoItems as loadItems, runGrpoJob, type GrpoSummary } from '../../recipe/grpo-run';
 import { nodeFolders, nodeRunHost, type SynthGenerator } from './sft';
 import { intOpt, numOpt } from '../args';
+import { runOutput } from '../outputs';
 
 export { ROLLOUTS_FILE } from '../../recipe/run-io';
 export { encodeGrpoItems } from '../../recipe/grpo-run';
@@ -36,6 +37,7 @@ export interface GrpoCliOptions {
   printConfig?: boolean;
   json?: boolean;
   quiet?: boolean;
+  force?: boolean;
 }
 
 export interface GrpoCliDeps {
@@ -105,15 +107,20 @@ export async function runGrpoCommand(o: GrpoCliOptions, deps: GrpoCliDeps = {}):
   cfg.model = path.resolve(cfg.model);
   if (o.printConfig) return cfg;
   const out = path.resolve(o.out ?? (rp ? path.dirname(rp.where) : path.join('runs', `grpo-${stamp()}`)));
-  const run = nodeWorkspace(out);
-  if (!rp && ((await run.exists(RUN_CONFIG_FILE)) || (await run.exists(RUN_FILE)))) {
-    throw new InputError(out, 'already holds a run: continue it with --resume, or choose another --out');
-  }
+  const d = cfg.data;
+  const { replace } = await runOutput(out, {
+    force: o.force, resumeRun: rp ? path.dirname(rp.where) : null,
+    reads: [
+      { key: 'model', ref: cfg.model }, { key: '--resume', ref: rp?.where ?? '' },
+      ...(d.source === 'file' ? [{ key: 'data.file.path', ref: d.file.path }, { key: 'data.file.evalPath', ref: d.file.evalPath }] : []),
+      ...(d.source === 'dataset' ? [{ key: 'data.dataset.dataDir', ref: d.dataset.dataDir }] : []),
+    ],
+  });
   const host = nodeRunHost(deps, log);
   try {
     return await runGrpoJob({
-      run, open: nodeFolders, gpu: host.gpu, signal: host.signal, config: cfg, resume: rp,
-      log, quiet: o.quiet, generateSynth: deps.generateSynth, configWhere: where,
+      run: nodeWorkspace(out), open: nodeFolders, gpu: host.gpu, signal: host.signal, config: cfg, resume: rp,
+      log, quiet: o.quiet, generateSynth: deps.generateSynth, configWhere: where, replace,
     });
   } finally {
     host.done();
@@ -131,6 +138,7 @@ export function registerGrpo(program: Command) {
     .option('--lr <x>', 'learning rate (config lr)')
     .option('--seed <n>', 'seed (config seed)')
     .option('--set <key=value>', 'override any config key, e.g. --set groupSize=4 --set data.synth.level=2 (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option('--force', 'replace the run already in --out (its checkpoints, metrics and rollouts are deleted)')
     .option('--print-config', 'print the resolved config as JSON and exit')
     .option('--json', 'print the summary as JSON on stdout at the end')
     .option('--quiet', 'no per-step lines')

@@ -19,6 +19,7 @@ import {
   loadSftItems as loadItems, runSftJob, type FolderResolver, type SftSummary, type SynthGenerator,
 } from '../../recipe/sft-run';
 import { intOpt, numOpt } from '../args';
+import { runOutput } from '../outputs';
 
 export type { SftSummary, SynthGenerator } from '../../recipe/sft-run';
 export { tokenizerCorpus, scratchModelConfig } from '../../recipe/sft-run';
@@ -35,6 +36,7 @@ export interface SftCliOptions {
   printConfig?: boolean;
   json?: boolean;
   quiet?: boolean;
+  force?: boolean;
 }
 
 export interface SftCliDeps {
@@ -144,11 +146,20 @@ export async function runSftCommand(o: SftCliOptions, deps: SftCliDeps = {}): Pr
   const cfg = await resolveConfig(o, rp?.state ?? null, rp ? path.join(rp.where, 'trainer_state.json') : '');
   if (o.printConfig) return cfg;
   const out = path.resolve(o.out ?? (rp ? path.dirname(rp.where) : path.join('runs', `sft-${stamp()}`)));
+  const d = cfg.data;
+  const { replace } = await runOutput(out, {
+    force: o.force, resumeRun: rp ? path.dirname(rp.where) : null,
+    reads: [
+      { key: 'model.init', ref: cfg.model.init }, { key: 'model.tokenizer', ref: cfg.model.tokenizer }, { key: '--resume', ref: rp?.where ?? '' },
+      ...(d.source === 'file' ? [{ key: 'data.file.path', ref: d.file.path }, { key: 'data.file.evalPath', ref: d.file.evalPath }] : []),
+      ...(d.source === 'dataset' ? [{ key: 'data.dataset.dataDir', ref: d.dataset.dataDir }] : []),
+    ],
+  });
   const host = nodeRunHost(deps, log);
   try {
     return await runSftJob({
       run: nodeWorkspace(out), open: nodeFolders, gpu: host.gpu, signal: host.signal, config: cfg, resume: rp,
-      log, quiet: o.quiet, generateSynth: deps.generateSynth, configWhere: o.config,
+      log, quiet: o.quiet, generateSynth: deps.generateSynth, configWhere: o.config, replace,
     });
   } finally {
     host.done();
@@ -166,6 +177,7 @@ export function registerSft(program: Command) {
     .option('--lr <x>', 'peak learning rate (config lr)')
     .option('--seed <n>', 'seed (config seed)')
     .option('--set <key=value>', 'override any config key, e.g. --set eval.every=20 --set data.synth.n=256 (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option('--force', 'replace the run already in --out (its checkpoints, metrics and records are deleted)')
     .option('--print-config', 'print the resolved config as JSON and exit')
     .option('--json', 'print the summary as JSON on stdout at the end')
     .option('--quiet', 'no per-step lines')

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { readFile, appendFile, mkdir } from 'node:fs/promises';
+import { readFile, appendFile, mkdir, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { createNodeGpu } from '../../node/dawn';
@@ -10,15 +10,17 @@ import { configFromHfJson } from '../../io/hf-config';
 import { trainByteLevelBpe, LAB_SPECIAL_TOKENS } from '../../io/bpe-trainer';
 import { Model, initWeights } from '../../model/model';
 import { PRESETS, type ModelConfig } from '../../model/config';
+import { checkFits } from '../../model/memory';
 import { DEFAULT_OPTIM } from '../../model/trainer';
 import { runLmTraining } from '../../model/lm-run';
 import { InputError } from '../../engine/errors';
 import { intOpt, numOpt } from '../args';
+import { fileOutputs, modelOutput } from '../outputs';
 
 interface TrainCliOptions {
   data: string; model?: string; preset: string; config?: string; tokenizer?: string; steps: string; batch: string; seq: string;
   lr: string; warmup: string; weightDecay: string; gradClip: string; seed: string; out?: string; metrics?: string;
-  saveEvery: string; json?: boolean; quiet?: boolean;
+  saveEvery: string; json?: boolean; quiet?: boolean; force?: boolean;
 }
 
 /** Text of a .txt file, or the "text" fields of a .jsonl file joined by newlines. */
@@ -81,7 +83,8 @@ export function registerTrain(program: Command) {
     .option('--seed <n>', 'seed for initial weights and data order', '0')
     .option('--out <dir>', 'write the trained model here (Hugging Face folder)')
     .option('--save-every <n>', 'also checkpoint every n steps (0 = only at the end)', '0')
-    .option('--metrics <file>', 'append one JSON line of metrics per step')
+    .option('--metrics <file>', 'write one JSON line of metrics per step')
+    .option('--force', 'replace the model in --out and the --metrics file when they exist')
     .option('--json', 'print a JSON summary on stdout at the end')
     .option('--quiet', 'no per-step lines')
     .action(async (o: TrainCliOptions) => {
@@ -92,6 +95,8 @@ export function registerTrain(program: Command) {
       const warmup = intOpt('warmup', o.warmup, 0);
       const seed = intOpt('seed', o.seed, 0);
       const saveEvery = intOpt('save-every', o.saveEvery, 0);
+      if (o.out) await modelOutput(o.out, o.force);
+      await fileOutputs([o.metrics], o.force);
       const corpus = await readCorpus(o.data);
 
       let tok: TextTokenizer;
@@ -121,6 +126,7 @@ export function registerTrain(program: Command) {
       } else {
         const base = await baseConfig(o);
         const cfg: ModelConfig = { text: { ...base.text, vocabSize: Math.max(tok.vocabSize, 8), eosTokenId: tok.eosIds } };
+        checkFits(cfg, gpu, 'train', o.config ?? `--preset ${o.preset}`);
         model = new Model(gpu, cfg);
         model.loadWeights(initWeights(cfg, seed));
       }
@@ -129,7 +135,11 @@ export function registerTrain(program: Command) {
         if (!o.out) return;
         await saveCheckpoint(o.out, model.cfg, await model.exportWeights(), tokenizerFiles);
       };
-      if (o.metrics) await mkdir(path.dirname(path.resolve(o.metrics)), { recursive: true });
+      if (o.metrics) {
+        await mkdir(path.dirname(path.resolve(o.metrics)), { recursive: true });
+        // Rows are appended per step; a file replaced with --force starts empty.
+        await writeFile(o.metrics, '');
+      }
       const losses: number[] = [];
       const t0 = performance.now();
       let tokens = 0;

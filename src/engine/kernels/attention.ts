@@ -4,6 +4,7 @@ import { grid1d } from '../stream';
 import type { Tensor } from '../tensor';
 import { EngineError } from '../errors';
 import { requireDisjoint, requireTensor } from './check';
+import { HEAD_DIM_MAX, MAX_EXACT } from './limits';
 
 /** Threads per workgroup, and key (or query) rows per chunk. Must be a power of two. */
 const WG = 64;
@@ -11,10 +12,6 @@ const WG = 64;
 const chunkThreads = (keys: number) => (keys <= 32 ? 32 : WG);
 /** Threads per workgroup of the one-thread-per-row kernels (Gpu.rowKernels). */
 const RT = 64;
-/** The workgroup arrays for a row are sized for this head dim. */
-const HD_MAX = 128;
-/** Row bounds are staged as f32 in the backward pass: indices must stay exact. */
-const MAX_EXACT = 1 << 24;
 
 export interface AttentionShape { B: number; Tq: number; Tk: number; H: number; KVH: number; hd: number; causal: boolean }
 
@@ -29,7 +26,7 @@ function checkShape(kernel: string, sh: AttentionShape, kLen: number): void {
     throw new EngineError(`${kernel}: empty shape ${JSON.stringify(sh)}`);
   }
   if (H % KVH !== 0) throw new EngineError(`${kernel}: H = ${H} query heads is not a multiple of KVH = ${KVH} kv heads`);
-  if (hd > HD_MAX) throw new EngineError(`${kernel}: head dim ${hd} exceeds ${HD_MAX}`);
+  if (hd > HEAD_DIM_MAX) throw new EngineError(`${kernel}: head dim ${hd} exceeds ${HEAD_DIM_MAX}`);
   if (!sh.causal && kLen > Tk) throw new EngineError(`${kernel}: kLen = ${kLen} exceeds the ${Tk} key rows`);
   if (Tk >= MAX_EXACT) throw new EngineError(`${kernel}: Tk = ${Tk} keys is too many (max ${MAX_EXACT - 1})`);
 }
