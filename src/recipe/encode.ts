@@ -27,15 +27,31 @@ export function usableImages(item: QAItem, cfg: ModelConfig): number {
   return cfg.vision && cfg.imageTokenId !== undefined ? item.images.length : 0;
 }
 
-export async function imagePatches(item: QAItem, cfg: ModelConfig): Promise<Float32Array> {
+/**
+ * Patches of images already decoded for one model, by image name: real VQA sets ask several
+ * questions about each image (VQA-RAD 1,007 closed training questions on 287 images), and decoding
+ * a full-size JPEG costs far more than a training step's share of it. One cache serves one model
+ * shape and one set of images (names must identify the pixels).
+ */
+export type PatchCache = Map<string, Promise<Float32Array>>;
+
+export async function imagePatches(item: QAItem, cfg: ModelConfig, cache?: PatchCache): Promise<Float32Array> {
   const v = cfg.vision;
   const n = usableImages(item, cfg);
   if (!v || n === 0) return new Float32Array(0);
   const parts: Float32Array[] = [];
   for (const img of item.images.slice(0, n)) {
     const where = `${item.dataset_name}[${item.dataset_index}] image ${img.name}`;
-    const decoded = await decodeImage(await img.load(), { width: v.imageSize, height: v.imageSize, channels: v.channels === 1 ? 1 : 3 }, where);
-    parts.push(patchify(decoded.data, v, where));
+    const decode = async () => {
+      const decoded = await decodeImage(await img.load(), { width: v.imageSize, height: v.imageSize, channels: v.channels === 1 ? 1 : 3 }, where);
+      return patchify(decoded.data, v, where);
+    };
+    let p = cache?.get(img.name);
+    if (!p) {
+      p = decode();
+      cache?.set(img.name, p);
+    }
+    parts.push(await p);
   }
   const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
   let o = 0;
@@ -43,18 +59,18 @@ export async function imagePatches(item: QAItem, cfg: ModelConfig): Promise<Floa
   return out;
 }
 
-export async function encodePrompt(item: QAItem, tok: TextTokenizer, cfg: ModelConfig, o: PromptOptions = {}): Promise<EncodedPrompt> {
+export async function encodePrompt(item: QAItem, tok: TextTokenizer, cfg: ModelConfig, o: PromptOptions = {}, cache?: PatchCache): Promise<EncodedPrompt> {
   const nImages = usableImages(item, cfg);
   const per = cfg.vision ? patchesPerImage(cfg.vision) : 0;
   const text = chatPrompt(promptText(item, o), nImages, per);
   const ids = tok.encode(text, { addSpecialTokens: false });
   checkIds(ids, tok, cfg, item);
-  return { ids, patches: await imagePatches(item, cfg), nImages };
+  return { ids, patches: await imagePatches(item, cfg, cache), nImages };
 }
 
 /** Prompt + SFT target + end of turn, with the loss on the target and the end-of-turn token. */
-export async function encodeSftExample(item: QAItem, tok: TextTokenizer, cfg: ModelConfig, o: PromptOptions = {}): Promise<EncodedExample> {
-  const p = await encodePrompt(item, tok, cfg, o);
+export async function encodeSftExample(item: QAItem, tok: TextTokenizer, cfg: ModelConfig, o: PromptOptions = {}, cache?: PatchCache): Promise<EncodedExample> {
+  const p = await encodePrompt(item, tok, cfg, o, cache);
   const target = tok.encode(sftTarget(item) + CHAT.end, { addSpecialTokens: false });
   checkIds(target, tok, cfg, item);
   const ids = [...p.ids, ...target];

@@ -239,8 +239,8 @@ export function grpoConfigFrom(input: string | unknown, where = typeof input ===
  * Apply `key.path=value` overrides (the CLI's --set): the value is JSON when it parses as JSON,
  * else a plain string. Checked like a config file.
  */
-export function applyGrpoOverrides(cfg: GrpoConfig, sets: string[], where = '--set'): GrpoConfig {
-  return applySets(cfg, sets, GRPO_SPEC, checkGrpoConfig, where);
+export function applyGrpoOverrides(cfg: GrpoConfig, sets: string[], where = '--set', crossCheck = true): GrpoConfig {
+  return applySets(cfg, sets, GRPO_SPEC, crossCheck ? checkGrpoConfig : (c) => c, where);
 }
 
 /** Checks across fields that the per-field spec cannot express. */

@@ -10,7 +10,7 @@ import { loadTokenizer } from '../io/tokenizer';
 import type { ModelConfig } from '../model/config';
 import type { Model } from '../model/model';
 import { checkFits } from '../model/memory';
-import { encodePrompt, type EncodedPrompt } from './encode';
+import { encodePrompt, type EncodedPrompt, type PatchCache } from './encode';
 import { SFT_DEFAULTS } from './sft-config';
 import { evaluateHeldOut, fingerprint, type HeldOutEval } from './sft';
 import { grpoOptions, totalSteps, type GrpoConfig } from './grpo-config';
@@ -40,7 +40,7 @@ export async function loadGrpoItems(cfg: GrpoConfig, o: { generateSynth?: SynthG
  * Encode every prompt once, before any GPU work, and leave out those too long for
  * maxPromptTokens or for the model's context with maxNewTokens after them.
  */
-export async function encodeGrpoItems(items: QAItem[], tok: TextTokenizer, model: ModelConfig, c: GrpoConfig, where: string):
+export async function encodeGrpoItems(items: QAItem[], tok: TextTokenizer, model: ModelConfig, c: GrpoConfig, where: string, cache: PatchCache = new Map()):
   Promise<{ items: QAItem[]; encoded: EncodedPrompt[]; tooLong: number; limit: number }> {
   const ctx = model.text.maxPositionEmbeddings;
   if (c.maxNewTokens >= ctx) throw new InputError(where, `maxNewTokens ${c.maxNewTokens} leaves no room for a prompt in the model's context of ${ctx} tokens`);
@@ -48,7 +48,7 @@ export async function encodeGrpoItems(items: QAItem[], tok: TextTokenizer, model
   const kept: QAItem[] = [], encoded: EncodedPrompt[] = [];
   let tooLong = 0;
   for (const it of items) {
-    const e = await encodePrompt(it, tok, model, { newline: c.prompt.newline });
+    const e = await encodePrompt(it, tok, model, { newline: c.prompt.newline }, cache);
     if (e.ids.length > limit) { tooLong++; continue; }
     kept.push(it);
     encoded.push(e);
@@ -127,10 +127,11 @@ export async function runGrpoJob(job: GrpoJob): Promise<GrpoSummary> {
   progress('loading items', 1, 1);
   for (const n of loaded.notes) say(n);
   progress('encoding prompts', 0, loaded.train.length);
-  const { items, encoded, tooLong, limit } = await encodeGrpoItems(loaded.train, tok, modelCfg, cfg, where);
+  const cache: PatchCache = new Map();
+  const { items, encoded, tooLong, limit } = await encodeGrpoItems(loaded.train, tok, modelCfg, cfg, where, cache);
   progress('encoding prompts', loaded.train.length, loaded.train.length);
   const evalItems = loaded.eval.slice(0, cfg.eval.items);
-  const evalPrompts = await Promise.all(evalItems.map((it) => encodePrompt(it, tok, modelCfg, { newline: cfg.prompt.newline })));
+  const evalPrompts = await Promise.all(evalItems.map((it) => encodePrompt(it, tok, modelCfg, { newline: cfg.prompt.newline }, cache)));
   evalPrompts.forEach((p, i) => {
     if (p.ids.length + cfg.eval.maxNewTokens > modelCfg.text.maxPositionEmbeddings) {
       const it = evalItems[i];
@@ -185,7 +186,7 @@ export async function runGrpoJob(job: GrpoJob): Promise<GrpoSummary> {
       });
       emit({
         type: 'eval', step, items: e.items, formatRate: e.formatRate, accuracy: e.accuracy, rewardMean: e.rewardMean,
-        finishedRate: e.finishedRate, meanResponseTokens: e.meanResponseTokens,
+        finishedRate: e.finishedRate, meanResponseTokens: e.meanResponseTokens, seconds: e.seconds,
       });
       say(`eval @ step ${step}: format ${(100 * e.formatRate).toFixed(1)}%  accuracy ${(100 * e.accuracy).toFixed(1)}%  reward ${e.rewardMean.toFixed(3)}  (${e.items} items, ${e.seconds.toFixed(1)} s)`);
     };

@@ -5,7 +5,7 @@ import type { QAItem } from '../data/schema';
 import type { TextTokenizer } from '../io/tokenizer';
 import type { Model } from '../model/model';
 import { generate } from '../model/generate';
-import { encodePrompt, endOfTurnIds, responseBannedIds, type EncodedPrompt } from './encode';
+import { encodePrompt, endOfTurnIds, responseBannedIds, type EncodedPrompt, type PatchCache } from './encode';
 import type { PromptOptions } from './prompt';
 
 export interface SampleOptions {
@@ -41,7 +41,8 @@ export interface ItemSamples {
 
 export async function sampleResponses(model: Model, tok: TextTokenizer, items: QAItem[], o: SampleOptions,
   encoded?: EncodedPrompt[]): Promise<ItemSamples[]> {
-  const prompts = encoded ?? await Promise.all(items.map((it) => encodePrompt(it, tok, model.cfg, o.prompt)));
+  const cache: PatchCache = new Map();
+  const prompts = encoded ?? await Promise.all(items.map((it) => encodePrompt(it, tok, model.cfg, o.prompt, cache)));
   const eos = endOfTurnIds(tok);
   const banned = responseBannedIds(tok, model.cfg);
   const jobs: { item: number; copy: number }[] = [];

@@ -52,6 +52,8 @@ export type RunEvent =
     type: 'eval'; step: number; items: number; formatRate: number; accuracy: number; rewardMean: number;
     /** Greedy answers that ended within the budget, and their mean length in tokens. */
     finishedRate: number; meanResponseTokens: number; evalLoss?: number;
+    /** How long the evaluation took (the run's time estimate counts the ones still to come). */
+    seconds?: number;
   }
   | { type: 'checkpoint'; step: number; reason: 'periodic' | 'final' | 'interrupted' }
   | { type: 'end'; run: RunInfo };

@@ -278,8 +278,8 @@ export function sftConfigFrom(input: string | unknown, where = typeof input === 
  * Apply `key.path=value` overrides (the CLI's --set): the value is JSON when it parses as JSON,
  * else a plain string. Checked like a config file.
  */
-export function applyOverrides(cfg: SftConfig, sets: string[], where = '--set'): SftConfig {
-  return applySets(cfg, sets, SFT_SPEC, checkSftConfig, where);
+export function applyOverrides(cfg: SftConfig, sets: string[], where = '--set', crossCheck = true): SftConfig {
+  return applySets(cfg, sets, SFT_SPEC, crossCheck ? checkSftConfig : (c) => c, where);
 }
 
 /** Checks across fields that the per-field spec cannot express. */

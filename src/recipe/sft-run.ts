@@ -368,7 +368,7 @@ export async function runSftJob(job: SftJob): Promise<SftSummary> {
         });
         emit({
           type: 'eval', step: e.step, items: e.items, formatRate: e.formatRate, accuracy: e.accuracy, rewardMean: e.rewardMean,
-          finishedRate: e.finishedRate, meanResponseTokens: e.meanResponseTokens, evalLoss: e.evalLoss,
+          finishedRate: e.finishedRate, meanResponseTokens: e.meanResponseTokens, evalLoss: e.evalLoss, seconds: e.seconds,
         });
         say(`eval @ step ${e.step}: format ${(100 * e.formatRate).toFixed(1)}%  accuracy ${(100 * e.accuracy).toFixed(1)}%  ` +
           `reward ${e.rewardMean.toFixed(3)}${e.evalLoss !== undefined ? `  held-out loss ${e.evalLoss.toFixed(4)}` : ''}  (${e.items} items, ${e.seconds.toFixed(1)} s)`);

@@ -16,7 +16,7 @@ import { seededRandom } from '../model/lm-data';
 import { gradeAnswer } from '../eval/grader';
 import { traceConclusion } from '../data/synth/template';
 import { checkFormat, computeReward } from './reward';
-import { encodePrompt, encodeSftExample, type EncodedExample, type EncodedPrompt } from './encode';
+import { encodePrompt, encodeSftExample, type EncodedExample, type EncodedPrompt, type PatchCache } from './encode';
 import { sampleResponses } from './rollout';
 import { countTargets, fitExamples, microBatches, type BatchingOptions, type FitReport } from './batching';
 import { warmupSteps, type SftConfig } from './sft-config';
@@ -85,9 +85,10 @@ export async function prepareSftData(data: { train: QAItem[]; eval: QAItem[] }, 
   const ctx = modelCfg.text.maxPositionEmbeddings;
   if (cfg.maxLength > ctx) throw new InputError('config maxLength', `${cfg.maxLength} exceeds the model's context of ${ctx} tokens`);
   const prompt = { newline: cfg.prompt.newline };
+  const cache: PatchCache = new Map();
   const withTrace = cfg.data.requireReasoning ? data.train.filter((it) => (it.reasoning ?? '').trim() !== '') : data.train;
   const target = (it: QAItem): QAItem => (cfg.data.answer === 'trace' ? { ...it, answer_label: traceConclusion(it.reasoning) ?? it.answer_label } : it);
-  const encoded = await Promise.all(withTrace.map((it) => encodeSftExample(target(it), tok, modelCfg, prompt)));
+  const encoded = await Promise.all(withTrace.map((it) => encodeSftExample(target(it), tok, modelCfg, prompt, cache)));
   const fit = fitExamples(encoded, { maxLength: cfg.maxLength, overflow: cfg.overflow, imageTokenId: modelCfg.imageTokenId });
   const train = fit.examples;
   const trainItems = fit.report.kept.map((i) => withTrace[i]);
@@ -98,7 +99,7 @@ export async function prepareSftData(data: { train: QAItem[]; eval: QAItem[] }, 
   }
 
   const evalItems = data.eval.slice(0, cfg.eval.items);
-  const evalPrompts = await Promise.all(evalItems.map((it) => encodePrompt(it, tok, modelCfg, prompt)));
+  const evalPrompts = await Promise.all(evalItems.map((it) => encodePrompt(it, tok, modelCfg, prompt, cache)));
   evalPrompts.forEach((p, i) => {
     if (p.ids.length + cfg.eval.maxNewTokens > ctx) {
       const it = evalItems[i];
@@ -106,7 +107,7 @@ export async function prepareSftData(data: { train: QAItem[]; eval: QAItem[] }, 
     }
   });
   const evalWithTrace = evalItems.filter((it) => (it.reasoning ?? '').trim() !== '');
-  const evalEncoded = await Promise.all(evalWithTrace.map((it) => encodeSftExample(it, tok, modelCfg, prompt)));
+  const evalEncoded = await Promise.all(evalWithTrace.map((it) => encodeSftExample(it, tok, modelCfg, prompt, cache)));
   const evalExamples = fitExamples(evalEncoded, { maxLength: cfg.maxLength, overflow: 'drop' }).examples;
 
   const lengths = train.map((e) => e.ids.length);

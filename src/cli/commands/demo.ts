@@ -43,8 +43,9 @@ export interface DemoCliOptions {
 export interface DemoScore {
   /** Greedy accuracy of the trained model. */
   accuracy: number;
-  /** Always answering the most common training answer. */
+  /** Always answering the most common answer of this benchmark's training questions. */
   majority: number;
+  majority_answer: string;
   /** The trained model with every image replaced by a blank one. */
   blind: number;
   n: number;
@@ -53,7 +54,6 @@ export interface DemoScore {
 export interface DemoSummary {
   vqa_rad: DemoScore;
   slake: DemoScore;
-  majority_answer: string;
   model: string;
   sft: { steps: number; seconds: number; params: number; train_items: number };
   grpo: { steps: number; seconds: number } | null;
@@ -89,10 +89,11 @@ export async function runDemoCommand(name: string, o: DemoCliOptions, deps: Demo
   const seed = o.seed === undefined ? undefined : String(intOpt('seed', o.seed, 0));
   // Test items and the majority answer first: a broken data folder fails before any training.
   const tests = await Promise.all(BENCHMARKS.map((b) => loadSplit(dataDir, b.dataset, 'test')));
-  const trainAnswers = (await Promise.all(BENCHMARKS.map((b) => loadSplit(dataDir, b.dataset, 'train')))).flat();
-  const majority = majorityAnswer(trainAnswers);
-  log(`demo vqa-closed: ${trainAnswers.length} closed training questions (${BENCHMARKS.map((b) => b.dataset).join(' + ')}), ` +
-    `test ${tests.map((t, i) => `${BENCHMARKS[i].dataset} ${t.length}`).join(', ')}; most common training answer "${majority}"`);
+  // Each benchmark's majority baseline answers its own most common training answer.
+  const trains = await Promise.all(BENCHMARKS.map((b) => loadSplit(dataDir, b.dataset, 'train')));
+  const majority = trains.map(majorityAnswer);
+  log(`demo vqa-closed: ${trains.flat().length} closed training questions (${BENCHMARKS.map((b, i) => `${b.dataset} ${trains[i].length}`).join(' + ')}), ` +
+    `test ${tests.map((t, i) => `${BENCHMARKS[i].dataset} ${t.length}`).join(', ')}; most common training answers ${majority.map((m) => `"${m}"`).join(', ')}`);
 
   await mkdir(out, { recursive: true });
   const lent = deps.gpu;
@@ -101,7 +102,7 @@ export async function runDemoCommand(name: string, o: DemoCliOptions, deps: Demo
     const runDeps = { gpu, handleSignals: deps.handleSignals, log };
     const t1 = performance.now();
     const sft = await runSftCommand({
-      config: 'vqa-closed', out: path.join(out, 'sft'), steps: o.steps, seed, quiet: o.quiet,
+      config: 'vqa-closed', out: path.join(out, 'sft'), steps: o.steps, seed, quiet: o.quiet, force: o.force,
       set: [`data.dataset.dataDir=${JSON.stringify(dataDir)}`, ...(o.set ?? [])],
     }, runDeps) as SftSummary;
     if (sft.stopped !== 'completed') throw new Error(`SFT stopped at step ${sft.step}; its checkpoint is ${sft.checkpoint}`);
@@ -111,7 +112,7 @@ export async function runDemoCommand(name: string, o: DemoCliOptions, deps: Demo
     if (grpoSteps > 0) {
       const t2 = performance.now();
       const g = await runGrpoCommand({
-        config: 'vqa-closed', model, out: path.join(out, 'grpo'), steps: String(grpoSteps), seed, quiet: o.quiet,
+        config: 'vqa-closed', model, out: path.join(out, 'grpo'), steps: String(grpoSteps), seed, quiet: o.quiet, force: o.force,
         set: [`data.dataset.dataDir=${JSON.stringify(dataDir)}`],
       }, runDeps) as GrpoSummary;
       if (g.stopped) throw new Error(`GRPO stopped at step ${g.step}; its checkpoint is ${g.checkpoint}`);
@@ -129,12 +130,13 @@ export async function runDemoCommand(name: string, o: DemoCliOptions, deps: Demo
       const blind = await runEval(m, tok, bench(true), evalOpts);
       const score = (key: string, i: number): DemoScore => ({
         accuracy: real.summary.benchmarks.find((r) => r.name === key)!.accuracy,
-        majority: constantAnswerAccuracy(tests[i], majority),
+        majority: constantAnswerAccuracy(tests[i], majority[i]),
+        majority_answer: majority[i],
         blind: blind.summary.benchmarks.find((r) => r.name === key)!.accuracy,
         n: tests[i].length,
       });
       const summary: DemoSummary = {
-        vqa_rad: score('vqa_rad', 0), slake: score('slake', 1), majority_answer: majority, model,
+        vqa_rad: score('vqa_rad', 0), slake: score('slake', 1), model,
         sft: { steps: sft.step, seconds: sftSeconds, params: sft.params, train_items: sft.data.items },
         grpo, seconds: (performance.now() - t0) / 1000,
       };

@@ -14,10 +14,11 @@ import { InputError } from '../../engine/errors';
 import type { Gpu } from '../../engine/gpu';
 import type { QAItem } from '../../data/schema';
 import { nodeWorkspace } from '../../io/workspace';
-import { applyGrpoOverrides, grpoConfigFrom, GRPO_PRESETS, type GrpoConfig } from '../../recipe/grpo-config';
+import { applyGrpoOverrides, checkGrpoConfig, grpoConfigFrom, GRPO_PRESETS, type GrpoConfig } from '../../recipe/grpo-config';
 import { findResume, type RunState } from '../../recipe/run-io';
 import { loadGrpoItems as loadItems, runGrpoJob, type GrpoSummary } from '../../recipe/grpo-run';
-import { nodeFolders, nodeRunHost, type SynthGenerator } from './sft';
+import { nodeFolders, nodeRunHost, printEstimate, type SynthGenerator } from './sft';
+import { estimateRun, type RunEstimate } from '../../recipe/estimate';
 import { intOpt, numOpt } from '../args';
 import { runOutput } from '../outputs';
 
@@ -35,6 +36,7 @@ export interface GrpoCliOptions {
   seed?: string;
   set?: string[];
   printConfig?: boolean;
+  estimate?: boolean;
   json?: boolean;
   quiet?: boolean;
   force?: boolean;
@@ -61,7 +63,8 @@ async function resolveConfig(o: GrpoCliOptions, state: RunState | null, stateWhe
   let where: string;
   if (o.config) {
     if (GRPO_PRESETS[o.config]) {
-      cfg = grpoConfigFrom(o.config);
+      // Checked across fields once the overrides are in (a preset may leave data.dataset.dataDir to them).
+      cfg = structuredClone(GRPO_PRESETS[o.config].config);
       where = `preset "${o.config}"`;
     } else if (o.config.endsWith('.json') || existsSync(o.config)) {
       if (!existsSync(o.config)) throw new InputError(o.config, 'config file not found');
@@ -88,8 +91,8 @@ async function resolveConfig(o: GrpoCliOptions, state: RunState | null, stateWhe
   if (o.lr !== undefined) sets.push(`lr=${numOpt('lr', o.lr, 0, 1)}`);
   if (o.seed !== undefined) sets.push(`seed=${intOpt('seed', o.seed, 0)}`);
   if (o.model !== undefined) sets.push(`model=${JSON.stringify(o.model)}`);
-  cfg = applyGrpoOverrides(cfg, sets, 'option');
-  return { cfg: applyGrpoOverrides(cfg, o.set ?? []), where };
+  cfg = applyGrpoOverrides(cfg, sets, 'option', false);
+  return { cfg: checkGrpoConfig(applyGrpoOverrides(cfg, o.set ?? [], '--set', false), where), where };
 }
 
 /** Training and held-out items of the config's data source, its paths on disk. */
@@ -98,7 +101,7 @@ export function loadGrpoItems(cfg: GrpoConfig, deps: Pick<GrpoCliDeps, 'generate
 }
 
 /** The whole command, callable in-process (tests pass their device). */
-export async function runGrpoCommand(o: GrpoCliOptions, deps: GrpoCliDeps = {}): Promise<GrpoSummary | GrpoConfig> {
+export async function runGrpoCommand(o: GrpoCliOptions, deps: GrpoCliDeps = {}): Promise<GrpoSummary | GrpoConfig | RunEstimate> {
   const log = deps.log ?? ((s: string) => process.stderr.write(s + '\n'));
   const rp = o.resume ? await findResume(nodeWorkspace(path.resolve(o.resume)), 'grpo') : null;
   const { cfg, where } = await resolveConfig(o, rp?.state ?? null, rp ? path.join(rp.where, 'trainer_state.json') : '');
@@ -106,6 +109,14 @@ export async function runGrpoCommand(o: GrpoCliOptions, deps: GrpoCliDeps = {}):
   // Absolute, so a resumed run finds its reference from any working directory.
   cfg.model = path.resolve(cfg.model);
   if (o.printConfig) return cfg;
+  if (o.estimate) {
+    const host = nodeRunHost(deps, log);
+    try {
+      return await estimateRun({ kind: 'grpo', config: cfg, open: nodeFolders, gpu: host.gpu, signal: host.signal, generateSynth: deps.generateSynth, configWhere: where });
+    } finally {
+      host.done();
+    }
+  }
   const out = path.resolve(o.out ?? (rp ? path.dirname(rp.where) : path.join('runs', `grpo-${stamp()}`)));
   const d = cfg.data;
   const { replace } = await runOutput(out, {
@@ -140,6 +151,7 @@ export function registerGrpo(program: Command) {
     .option('--set <key=value>', 'override any config key, e.g. --set groupSize=4 --set data.synth.level=2 (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('--force', 'replace the run already in --out (its checkpoints, metrics and rollouts are deleted)')
     .option('--print-config', 'print the resolved config as JSON and exit')
+    .option('--estimate', 'time one step and an evaluation on this adapter (nothing is written) and print how long the whole run would take')
     .option('--json', 'print the summary as JSON on stdout at the end')
     .option('--quiet', 'no per-step lines')
     .addHelpText('after', `\nPresets:\n${Object.entries(GRPO_PRESETS).map(([k, v]) => `  ${k}: ${v.describe}`).join('\n')}\n`)
@@ -147,6 +159,10 @@ export function registerGrpo(program: Command) {
       const res = await runGrpoCommand(o);
       if (o.printConfig) {
         process.stdout.write(JSON.stringify(res, null, 2) + '\n');
+        return;
+      }
+      if (o.estimate) {
+        printEstimate(res as RunEstimate, !!o.json);
         return;
       }
       const s = res as GrpoSummary;

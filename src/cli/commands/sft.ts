@@ -13,12 +13,27 @@ import type { Gpu } from '../../engine/gpu';
 import type { QAItem } from '../../data/schema';
 import { nodeWorkspace } from '../../io/workspace';
 import { createNodeGpu } from '../../node/dawn';
-import { applyOverrides, sftConfigFrom, SFT_PRESETS, type SftConfig } from '../../recipe/sft-config';
+import { applyOverrides, checkSftConfig, sftConfigFrom, SFT_PRESETS, type SftConfig } from '../../recipe/sft-config';
 import { findResume, type RunState } from '../../recipe/run-io';
 import {
   loadSftItems as loadItems, runSftJob, type FolderResolver, type SftSummary, type SynthGenerator,
 } from '../../recipe/sft-run';
 import { intOpt, numOpt } from '../args';
+import { estimateRun, type RunEstimate } from '../../recipe/estimate';
+
+/** An estimate as a person reads it (stderr), or as JSON (stdout). */
+export function printEstimate(e: RunEstimate, json: boolean) {
+  if (json) process.stdout.write(JSON.stringify(e) + '\n');
+  process.stderr.write(`estimated ${formatDuration(e.totalSeconds)} on this adapter: ${e.totalSteps} steps of ${e.secondsPerStep.toFixed(2)} s` +
+    `${e.evals ? `, ${e.evals} evaluations of ${e.secondsPerEval.toFixed(1)} s` : ''}, ${e.setupSeconds.toFixed(0)} s to prepare ` +
+    `(measured over ${e.measuredSteps} step${e.measuredSteps === 1 ? '' : 's'} in ${e.measureSeconds.toFixed(0)} s)\n`);
+}
+
+export function formatDuration(s: number): string {
+  if (s < 90) return `${Math.round(s)} s`;
+  if (s < 5400) return `${(s / 60).toFixed(1)} min`;
+  return `${(s / 3600).toFixed(1)} h`;
+}
 import { runOutput } from '../outputs';
 
 export type { SftSummary, SynthGenerator } from '../../recipe/sft-run';
@@ -34,6 +49,8 @@ export interface SftCliOptions {
   seed?: string;
   set?: string[];
   printConfig?: boolean;
+  /** Measure the first steps and one evaluation on a scratch copy, print the whole run's estimated time, exit. */
+  estimate?: boolean;
   json?: boolean;
   quiet?: boolean;
   force?: boolean;
@@ -112,7 +129,9 @@ export function nodeRunHost(deps: { gpu?: Gpu; signal?: AbortSignal; handleSigna
 async function resolveConfig(o: SftCliOptions, state: RunState | null, stateWhere: string): Promise<SftConfig> {
   let cfg: SftConfig;
   if (o.config) {
-    if (SFT_PRESETS[o.config]) cfg = sftConfigFrom(o.config);
+    // A preset may leave a field to the command line (vqa-closed's data.dataset.dataDir): its
+    // cross-field check runs once the overrides are in, below.
+    if (SFT_PRESETS[o.config]) cfg = structuredClone(SFT_PRESETS[o.config].config);
     else if (o.config.endsWith('.json') || existsSync(o.config)) {
       if (!existsSync(o.config)) throw new InputError(o.config, 'config file not found');
       let json: unknown;
@@ -133,18 +152,26 @@ async function resolveConfig(o: SftCliOptions, state: RunState | null, stateWher
   if (o.epochs !== undefined) sets.push(`epochs=${numOpt('epochs', o.epochs, 0)}`);
   if (o.lr !== undefined) sets.push(`lr=${numOpt('lr', o.lr, 0, 1)}`);
   if (o.seed !== undefined) sets.push(`seed=${intOpt('seed', o.seed, 0)}`);
-  cfg = applyOverrides(cfg, sets, 'option');
-  return applyOverrides(cfg, o.set ?? []);
+  cfg = applyOverrides(cfg, sets, 'option', false);
+  return checkSftConfig(applyOverrides(cfg, o.set ?? [], '--set', false), o.config && SFT_PRESETS[o.config] ? `preset "${o.config}" with its options` : 'config');
 }
 
 const stamp = () => new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, '').replace('T', '-');
 
 /** The whole command, callable in-process (tests pass their device and generator). */
-export async function runSftCommand(o: SftCliOptions, deps: SftCliDeps = {}): Promise<SftSummary | SftConfig> {
+export async function runSftCommand(o: SftCliOptions, deps: SftCliDeps = {}): Promise<SftSummary | SftConfig | RunEstimate> {
   const log = deps.log ?? ((s: string) => process.stderr.write(s + '\n'));
   const rp = o.resume ? await findResume(nodeWorkspace(path.resolve(o.resume)), 'sft') : null;
   const cfg = await resolveConfig(o, rp?.state ?? null, rp ? path.join(rp.where, 'trainer_state.json') : '');
   if (o.printConfig) return cfg;
+  if (o.estimate) {
+    const host = nodeRunHost(deps, log);
+    try {
+      return await estimateRun({ kind: 'sft', config: cfg, open: nodeFolders, gpu: host.gpu, signal: host.signal, generateSynth: deps.generateSynth, configWhere: o.config });
+    } finally {
+      host.done();
+    }
+  }
   const out = path.resolve(o.out ?? (rp ? path.dirname(rp.where) : path.join('runs', `sft-${stamp()}`)));
   const d = cfg.data;
   const { replace } = await runOutput(out, {
@@ -179,6 +206,7 @@ export function registerSft(program: Command) {
     .option('--set <key=value>', 'override any config key, e.g. --set eval.every=20 --set data.synth.n=256 (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('--force', 'replace the run already in --out (its checkpoints, metrics and records are deleted)')
     .option('--print-config', 'print the resolved config as JSON and exit')
+    .option('--estimate', 'time the first steps and an evaluation on this adapter (nothing is written) and print how long the whole run would take')
     .option('--json', 'print the summary as JSON on stdout at the end')
     .option('--quiet', 'no per-step lines')
     .addHelpText('after', `\nPresets:\n${Object.entries(SFT_PRESETS).map(([k, v]) => `  ${k}: ${v.describe}`).join('\n')}\n`)
@@ -186,6 +214,10 @@ export function registerSft(program: Command) {
       const res = await runSftCommand(o);
       if (o.printConfig) {
         process.stdout.write(JSON.stringify(res, null, 2) + '\n');
+        return;
+      }
+      if (o.estimate) {
+        printEstimate(res as RunEstimate, !!o.json);
         return;
       }
       const s = res as SftSummary;
