@@ -16,6 +16,7 @@
 import type { GpuInfo } from '../src/engine/gpu';
 import type { ModelConfig } from '../src/model/config';
 import type { LmStep } from '../src/model/lm-run';
+import type { RunEstimate } from '../src/recipe/estimate';
 import type { GenerateResult } from '../src/model/generate';
 import type { SynthOptions } from '../src/data/synth';
 import type { SftConfig } from '../src/recipe/sft-config';
@@ -120,6 +121,10 @@ export type RunRequest =
   | { name: string; kind: 'sft'; config: SftConfig }
   | { name: string; kind: 'grpo'; config: GrpoConfig };
 
+/** A run to time before it is started (no name: nothing is written). */
+export type EstimateRequest = { kind: 'sft'; config: SftConfig } | { kind: 'grpo'; config: GrpoConfig };
+export type { RunEstimate } from '../src/recipe/estimate';
+
 // ---------------------------------------------------------------------------------------------
 // Curation, evaluation, asking
 
@@ -205,6 +210,11 @@ export interface EngineApi {
   // Runs
   /** Start a run; resolves when it ends (completed, paused, stopped or failed) with its final info. */
   startRun(req: RunRequest, onEvent?: (e: RunEvent) => void): Promise<RunInfo>;
+  /**
+   * How long the run would take here: its first steps and one evaluation, measured on a scratch
+   * copy with the same items, model and adapter (holds the GPU like a run; nothing is written).
+   */
+  estimateRun(req: EstimateRequest): Promise<RunEstimate>;
   /** Continue a paused, stopped or interrupted run from its last checkpoint. */
   resumeRun(name: string, onEvent?: (e: RunEvent) => void, more?: { totalSteps?: number }): Promise<RunInfo>;
   /** Ask the running run to end after its current step with a checkpoint, as 'paused' or 'stopped'. */

@@ -18,10 +18,11 @@ import {
 } from '../../src/recipe/run-io';
 import { runSftJob, type FolderResolver } from '../../src/recipe/sft-run';
 import { runGrpoJob } from '../../src/recipe/grpo-run';
+import { estimateRun } from '../../src/recipe/estimate';
 import type { EngineApi } from '../api';
 import type { LabContext } from './context';
 
-type Calls = Pick<EngineApi, 'startRun' | 'resumeRun' | 'stopRun' | 'listRuns' | 'runMetrics' | 'rolloutSteps' | 'rollouts' | 'deleteRun'>;
+type Calls = Pick<EngineApi, 'startRun' | 'estimateRun' | 'resumeRun' | 'stopRun' | 'listRuns' | 'runMetrics' | 'rolloutSteps' | 'rollouts' | 'deleteRun'>;
 
 const RUNS = 'runs';
 const runPath = (name: string) => `${RUNS}/${name}`;
@@ -110,6 +111,16 @@ export function runsApi(ctx: LabContext): Calls {
       if (job.kind === 'grpo' && !job.config.model) throw new InputError(where, '"model" is empty: name the start model (models/NAME or runs/NAME/checkpoint-STEP)');
       if ((await ctx.ws.listDir(runPath(name))).length > 0) throw new InputError(`run ${name}`, 'the name is in use: choose another, or delete that run first');
       return drive(name, job, null, onEvent);
+    },
+
+    async estimateRun(req) {
+      const kind = checkKind(req?.kind);
+      const where = 'run config';
+      const job = kind === 'sft'
+        ? { kind, config: sftConfigFrom(req.config, where) } as const
+        : { kind, config: grpoConfigFrom(req.config, where) } as const;
+      if (job.kind === 'grpo' && !job.config.model) throw new InputError(where, '"model" is empty: name the start model (models/NAME or runs/NAME/checkpoint-STEP)');
+      return ctx.exclusive('timing the run', (signal) => estimateRun({ ...job, open: folders, gpu: () => ctx.gpu(), signal, configWhere: where }));
     },
 
     async resumeRun(name, onEvent, more) {

@@ -24,6 +24,7 @@ export function rowFromEvent(e: RunEvent): MetricRow | null {
       row.mean_response_tokens = e.meanResponseTokens;
       row.finished_rate = e.finishedRate;
       row.items = e.items;
+      if (e.seconds !== undefined) row.seconds = e.seconds;
       return row;
     }
     default:

@@ -1,5 +1,8 @@
 import { useEffect, useMemo, useState } from 'react';
-import type { RunInfo, RunKind } from '../../../workers/api';
+import type { RunEstimate, RunInfo, RunKind } from '../../../workers/api';
+import { getEngine } from '../engine-client';
+import { lastEvalAt, liveSignalWarning, startModelWarning, type SignalWarning } from '../lib/grpo-signal';
+import { normalizeRows } from '../lib/metrics';
 import { GRPO_PRESETS, GRPO_SPEC, type GrpoConfig } from '../../recipe/grpo-config';
 import { SFT_PRESETS, SFT_SPEC, type SftConfig } from '../../recipe/sft-config';
 import { Chart } from '../components/Chart';
@@ -74,6 +77,11 @@ function NewRun() {
   const startModel = kind === 'sft' ? sft.model.init : grpo.model;
   const missingModel = kind === 'grpo' && !grpo.model ? 'GRPO starts from a trained model: run SFT first, or import a model on the Models page' : null;
   const problem = nameErr ?? missingModel ?? (check.ok ? null : check.error);
+  const estimateRun = useRuns((s) => s.estimate);
+  // An estimate belongs to the settings it timed; changing any of them hides it.
+  const configKey = JSON.stringify([kind, config]);
+  const [estimate, setEstimate] = useState<{ key: string; value: RunEstimate } | null>(null);
+  const startWarning = useStartModelWarning(kind === 'grpo' ? grpo.model : '');
 
   const onChange = (path: string, v: unknown) => {
     if (kind === 'sft') setSft((c) => pruneTemplates(setPath(c, path, v)));
@@ -161,10 +169,51 @@ function NewRun() {
           window.scrollTo({ top: 0, behavior: 'smooth' });
           void (kind === 'sft' ? start({ name: runName, kind: 'sft', config: sft }) : start({ name: runName, kind: 'grpo', config: grpo }));
         }}>Start {kind.toUpperCase()} run</button>
+        <button className="btn" data-testid="run-estimate" disabled={busy || (!!problem && !nameErr)}
+          title="Runs the first steps and one held-out evaluation on a scratch copy (nothing is saved) and scales them to the whole run"
+          onClick={() => {
+            const key = configKey;
+            void (kind === 'sft' ? estimateRun({ kind: 'sft', config: sft }) : estimateRun({ kind: 'grpo', config: grpo }))
+              .then((value) => { if (value) setEstimate({ key, value }); });
+          }}>Estimate time</button>
         {problem && <span className="form-error" data-testid="run-problem">{problem}</span>}
       </div>
+      {estimate?.key === configKey && <p className="muted small" data-testid="run-estimate-text">{estimateText(estimate.value)}</p>}
+      {startWarning && <Warning w={startWarning} testId="grpo-start-warning" />}
     </section>
   );
+}
+
+function formatSeconds(s: number): string {
+  if (s < 90) return `${Math.round(s)} s`;
+  if (s < 5400) return `${(s / 60).toFixed(1)} min`;
+  return `${(s / 3600).toFixed(1)} h`;
+}
+
+function estimateText(e: RunEstimate): string {
+  return `About ${formatSeconds(e.totalSeconds)} on this GPU: ${e.totalSteps.toLocaleString()} steps × ${e.secondsPerStep.toFixed(2)} s` +
+    `${e.evals ? `, ${e.evals} held-out evaluation${e.evals === 1 ? '' : 's'} × ${e.secondsPerEval.toFixed(1)} s` : ''}` +
+    `, ${formatSeconds(e.setupSeconds)} to prepare (measured over ${e.measuredSteps} step${e.measuredSteps === 1 ? '' : 's'}; the run view re-estimates as it goes).`;
+}
+
+function Warning({ w, testId }: { w: SignalWarning; testId: string }) {
+  return <div className="notice warn" role="status" data-testid={testId}><b>{w.title}</b> {w.advice}</div>;
+}
+
+/** The warning for a GRPO start model that is a run checkpoint whose last evaluation shows no format. */
+function useStartModelWarning(model: string): SignalWarning | null {
+  const [w, setW] = useState<SignalWarning | null>(null);
+  useEffect(() => {
+    setW(null);
+    const m = /^runs\/([^/]+)\/checkpoint-(\d+)$/.exec(model);
+    if (!m) return;
+    let alive = true;
+    getEngine().runMetrics(m[1]).then((raw) => {
+      if (alive) setW(startModelWarning(lastEvalAt(normalizeRows(raw), Number(m[2]))));
+    }).catch(() => undefined);
+    return () => { alive = false; };
+  }, [model]);
+  return w;
 }
 
 const STATUS_TEXT: Record<RunInfo['status'], string> = {
@@ -261,6 +310,10 @@ function RunView() {
       </div>
       {run.status === 'interrupted' && <p className="notice">This run was cut off (the tab closed or the GPU was lost). Resume continues from its last checkpoint, step {run.checkpoints[run.checkpoints.length - 1] ?? 0}.</p>}
       {run.error && <p className="form-error">{run.error}</p>}
+      {run.kind === 'grpo' && (() => {
+        const w = liveSignalWarning(data, (run.config as { promptsPerStep: number }).promptsPerStep);
+        return w && <Warning w={w} testId="grpo-signal-warning" />;
+      })()}
       {rowsError && <p className="form-error">{rowsError}</p>}
       <RunSummary run={run} rows={data} />
       <div className="charts" data-testid="run-charts">

@@ -10,7 +10,7 @@ import { getEngine } from '../engine-client';
 import { errorMessage, isCancellation } from '../lib/errors';
 import { EtaTracker, type Timed } from '../lib/progress';
 
-export type JobKind = 'run' | 'curate' | 'evaluate' | 'ask' | 'import' | 'model' | 'download' | 'distill';
+export type JobKind = 'run' | 'estimate' | 'curate' | 'evaluate' | 'ask' | 'import' | 'model' | 'download' | 'distill';
 /** The worker a job occupies: the lab's engine, or the pretrained-model worker (transformers.js). */
 export type Lane = 'engine' | 'pretrained';
 

@@ -2,9 +2,10 @@
 // run's events. A run is one job: startRun/resumeRun resolve when it ends, and Stop/Pause ask the
 // engine to end it after the current step with a checkpoint.
 import { create } from 'zustand';
-import type { RunEvent, RunInfo, RunRequest } from '../../../workers/api';
+import type { EstimateRequest, RunEstimate, RunEvent, RunInfo, RunRequest } from '../../../workers/api';
 import { callback, getEngine } from '../engine-client';
 import { appendRow, normalizeRows, rowFromEvent, type MetricRow } from '../lib/metrics';
+import { evalCount, remainingSeconds } from '../../recipe/timing';
 import { errorMessage } from '../lib/errors';
 import { attempt, useJobs } from './jobs';
 import { useRollouts } from './rollouts';
@@ -27,6 +28,8 @@ interface RunsState {
   refresh(): Promise<void>;
   select(name: string | null): Promise<void>;
   start(req: RunRequest): Promise<RunInfo | undefined>;
+  /** Time a run before starting it (its first steps, measured on this adapter); undefined when cancelled or failed (an alert says why). */
+  estimate(req: EstimateRequest): Promise<RunEstimate | undefined>;
   resume(name: string, totalSteps?: number): Promise<RunInfo | undefined>;
   stop(how: 'pause' | 'stop'): Promise<void>;
   remove(name: string): Promise<void>;
@@ -41,6 +44,21 @@ export const canResume = (r: RunInfo) => ['paused', 'stopped', 'interrupted', 'f
 
 /** Completed runs can go on for more steps from their final checkpoint. */
 export const canExtend = (r: RunInfo) => r.status === 'completed' && r.checkpoints.length > 0;
+
+/**
+ * Seconds left of a live run, re-estimated at every step from its own step times and evaluation
+ * times (the first step, which compiles kernels, is left out once there are others), with the
+ * held-out evaluations still to come counted in.
+ */
+export function runEta(config: RunInfo['config'] | undefined, rows: readonly MetricRow[], step: number, total: number): number | undefined {
+  const secs = (type: string) => rows.filter((r) => r.type === type && typeof r.seconds === 'number').map((r) => r.seconds as number);
+  const evalsDone = rows.filter((r) => r.type === 'eval').length;
+  const left = remainingSeconds({
+    step, total, stepSeconds: secs('step'), evalSeconds: secs('eval'),
+    evalsLeft: config?.eval ? evalCount(config.eval, total) - evalsDone : 0,
+  });
+  return left ?? undefined;
+}
 
 /** Replace or add a run in the list, keeping the list's order. */
 export function upsertRun(runs: readonly RunInfo[], r: RunInfo): RunInfo[] {
@@ -136,6 +154,11 @@ export const useRuns = create<RunsState>()((set, get) => {
       return drive(req.name, `${req.kind.toUpperCase()} run ${req.name}`, (onEvent) => getEngine().startRun(req, callback(onEvent)), placeholder);
     },
 
+    async estimate(req) {
+      return useJobs.getState().run({ kind: 'estimate', label: `Timing the ${req.kind.toUpperCase()} run: its first steps on this GPU`, cancel: () => getEngine().cancel() },
+        () => getEngine().estimateRun(req));
+    },
+
     async resume(name, totalSteps) {
       const r = get().runs.find((x) => x.name === name);
       if (r) set({ runs: upsertRun(get().runs, { ...r, status: 'running' }) });
@@ -182,7 +205,7 @@ export const useRuns = create<RunsState>()((set, get) => {
           void learnTotal(name);
           const total = totals.get(name) || run?.totalSteps || 0;
           if (run) set({ runs: upsertRun(get().runs, { ...run, step, totalSteps: total || run.totalSteps }) });
-          if (total > 0) report?.({ phase: 'training steps', done: step, total });
+          if (total > 0) report?.({ phase: 'training steps', done: step, total, etaSeconds: runEta(run?.config, get().rows[name] ?? [], step, total) });
           if (e.type === 'grpo-step') useRollouts.getState().addLive(name, step, e.groups);
           break;
         }
