@@ -321,6 +321,7 @@ export class MetricsLog {
 }
 
 const RUN_KINDS: RunKind[] = ['sft', 'grpo'];
+/** What run.json may say ('running-elsewhere' is only ever reported, never written). */
 const RUN_STATUSES: RunStatus[] = ['running', 'paused', 'stopped', 'completed', 'interrupted', 'failed'];
 
 /** run.json of a run folder, checked; null when there is none. */

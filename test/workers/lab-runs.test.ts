@@ -1,6 +1,6 @@
 // Runs through the lab (workers/lab/runs.ts) on a memory workspace, as the engine worker runs them
-// on OPFS: an SFT run's events, run.json and checkpoints; a run whose job died mid-way (its
-// workspace stops answering, like a closed tab) seen as 'interrupted' by a new lab and resumed to
+// on OPFS: an SFT run's events, run.json and checkpoints; a run whose tab closed mid-way (its
+// workspace stops answering and its locks are freed) seen as 'interrupted' by a new lab and resumed to
 // exactly the uninterrupted run's weights; pause; GRPO from an SFT checkpoint with its rollouts
 // read back; one GPU job at a time; bad input refused before the GPU is asked for.
 import { describe, it, expect } from 'vitest';
@@ -14,6 +14,7 @@ import type { RunEvent } from '../../src/recipe/run-events';
 import type { GrpoStepMetrics, GroupRecord } from '../../src/recipe/grpo';
 import type { SftStepMetrics } from '../../src/recipe/sft';
 import { createLab } from '../../workers/lab';
+import { LockRegistry } from '../../workers/lab/locks';
 import { testGpu } from '../helpers/gpu';
 
 // ~30k parameters on the real synth curriculum, one short template, so a step is well under a second.
@@ -132,16 +133,22 @@ describe('lab runs', () => {
     await expect(lab.startRun({ name: 'straight', kind: 'sft', config: sftConfig(3) })).rejects.toThrow(/name is in use/);
   }, 120_000);
 
-  it('a run whose job died reads as interrupted in a new lab and resumes to the uninterrupted weights', async () => {
+  it('a run whose tab closed reads as interrupted in a new lab and resumes to the uninterrupted weights', async () => {
     const f = freezable(ws);
-    const dying = createLab(f.ws, testGpu);
+    // Two tabs of one origin: the dying one's locks are freed when it closes, not when its job ends (it never does).
+    const origin = new LockRegistry();
+    const dyingTab = origin.client();
+    const dying = createLab(f.ws, testGpu, { locks: dyingTab });
     // The job hangs at its first storage call after step 2 (saving checkpoint-2), as if the tab had closed.
     void dying.startRun({ name: 'killed', kind: 'sft', config: sftConfig(3, ['checkpoint.every=1']) }, (e) => {
       if (e.type === 'sft-step' && e.metrics.step === 2) f.freeze();
     }).catch(() => undefined);
     await f.stuck;
 
-    const lab2 = createLab(ws, testGpu);
+    const lab2 = createLab(ws, testGpu, { locks: origin.client() });
+    expect((await lab2.listRuns()).find((r) => r.name === 'killed')?.status).toBe('running-elsewhere');
+    await expect(lab2.resumeRun('killed')).rejects.toThrow(/run killed: is running in another tab/);
+    dyingTab.close();
     const killed = (await lab2.listRuns()).find((r) => r.name === 'killed');
     expect(killed).toMatchObject({ status: 'interrupted', step: 2, checkpoints: [1] });
     // run.json itself still says running: 'interrupted' is what a lab not running it concludes.

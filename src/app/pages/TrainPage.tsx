@@ -169,7 +169,11 @@ function NewRun() {
 
 const STATUS_TEXT: Record<RunInfo['status'], string> = {
   running: 'running', paused: 'paused', stopped: 'stopped', completed: 'completed', interrupted: 'interrupted', failed: 'failed',
+  'running-elsewhere': 'running elsewhere',
 };
+
+/** How often the page looks at runs another tab is running. */
+const ELSEWHERE_POLL_MS = 2000;
 
 export function StatusBadge({ run }: { run: RunInfo }) {
   return <span className={`badge status-${run.status}`} data-testid={`run-status-${run.name}`} title={run.error}>{STATUS_TEXT[run.status]}</span>;
@@ -183,8 +187,15 @@ function RunList() {
   const resume = useRuns((s) => s.resume);
   const remove = useRuns((s) => s.remove);
   const live = useRuns((s) => s.live);
+  const follow = useRuns((s) => s.followElsewhere);
   const busy = useJobs(selectBusy);
   const sorted = [...runs].sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+  const elsewhere = runs.some((r) => r.status === 'running-elsewhere');
+  useEffect(() => {
+    if (!elsewhere) return undefined;
+    const t = setInterval(() => void follow(), ELSEWHERE_POLL_MS);
+    return () => clearInterval(t);
+  }, [elsewhere, follow]);
   return (
     <section className="card" data-testid="run-list">
       <div className="row spread">
@@ -207,7 +218,8 @@ function RunList() {
                 <td className="row-actions" onClick={(e) => e.stopPropagation()}>
                   {canResume(r) && <button className="btn small primary" data-testid={`run-resume-${r.name}`} disabled={busy}
                     title={`continue from checkpoint ${r.checkpoints[r.checkpoints.length - 1]}`} onClick={() => void resume(r.name)}>Resume</button>}
-                  <button className="btn small danger-outline" disabled={r.name === live} onClick={() => {
+                  <button className="btn small danger-outline" disabled={r.name === live || r.status === 'running-elsewhere'}
+                    title={r.status === 'running-elsewhere' ? 'running in another tab: delete it there, or once it ends' : undefined} onClick={() => {
                     if (confirm(`Delete run ${r.name} with its checkpoints and logs?`)) void remove(r.name);
                   }}>Delete</button>
                 </td>
@@ -259,6 +271,7 @@ function RunView() {
           )}
         </div>
       </div>
+      {run.status === 'running-elsewhere' && <p className="notice" data-testid="run-elsewhere">This run is running in another tab of this browser. Its charts here follow it; pause, stop or resume it from that tab (this one cannot resume, restart or delete it meanwhile).</p>}
       {run.status === 'interrupted' && <p className="notice">This run was cut off (the tab closed or the GPU was lost). Resume continues from its last checkpoint, step {run.checkpoints[run.checkpoints.length - 1] ?? 0}.</p>}
       {run.error && <p className="form-error">{run.error}</p>}
       {rowsError && <p className="form-error">{rowsError}</p>}

@@ -25,6 +25,8 @@ interface RunsState {
   log: string[];
   logRun: string | null;
   refresh(): Promise<void>;
+  /** Follow runs another tab is running: the list, and the charts of the one on screen (the page polls while there are any). */
+  followElsewhere(): Promise<void>;
   select(name: string | null): Promise<void>;
   start(req: RunRequest): Promise<RunInfo | undefined>;
   resume(name: string, totalSteps?: number): Promise<RunInfo | undefined>;
@@ -119,6 +121,14 @@ export const useRuns = create<RunsState>()((set, get) => {
         const pick = merged.find((r) => r.status === 'interrupted') ?? [...merged].sort((a, b) => b.updatedAt.localeCompare(a.updatedAt))[0];
         void get().select(pick.name);
       }
+    },
+
+    async followElsewhere() {
+      const sel = get().selected;
+      // Its last rows too, once it has ended there.
+      const watched = get().runs.some((r) => r.name === sel && r.status === 'running-elsewhere');
+      await get().refresh();
+      if (sel && watched && sel !== get().live) await loadRows(sel);
     },
 
     async select(name) {
