@@ -46,6 +46,7 @@ function gatedWorkspace(inner: Workspace, g: ReturnType<typeof gate>): Workspace
     write: via((p: string, b: Uint8Array) => inner.write(p, b)), listDir: via((d: string) => inner.listDir(d)),
     append: via((p: string, t: string) => inner.append(p, t)), remove: via((p: string) => inner.remove(p)), size: via((p: string) => inner.size(p)),
     writeFolder: via((d: string, f: Record<string, Uint8Array | string>) => inner.writeFolder(d, f)),
+    removeLeftovers: via((d: string) => inner.removeLeftovers(d)),
   };
 }
 
@@ -120,6 +121,7 @@ describe('two tabs, one storage', () => {
     const before = await snapshot(ws);
     const elsewhere = /^run r: is running in another tab/;
     expect(await refusal(labB.resumeRun('r'))).toMatch(elsewhere);
+    expect(await refusal(labB.restartRun('r'))).toMatch(elsewhere);
     expect(await refusal(labB.deleteRun('r'))).toMatch(elsewhere);
     expect(await refusal(labB.startRun({ name: 'r', kind: 'sft', config: sftConfig(2) }))).toMatch(elsewhere);
     expect(await refusal(labB.deleteModel('runs/r/checkpoint-1'))).toMatch(/runs\/r\/checkpoint-1: belongs to run r, which is running in another tab/);

@@ -9,6 +9,8 @@
 // and lists it as 'running-elsewhere'. A tab closed mid-run leaves run.json saying 'running' and
 // frees the lock; a lab that finds it so reports it 'interrupted', and resumeRun continues it from
 // its last complete checkpoint (its metrics cut back to that step, so the charts read as one run).
+// A run cut off before its first checkpoint has nothing to resume from: restartRun runs it again
+// from step 0 with the same settings, its old metrics, records and checkpoints cleared.
 import { InputError } from '../../src/engine/errors';
 import { subWorkspace, type Workspace } from '../../src/io/workspace';
 import { applyOverrides, sftConfigFrom, type SftConfig } from '../../src/recipe/sft-config';
@@ -23,7 +25,7 @@ import { runGrpoJob } from '../../src/recipe/grpo-run';
 import type { EngineApi } from '../api';
 import type { LabContext } from './context';
 
-type Calls = Pick<EngineApi, 'startRun' | 'resumeRun' | 'stopRun' | 'listRuns' | 'runMetrics' | 'rolloutSteps' | 'rollouts' | 'deleteRun'>;
+type Calls = Pick<EngineApi, 'startRun' | 'resumeRun' | 'restartRun' | 'stopRun' | 'listRuns' | 'runMetrics' | 'rolloutSteps' | 'rollouts' | 'deleteRun'>;
 
 const RUNS = 'runs';
 const runPath = (name: string) => `${RUNS}/${name}`;
@@ -80,15 +82,24 @@ export function runsApi(ctx: LabContext): Calls {
     return { ...info, status, checkpoints: await listCheckpoints(run) };
   }
 
+  /** `replace`: the folder holds the run's earlier attempt, cleared once every input has been checked (a restart). */
+  /** The run's job from its run.json settings (checked again), with more steps when asked. */
+  function jobOf(name: string, info: RunInfo, steps?: number) {
+    const where = `run ${name} config`;
+    return info.kind === 'sft'
+      ? { kind: 'sft', config: applyOverrides(sftConfigFrom(info.config, where), steps ? [`maxSteps=${steps}`] : [], 'totalSteps') } as const
+      : { kind: 'grpo', config: applyGrpoOverrides(grpoConfigFrom(info.config, where), steps ? [`steps=${steps}`] : [], 'totalSteps') } as const;
+  }
+
   function drive(name: string, job: { kind: 'sft'; config: SftConfig } | { kind: 'grpo'; config: GrpoConfig }, resume: ResumePoint | null,
-    onEvent?: (e: RunEvent) => void): Promise<RunInfo> {
+    onEvent?: (e: RunEvent) => void, replace = false): Promise<RunInfo> {
     return ctx.exclusive(`run ${name}`, async (signal) => {
       const me = { name, stopAs: 'stopped' as 'paused' | 'stopped' };
       active = me;
       let final = null as RunInfo | null;
       const run = runFolder(name);
       const common = {
-        run, name, open: folders, gpu: () => ctx.gpu(), signal, resume, configWhere: `run ${name} config`,
+        run, name, open: folders, gpu: () => ctx.gpu(), signal, resume, replace, configWhere: `run ${name} config`,
         stopStatus: () => me.stopAs,
         onEvent: (e: RunEvent) => {
           if (e.type === 'end') final = e.run;
@@ -133,12 +144,20 @@ export function runsApi(ctx: LabContext): Calls {
       if (steps !== undefined && !(Number.isInteger(steps) && steps > 0)) throw new InputError('totalSteps', `must be an integer >= 1, got ${steps}`);
       return owning(name, async () => {
         const { run, info } = await existingRun(name);
+        if ((await listCheckpoints(run)).length === 0) {
+          throw new InputError(`run ${name}`, 'has no checkpoint to resume from (it ended before its first); restart it from the start, which keeps its settings');
+        }
         const resume = await findResume(run, info.kind);
-        const where = `run ${name} config`;
-        const job = info.kind === 'sft'
-          ? { kind: 'sft', config: applyOverrides(sftConfigFrom(info.config, where), steps ? [`maxSteps=${steps}`] : [], 'totalSteps') } as const
-          : { kind: 'grpo', config: applyGrpoOverrides(grpoConfigFrom(info.config, where), steps ? [`steps=${steps}`] : [], 'totalSteps') } as const;
-        return drive(name, job, resume, onEvent);
+        return drive(name, jobOf(name, info, steps), resume, onEvent);
+      });
+    },
+
+    async restartRun(name, onEvent) {
+      checkRunName(name);
+      if (active?.name === name) throw new InputError(`run ${name}`, 'is running now');
+      return owning(name, async () => {
+        const { info } = await existingRun(name);
+        return drive(name, jobOf(name, info), null, onEvent, true);
       });
     },
 
