@@ -71,9 +71,9 @@ export function runsApi(ctx: LabContext): Calls {
   }
 
   /**
-   * The run as the UI should see it: one another tab holds runs there, whatever run.json says yet
-   * (a resume there writes 'running' a moment after taking the lock); a 'running' record that no
-   * job of this lab or another tab is behind was cut off.
+   * The run as the UI should see it: one whose lock another tab holds is running there, whatever
+   * run.json says yet (a resume there writes 'running' a moment after taking the lock); a 'running'
+   * record that no job, here or in another tab, is behind was cut off.
    */
   async function present(run: Workspace, info: RunInfo, elsewhere: Set<string>): Promise<RunInfo> {
     const status = active?.name === info.name ? info.status
@@ -82,7 +82,6 @@ export function runsApi(ctx: LabContext): Calls {
     return { ...info, status, checkpoints: await listCheckpoints(run) };
   }
 
-  /** `replace`: the folder holds the run's earlier attempt, cleared once every input has been checked (a restart). */
   /** The run's job from its run.json settings (checked again), with more steps when asked. */
   function jobOf(name: string, info: RunInfo, steps?: number) {
     const where = `run ${name} config`;
@@ -91,6 +90,7 @@ export function runsApi(ctx: LabContext): Calls {
       : { kind: 'grpo', config: applyGrpoOverrides(grpoConfigFrom(info.config, where), steps ? [`steps=${steps}`] : [], 'totalSteps') } as const;
   }
 
+  /** `replace`: the folder holds the run's earlier attempt, cleared once every input has been checked (a restart). */
   function drive(name: string, job: { kind: 'sft'; config: SftConfig } | { kind: 'grpo'; config: GrpoConfig }, resume: ResumePoint | null,
     onEvent?: (e: RunEvent) => void, replace = false): Promise<RunInfo> {
     return ctx.exclusive(`run ${name}`, async (signal) => {

@@ -276,7 +276,7 @@ function RunView() {
           )}
         </div>
       </div>
-      {run.status === 'running-elsewhere' && <p className="notice" data-testid="run-elsewhere">This run is running in another tab of this browser. Its charts here follow it; pause, stop or resume it from that tab (this one cannot resume, restart or delete it meanwhile).</p>}
+      {run.status === 'running-elsewhere' && <p className="notice" data-testid="run-elsewhere">This run is running in another tab of this browser. Its charts here follow it; pause or stop it from that tab, after which this one can resume it (until then this tab cannot resume, restart or delete it).</p>}
       {run.status === 'interrupted' && run.checkpoints.length > 0 && <p className="notice">This run was cut off (the tab closed or the GPU was lost). Resume continues from its last checkpoint, step {run.checkpoints[run.checkpoints.length - 1]}.</p>}
       {canRestart(run) && !isLive && <p className="notice" data-testid="run-no-checkpoint">
         {run.status === 'interrupted' ? 'This run was cut off (the tab closed or the GPU was lost) before its first checkpoint' : 'This run ended before its first checkpoint'}, so
