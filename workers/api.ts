@@ -217,6 +217,11 @@ export interface EngineApi {
   estimateRun(req: EstimateRequest): Promise<RunEstimate>;
   /** Continue a paused, stopped or interrupted run from its last checkpoint. */
   resumeRun(name: string, onEvent?: (e: RunEvent) => void, more?: { totalSteps?: number }): Promise<RunInfo>;
+  /**
+   * Run a run again from step 0 with the settings in its run.json (for one cut off before its first
+   * checkpoint); its metrics, rollout records and checkpoints are cleared once the settings check out.
+   */
+  restartRun(name: string, onEvent?: (e: RunEvent) => void): Promise<RunInfo>;
   /** Ask the running run to end after its current step with a checkpoint, as 'paused' or 'stopped'. */
   stopRun(how: 'pause' | 'stop'): Promise<void>;
   listRuns(): Promise<RunInfo[]>;

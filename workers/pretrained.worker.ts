@@ -4,11 +4,13 @@
 // same origin-private workspace the engine worker uses.
 //
 // ONNX Runtime's WASM module is served by the lab itself: the files are imported as assets, so the
-// build copies them next to the app and `wasmPaths` points at them; no CDN is ever contacted.
-// transformers.js's WebGPU build of ONNX Runtime loads the "asyncify" variant.
+// build copies them next to the app and `wasmPaths` points at them; no CDN is ever contacted (the
+// build also strips transformers.js's CDN default, and the site's CSP would refuse one). They are
+// the files of the onnxruntime-web transformers.js resolves, wherever npm put it ("ort-of-transformers/"
+// is aliased in vite.config.ts). transformers.js's WebGPU build of ONNX Runtime loads the "asyncify" variant.
 import * as Comlink from 'comlink';
-import ortWasm from '../node_modules/@huggingface/transformers/node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.asyncify.wasm?url';
-import ortMjs from '../node_modules/@huggingface/transformers/node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.asyncify.mjs?url';
+import ortWasm from 'ort-of-transformers/ort-wasm-simd-threaded.asyncify.wasm?url';
+import ortMjs from 'ort-of-transformers/ort-wasm-simd-threaded.asyncify.mjs?url';
 import { browserWorkspace } from '../src/io/workspace';
 import { PretrainedBackend } from '../src/pretrained/backend';
 import { browserCacheStore } from '../src/pretrained/cache';

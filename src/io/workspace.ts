@@ -8,7 +8,8 @@
 // memory, which cannot rename folders, write the files and then the marker `.complete` last, after
 // removing any old marker first. A folder without its marker is never read as complete
 // (`isCompleteFolder`), so a tab killed mid-write leaves the previous checkpoint as the last good
-// one, and a stray partial folder that the next prune removes. (Rewriting a folder under the SAME
+// one, and a stray partial folder that a run resuming removes (run-io `cleanRunFolder`, with the
+// temp files of `removeLeftovers`); a folder write that fails (full storage) removes its own. (Rewriting a folder under the SAME
 // name has no old copy to fall back to there; checkpoints never do that: each step has its own.)
 import { InputError } from '../engine/errors';
 import { joinWhere, pathSegments, type FileSource, type FileSink } from './files';
@@ -31,6 +32,12 @@ export interface Workspace extends FileSource, FileSink {
   size(path: string): Promise<number | null>;
   /** Replace folder `dir` with exactly `files` (relative paths), atomically as described above. */
   writeFolder(dir: string, files: Record<string, Uint8Array | string>): Promise<void>;
+  /**
+   * Remove from folder `dir` (not below it) what writes cut off by a killed process or a closed tab
+   * left: Node's temp files and folders, OPFS swap files. Listing never shows them; they only hold
+   * storage. Call when no write of this folder is in progress. Returns the names removed, sorted.
+   */
+  removeLeftovers(dir: string): Promise<string[]>;
 }
 
 const enc = new TextEncoder();
@@ -68,6 +75,7 @@ export function subWorkspace(ws: Workspace, dir: string): Workspace {
     remove: (p) => ws.remove(at(p)),
     size: (p) => ws.size(at(p)),
     writeFolder: (d, f) => ws.writeFolder(at(d), f),
+    removeLeftovers: (d) => ws.removeLeftovers(at(d)),
   };
 }
 
@@ -76,8 +84,15 @@ async function writeFolderByMarker(ws: Workspace, dir: string, files: Record<str
   await ws.remove(`${dir}/${COMPLETE_MARKER}`);
   // Files of an older version of this folder that the new one lacks would otherwise survive.
   await ws.remove(dir);
-  for (const [p, v] of Object.entries(files)) await ws.write(`${dir}/${p}`, bytesOf(v));
-  await ws.write(`${dir}/${COMPLETE_MARKER}`, enc.encode(JSON.stringify({ files: Object.keys(files).sort(), at: new Date().toISOString() }) + '\n'));
+  try {
+    for (const [p, v] of Object.entries(files)) await ws.write(`${dir}/${p}`, bytesOf(v));
+    await ws.write(`${dir}/${COMPLETE_MARKER}`, enc.encode(JSON.stringify({ files: Object.keys(files).sort(), at: new Date().toISOString() }) + '\n'));
+  } catch (e) {
+    // What was written is no folder anyone can read, and it holds storage: full storage is the
+    // usual reason a write fails here, and the retry needs that space back.
+    await ws.remove(dir).catch(() => undefined);
+    throw e;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -124,6 +139,8 @@ export class MemoryWorkspace implements Workspace {
   }
   async size(p: string) { return this.files.get(this.key(p))?.length ?? null; }
   writeFolder(dir: string, files: Record<string, Uint8Array | string>) { return writeFolderByMarker(this, dir, files); }
+  /** Memory writes are never cut off half-way. */
+  async removeLeftovers(_dir: string): Promise<string[]> { return []; }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -135,6 +152,8 @@ let nodeMods: Promise<{ fs: NodeFs; path: NodePath }> | null = null;
 const node = () => (nodeMods ??= Promise.all([import('node:fs/promises'), import('node:path')]).then(([fs, path]) => ({ fs, path })));
 const code = (e: unknown) => (e as { code?: string })?.code;
 const tmpSuffix = () => `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+/** Names of write() and writeFolder()'s temp files and folders (a rename away from their target). */
+const NODE_LEFTOVER = /\.(tmp|old)-[0-9a-z]+-[0-9a-z]+$/;
 
 export function nodeWorkspace(root: string): Workspace {
   const full = async (p: string) => {
@@ -205,7 +224,7 @@ export function nodeWorkspace(root: string): Workspace {
         const entries = await fs.readdir(await full(dir), { withFileTypes: true });
         return entries
           // Temp files and folders of writes in progress (or of a killed process) are not content.
-          .filter((e) => !/\.(tmp|old)-[0-9a-z]+-[0-9a-z]+$/.test(e.name))
+          .filter((e) => !NODE_LEFTOVER.test(e.name))
           .filter((e) => e.isFile() || e.isDirectory())
           .map((e): DirEntry => ({ name: e.name, kind: e.isDirectory() ? 'dir' : 'file' }))
           .sort((a, b) => (a.name < b.name ? -1 : 1));
@@ -223,6 +242,16 @@ export function nodeWorkspace(root: string): Workspace {
     async remove(p) {
       const { fs } = await node();
       await fs.rm(await full(p), { recursive: true, force: true });
+    },
+    async removeLeftovers(dir) {
+      const { fs, path } = await node();
+      const d = await full(dir);
+      const names = (await fs.readdir(d).catch((e) => {
+        if (code(e) === 'ENOENT' || code(e) === 'ENOTDIR') return [] as string[];
+        throw e;
+      })).filter((n) => NODE_LEFTOVER.test(n)).sort();
+      for (const n of names) await fs.rm(path.join(d, n), { recursive: true, force: true });
+      return names;
     },
     async writeFolder(dir, files) {
       const { fs, path } = await node();
@@ -372,6 +401,24 @@ export function browserWorkspace(root: FileSystemDirectoryHandle, name = 'browse
       }
     },
     writeFolder(dir, files) { return writeFolderByMarker(ws, dir, files); },
+    async removeLeftovers(dir) {
+      let d: DirHandle;
+      try {
+        d = await dirAt(dir === '' ? [] : pathSegments(dir, joinWhere(name, dir)), false);
+      } catch (e) {
+        if (notFound(e)) return [];
+        throw e;
+      }
+      // Chrome's createWritable swap files (".crswap"), left when the tab closed mid-write.
+      const names: string[] = [];
+      for await (const [n] of d.entries()) if (n.endsWith('.crswap')) names.push(n);
+      const removed: string[] = [];
+      for (const n of names.sort()) {
+        // One still open (a write of another tab) cannot be removed; it is not ours to remove.
+        if (await d.removeEntry(n).then(() => true, () => false)) removed.push(n);
+      }
+      return removed;
+    },
   };
   return ws;
 }

@@ -285,10 +285,15 @@ export class PretrainedBackend {
       env.useFSCache = false;
     }
     env.useBrowserCache = !folder && typeof caches !== 'undefined';
-    // Once, before ONNX Runtime starts: transformers.js then swaps the .mjs URL for a cached blob.
+    // Once, before ONNX Runtime starts (it reads them when its first session is made).
     const wasm = env.backends.onnx.wasm;
     if (wasm && !wasmSet) {
-      if (this.o.wasmPaths) wasm.wasmPaths = { ...this.o.wasmPaths };
+      if (this.o.wasmPaths) {
+        wasm.wasmPaths = { ...this.o.wasmPaths };
+        // Otherwise transformers.js would import the .mjs from a blob: URL of a cached copy, which
+        // the site's CSP refuses as a script source; the files are the site's own, in the HTTP cache.
+        env.useWasmCache = false;
+      }
       if (this.o.numThreads) wasm.numThreads = this.o.numThreads;
       wasmSet = true;
     }

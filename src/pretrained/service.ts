@@ -7,7 +7,9 @@ import type { Workspace } from '../io/workspace';
 import type { BenchmarkInput } from '../eval/run';
 import type { PretrainedApi, AdapterView, DistillReply } from '../../workers/pretrained-api';
 import { pickedSource } from '../../workers/lab/models';
-import { progressReporter, resolveItems, writeDataset } from '../../workers/lab/data';
+import { owningDataset, progressReporter, requireFreeName, resolveItems, writeDataset } from '../../workers/lab/data';
+import { checkName } from '../../workers/lab/models';
+import { defaultLockManager, LabLocks, type LockManagerLike } from '../../workers/lab/locks';
 import { catalogFor } from './catalog';
 import type { PretrainedBackend } from './backend';
 import type { ModelCacheStore } from './cache';
@@ -18,6 +20,8 @@ export interface ServiceDeps {
   adapter: AdapterView;
   /** The lab's workspace (datasets to evaluate or distill; where kept traces are saved). */
   workspace: Workspace | null;
+  /** The origin's lock manager, shared with the engine worker's lab (default: navigator.locks, or the workspace's in-process registry). */
+  locks?: LockManagerLike;
 }
 
 const posInt = (where: string, v: unknown, min = 1) => {
@@ -31,6 +35,8 @@ export function createPretrainedService(d: ServiceDeps): PretrainedApi {
     if (!d.workspace) throw new InputError('pretrained worker', 'no workspace: datasets cannot be read here');
     return d.workspace;
   };
+  let labLocks: LabLocks | null = null;
+  const locks = () => (labLocks ??= new LabLocks(d.locks ?? defaultLockManager(ws())));
   const webgpu = d.adapter.webgpu;
   // Claimed before the first await of a call, so a call that arrives while another is still
   // reading its items is refused too (the backend's own lock only starts at the model).
@@ -44,7 +50,7 @@ export function createPretrainedService(d: ServiceDeps): PretrainedApi {
       running = null;
     }
   };
-  return {
+  const api: PretrainedApi = {
     async adapter() { return d.adapter; },
     async catalog() {
       return catalogFor(webgpu?.features ?? [], webgpu ? { maxBufferSize: webgpu.maxBufferSize, maxStorageBufferBindingSize: webgpu.maxStorageBufferBindingSize } : null,
@@ -88,24 +94,35 @@ export function createPretrainedService(d: ServiceDeps): PretrainedApi {
     distill: (req, onProgress) => job('distilling', async (): Promise<DistillReply> => {
       posInt('distill.n', req.n);
       posInt('distill.maxNewTokens', req.maxNewTokens);
-      const items = await resolveItems(ws(), req.data, 'distill.data');
-      const model = b.loaded?.id ?? 'a pretrained model';
-      const report = progressReporter(onProgress);
-      const r = await b.distill(items, {
-        n: req.n, maxNewTokens: req.maxNewTokens, temperature: req.temperature, topP: req.topP, seed: req.seed, grade: req.grade,
-        prompt: { newline: req.newline }, onProgress: (done, total) => report({ phase: `sampling ${req.n} per question`, done, total }),
+      if (!req.saveAs) return distillOwned(req, onProgress);
+      // The traces' dataset name is held from its check to the write, as an import holds its name.
+      const name = checkName('distill.saveAs', req.saveAs);
+      return owningDataset(locks(), name, async () => {
+        await requireFreeName(ws(), name, 'distill.saveAs');
+        return distillOwned(req, onProgress);
       });
-      const reply: DistillReply = {
-        total: r.total, withTrace: r.withTrace, samples: r.samples, withoutImages: r.withoutImages,
-        records: r.records.map((x) => ({ question: x.item.question, answer_label: x.item.answer_label, responses: x.responses, kept: x.kept, reasoning: x.reasoning })),
-      };
-      if (req.saveAs) {
-        if (r.items.length === 0) throw new InputError('distill.saveAs', `no question got a correct trace from ${model}: nothing to save`);
-        reply.saved = await writeDataset(ws(), req.saveAs, `distilled:${model}`, [{ name: 'train', items: r.items }], {}, onProgress);
-      }
-      return reply;
     }),
     async cancel() { b.cancel(); },
     async unload() { await job('unloading', () => b.unload()); },
   };
+  return api;
+
+  async function distillOwned(req: Parameters<PretrainedApi['distill']>[0], onProgress: Parameters<PretrainedApi['distill']>[1]): Promise<DistillReply> {
+    const items = await resolveItems(ws(), req.data, 'distill.data');
+    const model = b.loaded?.id ?? 'a pretrained model';
+    const report = progressReporter(onProgress);
+    const r = await b.distill(items, {
+      n: req.n, maxNewTokens: req.maxNewTokens, temperature: req.temperature, topP: req.topP, seed: req.seed, grade: req.grade,
+      prompt: { newline: req.newline }, onProgress: (done, total) => report({ phase: `sampling ${req.n} per question`, done, total }),
+    });
+    const reply: DistillReply = {
+      total: r.total, withTrace: r.withTrace, samples: r.samples, withoutImages: r.withoutImages,
+      records: r.records.map((x) => ({ question: x.item.question, answer_label: x.item.answer_label, responses: x.responses, kept: x.kept, reasoning: x.reasoning })),
+    };
+    if (req.saveAs) {
+      if (r.items.length === 0) throw new InputError('distill.saveAs', `no question got a correct trace from ${model}: nothing to save`);
+      reply.saved = await writeDataset(ws(), req.saveAs, `distilled:${model}`, [{ name: 'train', items: r.items }], {}, onProgress);
+    }
+    return reply;
+  }
 }

@@ -16,7 +16,7 @@ import { evaluateHeldOut, fingerprint, type HeldOutEval } from './sft';
 import { grpoOptions, totalSteps, type GrpoConfig } from './grpo-config';
 import { GrpoTrainer, runGrpo, type GrpoStepMetrics } from './grpo';
 import {
-  METRICS_FILE, MetricsLog, ROLLOUTS_FILE, RUN_CONFIG_FILE, RunRecord, SUMMARY_FILE, checkpointName, clearRun, loadModelFolder, pruneCheckpoints,
+  METRICS_FILE, MetricsLog, ROLLOUTS_FILE, RUN_CONFIG_FILE, RunRecord, SUMMARY_FILE, checkpointName, cleanRunFolder, clearRun, loadModelFolder, pruneCheckpoints,
   restoreOptimizer, saveRunCheckpoint, writeJson, type CheckpointReason, type ResumePoint,
 } from './run-io';
 import {
@@ -156,6 +156,8 @@ export async function runGrpoJob(job: GrpoJob): Promise<GrpoSummary> {
   let lastCheckpoint = rp?.where ?? '';
   try {
     if (job.replace) await clearRun(run);
+    const leftovers = await cleanRunFolder(run);
+    if (leftovers.length) say(`removed what an interrupted save left: ${leftovers.join(', ')}`);
     await writeJson(run, RUN_CONFIG_FILE, cfg);
     record = await RunRecord.begin(run, { name, kind: 'grpo', step: state?.step ?? 0, totalSteps: total, config: cfg });
     const rec = record;
@@ -198,7 +200,8 @@ export async function runGrpoJob(job: GrpoJob): Promise<GrpoSummary> {
         metrics: last ? { ...stepSummary(last) } : undefined,
       }, tokFiles, { optimizer: cfg.checkpoint.optimizer });
       lastCheckpoint = joinWhere(run.name, dir);
-      await pruneCheckpoints(run, cfg.checkpoint.keep, [step, ...(state ? [state.step] : [])]);
+      // The checkpoint resumed from counts among the kept: it was read in full before the first step.
+      await pruneCheckpoints(run, cfg.checkpoint.keep, [step]);
       await rec.checkpointsChanged();
       emit({ type: 'checkpoint', step, reason });
       say(`checkpoint (${reason}) -> ${lastCheckpoint}`);

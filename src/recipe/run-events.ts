@@ -22,9 +22,11 @@ export type RunKind = 'sft' | 'grpo';
 /**
  * running: a job holds the GPU for it now. paused/stopped: ended by the user with a checkpoint.
  * interrupted: the tab closed or the device was lost mid-run (resume continues from the last
- * checkpoint). failed: an error ended it (`error` says which).
+ * checkpoint; one cut off before its first checkpoint can only restart). failed: an error ended it
+ * (`error` says which). running-elsewhere: another tab holds the run (it runs there); only listRuns
+ * says it, run.json never does.
  */
-export type RunStatus = 'running' | 'paused' | 'stopped' | 'completed' | 'interrupted' | 'failed';
+export type RunStatus = 'running' | 'paused' | 'stopped' | 'completed' | 'interrupted' | 'failed' | 'running-elsewhere';
 
 /** run.json of a run folder, and what listRuns reports. */
 export interface RunInfo {

@@ -84,6 +84,23 @@ export const isRunEntry = (name: string) => RUN_ENTRY_FILES.includes(name) || CH
 export async function clearRun(run: Workspace): Promise<void> {
   for (const e of await run.listDir('')) if (isRunEntry(e.name)) await run.remove(e.name);
 }
+/**
+ * Remove what interrupted saves left in a run folder: checkpoint-<step> folders without their
+ * marker (the tab closed or the process died mid-save) and the workspace's temp files of writes
+ * cut off. They are never read, but they hold storage, and a checkpoint is most of it. Call before
+ * a run writes to the folder, when no save is in progress. Returns the names removed.
+ */
+export async function cleanRunFolder(run: Workspace): Promise<string[]> {
+  const removed = await run.removeLeftovers('');
+  for (const e of await run.listDir('')) {
+    if (e.kind === 'dir' && CHECKPOINT_RE.test(e.name) && !(await run.exists(`${e.name}/${COMPLETE_MARKER}`))) {
+      await run.remove(e.name);
+      removed.push(e.name);
+    }
+  }
+  return removed.sort();
+}
+
 /** `file` inside folder `dir` of a workspace ('' = its root). */
 const inDir = (dir: string, file: string) => (dir === '' ? file : `${dir}/${file}`);
 
@@ -321,6 +338,7 @@ export class MetricsLog {
 }
 
 const RUN_KINDS: RunKind[] = ['sft', 'grpo'];
+/** What run.json may say ('running-elsewhere' is only ever reported, never written). */
 const RUN_STATUSES: RunStatus[] = ['running', 'paused', 'stopped', 'completed', 'interrupted', 'failed'];
 
 /** run.json of a run folder, checked; null when there is none. */

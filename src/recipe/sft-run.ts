@@ -24,7 +24,7 @@ import { scratchTextConfig, type SftConfig } from './sft-config';
 import { prepareSftData, runSft, sftPlan, type PreparedSft, type SftEval, type SftResult, type SftStepMetrics } from './sft';
 import type { RunEvent, RunInfo } from './run-events';
 import {
-  METRICS_FILE, MetricsLog, RUN_CONFIG_FILE, RunRecord, SUMMARY_FILE, checkpointName, clearRun, loadModelFolder, pruneCheckpoints,
+  METRICS_FILE, MetricsLog, RUN_CONFIG_FILE, RunRecord, SUMMARY_FILE, checkpointName, cleanRunFolder, clearRun, loadModelFolder, pruneCheckpoints,
   restoreOptimizer, saveRunCheckpoint, writeJson, type ResumePoint,
 } from './run-io';
 
@@ -338,6 +338,8 @@ export async function runSftJob(job: SftJob): Promise<SftSummary> {
   let lastCheckpoint = rp?.where ?? '';
   try {
     if (job.replace) await clearRun(run);
+    const leftovers = await cleanRunFolder(run);
+    if (leftovers.length) say(`removed what an interrupted save left: ${leftovers.join(', ')}`);
     await writeJson(run, RUN_CONFIG_FILE, cfg);
     record = await RunRecord.begin(run, { name, kind: 'sft', step: state?.step ?? 0, totalSteps: plan.totalSteps, config: cfg });
     const rec = record;
@@ -381,7 +383,8 @@ export async function runSftJob(job: SftJob): Promise<SftSummary> {
           metrics: c.last ? { loss: c.last.loss, lr: c.last.lr, grad_norm: c.last.gradNorm } : undefined,
         }, tokFiles, { optimizer: cfg.checkpoint.optimizer });
         lastCheckpoint = joinWhere(run.name, dir);
-        await pruneCheckpoints(run, cfg.checkpoint.keep, [c.step, ...(state ? [state.step] : [])]);
+        // The checkpoint resumed from counts among the kept: it was read in full before the first step.
+        await pruneCheckpoints(run, cfg.checkpoint.keep, [c.step]);
         await rec.checkpointsChanged();
         emit({ type: 'checkpoint', step: c.step, reason: c.reason });
         say(`checkpoint (${c.reason}) -> ${lastCheckpoint}`);

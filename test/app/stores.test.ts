@@ -158,6 +158,55 @@ describe('runs', () => {
     expect(useRuns.getState().rows.cut).toHaveLength(3);
   });
 
+  it('restart a run cut off before its first checkpoint: it cannot resume, and its charts start over', async () => {
+    const cut = run({ name: 'early', status: 'interrupted', step: 2, checkpoints: [] });
+    const oldRows = [{ type: 'step', step: 1, loss: 3 }, { type: 'step', step: 2, loss: 2 }];
+    let onDisk: RunInfo[] = [cut];
+    let rowsOnDisk: Record<string, unknown>[] = oldRows;
+    const restartRun = vi.fn(async (_name: string, onEvent?: (e: RunEvent) => void) => {
+      // The old attempt's rows are gone from the page before the first new step arrives.
+      expect(useRuns.getState().rows.early).toEqual([]);
+      onEvent?.({ type: 'sft-step', totalSteps: 3, metrics: { step: 1, epoch: 0.1, loss: 5, lr: 1e-3, gradNorm: 1, examples: 2, targetTokens: 4, tokens: 8, tokensPerSecond: 1, seconds: 1 } });
+      const done = run({ name: 'early', status: 'completed', step: 3, checkpoints: [3] });
+      onDisk = [done];
+      rowsOnDisk = [{ type: 'step', step: 1, loss: 5 }, { type: 'step', step: 2, loss: 4 }, { type: 'step', step: 3, loss: 3 }];
+      return done;
+    });
+    setEngine(fake({
+      busy: async () => null, listModels: async () => [], storage: async () => ({ usage: 0, quota: 0 }),
+      listRuns: async () => onDisk, runMetrics: async () => rowsOnDisk, restartRun,
+    }));
+    await useRuns.getState().refresh();
+    await tick();
+    expect(useRuns.getState().rows.early).toHaveLength(2);
+    const info = await useRuns.getState().restart('early');
+    expect(restartRun).toHaveBeenCalledWith('early', expect.any(Function));
+    expect(info?.status).toBe('completed');
+    await tick();
+    expect(useRuns.getState().rows.early.map((r) => [r.step, r.loss])).toEqual([[1, 5], [2, 4], [3, 3]]);
+    expect(useJobs.getState().alerts).toEqual([]);
+  });
+
+  it('follow a run another tab is running: its charts grow, and the last rows come once it ends there', async () => {
+    let status: RunInfo['status'] = 'running-elsewhere';
+    let steps = 1;
+    setEngine(fake({
+      listRuns: async () => [run({ name: 'there', status, step: steps, checkpoints: [steps] })],
+      runMetrics: async () => Array.from({ length: steps }, (_, i) => ({ type: 'step', step: i + 1, loss: 1 })),
+    }));
+    await useRuns.getState().refresh();
+    await tick();
+    expect(useRuns.getState().rows.there).toHaveLength(1);
+    steps = 2;
+    await useRuns.getState().followElsewhere();
+    expect(useRuns.getState().rows.there).toHaveLength(2);
+    steps = 3;
+    status = 'paused';
+    await useRuns.getState().followElsewhere();
+    expect(useRuns.getState().runs[0].status).toBe('paused');
+    expect(useRuns.getState().rows.there).toHaveLength(3);
+  });
+
   it('pause asks the engine for a pause, stop cancels through the job', async () => {
     const stopRun = vi.fn(async () => {});
     let end!: () => void;

@@ -1,7 +1,7 @@
 // The storage every host shares: the same behaviour from memory and from a Node folder (the
 // browser's OPFS implementation runs in the e2e tests), and folder writes that are never torn.
 import { describe, it, expect, afterAll } from 'vitest';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { InputError } from '../../src/engine/errors';
@@ -59,14 +59,44 @@ describe.each(hosts)('%s workspace', (_name, make) => {
     expect(await isCompleteFolder(ws, 'runs/r')).toBe(false);
   });
 
-  it('a folder write that fails part-way never leaves a complete-looking folder', async () => {
+  it('a folder write that fails part-way never leaves a complete-looking folder, nor any of its files', async () => {
     const ws = make();
     await ws.writeFolder('ck/good', { 'a.txt': 'a' });
     // The second file's path is invalid: the write fails after the first file.
     await expect(ws.writeFolder('ck/next', { 'a.txt': 'a', '../b.txt': 'b' })).rejects.toBeInstanceOf(InputError);
     expect(await isCompleteFolder(ws, 'ck/next')).toBe(false);
+    // A half-written folder would hold storage (a checkpoint's weights) until something removed it.
+    expect(await ws.listDir('ck/next')).toEqual([]);
     expect(await isCompleteFolder(ws, 'ck/good')).toBe(true);
     expect(text(await ws.read('ck/good/a.txt'))).toBe('a');
+  });
+});
+
+describe('leftovers of interrupted writes', () => {
+  it('node: temp files and folders of writes a killed process left are removed, nothing else', async () => {
+    const root = mkdtempSync(path.join(dir, 'l-'));
+    const ws = nodeWorkspace(root);
+    await ws.writeFolder('run/checkpoint-1', { 'config.json': '{}' });
+    await ws.write('run/metrics.jsonl', enc('{}\n'));
+    // What a process killed inside writeFolder / write leaves: a temp folder, an old folder mid-swap, a temp file.
+    mkdirSync(path.join(root, 'run', 'checkpoint-2.tmp-mb1x2y3-a1b2c3'), { recursive: true });
+    writeFileSync(path.join(root, 'run', 'checkpoint-2.tmp-mb1x2y3-a1b2c3', 'model.safetensors'), 'half');
+    mkdirSync(path.join(root, 'run', 'checkpoint-1.old-mb1x2y4-d4e5f6'));
+    writeFileSync(path.join(root, 'run', 'run.json.tmp-mb1x2y5-0f9e8d'), '{"na');
+    // A name that only looks alike is content.
+    writeFileSync(path.join(root, 'run', 'notes.tmp-draft'), 'mine');
+    expect((await ws.listDir('run')).map((e) => e.name)).toEqual(['checkpoint-1', 'metrics.jsonl', 'notes.tmp-draft']);
+    expect(await ws.removeLeftovers('run')).toEqual(['checkpoint-1.old-mb1x2y4-d4e5f6', 'checkpoint-2.tmp-mb1x2y3-a1b2c3', 'run.json.tmp-mb1x2y5-0f9e8d']);
+    expect(readdirSync(path.join(root, 'run')).sort()).toEqual(['checkpoint-1', 'metrics.jsonl', 'notes.tmp-draft']);
+    expect(await ws.removeLeftovers('nowhere')).toEqual([]);
+    expect(await subWorkspace(ws, 'run').removeLeftovers('')).toEqual([]);
+  });
+
+  it('memory: its writes leave nothing behind', async () => {
+    const ws = new MemoryWorkspace('mem');
+    await ws.write('run/a.tmp-x1-y2', enc('content'));
+    expect(await ws.removeLeftovers('run')).toEqual([]);
+    expect(await ws.list()).toEqual(['run/a.tmp-x1-y2']);
   });
 });
 

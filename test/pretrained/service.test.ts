@@ -1,7 +1,7 @@
 // The pretrained worker's API (src/pretrained/service.ts, what workers/pretrained.worker.ts serves)
 // in Node over a memory workspace: catalog for an adapter, load, ask with the recipe prompt,
-// evaluate and distill on DataRefs (synth items), kept traces saved as a dataset that reads back,
-// and one job at a time.
+// evaluate and distill on DataRefs (synth items), kept traces saved as a dataset that reads back
+// (never over an existing one), and one job at a time.
 import { describe, it, expect, afterAll } from 'vitest';
 import path from 'node:path';
 import { PretrainedBackend } from '../../src/pretrained/backend';
@@ -72,6 +72,10 @@ describe('pretrained worker API (Node)', () => {
     const saved = await loadDatasetItems(ws, 'teacher-traces', 'train');
     expect(saved.map((x) => x.hash)).toEqual(goldA.map((x) => x.hash));
     expect(saved.every((x) => /^[xy]$/.test(x.reasoning ?? ''))).toBe(true);
+    // The name is taken now: saving there again is refused before any sampling, and the set stays as it was.
+    const kept = await ws.read('datasets/teacher-traces/train.jsonl');
+    await expect(api.distill({ data: synth, n: 1, maxNewTokens: 12, seed: 2, saveAs: 'teacher-traces' })).rejects.toThrow(/datasets\/teacher-traces: a dataset of this name exists/);
+    expect(await ws.read('datasets/teacher-traces/train.jsonl')).toEqual(kept);
 
     await api.unload();
     expect(await api.current()).toBeNull();

@@ -1,6 +1,6 @@
 // Runs through the lab (workers/lab/runs.ts) on a memory workspace, as the engine worker runs them
-// on OPFS: an SFT run's events, run.json and checkpoints; a run whose job died mid-way (its
-// workspace stops answering, like a closed tab) seen as 'interrupted' by a new lab and resumed to
+// on OPFS: an SFT run's events, run.json and checkpoints; a run whose tab closed mid-way (its
+// workspace stops answering and its locks are freed) seen as 'interrupted' by a new lab and resumed to
 // exactly the uninterrupted run's weights; pause; GRPO from an SFT checkpoint with its rollouts
 // read back; one GPU job at a time; bad input refused before the GPU is asked for.
 import { describe, it, expect } from 'vitest';
@@ -14,6 +14,7 @@ import type { RunEvent } from '../../src/recipe/run-events';
 import type { GrpoStepMetrics, GroupRecord } from '../../src/recipe/grpo';
 import type { SftStepMetrics } from '../../src/recipe/sft';
 import { createLab } from '../../workers/lab';
+import { LockRegistry } from '../../workers/lab/locks';
 import { testGpu } from '../helpers/gpu';
 
 // ~30k parameters on the real synth curriculum, one short template, so a step is well under a second.
@@ -46,6 +47,7 @@ function freezable(inner: Workspace) {
     remove: async (p) => { await gate(); return inner.remove(p); },
     size: async (p) => { await gate(); return inner.size(p); },
     writeFolder: async (d, f) => { await gate(); return inner.writeFolder(d, f); },
+    removeLeftovers: async (d) => { await gate(); return inner.removeLeftovers(d); },
   };
   return { ws, freeze: () => { frozen = true; }, stuck };
 }
@@ -132,16 +134,22 @@ describe('lab runs', () => {
     await expect(lab.startRun({ name: 'straight', kind: 'sft', config: sftConfig(3) })).rejects.toThrow(/name is in use/);
   }, 120_000);
 
-  it('a run whose job died reads as interrupted in a new lab and resumes to the uninterrupted weights', async () => {
+  it('a run whose tab closed reads as interrupted in a new lab and resumes to the uninterrupted weights', async () => {
     const f = freezable(ws);
-    const dying = createLab(f.ws, testGpu);
+    // Two tabs of one origin: the dying one's locks are freed when it closes, not when its job ends (it never does).
+    const origin = new LockRegistry();
+    const dyingTab = origin.client();
+    const dying = createLab(f.ws, testGpu, { locks: dyingTab });
     // The job hangs at its first storage call after step 2 (saving checkpoint-2), as if the tab had closed.
     void dying.startRun({ name: 'killed', kind: 'sft', config: sftConfig(3, ['checkpoint.every=1']) }, (e) => {
       if (e.type === 'sft-step' && e.metrics.step === 2) f.freeze();
     }).catch(() => undefined);
     await f.stuck;
 
-    const lab2 = createLab(ws, testGpu);
+    const lab2 = createLab(ws, testGpu, { locks: origin.client() });
+    expect((await lab2.listRuns()).find((r) => r.name === 'killed')?.status).toBe('running-elsewhere');
+    await expect(lab2.resumeRun('killed')).rejects.toThrow(/run killed: is running in another tab/);
+    dyingTab.close();
     const killed = (await lab2.listRuns()).find((r) => r.name === 'killed');
     expect(killed).toMatchObject({ status: 'interrupted', step: 2, checkpoints: [1] });
     // run.json itself still says running: 'interrupted' is what a lab not running it concludes.
@@ -150,10 +158,22 @@ describe('lab runs', () => {
     await ws.append('runs/killed/metrics.jsonl', '{"type":"step","step":3,"lo');
     expect((await lab2.runMetrics('killed')).map((r) => r.step)).toEqual([1, 2]);
 
+    // A save of checkpoint-2 that the closing tab cut short: files without the marker.
+    await ws.write('runs/killed/checkpoint-2/config.json', new TextEncoder().encode('{}'));
+    expect(await listCheckpoints(subWorkspace(ws, 'runs/killed'))).toEqual([1]);
+
     const events: RunEvent[] = [];
-    const info = await lab2.resumeRun('killed', (e) => events.push(e));
-    // The checkpoint it resumed from is kept beside the newest two.
-    expect(info).toMatchObject({ status: 'completed', step: 3, totalSteps: 3, checkpoints: [1, 2, 3] });
+    let tornAtFirstStep: boolean | null = null;
+    const info = await lab2.resumeRun('killed', (e) => {
+      events.push(e);
+      // Removed before the run trained on (a memory workspace answers at once).
+      if (e.type === 'sft-step' && tornAtFirstStep === null) void ws.exists('runs/killed/checkpoint-2/config.json').then((x) => { tornAtFirstStep = x; });
+    });
+    expect(tornAtFirstStep).toBe(false);
+    expect(events.some((e) => e.type === 'log' && /removed what an interrupted save left: checkpoint-2/.test(e.line))).toBe(true);
+    // keep=2 counts the checkpoints the run had before it resumed: the one it resumed from went.
+    expect(info).toMatchObject({ status: 'completed', step: 3, totalSteps: 3, checkpoints: [2, 3] });
+    expect((await ws.listDir('runs/killed')).filter((e) => e.kind === 'dir').map((e) => e.name)).toEqual(['checkpoint-2', 'checkpoint-3']);
     expect(sftSteps(events).map((s) => s.step)).toEqual([2, 3]);
     // One run's worth of metrics: the steps after the checkpoint were dropped and redone.
     const rows = (await lab2.runMetrics('killed')).filter((r) => r.type === 'step');
@@ -162,6 +182,64 @@ describe('lab runs', () => {
     expect(await maxWeightDiff(ws, 'runs/killed/checkpoint-3', 'runs/straight/checkpoint-3')).toBeLessThan(1e-5);
     const st = await readRunState(subWorkspace(ws, 'runs/killed/checkpoint-3'), '', 'sft');
     expect([st.step, st.reason, st.optimizer]).toEqual([3, 'final', true]);
+  }, 120_000);
+
+  it('a save that runs out of storage leaves no half-written checkpoint; the run resumes from the last whole one and keeps `keep`', async () => {
+    // OPFS and memory write a folder file by file; here the storage fills up at checkpoint-2's last file, its weights written.
+    class FullAt extends MemoryWorkspace {
+      armed = true;
+      override async write(p: string, b: Uint8Array) {
+        if (this.armed && p === 'runs/full/checkpoint-2/config.json') {
+          this.armed = false;
+          throw new InputError(p, "the browser's storage for this site is full: nothing was replaced; delete old runs, models or datasets and try again");
+        }
+        return super.write(p, b);
+      }
+    }
+    const fws = new FullAt('quota');
+    const qlab = createLab(fws, testGpu);
+    const failed = await qlab.startRun({ name: 'full', kind: 'sft', config: sftConfig(4, ['checkpoint.every=1']) });
+    expect(failed).toMatchObject({ status: 'failed', step: 2, checkpoints: [1] });
+    expect(failed.error).toMatch(/storage for this site is full/);
+    expect((await fws.list()).filter((f) => f.startsWith('runs/full/checkpoint-2'))).toEqual([]);
+
+    const info = await qlab.resumeRun('full');
+    expect(info).toMatchObject({ status: 'completed', step: 4, checkpoints: [3, 4] });
+    expect((await fws.listDir('runs/full')).filter((e) => e.kind === 'dir').map((e) => e.name)).toEqual(['checkpoint-3', 'checkpoint-4']);
+    expect((await qlab.runMetrics('full')).filter((r) => r.type === 'step').map((r) => r.step)).toEqual([1, 2, 3, 4]);
+  }, 120_000);
+
+  it('a run cut off before its first checkpoint cannot resume; it restarts from the start with its settings', async () => {
+    const f = freezable(ws);
+    const origin = new LockRegistry();
+    const dyingTab = origin.client();
+    const dying = createLab(f.ws, testGpu, { locks: dyingTab });
+    // No checkpoint before the end (every 100 steps); the tab closes after step 2.
+    void dying.startRun({ name: 'early', kind: 'sft', config: sftConfig(3, ['checkpoint.every=100']) }, (e) => {
+      if (e.type === 'sft-step' && e.metrics.step === 2) f.freeze();
+    }).catch(() => undefined);
+    await f.stuck;
+    dyingTab.close();
+    const lab2 = createLab(ws, testGpu, { locks: origin.client() });
+    expect((await lab2.listRuns()).find((r) => r.name === 'early')).toMatchObject({ status: 'interrupted', step: 2, checkpoints: [] });
+    await expect(lab2.resumeRun('early')).rejects.toThrow(/run early: has no checkpoint to resume from \(it ended before its first\); restart it from the start/);
+
+    const events: RunEvent[] = [];
+    const info = await lab2.restartRun('early', (e) => events.push(e));
+    expect(info).toMatchObject({ name: 'early', status: 'completed', step: 3, totalSteps: 3, checkpoints: [3] });
+    expect(info.config).toEqual(sftConfig(3, ['checkpoint.every=100']));
+    // The old run's rows are gone: one run's worth, the same losses as the uninterrupted run's.
+    const rows = (await lab2.runMetrics('early')).filter((r) => r.type === 'step');
+    expect(rows.map((r) => r.step)).toEqual([1, 2, 3]);
+    rows.forEach((r, i) => expect(r.loss as number).toBeCloseTo(straightLosses[i], 5));
+    expect(sftSteps(events).map((s) => s.step)).toEqual([1, 2, 3]);
+
+    await expect(lab2.restartRun('nothing')).rejects.toThrow(/no such run/);
+    // A restart whose settings no longer check out clears nothing.
+    await ws.write('runs/early/run.json', new TextEncoder().encode(JSON.stringify({ ...info, config: { ...info.config, lr: -1 } })));
+    const before = await ws.list();
+    await expect(lab2.restartRun('early')).rejects.toThrow(/lr must be >= 0/);
+    expect(await ws.list()).toEqual(before);
   }, 120_000);
 
   it('stopRun("pause") ends the run paused with a checkpoint at the step it stopped', async () => {
@@ -230,7 +308,7 @@ describe('lab runs', () => {
     expect(await ws.listDir('runs/bad')).toEqual([]);
 
     await lab.deleteRun('straight');
-    expect((await lab.listRuns()).map((r) => r.name).sort()).toEqual(['grpo', 'killed', 'paused']);
+    expect((await lab.listRuns()).map((r) => r.name).sort()).toEqual(['early', 'grpo', 'killed', 'paused']);
     expect((await ws.list()).some((p) => p.startsWith('runs/straight/'))).toBe(false);
     await bad(lab.deleteRun('straight'), /no such run/);
   }, 60_000);

@@ -1,6 +1,7 @@
 // What every part of the lab shares: the workspace (OPFS in the browser, a folder or memory in
-// Node), the GPU (acquired on first use), the one GPU job allowed at a time, and the model the
-// last job used, kept on the GPU so that asking twice does not load it twice.
+// Node), the GPU (acquired on first use), the one GPU job allowed at a time, the locks that keep
+// other tabs out of the folders this lab writes (locks.ts), and the model the last job used, kept
+// on the GPU so that asking twice does not load it twice.
 import { InputError } from '../../src/engine/errors';
 import type { Gpu } from '../../src/engine/gpu';
 import { loadHfFolder, ropeInvFreqFromConfig } from '../../src/io/hf-config';
@@ -8,6 +9,7 @@ import { checkFits } from '../../src/model/memory';
 import { loadTokenizer, type TextTokenizer } from '../../src/io/tokenizer';
 import { Model } from '../../src/model/model';
 import { subWorkspace, type Workspace } from '../../src/io/workspace';
+import { defaultLockManager, LabLocks, type LockManagerLike } from './locks';
 
 export interface LoadedModel {
   path: string;
@@ -20,7 +22,12 @@ export class LabContext {
   private job: { name: string; controller: AbortController } | null = null;
   private cached: LoadedModel | null = null;
 
-  constructor(readonly ws: Workspace, private readonly makeGpu: () => Promise<Gpu>) {}
+  readonly locks: LabLocks;
+
+  /** `locks`: the origin's lock manager (default: navigator.locks, or the in-process registry of `ws`). */
+  constructor(readonly ws: Workspace, private readonly makeGpu: () => Promise<Gpu>, locks?: LockManagerLike) {
+    this.locks = new LabLocks(locks ?? defaultLockManager(ws));
+  }
 
   async gpu(): Promise<Gpu> {
     if (this.device) {

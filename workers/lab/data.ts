@@ -22,8 +22,9 @@ import { generateSynth, validateSynthOptions } from '../../src/data/synth';
 import { joinWhere, type FileSource, type MemoryFiles } from '../../src/io/files';
 import { isCompleteFolder, subWorkspace, type Workspace } from '../../src/io/workspace';
 import { checkCurateSettings, curate, loadRecipeJsonl, passCounts, recipeRow } from '../../src/recipe/curate';
-import type { CurateRequest, DataRef, DatasetInfo, EngineApi, ImportFolderRequest, ImportHubRequest, ItemView, Progress } from '../api';
+import type { CurateReply, CurateRequest, DataRef, DatasetInfo, EngineApi, ImportFolderRequest, ImportHubRequest, ItemView, Progress } from '../api';
 import type { LabContext } from './context';
+import type { LabLocks } from './locks';
 import { cancelled, checkName, openModel, pickedSource, requireModel } from './models';
 
 type Calls = Pick<EngineApi, 'previewItems' | 'importFolder' | 'importHub' | 'listDatasets' | 'deleteDataset' | 'curate'>;
@@ -231,10 +232,18 @@ export async function writeDataset(ws: Workspace, name: string, source: string, 
 const formatCounts = (c: Record<string, number>) => Object.entries(c).map(([k, n]) => `${k} ${n}`).join(', ');
 
 /** A name that is free: importing or curating over an existing dataset is refused, not merged. */
-async function requireFreeName(ws: Workspace, name: unknown, what: string): Promise<string> {
+export async function requireFreeName(ws: Workspace, name: unknown, what: string): Promise<string> {
   const n = checkName(what, name);
   if ((await ws.listDir(`${DATASETS_DIR}/${n}`)).length > 0) throw new InputError(`${DATASETS_DIR}/${n}`, 'a dataset of this name exists; delete it first or choose another name');
   return n;
+}
+
+/**
+ * `fn` as the one writer of datasets/NAME (an import, a curation or distillation saving there):
+ * another tab or worker writing the same name is refused, from the free-name check to the write.
+ */
+export function owningDataset<T>(locks: LabLocks, name: string, fn: () => Promise<T>): Promise<T> {
+  return locks.hold(`${DATASETS_DIR}/${name}`, `${DATASETS_DIR}/${name}`, 'is being written by another tab or job (an import, a curation or saved traces); wait until it ends or choose another name', fn);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -399,6 +408,10 @@ export function dataApi(ctx: LabContext): Calls & DataInternal {
   const ws = ctx.ws;
 
   async function importFrom(req: ImportFolderFromRequest, src: FileSource, onProgress?: (p: Progress) => void): Promise<DatasetInfo> {
+    return owningDataset(ctx.locks, checkName('import', req.name), () => importFromOwned(req, src, onProgress));
+  }
+
+  async function importFromOwned(req: ImportFolderFromRequest, src: FileSource, onProgress?: (p: Progress) => void): Promise<DatasetInfo> {
     const name = await requireFreeName(ws, req.name, 'import');
     onProgress?.({ phase: `reading ${src.name} with the ${req.loader} loader`, done: 0, total: 1 });
     const loaded = await loadFolder(src, { ...req, name });
@@ -413,6 +426,10 @@ export function dataApi(ctx: LabContext): Calls & DataInternal {
   }
 
   async function importHubWith(req: ImportHubRequest, onProgress: ((p: Progress) => void) | undefined, fetchImpl: typeof fetch | undefined): Promise<DatasetInfo> {
+    return owningDataset(ctx.locks, checkName('import', req.name), () => importHubOwned(req, onProgress, fetchImpl));
+  }
+
+  async function importHubOwned(req: ImportHubRequest, onProgress: ((p: Progress) => void) | undefined, fetchImpl: typeof fetch | undefined): Promise<DatasetInfo> {
     const name = await requireFreeName(ws, req.name, 'import');
     if (typeof req.split !== 'string' || !SPLIT_NAME.test(req.split)) throw new InputError('import.split', `${JSON.stringify(req.split)} is not a split name`);
     // The parquet files are held in memory until parsed; the dataset stores the items, not the files.
@@ -428,6 +445,39 @@ export function dataApi(ctx: LabContext): Calls & DataInternal {
     const dropped = droppedCounts({ source: '', splits: [{ name: req.split, result }] });
     if (result.items.length === 0) throw new InputError(`hf ${req.repo}`, `no usable items in split "${req.split}"${Object.keys(dropped).length ? ` (${formatCounts(dropped)})` : ''}`);
     return writeDataset(ws, name, `hub:${req.repo}`, [{ name: req.split, items: result.items }], dropped, onProgress);
+  }
+
+  async function curateOwned(req: CurateRequest, settings: ReturnType<typeof checkCurateSettings>, saveAs: string | undefined,
+    onProgress: ((p: Progress) => void) | undefined): Promise<CurateReply> {
+    return ctx.exclusive('curation', async (signal) => {
+      const items = await resolveItems(ws, req.data, 'curate.data');
+      if (items.length === 0) throw new InputError('curate.data', 'no items to curate');
+      const { model, tok } = await openModel(ctx, req.model);
+      const report = progressReporter(onProgress);
+      const k = settings.k;
+      const phase = `sampling ${k} answers per question`;
+      report({ phase, done: 0, total: items.length });
+      let entries;
+      try {
+        entries = await passCounts(model, tok, items, {
+          k, maxNewTokens: req.maxNewTokens, seed: settings.seed, signal,
+          onProgress: (done, total) => report({ phase, done: Math.floor(done / k), total: Math.floor(total / k) }),
+        });
+      } catch (e) {
+        if (signal.aborted) throw cancelled('curation');
+        throw e;
+      }
+      const res = curate(entries, settings);
+      const reply: Awaited<ReturnType<Calls['curate']>> = { histogram: res.histogram, total: res.total, kept: res.kept.length };
+      if (saveAs !== undefined) {
+        if (res.kept.length === 0) throw new InputError('curate.saveAs', `no question has a pass count in ${settings.lo}..${settings.hi}: nothing to save`);
+        // Curated sets are training data; they keep the split name they were drawn from when there is one.
+        const split = req.data.kind === 'dataset' ? req.data.split ?? 'train' : req.data.options.split;
+        reply.saved = await writeDataset(ws, saveAs, `curated:${dataLabel(req.data)}`,
+          [{ name: split, items: res.kept.map((e) => e.item), passCounts: res.kept.map((e) => e.passCount) }], {}, onProgress, signal);
+      }
+      return reply;
+    });
   }
 
   return {
@@ -457,9 +507,11 @@ export function dataApi(ctx: LabContext): Calls & DataInternal {
     async deleteDataset(name) {
       checkName('delete dataset', name);
       const dir = `${DATASETS_DIR}/${name}`;
-      if ((await ws.listDir(dir)).length === 0) throw new InputError(dir, 'no such dataset');
-      forget(ws, name);
-      await ws.remove(dir);
+      await owningDataset(ctx.locks, name, async () => {
+        if ((await ws.listDir(dir)).length === 0) throw new InputError(dir, 'no such dataset');
+        forget(ws, name);
+        await ws.remove(dir);
+      });
     },
 
     async previewItems(data, offset, count) {
@@ -478,35 +530,12 @@ export function dataApi(ctx: LabContext): Calls & DataInternal {
       const settings = checkCurateSettings(req.settings, 'curate.settings');
       if (!Number.isInteger(req.maxNewTokens) || req.maxNewTokens < 1) throw new InputError('curate.maxNewTokens', `must be an integer >= 1, got ${req.maxNewTokens}`);
       await requireModel(ws, req.model);
-      const saveAs = req.saveAs !== undefined ? await requireFreeName(ws, req.saveAs, 'curate.saveAs') : undefined;
-      return ctx.exclusive('curation', async (signal) => {
-        const items = await resolveItems(ws, req.data, 'curate.data');
-        if (items.length === 0) throw new InputError('curate.data', 'no items to curate');
-        const { model, tok } = await openModel(ctx, req.model);
-        const report = progressReporter(onProgress);
-        const k = settings.k;
-        const phase = `sampling ${k} answers per question`;
-        report({ phase, done: 0, total: items.length });
-        let entries;
-        try {
-          entries = await passCounts(model, tok, items, {
-            k, maxNewTokens: req.maxNewTokens, seed: settings.seed, signal,
-            onProgress: (done, total) => report({ phase, done: Math.floor(done / k), total: Math.floor(total / k) }),
-          });
-        } catch (e) {
-          if (signal.aborted) throw cancelled('curation');
-          throw e;
-        }
-        const res = curate(entries, settings);
-        const reply: Awaited<ReturnType<Calls['curate']>> = { histogram: res.histogram, total: res.total, kept: res.kept.length };
-        if (saveAs !== undefined) {
-          if (res.kept.length === 0) throw new InputError('curate.saveAs', `no question has a pass count in ${settings.lo}..${settings.hi}: nothing to save`);
-          // Curated sets are training data; they keep the split name they were drawn from when there is one.
-          const split = req.data.kind === 'dataset' ? req.data.split ?? 'train' : req.data.options.split;
-          reply.saved = await writeDataset(ws, saveAs, `curated:${dataLabel(req.data)}`,
-            [{ name: split, items: res.kept.map((e) => e.item), passCounts: res.kept.map((e) => e.passCount) }], {}, onProgress, signal);
-        }
-        return reply;
+      const saveAs = req.saveAs !== undefined ? checkName('curate.saveAs', req.saveAs) : undefined;
+      // Saving holds the name from its check to the write, the whole curation long.
+      const owned = <T>(fn: () => Promise<T>) => (saveAs !== undefined ? owningDataset(ctx.locks, saveAs, fn) : fn());
+      return owned(async () => {
+        if (saveAs !== undefined) await requireFreeName(ws, saveAs, 'curate.saveAs');
+        return curateOwned(req, settings, saveAs, onProgress);
       });
     },
   };

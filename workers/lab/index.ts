@@ -5,13 +5,15 @@ import type { Gpu } from '../../src/engine/gpu';
 import type { Workspace } from '../../src/io/workspace';
 import type { EngineApi } from '../api';
 import { LabContext } from './context';
+import type { LockManagerLike } from './locks';
 import { dataApi } from './data';
 import { modelsApi } from './models';
 import { runsApi } from './runs';
 import { evalApi } from './evaluate';
 import { basicsApi } from './basics';
 
-export function createLab(ws: Workspace, makeGpu: () => Promise<Gpu>): EngineApi & { context: LabContext } {
-  const ctx = new LabContext(ws, makeGpu);
+/** `o.locks`: the lock manager of the storage's origin (tests pass one client per simulated tab; see locks.ts). */
+export function createLab(ws: Workspace, makeGpu: () => Promise<Gpu>, o: { locks?: LockManagerLike } = {}): EngineApi & { context: LabContext } {
+  const ctx = new LabContext(ws, makeGpu, o.locks);
   return { context: ctx, ...basicsApi(ctx), ...dataApi(ctx), ...modelsApi(ctx), ...runsApi(ctx), ...evalApi(ctx) };
 }

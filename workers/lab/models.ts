@@ -198,20 +198,26 @@ export function modelsApi(ctx: LabContext): Calls & ModelsInternal {
     for (const f of files) await sink.write(f, await ws.read(`${p}/${f}`));
   }
 
+  /** `fn` as the one writer of models/NAME: another tab saving or importing the same name is refused. */
+  const owningModel = <T>(dir: string, fn: () => Promise<T>): Promise<T> =>
+    ctx.locks.hold(dir, dir, 'is being saved by another tab; wait until it ends or choose another name', fn);
+
   async function importModelFrom(name: string, src: FileSource): Promise<ModelInfo> {
     checkName('import model', name);
     const dir = `models/${name}`;
-    if ((await ws.listDir(dir)).length > 0) throw new InputError(dir, 'a model of this name exists; delete it first or choose another name');
-    // Everything is checked before anything is written: a folder that does not load leaves no trace.
-    const { config } = await loadHfFolder(src, src.name);
-    const tok = await loadTokenizer(src, src.name);
-    if (tok.vocabSize > config.text.vocabSize) {
-      throw new InputError(joinWhere(src.name, 'tokenizer.json'), `the tokenizer has ids up to ${tok.vocabSize - 1} but the model's embedding has ${config.text.vocabSize} rows`);
-    }
-    const files: Record<string, Uint8Array> = {};
-    for (const f of await modelFilesOf(src)) files[f] = await src.read(f);
-    await ws.writeFolder(dir, files);
-    return modelInfo(ws, dir);
+    return owningModel(dir, async () => {
+      if ((await ws.listDir(dir)).length > 0) throw new InputError(dir, 'a model of this name exists; delete it first or choose another name');
+      // Everything is checked before anything is written: a folder that does not load leaves no trace.
+      const { config } = await loadHfFolder(src, src.name);
+      const tok = await loadTokenizer(src, src.name);
+      if (tok.vocabSize > config.text.vocabSize) {
+        throw new InputError(joinWhere(src.name, 'tokenizer.json'), `the tokenizer has ids up to ${tok.vocabSize - 1} but the model's embedding has ${config.text.vocabSize} rows`);
+      }
+      const files: Record<string, Uint8Array> = {};
+      for (const f of await modelFilesOf(src)) files[f] = await src.read(f);
+      await ws.writeFolder(dir, files);
+      return modelInfo(ws, dir);
+    });
   }
 
   return {
@@ -244,21 +250,28 @@ export function modelsApi(ctx: LabContext): Calls & ModelsInternal {
       checkName('save model', name);
       const dir = `models/${name}`;
       if (dir === src) throw new InputError(dir, 'a model cannot be saved over itself');
-      if ((await ws.listDir(dir)).length > 0) throw new InputError(dir, 'a model of this name exists; delete it first or choose another name');
-      const files: Record<string, Uint8Array> = {};
-      for (const f of await folderFiles(ws, src)) if (!TRAINING_ONLY.has(f)) files[f] = await ws.read(`${src}/${f}`);
-      await ws.writeFolder(dir, files);
-      return modelInfo(ws, dir);
+      return owningModel(dir, async () => {
+        if ((await ws.listDir(dir)).length > 0) throw new InputError(dir, 'a model of this name exists; delete it first or choose another name');
+        const files: Record<string, Uint8Array> = {};
+        for (const f of await folderFiles(ws, src)) if (!TRAINING_ONLY.has(f)) files[f] = await ws.read(`${src}/${f}`);
+        await ws.writeFolder(dir, files);
+        return modelInfo(ws, dir);
+      });
     },
 
     async deleteModel(path) {
       const p = checkModelPath(path);
       if ((await ws.listDir(p)).length === 0) throw new InputError(p, 'no model here');
-      // A job may be running on the cached model; deleting waits for the GPU to be free.
-      await ctx.exclusive(`deleting ${p}`, async () => {
+      // A job may be running on the cached model: deleting needs the GPU to be free. A checkpoint
+      // belongs to its run, which another tab may be running (and pruning, saving) now.
+      const [top, owner] = p.split('/');
+      const folder = top === 'runs' ? `runs/${owner}` : p;
+      const elsewhere = top === 'runs' ? `belongs to run ${owner}, which is running in another tab; delete it there or once it ends`
+        : 'is being saved by another tab; wait until it ends';
+      await ctx.exclusive(`deleting ${p}`, () => ctx.locks.hold(folder, p, elsewhere, async () => {
         ctx.dropModel(p);
         await ws.remove(p);
-      });
+      }));
     },
 
     async exportModel(path, to) {

@@ -4,9 +4,13 @@
 // workspace folders ("models/NAME", "runs/R/checkpoint-S", "datasets/D/...") and it holds the GPU
 // as one exclusive job, whose signal is the stop.
 //
-// A tab closed mid-run leaves run.json saying 'running'; a lab that is not running it reports it
-// 'interrupted', and resumeRun continues it from its last complete checkpoint (its metrics cut
-// back to that step, so the charts read as one run).
+// A run belongs to one tab: the lab holds the run's lock (locks.ts) from before it touches the
+// folder until the job ends, so another tab cannot start, resume, restart or delete it meanwhile,
+// and lists it as 'running-elsewhere'. A tab closed mid-run leaves run.json saying 'running' and
+// frees the lock; a lab that finds it so reports it 'interrupted', and resumeRun continues it from
+// its last complete checkpoint (its metrics cut back to that step, so the charts read as one run).
+// A run cut off before its first checkpoint has nothing to resume from: restartRun runs it again
+// from step 0 with the same settings, its old metrics, records and checkpoints cleared.
 import { InputError } from '../../src/engine/errors';
 import { subWorkspace, type Workspace } from '../../src/io/workspace';
 import { applyOverrides, sftConfigFrom, type SftConfig } from '../../src/recipe/sft-config';
@@ -22,7 +26,7 @@ import { estimateRun } from '../../src/recipe/estimate';
 import type { EngineApi } from '../api';
 import type { LabContext } from './context';
 
-type Calls = Pick<EngineApi, 'startRun' | 'estimateRun' | 'resumeRun' | 'stopRun' | 'listRuns' | 'runMetrics' | 'rolloutSteps' | 'rollouts' | 'deleteRun'>;
+type Calls = Pick<EngineApi, 'startRun' | 'estimateRun' | 'resumeRun' | 'restartRun' | 'stopRun' | 'listRuns' | 'runMetrics' | 'rolloutSteps' | 'rollouts' | 'deleteRun'>;
 
 const RUNS = 'runs';
 const runPath = (name: string) => `${RUNS}/${name}`;
@@ -56,6 +60,10 @@ export function runsApi(ctx: LabContext): Calls {
 
   const runFolder = (name: string): Workspace => subWorkspace(ctx.ws, runPath(checkRunName(name)));
 
+  /** `fn` as the owner of run `name`; refused while another tab runs it. */
+  const owning = <T>(name: string, fn: () => Promise<T>): Promise<T> =>
+    ctx.locks.hold(runPath(name), `run ${name}`, 'is running in another tab: pause or stop it there (this tab cannot resume, restart or delete it meanwhile)', fn);
+
   async function existingRun(name: string): Promise<{ run: Workspace; info: RunInfo }> {
     const run = runFolder(name);
     const info = await readRunInfo(run);
@@ -63,21 +71,36 @@ export function runsApi(ctx: LabContext): Calls {
     return { run, info };
   }
 
-  /** The run as the UI should see it: a 'running' record no job of this lab is behind was cut off. */
-  async function present(run: Workspace, info: RunInfo): Promise<RunInfo> {
-    const status = info.status === 'running' && active?.name !== info.name ? 'interrupted' : info.status;
+  /**
+   * The run as the UI should see it: one whose lock another tab holds is running there, whatever
+   * run.json says yet (a resume there writes 'running' a moment after taking the lock); a 'running'
+   * record that no job, here or in another tab, is behind was cut off.
+   */
+  async function present(run: Workspace, info: RunInfo, elsewhere: Set<string>): Promise<RunInfo> {
+    const status = active?.name === info.name ? info.status
+      : elsewhere.has(runPath(info.name)) ? 'running-elsewhere'
+        : info.status === 'running' ? 'interrupted' : info.status;
     return { ...info, status, checkpoints: await listCheckpoints(run) };
   }
 
+  /** The run's job from its run.json settings (checked again), with more steps when asked. */
+  function jobOf(name: string, info: RunInfo, steps?: number) {
+    const where = `run ${name} config`;
+    return info.kind === 'sft'
+      ? { kind: 'sft', config: applyOverrides(sftConfigFrom(info.config, where), steps ? [`maxSteps=${steps}`] : [], 'totalSteps') } as const
+      : { kind: 'grpo', config: applyGrpoOverrides(grpoConfigFrom(info.config, where), steps ? [`steps=${steps}`] : [], 'totalSteps') } as const;
+  }
+
+  /** `replace`: the folder holds the run's earlier attempt, cleared once every input has been checked (a restart). */
   function drive(name: string, job: { kind: 'sft'; config: SftConfig } | { kind: 'grpo'; config: GrpoConfig }, resume: ResumePoint | null,
-    onEvent?: (e: RunEvent) => void): Promise<RunInfo> {
+    onEvent?: (e: RunEvent) => void, replace = false): Promise<RunInfo> {
     return ctx.exclusive(`run ${name}`, async (signal) => {
       const me = { name, stopAs: 'stopped' as 'paused' | 'stopped' };
       active = me;
       let final = null as RunInfo | null;
       const run = runFolder(name);
       const common = {
-        run, name, open: folders, gpu: () => ctx.gpu(), signal, resume, configWhere: `run ${name} config`,
+        run, name, open: folders, gpu: () => ctx.gpu(), signal, resume, replace, configWhere: `run ${name} config`,
         stopStatus: () => me.stopAs,
         onEvent: (e: RunEvent) => {
           if (e.type === 'end') final = e.run;
@@ -96,7 +119,7 @@ export function runsApi(ctx: LabContext): Calls {
         // A model cached from this run's folder may have been replaced or pruned.
         ctx.dropModel(runPath(name));
       }
-      return final ?? (await present(run, (await readRunInfo(run))!));
+      return final ?? (await present(run, (await readRunInfo(run))!, new Set()));
     });
   }
 
@@ -109,8 +132,10 @@ export function runsApi(ctx: LabContext): Calls {
         ? { kind, config: sftConfigFrom(req.config, where) } as const
         : { kind, config: grpoConfigFrom(req.config, where) } as const;
       if (job.kind === 'grpo' && !job.config.model) throw new InputError(where, '"model" is empty: name the start model (models/NAME or runs/NAME/checkpoint-STEP)');
-      if ((await ctx.ws.listDir(runPath(name))).length > 0) throw new InputError(`run ${name}`, 'the name is in use: choose another, or delete that run first');
-      return drive(name, job, null, onEvent);
+      return owning(name, async () => {
+        if ((await ctx.ws.listDir(runPath(name))).length > 0) throw new InputError(`run ${name}`, 'the name is in use: choose another, or delete that run first');
+        return drive(name, job, null, onEvent);
+      });
     },
 
     async estimateRun(req) {
@@ -124,16 +149,27 @@ export function runsApi(ctx: LabContext): Calls {
     },
 
     async resumeRun(name, onEvent, more) {
-      const { run, info } = await existingRun(name);
+      checkRunName(name);
       if (active?.name === name) throw new InputError(`run ${name}`, 'is running now');
-      const resume = await findResume(run, info.kind);
-      const where = `run ${name} config`;
       const steps = more?.totalSteps;
       if (steps !== undefined && !(Number.isInteger(steps) && steps > 0)) throw new InputError('totalSteps', `must be an integer >= 1, got ${steps}`);
-      const job = info.kind === 'sft'
-        ? { kind: 'sft', config: applyOverrides(sftConfigFrom(info.config, where), steps ? [`maxSteps=${steps}`] : [], 'totalSteps') } as const
-        : { kind: 'grpo', config: applyGrpoOverrides(grpoConfigFrom(info.config, where), steps ? [`steps=${steps}`] : [], 'totalSteps') } as const;
-      return drive(name, job, resume, onEvent);
+      return owning(name, async () => {
+        const { run, info } = await existingRun(name);
+        if ((await listCheckpoints(run)).length === 0) {
+          throw new InputError(`run ${name}`, 'has no checkpoint to resume from (it ended before its first); restart it from the start, which keeps its settings');
+        }
+        const resume = await findResume(run, info.kind);
+        return drive(name, jobOf(name, info, steps), resume, onEvent);
+      });
+    },
+
+    async restartRun(name, onEvent) {
+      checkRunName(name);
+      if (active?.name === name) throw new InputError(`run ${name}`, 'is running now');
+      return owning(name, async () => {
+        const { info } = await existingRun(name);
+        return drive(name, jobOf(name, info), null, onEvent, true);
+      });
     },
 
     async stopRun(how) {
@@ -145,12 +181,13 @@ export function runsApi(ctx: LabContext): Calls {
 
     async listRuns() {
       const out: RunInfo[] = [];
+      const elsewhere = await ctx.locks.heldElsewhere();
       for (const e of await ctx.ws.listDir(RUNS)) {
         if (e.kind !== 'dir') continue;
         const run = subWorkspace(ctx.ws, runPath(e.name));
         // A folder without a readable run.json is not a run (yet); it still blocks its name.
         const info = await readRunInfo(run).catch(() => null);
-        if (info) out.push(await present(run, info));
+        if (info) out.push(await present(run, info, elsewhere));
       }
       return out.sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.name < b.name ? -1 : 1));
     },
@@ -174,9 +211,11 @@ export function runsApi(ctx: LabContext): Calls {
     async deleteRun(name) {
       checkRunName(name);
       if (active?.name === name) throw new InputError(`run ${name}`, 'is running: stop it first');
-      if ((await ctx.ws.listDir(runPath(name))).length === 0) throw new InputError(`run ${name}`, 'no such run');
-      ctx.dropModel(runPath(name));
-      await ctx.ws.remove(runPath(name));
+      await owning(name, async () => {
+        if ((await ctx.ws.listDir(runPath(name))).length === 0) throw new InputError(`run ${name}`, 'no such run');
+        ctx.dropModel(runPath(name));
+        await ctx.ws.remove(runPath(name));
+      });
     },
   };
 }

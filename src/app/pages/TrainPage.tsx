@@ -15,7 +15,7 @@ import { checkRunConfig, presetConfig, pruneTemplates, scratchModelEstimate, sto
 import { useData } from '../stores/data';
 import { selectBusy, useJobs } from '../stores/jobs';
 import { modelLabel, newestCheckpoints, useModels } from '../stores/models';
-import { canExtend, canResume, useRuns } from '../stores/runs';
+import { canExtend, canRestart, canResume, useRuns } from '../stores/runs';
 
 export function TrainPage() {
   const refreshRuns = useRuns((s) => s.refresh);
@@ -218,7 +218,11 @@ function useStartModelWarning(model: string): SignalWarning | null {
 
 const STATUS_TEXT: Record<RunInfo['status'], string> = {
   running: 'running', paused: 'paused', stopped: 'stopped', completed: 'completed', interrupted: 'interrupted', failed: 'failed',
+  'running-elsewhere': 'running elsewhere',
 };
+
+/** How often the page looks at runs another tab is running. */
+const ELSEWHERE_POLL_MS = 2000;
 
 export function StatusBadge({ run }: { run: RunInfo }) {
   return <span className={`badge status-${run.status}`} data-testid={`run-status-${run.name}`} title={run.error}>{STATUS_TEXT[run.status]}</span>;
@@ -230,10 +234,18 @@ function RunList() {
   const selected = useRuns((s) => s.selected);
   const select = useRuns((s) => s.select);
   const resume = useRuns((s) => s.resume);
+  const restart = useRuns((s) => s.restart);
   const remove = useRuns((s) => s.remove);
   const live = useRuns((s) => s.live);
+  const follow = useRuns((s) => s.followElsewhere);
   const busy = useJobs(selectBusy);
   const sorted = [...runs].sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+  const elsewhere = runs.some((r) => r.status === 'running-elsewhere');
+  useEffect(() => {
+    if (!elsewhere) return undefined;
+    const t = setInterval(() => void follow(), ELSEWHERE_POLL_MS);
+    return () => clearInterval(t);
+  }, [elsewhere, follow]);
   return (
     <section className="card" data-testid="run-list">
       <div className="row spread">
@@ -256,7 +268,10 @@ function RunList() {
                 <td className="row-actions" onClick={(e) => e.stopPropagation()}>
                   {canResume(r) && <button className="btn small primary" data-testid={`run-resume-${r.name}`} disabled={busy}
                     title={`continue from checkpoint ${r.checkpoints[r.checkpoints.length - 1]}`} onClick={() => void resume(r.name)}>Resume</button>}
-                  <button className="btn small danger-outline" disabled={r.name === live} onClick={() => {
+                  {canRestart(r) && <button className="btn small" data-testid={`run-restart-${r.name}`} disabled={busy}
+                    title="no checkpoint to resume from: run it again from step 0 with the same settings" onClick={() => void restart(r.name)}>Restart</button>}
+                  <button className="btn small danger-outline" disabled={r.name === live || r.status === 'running-elsewhere'}
+                    title={r.status === 'running-elsewhere' ? 'running in another tab: delete it there, or once it ends' : undefined} onClick={() => {
                     if (confirm(`Delete run ${r.name} with its checkpoints and logs?`)) void remove(r.name);
                   }}>Delete</button>
                 </td>
@@ -279,6 +294,7 @@ function RunView() {
   const logRun = useRuns((s) => s.logRun);
   const stop = useRuns((s) => s.stop);
   const resume = useRuns((s) => s.resume);
+  const restart = useRuns((s) => s.restart);
   const job = useJobs((s) => s.job);
   const busy = useJobs(selectBusy);
   const [more, setMore] = useState<number | undefined>(undefined);
@@ -299,6 +315,7 @@ function RunView() {
             <button className="btn danger" data-testid="run-stop" disabled={job?.cancelling} onClick={() => void stop('stop')}>Stop</button>
           </>}
           {!isLive && canResume(run) && <button className="btn primary" disabled={busy} onClick={() => void resume(run.name)}>Resume from step {run.checkpoints[run.checkpoints.length - 1]}</button>}
+          {!isLive && canRestart(run) && <button className="btn primary" data-testid="run-restart" disabled={busy} onClick={() => void restart(run.name)}>Restart from the start</button>}
           {!isLive && canExtend(run) && (
             <span className="inline">
               <button className="btn" data-testid="run-extend" disabled={busy || !target || target <= run.totalSteps} onClick={() => target && void resume(run.name, target)}>Continue to</button>
@@ -308,7 +325,12 @@ function RunView() {
           )}
         </div>
       </div>
-      {run.status === 'interrupted' && <p className="notice">This run was cut off (the tab closed or the GPU was lost). Resume continues from its last checkpoint, step {run.checkpoints[run.checkpoints.length - 1] ?? 0}.</p>}
+      {run.status === 'running-elsewhere' && <p className="notice" data-testid="run-elsewhere">This run is running in another tab of this browser. Its charts here follow it; pause or stop it from that tab, after which this one can resume it (until then this tab cannot resume, restart or delete it).</p>}
+      {run.status === 'interrupted' && run.checkpoints.length > 0 && <p className="notice">This run was cut off (the tab closed or the GPU was lost). Resume continues from its last checkpoint, step {run.checkpoints[run.checkpoints.length - 1]}.</p>}
+      {canRestart(run) && !isLive && <p className="notice" data-testid="run-no-checkpoint">
+        {run.status === 'interrupted' ? 'This run was cut off (the tab closed or the GPU was lost) before its first checkpoint' : 'This run ended before its first checkpoint'}, so
+        there is nothing to resume from. Restart from the start runs it again with the same settings; its charts so far are cleared.
+      </p>}
       {run.error && <p className="form-error">{run.error}</p>}
       {run.kind === 'grpo' && (() => {
         const w = liveSignalWarning(data, (run.config as { promptsPerStep: number }).promptsPerStep);

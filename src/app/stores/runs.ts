@@ -26,11 +26,15 @@ interface RunsState {
   log: string[];
   logRun: string | null;
   refresh(): Promise<void>;
+  /** Follow runs another tab is running: the list, and the charts of the one on screen (the page polls while there are any). */
+  followElsewhere(): Promise<void>;
   select(name: string | null): Promise<void>;
   start(req: RunRequest): Promise<RunInfo | undefined>;
   /** Time a run before starting it (its first steps, measured on this adapter); undefined when cancelled or failed (an alert says why). */
   estimate(req: EstimateRequest): Promise<RunEstimate | undefined>;
   resume(name: string, totalSteps?: number): Promise<RunInfo | undefined>;
+  /** Run it again from step 0 with its settings (one that ended before its first checkpoint); its charts start empty. */
+  restart(name: string): Promise<RunInfo | undefined>;
   stop(how: 'pause' | 'stop'): Promise<void>;
   remove(name: string): Promise<void>;
   /** Apply one event of the live run (exported for tests). */
@@ -41,6 +45,9 @@ const MAX_LOG = 300;
 
 /** Runs that ended early and can continue from their last checkpoint. */
 export const canResume = (r: RunInfo) => ['paused', 'stopped', 'interrupted', 'failed'].includes(r.status) && r.checkpoints.length > 0;
+
+/** Runs that ended before their first checkpoint: nothing to resume from, so they can only start over. */
+export const canRestart = (r: RunInfo) => ['paused', 'stopped', 'interrupted', 'failed'].includes(r.status) && r.checkpoints.length === 0;
 
 /** Completed runs can go on for more steps from their final checkpoint. */
 export const canExtend = (r: RunInfo) => r.status === 'completed' && r.checkpoints.length > 0;
@@ -139,6 +146,14 @@ export const useRuns = create<RunsState>()((set, get) => {
       }
     },
 
+    async followElsewhere() {
+      const sel = get().selected;
+      // Its last rows too, once it has ended there.
+      const watched = get().runs.some((r) => r.name === sel && r.status === 'running-elsewhere');
+      await get().refresh();
+      if (sel && watched && sel !== get().live) await loadRows(sel);
+    },
+
     async select(name) {
       set({ selected: name, rowsError: null });
       if (name && name !== get().live) await loadRows(name);
@@ -165,6 +180,17 @@ export const useRuns = create<RunsState>()((set, get) => {
       totals.delete(name);
       const more = totalSteps ? { totalSteps } : undefined;
       return drive(name, `${(r?.kind ?? 'run').toUpperCase()} run ${name} (resumed)`, (onEvent) => getEngine().resumeRun(name, callback(onEvent), more));
+    },
+
+    async restart(name) {
+      const r = get().runs.find((x) => x.name === name);
+      totals.delete(name);
+      let placeholder: RunInfo | undefined;
+      if (r) {
+        const { error: _old, ...rest } = r;
+        placeholder = { ...rest, status: 'running', step: 0, checkpoints: [] };
+      }
+      return drive(name, `${(r?.kind ?? 'run').toUpperCase()} run ${name} (restarted)`, (onEvent) => getEngine().restartRun(name, callback(onEvent)), placeholder);
     },
 
     async stop(how) {
