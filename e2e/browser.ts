@@ -41,7 +41,8 @@ export async function spawnChromium(userDataDir: string): Promise<OwnChromium> {
   const proc = spawn(CHROMIUM(), [...WEBGPU_ARGS, '--remote-debugging-port=0', `--user-data-dir=${userDataDir}`, 'about:blank'], { stdio: ['ignore', 'ignore', 'pipe'] });
   const endpoint = await new Promise<string>((resolve, reject) => {
     let err = '';
-    const timer = setTimeout(() => reject(new Error(`chromium did not open its DevTools port in 60 s: ${err.slice(-2000)}`)), 60_000);
+    // Generous: a loaded CI machine starts Chromium slowly, and this wait must not be what fails.
+    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`chromium did not open its DevTools port in 300 s: ${err.slice(-2000)}`)); }, 300_000);
     proc.stderr!.on('data', (d: Buffer) => {
       err += d.toString();
       const m = /DevTools listening on (ws:\/\/\S+)/.exec(err);
@@ -50,7 +51,14 @@ export async function spawnChromium(userDataDir: string): Promise<OwnChromium> {
     proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`chromium exited (${code}) before opening its DevTools port: ${err.slice(-2000)}`)); });
   });
   proc.stderr!.resume();
-  const browser = await chromium.connectOverCDP(endpoint);
+  let browser;
+  try {
+    browser = await chromium.connectOverCDP(endpoint);
+  } catch (e) {
+    // Not left running for the rest of the suite.
+    proc.kill('SIGKILL');
+    throw e;
+  }
   const exited = new Promise<void>((r) => { if (proc.exitCode !== null || proc.signalCode !== null) r(); else proc.once('exit', () => r()); });
   return {
     browser,
