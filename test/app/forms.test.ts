@@ -6,7 +6,7 @@ import { splitAnswer } from '../../src/app/lib/answer';
 import { paperComparison, storedChoices, synthChoices } from '../../src/app/lib/benchmarks';
 import { freeName, nameProblem, parseColumns } from '../../src/app/lib/names';
 import { pageFromHash } from '../../src/app/lib/route';
-import { checkRunConfig, presetConfig, pruneTemplates, scratchModelEstimate, storedDatasetOf, withStoredDataset, withSynthSettings } from '../../src/app/lib/run-config';
+import { checkRunConfig, presetConfig, presetDataset, pruneTemplates, scratchModelEstimate, storedDatasetOf, withStoredDataset, withSynthSettings } from '../../src/app/lib/run-config';
 import { applyOverrides } from '../../src/recipe/sft-config';
 import { scratchModelConfig } from '../../src/recipe/sft-run';
 import { LAB_SPECIAL_TOKENS, trainByteLevelBpe } from '../../src/io/bpe-trainer';
@@ -67,6 +67,20 @@ describe('run configs', () => {
     expect(r.ok).toBe(false);
     expect(!r.ok && r.error).toMatch(/clipC/);
     expect(checkRunConfig('sft', { ...presetConfig('sft', 'synth-micro'), lr: -1 })).toMatchObject({ ok: false });
+  });
+
+  it('the vqa-closed presets take an imported VQA-RAD or SLAKE set with a train split, and are valid on it', () => {
+    const sets = [dataset('notes', 'jsonl', ['train']), dataset('rad-test', 'vqa-rad', ['test']), dataset('my-slake', 'slake', ['train', 'test'])];
+    expect(presetDataset('sft', 'vqa-closed', sets)).toMatchObject({ dataset: { name: 'my-slake' }, split: 'train' });
+    expect(presetDataset('sft', 'vqa-closed', [...sets, dataset('vqa-rad', 'vqa-rad', ['train', 'test'])])?.dataset.name).toBe('vqa-rad');
+    expect(presetDataset('sft', 'vqa-closed', sets.slice(0, 2))).toBeNull();
+    expect(presetDataset('sft', 'synth-micro', sets)).toBeNull();
+    for (const kind of ['sft', 'grpo'] as const) {
+      const p = presetDataset(kind, 'vqa-closed', sets)!;
+      const c = withStoredDataset(presetConfig(kind, 'vqa-closed'), p.dataset, p.split);
+      expect(c.data.file).toMatchObject({ path: 'datasets/my-slake/train.jsonl', evalPath: 'datasets/my-slake/test.jsonl' });
+      expect(checkRunConfig(kind, kind === 'grpo' ? { ...c, model: 'runs/sft-1/checkpoint-2' } : c)).toEqual({ ok: true });
+    }
   });
 
   it('point GRPO at a stored dataset and back', () => {

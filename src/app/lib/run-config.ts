@@ -23,6 +23,22 @@ export function presetConfig(kind: RunKind, name: string): SftConfig | GrpoConfi
 }
 
 /**
+ * The stored dataset a preset that reads CLI datasets ("vqa-closed": vqa-rad,slake) trains on in
+ * the browser: the first imported set of one of its names with a train split, or null (the preset
+ * then starts on synth questions until the user imports one on the Data page).
+ */
+export function presetDataset(kind: RunKind, name: string, datasets: readonly DatasetInfo[]): { dataset: DatasetInfo; split: string } | null {
+  const p = kind === 'sft' ? SFT_PRESETS[name] : GRPO_PRESETS[name];
+  if (!p || p.config.data.source !== 'dataset') return null;
+  for (const want of p.config.data.dataset.name.split(',').map((x) => x.trim())) {
+    const split = p.config.data.dataset.split;
+    const d = datasets.find((x) => (x.name === want || x.source === want) && x.splits.some((s) => s.name === split));
+    if (d) return { dataset: d, split };
+  }
+  return null;
+}
+
+/**
  * Point a run config at a stored dataset's split (datasets/NAME/SPLIT.jsonl, read as recipe JSONL
  * with its images beside it), with a held-out split for evaluation when the dataset has one.
  */

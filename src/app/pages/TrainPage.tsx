@@ -11,7 +11,7 @@ import { GRPO_GROUPS, SFT_GROUPS, setPath } from '../lib/config-form';
 import { formatBytes, formatCount, formatMetric, formatPercent, formatWhen } from '../lib/format';
 import { chartData, latest, RUN_CHARTS, seriesFor, type MetricRow } from '../lib/metrics';
 import { freeName, nameProblem } from '../lib/names';
-import { checkRunConfig, presetConfig, pruneTemplates, scratchModelEstimate, storedDatasetOf, withStoredDataset, withSynthSettings } from '../lib/run-config';
+import { checkRunConfig, presetConfig, presetDataset, pruneTemplates, scratchModelEstimate, storedDatasetOf, withStoredDataset, withSynthSettings } from '../lib/run-config';
 import { useData } from '../stores/data';
 import { selectBusy, useJobs } from '../stores/jobs';
 import { modelLabel, newestCheckpoints, useModels } from '../stores/models';
@@ -89,8 +89,11 @@ function NewRun() {
   };
   const choosePreset = (p: string) => {
     setPreset(p);
-    if (kind === 'sft') setSft((c) => handOff({ ...presetConfig('sft', p), model: { ...presetConfig('sft', p).model, init: c.model.init } }, 'sft'));
-    else setGrpo((c) => handOff({ ...presetConfig('grpo', p), model: c.model }, 'grpo'));
+    // A preset written for real datasets (vqa-closed) takes an imported one of them when there is one.
+    const stored = presetDataset(kind, p, datasets);
+    const data = <C extends SftConfig | GrpoConfig>(c: C): C => (stored ? withStoredDataset(c, stored.dataset, stored.split) : handOff(c, kind));
+    if (kind === 'sft') setSft((c) => data({ ...presetConfig('sft', p), model: { ...presetConfig('sft', p).model, init: c.model.init } }));
+    else setGrpo((c) => data({ ...presetConfig('grpo', p), model: c.model }));
   };
   const switchKind = (k: RunKind) => {
     setKind(k);
