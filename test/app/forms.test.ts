@@ -75,12 +75,13 @@ describe('run configs', () => {
     expect(presetDataset('sft', 'vqa-closed', [...sets, dataset('vqa-rad', 'vqa-rad', ['train', 'test'])])?.dataset.name).toBe('vqa-rad');
     expect(presetDataset('sft', 'vqa-closed', sets.slice(0, 2))).toBeNull();
     expect(presetDataset('sft', 'synth-micro', sets)).toBeNull();
-    for (const kind of ['sft', 'grpo'] as const) {
-      const p = presetDataset(kind, 'vqa-closed', sets)!;
-      const c = withStoredDataset(presetConfig(kind, 'vqa-closed'), p.dataset, p.split);
-      expect(c.data.file).toMatchObject({ path: 'datasets/my-slake/train.jsonl', evalPath: 'datasets/my-slake/test.jsonl' });
-      expect(checkRunConfig(kind, kind === 'grpo' ? { ...c, model: 'runs/sft-1/checkpoint-2' } : c)).toEqual({ ok: true });
-    }
+    const p = presetDataset('sft', 'vqa-closed', sets)!;
+    const sft = withStoredDataset(presetConfig('sft', 'vqa-closed'), p.dataset, p.split);
+    expect(sft.data.file).toMatchObject({ path: 'datasets/my-slake/train.jsonl', evalPath: 'datasets/my-slake/test.jsonl' });
+    expect(checkRunConfig('sft', sft)).toEqual({ ok: true });
+    const grpo = withStoredDataset(presetConfig('grpo', 'vqa-closed'), presetDataset('grpo', 'vqa-closed', sets)!.dataset, 'train');
+    expect(grpo.data.file.path).toBe('datasets/my-slake/train.jsonl');
+    expect(checkRunConfig('grpo', { ...grpo, model: 'runs/sft-1/checkpoint-2' })).toEqual({ ok: true });
   });
 
   it('point GRPO at a stored dataset and back', () => {
