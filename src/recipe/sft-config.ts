@@ -243,7 +243,8 @@ export const SFT_PRESETS: Record<string, { describe: string; config: SftConfig }
   'vqa-closed': {
     describe: 'a tiny VLM (~180k parameters) from scratch on the closed training questions of VQA-RAD and SLAKE (English), answer only (they have no traces); set data.dataset.dataDir, or pick an imported set as the questions. `thinker demo vqa-closed` runs it and scores it on the closed test splits beside the majority and blind baselines',
     config: preset({
-      // Width 64: the micro preset's 96 was no better in 30-step trials and 2x slower a step here.
+      // Width 64 (the micro preset's is 96) keeps the run within ~40 minutes on a 2-core CPU adapter;
+      // the README's measured table is at this size.
       model: { preset: 'micro', vision: 'on', hiddenSize: 64, intermediateSize: 192, numHeads: 4, context: 256, vocabSize: 768 },
       data: { source: 'dataset', dataset: { name: 'vqa-rad,slake', split: 'train', heldOut: 64 }, requireReasoning: false, answer: 'gold' },
       lr: 3e-3, minLrRatio: 0.1, batchSize: 16, epochs: 2, maxLength: 256,
