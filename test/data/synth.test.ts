@@ -325,7 +325,20 @@ describe('synth: options and corpus', () => {
     const cs = await generateSynthCases({ n: 30, kind: 'mixed', level: 2, seed: 2, split: 'train', templates: ['chest_count', 'triage'] });
     expect(new Set(cs.map((c) => c.template))).toEqual(new Set(['chest_count', 'triage']));
     const all = await generateSynthCases({ n: 400, kind: 'mixed', level: 3, seed: 2, split: 'train' });
-    expect(new Set(all.map((c) => c.template))).toEqual(new Set(SYNTH_TEMPLATES.map((t) => t.name)));
+    // The default pool is every template but those used only when named (triage_signs).
+    expect(new Set(all.map((c) => c.template))).toEqual(new Set(SYNTH_TEMPLATES.filter((t) => !t.onlyWhenNamed).map((t) => t.name)));
+    expect(SYNTH_TEMPLATES.filter((t) => t.onlyWhenNamed).map((t) => t.name)).toEqual(['triage_signs']);
+    const signs = await generateSynthCases({ n: 60, kind: 'text', level: 2, seed: 2, split: 'train', templates: ['triage_signs'], fixedOptionOrder: true });
+    for (const c of signs) {
+      // Two signs as words; the protocol decides: a low SpO2 or BP is red, then a high rate or temperature yellow.
+      const m = /^Case \d+\. Nursing note: (.+)\. Triage category\?$/.exec(c.item.question)!;
+      const words = m[1].split(', ');
+      expect(words).toHaveLength(2);
+      const red = words.some((w) => /^(SpO2|systolic BP) low$/.test(w));
+      const yellow = words.some((w) => /^(heart rate|temperature) high$/.test(w));
+      expect(c.item.answer).toBe(red ? 'Red' : yellow ? 'Yellow' : 'Green');
+      expect(c.item.reasoning).toMatch(new RegExp(`So the answer is ${c.item.answer_label}\\.$`));
+    }
     for (const t of SYNTH_TEMPLATES) expect(t.about.length).toBeGreaterThan(20);
   });
 

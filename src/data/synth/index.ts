@@ -71,15 +71,16 @@ export const MAX_IMAGE_SIZE = 128;
 const ALL_TEMPLATES: readonly Template[] = [...IMAGE_TEMPLATES, ...TEXT_TEMPLATES];
 
 /** The documented list of question templates (README.md has it with examples). */
-export const SYNTH_TEMPLATES: readonly { name: string; kind: SynthKind; about: string; minSize?: number }[] =
-  ALL_TEMPLATES.map(({ name, kind, about, minSize }) => ({ name, kind, about, ...(minSize ? { minSize } : {}) }));
+export const SYNTH_TEMPLATES: readonly { name: string; kind: SynthKind; about: string; minSize?: number; onlyWhenNamed?: boolean }[] =
+  ALL_TEMPLATES.map(({ name, kind, about, minSize, onlyWhenNamed }) => ({ name, kind, about, ...(minSize ? { minSize } : {}), ...(onlyWhenNamed ? { onlyWhenNamed } : {}) }));
 
 /** Share of the text-item content space held out for the test split. */
 export const HELD_OUT_SHARE = 0.2;
 
 /**
  * The split a text item's content belongs to, whatever the seed: a test-split dose, lab value or
- * set of vital signs never occurs in training, so held-out accuracy measures the rule, not recall.
+ * set of vital signs never occurs in training, so held-out accuracy measures the rule, not recall
+ * (templates without a key, named explicitly, are the exception: see Template.onlyWhenNamed).
  */
 export function splitOf(key: string): 'train' | 'test' {
   return hashString(key) / 2 ** 32 < HELD_OUT_SHARE ? 'test' : 'train';
@@ -161,7 +162,7 @@ export function validateSynthOptions(opts: unknown, where = 'synth options'): Re
       if (!pools[t.kind].includes(t)) pools[t.kind].push(t);
     }
   } else {
-    for (const t of ALL_TEMPLATES) if (!t.minSize || size >= t.minSize) pools[t.kind].push(t);
+    for (const t of ALL_TEMPLATES) if ((!t.minSize || size >= t.minSize) && !t.onlyWhenNamed) pools[t.kind].push(t);
   }
   for (const k of kinds) {
     if (pools[k].length === 0) throw new InputError(`${where}.templates`, `kind ${o.kind} needs at least one ${k} template`);

@@ -58,6 +58,11 @@ export interface Template {
   about: string;
   /** Smallest image size the template's objects fit in. */
   minSize?: number;
+  /**
+   * Only when named in `templates`, never in the default pool: its held-out items repeat training
+   * questions (a small closed set of texts), which the default sets promise never to do.
+   */
+  onlyWhenNamed?: boolean;
   draft(rng: Rng, ctx: TemplateContext): Draft;
 }
 

@@ -277,4 +277,69 @@ const triage: Template = {
   },
 };
 
-export const TEXT_TEMPLATES: readonly Template[] = [doseWeight, labRange, triage];
+/** Words a nursing note uses for a vital sign: the abnormal reading, and the normal one. */
+const SIGN_WORDS: Record<Vital['id'], { name: string; abnormal: string }> = {
+  spo2: { name: 'SpO2', abnormal: 'low' },
+  sbp: { name: 'systolic BP', abnormal: 'low' },
+  hr: { name: 'heart rate', abnormal: 'high' },
+  temp: { name: 'temperature', abnormal: 'high' },
+};
+
+/**
+ * The triage protocol on a nursing note's words ("SpO2 low, heart rate normal") instead of numbers.
+ * A model of ~100k parameters trained from scratch for a few minutes learns which words a question
+ * holds, but not yet to read or copy numbers (on `triage` such a model writes the same made-up value
+ * for every patient and decides by the sign's name alone): with words, what is left to learn is the
+ * protocol, so a teacher's systematic mistake is the only thing between SFT and every answer right,
+ * which is what the learning proof needs to show RL correcting it.
+ */
+const triageSigns: Template = {
+  name: 'triage_signs',
+  kind: 'text',
+  onlyWhenNamed: true,
+  about: 'The triage protocol (Red / Yellow / Green) on a nursing note\'s words instead of numbers: red if SpO2 or systolic BP is low; else yellow if heart rate or temperature is high; else green. One sign at level 1, two at level 2, all four at level 3.',
+  draft(rng, ctx) {
+    const level = ctx.level;
+    const target = rng.pick(['Red', 'Yellow', 'Green'] as const);
+    const k = level === 1 ? 1 : level === 2 ? 2 : 4;
+    let shown: Vital[];
+    do shown = rng.shuffle(VITALS).slice(0, k);
+    while ((target === 'Red' && !shown.some((v) => v.flag === 'red')) || (target === 'Yellow' && !shown.some((v) => v.flag === 'yellow')));
+    shown = VITALS.filter((v) => shown.includes(v));
+    const cause = target === 'Green' ? null : rng.pick(shown.filter((v) => v.flag === target.toLowerCase()));
+    const abnormal = shown.map((vital) => {
+      if (vital === cause) return true;
+      if (target === 'Green' || (target === 'Yellow' && vital.flag === 'red')) return false;
+      return rng.chance(0.4);
+    });
+    type F = { ab: boolean[] };
+    const word = (vital: Vital, ab: boolean) => `${SIGN_WORDS[vital.id].name} ${ab ? SIGN_WORDS[vital.id].abnormal : 'normal'}`;
+    const category = (f: F) => {
+      const flags = shown.filter((_, i) => f.ab[i]).map((v) => v.flag);
+      return flags.includes('red') ? 'Red' : flags.includes('yellow') ? 'Yellow' : 'Green';
+    };
+    return erase<F>({
+      question: `Nursing note: ${shown.map((v, i) => word(v, abnormal[i])).join(', ')}. Triage category?`,
+      answers: ['Red', 'Yellow', 'Green'],
+      facts: { ab: abnormal },
+      explain: (f) => {
+        const cat = category(f);
+        const last = cat === 'Red' ? 'A red sign makes it red.' : cat === 'Yellow' ? 'A yellow sign and no red sign make it yellow.' : 'No warning sign makes it green.';
+        const steps = shown.map((v, i) => `${cap(SIGN_WORDS[v.id].name)} is ${f.ab[i] ? `${SIGN_WORDS[v.id].abnormal}: ${v.flag} sign` : 'normal'}.`);
+        return { steps: [...steps, last], answer: cat };
+      },
+      perturb: (f, r) => {
+        // Misread one sign.
+        const i = r.int(0, shown.length - 1);
+        const ab = f.ab.slice();
+        ab[i] = !ab[i];
+        return { ab };
+      },
+      // No split key: a level has only 8 to 24 notes, so held-out items ask the notes training asks
+      // (as scan questions repeat their text); what is held out is the case, not the wording.
+      stats: { facts: k },
+    });
+  },
+};
+
+export const TEXT_TEMPLATES: readonly Template[] = [doseWeight, labRange, triage, triageSigns];
