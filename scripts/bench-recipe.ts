@@ -6,12 +6,14 @@
 //     [--sft-steps N] [--grpo-steps N] [--items N] [--grpo-items N] [--held-out N] [--k N]
 //     [--set-sft key=value ...] [--set-grpo key=value ...]
 //
-// Per seed, one start model and four arms, all scored on the same held-out items (synth test
+// Per seed, one start model and five arms, all scored on the same held-out items (synth test
 // split: text and image questions, reported apart):
-//   SFT                   `thinker sft` on mixed synth items (text + scans, vision encoder on) from
-//                         a noisy teacher: the start model of every RL arm.
-//   SFT -> RL (text)      `thinker grpo` from it on the first --grpo-items text questions.
-//   SFT -> RL (image)     the same on scan questions.
+//   SFT                   `thinker sft` on mixed synth items (triage notes as text + chest scans,
+//                         vision encoder on) from a teacher with a blind spot on each kind: the
+//                         start model of every RL arm.
+//   SFT -> RL (mixed)     `thinker grpo` from it on the first --grpo-items questions of both kinds.
+//   SFT -> RL (text)      the same on text questions only (does text RL carry over to the scans?).
+//   SFT -> RL (image)     the same on scan questions only.
 //   SFT -> RL (text, filtered)  on as many text questions drawn from those whose pass count (k
 //                         samples of the start model, recipe §2) is in 1..k-1, same steps.
 // Everything goes through the commands a person runs (in-process, one device), with the settings
@@ -44,8 +46,13 @@ type GrpoSummary = import('../src/cli/commands/grpo').GrpoSummary;
 
 const SFT_PRESET = 'synth-micro-noisy';
 const GRPO_PRESET = 'synth-micro-noisy';
-/** The synth items every arm draws from: triage (text) and nodule presence (scan) questions, level 1. */
-const TEXT_TEMPLATE = 'triage';
+/**
+ * The synth items every arm draws from: triage notes (text) and nodule presence (scan) questions,
+ * level 1. The notes use words, not numbers: a from-scratch model of this size learns to read words
+ * and scans within the SFT budget, not yet to read or copy numbers (on `triage` it wrote one made-up
+ * value for every patient), and a comparison of RL arms needs a start model that reads its inputs.
+ */
+const TEXT_TEMPLATE = 'triage_signs';
 const IMAGE_TEMPLATE = 'chest_presence';
 const DATA_SEED = 1;
 /**
@@ -78,7 +85,7 @@ interface Args {
 
 function parseArgs(argv: string[]): Args {
   const a: Args = {
-    seeds: [1, 2, 3], out: '', work: '', keepWork: false, sftSteps: 120, grpoSteps: 12, perKind: 100, grpoItems: 16, heldOutPerKind: 32, k: 4, setSft: [], setGrpo: [],
+    seeds: [1, 2, 3], out: '', work: '', keepWork: false, sftSteps: 240, grpoSteps: 8, perKind: 1000, grpoItems: 16, heldOutPerKind: 32, k: 4, setSft: [], setGrpo: [],
   };
   const int = (flag: string, v: string | undefined, min: number) => {
     const n = Number(v);
@@ -168,7 +175,7 @@ async function lastEval(runDir: string, heldOut: QAItem[]): Promise<Score> {
   return { text: acc(false), image: acc(true), format: ev.format_rate as number, reward: ev.reward_mean as number };
 }
 
-const ARMS = ['SFT', 'SFT -> RL (text)', 'SFT -> RL (image)', 'SFT -> RL (text, filtered)'] as const;
+const ARMS = ['SFT', 'SFT -> RL (mixed)', 'SFT -> RL (text)', 'SFT -> RL (image)', 'SFT -> RL (text, filtered)'] as const;
 type Arm = typeof ARMS[number];
 
 interface SeedResult { seed: number; scores: Partial<Record<Arm, Score>>; filtered: { kept: number; total: number; histogram: number[] }; seconds: number }
@@ -186,7 +193,10 @@ async function runSeed(seed: number, a: Args, pools: Pools, work: string, gpu: A
   // The work folder is this script's scratch: a rerun with the same --work replaces its runs (force).
   const sft = await runSftCommand({
     config: SFT_PRESET, out: path.join(dir, 'sft'), force: true, seed: String(seed), steps: String(a.sftSteps), quiet: true,
-    set: ['data.source=file', `data.file.path=${JSON.stringify(pools.train)}`, `data.file.evalPath=${JSON.stringify(pools.heldOut)}`, 'data.answer=trace', 'model.vision=on', ...evalSets, ...a.setSft],
+    // Batch 16 at lr 2e-3: at batch 8 the scans were read and then lost again (62% -> 38% held-out
+    // between steps 80 and 120 on chest scans alone); at 16 they reached 80% by step 100 and stayed.
+    set: ['data.source=file', `data.file.path=${JSON.stringify(pools.train)}`, `data.file.evalPath=${JSON.stringify(pools.heldOut)}`, 'data.answer=trace', 'model.vision=on',
+      'batchSize=16', 'lr=2e-3', ...evalSets, ...a.setSft],
   }, { gpu, handleSignals: false, log }) as SftSummary;
   const scores: SeedResult['scores'] = { SFT: await lastEval(path.join(dir, 'sft'), pools.heldOutItems) };
   const start = path.resolve(dir, 'sft', path.basename(sft.checkpoint));
@@ -215,6 +225,7 @@ async function runSeed(seed: number, a: Args, pools: Pools, work: string, gpu: A
     }, { gpu, handleSignals: false, log }) as GrpoSummary;
     scores[arm] = await lastEval(out, pools.heldOutItems);
   };
+  await grpo('SFT -> RL (mixed)', pools.train);
   await grpo('SFT -> RL (text)', pools.text);
   await grpo('SFT -> RL (image)', pools.image);
   if (filteredFile) await grpo('SFT -> RL (text, filtered)', filteredFile);
@@ -255,7 +266,7 @@ function report(a: Args, results: SeedResult[], settings: { sft: unknown; grpo: 
   L.push('', '## Settings', '');
   L.push(`- Items: synth level 1, data seed ${DATA_SEED}; training pools of ${a.perKind} \`${TEXT_TEMPLATE}\` (text) and ${a.perKind} \`${IMAGE_TEMPLATE}\` (scan) questions; ` +
     `held-out: ${a.heldOutPerKind} of each from the test split, options in fixed order. The teacher has blind spots: it misreads ${NOISY_FRACTION * 100}% of the items whose answer is "${BLIND_SPOT.text}" (text) or "${BLIND_SPOT.image}" (scans), and SFT trains on its conclusions (data.answer "trace").`);
-  L.push(`- SFT: preset \`${SFT_PRESET}\`, ${a.sftSteps} steps, on both pools with the vision encoder on; seed = the run's seed.`);
+  L.push(`- SFT: preset \`${SFT_PRESET}\` at batch 16 and lr 2e-3, ${a.sftSteps} steps, on both pools with the vision encoder on; seed = the run's seed.`);
   L.push(`- RL: preset \`${GRPO_PRESET}\`, ${a.grpoSteps} steps from the SFT checkpoint on ${a.grpoItems} prompts of the pool; filtered = ${a.grpoItems} of the text items with pass count 1..${a.k - 1} of k = ${a.k} samples of the SFT model (temperature 1), shuffled with seed 42.`);
   if (a.setSft.length) L.push(`- SFT overrides: ${a.setSft.map((s) => `\`${s}\``).join(', ')}`);
   if (a.setGrpo.length) L.push(`- GRPO overrides: ${a.setGrpo.map((s) => `\`${s}\``).join(', ')}`);

@@ -205,23 +205,28 @@ export const SFT_SPEC: Record<string, FieldSpec> = {
 /**
  * The learning proof's setting (test/recipe/recipe-synth.test.ts), small enough for a CPU WebGPU in
  * a few minutes with the recipe's full prompt (~91 tokens of ~125 per example): a ~110k-parameter
- * model from scratch on synth triage questions (level 1), options in their fixed order (Red /
- * Yellow / Green: the letter follows from the category, one lookup less), from a teacher with a
- * blind spot: it misreads 60% of the yellow patients and reasons on to a wrong category, and SFT
- * trains on the letter its reasoning concludes with (data.answer "trace": unfiltered distillation).
- * A random slip would average out under greedy decoding; a systematic one is what a student copies
- * and a verifiable reward can correct. lr 1e-2: a from-scratch model of this size needs it.
+ * model from scratch on synth triage questions on a nursing note's words (`triage_signs`, level 1:
+ * a model of minutes reads words, not yet numbers), options in their fixed order (Red / Yellow /
+ * Green: the letter follows from the category, one lookup less), from a teacher with a blind spot:
+ * it misreads 60% of the yellow patients and reasons on to a wrong category, and SFT trains on the
+ * letter its reasoning concludes with (data.answer "trace": unfiltered distillation). A random slip
+ * would average out under greedy decoding; a systematic one is what a student copies and a
+ * verifiable reward can correct.
+ * - 2000 items, each seen about once in 120 steps of 8: on 400 items seen 2.4 times the model
+ *   memorised which case numbers had wrong traces and answered held-out cases (whose numbers it
+ *   never saw) at random (red items 16 of 25 right, at lr 3e-3 and 5e-3, batch 8 and 16).
+ * - lr 3e-3 with the fan-in init (1e-2 was this preset's rate under the old N(0, 0.02) init).
  * `thinker grpo --config synth-micro-noisy` reads the first 16 of these items (same seed and
  * options: an item depends on its index only) and the same held-out set.
  */
 export const SYNTH_PROOF_DATA: SynthSpec = {
-  kind: 'text', level: 1, n: 400, evalN: 64, seed: 1,
-  options: { templates: ['triage'], noisyFraction: 0.6, noisyAnswers: ['Yellow'], sloppyFraction: 0, fixedOptionOrder: true },
+  kind: 'text', level: 1, n: 2000, evalN: 64, seed: 1,
+  options: { templates: ['triage_signs'], noisyFraction: 0.6, noisyAnswers: ['Yellow'], sloppyFraction: 0, fixedOptionOrder: true },
 };
 const SYNTH_PROOF_SFT: DeepPartial<SftConfig> = {
   model: { hiddenSize: 64, numHeads: 4, numKvHeads: 2, intermediateSize: 128, context: 192, vocabSize: 768 },
   data: { synth: SYNTH_PROOF_DATA, answer: 'trace' },
-  lr: 1e-2, minLrRatio: 0.1, batchSize: 8, maxSteps: 120, maxLength: 192,
+  lr: 3e-3, minLrRatio: 0.1, batchSize: 8, maxSteps: 120, maxLength: 192,
   eval: { every: 0, items: 64, maxNewTokens: 48, batchSize: 32, samples: 64 },
   checkpoint: { every: 0, keep: 1 },
 };
@@ -237,7 +242,7 @@ export const SFT_PRESETS: Record<string, { describe: string; config: SftConfig }
     config: preset({ data: { synth: { kind: 'image' } }, model: { vision: 'on' } }),
   },
   'synth-micro-noisy': {
-    describe: 'the learning proof of test/recipe/recipe-synth.test.ts: a ~110k-parameter model from scratch on synth triage questions (fixed option order) whose teacher has a blind spot (misreads 60% of the yellow patients); SFT on its conclusions, then `thinker grpo --config synth-micro-noisy`',
+    describe: 'the learning proof of test/recipe/recipe-synth.test.ts: a ~110k-parameter model from scratch on synth triage notes (fixed option order) whose teacher has a blind spot (misreads 60% of the yellow patients); SFT on its conclusions, then `thinker grpo --config synth-micro-noisy`',
     config: preset(SYNTH_PROOF_SFT),
   },
   'vqa-closed': {
