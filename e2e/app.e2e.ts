@@ -130,6 +130,11 @@ describe('the lab in a browser', () => {
     for (const [path, v] of [['maxLength', 160], ['model.context', 160], ['model.vocabSize', 512], ['model.hiddenSize', 32], ['model.numLayers', 1],
       ['model.numHeads', 2], ['model.numKvHeads', 1], ['model.intermediateSize', 64]] as const) await setField(page, path, v);
     expect(await page.getByTestId('run-problem').count()).toBe(0);
+    // Before Start: the time this run would take here, from its own first steps (nothing is saved).
+    await page.getByTestId('run-estimate').click();
+    await expect.poll(() => page.getByTestId('run-estimate-text').count(), { timeout: RUN_TIMEOUT, interval: 250 }).toBe(1);
+    expect(await page.getByTestId('run-estimate-text').textContent()).toMatch(new RegExp(`^About .+ on this GPU: ${SFT_STEPS} steps × [\\d.]+ s, 2 held-out evaluations × `));
+    expect(await page.getByTestId(`run-row-${SFT}`).count()).toBe(0);
     await scrollToTop(page, 'new-run');
     await shoot(page, 'train-form');
     await page.getByTestId('run-start').click();
