@@ -8,6 +8,7 @@ import { InputError } from '../engine/errors';
 import { paramSpecs, type ModelConfig, type ParamSpec } from './config';
 import { ropeInvFreq } from '../engine/kernels/rope';
 import { checkFits } from './memory';
+import { seededRandom } from './lm-data';
 
 export type WeightMap = Map<string, { shape: number[]; data: Float32Array }>;
 
@@ -106,14 +107,9 @@ export function initStd(cfg: ModelConfig, name: string, shape: readonly number[]
 
 /** Seeded initial weights: norms 1, biases 0, every other tensor normal with `initStd`'s deviation. */
 export function initWeights(cfg: ModelConfig, seed: number, scheme: InitScheme = 'fan-in'): WeightMap {
-  let a = seed >>> 0;
-  const uniform = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296;
-  };
+  const r = seededRandom(seed);
+  // Shifted half a step off 0, so log() in the Box-Muller draw below stays finite.
+  const uniform = () => r() + 2 ** -33;
   const normal = () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
   const out: WeightMap = new Map();
   for (const p of paramSpecs(cfg)) {

@@ -11,6 +11,7 @@ import { InputError } from '../engine/errors';
 import { readText, type FileSource } from '../io/files';
 import type { TextTokenizer } from '../io/tokenizer';
 import type { Model } from '../model/model';
+import { seededRandom } from '../model/lm-data';
 import { parseJsonl } from '../data/csv';
 import { Collector, type LoadOptions, type LoadResult } from '../data/report';
 import { itemHash, makeItem, optionsJson, type ImageRef, type QAItem } from '../data/schema';
@@ -69,17 +70,8 @@ export interface CurateResult<T> {
   total: number;
 }
 
-/** Mulberry32: a small seeded generator, so an order is reproducible from its seed in every host. */
-function mulberry32(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// Orders are reproducible from their seed in every host: Mulberry32 (model/lm-data seededRandom).
+const mulberry32 = seededRandom;
 
 /**
  * A seeded permutation of 0..n-1 (Fisher-Yates). Reproducible in the lab, but not the same order as

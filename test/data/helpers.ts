@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PNG } from 'pngjs';
 import { nodeDirSource } from '../../src/io/files';
+import { seededRandom } from '../../src/model/lm-data';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const DATA_DIR = path.resolve(REPO, '../shared/data');
@@ -61,16 +62,7 @@ export function crc32(bytes: Uint8Array): number {
 }
 
 /** Mulberry32: seeded uniform [0, 1) numbers so fixtures are reproducible. */
-export function seeded(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const seeded = seededRandom;
 
 // Parquet fixtures in the shapes Hugging Face writes: strings, int64, an image struct
 // {bytes: binary, path: string}, and a list of such structs.

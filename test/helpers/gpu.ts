@@ -6,6 +6,7 @@ import { createNodeGpu } from '../../src/node/dawn';
 import type { Gpu } from '../../src/engine/gpu';
 import { Arena, type ArenaEntry, type Tensor, upload, download } from '../../src/engine/tensor';
 import { CommandStream } from '../../src/engine/stream';
+import { seededRandom } from '../../src/model/lm-data';
 
 let gpuPromise: Promise<Gpu> | null = null;
 export function testGpu(): Promise<Gpu> {
@@ -38,14 +39,7 @@ export function useKernelPath(rowKernels: boolean): void {
 
 /** Mulberry32: a small seeded PRNG so every test's inputs are reproducible. */
 export function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = seededRandom(seed);
   return {
     next,
     uniform: (lo = -1, hi = 1) => lo + (hi - lo) * next(),

@@ -5,25 +5,12 @@ import { describe, it, expect } from 'vitest';
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { QAItem } from '../../src/data/schema';
-import { runSftCommand, type SftSummary, type SynthGenerator } from '../../src/cli/commands/sft';
+import { runSftCommand, type SftSummary } from '../../src/cli/commands/sft';
 import { evalCount, remainingSeconds, type RunEstimate } from '../../src/recipe/estimate';
 import { MetricsLog } from '../../src/recipe/run-io';
-import { rng, testGpu } from '../helpers/gpu';
+import { testGpu } from '../helpers/gpu';
+import { handMade } from './compare-items';
 
-function compareItems(n: number, seed: number, split: string): QAItem[] {
-  const r = rng(seed);
-  return Array.from({ length: n }, (_, i) => {
-    const a = 1 + r.int(9), b = 1 + r.int(9);
-    const options = { A: 'yes', B: 'no' };
-    const label = a > b ? 'A' : 'B';
-    return {
-      images: [], question: `${a} > ${b}?`, options, answer_label: label, answer: options[label as 'A'],
-      reasoning: `${a} ${a > b ? '>' : '<='} ${b}`, dataset_name: `compare-${split}`, dataset_index: i, hash: `${split}-${seed}-${i}`,
-    };
-  });
-}
-const handMade: SynthGenerator = (o) => compareItems(o.n, o.seed + (o.split === 'test' ? 1000 : 0), o.split);
 const RUN = ['model.hiddenSize=32', 'model.numHeads=2', 'model.numKvHeads=1', 'model.intermediateSize=64', 'model.context=128', 'maxLength=128',
   'batchSize=4', 'data.synth.n=30', 'data.synth.evalN=6', 'eval.items=6', 'eval.every=3', 'eval.maxNewTokens=8', 'epochs=1', 'checkpoint.every=0'];
 

@@ -8,30 +8,17 @@ import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { QAItem } from '../../src/data/schema';
 import type { Gpu } from '../../src/engine/gpu';
 import { InputError } from '../../src/engine/errors';
 import { readSafetensors } from '../../src/io/safetensors';
-import { runSftCommand, type SftCliOptions, type SftSummary, type SynthGenerator } from '../../src/cli/commands/sft';
+import { runSftCommand, type SftCliOptions, type SftSummary } from '../../src/cli/commands/sft';
 import { MetricsLog, readRunState, findCheckpoint } from '../../src/recipe/run-io';
 import { nodeWorkspace } from '../../src/io/workspace';
-import { rng, testGpu } from '../helpers/gpu';
+import { testGpu } from '../helpers/gpu';
+import { compareItems, handMade } from './compare-items';
 
 const root = path.resolve(__dirname, '../..');
 
-function compareItems(n: number, seed: number, split: string, withTrace = true): QAItem[] {
-  const r = rng(seed);
-  return Array.from({ length: n }, (_, i) => {
-    const a = 1 + r.int(9), b = 1 + r.int(9);
-    const options = { A: 'yes', B: 'no' };
-    const label = a > b ? 'A' : 'B';
-    return {
-      images: [], question: `${a} > ${b}?`, options, answer_label: label, answer: options[label as 'A'],
-      reasoning: withTrace ? `${a} ${a > b ? '>' : '<='} ${b}` : undefined, dataset_name: `compare-${split}`, dataset_index: i, hash: `${split}-${seed}-${i}`,
-    };
-  });
-}
-const handMade: SynthGenerator = (o) => compareItems(o.n, o.seed + (o.split === 'test' ? 1000 : 0), o.split);
 
 const MICRO = ['model.hiddenSize=32', 'model.numHeads=2', 'model.numKvHeads=1', 'model.intermediateSize=64', 'model.context=128', 'maxLength=128'];
 const RUN = [...MICRO, 'batchSize=2', 'data.synth.n=40', 'eval.items=0', 'checkpoint.every=0', 'lr=1e-2'];

@@ -233,26 +233,31 @@ export function triageCategory(values: { vital: Vital; v: number }[]): 'Red' | '
   return flags.includes('red') ? 'Red' : flags.includes('yellow') ? 'Yellow' : 'Green';
 }
 
+/**
+ * A triage case's signs: the vitals shown (protocol order) and, drawn as each is asked for, whether
+ * it is abnormal: the cause of a red or yellow target always, a red sign of a yellow or green
+ * target never, any other 40% of the time.
+ */
+function triageDraw(rng: Rng, level: Level) {
+  const target = rng.pick(['Red', 'Yellow', 'Green'] as const);
+  const k = level === 1 ? 1 : level === 2 ? 2 : 4;
+  let shown: Vital[];
+  do shown = rng.shuffle(VITALS).slice(0, k);
+  while ((target === 'Red' && !shown.some((v) => v.flag === 'red')) || (target === 'Yellow' && !shown.some((v) => v.flag === 'yellow')));
+  shown = VITALS.filter((v) => shown.includes(v));
+  const cause = target === 'Green' ? null : rng.pick(shown.filter((v) => v.flag === target.toLowerCase()));
+  const abnormal = (vital: Vital) => vital === cause || (target !== 'Green' && !(target === 'Yellow' && vital.flag === 'red') && rng.chance(0.4));
+  return { shown, k, abnormal };
+}
+
 const triage: Template = {
   name: 'triage',
   kind: 'text',
   about: 'Rule-based triage (Red / Yellow / Green) by a fixed ward protocol the traces teach: red if SpO2 < 90% or systolic BP < 90; else yellow if heart rate > 110 or temperature >= 39.0 C; else green. One vital sign at level 1, two at level 2, all four near the limits at level 3.',
   draft(rng, ctx) {
     const level = ctx.level;
-    const target = rng.pick(['Red', 'Yellow', 'Green'] as const);
-    const k = level === 1 ? 1 : level === 2 ? 2 : 4;
-    let shown: Vital[];
-    do shown = rng.shuffle(VITALS).slice(0, k);
-    while ((target === 'Red' && !shown.some((v) => v.flag === 'red')) || (target === 'Yellow' && !shown.some((v) => v.flag === 'yellow')));
-    shown = VITALS.filter((v) => shown.includes(v));
-    const cause = target === 'Green' ? null : rng.pick(shown.filter((v) => v.flag === target.toLowerCase()));
-    const values = shown.map((vital) => {
-      let abnormal: boolean;
-      if (vital === cause) abnormal = true;
-      else if (target === 'Green' || (target === 'Yellow' && vital.flag === 'red')) abnormal = false;
-      else abnormal = rng.chance(0.4);
-      return { vital, v: vitalValue(rng, vital, abnormal, level) };
-    });
+    const { shown, k, abnormal } = triageDraw(rng, level);
+    const values = shown.map((vital) => ({ vital, v: vitalValue(rng, vital, abnormal(vital), level) }));
     type F = { vs: number[] };
     const at = (f: F) => shown.map((vital, i) => ({ vital, v: f.vs[i] }));
     return erase<F>({
@@ -299,19 +304,8 @@ const triageSigns: Template = {
   onlyWhenNamed: true,
   about: 'The triage protocol (Red / Yellow / Green) on a nursing note\'s words instead of numbers: red if SpO2 or systolic BP is low; else yellow if heart rate or temperature is high; else green. One sign at level 1, two at level 2, all four at level 3.',
   draft(rng, ctx) {
-    const level = ctx.level;
-    const target = rng.pick(['Red', 'Yellow', 'Green'] as const);
-    const k = level === 1 ? 1 : level === 2 ? 2 : 4;
-    let shown: Vital[];
-    do shown = rng.shuffle(VITALS).slice(0, k);
-    while ((target === 'Red' && !shown.some((v) => v.flag === 'red')) || (target === 'Yellow' && !shown.some((v) => v.flag === 'yellow')));
-    shown = VITALS.filter((v) => shown.includes(v));
-    const cause = target === 'Green' ? null : rng.pick(shown.filter((v) => v.flag === target.toLowerCase()));
-    const abnormal = shown.map((vital) => {
-      if (vital === cause) return true;
-      if (target === 'Green' || (target === 'Yellow' && vital.flag === 'red')) return false;
-      return rng.chance(0.4);
-    });
+    const { shown, k, abnormal: isAbnormal } = triageDraw(rng, ctx.level);
+    const abnormal = shown.map(isAbnormal);
     type F = { ab: boolean[] };
     const word = (vital: Vital, ab: boolean) => `${SIGN_WORDS[vital.id].name} ${ab ? SIGN_WORDS[vital.id].abnormal : 'normal'}`;
     const category = (f: F) => {
