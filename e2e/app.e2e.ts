@@ -188,6 +188,13 @@ describe('the lab in a browser', () => {
     await form.waitFor();
     expect(await page.getByTestId('run-model').inputValue()).toBe(`runs/${SFT}/checkpoint-${SFT_STEPS}`);
     expect(await page.locator('#f-data-synth-kind').inputValue()).toBe('image');
+    // GRPO on mixed questions: scans and text notes in one run (the app's GRPO on image or mixed
+    // data once died at step 2 on a sampled <image> token).
+    await page.locator('#f-data-synth-kind').selectOption('mixed');
+    const templates = page.getByTestId('f-data-synth-options-templates');
+    await templates.locator('summary').click();
+    await templates.getByTestId('f-data-synth-options-templates-triage_signs').check();
+    await templates.locator('summary').click();
     await setField(page, 'data.synth.evalN', 4);
     await setField(page, 'groupSize', G);
     await setField(page, 'promptsPerStep', 2);

@@ -33,6 +33,10 @@ async function lossPoints(page: Page): Promise<number> {
   return Number(/(?:^|;)train=(\d+)/.exec(attr)?.[1] ?? 0);
 }
 
+/** The run's status badge in a page's run list; when there is none, what the page's alerts say (so a failure shows why). */
+const badge = (page: Page) => page.getByTestId(`run-status-${RUN}`).first().textContent({ timeout: 2000 })
+  .catch(async () => `no row for the run; alerts: ${JSON.stringify(await page.getByTestId('alert').allTextContents())}`);
+
 const steps = (page: Page) => page.evaluate(async (run) => (await (window as unknown as Win).thinker.engine().runMetrics(run))
   .filter((r) => r.type === 'step').map((r) => r.step), RUN);
 const statusOf = (page: Page) => page.evaluate(async (run) => (await (window as unknown as Win).thinker.engine().listRuns()).find((r) => r.name === run)?.status, RUN);
@@ -78,15 +82,16 @@ describe('two tabs, one run', () => {
 
     await b.goto(url);
     await b.getByTestId('nav-train').click();
-    await expect.poll(() => b.getByTestId(`run-status-${RUN}`).first().textContent(), WAIT).toBe('running elsewhere');
+    await expect.poll(() => badge(b), WAIT).toBe('running elsewhere');
     const row = b.getByTestId(`run-row-${RUN}`);
     expect(await b.getByTestId(`run-resume-${RUN}`).count()).toBe(0);
     expect(await b.getByTestId(`run-restart-${RUN}`).count()).toBe(0);
     expect(await row.getByRole('button', { name: 'Delete' }).isDisabled()).toBe(true);
     expect(await b.getByTestId('run-elsewhere').textContent()).toMatch(/running in another tab/);
     // Its charts follow A's run.
+    // (The list shows the run before its rows have loaded into the chart.)
+    await expect.poll(() => lossPoints(b), WAIT).toBeGreaterThanOrEqual(2);
     const shown = await lossPoints(b);
-    expect(shown).toBeGreaterThanOrEqual(2);
     await expect.poll(() => lossPoints(b), WAIT).toBeGreaterThan(shown);
     // B's engine refuses, whatever its UI shows.
     expect(await attempt(b, 'resumeRun')).toMatch(/run shared: is running in another tab/);
@@ -97,13 +102,13 @@ describe('two tabs, one run', () => {
     await a.evaluate(() => (window as unknown as Win).thinker.engine().stopRun('pause'));
     const paused = await a.evaluate(() => (window as unknown as Win).aRun!);
     expect(paused.status).toBe('paused');
-    await expect.poll(() => b.getByTestId(`run-status-${RUN}`).first().textContent(), WAIT).toBe('paused');
+    await expect.poll(() => badge(b), WAIT).toBe('paused');
     await b.getByTestId(`run-resume-${RUN}`).click();
     await expect.poll(() => statusOf(a), WAIT).toBe('running-elsewhere');
     expect(await attempt(a, 'resumeRun')).toMatch(/run shared: is running in another tab/);
     await expect.poll(async () => (await steps(b)).length, WAIT).toBeGreaterThan(paused.step + 1);
     await b.getByTestId('run-pause').click();
-    await expect.poll(() => b.getByTestId(`run-status-${RUN}`).first().textContent(), WAIT).toBe('paused');
+    await expect.poll(() => badge(b), WAIT).toBe('paused');
 
     // One run's worth of metrics: each step once, in order (runMetrics refuses a line that is not JSON).
     const done = await steps(b);

@@ -187,16 +187,17 @@ function preset(over: DeepPartial<GrpoConfig>): GrpoConfig {
 /** Named starting points; a config file picks one with "extends" and overrides what it needs. */
 export const GRPO_PRESETS: Record<string, { describe: string; config: GrpoConfig }> = {
   'synth-micro': {
-    describe: 'the recipe on synth text questions at micro scale (start from a synth-micro SFT run with --model)',
-    config: preset({}),
+    describe: 'the recipe on synth text questions at micro scale (start from a synth-micro SFT run with --model); lr decays by cosine, as small models need',
+    config: preset({ schedule: 'cosine' }),
   },
   'synth-micro-noisy': {
     describe: 'GRPO of the learning proof (test/recipe/recipe-synth.test.ts) from a `thinker sft --config synth-micro-noisy` checkpoint (--model): the first 16 of its synth items with the gold answers as the reward, the same held-out set, 8 steps of 4 prompts x 8 responses',
     // lr 5e-4: from the proof's SFT checkpoint held-out accuracy went 76.6% -> 100% by step 4 and
-    // stayed; at 1e-3 it reached 100% and fell back to 90.6% by step 8 (fan-in init, SwiftShader).
+    // stayed (constant rate); at 1e-3 it reached 100% and fell back to 90.6% by step 8 and 75% by
+    // step 12 (fan-in init, SwiftShader). The cosine decay keeps late steps from undoing early ones.
     config: preset({
       data: { synth: { ...SYNTH_PROOF_DATA, n: 16 } },
-      steps: 8, promptsPerStep: 4, groupSize: 8, microBatch: 16, rolloutBatch: 32, maxNewTokens: 48, lr: 5e-4,
+      steps: 8, promptsPerStep: 4, groupSize: 8, microBatch: 16, rolloutBatch: 32, maxNewTokens: 48, lr: 5e-4, schedule: 'cosine',
       eval: { every: 4, items: 64, maxNewTokens: 48, batchSize: 32, samples: 64 },
       checkpoint: { every: 0, keep: 1 },
     }),

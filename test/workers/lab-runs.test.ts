@@ -132,6 +132,21 @@ describe('lab runs', () => {
     }
     expect(await ws.exists('runs/straight/checkpoint-1/config.json')).toBe(false);
     await expect(lab.startRun({ name: 'straight', kind: 'sft', config: sftConfig(3) })).rejects.toThrow(/name is in use/);
+
+    // Another tab lists the runs while this run's trainer prunes a checkpoint: the look inside the
+    // vanishing folder fails (OPFS throws), and the listing tries again instead of failing whole.
+    let failures = 1;
+    const pruning: Workspace = {
+      name: ws.name, list: () => ws.list(), read: (p) => ws.read(p), write: (p, b) => ws.write(p, b), listDir: (d) => ws.listDir(d),
+      append: (p, t) => ws.append(p, t), remove: (p) => ws.remove(p), size: (p) => ws.size(p), writeFolder: (d, f) => ws.writeFolder(d, f),
+      removeLeftovers: (d) => ws.removeLeftovers(d),
+      exists: async (p) => {
+        if (p === 'runs/straight/checkpoint-2/.complete' && failures-- > 0) throw Object.assign(new Error('entry was removed'), { name: 'InvalidStateError' });
+        return ws.exists(p);
+      },
+    };
+    expect(await createLab(pruning, testGpu).listRuns()).toEqual([{ ...info }]);
+    expect(failures).toBe(-1);
   }, 120_000);
 
   it('a run whose tab closed reads as interrupted in a new lab and resumes to the uninterrupted weights', async () => {

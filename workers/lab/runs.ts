@@ -80,7 +80,23 @@ export function runsApi(ctx: LabContext): Calls {
     const status = active?.name === info.name ? info.status
       : elsewhere.has(runPath(info.name)) ? 'running-elsewhere'
         : info.status === 'running' ? 'interrupted' : info.status;
-    return { ...info, status, checkpoints: await listCheckpoints(run) };
+    return { ...info, status, checkpoints: await checkpointsOf(run) };
+  }
+
+  /**
+   * A run's checkpoints, read while its trainer (maybe in another tab) writes and prunes them: a
+   * checkpoint folder can vanish between the listing and the look inside, so a failed read is
+   * tried again before it fails the listing.
+   */
+  async function checkpointsOf(run: Workspace): Promise<number[]> {
+    for (let tries = 1; ; tries++) {
+      try {
+        return await listCheckpoints(run);
+      } catch (e) {
+        if (tries >= 3) throw e;
+        await new Promise((r) => setTimeout(r, 50 * tries));
+      }
+    }
   }
 
   /** The run's job from its run.json settings (checked again), with more steps when asked. */

@@ -256,6 +256,13 @@ function RunList() {
     const t = setInterval(() => void follow(), ELSEWHERE_POLL_MS);
     return () => clearInterval(t);
   }, [elsewhere, follow]);
+  // A listing that failed (storage another tab was writing at that moment) is tried again until one succeeds.
+  const refresh = useRuns((s) => s.refresh);
+  useEffect(() => {
+    if (loaded) return undefined;
+    const t = setInterval(() => void refresh(), ELSEWHERE_POLL_MS);
+    return () => clearInterval(t);
+  }, [loaded, refresh]);
   return (
     <section className="card" data-testid="run-list">
       <div className="row spread">

@@ -115,6 +115,8 @@ export const useJobs = create<JobsState>()((set, get) => ({
   },
 
   alert(message, level = 'error') {
+    // The same message again (a retried listing that fails the same way) is not a new alert.
+    if (get().alerts.some((x) => x.message === message && x.level === level)) return;
     const a: Alert = { id: nextId++, level, message };
     set({ alerts: [...get().alerts, a].slice(-MAX_ALERTS) });
   },
