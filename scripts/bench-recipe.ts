@@ -248,7 +248,8 @@ function report(a: Args, results: SeedResult[], settings: { sft: unknown; grpo: 
   L.push('# Recipe comparisons on synth (small scale)', '');
   L.push(`Measured ${meta.date} by \`npx tsx scripts/bench-recipe.ts --seeds ${a.seeds.join(',')}\` on ${meta.adapter}; ` +
     `${(meta.seconds / 60).toFixed(1)} min in all. Held-out accuracy (%) by the paper's grader and format rate (%) by the reward's gate, ` +
-    `greedy decoding, mean ± sample std over the seeds ${a.seeds.join(', ')} (n = ${results.length}).`, '');
+    `greedy decoding, mean ± sample std over the seeds ${results.map((r) => r.seed).join(', ')} ` +
+    `(n = ${results.length}${results.length < a.seeds.length ? ` of the ${a.seeds.length} asked; the rest had not finished` : ''}).`, '');
   L.push(`| arm | text accuracy | image accuracy | format | runs |`, '| --- | --- | --- | --- | --- |');
   for (const arm of ARMS) {
     const s = results.map((r) => r.scores[arm]).filter((x): x is Score => !!x);
@@ -287,21 +288,22 @@ say(`work folder ${work}; seeds ${args.seeds.join(', ')}`);
 const pools = await writePools(path.join(work, 'data'), args);
 const gpu = await createNodeGpu();
 const results: SeedResult[] = [];
+const cfgOf = (dir: string) => JSON.parse(readFileSync(path.join(work, `seed-${args.seeds[0]}`, dir, 'run_config.json'), 'utf8'));
+const md = () => report(args, results, { sft: cfgOf('sft'), grpo: cfgOf('sft-rl-text-') }, {
+  adapter: gpu.info.description || gpu.info.vendor || 'WebGPU', seconds: (performance.now() - t0) / 1000, date: new Date().toISOString().slice(0, 10),
+});
 try {
   for (const seed of args.seeds) {
     results.push(await runSeed(seed, args, pools, work, gpu, say));
     const r = results[results.length - 1];
     say(`seed ${seed} done in ${(r.seconds / 60).toFixed(1)} min: ${ARMS.map((arm) => `${arm} ${r.scores[arm] ? `${(100 * r.scores[arm]!.text).toFixed(0)}/${(100 * r.scores[arm]!.image).toFixed(0)}` : 'n/a'}`).join('; ')}`);
+    // The report so far after every seed: a long run cut off keeps the seeds it finished.
+    if (args.out) {
+      writeFileSync(args.out, md());
+      say(`wrote ${args.out} (${results.length} of ${args.seeds.length} seeds)`);
+    }
   }
-  const cfgOf = (dir: string) => JSON.parse(readFileSync(path.join(work, `seed-${args.seeds[0]}`, dir, 'run_config.json'), 'utf8'));
-  const md = report(args, results, { sft: cfgOf('sft'), grpo: cfgOf('sft-rl-text-') }, {
-    adapter: gpu.info.description || gpu.info.vendor || 'WebGPU', seconds: (performance.now() - t0) / 1000, date: new Date().toISOString().slice(0, 10),
-  });
-  if (args.out) {
-    writeFileSync(args.out, md);
-    say(`wrote ${args.out}`);
-  }
-  process.stdout.write(md);
+  process.stdout.write(md());
 } finally {
   gpu.destroy();
   if (!args.keepWork) rmSync(work, { recursive: true, force: true });

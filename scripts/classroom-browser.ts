@@ -21,6 +21,8 @@ const { server, url } = await startPreview();
 const browser = await launchChromium();
 try {
   const page = await browser.newPage();
+  // tsx names the functions it compiles with a __name helper the page does not have.
+  await page.addInitScript('globalThis.__name = (f) => f');
   await page.goto(url);
   await page.waitForFunction(() => (window as unknown as { thinker?: unknown }).thinker !== undefined);
   const out = await page.evaluate(async ({ sft, grpo }) => {
