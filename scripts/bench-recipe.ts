@@ -57,12 +57,23 @@ const IMAGE_TEMPLATE = 'chest_presence';
 const DATA_SEED = 1;
 /**
  * The teacher's blind spots: it misreads this share of the items whose correct answer is the one
- * named (it under-triages yellow patients and misses nodules) and reasons on from the misreading;
- * SFT trains on its own conclusions (data.answer "trace"). A random slip averages out under greedy
- * decoding; a systematic one is what a student copies and a verifiable reward can correct.
+ * named (it under-triages yellow patients; it misses nodules in the left lung) and reasons on from
+ * the misreading; SFT trains on its own conclusions (data.answer "trace"). A random slip averages
+ * out under greedy decoding; a systematic one is what a student copies and a verifiable reward can
+ * correct. The scans' blind spot is tied to what is asked: one on every "Yes" (the first design)
+ * makes "No" the majority label of every scan, so a student that reads the scans perfectly still
+ * answers "No" to all of them (28.1% on every seed); missing left-lung nodules leaves the right
+ * lung's questions and the clear left lungs to be read, and about a quarter of the scans wrong.
  */
 const NOISY_FRACTION = 0.6;
-const BLIND_SPOT: Record<'text' | 'image', string> = { text: 'Yellow', image: 'Yes' };
+const BLIND_SPOT: Record<'text' | 'image', { answers: string[]; questions?: string[]; about: string }> = {
+  text: { answers: ['Yellow'], about: 'text items whose answer is "Yellow"' },
+  image: { answers: ['Yes'], questions: ['left lung'], about: 'scans asked about the left lung whose answer is "Yes"' },
+};
+const inBlindSpot = (it: QAItem) => {
+  const b = BLIND_SPOT[it.images.length > 0 ? 'image' : 'text'];
+  return b.answers.includes(it.answer) && (!b.questions || b.questions.some((q) => it.question.includes(q)));
+};
 
 interface Args {
   seeds: number[];
@@ -141,7 +152,7 @@ interface Pools { train: string; text: string; image: string; heldOut: string; t
 
 async function writePools(dataDir: string, a: Args): Promise<Pools> {
   const gen = (kind: 'text' | 'image', template: string, split: 'train' | 'test', n: number) =>
-    generateSynth({ n, kind, level: 1, seed: DATA_SEED, split, templates: [template], fixedOptionOrder: true, noisyFraction: NOISY_FRACTION, noisyAnswers: [BLIND_SPOT[kind]] });
+    generateSynth({ n, kind, level: 1, seed: DATA_SEED, split, templates: [template], fixedOptionOrder: true, noisyFraction: NOISY_FRACTION, noisyAnswers: BLIND_SPOT[kind].answers, noisyQuestions: BLIND_SPOT[kind].questions });
   const text = await gen('text', TEXT_TEMPLATE, 'train', a.perKind);
   const image = await gen('image', IMAGE_TEMPLATE, 'train', a.perKind);
   // Interleaved, so a prefix of the file (data.file.limit) keeps both kinds.
@@ -159,20 +170,33 @@ async function writePools(dataDir: string, a: Args): Promise<Pools> {
 // ---------------------------------------------------------------------------------------------
 // Scores
 
-interface Score { text: number; image: number; format: number; reward: number }
+interface Score {
+  text: number;
+  image: number;
+  /** Accuracy on the held-out items of each kind outside and inside the teacher's blind spot. */
+  textRest: number;
+  textSpot: number;
+  imageRest: number;
+  imageSpot: number;
+  format: number;
+  reward: number;
+}
 
-/** Accuracy per kind and format rate from the last evaluation of a run (every held-out response is kept as a sample). */
+/** Accuracy per kind (and in and out of the blind spot) and format rate from the last evaluation of a run (every held-out response is kept as a sample). */
 async function lastEval(runDir: string, heldOut: QAItem[]): Promise<Score> {
   const rows = await MetricsLog.read(nodeWorkspace(runDir), 'metrics.jsonl');
   const ev = rows.filter((r) => r.type === 'eval').pop();
   if (!ev) throw new Error(`${runDir}: no evaluation in metrics.jsonl`);
   const samples = ev.samples as { index: number; correct: boolean; format: boolean }[];
   if (samples.length !== heldOut.length) throw new Error(`${runDir}: ${samples.length} evaluation samples for ${heldOut.length} held-out items`);
-  const acc = (image: boolean) => {
-    const s = samples.filter((x) => (heldOut[x.index].images.length > 0) === image);
+  const acc = (image: boolean, spot?: boolean) => {
+    const s = samples.filter((x) => (heldOut[x.index].images.length > 0) === image && (spot === undefined || inBlindSpot(heldOut[x.index]) === spot));
     return s.filter((x) => x.correct).length / Math.max(1, s.length);
   };
-  return { text: acc(false), image: acc(true), format: ev.format_rate as number, reward: ev.reward_mean as number };
+  return {
+    text: acc(false), image: acc(true), textRest: acc(false, false), textSpot: acc(false, true), imageRest: acc(true, false), imageSpot: acc(true, true),
+    format: ev.format_rate as number, reward: ev.reward_mean as number,
+  };
 }
 
 const ARMS = ['SFT', 'SFT -> RL (mixed)', 'SFT -> RL (text)', 'SFT -> RL (image)', 'SFT -> RL (text, filtered)'] as const;
@@ -243,18 +267,22 @@ const pct = (xs: number[]) => {
   return `${(100 * m).toFixed(1)} ± ${(100 * sd).toFixed(1)}`;
 };
 
-function report(a: Args, results: SeedResult[], settings: { sft: unknown; grpo: unknown }, meta: { adapter: string; seconds: number; date: string }): string {
+function report(a: Args, heldOut: QAItem[], results: SeedResult[], settings: { sft: unknown; grpo: unknown }, meta: { adapter: string; seconds: number; date: string }): string {
   const L: string[] = [];
   L.push('# Recipe comparisons on synth (small scale)', '');
   L.push(`Measured ${meta.date} by \`npx tsx scripts/bench-recipe.ts --seeds ${a.seeds.join(',')}\` on ${meta.adapter}; ` +
     `${(meta.seconds / 60).toFixed(1)} min in all. Held-out accuracy (%) by the paper's grader and format rate (%) by the reward's gate, ` +
     `greedy decoding, mean ± sample std over the seeds ${results.map((r) => r.seed).join(', ')} ` +
     `(n = ${results.length}${results.length < a.seeds.length ? ` of the ${a.seeds.length} asked; the rest had not finished` : ''}).`, '');
-  L.push(`| arm | text accuracy | image accuracy | format | runs |`, '| --- | --- | --- | --- | --- |');
+  const spots = (image: boolean) => { const h = heldOut.filter((it) => (it.images.length > 0) === image); return `${h.filter(inBlindSpot).length} of ${h.length}`; };
+  L.push(`| arm | text accuracy | image accuracy | text, blind spot (${spots(false)}) | image, blind spot (${spots(true)}) | image, rest | format | runs |`, '| --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const arm of ARMS) {
     const s = results.map((r) => r.scores[arm]).filter((x): x is Score => !!x);
-    L.push(`| ${arm} | ${pct(s.map((x) => x.text))} | ${pct(s.map((x) => x.image))} | ${pct(s.map((x) => x.format))} | ${s.length} |`);
+    L.push(`| ${arm} | ${pct(s.map((x) => x.text))} | ${pct(s.map((x) => x.image))} | ${pct(s.map((x) => x.textSpot))} | ${pct(s.map((x) => x.imageSpot))} | ${pct(s.map((x) => x.imageRest))} | ${pct(s.map((x) => x.format))} | ${s.length} |`);
   }
+  const mixed = (x: Score) => (x.text + x.image) / 2;
+  const gain = results.filter((r) => r.scores.SFT && r.scores['SFT -> RL (mixed)']).map((r) => mixed(r.scores['SFT -> RL (mixed)']!) - mixed(r.scores.SFT!));
+  if (gain.length) L.push('', `Mixed held-out accuracy (text and image averaged), SFT -> RL (mixed) minus SFT: ${pct(gain)} points.`);
   L.push('', 'Per seed (text / image accuracy, format, %):', '');
   L.push(`| seed | ${ARMS.join(' | ')} | filtered items kept | minutes |`, `| --- | ${ARMS.map(() => '---').join(' | ')} | --- | --- |`);
   for (const r of results) {
@@ -266,7 +294,7 @@ function report(a: Args, results: SeedResult[], settings: { sft: unknown; grpo: 
   }
   L.push('', '## Settings', '');
   L.push(`- Items: synth level 1, data seed ${DATA_SEED}; training pools of ${a.perKind} \`${TEXT_TEMPLATE}\` (text) and ${a.perKind} \`${IMAGE_TEMPLATE}\` (scan) questions; ` +
-    `held-out: ${a.heldOutPerKind} of each from the test split, options in fixed order. The teacher has blind spots: it misreads ${NOISY_FRACTION * 100}% of the items whose answer is "${BLIND_SPOT.text}" (text) or "${BLIND_SPOT.image}" (scans), and SFT trains on its conclusions (data.answer "trace").`);
+    `held-out: ${a.heldOutPerKind} of each from the test split, options in fixed order. The teacher has blind spots: it misreads ${NOISY_FRACTION * 100}% of the ${BLIND_SPOT.text.about} and of the ${BLIND_SPOT.image.about}, and SFT trains on its conclusions (data.answer "trace").`);
   L.push(`- SFT: preset \`${SFT_PRESET}\` at batch 16 and lr 2e-3, ${a.sftSteps} steps, on both pools with the vision encoder on; seed = the run's seed.`);
   L.push(`- RL: preset \`${GRPO_PRESET}\`, ${a.grpoSteps} steps from the SFT checkpoint on ${a.grpoItems} prompts of the pool; filtered = ${a.grpoItems} of the text items with pass count 1..${a.k - 1} of k = ${a.k} samples of the SFT model (temperature 1), shuffled with seed 42.`);
   if (a.setSft.length) L.push(`- SFT overrides: ${a.setSft.map((s) => `\`${s}\``).join(', ')}`);
@@ -289,7 +317,7 @@ const pools = await writePools(path.join(work, 'data'), args);
 const gpu = await createNodeGpu();
 const results: SeedResult[] = [];
 const cfgOf = (dir: string) => JSON.parse(readFileSync(path.join(work, `seed-${args.seeds[0]}`, dir, 'run_config.json'), 'utf8'));
-const md = () => report(args, results, { sft: cfgOf('sft'), grpo: cfgOf('sft-rl-text-') }, {
+const md = () => report(args, pools.heldOutItems, results, { sft: cfgOf('sft'), grpo: cfgOf('sft-rl-text-') }, {
   adapter: gpu.info.description || gpu.info.vendor || 'WebGPU', seconds: (performance.now() - t0) / 1000, date: new Date().toISOString().slice(0, 10),
 });
 try {

@@ -149,6 +149,32 @@ describe('synth: teacher traces', () => {
     expect((err as Error).message).toMatch(/synth options\.noisyAnswers: no item's correct answer is one of \["yellow"\] \(answers here: .*"Yellow"/);
   });
 
+  it('a blind spot narrowed by question (noisyQuestions) is wrong only on the matching items of those answers', async () => {
+    const o: SynthOptions = { n: 200, kind: 'image', level: 1, seed: 4, split: 'train', templates: ['chest_presence'], fixedOptionOrder: true };
+    const clean = await generateSynthCases(o);
+    const noisy = await generateSynthCases({ ...o, noisyFraction: 0.6, noisyAnswers: ['Yes'], noisyQuestions: ['left lung'] });
+    const spot = clean.filter((c) => c.item.answer === 'Yes' && c.item.question.includes('left lung')).length;
+    // About a quarter of the scans: Yes on half, the left lung asked about on half.
+    expect(spot).toBeGreaterThan(30);
+    expect(spot).toBeLessThan(70);
+    const wrong = noisy.filter((c) => c.trace.mode === 'wrong');
+    expect(wrong.length).toBe(Math.round(0.6 * spot));
+    for (const c of wrong) {
+      expect(c.item.answer).toBe('Yes');
+      expect(c.item.question).toContain('left lung');
+      // A missed nodule: the wrong trace concludes No.
+      expect(c.item.options[traceConclusion(c.item.reasoning)!]).toBe('No');
+    }
+    for (const [i, c] of noisy.entries()) expect(c.item.hash).toBe(clean[i].item.hash);
+    // Questions alone narrow the spot to those questions, whatever their answer.
+    const byQuestion = (await generateSynthCases({ ...o, noisyFraction: 1, noisyQuestions: ['right lung'] })).filter((c) => c.trace.mode === 'wrong');
+    expect(byQuestion.length).toBe(clean.filter((c) => c.item.question.includes('right lung')).length);
+    expect(new Set(byQuestion.map((c) => c.item.answer))).toEqual(new Set(['Yes', 'No']));
+    const err = await generateSynthCases({ ...o, noisyFraction: 0.5, noisyAnswers: ['Yes'], noisyQuestions: ['liver'] }).catch((e) => e);
+    expect(err).toBeInstanceOf(InputError);
+    expect((err as Error).message).toMatch(/synth options\.noisyQuestions: no item's question contains one of \["liver"\] with a correct answer in \["Yes"\] \(questions here: .*lung/);
+  });
+
   it('a noisy teacher writes exactly the given fraction of wrong traces, each self-consistent and ending at another option', async () => {
     for (const [level, frac, n] of [[1, 0.3, 200], [2, 0.25, 200], [3, 1, 150], [3, 0.1, 33]] as const) {
       const o: SynthOptions = { n, kind: 'mixed', level, seed: 9, split: 'train' };
@@ -278,6 +304,7 @@ describe('synth: options and corpus', () => {
     [{ ...base, templates: ['nope'] }, /unknown template "nope"/],
     [{ ...base, noisyAnswers: [] }, /synth options\.noisyAnswers: must be a non-empty list of option texts/],
     [{ ...base, noisyAnswers: 'Yellow' }, /synth options\.noisyAnswers: must be a non-empty list/],
+    [{ ...base, noisyQuestions: [''] }, /synth options\.noisyQuestions: must be a non-empty list of phrases/],
     [{ ...base, templates: ['triage'] }, /triage is a text template but kind is image/],
     [{ ...base, kind: 'mixed', templates: ['chest_count'] }, /kind mixed needs at least one text template/],
     [{ ...base, imageSize: 24, templates: ['kidney_cyst_side'] }, /kidney_cyst_side needs imageSize >= 32, got 24/],

@@ -35,6 +35,14 @@ export interface SynthOptions {
    * copies and what a verifiable reward can correct.
    */
   noisyAnswers?: string[];
+  /**
+   * Narrows the blind spot to the items whose question contains one of these phrases (e.g.
+   * ["left lung"]): with noisyAnswers ["Yes"], a teacher that misses nodules in the left lung only.
+   * A blind spot on a whole answer of a Yes/No question flips that answer's majority, so a student
+   * that reads every scan perfectly still answers "No" to all of them; one tied to what the input
+   * shows leaves the rest of the scans to be read, and the misreading to be copied and corrected.
+   */
+  noisyQuestions?: string[];
   /** Fraction of items whose trace skips its intermediate steps (the conclusion stays right). */
   sloppyFraction?: number;
   /** Restrict to these templates (names from SYNTH_TEMPLATES). */
@@ -95,7 +103,7 @@ export function splitOf(key: string): 'train' | 'test' {
  */
 export const caseNumber = (split: 'train' | 'test', level: Level, index: number) => 6 * index + 2 * (level - 1) + (split === 'train' ? 1 : 2);
 
-const KNOWN_KEYS = ['n', 'kind', 'level', 'seed', 'imageSize', 'split', 'noisyFraction', 'sloppyFraction', 'templates', 'offset', 'fixedOptionOrder', 'noisyAnswers'];
+const KNOWN_KEYS = ['n', 'kind', 'level', 'seed', 'imageSize', 'split', 'noisyFraction', 'sloppyFraction', 'templates', 'offset', 'fixedOptionOrder', 'noisyAnswers', 'noisyQuestions'];
 
 export interface ResolvedSynthOptions {
   o: SynthOptions;
@@ -144,9 +152,11 @@ export function validateSynthOptions(opts: unknown, where = 'synth options'): Re
     throw new InputError(`${where}.fixedOptionOrder`, `must be true or false, got ${JSON.stringify(o.fixedOptionOrder)}`);
   }
   const fixedOptionOrder = o.fixedOptionOrder === true;
-  const noisyAnswers = o.noisyAnswers;
-  if (noisyAnswers !== undefined && (!Array.isArray(noisyAnswers) || noisyAnswers.length === 0 || !noisyAnswers.every((a) => typeof a === 'string' && a !== ''))) {
-    throw new InputError(`${where}.noisyAnswers`, `must be a non-empty list of option texts, got ${JSON.stringify(noisyAnswers)}`);
+  for (const [k, what] of [['noisyAnswers', 'option texts'], ['noisyQuestions', 'phrases']] as const) {
+    const v = o[k];
+    if (v !== undefined && (!Array.isArray(v) || v.length === 0 || !v.every((a) => typeof a === 'string' && a !== ''))) {
+      throw new InputError(`${where}.${k}`, `must be a non-empty list of ${what}, got ${JSON.stringify(v)}`);
+    }
   }
 
   const kinds: SynthKind[] = o.kind === 'mixed' ? ['image', 'text'] : [o.kind as SynthKind];
@@ -176,7 +186,7 @@ const BATCH_KIND_CODE = { image: 1, text: 2, mixed: 3 } as const;
 
 /**
  * Which items get wrong or sloppy traces: exact counts, seeded positions. `eligible` (the blind
- * spot, when noisyAnswers is set) limits the wrong ones to those indices.
+ * spot, when noisyAnswers or noisyQuestions is set) limits the wrong ones to those indices.
  */
 function traceModes(r: ResolvedSynthOptions, eligible?: boolean[]): TraceMode[] {
   const { n, seed, split, level, kind } = r.o;
@@ -246,14 +256,18 @@ async function finishOne(r: ResolvedSynthOptions, x: Drafted, mode: TraceMode): 
 /** Items with what made them: template, scene, the teacher's trace mode and conclusion. */
 export async function generateSynthCases(opts: SynthOptions): Promise<SynthCase[]> {
   const r = validateSynthOptions(opts);
-  const blind = r.o.noisyAnswers;
-  // The blind spot needs every item's gold before the positions are drawn: one cheap extra draft pass.
+  const { noisyAnswers: blindAnswers, noisyQuestions: blindQuestions } = r.o;
+  // The blind spot needs every item's gold and question before the positions are drawn: one cheap extra draft pass.
   let eligible: boolean[] | undefined;
-  if (blind) {
-    const golds = Array.from({ length: r.o.n }, (_, i) => draftOne(r, r.offset + i).gold);
-    eligible = golds.map((g) => blind.includes(g));
+  if (blindAnswers || blindQuestions) {
+    const drafts = Array.from({ length: r.o.n }, (_, i) => draftOne(r, r.offset + i));
+    eligible = drafts.map((x) => (!blindAnswers || blindAnswers.includes(x.gold)) && (!blindQuestions || blindQuestions.some((q) => x.d.question.includes(q))));
     if (r.noisy > 0 && !eligible.some(Boolean)) {
-      throw new InputError('synth options.noisyAnswers', `no item's correct answer is one of ${JSON.stringify(blind)} (answers here: ${[...new Set(golds)].slice(0, 12).map((g) => JSON.stringify(g)).join(', ')})`);
+      const golds = [...new Set(drafts.map((x) => x.gold))].slice(0, 12).map((g) => JSON.stringify(g)).join(', ');
+      const questions = [...new Set(drafts.map((x) => x.d.question))].slice(0, 4).map((q) => JSON.stringify(q)).join(', ');
+      throw new InputError(`synth options.${blindQuestions ? 'noisyQuestions' : 'noisyAnswers'}`, blindQuestions
+        ? `no item's question contains one of ${JSON.stringify(blindQuestions)}${blindAnswers ? ` with a correct answer in ${JSON.stringify(blindAnswers)}` : ''} (questions here: ${questions}; answers: ${golds})`
+        : `no item's correct answer is one of ${JSON.stringify(blindAnswers)} (answers here: ${golds})`);
     }
   }
   const modes = traceModes(r, eligible);
