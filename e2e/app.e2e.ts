@@ -257,6 +257,15 @@ describe('the lab in a browser', () => {
     await page.getByTestId('bench-synth-image-L1').check();
     await page.locator('#ev-limit').fill('4');
     await page.locator('#ev-max').fill('8');
+    // Every count the job bar shows while it runs.
+    await page.evaluate(() => {
+      const seen: string[] = [];
+      (window as unknown as { evalCounts: string[] }).evalCounts = seen;
+      new MutationObserver(() => {
+        const t = document.querySelector('[data-testid="progress-bar-counts"]')?.textContent ?? '';
+        if (t && seen[seen.length - 1] !== t) seen.push(t);
+      }).observe(document.body, { childList: true, subtree: true, characterData: true });
+    });
     await page.getByTestId('eval-run').click();
     const row = page.getByTestId('eval-row-synth-image-L1');
     await row.waitFor({ timeout: 30_000 });
@@ -272,8 +281,20 @@ describe('the lab in a browser', () => {
     expect(await paper.locator('tr.lab-row').textContent()).toContain(`runs/${GRPO}/checkpoint-${GRPO_STEPS}`);
     // Synth sets are not the paper's benchmarks: the lab row says so rather than showing dashes.
     expect(await paper.getByTestId('paper-lab-empty').textContent()).toMatch(/paper's benchmarks/);
+    // Items done of the total from the start, not "working…" while the first batch decodes.
+    const counts = await page.evaluate(() => (window as unknown as { evalCounts: string[] }).evalCounts);
+    expect(counts.some((t) => /^0 \/ 4 · estimating time left$/.test(t)), counts.join(' | ')).toBe(true);
     await row.click();
-    expect(await page.getByTestId('eval-records').locator('details.record').count()).toBe(4);
+    const records = page.getByTestId('eval-records').locator('details.record');
+    expect(await records.count()).toBe(4);
+    // Each record says what the grader read; a wrong one says why it scored 0.
+    for (let i = 0; i < 4; i++) {
+      const r = records.nth(i);
+      expect(await r.locator('summary').textContent()).toMatch(/gold [A-Z] · graded /);
+      const wrong = (await r.locator('.badge').textContent()) === 'wrong';
+      expect(await r.getByTestId('eval-record-why').count()).toBe(wrong ? 1 : 0);
+      if (wrong) expect(await r.getByTestId('eval-record-why').textContent()).toMatch(/grader read|block reads|never closed/);
+    }
     await page.screenshot({ path: `${OUT}/app-evaluate.png`, fullPage: true });
     expect(errors).toEqual([]);
     lap('evaluate');
@@ -311,7 +332,9 @@ describe('the lab in a browser', () => {
     if (tokens > 4) expect(answers.length).toBeGreaterThan(1);
     const final = answers[answers.length - 1];
     answers.forEach((t) => expect(final.startsWith(t.replace(/\s+$/, ''))).toBe(true));
-    expect(summary).toMatch(/format (ok|not the recipe's)/);
+    expect(summary).toMatch(/format (ok|not the recipe's) · the grader read .*: (option [AB]|no option)$/);
+    // An answer that names no option, or an <answer> never closed, says so under the summary.
+    if (/no option$/.test(summary!)) expect(await page.getByTestId('ask-why').textContent()).toMatch(/matches no option|never closed/);
     await page.evaluate(() => window.scrollTo(0, 0));
     await shoot(page, 'ask');
     expect(errors).toEqual([]);

@@ -13,6 +13,7 @@
 // One GPU job at a time (a run, a curation, an evaluation, an answer): a call made while another
 // job holds the GPU is refused with a clear error naming that job. Long calls take an `onEvent` or
 // `onProgress` callback (pass it through Comlink.proxy) and end when the job ends.
+import type { AskVerdict } from '../src/recipe/reward';
 import type { GpuInfo } from '../src/engine/gpu';
 import type { ModelConfig } from '../src/model/config';
 import type { LmStep } from '../src/model/lm-run';
@@ -181,12 +182,10 @@ export interface AskRequest {
   newline?: 'literal' | 'real';
 }
 
-export interface AskReply {
+/** With options, also the recipe's format check and what the grader read (AskVerdict). */
+export interface AskReply extends Partial<AskVerdict> {
   text: string;
   tokens: number;
-  /** With options: the recipe's format check and the extracted letter. */
-  format?: boolean;
-  letter?: string | null;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -72,3 +72,39 @@ export function gradeAnswer(response: string, options: Record<string, string>, a
   }
   return { extracted, predLetter, correct: answerMatches(extracted, answerLabel, gold) };
 }
+
+/** What the grader read and, for a response that scored 0, why: what the UI shows beside a record. */
+export interface GradeExplained extends Grade {
+  /** Where the extracted text came from. */
+  source: 'answer block' | 'fallback' | 'whole response';
+  /** An `<answer>` that is opened after the last closed block and never closed. */
+  unclosed: boolean;
+  /** Why the response scored 0, in words; null when it is correct (or there is no gold to compare with). */
+  why: string | null;
+}
+
+const quote = (s: string) => `«${s.length > 40 ? `${s.slice(0, 39)}…` : s}»`;
+
+/**
+ * gradeAnswer with its reasons. `answerLabel` '' (a question without a gold answer, as in Ask)
+ * explains only how the answer was read.
+ */
+export function explainGrade(response: string, options: Record<string, string>, answerLabel: string, answer?: string): GradeExplained {
+  const g = gradeAnswer(response, options, answerLabel, answer);
+  const blocks = [...response.matchAll(ANSWER_BLOCK)];
+  const lastClose = blocks.length ? blocks[blocks.length - 1].index! + blocks[blocks.length - 1][0].length : 0;
+  const unclosed = response.indexOf('<answer>', lastClose) >= 0;
+  const source = blocks.length ? 'answer block' : FALLBACKS.some((re) => new RegExp(re.source, re.flags).test(response)) ? 'fallback' : 'whole response';
+  let why: string | null = null;
+  const graded = answerLabel !== '';
+  if (graded ? !g.correct : unclosed || g.predLetter === null) {
+    const read = source === 'answer block' ? `the last <answer> block reads ${quote(g.extracted)}`
+      : source === 'fallback' ? `with no closed <answer> block the grader read the text after "answer", ${quote(g.extracted)}`
+        : `with no closed <answer> block the grader read the whole response`;
+    const lead = unclosed ? `<answer> is never closed: ${read}` : read;
+    if (g.extracted === '') why = `${lead}: it is empty`;
+    else if (g.predLetter === null) why = `${lead}, which matches no option${source === 'whole response' ? '' : ' (a letter, "L. text" or an option\'s text)'}`;
+    else why = graded ? `${lead}, which is option ${g.predLetter}; the gold answer is ${answerLabel}` : lead;
+  }
+  return { ...g, source, unclosed, why };
+}

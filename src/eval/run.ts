@@ -311,6 +311,8 @@ export async function runEval(model: Model, tok: TextTokenizer, benchmarks: Benc
   const lens = sets.map((s) => s.items.map((it) => promptTokens(it, tok, model, opts.prompt)));
   const perSeq = 1 + (n > 1 ? n : 0);
   const total = lens.reduce((a, l) => a + l.filter((x) => x < ctx).length * perSeq, 0);
+  // Counts and total at once: the first batch of a slow adapter can take a minute.
+  opts.onProgress?.({ benchmark: sets[0].name, done: 0, total });
   let doneBefore = 0;
   let generated = 0;
   const t0 = performance.now();

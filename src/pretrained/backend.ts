@@ -21,13 +21,12 @@ import type { QAItem } from '../data/schema';
 import { decodeRgba } from '../data/images';
 import { InputError } from '../engine/errors';
 import { runEval, type BenchmarkInput, type EvalOptions, type EvalResult, type Sampler } from '../eval/run';
-import { gradeAnswer } from '../eval/grader';
 import type { FileSource } from '../io/files';
 import type { TextTokenizer } from '../io/tokenizer';
 import type { Model } from '../model/model';
 import type { ItemSamples } from '../recipe/rollout';
 import { chatPrompt, promptText, type PromptOptions } from '../recipe/prompt';
-import { checkFormat } from '../recipe/reward';
+import { askVerdict, type AskVerdict } from '../recipe/reward';
 import { folderCache, parseHubUrl, type ModelCacheStore } from './cache';
 import {
   catalogEntry, memoryProblem, NotEnoughMemoryError, pickDtype,
@@ -111,12 +110,10 @@ export interface PretrainedAskRequest {
   prompt?: PromptOptions;
 }
 
-export interface PretrainedAskReply {
+export interface PretrainedAskReply extends Partial<AskVerdict> {
   text: string;
   tokens: number;
   finished: boolean;
-  format?: boolean;
-  letter?: string | null;
 }
 
 export interface BackendOptions {
@@ -622,11 +619,7 @@ export class PretrainedBackend {
         if (typeof v === 'string') text = v;
       }
       onToken?.(text);
-      const reply: PretrainedAskReply = { text, tokens: r.ids.length + (r.finished ? 1 : 0), finished: r.finished };
-      if (req.options) {
-        reply.format = checkFormat(text);
-        reply.letter = gradeAnswer(text, req.options, Object.keys(req.options)[0]).predLetter;
-      }
+      const reply: PretrainedAskReply = { text, tokens: r.ids.length + (r.finished ? 1 : 0), finished: r.finished, ...(req.options ? askVerdict(text, req.options) : {}) };
       return reply;
     });
   }

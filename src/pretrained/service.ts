@@ -82,7 +82,7 @@ export function createPretrainedService(d: ServiceDeps): PretrainedApi {
         if (typeof bm?.name !== 'string' || bm.name === '') throw new InputError(`evaluate.benchmarks[${i}].name`, 'must be a non-empty name');
         sets.push({ name: bm.name, items: await resolveItems(ws(), bm.data, `evaluate.benchmarks[${i}].data`) });
       }
-      const report = progressReporter(onProgress);
+      const report = progressReporter(onProgress, 100, () => 'evaluating');
       const res = await b.evaluate(sets, {
         limit: req.limit || undefined, n: req.n, maxNewTokens: req.maxNewTokens, seed: req.seed, batchSize: 1,
         prompt: { newline: req.newline }, onRecord,

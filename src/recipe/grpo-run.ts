@@ -163,6 +163,7 @@ export async function runGrpoJob(job: GrpoJob): Promise<GrpoSummary> {
     const rec = record;
     const metrics = await MetricsLog.open(run, METRICS_FILE, state ? { resumeStep: state.step } : {});
     const rollouts = cfg.logRollouts ? await MetricsLog.open(run, ROLLOUTS_FILE, state ? { resumeStep: state.step } : {}) : null;
+    progress('starting the GPU and the models', 0, 0);
     const gpu = await acquireGpu(job.gpu);
     checkFits(modelCfg, gpu, 'train', policyFrom.where);
     policy = await loadModelFolder(gpu, policyFrom.src, policyFrom.where);
@@ -180,6 +181,7 @@ export async function runGrpoJob(job: GrpoJob): Promise<GrpoSummary> {
 
     const evaluate = async (step: number) => {
       if (evalItems.length === 0) return;
+      progress(`evaluating ${evalItems.length} held-out items at step ${step}`, step, total);
       const e = { ...await evaluateHeldOut(m, tok, evalItems, { ...cfg.eval, newline: cfg.prompt.newline, prompts: evalPrompts }), step };
       evals.push(e);
       await metrics.append({
@@ -208,6 +210,8 @@ export async function runGrpoJob(job: GrpoJob): Promise<GrpoSummary> {
     };
 
     if (!state && cfg.eval.atStart) await evaluate(0);
+    const from = state?.step ?? 0;
+    if (from < total) progress(`step ${from + 1}: ${cfg.promptsPerStep} x ${cfg.groupSize} responses (the first step compiles the GPU kernels)`, from, total);
     const res = await runGrpo(g, items, encoded, { ...grpoOptions(cfg, total), steps: total, startStep: state?.step ?? 0, signal: job.signal }, async (r) => {
       const s = r.metrics;
       first ??= s;

@@ -3,7 +3,7 @@
 // demands the whole response be exactly <think>...</think><answer>...</answer>. Python semantics as
 // in grader.ts.
 
-import { PY_WS, pyStrip } from '../eval/grader';
+import { PY_WS, explainGrade, pyStrip } from '../eval/grader';
 
 // re.fullmatch(r"<think>.*?</think>\s*<answer>.*?</answer>", response, re.DOTALL): anchored at both
 // ends, so a leading space or a trailing newline fails (JavaScript's `$` without the m flag matches
@@ -34,4 +34,20 @@ export function rewardAccuracy(response: string, answerLabel: string, answer: st
 export function computeReward(response: string, options: Record<string, string>, answerLabel: string, answer?: string): 0 | 1 {
   if (!checkFormat(response)) return 0;
   return rewardAccuracy(response, answerLabel, answer ?? options[answerLabel] ?? '') ? 1 : 0;
+}
+
+/** What Ask shows under an answer to a multiple-choice question: the reward's format gate and what the grader read. */
+export interface AskVerdict {
+  format: boolean;
+  /** The option the grader's reading matches, or null. */
+  letter: string | null;
+  /** The text the grader read (explainGrade). */
+  extracted: string;
+  /** Why the reading names no option, or that the <answer> was never closed; null when all is well. */
+  why: string | null;
+}
+
+export function askVerdict(text: string, options: Record<string, string>): AskVerdict {
+  const e = explainGrade(text, options, '');
+  return { format: checkFormat(text), letter: e.predLetter, extracted: e.extracted, why: e.why };
 }

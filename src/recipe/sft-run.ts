@@ -344,6 +344,7 @@ export async function runSftJob(job: SftJob): Promise<SftSummary> {
     record = await RunRecord.begin(run, { name, kind: 'sft', step: state?.step ?? 0, totalSteps: plan.totalSteps, config: cfg });
     const rec = record;
     const metrics = await MetricsLog.open(run, METRICS_FILE, state ? { resumeStep: state.step } : {});
+    progress('starting the GPU and the model', 0, 0);
     const gpu = await acquireGpu(job.gpu);
     checkFits(modelCfg, gpu, 'train', fromFolder?.where ?? 'model');
     model = fromFolder ? await loadModelFolder(gpu, fromFolder.src, fromFolder.where) : new Model(gpu, modelCfg);
@@ -354,6 +355,7 @@ export async function runSftJob(job: SftJob): Promise<SftSummary> {
 
     const result = await runSft(gpu, m, tok, data, cfg, {
       signal: job.signal,
+      onPhase: (phase, step) => progress(phase, step, plan.totalSteps),
       onStep: async (s: SftStepMetrics) => {
         await metrics.append({
           type: 'step', step: s.step, epoch: s.epoch, loss: s.loss, lr: s.lr, grad_norm: s.gradNorm, examples: s.examples,

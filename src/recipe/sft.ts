@@ -255,6 +255,8 @@ export interface SftHooks {
   signal?: AbortSignal;
   onStep?(m: SftStepMetrics): void | Promise<void>;
   onEval?(e: SftEval): void | Promise<void>;
+  /** What the run does now when it is not a step: a held-out evaluation, the first step (which compiles the kernels). */
+  onPhase?(phase: string, step: number): void;
   /** Save a checkpoint: every checkpoint.every steps, at the end, and when stopped. */
   onCheckpoint?(c: SftCheckpoint): void | Promise<void>;
 }
@@ -307,6 +309,7 @@ export async function runSft(gpu: Gpu, model: Model, tok: TextTokenizer, data: P
   const evaluate = async () => {
     if (data.eval.length === 0) return;
     lastEvalStep = step;
+    hooks.onPhase?.(`evaluating ${data.eval.length} held-out items at step ${step}`, step);
     const r = await evaluateHeldOut(model, tok, data.eval, {
       maxNewTokens: cfg.eval.maxNewTokens, batchSize: cfg.eval.batchSize, newline: cfg.prompt.newline, samples: cfg.eval.samples,
       prompts: data.evalPrompts, signal: hooks.signal,
@@ -336,6 +339,7 @@ export async function runSft(gpu: Gpu, model: Model, tok: TextTokenizer, data: P
     trainer.step = step;
     try {
       if (cfg.eval.atStart && step === 0 && !aborted()) await evaluate();
+      if (step < plan.totalSteps) hooks.onPhase?.(`step ${step + 1} (the first compiles the GPU kernels)`, step);
       while (step < plan.totalSteps && !aborted()) {
         if (pos.index >= n) {
           pos = { epoch: pos.epoch + 1, index: 0 };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { answerMatches, extractAnswer, gradeAnswer, pyStrip } from '../../src/eval/grader';
+import { answerMatches, explainGrade, extractAnswer, gradeAnswer, pyStrip } from '../../src/eval/grader';
 
 const OPTS = { A: 'Cap Stage.', B: 'Heart', C: 'Lung', D: 'Liver' };
 
@@ -90,5 +90,40 @@ describe('paper grader (recipe §6): matching', () => {
     expect(answerMatches('heart', 'B', ' Heart ')).toBe(true);
     expect(answerMatches('B. Heart', 'B', 'Heart')).toBe(true);
     expect(answerMatches('B.  Heart', 'B', 'Heart')).toBe(false);
+  });
+});
+
+describe('explainGrade: what the grader read and why a response scored 0', () => {
+  const opts = { A: 'Yes', B: 'No', C: 'Unsure' };
+
+  it('agrees with gradeAnswer on every case and gives no reason for a correct answer', () => {
+    const cases = ['<think>x</think><answer>C</answer>', '<think>x</think><answer>C', '<answer>B</answer>', 'The answer is: C', '<answer></answer>', 'nothing here', '<answer>A</answer><answer>C'];
+    for (const r of cases) {
+      const e = explainGrade(r, opts, 'C');
+      const g = gradeAnswer(r, opts, 'C');
+      expect({ extracted: e.extracted, predLetter: e.predLetter, correct: e.correct }).toEqual(g);
+      expect(e.why === null).toBe(g.correct);
+    }
+  });
+
+  it('names an unclosed <answer>, an answer of another option, one that matches none, and an empty one', () => {
+    // Unclosed, and the whole response (tags removed) is what the grader compares: "xC" is no option.
+    const unclosed = explainGrade('<think>x</think><answer>C', opts, 'C');
+    expect(unclosed).toMatchObject({ correct: false, unclosed: true, source: 'whole response', extracted: 'xC', predLetter: null });
+    expect(unclosed.why).toMatch(/^<answer> is never closed: with no closed <answer> block the grader read the whole response, which matches no option$/);
+    // Unclosed after a closed block: the closed block is what counts.
+    const after = explainGrade('<answer>A</answer> then <answer>C', opts, 'C');
+    expect(after).toMatchObject({ unclosed: true, source: 'answer block', predLetter: 'A' });
+    expect(after.why).toBe('<answer> is never closed: the last <answer> block reads «A», which is option A; the gold answer is C');
+    expect(explainGrade('<answer>B</answer>', opts, 'C').why).toBe('the last <answer> block reads «B», which is option B; the gold answer is C');
+    expect(explainGrade('<answer>maybe</answer>', opts, 'C').why).toMatch(/reads «maybe», which matches no option \(a letter/);
+    expect(explainGrade('<answer>\n</answer>', opts, 'C').why).toBe('the last <answer> block reads «»: it is empty');
+    expect(explainGrade('so the answer: B', opts, 'C').why).toBe('with no closed <answer> block the grader read the text after "answer", «B», which is option B; the gold answer is C');
+  });
+
+  it('without a gold answer (Ask) explains only how the answer was read', () => {
+    expect(explainGrade('<answer>B</answer>', opts, '').why).toBeNull();
+    expect(explainGrade('<answer>B', opts, '').why).toMatch(/^<answer> is never closed/);
+    expect(explainGrade('<answer>perhaps</answer>', opts, '').why).toMatch(/matches no option/);
   });
 });

@@ -69,6 +69,9 @@ describe.skipIf(!HAS_DATA)(`evaluation runs on real VQA-RAD items (${HAS_DATA ? 
     expect(b.without_images).toBe(0);
     expect(records.every((r) => r.images_unseen === undefined)).toBe(true);
     expect(progress[progress.length - 1]).toBe(items.length);
+    // The count and the total are out before the first batch is decoded (a bar that says "working…" says nothing).
+    expect(progress[0]).toBe(0);
+    expect(progress.slice(1).every((d, i) => d >= progress[i])).toBe(true);
     // 7 response tokens each: <think> x </think> <answer> A </answer> <|im_end|>.
     expect(summary.generated_tokens).toBe(7 * items.length);
   });

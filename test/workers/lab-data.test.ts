@@ -14,7 +14,7 @@ import { generateSynth } from '../../src/data/synth';
 import { loadVqaRad } from '../../src/data/loaders';
 import { initWeights } from '../../src/model/model';
 import { createLab } from '../../workers/lab';
-import { dataApi } from '../../workers/lab/data';
+import { dataApi, progressReporter } from '../../workers/lab/data';
 import { fileListSource, writeModelFolder } from '../../workers/lab/models';
 import type { Progress } from '../../workers/api';
 import { testGpu } from '../helpers/gpu';
@@ -273,5 +273,28 @@ describe('curation through the lab', () => {
     await expect(lab.curate({ model: 'models/tiny', data: { kind: 'dataset', name: 'gone' }, settings, maxNewTokens: 8 })).rejects.toThrow(/datasets\/gone: no such dataset/);
     await expect(lab.curate({ model: 'models/tiny', data, settings, maxNewTokens: 8 }, () => void lab.cancel())).rejects.toThrow(/curation was cancelled/);
     expect(await lab.busy()).toBeNull();
+  });
+});
+
+describe('progressReporter', () => {
+  it('times a count that runs on across phases with one clock when asked, and restarts it per phase by default', async () => {
+    const run = async (clock?: (p: Progress) => string) => {
+      const out: Progress[] = [];
+      const report = progressReporter((p) => out.push(p), 0, clock);
+      report({ phase: 'evaluating a', done: 0, total: 4 });
+      await new Promise((r) => setTimeout(r, 200));
+      report({ phase: 'evaluating a', done: 2, total: 4 });
+      report({ phase: 'evaluating b', done: 3, total: 4 });
+      return out;
+    };
+    const perPhase = await run();
+    const one = await run(() => 'evaluating');
+    // Nothing is known before a first item is done.
+    expect(perPhase[0].etaSeconds).toBeUndefined();
+    // 2 of 4 in ~0.2 s: ~0.2 s left.
+    expect(one[1].etaSeconds!).toBeGreaterThan(0.15);
+    // One clock: 3 done in ~0.2 s leaves ~0.07 s; a clock restarted at b's start has no estimate, or ~0 s, for 1 left.
+    expect(one[2].etaSeconds!).toBeGreaterThan(0.04);
+    expect(perPhase[2].etaSeconds ?? 0).toBeLessThan(0.01);
   });
 });

@@ -119,6 +119,11 @@ describe('lab runs', () => {
       { type: 'checkpoint', step: 1, reason: 'periodic' }, { type: 'checkpoint', step: 2, reason: 'periodic' }, { type: 'checkpoint', step: 3, reason: 'final' },
     ]);
     expect(events.some((e) => e.type === 'progress' && e.progress.phase === 'training the tokenizer' && e.progress.done === 1)).toBe(true);
+    // Between encoding and the first step the bar says what happens, not a stale "encoding examples N/N".
+    const firstStep = events.findIndex((e) => e.type === 'sft-step');
+    const phases = events.slice(0, firstStep).flatMap((e) => (e.type === 'progress' ? [e.progress] : []));
+    expect(phases.slice(-2).map((p) => p.phase)).toEqual(['starting the GPU and the model', 'step 1 (the first compiles the GPU kernels)']);
+    expect(phases[phases.length - 1]).toMatchObject({ done: 0, total: 3 });
     expect(events.some((e) => e.type === 'log' && /trained a byte-level BPE tokenizer/.test(e.line))).toBe(true);
     expect(events[events.length - 1]).toEqual({ type: 'end', run: info });
 
@@ -281,6 +286,8 @@ describe('lab runs', () => {
     expect(info).toMatchObject({ kind: 'grpo', status: 'completed', step: 2, totalSteps: 2, checkpoints: [2] });
     const steps = events.flatMap((e) => (e.type === 'grpo-step' ? [{ metrics: e.metrics as GrpoStepMetrics, groups: e.groups as GroupRecord[] }] : []));
     expect(steps.map((s) => s.metrics.step)).toEqual([1, 2]);
+    const before = events.slice(0, events.findIndex((e) => e.type === 'grpo-step')).flatMap((e) => (e.type === 'progress' ? [e.progress] : []));
+    expect(before.slice(-2).map((p) => p.phase)).toEqual(['starting the GPU and the models', 'step 1: 2 x 2 responses (the first step compiles the GPU kernels)']);
     for (const s of steps) {
       expect(s.groups).toHaveLength(2);
       for (const g of s.groups) {

@@ -38,15 +38,20 @@ export const MAX_PREVIEW = 500;
 // ---------------------------------------------------------------------------------------------
 // Progress with time left.
 
-/** Progress reports at most every `everyMs` (and always the last), with the time left at the rate so far. */
-export function progressReporter(onProgress: ((p: Progress) => void) | undefined, everyMs = 100) {
+/**
+ * Progress reports at most every `everyMs` (and always the last), with the time left at the rate so
+ * far. The clock restarts when `clock(p)` changes (by default the phase); a count that runs on
+ * across phases (an evaluation's benchmarks) keeps one clock.
+ */
+export function progressReporter(onProgress: ((p: Progress) => void) | undefined, everyMs = 100, clock: (p: Progress) => string = (p) => p.phase) {
   let t0 = performance.now();
   let last = -Infinity;
   let phase = '';
   return (p: Progress) => {
     if (!onProgress) return;
     const now = performance.now();
-    if (p.phase !== phase) { phase = p.phase; t0 = now; }
+    const c = clock(p);
+    if (c !== phase) { phase = c; t0 = now; }
     if (p.done < p.total && now - last < everyMs) return;
     last = now;
     const secs = (now - t0) / 1000;

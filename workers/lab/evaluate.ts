@@ -4,12 +4,11 @@ import { InputError } from '../../src/engine/errors';
 import { bytesRef } from '../../src/data/loaders/common';
 import type { QAItem } from '../../src/data/schema';
 import { runEval, type BenchmarkInput } from '../../src/eval/run';
-import { gradeAnswer } from '../../src/eval/grader';
 import { generate } from '../../src/model/generate';
 import { patchesPerImage } from '../../src/model/config';
 import { endOfTurnIds, imagePatches, responseBannedIds } from '../../src/recipe/encode';
 import { CHAT, chatPrompt, promptText } from '../../src/recipe/prompt';
-import { checkFormat } from '../../src/recipe/reward';
+import { askVerdict } from '../../src/recipe/reward';
 import type { AskRequest, EngineApi, EvaluateRequest } from '../api';
 import type { LabContext } from './context';
 import { progressReporter, resolveItems } from './data';
@@ -70,11 +69,14 @@ export function evalApi(ctx: LabContext): Calls {
       return ctx.exclusive('evaluation', async (signal) => {
         const sets: BenchmarkInput[] = [];
         for (const [i, b] of req.benchmarks.entries()) {
+          onProgress?.({ phase: `reading ${b?.name ?? 'benchmarks'}`, done: i, total: req.benchmarks.length });
           if (typeof b?.name !== 'string' || b.name === '') throw new InputError(`evaluate.benchmarks[${i}].name`, 'must be a non-empty name');
           sets.push({ name: b.name, items: await resolveItems(ws, b.data, `evaluate.benchmarks[${i}].data`) });
         }
+        onProgress?.({ phase: 'loading the model', done: 0, total: 0 });
         const { model, tok } = await ctx.loadModel(req.model);
-        const report = progressReporter(onProgress);
+        // One clock for all benchmarks: the count runs on across them.
+        const report = progressReporter(onProgress, 100, () => 'evaluating');
         let last = { done: 0, total: 0 };
         let res;
         try {
@@ -143,12 +145,7 @@ export function evalApi(ctx: LabContext): Calls {
         const out = res.ids[0];
         const text = tok.decode(body(out), { skipSpecialTokens: false });
         show(text);
-        const reply: Awaited<ReturnType<Calls['ask']>> = { text, tokens: out.length };
-        if (req.options) {
-          reply.format = checkFormat(text);
-          reply.letter = gradeAnswer(text, req.options, Object.keys(req.options)[0]).predLetter;
-        }
-        return reply;
+        return { text, tokens: out.length, ...(req.options ? askVerdict(text, req.options) : {}) };
       });
     },
   };

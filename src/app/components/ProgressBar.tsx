@@ -20,7 +20,7 @@ export function ProgressBar({ label, done, total, secondsLeft, testId = 'progres
         <span className="progress-label">{label}</span>
         <span className="progress-counts" data-testid={`${testId}-counts`}>
           {known ? `${done.toLocaleString()} / ${total.toLocaleString()}` : 'working…'}
-          {known && secondsLeft !== undefined && done < total ? ` · ${formatDuration(secondsLeft)} left` : ''}
+          {known && done < total ? (secondsLeft !== undefined ? ` · ${formatDuration(secondsLeft)} left` : ' · estimating time left') : ''}
         </span>
       </div>
       <div className={`progress-track${known ? '' : ' indeterminate'}`} role="progressbar" aria-label={label}

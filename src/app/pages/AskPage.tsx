@@ -5,6 +5,7 @@ import { BlobImage } from '../components/ItemCard';
 import { BackendPicker, useBackendBusy } from '../components/BackendPicker';
 import { splitAnswer } from '../lib/answer';
 import { errorMessage } from '../lib/errors';
+import { clip } from '../lib/format';
 import { getEngine } from '../engine-client';
 import { parseOptions, useAsk } from '../stores/ask';
 import { useData } from '../stores/data';
@@ -157,7 +158,10 @@ function Answer() {
         {parts.before && <span>{parts.before}</span>}
         {parts.think !== null && <div className="think"><span className="tag">&lt;think&gt;</span>{parts.think}{parts.between !== '' || parts.answer !== null ? <span className="tag">&lt;/think&gt;</span> : null}</div>}
         {parts.between && <span>{parts.between}</span>}
-        {parts.answer !== null && <div className="final"><span className="tag">&lt;answer&gt;</span><b>{parts.answer}</b>{parts.after !== '' || text.endsWith('</answer>') ? <span className="tag">&lt;/answer&gt;</span> : null}</div>}
+        {parts.answer !== null && (parts.after !== '' || text.endsWith('</answer>') || asking
+          ? <div className="final"><span className="tag">&lt;answer&gt;</span><b>{parts.answer}</b>{parts.after !== '' || text.endsWith('</answer>') ? <span className="tag">&lt;/answer&gt;</span> : null}</div>
+          // Finished without </answer>: not an answer the grader reads, so not shown as one.
+          : <div className="final unclosed" data-testid="ask-unclosed"><span className="tag">&lt;answer&gt;</span>{parts.answer}<span className="badge no">never closed</span></div>)}
         {parts.after && <span>{parts.after}</span>}
         {asking && <span className="cursor" />}
       </div>
@@ -165,9 +169,10 @@ function Answer() {
         <p className="muted small" data-testid="ask-summary">
           {reply.tokens} tokens
           {reply.format !== undefined && <> · format {reply.format ? 'ok' : 'not the recipe\'s'}</>}
-          {reply.letter !== undefined && <> · answer letter: {reply.letter ?? 'none found'}</>}
+          {reply.letter !== undefined && <> · the grader read {reply.extracted ? <q data-testid="ask-extracted">{clip(reply.extracted, 60)}</q> : 'nothing'}: {reply.letter ? `option ${reply.letter}` : 'no option'}</>}
         </p>
       )}
+      {reply?.why && <p className="notice small" data-testid="ask-why">{reply.why}.</p>}
     </section>
   );
 }

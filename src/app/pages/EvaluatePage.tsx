@@ -1,4 +1,5 @@
 import { useEffect, useMemo, useState } from 'react';
+import { explainGrade } from '../../eval/grader';
 import { PAPER_ROWS, paperLabel } from '../../eval/paper';
 import type { BenchmarkResult, EvalRecord } from '../../eval/run';
 import { Labeled, NumberInput } from '../components/Field';
@@ -195,8 +196,9 @@ function Records({ records }: { records: EvalRecord[] }) {
           <summary>
             <span className={`badge ${r.correct ? 'ok' : 'no'}`}>{r.correct ? 'correct' : r.skipped ? 'skipped' : 'wrong'}</span>
             <span className="record-q">{r.question}</span>
-            <span className="muted small">gold {r.answer_label} · answered {r.pred_letter ?? (clip(r.extracted, 32) || '—')}</span>
+            <span className="muted small">gold {r.answer_label} · graded <q>{clip(r.extracted, 32)}</q>{r.pred_letter ? ` (option ${r.pred_letter})` : ''}</span>
           </summary>
+          {!r.correct && !r.skipped && <p className="notice small" data-testid="eval-record-why">{explainGrade(r.response, r.options, r.answer_label, r.answer).why ?? 'no reason found'}.</p>}
           <ol className="item-options">
             {Object.entries(r.options).map(([k, v]) => <li key={k} className={k === r.answer_label ? 'gold' : undefined}><b>{k}.</b> {v}</li>)}
           </ol>

@@ -229,7 +229,8 @@ export const useRuns = create<RunsState>()((set, get) => {
         case 'grpo-step': {
           const step = e.metrics.step;
           void learnTotal(name);
-          const total = totals.get(name) || run?.totalSteps || 0;
+          // The event carries the total: the run list may not know this run yet at its first step.
+          const total = e.totalSteps || totals.get(name) || run?.totalSteps || 0;
           if (run) set({ runs: upsertRun(get().runs, { ...run, step, totalSteps: total || run.totalSteps }) });
           if (total > 0) report?.({ phase: 'training steps', done: step, total, etaSeconds: runEta(run?.config, get().rows[name] ?? [], step, total) });
           if (e.type === 'grpo-step') useRollouts.getState().addLive(name, step, e.groups);
