@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defineConfig } from 'vite';
+import { defineConfig, type Plugin } from 'vite';
 import { contentSecurityPolicy, extraConnectSources, noCdnFallback, sitePolicy, transformersOrtDist } from './scripts/site-policy';
 
 // The lab is a static site: `npm run build` writes dist-web/, servable from any static host.
@@ -9,11 +9,28 @@ import { contentSecurityPolicy, extraConnectSources, noCdnFallback, sitePolicy, 
 // read it; `vite preview` sends the same header) and no CDN address: scripts/site-policy.ts.
 const extraConnect = extraConnectSources();
 
+/**
+ * The engine's shared modules reach Node's fs and path, and the Node image decoder (pngjs), only
+ * through lazy imports behind a "not in a browser" check. In the site those imports become a
+ * module that fails when loaded, so nothing Node-only is bundled (no pngjs chunk, no "externalized
+ * for browser compatibility" warnings) and a mistaken call says what happened.
+ */
+function nodeOnlyStubs(): Plugin {
+  const PREFIX = '\0node-only:';
+  return {
+    name: 'thinker-node-only',
+    enforce: 'pre',
+    resolveId: (id) => (/^node:/.test(id) || /(^|\/)images-node$/.test(id) ? PREFIX + id : null),
+    load: (id) => (id.startsWith(PREFIX) ? `throw new Error(${JSON.stringify(`${id.slice(PREFIX.length)} is Node-only: not part of the web build`)});` : null),
+  };
+}
+
 export default defineConfig({
   base: './',
-  build: { outDir: 'dist-web', target: 'es2022', sourcemap: true },
-  plugins: [sitePolicy({ extraConnect }), noCdnFallback()],
-  worker: { format: 'es', plugins: () => [noCdnFallback()] },
+  // No source maps in the site a user downloads (they were 7 MB); THINKER_SOURCEMAP=1 builds them for debugging.
+  build: { outDir: 'dist-web', target: 'es2022', sourcemap: process.env.THINKER_SOURCEMAP === '1' },
+  plugins: [nodeOnlyStubs(), sitePolicy({ extraConnect }), noCdnFallback()],
+  worker: { format: 'es', plugins: () => [nodeOnlyStubs(), noCdnFallback()] },
   resolve: {
     // ONNX Runtime's WASM files as transformers.js resolves its onnxruntime-web (see transformersOrtDist).
     alias: [{ find: /^ort-of-transformers\//, replacement: `${transformersOrtDist(path.dirname(fileURLToPath(import.meta.url)))}/` }],

@@ -17,6 +17,7 @@ import type { Browser, Page } from 'playwright-core';
 import type { PreviewServer } from 'vite';
 import { collectPageErrors, launchChromium, launchChromiumWithoutWebGpu, startPreview } from './browser';
 import { generateSynth } from '../src/data/synth';
+import { DATA_DIR, HAS_DATA } from '../test/data/helpers';
 
 const OUT = 'test-results';
 const TEMPLATE = 'effusion_presence';
@@ -82,6 +83,26 @@ describe('the lab in a browser', () => {
     console.log(`app e2e seconds: ${JSON.stringify(took)}`);
     await browser?.close();
     await server?.close();
+  });
+
+  it.skipIf(!HAS_DATA)('Data: a folder imported from the form, which then starts afresh instead of calling the name taken', async () => {
+    await page.goto(url);
+    await page.getByTestId('nav-data').waitFor({ timeout: 60_000 });
+    await page.locator('#imp-name').fill('mmlu');
+    await page.locator('#imp-loader').selectOption('mmlu-med');
+    await page.getByTestId('import-folder-input').setInputFiles(`${DATA_DIR}/mmlu-med`);
+    const done = page.getByTestId('import-done');
+    await done.waitFor({ timeout: RUN_TIMEOUT });
+    // 1,089 test questions over the six medical subjects.
+    expect(await done.textContent()).toMatch(/^Imported "mmlu": [\d,]+ items \(test \d+/);
+    expect(await page.locator('#imp-name').inputValue()).toBe('');
+    expect(await page.getByTestId('import-folder').locator('.form-error').count()).toBe(0);
+    // The name is taken now: typing it again says so.
+    await page.locator('#imp-name').fill('mmlu');
+    expect(await page.getByTestId('import-folder').locator('.form-error').textContent()).toBe('"mmlu" is taken');
+    await page.locator('#imp-name').fill('');
+    expect(errors).toEqual([]);
+    lap('import');
   });
 
   it('Data: the synth curriculum with its scans, handed to the Train page', async () => {
@@ -300,6 +321,31 @@ describe('the lab in a browser', () => {
     lap('evaluate');
   });
 
+  it("Alerts: a job's outcome waits on its own page, counted on its link, and is dismissed there", async () => {
+    await goTo(page, 'evaluate');
+    await page.locator('#ev-limit').fill('64');
+    await page.locator('#ev-max').fill('96');
+    await page.getByTestId('eval-run').click();
+    await page.getByTestId('job-cancel').waitFor();
+    await goTo(page, 'ask');
+    await page.getByTestId('job-cancel').click();
+    // The cancellation is news for Evaluate: not shown over Ask, counted on Evaluate's link.
+    await page.getByTestId('nav-alerts-evaluate').waitFor({ timeout: RUN_TIMEOUT });
+    expect(await page.getByTestId('nav-alerts-evaluate').textContent()).toBe('1');
+    expect(await page.getByTestId('alert').count()).toBe(0);
+    await goTo(page, 'evaluate');
+    const alert = page.getByTestId('alert');
+    expect(await alert.textContent()).toMatch(/^Evaluating .*: cancelled\./);
+    expect(await page.getByTestId('nav-alerts-evaluate').count()).toBe(0);
+    // In the page's flow, not over the form: the form starts below it.
+    const [a, f] = await Promise.all([alert.boundingBox(), page.getByTestId('eval-form').boundingBox()]);
+    expect(a!.y + a!.height).toBeLessThanOrEqual(f!.y);
+    await page.getByTestId('alert-dismiss').click();
+    expect(await page.getByTestId('alert').count()).toBe(0);
+    expect(errors).toEqual([]);
+    lap('alerts');
+  });
+
   it('Ask: a question about a local image, the answer streaming in', async () => {
     // A scan the synth generator draws, saved as a file on this computer to open.
     const [item] = await generateSynth({ n: 1, kind: 'image', level: 1, seed: 5, split: 'test', templates: [TEMPLATE] });
@@ -387,6 +433,13 @@ describe('the lab in a browser', () => {
       expect(await p1.getByTestId('no-webgpu-reason').textContent()).toMatch(/no WebGPU adapter/i);
       expect(await p1.getByRole('heading', { name: 'Browsers with WebGPU' }).count()).toBe(1);
       expect(await p1.getByTestId('nav-data').count()).toBe(0);
+      // The software adapter is offered to machines without a GPU, and no flag wraps across lines.
+      expect(await p1.getByTestId('webgpu-browser').filter({ hasText: 'No GPU at all' }).textContent()).toContain('--use-webgpu-adapter=swiftshader');
+      for (const flag of await p1.locator('code.flag').all()) {
+        const box = await flag.boundingBox();
+        const lineHeight = await flag.evaluate((el) => parseFloat(getComputedStyle(el).lineHeight) || 1.5 * parseFloat(getComputedStyle(el).fontSize));
+        expect(box!.height, await flag.textContent() ?? '').toBeLessThan(1.5 * lineHeight);
+      }
       await p1.screenshot({ path: `${OUT}/app-no-webgpu.png` });
       // A browser with no WebGPU at all (navigator.gpu missing): said before any worker starts.
       const p2 = await plain.newPage();

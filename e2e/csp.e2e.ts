@@ -48,6 +48,8 @@ describe('the built site and its Content-Security-Policy', () => {
     expect(await cdnAddressesIn(OUT)).toEqual({});
     // ONNX Runtime's WASM files are in the build, beside the worker that points at them.
     const assets = readdirSync(path.join(OUT, 'assets'));
+    // No source maps shipped (THINKER_SOURCEMAP=1 builds them for debugging).
+    expect(assets.filter((f) => f.endsWith('.map'))).toEqual([]);
     expect(assets.filter((f) => /^ort-wasm-simd-threaded\.asyncify-.*\.(wasm|mjs)$/.test(f))).toHaveLength(2);
     const worker = assets.find((f) => /^pretrained\.worker-.*\.js$/.test(f))!;
     expect(readFileSync(path.join(OUT, 'assets', worker), 'utf8')).toMatch(/ort-wasm-simd-threaded\.asyncify-[\w-]+\.mjs/);

@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react';
-import { Alerts } from './components/Alerts';
+import { AlertCount, Alerts } from './components/Alerts';
 import { Header } from './components/Header';
 import { JobBar } from './components/JobBar';
 import { hashOf, pageFromHash, PAGES, type PageId } from './lib/route';
@@ -48,6 +48,7 @@ export function App() {
           <a key={p.id} href={hashOf(p.id)} className={p.id === page ? 'on' : undefined} data-testid={`nav-${p.id}`} aria-current={p.id === page ? 'page' : undefined}>
             <span className="nav-num">{i + 1}</span>
             <span className="nav-text"><span className="nav-label">{p.label}</span><span className="nav-hint">{p.hint}</span></span>
+            {p.id !== page && <AlertCount page={p.id} />}
           </a>
         ))}
         <p className="nav-foot">Everything runs on this computer's GPU, in this tab. Your data and models stay in this browser's storage.</p>
@@ -55,8 +56,8 @@ export function App() {
       <main className="content">
         <div className="sticky-status">
           <JobBar />
-          <Alerts />
         </div>
+        <Alerts page={page} />
         <View />
       </main>
     </div>

@@ -72,7 +72,8 @@ describe('jobs', () => {
     await useJobs.getState().cancel();
     await p;
     expect(cancel).toHaveBeenCalledOnce();
-    expect(useJobs.getState().alerts).toMatchObject([{ level: 'info', message: 'Evaluating: cancelled.' }]);
+    // The outcome belongs to the Evaluate page, whichever page is shown when it comes.
+    expect(useJobs.getState().alerts).toMatchObject([{ level: 'info', message: 'Evaluating: cancelled.', page: 'evaluate' }]);
   });
 });
 
@@ -148,7 +149,7 @@ describe('runs', () => {
     const failed = run({ name: 'g', kind: 'grpo', status: 'failed', error: 'GPU device lost (unknown): gone', checkpoints: [5] });
     setEngine(fake({ busy: async () => null, listModels: async () => [], listRuns: async () => [failed], storage: async () => ({ usage: 0, quota: 0 }), startRun: async () => failed }));
     await useRuns.getState().start({ name: 'g', kind: 'grpo', config: {} as never });
-    expect(useJobs.getState().alerts[0].message).toMatch(/Run g failed: GPU device lost/);
+    expect(useJobs.getState().alerts[0]).toMatchObject({ message: expect.stringMatching(/Run g failed: GPU device lost/), page: 'train' });
     expect(useRuns.getState().runs[0].status).toBe('failed');
   });
 

@@ -10,10 +10,14 @@ export function missingWebGpu(nav: unknown): string | null {
   return null;
 }
 
-export const WEBGPU_BROWSERS: { browser: string; how: string }[] = [
+export const WEBGPU_BROWSERS: { browser: string; how: string; flags?: string[] }[] = [
   { browser: 'Chrome or Edge 113+ (Windows, macOS, ChromeOS)', how: 'on by default' },
-  { browser: 'Chrome on Linux', how: 'start it with --enable-unsafe-webgpu --enable-features=Vulkan' },
+  { browser: 'Chrome on Linux', how: 'start it with', flags: ['--enable-unsafe-webgpu', '--enable-features=Vulkan'] },
   { browser: 'Chrome on Android 121+', how: 'on by default on recent devices' },
   { browser: 'Safari 26 (macOS, iOS, iPadOS)', how: 'on by default; Safari Technology Preview too' },
   { browser: 'Firefox 141+ on Windows', how: 'on by default; elsewhere use Firefox Nightly' },
+  {
+    browser: 'No GPU at all (a server, a virtual machine)', how: "Chrome's software adapter, SwiftShader, runs WebGPU on the CPU (slowly, but the whole lab works): start Chrome with",
+    flags: ['--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader'],
+  },
 ];

@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useState } from 'react';
-import type { DataRef } from '../../../workers/api';
+import type { DataRef, DatasetInfo } from '../../../workers/api';
 import { MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, type SynthOptions } from '../../data/synth';
 import { Chart } from '../components/Chart';
 import { Labeled, NumberInput } from '../components/Field';
@@ -187,6 +187,7 @@ function ImportFolderSection() {
   const [name, setName] = useState('');
   const [loader, setLoader] = useState('vqa-rad');
   const [columns, setColumns] = useState('question = question\noptions = options\nanswerLabel = answer_label');
+  const [done, setDone] = useState<DatasetInfo | null>(null);
   const generic = GENERIC.includes(loader);
   const parsed = generic ? parseColumns(columns) : null;
   const problem = nameProblem(name, datasets.map((d) => d.name)) ?? (parsed && 'error' in parsed ? parsed.error : null);
@@ -211,12 +212,22 @@ function ImportFolderSection() {
       </div>
       <div className="actions">
         <FolderPicker testId="import-folder" disabled={busy || !!problem} onPick={(files) => {
-          void importFolder({ name, loader, files, ...(parsed && 'columns' in parsed ? { columns: parsed.columns } : {}) });
+          void importFolder({ name, loader, files, ...(parsed && 'columns' in parsed ? { columns: parsed.columns } : {}) }).then((info) => {
+            // The name is now the dataset's: the form starts afresh instead of calling it taken.
+            if (info) { setName(''); setDone(info); }
+          });
         }} />
         {name && problem && <span className="form-error">{problem}</span>}
+        {!name && done && <Imported info={done} />}
       </div>
     </section>
   );
+}
+
+/** The notice after an import, in place of the form's name check. */
+function Imported({ info }: { info: DatasetInfo }) {
+  const items = info.splits.reduce((a, x) => a + x.items, 0);
+  return <span className="form-ok" data-testid="import-done">Imported "{info.name}": {items.toLocaleString()} items ({info.splits.map((x) => `${x.name} ${x.items}`).join(', ')}). Name the next one to import it.</span>;
 }
 
 function ImportHubSection() {
@@ -228,6 +239,7 @@ function ImportHubSection() {
   const [split, setSplit] = useState('test');
   const [config, setConfig] = useState('');
   const [endpoint, setEndpoint] = useState('');
+  const [done, setDone] = useState<DatasetInfo | null>(null);
   const problem = nameProblem(name, datasets.map((d) => d.name)) ?? (!repo.includes('/') ? 'the repository is owner/name' : null) ?? (!split ? 'name a split' : null);
   return (
     <section className="card" data-testid="import-hub">
@@ -241,8 +253,11 @@ function ImportHubSection() {
         <Labeled label="Mirror" htmlFor="hub-endpoint" help="base URL of a Hub mirror (default https://huggingface.co)"><input id="hub-endpoint" className="input" value={endpoint} placeholder="https://huggingface.co" onChange={(e) => setEndpoint(e.target.value)} /></Labeled>
       </div>
       <div className="actions">
-        <button className="btn" disabled={busy || !!problem} onClick={() => void importHub({ name, repo, split, ...(config ? { config } : {}), ...(endpoint ? { endpoint } : {}) })}>Download</button>
-        {problem && <span className="form-error">{problem}</span>}
+        <button className="btn" disabled={busy || !!problem} onClick={() => void importHub({ name, repo, split, ...(config ? { config } : {}), ...(endpoint ? { endpoint } : {}) }).then((info) => {
+          if (info) { setName(''); setDone(info); }
+        })}>Download</button>
+        {name && problem && <span className="form-error">{problem}</span>}
+        {!name && done && <Imported info={done} />}
       </div>
     </section>
   );

@@ -12,7 +12,15 @@ export function NoWebGpuPage({ problem }: { problem: string }) {
       <h2>Browsers with WebGPU</h2>
       <table className="table">
         <thead><tr><th>Browser</th><th>How</th></tr></thead>
-        <tbody>{WEBGPU_BROWSERS.map((b) => <tr key={b.browser}><td>{b.browser}</td><td>{b.how}</td></tr>)}</tbody>
+        <tbody>
+          {WEBGPU_BROWSERS.map((b) => (
+            <tr key={b.browser} data-testid="webgpu-browser">
+              <td>{b.browser}</td>
+              {/* Each flag in one piece: a flag broken across lines is copied wrong. */}
+              <td>{b.how}{b.flags?.map((f) => <span key={f}> <code className="flag">{f}</code></span>)}</td>
+            </tr>
+          ))}
+        </tbody>
       </table>
       <p className="muted">
         Check <code>chrome://gpu</code> (or <code>edge://gpu</code>) for "WebGPU: Hardware accelerated". Pages must come from{' '}

@@ -9,6 +9,7 @@ import type { Progress } from '../../../workers/api';
 import { getEngine } from '../engine-client';
 import { errorMessage, isCancellation } from '../lib/errors';
 import { EtaTracker, type Timed } from '../lib/progress';
+import { pageFromHash, type PageId } from '../lib/route';
 
 export type JobKind = 'run' | 'estimate' | 'curate' | 'evaluate' | 'ask' | 'import' | 'model' | 'download' | 'distill';
 /** The worker a job occupies: the lab's engine, or the pretrained-model worker (transformers.js). */
@@ -29,7 +30,17 @@ export interface Alert {
   id: number;
   level: 'error' | 'info';
   message: string;
+  /** The page it belongs to: shown there, counted on that page's link elsewhere. */
+  page: PageId;
 }
+
+/** The page a job's outcome belongs to: a failed run is news for Train even if it ends while the user reads Ask. */
+export const JOB_PAGE: Record<JobKind, PageId> = {
+  run: 'train', estimate: 'train', curate: 'data', import: 'data', distill: 'data', evaluate: 'evaluate', ask: 'ask', model: 'models', download: 'models',
+};
+
+/** The page shown now ('data' outside a browser). */
+const currentPage = (): PageId => pageFromHash(typeof location === 'undefined' ? '' : location.hash);
 
 export interface JobSpec {
   kind: JobKind;
@@ -51,7 +62,8 @@ interface JobsState {
   alerts: Alert[];
   run<T>(spec: JobSpec, fn: (report: (p: Progress) => void) => Promise<T>): Promise<T | undefined>;
   cancel(lane?: Lane): Promise<void>;
-  alert(message: string, level?: Alert['level']): void;
+  /** An alert for `page` (default: the page shown now). */
+  alert(message: string, level?: Alert['level'], page?: PageId): void;
   dismiss(id: number): void;
   refreshBusy(): Promise<void>;
 }
@@ -90,7 +102,7 @@ export const useJobs = create<JobsState>()((set, get) => ({
     } catch (e) {
       const message = errorMessage(e);
       const cancelled = get()[key]?.cancelling && isCancellation(message);
-      get().alert(cancelled ? `${spec.label}: cancelled.` : message, cancelled ? 'info' : 'error');
+      get().alert(cancelled ? `${spec.label}: cancelled.` : message, cancelled ? 'info' : 'error', JOB_PAGE[spec.kind]);
       return undefined;
     } finally {
       if (current[lane] === mine) current[lane] = null;
@@ -114,10 +126,10 @@ export const useJobs = create<JobsState>()((set, get) => ({
     }
   },
 
-  alert(message, level = 'error') {
+  alert(message, level = 'error', page = currentPage()) {
     // The same message again (a retried listing that fails the same way) is not a new alert.
-    if (get().alerts.some((x) => x.message === message && x.level === level)) return;
-    const a: Alert = { id: nextId++, level, message };
+    if (get().alerts.some((x) => x.message === message && x.level === level && x.page === page)) return;
+    const a: Alert = { id: nextId++, level, message, page };
     set({ alerts: [...get().alerts, a].slice(-MAX_ALERTS) });
   },
 

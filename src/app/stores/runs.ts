@@ -87,7 +87,7 @@ export const useRuns = create<RunsState>()((set, get) => {
       try {
         const info = await call((e) => get().onEvent(name, e, report));
         set({ runs: upsertRun(get().runs, info) });
-        if (info.status === 'failed' && info.error) useJobs.getState().alert(`Run ${name} failed: ${info.error}`);
+        if (info.status === 'failed' && info.error) useJobs.getState().alert(`Run ${name} failed: ${info.error}`, 'error', 'train');
         return info;
       } finally {
         set({ live: null });
