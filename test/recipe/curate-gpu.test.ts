@@ -109,6 +109,9 @@ describe.skipIf(!HAS_DATA)(`thinker curate on real VQA-RAD items (${HAS_DATA ? '
     expect((await readJsonl(out)).every((r) => r.pass_count === 0 || r.pass_count === 1)).toBe(true);
 
     const base = ['--model', tiny.dir, '--dataset', 'vqa-rad', '--data-dir', DATA_DIR];
+    // Without --hi the recipe's window (1..7 of 16) ends at k - 1 for fewer samples, instead of refusing.
+    const few = JSON.parse(await thinkerCurate([...base, '--k', '2', '--limit', '2', '--max-new-tokens', '8', '--out', path.join(dir, 'few.jsonl'), '--json', '--quiet']));
+    expect(few.settings).toMatchObject({ k: 2, lo: 1, hi: 1 });
     await expect(thinkerCurate([...base, '--k', '4', '--hi', '7'])).rejects.toThrow(/hi \(7\) must not exceed k \(4\)/);
     await expect(thinkerCurate([...base, '--order', 'random'])).rejects.toThrow(/order must be shuffle or easy-to-hard/);
     await expect(thinkerCurate([...base, '--items', kept])).rejects.toThrow(/exactly one of --dataset/);

@@ -18,7 +18,7 @@ import { progressOnStderr } from './eval';
 
 export interface CurateCliOptions {
   model: string; dataset?: string; dataDir?: string; split?: string; items?: string; imageRoot?: string; limit?: string;
-  k: string; lo: string; hi: string; order: string; shuffleSeed: string; seed: string; temperature: string; topP: string;
+  k: string; lo: string; hi?: string; order: string; shuffleSeed: string; seed: string; temperature: string; topP: string;
   maxNewTokens: string; batch: string; grade: string; newline: string; onBad: string;
   out?: string; summary?: string; responses?: string; exportVerl?: string; dataSource?: string; verlSplit: string;
   json?: boolean; quiet?: boolean; force?: boolean;
@@ -48,8 +48,10 @@ async function loadItems(o: CurateCliOptions, limit: number | undefined, onBad: 
 
 /** `thinker curate`: pass counts from a model, the recipe's keep window and order, JSONL and verl parquet out. */
 export async function curateCommand(o: CurateCliOptions): Promise<void> {
+  const k = intOpt('k', o.k, 1);
   const settings: CurateSettings = checkCurateSettings({
-    k: intOpt('k', o.k, 1), lo: intOpt('lo', o.lo, 0), hi: intOpt('hi', o.hi, 0),
+    // The recipe keeps 1..7 of 16; with fewer samples the window ends at k - 1 unless --hi says otherwise.
+    k, lo: intOpt('lo', o.lo, 0), hi: o.hi === undefined ? Math.min(DEFAULT_CURATE.hi, k - 1) : intOpt('hi', o.hi, 0),
     order: o.order as CurateOrder, seed: intOpt('shuffle-seed', o.shuffleSeed, 0),
   }, 'curate options');
   const limit = o.limit === undefined ? undefined : intOpt('limit', o.limit, 1);
@@ -146,7 +148,7 @@ export function registerCurate(program: Command) {
     .option('--limit <n>', 'first n items only (quick runs)')
     .option('--k <n>', 'samples per question', String(DEFAULT_CURATE.k))
     .option('--lo <n>', 'lowest pass count kept', String(DEFAULT_CURATE.lo))
-    .option('--hi <n>', 'highest pass count kept', String(DEFAULT_CURATE.hi))
+    .option('--hi <n>', `highest pass count kept (default: ${DEFAULT_CURATE.hi}, the recipe's for k 16, or k - 1 when that is less)`)
     .option('--order <order>', 'shuffle or easy-to-hard (shuffled, then by pass count, highest first)', DEFAULT_CURATE.order)
     .option('--shuffle-seed <n>', 'seed of the shuffle', String(DEFAULT_CURATE.seed))
     .option('--seed <n>', 'sampling seed', '0')
