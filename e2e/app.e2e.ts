@@ -12,7 +12,8 @@
 // template, 16 items, a 1-layer model of width 32, 160-token context, 4 SFT steps, 2 GRPO steps of
 // 2 questions x G=2 with an 8-token budget, a checkpoint every step.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import type { Browser, Page } from 'playwright-core';
 import type { PreviewServer } from 'vite';
 import { collectPageErrors, launchChromium, launchChromiumWithoutWebGpu, startPreview } from './browser';
@@ -262,6 +263,20 @@ describe('the lab in a browser', () => {
       expect(broken(t)).toBe(broken(logged[i].text));
       expect(broken(t)).toBeLessThanOrEqual(broken(logged[i].tokens.join('')));
     });
+    // The responses lead; the prompt waits collapsed below them, with its literal \n explained.
+    expect(await page.getByTestId('group-prompt').evaluate((d) => (d as HTMLDetailsElement).open)).toBe(false);
+    const [firstResponse, prompt] = await Promise.all([responses.first().boundingBox(), page.getByTestId('group-prompt').boundingBox()]);
+    expect(prompt!.y).toBeGreaterThan(firstResponse!.y);
+    // A group whose rewards are all equal says it gives no gradient; one whose rewards differ does not.
+    for (let k = 0; k < 2; k++) {
+      await page.getByTestId('group-tab').nth(k).click();
+      const r = (await page.getByTestId('response-reward').allTextContents()).map((t) => Number(t.replace('reward ', '')));
+      expect(await page.getByTestId('group-no-signal').count(), `question ${k + 1}: rewards ${r}`).toBe(new Set(r).size === 1 ? 1 : 0);
+    }
+    // Token details without a mouse: Tab reaches a token, the panel below says its numbers.
+    await responses.first().locator('.tok').first().focus();
+    await page.keyboard.press('Tab');
+    expect(await responses.first().getByTestId('token-detail').textContent()).toMatch(/^token 2 ".*" · ratio [\d.]+ · advantage × ratio -?[\d.]+/);
     await page.getByTestId('step-prev').click();
     await expect.poll(() => page.getByTestId('step-label').textContent()).toBe(`step 1 (1 of ${GRPO_STEPS} logged)`);
     expect(await responses.count()).toBe(G);
@@ -420,6 +435,61 @@ describe('the lab in a browser', () => {
     await shoot(page, 'models');
     expect(errors).toEqual([]);
     lap('models');
+  });
+
+  it('every page fits the window at 1280, 800 and 390 px, narrowed live as a person would (screenshots kept)', async () => {
+    const overflow: string[] = [];
+    for (const id of ['data', 'train', 'rollouts', 'evaluate', 'ask', 'models']) {
+      await page.setViewportSize({ width: 1280, height: 800 });
+      await goTo(page, id);
+      await page.waitForTimeout(300);
+      for (const width of [1280, 800, 390]) {
+        await page.setViewportSize({ width, height: 800 });
+        // Charts follow their box through a ResizeObserver: give it a frame or two.
+        await page.waitForTimeout(300);
+        const { scroll, inner, widest } = await page.evaluate(() => {
+          const inner = window.innerWidth;
+          // The element that sticks out furthest, to say what to fix.
+          let widest = '';
+          let right = inner;
+          for (const el of document.querySelectorAll('body *')) {
+            const r = el.getBoundingClientRect();
+            if (r.right > right + 1 && getComputedStyle(el).position !== 'fixed' && !el.closest('.table-scroll')) {
+              right = r.right;
+              widest = `${el.tagName.toLowerCase()}.${(el.className as unknown as string).toString().split(' ').join('.')}[${el.getAttribute('data-testid') ?? ''}] right ${Math.round(r.right)}`;
+            }
+          }
+          return { scroll: document.documentElement.scrollWidth, inner, widest };
+        });
+        if (scroll > inner + 1) overflow.push(`${id} at ${width}: page ${scroll} px wide; ${widest}`);
+        await page.screenshot({ path: `${OUT}/app-${id}-${width}.png`, fullPage: true });
+      }
+    }
+    await page.setViewportSize({ width: 1280, height: 800 });
+    expect(overflow).toEqual([]);
+    expect(errors).toEqual([]);
+    lap('widths');
+  });
+
+  it('accessibility: axe-core finds no serious or critical violation on any page', async () => {
+    // axe's own script, evaluated through the DevTools protocol (the site's policy allows no injected <script>).
+    const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+    const found: string[] = [];
+    for (const id of ['data', 'train', 'rollouts', 'evaluate', 'ask', 'models']) {
+      await goTo(page, id);
+      await page.waitForTimeout(300);
+      await page.evaluate(axeSource);
+      const violations = await page.evaluate(async () => {
+        const axe = (window as unknown as { axe: { run(o: unknown): Promise<{ violations: { id: string; impact: string; help: string; nodes: { target: string[] }[] }[] }> } }).axe;
+        const r = await axe.run({ runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
+        return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+          .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}${v.nodes.length > 3 ? ` and ${v.nodes.length - 3} more` : ''}`);
+      });
+      found.push(...violations.map((v) => `${id}: ${v}`));
+    }
+    expect(found).toEqual([]);
+    expect(errors).toEqual([]);
+    lap('axe');
   });
 
   it('without WebGPU: the explanation page, and no uncaught error', async () => {

@@ -18,9 +18,11 @@ export function Labeled({ label, help, children, htmlFor, wide }: { label: strin
  * A number typed as text: drafts like "1e-" or "0." stay in the box while typed, and only values
  * that parse reach the config. Empty means "unset" where `optional`.
  */
-export function NumberInput({ value, onChange, id, disabled, optional, integer, min, max, placeholder }: {
+export function NumberInput({ value, onChange, id, disabled, optional, integer, min, max, placeholder, label }: {
   value: number | undefined; onChange: (v: number | undefined) => void; id?: string; disabled?: boolean; optional?: boolean;
   integer?: boolean; min?: number; max?: number; placeholder?: string;
+  /** The accessible name when no <label for> names the input. */
+  label?: string;
 }) {
   const [text, setText] = useState(value === undefined ? '' : String(value));
   useEffect(() => {
@@ -33,7 +35,7 @@ export function NumberInput({ value, onChange, id, disabled, optional, integer, 
     || (min !== undefined && parsed < min) || (max !== undefined && parsed > max)));
   return (
     <input id={id} className={`input num${bad ? ' invalid' : ''}`} type="text" inputMode="decimal" value={text} disabled={disabled} placeholder={placeholder}
-      aria-invalid={bad || undefined}
+      aria-invalid={bad || undefined} aria-label={label}
       onChange={(e) => {
         setText(e.target.value);
         const t = e.target.value.trim();

@@ -11,7 +11,7 @@ export function ModelPicker({ disabled, testId = 'model-picker' }: { disabled?: 
   const saved = models.filter((m) => !m.run);
   const ckpts = models.filter((m) => m.run);
   return (
-    <select className="input" data-testid={testId} value={current ?? ''} disabled={disabled} onChange={(e) => setCurrent(e.target.value || null)}>
+    <select className="input" aria-label="Model" data-testid={testId} value={current ?? ''} disabled={disabled} onChange={(e) => setCurrent(e.target.value || null)}>
       {saved.length > 0 && <optgroup label="Saved models">{saved.map((m) => <option key={m.path} value={m.path}>{modelLabel(m)}</option>)}</optgroup>}
       {ckpts.length > 0 && <optgroup label="Run checkpoints">{ckpts.map((m) => <option key={m.path} value={m.path}>{modelLabel(m)}</option>)}</optgroup>}
     </select>

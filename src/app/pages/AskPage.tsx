@@ -81,8 +81,8 @@ function AskForm() {
           <textarea id="ask-o" className="input" rows={4} data-testid="ask-options" value={form.optionsText} onChange={(e) => setForm({ optionsText: e.target.value })}
             placeholder={'A. Yes\nB. No'} />
         </Labeled>
-        <Labeled label="Recipe prompt" help="Wrap the question in the recipe's instruction, so a trained model thinks in <think> tags and answers in <answer> tags.">
-          <input type="checkbox" data-testid="ask-recipe" checked={form.recipePrompt} onChange={(e) => setForm({ recipePrompt: e.target.checked })} />
+        <Labeled label="Recipe prompt" htmlFor="ask-recipe" help="Wrap the question in the recipe's instruction, so a trained model thinks in <think> tags and answers in <answer> tags.">
+          <input type="checkbox" id="ask-recipe" data-testid="ask-recipe" checked={form.recipePrompt} onChange={(e) => setForm({ recipePrompt: e.target.checked })} />
         </Labeled>
         <div className="fields grid">
           <Labeled label="Max tokens" htmlFor="ask-max"><NumberInput id="ask-max" integer min={1} value={form.maxNewTokens} onChange={(v) => v !== undefined && setForm({ maxNewTokens: v })} /></Labeled>
@@ -116,7 +116,7 @@ function ItemPicker() {
     <details className="item-picker">
       <summary>Or take a question from a dataset</summary>
       <div className="row wrap">
-        <select className="input" value={source} onChange={(e) => setSource(e.target.value)}>
+        <select className="input" aria-label="Where the question comes from" value={source} onChange={(e) => setSource(e.target.value)}>
           <option value="synth">synth held-out items (Data page settings)</option>
           {datasets.flatMap((d) => d.splits.map((s) => <option key={`${d.name}::${s.name}`} value={`${d.name}::${s.name}`}>{d.name} · {s.name}</option>))}
         </select>

@@ -48,6 +48,7 @@ function ModelTable() {
       <h2>Models and checkpoints</h2>
       {loaded && !models.length && <p className="muted">Nothing yet: a run's checkpoints appear here as it trains.</p>}
       {models.length > 0 && (
+        <div className="table-scroll">
         <table className="table" data-testid="models-table">
           <thead><tr><th>Model</th><th>Shape</th><th>Parameters</th><th>On disk</th><th title="estimated GPU memory to train it / to answer with it">GPU memory train / run</th><th /></tr></thead>
           <tbody>
@@ -57,7 +58,7 @@ function ModelTable() {
                   <b>{modelLabel(m)}</b>{m.path === current && <span className="badge plain">current</span>}
                   <div className="muted small mono nowrap">{m.path}</div>
                 </td>
-                <td className="small">{shape(m)}</td>
+                <td className="small shape-cell">{shape(m)}</td>
                 <td className="nowrap">{formatCount(m.params)}</td>
                 <td className="nowrap">{formatBytes(m.bytes)}</td>
                 <td className="nowrap">{formatBytes(m.trainBytes)} / {formatBytes(m.inferBytes)}</td>
@@ -81,6 +82,7 @@ function ModelTable() {
             ))}
           </tbody>
         </table>
+        </div>
       )}
     </section>
   );

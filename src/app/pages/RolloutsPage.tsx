@@ -1,4 +1,4 @@
-import { useEffect, useMemo } from 'react';
+import { useEffect, useMemo, useState } from 'react';
 import type { GroupRecord, ResponseRecord } from '../../recipe/grpo';
 import type { GrpoConfig } from '../../recipe/grpo-config';
 import { diverging, groupScale, ratioColour } from '../lib/colors';
@@ -109,21 +109,31 @@ function GroupDetail({ group, clip, colour, setColour }: { group: GroupRecord; c
       <div className="row spread wrap">
         <div className="muted small">
           {group.item.dataset} #{group.item.index} · gold answer <b>{group.item.answer_label}</b> · {group.responses.length} responses
-          {group.kept ? '' : ' · left out of the update: all rewards were equal, so every advantage is 0'}
         </div>
         <div className="segmented" role="radiogroup" aria-label="token colour">
           <button role="radio" aria-checked={colour === 'advantage'} className={colour === 'advantage' ? 'on' : ''} data-testid="colour-advantage" onClick={() => setColour('advantage')}>advantage × ratio</button>
           <button role="radio" aria-checked={colour === 'ratio'} className={colour === 'ratio' ? 'on' : ''} data-testid="colour-ratio" onClick={() => setColour('ratio')}>ratio</button>
         </div>
       </div>
-      <details className="prompt" open>
-        <summary>Prompt</summary>
-        <pre>{readablePrompt(group.prompt)}</pre>
-      </details>
+      {new Set(group.responses.map((r) => r.reward)).size === 1 && (
+        <p className="notice small" data-testid="group-no-signal">
+          All {group.responses.length} rewards are equal ({formatMetric(group.responses[0]?.reward ?? 0)}), so every advantage is 0: no gradient
+          comes from this group{group.kept ? '' : ', and it was left out of the update'}. GRPO learns only from questions the model
+          sometimes gets right and sometimes not.
+        </p>
+      )}
       <Legend colour={colour} clip={clip} anyKl={anyKl} />
       <div className="responses">
         {group.responses.map((r, i) => <ResponseCard key={i} index={i} r={r} views={views[i]} colour={colour} scale={scale} clip={clip} />)}
       </div>
+      <details className="prompt" data-testid="group-prompt">
+        <summary>The prompt these answers continue</summary>
+        <p className="muted small">
+          The <code>\n</code> written out between the instruction's two sentences is not a display bug: the paper's released prompt has
+          a literal backslash-n there, and the lab keeps it exactly (Train's prompt settings can switch to a real line break).
+        </p>
+        <pre>{readablePrompt(group.prompt)}</pre>
+      </details>
     </>
   );
 }
@@ -145,7 +155,7 @@ function Legend({ colour, clip, anyKl }: { colour: 'advantage' | 'ratio'; clip: 
         </>
       )}
       <span className="key"><span className="swatch clipped-sample" /> clipped: no gradient</span>
-      <span className="key">hover a token for its ratio{anyKl ? ' and its KL to the reference' : ''}</span>
+      <span className="key">hover, click or tab to a token for its ratio{anyKl ? ' and its KL to the reference' : ''}</span>
     </div>
   );
 }
@@ -154,6 +164,13 @@ function ResponseCard({ index, r, views, colour, scale, clip }: {
   index: number; r: ResponseRecord; views: ReturnType<typeof tokenViews>; colour: 'advantage' | 'ratio'; scale: number; clip: ClipSettings;
 }) {
   const clipped = views.filter((t) => t.clip > 0).length;
+  const [sel, setSel] = useState<number | null>(null);
+  const detail = (t: (typeof views)[number]) => [
+    t.to - t.from > 1 ? `${t.to - t.from} tokens that split a character, shown together (values: their mean)` : null,
+    `ratio ${t.ratio === null ? '—' : t.ratio.toFixed(4)}`, `advantage × ratio ${((t.ratio ?? 1) * r.advantage).toFixed(4)}`,
+    t.kl !== null ? `KL ${t.kl.toExponential(2)}` : null, t.clip === 1 ? 'clipped: no gradient' : t.clip === 2 ? 'dual-clipped: no gradient' : null,
+  ].filter(Boolean).join(' · ');
+  const picked = sel !== null && sel < views.length ? views[sel] : null;
   return (
     <article className={`response ${r.reward > 0 ? 'good' : 'bad'}`} data-testid="inspector-response">
       <header className="response-head">
@@ -168,12 +185,19 @@ function ResponseCard({ index, r, views, colour, scale, clip }: {
             ? diverging((t.ratio ?? 1) * r.advantage, scale).css
             : ratioColour(t.ratio ?? 1, clip.clipLow, clip.clipHigh).css;
           const merged = t.to - t.from > 1;
-          const tip = [merged ? `${t.to - t.from} tokens that split a character, shown together (values: their mean)` : null,
-            `ratio ${t.ratio === null ? '—' : t.ratio.toFixed(4)}`, `advantage × ratio ${((t.ratio ?? 1) * r.advantage).toFixed(4)}`,
-            t.kl !== null ? `KL ${t.kl.toExponential(2)}` : null, t.clip === 1 ? 'clipped' : t.clip === 2 ? 'dual-clipped' : null].filter(Boolean).join(' · ');
-          return <span key={k} className={`tok${t.clip ? ' clipped' : ''}${merged ? ' merged' : ''}`} style={{ background: bg }} title={tip}>{visibleToken(t.text)}</span>;
+          // A button: reachable by Tab, and its details shown below on focus, click or hover (not only in a tooltip).
+          return (
+            <button type="button" key={k} className={`tok${t.clip ? ' clipped' : ''}${merged ? ' merged' : ''}${sel === k ? ' selected' : ''}`} style={{ background: bg }}
+              title={detail(t)} aria-label={`token ${k + 1}: ${JSON.stringify(t.text)}, ${detail(t)}`}
+              onFocus={() => setSel(k)} onMouseEnter={() => setSel(k)} onClick={() => setSel(k)}>{visibleToken(t.text)}</button>
+          );
         })}
       </div>
+      {r.ratios !== null && (
+        <p className="token-detail small" data-testid="token-detail" aria-live="polite">
+          {picked ? <><b>token {sel! + 1}</b> <code>{JSON.stringify(picked.text)}</code> · {detail(picked)}</> : <span className="muted">Point at, click or tab to a token for its numbers.</span>}
+        </p>
+      )}
     </article>
   );
 }

@@ -336,7 +336,7 @@ function RunView() {
           {!isLive && canExtend(run) && (
             <span className="inline">
               <button className="btn" data-testid="run-extend" disabled={busy || !target || target <= run.totalSteps} onClick={() => target && void resume(run.name, target)}>Continue to</button>
-              <NumberInput integer optional min={run.totalSteps + 1} value={target} onChange={(v) => setMore(v ?? 0)} />
+              <NumberInput integer optional min={run.totalSteps + 1} value={target} onChange={(v) => setMore(v ?? 0)} label="Steps in all to continue to" />
               steps
             </span>
           )}
