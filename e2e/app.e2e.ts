@@ -273,6 +273,12 @@ describe('the lab in a browser', () => {
       const r = (await page.getByTestId('response-reward').allTextContents()).map((t) => Number(t.replace('reward ', '')));
       expect(await page.getByTestId('group-no-signal').count(), `question ${k + 1}: rewards ${r}`).toBe(new Set(r).size === 1 ? 1 : 0);
     }
+    // The explainer works the advantages out from the rewards; they agree with what the trainer logged.
+    await page.getByTestId('advantage-explainer').locator('summary').click();
+    const rows = await page.getByTestId('explainer-table').locator('tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
+    expect(rows).toHaveLength(G);
+    for (const r of rows) expect(r[2]).toBe(r[3]);
+    expect(await page.getByTestId('advantage-explainer').locator('.form-error').count()).toBe(0);
     // Token details without a mouse: Tab reaches a token, the panel below says its numbers.
     await responses.first().locator('.tok').first().focus();
     await page.keyboard.press('Tab');

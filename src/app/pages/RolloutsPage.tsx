@@ -1,6 +1,7 @@
 import { useEffect, useMemo, useState } from 'react';
 import type { GroupRecord, ResponseRecord } from '../../recipe/grpo';
 import type { GrpoConfig } from '../../recipe/grpo-config';
+import { groupAdvantage } from '../../recipe/advantage';
 import { diverging, groupScale, ratioColour } from '../lib/colors';
 import { formatMetric } from '../lib/format';
 import { hasTokenKl, readablePrompt, tokenViews, visibleToken, type ClipSettings } from '../lib/tokens';
@@ -25,6 +26,7 @@ export function RolloutsPage() {
     const c = info?.config as Partial<GrpoConfig> | undefined;
     return { clipLow: c?.clipLow ?? 0.2, clipHigh: c?.clipHigh ?? 0.2, clipC: c?.clipC ?? 0 };
   }, [info]);
+  const normalizeStd = (info?.config as Partial<GrpoConfig> | undefined)?.normalizeStd ?? true;
 
   return (
     <div className="page">
@@ -41,7 +43,7 @@ export function RolloutsPage() {
       ) : (
         <>
           <StepPicker runs={grpoRuns.map((r) => r.name)} />
-          <GroupView clip={clip} />
+          <GroupView clip={clip} normalizeStd={normalizeStd} />
         </>
       )}
     </div>
@@ -74,7 +76,7 @@ function StepPicker({ runs }: { runs: string[] }) {
   );
 }
 
-function GroupView({ clip }: { clip: ClipSettings }) {
+function GroupView({ clip, normalizeStd }: { clip: ClipSettings; normalizeStd: boolean }) {
   const groups = useRollouts((s) => s.groups);
   const g = useRollouts((s) => s.group);
   const setGroup = useRollouts((s) => s.setGroup);
@@ -96,6 +98,7 @@ function GroupView({ clip }: { clip: ClipSettings }) {
         ))}
       </div>
       <GroupDetail group={group} clip={clip} colour={colour} setColour={setColour} />
+      <AdvantageExplainer group={group} normalizeStd={normalizeStd} />
     </section>
   );
 }
@@ -199,5 +202,52 @@ function ResponseCard({ index, r, views, colour, scale, clip }: {
         </p>
       )}
     </article>
+  );
+}
+
+/**
+ * For teachers: this group's advantages worked out from its rewards, step by step, with the
+ * run's own formula (GRPO or Dr. GRPO), beside the advantages the trainer logged.
+ */
+function AdvantageExplainer({ group, normalizeStd }: { group: GroupRecord; normalizeStd: boolean }) {
+  const rewards = group.responses.map((r) => r.reward);
+  const a = groupAdvantage(rewards, { normalizeStd });
+  const n = rewards.length;
+  const f = (x: number) => (Number.isInteger(x) ? String(x) : x.toFixed(3));
+  const agree = a.advantages.every((x, i) => Math.abs(x - group.responses[i].advantage) < 1e-4);
+  return (
+    <details className="explainer" data-testid="advantage-explainer">
+      <summary>What GRPO does with this group, worked out</summary>
+      <ol className="small">
+        <li>
+          The {n} rewards: <code>{rewards.map(f).join(', ')}</code>. Their mean, the baseline each answer is judged against:{' '}
+          <code>({rewards.map(f).join(' + ')}) / {n} = {f(a.mean)}</code>.
+        </li>
+        {normalizeStd ? (
+          <li>
+            Their spread (sample standard deviation): <code>{f(a.std)}</code>. Each advantage is <code>(reward − {f(a.mean)}) / ({f(a.std)} + 0.000001)</code>,
+            so a group where most answers fail gives its rare right answer a large push.
+          </li>
+        ) : (
+          <li>This run uses Dr. GRPO: each advantage is <code>reward − {f(a.mean)}</code>, without dividing by the spread.</li>
+        )}
+        <li>
+          <table className="table compact" data-testid="explainer-table">
+            <thead><tr><th>answer</th><th>reward</th><th>advantage (worked out)</th><th>advantage (logged by the trainer)</th></tr></thead>
+            <tbody>
+              {group.responses.map((r, i) => (
+                <tr key={i}><td>#{i + 1}</td><td>{f(r.reward)}</td><td>{a.advantages[i] >= 0 ? '+' : ''}{a.advantages[i].toFixed(3)}</td><td>{r.advantage >= 0 ? '+' : ''}{r.advantage.toFixed(3)}</td></tr>
+              ))}
+            </tbody>
+          </table>
+          {!agree && <span className="form-error">The logged advantages differ from these: the run's advantage settings are not the ones shown here.</span>}
+        </li>
+        <li>
+          The update multiplies each token's log-probability gradient by its answer's advantage (times the ratio of new to old
+          probability, clipped): every token of an answer with a positive advantage becomes likelier, every token of one with a
+          negative advantage less likely. {a.std === 0 ? 'Here every advantage is 0, so this group changes nothing.' : 'The colours above show how hard each token was pushed.'}
+        </li>
+      </ol>
+    </details>
   );
 }
