@@ -75,5 +75,6 @@ describe('README commands', () => {
     } finally {
       rmSync(cwd, { recursive: true, force: true });
     }
-  });
+    // About a minute alone; a loaded 2-core machine can take many times that, and no limit load can trip is set.
+  }, 3_600_000);
 });

@@ -213,10 +213,11 @@ describe('evaluation and asking', () => {
   it('ask with options checks the format and reads the letter; an image goes to a vision model and is refused by a text-only one', async () => {
     const image = pngFile(20, 20, new Uint8Array(20 * 20 * 4).fill(128));
     const req = { model: 'models/scripted', question: 'Is there a rib fracture?', options: { A: 'Yes', B: 'No' }, recipePrompt: true, maxNewTokens: 12, temperature: 0 };
-    expect(await lab.ask({ ...req, image })).toEqual({ text: '<think>x</think><answer>A</answer>', tokens: 7, format: true, letter: 'A' });
+    expect(await lab.ask({ ...req, image })).toEqual({ text: '<think>x</think><answer>A</answer>', tokens: 7, format: true, letter: 'A', extracted: 'A', why: null });
     const free = await lab.ask({ ...req, options: undefined, recipePrompt: false });
     expect(free.format).toBeUndefined();
     expect(free.letter).toBeUndefined();
+    expect(free.why).toBeUndefined();
     await expect(lab.ask({ ...req, model: 'models/text', image })).rejects.toThrow(/models\/text: this model has no vision encoder/);
     await expect(lab.ask({ ...req, image: new Uint8Array([1, 2, 3]) })).rejects.toThrow(/is not a JPEG or PNG image/);
     await expect(lab.ask({ ...req, question: ' ' })).rejects.toThrow(/question is empty/);
