@@ -25,26 +25,36 @@ const FALLBACKS = [
 
 const TAGS = ['<think>', '</think>', '<answer>', '</answer>'];
 
+type AnswerSource = 'answer block' | 'fallback' | 'whole response';
+
+/** What extractAnswer reads, where it found it, and where the last closed <answer> block ends (0: none). */
+function readAnswer(response: string): { extracted: string; source: AnswerSource; lastClose: number } {
+  const blocks = [...response.matchAll(ANSWER_BLOCK)];
+  let text = response;
+  let source: AnswerSource = 'whole response';
+  let lastClose = 0;
+  if (blocks.length > 0) {
+    const last = blocks[blocks.length - 1];
+    text = last[1].split('\n').find((line) => pyStrip(line) !== '') ?? '';
+    source = 'answer block';
+    lastClose = last.index! + last[0].length;
+  } else {
+    for (const re of FALLBACKS) {
+      const ms = [...response.matchAll(re)];
+      if (ms.length > 0) { text = ms[ms.length - 1][1]; source = 'fallback'; break; }
+    }
+  }
+  for (const t of TAGS) text = text.split(t).join('');
+  return { extracted: pyStrip(text), source, lastClose };
+}
+
 /**
  * The answer text the grader reads from a response: the last <answer>...</answer> block (may span
  * lines) and its first non-empty line; with no block, the last match of the first fallback pattern
  * that matches anywhere, else the whole response; then the four tags removed and the ends stripped.
  */
 export function extractAnswer(response: string): string {
-  const blocks = [...response.matchAll(ANSWER_BLOCK)];
-  let text: string;
-  if (blocks.length > 0) {
-    const body = blocks[blocks.length - 1][1];
-    text = body.split('\n').find((line) => pyStrip(line) !== '') ?? '';
-  } else {
-    text = response;
-    for (const re of FALLBACKS) {
-      const ms = [...response.matchAll(re)];
-      if (ms.length > 0) { text = ms[ms.length - 1][1]; break; }
-    }
-  }
-  for (const t of TAGS) text = text.split(t).join('');
-  return pyStrip(text);
+  return readAnswer(response).extracted;
 }
 
 /** Whether an extracted answer names option `letter` with text `text`: the letter, "L. text" or the text. */
@@ -64,7 +74,10 @@ export interface Grade {
 
 /** Grade one response against a multiple-choice item (recipe §6). */
 export function gradeAnswer(response: string, options: Record<string, string>, answerLabel: string, answer?: string): Grade {
-  const extracted = extractAnswer(response);
+  return gradeExtracted(extractAnswer(response), options, answerLabel, answer);
+}
+
+function gradeExtracted(extracted: string, options: Record<string, string>, answerLabel: string, answer?: string): Grade {
   const gold = answer ?? options[answerLabel] ?? '';
   let predLetter: string | null = null;
   for (const [letter, text] of Object.entries(options)) {
@@ -76,7 +89,7 @@ export function gradeAnswer(response: string, options: Record<string, string>, a
 /** What the grader read and, for a response that scored 0, why: what the UI shows beside a record. */
 export interface GradeExplained extends Grade {
   /** Where the extracted text came from. */
-  source: 'answer block' | 'fallback' | 'whole response';
+  source: AnswerSource;
   /** An `<answer>` that is opened after the last closed block and never closed. */
   unclosed: boolean;
   /** Why the response scored 0, in words; null when it is correct (or there is no gold to compare with). */
@@ -90,11 +103,9 @@ const quote = (s: string) => `«${s.length > 40 ? `${s.slice(0, 39)}…` : s}»`
  * explains only how the answer was read.
  */
 export function explainGrade(response: string, options: Record<string, string>, answerLabel: string, answer?: string): GradeExplained {
-  const g = gradeAnswer(response, options, answerLabel, answer);
-  const blocks = [...response.matchAll(ANSWER_BLOCK)];
-  const lastClose = blocks.length ? blocks[blocks.length - 1].index! + blocks[blocks.length - 1][0].length : 0;
+  const { extracted, source, lastClose } = readAnswer(response);
+  const g = gradeExtracted(extracted, options, answerLabel, answer);
   const unclosed = response.indexOf('<answer>', lastClose) >= 0;
-  const source = blocks.length ? 'answer block' : FALLBACKS.some((re) => new RegExp(re.source, re.flags).test(response)) ? 'fallback' : 'whole response';
   let why: string | null = null;
   const graded = answerLabel !== '';
   if (graded ? !g.correct : unclosed || g.predLetter === null) {
