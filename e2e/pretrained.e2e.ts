@@ -15,7 +15,7 @@ import { tokenizerFromJson } from '../src/io/tokenizer';
 import { createNodeGpu } from '../src/node/dawn';
 import { loadModel } from '../src/node/checkpoint';
 import { generate } from '../src/model/generate';
-import { chatPrompt } from '../src/recipe/prompt';
+import { chatPrompt } from '../src/io/chat';
 
 const QUESTION = 'Is the liver enlarged on this CT scan?';
 const MAX_NEW = 16;

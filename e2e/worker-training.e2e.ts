@@ -7,8 +7,8 @@ import type { PreviewServer } from 'vite';
 import { launchChromium, startPreview } from './browser';
 import { createNodeGpu } from '../src/node/dawn';
 import { runLmTraining } from '../src/model/lm-run';
-import type { EngineApi, TrainLmRequest } from '../workers/api';
-import { createLab } from '../workers/lab';
+import type { EngineApi, TrainLmRequest } from '../src/lab/api';
+import { createLab } from '../src/lab';
 import { MemoryWorkspace } from '../src/io/workspace';
 import { applyOverrides, sftConfigFrom } from '../src/recipe/sft-config';
 

@@ -37,7 +37,7 @@ const { nodeWorkspace } = await import('../src/io/workspace');
 const { SFT_PRESETS, applyOverrides } = await import('../src/recipe/sft-config');
 const { GRPO_PRESETS, applyGrpoOverrides } = await import('../src/recipe/grpo-config');
 const { InputError } = await import('../src/engine/errors');
-type QAItem = import('../src/data/schema').QAItem;
+type QAItem = import('../src/task/schema').QAItem;
 type SftSummary = import('../src/cli/commands/sft').SftSummary;
 type GrpoSummary = import('../src/cli/commands/grpo').GrpoSummary;
 

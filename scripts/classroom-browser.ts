@@ -10,7 +10,7 @@ import './raw-imports';
 const { launchChromium, startPreview } = await import('../e2e/browser');
 const { sftConfigFrom } = await import('../src/recipe/sft-config');
 const { grpoConfigFrom } = await import('../src/recipe/grpo-config');
-type EngineApi = import('../workers/api').EngineApi;
+type EngineApi = import('../src/lab/api').EngineApi;
 
 const argv = process.argv.slice(2);
 const grpoSteps = argv[0] === '--grpo-steps' && /^\d+$/.test(argv[1] ?? '') ? Number(argv[1]) : grpoConfigFrom('synth-micro-noisy').steps;

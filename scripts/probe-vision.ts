@@ -15,7 +15,7 @@
 import './raw-imports';
 
 const { generateSynth } = await import('../src/data/synth/index');
-const { imagePatches } = await import('../src/recipe/encode');
+const { imagePatches } = await import('../src/task/encode');
 const { createNodeGpu } = await import('../src/node/dawn');
 const { Model, initWeights } = await import('../src/model/model');
 const { Trainer } = await import('../src/model/trainer');

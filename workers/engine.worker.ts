@@ -1,10 +1,10 @@
-// The engine worker: owns the GPU device and serves the lab (workers/lab) to the UI over comlink.
+// The engine worker: owns the GPU device and serves the lab (src/lab) to the UI over comlink.
 // Everything it keeps lives in the origin private file system (OPFS).
 import * as Comlink from 'comlink';
 import { Gpu } from '../src/engine/gpu';
 import { browserWorkspace } from '../src/io/workspace';
-import { createLab } from './lab';
-import type { EngineApi } from './api';
+import { createLab } from '../src/lab';
+import type { EngineApi } from '../src/lab/api';
 
 const nav = self.navigator as Navigator & { gpu?: GPU };
 

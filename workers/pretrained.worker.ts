@@ -1,5 +1,5 @@
 // The pretrained-model worker: transformers.js (ONNX Runtime Web, WebGPU or WASM) behind
-// PretrainedApi (workers/pretrained-api.ts), in a worker of its own beside the engine worker.
+// PretrainedApi (src/pretrained/api.ts), in a worker of its own beside the engine worker.
 // Downloads are kept in the Cache API; datasets are read from (and kept traces written to) the
 // same origin-private workspace the engine worker uses.
 //
@@ -15,7 +15,7 @@ import { browserWorkspace } from '../src/io/workspace';
 import { PretrainedBackend } from '../src/pretrained/backend';
 import { browserCacheStore } from '../src/pretrained/cache';
 import { createPretrainedService } from '../src/pretrained/service';
-import type { AdapterView, PretrainedApi } from './pretrained-api';
+import type { AdapterView, PretrainedApi } from '../src/pretrained/api';
 
 const nav = self.navigator as Navigator & { gpu?: GPU; deviceMemory?: number };
 

@@ -1,7 +1,7 @@
 // The UI side of the worker API: one comlink proxy to the engine worker. Stores reach the engine
 // only through getEngine(), so tests can put a fake engine in its place (setEngine).
 import * as Comlink from 'comlink';
-import type { EngineApi } from '../../workers/api';
+import type { EngineApi } from '../lab/api';
 
 export type Engine = Comlink.Remote<EngineApi>;
 

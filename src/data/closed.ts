@@ -8,7 +8,7 @@
 // The rule never looks at the gold answer while it extracts options, so a wrong extraction shows up
 // as a drop instead of being papered over.
 
-import { lettered } from './schema';
+import { lettered } from '../task/schema';
 
 export type ClosedConversion =
   | {

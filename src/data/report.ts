@@ -3,7 +3,7 @@
 // language), or dropped with its file, line or row and the reason.
 
 import { InputError } from '../engine/errors';
-import { itemProblem, type QAItem } from './schema';
+import { itemProblem, type QAItem } from '../task/schema';
 
 export type DropKind =
   /** Malformed input: unparsable line, wrong columns, no options, a gold letter outside them. */

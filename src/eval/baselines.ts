@@ -3,9 +3,9 @@
 //             by the paper's grader like any response (an item whose options lack it is wrong);
 //   blind:    the same model with every image replaced by a blank one, so what it gets right
 //             without looking is visible (closed medical questions have strong language priors).
-import type { ImageRef, QAItem } from '../data/schema';
+import type { ImageRef, QAItem } from '../task/schema';
 import { encodeGrayPng } from '../data/synth/png';
-import { gradeAnswer } from './grader';
+import { gradeAnswer } from '../task/grader';
 
 /** The most common answer text of `items` (case-insensitive; ties go to the one seen first), as first written. */
 export function majorityAnswer(items: Pick<QAItem, 'answer'>[]): string {

@@ -7,15 +7,16 @@
 // tested on fixed responses; `sampleFitted` is the one place that talks to the GPU, and curation
 // (src/recipe/curate.ts) samples through it too.
 
-import type { QAItem } from '../data/schema';
+import type { QAItem } from '../task/schema';
 import { InputError } from '../engine/errors';
 import type { TextTokenizer } from '../io/tokenizer';
 import { patchesPerImage } from '../model/config';
 import type { Model } from '../model/model';
-import { usableImages } from '../recipe/encode';
-import { chatPrompt, promptText, type PromptOptions } from '../recipe/prompt';
-import { sampleResponses, type ItemSamples, type SampleOptions } from '../recipe/rollout';
-import { gradeAnswer } from './grader';
+import { usableImages } from '../task/encode';
+import { promptText, type PromptOptions } from '../task/prompt';
+import { chatPrompt } from '../io/chat';
+import { sampleResponses, type ItemSamples, type SampleOptions } from '../task/rollout';
+import { gradeAnswer } from '../task/grader';
 
 export interface BenchmarkInput {
   name: string;

@@ -10,12 +10,12 @@
 //
 // `exportOnnxFolder` writes a folder that transformers.js (and any ONNX Runtime app) runs:
 // onnx/model.onnx, config.json, generation_config.json, tokenizer.json, tokenizer_config.json with a
-// chat template that renders the lab's chat format (src/recipe/prompt.ts).
+// chat template that renders the lab's chat format (src/task/prompt.ts).
 
 import onnxProto from 'onnx-proto';
 import { InputError } from '../engine/errors';
 import type { ModelConfig } from '../model/config';
-import { CHAT } from '../recipe/prompt';
+import { CHAT } from './chat';
 import { encodeJson, joinWhere, readJson, type FileSink, type FileSource } from './files';
 import { configToHfJson, generationConfigJson, loadHfFolder, ropeInvFreqFromConfig } from './hf-config';
 

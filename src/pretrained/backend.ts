@@ -17,16 +17,17 @@ import {
   AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor, AutoTokenizer, BaseStreamer,
   LogitsWarper, ModelFileNotFoundError, ModelRegistry, RawImage, env, random,
 } from '@huggingface/transformers';
-import type { QAItem } from '../data/schema';
-import { decodeRgba } from '../data/images';
+import type { QAItem } from '../task/schema';
+import { decodeRgba } from '../io/images';
 import { InputError } from '../engine/errors';
 import { runEval, type BenchmarkInput, type EvalOptions, type EvalResult, type Sampler } from '../eval/run';
 import type { FileSource } from '../io/files';
 import type { TextTokenizer } from '../io/tokenizer';
 import type { Model } from '../model/model';
-import type { ItemSamples } from '../recipe/rollout';
-import { chatPrompt, promptText, type PromptOptions } from '../recipe/prompt';
-import { askVerdict, type AskVerdict } from '../recipe/reward';
+import type { ItemSamples } from '../task/rollout';
+import { promptText, type PromptOptions } from '../task/prompt';
+import { chatPrompt } from '../io/chat';
+import { askVerdict, type AskVerdict } from '../task/reward';
 import { folderCache, parseHubUrl, type ModelCacheStore } from './cache';
 import {
   catalogEntry, memoryProblem, NotEnoughMemoryError, pickDtype,

@@ -3,7 +3,7 @@
 // model. The engine worker (src/app/engine-client.ts) is separate: a download or an answer here
 // never waits on training there.
 import * as Comlink from 'comlink';
-import type { PretrainedApi } from '../../workers/pretrained-api';
+import type { PretrainedApi } from './api';
 
 export type Pretrained = Comlink.Remote<PretrainedApi>;
 

@@ -3,7 +3,7 @@
 // correct response are dropped. The paper drew 3 samples per question from GPT-4o / DeepSeek-R1.
 // The loop is independent of the model: any sampler (transformers.js, the lab's engine) feeds it.
 
-import type { QAItem } from '../data/schema';
+import type { QAItem } from '../task/schema';
 import { InputError } from '../engine/errors';
 import { passGrade } from '../recipe/curate';
 

@@ -1,15 +1,15 @@
-// PretrainedApi (workers/pretrained-api.ts) over a PretrainedBackend and the lab's workspace:
+// PretrainedApi (src/pretrained/api.ts) over a PretrainedBackend and the lab's workspace:
 // benchmarks and distillation sets come from the same DataRefs the engine worker reads, and kept
 // traces are stored as a dataset the SFT page can train on. The worker (workers/pretrained.worker.ts)
 // supplies the browser's pieces; Node tests build it over a temp workspace.
 import { InputError } from '../engine/errors';
 import type { Workspace } from '../io/workspace';
 import type { BenchmarkInput } from '../eval/run';
-import type { PretrainedApi, AdapterView, DistillReply } from '../../workers/pretrained-api';
-import { pickedSource } from '../../workers/lab/models';
-import { owningDataset, progressReporter, requireFreeName, resolveItems, writeDataset } from '../../workers/lab/data';
-import { checkName } from '../../workers/lab/models';
-import { defaultLockManager, LabLocks, type LockManagerLike } from '../../workers/lab/locks';
+import type { PretrainedApi, AdapterView, DistillReply } from './api';
+import { pickedSource } from '../lab/models';
+import { owningDataset, progressReporter, requireFreeName, resolveItems, writeDataset } from '../lab/data';
+import { checkName } from '../lab/models';
+import { defaultLockManager, LabLocks, type LockManagerLike } from '../lab/locks';
 import { catalogFor } from './catalog';
 import type { PretrainedBackend } from './backend';
 import type { ModelCacheStore } from './cache';

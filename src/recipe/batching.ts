@@ -5,7 +5,7 @@
 // longest example of the micro-batch wastes little.
 import { InputError } from '../engine/errors';
 import { IGNORE, nextTokenTargets, type TokenBatch } from '../model/batch';
-import type { EncodedExample } from './encode';
+import type { EncodedExample } from '../task/encode';
 
 export interface BatchingOptions {
   /** Longest example (prompt + target + end of turn) in tokens; at most the model's context. */

@@ -14,12 +14,13 @@ import type { Model } from '../model/model';
 import { seededRandom } from '../model/lm-data';
 import { parseJsonl } from '../data/csv';
 import { Collector, type LoadOptions, type LoadResult } from '../data/report';
-import { itemHash, makeItem, optionsJson, type ImageRef, type QAItem } from '../data/schema';
+import { itemHash, makeItem, optionsJson, type ImageRef, type QAItem } from '../task/schema';
 import { FileIndex, fileRef, missingRef, parseOptions } from '../data/loaders/common';
-import { gradeAnswer } from '../eval/grader';
+import { gradeAnswer } from '../task/grader';
 import { sampleFitted, type Sampler } from '../eval/run';
-import { computeReward } from './reward';
-import { CHAT, promptText, type PromptOptions } from './prompt';
+import { computeReward } from '../task/reward';
+import { promptText, type PromptOptions } from '../task/prompt';
+import { CHAT } from '../io/chat';
 
 export type CurateOrder = 'shuffle' | 'easy-to-hard';
 

@@ -4,13 +4,13 @@
 // one driver behind `thinker grpo` and the engine worker's startRun/resumeRun (see sft-run.ts for
 // how the host maps folders).
 import { DivergedError, InputError } from '../engine/errors';
-import type { QAItem } from '../data/schema';
+import type { QAItem } from '../task/schema';
 import type { TextTokenizer } from '../io/tokenizer';
 import { loadTokenizer } from '../io/tokenizer';
 import type { ModelConfig } from '../model/config';
 import type { Model } from '../model/model';
 import { checkFits } from '../model/memory';
-import { encodePrompt, type EncodedPrompt, type PatchCache } from './encode';
+import { encodePrompt, type EncodedPrompt, type PatchCache } from '../task/encode';
 import { SFT_DEFAULTS } from './sft-config';
 import { evaluateHeldOut, fingerprint, type HeldOutEval } from './sft';
 import { grpoOptions, totalSteps, type GrpoConfig } from './grpo-config';

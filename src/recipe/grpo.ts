@@ -1,7 +1,7 @@
 // GRPO with a verifiable reward (recipe §5), one step at a time:
 //   1. sample G responses for each of P prompts from the current policy (temperature, top-p,
 //      stop at <|im_end|>), keeping each token's log-prob: the "old policy" of the ratio;
-//   2. reward each response (src/recipe/reward.ts) and turn the rewards into group advantages;
+//   2. reward each response (src/task/reward.ts) and turn the rewards into group advantages;
 //   3. split the responses into `updatesPerStep` mini-batches and, for each, run the policy and the
 //      frozen reference model on prompt + response, let the policy-loss kernel write
 //      coef = dLoss/dlogp per response token, back-propagate, clip the gradient norm and take one
@@ -19,9 +19,9 @@
 import { DivergedError, InputError } from '../engine/errors';
 import { Arena, download, upload, type Tensor } from '../engine/tensor';
 import { grpoPolicyLoss, lossWeights, STAT, type LossAggregation } from '../engine/kernels/grpo';
-import type { QAItem } from '../data/schema';
+import type { QAItem } from '../task/schema';
 import type { TextTokenizer } from '../io/tokenizer';
-import { gradeAnswer } from '../eval/grader';
+import { gradeAnswer } from '../task/grader';
 import { Activations } from '../model/activations';
 import { uploadBatch, batchShape, type TokenBatch } from '../model/batch';
 import { logprobs, textBackward, textForward, zeroGrads } from '../model/forward';
@@ -31,10 +31,10 @@ import { seededRandom } from '../model/lm-data';
 import { cosineWithWarmup } from '../model/schedule';
 import { collate } from './batching';
 import { computeAdvantages, type AdvantageOptions } from './advantage';
-import { endOfTurnIds, type EncodedExample, type EncodedPrompt } from './encode';
-import type { PromptOptions } from './prompt';
-import { checkFormat, computeReward } from './reward';
-import { sampleResponses } from './rollout';
+import { endOfTurnIds, type EncodedExample, type EncodedPrompt } from '../task/encode';
+import type { PromptOptions } from '../task/prompt';
+import { checkFormat, computeReward } from '../task/reward';
+import { sampleResponses } from '../task/rollout';
 
 export interface GrpoLossOptions {
   clipLow: number;
@@ -97,7 +97,7 @@ export interface GrpoStepMetrics {
   /** 1-based: the number of steps done once this one is. */
   step: number;
   reward_mean: number;
-  /** Graded correct by the paper's evaluation grader (src/eval/grader.ts). */
+  /** Graded correct by the paper's evaluation grader (src/task/grader.ts). */
   accuracy: number;
   /** Responses passing the reward's strict format gate. */
   format_rate: number;

@@ -5,7 +5,7 @@
 // the host maps to a folder (a path in Node, a workspace folder in the browser).
 import { DivergedError, InputError } from '../engine/errors';
 import type { Gpu } from '../engine/gpu';
-import type { QAItem } from '../data/schema';
+import type { QAItem } from '../task/schema';
 import { generateSynth } from '../data/synth';
 import { findDataset, DATASETS } from '../data/loaders';
 import { joinWhere, readJson, type FileSource } from '../io/files';
@@ -17,8 +17,9 @@ import { PRESETS, countParams, validateConfig, type ModelConfig } from '../model
 import { Model, initWeights } from '../model/model';
 import { checkFits } from '../model/memory';
 import { seededRandom } from '../model/lm-data';
-import { CHAT, chatPrompt, promptText, sftTarget } from './prompt';
-import { endOfTurnIds } from './encode';
+import { promptText, sftTarget } from '../task/prompt';
+import { CHAT, chatPrompt } from '../io/chat';
+import { endOfTurnIds } from '../task/encode';
 import { loadRecipeJsonl } from './curate';
 import { scratchTextConfig, type SftConfig } from './sft-config';
 import { prepareSftData, runSft, sftPlan, type PreparedSft, type SftEval, type SftResult, type SftStepMetrics } from './sft';

@@ -6,18 +6,18 @@
 // caller's business, through the onCheckpoint hook (src/recipe/run-io.ts in Node).
 import { DivergedError, InputError } from '../engine/errors';
 import type { Gpu } from '../engine/gpu';
-import type { QAItem } from '../data/schema';
+import type { QAItem } from '../task/schema';
 import type { TextTokenizer } from '../io/tokenizer';
 import type { ModelConfig } from '../model/config';
 import type { Model } from '../model/model';
 import { Trainer } from '../model/trainer';
 import { cosineWithWarmup } from '../model/schedule';
 import { seededRandom } from '../model/lm-data';
-import { gradeAnswer } from '../eval/grader';
+import { gradeAnswer } from '../task/grader';
 import { traceConclusion } from '../data/synth/template';
-import { checkFormat, computeReward } from './reward';
-import { encodePrompt, encodeSftExample, type EncodedExample, type EncodedPrompt, type PatchCache } from './encode';
-import { sampleResponses } from './rollout';
+import { checkFormat, computeReward } from '../task/reward';
+import { encodePrompt, encodeSftExample, type EncodedExample, type EncodedPrompt, type PatchCache } from '../task/encode';
+import { sampleResponses } from '../task/rollout';
 import { countTargets, fitExamples, microBatches, type BatchingOptions, type FitReport } from './batching';
 import { warmupSteps, type SftConfig } from './sft-config';
 

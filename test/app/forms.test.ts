@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { DatasetInfo } from '../../workers/api';
+import type { DatasetInfo } from '../../src/lab/api';
 import { GRPO_PRESETS } from '../../src/recipe/grpo-config';
 import { SFT_PRESETS } from '../../src/recipe/sft-config';
 import { splitAnswer } from '../../src/app/lib/answer';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { RunEvent } from '../../workers/api';
+import type { RunEvent } from '../../src/lab/api';
 import type { GrpoStepMetrics } from '../../src/recipe/grpo';
 import { appendRow, chartData, latest, normalizeRows, rowFromEvent, RUN_CHARTS, seriesFor, type MetricRow } from '../../src/app/lib/metrics';
 

@@ -3,8 +3,8 @@
 // progress, failures as alerts, the cache view, and asking, evaluating and distilling through the
 // pretrained worker with the same stores the lab models use.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { EngineApi } from '../../workers/api';
-import type { PretrainedApi, LoadProgress, CachedModel, LoadedModel } from '../../workers/pretrained-api';
+import type { EngineApi } from '../../src/lab/api';
+import type { PretrainedApi, LoadProgress, CachedModel, LoadedModel } from '../../src/pretrained/api';
 import type { EvalRecord } from '../../src/eval/run';
 import { setEngine } from '../../src/app/engine-client';
 import { setPretrained } from '../../src/pretrained/client';

@@ -2,7 +2,7 @@
 // errors, one job at a time, live run events becoming chart rows and run states, no WebGPU ->
 // no worker) without a browser.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { EngineApi, RunEvent, RunInfo } from '../../workers/api';
+import type { EngineApi, RunEvent, RunInfo } from '../../src/lab/api';
 import type { GroupRecord } from '../../src/recipe/grpo';
 import { setEngine } from '../../src/app/engine-client';
 import { useJobs, selectBusy } from '../../src/app/stores/jobs';

@@ -9,14 +9,14 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import path from 'node:path';
 import type { Gpu } from '../../src/engine/gpu';
 import { InputError } from '../../src/engine/errors';
-import type { QAItem } from '../../src/data/schema';
+import type { QAItem } from '../../src/task/schema';
 import { paramSpecs } from '../../src/model/config';
 import type { WeightMap } from '../../src/model/model';
 import { tokenizerFromJson, type TextTokenizer } from '../../src/io/tokenizer';
 import { saveCheckpoint } from '../../src/node/checkpoint';
 import { exportOnnxFolder } from '../../src/io/onnx-export';
 import { nodeDirSink, nodeDirSource } from '../../src/io/files';
-import { CHAT } from '../../src/recipe/prompt';
+import { CHAT } from '../../src/io/chat';
 import { MetricsLog, readRunInfo } from '../../src/recipe/run-io';
 import { nodeWorkspace } from '../../src/io/workspace';
 import { runSftCommand, type SftCliOptions, type SynthGenerator } from '../../src/cli/commands/sft';

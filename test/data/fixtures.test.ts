@@ -3,7 +3,7 @@
 
 import { afterAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { decodeImage } from '../../src/data/images';
+import { decodeImage } from '../../src/io/images';
 import {
   loadGeneric, loadMedMcqa, loadMedQa, loadMedVlThinkerEval, loadMmluMedical, loadPathVqa, loadPmcVqa, loadSlake, loadVqaRad,
 } from '../../src/data/loaders';

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { downloadHubDataset, formatHubProgress, HubError, listHubParquet, type HubProgress } from '../../src/data/hub';
 import { loadMedVlThinkerEval } from '../../src/data/loaders';
-import { decodeRgba } from '../../src/data/images';
+import { decodeRgba } from '../../src/io/images';
 import { InputError } from '../../src/engine/errors';
 import { MemoryFiles, nodeDirSource } from '../../src/io/files';
 import { registerData } from '../../src/cli/commands/data';

@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { loadMedMcqa, loadMedQa, loadMedXpertQaMM, loadMmluMedical, loadPubMedQa, loadSlake, loadVqaRad } from '../../src/data/loaders';
 import type { LoadResult } from '../../src/data/report';
-import type { QAItem } from '../../src/data/schema';
+import type { QAItem } from '../../src/task/schema';
 import { InputError } from '../../src/engine/errors';
 import { DATA_DIR, HAS_DATA, NO_DATA_MESSAGE, realSource } from './helpers';
 

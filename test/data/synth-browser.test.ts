@@ -29,7 +29,7 @@ describe.skipIf(!HAS_CHROMIUM)('synth in the browser (Chromium)', () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'thinker-synth-browser-'));
     const entry = path.join(dir, 'entry.ts');
     await writeFile(entry, `import { generateSynthCases, renderScene } from ${JSON.stringify(path.join(REPO, 'src/data/synth/index.ts'))};
-import { decodeImage } from ${JSON.stringify(path.join(REPO, 'src/data/images.ts'))};
+import { decodeImage } from ${JSON.stringify(path.join(REPO, 'src/io/images.ts'))};
 (window as any).run = async (o: any) => {
   const cases = await generateSynthCases(o);
   const images: string[] = [];

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { inflateSync } from 'node:zlib';
 import { PNG } from 'pngjs';
 import { adler32, crc32, encodeGrayPng, zlibStored } from '../../src/data/synth/png';
-import { decodeImage } from '../../src/data/images';
+import { decodeImage } from '../../src/io/images';
 import { Rng } from '../../src/data/synth/rng';
 
 const bytes = (s: string) => new TextEncoder().encode(s);

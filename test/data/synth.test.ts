@@ -4,12 +4,12 @@
 
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../src/engine/errors';
-import { itemHash, itemProblem, LETTERS, type QAItem } from '../../src/data/schema';
+import { itemHash, itemProblem, LETTERS, type QAItem } from '../../src/task/schema';
 import {
   caseNumber, generateSynth, generateSynthCases, splitOf, SYNTH_TEMPLATES, synthCorpus, traceConclusion,
   type SynthCase, type SynthOptions,
 } from '../../src/data/synth';
-import { promptText } from '../../src/recipe/prompt';
+import { promptText } from '../../src/task/prompt';
 
 const plain = (it: QAItem) => ({ ...it, images: it.images.map((i) => i.name) });
 const sentences = (t: string) => t.split(/(?<=\.)\s+/).filter((s) => s.length > 0);

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { gradeAnswer } from '../../src/eval/grader';
+import { gradeAnswer } from '../../src/task/grader';
 import { loadBenchmarks, parseBenchmarkList, registerEval, PAPER_SIX } from '../../src/cli/commands/eval';
 import type { EvalRecord } from '../../src/eval/run';
 import { DATA_DIR, HAS_DATA, NO_DATA_MESSAGE, parquetFile, pngFile, pq, tempFolder } from '../data/helpers';

@@ -5,7 +5,7 @@
 import { describe, expect, it, beforeAll } from 'vitest';
 import { createHash } from 'node:crypto';
 import { loadVqaRad } from '../../src/data/loaders';
-import type { QAItem } from '../../src/data/schema';
+import type { QAItem } from '../../src/task/schema';
 import { loadModel } from '../../src/node/checkpoint';
 import type { Model } from '../../src/model/model';
 import { runEval, type EvalRecord } from '../../src/eval/run';

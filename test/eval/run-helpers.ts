@@ -14,7 +14,8 @@ import { tokenizerFromJson, type TextTokenizer } from '../../src/io/tokenizer';
 import type { ModelConfig } from '../../src/model/config';
 import { initWeights, type WeightMap } from '../../src/model/model';
 import { saveCheckpoint } from '../../src/node/checkpoint';
-import { CHAT, chatPrompt, promptText } from '../../src/recipe/prompt';
+import { promptText } from '../../src/task/prompt';
+import { CHAT, chatPrompt } from '../../src/io/chat';
 
 // Whole chat prompts, so that the instruction and the chat scaffolding merge into few tokens: short
 // prompts keep prefill cheap on SwiftShader.

@@ -2,10 +2,10 @@
 // rows and the printed table. No GPU: the sampler is replaced by a script.
 
 import { describe, expect, it } from 'vitest';
-import type { QAItem } from '../../src/data/schema';
+import type { QAItem } from '../../src/task/schema';
 import type { Model } from '../../src/model/model';
-import type { ItemSamples } from '../../src/recipe/rollout';
-import type { SampleOptions } from '../../src/recipe/rollout';
+import type { ItemSamples } from '../../src/task/rollout';
+import type { SampleOptions } from '../../src/task/rollout';
 import { InputError } from '../../src/engine/errors';
 import { majorityLetter, runEval, summarizeBenchmark, gradeResponse, type EvalRecord, type Sampler } from '../../src/eval/run';
 import { formatEvalTable, evalReportJson, paperComparison } from '../../src/eval/report';

@@ -8,7 +8,7 @@ import { readSafetensors, writeSafetensors } from '../../src/io/safetensors';
 import { configFromHfJson, configToHfJson, loadHfFolder, saveHfFolder } from '../../src/io/hf-config';
 import { loadTokenizer } from '../../src/io/tokenizer';
 import { trainByteLevelBpe, LAB_SPECIAL_TOKENS } from '../../src/io/bpe-trainer';
-import { decodeImage } from '../../src/data/images';
+import { decodeImage } from '../../src/io/images';
 import { initWeights } from '../../src/model/model';
 import type { ModelConfig } from '../../src/model/config';
 import { crc32, pngFile } from '../data/helpers';

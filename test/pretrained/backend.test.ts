@@ -11,7 +11,7 @@ import { NotEnoughMemoryError } from '../../src/pretrained/catalog';
 import { tokenizerFromJson } from '../../src/io/tokenizer';
 import { loadModel } from '../../src/node/checkpoint';
 import { generate } from '../../src/model/generate';
-import { chatPrompt } from '../../src/recipe/prompt';
+import { chatPrompt } from '../../src/io/chat';
 import { nodeDirSource } from '../../src/io/files';
 import { testGpu } from '../helpers/gpu';
 import { labTokenizer, smallTextConfig, spreadWeights, tempDir, labModelAndExport } from './fixtures';

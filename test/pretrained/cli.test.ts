@@ -13,7 +13,7 @@ import { loadRecipeJsonl } from '../../src/recipe/curate';
 import { nodeDirSource } from '../../src/io/files';
 import { tokenizerFromJson } from '../../src/io/tokenizer';
 import { saveCheckpoint } from '../../src/node/checkpoint';
-import { computeReward } from '../../src/recipe/reward';
+import { computeReward } from '../../src/task/reward';
 import { DATA_DIR, HAS_DATA } from '../data/helpers';
 import { labTokenizer, letterTeacher, smallTextConfig, spreadWeights, tempDir } from './fixtures';
 import { startHub, type LocalHub } from './hub-server';

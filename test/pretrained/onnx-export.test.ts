@@ -18,7 +18,7 @@ import { readJson, nodeDirSource, MemoryFiles } from '../../src/io/files';
 import { encodeLlamaOnnx, exportOnnxFolder, labChatTemplate } from '../../src/io/onnx-export';
 import { saveCheckpoint } from '../../src/node/checkpoint';
 import { InputError } from '../../src/engine/errors';
-import { chatPrompt } from '../../src/recipe/prompt';
+import { chatPrompt } from '../../src/io/chat';
 import { testGpu } from '../helpers/gpu';
 import { labTokenizer, smallTextConfig, spreadWeights, tempDir, labModelAndExport } from './fixtures';
 

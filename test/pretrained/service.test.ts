@@ -10,9 +10,9 @@ import { nodeCacheStore } from '../../src/pretrained/cache-node';
 import { MemoryWorkspace } from '../../src/io/workspace';
 import { tokenizerFromJson } from '../../src/io/tokenizer';
 import { generateSynth } from '../../src/data/synth';
-import { loadDatasetItems } from '../../workers/lab/data';
-import type { AdapterView } from '../../workers/pretrained-api';
-import type { DataRef } from '../../workers/api';
+import { loadDatasetItems } from '../../src/lab/data';
+import type { AdapterView } from '../../src/pretrained/api';
+import type { DataRef } from '../../src/lab/api';
 import { labTokenizer, letterTeacher, tempDir, labModelAndExport } from './fixtures';
 
 const tmp = await tempDir('pretrained-service');

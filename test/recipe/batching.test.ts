@@ -2,15 +2,16 @@
 // changes nothing, images in placeholder order, and the length limit's drop/truncate report.
 import { describe, it, expect, beforeAll } from 'vitest';
 import { PNG } from 'pngjs';
-import type { QAItem } from '../../src/data/schema';
+import type { QAItem } from '../../src/task/schema';
 import { LAB_SPECIAL_TOKENS, trainByteLevelBpe } from '../../src/io/bpe-trainer';
 import { tokenizerFromJson, type TextTokenizer } from '../../src/io/tokenizer';
 import { patchDim, patchesPerImage, type ModelConfig } from '../../src/model/config';
 import { IGNORE } from '../../src/model/batch';
 import { Model, initWeights } from '../../src/model/model';
 import { Trainer } from '../../src/model/trainer';
-import { encodeSftExample, type EncodedExample } from '../../src/recipe/encode';
-import { CHAT, chatPrompt, promptText, sftTarget } from '../../src/recipe/prompt';
+import { encodeSftExample, type EncodedExample } from '../../src/task/encode';
+import { promptText, sftTarget } from '../../src/task/prompt';
+import { CHAT, chatPrompt } from '../../src/io/chat';
 import { collate, countTargets, fitExamples, microBatches, type BatchingOptions } from '../../src/recipe/batching';
 import { InputError } from '../../src/engine/errors';
 import { prepareSftData } from '../../src/recipe/sft';

@@ -1,6 +1,6 @@
 // Hand-made "a > b?" items for the SFT run tests: a synth generator stand-in whose items a micro
 // model learns in a few steps, with or without reasoning traces.
-import type { QAItem } from '../../src/data/schema';
+import type { QAItem } from '../../src/task/schema';
 import type { SynthGenerator } from '../../src/cli/commands/sft';
 import { rng } from '../helpers/gpu';
 

@@ -4,11 +4,11 @@
 
 import { describe, expect, it } from 'vitest';
 import { parquetMetadata, parquetReadObjects } from 'hyparquet';
-import type { QAItem } from '../../src/data/schema';
+import type { QAItem } from '../../src/task/schema';
 import { InputError } from '../../src/engine/errors';
 import type { Model } from '../../src/model/model';
-import type { ItemSamples, SampleOptions } from '../../src/recipe/rollout';
-import { INSTRUCTION_LITERAL } from '../../src/recipe/prompt';
+import type { ItemSamples, SampleOptions } from '../../src/task/rollout';
+import { INSTRUCTION_LITERAL } from '../../src/task/prompt';
 import { parquetColumns } from '../../src/data/parquet';
 import {
   curate, DEFAULT_CURATE, formatHistogram, loadRecipeJsonl, passCounts, passGrade, recipeRow, seededPermutation, verlParquet, verlRows,

@@ -6,7 +6,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { QAItem } from '../../src/data/schema';
+import type { QAItem } from '../../src/task/schema';
 import { DivergedError, InputError } from '../../src/engine/errors';
 import { readSafetensors, writeSafetensors } from '../../src/io/safetensors';
 import { nodeWorkspace } from '../../src/io/workspace';

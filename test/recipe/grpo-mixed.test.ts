@@ -9,7 +9,7 @@ import path from 'node:path';
 import { runSftCommand, type SftSummary } from '../../src/cli/commands/sft';
 import { runGrpoCommand, type GrpoSummary } from '../../src/cli/commands/grpo';
 import type { GroupRecord } from '../../src/recipe/grpo';
-import { CHAT } from '../../src/recipe/prompt';
+import { CHAT } from '../../src/io/chat';
 import { testGpu } from '../helpers/gpu';
 
 const SHAPE = ['model.hiddenSize=32', 'model.numHeads=2', 'model.numKvHeads=1', 'model.intermediateSize=64', 'model.context=256', 'model.vocabSize=600'];

@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react';
-import type { ItemView } from '../../../workers/api';
+import type { ItemView } from '../../lab/api';
 
 /** An encoded image shown through a Blob URL that is released with the element. */
 export function BlobImage({ bytes, mime, alt, className }: { bytes: Uint8Array; mime: string; alt: string; className?: string }) {

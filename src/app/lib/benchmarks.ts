@@ -1,5 +1,5 @@
 // The Evaluate page's benchmark choices and the table beside the paper's rows.
-import type { DataRef, DatasetInfo } from '../../../workers/api';
+import type { DataRef, DatasetInfo } from '../../lab/api';
 import type { BenchmarkResult } from '../../eval/run';
 import { isPaperBenchmark, PAPER_BENCHMARKS } from '../../eval/paper';
 

@@ -1,7 +1,7 @@
 // The run charts' data. A run's history comes from metrics.jsonl (runMetrics: snake_case rows with
 // "type": "step" or "eval") and, while it runs, from RunEvents; both are turned into the same rows
 // so a chart reads one list whether the run is live or was reloaded.
-import type { RunEvent, RunKind } from '../../../workers/api';
+import type { RunEvent, RunKind } from '../../lab/api';
 
 export type MetricRow = { type: string; step: number } & Record<string, unknown>;
 

@@ -1,6 +1,6 @@
 // Time left for a progress bar. The engine sends an estimate when it has one; run steps and other
 // counts that come without one are timed here from the rate since the phase began.
-import type { Progress } from '../../../workers/api';
+import type { Progress } from '../../lab/api';
 
 export interface Timed extends Progress {
   /** Seconds left: the engine's estimate, or ours from the rate so far; undefined until known. */

@@ -1,6 +1,6 @@
 // Building a run request from the Train page's choices: a preset, the start model, the question
 // source, checked the way the CLI checks a config file before anything starts.
-import type { DatasetInfo, RunKind } from '../../../workers/api';
+import type { DatasetInfo, RunKind } from '../../lab/api';
 import { countParams, PRESETS } from '../../model/config';
 import { GRPO_PRESETS, grpoConfigFrom, type GrpoConfig } from '../../recipe/grpo-config';
 import { SFT_PRESETS, sftConfigFrom, type SftConfig } from '../../recipe/sft-config';

@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react';
-import type { DataRef } from '../../../workers/api';
+import type { DataRef } from '../../lab/api';
 import { Labeled, NumberInput } from '../components/Field';
 import { BlobImage } from '../components/ItemCard';
 import { BackendPicker, useBackendBusy } from '../components/BackendPicker';

@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useState } from 'react';
-import type { DataRef, DatasetInfo } from '../../../workers/api';
+import type { DataRef, DatasetInfo } from '../../lab/api';
 import { MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, type SynthOptions } from '../../data/synth';
 import { Chart } from '../components/Chart';
 import { Labeled, NumberInput } from '../components/Field';

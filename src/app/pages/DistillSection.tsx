@@ -2,7 +2,7 @@
 // times; the first answer the grader accepts becomes the item's reasoning, and the questions that
 // got one can be saved as a dataset the Train page's SFT reads.
 import { useMemo, useState } from 'react';
-import type { DataRef } from '../../../workers/api';
+import type { DataRef } from '../../lab/api';
 import { Labeled, NumberInput } from '../components/Field';
 import { formatPercent } from '../lib/format';
 import { nameProblem } from '../lib/names';

@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useState } from 'react';
-import { explainGrade } from '../../eval/grader';
+import { explainGrade } from '../../task/grader';
 import { PAPER_ROWS, paperLabel } from '../../eval/paper';
 import type { BenchmarkResult, EvalRecord } from '../../eval/run';
 import { Labeled, NumberInput } from '../components/Field';

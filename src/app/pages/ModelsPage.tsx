@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react';
-import type { ModelInfo } from '../../../workers/api';
+import type { ModelInfo } from '../../lab/api';
 import { FolderPicker, pickWritableFolder } from '../components/FolderPicker';
 import { errorMessage } from '../lib/errors';
 import { formatBytes, formatCount } from '../lib/format';

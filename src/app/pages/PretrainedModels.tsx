@@ -3,7 +3,7 @@
 // this adapter, the download size and the memory need (or why a model cannot run here); any hub id
 // or mirror can be typed, or a local folder read with no network at all.
 import { useState } from 'react';
-import type { CatalogView, Dtype, PretrainedLoadReq } from '../../../workers/pretrained-api';
+import type { CatalogView, Dtype, PretrainedLoadReq } from '../../pretrained/api';
 import { FolderPicker } from '../components/FolderPicker';
 import { Labeled } from '../components/Field';
 import { formatBytes } from '../lib/format';

@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useState } from 'react';
-import type { RunEstimate, RunInfo, RunKind } from '../../../workers/api';
+import type { RunEstimate, RunInfo, RunKind } from '../../lab/api';
 import { getEngine } from '../engine-client';
 import { lastEvalAt, liveSignalWarning, startModelWarning, type SignalWarning } from '../lib/grpo-signal';
 import { normalizeRows } from '../lib/metrics';

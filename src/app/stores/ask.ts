@@ -2,7 +2,7 @@
 // loaded pretrained model (pretrained worker). The image stays in this tab and that worker;
 // nothing is sent anywhere.
 import { create } from 'zustand';
-import type { AskReply, ItemView } from '../../../workers/api';
+import type { AskReply, ItemView } from '../../lab/api';
 import { callback, getEngine } from '../engine-client';
 import { getPretrained } from '../../pretrained/client';
 import { useJobs, type JobSpec } from './jobs';

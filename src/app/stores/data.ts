@@ -1,7 +1,7 @@
 // Datasets: the synth generator's settings and its preview, stored datasets (import, list,
 // delete, browse) and difficulty curation with its pass-count histogram.
 import { create } from 'zustand';
-import type { CurateReply, CurateRequest, DataRef, DatasetInfo, ImportFolderRequest, ImportHubRequest, ItemView } from '../../../workers/api';
+import type { CurateReply, CurateRequest, DataRef, DatasetInfo, ImportFolderRequest, ImportHubRequest, ItemView } from '../../lab/api';
 import type { SynthOptions } from '../../data/synth';
 import { validateSynthOptions } from '../../data/synth';
 import { callback, getEngine } from '../engine-client';

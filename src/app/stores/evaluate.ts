@@ -1,9 +1,9 @@
 // Benchmark evaluation of a lab model (engine worker) or the loaded pretrained model (pretrained
 // worker, the same runner and grader): the request, graded records as they arrive, the table.
 import { create } from 'zustand';
-import type { EvaluateReply, EvaluateRequest, Progress } from '../../../workers/api';
+import type { EvaluateReply, EvaluateRequest, Progress } from '../../lab/api';
 import type { EvalRecord } from '../../eval/run';
-import type { PretrainedEvaluateReq } from '../../../workers/pretrained-api';
+import type { PretrainedEvaluateReq } from '../../pretrained/api';
 import { callback, getEngine } from '../engine-client';
 import { getPretrained } from '../../pretrained/client';
 import { useJobs, type JobSpec } from './jobs';

@@ -5,7 +5,7 @@
 // through run(), which never lets a rejection escape: a failure becomes a readable alert and the
 // lane is freed.
 import { create } from 'zustand';
-import type { Progress } from '../../../workers/api';
+import type { Progress } from '../../lab/api';
 import { getEngine } from '../engine-client';
 import { errorMessage, isCancellation } from '../lib/errors';
 import { EtaTracker, type Timed } from '../lib/progress';

@@ -1,7 +1,7 @@
 // Saved models and run checkpoints, and the "current" model the Evaluate, Ask and Data pages use
 // (and whose memory need the header shows).
 import { create } from 'zustand';
-import type { ModelInfo, RunInfo, RunKind } from '../../../workers/api';
+import type { ModelInfo, RunInfo, RunKind } from '../../lab/api';
 import { getEngine } from '../engine-client';
 import { attempt, useJobs } from './jobs';
 import { useSession } from './session';

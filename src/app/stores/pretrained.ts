@@ -5,7 +5,7 @@
 import { create } from 'zustand';
 import type {
   AdapterView, CachedModel, CatalogView, DistillReply, DistillReq, LoadedModel, LoadProgress, PretrainedLoadReq,
-} from '../../../workers/pretrained-api';
+} from '../../pretrained/api';
 import { callback } from '../engine-client';
 import { getPretrained } from '../../pretrained/client';
 import { attempt, useJobs } from './jobs';

@@ -2,7 +2,7 @@
 // run's events. A run is one job: startRun/resumeRun resolve when it ends, and Stop/Pause ask the
 // engine to end it after the current step with a checkpoint.
 import { create } from 'zustand';
-import type { EstimateRequest, RunEstimate, RunEvent, RunInfo, RunRequest } from '../../../workers/api';
+import type { EstimateRequest, RunEstimate, RunEvent, RunInfo, RunRequest } from '../../lab/api';
 import { callback, getEngine } from '../engine-client';
 import { appendRow, normalizeRows, rowFromEvent, type MetricRow } from '../lib/metrics';
 import { evalCount, remainingSeconds } from '../../recipe/timing';

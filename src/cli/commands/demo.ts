@@ -10,7 +10,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { InputError } from '../../engine/errors';
 import type { Gpu } from '../../engine/gpu';
-import type { QAItem } from '../../data/schema';
+import type { QAItem } from '../../task/schema';
 import { findDataset } from '../../data/loaders';
 import { nodeDirSource } from '../../io/files';
 import { loadTokenizer } from '../../io/tokenizer';

@@ -11,7 +11,7 @@ import { createNodeGpu } from '../../node/dawn';
 import { loadModel } from '../../node/checkpoint';
 import { findDataset, loadMedVlThinkerEval } from '../../data/loaders';
 import type { LoadReport } from '../../data/report';
-import type { QAItem } from '../../data/schema';
+import type { QAItem } from '../../task/schema';
 import { runEval, type BenchmarkInput, type EvalRecord } from '../../eval/run';
 import { evalReportJson, formatEvalTable } from '../../eval/report';
 import { selectPaperRows } from '../../eval/paper';

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { createInterface } from 'node:readline';
 import { InputError } from '../../engine/errors';
-import { gradeAnswer } from '../../eval/grader';
-import { computeReward } from '../../recipe/reward';
+import { gradeAnswer } from '../../task/grader';
+import { computeReward } from '../../task/reward';
 import { parseOptions } from '../../data/loaders/common';
 
 export interface GradeOutput {

@@ -12,7 +12,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { InputError } from '../../engine/errors';
 import type { Gpu } from '../../engine/gpu';
-import type { QAItem } from '../../data/schema';
+import type { QAItem } from '../../task/schema';
 import { nodeWorkspace } from '../../io/workspace';
 import { applyGrpoOverrides, checkGrpoConfig, grpoConfigFrom, GRPO_PRESETS, type GrpoConfig } from '../../recipe/grpo-config';
 import { findResume, type RunState } from '../../recipe/run-io';

@@ -10,7 +10,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { InputError } from '../../engine/errors';
 import type { Gpu } from '../../engine/gpu';
-import type { QAItem } from '../../data/schema';
+import type { QAItem } from '../../task/schema';
 import { nodeWorkspace } from '../../io/workspace';
 import { createNodeGpu } from '../../node/dawn';
 import { applyOverrides, checkSftConfig, sftConfigFrom, SFT_PRESETS, type SftConfig } from '../../recipe/sft-config';

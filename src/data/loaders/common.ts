@@ -3,7 +3,7 @@
 
 import { InputError } from '../../engine/errors';
 import { joinWhere, readText, type FileSource } from '../../io/files';
-import { LETTERS, type ImageRef } from '../schema';
+import { LETTERS, type ImageRef } from '../../task/schema';
 import type { LoadOptions } from '../report';
 
 export interface ImageLoadOptions extends LoadOptions {

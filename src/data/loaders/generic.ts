@@ -8,7 +8,7 @@ import { convertClosed } from '../closed';
 import { parseCsv, parseJsonl } from '../csv';
 import { cellImage, cellText, parquetColumns, readParquetRows } from '../parquet';
 import { Collector, type LoadResult } from '../report';
-import { LETTERS, makeItem, type ImageRef } from '../schema';
+import { LETTERS, makeItem, type ImageRef } from '../../task/schema';
 import { bytesRef, FileIndex, fileRef, goldLetter, missingRef, parseOptions, type ImageLoadOptions } from './common';
 
 export interface ColumnMapping {

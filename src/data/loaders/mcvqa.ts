@@ -6,7 +6,7 @@ import { joinWhere, readText, type FileSource } from '../../io/files';
 import { parseCsv, parseJsonl } from '../csv';
 import { cellImage, cellText, readParquetRows } from '../parquet';
 import { Collector, type LoadResult } from '../report';
-import { itemHash, makeItem, type ImageRef } from '../schema';
+import { itemHash, makeItem, type ImageRef } from '../../task/schema';
 import { bytesRef, canonicalSplit, checkSplit, FileIndex, fileRef, goldLetter, missingRef, parseOptions, type ImageLoadOptions } from './common';
 import { splitShards } from './vqa';
 

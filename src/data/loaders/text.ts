@@ -5,7 +5,7 @@ import { InputError } from '../../engine/errors';
 import { joinWhere, readText, type FileSource } from '../../io/files';
 import { parseCsv, parseJsonl } from '../csv';
 import { Collector, type LoadOptions, type LoadResult } from '../report';
-import { makeItem } from '../schema';
+import { makeItem } from '../../task/schema';
 import { canonicalSplit, checkSplit, FileIndex, parseOptions, readJsonFile } from './common';
 
 async function jsonlRecords(src: FileSource, path: string) {

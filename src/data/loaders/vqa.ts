@@ -7,7 +7,7 @@ import { joinWhere, type FileSource } from '../../io/files';
 import { convertClosed } from '../closed';
 import { cellImage, cellText, readParquetRows } from '../parquet';
 import { Collector, type LoadResult } from '../report';
-import { makeItem, type ImageRef } from '../schema';
+import { makeItem, type ImageRef } from '../../task/schema';
 import { bytesRef, canonicalSplit, checkSplit, FileIndex, fileRef, missingRef, readJsonFile, type ImageLoadOptions } from './common';
 
 interface ClosedRecord {

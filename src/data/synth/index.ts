@@ -3,8 +3,9 @@
 // README.md beside this file lists the templates and the choices behind them.
 
 import { InputError } from '../../engine/errors';
-import { CHAT, chatPrompt, promptText, sftTarget } from '../../recipe/prompt';
-import { LETTERS, lettered, makeItem, type ImageRef, type QAItem } from '../schema';
+import { promptText, sftTarget } from '../../task/prompt';
+import { CHAT, chatPrompt } from '../../io/chat';
+import { LETTERS, lettered, makeItem, type ImageRef, type QAItem } from '../../task/schema';
 import { IMAGE_TEMPLATES } from './image-templates';
 import { encodeGrayPng } from './png';
 import { hashInts, hashString, Rng, seedWords } from './rng';

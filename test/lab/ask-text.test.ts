@@ -1,7 +1,7 @@
 // The Ask page's user turn: the recipe prompt (recipe §3) with either line break, or the question as typed.
 import { it, expect } from 'vitest';
-import { askText } from '../../workers/lab/evaluate';
-import { promptText } from '../../src/recipe/prompt';
+import { askText } from '../../src/lab/evaluate';
+import { promptText } from '../../src/task/prompt';
 
 it('builds the recipe prompt with the chosen line break, or the plain question with its options', () => {
   const q = { question: 'Which side is the lesion on?', options: { A: 'left', B: 'right' } };

@@ -1,9 +1,9 @@
 // Device, storage and the engine's first demo calls (plain next-token training and decoding).
-import { InputError } from '../../src/engine/errors';
-import { runLmTraining } from '../../src/model/lm-run';
-import { generate } from '../../src/model/generate';
-import type { Model } from '../../src/model/model';
-import type { EngineApi } from '../api';
+import { InputError } from '../engine/errors';
+import { runLmTraining } from '../model/lm-run';
+import { generate } from '../model/generate';
+import type { Model } from '../model/model';
+import type { EngineApi } from './api';
 import type { LabContext } from './context';
 
 type Basics = Pick<EngineApi, 'init' | 'storage' | 'busy' | 'cancel' | 'trainLm' | 'generate'>;

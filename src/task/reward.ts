@@ -1,9 +1,9 @@
 // The RLVR reward of the released runs (recipe §5): binary, with the format as a gate. It is not the
-// evaluation grader (src/eval/grader.ts): it reads the FIRST answer block, only a one-line one, and
+// evaluation grader (src/task/grader.ts): it reads the FIRST answer block, only a one-line one, and
 // demands the whole response be exactly <think>...</think><answer>...</answer>. Python semantics as
 // in grader.ts.
 
-import { PY_WS, explainGrade, pyStrip } from '../eval/grader';
+import { PY_WS, explainGrade, pyStrip } from './grader';
 
 // re.fullmatch(r"<think>.*?</think>\s*<answer>.*?</answer>", response, re.DOTALL): anchored at both
 // ends, so a leading space or a trailing newline fails (JavaScript's `$` without the m flag matches

@@ -5,19 +5,19 @@
 //
 // Also the pieces the other lab modules share: workspace names, model paths and their checks, and
 // a FileSource over the files of an <input webkitdirectory>.
-import { EngineError, InputError } from '../../src/engine/errors';
-import { CommandStream } from '../../src/engine/stream';
-import { download } from '../../src/engine/tensor';
-import { browserDirSink, browserDirSource, joinWhere, MemoryFiles, pathSegments, readJson, type FileSink, type FileSource } from '../../src/io/files';
-import { configFromHfJson, loadHfFolder, saveHfFolder, type WeightMap } from '../../src/io/hf-config';
-import { loadTokenizer } from '../../src/io/tokenizer';
-import { COMPLETE_MARKER, isCompleteFolder, subWorkspace, type Workspace } from '../../src/io/workspace';
-import { Activations } from '../../src/model/activations';
-import { nextTokenTargets, uploadBatch } from '../../src/model/batch';
-import type { ModelConfig } from '../../src/model/config';
-import { memoryEstimate } from '../../src/model/memory';
-import { logprobs, textForward } from '../../src/model/forward';
-import type { EngineApi, ModelInfo, RunKind } from '../api';
+import { EngineError, InputError } from '../engine/errors';
+import { CommandStream } from '../engine/stream';
+import { download } from '../engine/tensor';
+import { browserDirSink, browserDirSource, joinWhere, MemoryFiles, pathSegments, readJson, type FileSink, type FileSource } from '../io/files';
+import { configFromHfJson, loadHfFolder, saveHfFolder, type WeightMap } from '../io/hf-config';
+import { loadTokenizer } from '../io/tokenizer';
+import { COMPLETE_MARKER, isCompleteFolder, subWorkspace, type Workspace } from '../io/workspace';
+import { Activations } from '../model/activations';
+import { nextTokenTargets, uploadBatch } from '../model/batch';
+import type { ModelConfig } from '../model/config';
+import { memoryEstimate } from '../model/memory';
+import { logprobs, textForward } from '../model/forward';
+import type { EngineApi, ModelInfo, RunKind } from './api';
 import type { LabContext, LoadedModel } from './context';
 
 type Calls = Pick<EngineApi, 'listModels' | 'saveModel' | 'deleteModel' | 'exportModel' | 'importModel' | 'scoreText'>;

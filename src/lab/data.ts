@@ -11,18 +11,18 @@
 // dataset.json's `dropped` counts, by kind (src/data/report.ts DropKind, plus "unreadable-image"
 // when an image fails to copy), the records that should have become items and did not; records
 // left out by design (open questions, another language) appear as "excluded: <reason>".
-import { InputError } from '../../src/engine/errors';
-import { imageFormat } from '../../src/data/images';
-import { DATASETS, findDataset, loadGeneric, loadMedVlThinkerEval, loadPathVqa, type ColumnMapping, type GenericOptions } from '../../src/data/loaders';
-import { downloadHubDataset, formatHubProgress } from '../../src/data/hub';
-import { parquetColumns } from '../../src/data/parquet';
-import type { LoadResult } from '../../src/data/report';
-import type { ImageRef, QAItem } from '../../src/data/schema';
-import { generateSynth, validateSynthOptions } from '../../src/data/synth';
-import { joinWhere, type FileSource, type MemoryFiles } from '../../src/io/files';
-import { isCompleteFolder, subWorkspace, type Workspace } from '../../src/io/workspace';
-import { checkCurateSettings, curate, loadRecipeJsonl, passCounts, recipeRow } from '../../src/recipe/curate';
-import type { CurateReply, CurateRequest, DataRef, DatasetInfo, EngineApi, ImportFolderRequest, ImportHubRequest, ItemView, Progress } from '../api';
+import { InputError } from '../engine/errors';
+import { imageFormat } from '../io/images';
+import { DATASETS, findDataset, loadGeneric, loadMedVlThinkerEval, loadPathVqa, type ColumnMapping, type GenericOptions } from '../data/loaders';
+import { downloadHubDataset, formatHubProgress } from '../data/hub';
+import { parquetColumns } from '../data/parquet';
+import type { LoadResult } from '../data/report';
+import type { ImageRef, QAItem } from '../task/schema';
+import { generateSynth, validateSynthOptions } from '../data/synth';
+import { joinWhere, type FileSource, type MemoryFiles } from '../io/files';
+import { isCompleteFolder, subWorkspace, type Workspace } from '../io/workspace';
+import { checkCurateSettings, curate, loadRecipeJsonl, passCounts, recipeRow } from '../recipe/curate';
+import type { CurateReply, CurateRequest, DataRef, DatasetInfo, EngineApi, ImportFolderRequest, ImportHubRequest, ItemView, Progress } from './api';
 import type { LabContext } from './context';
 import type { LabLocks } from './locks';
 import { cancelled, checkName, openModel, pickedSource, requireModel } from './models';

@@ -1,4 +1,4 @@
-// Runs through the lab (workers/lab/runs.ts) on a memory workspace, as the engine worker runs them
+// Runs through the lab (src/lab/runs.ts) on a memory workspace, as the engine worker runs them
 // on OPFS: an SFT run's events, run.json and checkpoints; a run whose tab closed mid-way (its
 // workspace stops answering and its locks are freed) seen as 'interrupted' by a new lab and resumed to
 // exactly the uninterrupted run's weights; pause; GRPO from an SFT checkpoint with its rollouts
@@ -13,8 +13,8 @@ import { MetricsLog, findCheckpoint, listCheckpoints, pruneCheckpoints, readRunS
 import type { RunEvent } from '../../src/recipe/run-events';
 import type { GrpoStepMetrics, GroupRecord } from '../../src/recipe/grpo';
 import type { SftStepMetrics } from '../../src/recipe/sft';
-import { createLab } from '../../workers/lab';
-import { LockRegistry } from '../../workers/lab/locks';
+import { createLab } from '../../src/lab';
+import { LockRegistry } from '../../src/lab/locks';
 import { testGpu } from '../helpers/gpu';
 
 // ~30k parameters on the real synth curriculum, one short template, so a step is well under a second.

@@ -1,9 +1,9 @@
-// The lab: EngineApi (workers/api.ts) over a workspace and a GPU. The browser worker
+// The lab: EngineApi (src/lab/api.ts) over a workspace and a GPU. The browser worker
 // (workers/engine.worker.ts) serves it over comlink with the OPFS workspace; Node tests build it
 // on a folder or in memory. Each concern lives in its own module and contributes its calls.
-import type { Gpu } from '../../src/engine/gpu';
-import type { Workspace } from '../../src/io/workspace';
-import type { EngineApi } from '../api';
+import type { Gpu } from '../engine/gpu';
+import type { Workspace } from '../io/workspace';
+import type { EngineApi } from './api';
 import { LabContext } from './context';
 import type { LockManagerLike } from './locks';
 import { dataApi } from './data';

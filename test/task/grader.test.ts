@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { answerMatches, explainGrade, extractAnswer, gradeAnswer, pyStrip } from '../../src/eval/grader';
+import { answerMatches, explainGrade, extractAnswer, gradeAnswer, pyStrip } from '../../src/task/grader';
 
 const OPTS = { A: 'Cap Stage.', B: 'Heart', C: 'Lung', D: 'Liver' };
 

@@ -1,4 +1,4 @@
-// The lab's model, evaluation and asking calls (workers/lab/models.ts, evaluate.ts) in Node over a
+// The lab's model, evaluation and asking calls (src/lab/models.ts, evaluate.ts) in Node over a
 // memory workspace with tiny models: scoreText against the float64 reference, a model that goes
 // checkpoint -> saved -> exported -> imported scoring the same, imports that fail writing nothing,
 // evaluation records re-graded with the paper's grader, and streamed answers equal to greedy decoding.
@@ -9,14 +9,15 @@ import { MemoryWorkspace } from '../../src/io/workspace';
 import { countParams, type ModelConfig } from '../../src/model/config';
 import { initWeights, Model, type WeightMap } from '../../src/model/model';
 import { generate } from '../../src/model/generate';
-import { gradeAnswer } from '../../src/eval/grader';
-import { endOfTurnIds } from '../../src/recipe/encode';
-import { chatPrompt, promptText } from '../../src/recipe/prompt';
+import { gradeAnswer } from '../../src/task/grader';
+import { endOfTurnIds } from '../../src/task/encode';
+import { promptText } from '../../src/task/prompt';
+import { chatPrompt } from '../../src/io/chat';
 import type { EvalRecord } from '../../src/eval/run';
-import { createLab } from '../../workers/lab';
-import { modelsApi, writeModelFolder } from '../../workers/lab/models';
+import { createLab } from '../../src/lab';
+import { modelsApi, writeModelFolder } from '../../src/lab/models';
 import { memoryEstimate } from '../../src/model/memory';
-import type { Progress } from '../../workers/api';
+import type { Progress } from '../../src/lab/api';
 import { testGpu } from '../helpers/gpu';
 import { pngFile } from '../data/helpers';
 import { asRefWeights, randomWeights } from '../model/fixtures';

@@ -1,5 +1,5 @@
 // Two tabs on one storage: two labs on one memory workspace, each with its own client of one lock
-// registry (workers/lab/locks.ts), as two tabs share navigator.locks. While tab A runs a run,
+// registry (src/lab/locks.ts), as two tabs share navigator.locks. While tab A runs a run,
 // imports a dataset or saves a model, tab B cannot resume, restart, delete or overwrite it, is
 // told it runs in another tab, and changes nothing; B lists A's run as 'running-elsewhere', and
 // as 'interrupted' once A's tab is closed (its locks freed with its job still hanging).
@@ -12,10 +12,10 @@ import { recipeRow } from '../../src/recipe/curate';
 import { applyOverrides, sftConfigFrom } from '../../src/recipe/sft-config';
 import { initWeights } from '../../src/model/model';
 import type { RunEvent } from '../../src/recipe/run-events';
-import { createLab } from '../../workers/lab';
-import { dataApi } from '../../workers/lab/data';
-import { LabLocks, LockRegistry } from '../../workers/lab/locks';
-import { modelsApi, writeModelFolder } from '../../workers/lab/models';
+import { createLab } from '../../src/lab';
+import { dataApi } from '../../src/lab/data';
+import { LabLocks, LockRegistry } from '../../src/lab/locks';
+import { modelsApi, writeModelFolder } from '../../src/lab/models';
 import { testGpu } from '../helpers/gpu';
 import { tinyConfig, tinyTokenizer } from '../eval/run-helpers';
 

@@ -11,19 +11,19 @@
 // its last complete checkpoint (its metrics cut back to that step, so the charts read as one run).
 // A run cut off before its first checkpoint has nothing to resume from: restartRun runs it again
 // from step 0 with the same settings, its old metrics, records and checkpoints cleared.
-import { InputError } from '../../src/engine/errors';
-import { subWorkspace, type Workspace } from '../../src/io/workspace';
-import { applyOverrides, sftConfigFrom, type SftConfig } from '../../src/recipe/sft-config';
-import { applyGrpoOverrides, grpoConfigFrom, type GrpoConfig } from '../../src/recipe/grpo-config';
-import type { GroupRecord } from '../../src/recipe/grpo';
-import type { RunEvent, RunInfo, RunKind } from '../../src/recipe/run-events';
+import { InputError } from '../engine/errors';
+import { subWorkspace, type Workspace } from '../io/workspace';
+import { applyOverrides, sftConfigFrom, type SftConfig } from '../recipe/sft-config';
+import { applyGrpoOverrides, grpoConfigFrom, type GrpoConfig } from '../recipe/grpo-config';
+import type { GroupRecord } from '../recipe/grpo';
+import type { RunEvent, RunInfo, RunKind } from '../recipe/run-events';
 import {
   METRICS_FILE, MetricsLog, ROLLOUTS_FILE, findResume, listCheckpoints, readRunInfo, type ResumePoint,
-} from '../../src/recipe/run-io';
-import { runSftJob, type FolderResolver } from '../../src/recipe/sft-run';
-import { runGrpoJob } from '../../src/recipe/grpo-run';
-import { estimateRun } from '../../src/recipe/estimate';
-import type { EngineApi } from '../api';
+} from '../recipe/run-io';
+import { runSftJob, type FolderResolver } from '../recipe/sft-run';
+import { runGrpoJob } from '../recipe/grpo-run';
+import { estimateRun } from '../recipe/estimate';
+import type { EngineApi } from './api';
 import type { LabContext } from './context';
 
 type Calls = Pick<EngineApi, 'startRun' | 'estimateRun' | 'resumeRun' | 'restartRun' | 'stopRun' | 'listRuns' | 'runMetrics' | 'rolloutSteps' | 'rollouts' | 'deleteRun'>;

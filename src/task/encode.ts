@@ -2,12 +2,13 @@
 // loss mask), and the patch vectors of its images. Shared by SFT, GRPO, curation and evaluation so
 // that every stage of the recipe sees exactly the same prompt.
 import { InputError } from '../engine/errors';
-import type { QAItem } from '../data/schema';
-import { decodeImage } from '../data/images';
+import type { QAItem } from './schema';
+import { decodeImage } from '../io/images';
 import type { TextTokenizer } from '../io/tokenizer';
 import { patchesPerImage, type ModelConfig } from '../model/config';
 import { patchify } from '../model/patches';
-import { CHAT, chatPrompt, promptText, sftTarget, type PromptOptions } from './prompt';
+import { promptText, sftTarget, type PromptOptions } from './prompt';
+import { CHAT, chatPrompt } from '../io/chat';
 
 export interface EncodedPrompt {
   /** Prompt token ids, ending where the assistant's first token goes. */

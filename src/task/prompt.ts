@@ -1,7 +1,7 @@
 // The recipe's prompt (recipe.md §3) and SFT target (§4), and the chat format lab models use.
 // The same prompt serves SFT, GRPO, pass-count sampling and evaluation.
 
-import type { QAItem } from '../data/schema';
+import type { QAItem } from './schema';
 
 /**
  * The instruction of the released code. Its `\n` is a literal backslash-n (the original is a raw
@@ -26,21 +26,4 @@ export function promptText(item: Pick<QAItem, 'question' | 'options'>, o: Prompt
 /** The assistant target of SFT: the trace and the letter only. */
 export function sftTarget(item: Pick<QAItem, 'reasoning' | 'answer_label'>): string {
   return `<think> ${item.reasoning ?? ''} </think>\n<answer> ${item.answer_label} </answer>`;
-}
-
-/** Chat markers of lab models (Qwen style); `<|im_end|>` ends a turn and generation. */
-export const CHAT = {
-  start: '<|im_start|>',
-  end: '<|im_end|>',
-  image: '<image>',
-  defaultSystem: 'You are a helpful assistant.',
-} as const;
-
-/**
- * The prompt string up to the assistant's first token: a system turn (the template default, as the
- * recipe sends no system message), then the user turn with each image's placeholder run first.
- */
-export function chatPrompt(userText: string, nImages: number, imageTokens: number, system: string = CHAT.defaultSystem): string {
-  const images = CHAT.image.repeat(nImages * imageTokens);
-  return `${CHAT.start}system\n${system}${CHAT.end}\n${CHAT.start}user\n${images}${userText}${CHAT.end}\n${CHAT.start}assistant\n`;
 }

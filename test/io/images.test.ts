@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import jpeg from 'jpeg-js';
-import { decodeImage, imageFormat, resizeImage } from '../../src/data/images';
+import { decodeImage, imageFormat, resizeImage } from '../../src/io/images';
 import { InputError } from '../../src/engine/errors';
-import { crc32, DATA_DIR, HAS_DATA, jpegSize, NO_DATA_MESSAGE, pngFile, seeded } from './helpers';
+import { crc32, DATA_DIR, HAS_DATA, jpegSize, NO_DATA_MESSAGE, pngFile, seeded } from '../data/helpers';
 
 // Float64 reference: every output pixel as a 2D sum over all source pixels of a separable kernel,
 // written as the continuous box (area) and tent (bilinear) functions rather than tap lists.

@@ -1,7 +1,7 @@
 // Sampling responses to question items: the one loop behind GRPO rollouts, pass-count curation
 // and benchmark evaluation. Items are encoded once; each item's prompt is repeated n times and
 // decoded in batches with the KV cache, images duplicated alongside their prompt copies.
-import type { QAItem } from '../data/schema';
+import type { QAItem } from './schema';
 import type { TextTokenizer } from '../io/tokenizer';
 import type { Model } from '../model/model';
 import { generate } from '../model/generate';

@@ -2,13 +2,13 @@
 // Node), the GPU (acquired on first use), the one GPU job allowed at a time, the locks that keep
 // other tabs out of the folders this lab writes (locks.ts), and the model the last job used, kept
 // on the GPU so that asking twice does not load it twice.
-import { InputError } from '../../src/engine/errors';
-import type { Gpu } from '../../src/engine/gpu';
-import { loadHfFolder, ropeInvFreqFromConfig } from '../../src/io/hf-config';
-import { checkFits } from '../../src/model/memory';
-import { loadTokenizer, type TextTokenizer } from '../../src/io/tokenizer';
-import { Model } from '../../src/model/model';
-import { subWorkspace, type Workspace } from '../../src/io/workspace';
+import { InputError } from '../engine/errors';
+import type { Gpu } from '../engine/gpu';
+import { loadHfFolder, ropeInvFreqFromConfig } from '../io/hf-config';
+import { checkFits } from '../model/memory';
+import { loadTokenizer, type TextTokenizer } from '../io/tokenizer';
+import { Model } from '../model/model';
+import { subWorkspace, type Workspace } from '../io/workspace';
 import { defaultLockManager, LabLocks, type LockManagerLike } from './locks';
 
 export interface LoadedModel {

@@ -1,15 +1,16 @@
 // Evaluation on benchmarks (src/eval/run.ts over items from DataRefs) and asking a model one
 // question, with the answer streamed as it is decoded.
-import { InputError } from '../../src/engine/errors';
-import { bytesRef } from '../../src/data/loaders/common';
-import type { QAItem } from '../../src/data/schema';
-import { runEval, type BenchmarkInput } from '../../src/eval/run';
-import { generate } from '../../src/model/generate';
-import { patchesPerImage } from '../../src/model/config';
-import { endOfTurnIds, imagePatches, responseBannedIds } from '../../src/recipe/encode';
-import { CHAT, chatPrompt, promptText } from '../../src/recipe/prompt';
-import { askVerdict } from '../../src/recipe/reward';
-import type { AskRequest, EngineApi, EvaluateRequest } from '../api';
+import { InputError } from '../engine/errors';
+import { bytesRef } from '../data/loaders/common';
+import type { QAItem } from '../task/schema';
+import { runEval, type BenchmarkInput } from '../eval/run';
+import { generate } from '../model/generate';
+import { patchesPerImage } from '../model/config';
+import { endOfTurnIds, imagePatches, responseBannedIds } from '../task/encode';
+import { promptText } from '../task/prompt';
+import { CHAT, chatPrompt } from '../io/chat';
+import { askVerdict } from '../task/reward';
+import type { AskRequest, EngineApi, EvaluateRequest } from './api';
 import type { LabContext } from './context';
 import { progressReporter, resolveItems } from './data';
 import { cancelled, readModelConfig, requireModel } from './models';

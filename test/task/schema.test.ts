@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { itemHash, itemProblem, lettered, makeItem, sha256Hex } from '../../src/data/schema';
+import { itemHash, itemProblem, lettered, makeItem, sha256Hex } from '../../src/task/schema';
 import { goldLetter, parseOptions } from '../../src/data/loaders/common';
 import { Collector } from '../../src/data/report';
 

@@ -8,11 +8,11 @@ import { testGpu } from '../helpers/gpu';
 import { Model } from '../../src/model/model';
 import { generate } from '../../src/model/generate';
 import { generateSynth } from '../../src/data/synth';
-import { encodePrompt, endOfTurnIds, responseBannedIds } from '../../src/recipe/encode';
-import { sampleResponses } from '../../src/recipe/rollout';
+import { encodePrompt, endOfTurnIds, responseBannedIds } from '../../src/task/encode';
+import { sampleResponses } from '../../src/task/rollout';
 import { GrpoTrainer } from '../../src/recipe/grpo';
-import { checkFormat } from '../../src/recipe/reward';
-import { CHAT } from '../../src/recipe/prompt';
+import { checkFormat } from '../../src/task/reward';
+import { CHAT } from '../../src/io/chat';
 import { promptEndToken, scriptedResponse, scriptWeights, tinyConfig, tinyTokenizer } from '../eval/run-helpers';
 import { initWeights } from '../../src/model/model';
 

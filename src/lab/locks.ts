@@ -9,8 +9,8 @@
 // crashes, which is what tells an interrupted run from one running in another tab. Node has no
 // tabs; there labs on the same storage in one process share an in-process registry (tests, the
 // CLI), where each lab is a client, like a tab, that a test can close.
-import { InputError } from '../../src/engine/errors';
-import type { Workspace } from '../../src/io/workspace';
+import { InputError } from '../engine/errors';
+import type { Workspace } from '../io/workspace';
 
 /** The part of the Web Locks API the lab uses; navigator.locks is one. */
 export interface LockManagerLike {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { checkFormat, computeReward, extractRewardAnswer, rewardAccuracy } from '../../src/recipe/reward';
-import { gradeAnswer } from '../../src/eval/grader';
+import { checkFormat, computeReward, extractRewardAnswer, rewardAccuracy } from '../../src/task/reward';
+import { gradeAnswer } from '../../src/task/grader';
 
 const OPTS = { A: 'Cap Stage.', B: 'Bell Stage.', C: 'Bud Stage.', D: 'Initiation.' };
 

@@ -1,7 +1,7 @@
 // The lab's shared state: one GPU job at a time, cancel through the job's signal, and a lost
 // device replaced on the next call (so a run that died with it can be resumed without a reload).
 import { it, expect } from 'vitest';
-import { LabContext } from '../../workers/lab/context';
+import { LabContext } from '../../src/lab/context';
 import { MemoryWorkspace } from '../../src/io/workspace';
 import { DeviceLostError, InputError } from '../../src/engine/errors';
 import type { Gpu } from '../../src/engine/gpu';

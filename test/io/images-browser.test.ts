@@ -9,8 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { build } from 'esbuild';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { decodeImage, type DecodeOptions } from '../../src/data/images';
-import { DATA_DIR, HAS_DATA, pngFile, REPO, seeded } from './helpers';
+import { decodeImage, type DecodeOptions } from '../../src/io/images';
+import { DATA_DIR, HAS_DATA, pngFile, REPO, seeded } from '../data/helpers';
 
 const CHROMIUM = '/usr/bin/chromium';
 const HAS_CHROMIUM = existsSync(CHROMIUM);
@@ -34,7 +34,7 @@ describe.skipIf(!HAS_CHROMIUM)('image decoding in the browser (Chromium)', () =>
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'thinker-img-browser-'));
     const entry = path.join(dir, 'entry.ts');
-    await writeFile(entry, `import { decodeImage } from ${JSON.stringify(path.join(REPO, 'src/data/images.ts'))};
+    await writeFile(entry, `import { decodeImage } from ${JSON.stringify(path.join(REPO, 'src/io/images.ts'))};
 (window as any).decode = async (b: Uint8Array, o: any) => {
   try { const d = await decodeImage(b, o, 'page-image'); return { ...d, data: Array.from(d.data) }; }
   catch (e) { return { error: String((e as Error).message), name: (e as Error).name }; }

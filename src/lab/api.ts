@@ -1,5 +1,5 @@
 // The one typed interface between the UI thread and the engine worker. The worker implements it
-// (workers/engine.worker.ts, on top of workers/lab.ts which also runs in Node for tests), the UI
+// (workers/engine.worker.ts, on top of src/lab which also runs in Node for tests), the UI
 // calls it through comlink (src/app/engine-client.ts): every GPU action is one call here, and the
 // UI thread never touches the GPU.
 //
@@ -13,27 +13,27 @@
 // One GPU job at a time (a run, a curation, an evaluation, an answer): a call made while another
 // job holds the GPU is refused with a clear error naming that job. Long calls take an `onEvent` or
 // `onProgress` callback (pass it through Comlink.proxy) and end when the job ends.
-import type { AskVerdict } from '../src/recipe/reward';
-import type { GpuInfo } from '../src/engine/gpu';
-import type { ModelConfig } from '../src/model/config';
-import type { LmStep } from '../src/model/lm-run';
-import type { RunEstimate } from '../src/recipe/estimate';
-import type { GenerateResult } from '../src/model/generate';
-import type { SynthOptions } from '../src/data/synth';
-import type { SftConfig } from '../src/recipe/sft-config';
-import type { GrpoConfig } from '../src/recipe/grpo-config';
-import type { GroupRecord } from '../src/recipe/grpo';
-import type { CurateSettings, HistogramBin } from '../src/recipe/curate';
-import type { BenchmarkResult, EvalRecord } from '../src/eval/run';
-import type { Progress, RunEvent, RunInfo, RunKind } from '../src/recipe/run-events';
+import type { AskVerdict } from '../task/reward';
+import type { GpuInfo } from '../engine/gpu';
+import type { ModelConfig } from '../model/config';
+import type { LmStep } from '../model/lm-run';
+import type { RunEstimate } from '../recipe/estimate';
+import type { GenerateResult } from '../model/generate';
+import type { SynthOptions } from '../data/synth';
+import type { SftConfig } from '../recipe/sft-config';
+import type { GrpoConfig } from '../recipe/grpo-config';
+import type { GroupRecord } from '../recipe/grpo';
+import type { CurateSettings, HistogramBin } from '../recipe/curate';
+import type { BenchmarkResult, EvalRecord } from '../eval/run';
+import type { Progress, RunEvent, RunInfo, RunKind } from '../recipe/run-events';
 
 // The run shapes are defined beside the run drivers that produce them.
-export type { Progress, RunEvent, RunInfo, RunKind, RunStatus } from '../src/recipe/run-events';
+export type { Progress, RunEvent, RunInfo, RunKind, RunStatus } from '../recipe/run-events';
 
 // ---------------------------------------------------------------------------------------------
 // Data
 
-/** An item as the UI shows it: the schema's fields (src/data/schema.ts), images as encoded bytes. */
+/** An item as the UI shows it: the schema's fields (src/task/schema.ts), images as encoded bytes. */
 export interface ItemView {
   question: string;
   options: Record<string, string>;
@@ -124,7 +124,7 @@ export type RunRequest =
 
 /** A run to time before it is started (no name: nothing is written). */
 export type EstimateRequest = { kind: 'sft'; config: SftConfig } | { kind: 'grpo'; config: GrpoConfig };
-export type { RunEstimate } from '../src/recipe/estimate';
+export type { RunEstimate } from '../recipe/estimate';
 
 // ---------------------------------------------------------------------------------------------
 // Curation, evaluation, asking

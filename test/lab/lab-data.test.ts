@@ -1,4 +1,4 @@
-// The lab's data calls (workers/lab/data.ts) in Node over a memory workspace: synth previews,
+// The lab's data calls (src/lab/data.ts) in Node over a memory workspace: synth previews,
 // importing the real VQA-RAD folder (counts checked against the raw JSON read here), stored items
 // reading back, the InputErrors of bad imports, and pass-count curation with a scripted tiny model
 // whose histogram and saved set are checked against its sampled answers.
@@ -13,10 +13,10 @@ import { MemoryWorkspace } from '../../src/io/workspace';
 import { generateSynth } from '../../src/data/synth';
 import { loadVqaRad } from '../../src/data/loaders';
 import { initWeights } from '../../src/model/model';
-import { createLab } from '../../workers/lab';
-import { dataApi, progressReporter } from '../../workers/lab/data';
-import { fileListSource, writeModelFolder } from '../../workers/lab/models';
-import type { Progress } from '../../workers/api';
+import { createLab } from '../../src/lab';
+import { dataApi, progressReporter } from '../../src/lab/data';
+import { fileListSource, writeModelFolder } from '../../src/lab/models';
+import type { Progress } from '../../src/lab/api';
 import { testGpu } from '../helpers/gpu';
 import { DATA_DIR, HAS_DATA, NO_DATA_MESSAGE, parquetFile, pngFile, pq, realSource } from '../data/helpers';
 import { scriptWeights, tinyConfig, tinyTokenizer } from '../eval/run-helpers';

@@ -1,16 +1,16 @@
 // The interface between the UI and the pretrained-model worker (workers/pretrained.worker.ts):
 // pretrained vision-language models run by transformers.js, in a worker of their own so a long
 // download or answer never blocks the engine worker's training. Its shapes mirror the engine's
-// (workers/api.ts): the same Progress, AskReply, EvaluateReply, so the Ask, Evaluate and Data
+// (src/lab/api.ts): the same Progress, AskReply, EvaluateReply, so the Ask, Evaluate and Data
 // pages can switch between "lab model" and "pretrained model" with one branch.
 //
 // The UI calls it through comlink (src/pretrained/client.ts: getPretrained()); pass callbacks with
 // Comlink.proxy. One job at a time: a call made while another runs is refused, naming the job.
-import type { CatalogView, Dtype, Device } from '../src/pretrained/catalog';
-import type { CachedModel } from '../src/pretrained/cache';
-import type { LoadedModel, LoadProgress, PretrainedAskReply } from '../src/pretrained/backend';
-import type { EvalRecord } from '../src/eval/run';
-import type { DataRef, DatasetInfo, EvaluateReply, Progress } from './api';
+import type { CatalogView, Dtype, Device } from './catalog';
+import type { CachedModel } from './cache';
+import type { LoadedModel, LoadProgress, PretrainedAskReply } from './backend';
+import type { EvalRecord } from '../eval/run';
+import type { DataRef, DatasetInfo, EvaluateReply, Progress } from '../lab/api';
 
 export type { CatalogView, CachedModel, LoadedModel, LoadProgress, PretrainedAskReply, Dtype, Device };
 
