@@ -3,52 +3,79 @@
 // columns shown, so a lab run on three benchmarks is compared with the paper on those three.
 
 import type { EvalSummary } from './run';
-import { isPaperBenchmark, paperColumn, paperLabel, PAPER_BENCHMARKS, type PaperRow } from './paper';
+import { isPaperBenchmark, paperColumn, paperLabel, PAPER_BENCHMARKS, PAPER_ROWS, type PaperRow } from './paper';
 
 export const PAPER_NOTE =
   'paper rows: accuracies (%) reported by MedVLThinker (arXiv 2508.02669) for Qwen2.5-VL models and its baselines, ' +
   'full-size models on the full test sets, mean of 3 greedy runs with up to 4096 new tokens; not measured by this lab. ' +
   'Their Avg. here is over the columns shown; the paper\'s own six-benchmark Avg. is in brackets.';
 
-export interface PaperComparison {
+/** One of the paper's rows beside a run: its scores on the run's benchmarks, averaged over the same ones. */
+export interface PaperRowComparison {
   label: string;
   model: string;
   description: string;
   /** Accuracy (%) per benchmark of the run, or null where the paper has none. */
   scores: Record<string, number | null>;
-  /** Mean over the run's benchmarks that the paper reports (null if none). */
+  /** Mean over the run's benchmarks that the paper reports (null if none): the columns labMean covers. */
   avg_same_benchmarks: number | null;
   paper_avg_six: number;
 }
 
-const pct = (x: number) => Math.round(x * 10000) / 100;
+/**
+ * A run beside the paper: the one comparison the CLI's table, its JSON and the Evaluate page show,
+ * so they cannot average differently. Every mean covers the same columns: the paper's benchmarks
+ * the run evaluated.
+ */
+export interface PaperComparison {
+  /** The paper's columns, in its order. */
+  columns: { key: string; column: string }[];
+  /** The run's accuracy (%) per column, null where not evaluated. */
+  lab: (number | null)[];
+  /** The run's mean over the evaluated paper columns, or null when none was (the paper's Avg. needs all six). */
+  labMean: number | null;
+  /** All six evaluated. */
+  complete: boolean;
+  rows: PaperRowComparison[];
+}
 
-export function paperComparison(benchmarks: string[], rows: readonly PaperRow[]): PaperComparison[] {
-  return rows.map((r) => {
+const pct = (x: number) => Math.round(x * 10000) / 100;
+const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
+
+export function paperComparison(results: readonly { name: string; accuracy: number }[], rows: readonly PaperRow[] = PAPER_ROWS): PaperComparison {
+  const columns = PAPER_BENCHMARKS.map((b) => ({ key: b.key as string, column: b.column as string }));
+  const lab = columns.map((c) => {
+    const r = results.find((x) => x.name === c.key);
+    return r ? 100 * r.accuracy : null;
+  });
+  const got = lab.filter((v): v is number => v !== null);
+  const compared = rows.map((r) => {
     const scores: Record<string, number | null> = {};
     const have: number[] = [];
-    for (const b of benchmarks) {
-      const v = isPaperBenchmark(b) ? r.scores[b] : null;
-      scores[b] = v;
+    for (const { name } of results) {
+      const v = isPaperBenchmark(name) ? r.scores[name] : null;
+      scores[name] = v;
       if (v !== null) have.push(v);
     }
+    const avg = mean(have);
     return {
       label: paperLabel(r), model: r.model, description: r.description, scores,
-      avg_same_benchmarks: have.length ? Math.round((have.reduce((a, b) => a + b, 0) / have.length) * 100) / 100 : null,
+      avg_same_benchmarks: avg === null ? null : Math.round(avg * 100) / 100,
       paper_avg_six: r.avg,
     };
   });
+  return { columns, lab, labMean: mean(got), complete: got.length === columns.length, rows: compared };
 }
 
 export interface EvalReportJson {
   run: EvalSummary & { label: string };
-  paper: { note: string; rows: PaperComparison[] };
+  paper: { note: string; rows: PaperRowComparison[] };
 }
 
 export function evalReportJson(summary: EvalSummary, label: string, rows: readonly PaperRow[]): EvalReportJson {
   return {
     run: { label, ...summary },
-    paper: { note: PAPER_NOTE, rows: paperComparison(summary.benchmarks.map((b) => b.name), rows) },
+    paper: { note: PAPER_NOTE, rows: paperComparison(summary.benchmarks, rows).rows },
   };
 }
 
@@ -70,7 +97,7 @@ export function formatEvalTable(summary: EvalSummary, label: string, rows: reado
     body.push([`this run: pass@${n}`, ...summary.benchmarks.map((b) => fmt(b.pass_at_n === undefined ? null : pct(b.pass_at_n))), fmt(summary.average.pass_at_n === undefined ? null : pct(summary.average.pass_at_n))]);
     body.push([`this run: majority of ${n}`, ...summary.benchmarks.map((b) => fmt(b.majority_accuracy === undefined ? null : pct(b.majority_accuracy))), fmt(summary.average.majority_accuracy === undefined ? null : pct(summary.average.majority_accuracy))]);
   }
-  const cmp = paperComparison(names, rows);
+  const cmp = paperComparison(summary.benchmarks, rows).rows;
   const paperRows = cmp.map((r) => [r.label, ...names.map((b) => fmt(r.scores[b])), `${fmt(r.avg_same_benchmarks)} [${r.paper_avg_six.toFixed(2)}]`]);
   const all = [header, ...body, ...paperRows];
   const table = pad(all).split('\n');

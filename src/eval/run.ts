@@ -12,6 +12,7 @@ import { InputError } from '../engine/errors';
 import type { TextTokenizer } from '../io/tokenizer';
 import { patchesPerImage } from '../model/config';
 import type { Model } from '../model/model';
+import type { Decoding } from '../model/generate';
 import { usableImages } from '../task/encode';
 import { promptText, type PromptOptions } from '../task/prompt';
 import { chatPrompt } from '../io/chat';
@@ -30,18 +31,14 @@ export interface EvalProgress {
   total: number;
 }
 
-export interface EvalOptions {
+/** Decoding's temperature and top-p are for the n samples (the greedy response ignores them); default 1.0 and 1.0, as in the recipe. */
+export interface EvalOptions extends Omit<Decoding, 'greedy'> {
   /** Evaluate only the first `limit` items of each benchmark. */
   limit?: number;
   /** Sampled responses per item besides the greedy one; 1 (default) is the greedy run alone. */
   n?: number;
-  /** For the n samples (the greedy response ignores them). Default 1.0 and 1.0, as in the recipe. */
-  temperature?: number;
-  topP?: number;
-  maxNewTokens: number;
   /** Sequences decoded together. */
   batchSize?: number;
-  seed?: number;
   prompt?: PromptOptions;
   signal?: AbortSignal;
   onProgress?: (p: EvalProgress) => void;

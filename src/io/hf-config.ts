@@ -6,10 +6,14 @@
 
 import { InputError } from '../engine/errors';
 import { MODEL_LIMITS, paramSpecs, validateConfig, type ModelConfig, type TextConfig, type VisionConfig } from '../model/config';
-import { encodeJson, joinWhere, readJson, type FileSink, type FileSource } from './files';
+import type { Gpu } from '../engine/gpu';
+import { checkFits } from '../model/memory';
+import { Model, type WeightMap } from '../model/model';
+import { encodeJson, joinWhere, MemoryFiles, readJson, type FileSink, type FileSource } from './files';
 import { firstNonFinite, readSafetensors, writeSafetensors } from './safetensors';
+import type { Workspace } from './workspace';
 
-export type WeightMap = Map<string, { shape: number[]; data: Float32Array }>;
+export type { WeightMap };
 
 const ARCHS = {
   llama: { modelType: 'llama', className: 'LlamaForCausalLM' },
@@ -435,4 +439,28 @@ export async function saveHfFolder(sink: FileSink, config: ModelConfig, weights:
     await sink.write(path, typeof content === 'string' ? new TextEncoder().encode(content) : content);
   }
   await sink.write('config.json', encodeJson(configJson));
+}
+
+/**
+ * A model folder (a workspace folder, a checkpoint, a picked or Node folder) onto the GPU: the one
+ * loader every host uses. The plan is checked against the adapter before any weight is uploaded,
+ * and a failed upload releases what it took.
+ */
+export async function loadModelFolder(gpu: Gpu, src: FileSource, where: string = src.name): Promise<Model> {
+  const { config, configJson, weights } = await loadHfFolder(src, where, { checkConfig: (c, w) => checkFits(c, gpu, 'infer', w) });
+  const model = new Model(gpu, config, ropeInvFreqFromConfig(configJson, joinWhere(where, 'config.json')));
+  try {
+    model.loadWeights(weights, where);
+  } catch (e) {
+    model.release();
+    throw e;
+  }
+  return model;
+}
+
+/** Write a model (config, weights and tokenizer files) as one atomic workspace folder (Workspace.writeFolder). */
+export async function writeModelFolder(ws: Workspace, dir: string, cfg: ModelConfig, weights: WeightMap, extraFiles: Record<string, Uint8Array | string> = {}): Promise<void> {
+  const staged = new MemoryFiles(dir);
+  await saveHfFolder(staged, cfg, weights, extraFiles);
+  await ws.writeFolder(dir, Object.fromEntries(staged.files));
 }

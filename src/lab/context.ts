@@ -4,14 +4,14 @@
 // on the GPU so that asking twice does not load it twice.
 import { InputError } from '../engine/errors';
 import type { Gpu } from '../engine/gpu';
-import { loadHfFolder, ropeInvFreqFromConfig } from '../io/hf-config';
-import { checkFits } from '../model/memory';
+import { loadModelFolder } from '../io/hf-config';
 import { loadTokenizer, type TextTokenizer } from '../io/tokenizer';
-import { Model } from '../model/model';
+import type { Model } from '../model/model';
 import { subWorkspace, type Workspace } from '../io/workspace';
 import { defaultLockManager, LabLocks, type LockManagerLike } from './locks';
 
-export interface LoadedModel {
+/** A workspace model folder on the GPU with its tokenizer. */
+export interface OpenedModel {
   path: string;
   model: Model;
   tok: TextTokenizer;
@@ -20,7 +20,7 @@ export interface LoadedModel {
 export class LabContext {
   private device: Promise<Gpu> | null = null;
   private job: { name: string; controller: AbortController } | null = null;
-  private cached: LoadedModel | null = null;
+  private cached: OpenedModel | null = null;
 
   readonly locks: LabLocks;
 
@@ -66,17 +66,14 @@ export class LabContext {
   cancel(): void { this.job?.controller.abort(); }
 
   /** A model folder of the workspace ("models/NAME", "runs/R/checkpoint-S") on the GPU with its tokenizer. */
-  async loadModel(path: string): Promise<LoadedModel> {
+  async loadModel(path: string): Promise<OpenedModel> {
     if (this.cached?.path === path) return this.cached;
     const gpu = await this.gpu();
     const src = subWorkspace(this.ws, path);
     if (!(await src.exists('config.json'))) throw new InputError(path, 'no model here (config.json is missing)');
-    const { config, configJson, weights } = await loadHfFolder(src, path, { checkConfig: (c, w) => checkFits(c, gpu, 'infer', w) });
     const tok = await loadTokenizer(src, path);
     this.dropModel();
-    const model = new Model(gpu, config, ropeInvFreqFromConfig(configJson, `${path}/config.json`));
-    model.loadWeights(weights, path);
-    this.cached = { path, model, tok };
+    this.cached = { path, model: await loadModelFolder(gpu, src, path), tok };
     return this.cached;
   }
 

@@ -8,8 +8,8 @@
 import { EngineError, InputError } from '../engine/errors';
 import { CommandStream } from '../engine/stream';
 import { download } from '../engine/tensor';
-import { browserDirSink, browserDirSource, joinWhere, MemoryFiles, pathSegments, readJson, type FileSink, type FileSource } from '../io/files';
-import { configFromHfJson, loadHfFolder, saveHfFolder, type WeightMap } from '../io/hf-config';
+import { browserDirSink, browserDirSource, joinWhere, pathSegments, readJson, type FileSink, type FileSource } from '../io/files';
+import { configFromHfJson, loadHfFolder, } from '../io/hf-config';
 import { loadTokenizer } from '../io/tokenizer';
 import { COMPLETE_MARKER, isCompleteFolder, subWorkspace, type Workspace } from '../io/workspace';
 import { Activations } from '../model/activations';
@@ -18,7 +18,7 @@ import type { ModelConfig } from '../model/config';
 import { memoryEstimate } from '../model/memory';
 import { logprobs, textForward } from '../model/forward';
 import type { EngineApi, ModelInfo, RunKind } from './api';
-import type { LabContext, LoadedModel } from './context';
+import type { LabContext, OpenedModel } from './context';
 
 type Calls = Pick<EngineApi, 'listModels' | 'saveModel' | 'deleteModel' | 'exportModel' | 'importModel' | 'scoreText'>;
 
@@ -65,7 +65,7 @@ export async function readModelConfig(ws: Workspace, path: string): Promise<Mode
 }
 
 /** A model on the GPU, after the checks that need no GPU. */
-export async function openModel(ctx: LabContext, path: unknown): Promise<LoadedModel> {
+export async function openModel(ctx: LabContext, path: unknown): Promise<OpenedModel> {
   return ctx.loadModel(await requireModel(ctx.ws, path));
 }
 
@@ -127,15 +127,6 @@ async function folderBytes(ws: Workspace, dir: string): Promise<number> {
 
 /** AdamW moments of a run checkpoint: needed to resume that run, not to use the model. */
 const TRAINING_ONLY = new Set(['optimizer.safetensors']);
-
-/** Write a model (config, weights and tokenizer files) as one atomic workspace folder. */
-export async function writeModelFolder(ws: Workspace, dir: string, cfg: ModelConfig, weights: WeightMap, extraFiles: Record<string, Uint8Array | string> = {}): Promise<void> {
-  const staged = new MemoryFiles(dir);
-  await saveHfFolder(staged, cfg, weights, extraFiles);
-  const files: Record<string, Uint8Array> = {};
-  for (const [p, b] of staged.files) files[p] = b;
-  await ws.writeFolder(dir, files);
-}
 
 async function runKind(ws: Workspace, run: string, checkpoint: string): Promise<RunKind | undefined> {
   for (const file of [`runs/${run}/run.json`, `${checkpoint}/trainer_state.json`]) {

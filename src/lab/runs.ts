@@ -20,7 +20,8 @@ import type { RunEvent, RunInfo, RunKind } from '../recipe/run-events';
 import {
   METRICS_FILE, MetricsLog, ROLLOUTS_FILE, findResume, listCheckpoints, readRunInfo, type ResumePoint,
 } from '../recipe/run-io';
-import { runSftJob, type FolderResolver } from '../recipe/sft-run';
+import { runSftJob } from '../recipe/sft-run';
+import type { FolderResolver } from '../recipe/job';
 import { runGrpoJob } from '../recipe/grpo-run';
 import { estimateRun } from '../recipe/estimate';
 import type { EngineApi } from './api';

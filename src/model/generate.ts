@@ -15,12 +15,20 @@ import { headRows, textForward } from './forward';
 import { patchesPerImage } from './config';
 import type { Model } from './model';
 
-export interface GenerateOptions {
+/**
+ * How tokens are picked: the options generation, rollouts and evaluation share (the sampling
+ * kernel's resolved form is kernels/sampling.ts SampleOpts). Defaults: temperature 1, top-p 1, seed 0.
+ */
+export interface Decoding {
   maxNewTokens: number;
   greedy?: boolean;
   temperature?: number;
+  /** Nucleus mass in (0, 1]. */
   topP?: number;
   seed?: number;
+}
+
+export interface GenerateOptions extends Decoding {
   /** Stop a sequence at the first of these ids (it is kept in the output). Empty: always N tokens. */
   eosIds?: number[];
   /**

@@ -2,18 +2,6 @@
 import { InputError } from '../engine/errors';
 import type { TokenBatch } from './batch';
 
-/** Mulberry32, the lab's small seeded generator for data order (reproducible runs). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** B windows of T+1 tokens: ids are the first T, targets the next T. */
 export function sampleWindows(stream: Uint32Array, B: number, T: number, random: () => number): TokenBatch {
   if (stream.length < T + 1) throw new InputError('training data', `only ${stream.length} tokens; need at least ${T + 1} for sequence length ${T}`);

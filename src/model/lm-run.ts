@@ -5,7 +5,8 @@ import type { ModelConfig } from './config';
 import { Model, initWeights } from './model';
 import { Trainer, DEFAULT_OPTIM, type OptimConfig, type StepResult } from './trainer';
 import { cosineWithWarmup } from './schedule';
-import { sampleWindows, seededRandom } from './lm-data';
+import { sampleWindows } from './lm-data';
+import { seededRandom } from '../util/random';
 
 export interface LmRunOptions {
   steps: number;

@@ -8,7 +8,7 @@ import { InputError } from '../engine/errors';
 import { paramSpecs, type ModelConfig, type ParamSpec } from './config';
 import { ropeInvFreq } from '../engine/kernels/rope';
 import { checkFits } from './memory';
-import { seededRandom } from './lm-data';
+import { seededRandom } from '../util/random';
 
 export type WeightMap = Map<string, { shape: number[]; data: Float32Array }>;
 

@@ -11,7 +11,7 @@ import { InputError } from '../engine/errors';
 import { readText, type FileSource } from '../io/files';
 import type { TextTokenizer } from '../io/tokenizer';
 import type { Model } from '../model/model';
-import { seededRandom } from '../model/lm-data';
+import { seededRandom } from '../util/random';
 import { parseJsonl } from '../data/csv';
 import { Collector, type LoadOptions, type LoadResult } from '../data/report';
 import { itemHash, makeItem, optionsJson, type ImageRef, type QAItem } from '../task/schema';
@@ -71,8 +71,7 @@ export interface CurateResult<T> {
   total: number;
 }
 
-// Orders are reproducible from their seed in every host: Mulberry32 (model/lm-data seededRandom).
-const mulberry32 = seededRandom;
+// Orders are reproducible from their seed in every host (util/random).
 
 /**
  * A seeded permutation of 0..n-1 (Fisher-Yates). Reproducible in the lab, but not the same order as
@@ -80,7 +79,7 @@ const mulberry32 = seededRandom;
  */
 export function seededPermutation(n: number, seed: number): number[] {
   const p = Array.from({ length: n }, (_, i) => i);
-  const r = mulberry32(seed);
+  const r = seededRandom(seed);
   for (let i = n - 1; i > 0; i--) {
     const j = Math.floor(r() * (i + 1));
     [p[i], p[j]] = [p[j], p[i]];

@@ -7,7 +7,8 @@
 import { MemoryWorkspace } from '../io/workspace';
 import { InputError } from '../engine/errors';
 import type { RunEvent } from './run-events';
-import { runSftJob, type RunJob } from './sft-run';
+import { runSftJob } from './sft-run';
+import type { RunJob } from './job';
 import { runGrpoJob } from './grpo-run';
 import { sftPlan } from './sft';
 import { totalSteps as grpoTotalSteps, type GrpoConfig } from './grpo-config';

@@ -3,6 +3,7 @@
 // with held-out evaluations, checkpoints, metrics.jsonl, rollouts.jsonl, run.json and events. The
 // one driver behind `thinker grpo` and the engine worker's startRun/resumeRun (see sft-run.ts for
 // how the host maps folders).
+import { loadModelFolder } from '../io/hf-config';
 import { DivergedError, InputError } from '../engine/errors';
 import type { QAItem } from '../task/schema';
 import type { TextTokenizer } from '../io/tokenizer';
@@ -11,29 +12,23 @@ import type { ModelConfig } from '../model/config';
 import type { Model } from '../model/model';
 import { checkFits } from '../model/memory';
 import { encodePrompt, type EncodedPrompt, type PatchCache } from '../task/encode';
-import { SFT_DEFAULTS } from './sft-config';
-import { evaluateHeldOut, fingerprint, type HeldOutEval } from './sft';
+import { evaluateHeldOut, fingerprint, type HeldOutEval } from './held-out';
 import { grpoOptions, totalSteps, type GrpoConfig } from './grpo-config';
 import { GrpoTrainer, runGrpo, type GrpoStepMetrics } from './grpo';
 import {
-  METRICS_FILE, MetricsLog, ROLLOUTS_FILE, RUN_CONFIG_FILE, RunRecord, SUMMARY_FILE, checkpointName, cleanRunFolder, clearRun, loadModelFolder, pruneCheckpoints,
+  METRICS_FILE, MetricsLog, ROLLOUTS_FILE, RUN_CONFIG_FILE, RunRecord, SUMMARY_FILE, checkpointName, cleanRunFolder, clearRun, pruneCheckpoints,
   restoreOptimizer, saveRunCheckpoint, writeJson, type CheckpointReason, type ResumePoint,
 } from './run-io';
 import {
-  acquireGpu, finishRun, jobOutput, loadSftItems, modelConfigOf, runNameOf, tokenizerFiles, type FolderResolver, type RunJob, type SynthGenerator,
-} from './sft-run';
+  acquireGpu, finishRun, jobOutput, loadRunItems, modelConfigOf, runNameOf, tokenizerFiles, type FolderResolver, type RunJob, type SynthGenerator,
+} from './job';
 import { joinWhere } from '../io/files';
 
 /** Training and held-out items of the config's data source. */
 export async function loadGrpoItems(cfg: GrpoConfig, o: { generateSynth?: SynthGenerator; open: FolderResolver }):
   Promise<{ train: QAItem[]; eval: QAItem[]; dropped: number; notes: string[] }> {
-  const d = cfg.data;
   // Items load exactly as for SFT, so both stages of a run see the same items.
-  const sftShaped = {
-    ...SFT_DEFAULTS, seed: cfg.seed, eval: { ...SFT_DEFAULTS.eval, items: cfg.eval.items },
-    data: { source: d.source, synth: d.synth, dataset: d.dataset, file: d.file, requireReasoning: false, answer: 'gold' as const },
-  };
-  return loadSftItems(sftShaped, o);
+  return loadRunItems(cfg.data, { evalItems: cfg.eval.items, seed: cfg.seed, ...o });
 }
 
 /**

@@ -27,7 +27,7 @@ import { uploadBatch, batchShape, type TokenBatch } from '../model/batch';
 import { logprobs, textBackward, textForward, zeroGrads } from '../model/forward';
 import type { Model } from '../model/model';
 import { Trainer, type OptimConfig } from '../model/trainer';
-import { seededRandom } from '../model/lm-data';
+import { seededRandom } from '../util/random';
 import { cosineWithWarmup } from '../model/schedule';
 import { collate } from './batching';
 import { computeAdvantages, type AdvantageOptions } from './advantage';

@@ -23,14 +23,12 @@
 // uninterrupted run. Without optimizer.safetensors the moments restart from zero (the run then
 // differs slightly from an uninterrupted one).
 import { InputError } from '../engine/errors';
-import type { Gpu } from '../engine/gpu';
 import { download, upload } from '../engine/tensor';
-import { MemoryFiles, encodeJson, joinWhere, readText, type FileSource } from '../io/files';
-import { loadHfFolder, ropeInvFreqFromConfig, saveHfFolder } from '../io/hf-config';
+import { MemoryFiles, encodeJson, joinWhere, readText, } from '../io/files';
+import { saveHfFolder } from '../io/hf-config';
 import { firstNonFinite, readSafetensors, writeSafetensors } from '../io/safetensors';
 import { COMPLETE_MARKER, nodeWorkspace, subWorkspace, type Workspace } from '../io/workspace';
 import { Model } from '../model/model';
-import { checkFits } from '../model/memory';
 import type { RunInfo, RunKind, RunStatus } from './run-events';
 
 export const RUN_FILE = 'run.json';
@@ -362,19 +360,6 @@ export async function readRunInfo(run: Workspace): Promise<RunInfo | null> {
   if (!Array.isArray(r.checkpoints) || r.checkpoints.some((s) => !Number.isInteger(s))) throw new InputError(file, 'checkpoints must be a list of steps');
   if (r.config === null || typeof r.config !== 'object') throw new InputError(file, 'config is missing');
   return r as unknown as RunInfo;
-}
-
-/** Load a model folder (a FileSource: a workspace folder, a checkpoint) onto the GPU. */
-export async function loadModelFolder(gpu: Gpu, src: FileSource, where: string = src.name): Promise<Model> {
-  const { config, configJson, weights } = await loadHfFolder(src, where, { checkConfig: (c, w) => checkFits(c, gpu, 'infer', w) });
-  const model = new Model(gpu, config, ropeInvFreqFromConfig(configJson, joinWhere(where, 'config.json')));
-  try {
-    model.loadWeights(weights, where);
-  } catch (e) {
-    model.release();
-    throw e;
-  }
-  return model;
 }
 
 /** run.json, kept up to date by a running job: each change is written at once. */

@@ -4,20 +4,15 @@
 import type { QAItem } from './schema';
 import type { TextTokenizer } from '../io/tokenizer';
 import type { Model } from '../model/model';
-import { generate } from '../model/generate';
+import { generate, type Decoding } from '../model/generate';
 import { encodePrompt, endOfTurnIds, responseBannedIds, type EncodedPrompt, type PatchCache } from './encode';
 import type { PromptOptions } from './prompt';
 
-export interface SampleOptions {
+export interface SampleOptions extends Decoding {
   /** Responses per item (G for GRPO, k for pass counts, n for pass@n). */
   n: number;
-  greedy?: boolean;
-  temperature?: number;
-  topP?: number;
-  maxNewTokens: number;
   /** Sequences decoded together (a multiple of n keeps an item's copies in one batch). */
   batchSize?: number;
-  seed?: number;
   prompt?: PromptOptions;
   signal?: AbortSignal;
   /** Called after each batch with how many sequences are done out of the total. */

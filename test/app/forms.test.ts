@@ -3,7 +3,8 @@ import type { DatasetInfo } from '../../src/lab/api';
 import { GRPO_PRESETS } from '../../src/recipe/grpo-config';
 import { SFT_PRESETS } from '../../src/recipe/sft-config';
 import { splitAnswer } from '../../src/app/lib/answer';
-import { paperComparison, storedChoices, synthChoices } from '../../src/app/lib/benchmarks';
+import { storedChoices, synthChoices } from '../../src/app/lib/benchmarks';
+import { paperComparison } from '../../src/eval/report';
 import { freeName, nameProblem, parseColumns } from '../../src/app/lib/names';
 import { pageFromHash } from '../../src/app/lib/route';
 import { checkRunConfig, presetConfig, presetDataset, pruneTemplates, scratchModelEstimate, storedDatasetOf, withStoredDataset, withSynthSettings } from '../../src/app/lib/run-config';
@@ -172,6 +173,10 @@ describe('benchmarks', () => {
     expect(cmp.lab).toEqual([null, null, null, null, 25, 50]);
     expect(cmp.labMean).toBeCloseTo(37.5);
     expect(cmp.complete).toBe(false);
+    // Each paper row is averaged over the same two columns as the lab's mean (what `thinker eval` prints).
+    const q = PAPER_ROWS[1];
+    expect(cmp.rows[1].avg_same_benchmarks).toBeCloseTo((q.scores['vqa-rad'] + q.scores.slake) / 2, 2);
+    expect(cmp.rows[1].scores['synth-text-L1']).toBeNull();
     // The paper's own rows keep their printed average.
     const q3 = PAPER_ROWS[0];
     const all = paperComparison(cmp.columns.map((c) => r(c.key, (q3.scores as Record<string, number>)[c.key] / 100)));

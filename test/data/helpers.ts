@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PNG } from 'pngjs';
 import { nodeDirSource } from '../../src/io/files';
-import { seededRandom } from '../../src/model/lm-data';
+import { seededRandom } from '../../src/util/random';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const DATA_DIR = path.resolve(REPO, '../shared/data');

@@ -193,7 +193,7 @@ describe("the paper's rows and the report table", () => {
     const json = evalReportJson(summary, 'my-model', rows);
     expect(json.paper.rows.map((r) => r.label)).toEqual(['paper: Qwen2.5-VL-3B-Instruct', 'paper: 3B RL(m23k)']);
     expect(json.paper.rows[0].scores).toEqual({ 'vqa-rad': 62.01, slake: 61.3, medqa: null });
-    expect(paperComparison(['medqa'], rows)[0].avg_same_benchmarks).toBeNull();
+    expect(paperComparison([{ name: 'medqa', accuracy: 0.5 }], rows).rows[0].avg_same_benchmarks).toBeNull();
     expect(formatEvalTable(summary, 'm', [])).not.toContain('paper:');
   });
 });

@@ -5,7 +5,7 @@
 // have to end in a result or an InputError. Findings are collected, so one run lists them all.
 import { expect } from 'vitest';
 import { InputError } from '../../src/engine/errors';
-import { seededRandom } from '../../src/model/lm-data';
+import { seededRandom } from '../../src/util/random';
 
 /** Mulberry32, with helpers for picking and mutating. */
 export function fuzzRng(seed: number) {

@@ -6,7 +6,7 @@ import { createNodeGpu } from '../../src/node/dawn';
 import type { Gpu } from '../../src/engine/gpu';
 import { Arena, type ArenaEntry, type Tensor, upload, download } from '../../src/engine/tensor';
 import { CommandStream } from '../../src/engine/stream';
-import { seededRandom } from '../../src/model/lm-data';
+import { seededRandom } from '../../src/util/random';
 
 let gpuPromise: Promise<Gpu> | null = null;
 export function testGpu(): Promise<Gpu> {

@@ -15,7 +15,8 @@ import type { RunEvent } from '../../src/recipe/run-events';
 import { createLab } from '../../src/lab';
 import { dataApi } from '../../src/lab/data';
 import { LabLocks, LockRegistry } from '../../src/lab/locks';
-import { modelsApi, writeModelFolder } from '../../src/lab/models';
+import { modelsApi } from '../../src/lab/models';
+import { writeModelFolder } from '../../src/io/hf-config';
 import { testGpu } from '../helpers/gpu';
 import { tinyConfig, tinyTokenizer } from '../eval/run-helpers';
 

@@ -7,7 +7,7 @@ import { tokenizerFromJson, type TextTokenizer } from '../../src/io/tokenizer';
 import { Model, initWeights } from '../../src/model/model';
 import { Trainer } from '../../src/model/trainer';
 import type { ModelConfig } from '../../src/model/config';
-import { seededRandom } from '../../src/model/lm-data';
+import { seededRandom } from '../../src/util/random';
 import { collate } from '../../src/recipe/batching';
 import { CHAT } from '../../src/io/chat';
 import type { EncodedExample, EncodedPrompt } from '../../src/task/encode';

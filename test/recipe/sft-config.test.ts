@@ -4,7 +4,8 @@
 import { describe, it, expect } from 'vitest';
 import { InputError } from '../../src/engine/errors';
 import { SFT_DEFAULTS, SFT_PRESETS, applyOverrides, sftConfigFrom, warmupSteps } from '../../src/recipe/sft-config';
-import { epochOrder, fingerprint, sftLr, sftPlan } from '../../src/recipe/sft';
+import { epochOrder, sftLr, sftPlan } from '../../src/recipe/sft';
+import { fingerprint } from '../../src/recipe/held-out';
 
 const fails = (f: () => unknown, ...patterns: RegExp[]) => {
   let err: unknown;

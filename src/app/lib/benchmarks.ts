@@ -1,7 +1,6 @@
-// The Evaluate page's benchmark choices and the table beside the paper's rows.
+// The Evaluate page's benchmark choices (the table beside the paper's rows is eval/report.ts paperComparison).
 import type { DataRef, DatasetInfo } from '../../lab/api';
-import type { BenchmarkResult } from '../../eval/run';
-import { isPaperBenchmark, PAPER_BENCHMARKS } from '../../eval/paper';
+import { isPaperBenchmark } from '../../eval/paper';
 
 export interface BenchmarkChoice {
   /** The name results carry; a paper benchmark's key when the data is one of the paper's sets. */
@@ -41,24 +40,4 @@ export function storedChoices(datasets: readonly DatasetInfo[]): BenchmarkChoice
     }
   }
   return out;
-}
-
-export interface PaperComparison {
-  /** The paper's columns, in its order. */
-  columns: { key: string; column: string }[];
-  /** The lab's accuracy (%) per column, null where not evaluated. */
-  lab: (number | null)[];
-  /** Mean over the evaluated paper columns, or null when none was (the paper's Avg. needs all six). */
-  labMean: number | null;
-  complete: boolean;
-}
-
-export function paperComparison(results: readonly BenchmarkResult[]): PaperComparison {
-  const columns = PAPER_BENCHMARKS.map((b) => ({ key: b.key as string, column: b.column as string }));
-  const lab = columns.map((c) => {
-    const r = results.find((x) => x.name === c.key);
-    return r ? 100 * r.accuracy : null;
-  });
-  const got = lab.filter((v): v is number => v !== null);
-  return { columns, lab, labMean: got.length ? got.reduce((a, b) => a + b, 0) / got.length : null, complete: got.length === columns.length };
 }

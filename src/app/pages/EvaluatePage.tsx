@@ -4,7 +4,8 @@ import { PAPER_ROWS, paperLabel } from '../../eval/paper';
 import type { BenchmarkResult, EvalRecord } from '../../eval/run';
 import { Labeled, NumberInput } from '../components/Field';
 import { BackendPicker, useBackendBusy } from '../components/BackendPicker';
-import { paperComparison, storedChoices, synthChoices } from '../lib/benchmarks';
+import { storedChoices, synthChoices } from '../lib/benchmarks';
+import { paperComparison } from '../../eval/report';
 import { downloadText, fileSafe, recordsJsonl } from '../lib/download';
 import { clip, formatPercent } from '../lib/format';
 import { useData } from '../stores/data';
@@ -154,7 +155,7 @@ function PaperTable({ results, model }: { results: BenchmarkResult[]; model: str
       <p className="muted small">
         The paper's rows are Qwen2.5-VL models of 3 to 32 billion parameters and other large baselines, measured on the full test sets
         (MedVLThinker, arXiv 2508.02669). A lab model has a millionth of their size; the rows are here for scale, not as a race.
-        {!cmp.complete && ' The lab row fills the columns of the benchmarks you evaluated; its mean covers only those.'}
+        {!cmp.complete && cmp.labMean !== null && ' The lab row fills the columns of the benchmarks you evaluated; every Avg. marked * covers only those (as `thinker eval` averages), the paper\'s own six-benchmark Avg. is in brackets.'}
       </p>
       <div className="table-scroll">
         <table className="table numeric">
@@ -173,13 +174,16 @@ function PaperTable({ results, model }: { results: BenchmarkResult[]; model: str
                 </>
               )}
             </tr>
-            {PAPER_ROWS.map((r) => (
-              <tr key={r.model} title={r.description}>
-                <td>{paperLabel(r)}</td>
-                {cmp.columns.map((c) => <td key={c.key}>{(r.scores as Record<string, number>)[c.key].toFixed(2)}</td>)}
-                <td>{r.avg.toFixed(2)}</td>
-              </tr>
-            ))}
+            {PAPER_ROWS.map((r, i) => {
+              const same = cmp.rows[i].avg_same_benchmarks;
+              return (
+                <tr key={r.model} title={r.description}>
+                  <td>{paperLabel(r)}</td>
+                  {cmp.columns.map((c) => <td key={c.key}>{(r.scores as Record<string, number>)[c.key].toFixed(2)}</td>)}
+                  <td data-testid="paper-row-avg">{cmp.complete || same === null ? r.avg.toFixed(2) : `${same.toFixed(2)}* [${r.avg.toFixed(2)}]`}</td>
+                </tr>
+              );
+            })}
           </tbody>
         </table>
       </div>

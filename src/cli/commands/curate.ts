@@ -13,8 +13,7 @@ import {
 } from '../../recipe/curate';
 import { intOpt, numOpt } from '../args';
 import { fileOutputs } from '../outputs';
-import { datasetByName, datasetDir } from './data';
-import { progressOnStderr } from './eval';
+import { datasetByName, datasetDir, progressOnStderr } from '../host';
 
 export interface CurateCliOptions {
   model: string; dataset?: string; dataDir?: string; split?: string; items?: string; imageRoot?: string; limit?: string;

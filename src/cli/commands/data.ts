@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
-import { stat } from 'node:fs/promises';
-import path from 'node:path';
 import { InputError } from '../../engine/errors';
 import { nodeDirSource } from '../../io/files';
-import { DATASETS, findDataset, type DatasetSpec } from '../../data/loaders';
+import { DATASETS } from '../../data/loaders';
+import { datasetByName, datasetDir } from '../host';
 import { formatReport, type LoadReport } from '../../data/report';
 
 export interface DataStatsOptions {
@@ -12,21 +11,6 @@ export interface DataStatsOptions {
   dataDir: string;
   onBad?: 'skip' | 'stop';
   limit?: number;
-}
-
-const isDir = (p: string) => stat(p).then((s) => s.isDirectory(), () => false);
-
-/** The dataset's folder: DIR/<usual folder> when present, else DIR itself (DIR is the dataset folder). */
-export async function datasetDir(spec: DatasetSpec, dataDir: string): Promise<string> {
-  if (!(await isDir(dataDir))) throw new InputError(dataDir, 'data folder not found');
-  const sub = path.join(dataDir, spec.dir);
-  return (await isDir(sub)) ? sub : dataDir;
-}
-
-export function datasetByName(name: string): DatasetSpec {
-  const spec = findDataset(name);
-  if (!spec) throw new InputError('--dataset', `unknown dataset "${name}" (choose ${DATASETS.map((d) => d.name).join(', ')})`);
-  return spec;
 }
 
 /** Load a dataset split and return its report (counts in, out, and every dropped item). */

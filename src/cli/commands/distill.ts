@@ -18,8 +18,7 @@ import { distill, type DistillRecord, type DistillResult, type ItemSampler } fro
 import { openPretrained } from '../../pretrained/node';
 import { intOpt, numOpt } from '../args';
 import { fileOutputs } from '../outputs';
-import { datasetByName, datasetDir } from './data';
-import { progressOnStderr } from './eval';
+import { datasetByName, datasetDir, progressOnStderr } from '../host';
 
 export interface DistillCliOptions {
   backend: string; model: string; endpoint?: string; dtype?: string; offline?: boolean; cacheDir?: string;

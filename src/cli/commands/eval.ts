@@ -2,8 +2,6 @@ import type { Command } from 'commander';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-// @ts-expect-error cli-progress ships no type declarations; the few members used are typed below.
-import cliProgressModule from 'cli-progress';
 import { InputError } from '../../engine/errors';
 import { nodeDirSource } from '../../io/files';
 import { loadTokenizer } from '../../io/tokenizer';
@@ -16,6 +14,7 @@ import { runEval, type BenchmarkInput, type EvalRecord } from '../../eval/run';
 import { evalReportJson, formatEvalTable } from '../../eval/report';
 import { selectPaperRows } from '../../eval/paper';
 import { intOpt, numOpt } from '../args';
+import { progressOnStderr } from '../host';
 import { openPretrained } from '../../pretrained/node';
 
 /**
@@ -131,54 +130,6 @@ export async function loadBenchmarks(o: LoadBenchmarksOptions): Promise<LoadedBe
   }
   if (problems.length) throw new InputError('eval', `no usable items in ${problems.length} benchmark(s): ${problems.join('; ')}`);
   return { benchmarks: o.names.map((name) => ({ name, items: byName.get(name)! })), reports };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Progress on stderr: a bar on a terminal, a plain line every few seconds otherwise (logs, CI).
-
-interface Bar {
-  start(total: number, value: number, payload?: Record<string, unknown>): void;
-  update(value: number, payload?: Record<string, unknown>): void;
-  setTotal(total: number): void;
-  stop(): void;
-}
-const cliProgress = cliProgressModule as { SingleBar: new (opts: Record<string, unknown>, preset?: unknown) => Bar; Presets: Record<string, unknown> };
-
-export interface Progress {
-  update(done: number, total: number, what: string): void;
-  stop(): void;
-}
-
-export function progressOnStderr(title: string, quiet = false): Progress {
-  if (quiet) return { update() {}, stop() {} };
-  if (process.stderr.isTTY) {
-    const bar = new cliProgress.SingleBar({
-      stream: process.stderr, format: `${title} [{bar}] {percentage}% | {value}/{total} sequences | {what} | ETA {eta_formatted}`,
-      hideCursor: true, clearOnComplete: false,
-    }, cliProgress.Presets.shades_classic);
-    let started = false;
-    return {
-      update(done, total, what) {
-        if (!started) { bar.start(total, done, { what }); started = true; return; }
-        bar.setTotal(total);
-        bar.update(done, { what });
-      },
-      stop() { if (started) bar.stop(); },
-    };
-  }
-  let last = 0;
-  let lastDone = -1;
-  const t0 = Date.now();
-  return {
-    update(done, total, what) {
-      const now = Date.now();
-      if (done === lastDone || (done < total && now - last < 5000)) return;
-      last = now;
-      lastDone = done;
-      process.stderr.write(`${title}: ${done}/${total} sequences (${what}) ${((now - t0) / 1000).toFixed(0)} s\n`);
-    },
-    stop() {},
-  };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -12,31 +12,18 @@ import { InputError } from '../../engine/errors';
 import type { Gpu } from '../../engine/gpu';
 import type { QAItem } from '../../task/schema';
 import { nodeWorkspace } from '../../io/workspace';
-import { createNodeGpu } from '../../node/dawn';
 import { applyOverrides, checkSftConfig, sftConfigFrom, SFT_PRESETS, type SftConfig } from '../../recipe/sft-config';
 import { findResume, type RunState } from '../../recipe/run-io';
-import {
-  loadSftItems as loadItems, runSftJob, type FolderResolver, type SftSummary, type SynthGenerator,
-} from '../../recipe/sft-run';
+import { loadSftItems as loadItems, runSftJob, type SftSummary } from '../../recipe/sft-run';
+import type { SynthGenerator } from '../../recipe/job';
 import { intOpt, numOpt } from '../args';
+import { nodeFolders, nodeRunHost, printEstimate } from '../host';
 import { estimateRun, type RunEstimate } from '../../recipe/estimate';
 
-/** An estimate as a person reads it (stderr), or as JSON (stdout). */
-export function printEstimate(e: RunEstimate, json: boolean) {
-  if (json) process.stdout.write(JSON.stringify(e) + '\n');
-  process.stderr.write(`estimated ${formatDuration(e.totalSeconds)} on this adapter: ${e.totalSteps} steps of ${e.secondsPerStep.toFixed(2)} s` +
-    `${e.evals ? `, ${e.evals} evaluations of ${e.secondsPerEval.toFixed(1)} s` : ''}, ${e.setupSeconds.toFixed(0)} s to prepare ` +
-    `(measured over ${e.measuredSteps} step${e.measuredSteps === 1 ? '' : 's'} in ${e.measureSeconds.toFixed(0)} s)\n`);
-}
-
-export function formatDuration(s: number): string {
-  if (s < 90) return `${Math.round(s)} s`;
-  if (s < 5400) return `${(s / 60).toFixed(1)} min`;
-  return `${(s / 3600).toFixed(1)} h`;
-}
 import { runOutput } from '../outputs';
 
-export type { SftSummary, SynthGenerator } from '../../recipe/sft-run';
+export type { SftSummary } from '../../recipe/sft-run';
+export type { SynthGenerator } from '../../recipe/job';
 export { tokenizerCorpus, scratchModelConfig } from '../../recipe/sft-run';
 
 export interface SftCliOptions {
@@ -69,60 +56,9 @@ export interface SftCliDeps {
   log?: (line: string) => void;
 }
 
-/** Config paths are folders on disk, absolute or relative to the working directory. */
-export const nodeFolders: FolderResolver = (ref) => nodeWorkspace(path.resolve(ref));
-
 /** Training and held-out items of the config's data source, its folders on disk. */
 export function loadSftItems(cfg: SftConfig, deps: Pick<SftCliDeps, 'generateSynth'> = {}): Promise<{ train: QAItem[]; eval: QAItem[]; notes: string[] }> {
   return loadItems(cfg, { generateSynth: deps.generateSynth, open: nodeFolders });
-}
-
-/**
- * Ctrl-C (SIGINT) and SIGTERM abort `controller`, so the run stops after its current step and
- * saves a checkpoint; a second signal exits at once (code 130). Returns a function removing the
- * handlers.
- */
-export function abortOnSignals(controller: AbortController, log: (msg: string) => void = (m) => process.stderr.write(m + '\n')): () => void {
-  let seen = 0;
-  const handler = (sig: NodeJS.Signals) => {
-    seen++;
-    if (seen === 1) {
-      log(`${sig}: stopping after the current step and saving a checkpoint (${sig === 'SIGINT' ? 'Ctrl-C' : 'signal'} again to quit without saving)`);
-      controller.abort(new Error(`stopped by ${sig}`));
-    } else {
-      process.exit(130);
-    }
-  };
-  process.on('SIGINT', handler);
-  process.on('SIGTERM', handler);
-  return () => {
-    process.off('SIGINT', handler);
-    process.off('SIGTERM', handler);
-  };
-}
-
-/**
- * What the run drivers need from the host: a stop signal fed by the caller's signal and Ctrl-C,
- * and a device made only when asked (after every input is checked) and destroyed at the end
- * unless the caller lent it. `done` undoes both.
- */
-export function nodeRunHost(deps: { gpu?: Gpu; signal?: AbortSignal; handleSignals?: boolean }, log: (line: string) => void) {
-  const controller = new AbortController();
-  const onOuter = () => controller.abort(deps.signal?.reason);
-  deps.signal?.addEventListener('abort', onOuter);
-  if (deps.signal?.aborted) controller.abort();
-  const removeSignals = deps.handleSignals === false ? () => undefined : abortOnSignals(controller, log);
-  let own: Gpu | null = null;
-  const lent = deps.gpu;
-  return {
-    signal: controller.signal,
-    gpu: async () => lent ?? (own = await createNodeGpu()),
-    done: () => {
-      removeSignals();
-      deps.signal?.removeEventListener('abort', onOuter);
-      own?.destroy();
-    },
-  };
 }
 
 /** The config of a run: --config (preset or file), else the resumed checkpoint's, then the overrides. */

@@ -1,0 +1,14 @@
+// Seeded randomness for data order, init and sampling in tests: the same seed gives the same
+// stream in every JavaScript engine, so a run is reproducible in the browser and in Node.
+
+/** Mulberry32, the lab's small seeded generator (uniform [0, 1)). */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
