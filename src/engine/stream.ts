@@ -13,16 +13,15 @@ import type { Tensor } from './tensor';
 import { BYTES } from './tensor';
 import { GpuCommandError, EngineError } from './errors';
 import { kindOf } from './gpu';
-
-/** A uniform field: [type, value]. Packed in order, 4 bytes each, as the WGSL struct must declare them. */
-export type UniformField = ['u32' | 'i32' | 'f32', number];
+import type { UniformBlock } from './uniforms';
 
 const SLOT_BYTES = 256; // minUniformBufferOffsetAlignment on every adapter we know
 const SLOTS = 2048;
 
 export interface Dispatch {
   pipeline: GPUComputePipeline;
-  uniforms: UniformField[];
+  /** The shader's uniform struct, filled through its declared layout (uniforms.ts). */
+  uniforms: UniformBlock;
   /** Storage bindings 1..n in order; null leaves a binding index unused by this entry point. */
   bindings: (Tensor | null)[];
   workgroups: [number, number?, number?];
