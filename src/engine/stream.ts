@@ -4,9 +4,10 @@
 // with a single writeBuffer at submit time.
 //
 // Binding convention for every kernel in shaders/: @group(0) @binding(0) is the uniform parameter
-// block, @binding(1..) are storage buffers in the order the TypeScript launcher passes them, and
-// every storage binding is declared read_write, so tensors of one arena can be read and written by
-// the same dispatch (WebGPU forbids mixing read-only and writable bindings of one buffer).
+// block (its fields declared by the launcher through uniforms.ts), @binding(1..) are storage
+// buffers in the order the TypeScript launcher passes them, and every storage binding is declared
+// read_write, so tensors of one arena can be read and written by the same dispatch (WebGPU forbids
+// mixing read-only and writable bindings of one buffer).
 
 import type { Gpu } from './gpu';
 import type { Tensor } from './tensor';
