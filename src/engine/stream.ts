@@ -4,25 +4,25 @@
 // with a single writeBuffer at submit time.
 //
 // Binding convention for every kernel in shaders/: @group(0) @binding(0) is the uniform parameter
-// block, @binding(1..) are storage buffers in the order the TypeScript launcher passes them, and
-// every storage binding is declared read_write, so tensors of one arena can be read and written by
-// the same dispatch (WebGPU forbids mixing read-only and writable bindings of one buffer).
+// block (its fields declared by the launcher through uniforms.ts), @binding(1..) are storage
+// buffers in the order the TypeScript launcher passes them, and every storage binding is declared
+// read_write, so tensors of one arena can be read and written by the same dispatch (WebGPU forbids
+// mixing read-only and writable bindings of one buffer).
 
 import type { Gpu } from './gpu';
 import type { Tensor } from './tensor';
 import { BYTES } from './tensor';
 import { GpuCommandError, EngineError } from './errors';
 import { kindOf } from './gpu';
-
-/** A uniform field: [type, value]. Packed in order, 4 bytes each, as the WGSL struct must declare them. */
-export type UniformField = ['u32' | 'i32' | 'f32', number];
+import type { UniformBlock } from './uniforms';
 
 const SLOT_BYTES = 256; // minUniformBufferOffsetAlignment on every adapter we know
 const SLOTS = 2048;
 
 export interface Dispatch {
   pipeline: GPUComputePipeline;
-  uniforms: UniformField[];
+  /** The shader's uniform struct, filled through its declared layout (uniforms.ts). */
+  uniforms: UniformBlock;
   /** Storage bindings 1..n in order; null leaves a binding index unused by this entry point. */
   bindings: (Tensor | null)[];
   workgroups: [number, number?, number?];

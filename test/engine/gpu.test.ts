@@ -6,6 +6,7 @@ import { Arena } from '../../src/engine/tensor';
 import { CommandStream, grid1d } from '../../src/engine/stream';
 import { NoWebGPUError, GpuCommandError } from '../../src/engine/errors';
 import code from '../../shaders/elementwise.wgsl?raw';
+import { ELEMENTWISE_PARAMS } from '../../src/engine/kernels/elementwise';
 
 describe('device layer', () => {
   it('requests the adapter\'s real limits, not the WebGPU defaults', async () => {
@@ -29,7 +30,7 @@ describe('device layer', () => {
     const s = new CommandStream(gpu, 'bad-stream');
     // The same writable range bound twice is invalid in WebGPU.
     s.dispatch({ label: 'aliased_axpby', pipeline: gpu.pipeline('elementwise', code, 'axpby', { WG: 64 }),
-      uniforms: [['u32', 64], ['f32', 1], ['f32', 1], ['u32', 0]], bindings: [a.get('x'), a.get('x')], workgroups: [1] });
+      uniforms: ELEMENTWISE_PARAMS.values({ n: 64, alpha: 1, beta: 1, m: 0 }), bindings: [a.get('x'), a.get('x')], workgroups: [1] });
     const err = await s.sync().catch((e) => e);
     expect(err).toBeInstanceOf(GpuCommandError);
     expect(err.message).toMatch(/bad-stream/);

@@ -4,8 +4,11 @@ import { grid1d } from '../stream';
 import type { Tensor } from '../tensor';
 import { EngineError } from '../errors';
 import { requireDisjoint, requireTensor } from './check';
+import { uniformLayout } from '../uniforms';
 
 const WG = 256;
+
+export const ACTIVATION_PARAMS = uniformLayout('activation', 'Params', { n: 'u32', _pad0: 'u32', _pad1: 'u32', _pad2: 'u32' });
 
 function checkAll(kernel: string, n: number, ts: Record<string, Tensor>): void {
   if (!Number.isInteger(n) || n < 0) throw new EngineError(`${kernel}: element count ${n} must be a non-negative integer`);
@@ -17,7 +20,7 @@ function launch(s: CommandStream, entry: string, n: number, bindings: (Tensor | 
   s.dispatch({
     label: entry,
     pipeline: s.gpu.pipeline('activation', code, entry, { WG }),
-    uniforms: [['u32', n], ['u32', 0], ['u32', 0], ['u32', 0]],
+    uniforms: ACTIVATION_PARAMS.values({ n }),
     bindings,
     workgroups: grid1d(n, WG, s.gpu.limits.maxComputeWorkgroupsPerDimension),
   });

@@ -1,10 +1,11 @@
 import code from '../../../shaders/attention.wgsl?raw';
-import type { CommandStream, UniformField } from '../stream';
+import type { CommandStream } from '../stream';
 import { grid1d } from '../stream';
 import type { Tensor } from '../tensor';
 import { EngineError } from '../errors';
 import { requireDisjoint, requireTensor } from './check';
 import { HEAD_DIM_MAX, MAX_EXACT } from './limits';
+import { uniformLayout } from '../uniforms';
 
 /** Threads per workgroup, and key (or query) rows per chunk. Must be a power of two. */
 const WG = 64;
@@ -12,6 +13,12 @@ const WG = 64;
 const chunkThreads = (keys: number) => (keys <= 32 ? 32 : WG);
 /** Threads per workgroup of the one-thread-per-row kernels (Gpu.rowKernels). */
 const RT = 64;
+
+/** One struct for every entry point: the attention kernels read B..scale, kv_write reads n..pos0. */
+export const ATTENTION_PARAMS = uniformLayout('attention', 'Params', {
+  B: 'u32', Tq: 'u32', Tk: 'u32', H: 'u32', KVH: 'u32', hd: 'u32', causal: 'u32', kLen: 'u32',
+  scale: 'f32', n: 'u32', W: 'u32', Tn: 'u32', Cap: 'u32', pos0: 'u32', _pad0: 'u32', _pad1: 'u32',
+});
 
 export interface AttentionShape { B: number; Tq: number; Tk: number; H: number; KVH: number; hd: number; causal: boolean }
 
@@ -34,13 +41,11 @@ function checkShape(kernel: string, sh: AttentionShape, kLen: number): void {
 /** A grid of RT-thread workgroups with one thread per row. */
 const rowGrid = (s: CommandStream, rows: number) => grid1d(rows, RT, s.gpu.limits.maxComputeWorkgroupsPerDimension);
 
-function uniforms(sh: AttentionShape, kLen: number): UniformField[] {
-  return [
-    ['u32', sh.B], ['u32', sh.Tq], ['u32', sh.Tk], ['u32', sh.H],
-    ['u32', sh.KVH], ['u32', sh.hd], ['u32', sh.causal ? 1 : 0], ['u32', kLen],
-    ['f32', 1 / Math.sqrt(sh.hd)], ['u32', 0], ['u32', 0], ['u32', 0],
-    ['u32', 0], ['u32', 0], ['u32', 0], ['u32', 0],
-  ];
+function uniforms(sh: AttentionShape, kLen: number) {
+  return ATTENTION_PARAMS.values({
+    B: sh.B, Tq: sh.Tq, Tk: sh.Tk, H: sh.H, KVH: sh.KVH, hd: sh.hd, causal: sh.causal ? 1 : 0, kLen,
+    scale: 1 / Math.sqrt(sh.hd), n: 0, W: 0, Tn: 0, Cap: 0, pos0: 0,
+  });
 }
 
 /**
@@ -170,10 +175,9 @@ export function kvWrite(s: CommandStream, src: Tensor, cache: Tensor, B: number,
   s.dispatch({
     label: 'kv_write',
     pipeline: s.gpu.pipeline('attention', code, 'kv_write', { WG }),
-    uniforms: [
-      ['u32', B], ['u32', 0], ['u32', 0], ['u32', 0], ['u32', 0], ['u32', 0], ['u32', 0], ['u32', 0],
-      ['f32', 0], ['u32', n], ['u32', W], ['u32', Tn], ['u32', Cap], ['u32', pos0], ['u32', 0], ['u32', 0],
-    ],
+    uniforms: ATTENTION_PARAMS.values({
+      B, Tq: 0, Tk: 0, H: 0, KVH: 0, hd: 0, causal: 0, kLen: 0, scale: 0, n, W, Tn, Cap, pos0,
+    }),
     bindings: [null, null, null, null, null, null, null, null, null, null, null, null, src, cache],
     workgroups: grid1d(n, WG, s.gpu.limits.maxComputeWorkgroupsPerDimension),
   });

@@ -4,6 +4,9 @@ import { grid1d, rowThreads } from '../stream';
 import type { Tensor } from '../tensor';
 import { EngineError } from '../errors';
 import { requireDisjoint, requireTensor } from './check';
+import { uniformLayout } from '../uniforms';
+
+export const CROSSENTROPY_PARAMS = uniformLayout('crossentropy', 'Params', { n: 'u32', v: 'u32', invTemp: 'f32', _pad: 'u32' });
 
 /** Threads per workgroup of the one-thread-per-row entry points (Gpu.rowKernels). */
 const RT = 64;
@@ -42,7 +45,7 @@ export function logprobForward(s: CommandStream, logits: Tensor, targets: Tensor
   s.dispatch({
     label: 'logprob.fwd' + l.suffix,
     pipeline: l.pipeline,
-    uniforms: [['u32', N], ['u32', V], ['f32', invTemp], ['u32', 0]],
+    uniforms: CROSSENTROPY_PARAMS.values({ n: N, v: V, invTemp }),
     bindings: [logits, targets, logp, entropy],
     workgroups: l.workgroups,
   });
@@ -68,7 +71,7 @@ export function logprobBackward(s: CommandStream, logits: Tensor, targets: Tenso
   s.dispatch({
     label: (inPlace ? 'logprob.bwd.inplace' : 'logprob.bwd') + l.suffix,
     pipeline: l.pipeline,
-    uniforms: [['u32', N], ['u32', V], ['f32', invTemp], ['u32', 0]],
+    uniforms: CROSSENTROPY_PARAMS.values({ n: N, v: V, invTemp }),
     bindings: inPlace ? [logits, targets, coef] : [logits, targets, coef, dlogits],
     workgroups: l.workgroups,
   });

@@ -3,8 +3,11 @@ import type { CommandStream } from '../stream';
 import { grid1d } from '../stream';
 import type { Tensor } from '../tensor';
 import { EngineError } from '../errors';
+import { uniformLayout } from '../uniforms';
 
 const WG = 256;
+
+export const ELEMENTWISE_PARAMS = uniformLayout('elementwise', 'Params', { n: 'u32', alpha: 'f32', beta: 'f32', m: 'u32' });
 
 /** y = alpha * x + beta * y over the first n elements (n defaults to y.size). */
 export function axpby(s: CommandStream, x: Tensor, y: Tensor, alpha: number, beta: number, n = y.size): void {
@@ -12,7 +15,7 @@ export function axpby(s: CommandStream, x: Tensor, y: Tensor, alpha: number, bet
   s.dispatch({
     label: 'axpby',
     pipeline: s.gpu.pipeline('elementwise', code, 'axpby', { WG }),
-    uniforms: [['u32', n], ['f32', alpha], ['f32', beta], ['u32', 0]],
+    uniforms: ELEMENTWISE_PARAMS.values({ n, alpha, beta, m: 0 }),
     bindings: [x, y],
     workgroups: grid1d(n, WG, s.gpu.limits.maxComputeWorkgroupsPerDimension),
   });
@@ -28,7 +31,7 @@ export function fill(s: CommandStream, y: Tensor, value: number, n = y.size): vo
   s.dispatch({
     label: 'fill',
     pipeline: s.gpu.pipeline('elementwise', code, 'fill', { WG }),
-    uniforms: [['u32', n], ['f32', value], ['f32', 0], ['u32', 0]],
+    uniforms: ELEMENTWISE_PARAMS.values({ n, alpha: value, beta: 0, m: 0 }),
     bindings: [null, y],
     workgroups: grid1d(n, WG, s.gpu.limits.maxComputeWorkgroupsPerDimension),
   });
@@ -42,7 +45,7 @@ export function addBroadcastRows(s: CommandStream, x: Tensor, y: Tensor, period:
   s.dispatch({
     label: 'add_broadcast',
     pipeline: s.gpu.pipeline('elementwise', code, 'add_broadcast', { WG }),
-    uniforms: [['u32', n], ['f32', 0], ['f32', 0], ['u32', period]],
+    uniforms: ELEMENTWISE_PARAMS.values({ n, alpha: 0, beta: 0, m: period }),
     bindings: [x, y],
     workgroups: grid1d(n, WG, s.gpu.limits.maxComputeWorkgroupsPerDimension),
   });

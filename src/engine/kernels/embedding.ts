@@ -4,8 +4,11 @@ import { grid1d } from '../stream';
 import type { Tensor } from '../tensor';
 import { EngineError } from '../errors';
 import { requireDisjoint, requireTensor } from './check';
+import { uniformLayout } from '../uniforms';
 
 const WG = 256;
+
+export const EMBEDDING_PARAMS = uniformLayout('embedding', 'Params', { n: 'u32', d: 'u32', limit: 'u32', _pad: 'u32' });
 
 function positiveWidth(kernel: string, D: number): void {
   if (!Number.isInteger(D) || D <= 0) throw new EngineError(`${kernel}: row width ${D} must be a positive integer`);
@@ -17,7 +20,7 @@ function rowMove(s: CommandStream, label: string, entry: 'gather' | 'scatter', i
   s.dispatch({
     label,
     pipeline: s.gpu.pipeline('embedding', code, entry, { WG }),
-    uniforms: [['u32', n], ['u32', D], ['u32', limit], ['u32', 0]],
+    uniforms: EMBEDDING_PARAMS.values({ n, d: D, limit }),
     bindings: [index, src, dst],
     workgroups: grid1d(n * D, WG, s.gpu.limits.maxComputeWorkgroupsPerDimension),
   });
@@ -87,7 +90,7 @@ export function embeddingBackward(s: CommandStream, dOut: Tensor, dTable: Tensor
   s.dispatch({
     label: 'embedding.bwd',
     pipeline: s.gpu.pipeline('embedding', code, 'grad', { WG }),
-    uniforms: [['u32', numRows], ['u32', D], ['u32', V], ['u32', 0]],
+    uniforms: EMBEDDING_PARAMS.values({ n: numRows, d: D, limit: V }),
     bindings: [planRows, dOut, dTable, planStarts, planPositions],
     workgroups: grid1d(numRows, 1, s.gpu.limits.maxComputeWorkgroupsPerDimension),
   });

@@ -4,8 +4,13 @@ import { grid1d } from '../stream';
 import type { Tensor } from '../tensor';
 import { EngineError } from '../errors';
 import { requireDisjoint, requireTensor } from './check';
+import { uniformLayout } from '../uniforms';
 
 const WG = 256;
+
+export const GRPO_PARAMS = uniformLayout('grpo', 'Params', {
+  n: 'u32', clipLow: 'f32', clipHigh: 'f32', clipC: 'f32', klCoef: 'f32', hasRef: 'u32', _pad0: 'u32', _pad1: 'u32',
+});
 const K = 'grpoPolicyLoss';
 
 export interface PolicyLossOptions {
@@ -54,8 +59,7 @@ export function grpoPolicyLoss(s: CommandStream, t: {
   s.dispatch({
     label: 'grpo.policy_loss',
     pipeline: s.gpu.pipeline('grpo', code, 'policy_loss', { WG }),
-    uniforms: [['u32', N], ['f32', o.clipLow], ['f32', o.clipHigh], ['f32', o.clipC], ['f32', o.klCoef],
-      ['u32', o.hasRef ? 1 : 0], ['u32', 0], ['u32', 0]],
+    uniforms: GRPO_PARAMS.values({ n: N, clipLow: o.clipLow, clipHigh: o.clipHigh, clipC: o.clipC, klCoef: o.klCoef, hasRef: o.hasRef ? 1 : 0 }),
     bindings: [t.logp, t.oldLogp, t.refLogp, t.adv, t.weight, t.coef, t.stats],
     workgroups: grid1d(N, WG, s.gpu.limits.maxComputeWorkgroupsPerDimension),
   });

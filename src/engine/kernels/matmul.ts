@@ -1,8 +1,9 @@
 import code from '../../../shaders/matmul.wgsl?raw';
-import type { CommandStream, UniformField } from '../stream';
+import type { CommandStream } from '../stream';
 import type { Tensor } from '../tensor';
 import { EngineError } from '../errors';
 import { requireDisjoint, requireTensor } from './check';
+import { uniformLayout } from '../uniforms';
 
 // Tiled path: 16x16 threads, each with a 4x4 register block -> 64x64 tiles of C, K staged 16 at a
 // time (2 x 16 x 65 floats = 8.3 KiB of workgroup memory).
@@ -27,6 +28,11 @@ const SC = 32;
 const SR = 8;
 
 const U32_MAX = 0xffffffff;
+
+export const MATMUL_PARAMS = uniformLayout('matmul', 'Params', {
+  M: 'u32', N: 'u32', K: 'u32', flags: 'u32', sAm: 'u32', sAk: 'u32', sBk: 'u32', sBn: 'u32',
+  strideA: 'u32', strideB: 'u32', strideC: 'u32', alpha: 'f32', ks: 'u32', _pad0: 'u32', _pad1: 'u32', _pad2: 'u32',
+});
 
 export interface MatmulOpts {
   M: number; N: number; K: number;
@@ -90,13 +96,13 @@ export function matmul(s: CommandStream, A: Tensor, B: Tensor, C: Tensor, o: Mat
   const flags = (transA ? 0 : 1) | (transB ? 2 : 0) | (accumulate ? 4 : 0);
   const gemv = M <= GEMV_MAX_ROWS;
   const ks = transB ? GEMV_KS_KCONTIG : GEMV_KS_NCONTIG;
-  const uniforms: UniformField[] = [
-    ['u32', M], ['u32', N], ['u32', K], ['u32', flags],
-    ['u32', transA ? 1 : K], ['u32', transA ? M : 1], // sAm, sAk
-    ['u32', transB ? 1 : N], ['u32', transB ? K : 1], // sBk, sBn
-    ['u32', strideA], ['u32', strideB], ['u32', strideC], ['f32', alpha],
-    ['u32', gemv ? ks : 0], ['u32', 0], ['u32', 0], ['u32', 0],
-  ];
+  const uniforms = MATMUL_PARAMS.values({
+    M, N, K, flags,
+    sAm: transA ? 1 : K, sAk: transA ? M : 1,
+    sBk: transB ? 1 : N, sBn: transB ? K : 1,
+    strideA, strideB, strideC, alpha,
+    ks: gemv ? ks : 0,
+  });
   const bindings = o.bias ? [A, B, C, o.bias] : [A, B, C];
   if (s.gpu.rowKernels) {
     s.dispatch({
@@ -137,12 +143,10 @@ export function sumRows(s: CommandStream, X: Tensor, out: Tensor, rows: number, 
   s.dispatch({
     label: 'sum_rows',
     pipeline: s.gpu.pipeline('matmul', code, 'sum_rows', { SC, SR }),
-    uniforms: [
-      ['u32', rows], ['u32', cols], ['u32', 0], ['u32', accumulate ? 4 : 0],
-      ['u32', 0], ['u32', 0], ['u32', 0], ['u32', 0],
-      ['u32', 0], ['u32', 0], ['u32', 0], ['f32', 1],
-      ['u32', 0], ['u32', 0], ['u32', 0], ['u32', 0],
-    ],
+    uniforms: MATMUL_PARAMS.values({
+      M: rows, N: cols, K: 0, flags: accumulate ? 4 : 0,
+      sAm: 0, sAk: 0, sBk: 0, sBn: 0, strideA: 0, strideB: 0, strideC: 0, alpha: 1, ks: 0,
+    }),
     bindings: [X, null, out],
     workgroups: [Math.ceil(cols / SC), 1, 1],
   });

@@ -1,14 +1,17 @@
 import code from '../../../shaders/norm.wgsl?raw';
 import type { CommandStream } from '../stream';
-import { grid1d, rowThreads, type UniformField } from '../stream';
+import { grid1d, rowThreads } from '../stream';
 import type { Tensor } from '../tensor';
 import { requireDisjoint, requireTensor } from './check';
+import { uniformLayout } from '../uniforms';
 
 const CX = 32;
 const CY = 8;
 
 /** Threads per workgroup of the one-thread-per-row entry points (Gpu.rowKernels). */
 const RT = 64;
+
+export const NORM_PARAMS = uniformLayout('norm', 'Params', { rows: 'u32', dim: 'u32', eps: 'f32', accumulate: 'u32' });
 
 /** Pipeline and grid of a row entry point: one workgroup per row, or one thread per row. */
 function rowLaunch(s: CommandStream, entry: string, rows: number, dim: number) {
@@ -32,7 +35,7 @@ export function rmsnormForward(s: CommandStream, x: Tensor, w: Tensor, y: Tensor
   s.dispatch({
     label: 'rmsnorm.fwd' + l.suffix,
     pipeline: l.pipeline,
-    uniforms: [['u32', rows], ['u32', dim], ['f32', eps], ['u32', 0]],
+    uniforms: NORM_PARAMS.values({ rows, dim, eps, accumulate: 0 }),
     bindings: [x, w, rstd, y],
     workgroups: l.workgroups,
   });
@@ -53,7 +56,7 @@ export function rmsnormBackward(s: CommandStream, x: Tensor, w: Tensor, rstd: Te
   requireTensor(k, dw, dim, 'dw', 'f32', `[${dim}]`);
   requireDisjoint(k, { x, w, rstd, dy, dx, dw });
   if (rows === 0 || dim === 0) return;
-  const uniforms: UniformField[] = [['u32', rows], ['u32', dim], ['f32', 0], ['u32', accumulateDx ? 1 : 0]];
+  const uniforms = NORM_PARAMS.values({ rows, dim, eps: 0, accumulate: accumulateDx ? 1 : 0 });
   const l = rowLaunch(s, 'backward_dx', rows, dim);
   s.dispatch({
     label: 'rmsnorm.bwd.dx' + l.suffix,

@@ -5,12 +5,21 @@ import { grid1d } from '../stream';
 import { BYTES, STORAGE_USAGE, type Tensor } from '../tensor';
 import { EngineError } from '../errors';
 import { requireDisjoint, requireTensor } from './check';
+import { uniformLayout } from '../uniforms';
 
 const WG = 256;
 /** Partial sums per accumulate slot: enough workgroups to keep a large GPU's memory busy. */
 const PARTS = 512;
 /** Elements each sum-of-squares thread should handle at least before another workgroup is worth it. */
 const PER_THREAD = 8;
+
+// One struct per entry point family: sumsq_partial, sumsq_finalize, adamw.
+export const SUMSQ_PARAMS = uniformLayout('optimizer', 'SumsqParams', { n: 'u32', base: 'u32', groups: 'u32', _pad: 'u32' });
+export const FINALIZE_PARAMS = uniformLayout('optimizer', 'FinalizeParams', { count: 'u32', max_norm: 'f32', _pad0: 'u32', _pad1: 'u32' });
+export const ADAM_PARAMS = uniformLayout('optimizer', 'AdamParams', {
+  n: 'u32', decay: 'f32', beta1: 'f32', beta2: 'f32', one_m_beta1: 'f32', one_m_beta2: 'f32',
+  step_size: 'f32', inv_sqrt_bc2: 'f32', eps: 'f32', _pad0: 'u32', _pad1: 'u32', _pad2: 'u32',
+});
 
 function wgslTensor(name: string, buffer: GPUBuffer, size: number): Tensor {
   return { name, buffer, byteOffset: 0, shape: [size], dtype: 'f32', size };
@@ -56,7 +65,7 @@ export class GradNorm {
     s.dispatch({
       label: 'gradnorm.sumsq',
       pipeline: s.gpu.pipeline('optimizer', code, 'sumsq_partial', { WG, PARTS }),
-      uniforms: [['u32', n], ['u32', this.used * PARTS], ['u32', groups], ['u32', 0]],
+      uniforms: SUMSQ_PARAMS.values({ n, base: this.used * PARTS, groups }),
       bindings: [g, this.partials],
       workgroups: [groups],
     });
@@ -69,7 +78,7 @@ export class GradNorm {
     s.dispatch({
       label: 'gradnorm.finalize',
       pipeline: s.gpu.pipeline('optimizer', code, 'sumsq_finalize', { WG }),
-      uniforms: [['u32', this.used * PARTS], ['f32', maxNorm], ['u32', 0], ['u32', 0]],
+      uniforms: FINALIZE_PARAMS.values({ count: this.used * PARTS, max_norm: maxNorm }),
       bindings: [this.partials, this.state],
       workgroups: [1],
     });
@@ -112,11 +121,10 @@ export function adamw(s: CommandStream, p: Tensor, g: Tensor, m: Tensor, v: Tens
   s.dispatch({
     label: 'adamw',
     pipeline: s.gpu.pipeline('optimizer', code, 'adamw', { WG }),
-    uniforms: [
-      ['u32', n], ['f32', 1 - h.lr * h.weightDecay], ['f32', h.beta1], ['f32', h.beta2],
-      ['f32', 1 - h.beta1], ['f32', 1 - h.beta2], ['f32', h.lr / bc1], ['f32', 1 / Math.sqrt(bc2)],
-      ['f32', h.eps], ['u32', 0], ['u32', 0], ['u32', 0],
-    ],
+    uniforms: ADAM_PARAMS.values({
+      n, decay: 1 - h.lr * h.weightDecay, beta1: h.beta1, beta2: h.beta2, one_m_beta1: 1 - h.beta1, one_m_beta2: 1 - h.beta2,
+      step_size: h.lr / bc1, inv_sqrt_bc2: 1 / Math.sqrt(bc2), eps: h.eps,
+    }),
     bindings: [p, g, m, v, clipState],
     workgroups: grid1d(n, WG, s.gpu.limits.maxComputeWorkgroupsPerDimension),
   });

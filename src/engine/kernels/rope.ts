@@ -4,8 +4,11 @@ import { grid1d } from '../stream';
 import type { Tensor } from '../tensor';
 import { EngineError } from '../errors';
 import { requireDisjoint, requireTensor } from './check';
+import { uniformLayout } from '../uniforms';
 
 const WG = 256;
+
+export const ROPE_PARAMS = uniformLayout('rope', 'Params', { n: 'u32', half: 'u32', nHeads: 'u32', sign: 'f32' });
 
 /**
  * invFreq[i] = theta^(-2i/hd), i < hd/2. Kept on the CPU so rope-scaling variants (linear, NTK,
@@ -37,7 +40,7 @@ export function rope(s: CommandStream, x: Tensor, positions: Tensor, invFreq: Te
   s.dispatch({
     label: inverse ? 'rope_inv' : 'rope',
     pipeline: s.gpu.pipeline('rope', code, 'rope', { WG }),
-    uniforms: [['u32', n], ['u32', hd / 2], ['u32', nHeads], ['f32', inverse ? -1 : 1]],
+    uniforms: ROPE_PARAMS.values({ n, half: hd / 2, nHeads, sign: inverse ? -1 : 1 }),
     bindings: [x, positions, invFreq],
     workgroups: grid1d(n, WG, s.gpu.limits.maxComputeWorkgroupsPerDimension),
   });

@@ -4,6 +4,11 @@ import { grid1d } from '../stream';
 import type { Tensor } from '../tensor';
 import { EngineError } from '../errors';
 import { requireDisjoint, requireTensor } from './check';
+import { uniformLayout } from '../uniforms';
+
+export const SAMPLING_PARAMS = uniformLayout('sampling', 'Params', {
+  B: 'u32', V: 'u32', greedy: 'u32', seed: 'u32', step: 'u32', inv_t: 'f32', top_p: 'f32', _pad: 'u32',
+});
 
 /**
  * Threads per row: 256 for real vocabularies; short rows (tests, toy models) get a smaller power of
@@ -72,10 +77,10 @@ export function sample(s: CommandStream, logits: Tensor, tokens: Tensor, logp: T
   s.dispatch({
     label: rows ? 'sample.thread' : 'sample',
     pipeline: rows ? s.gpu.pipeline('sampling', code, 'sample_thread', { RT }) : s.gpu.pipeline('sampling', code, 'sample_rows', { WG: workgroupSize(V) }),
-    uniforms: [
-      ['u32', B], ['u32', V], ['u32', o.greedy ? 1 : 0], ['u32', o.seed >>> 0],
-      ['u32', o.step >>> 0], ['f32', o.greedy ? 1 : 1 / o.temperature], ['f32', o.greedy ? 1 : o.topP], ['u32', 0],
-    ],
+    uniforms: SAMPLING_PARAMS.values({
+      B, V, greedy: o.greedy ? 1 : 0, seed: o.seed >>> 0, step: o.step >>> 0,
+      inv_t: o.greedy ? 1 : 1 / o.temperature, top_p: o.greedy ? 1 : o.topP,
+    }),
     bindings: [logits, tokens, logp, banned],
     workgroups: grid1d(B, rows ? RT : 1, s.gpu.limits.maxComputeWorkgroupsPerDimension),
   });
