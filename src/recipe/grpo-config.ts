@@ -3,7 +3,8 @@
 // A config is a named preset, or a JSON object (usually a file) that may start from a preset with
 // "extends" and overrides only what it names. Everything is checked here, before any data is read
 // or any GPU work starts: unknown keys, wrong types and out-of-range values (G < 1, ...) are
-// InputErrors naming the config and the key.
+// InputErrors naming the config and the key. Each setting is declared once, in GRPO_FIELDS, beside
+// its line in GrpoConfig.
 import { InputError } from '../engine/errors';
 import { validateSynthOptions } from '../data/synth';
 import { applySets, bool, checkConfig, configFrom, defaultsOf, int, num, oneOf, specOf, text, type FieldSpec, type FieldTable } from './validate';

@@ -2,7 +2,9 @@
 // the data source, evaluation and checkpointing. A config is a named preset, or a JSON object
 // (usually a file) that may start from a preset with "extends" and overrides only what it names.
 // Everything is checked here, before any data is read or any GPU work starts: unknown keys, wrong
-// types and out-of-range values are InputErrors naming the config and the key.
+// types and out-of-range values are InputErrors naming the config and the key. Each setting is
+// declared once, in SFT_FIELDS (type, range, default, the form's label and help), beside its line in
+// SftConfig; the defaults, the spec and the Train page's form text are derived from the table.
 import { InputError } from '../engine/errors';
 import { PRESETS, validateConfig, type ModelConfig, type TextConfig } from '../model/config';
 import { validateSynthOptions } from '../data/synth';

@@ -1,5 +1,7 @@
-// Checking run configs before any GPU work: unknown keys, wrong types and out-of-range values are
-// reported with the config's name and the key's path.
+// Run configs' field tables (each setting's type, range, default, label and help, declared once) and
+// what is derived from them: the defaults, and the spec that configs are checked against before any
+// GPU work; unknown keys, wrong types and out-of-range values are reported with the config's name and
+// the key's path.
 import { InputError } from '../engine/errors';
 
 export type FieldSpec =
@@ -43,8 +45,9 @@ export type FieldFor<V> =
  */
 export type FieldTable<T> = { [K in keyof T]-?: FieldFor<T[K]> };
 
+/** A table entry that is no nested table. */
+export type LeafField = NumberField | StringField | BooleanField | RecordField;
 /** Any field table, as the functions below walk it. */
-type LeafField = NumberField | StringField | BooleanField | RecordField;
 type AnyField = LeafField | { type: 'object'; fields: AnyTable };
 export type AnyTable = Record<string, AnyField>;
 
