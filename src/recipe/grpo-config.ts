@@ -3,11 +3,14 @@
 // A config is a named preset, or a JSON object (usually a file) that may start from a preset with
 // "extends" and overrides only what it names. Everything is checked here, before any data is read
 // or any GPU work starts: unknown keys, wrong types and out-of-range values (G < 1, ...) are
-// InputErrors naming the config and the key.
+// InputErrors naming the config and the key. Each setting is declared once, in GRPO_FIELDS, beside
+// its line in GrpoConfig.
 import { InputError } from '../engine/errors';
 import { validateSynthOptions } from '../data/synth';
-import { applySets, checkConfig, configFrom, type FieldSpec } from './validate';
-import { SYNTH_PROOF_DATA, type DatasetSourceSpec, type RecipeFileSpec, type SynthSpec } from './sft-config';
+import { applySets, bool, checkConfig, configFrom, defaultsOf, int, num, oneOf, specOf, text, type FieldSpec, type FieldTable } from './validate';
+import {
+  DATA_SOURCE_FIELD, DATASET_FIELDS, RECIPE_FILE_FIELDS, SYNTH_FIELDS, SYNTH_PROOF_DATA, type DatasetSourceSpec, type RecipeFileSpec, type SynthSpec,
+} from './sft-config';
 import type { GrpoOptions } from './grpo';
 
 export interface GrpoDataSpec {
@@ -99,84 +102,139 @@ export interface GrpoConfig {
 }
 
 /**
- * Defaults: the recipe's GRPO settings (§5) with sizes for a micro model on synth, started from
- * an SFT run of the synth-micro preset.
+ * Every GRPO setting: its type and range, default, and the Train page's label and help; GRPO_DEFAULTS,
+ * GRPO_SPEC and the form's labels (src/app/lib/config-form.ts) are derived from it, so a new
+ * setting is one entry here plus its line in GrpoConfig. The defaults: the recipe's GRPO settings
+ * (§5) with sizes for a micro model on synth, started from an SFT run of the synth-micro preset.
  */
-export const GRPO_DEFAULTS: GrpoConfig = {
-  model: '',
+export const GRPO_FIELDS: FieldTable<GrpoConfig> = {
+  model: { ...text, default: '', label: 'Start model', help: 'The start model folder, usually the SFT checkpoint; also the frozen KL reference (--model overrides it).' },
   data: {
-    source: 'synth',
-    synth: { kind: 'text', level: 1, n: 512, evalN: 32, seed: 1, options: {} },
-    dataset: { name: '', dataDir: '', split: 'train', limit: 0, evalSplit: '', evalLimit: 0, heldOut: 32 },
-    file: { path: '', evalPath: '', limit: 0 },
+    type: 'object', fields: {
+      source: DATA_SOURCE_FIELD,
+      synth: { type: 'object', fields: SYNTH_FIELDS },
+      dataset: { type: 'object', fields: DATASET_FIELDS },
+      file: { type: 'object', fields: RECIPE_FILE_FIELDS },
+    },
   },
-  steps: 100,
-  epochs: 0,
-  seed: 0,
-  groupSize: 8,
+  steps: { ...int(0), default: 100, label: 'Steps', help: 'GRPO steps to run (0 = the epochs decide).' },
+  epochs: { ...num(0, 10000), default: 0, label: 'Epochs', help: 'Passes over the questions when steps is 0.' },
+  seed: { ...int(0, 2 ** 31 - 1), default: 0, label: 'Seed', help: 'Question order and sampling; a resumed run repeats them exactly.' },
+  groupSize: {
+    ...int(1, 1024), default: 8, label: 'Group size G',
+    help: 'Answers sampled per question. Each is judged against the others of its group, so G sets how finely better and worse answers are told apart (recipe 8).',
+  },
   // The recipe samples 256 prompts a step; 16 keeps a micro-model step to seconds.
-  promptsPerStep: 16,
-  updatesPerStep: 2,
-  microBatch: 32,
-  rolloutBatch: 64,
+  promptsPerStep: {
+    ...int(1, 1 << 16), default: 16, label: 'Questions per step',
+    help: 'With G answers each, a step learns from this × G responses. The recipe uses 256; fewer keep a step to seconds on a small GPU.',
+  },
+  updatesPerStep: {
+    ...int(1, 1024), default: 2, label: 'Updates per step',
+    help: "The step's responses are split into this many mini-batches, one optimizer update each; from the second on the policy has moved, which is what the ratio and clip handle (recipe 2).",
+  },
+  microBatch: { ...int(1, 4096), default: 32, label: 'Micro-batch', help: 'Sequences per forward/backward pass inside a mini-batch (memory vs speed).' },
+  rolloutBatch: { ...int(1, 4096), default: 64, label: 'Rollout batch', help: 'Sequences decoded together while sampling.' },
   // The recipe allows 2048 + 4096 tokens; the lab's models have contexts of 256-1024.
-  maxPromptTokens: 192,
-  maxNewTokens: 64,
-  temperature: 1.0,
-  topP: 1.0,
-  clipLow: 0.2,
-  clipHigh: 0.2,
-  clipC: 3,
-  klCoef: 0.01,
-  lossAgg: 'token-mean',
-  normalizeStd: true,
-  dropEqualGroups: false,
+  maxPromptTokens: { ...int(1, 1 << 17), default: 192, label: 'Max prompt length', help: 'Questions with longer prompts are left out of the data.' },
+  maxNewTokens: {
+    ...int(1, 1 << 17), default: 64, label: 'Response budget',
+    help: 'Longest response in tokens; a response cut here has no closing </answer> and gets reward 0.',
+  },
+  temperature: {
+    ...num(1e-3, 100), default: 1.0, label: 'Temperature',
+    help: "1.0 samples from the model's own distribution (recipe). Lower makes the G answers more alike, so fewer groups have any reward spread to learn from.",
+  },
+  topP: { ...num(1e-6, 1), default: 1.0, label: 'Top-p', help: 'Sample only from the smallest set of tokens holding this much probability (recipe 1.0 = all).' },
+  clipLow: {
+    ...num(0, 0.999), default: 0.2, label: 'Clip (low)',
+    help: 'A token whose ratio falls below 1 − this while its advantage is negative gets no further push down: each update stays near the policy that sampled (recipe 0.2).',
+  },
+  clipHigh: {
+    ...num(0, 100), default: 0.2, label: 'Clip (high)',
+    help: "The same bound above 1 for positive advantages. Raising it over the low clip is DAPO's clip-higher: rare good tokens may grow faster, which keeps entropy from collapsing.",
+  },
+  clipC: {
+    ...num(0, 1e6), default: 3, label: 'Dual clip c',
+    help: "For negative advantages, caps the loss of a token whose ratio exceeds c, so one very unlikely token cannot dominate (verl's clip_ratio_c; 0 = off).",
+  },
+  klCoef: {
+    ...num(0, 1e3), default: 0.01, label: 'KL coefficient',
+    help: 'Weight of a k3 KL penalty that pulls the policy back toward the frozen start model (recipe 0.01). 0 drops it and the reference model, as DAPO does.',
+  },
+  lossAgg: {
+    ...oneOf(['token-mean', 'seq-mean-token-mean']), default: 'token-mean', label: 'Loss aggregation',
+    help: 'token-mean averages over every response token of the batch (recipe), so long answers weigh more; seq-mean-token-mean averages within each answer first, so every answer weighs the same.',
+  },
+  normalizeStd: {
+    ...bool, default: true, label: 'Divide by group std',
+    help: "GRPO divides r − mean by the group's reward spread. Off is Dr. GRPO: r − mean only, which does not inflate groups that are nearly all right or all wrong.",
+  },
+  dropEqualGroups: {
+    ...bool, default: false, label: 'Drop equal groups (DAPO)',
+    help: 'A group whose G rewards are all equal has zero advantage and teaches nothing; DAPO leaves such groups out instead of letting them dilute the batch.',
+  },
   // lr 1e-6 is tuned for 3B-32B models and does not move one of a few million weights. On a
   // 20k-weight model GRPO learned at 4e-3 after SFT at 2e-2 and was erratic at 1e-2
   // (test/recipe/grpo-learning.test.ts); the SFT presets train at 1e-3, so ~10x below that.
-  lr: 1e-4,
-  schedule: 'constant',
-  warmupRatio: 0,
-  minLrRatio: 0.1,
-  weightDecay: 0.01,
-  gradClip: 1.0,
+  lr: {
+    ...num(0, 1), default: 1e-4, label: 'Learning rate',
+    help: "Peak step size. The recipe's 1e-6 is for 3B+ models and would not move a micro model; about 10× below its SFT rate works here.",
+  },
+  schedule: {
+    ...oneOf(['constant', 'cosine']), default: 'constant', label: 'Schedule',
+    help: 'constant keeps the rate (the recipe, for billion-parameter models); cosine decays it to its floor over the run, which keeps a small model from undoing its gains late in a short run.',
+  },
+  warmupRatio: { ...num(0, 0.99), default: 0, label: 'Warmup', help: 'Fraction of the steps over which the rate rises linearly from 0 (recipe 0).' },
+  minLrRatio: { ...num(0, 1), default: 0.1, label: 'Cosine floor', help: 'Fraction of the peak rate where the cosine schedule ends.' },
+  weightDecay: { ...num(0, 1), default: 0.01, label: 'Weight decay', help: 'AdamW decay toward 0 (recipe 0.01).' },
+  gradClip: { ...num(0), default: 1.0, label: 'Gradient clip', help: 'Gradient norm bound (recipe 1.0; 0 = off).' },
   // verl's actor AdamW betas.
-  beta1: 0.9,
-  beta2: 0.999,
-  eps: 1e-8,
-  padMultiple: 16,
-  eval: { every: 25, items: 32, maxNewTokens: 96, batchSize: 32, atStart: true, samples: 4 },
-  checkpoint: { every: 50, keep: 2, optimizer: true },
-  logRollouts: true,
-  prompt: { newline: 'literal' },
+  beta1: { ...num(0, 0.999999), default: 0.9, label: 'Adam β1', help: "verl's actor uses 0.9." },
+  beta2: { ...num(0, 0.999999), default: 0.999, label: 'Adam β2', help: "verl's actor uses 0.999." },
+  eps: { ...num(1e-12, 1e-3), default: 1e-8, label: 'Adam ε', help: 'Keeps the update finite where the squared-gradient average is ~0.' },
+  padMultiple: { ...int(1, 4096), default: 16, label: 'Pad to a multiple of', help: 'Rounds padded lengths up so fewer activation shapes are allocated.' },
+  eval: {
+    type: 'object', fields: {
+      every: { ...int(0), default: 25, label: 'Evaluate every', help: 'Steps between greedy answers to held-out questions (0 = only at start and end).' },
+      items: { ...int(0), default: 32, label: 'Questions', help: 'Held-out questions answered each time (0 = no evaluation).' },
+      maxNewTokens: { ...int(1, 1 << 16), default: 96, label: 'Answer budget', help: 'Longest greedy answer in tokens.' },
+      batchSize: { ...int(1, 4096), default: 32, label: 'Evaluation batch', help: 'Held-out answers decoded together.' },
+      atStart: { ...bool, default: true, label: 'Evaluate at start', help: 'Also evaluate the start model: the "before" of the comparison.' },
+      samples: { ...int(0), default: 4, label: 'Answers kept', help: 'Held-out answers kept in the log per evaluation.' },
+    },
+  },
+  checkpoint: {
+    type: 'object', fields: {
+      every: {
+        ...int(0), default: 50, label: 'Checkpoint every',
+        help: 'Steps between checkpoints. Closing the tab mid-run loses at most the steps since the last one; the run resumes from it.',
+      },
+      keep: { ...int(1), default: 2, label: 'Checkpoints kept', help: 'Older periodic checkpoints are deleted to save space; the final one always stays.' },
+      optimizer: {
+        ...bool, default: true, label: 'Save optimizer state',
+        help: 'Keep the AdamW moments so a resumed run continues exactly as if never stopped.',
+      },
+    },
+  },
+  logRollouts: {
+    ...bool, default: true, label: 'Log rollouts',
+    help: 'Write every group (prompt, G responses, rewards, advantages, token ratios) for the Rollouts page.',
+  },
+  prompt: {
+    type: 'object', fields: {
+      newline: {
+        ...oneOf(['literal', 'real']), default: 'literal', label: 'Prompt line break',
+        help: "The recipe's instruction has a literal backslash-n (the released code) or a real newline.",
+      },
+    },
+  },
 };
 
-const num = (min?: number, max?: number, integer = false): FieldSpec => ({ type: 'number', min, max, integer });
-const int = (min?: number, max?: number): FieldSpec => num(min, max, true);
-const str = (oneOf?: readonly string[]): FieldSpec => ({ type: 'string', oneOf });
-const obj = (fields: Record<string, FieldSpec>): FieldSpec => ({ type: 'object', fields });
-const bool: FieldSpec = { type: 'boolean' };
-
-export const GRPO_SPEC: Record<string, FieldSpec> = {
-  model: str(),
-  data: obj({
-    source: str(['synth', 'dataset', 'file']),
-    synth: obj({ kind: str(['text', 'image', 'mixed']), level: int(1, 3), n: int(1), evalN: int(0), seed: int(0), options: { type: 'record' } }),
-    dataset: obj({ name: str(), dataDir: str(), split: str(), limit: int(0), evalSplit: str(), evalLimit: int(0), heldOut: int(0) }),
-    file: obj({ path: str(), evalPath: str(), limit: int(0) }),
-  }),
-  steps: int(0), epochs: num(0, 10000), seed: int(0, 2 ** 31 - 1),
-  groupSize: int(1, 1024), promptsPerStep: int(1, 1 << 16), updatesPerStep: int(1, 1024), microBatch: int(1, 4096), rolloutBatch: int(1, 4096),
-  maxPromptTokens: int(1, 1 << 17), maxNewTokens: int(1, 1 << 17), temperature: num(1e-3, 100), topP: num(1e-6, 1),
-  clipLow: num(0, 0.999), clipHigh: num(0, 100), clipC: num(0, 1e6), klCoef: num(0, 1e3),
-  lossAgg: str(['token-mean', 'seq-mean-token-mean']), normalizeStd: bool, dropEqualGroups: bool,
-  lr: num(0, 1), schedule: str(['constant', 'cosine']), warmupRatio: num(0, 0.99), minLrRatio: num(0, 1), weightDecay: num(0, 1), gradClip: num(0), beta1: num(0, 0.999999), beta2: num(0, 0.999999), eps: num(1e-12, 1e-3),
-  padMultiple: int(1, 4096),
-  eval: obj({ every: int(0), items: int(0), maxNewTokens: int(1, 1 << 16), batchSize: int(1, 4096), atStart: bool, samples: int(0) }),
-  checkpoint: obj({ every: int(0), keep: int(1), optimizer: bool }),
-  logRollouts: bool,
-  prompt: obj({ newline: str(['literal', 'real']) }),
-};
+/** Defaults: the recipe's GRPO settings (§5) at micro scale (see GRPO_FIELDS). */
+export const GRPO_DEFAULTS: GrpoConfig = defaultsOf(GRPO_FIELDS);
+/** Types and ranges of every key, as config files and --set are checked. */
+export const GRPO_SPEC: Record<string, FieldSpec> = specOf(GRPO_FIELDS);
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
 

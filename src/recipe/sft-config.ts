@@ -2,11 +2,15 @@
 // the data source, evaluation and checkpointing. A config is a named preset, or a JSON object
 // (usually a file) that may start from a preset with "extends" and overrides only what it names.
 // Everything is checked here, before any data is read or any GPU work starts: unknown keys, wrong
-// types and out-of-range values are InputErrors naming the config and the key.
+// types and out-of-range values are InputErrors naming the config and the key. Each setting is
+// declared once, in SFT_FIELDS (type, range, default, the form's label and help), beside its line in
+// SftConfig; the defaults, the spec and the Train page's form text are derived from the table.
 import { InputError } from '../engine/errors';
 import { PRESETS, validateConfig, type ModelConfig, type TextConfig } from '../model/config';
 import { validateSynthOptions } from '../data/synth';
-import { applySets, checkConfig, configFrom, type FieldSpec } from './validate';
+import {
+  applySets, bool, checkConfig, configFrom, defaultsOf, int, num, oneOf, specOf, text, type FieldFor, type FieldSpec, type FieldTable,
+} from './validate';
 
 export interface SftModelSpec {
   /** Model size when training from scratch (src/model/config.ts PRESETS). */
@@ -144,63 +148,194 @@ export interface SftConfig {
   };
 }
 
-/** Defaults: the paper's optimizer settings (§4) with lr and sizes for a micro model on synth. */
-export const SFT_DEFAULTS: SftConfig = {
+// The field tables: each setting's type and range, default, and the Train page's label and help.
+// SFT_DEFAULTS and SFT_SPEC are derived from SFT_FIELDS, the form's labels too
+// (src/app/lib/config-form.ts), so a new setting is one entry here plus its line in SftConfig.
+
+/** The synth source's settings (SFT and GRPO alike). */
+export const SYNTH_FIELDS: FieldTable<SynthSpec> = {
+  kind: {
+    ...oneOf(['text', 'image', 'mixed']), default: 'text', label: 'Question kind',
+    help: 'Text questions (doses, lab values, vital signs), drawn scans (image), or both alternating (mixed). Image questions need a model with a vision encoder.',
+  },
+  level: { ...int(1, 3), default: 1, label: 'Level', help: 'Difficulty 1 to 3: more options, subtler differences, and more reasoning steps in the traces.' },
+  n: { ...int(1), default: 512, label: 'Training items', help: 'Questions generated for the train split.' },
+  evalN: { ...int(0), default: 32, label: 'Held-out items', help: 'Questions of the test split, whose content never occurs in training, for the periodic evaluation.' },
+  seed: { ...int(0), default: 1, label: 'Data seed', help: 'The same seed gives the same items in every browser and in the CLI.' },
+  options: {
+    type: 'record', default: {}, label: 'Generator options',
+    help: 'Further options of the synth generator (templates, noisyFraction, sloppyFraction, imageSize, ...), checked by the generator.',
+    keys: {
+      templates: {
+        spec: { type: 'any' }, label: 'Templates',
+        help: 'The question templates items are drawn from; none ticked means every template of the kind. One template is the smallest task, the quickest to learn.',
+      },
+      noisyFraction: {
+        spec: { type: 'number', min: 0, max: 1 }, label: 'Wrong traces',
+        help: "Share of items whose teacher trace reasons to a wrong letter: a stand-in for a teacher's mistakes that SFT copies and a verifiable reward does not.",
+      },
+      sloppyFraction: {
+        spec: { type: 'number', min: 0, max: 1 }, label: 'Sloppy traces',
+        help: 'Share of items whose trace skips its intermediate steps but still concludes correctly.',
+      },
+    },
+  },
+};
+
+/** The dataset source's settings (a loader by name over a data folder; the CLI's). */
+export const DATASET_FIELDS: FieldTable<DatasetSourceSpec> = {
+  name: { ...text, default: '', label: 'Dataset', help: 'A dataset the loaders know, e.g. medqa (several joined by commas: vqa-rad,slake).' },
+  dataDir: { ...text, default: '', label: 'Data folder', help: "The folder holding the dataset's folder, or the dataset folder itself." },
+  split: { ...text, default: 'train', label: 'Split', help: 'The split whose items are trained on.' },
+  limit: { ...int(0), default: 0, label: 'Item limit', help: 'Use at most this many training items (0 = all).' },
+  evalSplit: { ...text, default: '', label: 'Evaluation split', help: 'The split evaluated on (empty = hold out items of the training split).' },
+  evalLimit: { ...int(0), default: 0, label: 'Evaluation limit', help: 'Evaluate at most this many items of the evaluation split (0 = all).' },
+  heldOut: { ...int(0), default: 32, label: 'Held-out items', help: 'Items of the training split held out for evaluation when no evaluation split is named.' },
+};
+
+/** The file source's settings (JSONL in the recipe schema). */
+export const RECIPE_FILE_FIELDS: FieldTable<RecipeFileSpec> = {
+  path: { ...text, default: '', label: 'Training file', help: 'The training items, JSONL in the recipe schema.' },
+  evalPath: { ...text, default: '', label: 'Held-out file', help: 'Held-out items for the periodic evaluation (empty = none).' },
+  limit: { ...int(0), default: 0, label: 'Item limit', help: 'Use at most this many training items (0 = all).' },
+};
+
+/** The data source's choice, SFT and GRPO alike. */
+export const DATA_SOURCE_FIELD: FieldFor<'synth' | 'dataset' | 'file'> = {
+  ...oneOf(['synth', 'dataset', 'file']), default: 'synth', label: 'Question source',
+  help: 'synth (generated), dataset (a loader by name over a data folder) or file (JSONL in the recipe schema: thinker curate, thinker distill, a lab dataset).',
+};
+
+/**
+ * Every SFT setting. The defaults: the paper's optimizer settings (§4) with lr and sizes for a
+ * micro model on synth.
+ */
+export const SFT_FIELDS: FieldTable<SftConfig> = {
   model: {
-    preset: 'micro', init: '', tokenizer: '', hiddenSize: 0, numLayers: 0, numHeads: 0, numKvHeads: 0, intermediateSize: 0,
-    context: 0, vocabSize: 0, vision: 'auto',
+    type: 'object', fields: {
+      preset: {
+        ...oneOf(Object.keys(PRESETS)), default: 'micro', label: 'Size',
+        help: 'micro (~0.3M parameters) learns the answer format in minutes even without a fast GPU; tiny (~2M) and up also learn accuracy, given a real GPU.',
+      },
+      init: { ...text, default: '', label: 'Start model', help: 'A Hugging Face folder to start from instead of training from scratch (empty = from scratch); its tokenizer comes with it.' },
+      tokenizer: { ...text, default: '', label: 'Tokenizer', help: "A folder with tokenizer.json (empty = the start model's, or a byte-level BPE trained on the training items)." },
+      hiddenSize: { ...int(0), default: 0, label: 'Hidden size', help: "Width override (0 = the preset's)." },
+      numLayers: { ...int(0), default: 0, label: 'Layers', help: "Depth override (0 = the preset's)." },
+      numHeads: { ...int(0), default: 0, label: 'Attention heads', help: "Heads override (0 = the preset's)." },
+      numKvHeads: { ...int(0), default: 0, label: 'KV heads', help: "Grouped-query attention: heads sharing keys and values (0 = the preset's)." },
+      intermediateSize: { ...int(0), default: 0, label: 'MLP size', help: "Feed-forward width override (0 = the preset's)." },
+      context: { ...int(0), default: 0, label: 'Context length', help: "Longest sequence the model can read (0 = the preset's)." },
+      vocabSize: { ...int(0), default: 0, label: 'Vocabulary', help: "Size of the byte-level BPE tokenizer trained on the items (0 = the preset's)." },
+      vision: {
+        ...oneOf(['auto', 'on', 'off']), default: 'auto', label: 'Vision encoder',
+        help: 'auto adds a small image encoder when any training item has an image; on/off force it. A saved model brings its own.',
+      },
+    },
   },
   data: {
-    source: 'synth',
-    synth: { kind: 'text', level: 1, n: 512, evalN: 32, seed: 1, options: {} },
-    dataset: { name: '', dataDir: '', split: 'train', limit: 0, evalSplit: '', evalLimit: 0, heldOut: 32 },
-    file: { path: '', evalPath: '', limit: 0 },
-    requireReasoning: true,
-    answer: 'gold',
+    type: 'object', fields: {
+      source: DATA_SOURCE_FIELD,
+      synth: { type: 'object', fields: SYNTH_FIELDS },
+      dataset: { type: 'object', fields: DATASET_FIELDS },
+      file: { type: 'object', fields: RECIPE_FILE_FIELDS },
+      requireReasoning: {
+        ...bool, default: true, label: 'Only items with traces',
+        help: 'Leave out items without a reasoning trace: an empty <think> teaches the format but none of the reasoning.',
+      },
+      answer: {
+        ...oneOf(['gold', 'trace']), default: 'gold', label: 'Answer letter',
+        help: "gold: the item's correct letter. trace: the letter the teacher's reasoning concludes with, right or wrong (unfiltered distillation; a noisy synth teacher's mistakes are then copied).",
+      },
+    },
   },
-  lr: 1e-3, warmupRatio: 0.05, schedule: 'cosine', minLrRatio: 0, weightDecay: 1e-4, beta1: 0.9, beta2: 0.95, eps: 1e-8, gradClip: 1.0,
-  batchSize: 8, gradAccum: 1, epochs: 3, maxSteps: 0,
-  maxLength: 256, overflow: 'drop', pad: 'longest', padMultiple: 8,
-  seed: 0,
-  eval: { every: 50, items: 32, maxNewTokens: 96, batchSize: 32, atStart: true, samples: 4 },
-  checkpoint: { every: 100, keep: 2, optimizer: true },
-  prompt: { newline: 'literal' },
+  lr: {
+    ...num(0, 1), default: 1e-3, label: 'Learning rate',
+    help: "Peak step size. The paper's 1e-5 is for fine-tuning billion-parameter models; a micro model from scratch needs about 1e-3.",
+  },
+  warmupRatio: {
+    ...num(0, 0.99), default: 0.05, label: 'Warmup',
+    help: 'Fraction of the steps over which the rate rises linearly from 0, which keeps the first updates of a fresh model from blowing up (paper 0.05).',
+  },
+  schedule: {
+    ...oneOf(['cosine', 'constant']), default: 'cosine', label: 'Schedule',
+    help: 'cosine decays the rate to its floor over the run after warmup (the paper); constant keeps it.',
+  },
+  minLrRatio: { ...num(0, 1), default: 0, label: 'Cosine floor', help: 'Fraction of the peak rate where the cosine ends (paper 0).' },
+  weightDecay: { ...num(0, 1), default: 1e-4, label: 'Weight decay', help: 'AdamW pulls every weight slightly toward 0 each step (paper 1e-4).' },
+  beta1: { ...num(0, 0.999999), default: 0.9, label: 'Adam β1', help: 'Momentum of the gradient average (paper 0.9).' },
+  beta2: { ...num(0, 0.999999), default: 0.95, label: 'Adam β2', help: 'Decay of the squared-gradient average (paper 0.95).' },
+  eps: { ...num(1e-12, 1e-3), default: 1e-8, label: 'Adam ε', help: 'Keeps the update finite where the squared-gradient average is ~0.' },
+  gradClip: {
+    ...num(0), default: 1.0, label: 'Gradient clip',
+    help: 'The gradient is scaled down when its norm exceeds this, so one odd batch cannot wreck the model (0 = off).',
+  },
+  batchSize: { ...int(1, 4096), default: 8, label: 'Batch size', help: 'Examples per forward/backward pass; the paper uses 16 per optimizer step.' },
+  gradAccum: {
+    ...int(1, 4096), default: 1, label: 'Gradient accumulation',
+    help: 'Passes summed into one optimizer step: the effective batch is batch size × this, at the memory cost of one pass.',
+  },
+  epochs: { ...num(0, 10000), default: 3, label: 'Epochs', help: 'Passes over the training items (the paper: 5, checkpoints released at 3).' },
+  maxSteps: { ...int(0), default: 0, label: 'Max steps', help: 'Stop after this many optimizer steps instead (0 = the epochs decide).' },
+  maxLength: { ...int(8, 1 << 17), default: 256, label: 'Max example length', help: 'Longest prompt + answer in tokens.' },
+  overflow: { ...oneOf(['drop', 'truncate']), default: 'drop', label: 'Too-long examples', help: 'Drop them, or cut them at the max length (both are counted in the log).' },
+  pad: {
+    ...oneOf(['longest', 'max']), default: 'longest', label: 'Padding',
+    help: 'Pad each batch to its longest example, or always to the max length (fewer shapes, more work).',
+  },
+  padMultiple: { ...int(1, 4096), default: 8, label: 'Pad to a multiple of', help: 'Rounds padded lengths up so fewer activation shapes are allocated.' },
+  seed: { ...int(0, 2 ** 31 - 1), default: 0, label: 'Seed', help: 'Initial weights and data order.' },
+  eval: {
+    type: 'object', fields: {
+      every: {
+        ...int(0), default: 50, label: 'Evaluate every',
+        help: 'Steps between greedy answers to the held-out questions: the accuracy and format curves (0 = only at start and end).',
+      },
+      items: { ...int(0), default: 32, label: 'Questions', help: 'Held-out questions answered each time (0 = no evaluation).' },
+      maxNewTokens: {
+        ...int(1, 1 << 16), default: 96, label: 'Answer budget',
+        help: 'Longest greedy answer in tokens; an answer cut here has no closing tag and fails the format.',
+      },
+      batchSize: { ...int(1, 4096), default: 32, label: 'Evaluation batch', help: 'Held-out answers decoded together.' },
+      atStart: {
+        ...bool, default: true, label: 'Evaluate at start',
+        help: 'Also answer the held-out questions before the first step: the "before" of the curves.',
+      },
+      samples: { ...int(0), default: 4, label: 'Answers kept', help: 'Held-out answers kept in the log per evaluation, for reading.' },
+    },
+  },
+  checkpoint: {
+    type: 'object', fields: {
+      every: {
+        ...int(0), default: 100, label: 'Checkpoint every',
+        help: 'Steps between checkpoints. Closing the tab mid-run loses at most the steps since the last one; the run resumes from it.',
+      },
+      keep: { ...int(1), default: 2, label: 'Checkpoints kept', help: 'Older periodic checkpoints are deleted to save space; the final one always stays.' },
+      optimizer: {
+        ...bool, default: true, label: 'Save optimizer state',
+        help: 'Keep the AdamW moments in checkpoints so a resumed run continues exactly as if never stopped (triples their size).',
+      },
+    },
+  },
+  prompt: {
+    type: 'object', fields: {
+      newline: {
+        ...oneOf(['literal', 'real']), default: 'literal', label: 'Prompt line break',
+        help: "The recipe's instruction has a literal backslash-n (as in the released code) or, if you prefer, a real newline.",
+      },
+    },
+  },
 };
+
+/** Defaults: the paper's optimizer settings (§4) with lr and sizes for a micro model on synth. */
+export const SFT_DEFAULTS: SftConfig = defaultsOf(SFT_FIELDS);
+/** Types and ranges of every key, as config files and --set are checked. */
+export const SFT_SPEC: Record<string, FieldSpec> = specOf(SFT_FIELDS);
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
 
 function preset(over: DeepPartial<SftConfig>): SftConfig {
   return checkConfig(over, SFT_DEFAULTS, SFT_SPEC, 'SFT preset');
 }
-
-const num = (min?: number, max?: number, integer = false): FieldSpec => ({ type: 'number', min, max, integer });
-const int = (min?: number, max?: number): FieldSpec => num(min, max, true);
-const str = (oneOf?: readonly string[]): FieldSpec => ({ type: 'string', oneOf });
-const obj = (fields: Record<string, FieldSpec>): FieldSpec => ({ type: 'object', fields });
-
-export const SFT_SPEC: Record<string, FieldSpec> = {
-  model: obj({
-    preset: str(Object.keys(PRESETS)), init: str(), tokenizer: str(),
-    hiddenSize: int(0), numLayers: int(0), numHeads: int(0), numKvHeads: int(0), intermediateSize: int(0),
-    context: int(0), vocabSize: int(0), vision: str(['auto', 'on', 'off']),
-  }),
-  data: obj({
-    source: str(['synth', 'dataset', 'file']),
-    synth: obj({ kind: str(['text', 'image', 'mixed']), level: int(1, 3), n: int(1), evalN: int(0), seed: int(0), options: { type: 'record' } }),
-    dataset: obj({ name: str(), dataDir: str(), split: str(), limit: int(0), evalSplit: str(), evalLimit: int(0), heldOut: int(0) }),
-    file: obj({ path: str(), evalPath: str(), limit: int(0) }),
-    requireReasoning: { type: 'boolean' },
-    answer: str(['gold', 'trace']),
-  }),
-  lr: num(0, 1), warmupRatio: num(0, 0.99), schedule: str(['cosine', 'constant']), minLrRatio: num(0, 1),
-  weightDecay: num(0, 1), beta1: num(0, 0.999999), beta2: num(0, 0.999999), eps: num(1e-12, 1e-3), gradClip: num(0),
-  batchSize: int(1, 4096), gradAccum: int(1, 4096), epochs: num(0, 10000), maxSteps: int(0),
-  maxLength: int(8, 1 << 17), overflow: str(['drop', 'truncate']), pad: str(['longest', 'max']), padMultiple: int(1, 4096),
-  seed: int(0, 2 ** 31 - 1),
-  eval: obj({ every: int(0), items: int(0), maxNewTokens: int(1, 1 << 16), batchSize: int(1, 4096), atStart: { type: 'boolean' }, samples: int(0) }),
-  checkpoint: obj({ every: int(0), keep: int(1), optimizer: { type: 'boolean' } }),
-  prompt: obj({ newline: str(['literal', 'real']) }),
-};
 
 /**
  * The learning proof's setting (test/recipe/recipe-synth.test.ts), small enough for a CPU WebGPU in

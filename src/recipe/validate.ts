@@ -1,5 +1,7 @@
-// Checking run configs before any GPU work: unknown keys, wrong types and out-of-range values are
-// reported with the config's name and the key's path.
+// Run configs' field tables (each setting's type, range, default, label and help, declared once) and
+// what is derived from them: the defaults, and the spec that configs are checked against before any
+// GPU work; unknown keys, wrong types and out-of-range values are reported with the config's name and
+// the key's path.
 import { InputError } from '../engine/errors';
 
 export type FieldSpec =
@@ -10,6 +12,111 @@ export type FieldSpec =
   /** An object whose keys another check reads (the synth generator's options). */
   | { type: 'record' }
   | { type: 'any' };
+
+/** What the Train page's form says of a setting: a short label and a sentence or two of help. */
+export interface FormText {
+  label: string;
+  help: string;
+}
+
+export type NumberField = FormText & { type: 'number'; default: number; min?: number; max?: number; integer?: boolean };
+export type StringField<V extends string = string> = FormText & { type: 'string'; default: V; oneOf?: readonly V[] };
+export type BooleanField = FormText & { type: 'boolean'; default: boolean };
+/**
+ * An object whose keys another check reads (the synth generator's options): `keys` documents the
+ * ones the form shows, each with its own spec (the generator's default applies where unset).
+ */
+export type RecordField = FormText & { type: 'record'; default: Record<string, unknown>; keys?: Record<string, FormText & { spec: FieldSpec }> };
+export interface ObjectField<T> { type: 'object'; fields: FieldTable<T> }
+
+/** The table entry a value of type V needs: a leaf for numbers, strings, booleans and records, else a nested table. */
+export type FieldFor<V> =
+  [V] extends [boolean] ? BooleanField
+    : [V] extends [number] ? NumberField
+      : [V] extends [string] ? StringField<V>
+        : string extends keyof V ? RecordField
+          : ObjectField<V>;
+
+/**
+ * A run config's field table, the one place a setting is declared: for every key of the config
+ * type T its type and range (what `checkConfig` enforces), its default, and its label and help
+ * for the form. Typed by T, so a key of T without an entry, or an entry that is no key of T, or a
+ * default of the wrong type, is a compile error. `defaultsOf` and `specOf` derive the rest.
+ */
+export type FieldTable<T> = { [K in keyof T]-?: FieldFor<T[K]> };
+
+/** A table entry that is no nested table. */
+export type LeafField = NumberField | StringField | BooleanField | RecordField;
+/** Any field table, as the functions below walk it. */
+type AnyField = LeafField | { type: 'object'; fields: AnyTable };
+export type AnyTable = Record<string, AnyField>;
+
+/** Table entries' types and ranges: `lr: { ...num(0, 1), default: 1e-3, label, help }`. */
+export const num = (min?: number, max?: number) => ({ type: 'number' as const, min, max, integer: false });
+export const int = (min?: number, max?: number) => ({ type: 'number' as const, min, max, integer: true });
+/** A string of any value. */
+export const text = { type: 'string' as const };
+/** A string of one of `choices`. */
+export const oneOf = <S extends string>(choices: readonly S[]) => ({ type: 'string' as const, oneOf: choices });
+export const bool = { type: 'boolean' as const };
+
+/** The config every default of `table` makes (fresh objects: no two calls share one). */
+export function defaultsOf<T>(table: FieldTable<T>): T {
+  const walk = (t: AnyTable): Record<string, unknown> =>
+    Object.fromEntries(Object.entries(t).map(([k, f]) => [k, f.type === 'object' ? walk(f.fields) : structuredClone(f.default)]));
+  return walk(table as AnyTable) as T;
+}
+
+/** The validation spec of `table` (types and ranges; no defaults or docs), for `checkConfig`. */
+export function specOf<T>(table: FieldTable<T>): Record<string, FieldSpec> {
+  const walk = (t: AnyTable): Record<string, FieldSpec> => Object.fromEntries(Object.entries(t).map(([k, f]): [string, FieldSpec] =>
+    [k, f.type === 'object' ? { type: 'object', fields: walk(f.fields) } : leafSpec(f)]));
+  return walk(table as AnyTable);
+}
+
+function leafSpec(f: LeafField): FieldSpec {
+  switch (f.type) {
+    case 'number': return { type: 'number', min: f.min, max: f.max, integer: f.integer };
+    case 'string': return { type: 'string', oneOf: f.oneOf };
+    case 'boolean': return { type: 'boolean' };
+    case 'record': return { type: 'record' };
+  }
+}
+
+/**
+ * The entry at a dotted path: a leaf's label, help and spec, or a documented key of a record
+ * (`inRecord`: its spec is its own, not the config's). Undefined for nested tables and unknown paths.
+ */
+export function fieldAt(table: AnyTable, path: string): (FormText & { spec: FieldSpec; inRecord: boolean }) | undefined {
+  const keys = path.split('.');
+  let t: AnyTable = table;
+  for (let i = 0; i < keys.length; i++) {
+    const f = own(t, keys[i]) ? t[keys[i]] : undefined;
+    if (!f) return undefined;
+    const last = i === keys.length - 1;
+    if (f.type === 'object') {
+      if (last) return undefined;
+      t = f.fields;
+      continue;
+    }
+    if (f.type === 'record' && i === keys.length - 2) {
+      const k = keys[i + 1];
+      const d = f.keys && own(f.keys, k) ? f.keys[k] : undefined;
+      return d && { label: d.label, help: d.help, spec: d.spec, inRecord: true };
+    }
+    if (!last) return undefined;
+    return { label: f.label, help: f.help, spec: leafSpec(f), inRecord: false };
+  }
+  return undefined;
+}
+
+/** Every leaf of a table (records included, their documented keys not) with its dotted path. */
+export function tableLeaves(table: AnyTable, prefix = ''): [string, LeafField][] {
+  return Object.entries(table).flatMap(([k, f]) => {
+    const p = prefix ? `${prefix}.${k}` : k;
+    return f.type === 'object' ? tableLeaves(f.fields, p) : [[p, f] as [string, LeafField]];
+  });
+}
 
 /**
  * Names that reach Object.prototype: as a --set path segment, `__proto__` would replace the

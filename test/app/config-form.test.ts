@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { GRPO_DEFAULTS, GRPO_SPEC } from '../../src/recipe/grpo-config';
-import { SFT_DEFAULTS, SFT_SPEC } from '../../src/recipe/sft-config';
-import type { FieldSpec } from '../../src/recipe/validate';
+import { GRPO_DEFAULTS, GRPO_FIELDS, GRPO_SPEC } from '../../src/recipe/grpo-config';
+import { SFT_DEFAULTS, SFT_FIELDS, SFT_SPEC } from '../../src/recipe/sft-config';
+import { fieldAt, int, num, tableLeaves, type AnyTable, type FieldSpec, type FieldTable } from '../../src/recipe/validate';
 import {
-  getPath, GRPO_GROUPS, GRPO_NOT_IN_FORM, leafPaths, setPath, SFT_GROUPS, SFT_NOT_IN_FORM, specAt, type FieldGroup,
+  formGroups, getPath, GRPO_GROUPS, GRPO_NOT_IN_FORM, leafPaths, setPath, SFT_GROUPS, SFT_NOT_IN_FORM, specAt, type FieldGroup,
 } from '../../src/app/lib/config-form';
 
 function checkForm(groups: FieldGroup[], spec: Record<string, FieldSpec>, defaults: unknown, notInForm: Record<string, string>) {
@@ -59,5 +59,51 @@ describe('config paths', () => {
     expect(specAt(GRPO_SPEC, 'lossAgg')).toMatchObject({ type: 'string', oneOf: ['token-mean', 'seq-mean-token-mean'] });
     expect(specAt(GRPO_SPEC, 'eval.nope')).toBeUndefined();
     expect(specAt(GRPO_SPEC, 'lr.x')).toBeUndefined();
+  });
+});
+
+describe('settings forms, from the field tables', () => {
+  const FORMS = [
+    { kind: 'sft', groups: SFT_GROUPS, table: SFT_FIELDS as AnyTable, notInForm: SFT_NOT_IN_FORM },
+    { kind: 'grpo', groups: GRPO_GROUPS, table: GRPO_FIELDS as AnyTable, notInForm: GRPO_NOT_IN_FORM },
+  ];
+
+  it.each(FORMS)('$kind: show each field with its table entry\'s label and help, and exactly the table\'s keys', ({ groups, table, notInForm }) => {
+    const fields = groups.flatMap((g) => g.fields);
+    for (const f of fields) {
+      const entry = fieldAt(table, f.path);
+      expect(entry, `${f.path} is not in the field table`).toBeDefined();
+      expect([f.label, f.help]).toEqual([entry!.label, entry!.help]);
+      // A synth option carries its own spec; a config key's comes from the config spec.
+      expect(f.spec).toEqual(entry!.inRecord ? entry!.spec : undefined);
+    }
+    const labels = fields.map((f) => f.label);
+    expect(new Set(labels).size, `a label appears twice: ${labels.join(', ')}`).toBe(labels.length);
+    // The table's keys are the form's fields plus the keys set elsewhere, each once.
+    const shown = new Set(fields.map((f) => f.path));
+    const elsewhere = (p: string) => Object.keys(notInForm).some((k) => p === k || p.startsWith(`${k}.`));
+    for (const [p] of tableLeaves(table)) expect(shown.has(p) !== elsewhere(p), `${p}: in the form ${shown.has(p)}, set elsewhere ${elsewhere(p)}`).toBe(true);
+  });
+
+  it('lay out a new table entry with its label and help, and refuse a path the table lacks', () => {
+    interface Toy { steps: number; opt: { beta: number }; extra: Record<string, unknown> }
+    const toy: FieldTable<Toy> = {
+      steps: { ...int(1, 100), default: 10, label: 'Steps', help: 'Steps to run, 1 to 100.' },
+      opt: { type: 'object', fields: { beta: { ...num(0, 1), default: 0.5, label: 'Beta', help: 'A fraction between 0 and 1.' } } },
+      extra: { type: 'record', default: {}, label: 'Extra', help: 'Options read elsewhere.', keys: { size: { spec: int(8, 64), label: 'Size', help: 'A size, 8 to 64.' } } },
+    };
+    const always = () => true;
+    const [g] = formGroups(toy as AnyTable, [{ title: 'Toy', intro: 'A toy.', fields: ['steps', { path: 'opt.beta', when: always }, 'extra.size'] }]);
+    expect(g).toEqual({
+      title: 'Toy', intro: 'A toy.',
+      fields: [
+        { path: 'steps', label: 'Steps', help: 'Steps to run, 1 to 100.' },
+        { path: 'opt.beta', label: 'Beta', help: 'A fraction between 0 and 1.', when: always },
+        { path: 'extra.size', label: 'Size', help: 'A size, 8 to 64.', spec: { type: 'number', min: 8, max: 64, integer: true } },
+      ],
+    });
+    for (const p of ['nope', 'opt', 'opt.gamma', 'extra.other']) {
+      expect(() => formGroups(toy as AnyTable, [{ title: 'Toy', fields: [p] }]), p).toThrow(new RegExp(`form field ${p.replace('.', '\\.')} is not in`));
+    }
   });
 });
