@@ -3,8 +3,6 @@
 // choices come from the configs' own specs (SFT_SPEC, GRPO_SPEC), and the whole config is checked
 // by sftConfigFrom / grpoConfigFrom before a run starts, exactly as the CLI checks a file.
 import type { FieldSpec } from '../../recipe/validate';
-import type { SftConfig } from '../../recipe/sft-config';
-import type { GrpoConfig } from '../../recipe/grpo-config';
 
 export interface FieldDoc {
   /** Dotted path into the config. */
@@ -264,8 +262,6 @@ export function leafPaths(spec: Record<string, FieldSpec>, prefix = ''): string[
   }
   return out;
 }
-
-export type AnyConfig = SftConfig | GrpoConfig;
 
 /**
  * Config keys the forms leave to other controls or to their defaults, with why; every other key of
