@@ -9,7 +9,6 @@ import {
 } from '../../src/data/loaders';
 import { parquetColumns } from '../../src/data/parquet';
 import type { LoadResult } from '../../src/data/report';
-import { InputError } from '../../src/engine/errors';
 import { MemoryFiles, nodeDirSource } from '../../src/io/files';
 import { parquetFile, pngFile, pq, seeded, tempFolder } from './helpers';
 
