@@ -69,6 +69,7 @@ export class Gpu {
   private uncaptured: GpuCommandError[] = [];
 
   /** The navigator.gpu this device came from, kept referenced (Dawn aborts if it is collected first). */
+  // biome-ignore lint/correctness/noUnusedPrivateClassMembers: never read; holding it is its whole job.
   private source: GPU | null = null;
 
   private constructor(readonly device: GPUDevice, readonly info: GpuInfo) {

@@ -24,7 +24,7 @@ export interface StTensorInfo { name: string; dtype: string; shape: number[]; be
 /** The Rust reference refuses headers above 100 MB; a bigger one is a corrupt length, not a model. */
 const MAX_HEADER_BYTES = 100_000_000;
 
-const isDtype = (d: unknown): d is StDtype => typeof d === 'string' && Object.prototype.hasOwnProperty.call(ST_DTYPE_SIZE, d);
+const isDtype = (d: unknown): d is StDtype => typeof d === 'string' && Object.hasOwn(ST_DTYPE_SIZE, d);
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 const show = (v: unknown) => { try { return JSON.stringify(v) ?? String(v); } catch { return String(v); } };
 

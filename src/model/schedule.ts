@@ -7,5 +7,3 @@ export function cosineWithWarmup(step: number, total: number, lr: number, warmup
   const progress = Math.min(1, (step - warmup) / span);
   return lr * (minRatio + (1 - minRatio) * 0.5 * (1 + Math.cos(Math.PI * progress)));
 }
-
-export const constantLr = (_step: number, _total: number, lr: number) => lr;

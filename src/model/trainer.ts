@@ -46,7 +46,7 @@ export class Trainer {
   /** The activation arena for this batch's shape, reallocated only when the shape changes. */
   activations(b: TokenBatch): Activations {
     const shape = batchShape(b, true);
-    if (!this.acts || !this.acts.matches(shape)) {
+    if (!this.acts?.matches(shape)) {
       this.acts?.release();
       this.acts = new Activations(this.model.gpu, this.model.cfg, shape);
     }

@@ -488,7 +488,7 @@ export class GrpoTrainer {
 
   private referenceActivations(b: TokenBatch): Activations {
     const shape = batchShape(b, false);
-    if (!this.refActs || !this.refActs.matches(shape)) {
+    if (!this.refActs?.matches(shape)) {
       this.refActs?.release();
       this.refActs = new Activations(this.ref!.gpu, this.ref!.cfg, shape);
     }

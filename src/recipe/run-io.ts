@@ -28,7 +28,7 @@ import { MemoryFiles, encodeJson, joinWhere, readText, } from '../io/files';
 import { saveHfFolder } from '../io/hf-config';
 import { firstNonFinite, readSafetensors, writeSafetensors } from '../io/safetensors';
 import { COMPLETE_MARKER, nodeWorkspace, subWorkspace, type Workspace } from '../io/workspace';
-import { Model } from '../model/model';
+import type { Model } from '../model/model';
 import type { RunInfo, RunKind, RunStatus } from './run-events';
 
 export const RUN_FILE = 'run.json';

@@ -9,7 +9,7 @@ import { joinWhere, } from '../io/files';
 import { loadModelFolder } from '../io/hf-config';
 import { loadTokenizer, tokenizerFromJson, type TextTokenizer } from '../io/tokenizer';
 import { LAB_SPECIAL_TOKENS, trainByteLevelBpe } from '../io/bpe-trainer';
-import { type Workspace } from '../io/workspace';
+import type { Workspace } from '../io/workspace';
 import { PRESETS, countParams, validateConfig, type ModelConfig } from '../model/config';
 import { Model, initWeights } from '../model/model';
 import { checkFits } from '../model/memory';

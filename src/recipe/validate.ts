@@ -124,7 +124,7 @@ export function tableLeaves(table: AnyTable, prefix = ''): [string, LeafField][]
  */
 const PROTO_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 // An inherited name ("toString", "constructor") is no field of a spec.
-const own = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k);
+const own = (o: object, k: string) => Object.hasOwn(o, k);
 
 /**
  * Merge `input` over `defaults` field by field, checking every key of `input` against `spec`.

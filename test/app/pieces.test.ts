@@ -23,7 +23,7 @@ function checkAgainstTokenizer(tok: TextTokenizer, ids: number[], finished = fal
   const { text, tokens } = record(tok, ids, finished);
   const pieces = displayPieces(tokens, text);
   // The pieces cover every token once, in order.
-  expect(pieces.map((p) => [p.from, p.to]).flat()).toEqual(pieces.flatMap((p, i) => [i === 0 ? 0 : pieces[i - 1].to, p.to]));
+  expect(pieces.flatMap((p) => [p.from, p.to])).toEqual(pieces.flatMap((p, i) => [i === 0 ? 0 : pieces[i - 1].to, p.to]));
   expect(pieces[pieces.length - 1].to).toBe(ids.length);
   for (const p of pieces) expect(p.text).toBe(tok.decode(ids.slice(p.from, p.to)));
   return { text, tokens, pieces };

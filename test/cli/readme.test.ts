@@ -12,7 +12,7 @@ import path from 'node:path';
 import { DATA_DIR, HAS_DATA, NO_DATA_MESSAGE, REPO } from '../data/helpers';
 
 /** The commands of the first ```bash block under "## Headless runner", comments removed. */
-export function readmeCommands(readme: string): string[] {
+function readmeCommands(readme: string): string[] {
   const at = readme.indexOf('## Headless runner');
   if (at < 0) throw new Error('README has no "## Headless runner" section');
   const m = /```bash\n([\s\S]*?)```/.exec(readme.slice(at));

@@ -15,7 +15,7 @@ import { runSftCommand } from '../../src/cli/commands/sft';
 import { runGrpoCommand } from '../../src/cli/commands/grpo';
 import { Fuzz, fuzzRng, type FuzzRng } from './harness';
 
-const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** Every path of a spec with its field, objects included. */
 function paths(spec: Record<string, FieldSpec>, prefix = ''): [string, FieldSpec][] {
@@ -62,9 +62,9 @@ describe.each(KINDS)('fuzz: $kind config keys', ({ kind, spec, fromFile, set }) 
       if (values.length) keysTried++;
       for (const v of values) {
         const shown = JSON.stringify(v);
-        const key = new RegExp(escape(p));
-        await f.check({ name: `run.json ${p}: ${shown}`, run: () => fromFile(nested(p, v)), names: [new RegExp(`^run\\.json.*${escape(p)}`)], bad: true });
-        await f.check({ name: `--set ${p}=${shown}`, run: () => set([`${p}=${shown}`]), names: [new RegExp(`^--set ${escape(p)}=`), key], bad: true });
+        const key = new RegExp(escapeRe(p));
+        await f.check({ name: `run.json ${p}: ${shown}`, run: () => fromFile(nested(p, v)), names: [new RegExp(`^run\\.json.*${escapeRe(p)}`)], bad: true });
+        await f.check({ name: `--set ${p}=${shown}`, run: () => set([`${p}=${shown}`]), names: [new RegExp(`^--set ${escapeRe(p)}=`), key], bad: true });
       }
     }
     // The --set form must name the key itself, not just echo the line: checked on the typed ones.

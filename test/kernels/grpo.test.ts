@@ -29,18 +29,18 @@ function makeCase(B: number, T: number, seed: number, o: PolicyLossOptions) {
       logp[n] = -r.next() * 4 - 0.01;
       let d: number;
       const kind = r.int(10);
-      do {
+      for (;;) {
         d = kind === 0 ? r.uniform(1.2, 2.5) : kind === 1 ? (r.next() < 0.5 ? 21 + r.next() : -21 - r.next()) : r.uniform(-0.7, 0.6);
         const ratio = Math.exp(Math.max(-20, Math.min(20, d)));
         if (!(near(ratio, 1 - o.clipLow) || near(ratio, 1 + o.clipHigh) || (o.clipC > 0 && near(ratio, o.clipC)))) break;
-      } while (true);
+      }
       old[n] = logp[n] - d;
       let k: number;
       const kk = r.int(10);
-      do {
+      for (;;) {
         k = kk === 0 ? r.uniform(-2e-3, 2e-3) : kk === 1 ? r.uniform(2.6, 4) : kk === 2 ? (r.next() < 0.5 ? 20.5 : -20.5) : r.uniform(-2, 2);
         if (!near(Math.exp(k) - k - 1, 10)) break;
-      } while (true);
+      }
       ref[n] = logp[n] + k;
     }
   }

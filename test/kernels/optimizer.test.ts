@@ -134,7 +134,7 @@ describe('GradNorm + AdamW', () => {
       for (const n of [1800, 1000]) {
         const p = randArray(n, 1), g = randArray(n, 2), m = randArray(n, 3, 0.1);
         const v = Float32Array.from(randArray(n, 4), (x) => x * x * 0.01);
-        const { gpu, s, t, read, done } = await setup([
+        const { s, t, read, done } = await setup([
           { name: 'p', shape: [n + 50], dtype: 'f32', data: p },
           { name: 'g', shape: [n], dtype: 'f32', data: g },
           { name: 'm', shape: [n], dtype: 'f32', data: m },

@@ -78,12 +78,12 @@ describe('test.sh', () => {
     mkdirSync(path.join(repo, 'scripts'), { recursive: true });
     copyFileSync(path.join(root, 'scripts/test.sh'), path.join(repo, 'scripts/test.sh'));
     writeFileSync(path.join(repo, 'scripts/ensure-webgpu-host.sh'), `echo host >> "${log}"; exit \${HOST_EXIT:-0}\n`);
-    // npx: tsc and vite pass; the unit run fails 2 of 10, the browser run passes 3 of 3 (vitest's JSON report).
+    // npx: tsc, biome and vite pass; the unit run fails 2 of 10, the browser run passes 3 of 3 (vitest's JSON report).
     stub(bin, 'npx', `
 echo "$1" >> "${log}"
 for a in "$@"; do case "$a" in --outputFile.json=*) out="\${a#*=}" ;; esac; done
 case "$1" in
-  tsc|vite) exit 0 ;;
+  tsc|biome|vite) exit 0 ;;
   vitest)
     if [[ "$*" == *e2e* ]]; then echo '{"numTotalTests":3,"numPassedTests":3,"numFailedTests":0}' > "$out"; exit 0; fi
     echo '{"numTotalTests":10,"numPassedTests":8,"numFailedTests":2}' > "$out"; exit 1 ;;
@@ -97,12 +97,13 @@ esac`);
   it('runs every stage after a unit failure and ends with the table and a failing status', () => {
     const r = suite();
     expect(r.code).toBe(1);
-    expect(readFileSync(log, 'utf8').trim().split('\n')).toEqual(['host', 'tsc', 'vitest', 'vite', 'vitest']);
+    expect(readFileSync(log, 'utf8').trim().split('\n')).toEqual(['host', 'tsc', 'biome', 'vitest', 'vite', 'vitest']);
     const table = r.out.slice(r.out.lastIndexOf('stage')).trim().split('\n').map((l) => l.trim().split(/\s+/));
     expect(table[0]).toEqual(['stage', 'tests', 'passed', 'failed', 'seconds', 'result']);
     const row = (name: string) => table.find((t) => t[0] === name)!;
     expect(row('host-setup').slice(1, 4)).toEqual(['-', '-', '-']);
     expect(row('typecheck')[5]).toBe('ok');
+    expect(row('lint')[5]).toBe('ok');
     expect(row('unit').slice(1, 4)).toEqual(['10', '8', '2']);
     expect(row('unit').slice(5).join(' ')).toBe('FAILED (exit 1)');
     expect(row('build')[5]).toBe('ok');

@@ -26,5 +26,5 @@ export function Alerts({ page }: { page: PageId }) {
 export function AlertCount({ page }: { page: PageId }) {
   const n = useJobs((s) => s.alerts.filter((a) => a.page === page).length);
   if (!n) return null;
-  return <span className="nav-alerts" data-testid={`nav-alerts-${page}`} aria-label={`${n} alert${n === 1 ? '' : 's'}`}>{n}</span>;
+  return <span className="nav-alerts" data-testid={`nav-alerts-${page}`} role="img" aria-label={`${n} alert${n === 1 ? '' : 's'}`}>{n}</span>;
 }

@@ -46,6 +46,7 @@ export function Chart({ title, caption, x, series, xLabel = 'step', bars = false
   const shape = JSON.stringify([series.map((s) => [s.label, s.colour]), bars, share, xLabel, height]);
   const data = [x, ...series.map((s) => s.values)] as uPlot.AlignedData;
 
+  // biome-ignore lint/correctness/useExhaustiveDependencies: rebuilt on shape changes only; data updates go through setData below.
   useEffect(() => {
     const el = box.current;
     if (!el) return;
@@ -81,8 +82,6 @@ export function Chart({ title, caption, x, series, xLabel = 'step', bars = false
       u.destroy();
       plot.current = null;
     };
-    // Rebuilt on shape changes only; data updates go through setData below.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [shape]);
 
   useEffect(() => {

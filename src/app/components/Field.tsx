@@ -25,10 +25,9 @@ export function NumberInput({ value, onChange, id, disabled, optional, integer, 
   label?: string;
 }) {
   const [text, setText] = useState(value === undefined ? '' : String(value));
+  // biome-ignore lint/correctness/useExhaustiveDependencies: only an outside change of the value rewrites the draft, not typing.
   useEffect(() => {
     if (value === undefined ? text !== '' : Number(text) !== value) setText(value === undefined ? '' : String(value));
-    // Only an outside change of the value rewrites the draft.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [value]);
   const parsed = text.trim() === '' ? undefined : Number(text);
   const bad = (parsed === undefined && !optional) || (parsed !== undefined && (!Number.isFinite(parsed) || (integer && !Number.isInteger(parsed))

@@ -7,8 +7,6 @@ const dirPicker = (): DirPicker | null => {
   return typeof w.showDirectoryPicker === 'function' ? w.showDirectoryPicker.bind(window) : null;
 };
 
-export const canPickDirectories = () => dirPicker() !== null;
-
 /** A folder to write into (export); null when the user closed the picker. Throws where browsers cannot. */
 export async function pickWritableFolder(): Promise<FileSystemDirectoryHandle | null> {
   const pick = dirPicker();

@@ -5,8 +5,8 @@
 // The whole config is checked by sftConfigFrom / grpoConfigFrom before a run starts, exactly as the
 // CLI checks a file.
 import { fieldAt, type AnyTable, type FieldSpec } from '../../recipe/validate';
-import { SFT_FIELDS, type SftConfig } from '../../recipe/sft-config';
-import { GRPO_FIELDS, type GrpoConfig } from '../../recipe/grpo-config';
+import { SFT_FIELDS } from '../../recipe/sft-config';
+import { GRPO_FIELDS } from '../../recipe/grpo-config';
 
 export interface FieldDoc {
   /** Dotted path into the config. */
@@ -182,8 +182,6 @@ export function leafPaths(spec: Record<string, FieldSpec>, prefix = ''): string[
   }
   return out;
 }
-
-export type AnyConfig = SftConfig | GrpoConfig;
 
 /**
  * Config keys the forms leave to other controls or to their defaults, with why; every other key of

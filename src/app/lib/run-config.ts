@@ -29,7 +29,7 @@ export function presetConfig(kind: RunKind, name: string): SftConfig | GrpoConfi
  */
 export function presetDataset(kind: RunKind, name: string, datasets: readonly DatasetInfo[]): { dataset: DatasetInfo; split: string } | null {
   const p = kind === 'sft' ? SFT_PRESETS[name] : GRPO_PRESETS[name];
-  if (!p || p.config.data.source !== 'dataset') return null;
+  if (p?.config.data.source !== 'dataset') return null;
   for (const want of p.config.data.dataset.name.split(',').map((x) => x.trim())) {
     const split = p.config.data.dataset.split;
     const d = datasets.find((x) => (x.name === want || x.source === want) && x.splits.some((s) => s.name === split));

@@ -124,7 +124,7 @@ export function tokenViews(r: ResponseRecord, s: ClipSettings): TokenView[] {
     return {
       text, from, to,
       ratio: mean(ts.map((t) => t.ratio)),
-      clip: ts.reduce<ClipFlag>((c, t) => (t.clip > c ? t.clip : c), 0),
+      clip: ts.reduce<ClipFlag>((c, t) => Math.max(c, t.clip) as ClipFlag, 0),
       kl: mean(ts.map((t) => t.kl)),
     };
   });
@@ -142,7 +142,7 @@ export function visibleToken(text: string): string {
   return text
     .replace(/\n/g, '↵\n')
     .replace(/\t/g, '→')
-    // eslint-disable-next-line no-control-regex
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: matching the control bytes is the point.
     .replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `<U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}>`);
 }
 

@@ -114,7 +114,9 @@ function GroupDetail({ group, clip, colour, setColour }: { group: GroupRecord; c
           {group.item.dataset} #{group.item.index} · gold answer <b>{group.item.answer_label}</b> · {group.responses.length} responses
         </div>
         <div className="segmented" role="radiogroup" aria-label="token colour">
+          {/* biome-ignore lint/a11y/useSemanticElements: ARIA's radio group of buttons, styled as a segmented control. */}
           <button role="radio" aria-checked={colour === 'advantage'} className={colour === 'advantage' ? 'on' : ''} data-testid="colour-advantage" onClick={() => setColour('advantage')}>advantage × ratio</button>
+          {/* biome-ignore lint/a11y/useSemanticElements: as above. */}
           <button role="radio" aria-checked={colour === 'ratio'} className={colour === 'ratio' ? 'on' : ''} data-testid="colour-ratio" onClick={() => setColour('ratio')}>ratio</button>
         </div>
       </div>

@@ -267,7 +267,7 @@ function RunList() {
     <section className="card" data-testid="run-list">
       <div className="row spread">
         <h2>Runs</h2>
-        <a className="btn small" href="#/train" onClick={(e) => { e.preventDefault(); document.getElementById('new-run')?.scrollIntoView({ behavior: 'smooth' }); }}>New run ↓</a>
+        <button type="button" className="btn small" onClick={() => document.getElementById('new-run')?.scrollIntoView({ behavior: 'smooth' })}>New run ↓</button>
       </div>
       {loaded && !runs.length && <p className="muted">No runs yet. Set one up below: an SFT run on the synth-micro-noisy preset learns the answer format in a few minutes (and copies its teacher's blind spot); a GRPO run from its checkpoint then answers the questions the teacher got wrong.</p>}
       {runs.length > 0 && (
@@ -282,6 +282,7 @@ function RunList() {
                 <td>{r.step.toLocaleString()}{r.totalSteps ? ` / ${r.totalSteps.toLocaleString()}` : ''}</td>
                 <td>{r.checkpoints.length ? r.checkpoints.join(', ') : '—'}</td>
                 <td>{formatWhen(r.updatedAt)}</td>
+                {/* biome-ignore lint/a11y/useKeyWithClickEvents: not a control; it keeps a click on its buttons from also selecting the row. */}
                 <td className="row-actions" onClick={(e) => e.stopPropagation()}>
                   {canResume(r) && <button className="btn small primary" data-testid={`run-resume-${r.name}`} disabled={busy}
                     title={`continue from checkpoint ${r.checkpoints[r.checkpoints.length - 1]}`} onClick={() => void resume(r.name)}>Resume</button>}
@@ -315,6 +316,7 @@ function RunView() {
   const job = useJobs((s) => s.job);
   const busy = useJobs(selectBusy);
   const [more, setMore] = useState<number | undefined>(undefined);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: another run selected resets the typed step count.
   useEffect(() => setMore(undefined), [selected]);
   const run = runs.find((r) => r.name === selected);
   if (!run) return null;

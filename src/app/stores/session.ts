@@ -53,6 +53,6 @@ export const useSession = create<SessionState>()((set, get) => ({
 
 /** The adapter's name as people know it: vendor, architecture, description (whatever is given). */
 export function adapterName(info: GpuInfo): string {
-  const parts = [info.vendor, info.architecture, info.description].filter((s) => s && s.trim());
+  const parts = [info.vendor, info.architecture, info.description].filter((s) => s?.trim());
   return parts.length ? [...new Set(parts)].join(' · ') : 'unnamed adapter';
 }

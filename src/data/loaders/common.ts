@@ -12,8 +12,6 @@ export interface ImageLoadOptions extends LoadOptions {
   missingImages?: 'drop' | 'keep';
 }
 
-export const IMAGE_EXT = /\.(jpe?g|png)$/i;
-
 export const fileRef = (src: FileSource, path: string): ImageRef => ({
   name: path,
   load: () => src.read(path),

@@ -86,12 +86,14 @@ export function radiusRange(size: number): [number, number] {
 }
 
 // 16 unit directions, written out so that no trigonometry runs at generation time.
+// biome-ignore-start lint/suspicious/noApproximativeNumericConstant: six-digit values; Math.SQRT1_2 would change the generated scans.
 const DIRS: readonly (readonly [number, number])[] = [
   [1, 0], [0.92388, 0.382683], [0.707107, 0.707107], [0.382683, 0.92388],
   [0, 1], [-0.382683, 0.92388], [-0.707107, 0.707107], [-0.92388, 0.382683],
   [-1, 0], [-0.92388, -0.382683], [-0.707107, -0.707107], [-0.382683, -0.92388],
   [0, -1], [0.382683, -0.92388], [0.707107, -0.707107], [0.92388, -0.382683],
 ];
+// biome-ignore-end lint/suspicious/noApproximativeNumericConstant: end of the table
 
 export const insideEllipse = (e: Ellipse, x: number, y: number) => {
   const dx = (x - e.cx) / e.rx;

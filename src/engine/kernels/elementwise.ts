@@ -21,8 +21,6 @@ export function axpby(s: CommandStream, x: Tensor, y: Tensor, alpha: number, bet
   });
 }
 
-/** y += x (residual add, gradient accumulation). */
-export const addInto = (s: CommandStream, x: Tensor, y: Tensor, n = y.size) => axpby(s, x, y, 1, 1, n);
 /** y = x. */
 export const copy = (s: CommandStream, x: Tensor, y: Tensor, n = y.size) => axpby(s, x, y, 1, 0, n);
 
