@@ -10,9 +10,9 @@ import { contentSecurityPolicy, extraConnectSources, noCdnFallback, sitePolicy, 
 const extraConnect = extraConnectSources();
 
 /**
- * The engine's shared modules reach Node's fs and path, and the Node image decoder (pngjs), only
- * through lazy imports behind a "not in a browser" check. In the site those imports become a
- * module that fails when loaded, so nothing Node-only is bundled (no pngjs chunk, no "externalized
+ * The engine's shared modules reach Node's fs and path (fs-node.ts), and the Node image decoder
+ * (pngjs, images-node.ts), only through lazy imports of `*-node` modules behind a host check. In
+ * the site those imports become a module that fails when loaded, so nothing Node-only is bundled (no pngjs chunk, no "externalized
  * for browser compatibility" warnings) and a mistaken call says what happened.
  */
 function nodeOnlyStubs(): Plugin {
@@ -20,7 +20,7 @@ function nodeOnlyStubs(): Plugin {
   return {
     name: 'thinker-node-only',
     enforce: 'pre',
-    resolveId: (id) => (/^node:/.test(id) || /(^|\/)images-node$/.test(id) ? PREFIX + id : null),
+    resolveId: (id) => (/^node:/.test(id) || /^\.\.?\/(.*\/)?[\w-]+-node$/.test(id) ? PREFIX + id : null),
     load: (id) => (id.startsWith(PREFIX) ? `throw new Error(${JSON.stringify(`${id.slice(PREFIX.length)} is Node-only: not part of the web build`)});` : null),
   };
 }

@@ -59,7 +59,7 @@ if ! stage host-setup "" bash scripts/ensure-webgpu-host.sh; then
   echo "host setup failed: nothing else can run without chromium and libvulkan" >&2
   exit 1
 fi
-stage typecheck "" npx tsc -p tsconfig.json
+stage typecheck "" npx tsc -b
 stage lint "" npx biome lint --error-on-warnings
 stage unit "$reports/unit.json" npx vitest run --reporter=default --reporter=json --outputFile.json="$reports/unit.json"
 stage build "" npx vite build --logLevel warn

@@ -76,12 +76,9 @@ export class MemoryFiles implements FileSource, FileSink {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Node. `node:fs` is imported lazily so that this module stays loadable in a browser bundle.
+// Node. Node's fs is imported lazily (fs-node.ts) so that this module stays loadable in a browser bundle.
 
-type NodeFs = typeof import('node:fs/promises');
-type NodePath = typeof import('node:path');
-let nodeMods: Promise<{ fs: NodeFs; path: NodePath }> | null = null;
-const node = () => (nodeMods ??= Promise.all([import('node:fs/promises'), import('node:path')]).then(([fs, path]) => ({ fs, path })));
+const node = () => import('./fs-node');
 
 const isNotFound = (e: unknown) => (e as { code?: string })?.code === 'ENOENT' || (e as { code?: string })?.code === 'ENOTDIR';
 
@@ -134,12 +131,12 @@ export function nodeDirSource(dir: string): FileSource {
 export function nodeDirSink(dir: string): FileSink {
   return {
     async write(p, bytes) {
-      const { fs, path } = await node();
+      const { fs, path, pid } = await node();
       const full = path.join(dir, ...pathSegments(p, joinWhere(dir, p)));
       await fs.mkdir(path.dirname(full), { recursive: true });
       // Same directory, so the rename cannot cross filesystems and is atomic; the random suffix
       // keeps two writers of the same file from sharing a temp name.
-      const tmp = `${full}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
+      const tmp = `${full}.tmp-${pid}-${Math.random().toString(36).slice(2, 10)}`;
       try {
         const fh = await fs.open(tmp, 'w');
         try {

@@ -18,3 +18,7 @@ export function decodeRgbaNode(bytes: Uint8Array, format: ImageFormat, where: st
     throw new InputError(where, `cannot decode the ${format.toUpperCase()} image: ${(e as Error).message || 'corrupt or truncated'}`);
   }
 }
+
+// This module fits the view that host-independent code compiles against (images-node.core.ts).
+type Fits<T extends typeof import('./images-node.core')> = T;
+export type CoreView = Fits<typeof import('./images-node')>;

@@ -144,12 +144,9 @@ export class MemoryWorkspace implements Workspace {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Node. `node:fs` is imported lazily so that this module stays loadable in a browser bundle.
+// Node. Node's fs is imported lazily (fs-node.ts) so that this module stays loadable in a browser bundle.
 
-type NodeFs = typeof import('node:fs/promises');
-type NodePath = typeof import('node:path');
-let nodeMods: Promise<{ fs: NodeFs; path: NodePath }> | null = null;
-const node = () => (nodeMods ??= Promise.all([import('node:fs/promises'), import('node:path')]).then(([fs, path]) => ({ fs, path })));
+const node = () => import('./fs-node');
 const code = (e: unknown) => (e as { code?: string })?.code;
 const tmpSuffix = () => `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
 /** Names of write() and writeFolder()'s temp files and folders (a rename away from their target). */

@@ -1,0 +1,1 @@
+export type Sharp = unknown;
