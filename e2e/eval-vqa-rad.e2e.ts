@@ -13,8 +13,7 @@ import { applyOverrides, sftConfigFrom } from '../src/recipe/sft-config';
 import { gradeAnswer } from '../src/task/grader';
 import { createLab } from '../src/lab';
 import { dataApi } from '../src/lab/data';
-import { MemoryWorkspace } from '../src/io/workspace';
-import { nodeDirSource } from '../src/io/files';
+import { MemoryWorkspace, nodeDirSource } from '../src/io/workspace';
 import { createNodeGpu } from '../src/node/dawn';
 
 const VQA_RAD = path.resolve(__dirname, '../../shared/data/vqa-rad');

@@ -14,6 +14,7 @@ export interface NodeDirent {
 export interface NodeStats {
   size: number;
   isFile(): boolean;
+  isDirectory(): boolean;
 }
 
 export interface NodeFileHandle {

@@ -157,6 +157,11 @@ export function nodeWorkspace(root: string): Workspace {
     const { path } = await node();
     return p === '' ? root : path.join(root, ...pathSegments(p, joinWhere(root, p)));
   };
+  // A file is never the root: '' is refused as a file path (pathSegments says why).
+  const fileAt = async (p: string) => {
+    const { path } = await node();
+    return path.join(root, ...pathSegments(p, joinWhere(root, p)));
+  };
   const ws: Workspace = {
     name: root,
     async list() {
@@ -174,7 +179,7 @@ export function nodeWorkspace(root: string): Workspace {
     async read(p) {
       const { fs } = await node();
       try {
-        return new Uint8Array(await fs.readFile(await full(p)));
+        return new Uint8Array(await fs.readFile(await fileAt(p)));
       } catch (e) {
         if (code(e) === 'ENOENT' || code(e) === 'ENOTDIR') throw new InputError(joinWhere(root, p), 'file not found');
         if (code(e) === 'EISDIR') throw new InputError(joinWhere(root, p), 'is a folder, not a file');
@@ -187,7 +192,7 @@ export function nodeWorkspace(root: string): Workspace {
     async size(p) {
       const { fs } = await node();
       try {
-        const s = await fs.stat(await full(p));
+        const s = await fs.stat(await fileAt(p));
         return s.isFile() ? s.size : null;
       } catch (e) {
         if (code(e) === 'ENOENT' || code(e) === 'ENOTDIR') return null;
@@ -196,7 +201,7 @@ export function nodeWorkspace(root: string): Workspace {
     },
     async write(p, bytes) {
       const { fs, path } = await node();
-      const f = await full(p);
+      const f = await fileAt(p);
       await fs.mkdir(path.dirname(f), { recursive: true });
       // Same folder, so the rename cannot cross filesystems and is atomic.
       const tmp = `${f}.tmp-${tmpSuffix()}`;
@@ -232,7 +237,7 @@ export function nodeWorkspace(root: string): Workspace {
     },
     async append(p, text) {
       const { fs, path } = await node();
-      const f = await full(p);
+      const f = await fileAt(p);
       await fs.mkdir(path.dirname(f), { recursive: true });
       await fs.appendFile(f, text);
     },
@@ -419,3 +424,32 @@ export function browserWorkspace(root: FileSystemDirectoryHandle, name = 'browse
   };
   return ws;
 }
+
+// ---------------------------------------------------------------------------------------------
+// A folder to read or write that is not the lab's storage (a data folder, a model folder, a picked
+// folder, a CLI --out): the same backends, seen as a FileSource or FileSink.
+
+/** A folder on disk to read from; listing a folder that does not exist is an error, not an empty list. */
+export function nodeDirSource(dir: string): FileSource {
+  const ws = nodeWorkspace(dir);
+  return {
+    name: dir,
+    read: ws.read,
+    exists: ws.exists,
+    async list() {
+      const { fs } = await node();
+      const isDir = await fs.stat(dir).then((s) => s.isDirectory(), () => false);
+      if (!isDir) throw new InputError(dir, 'folder not found');
+      return ws.list();
+    },
+  };
+}
+
+/** A folder on disk to write into (each file atomically). */
+export const nodeDirSink = (dir: string): FileSink => nodeWorkspace(dir);
+
+/** A browser folder (OPFS or one picked with showDirectoryPicker) to read from. */
+export const browserDirSource = (handle: FileSystemDirectoryHandle, name = handle.name): FileSource => browserWorkspace(handle, name);
+
+/** A browser folder to write into (each file through createWritable's swap file). */
+export const browserDirSink = (handle: FileSystemDirectoryHandle): FileSink => browserWorkspace(handle, handle.name);

@@ -8,10 +8,10 @@
 import { EngineError, InputError } from '../engine/errors';
 import { CommandStream } from '../engine/stream';
 import { download } from '../engine/tensor';
-import { browserDirSink, browserDirSource, joinWhere, pathSegments, readJson, type FileSink, type FileSource } from '../io/files';
+import { joinWhere, pathSegments, readJson, type FileSink, type FileSource } from '../io/files';
+import { browserDirSink, browserDirSource, COMPLETE_MARKER, isCompleteFolder, subWorkspace, type Workspace } from '../io/workspace';
 import { configFromHfJson, loadHfFolder, } from '../io/hf-config';
 import { loadTokenizer } from '../io/tokenizer';
-import { COMPLETE_MARKER, isCompleteFolder, subWorkspace, type Workspace } from '../io/workspace';
 import { Activations } from '../model/activations';
 import { nextTokenTargets, uploadBatch } from '../model/batch';
 import type { ModelConfig } from '../model/config';

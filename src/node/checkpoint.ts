@@ -2,9 +2,8 @@
 // temporary folder renamed into place, so a run killed mid-save leaves the old folder or the new
 // one, never a mix) and the same loader as every other host.
 import path from 'node:path';
-import { nodeDirSource } from '../io/files';
+import { nodeDirSource, nodeWorkspace } from '../io/workspace';
 import { loadModelFolder, writeModelFolder } from '../io/hf-config';
-import { nodeWorkspace } from '../io/workspace';
 import type { ModelConfig } from '../model/config';
 import type { WeightMap } from '../model/model';
 import type { Gpu } from '../engine/gpu';

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { runDemoCommand } from '../../src/cli/commands/demo';
 import { findDataset } from '../../src/data/loaders';
-import { nodeDirSource } from '../../src/io/files';
+import { nodeDirSource } from '../../src/io/workspace';
 import { InputError } from '../../src/engine/errors';
 import { testGpu } from '../helpers/gpu';
 

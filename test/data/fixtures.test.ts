@@ -9,7 +9,8 @@ import {
 } from '../../src/data/loaders';
 import { parquetColumns } from '../../src/data/parquet';
 import type { LoadResult } from '../../src/data/report';
-import { MemoryFiles, nodeDirSource } from '../../src/io/files';
+import { MemoryFiles } from '../../src/io/files';
+import { nodeDirSource } from '../../src/io/workspace';
 import { parquetFile, pngFile, pq, seeded, tempFolder } from './helpers';
 
 const sha16 = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex').slice(0, 16);

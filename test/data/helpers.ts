@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PNG } from 'pngjs';
-import { nodeDirSource } from '../../src/io/files';
+import { nodeDirSource } from '../../src/io/workspace';
 import { seededRandom } from '../../src/util/random';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');

@@ -13,7 +13,8 @@ import { downloadHubDataset, formatHubProgress, HubError, listHubParquet, type H
 import { loadMedVlThinkerEval } from '../../src/data/loaders';
 import { decodeRgba } from '../../src/io/images';
 import { InputError } from '../../src/engine/errors';
-import { MemoryFiles, nodeDirSource } from '../../src/io/files';
+import { MemoryFiles } from '../../src/io/files';
+import { nodeDirSource } from '../../src/io/workspace';
 import { registerData } from '../../src/cli/commands/data';
 import { registerHub } from '../../src/cli/commands/hub';
 import { parquetFile, pngFile, pq, seeded } from './helpers';

@@ -3,9 +3,8 @@ import { mkdtemp, rm, readdir, readFile, mkdir, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InputError } from '../../src/engine/errors';
-import {
-  MemoryFiles, browserDirSink, browserDirSource, nodeDirSink, nodeDirSource, readJson, type FileSink, type FileSource,
-} from '../../src/io/files';
+import { MemoryFiles, readJson, type FileSink, type FileSource } from '../../src/io/files';
+import { browserDirSink, browserDirSource, nodeDirSink, nodeDirSource } from '../../src/io/workspace';
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 const text = (b: Uint8Array) => new TextDecoder().decode(b);

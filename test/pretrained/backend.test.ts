@@ -12,7 +12,7 @@ import { tokenizerFromJson } from '../../src/io/tokenizer';
 import { loadModel } from '../../src/node/checkpoint';
 import { generate } from '../../src/model/generate';
 import { chatPrompt } from '../../src/io/chat';
-import { nodeDirSource } from '../../src/io/files';
+import { nodeDirSource } from '../../src/io/workspace';
 import { testGpu } from '../helpers/gpu';
 import { labTokenizer, smallTextConfig, spreadWeights, tempDir, labModelAndExport } from './fixtures';
 import { startHub, listFiles, type LocalHub } from './hub-server';

@@ -10,7 +10,7 @@ import { registerDistill } from '../../src/cli/commands/distill';
 import { registerExportOnnx } from '../../src/cli/commands/export-onnx';
 import { registerEval } from '../../src/cli/commands/eval';
 import { loadRecipeJsonl } from '../../src/recipe/curate';
-import { nodeDirSource } from '../../src/io/files';
+import { nodeDirSource } from '../../src/io/workspace';
 import { tokenizerFromJson } from '../../src/io/tokenizer';
 import { saveCheckpoint } from '../../src/node/checkpoint';
 import { computeReward } from '../../src/task/reward';

@@ -9,7 +9,7 @@ import { initWeights, type WeightMap } from '../../src/model/model';
 import { trainByteLevelBpe, LAB_SPECIAL_TOKENS } from '../../src/io/bpe-trainer';
 import { saveCheckpoint } from '../../src/node/checkpoint';
 import { exportOnnxFolder } from '../../src/io/onnx-export';
-import { nodeDirSink, nodeDirSource } from '../../src/io/files';
+import { nodeDirSink, nodeDirSource } from '../../src/io/workspace';
 import { CHAT } from '../../src/io/chat';
 import type { TextTokenizer } from '../../src/io/tokenizer';
 import { rng } from '../helpers/gpu';

@@ -14,7 +14,8 @@ import { CommandStream } from '../../src/engine/stream';
 import { download } from '../../src/engine/tensor';
 import type { Model } from '../../src/model/model';
 import { loadModel } from '../../src/node/checkpoint';
-import { readJson, nodeDirSource, MemoryFiles } from '../../src/io/files';
+import { readJson, MemoryFiles } from '../../src/io/files';
+import { nodeDirSource } from '../../src/io/workspace';
 import { encodeLlamaOnnx, exportOnnxFolder, labChatTemplate } from '../../src/io/onnx-export';
 import { saveCheckpoint } from '../../src/node/checkpoint';
 import { InputError } from '../../src/engine/errors';
@@ -71,7 +72,7 @@ describe('export-onnx: the transformers.js layout on onnxruntime-node vs the eng
         await (await import('node:fs/promises')).writeFile(path.join(lab, 'config.json'), JSON.stringify(cj));
       }
       const out = path.join(dir, 'exported');
-      const { nodeDirSink } = await import('../../src/io/files');
+      const { nodeDirSink } = await import('../../src/io/workspace');
       const report = await exportOnnxFolder(nodeDirSource(lab), nodeDirSink(out));
       expect(report.files).toEqual(['onnx/model.onnx', 'tokenizer.json', 'tokenizer_config.json', 'generation_config.json', 'config.json']);
       const config = JSON.parse(await readFile(path.join(out, 'config.json'), 'utf8'));

@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { InputError } from '../../engine/errors';
-import { nodeDirSource } from '../../io/files';
+import { nodeDirSource } from '../../io/workspace';
 import { loadTokenizer } from '../../io/tokenizer';
 import { createNodeGpu } from '../../node/dawn';
 import { loadModel } from '../../node/checkpoint';

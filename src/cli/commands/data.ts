@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { InputError } from '../../engine/errors';
-import { nodeDirSource } from '../../io/files';
+import { nodeDirSource } from '../../io/workspace';
 import { DATASETS } from '../../data/loaders';
 import { datasetByName, datasetDir } from '../host';
 import { formatReport, type LoadReport } from '../../data/report';

@@ -12,7 +12,7 @@ import { InputError } from '../../engine/errors';
 import type { Gpu } from '../../engine/gpu';
 import type { QAItem } from '../../task/schema';
 import { findDataset } from '../../data/loaders';
-import { nodeDirSource } from '../../io/files';
+import { nodeDirSource } from '../../io/workspace';
 import { loadTokenizer } from '../../io/tokenizer';
 import { loadModel } from '../../node/checkpoint';
 import { createNodeGpu } from '../../node/dawn';

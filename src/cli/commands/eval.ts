@@ -3,7 +3,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { InputError } from '../../engine/errors';
-import { nodeDirSource } from '../../io/files';
+import { nodeDirSource } from '../../io/workspace';
 import { loadTokenizer } from '../../io/tokenizer';
 import { createNodeGpu } from '../../node/dawn';
 import { loadModel } from '../../node/checkpoint';

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { InputError } from '../../engine/errors';
-import { nodeDirSink, nodeDirSource } from '../../io/files';
+import { nodeDirSink, nodeDirSource } from '../../io/workspace';
 import { exportOnnxFolder, type OnnxExportReport } from '../../io/onnx-export';
 
 export async function exportOnnxCommand(model: string, out: string, o: { json?: boolean; force?: boolean }): Promise<OnnxExportReport> {

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { createNodeGpu } from '../../node/dawn';
 import { loadModel } from '../../node/checkpoint';
 import { loadTokenizer } from '../../io/tokenizer';
-import { nodeDirSource } from '../../io/files';
+import { nodeDirSource } from '../../io/workspace';
 import { generate } from '../../model/generate';
 import { InputError } from '../../engine/errors';
 import { idList, intOpt, numOpt } from '../args';

@@ -9,7 +9,7 @@ import path from 'node:path';
 // @ts-expect-error cli-progress ships no type declarations; the few members used are typed below.
 import cliProgressModule from 'cli-progress';
 import { InputError } from '../../engine/errors';
-import { nodeDirSink } from '../../io/files';
+import { nodeDirSink } from '../../io/workspace';
 import { downloadHubDataset, formatHubProgress, formatSeconds, HF_ENDPOINT, type HubDownloadResult, type HubFile, type HubProgress } from '../../data/hub';
 import { intOpt } from '../args';
 

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { createNodeGpu } from '../../node/dawn';
 import { loadModel, saveCheckpoint } from '../../node/checkpoint';
 import { loadTokenizer, tokenizerFromJson, type TextTokenizer } from '../../io/tokenizer';
-import { nodeDirSource } from '../../io/files';
+import { nodeDirSource } from '../../io/workspace';
 import { configFromHfJson } from '../../io/hf-config';
 import { trainByteLevelBpe, LAB_SPECIAL_TOKENS } from '../../io/bpe-trainer';
 import { Model, initWeights } from '../../model/model';
