@@ -46,6 +46,12 @@ describe('the built site and its Content-Security-Policy', () => {
     expect(html).not.toMatch(/\son[a-z]+="/);
     expect(readFileSync(path.join(OUT, '_headers'), 'utf8')).toBe(headersFile(contentSecurityPolicy({ extraConnect })));
     expect(await cdnAddressesIn(OUT)).toEqual({});
+    // public/ is copied as-is: the icon and the manifest the page links, and the manifest's icon.
+    const manifest = JSON.parse(readFileSync(path.join(OUT, 'manifest.webmanifest'), 'utf8'));
+    expect(manifest).toMatchObject({ name: 'Thinker Lab', start_url: './' });
+    for (const icon of manifest.icons) expect(readFileSync(path.join(OUT, icon.src), 'utf8')).toMatch(/^<svg /);
+    expect(html).toContain('<link rel="manifest" href="./manifest.webmanifest"');
+    expect(html).toContain('<link rel="icon" type="image/svg+xml" href="./favicon.svg"');
     // ONNX Runtime's WASM files are in the build, beside the worker that points at them.
     const assets = readdirSync(path.join(OUT, 'assets'));
     // No source maps shipped (THINKER_SOURCEMAP=1 builds them for debugging).

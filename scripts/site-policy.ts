@@ -45,7 +45,7 @@ export function cspDirectives(o: { meta?: boolean; extraConnect?: string[] } = {
     // The engine and pretrained workers; ONNX Runtime may start its own from blob: URLs.
     ['worker-src', ["'self'", 'blob:']],
     ['connect-src', ["'self'", ...HUB_SOURCES, ...LOCAL_MIRROR_SOURCES, ...(o.extraConnect ?? [])]],
-    // Scans shown from object URLs, the inline icon.
+    // Scans shown from object URLs (blob:) or data: URLs.
     ['img-src', ["'self'", 'blob:', 'data:']],
     ['style-src', ["'self'"]],
     ['object-src', ["'none'"]],
