@@ -65,3 +65,8 @@ export class InputError extends Error {
     this.name = 'InputError';
   }
 }
+
+/** What a cancelled job (ctx.cancel) rejects with. */
+export function cancelled(job: string): EngineError {
+  return new EngineError(`${job} was cancelled`);
+}

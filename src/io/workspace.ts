@@ -453,3 +453,41 @@ export const browserDirSource = (handle: FileSystemDirectoryHandle, name = handl
 
 /** A browser folder to write into (each file through createWritable's swap file). */
 export const browserDirSink = (handle: FileSystemDirectoryHandle): FileSink => browserWorkspace(handle, handle.name);
+
+/**
+ * The files of an <input type=file webkitdirectory> (or a plain multiple pick) as a FileSource.
+ * Each file's webkitRelativePath starts with the picked folder's name, which is dropped, so paths
+ * are relative to the folder as with a directory handle.
+ */
+export function fileListSource(files: File[], name?: string): FileSource {
+  const rel = files.map((f) => (f as File & { webkitRelativePath?: string }).webkitRelativePath || f.name);
+  const first = rel[0]?.split('/')[0];
+  const strip = rel.length > 0 && rel.every((p) => p.includes('/') && p.split('/')[0] === first);
+  const label = name ?? (strip ? first : 'picked files');
+  const byPath = new Map<string, File>();
+  rel.forEach((p, i) => {
+    const key = pathSegments(strip ? p.slice(first.length + 1) : p, joinWhere(label, p)).join('/');
+    if (byPath.has(key)) throw new InputError(joinWhere(label, key), 'picked twice');
+    byPath.set(key, files[i]);
+  });
+  return {
+    name: label,
+    list: async () => [...byPath.keys()].sort(),
+    exists: async (p) => byPath.has(pathSegments(p, joinWhere(label, p)).join('/')),
+    read: async (p) => {
+      const f = byPath.get(pathSegments(p, joinWhere(label, p)).join('/'));
+      if (!f) throw new InputError(joinWhere(label, p), 'file not found');
+      return new Uint8Array(await f.arrayBuffer());
+    },
+  };
+}
+
+/** What the UI hands over for a folder: a directory handle, or the files of a folder input. */
+export function pickedSource(from: FileSystemDirectoryHandle | File[]): FileSource {
+  if (Array.isArray(from)) {
+    if (from.length === 0) throw new InputError('picked folder', 'no files were picked');
+    return fileListSource(from);
+  }
+  if (!from || (from as { kind?: string }).kind !== 'directory') throw new InputError('picked folder', 'expected a folder (a directory handle) or a list of files');
+  return browserDirSource(from);
+}

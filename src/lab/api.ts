@@ -19,7 +19,6 @@ import type { ModelConfig } from '../model/config';
 import type { LmStep } from '../model/lm-run';
 import type { RunEstimate } from '../recipe/estimate';
 import type { GenerateResult } from '../model/generate';
-import type { SynthOptions } from '../data/synth';
 import type { SftConfig } from '../recipe/sft-config';
 import type { GrpoConfig } from '../recipe/grpo-config';
 import type { GroupRecord } from '../recipe/grpo';
@@ -29,6 +28,10 @@ import type { Progress, RunEvent, RunInfo, RunKind } from '../recipe/run-events'
 
 // The run shapes are defined beside the run drivers that produce them.
 export type { Progress, RunEvent, RunInfo, RunKind, RunStatus } from '../recipe/run-events';
+import type { DataRef, DatasetInfo } from '../data/store';
+
+/** Data references and dataset records are the store's (src/data/store.ts). */
+export type { DataRef, DatasetInfo };
 
 // ---------------------------------------------------------------------------------------------
 // Data
@@ -45,26 +48,6 @@ export interface ItemView {
   hash: string;
   split?: string;
   images: { name: string; mime: 'image/png' | 'image/jpeg'; bytes: Uint8Array }[];
-}
-
-/** Where items come from: the synth generator (nothing stored), or a dataset in the workspace. */
-export type DataRef =
-  | { kind: 'synth'; options: SynthOptions }
-  /**
-   * `datasetName` keeps only items of that source benchmark (their `dataset_name`): the paper's
-   * MedVLThinker-Eval set holds all six benchmarks in one split. `limit` applies after it.
-   */
-  | { kind: 'dataset'; name: string; split?: string; limit?: number; datasetName?: string };
-
-export interface DatasetInfo {
-  name: string;
-  /** The loader that read it (src/data/loaders), "hub:<repo>", or "curated:<dataset>". */
-  source: string;
-  splits: { name: string; items: number; withImages: number }[];
-  /** What the loader dropped and why (counts by reason). */
-  dropped: Record<string, number>;
-  importedAt: string;
-  bytes: number;
 }
 
 export interface ImportFolderRequest {

@@ -1,247 +1,32 @@
-// The lab's datasets: importing a folder the user picked through a loader, the stored form, paging
+// The lab's datasets: importing a folder the user picked through a loader into the store, paging
 // items for the UI (stored or generated on the fly), and pass-count curation with a model.
-//
-// A dataset is the folder datasets/NAME/, written in one atomic writeFolder:
-//   dataset.json        DatasetInfo
-//   <split>.jsonl       the items of a split in the recipe schema (src/recipe/curate.ts recipeRow),
-//                       images named by their path in the folder; curated sets add pass_count
-//   images/<hash>-<i>.png|jpg   image i of the item with that hash. An image several items share
-//                       (VQA-RAD asks many questions about one scan) is stored once, under the
-//                       name of the first item that uses it.
-// dataset.json's `dropped` counts, by kind (src/data/report.ts DropKind, plus "unreadable-image"
-// when an image fails to copy), the records that should have become items and did not; records
-// left out by design (open questions, another language) appear as "excluded: <reason>".
-import { InputError } from '../engine/errors';
+// The format of the stored datasets is src/data/store.ts.
+import { InputError, cancelled } from '../engine/errors';
 import { imageFormat } from '../io/images';
 import { DATASETS, findDataset, loadGeneric, loadMedVlThinkerEval, loadPathVqa, type ColumnMapping, type GenericOptions } from '../data/loaders';
 import { downloadHubDataset, formatHubProgress } from '../data/hub';
 import { parquetColumns } from '../data/parquet';
 import type { LoadResult } from '../data/report';
-import type { ImageRef, QAItem } from '../task/schema';
-import { generateSynth, validateSynthOptions } from '../data/synth';
+import type { QAItem } from '../task/schema';
 import { joinWhere, type FileSource, type MemoryFiles } from '../io/files';
-import { isCompleteFolder, subWorkspace, type Workspace } from '../io/workspace';
-import { checkCurateSettings, curate, loadRecipeJsonl, passCounts, recipeRow } from '../recipe/curate';
-import type { CurateReply, CurateRequest, DataRef, DatasetInfo, EngineApi, ImportFolderRequest, ImportHubRequest, ItemView, Progress } from './api';
+import { isCompleteFolder, } from '../io/workspace';
+import { checkCurateSettings, curate, passCounts } from '../recipe/curate';
+import { loadRecipeJsonl, } from '../data/loaders/recipe';
+import {
+  DATASETS_DIR, SPLIT_NAME, dataLabel, forgetDataset, formatCounts, readDatasetInfo, requireFreeName, resolveItems, writeDataset, type DatasetInfo,
+} from '../data/store';
+import { checkName } from '../util/names';
+import { progressReporter } from '../util/progress';
+import type { CurateReply, CurateRequest, EngineApi, ImportFolderRequest, ImportHubRequest, ItemView, Progress } from './api';
 import type { LabContext } from './context';
 import type { LabLocks } from './locks';
-import { cancelled, checkName, openModel, pickedSource, requireModel } from './models';
+import { openModel, requireModel } from './models';
+import { pickedSource } from '../io/workspace';
 
 type Calls = Pick<EngineApi, 'previewItems' | 'importFolder' | 'importHub' | 'listDatasets' | 'deleteDataset' | 'curate'>;
 
-export const DATASETS_DIR = 'datasets';
-export const DATASET_INFO = 'dataset.json';
-const SPLIT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 /** Items per previewItems call: a page for the UI, not an export. */
 export const MAX_PREVIEW = 500;
-
-// ---------------------------------------------------------------------------------------------
-// Progress with time left.
-
-/**
- * Progress reports at most every `everyMs` (and always the last), with the time left at the rate so
- * far. The clock restarts when `clock(p)` changes (by default the phase); a count that runs on
- * across phases (an evaluation's benchmarks) keeps one clock.
- */
-export function progressReporter(onProgress: ((p: Progress) => void) | undefined, everyMs = 100, clock: (p: Progress) => string = (p) => p.phase) {
-  let t0 = performance.now();
-  let last = -Infinity;
-  let phase = '';
-  return (p: Progress) => {
-    if (!onProgress) return;
-    const now = performance.now();
-    const c = clock(p);
-    if (c !== phase) { phase = c; t0 = now; }
-    if (p.done < p.total && now - last < everyMs) return;
-    last = now;
-    const secs = (now - t0) / 1000;
-    const out: Progress = { ...p };
-    if (p.done > 0 && p.done < p.total && secs > 0) out.etaSeconds = (secs / p.done) * (p.total - p.done);
-    else if (p.done >= p.total) out.etaSeconds = 0;
-    onProgress(out);
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Reading stored datasets.
-
-/** Items read from stored JSONL, per workspace, keyed by "name/split"; stored datasets never change in place. */
-const itemCache = new WeakMap<Workspace, Map<string, QAItem[]>>();
-const cacheOf = (ws: Workspace) => {
-  let c = itemCache.get(ws);
-  if (!c) itemCache.set(ws, (c = new Map()));
-  return c;
-};
-const forget = (ws: Workspace, name: string) => {
-  const c = cacheOf(ws);
-  for (const k of [...c.keys()]) if (k.startsWith(`${name}/`)) c.delete(k);
-};
-
-export async function readDatasetInfo(ws: Workspace, name: string): Promise<DatasetInfo> {
-  checkName('dataset', name);
-  const dir = `${DATASETS_DIR}/${name}`;
-  if (!(await ws.exists(`${dir}/${DATASET_INFO}`)) || !(await isCompleteFolder(ws, dir))) {
-    throw new InputError(dir, (await ws.listDir(dir)).length > 0 ? 'this dataset folder is incomplete (its write was interrupted); delete it' : 'no such dataset');
-  }
-  let info: DatasetInfo;
-  try {
-    info = JSON.parse(new TextDecoder().decode(await ws.read(`${dir}/${DATASET_INFO}`)));
-  } catch (e) {
-    throw new InputError(`${dir}/${DATASET_INFO}`, `is not valid JSON: ${(e as Error).message}`);
-  }
-  if (!info || !Array.isArray(info.splits)) throw new InputError(`${dir}/${DATASET_INFO}`, 'has no list of splits');
-  return info;
-}
-
-async function loadSplit(ws: Workspace, name: string, split: string): Promise<QAItem[]> {
-  const key = `${name}/${split}`;
-  const cache = cacheOf(ws);
-  const hit = cache.get(key);
-  if (hit) return hit;
-  const dir = `${DATASETS_DIR}/${name}`;
-  const res = await loadRecipeJsonl(subWorkspace(ws, dir), `${split}.jsonl`, { split });
-  // The lab wrote these files; a line it cannot read back means the folder was changed by hand.
-  if (res.report.dropped.length) {
-    const d = res.report.dropped[0];
-    throw new InputError(`${dir}/${d.where}`, `${d.reason} (${res.report.dropped.length} lines of this stored dataset do not read back)`);
-  }
-  cache.set(key, res.items);
-  return res.items;
-}
-
-/** The items of a stored dataset: one split, or every split in the order dataset.json lists them. */
-export async function loadDatasetItems(ws: Workspace, name: string, split?: string, limit?: number): Promise<QAItem[]> {
-  const info = await readDatasetInfo(ws, name);
-  let splits = info.splits.map((s) => s.name);
-  if (split !== undefined) {
-    if (!splits.includes(split)) throw new InputError(`dataset ${name}`, `no split "${split}" (it has ${splits.join(', ')})`);
-    splits = [split];
-  }
-  const items: QAItem[] = [];
-  for (const s of splits) items.push(...await loadSplit(ws, name, s));
-  return limit !== undefined ? items.slice(0, limit) : items;
-}
-
-/** Synth items of the last options asked for: paging through a set must not redraw it each page. */
-let synthCache: { key: string; items: QAItem[] } | null = null;
-
-/**
- * The items a DataRef names. Synth sets are generated whole (the noisy-trace positions depend on
- * the set's size, so a page generated alone would differ from the same items in the full set).
- */
-export async function resolveItems(ws: Workspace, ref: DataRef, where = 'data'): Promise<QAItem[]> {
-  if (!ref || typeof ref !== 'object') throw new InputError(where, 'expected a data reference ({kind: "synth", options} or {kind: "dataset", name})');
-  if (ref.kind === 'synth') {
-    validateSynthOptions(ref.options, `${where}.options`);
-    const key = JSON.stringify(ref.options);
-    if (synthCache?.key !== key) synthCache = { key, items: await generateSynth(ref.options) };
-    return synthCache.items;
-  }
-  if (ref.kind === 'dataset') {
-    if (ref.limit !== undefined && !(Number.isInteger(ref.limit) && ref.limit >= 0)) throw new InputError(`${where}.limit`, `must be an integer >= 0, got ${ref.limit}`);
-    if (ref.datasetName === undefined) return loadDatasetItems(ws, checkName(where, ref.name), ref.split, ref.limit || undefined);
-    const all = await loadDatasetItems(ws, checkName(where, ref.name), ref.split);
-    const kept = all.filter((it) => it.dataset_name === ref.datasetName);
-    if (kept.length === 0) {
-      const names = [...new Set(all.map((it) => it.dataset_name))].sort();
-      throw new InputError(`${where}.datasetName`, `no items of "${ref.datasetName}" in dataset ${ref.name} (it has ${names.join(', ') || 'no items'})`);
-    }
-    return ref.limit ? kept.slice(0, ref.limit) : kept;
-  }
-  throw new InputError(`${where}.kind`, `must be "synth" or "dataset", got ${JSON.stringify((ref as { kind?: unknown }).kind)}`);
-}
-
-const dataLabel = (ref: DataRef) => (ref.kind === 'synth' ? 'synth' : ref.name);
-
-// ---------------------------------------------------------------------------------------------
-// Writing datasets.
-
-export interface SplitItems {
-  name: string;
-  items: QAItem[];
-  /** Per item, its pass count (curated sets). */
-  passCounts?: (number | null)[];
-}
-
-/**
- * Copy items and their images into datasets/NAME in one atomic folder write. Items whose images
- * cannot be read (or are not JPEG/PNG) are left out and counted in `dropped`.
- */
-export async function writeDataset(ws: Workspace, name: string, source: string, splits: SplitItems[], dropped: Record<string, number>,
-  onProgress?: (p: Progress) => void, signal?: AbortSignal): Promise<DatasetInfo> {
-  checkName('dataset', name);
-  const dir = `${DATASETS_DIR}/${name}`;
-  const files: Record<string, Uint8Array | string> = {};
-  const stored = new Map<string, string>();
-  const used = new Set<string>();
-  const drops = { ...dropped };
-  const total = splits.reduce((a, s) => a + s.items.length, 0);
-  const report = progressReporter(onProgress);
-  let done = 0;
-  let bytes = 0;
-  const infoSplits: DatasetInfo['splits'] = [];
-  for (const split of splits) {
-    if (!SPLIT_NAME.test(split.name)) throw new InputError(`dataset ${name}`, `split name ${JSON.stringify(split.name)} is not usable as a file name`);
-    const lines: string[] = [];
-    let withImages = 0;
-    for (let k = 0; k < split.items.length; k++) {
-      if (signal?.aborted) throw cancelled(`writing dataset ${name} (nothing was written)`);
-      const item = split.items[k];
-      const refs: ImageRef[] = [];
-      let bad: string | null = null;
-      for (let i = 0; i < item.images.length && !bad; i++) {
-        const im = item.images[i];
-        let path = stored.get(im.name);
-        if (!path) {
-          let b: Uint8Array;
-          try {
-            b = await im.load();
-          } catch (e) {
-            if (!(e instanceof InputError)) throw e;
-            bad = 'unreadable-image';
-            break;
-          }
-          const fmt = imageFormat(b);
-          if (!fmt) { bad = 'unreadable-image'; break; }
-          const base = `images/${item.hash}-${i}`;
-          path = `${base}.${fmt === 'jpeg' ? 'jpg' : 'png'}`;
-          // Two items with the same hash (a repeated question) may still show different images.
-          for (let n = 1; used.has(path); n++) path = `${base}-${n}.${fmt === 'jpeg' ? 'jpg' : 'png'}`;
-          used.add(path);
-          stored.set(im.name, path);
-          files[path] = b;
-          bytes += b.length;
-        }
-        refs.push({ name: path, load: async () => files[path!] as Uint8Array });
-      }
-      done++;
-      report({ phase: 'copying items and images', done, total });
-      if (bad) { drops[bad] = (drops[bad] ?? 0) + 1; continue; }
-      if (refs.length) withImages++;
-      lines.push(JSON.stringify(recipeRow({ ...item, images: refs }, split.passCounts?.[k])));
-    }
-    if (lines.length === 0) continue;
-    const text = lines.join('\n') + '\n';
-    files[`${split.name}.jsonl`] = text;
-    bytes += new TextEncoder().encode(text).length;
-    infoSplits.push({ name: split.name, items: lines.length, withImages });
-  }
-  if (infoSplits.length === 0) throw new InputError(`dataset ${name}`, `no items to store${Object.keys(drops).length ? ` (dropped: ${formatCounts(drops)})` : ''}`);
-  const info: DatasetInfo = { name, source, splits: infoSplits, dropped: drops, importedAt: new Date().toISOString(), bytes };
-  files[DATASET_INFO] = JSON.stringify(info, null, 2) + '\n';
-  forget(ws, name);
-  await ws.writeFolder(dir, files);
-  return info;
-}
-
-const formatCounts = (c: Record<string, number>) => Object.entries(c).map(([k, n]) => `${k} ${n}`).join(', ');
-
-/** A name that is free: importing or curating over an existing dataset is refused, not merged. */
-export async function requireFreeName(ws: Workspace, name: unknown, what: string): Promise<string> {
-  const n = checkName(what, name);
-  if ((await ws.listDir(`${DATASETS_DIR}/${n}`)).length > 0) throw new InputError(`${DATASETS_DIR}/${n}`, 'a dataset of this name exists; delete it first or choose another name');
-  return n;
-}
 
 /**
  * `fn` as the one writer of datasets/NAME (an import, a curation or distillation saving there):
@@ -514,7 +299,7 @@ export function dataApi(ctx: LabContext): Calls & DataInternal {
       const dir = `${DATASETS_DIR}/${name}`;
       await owningDataset(ctx.locks, name, async () => {
         if ((await ws.listDir(dir)).length === 0) throw new InputError(dir, 'no such dataset');
-        forget(ws, name);
+        forgetDataset(ws, name);
         await ws.remove(dir);
       });
     },

@@ -12,8 +12,10 @@ import { CHAT, chatPrompt } from '../io/chat';
 import { askVerdict } from '../task/reward';
 import type { AskRequest, EngineApi, EvaluateRequest } from './api';
 import type { LabContext } from './context';
-import { progressReporter, resolveItems } from './data';
-import { cancelled, readModelConfig, requireModel } from './models';
+import { progressReporter } from '../util/progress';
+import { resolveItems } from '../data/store';
+import { readModelConfig, requireModel } from './models';
+import { cancelled } from '../engine/errors';
 
 type Calls = Pick<EngineApi, 'evaluate' | 'ask'>;
 

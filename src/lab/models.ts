@@ -5,11 +5,12 @@
 //
 // Also the pieces the other lab modules share: workspace names, model paths and their checks, and
 // a FileSource over the files of an <input webkitdirectory>.
-import { EngineError, InputError } from '../engine/errors';
+import { InputError } from '../engine/errors';
+import { NAME, checkName } from '../util/names';
 import { CommandStream } from '../engine/stream';
 import { download } from '../engine/tensor';
-import { joinWhere, pathSegments, readJson, type FileSink, type FileSource } from '../io/files';
-import { browserDirSink, browserDirSource, COMPLETE_MARKER, isCompleteFolder, subWorkspace, type Workspace } from '../io/workspace';
+import { joinWhere, readJson, type FileSink, type FileSource } from '../io/files';
+import { browserDirSink, COMPLETE_MARKER, isCompleteFolder, pickedSource, subWorkspace, type Workspace } from '../io/workspace';
 import { configFromHfJson, loadHfFolder, } from '../io/hf-config';
 import { loadTokenizer } from '../io/tokenizer';
 import { Activations } from '../model/activations';
@@ -24,21 +25,6 @@ type Calls = Pick<EngineApi, 'listModels' | 'saveModel' | 'deleteModel' | 'expor
 
 // ---------------------------------------------------------------------------------------------
 // Names, paths and picked folders (shared by the lab's modules).
-
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-
-/** A dataset, model or run name: one folder name, so it can never reach outside its parent. */
-export function checkName(what: string, name: unknown): string {
-  if (typeof name !== 'string' || !NAME.test(name)) {
-    throw new InputError(what, `name ${JSON.stringify(name)} is not allowed: use 1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit`);
-  }
-  return name;
-}
-
-/** What a cancelled job (ctx.cancel) rejects with. */
-export function cancelled(job: string): EngineError {
-  return new EngineError(`${job} was cancelled`);
-}
 
 const MODEL_PATH = /^(models\/[^/]+|runs\/[^/]+\/checkpoint-(\d+))$/;
 
@@ -69,43 +55,6 @@ export async function openModel(ctx: LabContext, path: unknown): Promise<OpenedM
   return ctx.loadModel(await requireModel(ctx.ws, path));
 }
 
-/**
- * The files of an <input type=file webkitdirectory> (or a plain multiple pick) as a FileSource.
- * Each file's webkitRelativePath starts with the picked folder's name, which is dropped, so paths
- * are relative to the folder as with a directory handle.
- */
-export function fileListSource(files: File[], name?: string): FileSource {
-  const rel = files.map((f) => (f as File & { webkitRelativePath?: string }).webkitRelativePath || f.name);
-  const first = rel[0]?.split('/')[0];
-  const strip = rel.length > 0 && rel.every((p) => p.includes('/') && p.split('/')[0] === first);
-  const label = name ?? (strip ? first : 'picked files');
-  const byPath = new Map<string, File>();
-  rel.forEach((p, i) => {
-    const key = pathSegments(strip ? p.slice(first.length + 1) : p, joinWhere(label, p)).join('/');
-    if (byPath.has(key)) throw new InputError(joinWhere(label, key), 'picked twice');
-    byPath.set(key, files[i]);
-  });
-  return {
-    name: label,
-    list: async () => [...byPath.keys()].sort(),
-    exists: async (p) => byPath.has(pathSegments(p, joinWhere(label, p)).join('/')),
-    read: async (p) => {
-      const f = byPath.get(pathSegments(p, joinWhere(label, p)).join('/'));
-      if (!f) throw new InputError(joinWhere(label, p), 'file not found');
-      return new Uint8Array(await f.arrayBuffer());
-    },
-  };
-}
-
-/** What the UI hands over for a folder: a directory handle, or the files of a folder input. */
-export function pickedSource(from: FileSystemDirectoryHandle | File[]): FileSource {
-  if (Array.isArray(from)) {
-    if (from.length === 0) throw new InputError('picked folder', 'no files were picked');
-    return fileListSource(from);
-  }
-  if (!from || (from as { kind?: string }).kind !== 'directory') throw new InputError('picked folder', 'expected a folder (a directory handle) or a list of files');
-  return browserDirSource(from);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Memory estimates.

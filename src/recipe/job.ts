@@ -11,7 +11,7 @@ import { configFromHfJson } from '../io/hf-config';
 import { subWorkspace, type Workspace } from '../io/workspace';
 import type { ModelConfig } from '../model/config';
 import { seededRandom } from '../util/random';
-import { loadRecipeJsonl } from './curate';
+import { loadRecipeJsonl } from '../data/loaders/recipe';
 import type { SftConfig, SynthSpec } from './sft-config';
 import type { RunEvent, RunInfo } from './run-events';
 import type { RunRecord } from './run-io';

@@ -6,16 +6,9 @@ import type { SftConfig } from './sft-config';
 import type { GrpoConfig } from './grpo-config';
 import type { SftStepMetrics } from './sft';
 import type { GrpoStepMetrics, GroupRecord } from './grpo';
+import type { Progress } from '../util/progress';
 
-/** Anything that takes more than a second reports this; the UI shows a bar with counts and time left. */
-export interface Progress {
-  /** What is happening, for the label: "generating synth items", "sampling 16 per question", ... */
-  phase: string;
-  done: number;
-  total: number;
-  /** Seconds left at the current rate, when known. */
-  etaSeconds?: number;
-}
+export type { Progress };
 
 export type RunKind = 'sft' | 'grpo';
 

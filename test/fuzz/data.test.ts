@@ -4,7 +4,7 @@
 // an InputError naming its line, and a batch keeps one output line per input line.
 import { describe, it } from 'vitest';
 import { MemoryFiles } from '../../src/io/files';
-import { loadRecipeJsonl } from '../../src/recipe/curate';
+import { loadRecipeJsonl } from '../../src/data/loaders/recipe';
 import { loadGeneric } from '../../src/data/loaders/generic';
 import { parseCsv } from '../../src/data/csv';
 import { gradeLine, runGrade } from '../../src/cli/commands/grade';

@@ -3,7 +3,7 @@
 import { it, expect } from 'vitest';
 import { MemoryWorkspace } from '../../src/io/workspace';
 import { generateSynth } from '../../src/data/synth';
-import { resolveItems, writeDataset } from '../../src/lab/data';
+import { resolveItems, writeDataset } from '../../src/data/store';
 
 it('keeps only the named benchmark, then the limit; an absent name lists the ones present', async () => {
   const ws = new MemoryWorkspace();

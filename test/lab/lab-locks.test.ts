@@ -8,7 +8,7 @@ import { InputError } from '../../src/engine/errors';
 import { MemoryFiles, type FileSource } from '../../src/io/files';
 import { MemoryWorkspace, subWorkspace, type Workspace } from '../../src/io/workspace';
 import { generateSynth } from '../../src/data/synth';
-import { recipeRow } from '../../src/recipe/curate';
+import { recipeRow } from '../../src/data/loaders/recipe';
 import { applyOverrides, sftConfigFrom } from '../../src/recipe/sft-config';
 import { initWeights } from '../../src/model/model';
 import type { RunEvent } from '../../src/recipe/run-events';

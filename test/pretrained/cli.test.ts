@@ -9,7 +9,7 @@ import { registerAsk } from '../../src/cli/commands/ask';
 import { registerDistill } from '../../src/cli/commands/distill';
 import { registerExportOnnx } from '../../src/cli/commands/export-onnx';
 import { registerEval } from '../../src/cli/commands/eval';
-import { loadRecipeJsonl } from '../../src/recipe/curate';
+import { loadRecipeJsonl } from '../../src/data/loaders/recipe';
 import { nodeDirSource } from '../../src/io/workspace';
 import { tokenizerFromJson } from '../../src/io/tokenizer';
 import { saveCheckpoint } from '../../src/node/checkpoint';

@@ -10,7 +10,7 @@ import { nodeCacheStore } from '../../src/pretrained/cache-node';
 import { MemoryWorkspace } from '../../src/io/workspace';
 import { tokenizerFromJson } from '../../src/io/tokenizer';
 import { generateSynth } from '../../src/data/synth';
-import { loadDatasetItems } from '../../src/lab/data';
+import { loadDatasetItems } from '../../src/data/store';
 import type { AdapterView } from '../../src/pretrained/api';
 import type { DataRef } from '../../src/lab/api';
 import { labTokenizer, letterTeacher, tempDir, labModelAndExport } from './fixtures';

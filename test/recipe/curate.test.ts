@@ -10,10 +10,8 @@ import type { Model } from '../../src/model/model';
 import type { ItemSamples, SampleOptions } from '../../src/task/rollout';
 import { INSTRUCTION_LITERAL } from '../../src/task/prompt';
 import { parquetColumns } from '../../src/data/parquet';
-import {
-  curate, DEFAULT_CURATE, formatHistogram, loadRecipeJsonl, passCounts, passGrade, recipeRow, seededPermutation, verlParquet, verlRows,
-  VERL_COLUMNS, type CurateSettings,
-} from '../../src/recipe/curate';
+import { curate, DEFAULT_CURATE, formatHistogram, passCounts, passGrade, seededPermutation, verlParquet, verlRows, VERL_COLUMNS, type CurateSettings } from '../../src/recipe/curate';
+import { loadRecipeJsonl, recipeRow } from '../../src/data/loaders/recipe';
 import type { Sampler } from '../../src/eval/run';
 import { pngFile, tempFolder } from '../data/helpers';
 import { tinyTokenizer } from '../eval/run-helpers';

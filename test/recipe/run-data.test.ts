@@ -6,7 +6,7 @@ import { describe, it, expect } from 'vitest';
 import { InputError } from '../../src/engine/errors';
 import { MemoryWorkspace, subWorkspace } from '../../src/io/workspace';
 import { generateSynth } from '../../src/data/synth';
-import { recipeRow } from '../../src/recipe/curate';
+import { recipeRow } from '../../src/data/loaders/recipe';
 import { applyOverrides, sftConfigFrom } from '../../src/recipe/sft-config';
 import { applyGrpoOverrides, grpoConfigFrom } from '../../src/recipe/grpo-config';
 import { loadSftItems } from '../../src/recipe/sft-run';

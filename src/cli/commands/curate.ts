@@ -7,10 +7,8 @@ import { loadTokenizer } from '../../io/tokenizer';
 import { createNodeGpu } from '../../node/dawn';
 import { loadModel } from '../../node/checkpoint';
 import type { LoadResult } from '../../data/report';
-import {
-  checkCurateSettings, curate, DEFAULT_CURATE, formatHistogram, loadRecipeJsonl, passCounts, recipeRow, verlParquet, verlRows,
-  type CurateOrder, type CurateSettings,
-} from '../../recipe/curate';
+import { checkCurateSettings, curate, DEFAULT_CURATE, formatHistogram, passCounts, verlParquet, verlRows, type CurateOrder, type CurateSettings } from '../../recipe/curate';
+import { loadRecipeJsonl, recipeRow } from '../../data/loaders/recipe';
 import { intOpt, numOpt } from '../args';
 import { fileOutputs } from '../outputs';
 import { datasetByName, datasetDir, progressOnStderr } from '../host';

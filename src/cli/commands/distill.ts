@@ -12,7 +12,7 @@ import { loadTokenizer } from '../../io/tokenizer';
 import { createNodeGpu } from '../../node/dawn';
 import { loadModel } from '../../node/checkpoint';
 import type { QAItem } from '../../task/schema';
-import { loadRecipeJsonl, recipeRow } from '../../recipe/curate';
+import { loadRecipeJsonl, recipeRow } from '../../data/loaders/recipe';
 import { sampleResponses } from '../../task/rollout';
 import { distill, type DistillRecord, type DistillResult, type ItemSampler } from '../../pretrained/distill';
 import { openPretrained } from '../../pretrained/node';
