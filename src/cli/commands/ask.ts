@@ -17,7 +17,7 @@ import { endOfTurnIds, imagePatches, responseBannedIds } from '../../task/encode
 import { chatPrompt } from '../../io/chat';
 import { checkFormat } from '../../task/reward';
 import { PretrainedBackend, type PretrainedAskReply } from '../../pretrained/backend';
-import { openPretrained } from '../../pretrained/node';
+import { openPretrained } from '../../pretrained/backend-node';
 import { intOpt, numOpt } from '../args';
 
 export interface AskCliOptions {

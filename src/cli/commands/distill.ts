@@ -15,7 +15,7 @@ import type { QAItem } from '../../task/schema';
 import { loadRecipeJsonl, recipeRow } from '../../data/loaders/recipe';
 import { sampleResponses } from '../../task/rollout';
 import { distill, type DistillRecord, type DistillResult, type ItemSampler } from '../../pretrained/distill';
-import { openPretrained } from '../../pretrained/node';
+import { openPretrained } from '../../pretrained/backend-node';
 import { intOpt, numOpt } from '../args';
 import { fileOutputs } from '../outputs';
 import { datasetByName, datasetDir, progressOnStderr } from '../host';

@@ -15,7 +15,7 @@ import { evalReportJson, formatEvalTable } from '../../eval/report';
 import { selectPaperRows } from '../../eval/paper';
 import { intOpt, numOpt } from '../args';
 import { progressOnStderr } from '../host';
-import { openPretrained } from '../../pretrained/node';
+import { openPretrained } from '../../pretrained/backend-node';
 
 /**
  * Benchmarks by name: the dataset loader that reads the source's own files, and the `dataset_name`
