@@ -25,7 +25,8 @@ const NEEDS_DEVICE = [
 
 function testFiles(dir: string): string[] {
   return readdirSync(path.join(root, dir), { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? testFiles(`${dir}/${e.name}`) : e.name.endsWith('.test.ts') ? [`${dir}/${e.name}`] : []);
+    e.isDirectory() ? testFiles(`${dir}/${e.name}`) : e.name.endsWith('.test.ts') ? [`${dir}/${e.name}`] : [],
+  );
 }
 
 /** Whether `file` (relative to the root) or a test/ module it imports matches NEEDS_DEVICE. */

@@ -39,10 +39,15 @@ async function setField(page: Page, path: string, value: string | number) {
 /** The points a chart's series draw (its figure's data-series: "label=count;..."). */
 async function seriesPoints(page: Page, chart: string): Promise<Record<string, number>> {
   const attr = (await page.getByTestId(`chart-${chart}`).getAttribute('data-series')) ?? '';
-  return Object.fromEntries(attr.split(';').filter(Boolean).map((kv) => {
-    const [k, v] = kv.split('=');
-    return [k, Number(v)];
-  }));
+  return Object.fromEntries(
+    attr
+      .split(';')
+      .filter(Boolean)
+      .map((kv) => {
+        const [k, v] = kv.split('=');
+        return [k, Number(v)];
+      }),
+  );
 }
 
 const status = (page: Page, run: string) => page.getByTestId(`run-status-${run}`).first().textContent();
@@ -70,7 +75,10 @@ describe('the lab in a browser', () => {
   const t0 = Date.now();
   const took: Record<string, number> = {};
   let mark = Date.now();
-  const lap = (what: string) => { took[what] = Math.round((Date.now() - mark) / 1000); mark = Date.now(); };
+  const lap = (what: string) => {
+    took[what] = Math.round((Date.now() - mark) / 1000);
+    mark = Date.now();
+  };
 
   beforeAll(async () => {
     mkdirSync(OUT, { recursive: true });
@@ -149,13 +157,24 @@ describe('the lab in a browser', () => {
     await setField(page, 'eval.items', 2);
     await setField(page, 'eval.maxNewTokens', 8);
     await form.locator('details.group > summary').click();
-    for (const [path, v] of [['maxLength', 160], ['model.context', 160], ['model.vocabSize', 512], ['model.hiddenSize', 32], ['model.numLayers', 1],
-      ['model.numHeads', 2], ['model.numKvHeads', 1], ['model.intermediateSize', 64]] as const) await setField(page, path, v);
+    for (const [path, v] of [
+      ['maxLength', 160],
+      ['model.context', 160],
+      ['model.vocabSize', 512],
+      ['model.hiddenSize', 32],
+      ['model.numLayers', 1],
+      ['model.numHeads', 2],
+      ['model.numKvHeads', 1],
+      ['model.intermediateSize', 64],
+    ] as const)
+      await setField(page, path, v);
     expect(await page.getByTestId('run-problem').count()).toBe(0);
     // Before Start: the time this run would take here, from its own first steps (nothing is saved).
     await page.getByTestId('run-estimate').click();
     await expect.poll(() => page.getByTestId('run-estimate-text').count(), { timeout: RUN_TIMEOUT, interval: 250 }).toBe(1);
-    expect(await page.getByTestId('run-estimate-text').textContent()).toMatch(new RegExp(`^About .+ on this GPU: ${SFT_STEPS} steps × [\\d.]+ s, 2 held-out evaluations × `));
+    expect(await page.getByTestId('run-estimate-text').textContent()).toMatch(
+      new RegExp(`^About .+ on this GPU: ${SFT_STEPS} steps × [\\d.]+ s, 2 held-out evaluations × `),
+    );
     expect(await page.getByTestId(`run-row-${SFT}`).count()).toBe(0);
     await scrollToTop(page, 'new-run');
     await shoot(page, 'train-form');
@@ -232,7 +251,10 @@ describe('the lab in a browser', () => {
     await expect.poll(async () => (await seriesPoints(page, 'reward')).rollouts ?? 0, { timeout: RUN_TIMEOUT, interval: 250 }).toBe(GRPO_STEPS);
     await expect.poll(() => status(page, GRPO), { timeout: RUN_TIMEOUT, interval: 500 }).toBe('completed');
     for (const c of ['loss', 'kl', 'clip', 'entropy', 'length']) {
-      expect(Object.values(await seriesPoints(page, c)).some((n) => n === GRPO_STEPS), c).toBe(true);
+      expect(
+        Object.values(await seriesPoints(page, c)).some((n) => n === GRPO_STEPS),
+        c,
+      ).toBe(true);
     }
     // The model in use (header) follows the newest checkpoint.
     await expect.poll(() => page.getByTestId('model-memory').textContent(), { timeout: 30_000 }).toContain(`${GRPO} · GRPO step ${GRPO_STEPS}`);
@@ -241,7 +263,9 @@ describe('the lab in a browser', () => {
     lap('grpo');
 
     await goTo(page, 'rollouts');
-    await expect.poll(() => page.getByTestId('step-label').textContent(), { timeout: 30_000 }).toBe(`step ${GRPO_STEPS} (${GRPO_STEPS} of ${GRPO_STEPS} logged)`);
+    await expect
+      .poll(() => page.getByTestId('step-label').textContent(), { timeout: 30_000 })
+      .toBe(`step ${GRPO_STEPS} (${GRPO_STEPS} of ${GRPO_STEPS} logged)`);
     expect(await page.getByTestId('group-tab').count()).toBe(2);
     const responses = page.getByTestId('inspector-response');
     expect(await responses.count()).toBe(G);
@@ -252,10 +276,15 @@ describe('the lab in a browser', () => {
     // The tokens are coloured spans; pieces of a character split across tokens are shown merged, so
     // the only "�" left are bytes that are not UTF-8 in the response itself.
     const shown = await responses.evaluateAll((rs) => rs.map((r) => [...r.querySelectorAll('.tok')].map((t) => t.textContent ?? '').join('')));
-    const logged = await page.evaluate(async ({ run, step }) => {
-      const e = (window as unknown as { thinker: { engine: () => { rollouts(n: string, s: number): Promise<{ responses: { text: string; tokens: string[] }[] }[]> } } }).thinker.engine();
-      return (await e.rollouts(run, step))[0].responses;
-    }, { run: GRPO, step: GRPO_STEPS });
+    const logged = await page.evaluate(
+      async ({ run, step }) => {
+        const e = (
+          window as unknown as { thinker: { engine: () => { rollouts(n: string, s: number): Promise<{ responses: { text: string; tokens: string[] }[] }[]> } } }
+        ).thinker.engine();
+        return (await e.rollouts(run, step))[0].responses;
+      },
+      { run: GRPO, step: GRPO_STEPS },
+    );
     const broken = (t: string) => t.split('\uFFFD').length - 1;
     expect(shown).toHaveLength(G);
     shown.forEach((t, i) => {
@@ -275,7 +304,10 @@ describe('the lab in a browser', () => {
     }
     // The explainer works the advantages out from the rewards; they agree with what the trainer logged.
     await page.getByTestId('advantage-explainer').locator('summary').click();
-    const rows = await page.getByTestId('explainer-table').locator('tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
+    const rows = await page
+      .getByTestId('explainer-table')
+      .locator('tbody tr')
+      .evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
     expect(rows).toHaveLength(G);
     for (const r of rows) expect(r[2]).toBe(r[3]);
     expect(await page.getByTestId('advantage-explainer').locator('.form-error').count()).toBe(0);
@@ -325,7 +357,10 @@ describe('the lab in a browser', () => {
     expect(await paper.getByTestId('paper-lab-empty').textContent()).toMatch(/paper's benchmarks/);
     // Items done of the total from the start, not "working…" while the first batch decodes.
     const counts = await page.evaluate(() => (window as unknown as { evalCounts: string[] }).evalCounts);
-    expect(counts.some((t) => /^0 \/ 4 · estimating time left$/.test(t)), counts.join(' | ')).toBe(true);
+    expect(
+      counts.some((t) => /^0 \/ 4 · estimating time left$/.test(t)),
+      counts.join(' | '),
+    ).toBe(true);
     await row.click();
     const records = page.getByTestId('eval-records').locator('details.record');
     expect(await records.count()).toBe(4);
@@ -378,14 +413,20 @@ describe('the lab in a browser', () => {
     await page.locator('img.ask-image').waitFor();
     expect(await page.getByTestId('ask-image-name').textContent()).toBe('ask-scan.png');
     await page.getByTestId('ask-question').fill(item.question);
-    await page.getByTestId('ask-options').fill(Object.entries(item.options).map(([k, v]) => `${k}. ${v}`).join('\n'));
+    await page.getByTestId('ask-options').fill(
+      Object.entries(item.options)
+        .map(([k, v]) => `${k}. ${v}`)
+        .join('\n'),
+    );
     await page.locator('#ask-max').fill('24');
     // Every text the answer box shows, as it changes.
     await page.getByTestId('ask-answer').evaluate((el) => {
       const seen: string[] = [];
       (window as unknown as { askSeen: string[] }).askSeen = seen;
-      new MutationObserver(() => { const t = el.textContent ?? ''; if (seen[seen.length - 1] !== t) seen.push(t); })
-        .observe(el, { childList: true, subtree: true, characterData: true });
+      new MutationObserver(() => {
+        const t = el.textContent ?? '';
+        if (seen[seen.length - 1] !== t) seen.push(t);
+      }).observe(el, { childList: true, subtree: true, characterData: true });
     });
     await page.getByTestId('ask-run').click();
     await page.getByTestId('ask-summary').waitFor({ timeout: RUN_TIMEOUT });
@@ -418,7 +459,10 @@ describe('the lab in a browser', () => {
     const path = `runs/${SFT}/checkpoint-${SFT_STEPS}`;
     const row = page.getByTestId('model-row').filter({ hasText: path });
     await row.getByRole('button', { name: 'Export…' }).click();
-    await page.getByTestId('alert').filter({ hasText: `Exported ${path}` }).waitFor({ timeout: 60_000 });
+    await page
+      .getByTestId('alert')
+      .filter({ hasText: `Exported ${path}` })
+      .waitFor({ timeout: 60_000 });
     const files = await page.evaluate(async () => {
       const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('picked-folder');
       const out: string[] = [];
@@ -486,10 +530,21 @@ describe('the lab in a browser', () => {
       await page.waitForTimeout(300);
       await page.evaluate(axeSource);
       const violations = await page.evaluate(async () => {
-        const axe = (window as unknown as { axe: { run(o: unknown): Promise<{ violations: { id: string; impact: string; help: string; nodes: { target: string[] }[] }[] }> } }).axe;
+        const axe = (
+          window as unknown as {
+            axe: { run(o: unknown): Promise<{ violations: { id: string; impact: string; help: string; nodes: { target: string[] }[] }[] }> };
+          }
+        ).axe;
         const r = await axe.run({ runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
-        return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
-          .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}${v.nodes.length > 3 ? ` and ${v.nodes.length - 3} more` : ''}`);
+        return r.violations
+          .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+          .map(
+            (v) =>
+              `${v.id} (${v.impact}): ${v.help} at ${v.nodes
+                .slice(0, 3)
+                .map((n) => n.target.join(' '))
+                .join(', ')}${v.nodes.length > 3 ? ` and ${v.nodes.length - 3} more` : ''}`,
+          );
       });
       found.push(...violations.map((v) => `${id}: ${v}`));
     }
@@ -514,13 +569,15 @@ describe('the lab in a browser', () => {
       for (const flag of await p1.locator('code.flag').all()) {
         const box = await flag.boundingBox();
         const lineHeight = await flag.evaluate((el) => parseFloat(getComputedStyle(el).lineHeight) || 1.5 * parseFloat(getComputedStyle(el).fontSize));
-        expect(box!.height, await flag.textContent() ?? '').toBeLessThan(1.5 * lineHeight);
+        expect(box!.height, (await flag.textContent()) ?? '').toBeLessThan(1.5 * lineHeight);
       }
       await p1.screenshot({ path: `${OUT}/app-no-webgpu.png` });
       // A browser with no WebGPU at all (navigator.gpu missing): said before any worker starts.
       const p2 = await plain.newPage();
       const e2 = collectPageErrors(p2);
-      await p2.addInitScript(() => { Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined, configurable: true }); });
+      await p2.addInitScript(() => {
+        Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined, configurable: true });
+      });
       await p2.goto(url);
       await p2.getByTestId('no-webgpu').waitFor({ timeout: 30_000 });
       expect(await p2.getByTestId('no-webgpu-reason').textContent()).toMatch(/navigator\.gpu is missing/);

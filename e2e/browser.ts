@@ -15,8 +15,14 @@ export async function startPreview(): Promise<{ server: PreviewServer; url: stri
 
 const CHROMIUM = () => process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const WEBGPU_ARGS = [
-  '--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader',
-  '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update',
+  '--headless=new',
+  '--no-sandbox',
+  '--enable-unsafe-webgpu',
+  '--use-webgpu-adapter=swiftshader',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
   '--disable-sync',
 ];
 
@@ -38,17 +44,28 @@ export interface OwnChromium {
  * on the same profile, whose origin storage (OPFS) then holds what the killed one wrote.
  */
 export async function spawnChromium(userDataDir: string): Promise<OwnChromium> {
-  const proc = spawn(CHROMIUM(), [...WEBGPU_ARGS, '--remote-debugging-port=0', `--user-data-dir=${userDataDir}`, 'about:blank'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc = spawn(CHROMIUM(), [...WEBGPU_ARGS, '--remote-debugging-port=0', `--user-data-dir=${userDataDir}`, 'about:blank'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   const endpoint = await new Promise<string>((resolve, reject) => {
     let err = '';
     // Generous: a loaded CI machine starts Chromium slowly, and this wait must not be what fails.
-    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`chromium did not open its DevTools port in 300 s: ${err.slice(-2000)}`)); }, 300_000);
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`chromium did not open its DevTools port in 300 s: ${err.slice(-2000)}`));
+    }, 300_000);
     proc.stderr!.on('data', (d: Buffer) => {
       err += d.toString();
       const m = /DevTools listening on (ws:\/\/\S+)/.exec(err);
-      if (m) { clearTimeout(timer); resolve(m[1]); }
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
     });
-    proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`chromium exited (${code}) before opening its DevTools port: ${err.slice(-2000)}`)); });
+    proc.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`chromium exited (${code}) before opening its DevTools port: ${err.slice(-2000)}`));
+    });
   });
   proc.stderr!.resume();
   let browser;
@@ -59,7 +76,10 @@ export async function spawnChromium(userDataDir: string): Promise<OwnChromium> {
     proc.kill('SIGKILL');
     throw e;
   }
-  const exited = new Promise<void>((r) => { if (proc.exitCode !== null || proc.signalCode !== null) r(); else proc.once('exit', () => r()); });
+  const exited = new Promise<void>((r) => {
+    if (proc.exitCode !== null || proc.signalCode !== null) r();
+    else proc.once('exit', () => r());
+  });
   return {
     browser,
     context: browser.contexts()[0],
@@ -92,14 +112,24 @@ export async function launchChromiumWithoutWebGpu(): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM(),
     headless: true,
-    args: ['--headless=new', '--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless=new',
+      '--no-sandbox',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 }
 
 /** Console errors and uncaught exceptions of a page, collected from now on. */
 export function collectPageErrors(page: Page): string[] {
   const errors: string[] = [];
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(`console: ${m.text()}`);
+  });
   page.on('pageerror', (e) => errors.push(`uncaught: ${e.message}`));
   return errors;
 }

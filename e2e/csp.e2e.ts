@@ -97,7 +97,9 @@ describe('the built site and its Content-Security-Policy', () => {
     const engine = page.workers().find((w) => /engine\.worker/.test(w.url()))!;
     const inWorker = await engine.evaluate(async () => {
       const seen: string[] = [];
-      self.addEventListener('securitypolicyviolation', (e) => seen.push(`${(e as SecurityPolicyViolationEvent).effectiveDirective} ${(e as SecurityPolicyViolationEvent).blockedURI}`));
+      self.addEventListener('securitypolicyviolation', (e) =>
+        seen.push(`${(e as SecurityPolicyViolationEvent).effectiveDirective} ${(e as SecurityPolicyViolationEvent).blockedURI}`),
+      );
       await fetch('http://127.0.0.2:9/y').catch(() => undefined);
       // A Hub host is allowed (this machine has no network, so the request itself fails).
       await fetch('https://huggingface.co/api/whoami', { signal: AbortSignal.timeout(3000) }).catch(() => undefined);

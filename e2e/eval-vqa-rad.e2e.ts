@@ -17,8 +17,22 @@ import { MemoryWorkspace, nodeDirSource } from '../src/io/workspace';
 import { createNodeGpu } from '../src/node/dawn';
 
 const VQA_RAD = path.resolve(__dirname, '../../shared/data/vqa-rad');
-const SETS = ['model.hiddenSize=32', 'model.numHeads=2', 'model.numKvHeads=1', 'model.intermediateSize=64', 'model.context=192', 'maxLength=192',
-  'batchSize=2', 'data.synth.n=8', 'data.synth.kind=image', 'data.synth.options={"imageSize":16}', 'model.vision=on', 'eval.items=0', 'maxSteps=2', 'seed=1'];
+const SETS = [
+  'model.hiddenSize=32',
+  'model.numHeads=2',
+  'model.numKvHeads=1',
+  'model.intermediateSize=64',
+  'model.context=192',
+  'maxLength=192',
+  'batchSize=2',
+  'data.synth.n=8',
+  'data.synth.kind=image',
+  'data.synth.options={"imageSize":16}',
+  'model.vision=on',
+  'eval.items=0',
+  'maxSteps=2',
+  'seed=1',
+];
 
 describe('evaluation of real VQA-RAD items in the browser worker', () => {
   let browser: Browser;
@@ -37,7 +51,9 @@ describe('evaluation of real VQA-RAD items in the browser worker', () => {
     const page = await browser.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
-    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    page.on('console', (m) => {
+      if (m.type() === 'error') errors.push(m.text());
+    });
     await page.goto(url);
     await page.waitForFunction(() => (window as unknown as { thinker?: unknown }).thinker !== undefined);
     await page.evaluate(() => {
@@ -49,18 +65,23 @@ describe('evaluation of real VQA-RAD items in the browser worker', () => {
     });
     await page.setInputFiles('#pick-vqa-rad', VQA_RAD);
     const config = applyOverrides(sftConfigFrom('synth-micro'), SETS);
-    const out = await page.evaluate(async ({ config }) => {
-      type E = Pick<EngineApi, 'importFolder' | 'startRun' | 'evaluate'>;
-      const e = (window as unknown as { thinker: { engine: () => E } }).thinker.engine();
-      const files = Array.from((document.getElementById('pick-vqa-rad') as HTMLInputElement).files!);
-      const info = await e.importFolder({ name: 'vqa-rad', loader: 'vqa-rad', files, splits: ['test'] });
-      const run = await e.startRun({ name: 'tiny', kind: 'sft', config });
-      const res = await e.evaluate({
-        model: `runs/tiny/checkpoint-${run.step}`, limit: 4, maxNewTokens: 8,
-        benchmarks: [{ name: 'vqa_rad', data: { kind: 'dataset', name: 'vqa-rad', split: 'test' } }],
-      });
-      return { info, res, files: files.length };
-    }, { config });
+    const out = await page.evaluate(
+      async ({ config }) => {
+        type E = Pick<EngineApi, 'importFolder' | 'startRun' | 'evaluate'>;
+        const e = (window as unknown as { thinker: { engine: () => E } }).thinker.engine();
+        const files = Array.from((document.getElementById('pick-vqa-rad') as HTMLInputElement).files!);
+        const info = await e.importFolder({ name: 'vqa-rad', loader: 'vqa-rad', files, splits: ['test'] });
+        const run = await e.startRun({ name: 'tiny', kind: 'sft', config });
+        const res = await e.evaluate({
+          model: `runs/tiny/checkpoint-${run.step}`,
+          limit: 4,
+          maxNewTokens: 8,
+          benchmarks: [{ name: 'vqa_rad', data: { kind: 'dataset', name: 'vqa-rad', split: 'test' } }],
+        });
+        return { info, res, files: files.length };
+      },
+      { config },
+    );
     expect(errors).toEqual([]);
     expect(out.info.splits).toEqual([{ name: 'test', items: 271, withImages: 271 }]);
     const { res } = out;

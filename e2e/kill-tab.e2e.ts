@@ -20,9 +20,22 @@ const STEPS = 16;
 const TEMPLATE = 'effusion_presence';
 const WAIT = { timeout: 150_000, interval: 250 };
 // Run B: ~30k parameters on one short synth template, only a final checkpoint.
-const B_CONFIG = applyOverrides(sftConfigFrom('synth-micro'), ['model.hiddenSize=32', 'model.numHeads=2', 'model.numKvHeads=1', 'model.intermediateSize=64',
-  'model.context=160', 'maxLength=160', 'batchSize=2', 'data.synth.n=24', 'data.synth.options={"templates":["dose_weight"]}', 'eval.items=0', 'lr=1e-2',
-  'seed=3', `maxSteps=${STEPS}`, 'checkpoint.every=0']);
+const B_CONFIG = applyOverrides(sftConfigFrom('synth-micro'), [
+  'model.hiddenSize=32',
+  'model.numHeads=2',
+  'model.numKvHeads=1',
+  'model.intermediateSize=64',
+  'model.context=160',
+  'maxLength=160',
+  'batchSize=2',
+  'data.synth.n=24',
+  'data.synth.options={"templates":["dose_weight"]}',
+  'eval.items=0',
+  'lr=1e-2',
+  'seed=3',
+  `maxSteps=${STEPS}`,
+  'checkpoint.every=0',
+]);
 
 type Engine = { startRun(r: unknown): Promise<unknown>; runMetrics(n: string): Promise<{ type: string; step: number }[]> };
 type Win = { thinker: { engine: () => Engine } };
@@ -40,9 +53,12 @@ async function lossPoints(page: Page): Promise<number> {
 
 const status = (page: Page, run: string) => page.getByTestId(`run-status-${run}`).first().textContent();
 const checkpointsShown = async (page: Page, run: string) =>
-  ((await page.getByTestId(`run-row-${run}`).locator('td').nth(4).textContent()) ?? '').split(',').map(Number).filter((n) => n > 0);
-const steps = (page: Page, run: string) => page.evaluate(async (r) => (await (window as unknown as Win).thinker.engine().runMetrics(r))
-  .filter((x) => x.type === 'step').map((x) => x.step), run);
+  ((await page.getByTestId(`run-row-${run}`).locator('td').nth(4).textContent()) ?? '')
+    .split(',')
+    .map(Number)
+    .filter((n) => n > 0);
+const steps = (page: Page, run: string) =>
+  page.evaluate(async (r) => (await (window as unknown as Win).thinker.engine().runMetrics(r)).filter((x) => x.type === 'step').map((x) => x.step), run);
 
 describe('a browser killed mid-run', () => {
   let server: PreviewServer;
@@ -74,20 +90,47 @@ describe('a browser killed mid-run', () => {
     await tab1.getByTestId('synth-use').click();
     await tab1.getByTestId('sft-settings').waitFor();
     await tab1.getByTestId('run-name').fill(A);
-    for (const [f, v] of [['data.synth.evalN', 4], ['lr', 0.01], ['batchSize', 4], ['maxSteps', STEPS], ['checkpoint.every', 1], ['checkpoint.keep', 2],
-      ['eval.every', 0], ['eval.items', 2], ['eval.maxNewTokens', 8]] as const) await setField(tab1, f, v);
+    for (const [f, v] of [
+      ['data.synth.evalN', 4],
+      ['lr', 0.01],
+      ['batchSize', 4],
+      ['maxSteps', STEPS],
+      ['checkpoint.every', 1],
+      ['checkpoint.keep', 2],
+      ['eval.every', 0],
+      ['eval.items', 2],
+      ['eval.maxNewTokens', 8],
+    ] as const)
+      await setField(tab1, f, v);
     await tab1.getByTestId('sft-settings').locator('details.group > summary').click();
-    for (const [f, v] of [['maxLength', 160], ['model.context', 160], ['model.vocabSize', 512], ['model.hiddenSize', 32], ['model.numLayers', 1],
-      ['model.numHeads', 2], ['model.numKvHeads', 1], ['model.intermediateSize', 64]] as const) await setField(tab1, f, v);
+    for (const [f, v] of [
+      ['maxLength', 160],
+      ['model.context', 160],
+      ['model.vocabSize', 512],
+      ['model.hiddenSize', 32],
+      ['model.numLayers', 1],
+      ['model.numHeads', 2],
+      ['model.numKvHeads', 1],
+      ['model.intermediateSize', 64],
+    ] as const)
+      await setField(tab1, f, v);
     await tab1.getByTestId('run-start').click();
 
     // Run B in a second tab, through its engine.
     const tab2 = await chrome.context.newPage();
     await tab2.goto(url);
     await tab2.waitForFunction(() => (window as unknown as Win).thinker !== undefined);
-    await tab2.evaluate(({ name, config }) => { void (window as unknown as Win).thinker.engine().startRun({ name, kind: 'sft', config }).catch(() => undefined); }, { name: B, config: B_CONFIG });
+    await tab2.evaluate(
+      ({ name, config }) => {
+        void (window as unknown as Win).thinker
+          .engine()
+          .startRun({ name, kind: 'sft', config })
+          .catch(() => undefined);
+      },
+      { name: B, config: B_CONFIG },
+    );
 
-    await expect.poll(async () => Math.max(0, ...await checkpointsShown(tab1, A)), WAIT).toBeGreaterThanOrEqual(2);
+    await expect.poll(async () => Math.max(0, ...(await checkpointsShown(tab1, A))), WAIT).toBeGreaterThanOrEqual(2);
     await expect.poll(async () => (await steps(tab2, B)).length, WAIT).toBeGreaterThanOrEqual(1);
     const shownA = await lossPoints(tab1);
     const loggedB = (await steps(tab2, B)).length;
@@ -124,7 +167,9 @@ describe('a browser killed mid-run', () => {
     // B: no checkpoint, so no Resume; the view says why and offers the restart.
     expect(await page.getByTestId(`run-resume-${B}`).count()).toBe(0);
     await page.getByTestId(`run-row-${B}`).click();
-    await expect.poll(() => page.getByTestId('run-no-checkpoint').textContent()).toMatch(/cut off .* before its first checkpoint, so\s+there is nothing to resume from/);
+    await expect
+      .poll(() => page.getByTestId('run-no-checkpoint').textContent())
+      .toMatch(/cut off .* before its first checkpoint, so\s+there is nothing to resume from/);
     await expect.poll(() => lossPoints(page)).toBe(rowsB.length);
 
     await page.getByTestId(`run-row-${A}`).click();

@@ -45,7 +45,11 @@ describe('pretrained models in a browser worker (transformers.js)', () => {
 
     const gpu = await createNodeGpu();
     const { model } = await loadModel(gpu, made.lab);
-    const g = await generate(model, [tok.encode(chatPrompt(QUESTION, 0, 0), { addSpecialTokens: false })], { maxNewTokens: MAX_NEW, greedy: true, eosIds: tok.eosIds });
+    const g = await generate(model, [tok.encode(chatPrompt(QUESTION, 0, 0), { addSpecialTokens: false })], {
+      maxNewTokens: MAX_NEW,
+      greedy: true,
+      eosIds: tok.eosIds,
+    });
     engineText = tok.decode(g.ids[0], { skipSpecialTokens: false });
     model.release();
     gpu.destroy();
@@ -132,12 +136,17 @@ describe('pretrained models in a browser worker (transformers.js)', () => {
     await page.locator('#ev-max').fill('4');
     await page.getByTestId('eval-run').click();
     await page.getByTestId('eval-row-synth-text-L1').waitFor({ timeout: 60_000 });
-    await expect.poll(async () => (await page.getByTestId('eval-results').textContent()) ?? '', { timeout: 60_000 }).toMatch(/^Results · lab\/ui \(pretrained\)/);
-    expect((await page.getByTestId('eval-row-synth-text-L1').locator('td').nth(1).textContent())).toBe('2');
+    await expect
+      .poll(async () => (await page.getByTestId('eval-results').textContent()) ?? '', { timeout: 60_000 })
+      .toMatch(/^Results · lab\/ui \(pretrained\)/);
+    expect(await page.getByTestId('eval-row-synth-text-L1').locator('td').nth(1).textContent()).toBe('2');
     // The graded records download as the CLI writes them: one JSON object per line.
     const [dl] = await Promise.all([page.waitForEvent('download'), page.getByTestId('eval-download').click()]);
     expect(dl.suggestedFilename()).toBe('lab_ui_pretrained-records.jsonl');
-    const lines = readFileSync((await dl.path())!, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { benchmark: string; response_tokens: number });
+    const lines = readFileSync((await dl.path())!, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { benchmark: string; response_tokens: number });
     expect(lines.map((r) => r.benchmark)).toEqual(['synth-text-L1', 'synth-text-L1']);
 
     // Data: teacher traces from the loaded model (this one writes no think/answer tags, so none is kept).
@@ -164,18 +173,31 @@ describe('pretrained models in a browser worker (transformers.js)', () => {
 
   it('downloads with progress, answers as the engine does, then answers the same from the cache with the server stopped', async () => {
     const { page, requests, errors } = await openPage();
-    const first = await page.evaluate(async ({ endpoint, question, maxNew }) => {
-      const t = (window as unknown as Thinker).thinker;
-      const p = t.pretrained!();
-      const events: { done: number; total: number; phase: string }[] = [];
-      const adapter = await p.adapter();
-      const info = await p.load({ model: 'lab/tiny', endpoint }, t.proxy((e: { done: number; total: number; phase: string }) => { events.push({ done: e.done, total: e.total, phase: e.phase }); })) as Record<string, unknown>;
-      const tokens: string[] = [];
-      const reply = await p.ask({ question, recipePrompt: false, maxNewTokens: maxNew, temperature: 0 }, t.proxy((s: string) => { tokens.push(s); })) as { text: string };
-      const cached = await p.cached();
-      const catalog = await p.catalog() as { id: string; choice: unknown; refusal: string | null }[];
-      return { adapter, info, events, reply, streamed: tokens.length, cached, catalog: catalog.map((c) => ({ id: c.id, ok: !!c.choice || !!c.refusal })) };
-    }, { endpoint: hub.url, question: QUESTION, maxNew: MAX_NEW });
+    const first = await page.evaluate(
+      async ({ endpoint, question, maxNew }) => {
+        const t = (window as unknown as Thinker).thinker;
+        const p = t.pretrained!();
+        const events: { done: number; total: number; phase: string }[] = [];
+        const adapter = await p.adapter();
+        const info = (await p.load(
+          { model: 'lab/tiny', endpoint },
+          t.proxy((e: { done: number; total: number; phase: string }) => {
+            events.push({ done: e.done, total: e.total, phase: e.phase });
+          }),
+        )) as Record<string, unknown>;
+        const tokens: string[] = [];
+        const reply = (await p.ask(
+          { question, recipePrompt: false, maxNewTokens: maxNew, temperature: 0 },
+          t.proxy((s: string) => {
+            tokens.push(s);
+          }),
+        )) as { text: string };
+        const cached = await p.cached();
+        const catalog = (await p.catalog()) as { id: string; choice: unknown; refusal: string | null }[];
+        return { adapter, info, events, reply, streamed: tokens.length, cached, catalog: catalog.map((c) => ({ id: c.id, ok: !!c.choice || !!c.refusal })) };
+      },
+      { endpoint: hub.url, question: QUESTION, maxNew: MAX_NEW },
+    );
     expect(errors).toEqual([]);
     expect(first.info).toMatchObject({ id: 'lab/tiny', kind: 'text', downloaded: 5 });
     const last = first.events.at(-1)!;
@@ -193,14 +215,20 @@ describe('pretrained models in a browser worker (transformers.js)', () => {
     // A missing file and a broken download: named, and nothing of them cached.
     const failures = await page.evaluate(async (endpoint) => {
       const p = (window as unknown as Thinker).thinker.pretrained!();
-      const msg = async (model: string) => p.load({ model, endpoint }).then(() => 'loaded', (e: Error) => e.message);
+      const msg = async (model: string) =>
+        p.load({ model, endpoint }).then(
+          () => 'loaded',
+          (e: Error) => e.message,
+        );
       const missing = await msg('lab/missing');
       const cut = await msg('lab/cut');
       const keys = (await (await caches.open('transformers-cache')).keys()).map((r) => r.url);
       return { missing, cut, keys };
     }, hub.url);
     expect(failures.missing).toBe(`lab/missing: onnx/model.onnx not found on ${hub.url} (HTTP 404)`);
-    expect(failures.cut).toMatch(/^lab\/cut: the download of onnx\/model\.onnx from http:\/\/127\.0\.0\.1:\d+\/ broke off \(.+\); the partial file was not kept/);
+    expect(failures.cut).toMatch(
+      /^lab\/cut: the download of onnx\/model\.onnx from http:\/\/127\.0\.0\.1:\d+\/ broke off \(.+\); the partial file was not kept/,
+    );
     expect(failures.keys.filter((k) => k.includes('/onnx/')).map((k) => new URL(k).pathname)).toEqual(['/lab/tiny/resolve/main/onnx/model.onnx']);
 
     // Second visit with the mirror gone: from the cache, the same answer, no model request.
@@ -208,15 +236,18 @@ describe('pretrained models in a browser worker (transformers.js)', () => {
     const before = hub.requests.length;
     await page.reload();
     await page.waitForFunction(() => (window as unknown as Thinker).thinker !== undefined);
-    const second = await page.evaluate(async ({ endpoint, question, maxNew }) => {
-      const p = (window as unknown as Thinker).thinker.pretrained!();
-      const info = await p.load({ model: 'lab/tiny', endpoint });
-      const reply = await p.ask({ question, recipePrompt: false, maxNewTokens: maxNew, temperature: 0 }) as { text: string };
-      // The path for browsers without WebGPU: ONNX Runtime's WASM backend on the CPU.
-      const wasmInfo = await p.load({ model: 'lab/tiny', endpoint, device: 'wasm' });
-      const wasmReply = await p.ask({ question, recipePrompt: false, maxNewTokens: maxNew, temperature: 0 }) as { text: string };
-      return { info, reply, wasmInfo, wasmReply };
-    }, { endpoint: hub.url, question: QUESTION, maxNew: MAX_NEW });
+    const second = await page.evaluate(
+      async ({ endpoint, question, maxNew }) => {
+        const p = (window as unknown as Thinker).thinker.pretrained!();
+        const info = await p.load({ model: 'lab/tiny', endpoint });
+        const reply = (await p.ask({ question, recipePrompt: false, maxNewTokens: maxNew, temperature: 0 })) as { text: string };
+        // The path for browsers without WebGPU: ONNX Runtime's WASM backend on the CPU.
+        const wasmInfo = await p.load({ model: 'lab/tiny', endpoint, device: 'wasm' });
+        const wasmReply = (await p.ask({ question, recipePrompt: false, maxNewTokens: maxNew, temperature: 0 })) as { text: string };
+        return { info, reply, wasmInfo, wasmReply };
+      },
+      { endpoint: hub.url, question: QUESTION, maxNew: MAX_NEW },
+    );
     expect(second.info).toMatchObject({ id: 'lab/tiny', downloaded: 0 });
     expect(second.reply.text).toBe(first.reply.text);
     expect(second.wasmInfo).toMatchObject({ device: 'wasm', downloaded: 0 });
@@ -229,7 +260,11 @@ describe('pretrained models in a browser worker (transformers.js)', () => {
       const p = (window as unknown as Thinker).thinker.pretrained!();
       await p.unload();
       const n = await p.deleteCached('lab/tiny');
-      return { n, left: await p.cached(), keys: (await (await caches.open('transformers-cache')).keys()).map((r) => r.url).filter((u) => u.includes('/lab/tiny/')) };
+      return {
+        n,
+        left: await p.cached(),
+        keys: (await (await caches.open('transformers-cache')).keys()).map((r) => r.url).filter((u) => u.includes('/lab/tiny/')),
+      };
     });
     expect(removed).toEqual({ n: 5, left: expect.any(Array), keys: [] });
     expect((removed.left as { id: string }[]).map((c) => c.id)).not.toContain('lab/tiny');

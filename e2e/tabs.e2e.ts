@@ -12,9 +12,23 @@ import { applyOverrides, sftConfigFrom } from '../src/recipe/sft-config';
 
 const RUN = 'shared';
 // ~30k parameters on one short synth template; many steps so that A is still training while B looks.
-const CONFIG = applyOverrides(sftConfigFrom('synth-micro'), ['model.hiddenSize=32', 'model.numHeads=2', 'model.numKvHeads=1', 'model.intermediateSize=64',
-  'model.context=160', 'maxLength=160', 'batchSize=2', 'data.synth.n=24', 'data.synth.options={"templates":["dose_weight"]}', 'eval.items=0', 'lr=1e-2',
-  'seed=3', 'maxSteps=2000', 'checkpoint.every=1', 'checkpoint.keep=2']);
+const CONFIG = applyOverrides(sftConfigFrom('synth-micro'), [
+  'model.hiddenSize=32',
+  'model.numHeads=2',
+  'model.numKvHeads=1',
+  'model.intermediateSize=64',
+  'model.context=160',
+  'maxLength=160',
+  'batchSize=2',
+  'data.synth.n=24',
+  'data.synth.options={"templates":["dose_weight"]}',
+  'eval.items=0',
+  'lr=1e-2',
+  'seed=3',
+  'maxSteps=2000',
+  'checkpoint.every=1',
+  'checkpoint.keep=2',
+]);
 const WAIT = { timeout: 120_000, interval: 250 };
 
 type Engine = {
@@ -34,21 +48,30 @@ async function lossPoints(page: Page): Promise<number> {
 }
 
 /** The run's status badge in a page's run list; when there is none, what the page's alerts say (so a failure shows why). */
-const badge = (page: Page) => page.getByTestId(`run-status-${RUN}`).first().textContent({ timeout: 2000 })
-  .catch(async () => `no row for the run; alerts: ${JSON.stringify(await page.getByTestId('alert').allTextContents())}`);
+const badge = (page: Page) =>
+  page
+    .getByTestId(`run-status-${RUN}`)
+    .first()
+    .textContent({ timeout: 2000 })
+    .catch(async () => `no row for the run; alerts: ${JSON.stringify(await page.getByTestId('alert').allTextContents())}`);
 
-const steps = (page: Page) => page.evaluate(async (run) => (await (window as unknown as Win).thinker.engine().runMetrics(run))
-  .filter((r) => r.type === 'step').map((r) => r.step), RUN);
-const statusOf = (page: Page) => page.evaluate(async (run) => (await (window as unknown as Win).thinker.engine().listRuns()).find((r) => r.name === run)?.status, RUN);
+const steps = (page: Page) =>
+  page.evaluate(async (run) => (await (window as unknown as Win).thinker.engine().runMetrics(run)).filter((r) => r.type === 'step').map((r) => r.step), RUN);
+const statusOf = (page: Page) =>
+  page.evaluate(async (run) => (await (window as unknown as Win).thinker.engine().listRuns()).find((r) => r.name === run)?.status, RUN);
 /** A call of the page's engine: 'ok', or the message it was refused with. */
-const attempt = (page: Page, call: 'resumeRun' | 'deleteRun') => page.evaluate(async ({ run, call }) => {
-  try {
-    await (window as unknown as Win).thinker.engine()[call](run);
-    return 'ok';
-  } catch (e) {
-    return (e as Error).message;
-  }
-}, { run: RUN, call });
+const attempt = (page: Page, call: 'resumeRun' | 'deleteRun') =>
+  page.evaluate(
+    async ({ run, call }) => {
+      try {
+        await (window as unknown as Win).thinker.engine()[call](run);
+        return 'ok';
+      } catch (e) {
+        return (e as Error).message;
+      }
+    },
+    { run: RUN, call },
+  );
 
 describe('two tabs, one run', () => {
   let server: PreviewServer;
@@ -74,10 +97,13 @@ describe('two tabs, one run', () => {
     await a.goto(url);
     await a.waitForFunction(() => (window as unknown as Win).thinker !== undefined);
     // Tab A's engine runs it (its own page needs no UI for that); the promise ends with the run.
-    await a.evaluate(({ run, config }) => {
-      const w = window as unknown as Win;
-      w.aRun = w.thinker.engine().startRun({ name: run, kind: 'sft', config });
-    }, { run: RUN, config: CONFIG });
+    await a.evaluate(
+      ({ run, config }) => {
+        const w = window as unknown as Win;
+        w.aRun = w.thinker.engine().startRun({ name: run, kind: 'sft', config });
+      },
+      { run: RUN, config: CONFIG },
+    );
     await expect.poll(async () => (await steps(a)).length, WAIT).toBeGreaterThanOrEqual(2);
 
     await b.goto(url);

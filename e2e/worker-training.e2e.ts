@@ -13,19 +13,49 @@ import { MemoryWorkspace } from '../src/io/workspace';
 import { applyOverrides, sftConfigFrom } from '../src/recipe/sft-config';
 
 // A ~30k-parameter model on one short synth template: three steps take seconds on SwiftShader.
-const SFT_SETS = ['model.hiddenSize=32', 'model.numHeads=2', 'model.numKvHeads=1', 'model.intermediateSize=64', 'model.context=160', 'maxLength=160',
-  'batchSize=2', 'data.synth.n=24', 'data.synth.options={"templates":["dose_weight"]}', 'eval.items=0', 'lr=1e-2', 'seed=3', 'maxSteps=3'];
+const SFT_SETS = [
+  'model.hiddenSize=32',
+  'model.numHeads=2',
+  'model.numKvHeads=1',
+  'model.intermediateSize=64',
+  'model.context=160',
+  'maxLength=160',
+  'batchSize=2',
+  'data.synth.n=24',
+  'data.synth.options={"templates":["dose_weight"]}',
+  'eval.items=0',
+  'lr=1e-2',
+  'seed=3',
+  'maxSteps=3',
+];
 
 const req: TrainLmRequest = {
   cfg: {
     text: {
-      architecture: 'llama', vocabSize: 64, hiddenSize: 32, intermediateSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 2,
-      headDim: 8, rmsNormEps: 1e-5, ropeTheta: 10000, maxPositionEmbeddings: 64, tieWordEmbeddings: true,
-      qkvBias: false, oBias: false, mlpBias: false,
+      architecture: 'llama',
+      vocabSize: 64,
+      hiddenSize: 32,
+      intermediateSize: 64,
+      numLayers: 2,
+      numHeads: 4,
+      numKvHeads: 2,
+      headDim: 8,
+      rmsNormEps: 1e-5,
+      ropeTheta: 10000,
+      maxPositionEmbeddings: 64,
+      tieWordEmbeddings: true,
+      qkvBias: false,
+      oBias: false,
+      mlpBias: false,
     },
   },
   stream: Array.from({ length: 400 }, (_, i) => (i * 7 + Math.floor(i / 5)) % 64),
-  steps: 4, batch: 2, seq: 16, lr: 1e-2, warmup: 1, seed: 3,
+  steps: 4,
+  batch: 2,
+  seq: 16,
+  lr: 1e-2,
+  warmup: 1,
+  seed: 3,
 };
 
 describe('engine in a browser worker', () => {
@@ -71,28 +101,33 @@ describe('engine in a browser worker', () => {
     const page = await browser.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
-    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    page.on('console', (m) => {
+      if (m.type() === 'error') errors.push(m.text());
+    });
     await page.goto(url);
     await page.waitForFunction(() => (window as unknown as { thinker?: unknown }).thinker !== undefined);
     const config = applyOverrides(sftConfigFrom('synth-micro'), SFT_SETS);
     const text = '<|im_start|>assistant\n<think>dose</think><answer>A</answer><|im_end|>';
-    const browserSide = await page.evaluate(async ({ config, text }) => {
-      type E = Pick<EngineApi, 'startRun' | 'runMetrics' | 'listModels' | 'exportModel' | 'importModel' | 'scoreText' | 'listRuns'>;
-      const e = (window as unknown as { thinker: { engine: () => E } }).thinker.engine();
-      const run = await e.startRun({ name: 'e2e-sft', kind: 'sft', config });
-      const metrics = await e.runMetrics('e2e-sft');
-      const models = (await e.listModels()).map((m) => m.path);
-      const ck = `runs/e2e-sft/checkpoint-${run.step}`;
-      const before = await e.scoreText(ck, text);
-      // A folder of the origin's private file system stands in for one the user picks.
-      const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('exported', { create: true });
-      await e.exportModel(ck, dir);
-      const files: string[] = [];
-      for await (const [n] of (dir as unknown as { entries(): AsyncIterable<[string, unknown]> }).entries()) files.push(n);
-      await e.importModel('imported', dir);
-      const after = await e.scoreText('models/imported', text);
-      return { status: run.status, step: run.step, metrics, models, before, after, files: files.sort(), runs: (await e.listRuns()).map((r) => r.name) };
-    }, { config, text });
+    const browserSide = await page.evaluate(
+      async ({ config, text }) => {
+        type E = Pick<EngineApi, 'startRun' | 'runMetrics' | 'listModels' | 'exportModel' | 'importModel' | 'scoreText' | 'listRuns'>;
+        const e = (window as unknown as { thinker: { engine: () => E } }).thinker.engine();
+        const run = await e.startRun({ name: 'e2e-sft', kind: 'sft', config });
+        const metrics = await e.runMetrics('e2e-sft');
+        const models = (await e.listModels()).map((m) => m.path);
+        const ck = `runs/e2e-sft/checkpoint-${run.step}`;
+        const before = await e.scoreText(ck, text);
+        // A folder of the origin's private file system stands in for one the user picks.
+        const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('exported', { create: true });
+        await e.exportModel(ck, dir);
+        const files: string[] = [];
+        for await (const [n] of (dir as unknown as { entries(): AsyncIterable<[string, unknown]> }).entries()) files.push(n);
+        await e.importModel('imported', dir);
+        const after = await e.scoreText('models/imported', text);
+        return { status: run.status, step: run.step, metrics, models, before, after, files: files.sort(), runs: (await e.listRuns()).map((r) => r.name) };
+      },
+      { config, text },
+    );
     expect(errors).toEqual([]);
     expect([browserSide.status, browserSide.step]).toEqual(['completed', 3]);
     expect(browserSide.runs).toEqual(['e2e-sft']);

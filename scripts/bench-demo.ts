@@ -36,10 +36,19 @@ const runs: { seed: number; s: DemoSummary }[] = [];
 try {
   for (const seed of args.seeds) {
     say(`seed ${seed}`);
-    const s = await runDemoCommand('vqa-closed', {
-      dataDir: args.dataDir, out: path.join(work, `seed-${seed}`), seed: String(seed), quiet: true, force: true,
-      grpoSteps: String(args.grpoSteps), set: args.set,
-    }, { gpu, handleSignals: false, log: (l) => say(`  ${l}`) });
+    const s = await runDemoCommand(
+      'vqa-closed',
+      {
+        dataDir: args.dataDir,
+        out: path.join(work, `seed-${seed}`),
+        seed: String(seed),
+        quiet: true,
+        force: true,
+        grpoSteps: String(args.grpoSteps),
+        set: args.set,
+      },
+      { gpu, handleSignals: false, log: (l) => say(`  ${l}`) },
+    );
     runs.push({ seed, s });
   }
 } finally {
@@ -52,21 +61,35 @@ const pct = (xs: number[]) => {
   return `${(100 * m).toFixed(1)} ± ${(100 * sd).toFixed(1)}`;
 };
 const L: string[] = ['# `thinker demo vqa-closed`, measured', ''];
-L.push(`Measured ${new Date().toISOString().slice(0, 10)} by \`npx tsx scripts/bench-demo.ts --seeds ${args.seeds.join(',')}${args.grpoSteps ? ` --grpo-steps ${args.grpoSteps}` : ''}\` ` +
-  `on ${gpu.info.description || gpu.info.vendor || 'WebGPU'} (${gpu.rowKernels ? 'CPU-adapter row kernels' : 'GPU workgroup kernels'}). ` +
-  'Greedy accuracy (%) on the closed test questions by the paper\'s grader, mean ± sample std over the seeds.', '');
+L.push(
+  `Measured ${new Date().toISOString().slice(0, 10)} by \`npx tsx scripts/bench-demo.ts --seeds ${args.seeds.join(',')}${args.grpoSteps ? ` --grpo-steps ${args.grpoSteps}` : ''}\` ` +
+    `on ${gpu.info.description || gpu.info.vendor || 'WebGPU'} (${gpu.rowKernels ? 'CPU-adapter row kernels' : 'GPU workgroup kernels'}). ` +
+    "Greedy accuracy (%) on the closed test questions by the paper's grader, mean ± sample std over the seeds.",
+  '',
+);
 L.push('| benchmark | items | model | majority | blind (blank images) |', '| --- | --- | --- | --- | --- |');
-for (const [key, name] of [['vqa_rad', 'VQA-RAD'], ['slake', 'SLAKE']] as const) {
+for (const [key, name] of [
+  ['vqa_rad', 'VQA-RAD'],
+  ['slake', 'SLAKE'],
+] as const) {
   const xs = runs.map((r) => r.s[key]);
-  L.push(`| ${name} | ${xs[0].n} | ${pct(xs.map((x) => x.accuracy))} | ${(100 * xs[0].majority).toFixed(1)} ("${xs[0].majority_answer}") | ${pct(xs.map((x) => x.blind))} |`);
+  L.push(
+    `| ${name} | ${xs[0].n} | ${pct(xs.map((x) => x.accuracy))} | ${(100 * xs[0].majority).toFixed(1)} ("${xs[0].majority_answer}") | ${pct(xs.map((x) => x.blind))} |`,
+  );
 }
 L.push('', '| seed | VQA-RAD model / blind | SLAKE model / blind | minutes |', '| --- | --- | --- | --- |');
 for (const r of runs) {
   const f = (x: number) => (100 * x).toFixed(1);
-  L.push(`| ${r.seed} | ${f(r.s.vqa_rad.accuracy)} / ${f(r.s.vqa_rad.blind)} | ${f(r.s.slake.accuracy)} / ${f(r.s.slake.blind)} | ${(r.s.seconds / 60).toFixed(1)} |`);
+  L.push(
+    `| ${r.seed} | ${f(r.s.vqa_rad.accuracy)} / ${f(r.s.vqa_rad.blind)} | ${f(r.s.slake.accuracy)} / ${f(r.s.slake.blind)} | ${(r.s.seconds / 60).toFixed(1)} |`,
+  );
 }
-L.push('', `Model: ${runs[0].s.sft.params.toLocaleString('en-US')} parameters, ${runs[0].s.sft.steps} SFT steps on ${runs[0].s.sft.train_items} training questions` +
-  `${args.grpoSteps ? `, then ${args.grpoSteps} GRPO steps` : ''}${args.set.length ? `; overrides ${args.set.map((s) => `\`${s}\``).join(', ')}` : ''}.`, '');
+L.push(
+  '',
+  `Model: ${runs[0].s.sft.params.toLocaleString('en-US')} parameters, ${runs[0].s.sft.steps} SFT steps on ${runs[0].s.sft.train_items} training questions` +
+    `${args.grpoSteps ? `, then ${args.grpoSteps} GRPO steps` : ''}${args.set.length ? `; overrides ${args.set.map((s) => `\`${s}\``).join(', ')}` : ''}.`,
+  '',
+);
 const md = L.join('\n');
 if (args.out) writeFileSync(args.out, md);
 process.stdout.write(md);

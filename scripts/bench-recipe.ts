@@ -97,7 +97,18 @@ interface Args {
 
 function parseArgs(argv: string[]): Args {
   const a: Args = {
-    seeds: [1, 2, 3], out: '', work: '', keepWork: false, sftSteps: 240, grpoSteps: 8, perKind: 1000, grpoItems: 16, heldOutPerKind: 32, k: 4, setSft: [], setGrpo: [],
+    seeds: [1, 2, 3],
+    out: '',
+    work: '',
+    keepWork: false,
+    sftSteps: 240,
+    grpoSteps: 8,
+    perKind: 1000,
+    grpoItems: 16,
+    heldOutPerKind: 32,
+    k: 4,
+    setSft: [],
+    setGrpo: [],
   };
   const int = (flag: string, v: string | undefined, min: number) => {
     const n = Number(v);
@@ -113,21 +124,64 @@ function parseArgs(argv: string[]): Args {
         a.seeds = v.split(',').map(Number);
         i++;
         break;
-      case '--out': if (!v) throw new InputError('--out', 'expects a file'); a.out = v; i++; break;
-      case '--work': if (!v) throw new InputError('--work', 'expects a folder'); a.work = v; a.keepWork = true; i++; break;
-      case '--sft-steps': a.sftSteps = int(f, v, 1); i++; break;
-      case '--grpo-steps': a.grpoSteps = int(f, v, 1); i++; break;
-      case '--items': a.perKind = int(f, v, 2); i++; break;
-      case '--grpo-items': a.grpoItems = int(f, v, 1); i++; break;
-      case '--held-out': a.heldOutPerKind = int(f, v, 1); i++; break;
-      case '--k': a.k = int(f, v, 2); i++; break;
-      case '--set-sft': if (!v) throw new InputError(f, 'expects key=value'); a.setSft.push(v); i++; break;
-      case '--set-grpo': if (!v) throw new InputError(f, 'expects key=value'); a.setGrpo.push(v); i++; break;
-      case '--help': case '-h':
-        process.stdout.write(readFileSync(new URL(import.meta.url), 'utf8').split('\n').filter((l) => l.startsWith('//')).map((l) => l.slice(3)).join('\n') + '\n');
+      case '--out':
+        if (!v) throw new InputError('--out', 'expects a file');
+        a.out = v;
+        i++;
+        break;
+      case '--work':
+        if (!v) throw new InputError('--work', 'expects a folder');
+        a.work = v;
+        a.keepWork = true;
+        i++;
+        break;
+      case '--sft-steps':
+        a.sftSteps = int(f, v, 1);
+        i++;
+        break;
+      case '--grpo-steps':
+        a.grpoSteps = int(f, v, 1);
+        i++;
+        break;
+      case '--items':
+        a.perKind = int(f, v, 2);
+        i++;
+        break;
+      case '--grpo-items':
+        a.grpoItems = int(f, v, 1);
+        i++;
+        break;
+      case '--held-out':
+        a.heldOutPerKind = int(f, v, 1);
+        i++;
+        break;
+      case '--k':
+        a.k = int(f, v, 2);
+        i++;
+        break;
+      case '--set-sft':
+        if (!v) throw new InputError(f, 'expects key=value');
+        a.setSft.push(v);
+        i++;
+        break;
+      case '--set-grpo':
+        if (!v) throw new InputError(f, 'expects key=value');
+        a.setGrpo.push(v);
+        i++;
+        break;
+      case '--help':
+      case '-h':
+        process.stdout.write(
+          readFileSync(new URL(import.meta.url), 'utf8')
+            .split('\n')
+            .filter((l) => l.startsWith('//'))
+            .map((l) => l.slice(3))
+            .join('\n') + '\n',
+        );
         process.exit(0);
         break;
-      default: throw new InputError(f, 'unknown option (see --help)');
+      default:
+        throw new InputError(f, 'unknown option (see --help)');
     }
   }
   return a;
@@ -149,22 +203,41 @@ async function writeItems(dataDir: string, file: string, items: QAItem[]): Promi
   return out;
 }
 
-interface Pools { train: string; text: string; image: string; heldOut: string; textItems: QAItem[]; heldOutItems: QAItem[] }
+interface Pools {
+  train: string;
+  text: string;
+  image: string;
+  heldOut: string;
+  textItems: QAItem[];
+  heldOutItems: QAItem[];
+}
 
 async function writePools(dataDir: string, a: Args): Promise<Pools> {
   const gen = (kind: 'text' | 'image', template: string, split: 'train' | 'test', n: number) =>
-    generateSynth({ n, kind, level: 1, seed: DATA_SEED, split, templates: [template], fixedOptionOrder: true, noisyFraction: NOISY_FRACTION, noisyAnswers: BLIND_SPOT[kind].answers, noisyQuestions: BLIND_SPOT[kind].questions });
+    generateSynth({
+      n,
+      kind,
+      level: 1,
+      seed: DATA_SEED,
+      split,
+      templates: [template],
+      fixedOptionOrder: true,
+      noisyFraction: NOISY_FRACTION,
+      noisyAnswers: BLIND_SPOT[kind].answers,
+      noisyQuestions: BLIND_SPOT[kind].questions,
+    });
   const text = await gen('text', TEXT_TEMPLATE, 'train', a.perKind);
   const image = await gen('image', IMAGE_TEMPLATE, 'train', a.perKind);
   // Interleaved, so a prefix of the file (data.file.limit) keeps both kinds.
   const train = text.flatMap((t, i) => [t, image[i]]);
-  const heldOut = [...await gen('text', TEXT_TEMPLATE, 'test', a.heldOutPerKind), ...await gen('image', IMAGE_TEMPLATE, 'test', a.heldOutPerKind)];
+  const heldOut = [...(await gen('text', TEXT_TEMPLATE, 'test', a.heldOutPerKind)), ...(await gen('image', IMAGE_TEMPLATE, 'test', a.heldOutPerKind))];
   return {
     train: await writeItems(dataDir, 'train-mixed.jsonl', train),
     text: await writeItems(dataDir, 'train-text.jsonl', text),
     image: await writeItems(dataDir, 'train-image.jsonl', image),
     heldOut: await writeItems(dataDir, 'held-out.jsonl', heldOut),
-    textItems: text, heldOutItems: heldOut,
+    textItems: text,
+    heldOutItems: heldOut,
   };
 }
 
@@ -191,24 +264,42 @@ async function lastEval(runDir: string, heldOut: QAItem[]): Promise<Score> {
   const samples = ev.samples as { index: number; correct: boolean; format: boolean }[];
   if (samples.length !== heldOut.length) throw new Error(`${runDir}: ${samples.length} evaluation samples for ${heldOut.length} held-out items`);
   const acc = (image: boolean, spot?: boolean) => {
-    const s = samples.filter((x) => (heldOut[x.index].images.length > 0) === image && (spot === undefined || inBlindSpot(heldOut[x.index]) === spot));
+    const s = samples.filter((x) => heldOut[x.index].images.length > 0 === image && (spot === undefined || inBlindSpot(heldOut[x.index]) === spot));
     return s.filter((x) => x.correct).length / Math.max(1, s.length);
   };
   return {
-    text: acc(false), image: acc(true), textRest: acc(false, false), textSpot: acc(false, true), imageRest: acc(true, false), imageSpot: acc(true, true),
-    format: ev.format_rate as number, reward: ev.reward_mean as number,
+    text: acc(false),
+    image: acc(true),
+    textRest: acc(false, false),
+    textSpot: acc(false, true),
+    imageRest: acc(true, false),
+    imageSpot: acc(true, true),
+    format: ev.format_rate as number,
+    reward: ev.reward_mean as number,
   };
 }
 
 const ARMS = ['SFT', 'SFT -> RL (mixed)', 'SFT -> RL (text)', 'SFT -> RL (image)', 'SFT -> RL (text, filtered)'] as const;
-type Arm = typeof ARMS[number];
+type Arm = (typeof ARMS)[number];
 
-interface SeedResult { seed: number; scores: Partial<Record<Arm, Score>>; filtered: { kept: number; total: number; histogram: number[] }; seconds: number }
+interface SeedResult {
+  seed: number;
+  scores: Partial<Record<Arm, Score>>;
+  filtered: { kept: number; total: number; histogram: number[] };
+  seconds: number;
+}
 
 // ---------------------------------------------------------------------------------------------
 // One seed
 
-async function runSeed(seed: number, a: Args, pools: Pools, work: string, gpu: Awaited<ReturnType<typeof createNodeGpu>>, say: (s: string) => void): Promise<SeedResult> {
+async function runSeed(
+  seed: number,
+  a: Args,
+  pools: Pools,
+  work: string,
+  gpu: Awaited<ReturnType<typeof createNodeGpu>>,
+  say: (s: string) => void,
+): Promise<SeedResult> {
   const t0 = performance.now();
   const dir = path.join(work, `seed-${seed}`);
   const log = (l: string) => say(`  [seed ${seed}] ${l}`);
@@ -216,13 +307,30 @@ async function runSeed(seed: number, a: Args, pools: Pools, work: string, gpu: A
   const evalSets = [`eval.items=${nHeld}`, `eval.batchSize=${Math.min(nHeld, 32)}`, `eval.samples=${nHeld}`, 'eval.every=0'];
 
   // The work folder is this script's scratch: a rerun with the same --work replaces its runs (force).
-  const sft = await runSftCommand({
-    config: SFT_PRESET, out: path.join(dir, 'sft'), force: true, seed: String(seed), steps: String(a.sftSteps), quiet: true,
-    // Batch 16 at lr 2e-3: at batch 8 the scans were read and then lost again (62% -> 38% held-out
-    // between steps 80 and 120 on chest scans alone); at 16 they reached 80% by step 100 and stayed.
-    set: ['data.source=file', `data.file.path=${JSON.stringify(pools.train)}`, `data.file.evalPath=${JSON.stringify(pools.heldOut)}`, 'data.answer=trace', 'model.vision=on',
-      'batchSize=16', 'lr=2e-3', ...evalSets, ...a.setSft],
-  }, { gpu, handleSignals: false, log }) as SftSummary;
+  const sft = (await runSftCommand(
+    {
+      config: SFT_PRESET,
+      out: path.join(dir, 'sft'),
+      force: true,
+      seed: String(seed),
+      steps: String(a.sftSteps),
+      quiet: true,
+      // Batch 16 at lr 2e-3: at batch 8 the scans were read and then lost again (62% -> 38% held-out
+      // between steps 80 and 120 on chest scans alone); at 16 they reached 80% by step 100 and stayed.
+      set: [
+        'data.source=file',
+        `data.file.path=${JSON.stringify(pools.train)}`,
+        `data.file.evalPath=${JSON.stringify(pools.heldOut)}`,
+        'data.answer=trace',
+        'model.vision=on',
+        'batchSize=16',
+        'lr=2e-3',
+        ...evalSets,
+        ...a.setSft,
+      ],
+    },
+    { gpu, handleSignals: false, log },
+  )) as SftSummary;
   const scores: SeedResult['scores'] = { SFT: await lastEval(path.join(dir, 'sft'), pools.heldOutItems) };
   const start = path.resolve(dir, 'sft', path.basename(sft.checkpoint));
 
@@ -244,10 +352,27 @@ async function runSeed(seed: number, a: Args, pools: Pools, work: string, gpu: A
 
   const grpo = async (arm: Arm, file: string) => {
     const out = path.join(dir, arm.replace(/[^a-z]+/gi, '-').toLowerCase());
-    await runGrpoCommand({
-      config: GRPO_PRESET, model: start, out, force: true, seed: String(seed), steps: String(a.grpoSteps), quiet: true,
-      set: ['data.source=file', `data.file.path=${JSON.stringify(file)}`, `data.file.evalPath=${JSON.stringify(pools.heldOut)}`, `data.file.limit=${a.grpoItems}`, 'eval.atStart=false', ...evalSets, ...a.setGrpo],
-    }, { gpu, handleSignals: false, log }) as GrpoSummary;
+    (await runGrpoCommand(
+      {
+        config: GRPO_PRESET,
+        model: start,
+        out,
+        force: true,
+        seed: String(seed),
+        steps: String(a.grpoSteps),
+        quiet: true,
+        set: [
+          'data.source=file',
+          `data.file.path=${JSON.stringify(file)}`,
+          `data.file.evalPath=${JSON.stringify(pools.heldOut)}`,
+          `data.file.limit=${a.grpoItems}`,
+          'eval.atStart=false',
+          ...evalSets,
+          ...a.setGrpo,
+        ],
+      },
+      { gpu, handleSignals: false, log },
+    )) as GrpoSummary;
     scores[arm] = await lastEval(out, pools.heldOutItems);
   };
   await grpo('SFT -> RL (mixed)', pools.train);
@@ -268,18 +393,35 @@ const pct = (xs: number[]) => {
   return `${(100 * m).toFixed(1)} ± ${(100 * sd).toFixed(1)}`;
 };
 
-function report(a: Args, heldOut: QAItem[], results: SeedResult[], settings: { sft: unknown; grpo: unknown }, meta: { adapter: string; seconds: number; date: string }): string {
+function report(
+  a: Args,
+  heldOut: QAItem[],
+  results: SeedResult[],
+  settings: { sft: unknown; grpo: unknown },
+  meta: { adapter: string; seconds: number; date: string },
+): string {
   const L: string[] = [];
   L.push('# Recipe comparisons on synth (small scale)', '');
-  L.push(`Measured ${meta.date} by \`npx tsx scripts/bench-recipe.ts --seeds ${a.seeds.join(',')}\` on ${meta.adapter}; ` +
-    `${(meta.seconds / 60).toFixed(1)} min in all. Held-out accuracy (%) by the paper's grader and format rate (%) by the reward's gate, ` +
-    `greedy decoding, mean ± sample std over the seeds ${results.map((r) => r.seed).join(', ')} ` +
-    `(n = ${results.length}${results.length < a.seeds.length ? ` of the ${a.seeds.length} asked; the rest had not finished` : ''}).`, '');
-  const spots = (image: boolean) => { const h = heldOut.filter((it) => (it.images.length > 0) === image); return `${h.filter(inBlindSpot).length} of ${h.length}`; };
-  L.push(`| arm | text accuracy | image accuracy | text, blind spot (${spots(false)}) | image, blind spot (${spots(true)}) | image, rest | format | runs |`, '| --- | --- | --- | --- | --- | --- | --- | --- |');
+  L.push(
+    `Measured ${meta.date} by \`npx tsx scripts/bench-recipe.ts --seeds ${a.seeds.join(',')}\` on ${meta.adapter}; ` +
+      `${(meta.seconds / 60).toFixed(1)} min in all. Held-out accuracy (%) by the paper's grader and format rate (%) by the reward's gate, ` +
+      `greedy decoding, mean ± sample std over the seeds ${results.map((r) => r.seed).join(', ')} ` +
+      `(n = ${results.length}${results.length < a.seeds.length ? ` of the ${a.seeds.length} asked; the rest had not finished` : ''}).`,
+    '',
+  );
+  const spots = (image: boolean) => {
+    const h = heldOut.filter((it) => it.images.length > 0 === image);
+    return `${h.filter(inBlindSpot).length} of ${h.length}`;
+  };
+  L.push(
+    `| arm | text accuracy | image accuracy | text, blind spot (${spots(false)}) | image, blind spot (${spots(true)}) | image, rest | format | runs |`,
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+  );
   for (const arm of ARMS) {
     const s = results.map((r) => r.scores[arm]).filter((x): x is Score => !!x);
-    L.push(`| ${arm} | ${pct(s.map((x) => x.text))} | ${pct(s.map((x) => x.image))} | ${pct(s.map((x) => x.textSpot))} | ${pct(s.map((x) => x.imageSpot))} | ${pct(s.map((x) => x.imageRest))} | ${pct(s.map((x) => x.format))} | ${s.length} |`);
+    L.push(
+      `| ${arm} | ${pct(s.map((x) => x.text))} | ${pct(s.map((x) => x.image))} | ${pct(s.map((x) => x.textSpot))} | ${pct(s.map((x) => x.imageSpot))} | ${pct(s.map((x) => x.imageRest))} | ${pct(s.map((x) => x.format))} | ${s.length} |`,
+    );
   }
   const mixed = (x: Score) => (x.text + x.image) / 2;
   const gain = results.filter((r) => r.scores.SFT && r.scores['SFT -> RL (mixed)']).map((r) => mixed(r.scores['SFT -> RL (mixed)']!) - mixed(r.scores.SFT!));
@@ -291,16 +433,32 @@ function report(a: Args, heldOut: QAItem[], results: SeedResult[], settings: { s
       const s = r.scores[arm];
       return s ? `${(100 * s.text).toFixed(0)} / ${(100 * s.image).toFixed(0)}, ${(100 * s.format).toFixed(0)}` : 'n/a';
     };
-    L.push(`| ${r.seed} | ${ARMS.map(cell).join(' | ')} | ${r.filtered.kept} of ${r.filtered.total} (pass counts 0..${a.k}: ${r.filtered.histogram.join(', ')}) | ${(r.seconds / 60).toFixed(1)} |`);
+    L.push(
+      `| ${r.seed} | ${ARMS.map(cell).join(' | ')} | ${r.filtered.kept} of ${r.filtered.total} (pass counts 0..${a.k}: ${r.filtered.histogram.join(', ')}) | ${(r.seconds / 60).toFixed(1)} |`,
+    );
   }
   L.push('', '## Settings', '');
-  L.push(`- Items: synth level 1, data seed ${DATA_SEED}; training pools of ${a.perKind} \`${TEXT_TEMPLATE}\` (text) and ${a.perKind} \`${IMAGE_TEMPLATE}\` (scan) questions; ` +
-    `held-out: ${a.heldOutPerKind} of each from the test split, options in fixed order. The teacher has blind spots: it misreads ${NOISY_FRACTION * 100}% of the ${BLIND_SPOT.text.about} and of the ${BLIND_SPOT.image.about}, and SFT trains on its conclusions (data.answer "trace").`);
+  L.push(
+    `- Items: synth level 1, data seed ${DATA_SEED}; training pools of ${a.perKind} \`${TEXT_TEMPLATE}\` (text) and ${a.perKind} \`${IMAGE_TEMPLATE}\` (scan) questions; ` +
+      `held-out: ${a.heldOutPerKind} of each from the test split, options in fixed order. The teacher has blind spots: it misreads ${NOISY_FRACTION * 100}% of the ${BLIND_SPOT.text.about} and of the ${BLIND_SPOT.image.about}, and SFT trains on its conclusions (data.answer "trace").`,
+  );
   L.push(`- SFT: preset \`${SFT_PRESET}\` at batch 16 and lr 2e-3, ${a.sftSteps} steps, on both pools with the vision encoder on; seed = the run's seed.`);
-  L.push(`- RL: preset \`${GRPO_PRESET}\`, ${a.grpoSteps} steps from the SFT checkpoint on ${a.grpoItems} prompts of the pool; filtered = ${a.grpoItems} of the text items with pass count 1..${a.k - 1} of k = ${a.k} samples of the SFT model (temperature 1), shuffled with seed 42.`);
+  L.push(
+    `- RL: preset \`${GRPO_PRESET}\`, ${a.grpoSteps} steps from the SFT checkpoint on ${a.grpoItems} prompts of the pool; filtered = ${a.grpoItems} of the text items with pass count 1..${a.k - 1} of k = ${a.k} samples of the SFT model (temperature 1), shuffled with seed 42.`,
+  );
   if (a.setSft.length) L.push(`- SFT overrides: ${a.setSft.map((s) => `\`${s}\``).join(', ')}`);
   if (a.setGrpo.length) L.push(`- GRPO overrides: ${a.setGrpo.map((s) => `\`${s}\``).join(', ')}`);
-  L.push('', '<details><summary>Resolved configs (seed ' + results[0]?.seed + ')</summary>', '', '```json', JSON.stringify(settings, null, 1), '```', '', '</details>', '');
+  L.push(
+    '',
+    '<details><summary>Resolved configs (seed ' + results[0]?.seed + ')</summary>',
+    '',
+    '```json',
+    JSON.stringify(settings, null, 1),
+    '```',
+    '',
+    '</details>',
+    '',
+  );
   return L.join('\n');
 }
 
@@ -318,14 +476,25 @@ const pools = await writePools(path.join(work, 'data'), args);
 const gpu = await createNodeGpu();
 const results: SeedResult[] = [];
 const cfgOf = (dir: string) => JSON.parse(readFileSync(path.join(work, `seed-${args.seeds[0]}`, dir, 'run_config.json'), 'utf8'));
-const md = () => report(args, pools.heldOutItems, results, { sft: cfgOf('sft'), grpo: cfgOf('sft-rl-text-') }, {
-  adapter: gpu.info.description || gpu.info.vendor || 'WebGPU', seconds: (performance.now() - t0) / 1000, date: new Date().toISOString().slice(0, 10),
-});
+const md = () =>
+  report(
+    args,
+    pools.heldOutItems,
+    results,
+    { sft: cfgOf('sft'), grpo: cfgOf('sft-rl-text-') },
+    {
+      adapter: gpu.info.description || gpu.info.vendor || 'WebGPU',
+      seconds: (performance.now() - t0) / 1000,
+      date: new Date().toISOString().slice(0, 10),
+    },
+  );
 try {
   for (const seed of args.seeds) {
     results.push(await runSeed(seed, args, pools, work, gpu, say));
     const r = results[results.length - 1];
-    say(`seed ${seed} done in ${(r.seconds / 60).toFixed(1)} min: ${ARMS.map((arm) => `${arm} ${r.scores[arm] ? `${(100 * r.scores[arm]!.text).toFixed(0)}/${(100 * r.scores[arm]!.image).toFixed(0)}` : 'n/a'}`).join('; ')}`);
+    say(
+      `seed ${seed} done in ${(r.seconds / 60).toFixed(1)} min: ${ARMS.map((arm) => `${arm} ${r.scores[arm] ? `${(100 * r.scores[arm]!.text).toFixed(0)}/${(100 * r.scores[arm]!.image).toFixed(0)}` : 'n/a'}`).join('; ')}`,
+    );
     // The report so far after every seed: a long run cut off keeps the seeds it finished.
     if (args.out) {
       writeFileSync(args.out, md());

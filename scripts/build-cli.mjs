@@ -22,7 +22,12 @@ const rawPlugin = {
   },
 };
 
-export async function buildCli({ outfile = path.join(root, 'dist/thinker-cli.mjs'), external = ['webgpu', 'onnxruntime-web', '@huggingface/transformers'], minify = false, sourcemap = 'inline' } = {}) {
+export async function buildCli({
+  outfile = path.join(root, 'dist/thinker-cli.mjs'),
+  external = ['webgpu', 'onnxruntime-web', '@huggingface/transformers'],
+  minify = false,
+  sourcemap = 'inline',
+} = {}) {
   // Built under a temporary name and renamed, so two runners starting at once never load half a file.
   const tmp = `${outfile}.${process.pid}.tmp`;
   await build({

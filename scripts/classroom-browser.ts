@@ -25,24 +25,29 @@ try {
   await page.addInitScript('globalThis.__name = (f) => f');
   await page.goto(url);
   await page.waitForFunction(() => (window as unknown as { thinker?: unknown }).thinker !== undefined);
-  const out = await page.evaluate(async ({ sft, grpo }) => {
-    type E = Pick<EngineApi, 'init' | 'startRun' | 'runMetrics'>;
-    const e = (window as unknown as { thinker: { engine: () => E } }).thinker.engine();
-    const info = await e.init();
-    const stage = async (name: string, req: Parameters<E['startRun']>[0]) => {
-      const t0 = performance.now();
-      const end = await e.startRun(req);
-      const seconds = (performance.now() - t0) / 1000;
-      const rows = await e.runMetrics(name);
-      const evals = rows.filter((r) => r.type === 'eval').map((r) => ({ step: r.step, format_rate: r.format_rate, accuracy: r.accuracy, seconds: r.seconds }));
-      return { status: end.status, steps: end.step, seconds, evals };
-    };
-    return {
-      adapter: `${info.vendor} ${info.architecture} ${info.description}`.trim(),
-      sft: await stage('classroom-sft', { name: 'classroom-sft', kind: 'sft', config: sft }),
-      grpo: await stage('classroom-grpo', { name: 'classroom-grpo', kind: 'grpo', config: grpo }),
-    };
-  }, { sft, grpo });
+  const out = await page.evaluate(
+    async ({ sft, grpo }) => {
+      type E = Pick<EngineApi, 'init' | 'startRun' | 'runMetrics'>;
+      const e = (window as unknown as { thinker: { engine: () => E } }).thinker.engine();
+      const info = await e.init();
+      const stage = async (name: string, req: Parameters<E['startRun']>[0]) => {
+        const t0 = performance.now();
+        const end = await e.startRun(req);
+        const seconds = (performance.now() - t0) / 1000;
+        const rows = await e.runMetrics(name);
+        const evals = rows
+          .filter((r) => r.type === 'eval')
+          .map((r) => ({ step: r.step, format_rate: r.format_rate, accuracy: r.accuracy, seconds: r.seconds }));
+        return { status: end.status, steps: end.step, seconds, evals };
+      };
+      return {
+        adapter: `${info.vendor} ${info.architecture} ${info.description}`.trim(),
+        sft: await stage('classroom-sft', { name: 'classroom-sft', kind: 'sft', config: sft }),
+        grpo: await stage('classroom-grpo', { name: 'classroom-grpo', kind: 'grpo', config: grpo }),
+      };
+    },
+    { sft, grpo },
+  );
   process.stdout.write(JSON.stringify(out) + '\n');
 } finally {
   await browser.close();

@@ -33,19 +33,28 @@ const strings = new Set(['template', 'init']);
 for (let i = 0; i < args.length; i += 2) {
   const key = args[i].replace(/^--/, '') as keyof typeof opts;
   const v = args[i + 1];
-  const bad = !(key in opts) || v === undefined || (!strings.has(key) && !Number.isFinite(Number(v))) ||
-    (key === 'init' && v !== 'fan-in' && !(Number(v) > 0));
+  const bad = !(key in opts) || v === undefined || (!strings.has(key) && !Number.isFinite(Number(v))) || (key === 'init' && v !== 'fan-in' && !(Number(v) > 0));
   if (bad) {
-    console.error(`probe-vision: bad option ${args[i]} ${v ?? ''} (options: ${Object.keys(opts).map((k) => '--' + k).join(' ')} --json; ` +
-      'numbers except --template, and --init fan-in or a std > 0)');
+    console.error(
+      `probe-vision: bad option ${args[i]} ${v ?? ''} (options: ${Object.keys(opts)
+        .map((k) => '--' + k)
+        .join(' ')} --json; ` + 'numbers except --template, and --init fan-in or a std > 0)',
+    );
     process.exit(2);
   }
   (opts as Record<string, string | number>)[key] = strings.has(key) ? v : Number(v);
 }
-const log = (line: string) => { if (!json) console.log(line); };
+const log = (line: string) => {
+  if (!json) console.log(line);
+};
 
 // Tokens: 1 = <image>, 2 = the question, 3/4 = Yes/No, 5.. = filler (a fixed run, like a prompt's text).
-const IMAGE = 1, QUESTION = 2, YES = 3, NO = 4, FILLER = 5, VOCAB = 48;
+const IMAGE = 1,
+  QUESTION = 2,
+  YES = 3,
+  NO = 4,
+  FILLER = 5,
+  VOCAB = 48;
 const cfg: ModelConfig = {
   text: { ...PRESETS.micro.text, vocabSize: VOCAB, hiddenSize: 64, intermediateSize: 128, numHeads: 4, numKvHeads: 2, headDim: 16 },
   vision: PRESETS.micro.vision,
@@ -53,7 +62,8 @@ const cfg: ModelConfig = {
 };
 const P = (cfg.vision!.imageSize / cfg.vision!.patchSize) ** 2;
 const T = opts.before + P + opts.filler + 2;
-if (T > cfg.text.maxPositionEmbeddings) throw new Error(`--before ${opts.before} --filler ${opts.filler} make ${T} tokens, over the model's ${cfg.text.maxPositionEmbeddings}`);
+if (T > cfg.text.maxPositionEmbeddings)
+  throw new Error(`--before ${opts.before} --filler ${opts.filler} make ${T} tokens, over the model's ${cfg.text.maxPositionEmbeddings}`);
 
 async function examples(split: 'train' | 'test', n: number) {
   const items = await generateSynth({ kind: 'image', level: 1, n, seed: 1, split, templates: [opts.template], fixedOptionOrder: true });
@@ -62,8 +72,11 @@ async function examples(split: 'train' | 'test', n: number) {
 type Example = Awaited<ReturnType<typeof examples>>[number];
 
 function batchOf(xs: Example[]): TokenBatch {
-  const B = xs.length, per = xs[0].patches.length;
-  const ids = new Uint32Array(B * T), targets = new Int32Array(B * T).fill(-1), patches = new Float32Array(B * per);
+  const B = xs.length,
+    per = xs[0].patches.length;
+  const ids = new Uint32Array(B * T),
+    targets = new Int32Array(B * T).fill(-1),
+    patches = new Float32Array(B * per);
   xs.forEach((x, b) => {
     for (let i = 0; i < opts.before; i++) ids[b * T + i] = FILLER + (i % (VOCAB - FILLER));
     const o = b * T + opts.before;
@@ -79,9 +92,11 @@ function batchOf(xs: Example[]): TokenBatch {
 
 const train = await examples('train', opts.items);
 const heldOut = await examples('test', 64);
-const share = (xs: Example[]) => (100 * xs.filter((x) => x.yes).length / xs.length).toFixed(0);
-log(`${opts.template}: ${train.length} training scans (${share(train)}% Yes), 64 held-out (${share(heldOut)}% Yes); ` +
-  `${T} tokens per sequence (${opts.before} before the image, ${P} image, ${opts.filler} between it and the question); ${opts.steps} steps of ${opts.batch}, lr ${opts.lr} (cosine), init ${opts.init}`);
+const share = (xs: Example[]) => ((100 * xs.filter((x) => x.yes).length) / xs.length).toFixed(0);
+log(
+  `${opts.template}: ${train.length} training scans (${share(train)}% Yes), 64 held-out (${share(heldOut)}% Yes); ` +
+    `${T} tokens per sequence (${opts.before} before the image, ${P} image, ${opts.filler} between it and the question); ${opts.steps} steps of ${opts.batch}, lr ${opts.lr} (cosine), init ${opts.init}`,
+);
 const gpu = await createNodeGpu();
 const model = new Model(gpu, cfg);
 model.loadWeights(initWeights(cfg, opts.seed, opts.init === 'fan-in' ? 'fan-in' : Number(opts.init)));
@@ -99,8 +114,17 @@ for (let step = 1; step <= opts.steps; step++) {
   }
 }
 if (json) {
-  console.log(JSON.stringify({ heldout_loss: held, steps: opts.steps, before: opts.before, filler: opts.filler, template: opts.template,
-    init: opts.init, seconds: Math.round((performance.now() - t0) / 1000) }));
+  console.log(
+    JSON.stringify({
+      heldout_loss: held,
+      steps: opts.steps,
+      before: opts.before,
+      filler: opts.filler,
+      template: opts.template,
+      init: opts.init,
+      seconds: Math.round((performance.now() - t0) / 1000),
+    }),
+  );
 }
 trainer.release();
 model.release();

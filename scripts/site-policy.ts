@@ -27,7 +27,8 @@ export const LOCAL_MIRROR_SOURCES = ['http://127.0.0.1:*', 'http://localhost:*']
 export function extraConnectSources(env: string | undefined = process.env.THINKER_CSP_CONNECT): string[] {
   const out: string[] = [];
   for (const s of (env ?? '').split(/[\s,]+/).filter(Boolean)) {
-    if (!/^https?:\/\/[A-Za-z0-9*.-]+(:(\d+|\*))?$/.test(s)) throw new Error(`THINKER_CSP_CONNECT: "${s}" is not an origin (e.g. https://hf-mirror.com or http://10.0.0.5:8080)`);
+    if (!/^https?:\/\/[A-Za-z0-9*.-]+(:(\d+|\*))?$/.test(s))
+      throw new Error(`THINKER_CSP_CONNECT: "${s}" is not an origin (e.g. https://hf-mirror.com or http://10.0.0.5:8080)`);
     out.push(s);
   }
   return out;
@@ -57,13 +58,25 @@ export function cspDirectives(o: { meta?: boolean; extraConnect?: string[] } = {
 }
 
 export const contentSecurityPolicy = (o: { meta?: boolean; extraConnect?: string[] } = {}) =>
-  cspDirectives(o).map(([k, v]) => `${k} ${v.join(' ')}`).join('; ');
+  cspDirectives(o)
+    .map(([k, v]) => `${k} ${v.join(' ')}`)
+    .join('; ');
 
 /** Static hosts that read a `_headers` file (Netlify, Cloudflare Pages) send these with every file, workers included. */
 export const headersFile = (policy: string) => `/*\n  Content-Security-Policy: ${policy}\n  X-Content-Type-Options: nosniff\n`;
 
 /** Public CDNs that serve npm packages: none may appear in the built site. */
-export const CDN_HOSTS = ['cdn.jsdelivr.net', 'fastly.jsdelivr.net', 'unpkg.com', 'cdnjs.cloudflare.com', 'esm.sh', 'cdn.skypack.dev', 'jspm.dev', 'ga.jspm.io', 'cdn.esm.sh'];
+export const CDN_HOSTS = [
+  'cdn.jsdelivr.net',
+  'fastly.jsdelivr.net',
+  'unpkg.com',
+  'cdnjs.cloudflare.com',
+  'esm.sh',
+  'cdn.skypack.dev',
+  'jspm.dev',
+  'ga.jspm.io',
+  'cdn.esm.sh',
+];
 
 /** CDN addresses in a text, as "host" strings found. */
 export function cdnAddresses(text: string): string[] {
@@ -118,7 +131,8 @@ export function noCdnFallback(): Plugin {
       const out = code.replace(TRANSFORMERS_ORT_CDN, '"./"');
       // A new transformers.js that moved its default: say where to look rather than ship it.
       const left = cdnAddresses(out);
-      if (left.length) this.error(`${id} still holds ${left.join(', ')} after removing its ONNX Runtime CDN default: update TRANSFORMERS_ORT_CDN in scripts/site-policy.ts`);
+      if (left.length)
+        this.error(`${id} still holds ${left.join(', ')} after removing its ONNX Runtime CDN default: update TRANSFORMERS_ORT_CDN in scripts/site-policy.ts`);
       return { code: out, map: null };
     },
   };
@@ -130,7 +144,9 @@ export function sitePolicy(o: { extraConnect: string[] }): Plugin {
   return {
     name: 'thinker:site-policy',
     apply: 'build',
-    configResolved(c) { outDir = path.resolve(c.root, c.build.outDir); },
+    configResolved(c) {
+      outDir = path.resolve(c.root, c.build.outDir);
+    },
     // Right after the charset (which must stay in the first 1024 bytes) and before every script
     // and stylesheet: a <meta> policy governs only what comes after it.
     transformIndexHtml(html) {

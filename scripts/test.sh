@@ -60,7 +60,7 @@ if ! stage host-setup "" bash scripts/ensure-webgpu-host.sh; then
   exit 1
 fi
 stage typecheck "" npx tsc -b
-stage lint "" npx biome lint --error-on-warnings
+stage lint "" npx biome ci --error-on-warnings
 stage unit "$reports/unit.json" npx vitest run --reporter=default --reporter=json --outputFile.json="$reports/unit.json"
 stage build "" npx vite build --logLevel warn
 stage e2e "$reports/e2e.json" npx vitest run --config vitest.e2e.config.ts --reporter=default --reporter=json --outputFile.json="$reports/e2e.json"

@@ -17,12 +17,14 @@ async function opfs(): Promise<FileSystemDirectoryHandle> {
 const lab = opfs().then((root) => createLab(browserWorkspace(root, 'browser storage'), () => Gpu.create(nav.gpu)));
 
 const api = new Proxy({} as EngineApi, {
-  get: (_t, key: string) => async (...args: unknown[]) => {
-    const l = await lab;
-    const f = (l as unknown as Record<string, (...a: unknown[]) => unknown>)[key];
-    if (typeof f !== 'function') throw new Error(`the engine has no call "${key}"`);
-    return f(...args);
-  },
+  get:
+    (_t, key: string) =>
+    async (...args: unknown[]) => {
+      const l = await lab;
+      const f = (l as unknown as Record<string, (...a: unknown[]) => unknown>)[key];
+      if (typeof f !== 'function') throw new Error(`the engine has no call "${key}"`);
+      return f(...args);
+    },
 });
 
 Comlink.expose(api);

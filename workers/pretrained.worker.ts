@@ -26,11 +26,15 @@ async function adapterView(): Promise<AdapterView> {
   const info = adapter.info;
   return {
     webgpu: {
-      vendor: info?.vendor ?? '', architecture: info?.architecture ?? '', description: info?.description ?? '',
+      vendor: info?.vendor ?? '',
+      architecture: info?.architecture ?? '',
+      description: info?.description ?? '',
       features: [...(adapter.features as unknown as Iterable<string>)].sort(),
-      maxBufferSize: adapter.limits.maxBufferSize, maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
+      maxBufferSize: adapter.limits.maxBufferSize,
+      maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
     },
-    memoryBytes, device: 'webgpu',
+    memoryBytes,
+    device: 'webgpu',
   };
 }
 
@@ -50,12 +54,14 @@ const service = (async () => {
 })();
 
 const api = new Proxy({} as PretrainedApi, {
-  get: (_t, key: string) => async (...args: unknown[]) => {
-    const s = await service;
-    const f = (s as unknown as Record<string, (...a: unknown[]) => unknown>)[key];
-    if (typeof f !== 'function') throw new Error(`the pretrained worker has no call "${key}"`);
-    return f(...args);
-  },
+  get:
+    (_t, key: string) =>
+    async (...args: unknown[]) => {
+      const s = await service;
+      const f = (s as unknown as Record<string, (...a: unknown[]) => unknown>)[key];
+      if (typeof f !== 'function') throw new Error(`the pretrained worker has no call "${key}"`);
+      return f(...args);
+    },
 });
 
 Comlink.expose(api);

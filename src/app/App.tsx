@@ -14,7 +14,12 @@ import { useJobs } from './stores/jobs';
 import { useSession } from './stores/session';
 
 const VIEWS: Record<PageId, () => React.JSX.Element> = {
-  data: DataPage, train: TrainPage, rollouts: RolloutsPage, evaluate: EvaluatePage, ask: AskPage, models: ModelsPage,
+  data: DataPage,
+  train: TrainPage,
+  rollouts: RolloutsPage,
+  evaluate: EvaluatePage,
+  ask: AskPage,
+  models: ModelsPage,
 };
 
 function useHashPage(): PageId {
@@ -33,11 +38,17 @@ export function App() {
   const problem = useSession((s) => s.problem);
   const start = useSession((s) => s.start);
   const page = useHashPage();
-  useEffect(() => { void start(); }, [start]);
+  useEffect(() => {
+    void start();
+  }, [start]);
 
   if (status === 'unavailable') return <NoWebGpuPage problem={problem ?? 'WebGPU is not available.'} />;
   if (status !== 'ready') {
-    return <main className="starting" data-testid="starting"><div className="spinner" /> Starting the GPU engine…</main>;
+    return (
+      <main className="starting" data-testid="starting">
+        <div className="spinner" /> Starting the GPU engine…
+      </main>
+    );
   }
   const View = VIEWS[page];
   return (
@@ -45,9 +56,18 @@ export function App() {
       <Header />
       <nav className="nav" aria-label="pages">
         {PAGES.map((p, i) => (
-          <a key={p.id} href={hashOf(p.id)} className={p.id === page ? 'on' : undefined} data-testid={`nav-${p.id}`} aria-current={p.id === page ? 'page' : undefined}>
+          <a
+            key={p.id}
+            href={hashOf(p.id)}
+            className={p.id === page ? 'on' : undefined}
+            data-testid={`nav-${p.id}`}
+            aria-current={p.id === page ? 'page' : undefined}
+          >
             <span className="nav-num">{i + 1}</span>
-            <span className="nav-text"><span className="nav-label">{p.label}</span><span className="nav-hint">{p.hint}</span></span>
+            <span className="nav-text">
+              <span className="nav-label">{p.label}</span>
+              <span className="nav-hint">{p.hint}</span>
+            </span>
             {p.id !== page && <AlertCount page={p.id} />}
           </a>
         ))}

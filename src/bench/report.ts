@@ -4,8 +4,20 @@ import type { BenchResults } from './run';
 /** Left-align the first column, right-align the rest. */
 export function columns(rows: string[][], indent = '  '): string {
   const widths: number[] = [];
-  for (const r of rows) r.forEach((c, i) => { widths[i] = Math.max(widths[i] ?? 0, c.length); });
-  return rows.map((r) => indent + r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('   ').trimEnd()).join('\n');
+  for (const r of rows)
+    r.forEach((c, i) => {
+      widths[i] = Math.max(widths[i] ?? 0, c.length);
+    });
+  return rows
+    .map(
+      (r) =>
+        indent +
+        r
+          .map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i])))
+          .join('   ')
+          .trimEnd(),
+    )
+    .join('\n');
 }
 
 const na = 'n/a';
@@ -30,19 +42,38 @@ export function formatBenchTable(r: BenchResults): string {
     out.push('', `matmul, square f32 C = A·B (median of ${r.options.repeats}, timed by ${method})`);
     const rows = [['size', 'engine GFLOP/s', 'ms', 'tfjs GFLOP/s', 'ms', 'engine/tfjs', 'max rel diff']];
     for (const m of r.matmul) {
-      rows.push([String(m.size), num(m.engine?.gflops), num(m.engine?.ms), num(m.tfjs?.gflops), num(m.tfjs?.ms),
-        ratio(m.engine?.gflops, m.tfjs?.gflops), m.maxRelDiff === null ? na : m.maxRelDiff.toExponential(1)]);
+      rows.push([
+        String(m.size),
+        num(m.engine?.gflops),
+        num(m.engine?.ms),
+        num(m.tfjs?.gflops),
+        num(m.tfjs?.ms),
+        ratio(m.engine?.gflops, m.tfjs?.gflops),
+        m.maxRelDiff === null ? na : m.maxRelDiff.toExponential(1),
+      ]);
     }
     out.push(columns(rows));
   }
 
   if (r.options.sections.includes('train')) {
-    out.push('', `training step: forward + backward + clip + AdamW, text only, B x T = ${r.options.batch} x ${r.options.seq} ` +
-      `(median of ${r.options.repeats} after ${r.options.warmup} warmup, wall clock)`);
+    out.push(
+      '',
+      `training step: forward + backward + clip + AdamW, text only, B x T = ${r.options.batch} x ${r.options.seq} ` +
+        `(median of ${r.options.repeats} after ${r.options.warmup} warmup, wall clock)`,
+    );
     const rows = [['preset', 'params', 'engine tok/s', 'ms/step', 'tfjs tok/s', 'ms/step', 'engine/tfjs', 'step-1 loss engine', 'tfjs']];
     for (const t of r.train) {
-      rows.push([t.preset, params(t.params), num(t.engine?.tokensPerS), num(t.engine?.msPerStep), num(t.tfjs?.tokensPerS),
-        num(t.tfjs?.msPerStep), ratio(t.engine?.tokensPerS, t.tfjs?.tokensPerS), fixed(t.engine?.losses[0], 4), fixed(t.tfjs?.losses[0], 4)]);
+      rows.push([
+        t.preset,
+        params(t.params),
+        num(t.engine?.tokensPerS),
+        num(t.engine?.msPerStep),
+        num(t.tfjs?.tokensPerS),
+        num(t.tfjs?.msPerStep),
+        ratio(t.engine?.tokensPerS, t.tfjs?.tokensPerS),
+        fixed(t.engine?.losses[0], 4),
+        fixed(t.tfjs?.losses[0], 4),
+      ]);
     }
     out.push(columns(rows));
   }
@@ -51,8 +82,16 @@ export function formatBenchTable(r: BenchResults): string {
     out.push('', `decode: engine greedy generation, batch 1, prompt included in the time (median of ${r.options.repeats}, wall clock)`);
     const rows = [['preset', 'params', 'prompt', 'new tokens', 'KV cache tok/s', 'no cache tok/s', 'speedup', 'same tokens']];
     for (const d of r.decode) {
-      rows.push([d.preset, params(d.params), String(d.promptLen), String(d.newTokens), num(d.cached?.tokensPerS),
-        num(d.noCache?.tokensPerS), d.speedup === null ? na : `${d.speedup.toFixed(2)}x`, d.sameTokens === null ? na : d.sameTokens ? 'yes' : 'NO']);
+      rows.push([
+        d.preset,
+        params(d.params),
+        String(d.promptLen),
+        String(d.newTokens),
+        num(d.cached?.tokensPerS),
+        num(d.noCache?.tokensPerS),
+        d.speedup === null ? na : `${d.speedup.toFixed(2)}x`,
+        d.sameTokens === null ? na : d.sameTokens ? 'yes' : 'NO',
+      ]);
     }
     out.push(columns(rows));
   }

@@ -25,7 +25,10 @@ import { TfLlama } from './tfjs-llama';
 export type BenchSection = 'matmul' | 'train' | 'decode';
 export const BENCH_SECTIONS: readonly BenchSection[] = ['matmul', 'train', 'decode'];
 
-export interface NamedText { name: string; text: TextConfig }
+export interface NamedText {
+  name: string;
+  text: TextConfig;
+}
 
 export interface BenchOptions {
   profile: string;
@@ -60,14 +63,44 @@ export function benchProfile(profile: BenchProfile): BenchOptions {
   const base = { profile, sections: [...BENCH_SECTIONS], lr: 1e-3, seed: 0, tfjs: true, matmulTargetMs: 50 };
   switch (profile) {
     case 'quick':
-      return { ...base, matmulSizes: [128, 256], train: [presetText('micro')], batch: 2, seq: 16,
-        decode: presetText('micro'), promptLen: 8, decodeTokens: 8, warmup: 1, repeats: 2 };
+      return {
+        ...base,
+        matmulSizes: [128, 256],
+        train: [presetText('micro')],
+        batch: 2,
+        seq: 16,
+        decode: presetText('micro'),
+        promptLen: 8,
+        decodeTokens: 8,
+        warmup: 1,
+        repeats: 2,
+      };
     case 'default':
-      return { ...base, matmulSizes: [256, 512], train: [presetText('micro'), presetText('tiny')], batch: 4, seq: 32,
-        decode: presetText('micro'), promptLen: 16, decodeTokens: 24, warmup: 1, repeats: 3 };
+      return {
+        ...base,
+        matmulSizes: [256, 512],
+        train: [presetText('micro'), presetText('tiny')],
+        batch: 4,
+        seq: 32,
+        decode: presetText('micro'),
+        promptLen: 16,
+        decodeTokens: 24,
+        warmup: 1,
+        repeats: 3,
+      };
     case 'full':
-      return { ...base, matmulSizes: [256, 512, 1024, 2048], train: [presetText('tiny'), presetText('small')], batch: 8, seq: 256,
-        decode: presetText('small'), promptLen: 64, decodeTokens: 128, warmup: 2, repeats: 5 };
+      return {
+        ...base,
+        matmulSizes: [256, 512, 1024, 2048],
+        train: [presetText('tiny'), presetText('small')],
+        batch: 8,
+        seq: 256,
+        decode: presetText('small'),
+        promptLen: 64,
+        decodeTokens: 128,
+        warmup: 2,
+        repeats: 5,
+      };
   }
 }
 
@@ -110,7 +143,11 @@ export interface TrainRow {
   tfjs: TrainMeasure | null;
 }
 
-export interface DecodeMeasure { ms: number; tokensPerS: number; samplesMs: number[] }
+export interface DecodeMeasure {
+  ms: number;
+  tokensPerS: number;
+  samplesMs: number[];
+}
 
 export interface DecodeRow {
   preset: string;
@@ -125,7 +162,11 @@ export interface DecodeRow {
   sameTokens: boolean | null;
 }
 
-export interface BenchError { section: BenchSection; what: string; message: string }
+export interface BenchError {
+  section: BenchSection;
+  what: string;
+  message: string;
+}
 
 export interface BenchResults {
   version: 1;
@@ -231,8 +272,15 @@ async function measureMatmul(timer: GpuTimer, n: number, o: BenchOptions, record
   };
 }
 
-async function matmulRow(gpu: Gpu, timer: GpuTimer, tfjs: TfjsWebgpu | null, n: number, o: BenchOptions,
-  errors: BenchError[], log: BenchLog): Promise<MatmulRow> {
+async function matmulRow(
+  gpu: Gpu,
+  timer: GpuTimer,
+  tfjs: TfjsWebgpu | null,
+  n: number,
+  o: BenchOptions,
+  errors: BenchError[],
+  log: BenchLog,
+): Promise<MatmulRow> {
   const row: MatmulRow = { size: n, flops: 2 * n ** 3, engine: null, tfjs: null, maxRelDiff: null };
   // Made on first use: a size the engine refuses should not first cost gigabytes of host memory.
   let ab: [Float32Array, Float32Array] | null = null;
@@ -243,9 +291,13 @@ async function matmulRow(gpu: Gpu, timer: GpuTimer, tfjs: TfjsWebgpu | null, n: 
   const s = new CommandStream(gpu, 'bench.matmul');
   try {
     arena = new Arena(gpu, 'bench.matmul', [
-      { name: 'A', shape: [n, n], dtype: 'f32' }, { name: 'B', shape: [n, n], dtype: 'f32' }, { name: 'C', shape: [n, n], dtype: 'f32' },
+      { name: 'A', shape: [n, n], dtype: 'f32' },
+      { name: 'B', shape: [n, n], dtype: 'f32' },
+      { name: 'C', shape: [n, n], dtype: 'f32' },
     ]);
-    const A = arena.get('A'), B = arena.get('B'), C = arena.get('C');
+    const A = arena.get('A'),
+      B = arena.get('B'),
+      C = arena.get('C');
     upload(gpu, A, inputs()[0]);
     upload(gpu, B, inputs()[1]);
     row.engine = await measureMatmul(timer, n, o, (iters) => {
@@ -263,7 +315,8 @@ async function matmulRow(gpu: Gpu, timer: GpuTimer, tfjs: TfjsWebgpu | null, n: 
   if (tfjs) {
     log(`matmul ${n}x${n}: tfjs-webgpu`);
     const tf = tfjs.tf;
-    const ta = tf.tensor2d(inputs()[0], [n, n]), tb = tf.tensor2d(inputs()[1], [n, n]);
+    const ta = tf.tensor2d(inputs()[0], [n, n]),
+      tb = tf.tensor2d(inputs()[1], [n, n]);
     try {
       row.tfjs = await measureMatmul(timer, n, o, (iters) => {
         // Outputs are disposed at once: tfjs frees their buffers only after the submit that used them.
@@ -275,7 +328,8 @@ async function matmulRow(gpu: Gpu, timer: GpuTimer, tfjs: TfjsWebgpu | null, n: 
       const c = (await tc.data()) as Float32Array;
       tc.dispose();
       if (engineC) {
-        let diff = 0, scale = 0;
+        let diff = 0,
+          scale = 0;
         for (let i = 0; i < c.length; i++) {
           diff = Math.max(diff, Math.abs(engineC[i] - c[i]));
           scale = Math.max(scale, Math.abs(c[i]));
@@ -317,7 +371,8 @@ async function trainRow(gpu: Gpu, tfjs: TfjsWebgpu | null, m: NamedText, o: Benc
     model = new Model(gpu, cfg);
     model.loadWeights(weights);
     trainer = new Trainer(model, { ...DEFAULT_OPTIM, lr: o.lr });
-    const ms: number[] = [], losses: number[] = [];
+    const ms: number[] = [],
+      losses: number[] = [];
     for (const b of batches) {
       const t = performance.now();
       const r = await trainer.trainStep([b], o.lr);
@@ -337,7 +392,8 @@ async function trainRow(gpu: Gpu, tfjs: TfjsWebgpu | null, m: NamedText, o: Benc
     let tm: TfLlama | null = null;
     try {
       tm = new TfLlama(tfjs.tf, m.text, weights, { ...DEFAULT_OPTIM, lr: o.lr });
-      const ms: number[] = [], losses: number[] = [];
+      const ms: number[] = [],
+        losses: number[] = [];
       for (const b of batches) {
         const t = performance.now();
         losses.push(await tm.trainStep(b.ids, b.targets!, B, T, o.lr));
@@ -358,7 +414,16 @@ async function decodeRow(gpu: Gpu, o: BenchOptions, errors: BenchError[], log: B
   const m = o.decode;
   const cfg = { text: m.text };
   const n = o.decodeTokens;
-  const row: DecodeRow = { preset: m.name, params: countParams(cfg), promptLen: o.promptLen, newTokens: n, cached: null, noCache: null, speedup: null, sameTokens: null };
+  const row: DecodeRow = {
+    preset: m.name,
+    params: countParams(cfg),
+    promptLen: o.promptLen,
+    newTokens: n,
+    cached: null,
+    noCache: null,
+    speedup: null,
+    sameTokens: null,
+  };
   const rand = seededRandom(o.seed + 11);
   const prompt = Array.from({ length: o.promptLen }, () => Math.floor(rand() * m.text.vocabSize));
   let model: Model | null = null;

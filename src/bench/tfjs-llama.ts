@@ -29,7 +29,12 @@ export class TfLlama {
   private readonly prefix: string;
   step = 0;
 
-  constructor(readonly tf: Tf, readonly cfg: TextConfig, weights: WeightMap, public optim: OptimConfig) {
+  constructor(
+    readonly tf: Tf,
+    readonly cfg: TextConfig,
+    weights: WeightMap,
+    public optim: OptimConfig,
+  ) {
     if (cfg.numHeads % cfg.numKvHeads !== 0) throw new Error(`TfLlama: ${cfg.numHeads} heads are not a multiple of ${cfg.numKvHeads} kv heads`);
     if (cfg.headDim % 2 !== 0) throw new Error(`TfLlama: head_dim ${cfg.headDim} must be even for RoPE`);
     this.specs = paramSpecs({ text: cfg });
@@ -55,7 +60,8 @@ export class TfLlama {
     let r = this.rope.get(T);
     if (!r) {
       const half = this.cfg.headDim / 2;
-      const c = new Float32Array(T * half), s = new Float32Array(T * half);
+      const c = new Float32Array(T * half),
+        s = new Float32Array(T * half);
       for (let t = 0; t < T; t++) {
         for (let i = 0; i < half; i++) {
           const a = t * Math.pow(this.cfg.ropeTheta, (-2 * i) / this.cfg.headDim);
@@ -166,7 +172,10 @@ export class TfLlama {
     const coef = new Float32Array(N);
     const idx = new Int32Array(N);
     for (let i = 0; i < N; i++) {
-      if (targets[i] >= 0) { coef[i] = -1 / Math.max(1, count); idx[i] = targets[i]; }
+      if (targets[i] >= 0) {
+        coef[i] = -1 / Math.max(1, count);
+        idx[i] = targets[i];
+      }
     }
     return tf.tidy(() => {
       const logp = tf.logSoftmax(this.logits(ids, B, T));
@@ -214,7 +223,8 @@ export class TfLlama {
       const scale = o.gradClip > 0 ? tf.minimum(1, tf.div(o.gradClip, tf.add(norm, 1e-6))) : tf.scalar(1);
       this.specs.forEach((s, i) => {
         const p = this.p(s.name);
-        const m = this.adamM.get(s.name)!, v = this.adamV.get(s.name)!;
+        const m = this.adamM.get(s.name)!,
+          v = this.adamV.get(s.name)!;
         const g = tf.mul(gs[i], scale);
         const m2 = tf.add(tf.mul(m, o.beta1), tf.mul(g, 1 - o.beta1));
         const v2 = tf.add(tf.mul(v, o.beta2), tf.mul(tf.square(g), 1 - o.beta2));

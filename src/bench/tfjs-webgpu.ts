@@ -34,7 +34,7 @@ export interface TfjsWebgpu {
 
 const standInGpu = {
   requestAdapter(): never {
-    throw new Error('bench: tfjs must use the engine\'s device; navigator.gpu here is only a stand-in');
+    throw new Error("bench: tfjs must use the engine's device; navigator.gpu here is only a stand-in");
   },
 };
 
@@ -59,7 +59,7 @@ export async function initTfjsWebgpu(gpu: Gpu): Promise<TfjsWebgpu> {
   let backend: WebGPUBackend | null = null;
   tf.registerBackend('webgpu', () => (backend = new WebGPUBackend(gpu.device, info as unknown as GPUAdapterInfo)), 10);
   if (!(await tf.setBackend('webgpu')) || !backend) {
-    throw new Error('bench: tfjs could not start its WebGPU backend on the engine\'s device');
+    throw new Error("bench: tfjs could not start its WebGPU backend on the engine's device");
   }
   await tf.ready();
   const b = backend as WebGPUBackend;

@@ -34,7 +34,10 @@ export class GpuTimer {
   private resolveBuf: GPUBuffer | null = null;
   private readBuf: GPUBuffer | null = null;
 
-  constructor(readonly gpu: Gpu, useTimestamps = gpu.hasTimestamps) {
+  constructor(
+    readonly gpu: Gpu,
+    useTimestamps = gpu.hasTimestamps,
+  ) {
     this.method = useTimestamps ? 'gpu-timestamps' : 'wall-clock';
     if (useTimestamps) {
       this.querySet = gpu.device.createQuerySet({ label: 'bench.timer', type: 'timestamp', count: 2 });

@@ -14,7 +14,10 @@ export function numOpt(name: string, v: unknown, min = -Infinity, max = Infinity
 }
 
 export function idList(name: string, v: string): number[] {
-  const parts = v.split(',').map((x) => x.trim()).filter((x) => x !== '');
+  const parts = v
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x !== '');
   if (parts.length === 0) throw new InputError(`--${name}`, 'expected a comma-separated list of token ids');
   return parts.map((p) => intOpt(name, p, 0));
 }

@@ -15,7 +15,11 @@ import type { RunEstimate } from '../recipe/estimate';
 // ---------------------------------------------------------------------------------------------
 // Dataset folders
 
-const isDir = (p: string) => stat(p).then((s) => s.isDirectory(), () => false);
+const isDir = (p: string) =>
+  stat(p).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
 
 /** The dataset's folder: DIR/<usual folder> when present, else DIR itself (DIR is the dataset folder). */
 export async function datasetDir(spec: DatasetSpec, dataDir: string): Promise<string> {
@@ -49,18 +53,29 @@ export interface Progress {
 export function progressOnStderr(title: string, quiet = false): Progress {
   if (quiet) return { update() {}, stop() {} };
   if (process.stderr.isTTY) {
-    const bar = new cliProgress.SingleBar({
-      stream: process.stderr, format: `${title} [{bar}] {percentage}% | {value}/{total} sequences | {what} | ETA {eta_formatted}`,
-      hideCursor: true, clearOnComplete: false,
-    }, cliProgress.Presets.shades_classic);
+    const bar = new cliProgress.SingleBar(
+      {
+        stream: process.stderr,
+        format: `${title} [{bar}] {percentage}% | {value}/{total} sequences | {what} | ETA {eta_formatted}`,
+        hideCursor: true,
+        clearOnComplete: false,
+      },
+      cliProgress.Presets.shades_classic,
+    );
     let started = false;
     return {
       update(done, total, what) {
-        if (!started) { bar.start(total, done, { what }); started = true; return; }
+        if (!started) {
+          bar.start(total, done, { what });
+          started = true;
+          return;
+        }
         bar.setTotal(total);
         bar.update(done, { what });
       },
-      stop() { if (started) bar.stop(); },
+      stop() {
+        if (started) bar.stop();
+      },
     };
   }
   let last = 0;
@@ -135,9 +150,11 @@ export function nodeRunHost(deps: { gpu?: Gpu; signal?: AbortSignal; handleSigna
 /** An estimate as a person reads it (stderr), or as JSON (stdout). */
 export function printEstimate(e: RunEstimate, json: boolean) {
   if (json) process.stdout.write(JSON.stringify(e) + '\n');
-  process.stderr.write(`estimated ${formatDuration(e.totalSeconds)} on this adapter: ${e.totalSteps} steps of ${e.secondsPerStep.toFixed(2)} s` +
-    `${e.evals ? `, ${e.evals} evaluations of ${e.secondsPerEval.toFixed(1)} s` : ''}, ${e.setupSeconds.toFixed(0)} s to prepare ` +
-    `(measured over ${e.measuredSteps} step${e.measuredSteps === 1 ? '' : 's'} in ${e.measureSeconds.toFixed(0)} s)\n`);
+  process.stderr.write(
+    `estimated ${formatDuration(e.totalSeconds)} on this adapter: ${e.totalSteps} steps of ${e.secondsPerStep.toFixed(2)} s` +
+      `${e.evals ? `, ${e.evals} evaluations of ${e.secondsPerEval.toFixed(1)} s` : ''}, ${e.setupSeconds.toFixed(0)} s to prepare ` +
+      `(measured over ${e.measuredSteps} step${e.measuredSteps === 1 ? '' : 's'} in ${e.measureSeconds.toFixed(0)} s)\n`,
+  );
 }
 
 export function formatDuration(s: number): string {

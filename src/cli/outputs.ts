@@ -7,7 +7,11 @@ import path from 'node:path';
 import { InputError } from '../engine/errors';
 import { isRunEntry, RUN_ENTRY_FILES } from '../recipe/run-io';
 
-const kindOf = (p: string) => stat(p).then((s) => (s.isDirectory() ? 'dir' as const : 'file' as const), () => null);
+const kindOf = (p: string) =>
+  stat(p).then(
+    (s) => (s.isDirectory() ? ('dir' as const) : ('file' as const)),
+    () => null,
+  );
 
 /** `ref` is `dir` or inside it. */
 const inside = (dir: string, ref: string) => {
@@ -22,7 +26,10 @@ const inside = (dir: string, ref: string) => {
  * the folders the run reads (config keys and their paths); none may lie inside a folder --force
  * clears.
  */
-export async function runOutput(out: string, o: { force?: boolean; resumeRun?: string | null; reads: { key: string; ref: string }[] }): Promise<{ replace: boolean }> {
+export async function runOutput(
+  out: string,
+  o: { force?: boolean; resumeRun?: string | null; reads: { key: string; ref: string }[] },
+): Promise<{ replace: boolean }> {
   const kind = await kindOf(out);
   if (kind === null) return { replace: false };
   if (kind === 'file') throw new InputError(out, 'is a file, not a run folder');
@@ -31,7 +38,11 @@ export async function runOutput(out: string, o: { force?: boolean; resumeRun?: s
   if (names.length === 0) return { replace: false };
   const steps = names.filter((n) => !RUN_ENTRY_FILES.includes(n)).sort((a, b) => Number(a.slice(11)) - Number(b.slice(11)));
   const held = [...RUN_ENTRY_FILES.filter((f) => names.includes(f)), ...steps];
-  if (!o.force) throw new InputError(out, `already holds a run (${held.join(', ')}): continue it with --resume ${out}, pass --force to replace it, or choose another --out`);
+  if (!o.force)
+    throw new InputError(
+      out,
+      `already holds a run (${held.join(', ')}): continue it with --resume ${out}, pass --force to replace it, or choose another --out`,
+    );
   for (const r of o.reads) if (r.ref && inside(out, r.ref)) throw new InputError(r.key, `${r.ref} is inside --out ${out}, which --force would clear first`);
   return { replace: true };
 }
@@ -45,7 +56,10 @@ export async function modelOutput(out: string, force?: boolean): Promise<void> {
   if (names.length === 0) return;
   // Saving replaces the whole folder: a folder of anything else would be lost with it.
   if (!names.includes('config.json') && !names.some((n) => n.endsWith('.safetensors'))) {
-    throw new InputError(out, `holds files that are not a model (${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''}); choose a new or empty folder`);
+    throw new InputError(
+      out,
+      `holds files that are not a model (${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''}); choose a new or empty folder`,
+    );
   }
   if (!force) throw new InputError(out, 'already holds a model (config.json); pass --force to replace it');
 }

@@ -12,14 +12,14 @@ import { lettered } from '../task/schema';
 
 export type ClosedConversion =
   | {
-    ok: true;
-    kind: 'yes/no' | 'alternatives';
-    options: Record<string, string>;
-    answer_label: string;
-    answer: string;
-    /** 'prefix': the gold answer is the leading words of exactly one option ("T2" for "T2 weighted"). */
-    match: 'exact' | 'prefix';
-  }
+      ok: true;
+      kind: 'yes/no' | 'alternatives';
+      options: Record<string, string>;
+      answer_label: string;
+      answer: string;
+      /** 'prefix': the gold answer is the leading words of exactly one option ("T2" for "T2 weighted"). */
+      match: 'exact' | 'prefix';
+    }
   | { ok: false; reason: string; alternatives: string[] | null };
 
 const ARTICLES = new Set(['a', 'an', 'the']);
@@ -28,26 +28,122 @@ const WH = new Set(['which', 'what', 'where', 'who', 'whom', 'whose', 'how', 'wh
 // Words that end the last alternative: what follows them qualifies the whole question ("left or
 // right side OF the brain", "CT or MRI USED to take...", "smaller or larger THAN ...").
 const TAIL_START = new Set([
-  'of', 'in', 'on', 'at', 'to', 'for', 'from', 'with', 'than', 'by', 'as', 'into', 'within', 'inside',
-  'under', 'over', 'near', 'between', 'about', 'compared', 'relative', 'respectively',
-  'used', 'seen', 'shown', 'taken', 'located', 'present', 'visible', 'noted', 'observed', 'found',
-  'that', 'which', 'when', 'where', 'if', 'while', 'is', 'are', 'was', 'were', 'be',
+  'of',
+  'in',
+  'on',
+  'at',
+  'to',
+  'for',
+  'from',
+  'with',
+  'than',
+  'by',
+  'as',
+  'into',
+  'within',
+  'inside',
+  'under',
+  'over',
+  'near',
+  'between',
+  'about',
+  'compared',
+  'relative',
+  'respectively',
+  'used',
+  'seen',
+  'shown',
+  'taken',
+  'located',
+  'present',
+  'visible',
+  'noted',
+  'observed',
+  'found',
+  'that',
+  'which',
+  'when',
+  'where',
+  'if',
+  'while',
+  'is',
+  'are',
+  'was',
+  'were',
+  'be',
 ]);
 
 // Words that cannot be inside the first alternative when it is read backwards out of the question
 // stem ("Is THIS A | CT or ...", "Are THERE | multiple or ...").
 const STEM_BOUNDARY = new Set([
-  ...ARTICLES, ...WH,
-  'is', 'are', 'was', 'were', 'be', 'do', 'does', 'did', 'has', 'have', 'had', 'can', 'could', 'will', 'would', 'should',
-  'this', 'that', 'these', 'those', 'there', 'it', 'its',
-  'of', 'in', 'on', 'at', 'to', 'for', 'from', 'with', 'by', 'as', 'into', 'within', 'than', 'between', 'about',
-  'seen', 'shown', 'located', 'whether',
+  ...ARTICLES,
+  ...WH,
+  'is',
+  'are',
+  'was',
+  'were',
+  'be',
+  'do',
+  'does',
+  'did',
+  'has',
+  'have',
+  'had',
+  'can',
+  'could',
+  'will',
+  'would',
+  'should',
+  'this',
+  'that',
+  'these',
+  'those',
+  'there',
+  'it',
+  'its',
+  'of',
+  'in',
+  'on',
+  'at',
+  'to',
+  'for',
+  'from',
+  'with',
+  'by',
+  'as',
+  'into',
+  'within',
+  'than',
+  'between',
+  'about',
+  'seen',
+  'shown',
+  'located',
+  'whether',
 ]);
 
 // Nouns that name what all alternatives are ("a CT or an MRI SCAN", "axial or sagittal VIEW",
 // "left or right SIDE"): shared by the options, so not part of the last one.
-const SHARED_NOUN = new Set(['image', 'images', 'scan', 'scans', 'scanner', 'view', 'views', 'plane', 'planes', 'film',
-  'radiograph', 'picture', 'side', 'sides', 'sequence', 'study', 'mri', 'ct']);
+const SHARED_NOUN = new Set([
+  'image',
+  'images',
+  'scan',
+  'scans',
+  'scanner',
+  'view',
+  'views',
+  'plane',
+  'planes',
+  'film',
+  'radiograph',
+  'picture',
+  'side',
+  'sides',
+  'sequence',
+  'study',
+  'mri',
+  'ct',
+]);
 
 const MAX_OPTION_WORDS = 6;
 
@@ -81,7 +177,10 @@ function stemTail(stem: string[], n: number): string[] {
 }
 
 function cleanOption(ws: string[]): string {
-  const s = ws.join(' ').replace(/^[\s"'“‘(]+|[\s"'”’).,;:!?]+$/g, '').trim();
+  const s = ws
+    .join(' ')
+    .replace(/^[\s"'“‘(]+|[\s"'”’).,;:!?]+$/g, '')
+    .trim();
   return s.charAt(0).toUpperCase() + s.slice(1);
 }
 
@@ -113,7 +212,10 @@ export function extractAlternatives(question: string): string[] | null {
   if (cut > 0) rw = rw.slice(0, cut);
 
   const segs = left.split(',').map((s) => s.trim());
-  const listed = segs.slice(1).filter((s) => s !== '').map((s) => dropLeadingArticles(words(s)));
+  const listed = segs
+    .slice(1)
+    .filter((s) => s !== '')
+    .map((s) => dropLeadingArticles(words(s)));
   const alts: string[][] = [];
   if (listed.length > 0) {
     // "stem, X, Y or Z": X and Y are delimited by commas. The stem holds a first alternative too
@@ -145,7 +247,15 @@ export function extractAlternatives(question: string): string[] | null {
 
 /** Comparison form of an answer or option: case, articles, end punctuation and shared nouns ignored. */
 export function normalizeAnswer(s: string): string {
-  const ws = dropLeadingArticles(words(s.toLowerCase().replace(/[.,;:!?]+$/g, '').replace(/-/g, ' ').trim()));
+  const ws = dropLeadingArticles(
+    words(
+      s
+        .toLowerCase()
+        .replace(/[.,;:!?]+$/g, '')
+        .replace(/-/g, ' ')
+        .trim(),
+    ),
+  );
   return stripSharedNouns(ws).kept.join(' ');
 }
 
@@ -178,7 +288,10 @@ export function convertClosed(question: string, goldAnswer: string | number): Cl
   if (idx < 0) {
     const gw = words(g);
     const hits = norm.map((o, i) => ({ ow: words(o), i })).filter(({ ow }) => gw.length < ow.length && gw.every((w, k) => ow[k] === w));
-    if (hits.length === 1) { idx = hits[0].i; match = 'prefix'; }
+    if (hits.length === 1) {
+      idx = hits[0].i;
+      match = 'prefix';
+    }
   }
   if (idx < 0) {
     return { ok: false, reason: `gold answer "${gold}" is not among the options [${alts.join(' | ')}]`, alternatives: alts };

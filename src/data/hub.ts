@@ -16,7 +16,11 @@ export type HubErrorKind = 'offline' | 'auth' | 'not-found' | 'cut' | 'stalled' 
 
 /** A download that failed for a reason the user can act on; `kind` lets a UI pick its advice. */
 export class HubError extends InputError {
-  constructor(readonly kind: HubErrorKind, where: string, problem: string) {
+  constructor(
+    readonly kind: HubErrorKind,
+    where: string,
+    problem: string,
+  ) {
     super(where, problem);
     this.name = 'HubError';
   }
@@ -116,8 +120,13 @@ const REPO_RE = /^(?:[A-Za-z0-9][A-Za-z0-9._-]*\/)?[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 function context(o: HubOptions): Ctx {
   const repo = (o.repo ?? '').trim();
-  if (!REPO_RE.test(repo) || repo.includes('..')) throw new InputError('repo', `"${o.repo}" is not a Hub dataset id (expected owner/name, e.g. UCSC-VLAA/MedVLThinker-Eval)`);
-  for (const [name, v] of [['split', o.split], ['config', o.config], ['revision', o.revision]] as const) {
+  if (!REPO_RE.test(repo) || repo.includes('..'))
+    throw new InputError('repo', `"${o.repo}" is not a Hub dataset id (expected owner/name, e.g. UCSC-VLAA/MedVLThinker-Eval)`);
+  for (const [name, v] of [
+    ['split', o.split],
+    ['config', o.config],
+    ['revision', o.revision],
+  ] as const) {
     if (v === undefined && name !== 'split') continue;
     if (typeof v !== 'string' || v.trim() === '' || /[/\\\0?#]/.test(v) || v === '.' || v === '..') {
       throw new InputError(name, `${JSON.stringify(v)} is not a valid ${name} name`);
@@ -150,8 +159,12 @@ function networkDetail(e: unknown): string {
   return cause?.code ?? cause?.message ?? (e as Error)?.message ?? String(e);
 }
 
-const offline = (ctx: Ctx, e: unknown) => new HubError('offline', ctx.where,
-  `cannot reach ${ctx.endpoint}: you are offline or the Hub is blocked; import the files from a folder instead (${networkDetail(e)})`);
+const offline = (ctx: Ctx, e: unknown) =>
+  new HubError(
+    'offline',
+    ctx.where,
+    `cannot reach ${ctx.endpoint}: you are offline or the Hub is blocked; import the files from a folder instead (${networkDetail(e)})`,
+  );
 
 async function request(ctx: Ctx, url: string, method: 'GET' | 'HEAD' = 'GET', signal: AbortSignal | undefined = ctx.signal): Promise<Response> {
   throwIfAborted(signal);
@@ -178,7 +191,10 @@ async function guarded<T>(ctx: Ctx, what: () => string, fn: (g: Ctx) => Promise<
   let timer: ReturnType<typeof setTimeout> | undefined;
   const touch = () => {
     clearTimeout(timer);
-    timer = setTimeout(() => { stalled = true; inner.abort(new DOMException('stalled', 'TimeoutError')); }, ctx.stallMs);
+    timer = setTimeout(() => {
+      stalled = true;
+      inner.abort(new DOMException('stalled', 'TimeoutError'));
+    }, ctx.stallMs);
   };
   const onAbort = () => inner.abort(abortReason(ctx.signal!));
   if (ctx.signal?.aborted) throw abortReason(ctx.signal);
@@ -188,7 +204,12 @@ async function guarded<T>(ctx: Ctx, what: () => string, fn: (g: Ctx) => Promise<
     return await fn({ ...ctx, signal: inner.signal, touch });
   } catch (e) {
     if (ctx.signal?.aborted) throw abortReason(ctx.signal);
-    if (stalled) throw new HubError('stalled', ctx.where, `${what()}: nothing arrived from ${ctx.endpoint} for ${ctx.stallMs / 1000} s; the connection stalled, run again to retry`);
+    if (stalled)
+      throw new HubError(
+        'stalled',
+        ctx.where,
+        `${what()}: nothing arrived from ${ctx.endpoint} for ${ctx.stallMs / 1000} s; the connection stalled, run again to retry`,
+      );
     throw e;
   } finally {
     clearTimeout(timer);
@@ -210,7 +231,9 @@ function serverSays(text: string): string {
   try {
     const j = JSON.parse(msg) as { error?: unknown };
     if (typeof j?.error === 'string') msg = j.error;
-  } catch { /* not JSON: keep the text when it is short and not a web page */ }
+  } catch {
+    /* not JSON: keep the text when it is short and not a web page */
+  }
   if (msg.startsWith('<') || msg.length > 300) return '';
   return msg ? ` (the Hub says: ${msg})` : '';
 }
@@ -225,16 +248,25 @@ async function failure(ctx: Ctx, res: Response, what: string): Promise<HubError>
   const says = serverSays(await bodyText(res));
   const page = `${ctx.endpoint}/datasets/${ctx.repo}`;
   if (code === 'RepoNotFound') {
-    return new HubError('not-found', ctx.where, `no dataset ${ctx.repo} on ${ctx.endpoint}${ctx.token ? '' : ' (if it is private, give a token of an account that can see it)'}${says}`);
+    return new HubError(
+      'not-found',
+      ctx.where,
+      `no dataset ${ctx.repo} on ${ctx.endpoint}${ctx.token ? '' : ' (if it is private, give a token of an account that can see it)'}${says}`,
+    );
   }
   if (res.status === 404) return new HubError('not-found', ctx.where, `${what} was not found (HTTP 404)${says}`);
   if (res.status === 401 || res.status === 403 || code === 'GatedRepo') {
     const how = `open ${page} while logged in, accept its terms, and give a token of that account (--token or HF_TOKEN; in the app, the token field)`;
-    return new HubError('auth', ctx.where, ctx.token
-      ? `access to ${what} was refused for the token given (HTTP ${res.status}): the dataset is gated or private; ${how}${says}`
-      : `${what} needs a Hugging Face token (HTTP ${res.status}): the dataset is gated or private; ${how}${says}`);
+    return new HubError(
+      'auth',
+      ctx.where,
+      ctx.token
+        ? `access to ${what} was refused for the token given (HTTP ${res.status}): the dataset is gated or private; ${how}${says}`
+        : `${what} needs a Hugging Face token (HTTP ${res.status}): the dataset is gated or private; ${how}${says}`,
+    );
   }
-  if (res.status === 429) return new HubError('http', ctx.where, `the Hub is rate-limiting requests (HTTP 429) for ${what}: wait a minute and retry; a token raises the limit`);
+  if (res.status === 429)
+    return new HubError('http', ctx.where, `the Hub is rate-limiting requests (HTTP 429) for ${what}: wait a minute and retry; a token raises the limit`);
   return new HubError('http', ctx.where, `${what} failed: HTTP ${res.status} ${res.statusText}${says}`);
 }
 
@@ -301,7 +333,12 @@ function splitOfPath(p: string): string {
   return m ? m[1] : parts.length > 1 ? parts[parts.length - 2] : base;
 }
 
-interface TreeEntry { type?: string; path?: string; size?: number; lfs?: { size?: number } }
+interface TreeEntry {
+  type?: string;
+  path?: string;
+  size?: number;
+  lfs?: { size?: number };
+}
 
 /** Every file of the repository at `revision`, following the tree API's Link-header pages. */
 async function repoTree(ctx: Ctx, revision: string): Promise<TreeEntry[]> {
@@ -313,7 +350,11 @@ async function repoTree(ctx: Ctx, revision: string): Promise<TreeEntry[]> {
     if (res.status === 404 && !res.headers.get('x-error-code')) {
       // After the listing's 404 too, no place is left where the dataset could be.
       const says = serverSays(await bodyText(res));
-      throw new HubError('not-found', ctx.where, `no dataset ${ctx.repo} (or no revision "${revision}") on ${ctx.endpoint}${ctx.token ? '' : '; if it is private, give a token'}${says}`);
+      throw new HubError(
+        'not-found',
+        ctx.where,
+        `no dataset ${ctx.repo} (or no revision "${revision}") on ${ctx.endpoint}${ctx.token ? '' : '; if it is private, give a token'}${says}`,
+      );
     }
     if (!res.ok) throw await failure(ctx, res, 'the repository tree');
     const body = await json(ctx, res, 'the repository tree');
@@ -333,15 +374,23 @@ function treeFiles(ctx: Ctx, tree: TreeEntry[], split: string, config: string | 
   if (config && config !== 'default') paths = paths.filter((p) => p.split('/').slice(0, -1).includes(config));
   if (paths.length === 0) {
     const found = [...new Set([...byPath.keys()].map(splitOfPath))].sort();
-    throw new HubError('not-found', ctx.where, parquet.length === 0
-      ? `the repository has no parquet files and the Hub has no parquet conversion of it; download its files another way and import the folder`
-      : `no parquet files for split "${split}"${config ? ` and config "${config}"` : ''} in the repository (its parquet files hold the splits ${names(found)})`);
+    throw new HubError(
+      'not-found',
+      ctx.where,
+      parquet.length === 0
+        ? `the repository has no parquet files and the Hub has no parquet conversion of it; download its files another way and import the folder`
+        : `no parquet files for split "${split}"${config ? ` and config "${config}"` : ''} in the repository (its parquet files hold the splits ${names(found)})`,
+    );
   }
   return paths.map((p) => {
     pathSegments(p, ctx.where);
     const e = byPath.get(p)!;
     const size = e.lfs?.size ?? e.size;
-    return { path: p, url: `${ctx.endpoint}/datasets/${ctx.repo}/resolve/${encodeURIComponent(revision)}/${encPath(p)}`, size: Number.isSafeInteger(size) && size! >= 0 ? size! : null };
+    return {
+      path: p,
+      url: `${ctx.endpoint}/datasets/${ctx.repo}/resolve/${encodeURIComponent(revision)}/${encPath(p)}`,
+      size: Number.isSafeInteger(size) && size! >= 0 ? size! : null,
+    };
   });
 }
 
@@ -352,7 +401,11 @@ function treeFiles(ctx: Ctx, tree: TreeEntry[], split: string, config: string | 
  */
 export async function listHubParquet(opts: HubOptions): Promise<HubListing> {
   const ctx = context(opts);
-  return guarded(ctx, () => `listing the parquet files of ${ctx.repo}`, (g) => listWith(g, opts));
+  return guarded(
+    ctx,
+    () => `listing the parquet files of ${ctx.repo}`,
+    (g) => listWith(g, opts),
+  );
 }
 
 async function listWith(ctx: Ctx, opts: HubOptions): Promise<HubListing> {
@@ -391,11 +444,20 @@ async function listWith(ctx: Ctx, opts: HubOptions): Promise<HubListing> {
     const cfg = config ?? (configs.length === 1 ? configs[0] : configs.includes('default') ? 'default' : null);
     if (cfg === null) {
       const withSplit = configs.filter((c) => map![c][split]);
-      throw new HubError('not-found', ctx.where, `${ctx.repo} has several configs; choose one (--config): ${names(configs)}${withSplit.length ? `; those with split "${split}": ${names(withSplit)}` : ''}`);
+      throw new HubError(
+        'not-found',
+        ctx.where,
+        `${ctx.repo} has several configs; choose one (--config): ${names(configs)}${withSplit.length ? `; those with split "${split}": ${names(withSplit)}` : ''}`,
+      );
     }
     if (!map[cfg]) throw new HubError('not-found', ctx.where, `no config "${cfg}" in ${ctx.repo} (its configs: ${names(configs)})`);
     const urls = map[cfg][split];
-    if (!urls) throw new HubError('not-found', ctx.where, `no split "${split}" in ${ctx.repo}${configs.length > 1 || cfg !== 'default' ? ` config "${cfg}"` : ''} (its splits: ${names(Object.keys(map[cfg]).sort())})`);
+    if (!urls)
+      throw new HubError(
+        'not-found',
+        ctx.where,
+        `no split "${split}" in ${ctx.repo}${configs.length > 1 || cfg !== 'default' ? ` config "${cfg}"` : ''} (its splits: ${names(Object.keys(map[cfg]).sort())})`,
+      );
     if (urls.length) return listing(cfg, listedFiles(ctx, cfg, split, urls));
   }
 
@@ -407,14 +469,16 @@ async function listWith(ctx: Ctx, opts: HubOptions): Promise<HubListing> {
 // Download
 
 const PAR1 = [0x50, 0x41, 0x52, 0x31];
-const hasParquetMagic = (b: Uint8Array) =>
-  b.length >= 12 && PAR1.every((m, i) => b[i] === m && b[b.length - 4 + i] === m);
+const hasParquetMagic = (b: Uint8Array) => b.length >= 12 && PAR1.every((m, i) => b[i] === m && b[b.length - 4 + i] === m);
 
 function concat(chunks: Uint8Array[], total: number): Uint8Array {
   if (chunks.length === 1 && chunks[0].length === total) return chunks[0];
   const out = new Uint8Array(total);
   let o = 0;
-  for (const c of chunks) { out.set(c, o); o += c.length; }
+  for (const c of chunks) {
+    out.set(c, o);
+    o += c.length;
+  }
   return out;
 }
 
@@ -452,8 +516,17 @@ export async function downloadHubDataset<S extends FileSink = MemoryFiles>(opts:
   const interval = opts.progressIntervalMs ?? 100;
 
   const p: HubProgress = {
-    phase: 'listing', file: null, fileIndex: 0, filesDone: 0, filesTotal: 0, bytesDone: 0, bytesTotal: null,
-    fileBytesDone: 0, fileBytesTotal: null, bytesPerSecond: null, etaSeconds: null,
+    phase: 'listing',
+    file: null,
+    fileIndex: 0,
+    filesDone: 0,
+    filesTotal: 0,
+    bytesDone: 0,
+    bytesTotal: null,
+    fileBytesDone: 0,
+    fileBytesTotal: null,
+    bytesPerSecond: null,
+    etaSeconds: null,
   };
   let lastEmit = -Infinity;
   let t0 = 0;
@@ -470,14 +543,22 @@ export async function downloadHubDataset<S extends FileSink = MemoryFiles>(opts:
   };
 
   emit(true);
-  const listing = await guarded(ctx, () => `listing the parquet files of ${ctx.repo}`, (g) => listWith(g, opts));
+  const listing = await guarded(
+    ctx,
+    () => `listing the parquet files of ${ctx.repo}`,
+    (g) => listWith(g, opts),
+  );
   const files = listing.files;
   p.filesTotal = files.length;
   // With several files a total known up front gives a meaningful ETA from the first byte.
   if (files.length > 1 && files.some((f) => f.size === null)) {
     p.phase = 'sizing';
     emit(true);
-    await guarded(ctx, () => 'asking the file sizes', (g) => probeSizes(g, files));
+    await guarded(
+      ctx,
+      () => 'asking the file sizes',
+      (g) => probeSizes(g, files),
+    );
   }
   const knownTotal = () => (files.every((f) => f.size !== null) ? files.reduce((a, f) => a + f.size!, 0) : null);
   p.bytesTotal = knownTotal();
@@ -500,16 +581,21 @@ export async function downloadHubDataset<S extends FileSink = MemoryFiles>(opts:
       continue;
     }
     emit(true);
-    const bytes = await downloadOne(ctx, f, (n) => {
-      p.fileBytesDone += n;
-      p.bytesDone += n;
-      downloaded += n;
-      emit(false);
-    }, (size) => {
-      f.size = size;
-      p.fileBytesTotal = size;
-      p.bytesTotal = knownTotal();
-    });
+    const bytes = await downloadOne(
+      ctx,
+      f,
+      (n) => {
+        p.fileBytesDone += n;
+        p.bytesDone += n;
+        downloaded += n;
+        emit(false);
+      },
+      (size) => {
+        f.size = size;
+        p.fileBytesTotal = size;
+        p.bytesTotal = knownTotal();
+      },
+    );
     throwIfAborted(ctx.signal);
     await sink.write(f.path, bytes);
     written.push(f.path);
@@ -525,48 +611,61 @@ export async function downloadHubDataset<S extends FileSink = MemoryFiles>(opts:
 async function downloadOne(ctx: Ctx, f: HubFile, onBytes: (n: number) => void, onSize: (n: number) => void): Promise<Uint8Array> {
   let got = 0;
   let expected: number | null = f.size;
-  return guarded(ctx, () => `the download of ${f.path} (after ${got} bytes)`, async (g) => {
-    const res = await request(g, f.url);
-    if (!res.ok) throw await failure(g, res, `file ${f.path}`);
-    const cl = contentLength(res);
-    if (cl !== null) expected = cl;
-    if (expected !== null) onSize(expected);
-    const cut = (why: string) => new HubError('cut', ctx.where,
-      `the download of ${f.path} was cut after ${got}${expected !== null ? ` of ${expected}` : ''} bytes (${why}); nothing of it was kept, run again to retry`);
-    const chunks: Uint8Array[] = [];
-    if (!res.body) {
-      const b = new Uint8Array(await res.arrayBuffer());
-      chunks.push(b);
-      got = b.length;
-      onBytes(b.length);
-    } else {
-      const reader = res.body.getReader();
-      try {
-        for (;;) {
-          const { done, value } = await reader.read();
-          g.touch?.();
-          if (done) break;
-          got += value.length;
-          if (expected !== null && got > expected) throw new HubError('cut', ctx.where, `the download of ${f.path} sent more than the announced ${expected} bytes; nothing of it was kept`);
-          chunks.push(value);
-          onBytes(value.length);
+  return guarded(
+    ctx,
+    () => `the download of ${f.path} (after ${got} bytes)`,
+    async (g) => {
+      const res = await request(g, f.url);
+      if (!res.ok) throw await failure(g, res, `file ${f.path}`);
+      const cl = contentLength(res);
+      if (cl !== null) expected = cl;
+      if (expected !== null) onSize(expected);
+      const cut = (why: string) =>
+        new HubError(
+          'cut',
+          ctx.where,
+          `the download of ${f.path} was cut after ${got}${expected !== null ? ` of ${expected}` : ''} bytes (${why}); nothing of it was kept, run again to retry`,
+        );
+      const chunks: Uint8Array[] = [];
+      if (!res.body) {
+        const b = new Uint8Array(await res.arrayBuffer());
+        chunks.push(b);
+        got = b.length;
+        onBytes(b.length);
+      } else {
+        const reader = res.body.getReader();
+        try {
+          for (;;) {
+            const { done, value } = await reader.read();
+            g.touch?.();
+            if (done) break;
+            got += value.length;
+            if (expected !== null && got > expected)
+              throw new HubError('cut', ctx.where, `the download of ${f.path} sent more than the announced ${expected} bytes; nothing of it was kept`);
+            chunks.push(value);
+            onBytes(value.length);
+          }
+        } catch (e) {
+          await reader.cancel().catch(() => undefined);
+          // Cancels and stalls are told apart by the guard; anything else cut the connection.
+          if (e instanceof HubError || g.signal?.aborted) throw e;
+          throw cut(networkDetail(e));
+        } finally {
+          reader.releaseLock();
         }
-      } catch (e) {
-        await reader.cancel().catch(() => undefined);
-        // Cancels and stalls are told apart by the guard; anything else cut the connection.
-        if (e instanceof HubError || g.signal?.aborted) throw e;
-        throw cut(networkDetail(e));
-      } finally {
-        reader.releaseLock();
       }
-    }
-    if (expected !== null && got !== expected) throw cut('the connection ended early');
-    const bytes = concat(chunks, got);
-    if (!hasParquetMagic(bytes)) {
-      throw new HubError('bad-response', ctx.where, `${f.path} (${mb(got)}, ${res.headers.get('content-type') ?? 'no content type'}) is not a parquet file; the server sent something else`);
-    }
-    return bytes;
-  });
+      if (expected !== null && got !== expected) throw cut('the connection ended early');
+      const bytes = concat(chunks, got);
+      if (!hasParquetMagic(bytes)) {
+        throw new HubError(
+          'bad-response',
+          ctx.where,
+          `${f.path} (${mb(got)}, ${res.headers.get('content-type') ?? 'no content type'}) is not a parquet file; the server sent something else`,
+        );
+      }
+      return bytes;
+    },
+  );
 }
 
 /** One line for a log or a UI label: "file 2/3 data/test-1.parquet  12.0/30.5 MB  1.2 MB/s  ETA 15 s". */

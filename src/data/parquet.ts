@@ -34,7 +34,10 @@ export function parquetColumns(bytes: Uint8Array, where: string): string[] {
       names.push(meta.schema[i].name);
       let pending = meta.schema[i].num_children ?? 0;
       i++;
-      while (pending > 0) { pending += (meta.schema[i].num_children ?? 0) - 1; i++; }
+      while (pending > 0) {
+        pending += (meta.schema[i].num_children ?? 0) - 1;
+        i++;
+      }
     }
     return names;
   } catch (e) {
@@ -46,7 +49,7 @@ export function parquetColumns(bytes: Uint8Array, where: string): string[] {
 export async function readParquetRows(bytes: Uint8Array, where: string, columns?: string[]): Promise<ParquetRow[]> {
   if (!isParquet(bytes)) throw new InputError(where, 'is not a parquet file (no PAR1 header and footer)');
   try {
-    return await parquetReadObjects({ file: toArrayBuffer(bytes), utf8: false, columns }) as ParquetRow[];
+    return (await parquetReadObjects({ file: toArrayBuffer(bytes), utf8: false, columns })) as ParquetRow[];
   } catch (e) {
     throw new InputError(where, `cannot read the parquet data: ${(e as Error).message}`);
   }

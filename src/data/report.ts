@@ -60,7 +60,12 @@ export class Collector {
   readonly items: QAItem[] = [];
   readonly report: LoadReport;
 
-  constructor(dataset: string, split: string, source: string, private readonly opts: LoadOptions = {}) {
+  constructor(
+    dataset: string,
+    split: string,
+    source: string,
+    private readonly opts: LoadOptions = {},
+  ) {
     this.report = { dataset, split, source, records: 0, excluded: {}, in: 0, out: 0, dropped: [], notes: [] };
   }
 
@@ -69,7 +74,9 @@ export class Collector {
     return this.opts.limit !== undefined && this.items.length >= this.opts.limit;
   }
 
-  record(n = 1) { this.report.records += n; }
+  record(n = 1) {
+    this.report.records += n;
+  }
 
   exclude(reason: string) {
     this.report.excluded[reason] = (this.report.excluded[reason] ?? 0) + 1;
@@ -93,24 +100,23 @@ export class Collector {
     this.items.push(item);
   }
 
-  note(text: string) { this.report.notes.push(text); }
+  note(text: string) {
+    this.report.notes.push(text);
+  }
 
   finish(): LoadResult {
     const r = this.report;
     r.out = this.items.length;
     if (this.full) r.notes.push(`stopped after ${this.opts.limit} items (limit)`);
-    if (r.in !== r.out + r.dropped.length) throw new Error(`internal: ${r.dataset} counts do not add up (in ${r.in}, out ${r.out}, dropped ${r.dropped.length})`);
+    if (r.in !== r.out + r.dropped.length)
+      throw new Error(`internal: ${r.dataset} counts do not add up (in ${r.in}, out ${r.out}, dropped ${r.dropped.length})`);
     return { items: this.items, report: r };
   }
 }
 
 /** Human-readable summary of a report, one fact a line, every dropped item listed. */
 export function formatReport(r: LoadReport): string {
-  const lines = [
-    `dataset: ${r.dataset}   split: ${r.split}`,
-    `source: ${r.source}`,
-    `records in split: ${r.records}`,
-  ];
+  const lines = [`dataset: ${r.dataset}   split: ${r.split}`, `source: ${r.source}`, `records in split: ${r.records}`];
   for (const [why, n] of Object.entries(r.excluded)) lines.push(`excluded (${why}): ${n}`);
   lines.push(`items in: ${r.in}`, `multiple-choice items out: ${r.out}`);
   if (r.prefixMatched) lines.push(`gold matched to an option by its leading words: ${r.prefixMatched}`);

@@ -65,7 +65,10 @@ export async function readDatasetInfo(ws: Workspace, name: string): Promise<Data
   checkName('dataset', name);
   const dir = `${DATASETS_DIR}/${name}`;
   if (!(await ws.exists(`${dir}/${DATASET_INFO}`)) || !(await isCompleteFolder(ws, dir))) {
-    throw new InputError(dir, (await ws.listDir(dir)).length > 0 ? 'this dataset folder is incomplete (its write was interrupted); delete it' : 'no such dataset');
+    throw new InputError(
+      dir,
+      (await ws.listDir(dir)).length > 0 ? 'this dataset folder is incomplete (its write was interrupted); delete it' : 'no such dataset',
+    );
   }
   let info: DatasetInfo;
   try {
@@ -102,7 +105,7 @@ export async function loadDatasetItems(ws: Workspace, name: string, split?: stri
     splits = [split];
   }
   const items: QAItem[] = [];
-  for (const s of splits) items.push(...await loadSplit(ws, name, s));
+  for (const s of splits) items.push(...(await loadSplit(ws, name, s)));
   return limit !== undefined ? items.slice(0, limit) : items;
 }
 
@@ -122,7 +125,8 @@ export async function resolveItems(ws: Workspace, ref: DataRef, where = 'data'):
     return synthCache.items;
   }
   if (ref.kind === 'dataset') {
-    if (ref.limit !== undefined && !(Number.isInteger(ref.limit) && ref.limit >= 0)) throw new InputError(`${where}.limit`, `must be an integer >= 0, got ${ref.limit}`);
+    if (ref.limit !== undefined && !(Number.isInteger(ref.limit) && ref.limit >= 0))
+      throw new InputError(`${where}.limit`, `must be an integer >= 0, got ${ref.limit}`);
     if (ref.datasetName === undefined) return loadDatasetItems(ws, checkName(where, ref.name), ref.split, ref.limit || undefined);
     const all = await loadDatasetItems(ws, checkName(where, ref.name), ref.split);
     const kept = all.filter((it) => it.dataset_name === ref.datasetName);
@@ -151,8 +155,15 @@ export interface SplitItems {
  * Copy items and their images into datasets/NAME in one atomic folder write. Items whose images
  * cannot be read (or are not JPEG/PNG) are left out and counted in `dropped`.
  */
-export async function writeDataset(ws: Workspace, name: string, source: string, splits: SplitItems[], dropped: Record<string, number>,
-  onProgress?: (p: Progress) => void, signal?: AbortSignal): Promise<DatasetInfo> {
+export async function writeDataset(
+  ws: Workspace,
+  name: string,
+  source: string,
+  splits: SplitItems[],
+  dropped: Record<string, number>,
+  onProgress?: (p: Progress) => void,
+  signal?: AbortSignal,
+): Promise<DatasetInfo> {
   checkName('dataset', name);
   const dir = `${DATASETS_DIR}/${name}`;
   const files: Record<string, Uint8Array | string> = {};
@@ -186,7 +197,10 @@ export async function writeDataset(ws: Workspace, name: string, source: string, 
             break;
           }
           const fmt = imageFormat(b);
-          if (!fmt) { bad = 'unreadable-image'; break; }
+          if (!fmt) {
+            bad = 'unreadable-image';
+            break;
+          }
           const base = `images/${item.hash}-${i}`;
           path = `${base}.${fmt === 'jpeg' ? 'jpg' : 'png'}`;
           // Two items with the same hash (a repeated question) may still show different images.
@@ -200,7 +214,10 @@ export async function writeDataset(ws: Workspace, name: string, source: string, 
       }
       done++;
       report({ phase: 'copying items and images', done, total });
-      if (bad) { drops[bad] = (drops[bad] ?? 0) + 1; continue; }
+      if (bad) {
+        drops[bad] = (drops[bad] ?? 0) + 1;
+        continue;
+      }
       if (refs.length) withImages++;
       lines.push(JSON.stringify(recipeRow({ ...item, images: refs }, split.passCounts?.[k])));
     }
@@ -210,7 +227,8 @@ export async function writeDataset(ws: Workspace, name: string, source: string, 
     bytes += new TextEncoder().encode(text).length;
     infoSplits.push({ name: split.name, items: lines.length, withImages });
   }
-  if (infoSplits.length === 0) throw new InputError(`dataset ${name}`, `no items to store${Object.keys(drops).length ? ` (dropped: ${formatCounts(drops)})` : ''}`);
+  if (infoSplits.length === 0)
+    throw new InputError(`dataset ${name}`, `no items to store${Object.keys(drops).length ? ` (dropped: ${formatCounts(drops)})` : ''}`);
   const info: DatasetInfo = { name, source, splits: infoSplits, dropped: drops, importedAt: new Date().toISOString(), bytes };
   files[DATASET_INFO] = JSON.stringify(info, null, 2) + '\n';
   forgetDataset(ws, name);
@@ -218,11 +236,15 @@ export async function writeDataset(ws: Workspace, name: string, source: string, 
   return info;
 }
 
-export const formatCounts = (c: Record<string, number>) => Object.entries(c).map(([k, n]) => `${k} ${n}`).join(', ');
+export const formatCounts = (c: Record<string, number>) =>
+  Object.entries(c)
+    .map(([k, n]) => `${k} ${n}`)
+    .join(', ');
 
 /** A name that is free: importing or curating over an existing dataset is refused, not merged. */
 export async function requireFreeName(ws: Workspace, name: unknown, what: string): Promise<string> {
   const n = checkName(what, name);
-  if ((await ws.listDir(`${DATASETS_DIR}/${n}`)).length > 0) throw new InputError(`${DATASETS_DIR}/${n}`, 'a dataset of this name exists; delete it first or choose another name');
+  if ((await ws.listDir(`${DATASETS_DIR}/${n}`)).length > 0)
+    throw new InputError(`${DATASETS_DIR}/${n}`, 'a dataset of this name exists; delete it first or choose another name');
   return n;
 }

@@ -19,16 +19,22 @@ export class NoWebGPUError extends EngineError {
 
 /** The GPU device was lost (driver reset, tab in background too long, out of memory...). */
 export class DeviceLostError extends EngineError {
-  constructor(readonly reason: string, message: string) {
-    super(`GPU device lost (${reason}): ${message || 'no message from the driver'}. ` +
-      'Reload the model from its last checkpoint to continue.');
+  constructor(
+    readonly reason: string,
+    message: string,
+  ) {
+    super(`GPU device lost (${reason}): ${message || 'no message from the driver'}. ` + 'Reload the model from its last checkpoint to continue.');
     this.name = 'DeviceLostError';
   }
 }
 
 /** A GPU validation / out-of-memory / internal error caught by an error scope around a submission. */
 export class GpuCommandError extends EngineError {
-  constructor(readonly kind: 'validation' | 'out-of-memory' | 'internal', readonly where: string, message: string) {
+  constructor(
+    readonly kind: 'validation' | 'out-of-memory' | 'internal',
+    readonly where: string,
+    message: string,
+  ) {
     super(`GPU ${kind} error in ${where}: ${message}`);
     this.name = 'GpuCommandError';
   }
@@ -39,9 +45,16 @@ export class GpuCommandError extends EngineError {
  * step on, so the run stops there and the last checkpoint saved before it is the one to go back to.
  */
 export class DivergedError extends EngineError {
-  constructor(readonly step: number, readonly what: 'loss' | 'gradient norm', readonly value: number, readonly lastCheckpoint: string | null = null) {
-    super(`training diverged at step ${step}: the ${what} is ${value} (lower the learning rate, or keep gradClip on); ` +
-      (lastCheckpoint ? `the last good checkpoint is ${lastCheckpoint}` : 'no checkpoint was saved before it'));
+  constructor(
+    readonly step: number,
+    readonly what: 'loss' | 'gradient norm',
+    readonly value: number,
+    readonly lastCheckpoint: string | null = null,
+  ) {
+    super(
+      `training diverged at step ${step}: the ${what} is ${value} (lower the learning rate, or keep gradClip on); ` +
+        (lastCheckpoint ? `the last good checkpoint is ${lastCheckpoint}` : 'no checkpoint was saved before it'),
+    );
     this.name = 'DivergedError';
   }
 
@@ -60,7 +73,10 @@ export class DivergedError extends EngineError {
 
 /** Bad input from a file, a config or a user action; `where` names the file or field. */
 export class InputError extends Error {
-  constructor(readonly where: string, problem: string) {
+  constructor(
+    readonly where: string,
+    problem: string,
+  ) {
     super(`${where}: ${problem}`);
     this.name = 'InputError';
   }

@@ -33,8 +33,8 @@ export interface GpuInfo {
 
 const CPU_ADAPTER = /swiftshader|llvmpipe|lavapipe|software/i;
 
-const BROWSER_NO_ADAPTER_HINT = 'the GPU may be blocklisted or its driver too old: see chrome://gpu; on Linux, start Chrome with ' +
-  '--enable-unsafe-webgpu --enable-features=Vulkan';
+const BROWSER_NO_ADAPTER_HINT =
+  'the GPU may be blocklisted or its driver too old: see chrome://gpu; on Linux, start Chrome with ' + '--enable-unsafe-webgpu --enable-features=Vulkan';
 
 export interface GpuOptions {
   powerPreference?: GPUPowerPreference;
@@ -72,7 +72,10 @@ export class Gpu {
   // biome-ignore lint/correctness/noUnusedPrivateClassMembers: never read; holding it is its whole job.
   private source: GPU | null = null;
 
-  private constructor(readonly device: GPUDevice, readonly info: GpuInfo) {
+  private constructor(
+    readonly device: GPUDevice,
+    readonly info: GpuInfo,
+  ) {
     this.features = new Set(device.features as unknown as Iterable<string>);
     const limits: Record<string, number> = {};
     for (const k in device.limits) limits[k] = (device.limits as unknown as Record<string, number>)[k];
@@ -90,16 +93,16 @@ export class Gpu {
   /** Acquire an adapter and a device with the adapter's real limits and whatever optional features it has. */
   static async create(gpu: GPU | undefined, opts: GpuOptions = {}): Promise<Gpu> {
     if (!gpu) {
-      throw new NoWebGPUError('WebGPU is not available here (navigator.gpu is missing). Use a recent Chrome, Edge or ' +
-        'Safari 26+, or Firefox 141+; on Linux Chrome needs --enable-unsafe-webgpu. Pages must be served over https or localhost.');
+      throw new NoWebGPUError(
+        'WebGPU is not available here (navigator.gpu is missing). Use a recent Chrome, Edge or ' +
+          'Safari 26+, or Firefox 141+; on Linux Chrome needs --enable-unsafe-webgpu. Pages must be served over https or localhost.',
+      );
     }
     const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
     if (!adapter) {
       throw new NoWebGPUError(`No WebGPU adapter was found: WebGPU is here but no usable GPU driver (${opts.noAdapterHint ?? BROWSER_NO_ADAPTER_HINT}).`);
     }
-    const features = (opts.useOptionalFeatures ?? true)
-      ? OPTIONAL_FEATURES.filter((f) => adapter.features.has(f))
-      : [];
+    const features = (opts.useOptionalFeatures ?? true) ? OPTIONAL_FEATURES.filter((f) => adapter.features.has(f)) : [];
     const requiredLimits: Record<string, number> = {};
     for (const k of RAISED_LIMITS) {
       const v = (adapter.limits as unknown as Record<string, number>)[k];
@@ -122,9 +125,15 @@ export class Gpu {
     return g;
   }
 
-  get hasF16() { return this.features.has('shader-f16'); }
-  get hasSubgroups() { return this.features.has('subgroups'); }
-  get hasTimestamps() { return this.features.has('timestamp-query'); }
+  get hasF16() {
+    return this.features.has('shader-f16');
+  }
+  get hasSubgroups() {
+    return this.features.has('subgroups');
+  }
+  get hasTimestamps() {
+    return this.features.has('timestamp-query');
+  }
   /** Largest single buffer / storage binding the engine may allocate. */
   get maxBindingBytes() {
     return Math.min(this.limits.maxBufferSize, this.limits.maxStorageBufferBindingSize);

@@ -5,7 +5,11 @@
 // it on for a measurement that is not about kernels.
 import type { Gpu } from './gpu';
 
-export interface KernelTime { label: string; calls: number; ms: number }
+export interface KernelTime {
+  label: string;
+  calls: number;
+  ms: number;
+}
 
 const MAX_QUERIES = 4096; // two per dispatch; a CommandStream submits at most 2048 dispatches
 
@@ -18,7 +22,11 @@ export class KernelProfiler {
   constructor(readonly gpu: Gpu) {
     if (!gpu.hasTimestamps) throw new Error('the kernel profiler needs the timestamp-query feature, which this adapter lacks');
     this.querySet = gpu.device.createQuerySet({ label: 'profiler', type: 'timestamp', count: MAX_QUERIES });
-    this.resolveBuf = gpu.device.createBuffer({ label: 'profiler.resolve', size: MAX_QUERIES * 8, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+    this.resolveBuf = gpu.device.createBuffer({
+      label: 'profiler.resolve',
+      size: MAX_QUERIES * 8,
+      usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+    });
   }
 
   /** Timestamp writes for the i-th dispatch of a submission. */
@@ -36,17 +44,19 @@ export class KernelProfiler {
     enc.resolveQuerySet(this.querySet, 0, n, this.resolveBuf, 0);
     enc.copyBufferToBuffer(this.resolveBuf, 0, read, 0, n * 8);
     return () => {
-      this.pendingReads.push(read.mapAsync(GPUMapMode.READ).then(() => {
-        const t = new BigUint64Array(read.getMappedRange());
-        labels.forEach((label, i) => {
-          const e = this.totals.get(label) ?? { calls: 0, ns: 0 };
-          e.calls++;
-          e.ns += Number(t[2 * i + 1] - t[2 * i]);
-          this.totals.set(label, e);
-        });
-        read.unmap();
-        read.destroy();
-      }));
+      this.pendingReads.push(
+        read.mapAsync(GPUMapMode.READ).then(() => {
+          const t = new BigUint64Array(read.getMappedRange());
+          labels.forEach((label, i) => {
+            const e = this.totals.get(label) ?? { calls: 0, ns: 0 };
+            e.calls++;
+            e.ns += Number(t[2 * i + 1] - t[2 * i]);
+            this.totals.set(label, e);
+          });
+          read.unmap();
+          read.destroy();
+        }),
+      );
     };
   }
 
@@ -65,6 +75,9 @@ export class KernelProfiler {
 
 export function formatKernelTimes(rows: KernelTime[]): string {
   const total = rows.reduce((s, r) => s + r.ms, 0);
-  return rows.map((r) => `${r.ms.toFixed(1).padStart(10)} ms ${((100 * r.ms) / total).toFixed(1).padStart(5)}% ${String(r.calls).padStart(6)}x  ${r.label}`).join('\n')
-    + `\n${total.toFixed(1).padStart(10)} ms total`;
+  return (
+    rows
+      .map((r) => `${r.ms.toFixed(1).padStart(10)} ms ${((100 * r.ms) / total).toFixed(1).padStart(5)}% ${String(r.calls).padStart(6)}x  ${r.label}`)
+      .join('\n') + `\n${total.toFixed(1).padStart(10)} ms total`
+  );
 }

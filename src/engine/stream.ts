@@ -39,7 +39,10 @@ export class CommandStream {
   /** Labels of the kernels this stream has dispatched (which path a launcher took). */
   readonly kernelsSeen = new Set<string>();
 
-  constructor(readonly gpu: Gpu, readonly label = 'stream') {
+  constructor(
+    readonly gpu: Gpu,
+    readonly label = 'stream',
+  ) {
     this.uniformBuf = gpu.createBuffer(`${label}.uniforms`, SLOT_BYTES * SLOTS, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
   }
 
@@ -102,16 +105,21 @@ export class CommandStream {
       pass.dispatchWorkgroups(x, y, z);
     });
     pass.end();
-    const afterSubmit = profiler?.collect(enc, this.pending.map((d) => d.label));
+    const afterSubmit = profiler?.collect(
+      enc,
+      this.pending.map((d) => d.label),
+    );
     device.queue.submit([enc.finish()]);
     afterSubmit?.();
     const labels = this.pending.map((d) => d.label);
     const where = `${this.label} (${labels.length} dispatches: ${summarize(labels)})`;
     const scopes = [device.popErrorScope(), device.popErrorScope(), device.popErrorScope()];
-    this.errorChecks.push(Promise.all(scopes).then((errs) => {
-      const e = errs.find((x) => x);
-      if (e) throw new GpuCommandError(kindOf(e), where, e.message);
-    }));
+    this.errorChecks.push(
+      Promise.all(scopes).then((errs) => {
+        const e = errs.find((x) => x);
+        if (e) throw new GpuCommandError(kindOf(e), where, e.message);
+      }),
+    );
     this.pending = [];
     this.submitCount++;
   }

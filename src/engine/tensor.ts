@@ -31,7 +31,11 @@ const alignUp = (n: number, a: number) => Math.ceil(n / a) * a;
 /** STORAGE | COPY_SRC | COPY_DST, as the spec's numeric flags (GPUBufferUsage is a global that may not exist yet at import time in Node). */
 export const STORAGE_USAGE = 0x80 | 0x04 | 0x08;
 
-export interface ArenaEntry { name: string; shape: number[]; dtype: DType }
+export interface ArenaEntry {
+  name: string;
+  shape: number[];
+  dtype: DType;
+}
 
 /**
  * A set of tensors allocated together. The layout depends only on the list of entries and the
@@ -45,7 +49,12 @@ export class Arena {
   readonly slabElems: number[] = [];
   private released = false;
 
-  constructor(readonly gpu: Gpu, readonly label: string, entries: ArenaEntry[], maxSlabBytes = gpu.maxBindingBytes) {
+  constructor(
+    readonly gpu: Gpu,
+    readonly label: string,
+    entries: ArenaEntry[],
+    maxSlabBytes = gpu.maxBindingBytes,
+  ) {
     const maxSlab = Math.floor(maxSlabBytes / BYTES / ALIGN_ELEMS) * ALIGN_ELEMS;
     const plan: { e: ArenaEntry; slab: number; off: number }[] = [];
     let slab = 0;
@@ -54,8 +63,10 @@ export class Arena {
       const n = numel(e.shape);
       const need = alignUp(Math.max(n, 1), ALIGN_ELEMS);
       if (need > maxSlab) {
-        throw new EngineError(`${label}: tensor ${e.name} ${JSON.stringify(e.shape)} needs ${need * BYTES} bytes, ` +
-          `more than this GPU's largest buffer (${maxSlab * BYTES} bytes)`);
+        throw new EngineError(
+          `${label}: tensor ${e.name} ${JSON.stringify(e.shape)} needs ${need * BYTES} bytes, ` +
+            `more than this GPU's largest buffer (${maxSlab * BYTES} bytes)`,
+        );
       }
       if (used + need > maxSlab) {
         this.slabElems.push(used);
@@ -72,8 +83,12 @@ export class Arena {
     for (const { e, slab: s, off } of plan) {
       if (this.tensors.has(e.name)) throw new EngineError(`${label}: duplicate tensor name ${e.name}`);
       this.tensors.set(e.name, {
-        name: e.name, buffer: this.slabs[s], byteOffset: off * BYTES,
-        shape: [...e.shape], dtype: e.dtype, size: numel(e.shape),
+        name: e.name,
+        buffer: this.slabs[s],
+        byteOffset: off * BYTES,
+        shape: [...e.shape],
+        dtype: e.dtype,
+        size: numel(e.shape),
       });
     }
   }
@@ -85,9 +100,13 @@ export class Arena {
     return t;
   }
 
-  has(name: string) { return this.tensors.has(name); }
+  has(name: string) {
+    return this.tensors.has(name);
+  }
 
-  get bytes(): number { return this.slabElems.reduce((a, b) => a + b, 0) * BYTES; }
+  get bytes(): number {
+    return this.slabElems.reduce((a, b) => a + b, 0) * BYTES;
+  }
 
   release(): void {
     if (this.released) return;

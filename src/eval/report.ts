@@ -8,7 +8,7 @@ import { isPaperBenchmark, paperColumn, paperLabel, PAPER_BENCHMARKS, PAPER_ROWS
 export const PAPER_NOTE =
   'paper rows: accuracies (%) reported by MedVLThinker (arXiv 2508.02669) for Qwen2.5-VL models and its baselines, ' +
   'full-size models on the full test sets, mean of 3 greedy runs with up to 4096 new tokens; not measured by this lab. ' +
-  'Their Avg. here is over the columns shown; the paper\'s own six-benchmark Avg. is in brackets.';
+  "Their Avg. here is over the columns shown; the paper's own six-benchmark Avg. is in brackets.";
 
 /** One of the paper's rows beside a run: its scores on the run's benchmarks, averaged over the same ones. */
 export interface PaperRowComparison {
@@ -59,7 +59,10 @@ export function paperComparison(results: readonly { name: string; accuracy: numb
     }
     const avg = mean(have);
     return {
-      label: paperLabel(r), model: r.model, description: r.description, scores,
+      label: paperLabel(r),
+      model: r.model,
+      description: r.description,
+      scores,
       avg_same_benchmarks: avg === null ? null : Math.round(avg * 100) / 100,
       paper_avg_six: r.avg,
     };
@@ -81,7 +84,14 @@ export function evalReportJson(summary: EvalSummary, label: string, rows: readon
 
 function pad(cells: string[][]): string {
   const widths = cells[0].map((_, c) => Math.max(...cells.map((r) => r[c].length)));
-  return cells.map((r) => r.map((x, c) => (c === 0 ? x.padEnd(widths[c]) : x.padStart(widths[c]))).join('  ').trimEnd()).join('\n');
+  return cells
+    .map((r) =>
+      r
+        .map((x, c) => (c === 0 ? x.padEnd(widths[c]) : x.padStart(widths[c])))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 /** The table printed after a run: the run's rows, a rule, the paper's rows, then notes. */
@@ -94,8 +104,16 @@ export function formatEvalTable(summary: EvalSummary, label: string, rows: reado
   body.push([`this run: ${label} (greedy)`, ...summary.benchmarks.map((b) => fmt(pct(b.accuracy))), fmt(pct(summary.average.accuracy))]);
   const n = summary.settings.n;
   if (n > 1) {
-    body.push([`this run: pass@${n}`, ...summary.benchmarks.map((b) => fmt(b.pass_at_n === undefined ? null : pct(b.pass_at_n))), fmt(summary.average.pass_at_n === undefined ? null : pct(summary.average.pass_at_n))]);
-    body.push([`this run: majority of ${n}`, ...summary.benchmarks.map((b) => fmt(b.majority_accuracy === undefined ? null : pct(b.majority_accuracy))), fmt(summary.average.majority_accuracy === undefined ? null : pct(summary.average.majority_accuracy))]);
+    body.push([
+      `this run: pass@${n}`,
+      ...summary.benchmarks.map((b) => fmt(b.pass_at_n === undefined ? null : pct(b.pass_at_n))),
+      fmt(summary.average.pass_at_n === undefined ? null : pct(summary.average.pass_at_n)),
+    ]);
+    body.push([
+      `this run: majority of ${n}`,
+      ...summary.benchmarks.map((b) => fmt(b.majority_accuracy === undefined ? null : pct(b.majority_accuracy))),
+      fmt(summary.average.majority_accuracy === undefined ? null : pct(summary.average.majority_accuracy)),
+    ]);
   }
   const cmp = paperComparison(summary.benchmarks, rows).rows;
   const paperRows = cmp.map((r) => [r.label, ...names.map((b) => fmt(r.scores[b])), `${fmt(r.avg_same_benchmarks)} [${r.paper_avg_six.toFixed(2)}]`]);
@@ -106,18 +124,27 @@ export function formatEvalTable(summary: EvalSummary, label: string, rows: reado
 
   const notes: string[] = [];
   const s = summary.settings;
-  notes.push(`this run: accuracy (%) with the paper's grader, ${s.decoding}, up to ${s.max_new_tokens} new tokens${s.limit ? `, first ${s.limit} items per benchmark` : ''}; Avg. is the unweighted mean over the ${names.length} benchmark(s) shown.`);
+  notes.push(
+    `this run: accuracy (%) with the paper's grader, ${s.decoding}, up to ${s.max_new_tokens} new tokens${s.limit ? `, first ${s.limit} items per benchmark` : ''}; Avg. is the unweighted mean over the ${names.length} benchmark(s) shown.`,
+  );
   const skipped = summary.benchmarks.filter((b) => b.skipped > 0);
-  if (skipped.length) notes.push(`items whose prompt does not fit the model's context count as wrong: ${skipped.map((b) => `${b.name} ${b.skipped}`).join(', ')}.`);
+  if (skipped.length)
+    notes.push(`items whose prompt does not fit the model's context count as wrong: ${skipped.map((b) => `${b.name} ${b.skipped}`).join(', ')}.`);
   const cut = summary.benchmarks.filter((b) => b.unfinished > 0);
   if (cut.length) notes.push(`greedy responses cut at the token budget: ${cut.map((b) => `${b.name} ${b.unfinished}/${b.items}`).join(', ')}.`);
   const blind = summary.benchmarks.filter((b) => b.without_images > 0);
-  if (blind.length) notes.push(`items answered without (some of) their images (a text-only model sees none, a pretrained VLM only the first): ${blind.map((b) => `${b.name} ${b.without_images}/${b.items}`).join(', ')}.`);
+  if (blind.length)
+    notes.push(
+      `items answered without (some of) their images (a text-only model sees none, a pretrained VLM only the first): ${blind.map((b) => `${b.name} ${b.without_images}/${b.items}`).join(', ')}.`,
+    );
   const partial = summary.benchmarks.filter((b) => {
     const pb = PAPER_BENCHMARKS.find((x) => x.key === b.name);
     return pb && b.items < pb.items;
   });
-  if (paperRows.length && partial.length) notes.push(`fewer items than the paper's sets (${partial.map((b) => `${b.name} ${b.items} of ${PAPER_BENCHMARKS.find((x) => x.key === b.name)!.items}`).join(', ')}): the comparison is indicative only.`);
+  if (paperRows.length && partial.length)
+    notes.push(
+      `fewer items than the paper's sets (${partial.map((b) => `${b.name} ${b.items} of ${PAPER_BENCHMARKS.find((x) => x.key === b.name)!.items}`).join(', ')}): the comparison is indicative only.`,
+    );
   if (paperRows.length) notes.push(PAPER_NOTE);
   return `${lines.join('\n')}\n\n${notes.map((x) => `* ${x}`).join('\n')}`;
 }

@@ -143,7 +143,11 @@ export function majorityLetter(predLetters: (string | null)[]): string | null {
   let best: string | null = null;
   let bestCount = 0;
   // Map iteration follows first insertion, so a strict > keeps the earliest letter among equals.
-  for (const [l, c] of counts) if (c > bestCount) { best = l; bestCount = c; }
+  for (const [l, c] of counts)
+    if (c > bestCount) {
+      best = l;
+      bestCount = c;
+    }
   return best;
 }
 
@@ -163,7 +167,10 @@ export function summarizeBenchmark(name: string, records: EvalRecord[], n: numbe
   const correct = records.filter((r) => r.correct).length;
   const frac = (k: number) => (items === 0 ? 0 : k / items);
   const out: BenchmarkResult = {
-    name, items, correct, accuracy: frac(correct),
+    name,
+    items,
+    correct,
+    accuracy: frac(correct),
     skipped: records.filter((r) => r.skipped).length,
     unfinished: records.filter((r) => !r.skipped && !r.finished).length,
     without_images: records.filter((r) => r.images_unseen).length,
@@ -230,8 +237,7 @@ export function nameHash(name: string): number {
 }
 
 /** A seed for one part of a run, reproducible from the run's seed. */
-export const subSeed = (seed: number, ...parts: number[]) =>
-  parts.reduce((a, p) => (Math.imul(a ^ (p + 0x9e3779b9), 0x85ebca6b) >>> 0), seed >>> 0);
+export const subSeed = (seed: number, ...parts: number[]) => parts.reduce((a, p) => Math.imul(a ^ (p + 0x9e3779b9), 0x85ebca6b) >>> 0, seed >>> 0);
 
 /**
  * Sample n responses per item, in chunks of items of similar prompt length (less padding, and a
@@ -242,7 +248,10 @@ export const subSeed = (seed: number, ...parts: number[]) =>
 export async function sampleFitted(model: Model, tok: TextTokenizer, items: QAItem[], o: FittedOptions): Promise<FittedResult> {
   const ctx = model.cfg.text.maxPositionEmbeddings;
   const lens = o.promptTokens ?? items.map((it) => promptTokens(it, tok, model, o.prompt));
-  const order = items.map((_, i) => i).filter((i) => lens[i] < ctx).sort((a, b) => lens[a] - lens[b] || a - b);
+  const order = items
+    .map((_, i) => i)
+    .filter((i) => lens[i] < ctx)
+    .sort((a, b) => lens[a] - lens[b] || a - b);
   const perBatch = Math.max(1, Math.floor((o.batchSize ?? Math.max(o.n, 8)) / o.n));
   const chunkItems = Math.max(1, o.chunkItems ?? perBatch * 4);
   const total = order.length * o.n;
@@ -257,13 +266,22 @@ export async function sampleFitted(model: Model, tok: TextTokenizer, items: QAIt
     const budget = Math.min(o.maxNewTokens, ctx - longest);
     if (budget < o.maxNewTokens) clipped += idx.length;
     const base = done;
-    const res = await sampler(model, tok, idx.map((i) => items[i]), {
-      ...o, maxNewTokens: budget, seed: subSeed(o.seed ?? 0, chunk),
-      onProgress: (d) => o.onProgress?.(base + d, total),
-    });
+    const res = await sampler(
+      model,
+      tok,
+      idx.map((i) => items[i]),
+      {
+        ...o,
+        maxNewTokens: budget,
+        seed: subSeed(o.seed ?? 0, chunk),
+        onProgress: (d) => o.onProgress?.(base + d, total),
+      },
+    );
     done = base + idx.length * o.n;
     o.onProgress?.(done, total);
-    idx.forEach((i, k) => { samples[i] = res[k]; });
+    idx.forEach((i, k) => {
+      samples[i] = res[k];
+    });
     o.onChunk?.(idx, res);
   }
   return { samples, promptTokens: lens, clipped };
@@ -276,9 +294,22 @@ const RECORD_SLICE = 128;
 
 function baseRecord(benchmark: string, item: QAItem, prompt: string, promptLen: number): EvalRecord {
   return {
-    benchmark, dataset_name: item.dataset_name, dataset_index: item.dataset_index, hash: item.hash,
-    question: item.question, options: item.options, answer_label: item.answer_label, answer: item.answer,
-    prompt, prompt_tokens: promptLen, response: '', extracted: '', pred_letter: null, correct: false, finished: false, response_tokens: 0,
+    benchmark,
+    dataset_name: item.dataset_name,
+    dataset_index: item.dataset_index,
+    hash: item.hash,
+    question: item.question,
+    options: item.options,
+    answer_label: item.answer_label,
+    answer: item.answer,
+    prompt,
+    prompt_tokens: promptLen,
+    response: '',
+    extracted: '',
+    pred_letter: null,
+    correct: false,
+    finished: false,
+    response_tokens: 0,
   };
 }
 
@@ -289,8 +320,10 @@ function baseRecord(benchmark: string, item: QAItem, prompt: string, promptLen: 
 export async function runEval(model: Model, tok: TextTokenizer, benchmarks: BenchmarkInput[], opts: EvalOptions): Promise<EvalResult> {
   const n = opts.n ?? 1;
   if (!Number.isInteger(n) || n < 1) throw new InputError('eval', `n must be an integer >= 1, got ${n}`);
-  if (!Number.isInteger(opts.maxNewTokens) || opts.maxNewTokens < 1) throw new InputError('eval', `maxNewTokens must be an integer >= 1, got ${opts.maxNewTokens}`);
-  if (opts.limit !== undefined && !(Number.isInteger(opts.limit) && opts.limit >= 1)) throw new InputError('eval', `limit must be an integer >= 1, got ${opts.limit}`);
+  if (!Number.isInteger(opts.maxNewTokens) || opts.maxNewTokens < 1)
+    throw new InputError('eval', `maxNewTokens must be an integer >= 1, got ${opts.maxNewTokens}`);
+  if (opts.limit !== undefined && !(Number.isInteger(opts.limit) && opts.limit >= 1))
+    throw new InputError('eval', `limit must be an integer >= 1, got ${opts.limit}`);
   const seen = new Set<string>();
   for (const b of benchmarks) {
     if (seen.has(b.name)) throw new InputError('eval', `benchmark ${b.name} is listed twice`);
@@ -326,13 +359,25 @@ export async function runEval(model: Model, tok: TextTokenizer, benchmarks: Benc
       const partLens = lens[b].slice(c0, c0 + RECORD_SLICE);
       const progress = (d: number) => opts.onProgress?.({ benchmark: name, done: doneBefore + d, total });
       const common = { batchSize, prompt: opts.prompt, signal: opts.signal, sampler: opts.sampler, maxNewTokens: opts.maxNewTokens, promptTokens: partLens };
-      const greedy = await sampleFitted(model, tok, part, { ...common, n: 1, greedy: true, seed: subSeed(seed, nameHash(name), 0, slice), onProgress: progress });
+      const greedy = await sampleFitted(model, tok, part, {
+        ...common,
+        n: 1,
+        greedy: true,
+        seed: subSeed(seed, nameHash(name), 0, slice),
+        onProgress: progress,
+      });
       const fitted = greedy.samples.filter((x) => x !== null).length;
       doneBefore += fitted;
       let sampled: FittedResult | null = null;
       if (n > 1) {
         sampled = await sampleFitted(model, tok, part, {
-          ...common, n, greedy: false, temperature, topP, seed: subSeed(seed, nameHash(name), 1, slice), onProgress: progress,
+          ...common,
+          n,
+          greedy: false,
+          temperature,
+          topP,
+          seed: subSeed(seed, nameHash(name), 1, slice),
+          onProgress: progress,
         });
         doneBefore += fitted * n;
       }
@@ -350,7 +395,10 @@ export async function runEval(model: Model, tok: TextTokenizer, benchmarks: Benc
           generated += r.ids.length;
           const smp = sampled?.samples[k];
           if (smp) {
-            scoreSamples(rec, smp.responses.map((x) => gradeResponse(item, x.text, x.finished, x.ids.length)));
+            scoreSamples(
+              rec,
+              smp.responses.map((x) => gradeResponse(item, x.text, x.finished, x.ids.length)),
+            );
             generated += smp.responses.reduce((a, x) => a + x.ids.length, 0);
           }
         }
@@ -364,12 +412,20 @@ export async function runEval(model: Model, tok: TextTokenizer, benchmarks: Benc
   return {
     records: allRecords,
     summary: {
-      benchmarks: results, average: averageOf(results),
+      benchmarks: results,
+      average: averageOf(results),
       settings: {
-        n, limit: opts.limit ?? null, max_new_tokens: opts.maxNewTokens, temperature, top_p: topP, batch_size: batchSize, seed,
+        n,
+        limit: opts.limit ?? null,
+        max_new_tokens: opts.maxNewTokens,
+        temperature,
+        top_p: topP,
+        batch_size: batchSize,
+        seed,
         decoding: n > 1 ? `greedy + ${n} samples (temperature ${temperature}, top-p ${topP})` : 'greedy',
       },
-      seconds, generated_tokens: generated,
+      seconds,
+      generated_tokens: generated,
     },
   };
 }

@@ -59,10 +59,15 @@ const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 class PairHeap {
   private items: { count: number; key: number }[] = [];
   private better(i: number, j: number) {
-    const a = this.items[i], b = this.items[j];
+    const a = this.items[i],
+      b = this.items[j];
     return a.count > b.count || (a.count === b.count && a.key < b.key);
   }
-  private swap(i: number, j: number) { const t = this.items[i]; this.items[i] = this.items[j]; this.items[j] = t; }
+  private swap(i: number, j: number) {
+    const t = this.items[i];
+    this.items[i] = this.items[j];
+    this.items[j] = t;
+  }
   push(count: number, key: number) {
     const it = this.items;
     it.push({ count, key });
@@ -83,7 +88,8 @@ class PairHeap {
       it[0] = last;
       let i = 0;
       for (;;) {
-        const l = 2 * i + 1, r = l + 1;
+        const l = 2 * i + 1,
+          r = l + 1;
         let m = i;
         if (l < it.length && this.better(l, m)) m = l;
         if (r < it.length && this.better(r, m)) m = r;
@@ -100,9 +106,7 @@ class PairHeap {
 const SHIFT = 2 ** 21;
 
 /** The lab's chat, vision and reasoning markers, in the order their ids are assigned. */
-export const LAB_SPECIAL_TOKENS: readonly string[] = [
-  '<|im_start|>', '<|im_end|>', '<|endoftext|>', '<image>', '<think>', '</think>', '<answer>', '</answer>',
-];
+export const LAB_SPECIAL_TOKENS: readonly string[] = ['<|im_start|>', '<|im_end|>', '<|endoftext|>', '<image>', '<think>', '</think>', '<answer>', '</answer>'];
 
 /**
  * Learn merges from `corpus` (one string, or documents) and build tokenizer.json and
@@ -116,7 +120,10 @@ export function trainByteLevelBpe(corpus: string | Iterable<string>, opts: BpeTr
     throw new InputError(where, `special tokens must be distinct and non-empty, got ${JSON.stringify(specials)}`);
   }
   if (!Number.isSafeInteger(opts.vocabSize) || opts.vocabSize < 256 + specials.length || opts.vocabSize >= SHIFT) {
-    throw new InputError(where, `vocabSize ${opts.vocabSize} must be an integer from ${256 + specials.length} (256 bytes + ${specials.length} special tokens) to ${SHIFT - 1}`);
+    throw new InputError(
+      where,
+      `vocabSize ${opts.vocabSize} must be an integer from ${256 + specials.length} (256 bytes + ${specials.length} special tokens) to ${SHIFT - 1}`,
+    );
   }
   for (const k of ['bosToken', 'eosToken', 'padToken'] as const) {
     const t = opts[k];
@@ -125,7 +132,15 @@ export function trainByteLevelBpe(corpus: string | Iterable<string>, opts: BpeTr
 
   // Count distinct pre-tokenized pieces. Special tokens are cut out first so their text never
   // feeds merges (they get their own ids and the tokenizer never splits them).
-  const splitter = specials.length ? new RegExp([...specials].sort((a, b) => b.length - a.length).map(escapeRe).join('|'), 'g') : null;
+  const splitter = specials.length
+    ? new RegExp(
+        [...specials]
+          .sort((a, b) => b.length - a.length)
+          .map(escapeRe)
+          .join('|'),
+        'g',
+      )
+    : null;
   const pieceCounts = new Map<string, number>();
   for (const doc of typeof corpus === 'string' ? [corpus] : corpus) {
     for (const part of splitter ? doc.split(splitter) : [doc]) {
@@ -148,7 +163,8 @@ export function trainByteLevelBpe(corpus: string | Iterable<string>, opts: BpeTr
   const pairCount = new Map<number, number>();
   const where_ = new Map<number, Set<number>>();
   const addWordPairs = (wi: number, sign: 1 | -1, changed: Set<number>) => {
-    const w = words[wi], c = counts[wi] * sign;
+    const w = words[wi],
+      c = counts[wi] * sign;
     for (let i = 0; i + 1 < w.length; i++) {
       const key = w[i] * SHIFT + w[i + 1];
       pairCount.set(key, (pairCount.get(key) ?? 0) + c);
@@ -172,7 +188,8 @@ export function trainByteLevelBpe(corpus: string | Iterable<string>, opts: BpeTr
     // Entries go stale as counts change; a popped entry counts only if it is still current.
     while ((best = heap.pop()) && pairCount.get(best.key) !== best.count);
     if (!best || best.count < minFreq) break;
-    const a = Math.floor(best.key / SHIFT), b = best.key % SHIFT;
+    const a = Math.floor(best.key / SHIFT),
+      b = best.key % SHIFT;
     const merged = symbols[a] + symbols[b];
     // Two different merge paths can spell the same string; like the reference trainer, the
     // existing id is reused and only the merge rule is new.
@@ -188,12 +205,19 @@ export function trainByteLevelBpe(corpus: string | Iterable<string>, opts: BpeTr
     for (const wi of where_.get(best.key) ?? []) {
       const w = words[wi];
       let hit = false;
-      for (let i = 0; i + 1 < w.length; i++) if (w[i] === a && w[i + 1] === b) { hit = true; break; }
+      for (let i = 0; i + 1 < w.length; i++)
+        if (w[i] === a && w[i + 1] === b) {
+          hit = true;
+          break;
+        }
       if (!hit) continue;
       addWordPairs(wi, -1, changed);
       const nw: number[] = [];
-      for (let i = 0; i < w.length;) {
-        if (i + 1 < w.length && w[i] === a && w[i + 1] === b) { nw.push(id); i += 2; } else nw.push(w[i++]);
+      for (let i = 0; i < w.length; ) {
+        if (i + 1 < w.length && w[i] === a && w[i + 1] === b) {
+          nw.push(id);
+          i += 2;
+        } else nw.push(w[i++]);
       }
       words[wi] = nw;
       addWordPairs(wi, 1, changed);
@@ -204,12 +228,17 @@ export function trainByteLevelBpe(corpus: string | Iterable<string>, opts: BpeTr
     for (const k of changed) {
       const c = pairCount.get(k)!;
       if (c > 0) heap.push(c, k);
-      else { pairCount.delete(k); where_.delete(k); }
+      else {
+        pairCount.delete(k);
+        where_.delete(k);
+      }
     }
   }
 
   const vocab: Record<string, number> = {};
-  symbols.forEach((s, i) => { vocab[s] = i; });
+  symbols.forEach((s, i) => {
+    vocab[s] = i;
+  });
   const added = specials.map((content, i) => {
     vocab[content] = symbols.length + i;
     return { id: symbols.length + i, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true };
@@ -225,8 +254,15 @@ export function trainByteLevelBpe(corpus: string | Iterable<string>, opts: BpeTr
     post_processor: null,
     decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
     model: {
-      type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null,
-      fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab,
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: false,
+      byte_fallback: false,
+      ignore_merges: false,
+      vocab,
       // Byte-level symbols never contain a space, so the classic "left right" form is unambiguous
       // and readable by every tokenizers version.
       merges: merges.map(([l, r]) => `${l} ${r}`),

@@ -24,8 +24,7 @@ export const joinWhere = (folder: string, path: string) => (folder ? `${folder.r
 /** Split a relative path into its segments, refusing anything that could escape the folder. */
 export function pathSegments(path: string, where: string): string[] {
   const segs = path.split('/').filter((s) => s !== '' && s !== '.');
-  if (path.startsWith('/') || /^[A-Za-z]:/.test(path) || path.includes('\\') || path.includes('\0') ||
-    segs.length === 0 || segs.some((s) => s === '..')) {
+  if (path.startsWith('/') || /^[A-Za-z]:/.test(path) || path.includes('\\') || path.includes('\0') || segs.length === 0 || segs.some((s) => s === '..')) {
     throw new InputError(where, `"${path}" is not a relative path inside the folder`);
   }
   return segs;
@@ -59,18 +58,29 @@ export const encodeJson = (value: unknown) => new TextEncoder().encode(JSON.stri
 export class MemoryFiles implements FileSource, FileSink {
   readonly files = new Map<string, Uint8Array>();
 
-  constructor(readonly name = 'memory', initial?: Record<string, Uint8Array | string>) {
+  constructor(
+    readonly name = 'memory',
+    initial?: Record<string, Uint8Array | string>,
+  ) {
     for (const [p, v] of Object.entries(initial ?? {})) this.files.set(this.key(p), typeof v === 'string' ? new TextEncoder().encode(v) : v);
   }
 
-  private key(path: string) { return pathSegments(path, joinWhere(this.name, path)).join('/'); }
+  private key(path: string) {
+    return pathSegments(path, joinWhere(this.name, path)).join('/');
+  }
 
-  async list() { return [...this.files.keys()].sort(); }
-  async exists(path: string) { return this.files.has(this.key(path)); }
+  async list() {
+    return [...this.files.keys()].sort();
+  }
+  async exists(path: string) {
+    return this.files.has(this.key(path));
+  }
   async read(path: string) {
     const f = this.files.get(this.key(path));
     if (!f) throw new InputError(joinWhere(this.name, path), 'file not found');
     return f.slice();
   }
-  async write(path: string, bytes: Uint8Array) { this.files.set(this.key(path), bytes.slice()); }
+  async write(path: string, bytes: Uint8Array) {
+    this.files.set(this.key(path), bytes.slice());
+  }
 }

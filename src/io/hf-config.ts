@@ -175,7 +175,8 @@ export function ropeInvFreqFromConfig(json: unknown, where = 'config.json'): Flo
     const high = rf.num('high_freq_factor', 4);
     const oldCtx = rf.num('original_max_position_embeddings', 8192);
     if (!(high > low)) throw new InputError(where, `rope_scaling.high_freq_factor (${high}) must be greater than low_freq_factor (${low})`);
-    const lowWavelen = oldCtx / low, highWavelen = oldCtx / high;
+    const lowWavelen = oldCtx / low,
+      highWavelen = oldCtx / high;
     // torch evaluates `scalar / tensor` as `tensor.reciprocal() * scalar`; mirrored here.
     const twoPi = fr(2 * Math.PI);
     for (let i = 0; i < inv.length; i++) {
@@ -183,7 +184,10 @@ export function ropeInvFreqFromConfig(json: unknown, where = 'config.json'): Flo
       // Long wavelengths (low frequencies) are slowed by `factor`, short ones kept, and the band
       // between blends the two.
       const scaled = wavelen > lowWavelen ? fr(inv[i] / fr(factor)) : inv[i];
-      if (wavelen < highWavelen || wavelen > lowWavelen) { inv[i] = scaled; continue; }
+      if (wavelen < highWavelen || wavelen > lowWavelen) {
+        inv[i] = scaled;
+        continue;
+      }
       const smooth = fr(fr(fr(fr(1 / wavelen) * fr(oldCtx)) - fr(low)) / fr(high - low));
       inv[i] = fr(fr(fr(fr(1 - smooth) * scaled) / fr(factor)) + fr(smooth * scaled));
     }
@@ -313,8 +317,14 @@ export function configToHfJson(cfg: ModelConfig, opts: { ropeScaling?: unknown }
     if (cfg.vision) {
       const v = cfg.vision;
       th.vision = {
-        image_size: v.imageSize, patch_size: v.patchSize, channels: v.channels, hidden_size: v.hiddenSize,
-        intermediate_size: v.intermediateSize, num_layers: v.numLayers, num_heads: v.numHeads, rms_norm_eps: v.rmsNormEps,
+        image_size: v.imageSize,
+        patch_size: v.patchSize,
+        channels: v.channels,
+        hidden_size: v.hiddenSize,
+        intermediate_size: v.intermediateSize,
+        num_layers: v.numLayers,
+        num_heads: v.numHeads,
+        rms_norm_eps: v.rmsNormEps,
       };
     }
     if (cfg.imageTokenId !== undefined) th.image_token_id = cfg.imageTokenId;
@@ -346,7 +356,10 @@ export function checkWeights(cfg: ModelConfig, weights: WeightMap, where: string
       throw new InputError(joinWhere(where, fileForTensor(p.name)), `tensor ${p.name} [${p.shape.join(', ')}] is missing${why}`);
     }
     if (w.shape.length !== p.shape.length || w.shape.some((d, i) => d !== p.shape[i])) {
-      throw new InputError(joinWhere(where, fileOf(p.name)), `tensor ${p.name} has shape [${w.shape.join(', ')}] but config.json implies [${p.shape.join(', ')}]`);
+      throw new InputError(
+        joinWhere(where, fileOf(p.name)),
+        `tensor ${p.name} has shape [${w.shape.join(', ')}] but config.json implies [${p.shape.join(', ')}]`,
+      );
     }
     const n = p.shape.reduce((a, b) => a * b, 1);
     if (w.data.length !== n) {
@@ -363,10 +376,14 @@ export function checkWeights(cfg: ModelConfig, weights: WeightMap, where: string
  * its shards, then vision.safetensors when present. Tensors the config does not describe (such as
  * saved rotary inv_freq buffers, or lm_head of a tied model) are dropped.
  */
-export async function loadHfFolder(src: FileSource, where: string = src.name, o: {
-  /** Runs on the config before any weight is read (e.g. whether the model fits the adapter). */
-  checkConfig?: (config: ModelConfig, where: string) => void;
-} = {}): Promise<{ config: ModelConfig; configJson: Json; weights: WeightMap }> {
+export async function loadHfFolder(
+  src: FileSource,
+  where: string = src.name,
+  o: {
+    /** Runs on the config before any weight is read (e.g. whether the model fits the adapter). */
+    checkConfig?: (config: ModelConfig, where: string) => void;
+  } = {},
+): Promise<{ config: ModelConfig; configJson: Json; weights: WeightMap }> {
   if (!(await src.exists('config.json'))) throw new InputError(where, 'no config.json in this folder');
   const configJson = await readJson(src, 'config.json', where);
   const config = configFromHfJson(configJson, joinWhere(where, 'config.json'));
@@ -401,7 +418,10 @@ export async function loadHfFolder(src: FileSource, where: string = src.name, o:
     }
     for (const [name, file] of Object.entries(map)) {
       if (from.get(name) !== file) {
-        throw new InputError(joinWhere(where, file as string), `${INDEX} puts tensor ${name} in this shard but it is ${from.has(name) ? `in ${from.get(name)}` : 'not there'}`);
+        throw new InputError(
+          joinWhere(where, file as string),
+          `${INDEX} puts tensor ${name} in this shard but it is ${from.has(name) ? `in ${from.get(name)}` : 'not there'}`,
+        );
       }
     }
   } else if (await src.exists('model.safetensors')) {
@@ -422,8 +442,13 @@ export async function loadHfFolder(src: FileSource, where: string = src.name, o:
  * "vision."), vision.safetensors (the vision encoder, if any), generation_config.json, any extra
  * files (tokenizer.json, ...), and config.json last, so a folder with a config.json is complete.
  */
-export async function saveHfFolder(sink: FileSink, config: ModelConfig, weights: WeightMap,
-  extraFiles: Record<string, Uint8Array | string> = {}, opts: { ropeScaling?: unknown } = {}): Promise<void> {
+export async function saveHfFolder(
+  sink: FileSink,
+  config: ModelConfig,
+  weights: WeightMap,
+  extraFiles: Record<string, Uint8Array | string> = {},
+  opts: { ropeScaling?: unknown } = {},
+): Promise<void> {
   const configJson = configToHfJson(config, opts);
   checkWeights(config, weights, 'weights to save');
   const order = new Map<string, number>(paramSpecs(config).map((p, i) => [p.name, i]));
@@ -459,7 +484,13 @@ export async function loadModelFolder(gpu: Gpu, src: FileSource, where: string =
 }
 
 /** Write a model (config, weights and tokenizer files) as one atomic workspace folder (Workspace.writeFolder). */
-export async function writeModelFolder(ws: Workspace, dir: string, cfg: ModelConfig, weights: WeightMap, extraFiles: Record<string, Uint8Array | string> = {}): Promise<void> {
+export async function writeModelFolder(
+  ws: Workspace,
+  dir: string,
+  cfg: ModelConfig,
+  weights: WeightMap,
+  extraFiles: Record<string, Uint8Array | string> = {},
+): Promise<void> {
   const staged = new MemoryFiles(dir);
   await saveHfFolder(staged, cfg, weights, extraFiles);
   await ws.writeFolder(dir, Object.fromEntries(staged.files));

@@ -9,7 +9,13 @@ export function decodeRgbaNode(bytes: Uint8Array, format: ImageFormat, where: st
   try {
     if (format === 'jpeg') {
       // Tolerant decoding would turn a truncated file into an image with grey blocks; fail instead.
-      const img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, tolerantDecoding: false, maxMemoryUsageInMB: 1024, maxResolutionInMP: MAX_IMAGE_PIXELS / 1e6 });
+      const img = jpeg.decode(bytes, {
+        useTArray: true,
+        formatAsRGBA: true,
+        tolerantDecoding: false,
+        maxMemoryUsageInMB: 1024,
+        maxResolutionInMP: MAX_IMAGE_PIXELS / 1e6,
+      });
       return { width: img.width, height: img.height, rgba: img.data };
     }
     const png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));

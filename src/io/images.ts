@@ -40,8 +40,18 @@ export interface DecodeOptions {
 
 export function imageFormat(bytes: Uint8Array): ImageFormat | null {
   if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'jpeg';
-  if (bytes.length >= 8 && bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47 &&
-    bytes[4] === 0x0d && bytes[5] === 0x0a && bytes[6] === 0x1a && bytes[7] === 0x0a) return 'png';
+  if (
+    bytes.length >= 8 &&
+    bytes[0] === 0x89 &&
+    bytes[1] === 0x50 &&
+    bytes[2] === 0x4e &&
+    bytes[3] === 0x47 &&
+    bytes[4] === 0x0d &&
+    bytes[5] === 0x0a &&
+    bytes[6] === 0x1a &&
+    bytes[7] === 0x0a
+  )
+    return 'png';
   return null;
 }
 
@@ -71,7 +81,8 @@ export async function decodeRgba(bytes: Uint8Array, where = 'image'): Promise<Rg
     throw new InputError(where, `the PNG header says ${size.width} x ${size.height} pixels, above the limit of ${MAX_IMAGE_PIXELS / 1e6} megapixels`);
   }
   const img = inBrowser() ? await decodeInBrowser(bytes, format, where) : (await import('./images-node')).decodeRgbaNode(bytes, format, where);
-  if (img.width * img.height > MAX_IMAGE_PIXELS) throw new InputError(where, `${img.width} x ${img.height} pixels is above the limit of ${MAX_IMAGE_PIXELS / 1e6} megapixels`);
+  if (img.width * img.height > MAX_IMAGE_PIXELS)
+    throw new InputError(where, `${img.width} x ${img.height} pixels is above the limit of ${MAX_IMAGE_PIXELS / 1e6} megapixels`);
   if (img.width < 1 || img.height < 1) throw new InputError(where, `has no pixels (${img.width} x ${img.height})`);
   return img;
 }
@@ -118,15 +129,22 @@ export function axisTaps(src: number, dst: number, mode: 'area' | 'bilinear'): A
       const b = (i + 1) * scale;
       for (let j = Math.floor(a); j < Math.min(src, Math.ceil(b)); j++) {
         const overlap = Math.min(b, j + 1) - Math.max(a, j);
-        if (overlap > 0) { idx.push(j); w.push(overlap / scale); }
+        if (overlap > 0) {
+          idx.push(j);
+          w.push(overlap / scale);
+        }
       }
     } else {
       // Pixel centres at half-integers (align_corners = false), clamped at the border.
       const x = Math.min(Math.max((i + 0.5) * scale - 0.5, 0), src - 1);
       const j0 = Math.floor(x);
       const t = x - j0;
-      idx.push(j0); w.push(1 - t);
-      if (t > 0) { idx.push(Math.min(j0 + 1, src - 1)); w.push(t); }
+      idx.push(j0);
+      w.push(1 - t);
+      if (t > 0) {
+        idx.push(Math.min(j0 + 1, src - 1));
+        w.push(t);
+      }
     }
     count[i] = idx.length - start[i];
   }
@@ -167,9 +185,15 @@ export function rgbaToFloat(img: RgbaImage, channels: 1 | 3): Float32Array {
   const out = new Float32Array(n * channels);
   const p = img.rgba;
   for (let i = 0; i < n; i++) {
-    const r = p[4 * i], g = p[4 * i + 1], b = p[4 * i + 2];
+    const r = p[4 * i],
+      g = p[4 * i + 1],
+      b = p[4 * i + 2];
     if (channels === 1) out[i] = (0.299 * r + 0.587 * g + 0.114 * b) / 255;
-    else { out[3 * i] = r / 255; out[3 * i + 1] = g / 255; out[3 * i + 2] = b / 255; }
+    else {
+      out[3 * i] = r / 255;
+      out[3 * i + 1] = g / 255;
+      out[3 * i + 2] = b / 255;
+    }
   }
   return out;
 }

@@ -41,7 +41,9 @@ export class OnnxGraphBuilder {
   dataBytes = 0;
   private n = 0;
 
-  fresh(hint: string): string { return `${hint}_${this.n++}`; }
+  fresh(hint: string): string {
+    return `${hint}_${this.n++}`;
+  }
 
   floatInit(name: string, dims: number[], data: ArrayLike<number>): string {
     const count = dims.reduce((a, b) => a * b, 1);
@@ -263,7 +265,10 @@ export function buildLlamaGraph(cfg: ModelConfig, weight: (name: string) => Floa
   }
 
   if (g.dataBytes > MAX_INLINE_BYTES) {
-    throw new InputError('onnx export', `the weights take ${(g.dataBytes / 2 ** 30).toFixed(2)} GiB; one ONNX file holds at most 2 GiB (external data is not written by this exporter)`);
+    throw new InputError(
+      'onnx export',
+      `the weights take ${(g.dataBytes / 2 ** 30).toFixed(2)} GiB; one ONNX file holds at most 2 GiB (external data is not written by this exporter)`,
+    );
   }
   return onnx.ModelProto.create({
     irVersion: 8,
@@ -325,7 +330,8 @@ export async function exportOnnxFolder(src: FileSource, sink: FileSink, o: { whe
   const where = o.where ?? src.name;
   // Everything is read and checked before anything is written.
   const { config, configJson, weights } = await loadHfFolder(src, where);
-  if (!(await src.exists('tokenizer.json'))) throw new InputError(where, 'no tokenizer.json in this folder: transformers.js needs the tokenizer beside the model');
+  if (!(await src.exists('tokenizer.json')))
+    throw new InputError(where, 'no tokenizer.json in this folder: transformers.js needs the tokenizer beside the model');
   const tokenizerJson = await src.read('tokenizer.json');
   const tokConfig = (await src.exists('tokenizer_config.json')) ? await readJson(src, 'tokenizer_config.json', where) : {};
   if (!isObj(tokConfig)) throw new InputError(joinWhere(where, 'tokenizer_config.json'), 'must be a JSON object');
@@ -354,7 +360,10 @@ export async function exportOnnxFolder(src: FileSource, sink: FileSink, o: { whe
   }
 
   const written: string[] = [];
-  const put = async (path: string, data: Uint8Array) => { await sink.write(path, data); written.push(path); };
+  const put = async (path: string, data: Uint8Array) => {
+    await sink.write(path, data);
+    written.push(path);
+  };
   await put('onnx/model.onnx', bytes);
   await put('tokenizer.json', tokenizerJson);
   await put('tokenizer_config.json', encodeJson(tokenizerConfig));

@@ -10,7 +10,16 @@ export type StDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | '
 
 /** Bytes per element of each dtype this reader converts to f32. */
 export const ST_DTYPE_SIZE: Readonly<Record<StDtype, number>> = {
-  F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1,
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U8: 1,
+  BOOL: 1,
 };
 
 /** Index of the first NaN or infinite value, or -1. */
@@ -19,22 +28,34 @@ export function firstNonFinite(data: Float32Array): number {
   return -1;
 }
 
-export interface StTensorInfo { name: string; dtype: string; shape: number[]; begin: number; end: number }
+export interface StTensorInfo {
+  name: string;
+  dtype: string;
+  shape: number[];
+  begin: number;
+  end: number;
+}
 
 /** The Rust reference refuses headers above 100 MB; a bigger one is a corrupt length, not a model. */
 const MAX_HEADER_BYTES = 100_000_000;
 
 const isDtype = (d: unknown): d is StDtype => typeof d === 'string' && Object.hasOwn(ST_DTYPE_SIZE, d);
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
-const show = (v: unknown) => { try { return JSON.stringify(v) ?? String(v); } catch { return String(v); } };
+const show = (v: unknown) => {
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
+};
 
-export function parseSafetensorsHeader(bytes: Uint8Array, where: string):
-  { tensors: StTensorInfo[]; metadata: Record<string, string>; dataStart: number } {
+export function parseSafetensorsHeader(bytes: Uint8Array, where: string): { tensors: StTensorInfo[]; metadata: Record<string, string>; dataStart: number } {
   if (bytes.length < 8) {
     throw new InputError(where, `file is ${bytes.length} bytes, too short to hold the 8-byte safetensors header length (truncated or not a safetensors file)`);
   }
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const lo = dv.getUint32(0, true), hi = dv.getUint32(4, true);
+  const lo = dv.getUint32(0, true),
+    hi = dv.getUint32(4, true);
   const headerLen = hi * 2 ** 32 + lo;
   if (headerLen > bytes.length - 8) {
     throw new InputError(where, `header length ${headerLen} runs past the end of the file (${bytes.length} bytes): truncated or not a safetensors file`);
@@ -72,7 +93,8 @@ export function parseSafetensorsHeader(bytes: Uint8Array, where: string):
       continue;
     }
     const what = `tensor ${name}`;
-    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new InputError(where, `${what}: entry must be an object with dtype, shape and data_offsets`);
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+      throw new InputError(where, `${what}: entry must be an object with dtype, shape and data_offsets`);
     const { dtype, shape, data_offsets: offs } = raw as Record<string, unknown>;
     if (!isDtype(dtype)) {
       throw new InputError(where, `${what}: unknown or unsupported dtype ${show(dtype)} (supported: ${Object.keys(ST_DTYPE_SIZE).join(', ')})`);
@@ -105,17 +127,22 @@ export function parseSafetensorsHeader(bytes: Uint8Array, where: string):
   // header length are off (one short still parses, the header being space-padded JSON, and shifts
   // every tensor by a byte), which would decode into plausible-looking garbage.
   const spans = [...tensors].sort((a, b) => a.begin - b.begin || a.end - b.end);
-  let covered = 0, last: StTensorInfo | null = null;
+  let covered = 0,
+    last: StTensorInfo | null = null;
   for (const t of spans) {
     if (t.begin < covered) {
       throw new InputError(where, `tensor ${t.name}: data_offsets [${t.begin}, ${t.end}] overlap tensor ${last!.name} [${last!.begin}, ${last!.end}]`);
     }
-    if (t.begin > covered) throw new InputError(where, `tensor ${t.name}: data_offsets [${t.begin}, ${t.end}] leave bytes [${covered}, ${t.begin}) of the data unused`);
+    if (t.begin > covered)
+      throw new InputError(where, `tensor ${t.name}: data_offsets [${t.begin}, ${t.end}] leave bytes [${covered}, ${t.begin}) of the data unused`);
     covered = t.end;
     last = t;
   }
   if (covered !== dataLen) {
-    throw new InputError(where, `the tensors cover ${covered} bytes but the data is ${dataLen} bytes: the header length or the offsets are wrong (or bytes were appended)`);
+    throw new InputError(
+      where,
+      `the tensors cover ${covered} bytes but the data is ${dataLen} bytes: the header length or the offsets are wrong (or bytes were appended)`,
+    );
   }
   return { tensors, metadata, dataStart };
 }
@@ -127,7 +154,8 @@ function halfToFloatTable(): Float32Array {
   const t = new Float32Array(65536);
   for (let h = 0; h < 65536; h++) {
     const sign = h & 0x8000 ? -1 : 1;
-    const e = (h >> 10) & 0x1f, m = h & 0x3ff;
+    const e = (h >> 10) & 0x1f,
+      m = h & 0x3ff;
     if (e === 0) t[h] = sign * m * 2 ** -24;
     else if (e === 31) t[h] = m ? NaN : sign * Infinity;
     else t[h] = sign * (1 + m / 1024) * 2 ** (e - 15);
@@ -153,28 +181,39 @@ function alignedCopy(src: Uint8Array): ArrayBuffer {
  */
 function toFloat32(raw: Uint8Array, dtype: StDtype, n: number): Float32Array {
   switch (dtype) {
-    case 'F32': return new Float32Array(alignedCopy(raw));
-    case 'F64': return Float32Array.from(new Float64Array(alignedCopy(raw)));
+    case 'F32':
+      return new Float32Array(alignedCopy(raw));
+    case 'F64':
+      return Float32Array.from(new Float64Array(alignedCopy(raw)));
     case 'F16': {
-      const h = new Uint16Array(alignedCopy(raw)), t = halfToFloatTable(), out = new Float32Array(n);
+      const h = new Uint16Array(alignedCopy(raw)),
+        t = halfToFloatTable(),
+        out = new Float32Array(n);
       for (let i = 0; i < n; i++) out[i] = t[h[i]];
       return out;
     }
     case 'BF16': {
       // bf16 is the top half of an f32: shift the bits into place and reinterpret.
-      const h = new Uint16Array(alignedCopy(raw)), bits = new Uint32Array(n);
+      const h = new Uint16Array(alignedCopy(raw)),
+        bits = new Uint32Array(n);
       for (let i = 0; i < n; i++) bits[i] = h[i] << 16;
       return new Float32Array(bits.buffer);
     }
     case 'I64': {
-      const v = new BigInt64Array(alignedCopy(raw)), out = new Float32Array(n);
+      const v = new BigInt64Array(alignedCopy(raw)),
+        out = new Float32Array(n);
       for (let i = 0; i < n; i++) out[i] = Number(v[i]);
       return out;
     }
-    case 'I32': return Float32Array.from(new Int32Array(alignedCopy(raw)));
-    case 'I16': return Float32Array.from(new Int16Array(alignedCopy(raw)));
-    case 'I8': return Float32Array.from(new Int8Array(alignedCopy(raw)));
-    case 'U8': case 'BOOL': return Float32Array.from(raw);
+    case 'I32':
+      return Float32Array.from(new Int32Array(alignedCopy(raw)));
+    case 'I16':
+      return Float32Array.from(new Int16Array(alignedCopy(raw)));
+    case 'I8':
+      return Float32Array.from(new Int8Array(alignedCopy(raw)));
+    case 'U8':
+    case 'BOOL':
+      return Float32Array.from(raw);
   }
 }
 

@@ -29,8 +29,7 @@ type Json = Record<string, unknown>;
 const isObj = (v: unknown): v is Json => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /** tokenizer_config.json names special tokens either as strings or as AddedToken objects. */
-const tokenContent = (v: unknown): string | undefined =>
-  typeof v === 'string' ? v : isObj(v) && typeof v.content === 'string' ? v.content : undefined;
+const tokenContent = (v: unknown): string | undefined => (typeof v === 'string' ? v : isObj(v) && typeof v.content === 'string' ? v.content : undefined);
 
 /** Model types the library builds; any other "type" it would quietly run as a legacy word-level model. */
 const MODEL_TYPES = ['BPE', 'WordPiece', 'Unigram'];
@@ -40,23 +39,25 @@ const ID_RANGE = `ids must be integers from 0 to ${MODEL_LIMITS.vocabSize - 1} (
 /** The model block: a type the library runs, and ids an embedding can have. */
 function checkModel(model: Json, where: string): void {
   const type = model.type;
-  if (type !== undefined && !MODEL_TYPES.includes(type as string)) throw new InputError(where, `model.type ${JSON.stringify(type)} is not supported (${MODEL_TYPES.join(', ')})`);
+  if (type !== undefined && !MODEL_TYPES.includes(type as string))
+    throw new InputError(where, `model.type ${JSON.stringify(type)} is not supported (${MODEL_TYPES.join(', ')})`);
   const vocab = model.vocab;
   if (vocab === undefined) return;
   if (type === 'Unigram' || (type === undefined && Array.isArray(vocab))) {
     if (!Array.isArray(vocab) || !vocab.every((p) => Array.isArray(p) && typeof p[0] === 'string' && typeof p[1] === 'number')) {
       throw new InputError(where, 'model.vocab must be a list of [piece, score] pairs for a Unigram model');
     }
-    if (vocab.length > MODEL_LIMITS.vocabSize) throw new InputError(where, `model.vocab has ${vocab.length} pieces, above the limit of ${MODEL_LIMITS.vocabSize}`);
+    if (vocab.length > MODEL_LIMITS.vocabSize)
+      throw new InputError(where, `model.vocab has ${vocab.length} pieces, above the limit of ${MODEL_LIMITS.vocabSize}`);
     return;
   }
   if (!isObj(vocab)) throw new InputError(where, 'model.vocab must be an object of token -> id');
-  for (const [token, id] of Object.entries(vocab)) if (!tokenIdOk(id)) throw new InputError(where, `model.vocab ${JSON.stringify(token)} has id ${JSON.stringify(id)}: ${ID_RANGE}`);
+  for (const [token, id] of Object.entries(vocab))
+    if (!tokenIdOk(id)) throw new InputError(where, `model.vocab ${JSON.stringify(token)} has id ${JSON.stringify(id)}: ${ID_RANGE}`);
 }
 
 /** Build a tokenizer from parsed JSON. `where` names the folder in errors. */
-export function tokenizerFromJson(tokenizerJson: unknown, tokenizerConfig: unknown, where: string,
-  generationConfig?: unknown): TextTokenizer {
+export function tokenizerFromJson(tokenizerJson: unknown, tokenizerConfig: unknown, where: string, generationConfig?: unknown): TextTokenizer {
   const tjWhere = joinWhere(where, 'tokenizer.json');
   if (!isObj(tokenizerJson)) throw new InputError(tjWhere, 'must be a JSON object');
   if (!isObj(tokenizerJson.model)) throw new InputError(tjWhere, 'has no "model" object');
@@ -65,7 +66,8 @@ export function tokenizerFromJson(tokenizerJson: unknown, tokenizerConfig: unkno
   if (!Array.isArray(added) || !added.every((t) => isObj(t) && typeof t.content === 'string' && Number.isSafeInteger(t.id) && (t.id as number) >= 0)) {
     throw new InputError(tjWhere, 'added_tokens must be a list of {id, content, ...} objects');
   }
-  for (const t of added as Json[]) if (!tokenIdOk(t.id)) throw new InputError(tjWhere, `added_tokens: ${JSON.stringify(t.content)} has id ${t.id}: ${ID_RANGE}`);
+  for (const t of added as Json[])
+    if (!tokenIdOk(t.id)) throw new InputError(tjWhere, `added_tokens: ${JSON.stringify(t.content)} has id ${t.id}: ${ID_RANGE}`);
   const config: Json = isObj(tokenizerConfig) ? { ...tokenizerConfig } : {};
   // The library requires these keys to exist even when null, as the Rust serializer always writes them.
   const tj: Json = { normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null, ...tokenizerJson, added_tokens: added };
@@ -110,7 +112,8 @@ export function tokenizerFromJson(tokenizerJson: unknown, tokenizerConfig: unkno
   if (isObj(generationConfig)) {
     const g = generationConfig.eos_token_id;
     for (const id of Array.isArray(g) ? g : g === undefined || g === null ? [] : [g]) {
-      if (!Number.isSafeInteger(id) || id < 0) throw new InputError(joinWhere(where, 'generation_config.json'), `eos_token_id must be token ids, got ${JSON.stringify(g)}`);
+      if (!Number.isSafeInteger(id) || id < 0)
+        throw new InputError(joinWhere(where, 'generation_config.json'), `eos_token_id must be token ids, got ${JSON.stringify(g)}`);
       if (!eosIds.includes(id)) eosIds.push(id);
     }
   }
@@ -124,7 +127,10 @@ export function tokenizerFromJson(tokenizerJson: unknown, tokenizerConfig: unkno
       const ids = guard(`encode ${JSON.stringify(text.slice(0, 60))}`, () => tok.encode(text, { add_special_tokens: opts.addSpecialTokens ?? true }).ids);
       // The library leaves a hole (undefined) where a vocabulary without an unknown token has no piece.
       if (!ids.every((id) => Number.isInteger(id))) {
-        throw new InputError(tjWhere, `cannot encode ${JSON.stringify(text.length > 60 ? `${text.slice(0, 60)}...` : text)}: part of it has no token in the vocabulary and there is no unk_token`);
+        throw new InputError(
+          tjWhere,
+          `cannot encode ${JSON.stringify(text.length > 60 ? `${text.slice(0, 60)}...` : text)}: part of it has no token in the vocabulary and there is no unk_token`,
+        );
       }
       return ids;
     },

@@ -102,17 +102,27 @@ export class MemoryWorkspace implements Workspace {
   readonly files = new Map<string, Uint8Array>();
   constructor(readonly name = 'memory') {}
 
-  private key(p: string) { return pathSegments(p, joinWhere(this.name, p)).join('/'); }
-  private prefix(dir: string) { return dir === '' ? '' : `${this.key(dir)}/`; }
+  private key(p: string) {
+    return pathSegments(p, joinWhere(this.name, p)).join('/');
+  }
+  private prefix(dir: string) {
+    return dir === '' ? '' : `${this.key(dir)}/`;
+  }
 
-  async list() { return [...this.files.keys()].sort(); }
-  async exists(p: string) { return this.files.has(this.key(p)); }
+  async list() {
+    return [...this.files.keys()].sort();
+  }
+  async exists(p: string) {
+    return this.files.has(this.key(p));
+  }
   async read(p: string) {
     const f = this.files.get(this.key(p));
     if (!f) throw new InputError(joinWhere(this.name, p), 'file not found');
     return f.slice();
   }
-  async write(p: string, bytes: Uint8Array) { this.files.set(this.key(p), bytes.slice()); }
+  async write(p: string, bytes: Uint8Array) {
+    this.files.set(this.key(p), bytes.slice());
+  }
   async listDir(dir: string) {
     const pre = this.prefix(dir);
     const seen = new Map<string, DirEntry>();
@@ -137,10 +147,16 @@ export class MemoryWorkspace implements Workspace {
     this.files.delete(k);
     for (const f of [...this.files.keys()]) if (f.startsWith(`${k}/`)) this.files.delete(f);
   }
-  async size(p: string) { return this.files.get(this.key(p))?.length ?? null; }
-  writeFolder(dir: string, files: Record<string, Uint8Array | string>) { return writeFolderByMarker(this, dir, files); }
+  async size(p: string) {
+    return this.files.get(this.key(p))?.length ?? null;
+  }
+  writeFolder(dir: string, files: Record<string, Uint8Array | string>) {
+    return writeFolderByMarker(this, dir, files);
+  }
   /** Memory writes are never cut off half-way. */
-  async removeLeftovers(_dir: string): Promise<string[]> { return []; }
+  async removeLeftovers(_dir: string): Promise<string[]> {
+    return [];
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -224,12 +240,14 @@ export function nodeWorkspace(root: string): Workspace {
       const { fs } = await node();
       try {
         const entries = await fs.readdir(await full(dir), { withFileTypes: true });
-        return entries
-          // Temp files and folders of writes in progress (or of a killed process) are not content.
-          .filter((e) => !NODE_LEFTOVER.test(e.name))
-          .filter((e) => e.isFile() || e.isDirectory())
-          .map((e): DirEntry => ({ name: e.name, kind: e.isDirectory() ? 'dir' : 'file' }))
-          .sort((a, b) => (a.name < b.name ? -1 : 1));
+        return (
+          entries
+            // Temp files and folders of writes in progress (or of a killed process) are not content.
+            .filter((e) => !NODE_LEFTOVER.test(e.name))
+            .filter((e) => e.isFile() || e.isDirectory())
+            .map((e): DirEntry => ({ name: e.name, kind: e.isDirectory() ? 'dir' : 'file' }))
+            .sort((a, b) => (a.name < b.name ? -1 : 1))
+        );
       } catch (e) {
         if (code(e) === 'ENOENT' || code(e) === 'ENOTDIR') return [];
         throw e;
@@ -248,10 +266,14 @@ export function nodeWorkspace(root: string): Workspace {
     async removeLeftovers(dir) {
       const { fs, path } = await node();
       const d = await full(dir);
-      const names = (await fs.readdir(d).catch((e) => {
-        if (code(e) === 'ENOENT' || code(e) === 'ENOTDIR') return [] as string[];
-        throw e;
-      })).filter((n) => NODE_LEFTOVER.test(n)).sort();
+      const names = (
+        await fs.readdir(d).catch((e) => {
+          if (code(e) === 'ENOENT' || code(e) === 'ENOTDIR') return [] as string[];
+          throw e;
+        })
+      )
+        .filter((n) => NODE_LEFTOVER.test(n))
+        .sort();
       for (const n of names) await fs.rm(path.join(d, n), { recursive: true, force: true });
       return names;
     },
@@ -268,7 +290,10 @@ export function nodeWorkspace(root: string): Workspace {
         }
         await fs.writeFile(path.join(tmp, COMPLETE_MARKER), JSON.stringify({ files: Object.keys(files).sort(), at: new Date().toISOString() }) + '\n');
         const old = `${target}.old-${tmpSuffix()}`;
-        const had = await fs.stat(target).then(() => true, () => false);
+        const had = await fs.stat(target).then(
+          () => true,
+          () => false,
+        );
         if (had) await fs.rename(target, old);
         await fs.rename(tmp, target);
         if (had) await fs.rm(old, { recursive: true, force: true });
@@ -346,7 +371,9 @@ export function browserWorkspace(root: FileSystemDirectoryHandle, name = 'browse
         throw e;
       }
     },
-    async exists(p) { return (await ws.size(p)) !== null; },
+    async exists(p) {
+      return (await ws.size(p)) !== null;
+    },
     async size(p) {
       try {
         return (await (await fileAt(p, false)).getFile()).size;
@@ -402,7 +429,9 @@ export function browserWorkspace(root: FileSystemDirectoryHandle, name = 'browse
         if (!notFound(e)) throw e;
       }
     },
-    writeFolder(dir, files) { return writeFolderByMarker(ws, dir, files); },
+    writeFolder(dir, files) {
+      return writeFolderByMarker(ws, dir, files);
+    },
     async removeLeftovers(dir) {
       let d: DirHandle;
       try {
@@ -417,7 +446,13 @@ export function browserWorkspace(root: FileSystemDirectoryHandle, name = 'browse
       const removed: string[] = [];
       for (const n of names.sort()) {
         // One still open (a write of another tab) cannot be removed; it is not ours to remove.
-        if (await d.removeEntry(n).then(() => true, () => false)) removed.push(n);
+        if (
+          await d.removeEntry(n).then(
+            () => true,
+            () => false,
+          )
+        )
+          removed.push(n);
       }
       return removed;
     },
@@ -438,7 +473,10 @@ export function nodeDirSource(dir: string): FileSource {
     exists: ws.exists,
     async list() {
       const { fs } = await node();
-      const isDir = await fs.stat(dir).then((s) => s.isDirectory(), () => false);
+      const isDir = await fs.stat(dir).then(
+        (s) => s.isDirectory(),
+        () => false,
+      );
       if (!isDir) throw new InputError(dir, 'folder not found');
       return ws.list();
     },
@@ -488,6 +526,7 @@ export function pickedSource(from: FileSystemDirectoryHandle | File[]): FileSour
     if (from.length === 0) throw new InputError('picked folder', 'no files were picked');
     return fileListSource(from);
   }
-  if (!from || (from as { kind?: string }).kind !== 'directory') throw new InputError('picked folder', 'expected a folder (a directory handle) or a list of files');
+  if (!from || (from as { kind?: string }).kind !== 'directory')
+    throw new InputError('picked folder', 'expected a folder (a directory handle) or a list of files');
   return browserDirSource(from);
 }

@@ -101,9 +101,7 @@ export interface ModelInfo {
 // ---------------------------------------------------------------------------------------------
 // Runs
 
-export type RunRequest =
-  | { name: string; kind: 'sft'; config: SftConfig }
-  | { name: string; kind: 'grpo'; config: GrpoConfig };
+export type RunRequest = { name: string; kind: 'sft'; config: SftConfig } | { name: string; kind: 'grpo'; config: GrpoConfig };
 
 /** A run to time before it is started (no name: nothing is written). */
 export type EstimateRequest = { kind: 'sft'; config: SftConfig } | { kind: 'grpo'; config: GrpoConfig };

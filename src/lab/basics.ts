@@ -12,13 +12,19 @@ export function basicsApi(ctx: LabContext): Basics {
   // The model trainLm made; generate decodes from it.
   let demo: Model | null = null;
   return {
-    async init() { return (await ctx.gpu()).info; },
+    async init() {
+      return (await ctx.gpu()).info;
+    },
     async storage() {
       const est = typeof navigator !== 'undefined' && navigator.storage?.estimate ? await navigator.storage.estimate() : {};
       return { usage: est.usage ?? 0, quota: est.quota ?? 0 };
     },
-    async busy() { return ctx.busy; },
-    async cancel() { ctx.cancel(); },
+    async busy() {
+      return ctx.busy;
+    },
+    async cancel() {
+      ctx.cancel();
+    },
     async trainLm(req, onStep) {
       return ctx.exclusive('plain LM training', async () => {
         const { model, steps } = await runLmTraining(await ctx.gpu(), req.cfg, Uint32Array.from(req.stream), req, (s) => onStep?.(s));

@@ -25,7 +25,11 @@ export class LabContext {
   readonly locks: LabLocks;
 
   /** `locks`: the origin's lock manager (default: navigator.locks, or the in-process registry of `ws`). */
-  constructor(readonly ws: Workspace, private readonly makeGpu: () => Promise<Gpu>, locks?: LockManagerLike) {
+  constructor(
+    readonly ws: Workspace,
+    private readonly makeGpu: () => Promise<Gpu>,
+    locks?: LockManagerLike,
+  ) {
     this.locks = new LabLocks(locks ?? defaultLockManager(ws));
   }
 
@@ -40,12 +44,17 @@ export class LabContext {
       }
     }
     // A failed acquisition is not cached: the user may enable WebGPU and retry.
-    this.device ??= this.makeGpu().catch((e) => { this.device = null; throw e; });
+    this.device ??= this.makeGpu().catch((e) => {
+      this.device = null;
+      throw e;
+    });
     return this.device;
   }
 
   /** The job holding the GPU, or null. */
-  get busy(): string | null { return this.job?.name ?? null; }
+  get busy(): string | null {
+    return this.job?.name ?? null;
+  }
 
   /**
    * Run `fn` as the one GPU job. A second job is refused (not queued): the UI shows what holds
@@ -63,7 +72,9 @@ export class LabContext {
   }
 
   /** Abort the current job's signal (the job ends at its next check). */
-  cancel(): void { this.job?.controller.abort(); }
+  cancel(): void {
+    this.job?.controller.abort();
+  }
 
   /** A model folder of the workspace ("models/NAME", "runs/R/checkpoint-S") on the GPU with its tokenizer. */
   async loadModel(path: string): Promise<OpenedModel> {

@@ -9,11 +9,20 @@ import { parquetColumns } from '../data/parquet';
 import type { LoadResult } from '../data/report';
 import type { QAItem } from '../task/schema';
 import { joinWhere, type FileSource, type MemoryFiles } from '../io/files';
-import { isCompleteFolder, } from '../io/workspace';
+import { isCompleteFolder } from '../io/workspace';
 import { checkCurateSettings, curate, passCounts } from '../recipe/curate';
-import { loadRecipeJsonl, } from '../data/loaders/recipe';
+import { loadRecipeJsonl } from '../data/loaders/recipe';
 import {
-  DATASETS_DIR, SPLIT_NAME, dataLabel, forgetDataset, formatCounts, readDatasetInfo, requireFreeName, resolveItems, writeDataset, type DatasetInfo,
+  DATASETS_DIR,
+  SPLIT_NAME,
+  dataLabel,
+  forgetDataset,
+  formatCounts,
+  readDatasetInfo,
+  requireFreeName,
+  resolveItems,
+  writeDataset,
+  type DatasetInfo,
 } from '../data/store';
 import { checkName } from '../util/names';
 import { progressReporter } from '../util/progress';
@@ -33,7 +42,12 @@ export const MAX_PREVIEW = 500;
  * another tab or worker writing the same name is refused, from the free-name check to the write.
  */
 export function owningDataset<T>(locks: LabLocks, name: string, fn: () => Promise<T>): Promise<T> {
-  return locks.hold(`${DATASETS_DIR}/${name}`, `${DATASETS_DIR}/${name}`, 'is being written by another tab or job (an import, a curation or saved traces); wait until it ends or choose another name', fn);
+  return locks.hold(
+    `${DATASETS_DIR}/${name}`,
+    `${DATASETS_DIR}/${name}`,
+    'is being written by another tab or job (an import, a curation or saved traces); wait until it ends or choose another name',
+    fn,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -51,9 +65,15 @@ const SETTING_KEYS = ['file', 'split', 'imageDir', 'closed', 'optionColumns'] as
  * holds several of that format), split (the split's name, default "train"), imageDir, closed ("true":
  * open-ended answers -> multiple choice).
  */
-async function genericOptions(src: FileSource, format: typeof GENERIC[number], columns: Record<string, string> | undefined, name: string): Promise<{ opts: GenericOptions; split: string }> {
+async function genericOptions(
+  src: FileSource,
+  format: (typeof GENERIC)[number],
+  columns: Record<string, string> | undefined,
+  name: string,
+): Promise<{ opts: GenericOptions; split: string }> {
   const where = `import ${name}: columns`;
-  if (!columns || typeof columns !== 'object') throw new InputError(where, `the ${format} loader needs a column mapping (at least question, options and answerLabel or answer)`);
+  if (!columns || typeof columns !== 'object')
+    throw new InputError(where, `the ${format} loader needs a column mapping (at least question, options and answerLabel or answer)`);
   for (const [k, v] of Object.entries(columns)) {
     if (!(MAPPING_KEYS as readonly string[]).includes(k) && !(SETTING_KEYS as readonly string[]).includes(k)) {
       throw new InputError(`${where}.${k}`, `unknown key (known: ${[...MAPPING_KEYS, ...SETTING_KEYS].join(', ')})`);
@@ -65,15 +85,24 @@ async function genericOptions(src: FileSource, format: typeof GENERIC[number], c
   if (file === undefined) {
     const found = (await src.list()).filter((f) => ext.test(f));
     if (found.length === 0) throw new InputError(src.name, `no ${format} file in this folder`);
-    if (found.length > 1) throw new InputError(src.name, `${found.length} ${format} files (${found.slice(0, 5).join(', ')}${found.length > 5 ? ', ...' : ''}): name one with columns.file`);
+    if (found.length > 1)
+      throw new InputError(
+        src.name,
+        `${found.length} ${format} files (${found.slice(0, 5).join(', ')}${found.length > 5 ? ', ...' : ''}): name one with columns.file`,
+      );
     file = found[0];
   } else if (!(await src.exists(file))) {
     throw new InputError(joinWhere(src.name, file), 'file not found (columns.file)');
   }
   const mapping: ColumnMapping = { question: columns.question };
   for (const k of MAPPING_KEYS) if (columns[k] !== undefined) (mapping as unknown as Record<string, string>)[k] = columns[k];
-  if (columns.optionColumns) mapping.optionColumns = columns.optionColumns.split(',').map((c) => c.trim()).filter(Boolean);
-  if (columns.closed !== undefined && columns.closed !== 'true' && columns.closed !== 'false') throw new InputError(`${where}.closed`, `must be "true" or "false", got "${columns.closed}"`);
+  if (columns.optionColumns)
+    mapping.optionColumns = columns.optionColumns
+      .split(',')
+      .map((c) => c.trim())
+      .filter(Boolean);
+  if (columns.closed !== undefined && columns.closed !== 'true' && columns.closed !== 'false')
+    throw new InputError(`${where}.closed`, `must be "true" or "false", got "${columns.closed}"`);
   const split = columns.split ?? 'train';
   return {
     opts: { file, format, columns: mapping, datasetName: name, closed: columns.closed === 'true', imageDir: columns.imageDir, split },
@@ -96,7 +125,7 @@ const KNOWN_LOADERS = () => [...DATASETS.map((d) => d.name), 'recipe', ...GENERI
 async function loadFolder(src: FileSource, req: { name: string; loader: string; columns?: Record<string, string>; splits?: string[] }): Promise<LoadedSplits> {
   const loader = typeof req.loader === 'string' ? req.loader : '';
   if ((GENERIC as readonly string[]).includes(loader)) {
-    const { opts, split } = await genericOptions(src, loader as typeof GENERIC[number], req.columns, req.name);
+    const { opts, split } = await genericOptions(src, loader as (typeof GENERIC)[number], req.columns, req.name);
     return { source: loader, splits: [{ name: split, result: await loadGeneric(src, opts) }] };
   }
   if (loader === 'recipe') {
@@ -113,7 +142,8 @@ async function loadFolder(src: FileSource, req: { name: string; loader: string; 
   const spec = findDataset(loader);
   if (!spec) throw new InputError(`import ${req.name}`, `unknown loader "${loader}" (known: ${KNOWN_LOADERS()})`);
   const wanted = req.splits ?? spec.splits.filter((s) => s !== 'all');
-  for (const s of wanted) if (!spec.splits.includes(s)) throw new InputError(`import ${req.name}`, `${spec.name} has no split "${s}" (it has ${spec.splits.join(', ')})`);
+  for (const s of wanted)
+    if (!spec.splits.includes(s)) throw new InputError(`import ${req.name}`, `${spec.name} has no split "${s}" (it has ${spec.splits.join(', ')})`);
   const out: LoadedSplits = { source: spec.name, splits: [] };
   let firstError: unknown = null;
   for (const split of wanted) {
@@ -157,8 +187,11 @@ async function loadHubFiles(files: MemoryFiles, req: ImportHubRequest): Promise<
   const cols = parquetColumns(await files.read(first), `hf ${req.repo}/${first}`);
   const missing = RECIPE_COLUMNS.filter((c) => !cols.includes(c));
   if (missing.length) {
-    throw new InputError(`hf ${req.repo}`, `its parquet has no ${missing.join(', ')} column (it has ${cols.join(', ')}): the lab reads Hub sets in the recipe schema; ` +
-      'download the files and import the folder with a column mapping (loader "parquet")');
+    throw new InputError(
+      `hf ${req.repo}`,
+      `its parquet has no ${missing.join(', ')} column (it has ${cols.join(', ')}): the lab reads Hub sets in the recipe schema; ` +
+        'download the files and import the folder with a column mapping (loader "parquet")',
+    );
   }
   return loadMedVlThinkerEval(files, { split: req.split });
 }
@@ -174,8 +207,14 @@ async function itemView(item: QAItem): Promise<ItemView> {
     images.push({ name: im.name, mime: fmt === 'jpeg' ? 'image/jpeg' : 'image/png', bytes });
   }
   const v: ItemView = {
-    question: item.question, options: item.options, answer_label: item.answer_label, answer: item.answer,
-    dataset_name: item.dataset_name, dataset_index: item.dataset_index, hash: item.hash, images,
+    question: item.question,
+    options: item.options,
+    answer_label: item.answer_label,
+    answer: item.answer,
+    dataset_name: item.dataset_name,
+    dataset_index: item.dataset_index,
+    hash: item.hash,
+    images,
   };
   if (item.reasoning !== undefined) v.reasoning = item.reasoning;
   if (item.split !== undefined) v.split = item.split;
@@ -210,35 +249,59 @@ export function dataApi(ctx: LabContext): Calls & DataInternal {
     const read = splits.reduce((a, s) => a + s.items.length, 0);
     onProgress?.({ phase: `read ${read} items`, done: 1, total: 1 });
     if (read === 0) {
-      throw new InputError(src.name, `the ${loaded.source} loader found no usable items here${Object.keys(dropped).length ? ` (${formatCounts(dropped)})` : ''}`);
+      throw new InputError(
+        src.name,
+        `the ${loaded.source} loader found no usable items here${Object.keys(dropped).length ? ` (${formatCounts(dropped)})` : ''}`,
+      );
     }
     return writeDataset(ws, name, loaded.source, splits, dropped, onProgress);
   }
 
-  async function importHubWith(req: ImportHubRequest, onProgress: ((p: Progress) => void) | undefined, fetchImpl: typeof fetch | undefined): Promise<DatasetInfo> {
+  async function importHubWith(
+    req: ImportHubRequest,
+    onProgress: ((p: Progress) => void) | undefined,
+    fetchImpl: typeof fetch | undefined,
+  ): Promise<DatasetInfo> {
     return owningDataset(ctx.locks, checkName('import', req.name), () => importHubOwned(req, onProgress, fetchImpl));
   }
 
-  async function importHubOwned(req: ImportHubRequest, onProgress: ((p: Progress) => void) | undefined, fetchImpl: typeof fetch | undefined): Promise<DatasetInfo> {
+  async function importHubOwned(
+    req: ImportHubRequest,
+    onProgress: ((p: Progress) => void) | undefined,
+    fetchImpl: typeof fetch | undefined,
+  ): Promise<DatasetInfo> {
     const name = await requireFreeName(ws, req.name, 'import');
     if (typeof req.split !== 'string' || !SPLIT_NAME.test(req.split)) throw new InputError('import.split', `${JSON.stringify(req.split)} is not a split name`);
     // The parquet files are held in memory until parsed; the dataset stores the items, not the files.
     const { files } = await downloadHubDataset({
-      repo: req.repo, split: req.split, config: req.config || undefined, endpoint: req.endpoint || undefined, token: req.token || undefined, fetch: fetchImpl,
-      onProgress: (p) => onProgress?.({
-        phase: formatHubProgress(p), done: p.bytesDone, total: p.bytesTotal ?? Math.max(p.bytesDone, 1),
-        ...(p.etaSeconds !== null ? { etaSeconds: p.etaSeconds } : {}),
-      }),
+      repo: req.repo,
+      split: req.split,
+      config: req.config || undefined,
+      endpoint: req.endpoint || undefined,
+      token: req.token || undefined,
+      fetch: fetchImpl,
+      onProgress: (p) =>
+        onProgress?.({
+          phase: formatHubProgress(p),
+          done: p.bytesDone,
+          total: p.bytesTotal ?? Math.max(p.bytesDone, 1),
+          ...(p.etaSeconds !== null ? { etaSeconds: p.etaSeconds } : {}),
+        }),
     });
     onProgress?.({ phase: `reading the ${req.split} split`, done: 0, total: 1 });
     const result = await loadHubFiles(files, req);
     const dropped = droppedCounts({ source: '', splits: [{ name: req.split, result }] });
-    if (result.items.length === 0) throw new InputError(`hf ${req.repo}`, `no usable items in split "${req.split}"${Object.keys(dropped).length ? ` (${formatCounts(dropped)})` : ''}`);
+    if (result.items.length === 0)
+      throw new InputError(`hf ${req.repo}`, `no usable items in split "${req.split}"${Object.keys(dropped).length ? ` (${formatCounts(dropped)})` : ''}`);
     return writeDataset(ws, name, `hub:${req.repo}`, [{ name: req.split, items: result.items }], dropped, onProgress);
   }
 
-  async function curateOwned(req: CurateRequest, settings: ReturnType<typeof checkCurateSettings>, saveAs: string | undefined,
-    onProgress: ((p: Progress) => void) | undefined): Promise<CurateReply> {
+  async function curateOwned(
+    req: CurateRequest,
+    settings: ReturnType<typeof checkCurateSettings>,
+    saveAs: string | undefined,
+    onProgress: ((p: Progress) => void) | undefined,
+  ): Promise<CurateReply> {
     return ctx.exclusive('curation', async (signal) => {
       const items = await resolveItems(ws, req.data, 'curate.data');
       if (items.length === 0) throw new InputError('curate.data', 'no items to curate');
@@ -250,7 +313,10 @@ export function dataApi(ctx: LabContext): Calls & DataInternal {
       let entries;
       try {
         entries = await passCounts(model, tok, items, {
-          k, maxNewTokens: req.maxNewTokens, seed: settings.seed, signal,
+          k,
+          maxNewTokens: req.maxNewTokens,
+          seed: settings.seed,
+          signal,
           onProgress: (done, total) => report({ phase, done: Math.floor(done / k), total: Math.floor(total / k) }),
         });
       } catch (e) {
@@ -262,9 +328,16 @@ export function dataApi(ctx: LabContext): Calls & DataInternal {
       if (saveAs !== undefined) {
         if (res.kept.length === 0) throw new InputError('curate.saveAs', `no question has a pass count in ${settings.lo}..${settings.hi}: nothing to save`);
         // Curated sets are training data; they keep the split name they were drawn from when there is one.
-        const split = req.data.kind === 'dataset' ? req.data.split ?? 'train' : req.data.options.split;
-        reply.saved = await writeDataset(ws, saveAs, `curated:${dataLabel(req.data)}`,
-          [{ name: split, items: res.kept.map((e) => e.item), passCounts: res.kept.map((e) => e.passCount) }], {}, onProgress, signal);
+        const split = req.data.kind === 'dataset' ? (req.data.split ?? 'train') : req.data.options.split;
+        reply.saved = await writeDataset(
+          ws,
+          saveAs,
+          `curated:${dataLabel(req.data)}`,
+          [{ name: split, items: res.kept.map((e) => e.item), passCounts: res.kept.map((e) => e.passCount) }],
+          {},
+          onProgress,
+          signal,
+        );
       }
       return reply;
     });
@@ -305,7 +378,10 @@ export function dataApi(ctx: LabContext): Calls & DataInternal {
     },
 
     async previewItems(data, offset, count) {
-      for (const [k, v] of [['offset', offset], ['count', count]] as const) {
+      for (const [k, v] of [
+        ['offset', offset],
+        ['count', count],
+      ] as const) {
         if (!Number.isInteger(v) || v < 0) throw new InputError(`preview ${k}`, `must be an integer >= 0, got ${v}`);
       }
       if (count > MAX_PREVIEW) throw new InputError('preview count', `at most ${MAX_PREVIEW} items per page, got ${count}`);
@@ -318,7 +394,8 @@ export function dataApi(ctx: LabContext): Calls & DataInternal {
 
     async curate(req: CurateRequest, onProgress) {
       const settings = checkCurateSettings(req.settings, 'curate.settings');
-      if (!Number.isInteger(req.maxNewTokens) || req.maxNewTokens < 1) throw new InputError('curate.maxNewTokens', `must be an integer >= 1, got ${req.maxNewTokens}`);
+      if (!Number.isInteger(req.maxNewTokens) || req.maxNewTokens < 1)
+        throw new InputError('curate.maxNewTokens', `must be an integer >= 1, got ${req.maxNewTokens}`);
       await requireModel(ws, req.model);
       const saveAs = req.saveAs !== undefined ? checkName('curate.saveAs', req.saveAs) : undefined;
       // Saving holds the name from its check to the write, the whole curation long.

@@ -31,14 +31,17 @@ const STREAM_EVERY = 4;
 export function askText(req: Pick<AskRequest, 'question' | 'options' | 'recipePrompt' | 'newline'>): string {
   if (req.options && req.recipePrompt) return promptText({ question: req.question, options: req.options }, { newline: req.newline ?? 'literal' });
   if (!req.options) return req.question;
-  return `${req.question}\n\n${Object.entries(req.options).map(([k, v]) => `${k}. ${v}`).join('\n')}`;
+  return `${req.question}\n\n${Object.entries(req.options)
+    .map(([k, v]) => `${k}. ${v}`)
+    .join('\n')}`;
 }
 
 function checkAsk(req: AskRequest) {
   if (typeof req.question !== 'string' || req.question.trim() === '') throw new InputError('ask.question', 'the question is empty');
   if (req.options !== undefined) {
     const o = req.options;
-    if (!o || typeof o !== 'object' || Array.isArray(o) || Object.keys(o).length === 0) throw new InputError('ask.options', 'must be an object of letter -> option text with at least one option');
+    if (!o || typeof o !== 'object' || Array.isArray(o) || Object.keys(o).length === 0)
+      throw new InputError('ask.options', 'must be an object of letter -> option text with at least one option');
     for (const [k, v] of Object.entries(o)) {
       if (!/^[A-Z]$/.test(k)) throw new InputError('ask.options', `option key ${JSON.stringify(k)} is not a capital letter`);
       if (typeof v !== 'string' || v.trim() === '') throw new InputError('ask.options', `option ${k} is empty`);
@@ -84,9 +87,18 @@ export function evalApi(ctx: LabContext): Calls {
         let res;
         try {
           res = await runEval(model, tok, sets, {
-            limit: req.limit || undefined, n: req.n, maxNewTokens: req.maxNewTokens, batchSize: req.batchSize, seed: req.seed, signal, onRecord,
+            limit: req.limit || undefined,
+            n: req.n,
+            maxNewTokens: req.maxNewTokens,
+            batchSize: req.batchSize,
+            seed: req.seed,
+            signal,
+            onRecord,
             prompt: { newline: req.newline ?? 'literal' },
-            onProgress: (p) => { last = p; report({ phase: `evaluating ${p.benchmark}`, done: p.done, total: p.total }); },
+            onProgress: (p) => {
+              last = p;
+              report({ phase: `evaluating ${p.benchmark}`, done: p.done, total: p.total });
+            },
           });
         } catch (e) {
           if (signal.aborted) throw cancelled('evaluation');
@@ -108,8 +120,14 @@ export function evalApi(ctx: LabContext): Calls {
       const path = await requireModel(ws, req.model);
       const cfg = await readModelConfig(ws, path);
       const item: QAItem = {
-        images: req.image ? [bytesRef('the image', req.image)] : [], question: req.question, options: req.options ?? {},
-        answer_label: '', answer: '', dataset_name: 'question', dataset_index: 0, hash: '',
+        images: req.image ? [bytesRef('the image', req.image)] : [],
+        question: req.question,
+        options: req.options ?? {},
+        answer_label: '',
+        answer: '',
+        dataset_name: 'question',
+        dataset_index: 0,
+        hash: '',
       };
       if (req.image && (!cfg.vision || cfg.imageTokenId === undefined)) {
         throw new InputError(path, 'this model has no vision encoder, so it cannot look at an image: ask without the image, or pick a vision-language model');
@@ -125,22 +143,38 @@ export function evalApi(ctx: LabContext): Calls {
         const per = cfg.vision ? patchesPerImage(cfg.vision) : 0;
         const ids = tok.encode(chatPrompt(askText(req), nImages, per), { addSpecialTokens: false });
         const room = cfg.text.maxPositionEmbeddings - ids.length;
-        if (room < 1) throw new InputError('ask.question', `the prompt is ${ids.length} tokens, which fills the model's context of ${cfg.text.maxPositionEmbeddings}`);
+        if (room < 1)
+          throw new InputError('ask.question', `the prompt is ${ids.length} tokens, which fills the model's context of ${cfg.text.maxPositionEmbeddings}`);
         const eos = endOfTurnIds(tok);
         const eosSet = new Set(eos);
         const body = (seq: number[]) => (seq.length && eosSet.has(seq[seq.length - 1]) ? seq.slice(0, -1) : seq);
         let shown = '';
         const show = (text: string) => {
-          if (text !== shown) { shown = text; onToken?.(text); }
+          if (text !== shown) {
+            shown = text;
+            onToken?.(text);
+          }
         };
         let res;
         try {
-          res = await generate(model, [ids], {
-            maxNewTokens: Math.min(req.maxNewTokens, room), greedy: req.temperature === 0, temperature: req.temperature || 1, topP: 1,
-            seed: req.seed ?? 0, eosIds: eos, bannedIds: responseBannedIds(tok, cfg), syncEvery: STREAM_EVERY, signal,
-            // A partial multi-byte character decodes to U+FFFD until its last byte arrives; it is held back.
-            onTokens: (t) => show(tok.decode(body(t[0]), { skipSpecialTokens: false }).replace(/\uFFFD+$/, '')),
-          }, nImages ? { patches, nImages } : undefined);
+          res = await generate(
+            model,
+            [ids],
+            {
+              maxNewTokens: Math.min(req.maxNewTokens, room),
+              greedy: req.temperature === 0,
+              temperature: req.temperature || 1,
+              topP: 1,
+              seed: req.seed ?? 0,
+              eosIds: eos,
+              bannedIds: responseBannedIds(tok, cfg),
+              syncEvery: STREAM_EVERY,
+              signal,
+              // A partial multi-byte character decodes to U+FFFD until its last byte arrives; it is held back.
+              onTokens: (t) => show(tok.decode(body(t[0]), { skipSpecialTokens: false }).replace(/\uFFFD+$/, '')),
+            },
+            nImages ? { patches, nImages } : undefined,
+          );
         } catch (e) {
           if (signal.aborted) throw cancelled('answering');
           throw e;

@@ -26,7 +26,9 @@ export class LockRegistry {
   private readonly held = new Map<string, LockClient>();
 
   /** A new client (a tab). */
-  client(): LockClient { return new LockClient(this.held); }
+  client(): LockClient {
+    return new LockClient(this.held);
+  }
 }
 
 export class LockClient implements LockManagerLike {
@@ -44,7 +46,9 @@ export class LockClient implements LockManagerLike {
     }
   }
 
-  async query() { return { held: [...this.held.keys()].map((name) => ({ name })) }; }
+  async query() {
+    return { held: [...this.held.keys()].map((name) => ({ name })) };
+  }
 
   /** The tab closes: its locks are freed at once, whatever its jobs are still doing. */
   close(): void {

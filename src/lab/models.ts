@@ -11,7 +11,7 @@ import { CommandStream } from '../engine/stream';
 import { download } from '../engine/tensor';
 import { joinWhere, readJson, type FileSink, type FileSource } from '../io/files';
 import { browserDirSink, COMPLETE_MARKER, isCompleteFolder, pickedSource, subWorkspace, type Workspace } from '../io/workspace';
-import { configFromHfJson, loadHfFolder, } from '../io/hf-config';
+import { configFromHfJson, loadHfFolder } from '../io/hf-config';
 import { loadTokenizer } from '../io/tokenizer';
 import { Activations } from '../model/activations';
 import { nextTokenTargets, uploadBatch } from '../model/batch';
@@ -54,7 +54,6 @@ export async function readModelConfig(ws: Workspace, path: string): Promise<Mode
 export async function openModel(ctx: LabContext, path: unknown): Promise<OpenedModel> {
   return ctx.loadModel(await requireModel(ctx.ws, path));
 }
-
 
 // ---------------------------------------------------------------------------------------------
 // Memory estimates.
@@ -103,7 +102,8 @@ async function modelInfo(ws: Workspace, path: string): Promise<ModelInfo> {
 }
 
 /** Files a model folder needs: config, weights (single file or index + shards), vision weights, tokenizer. */
-const TOKENIZER_FILE = /^(tokenizer\.json|tokenizer_config\.json|special_tokens_map\.json|added_tokens\.json|vocab\.json|merges\.txt|chat_template\.(json|jinja)|generation_config\.json)$/;
+const TOKENIZER_FILE =
+  /^(tokenizer\.json|tokenizer_config\.json|special_tokens_map\.json|added_tokens\.json|vocab\.json|merges\.txt|chat_template\.(json|jinja)|generation_config\.json)$/;
 
 async function modelFilesOf(src: FileSource): Promise<string[]> {
   const files = new Set(await src.list());
@@ -151,7 +151,10 @@ export function modelsApi(ctx: LabContext): Calls & ModelsInternal {
       const { config } = await loadHfFolder(src, src.name);
       const tok = await loadTokenizer(src, src.name);
       if (tok.vocabSize > config.text.vocabSize) {
-        throw new InputError(joinWhere(src.name, 'tokenizer.json'), `the tokenizer has ids up to ${tok.vocabSize - 1} but the model's embedding has ${config.text.vocabSize} rows`);
+        throw new InputError(
+          joinWhere(src.name, 'tokenizer.json'),
+          `the tokenizer has ids up to ${tok.vocabSize - 1} but the model's embedding has ${config.text.vocabSize} rows`,
+        );
       }
       const files: Record<string, Uint8Array> = {};
       for (const f of await modelFilesOf(src)) files[f] = await src.read(f);
@@ -168,7 +171,7 @@ export function modelsApi(ctx: LabContext): Calls & ModelsInternal {
       const out: ModelInfo[] = [];
       for (const e of await ws.listDir('models')) {
         const p = `models/${e.name}`;
-        if (e.kind === 'dir' && NAME.test(e.name) && await ws.exists(`${p}/config.json`) && await isCompleteFolder(ws, p)) out.push(await modelInfo(ws, p));
+        if (e.kind === 'dir' && NAME.test(e.name) && (await ws.exists(`${p}/config.json`)) && (await isCompleteFolder(ws, p))) out.push(await modelInfo(ws, p));
       }
       for (const r of await ws.listDir('runs')) {
         if (r.kind !== 'dir' || !NAME.test(r.name)) continue;
@@ -179,7 +182,7 @@ export function modelsApi(ctx: LabContext): Calls & ModelsInternal {
           .sort((a, b) => a - b);
         for (const s of steps) {
           const p = `runs/${r.name}/checkpoint-${s}`;
-          if (await ws.exists(`${p}/config.json`) && await isCompleteFolder(ws, p)) out.push(await modelInfo(ws, p));
+          if ((await ws.exists(`${p}/config.json`)) && (await isCompleteFolder(ws, p))) out.push(await modelInfo(ws, p));
         }
       }
       return out;
@@ -206,12 +209,16 @@ export function modelsApi(ctx: LabContext): Calls & ModelsInternal {
       // belongs to its run, which another tab may be running (and pruning, saving) now.
       const [top, owner] = p.split('/');
       const folder = top === 'runs' ? `runs/${owner}` : p;
-      const elsewhere = top === 'runs' ? `belongs to run ${owner}, which is running in another tab; delete it there or once it ends`
-        : 'is being saved by another tab; wait until it ends';
-      await ctx.exclusive(`deleting ${p}`, () => ctx.locks.hold(folder, p, elsewhere, async () => {
-        ctx.dropModel(p);
-        await ws.remove(p);
-      }));
+      const elsewhere =
+        top === 'runs'
+          ? `belongs to run ${owner}, which is running in another tab; delete it there or once it ends`
+          : 'is being saved by another tab; wait until it ends';
+      await ctx.exclusive(`deleting ${p}`, () =>
+        ctx.locks.hold(folder, p, elsewhere, async () => {
+          ctx.dropModel(p);
+          await ws.remove(p);
+        }),
+      );
     },
 
     async exportModel(path, to) {

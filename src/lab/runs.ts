@@ -17,9 +17,7 @@ import { applyOverrides, sftConfigFrom, type SftConfig } from '../recipe/sft-con
 import { applyGrpoOverrides, grpoConfigFrom, type GrpoConfig } from '../recipe/grpo-config';
 import type { GroupRecord } from '../recipe/grpo';
 import type { RunEvent, RunInfo, RunKind } from '../recipe/run-events';
-import {
-  METRICS_FILE, MetricsLog, ROLLOUTS_FILE, findResume, listCheckpoints, readRunInfo, type ResumePoint,
-} from '../recipe/run-io';
+import { METRICS_FILE, MetricsLog, ROLLOUTS_FILE, findResume, listCheckpoints, readRunInfo, type ResumePoint } from '../recipe/run-io';
 import { runSftJob } from '../recipe/sft-run';
 import type { FolderResolver } from '../recipe/job';
 import { runGrpoJob } from '../recipe/grpo-run';
@@ -27,7 +25,10 @@ import { estimateRun } from '../recipe/estimate';
 import type { EngineApi } from './api';
 import type { LabContext } from './context';
 
-type Calls = Pick<EngineApi, 'startRun' | 'estimateRun' | 'resumeRun' | 'restartRun' | 'stopRun' | 'listRuns' | 'runMetrics' | 'rolloutSteps' | 'rollouts' | 'deleteRun'>;
+type Calls = Pick<
+  EngineApi,
+  'startRun' | 'estimateRun' | 'resumeRun' | 'restartRun' | 'stopRun' | 'listRuns' | 'runMetrics' | 'rolloutSteps' | 'rollouts' | 'deleteRun'
+>;
 
 const RUNS = 'runs';
 const runPath = (name: string) => `${RUNS}/${name}`;
@@ -63,7 +64,12 @@ export function runsApi(ctx: LabContext): Calls {
 
   /** `fn` as the owner of run `name`; refused while another tab runs it. */
   const owning = <T>(name: string, fn: () => Promise<T>): Promise<T> =>
-    ctx.locks.hold(runPath(name), `run ${name}`, 'is running in another tab: pause or stop it there (this tab cannot resume, restart or delete it meanwhile)', fn);
+    ctx.locks.hold(
+      runPath(name),
+      `run ${name}`,
+      'is running in another tab: pause or stop it there (this tab cannot resume, restart or delete it meanwhile)',
+      fn,
+    );
 
   async function existingRun(name: string): Promise<{ run: Workspace; info: RunInfo }> {
     const run = runFolder(name);
@@ -78,9 +84,14 @@ export function runsApi(ctx: LabContext): Calls {
    * record that no job, here or in another tab, is behind was cut off.
    */
   async function present(run: Workspace, info: RunInfo, elsewhere: Set<string>): Promise<RunInfo> {
-    const status = active?.name === info.name ? info.status
-      : elsewhere.has(runPath(info.name)) ? 'running-elsewhere'
-        : info.status === 'running' ? 'interrupted' : info.status;
+    const status =
+      active?.name === info.name
+        ? info.status
+        : elsewhere.has(runPath(info.name))
+          ? 'running-elsewhere'
+          : info.status === 'running'
+            ? 'interrupted'
+            : info.status;
     return { ...info, status, checkpoints: await checkpointsOf(run) };
   }
 
@@ -104,20 +115,32 @@ export function runsApi(ctx: LabContext): Calls {
   function jobOf(name: string, info: RunInfo, steps?: number) {
     const where = `run ${name} config`;
     return info.kind === 'sft'
-      ? { kind: 'sft', config: applyOverrides(sftConfigFrom(info.config, where), steps ? [`maxSteps=${steps}`] : [], 'totalSteps') } as const
-      : { kind: 'grpo', config: applyGrpoOverrides(grpoConfigFrom(info.config, where), steps ? [`steps=${steps}`] : [], 'totalSteps') } as const;
+      ? ({ kind: 'sft', config: applyOverrides(sftConfigFrom(info.config, where), steps ? [`maxSteps=${steps}`] : [], 'totalSteps') } as const)
+      : ({ kind: 'grpo', config: applyGrpoOverrides(grpoConfigFrom(info.config, where), steps ? [`steps=${steps}`] : [], 'totalSteps') } as const);
   }
 
   /** `replace`: the folder holds the run's earlier attempt, cleared once every input has been checked (a restart). */
-  function drive(name: string, job: { kind: 'sft'; config: SftConfig } | { kind: 'grpo'; config: GrpoConfig }, resume: ResumePoint | null,
-    onEvent?: (e: RunEvent) => void, replace = false): Promise<RunInfo> {
+  function drive(
+    name: string,
+    job: { kind: 'sft'; config: SftConfig } | { kind: 'grpo'; config: GrpoConfig },
+    resume: ResumePoint | null,
+    onEvent?: (e: RunEvent) => void,
+    replace = false,
+  ): Promise<RunInfo> {
     return ctx.exclusive(`run ${name}`, async (signal) => {
       const me = { name, stopAs: 'stopped' as 'paused' | 'stopped' };
       active = me;
       let final = null as RunInfo | null;
       const run = runFolder(name);
       const common = {
-        run, name, open: folders, gpu: () => ctx.gpu(), signal, resume, replace, configWhere: `run ${name} config`,
+        run,
+        name,
+        open: folders,
+        gpu: () => ctx.gpu(),
+        signal,
+        resume,
+        replace,
+        configWhere: `run ${name} config`,
         stopStatus: () => me.stopAs,
         onEvent: (e: RunEvent) => {
           if (e.type === 'end') final = e.run;
@@ -145,12 +168,13 @@ export function runsApi(ctx: LabContext): Calls {
       const name = checkRunName(req?.name);
       const kind = checkKind(req.kind);
       const where = `run ${name} config`;
-      const job = kind === 'sft'
-        ? { kind, config: sftConfigFrom(req.config, where) } as const
-        : { kind, config: grpoConfigFrom(req.config, where) } as const;
-      if (job.kind === 'grpo' && !job.config.model) throw new InputError(where, '"model" is empty: name the start model (models/NAME or runs/NAME/checkpoint-STEP)');
+      const job =
+        kind === 'sft' ? ({ kind, config: sftConfigFrom(req.config, where) } as const) : ({ kind, config: grpoConfigFrom(req.config, where) } as const);
+      if (job.kind === 'grpo' && !job.config.model)
+        throw new InputError(where, '"model" is empty: name the start model (models/NAME or runs/NAME/checkpoint-STEP)');
       return owning(name, async () => {
-        if ((await ctx.ws.listDir(runPath(name))).length > 0) throw new InputError(`run ${name}`, 'the name is in use: choose another, or delete that run first');
+        if ((await ctx.ws.listDir(runPath(name))).length > 0)
+          throw new InputError(`run ${name}`, 'the name is in use: choose another, or delete that run first');
         return drive(name, job, null, onEvent);
       });
     },
@@ -158,10 +182,10 @@ export function runsApi(ctx: LabContext): Calls {
     async estimateRun(req) {
       const kind = checkKind(req?.kind);
       const where = 'run config';
-      const job = kind === 'sft'
-        ? { kind, config: sftConfigFrom(req.config, where) } as const
-        : { kind, config: grpoConfigFrom(req.config, where) } as const;
-      if (job.kind === 'grpo' && !job.config.model) throw new InputError(where, '"model" is empty: name the start model (models/NAME or runs/NAME/checkpoint-STEP)');
+      const job =
+        kind === 'sft' ? ({ kind, config: sftConfigFrom(req.config, where) } as const) : ({ kind, config: grpoConfigFrom(req.config, where) } as const);
+      if (job.kind === 'grpo' && !job.config.model)
+        throw new InputError(where, '"model" is empty: name the start model (models/NAME or runs/NAME/checkpoint-STEP)');
       return ctx.exclusive('timing the run', (signal) => estimateRun({ ...job, open: folders, gpu: () => ctx.gpu(), signal, configWhere: where }));
     },
 
@@ -173,7 +197,10 @@ export function runsApi(ctx: LabContext): Calls {
       return owning(name, async () => {
         const { run, info } = await existingRun(name);
         if ((await listCheckpoints(run)).length === 0) {
-          throw new InputError(`run ${name}`, 'has no checkpoint to resume from (it ended before its first); restart it from the start, which keeps its settings');
+          throw new InputError(
+            `run ${name}`,
+            'has no checkpoint to resume from (it ended before its first); restart it from the start, which keeps its settings',
+          );
         }
         const resume = await findResume(run, info.kind);
         return drive(name, jobOf(name, info, steps), resume, onEvent);

@@ -21,12 +21,19 @@ export interface BatchShape {
 function blockEntries(prefix: string, n: number, b: number, t: number, d: number, f: number, h: number, kv: number, hd: number): ArenaEntry[] {
   const e = (name: string, shape: number[], dtype: ArenaEntry['dtype'] = 'f32') => ({ name: `${prefix}${name}`, shape, dtype });
   return [
-    e('ln1', [n, d]), e('rstd1', [n]),
-    e('q', [n, h * hd]), e('k', [n, kv * hd]), e('v', [n, kv * hd]),
-    e('attn', [n, h * hd]), e('lse', [b, h, t]),
+    e('ln1', [n, d]),
+    e('rstd1', [n]),
+    e('q', [n, h * hd]),
+    e('k', [n, kv * hd]),
+    e('v', [n, kv * hd]),
+    e('attn', [n, h * hd]),
+    e('lse', [b, h, t]),
     e('xmid', [n, d]),
-    e('ln2', [n, d]), e('rstd2', [n]),
-    e('gate', [n, f]), e('up', [n, f]), e('h', [n, f]),
+    e('ln2', [n, d]),
+    e('rstd2', [n]),
+    e('gate', [n, f]),
+    e('up', [n, f]),
+    e('h', [n, f]),
   ];
 }
 
@@ -34,10 +41,16 @@ function blockEntries(prefix: string, n: number, b: number, t: number, d: number
 function blockGradEntries(prefix: string, n: number, b: number, t: number, d: number, f: number, h: number, kv: number, hd: number): ArenaEntry[] {
   const e = (name: string, shape: number[]) => ({ name: `${prefix}${name}`, shape, dtype: 'f32' as const });
   return [
-    e('dx', [n, d]), e('dln', [n, d]),
-    e('dq', [n, h * hd]), e('dk', [n, kv * hd]), e('dv', [n, kv * hd]),
-    e('dattn', [n, h * hd]), e('dscratch', [b, h, t]),
-    e('dgate', [n, f]), e('dup', [n, f]), e('dh', [n, f]),
+    e('dx', [n, d]),
+    e('dln', [n, d]),
+    e('dq', [n, h * hd]),
+    e('dk', [n, kv * hd]),
+    e('dv', [n, kv * hd]),
+    e('dattn', [n, h * hd]),
+    e('dscratch', [b, h, t]),
+    e('dgate', [n, f]),
+    e('dup', [n, f]),
+    e('dh', [n, f]),
   ];
 }
 
@@ -47,7 +60,11 @@ export class Activations {
   /** Token-id groups in the current batch's embedding-gradient plan (set by uploadBatch). */
   embRows = 0;
 
-  constructor(readonly gpu: Gpu, readonly cfg: ModelConfig, readonly shape: BatchShape) {
+  constructor(
+    readonly gpu: Gpu,
+    readonly cfg: ModelConfig,
+    readonly shape: BatchShape,
+  ) {
     const { B, T, nImages, training } = shape;
     const t = cfg.text;
     const N = B * T;
@@ -66,17 +83,22 @@ export class Activations {
       entries.push(...blockEntries(`L${l}.`, N, B, T, D, t.intermediateSize, t.numHeads, t.numKvHeads, t.headDim));
     }
     entries.push(
-      { name: 'lnf', shape: [N, D], dtype: 'f32' }, { name: 'rstdf', shape: [N], dtype: 'f32' },
+      { name: 'lnf', shape: [N, D], dtype: 'f32' },
+      { name: 'rstdf', shape: [N], dtype: 'f32' },
       { name: 'logits', shape: [shape.noLogits ? B : N, t.vocabSize], dtype: 'f32' },
-      { name: 'logp', shape: [N], dtype: 'f32' }, { name: 'entropy', shape: [N], dtype: 'f32' },
+      { name: 'logp', shape: [N], dtype: 'f32' },
+      { name: 'entropy', shape: [N], dtype: 'f32' },
       { name: 'coef', shape: [N], dtype: 'f32' },
     );
     if (training) {
       entries.push(...blockGradEntries('g.', N, B, T, D, t.intermediateSize, t.numHeads, t.numKvHeads, t.headDim));
       entries.push({ name: 'dlogits', shape: [N, t.vocabSize], dtype: 'f32' });
       // Embedding-gradient plan (token id groups), at most N rows / positions.
-      entries.push({ name: 'emb.rows', shape: [N], dtype: 'u32' }, { name: 'emb.starts', shape: [N + 1], dtype: 'u32' },
-        { name: 'emb.positions', shape: [N], dtype: 'u32' });
+      entries.push(
+        { name: 'emb.rows', shape: [N], dtype: 'u32' },
+        { name: 'emb.starts', shape: [N + 1], dtype: 'u32' },
+        { name: 'emb.positions', shape: [N], dtype: 'u32' },
+      );
     }
     const v = cfg.vision;
     if (v && nImages > 0) {
@@ -84,13 +106,19 @@ export class Activations {
       const n = nImages * P;
       const dv = v.hiddenSize;
       const vl = training ? v.numLayers : 1;
-      entries.push({ name: 'img.patches', shape: [n, patchDim(v)], dtype: 'f32' }, { name: 'img.index', shape: [n], dtype: 'u32' },
-        { name: 'img.qpos', shape: [n], dtype: 'u32' }, { name: 'img.kstart', shape: [nImages], dtype: 'u32' });
+      entries.push(
+        { name: 'img.patches', shape: [n, patchDim(v)], dtype: 'f32' },
+        { name: 'img.index', shape: [n], dtype: 'u32' },
+        { name: 'img.qpos', shape: [n], dtype: 'u32' },
+        { name: 'img.kstart', shape: [nImages], dtype: 'u32' },
+      );
       for (let l = 0; l <= (training ? v.numLayers : 1); l++) entries.push({ name: `vx.${l}`, shape: [n, dv], dtype: 'f32' });
       for (let l = 0; l < vl; l++) entries.push(...blockEntries(`V${l}.`, n, nImages, P, dv, v.intermediateSize, v.numHeads, v.numHeads, dv / v.numHeads));
       entries.push(
-        { name: 'vnorm', shape: [n, dv], dtype: 'f32' }, { name: 'vrstd', shape: [n], dtype: 'f32' },
-        { name: 'proj1', shape: [n, D], dtype: 'f32' }, { name: 'proj1act', shape: [n, D], dtype: 'f32' },
+        { name: 'vnorm', shape: [n, dv], dtype: 'f32' },
+        { name: 'vrstd', shape: [n], dtype: 'f32' },
+        { name: 'proj1', shape: [n, D], dtype: 'f32' },
+        { name: 'proj1act', shape: [n, D], dtype: 'f32' },
         { name: 'feats', shape: [n, D], dtype: 'f32' },
       );
       if (training) {
@@ -101,7 +129,9 @@ export class Activations {
     this.arena = new Arena(gpu, `activations[${B}x${T}${training ? ',train' : ''}]`, entries);
   }
 
-  get(name: string): Tensor { return this.arena.get(name); }
+  get(name: string): Tensor {
+    return this.arena.get(name);
+  }
   /** Saved tensors of text layer l (all layers share layer 0's in inference mode). */
   layer(prefix: 'L' | 'V', l: number, name: string): Tensor {
     return this.arena.get(`${prefix}${this.shape.training ? l : 0}.${name}`);
@@ -116,5 +146,7 @@ export class Activations {
     return m.B === s.B && m.T === s.T && m.nImages === s.nImages && m.training === s.training && !!m.noLogits === !!s.noLogits;
   }
 
-  release(): void { this.arena.release(); }
+  release(): void {
+    this.arena.release();
+  }
 }

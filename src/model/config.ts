@@ -59,8 +59,7 @@ export interface ParamSpec {
 }
 
 /** Tensors of one pre-norm decoder block, HF names under `prefix` (e.g. `model.layers.3.`). */
-function blockSpecs(prefix: string, d: number, f: number, h: number, kv: number, hd: number,
-  bias: { qkv: boolean; o: boolean; mlp: boolean }): ParamSpec[] {
+function blockSpecs(prefix: string, d: number, f: number, h: number, kv: number, hd: number, bias: { qkv: boolean; o: boolean; mlp: boolean }): ParamSpec[] {
   const out: ParamSpec[] = [];
   const lin = (name: string, o: number, i: number, b: boolean) => {
     out.push({ name: `${prefix}${name}.weight`, shape: [o, i], decay: true });
@@ -83,8 +82,13 @@ export function paramSpecs(cfg: ModelConfig): ParamSpec[] {
   const t = cfg.text;
   const out: ParamSpec[] = [{ name: 'model.embed_tokens.weight', shape: [t.vocabSize, t.hiddenSize], decay: true }];
   for (let l = 0; l < t.numLayers; l++) {
-    out.push(...blockSpecs(`model.layers.${l}.`, t.hiddenSize, t.intermediateSize, t.numHeads, t.numKvHeads, t.headDim,
-      { qkv: t.qkvBias, o: t.oBias, mlp: t.mlpBias }));
+    out.push(
+      ...blockSpecs(`model.layers.${l}.`, t.hiddenSize, t.intermediateSize, t.numHeads, t.numKvHeads, t.headDim, {
+        qkv: t.qkvBias,
+        o: t.oBias,
+        mlp: t.mlpBias,
+      }),
+    );
   }
   out.push({ name: 'model.norm.weight', shape: [t.hiddenSize], decay: false });
   if (!t.tieWordEmbeddings) out.push({ name: 'lm_head.weight', shape: [t.vocabSize, t.hiddenSize], decay: true });
@@ -100,8 +104,7 @@ export function visionParamSpecs(v: VisionConfig, textHidden: number): ParamSpec
     { name: 'vision.pos_embed', shape: [patchesPerImage(v), dv], decay: false },
   ];
   for (let l = 0; l < v.numLayers; l++) {
-    out.push(...blockSpecs(`vision.layers.${l}.`, dv, v.intermediateSize, v.numHeads, v.numHeads, dv / v.numHeads,
-      { qkv: false, o: false, mlp: false }));
+    out.push(...blockSpecs(`vision.layers.${l}.`, dv, v.intermediateSize, v.numHeads, v.numHeads, dv / v.numHeads, { qkv: false, o: false, mlp: false }));
   }
   out.push(
     { name: 'vision.norm.weight', shape: [dv], decay: false },
@@ -126,12 +129,21 @@ function blockParams(d: number, f: number, h: number, kv: number, hd: number, bi
  */
 export function countParams(cfg: ModelConfig): number {
   const t = cfg.text;
-  let n = t.vocabSize * t.hiddenSize * (t.tieWordEmbeddings ? 1 : 2) + t.hiddenSize +
+  let n =
+    t.vocabSize * t.hiddenSize * (t.tieWordEmbeddings ? 1 : 2) +
+    t.hiddenSize +
     t.numLayers * blockParams(t.hiddenSize, t.intermediateSize, t.numHeads, t.numKvHeads, t.headDim, { qkv: t.qkvBias, o: t.oBias, mlp: t.mlpBias });
   const v = cfg.vision;
   if (v) {
-    const dv = v.hiddenSize, d = t.hiddenSize;
-    n += dv * patchDim(v) + dv + patchesPerImage(v) * dv + dv + (d * dv + d) + (d * d + d) +
+    const dv = v.hiddenSize,
+      d = t.hiddenSize;
+    n +=
+      dv * patchDim(v) +
+      dv +
+      patchesPerImage(v) * dv +
+      dv +
+      (d * dv + d) +
+      (d * d + d) +
       v.numLayers * blockParams(dv, v.intermediateSize, v.numHeads, v.numHeads, dv / v.numHeads, { qkv: false, o: false, mlp: false });
   }
   return n;
@@ -142,9 +154,21 @@ export function countParams(cfg: ModelConfig): number {
 
 function text(vocab: number, d: number, layers: number, heads: number, kv: number, f: number, ctx: number): TextConfig {
   return {
-    architecture: 'llama', vocabSize: vocab, hiddenSize: d, intermediateSize: f, numLayers: layers,
-    numHeads: heads, numKvHeads: kv, headDim: d / heads, rmsNormEps: 1e-5, ropeTheta: 10000,
-    maxPositionEmbeddings: ctx, tieWordEmbeddings: true, qkvBias: false, oBias: false, mlpBias: false,
+    architecture: 'llama',
+    vocabSize: vocab,
+    hiddenSize: d,
+    intermediateSize: f,
+    numLayers: layers,
+    numHeads: heads,
+    numKvHeads: kv,
+    headDim: d / heads,
+    rmsNormEps: 1e-5,
+    ropeTheta: 10000,
+    maxPositionEmbeddings: ctx,
+    tieWordEmbeddings: true,
+    qkvBias: false,
+    oBias: false,
+    mlpBias: false,
   };
 }
 
@@ -154,13 +178,13 @@ function vision(img: number, patch: number, d: number, layers: number, heads: nu
 
 export const PRESETS: Record<string, ModelConfig> = {
   /** ~0.3M: tests and the first minute of a demo. */
-  'micro': { text: text(512, 96, 2, 4, 2, 256, 256), vision: vision(32, 8, 48, 1, 2) },
+  micro: { text: text(512, 96, 2, 4, 2, 256, 256), vision: vision(32, 8, 48, 1, 2) },
   /** ~2M: the synth curriculum in minutes on a laptop GPU. */
-  'tiny': { text: text(1024, 192, 4, 6, 2, 512, 512), vision: vision(48, 8, 96, 2, 4) },
+  tiny: { text: text(1024, 192, 4, 6, 2, 512, 512), vision: vision(48, 8, 96, 2, 4) },
   /** ~8M. */
-  'small': { text: text(2048, 320, 6, 8, 4, 864, 768), vision: vision(64, 8, 160, 3, 4) },
+  small: { text: text(2048, 320, 6, 8, 4, 864, 768), vision: vision(64, 8, 160, 3, 4) },
   /** ~30M. */
-  'base': { text: text(4096, 512, 8, 8, 4, 1536, 1024), vision: vision(96, 12, 256, 4, 8) },
+  base: { text: text(4096, 512, 8, 8, 4, 1536, 1024), vision: vision(96, 12, 256, 4, 8) },
 };
 
 /**
@@ -186,8 +210,14 @@ export const MODEL_LIMITS = {
 
 /** The config.json name of each field, so a message names the key in the file as well. */
 const HF_NAMES: Record<string, string> = {
-  vocabSize: 'vocab_size', hiddenSize: 'hidden_size', intermediateSize: 'intermediate_size', numLayers: 'num_hidden_layers',
-  numHeads: 'num_attention_heads', numKvHeads: 'num_key_value_heads', headDim: 'head_dim', maxPositionEmbeddings: 'max_position_embeddings',
+  vocabSize: 'vocab_size',
+  hiddenSize: 'hidden_size',
+  intermediateSize: 'intermediate_size',
+  numLayers: 'num_hidden_layers',
+  numHeads: 'num_attention_heads',
+  numKvHeads: 'num_key_value_heads',
+  headDim: 'head_dim',
+  maxPositionEmbeddings: 'max_position_embeddings',
 };
 
 const WHY: Partial<Record<keyof typeof MODEL_LIMITS, string>> = {
@@ -203,23 +233,44 @@ export function validateConfig(cfg: ModelConfig, where: string): ModelConfig {
     if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new InputError(where, `${prefix}${field(k)} must be a positive integer, got ${v}`);
     if (cap !== undefined && v > cap) {
       const why = WHY[k as keyof typeof MODEL_LIMITS];
-      throw new InputError(where, `${prefix}${field(k)} is ${v}, above the limit of ${cap}${why ? ` (${why})` : ' (far above any real model: a typo or a damaged config?)'}`);
+      throw new InputError(
+        where,
+        `${prefix}${field(k)} is ${v}, above the limit of ${cap}${why ? ` (${why})` : ' (far above any real model: a typo or a damaged config?)'}`,
+      );
     }
   };
   const limit = MODEL_LIMITS as Record<string, number>;
-  (['vocabSize', 'hiddenSize', 'intermediateSize', 'numLayers', 'numHeads', 'numKvHeads', 'headDim', 'maxPositionEmbeddings'] as const).forEach((k) => capped('', k, t[k], limit[k]));
-  if (t.numHeads % t.numKvHeads !== 0) throw new InputError(where, `num_attention_heads (${t.numHeads}) must be a multiple of num_key_value_heads (${t.numKvHeads})`);
+  (['vocabSize', 'hiddenSize', 'intermediateSize', 'numLayers', 'numHeads', 'numKvHeads', 'headDim', 'maxPositionEmbeddings'] as const).forEach((k) =>
+    capped('', k, t[k], limit[k]),
+  );
+  if (t.numHeads % t.numKvHeads !== 0)
+    throw new InputError(where, `num_attention_heads (${t.numHeads}) must be a multiple of num_key_value_heads (${t.numKvHeads})`);
   if (t.headDim % 2 !== 0) throw new InputError(where, `head_dim (${t.headDim}) must be even for rotary embeddings`);
   if (!(t.rmsNormEps > 0)) throw new InputError(where, `rms_norm_eps must be > 0, got ${t.rmsNormEps}`);
   if (cfg.vision) {
     const v = cfg.vision;
-    const vl: Record<string, number | undefined> = { imageSize: limit.imageSize, patchSize: limit.imageSize, channels: limit.channels, hiddenSize: limit.hiddenSize, intermediateSize: limit.intermediateSize, numLayers: limit.numLayers, numHeads: limit.numHeads };
+    const vl: Record<string, number | undefined> = {
+      imageSize: limit.imageSize,
+      patchSize: limit.imageSize,
+      channels: limit.channels,
+      hiddenSize: limit.hiddenSize,
+      intermediateSize: limit.intermediateSize,
+      numLayers: limit.numLayers,
+      numHeads: limit.numHeads,
+    };
     for (const [k, cap] of Object.entries(vl)) capped('vision ', k, (v as unknown as Record<string, unknown>)[k], cap);
     if (v.imageSize % v.patchSize !== 0) throw new InputError(where, `vision image_size ${v.imageSize} is not a multiple of patch_size ${v.patchSize}`);
     if (v.hiddenSize % v.numHeads !== 0) throw new InputError(where, `vision hidden_size ${v.hiddenSize} is not a multiple of num_heads ${v.numHeads}`);
-    if (v.hiddenSize / v.numHeads > HEAD_DIM_MAX) throw new InputError(where, `vision head size ${v.hiddenSize / v.numHeads} (hidden_size / num_heads) is above the limit of ${HEAD_DIM_MAX} (${WHY.headDim})`);
+    if (v.hiddenSize / v.numHeads > HEAD_DIM_MAX)
+      throw new InputError(
+        where,
+        `vision head size ${v.hiddenSize / v.numHeads} (hidden_size / num_heads) is above the limit of ${HEAD_DIM_MAX} (${WHY.headDim})`,
+      );
     if (patchesPerImage(v) > t.maxPositionEmbeddings) {
-      throw new InputError(where, `an image fills ${patchesPerImage(v)} tokens ((image_size / patch_size)^2), more than the context of ${t.maxPositionEmbeddings}`);
+      throw new InputError(
+        where,
+        `an image fills ${patchesPerImage(v)} tokens ((image_size / patch_size)^2), more than the context of ${t.maxPositionEmbeddings}`,
+      );
     }
     if (cfg.imageTokenId !== undefined && (cfg.imageTokenId < 0 || cfg.imageTokenId >= t.vocabSize)) {
       throw new InputError(where, `image_token_id ${cfg.imageTokenId} is outside the vocabulary (${t.vocabSize})`);
@@ -227,8 +278,11 @@ export function validateConfig(cfg: ModelConfig, where: string): ModelConfig {
   }
   const params = countParams(cfg);
   if (params > MODEL_LIMITS.params) {
-    throw new InputError(where, `${params.toExponential(2)} parameters (${(params * 4 / 1e9).toFixed(0)} GB of f32 weights) is above the limit of ${MODEL_LIMITS.params.toExponential(2)}: ` +
-      `hidden_size ${t.hiddenSize}, intermediate_size ${t.intermediateSize}, num_hidden_layers ${t.numLayers}, vocab_size ${t.vocabSize}`);
+    throw new InputError(
+      where,
+      `${params.toExponential(2)} parameters (${((params * 4) / 1e9).toFixed(0)} GB of f32 weights) is above the limit of ${MODEL_LIMITS.params.toExponential(2)}: ` +
+        `hidden_size ${t.hiddenSize}, intermediate_size ${t.intermediateSize}, num_hidden_layers ${t.numLayers}, vocab_size ${t.vocabSize}`,
+    );
   }
   return cfg;
 }

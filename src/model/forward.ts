@@ -24,8 +24,16 @@ import type { Activations } from './activations';
 import { patchDim, patchesPerImage } from './config';
 
 interface BlockDims {
-  B: number; T: number; D: number; F: number; H: number; KVH: number; hd: number; eps: number;
-  causal: boolean; rope: boolean;
+  B: number;
+  T: number;
+  D: number;
+  F: number;
+  H: number;
+  KVH: number;
+  hd: number;
+  eps: number;
+  causal: boolean;
+  rope: boolean;
 }
 
 const rows = (d: BlockDims) => d.B * d.T;
@@ -36,8 +44,19 @@ function linear(s: CommandStream, x: Tensor, W: Tensor, b: Tensor | null, y: Ten
 }
 
 /** Gradients of y = x·Wᵀ + b: dx (=, or += with accumulateDx), dW += dyᵀ·x, db += Σ dy. */
-function linearBackward(s: CommandStream, x: Tensor, W: Tensor, dy: Tensor, dx: Tensor | null, dW: Tensor, db: Tensor | null,
-  n: number, inF: number, outF: number, accumulateDx = false) {
+function linearBackward(
+  s: CommandStream,
+  x: Tensor,
+  W: Tensor,
+  dy: Tensor,
+  dx: Tensor | null,
+  dW: Tensor,
+  db: Tensor | null,
+  n: number,
+  inF: number,
+  outF: number,
+  accumulateDx = false,
+) {
   if (dx) matmul(s, dy, W, dx, { M: n, N: inF, K: outF, accumulate: accumulateDx });
   matmul(s, dy, x, dW, { M: outF, N: inF, K: n, transA: true, accumulate: true });
   if (db) sumRows(s, dy, db, n, outF, true);
@@ -47,14 +66,22 @@ function linearBackward(s: CommandStream, x: Tensor, W: Tensor, dy: Tensor, dx: 
 function blockTensors(get: (name: string) => Tensor | null, prefix: string) {
   const g = (n: string) => get(prefix + n);
   return {
-    ln1: g('input_layernorm.weight')!, ln2: g('post_attention_layernorm.weight')!,
-    wq: g('self_attn.q_proj.weight')!, bq: g('self_attn.q_proj.bias'),
-    wk: g('self_attn.k_proj.weight')!, bk: g('self_attn.k_proj.bias'),
-    wv: g('self_attn.v_proj.weight')!, bv: g('self_attn.v_proj.bias'),
-    wo: g('self_attn.o_proj.weight')!, bo: g('self_attn.o_proj.bias'),
-    wg: g('mlp.gate_proj.weight')!, bg: g('mlp.gate_proj.bias'),
-    wu: g('mlp.up_proj.weight')!, bu: g('mlp.up_proj.bias'),
-    wd: g('mlp.down_proj.weight')!, bd: g('mlp.down_proj.bias'),
+    ln1: g('input_layernorm.weight')!,
+    ln2: g('post_attention_layernorm.weight')!,
+    wq: g('self_attn.q_proj.weight')!,
+    bq: g('self_attn.q_proj.bias'),
+    wk: g('self_attn.k_proj.weight')!,
+    bk: g('self_attn.k_proj.bias'),
+    wv: g('self_attn.v_proj.weight')!,
+    bv: g('self_attn.v_proj.bias'),
+    wo: g('self_attn.o_proj.weight')!,
+    bo: g('self_attn.o_proj.bias'),
+    wg: g('mlp.gate_proj.weight')!,
+    bg: g('mlp.gate_proj.bias'),
+    wu: g('mlp.up_proj.weight')!,
+    bu: g('mlp.up_proj.bias'),
+    wd: g('mlp.down_proj.weight')!,
+    bd: g('mlp.down_proj.bias'),
   };
 }
 
@@ -66,9 +93,13 @@ function gradGetter(m: Model) {
 }
 
 interface BlockIO {
-  x: Tensor; xOut: Tensor;
+  x: Tensor;
+  xOut: Tensor;
   saved: (name: string) => Tensor;
-  positions: Tensor; qpos: Tensor; kstart: Tensor; invFreq: Tensor;
+  positions: Tensor;
+  qpos: Tensor;
+  kstart: Tensor;
+  invFreq: Tensor;
   /** Generation: this layer's KV cache; new keys/values are written at pos0 and attention reads kLen cached keys. */
   cache?: { k: Tensor; v: Tensor; cap: number; pos0: number; kLen: number };
 }
@@ -76,7 +107,8 @@ interface BlockIO {
 function blockForward(s: CommandStream, w: ReturnType<typeof blockTensors>, io: BlockIO, d: BlockDims) {
   const n = rows(d);
   const a = io.saved;
-  const qw = d.H * d.hd, kw = d.KVH * d.hd;
+  const qw = d.H * d.hd,
+    kw = d.KVH * d.hd;
   rmsnormForward(s, io.x, w.ln1, a('ln1'), a('rstd1'), n, d.D, d.eps);
   linear(s, a('ln1'), w.wq, w.bq, a('q'), n, d.D, qw);
   linear(s, a('ln1'), w.wk, w.bk, a('k'), n, d.D, kw);
@@ -89,11 +121,31 @@ function blockForward(s: CommandStream, w: ReturnType<typeof blockTensors>, io: 
     const c = io.cache;
     kvWrite(s, a('k'), c.k, d.B, d.T, c.cap, kw, c.pos0);
     kvWrite(s, a('v'), c.v, d.B, d.T, c.cap, kw, c.pos0);
-    attentionForward(s, a('q'), c.k, c.v, a('attn'), a('lse'), io.qpos, io.kstart,
-      { B: d.B, Tq: d.T, Tk: c.cap, H: d.H, KVH: d.KVH, hd: d.hd, causal: d.causal }, c.kLen);
+    attentionForward(
+      s,
+      a('q'),
+      c.k,
+      c.v,
+      a('attn'),
+      a('lse'),
+      io.qpos,
+      io.kstart,
+      { B: d.B, Tq: d.T, Tk: c.cap, H: d.H, KVH: d.KVH, hd: d.hd, causal: d.causal },
+      c.kLen,
+    );
   } else {
-    attentionForward(s, a('q'), a('k'), a('v'), a('attn'), a('lse'), io.qpos, io.kstart,
-      { B: d.B, Tq: d.T, Tk: d.T, H: d.H, KVH: d.KVH, hd: d.hd, causal: d.causal }, d.T);
+    attentionForward(
+      s,
+      a('q'),
+      a('k'),
+      a('v'),
+      a('attn'),
+      a('lse'),
+      io.qpos,
+      io.kstart,
+      { B: d.B, Tq: d.T, Tk: d.T, H: d.H, KVH: d.KVH, hd: d.hd, causal: d.causal },
+      d.T,
+    );
   }
   copy(s, io.x, a('xmid'), n * d.D);
   linear(s, a('attn'), w.wo, w.bo, a('xmid'), n, qw, d.D, true);
@@ -109,11 +161,18 @@ function blockForward(s: CommandStream, w: ReturnType<typeof blockTensors>, io: 
  * Backward through one block. On entry `sc('dx')` holds dL/d(block output); on exit it holds
  * dL/d(block input). Parameter gradients are accumulated into `gw`.
  */
-function blockBackward(s: CommandStream, w: ReturnType<typeof blockTensors>, gw: ReturnType<typeof blockTensors>,
-  io: BlockIO, sc: (name: string) => Tensor, d: BlockDims) {
+function blockBackward(
+  s: CommandStream,
+  w: ReturnType<typeof blockTensors>,
+  gw: ReturnType<typeof blockTensors>,
+  io: BlockIO,
+  sc: (name: string) => Tensor,
+  d: BlockDims,
+) {
   const n = rows(d);
   const a = io.saved;
-  const qw = d.H * d.hd, kw = d.KVH * d.hd;
+  const qw = d.H * d.hd,
+    kw = d.KVH * d.hd;
   const dx = sc('dx');
   // MLP: out = xmid + down(swiglu(gate(ln2), up(ln2)))
   linearBackward(s, a('h'), w.wd, dx, sc('dh'), gw.wd, gw.bd, n, d.F, d.D);
@@ -123,8 +182,23 @@ function blockBackward(s: CommandStream, w: ReturnType<typeof blockTensors>, gw:
   rmsnormBackward(s, a('xmid'), w.ln2, a('rstd2'), sc('dln'), dx, gw.ln2, n, d.D, true);
   // Attention: xmid = x + o_proj(attention(rope(q), rope(k), v))
   linearBackward(s, a('attn'), w.wo, dx, sc('dattn'), gw.wo, gw.bo, n, qw, d.D);
-  attentionBackward(s, a('q'), a('k'), a('v'), a('attn'), sc('dattn'), a('lse'), io.qpos, io.kstart,
-    sc('dq'), sc('dk'), sc('dv'), sc('dscratch'), { B: d.B, Tq: d.T, Tk: d.T, H: d.H, KVH: d.KVH, hd: d.hd, causal: d.causal }, d.T);
+  attentionBackward(
+    s,
+    a('q'),
+    a('k'),
+    a('v'),
+    a('attn'),
+    sc('dattn'),
+    a('lse'),
+    io.qpos,
+    io.kstart,
+    sc('dq'),
+    sc('dk'),
+    sc('dv'),
+    sc('dscratch'),
+    { B: d.B, Tq: d.T, Tk: d.T, H: d.H, KVH: d.KVH, hd: d.hd, causal: d.causal },
+    d.T,
+  );
   if (d.rope) {
     rope(s, sc('dq'), io.positions, io.invFreq, n, d.H, d.hd, true);
     rope(s, sc('dk'), io.positions, io.invFreq, n, d.KVH, d.hd, true);
@@ -138,16 +212,32 @@ function blockBackward(s: CommandStream, w: ReturnType<typeof blockTensors>, gw:
 function textDims(m: Model, acts: Activations): BlockDims {
   const t = m.cfg.text;
   return {
-    B: acts.shape.B, T: acts.shape.T, D: t.hiddenSize, F: t.intermediateSize, H: t.numHeads, KVH: t.numKvHeads,
-    hd: t.headDim, eps: t.rmsNormEps, causal: true, rope: true,
+    B: acts.shape.B,
+    T: acts.shape.T,
+    D: t.hiddenSize,
+    F: t.intermediateSize,
+    H: t.numHeads,
+    KVH: t.numKvHeads,
+    hd: t.headDim,
+    eps: t.rmsNormEps,
+    causal: true,
+    rope: true,
   };
 }
 
 function visionDims(m: Model, acts: Activations): BlockDims {
   const v = m.cfg.vision!;
   return {
-    B: acts.shape.nImages, T: patchesPerImage(v), D: v.hiddenSize, F: v.intermediateSize, H: v.numHeads, KVH: v.numHeads,
-    hd: v.hiddenSize / v.numHeads, eps: v.rmsNormEps, causal: false, rope: false,
+    B: acts.shape.nImages,
+    T: patchesPerImage(v),
+    D: v.hiddenSize,
+    F: v.intermediateSize,
+    H: v.numHeads,
+    KVH: v.numHeads,
+    hd: v.hiddenSize / v.numHeads,
+    eps: v.rmsNormEps,
+    causal: false,
+    rope: false,
   };
 }
 
@@ -165,10 +255,20 @@ export function visionForward(s: CommandStream, m: Model, acts: Activations) {
   addBroadcastRows(s, m.p('vision.pos_embed'), x0, P * d.D, n * d.D);
   const pg = paramGetter(m);
   for (let l = 0; l < v.numLayers; l++) {
-    blockForward(s, blockTensors(pg, `vision.layers.${l}.`), {
-      x: acts.x('vx', l), xOut: acts.x('vx', l + 1), saved: (k) => acts.layer('V', l, k),
-      positions: acts.get('img.qpos'), qpos: acts.get('img.qpos'), kstart: acts.get('img.kstart'), invFreq: m.consts.get('rope.inv_freq'),
-    }, d);
+    blockForward(
+      s,
+      blockTensors(pg, `vision.layers.${l}.`),
+      {
+        x: acts.x('vx', l),
+        xOut: acts.x('vx', l + 1),
+        saved: (k) => acts.layer('V', l, k),
+        positions: acts.get('img.qpos'),
+        qpos: acts.get('img.qpos'),
+        kstart: acts.get('img.kstart'),
+        invFreq: m.consts.get('rope.inv_freq'),
+      },
+      d,
+    );
   }
   const xl = acts.x('vx', v.numLayers);
   rmsnormForward(s, xl, m.p('vision.norm.weight'), acts.get('vnorm'), acts.get('vrstd'), n, d.D, d.eps);
@@ -186,24 +286,67 @@ export function visionBackward(s: CommandStream, m: Model, acts: Activations) {
   const P = patchesPerImage(v);
   const sc = (k: string) => acts.get(`vg.${k}`);
   const dx = sc('dx');
-  linearBackward(s, acts.get('proj1act'), m.p('vision.projector.fc2.weight'), acts.get('dfeats'), acts.get('dproj'),
-    m.g('vision.projector.fc2.weight'), m.g('vision.projector.fc2.bias'), n, D, D);
+  linearBackward(
+    s,
+    acts.get('proj1act'),
+    m.p('vision.projector.fc2.weight'),
+    acts.get('dfeats'),
+    acts.get('dproj'),
+    m.g('vision.projector.fc2.weight'),
+    m.g('vision.projector.fc2.bias'),
+    n,
+    D,
+    D,
+  );
   // GELU backward into dfeats' storage (free now) to avoid aliasing its input.
   geluBackward(s, acts.get('proj1'), acts.get('dproj'), acts.get('dfeats'), n * D);
-  linearBackward(s, acts.get('vnorm'), m.p('vision.projector.fc1.weight'), acts.get('dfeats'), sc('dln'),
-    m.g('vision.projector.fc1.weight'), m.g('vision.projector.fc1.bias'), n, d.D, D);
+  linearBackward(
+    s,
+    acts.get('vnorm'),
+    m.p('vision.projector.fc1.weight'),
+    acts.get('dfeats'),
+    sc('dln'),
+    m.g('vision.projector.fc1.weight'),
+    m.g('vision.projector.fc1.bias'),
+    n,
+    d.D,
+    D,
+  );
   rmsnormBackward(s, acts.x('vx', v.numLayers), m.p('vision.norm.weight'), acts.get('vrstd'), sc('dln'), dx, m.g('vision.norm.weight'), n, d.D);
-  const pg = paramGetter(m), gg = gradGetter(m);
+  const pg = paramGetter(m),
+    gg = gradGetter(m);
   for (let l = v.numLayers - 1; l >= 0; l--) {
-    blockBackward(s, blockTensors(pg, `vision.layers.${l}.`), blockTensors(gg, `vision.layers.${l}.`), {
-      x: acts.x('vx', l), xOut: acts.x('vx', l + 1), saved: (k) => acts.layer('V', l, k),
-      positions: acts.get('img.qpos'), qpos: acts.get('img.qpos'), kstart: acts.get('img.kstart'), invFreq: m.consts.get('rope.inv_freq'),
-    }, sc, d);
+    blockBackward(
+      s,
+      blockTensors(pg, `vision.layers.${l}.`),
+      blockTensors(gg, `vision.layers.${l}.`),
+      {
+        x: acts.x('vx', l),
+        xOut: acts.x('vx', l + 1),
+        saved: (k) => acts.layer('V', l, k),
+        positions: acts.get('img.qpos'),
+        qpos: acts.get('img.qpos'),
+        kstart: acts.get('img.kstart'),
+        invFreq: m.consts.get('rope.inv_freq'),
+      },
+      sc,
+      d,
+    );
   }
   // x0 = patches·Wᵀ + b + pos_embed (broadcast over images)
   sumRows(s, dx, m.g('vision.pos_embed'), n / P, P * d.D, true);
-  linearBackward(s, acts.get('img.patches'), m.p('vision.patch_embed.weight'), dx, null,
-    m.g('vision.patch_embed.weight'), m.g('vision.patch_embed.bias'), n, patchDim(v), d.D);
+  linearBackward(
+    s,
+    acts.get('img.patches'),
+    m.p('vision.patch_embed.weight'),
+    dx,
+    null,
+    m.g('vision.patch_embed.weight'),
+    m.g('vision.patch_embed.bias'),
+    n,
+    patchDim(v),
+    d.D,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -235,12 +378,21 @@ export function textForward(s: CommandStream, m: Model, acts: Activations, o: Te
   const pg = paramGetter(m);
   const c = o.cache;
   for (let l = 0; l < t.numLayers; l++) {
-    blockForward(s, blockTensors(pg, `model.layers.${l}.`), {
-      x: acts.x('x', l), xOut: acts.x('x', l + 1), saved: (k) => acts.layer('L', l, k),
-      positions: o.positions ?? acts.get('positions'), qpos: o.qpos ?? acts.get('qpos'), kstart: acts.get('kstart'),
-      invFreq: m.consts.get('rope.inv_freq'),
-      cache: c ? { k: c.k(l), v: c.v(l), cap: c.cap, pos0: c.pos0, kLen: c.kLen } : undefined,
-    }, d);
+    blockForward(
+      s,
+      blockTensors(pg, `model.layers.${l}.`),
+      {
+        x: acts.x('x', l),
+        xOut: acts.x('x', l + 1),
+        saved: (k) => acts.layer('L', l, k),
+        positions: o.positions ?? acts.get('positions'),
+        qpos: o.qpos ?? acts.get('qpos'),
+        kstart: acts.get('kstart'),
+        invFreq: m.consts.get('rope.inv_freq'),
+        cache: c ? { k: c.k(l), v: c.v(l), cap: c.cap, pos0: c.pos0, kLen: c.kLen } : undefined,
+      },
+      d,
+    );
   }
   rmsnormForward(s, acts.x('x', t.numLayers), m.p('model.norm.weight'), acts.get('lnf'), acts.get('rstdf'), n, d.D, d.eps);
   if (o.logits ?? true) linear(s, acts.get('lnf'), m.p(m.headName), null, acts.get('logits'), n, d.D, t.vocabSize);
@@ -271,15 +423,27 @@ export function textBackward(s: CommandStream, m: Model, acts: Activations, invT
   logprobBackward(s, acts.get('logits'), acts.get('targets'), acts.get('coef'), acts.get('dlogits'), n, t.vocabSize, invTemp);
   linearBackward(s, acts.get('lnf'), m.p(m.headName), acts.get('dlogits'), sc('dln'), m.g(m.headName), null, n, d.D, t.vocabSize);
   rmsnormBackward(s, acts.x('x', t.numLayers), m.p('model.norm.weight'), acts.get('rstdf'), sc('dln'), dx, m.g('model.norm.weight'), n, d.D);
-  const pg = paramGetter(m), gg = gradGetter(m);
+  const pg = paramGetter(m),
+    gg = gradGetter(m);
   for (let l = t.numLayers - 1; l >= 0; l--) {
-    blockBackward(s, blockTensors(pg, `model.layers.${l}.`), blockTensors(gg, `model.layers.${l}.`), {
-      x: acts.x('x', l), xOut: acts.x('x', l + 1), saved: (k) => acts.layer('L', l, k),
-      positions: acts.get('positions'), qpos: acts.get('qpos'), kstart: acts.get('kstart'), invFreq: m.consts.get('rope.inv_freq'),
-    }, sc, d);
+    blockBackward(
+      s,
+      blockTensors(pg, `model.layers.${l}.`),
+      blockTensors(gg, `model.layers.${l}.`),
+      {
+        x: acts.x('x', l),
+        xOut: acts.x('x', l + 1),
+        saved: (k) => acts.layer('L', l, k),
+        positions: acts.get('positions'),
+        qpos: acts.get('qpos'),
+        kstart: acts.get('kstart'),
+        invFreq: m.consts.get('rope.inv_freq'),
+      },
+      sc,
+      d,
+    );
   }
-  embeddingBackward(s, dx, m.g('model.embed_tokens.weight'), acts.get('emb.rows'), acts.get('emb.starts'), acts.get('emb.positions'),
-    acts.embRows, d.D);
+  embeddingBackward(s, dx, m.g('model.embed_tokens.weight'), acts.get('emb.rows'), acts.get('emb.starts'), acts.get('emb.positions'), acts.embRows, d.D);
   if (m.cfg.vision && acts.shape.nImages > 0) {
     gatherRows(s, dx, acts.get('img.index'), acts.get('dfeats'), acts.shape.nImages * patchesPerImage(m.cfg.vision), d.D);
     visionBackward(s, m, acts);

@@ -72,9 +72,11 @@ export async function generate(m: Model, prompts: number[][], o: GenerateOptions
   if (cap > t.maxPositionEmbeddings) {
     throw new InputError('generate', `prompt (${Tp} tokens) + ${steps} new tokens exceeds the model's context of ${t.maxPositionEmbeddings} tokens`);
   }
-  for (const p of prompts) for (const id of p) {
-    if (!Number.isInteger(id) || id < 0 || id >= t.vocabSize) throw new InputError('generate', `prompt token id ${id} is outside the vocabulary (${t.vocabSize})`);
-  }
+  for (const p of prompts)
+    for (const id of p) {
+      if (!Number.isInteger(id) || id < 0 || id >= t.vocabSize)
+        throw new InputError('generate', `prompt token id ${id} is outside the vocabulary (${t.vocabSize})`);
+    }
   if (steps === 0) return { ids: prompts.map(() => []), logps: prompts.map(() => []), finished: prompts.map(() => false) };
 
   const nImages = images?.nImages ?? 0;
@@ -86,8 +88,10 @@ export async function generate(m: Model, prompts: number[][], o: GenerateOptions
   }
   const cache = new Arena(gpu, 'kvcache', cacheEntries);
   const hist = new Arena(gpu, 'generate', [
-    { name: 'tokens', shape: [steps, Bp], dtype: 'u32' }, { name: 'logp', shape: [steps, Bp], dtype: 'f32' },
-    { name: 'positions', shape: [steps, Bp], dtype: 'u32' }, { name: 'qpos', shape: [steps, Bp], dtype: 'u32' },
+    { name: 'tokens', shape: [steps, Bp], dtype: 'u32' },
+    { name: 'logp', shape: [steps, Bp], dtype: 'f32' },
+    { name: 'positions', shape: [steps, Bp], dtype: 'u32' },
+    { name: 'qpos', shape: [steps, Bp], dtype: 'u32' },
     { name: 'lastRow', shape: [B], dtype: 'u32' },
     { name: 'banned', shape: [bannedWords(t.vocabSize)], dtype: 'u32' },
   ]);
@@ -113,7 +117,14 @@ export async function generate(m: Model, prompts: number[][], o: GenerateOptions
     upload(gpu, prefill.get('kstart'), Uint32Array.from(pads));
     upload(gpu, dec.get('kstart'), Uint32Array.from(pads));
     if (nImages > 0) uploadImages(m, prefill, ids, images!);
-    upload(gpu, hist.get('banned'), bannedMask(t.vocabSize, (o.bannedIds ?? []).filter((id) => !(o.eosIds ?? []).includes(id))));
+    upload(
+      gpu,
+      hist.get('banned'),
+      bannedMask(
+        t.vocabSize,
+        (o.bannedIds ?? []).filter((id) => !(o.eosIds ?? []).includes(id)),
+      ),
+    );
     upload(gpu, hist.get('lastRow'), Uint32Array.from(prompts.map((_, b) => b * Tp + Tp - 1)));
     const stepPos = new Uint32Array(steps * Bp);
     const stepQ = new Uint32Array(steps * Bp);
@@ -128,9 +139,14 @@ export async function generate(m: Model, prompts: number[][], o: GenerateOptions
 
     const row = (name: string, st: number): Tensor => slice(hist.get(name), st * Bp, [B]);
     const sopts = (st: number) => ({
-      greedy: o.greedy ?? false, temperature: o.temperature ?? 1, topP: o.topP ?? 1, seed: o.seed ?? 0, step: st,
+      greedy: o.greedy ?? false,
+      temperature: o.temperature ?? 1,
+      topP: o.topP ?? 1,
+      seed: o.seed ?? 0,
+      step: st,
     });
-    const kcache = (l: number) => cache.get(`k.${l}`), vcache = (l: number) => cache.get(`v.${l}`);
+    const kcache = (l: number) => cache.get(`k.${l}`),
+      vcache = (l: number) => cache.get(`v.${l}`);
 
     textForward(s, m, prefill, { cache: { k: kcache, v: vcache, cap, pos0: 0, kLen: Tp }, logits: false });
     headRows(s, m, prefill.get('lnf'), hist.get('lastRow'), dec.get('lnf'), dec.get('logits'), B);
@@ -151,7 +167,9 @@ export async function generate(m: Model, prompts: number[][], o: GenerateOptions
       if (o.signal?.aborted) throw new Error('generation cancelled');
       if ((st - 1) % syncEvery === 0 && st > 1 && (finishedAll = await check())) break;
       textForward(s, m, dec, {
-        ids: row('tokens', st - 1), positions: row('positions', st), qpos: row('qpos', st),
+        ids: row('tokens', st - 1),
+        positions: row('positions', st),
+        qpos: row('qpos', st),
         cache: { k: kcache, v: vcache, cap, pos0: Tp + st - 1, kLen: Tp + st },
       });
       sample(s, dec.get('logits'), row('tokens', st), row('logp', st), hist.get('banned'), B, t.vocabSize, sopts(st));
@@ -189,7 +207,9 @@ function uploadImages(m: Model, acts: Activations, ids: Uint32Array, images: Ima
   if (!v || m.cfg.imageTokenId === undefined) throw new InputError('generate', 'this model has no vision encoder, but images were given');
   const P = patchesPerImage(v);
   const index: number[] = [];
-  ids.forEach((id, i) => { if (id === m.cfg.imageTokenId) index.push(i); });
+  ids.forEach((id, i) => {
+    if (id === m.cfg.imageTokenId) index.push(i);
+  });
   if (index.length !== images.nImages * P) {
     throw new InputError('generate', `${index.length} <image> tokens in the prompts for ${images.nImages} images of ${P} patches`);
   }

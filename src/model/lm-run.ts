@@ -19,11 +19,20 @@ export interface LmRunOptions {
   signal?: AbortSignal;
 }
 
-export interface LmStep extends StepResult { step: number; lr: number; seconds: number }
+export interface LmStep extends StepResult {
+  step: number;
+  lr: number;
+  seconds: number;
+}
 
 /** Train `model` (or a fresh seeded one of `cfg`) on windows of `stream`; calls onStep after each step. */
-export async function runLmTraining(gpu: Gpu, modelOrCfg: Model | ModelConfig, stream: Uint32Array, o: LmRunOptions,
-  onStep?: (s: LmStep) => void | Promise<void>): Promise<{ model: Model; steps: LmStep[] }> {
+export async function runLmTraining(
+  gpu: Gpu,
+  modelOrCfg: Model | ModelConfig,
+  stream: Uint32Array,
+  o: LmRunOptions,
+  onStep?: (s: LmStep) => void | Promise<void>,
+): Promise<{ model: Model; steps: LmStep[] }> {
   let model: Model;
   if (modelOrCfg instanceof Model) model = modelOrCfg;
   else {

@@ -21,7 +21,13 @@ export const TRAIN_TOKENS = 512;
 export function memoryEstimate(cfg: ModelConfig): { params: number; trainBytes: number; inferBytes: number } {
   const t = cfg.text;
   const params = countParams(cfg);
-  const d = t.hiddenSize, f = t.intermediateSize, q = t.numHeads * t.headDim, kv = t.numKvHeads * t.headDim, h = t.numHeads, V = t.vocabSize, L = t.numLayers;
+  const d = t.hiddenSize,
+    f = t.intermediateSize,
+    q = t.numHeads * t.headDim,
+    kv = t.numKvHeads * t.headDim,
+    h = t.numHeads,
+    V = t.vocabSize,
+    L = t.numLayers;
   const perLayer = 3 * d + 2 + 2 * q + 2 * kv + h + 3 * f;
   const io = 4 + d + 1 + 3;
   const trainPerToken = io + (L + 1) * d + L * perLayer + V + (2 * d + 2 * q + 2 * kv + h + 3 * f) + V + 3;
@@ -44,7 +50,8 @@ export interface AdapterBudget {
 
 /** The largest parameter tensor of a model, from the config in O(1). */
 export function largestParam(cfg: ModelConfig): { name: string; shape: [number, number]; bytes: number } {
-  const t = cfg.text, d = t.hiddenSize;
+  const t = cfg.text,
+    d = t.hiddenSize;
   const c: { name: string; shape: [number, number] }[] = [
     { name: 'model.embed_tokens.weight', shape: [t.vocabSize, d] },
     { name: 'model.layers.0.mlp.gate_proj.weight', shape: [t.intermediateSize, d] },
@@ -72,15 +79,19 @@ const gb = (b: number) => `${(b / 1e9).toFixed(b < 1e9 ? 2 : 1)} GB`;
 export function fitProblem(cfg: ModelConfig, budget: AdapterBudget, use: 'infer' | 'train'): string | null {
   const big = largestParam(cfg);
   if (big.bytes > budget.maxBindingBytes) {
-    return `tensor ${big.name} [${big.shape.join(', ')}] needs ${gb(big.bytes)} in one buffer, more than this adapter's largest buffer ` +
-      `(${gb(budget.maxBindingBytes)}: maxBufferSize / maxStorageBufferBindingSize)`;
+    return (
+      `tensor ${big.name} [${big.shape.join(', ')}] needs ${gb(big.bytes)} in one buffer, more than this adapter's largest buffer ` +
+      `(${gb(budget.maxBindingBytes)}: maxBufferSize / maxStorageBufferBindingSize)`
+    );
   }
   if (budget.memoryBytes) {
     const est = memoryEstimate(cfg);
     const need = use === 'train' ? est.trainBytes : 4 * est.params;
     if (need > budget.memoryBytes) {
-      const what = use === 'train' ? `training needs about ${gb(need)} (weights, gradients, AdamW moments and a batch of ${TRAIN_SEQS} x ${TRAIN_TOKENS} tokens)`
-        : `its weights need ${gb(need)}`;
+      const what =
+        use === 'train'
+          ? `training needs about ${gb(need)} (weights, gradients, AdamW moments and a batch of ${TRAIN_SEQS} x ${TRAIN_TOKENS} tokens)`
+          : `its weights need ${gb(need)}`;
       return `${est.params.toLocaleString('en-US')} parameters: ${what}, more than the ${gb(budget.memoryBytes)} of memory this adapter has`;
     }
   }

@@ -21,7 +21,11 @@ export class Model {
   adamM: Arena | null = null;
   adamV: Arena | null = null;
 
-  constructor(readonly gpu: Gpu, readonly cfg: ModelConfig, invFreq?: Float32Array) {
+  constructor(
+    readonly gpu: Gpu,
+    readonly cfg: ModelConfig,
+    invFreq?: Float32Array,
+  ) {
     checkFits(cfg, gpu, 'infer', 'model');
     this.specs = paramSpecs(cfg);
     const entries = this.specs.map((p) => ({ name: p.name, shape: p.shape, dtype: 'f32' as const }));
@@ -31,13 +35,17 @@ export class Model {
     upload(gpu, this.consts.get('rope.inv_freq'), invFreq ?? ropeInvFreq(cfg.text.ropeTheta, hd));
   }
 
-  p(name: string): Tensor { return this.params.get(name); }
+  p(name: string): Tensor {
+    return this.params.get(name);
+  }
   g(name: string): Tensor {
     if (!this.grads) throw new Error('gradients requested before enableTraining()');
     return this.grads.get(name);
   }
   /** The output projection: lm_head, or the embedding matrix when tied. */
-  get headName() { return this.cfg.text.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight'; }
+  get headName() {
+    return this.cfg.text.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
+  }
 
   /** Allocate gradients and optimizer moments (same layout as the parameters). */
   enableTraining(): void {
@@ -67,7 +75,9 @@ export class Model {
     return out;
   }
 
-  get numParams(): number { return this.specs.reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0); }
+  get numParams(): number {
+    return this.specs.reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0);
+  }
 
   release(): void {
     for (const a of [this.params, this.consts, this.grads, this.adamM, this.adamV]) a?.release();

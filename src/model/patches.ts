@@ -5,7 +5,9 @@ import { patchDim, patchesPerImage, type VisionConfig } from './config';
 
 /** `pixels`: HWC values in [0, 1] of an image already resized to v.imageSize. */
 export function patchify(pixels: Float32Array, v: VisionConfig, where = 'image'): Float32Array {
-  const S = v.imageSize, P = v.patchSize, C = v.channels;
+  const S = v.imageSize,
+    P = v.patchSize,
+    C = v.channels;
   if (pixels.length !== S * S * C) throw new InputError(where, `expected ${S}x${S}x${C} pixels, got ${pixels.length} values`);
   const grid = S / P;
   const out = new Float32Array(patchesPerImage(v) * patchDim(v));

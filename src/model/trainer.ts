@@ -37,7 +37,10 @@ export class Trainer {
   readonly gradNorm: GradNorm;
   step = 0;
 
-  constructor(readonly model: Model, public optim: OptimConfig = { ...DEFAULT_OPTIM }) {
+  constructor(
+    readonly model: Model,
+    public optim: OptimConfig = { ...DEFAULT_OPTIM },
+  ) {
     model.enableTraining();
     this.stream = new CommandStream(model.gpu, 'train');
     this.gradNorm = new GradNorm(model.gpu);
@@ -55,7 +58,8 @@ export class Trainer {
 
   /** Forward + backward of one micro-batch, its loss weighted so the step's loss is the mean over all target tokens. */
   private microBatch(b: TokenBatch, totalTokens: number): { acts: Activations; count: number } {
-    const m = this.model, s = this.stream;
+    const m = this.model,
+      s = this.stream;
     const acts = this.activations(b);
     const count = uploadBatch(m, acts, b);
     const coef = new Float32Array(acts.N);
@@ -73,7 +77,8 @@ export class Trainer {
    * accumulation), left in the model's gradient arena; returns the loss.
    */
   async computeGrads(microBatches: TokenBatch[]): Promise<{ loss: number; tokens: number }> {
-    const m = this.model, s = this.stream;
+    const m = this.model,
+      s = this.stream;
     const total = microBatches.reduce((n, b) => n + (b.targets ? countTargets(b.targets) : 0), 0);
     zeroGrads(s, m);
     let nll = 0;
@@ -100,29 +105,50 @@ export class Trainer {
 
   /** Clip by the global norm and apply AdamW to every parameter tensor. */
   applyUpdate(lr: number): void {
-    const m = this.model, s = this.stream, o = this.optim;
+    const m = this.model,
+      s = this.stream,
+      o = this.optim;
     this.gradNorm.reset(s);
     for (const spec of m.specs) this.gradNorm.accumulate(s, m.g(spec.name));
     this.gradNorm.finalize(s, o.gradClip);
     for (const spec of m.specs) {
-      adamw(s, m.p(spec.name), m.g(spec.name), m.adamM!.get(spec.name), m.adamV!.get(spec.name), {
-        lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: spec.decay ? o.weightDecay : 0, step: this.step,
-      }, this.gradNorm.state);
+      adamw(
+        s,
+        m.p(spec.name),
+        m.g(spec.name),
+        m.adamM!.get(spec.name),
+        m.adamV!.get(spec.name),
+        {
+          lr,
+          beta1: o.beta1,
+          beta2: o.beta2,
+          eps: o.eps,
+          weightDecay: spec.decay ? o.weightDecay : 0,
+          step: this.step,
+        },
+        this.gradNorm.state,
+      );
     }
     s.submit();
   }
 
   /** Mean loss of a batch without updating (evaluation). */
   async evalLoss(b: TokenBatch): Promise<number> {
-    const m = this.model, s = this.stream;
+    const m = this.model,
+      s = this.stream;
     const acts = this.activations(b);
     uploadBatch(m, acts, b);
     textForward(s, m, acts);
     logprobs(s, m, acts);
     s.submit();
     const logp = await download(m.gpu, acts.get('logp'));
-    let nll = 0, n = 0;
-    for (let i = 0; i < acts.N; i++) if (b.targets![i] >= 0) { nll -= logp[i]; n++; }
+    let nll = 0,
+      n = 0;
+    for (let i = 0; i < acts.N; i++)
+      if (b.targets![i] >= 0) {
+        nll -= logp[i];
+        n++;
+      }
     return nll / Math.max(1, n);
   }
 

@@ -49,13 +49,15 @@ export async function createNodeGpu(opts: GpuOptions = {}): Promise<Gpu> {
 /** What to check when Dawn finds no adapter: the ICD named (if any), or why the Vulkan loader could not be loaded. */
 export function noAdapterHint(icd: string | undefined, loaderProblem: string | null): string {
   if (loaderProblem) {
-    return `the Vulkan loader libvulkan.so.1, which Dawn opens to reach any Vulkan driver, could not be loaded (${loaderProblem}): install it ` +
-      '(Debian/Ubuntu: apt-get install libvulkan1; Fedora: dnf install vulkan-loader), or run npm test once, which does';
+    return (
+      `the Vulkan loader libvulkan.so.1, which Dawn opens to reach any Vulkan driver, could not be loaded (${loaderProblem}): install it ` +
+      '(Debian/Ubuntu: apt-get install libvulkan1; Fedora: dnf install vulkan-loader), or run npm test once, which does'
+    );
   }
   return icd
     ? `Dawn found no Vulkan device through ${icd}: check that the file exists and names a driver installed here`
     : 'no Vulkan driver was named and SwiftShader is not installed: install chromium (it ships SwiftShader) or set ' +
-      'VK_ICD_FILENAMES to your GPU vendor\'s Vulkan ICD json';
+        "VK_ICD_FILENAMES to your GPU vendor's Vulkan ICD json";
 }
 
 /**

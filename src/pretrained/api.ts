@@ -83,7 +83,13 @@ export interface DistillReply {
   /** Questions the teacher answered without (some of) their images (a text-only model sees none). */
   withoutImages: number;
   /** Each question, its responses and grades, and the kept trace. */
-  records: { question: string; answer_label: string; responses: { text: string; correct: boolean; finished: boolean }[]; kept: number | null; reasoning: string | null }[];
+  records: {
+    question: string;
+    answer_label: string;
+    responses: { text: string; correct: boolean; finished: boolean }[];
+    kept: number | null;
+    reasoning: string | null;
+  }[];
   saved?: DatasetInfo;
 }
 

@@ -32,12 +32,19 @@ const mb = (b: number) => `${(b / 1e6).toFixed(b < 1e7 ? 2 : 0)} MB`;
 export async function openPretrained(o: NodePretrainedOptions): Promise<{ backend: PretrainedBackend; info: LoadedModel }> {
   if (o.dtype !== undefined && !DTYPES.includes(o.dtype as Dtype)) throw new InputError('--dtype', `must be one of ${DTYPES.join(', ')}, not "${o.dtype}"`);
   if (o.endpoint !== undefined && !/^https?:\/\/[^/]+/.test(o.endpoint)) throw new InputError('--endpoint', `expected an http(s) URL, got "${o.endpoint}"`);
-  const isDir = await stat(o.model).then((s) => s.isDirectory(), () => false);
+  const isDir = await stat(o.model).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
   const model = isDir ? path.resolve(o.model) : o.model;
   if (!isDir && !/^[\w.-]+(\/[\w.-]+)?$/.test(model)) throw new InputError('--model', `"${o.model}" is neither a folder nor a model id like org/name`);
   const cacheDir = path.resolve(o.cacheDir ?? defaultCacheDir());
   const backend = new PretrainedBackend({
-    store: nodeCacheStore(cacheDir), cacheDir, defaultDevice: 'cpu', numThreads: o.threads, memoryBytes: os.totalmem(),
+    store: nodeCacheStore(cacheDir),
+    cacheDir,
+    defaultDevice: 'cpu',
+    numThreads: o.threads,
+    memoryBytes: os.totalmem(),
   });
   let lastLine = Date.now();
   const onProgress = (p: LoadProgress) => {
@@ -48,6 +55,8 @@ export async function openPretrained(o: NodePretrainedOptions): Promise<{ backen
     o.log(`${model}: ${p.phase} ${mb(p.done)} / ${mb(p.total)}`);
   };
   const info = await backend.load({ model, endpoint: o.endpoint, dtype: o.dtype as Dtype | undefined, offline: o.offline }, onProgress);
-  o.log?.(`${info.id}: ${info.kind} model (${info.modelType}), ${info.files.length} files, ${mb(info.bytes)}, ${info.downloaded} downloaded; ${info.device}${info.dtype ? ` ${info.dtype}` : ''}`);
+  o.log?.(
+    `${info.id}: ${info.kind} model (${info.modelType}), ${info.files.length} files, ${mb(info.bytes)}, ${info.downloaded} downloaded; ${info.device}${info.dtype ? ` ${info.dtype}` : ''}`,
+  );
   return { backend, info };
 }

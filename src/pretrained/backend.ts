@@ -14,8 +14,18 @@
 // per worker or process, and it sets `env` afresh on every load.
 
 import {
-  AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor, AutoTokenizer, BaseStreamer,
-  LogitsWarper, ModelFileNotFoundError, ModelRegistry, RawImage, env, random,
+  AutoConfig,
+  AutoModelForCausalLM,
+  AutoModelForImageTextToText,
+  AutoProcessor,
+  AutoTokenizer,
+  BaseStreamer,
+  LogitsWarper,
+  ModelFileNotFoundError,
+  ModelRegistry,
+  RawImage,
+  env,
+  random,
 } from '@huggingface/transformers';
 import type { QAItem } from '../task/schema';
 import { decodeRgba } from '../io/images';
@@ -30,8 +40,15 @@ import { chatPrompt } from '../io/chat';
 import { askVerdict, type AskVerdict } from '../task/reward';
 import { folderCache, parseHubUrl, type ModelCacheStore } from './cache';
 import {
-  catalogEntry, memoryProblem, NotEnoughMemoryError, pickDtype,
-  type AdapterLimits, type CatalogEntry, type Device, type Dtype, type ModelKind,
+  catalogEntry,
+  memoryProblem,
+  NotEnoughMemoryError,
+  pickDtype,
+  type AdapterLimits,
+  type CatalogEntry,
+  type Device,
+  type Dtype,
+  type ModelKind,
 } from './catalog';
 import { distill, type DistillOptions, type DistillResult, type DistillSample } from './distill';
 
@@ -39,8 +56,12 @@ export const DEFAULT_ENDPOINT = 'https://huggingface.co/';
 
 /** A failure a user can act on, naming the model and, where one is to blame, the file. */
 export class PretrainedError extends Error {
-  constructor(readonly kind: 'unsupported' | 'missing-file' | 'network' | 'offline' | 'cancelled', readonly modelId: string,
-    readonly file: string | null, message: string) {
+  constructor(
+    readonly kind: 'unsupported' | 'missing-file' | 'network' | 'offline' | 'cancelled',
+    readonly modelId: string,
+    readonly file: string | null,
+    message: string,
+  ) {
     super(message);
     this.name = 'PretrainedError';
   }
@@ -72,7 +93,11 @@ export interface LoadProgress {
   files: { file: string; loaded: number; total: number; done: boolean }[];
 }
 
-export interface PlannedFile { file: string; bytes: number | null; cached: boolean }
+export interface PlannedFile {
+  file: string;
+  bytes: number | null;
+  cached: boolean;
+}
 
 export interface LoadPlan {
   id: string;
@@ -137,7 +162,11 @@ export interface BackendOptions {
 // ---------------------------------------------------------------------------------------------
 // transformers.js objects, typed as far as this file uses them.
 
-interface TjTensor { dims: number[]; data: ArrayLike<number | bigint>; tolist(): unknown[] }
+interface TjTensor {
+  dims: number[];
+  data: ArrayLike<number | bigint>;
+  tolist(): unknown[];
+}
 interface TjTokenizer {
   (text: string | string[], o?: Record<string, unknown>): { input_ids: TjTensor; attention_mask: TjTensor };
   encode(text: string, o?: { add_special_tokens?: boolean }): number[];
@@ -162,8 +191,18 @@ interface TjModel {
   config: Record<string, unknown>;
   generation_config?: Record<string, unknown> | null;
 }
-interface TjConfig { model_type?: string; architectures?: string[]; [k: string]: unknown }
-interface ProgressInfo { status: string; file?: string; loaded?: number; total?: number; name?: string }
+interface TjConfig {
+  model_type?: string;
+  architectures?: string[];
+  [k: string]: unknown;
+}
+interface ProgressInfo {
+  status: string;
+  file?: string;
+  loaded?: number;
+  total?: number;
+  name?: string;
+}
 
 type Loaded = LoadedModel & {
   model: TjModel;
@@ -182,7 +221,8 @@ let wasmSet = false;
 function noNetworkFetch(host: string): typeof env.fetch {
   return (input, init) => {
     const url = typeof input === 'string' ? input : input instanceof URL ? input.href : (input as Request).url;
-    if (url.startsWith(host) && url.includes('/resolve/')) return Promise.resolve(new Response('not fetched: no network for this load', { status: 404, statusText: NO_NETWORK }));
+    if (url.startsWith(host) && url.includes('/resolve/'))
+      return Promise.resolve(new Response('not fetched: no network for this load', { status: 404, statusText: NO_NETWORK }));
     return BASE_FETCH(input, init);
   };
 }
@@ -197,7 +237,9 @@ const numList = (v: unknown): number[] => (Array.isArray(v) ? v : v === undefine
 
 /** Nucleus sampling: transformers.js 4.3 declares top_p but does not apply it. */
 class NucleusWarper extends LogitsWarper {
-  constructor(private readonly p: number) { super(); }
+  constructor(private readonly p: number) {
+    super();
+  }
   override _call(_ids: unknown, logits: TjTensor): TjTensor {
     const V = logits.dims[logits.dims.length - 1];
     const data = logits.data as Float32Array;
@@ -221,10 +263,18 @@ class NucleusWarper extends LogitsWarper {
 class IdStreamer extends BaseStreamer {
   ids: number[] = [];
   private first = true;
-  constructor(private readonly onIds: (ids: number[]) => void, private readonly signal?: AbortSignal) { super(); }
+  constructor(
+    private readonly onIds: (ids: number[]) => void,
+    private readonly signal?: AbortSignal,
+  ) {
+    super();
+  }
   override put(value: bigint[][]): void {
     if (this.signal?.aborted) throw new PretrainedError('cancelled', '', null, 'generation cancelled');
-    if (this.first) { this.first = false; return; }
+    if (this.first) {
+      this.first = false;
+      return;
+    }
     for (const v of value[0]) this.ids.push(Number(v));
     this.onIds(this.ids);
   }
@@ -238,7 +288,7 @@ function fileOfError(msg: string, id: string): string | null {
   const u = parseHubUrl(quoted);
   if (u) return u.file;
   const at = quoted.indexOf(`${id}/`);
-  return at >= 0 ? quoted.slice(at + id.length + 1) : quoted.split('/').pop() ?? null;
+  return at >= 0 ? quoted.slice(at + id.length + 1) : (quoted.split('/').pop() ?? null);
 }
 
 export class PretrainedBackend {
@@ -313,7 +363,9 @@ export class PretrainedBackend {
     }
   }
 
-  cancel(): void { this.abort?.abort(); }
+  cancel(): void {
+    this.abort?.abort();
+  }
 
   /** Wrap whatever transformers.js threw into an error that names the model and the file. */
   private wrap(e: unknown, id: string, req: PretrainedLoadRequest, pending: string[]): Error {
@@ -328,8 +380,12 @@ export class PretrainedBackend {
       const file = fileOfError(msg, id) ?? pending[0] ?? null;
       if (req.folder || isPathLike(req.model)) return new PretrainedError('missing-file', id, file, `${id}: ${file ?? 'a file'} is missing from ${host}`);
       if (req.offline) {
-        return new PretrainedError('offline', id, file,
-          `${id}: ${file ?? 'a file'} is not in the cache and downloads are off (offline); connect and load it once to keep it`);
+        return new PretrainedError(
+          'offline',
+          id,
+          file,
+          `${id}: ${file ?? 'a file'} is not in the cache and downloads are off (offline); connect and load it once to keep it`,
+        );
       }
       const status = err.status ?? Number(/\b(40[134])\b/.exec(msg)?.[1] ?? 404);
       const why = status === 404 ? 'not found' : status === 401 ? 'not found, or the repository is gated/private (HTTP 401)' : `refused (HTTP ${status})`;
@@ -338,8 +394,12 @@ export class PretrainedBackend {
     if (err instanceof TypeError || /fetch failed|terminated|network|ECONN|socket|aborted|premature|Failed to fetch|ERR_/i.test(msg)) {
       const cause = (err.cause as Error | undefined)?.message;
       const file = pending[0] ?? null;
-      return new PretrainedError('network', id, file,
-        `${id}: the download${file ? ` of ${file}` : ''} from ${host} broke off (${msg}${cause ? `: ${cause}` : ''}); the partial file was not kept, load again to retry`);
+      return new PretrainedError(
+        'network',
+        id,
+        file,
+        `${id}: the download${file ? ` of ${file}` : ''} from ${host} broke off (${msg}${cause ? `: ${cause}` : ''}); the partial file was not kept, load again to retry`,
+      );
     }
     const out = new Error(`${id}: ${msg}`);
     (out as { cause?: unknown }).cause = e;
@@ -361,11 +421,12 @@ export class PretrainedBackend {
       const cached = new Map(status.files.map((f: { file: string; cached: boolean }) => [f.file, f.cached]));
       const out: PlannedFile[] = [];
       for (const file of files) {
-        const meta = await ModelRegistry.get_file_metadata(id, file).catch(() => null) as { exists?: boolean; size?: number } | null;
+        const meta = (await ModelRegistry.get_file_metadata(id, file).catch(() => null)) as { exists?: boolean; size?: number } | null;
         out.push({ file, bytes: meta?.size ?? null, cached: !!cached.get(file) });
       }
       return {
-        id, files: out,
+        id,
+        files: out,
         downloadBytes: out.filter((f) => !f.cached).reduce((a, f) => a + (f.bytes ?? 0), 0),
         totalBytes: out.reduce((a, f) => a + (f.bytes ?? 0), 0),
       };
@@ -379,8 +440,11 @@ export class PretrainedBackend {
     const entry = req.folder ? undefined : catalogEntry(req.model);
     const device = this.device(req);
     if (entry) {
-      const c = pickDtype(entry, this.o.adapter?.features ?? [], device === 'webgpu' ? this.o.adapter?.limits ?? null : null,
-        { dtype: req.dtype, memoryBytes: this.o.memoryBytes, device });
+      const c = pickDtype(entry, this.o.adapter?.features ?? [], device === 'webgpu' ? (this.o.adapter?.limits ?? null) : null, {
+        dtype: req.dtype,
+        memoryBytes: this.o.memoryBytes,
+        device,
+      });
       return { dtype: c.dtype, device: c.device, entry, why: c.why };
     }
     return { dtype: req.dtype ?? null, device };
@@ -393,7 +457,10 @@ export class PretrainedBackend {
     return this.exclusive(`loading ${id}`, async () => {
       const choice = this.choose({ ...req, model: id });
       this.configure(req, id);
-      if (this.current) { await this.current.model.dispose().catch(() => undefined); this.current = null; }
+      if (this.current) {
+        await this.current.model.dispose().catch(() => undefined);
+        this.current = null;
+      }
       // A model that loaded completely from this host before is read from the cache alone: the
       // second visit needs no network (not even for the optional files the hub answered 404).
       const hub = !req.folder && !isPathLike(id);
@@ -444,7 +511,7 @@ export class PretrainedBackend {
       const opts = { progress_callback, dtype: choice.dtype ?? undefined, device: choice.device };
       let loaded: Loaded;
       try {
-        const config = await AutoConfig.from_pretrained(id, opts as never) as unknown as TjConfig;
+        const config = (await AutoConfig.from_pretrained(id, opts as never)) as unknown as TjConfig;
         const kind = this.kindOf(id, config, choice.entry);
         // Known sizes before the weights download: the progress bar has its total, and a model
         // too big for this machine is refused first.
@@ -455,9 +522,14 @@ export class PretrainedBackend {
             // Weights plus a margin for activations and the KV cache; the largest tensor is
             // unknown until the file is parsed, so only the totals are checked.
             const weights = plan.files.filter((f) => /\.onnx(_data(_\d+)?)?$/.test(f.file)).reduce((a, f) => a + (f.bytes ?? 0), 0);
-            const problem = memoryProblem({ label: id }, (choice.dtype ?? 'fp32') as Dtype,
+            const problem = memoryProblem(
+              { label: id },
+              (choice.dtype ?? 'fp32') as Dtype,
               { downloadBytes: plan.totalBytes, memoryBytes: Math.round(weights * 1.2), largestTensorBytes: 0 },
-              choice.device, this.o.adapter?.limits ?? null, this.o.memoryBytes);
+              choice.device,
+              this.o.adapter?.limits ?? null,
+              this.o.memoryBytes,
+            );
             if (problem) throw new NotEnoughMemoryError(id, problem);
           }
         }
@@ -465,21 +537,37 @@ export class PretrainedBackend {
         let tokenizer: TjTokenizer;
         let processor: TjProcessor | null = null;
         if (kind === 'text') {
-          tokenizer = await AutoTokenizer.from_pretrained(id, opts as never) as unknown as TjTokenizer;
-          model = await AutoModelForCausalLM.from_pretrained(id, { ...opts, config } as never) as unknown as TjModel;
+          tokenizer = (await AutoTokenizer.from_pretrained(id, opts as never)) as unknown as TjTokenizer;
+          model = (await AutoModelForCausalLM.from_pretrained(id, { ...opts, config } as never)) as unknown as TjModel;
         } else {
-          processor = await AutoProcessor.from_pretrained(id, opts as never) as unknown as TjProcessor;
+          processor = (await AutoProcessor.from_pretrained(id, opts as never)) as unknown as TjProcessor;
           tokenizer = processor.tokenizer;
-          model = await AutoModelForImageTextToText.from_pretrained(id, { ...opts, config } as never) as unknown as TjModel;
+          model = (await AutoModelForImageTextToText.from_pretrained(id, { ...opts, config } as never)) as unknown as TjModel;
         }
         const gen = model.generation_config ?? {};
         const textCfg = (config.text_config ?? {}) as Record<string, unknown>;
-        const eos = new Set([...numList(gen.eos_token_id), ...numList(config.eos_token_id), ...numList(textCfg.eos_token_id), ...numList(tokenizer.eos_token_id)]);
+        const eos = new Set([
+          ...numList(gen.eos_token_id),
+          ...numList(config.eos_token_id),
+          ...numList(textCfg.eos_token_id),
+          ...numList(tokenizer.eos_token_id),
+        ]);
         const ctx = [config.max_position_embeddings, textCfg.max_position_embeddings].find((x): x is number => typeof x === 'number' && x > 0) ?? 32768;
         loaded = {
-          id, kind, modelType: config.model_type ?? '', dtype: choice.dtype, device: choice.device, files: doneFiles.slice().sort(),
-          downloaded: networkFiles, bytes: [...files.values()].reduce((a, f) => a + Math.max(f.total, f.loaded), 0),
-          contextLength: ctx, catalog: choice.entry, model, tokenizer, processor, eos,
+          id,
+          kind,
+          modelType: config.model_type ?? '',
+          dtype: choice.dtype,
+          device: choice.device,
+          files: doneFiles.slice().sort(),
+          downloaded: networkFiles,
+          bytes: [...files.values()].reduce((a, f) => a + Math.max(f.total, f.loaded), 0),
+          contextLength: ctx,
+          catalog: choice.entry,
+          model,
+          tokenizer,
+          processor,
+          eos,
           captionTask: choice.entry?.captionTask ?? '<MORE_DETAILED_CAPTION>',
         };
       } catch (e) {
@@ -514,13 +602,23 @@ export class PretrainedBackend {
     const mt = config.model_type;
     const archs = config.architectures?.join(', ') ?? 'no architectures listed';
     const supports = (cls: unknown) => (cls as { supports(t: string): boolean }).supports(mt ?? '');
-    if (!mt) throw new PretrainedError('unsupported', id, 'config.json', `${id}: config.json has no model_type, so transformers.js cannot tell which model class to build (${archs})`);
+    if (!mt)
+      throw new PretrainedError(
+        'unsupported',
+        id,
+        'config.json',
+        `${id}: config.json has no model_type, so transformers.js cannot tell which model class to build (${archs})`,
+      );
     if (entry) return entry.kind;
     if (mt === 'florence2') return 'caption';
     if (supports(AutoModelForImageTextToText)) return 'chat';
     if (supports(AutoModelForCausalLM)) return 'text';
-    throw new PretrainedError('unsupported', id, null,
-      `${id}: transformers.js ${env.version} has no text-generation or image-text-to-text class for model_type "${mt}" (${archs}); it cannot run here`);
+    throw new PretrainedError(
+      'unsupported',
+      id,
+      null,
+      `${id}: transformers.js ${env.version} has no text-generation or image-text-to-text class for model_type "${mt}" (${archs}); it cannot run here`,
+    );
   }
 
   private need(): Loaded {
@@ -554,8 +652,8 @@ export class PretrainedBackend {
       if (image) throw new InputError('ask.image', `${m.id} is a text model: it cannot look at an image (ask without one, or pick a vision-language model)`);
       const prompt = m.tokenizer.chat_template
         ? m.tokenizer.apply_chat_template([{ role: 'user', content: userText }], { tokenize: false, add_generation_prompt: true })
-        // A folder without a chat template: the lab's own chat format.
-        : chatPrompt(userText, 0, 0);
+        : // A folder without a chat template: the lab's own chat format.
+          chatPrompt(userText, 0, 0);
       return { prompt, inputs: m.tokenizer(prompt, { add_special_tokens: false }) };
     }
     const content = [...(image ? [{ type: 'image' }] : []), { type: 'text', text: userText }];
@@ -565,9 +663,18 @@ export class PretrainedBackend {
   }
 
   /** One response: ids after the prompt up to (not including) the first end token. */
-  private async generateOne(m: Loaded, inputs: Record<string, TjTensor>, o: {
-    maxNewTokens: number; temperature: number; topP?: number; seed?: number; signal?: AbortSignal; onText?: (t: string) => void;
-  }): Promise<{ ids: number[]; text: string; finished: boolean; end?: number }> {
+  private async generateOne(
+    m: Loaded,
+    inputs: Record<string, TjTensor>,
+    o: {
+      maxNewTokens: number;
+      temperature: number;
+      topP?: number;
+      seed?: number;
+      signal?: AbortSignal;
+      onText?: (t: string) => void;
+    },
+  ): Promise<{ ids: number[]; text: string; finished: boolean; end?: number }> {
     const sample = o.temperature > 0;
     if (sample) random.seed(o.seed ?? 0);
     const show = (ids: number[]) => {
@@ -578,9 +685,14 @@ export class PretrainedBackend {
     const streamer = new IdStreamer(o.onText ? show : () => {}, o.signal);
     const warpers = sample && o.topP !== undefined && o.topP < 1 ? [new NucleusWarper(o.topP)] : [];
     await m.model.generate({
-      ...inputs, max_new_tokens: o.maxNewTokens, do_sample: sample, temperature: sample ? o.temperature : 1,
+      ...inputs,
+      max_new_tokens: o.maxNewTokens,
+      do_sample: sample,
+      temperature: sample ? o.temperature : 1,
       // transformers.js samples from the top 50 by default; the recipe samples the full distribution.
-      top_k: 0, streamer, logits_processor: warpers,
+      top_k: 0,
+      streamer,
+      logits_processor: warpers,
     });
     const { ids, finished, end } = this.body(m, streamer.ids);
     return { ids, text: m.tokenizer.decode(ids, { skip_special_tokens: false }), finished, end };
@@ -595,12 +707,15 @@ export class PretrainedBackend {
   static userText(req: Pick<PretrainedAskRequest, 'question' | 'options' | 'recipePrompt' | 'prompt'>): string {
     if (req.options && req.recipePrompt) return promptText({ question: req.question, options: req.options }, req.prompt);
     if (!req.options) return req.question;
-    return `${req.question}\n\n${Object.entries(req.options).map(([k, v]) => `${k}. ${v}`).join('\n')}`;
+    return `${req.question}\n\n${Object.entries(req.options)
+      .map(([k, v]) => `${k}. ${v}`)
+      .join('\n')}`;
   }
 
   async ask(req: PretrainedAskRequest, onToken?: (textSoFar: string) => void): Promise<PretrainedAskReply> {
     if (typeof req?.question !== 'string' || req.question.trim() === '') throw new InputError('ask.question', 'the question is empty');
-    if (!Number.isInteger(req.maxNewTokens) || req.maxNewTokens < 1) throw new InputError('ask.maxNewTokens', `must be an integer >= 1, got ${req.maxNewTokens}`);
+    if (!Number.isInteger(req.maxNewTokens) || req.maxNewTokens < 1)
+      throw new InputError('ask.maxNewTokens', `must be an integer >= 1, got ${req.maxNewTokens}`);
     if (!(req.temperature >= 0)) throw new InputError('ask.temperature', `must be a number >= 0 (0 = greedy), got ${req.temperature}`);
     const m = this.need();
     const image = req.image ? await this.image(req.image, 'ask.image') : undefined;
@@ -620,26 +735,41 @@ export class PretrainedBackend {
         if (typeof v === 'string') text = v;
       }
       onToken?.(text);
-      const reply: PretrainedAskReply = { text, tokens: r.ids.length + (r.finished ? 1 : 0), finished: r.finished, ...(req.options ? askVerdict(text, req.options) : {}) };
+      const reply: PretrainedAskReply = {
+        text,
+        tokens: r.ids.length + (r.finished ? 1 : 0),
+        finished: r.finished,
+        ...(req.options ? askVerdict(text, req.options) : {}),
+      };
       return reply;
     });
   }
 
   /** n responses to one question item (the recipe prompt; its image when the model takes images). */
-  async sampleItem(item: QAItem, n: number, o: { greedy?: boolean; temperature?: number; topP?: number; maxNewTokens: number; seed?: number; prompt?: PromptOptions; signal?: AbortSignal }) {
+  async sampleItem(
+    item: QAItem,
+    n: number,
+    o: { greedy?: boolean; temperature?: number; topP?: number; maxNewTokens: number; seed?: number; prompt?: PromptOptions; signal?: AbortSignal },
+  ) {
     const m = this.need();
     if (m.kind === 'caption') throw new InputError(m.id, 'a caption model answers task prompts, not questions: it cannot be evaluated or distilled');
-    const image = m.kind === 'chat' && item.images.length ? await this.image(await item.images[0].load(), `${item.dataset_name}[${item.dataset_index}] image`) : undefined;
+    const image =
+      m.kind === 'chat' && item.images.length ? await this.image(await item.images[0].load(), `${item.dataset_name}[${item.dataset_index}] image`) : undefined;
     const { inputs } = await this.inputs(m, promptText(item, o.prompt), image);
     const promptIds = Array.from(inputs.input_ids.data as ArrayLike<bigint | number>, Number);
     const out: { ids: number[]; text: string; finished: boolean; end?: number }[] = [];
     for (let c = 0; c < n; c++) {
       if (o.signal?.aborted) throw new PretrainedError('cancelled', m.id, null, 'sampling cancelled');
       const greedy = o.greedy || (o.temperature ?? 1) === 0;
-      out.push(await this.generateOne(m, inputs, {
-        maxNewTokens: o.maxNewTokens, temperature: greedy ? 0 : o.temperature ?? 1, topP: o.topP, signal: o.signal,
-        seed: (((o.seed ?? 0) >>> 0) * 1000003 + c) >>> 0,
-      }));
+      out.push(
+        await this.generateOne(m, inputs, {
+          maxNewTokens: o.maxNewTokens,
+          temperature: greedy ? 0 : (o.temperature ?? 1),
+          topP: o.topP,
+          signal: o.signal,
+          seed: (((o.seed ?? 0) >>> 0) * 1000003 + c) >>> 0,
+        }),
+      );
     }
     return { promptIds, nImages: image ? 1 : 0, responses: out };
   }
@@ -655,7 +785,8 @@ export class PretrainedBackend {
       for (const [i, item] of items.entries()) {
         const s = await this.sampleItem(item, o.n, { ...o, seed: (((o.seed ?? 0) >>> 0) + i * 7919) >>> 0 });
         res.push({
-          item, prompt: { ids: s.promptIds, patches: new Float32Array(0), nImages: s.nImages },
+          item,
+          prompt: { ids: s.promptIds, patches: new Float32Array(0), nImages: s.nImages },
           // Ids end with the end-of-turn token when finished, as the engine's sampler returns them.
           responses: s.responses.map((r) => ({ ids: r.end !== undefined ? [...r.ids, r.end] : r.ids, text: r.text, logps: [], finished: r.finished })),
         });
@@ -705,13 +836,23 @@ export class PretrainedBackend {
   }
 
   /** Teacher traces from the loaded model (distill.ts), sampled with the recipe prompt. */
-  async distill(items: QAItem[], o: DistillOptions & { temperature?: number; topP?: number; maxNewTokens: number; prompt?: PromptOptions }): Promise<DistillResult> {
+  async distill(
+    items: QAItem[],
+    o: DistillOptions & { temperature?: number; topP?: number; maxNewTokens: number; prompt?: PromptOptions },
+  ): Promise<DistillResult> {
     const m = this.need();
     if (m.kind === 'caption') throw new InputError(m.id, 'a caption model answers task prompts, not questions: it cannot write reasoning traces');
     return this.exclusive('distilling', async (signal) => {
       o.signal?.addEventListener('abort', () => this.cancel());
       const sample = async (item: QAItem, n: number, so: { seed: number }): Promise<DistillSample[]> => {
-        const s = await this.sampleItem(item, n, { temperature: o.temperature ?? 1, topP: o.topP, maxNewTokens: o.maxNewTokens, seed: so.seed, prompt: o.prompt, signal });
+        const s = await this.sampleItem(item, n, {
+          temperature: o.temperature ?? 1,
+          topP: o.topP,
+          maxNewTokens: o.maxNewTokens,
+          seed: so.seed,
+          prompt: o.prompt,
+          signal,
+        });
         return s.responses.map((r) => ({ text: r.text, finished: r.finished, imagesSeen: s.nImages }));
       };
       try {

@@ -19,7 +19,7 @@ async function walk(dir: string, rel = ''): Promise<string[]> {
   const out: string[] = [];
   for (const e of ents) {
     const r = rel ? `${rel}/${e.name}` : e.name;
-    if (e.isDirectory()) out.push(...await walk(dir, r));
+    if (e.isDirectory()) out.push(...(await walk(dir, r)));
     else if (e.isFile()) out.push(r);
   }
   return out;
@@ -35,13 +35,19 @@ export function nodeCacheStore(cacheDir: string): ModelCacheStore {
       for (const r of roots) if (f.startsWith(`${r}/`) && (!best || r.length > best.length)) best = r;
       return best;
     };
-    return all.map((f) => {
-      const id = owner(f);
-      return id ? { id, file: f.slice(id.length + 1), full: path.join(cacheDir, f) } : null;
-    }).filter((x): x is { id: string; file: string; full: string } => x !== null);
+    return all
+      .map((f) => {
+        const id = owner(f);
+        return id ? { id, file: f.slice(id.length + 1), full: path.join(cacheDir, f) } : null;
+      })
+      .filter((x): x is { id: string; file: string; full: string } => x !== null);
   };
   // A download in flight may rename or remove its temporary file between the listing and the stat.
-  const size = async (p: string) => stat(p).then((st) => st.size, () => null);
+  const size = async (p: string) =>
+    stat(p).then(
+      (st) => st.size,
+      () => null,
+    );
   return {
     async list() {
       const rows: { host: string; id: string; file: string; bytes: number }[] = [];
@@ -75,7 +81,10 @@ export function nodeCacheStore(cacheDir: string): ModelCacheStore {
     },
     async removeFile(id, file) {
       const p = path.join(cacheDir, ...id.split('/'), ...file.split('/'));
-      const had = await stat(p).then(() => true, () => false);
+      const had = await stat(p).then(
+        () => true,
+        () => false,
+      );
       await rm(p, { force: true });
       return had;
     },

@@ -43,7 +43,12 @@ export interface ModelCacheStore {
 /** The marker's file name: not a name any model repository uses. */
 export const MARKER = '.thinker-loaded.json';
 
-export interface Marker { files: string[]; dtype: string | null; device: string | null; at: string }
+export interface Marker {
+  files: string[];
+  dtype: string | null;
+  device: string | null;
+  at: string;
+}
 
 export function parseMarker(text: string): Marker | null {
   try {
@@ -135,7 +140,8 @@ export function browserCacheStore(cacheName = 'transformers-cache'): ModelCacheS
     async files(id, host) {
       const { cache, out } = await entries();
       const res: CachedFile[] = [];
-      for (const e of out) if (e.id === id && (host === undefined || e.host === host) && e.file !== MARKER) res.push({ file: e.file, bytes: await sizeOf(cache, e.req) });
+      for (const e of out)
+        if (e.id === id && (host === undefined || e.host === host) && e.file !== MARKER) res.push({ file: e.file, bytes: await sizeOf(cache, e.req) });
       return res;
     },
     async removeFile(id, file, host) {

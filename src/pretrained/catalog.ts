@@ -53,8 +53,13 @@ const need = (downloadBytes: number, memoryBytes: number, largestTensorBytes: nu
 /** The curated list, smallest first. */
 export const CATALOG: readonly CatalogEntry[] = [
   {
-    id: 'HuggingFaceTB/SmolVLM-256M-Instruct', label: 'SmolVLM 256M Instruct', kind: 'chat', modelType: 'idefics3', params: '256M',
-    notes: 'The smallest chat VLM that runs in a tab. Describes images in general terms; on medical questions expect near-chance accuracy and little use of the think/answer format.',
+    id: 'HuggingFaceTB/SmolVLM-256M-Instruct',
+    label: 'SmolVLM 256M Instruct',
+    kind: 'chat',
+    modelType: 'idefics3',
+    params: '256M',
+    notes:
+      'The smallest chat VLM that runs in a tab. Describes images in general terms; on medical questions expect near-chance accuracy and little use of the think/answer format.',
     license: 'Apache-2.0',
     dtypes: {
       fp32: need(1030 * MB, 1400 * MB, 100 * MB),
@@ -64,7 +69,11 @@ export const CATALOG: readonly CatalogEntry[] = [
     },
   },
   {
-    id: 'HuggingFaceTB/SmolVLM-500M-Instruct', label: 'SmolVLM 500M Instruct', kind: 'chat', modelType: 'idefics3', params: '507M',
+    id: 'HuggingFaceTB/SmolVLM-500M-Instruct',
+    label: 'SmolVLM 500M Instruct',
+    kind: 'chat',
+    modelType: 'idefics3',
+    params: '507M',
     notes: 'Better image descriptions than the 256M model at twice the size; still a general-domain model: medical answers are unreliable.',
     license: 'Apache-2.0',
     dtypes: {
@@ -75,8 +84,13 @@ export const CATALOG: readonly CatalogEntry[] = [
     },
   },
   {
-    id: 'onnx-community/Qwen2-VL-2B-Instruct', label: 'Qwen2-VL 2B Instruct', kind: 'chat', modelType: 'qwen2_vl', params: '2.2B',
-    notes: 'The strongest general VLM here and the family the paper builds on (Qwen2.5-VL). Follows the think/answer prompt; needs a discrete GPU or a recent laptop GPU. No fp32 build (over 2 GB per file).',
+    id: 'onnx-community/Qwen2-VL-2B-Instruct',
+    label: 'Qwen2-VL 2B Instruct',
+    kind: 'chat',
+    modelType: 'qwen2_vl',
+    params: '2.2B',
+    notes:
+      'The strongest general VLM here and the family the paper builds on (Qwen2.5-VL). Follows the think/answer prompt; needs a discrete GPU or a recent laptop GPU. No fp32 build (over 2 GB per file).',
     license: 'Apache-2.0',
     dtypes: {
       fp16: need(4400 * MB, 5200 * MB, 470 * MB),
@@ -85,9 +99,15 @@ export const CATALOG: readonly CatalogEntry[] = [
     },
   },
   {
-    id: 'onnx-community/Florence-2-base-ft', label: 'Florence-2 base (captions)', kind: 'caption', modelType: 'florence2', params: '230M',
-    notes: 'Captions and region descriptions only: it answers task prompts, not questions, so it cannot be graded on benchmarks. Useful to see what a small vision encoder picks out of a scan.',
-    license: 'MIT', captionTask: '<MORE_DETAILED_CAPTION>',
+    id: 'onnx-community/Florence-2-base-ft',
+    label: 'Florence-2 base (captions)',
+    kind: 'caption',
+    modelType: 'florence2',
+    params: '230M',
+    notes:
+      'Captions and region descriptions only: it answers task prompts, not questions, so it cannot be graded on benchmarks. Useful to see what a small vision encoder picks out of a scan.',
+    license: 'MIT',
+    captionTask: '<MORE_DETAILED_CAPTION>',
     dtypes: {
       fp32: need(930 * MB, 1200 * MB, 210 * MB),
       fp16: need(470 * MB, 650 * MB, 105 * MB),
@@ -95,9 +115,15 @@ export const CATALOG: readonly CatalogEntry[] = [
     },
   },
   {
-    id: 'onnx-community/medgemma-4b-it-ONNX', label: 'MedGemma 4B it (community ONNX export)', kind: 'chat', modelType: 'gemma3', params: '4.3B',
-    notes: 'A medical VLM (the paper reports 78.6% on VQA-RAD for the original). A community conversion: check the repository before relying on it. Needs about 3 GB of GPU memory at q4f16 and a GPU whose single buffer can hold the 262k-token embedding (1.3 GB in fp16).',
-    license: 'Health AI Developer Foundations terms', community: true,
+    id: 'onnx-community/medgemma-4b-it-ONNX',
+    label: 'MedGemma 4B it (community ONNX export)',
+    kind: 'chat',
+    modelType: 'gemma3',
+    params: '4.3B',
+    notes:
+      'A medical VLM (the paper reports 78.6% on VQA-RAD for the original). A community conversion: check the repository before relying on it. Needs about 3 GB of GPU memory at q4f16 and a GPU whose single buffer can hold the 262k-token embedding (1.3 GB in fp16).',
+    license: 'Health AI Developer Foundations terms',
+    community: true,
     dtypes: {
       fp16: need(8600 * MB, 9500 * MB, 1340 * MB),
       q4: need(3600 * MB, 4800 * MB, 2680 * MB),
@@ -139,8 +165,14 @@ export const WASM_MEMORY_BYTES = 4 * 2 ** 30;
 const gb = (b: number) => `${(b / GB).toFixed(b < GB ? 2 : 1)} GB`;
 
 /** Why a dtype cannot run here, or null when it fits. */
-export function memoryProblem(entry: Pick<CatalogEntry, 'label'>, dtype: Dtype, n: DtypeNeed, device: Device,
-  limits: AdapterLimits | null, memoryBytes?: number): string | null {
+export function memoryProblem(
+  entry: Pick<CatalogEntry, 'label'>,
+  dtype: Dtype,
+  n: DtypeNeed,
+  device: Device,
+  limits: AdapterLimits | null,
+  memoryBytes?: number,
+): string | null {
   if (device === 'webgpu' && limits) {
     const cap = Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize);
     if (n.largestTensorBytes > cap) {
@@ -158,7 +190,10 @@ export function memoryProblem(entry: Pick<CatalogEntry, 'label'>, dtype: Dtype, 
 
 /** Raised before any download when no dtype of a model fits the adapter or the machine. */
 export class NotEnoughMemoryError extends InputError {
-  constructor(readonly modelId: string, problem: string) {
+  constructor(
+    readonly modelId: string,
+    problem: string,
+  ) {
     super(modelId, `not enough memory: ${problem}`);
     this.name = 'NotEnoughMemoryError';
   }
@@ -178,21 +213,28 @@ export function pickDtype(entry: CatalogEntry, features: Iterable<string>, limit
   let why: string;
   if (device === 'webgpu') {
     order = f16 ? ['q4f16', 'fp16', 'q4', 'fp32'] : ['q4', 'fp32'];
-    why = f16 ? 'this GPU has shader-f16: half-precision weights and activations' : 'this GPU has no shader-f16, so no f16 weights: 4-bit weights with f32 activations';
+    why = f16
+      ? 'this GPU has shader-f16: half-precision weights and activations'
+      : 'this GPU has no shader-f16, so no f16 weights: 4-bit weights with f32 activations';
   } else {
     order = ['q4', 'fp32', 'q8'];
     why = device === 'cpu' ? 'CPU backend: 4-bit or full-precision weights' : 'no WebGPU: WASM on the CPU, 4-bit or full-precision weights';
   }
   if (o.dtype) {
     if (!order.includes(o.dtype)) {
-      throw new InputError(`${entry.id} dtype`, `${o.dtype} cannot run on ${device}${device === 'webgpu' && !f16 ? ' without shader-f16' : ''}; choose ${order.filter((d) => entry.dtypes[d]).join(' or ')}`);
+      throw new InputError(
+        `${entry.id} dtype`,
+        `${o.dtype} cannot run on ${device}${device === 'webgpu' && !f16 ? ' without shader-f16' : ''}; choose ${order.filter((d) => entry.dtypes[d]).join(' or ')}`,
+      );
     }
-    if (!entry.dtypes[o.dtype]) throw new InputError(`${entry.id} dtype`, `${entry.label} has no ${o.dtype} build; it has ${Object.keys(entry.dtypes).join(', ')}`);
+    if (!entry.dtypes[o.dtype])
+      throw new InputError(`${entry.id} dtype`, `${entry.label} has no ${o.dtype} build; it has ${Object.keys(entry.dtypes).join(', ')}`);
     order = [o.dtype];
     why = 'asked for';
   }
   const candidates = order.filter((d) => entry.dtypes[d]);
-  if (candidates.length === 0) throw new InputError(`${entry.id} dtype`, `${entry.label} has no build that runs on ${device} (it has ${Object.keys(entry.dtypes).join(', ')})`);
+  if (candidates.length === 0)
+    throw new InputError(`${entry.id} dtype`, `${entry.label} has no build that runs on ${device} (it has ${Object.keys(entry.dtypes).join(', ')})`);
   let first: string | null = null;
   for (const d of candidates) {
     const n = entry.dtypes[d]!;

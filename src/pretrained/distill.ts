@@ -70,7 +70,7 @@ export function reasoningOf(response: string): string {
 }
 
 function subSeed(seed: number, i: number): number {
-  return (Math.imul((seed >>> 0) ^ (i + 0x9e3779b9), 0x85ebca6b) >>> 0);
+  return Math.imul((seed >>> 0) ^ (i + 0x9e3779b9), 0x85ebca6b) >>> 0;
 }
 
 export async function distill(items: QAItem[], sample: ItemSampler, o: DistillOptions): Promise<DistillResult> {

@@ -53,12 +53,19 @@ export function createPretrainedService(d: ServiceDeps): PretrainedApi {
     }
   };
   const api: PretrainedApi = {
-    async adapter() { return d.adapter; },
-    async catalog() {
-      return catalogFor(webgpu?.features ?? [], webgpu ? { maxBufferSize: webgpu.maxBufferSize, maxStorageBufferBindingSize: webgpu.maxStorageBufferBindingSize } : null,
-        { memoryBytes: d.adapter.memoryBytes ?? undefined, device: d.adapter.device });
+    async adapter() {
+      return d.adapter;
     },
-    async cached() { return d.store ? d.store.list() : []; },
+    async catalog() {
+      return catalogFor(
+        webgpu?.features ?? [],
+        webgpu ? { maxBufferSize: webgpu.maxBufferSize, maxStorageBufferBindingSize: webgpu.maxStorageBufferBindingSize } : null,
+        { memoryBytes: d.adapter.memoryBytes ?? undefined, device: d.adapter.device },
+      );
+    },
+    async cached() {
+      return d.store ? d.store.list() : [];
+    },
     async deleteCached(id) {
       if (typeof id !== 'string' || id === '') throw new InputError('deleteCached', 'give the model id to delete');
       if (!d.store) return 0;
@@ -71,41 +78,54 @@ export function createPretrainedService(d: ServiceDeps): PretrainedApi {
         return b.load({ model: req.model, endpoint: req.endpoint, dtype: req.dtype, device: req.device, offline: req.offline, folder }, onProgress);
       });
     },
-    async current() { return b.loaded; },
+    async current() {
+      return b.loaded;
+    },
     async ask(req, onToken) {
       return job('answering a question', () => b.ask({ ...req, prompt: { newline: req.newline } }, onToken));
     },
-    evaluate: (req, onProgress, onRecord) => job('evaluating', async () => {
-      if (!Array.isArray(req.benchmarks) || req.benchmarks.length === 0) throw new InputError('evaluate.benchmarks', 'no benchmarks to evaluate');
-      posInt('evaluate.limit', req.limit, 0);
-      posInt('evaluate.maxNewTokens', req.maxNewTokens);
-      const sets: BenchmarkInput[] = [];
-      for (const [i, bm] of req.benchmarks.entries()) {
-        if (typeof bm?.name !== 'string' || bm.name === '') throw new InputError(`evaluate.benchmarks[${i}].name`, 'must be a non-empty name');
-        sets.push({ name: bm.name, items: await resolveItems(ws(), bm.data, `evaluate.benchmarks[${i}].data`) });
-      }
-      const report = progressReporter(onProgress, 100, () => 'evaluating');
-      const res = await b.evaluate(sets, {
-        limit: req.limit || undefined, n: req.n, maxNewTokens: req.maxNewTokens, seed: req.seed, batchSize: 1,
-        prompt: { newline: req.newline }, onRecord,
-        onProgress: (p) => report({ phase: `evaluating ${p.benchmark}`, done: p.done, total: p.total }),
-      });
-      const bs = res.summary.benchmarks;
-      return { benchmarks: bs, average: { accuracy: res.summary.average.accuracy, items: bs.reduce((a, x) => a + x.items, 0) }, records: res.records };
-    }),
-    distill: (req, onProgress) => job('distilling', async (): Promise<DistillReply> => {
-      posInt('distill.n', req.n);
-      posInt('distill.maxNewTokens', req.maxNewTokens);
-      if (!req.saveAs) return distillOwned(req, onProgress);
-      // The traces' dataset name is held from its check to the write, as an import holds its name.
-      const name = checkName('distill.saveAs', req.saveAs);
-      return owningDataset(locks(), name, async () => {
-        await requireFreeName(ws(), name, 'distill.saveAs');
-        return distillOwned(req, onProgress);
-      });
-    }),
-    async cancel() { b.cancel(); },
-    async unload() { await job('unloading', () => b.unload()); },
+    evaluate: (req, onProgress, onRecord) =>
+      job('evaluating', async () => {
+        if (!Array.isArray(req.benchmarks) || req.benchmarks.length === 0) throw new InputError('evaluate.benchmarks', 'no benchmarks to evaluate');
+        posInt('evaluate.limit', req.limit, 0);
+        posInt('evaluate.maxNewTokens', req.maxNewTokens);
+        const sets: BenchmarkInput[] = [];
+        for (const [i, bm] of req.benchmarks.entries()) {
+          if (typeof bm?.name !== 'string' || bm.name === '') throw new InputError(`evaluate.benchmarks[${i}].name`, 'must be a non-empty name');
+          sets.push({ name: bm.name, items: await resolveItems(ws(), bm.data, `evaluate.benchmarks[${i}].data`) });
+        }
+        const report = progressReporter(onProgress, 100, () => 'evaluating');
+        const res = await b.evaluate(sets, {
+          limit: req.limit || undefined,
+          n: req.n,
+          maxNewTokens: req.maxNewTokens,
+          seed: req.seed,
+          batchSize: 1,
+          prompt: { newline: req.newline },
+          onRecord,
+          onProgress: (p) => report({ phase: `evaluating ${p.benchmark}`, done: p.done, total: p.total }),
+        });
+        const bs = res.summary.benchmarks;
+        return { benchmarks: bs, average: { accuracy: res.summary.average.accuracy, items: bs.reduce((a, x) => a + x.items, 0) }, records: res.records };
+      }),
+    distill: (req, onProgress) =>
+      job('distilling', async (): Promise<DistillReply> => {
+        posInt('distill.n', req.n);
+        posInt('distill.maxNewTokens', req.maxNewTokens);
+        if (!req.saveAs) return distillOwned(req, onProgress);
+        // The traces' dataset name is held from its check to the write, as an import holds its name.
+        const name = checkName('distill.saveAs', req.saveAs);
+        return owningDataset(locks(), name, async () => {
+          await requireFreeName(ws(), name, 'distill.saveAs');
+          return distillOwned(req, onProgress);
+        });
+      }),
+    async cancel() {
+      b.cancel();
+    },
+    async unload() {
+      await job('unloading', () => b.unload());
+    },
   };
   return api;
 
@@ -114,12 +134,27 @@ export function createPretrainedService(d: ServiceDeps): PretrainedApi {
     const model = b.loaded?.id ?? 'a pretrained model';
     const report = progressReporter(onProgress);
     const r = await b.distill(items, {
-      n: req.n, maxNewTokens: req.maxNewTokens, temperature: req.temperature, topP: req.topP, seed: req.seed, grade: req.grade,
-      prompt: { newline: req.newline }, onProgress: (done, total) => report({ phase: `sampling ${req.n} per question`, done, total }),
+      n: req.n,
+      maxNewTokens: req.maxNewTokens,
+      temperature: req.temperature,
+      topP: req.topP,
+      seed: req.seed,
+      grade: req.grade,
+      prompt: { newline: req.newline },
+      onProgress: (done, total) => report({ phase: `sampling ${req.n} per question`, done, total }),
     });
     const reply: DistillReply = {
-      total: r.total, withTrace: r.withTrace, samples: r.samples, withoutImages: r.withoutImages,
-      records: r.records.map((x) => ({ question: x.item.question, answer_label: x.item.answer_label, responses: x.responses, kept: x.kept, reasoning: x.reasoning })),
+      total: r.total,
+      withTrace: r.withTrace,
+      samples: r.samples,
+      withoutImages: r.withoutImages,
+      records: r.records.map((x) => ({
+        question: x.item.question,
+        answer_label: x.item.answer_label,
+        responses: x.responses,
+        kept: x.kept,
+        reasoning: x.reasoning,
+      })),
     };
     if (req.saveAs) {
       if (r.items.length === 0) throw new InputError('distill.saveAs', `no question got a correct trace from ${model}: nothing to save`);

@@ -73,7 +73,8 @@ export function computeAdvantages(groups: number[][], o: AdvantageOptions = {}):
   return {
     groups: out,
     stats: {
-      mean, std,
+      mean,
+      std,
       min: n ? Math.min(...kept) : 0,
       max: n ? Math.max(...kept) : 0,
       zeroFraction: n ? kept.filter((x) => x === 0).length / n : 0,

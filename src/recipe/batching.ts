@@ -39,8 +39,10 @@ export interface FitReport {
  * (the example is dropped) when the cut would split an image's placeholder run or leave no token
  * carrying loss.
  */
-export function fitExamples(examples: EncodedExample[], o: Pick<BatchingOptions, 'maxLength' | 'overflow'> & { imageTokenId?: number }):
-  { examples: EncodedExample[]; report: FitReport } {
+export function fitExamples(
+  examples: EncodedExample[],
+  o: Pick<BatchingOptions, 'maxLength' | 'overflow'> & { imageTokenId?: number },
+): { examples: EncodedExample[]; report: FitReport } {
   const out: EncodedExample[] = [];
   const report: FitReport = { kept: [], dropped: [], truncated: [] };
   examples.forEach((ex, index) => {
@@ -61,7 +63,11 @@ export function fitExamples(examples: EncodedExample[], o: Pick<BatchingOptions,
       report.dropped.push({ index, length, reason: `truncating to ${o.maxLength} tokens leaves no answer token` });
       return;
     }
-    if (o.imageTokenId !== undefined && ex.nImages > 0 && ex.ids.filter((t) => t === o.imageTokenId).length !== ids.filter((t) => t === o.imageTokenId).length) {
+    if (
+      o.imageTokenId !== undefined &&
+      ex.nImages > 0 &&
+      ex.ids.filter((t) => t === o.imageTokenId).length !== ids.filter((t) => t === o.imageTokenId).length
+    ) {
       report.dropped.push({ index, length, reason: `truncating to ${o.maxLength} tokens would cut an image` });
       return;
     }
@@ -82,7 +88,8 @@ export function collate(examples: EncodedExample[], o: BatchingOptions): TokenBa
   const B = examples.length;
   const ids = new Uint32Array(B * T).fill(o.padId);
   const mask = new Uint8Array(B * T);
-  let nPatches = 0, nImages = 0;
+  let nPatches = 0,
+    nImages = 0;
   examples.forEach((e, b) => {
     ids.set(e.ids, b * T);
     mask.set(e.lossMask, b * T);
@@ -96,7 +103,10 @@ export function collate(examples: EncodedExample[], o: BatchingOptions): TokenBa
     // examples' patches in row order matches the order the upload scans placeholders in.
     const patches = new Float32Array(nPatches);
     let off = 0;
-    for (const e of examples) { patches.set(e.patches, off); off += e.patches.length; }
+    for (const e of examples) {
+      patches.set(e.patches, off);
+      off += e.patches.length;
+    }
     batch.patches = patches;
     batch.nImages = nImages;
     if (o.imageTokenId !== undefined) {

@@ -95,14 +95,24 @@ export function curate<T extends Counted>(entries: T[], s: CurateSettings): Cura
   const keep: T[] = [];
   entries.forEach((e, i) => {
     const c = e.passCount;
-    if (c === null) { unscored++; return; }
+    if (c === null) {
+      unscored++;
+      return;
+    }
     if (!Number.isInteger(c) || c < 0 || c > s.k) throw new InputError('curate', `entry ${i} has pass count ${c}, outside 0..${s.k}`);
     histogram[c].items++;
-    if (c >= s.lo && c <= s.hi) { histogram[c].kept++; keep.push(e); }
+    if (c >= s.lo && c <= s.hi) {
+      histogram[c].kept++;
+      keep.push(e);
+    }
   });
   const perm = seededPermutation(keep.length, s.seed);
   let kept = perm.map((i) => keep[i]);
-  if (s.order === 'easy-to-hard') kept = kept.map((e, i) => ({ e, i })).sort((a, b) => b.e.passCount! - a.e.passCount! || a.i - b.i).map((x) => x.e);
+  if (s.order === 'easy-to-hard')
+    kept = kept
+      .map((e, i) => ({ e, i }))
+      .sort((a, b) => b.e.passCount! - a.e.passCount! || a.i - b.i)
+      .map((x) => x.e);
   return { kept, histogram, unscored, total: entries.length };
 }
 
@@ -115,7 +125,9 @@ export function formatHistogram(r: CurateResult<unknown>, s: CurateSettings): st
     lines.push(`${String(b.pass_count).padStart(18)}  ${String(b.items).padStart(w)}  ${String(b.kept).padStart(w)}  ${bar}`);
   }
   const kept = r.kept.length;
-  lines.push(`total ${r.total}; kept ${kept} with pass count ${s.lo}..${s.hi}, order ${s.order} (shuffle seed ${s.seed})${r.unscored ? `; ${r.unscored} not sampled (prompt does not fit the context)` : ''}`);
+  lines.push(
+    `total ${r.total}; kept ${kept} with pass count ${s.lo}..${s.hi}, order ${s.order} (shuffle seed ${s.seed})${r.unscored ? `; ${r.unscored} not sampled (prompt does not fit the context)` : ''}`,
+  );
   return lines.join('\n');
 }
 
@@ -156,14 +168,29 @@ export function passGrade(item: QAItem, response: string, grade: 'reward' | 'gra
 export async function passCounts(model: Model, tok: TextTokenizer, items: QAItem[], o: PassCountOptions): Promise<PassCountEntry[]> {
   if (!Number.isInteger(o.k) || o.k < 1) throw new InputError('curate', `k must be an integer >= 1, got ${o.k}`);
   const res = await sampleFitted(model, tok, items, {
-    n: o.k, greedy: false, temperature: o.temperature ?? 1, topP: o.topP ?? 1, maxNewTokens: o.maxNewTokens,
-    batchSize: o.batchSize, seed: o.seed, prompt: o.prompt, signal: o.signal, onProgress: o.onProgress, sampler: o.sampler,
+    n: o.k,
+    greedy: false,
+    temperature: o.temperature ?? 1,
+    topP: o.topP ?? 1,
+    maxNewTokens: o.maxNewTokens,
+    batchSize: o.batchSize,
+    seed: o.seed,
+    prompt: o.prompt,
+    signal: o.signal,
+    onProgress: o.onProgress,
+    sampler: o.sampler,
   });
   const ctx = model.cfg.text.maxPositionEmbeddings;
   return items.map((item, i) => {
     const s = res.samples[i];
     if (!s) {
-      return { item, passCount: null, responses: [], grades: [], skipped: `prompt of ${res.promptTokens[i]} tokens leaves no room for an answer in the context of ${ctx}` };
+      return {
+        item,
+        passCount: null,
+        responses: [],
+        grades: [],
+        skipped: `prompt of ${res.promptTokens[i]} tokens leaves no room for an answer in the context of ${ctx}`,
+      };
     }
     const responses = s.responses.map((r) => r.text);
     const grades = responses.map((r) => passGrade(item, r, o.grade));
@@ -189,8 +216,14 @@ export interface VerlRow {
   ability: string;
   reward_model: { style: string; ground_truth: string };
   extra_info: {
-    split: string; index: bigint; question: string; options: string; answer_label: string; answer: string;
-    dataset_name: string; dataset_index: bigint;
+    split: string;
+    index: bigint;
+    question: string;
+    options: string;
+    answer_label: string;
+    answer: string;
+    dataset_name: string;
+    dataset_index: bigint;
   };
 }
 
@@ -216,8 +249,14 @@ export async function verlRows(items: QAItem[], o: VerlOptions): Promise<VerlRow
       ability: o.ability ?? 'medical_mcqa',
       reward_model: { style: 'rule', ground_truth: it.answer },
       extra_info: {
-        split: o.split ?? 'train', index: BigInt(i), question: it.question, options: optionsJson(it.options),
-        answer_label: it.answer_label, answer: it.answer, dataset_name: it.dataset_name, dataset_index: BigInt(it.dataset_index),
+        split: o.split ?? 'train',
+        index: BigInt(i),
+        question: it.question,
+        options: optionsJson(it.options),
+        answer_label: it.answer_label,
+        answer: it.answer,
+        dataset_name: it.dataset_name,
+        dataset_index: BigInt(it.dataset_index),
       },
     });
   }
@@ -236,11 +275,27 @@ const list = (name: string): SchemaElement[] => [
 export const VERL_SCHEMA: SchemaElement[] = [
   { name: 'schema', num_children: VERL_COLUMNS.length },
   str('data_source'),
-  ...list('prompt'), struct('element', 2), str('role'), str('content'),
-  ...list('images'), struct('element', 2), { name: 'bytes', type: 'BYTE_ARRAY', repetition_type: 'OPTIONAL' }, str('path'),
+  ...list('prompt'),
+  struct('element', 2),
+  str('role'),
+  str('content'),
+  ...list('images'),
+  struct('element', 2),
+  { name: 'bytes', type: 'BYTE_ARRAY', repetition_type: 'OPTIONAL' },
+  str('path'),
   str('ability'),
-  struct('reward_model', 2), str('style'), str('ground_truth'),
-  struct('extra_info', 8), str('split'), i64('index'), str('question'), str('options'), str('answer_label'), str('answer'), str('dataset_name'), i64('dataset_index'),
+  struct('reward_model', 2),
+  str('style'),
+  str('ground_truth'),
+  struct('extra_info', 8),
+  str('split'),
+  i64('index'),
+  str('question'),
+  str('options'),
+  str('answer_label'),
+  str('answer'),
+  str('dataset_name'),
+  i64('dataset_index'),
 ];
 
 export function verlParquet(rows: VerlRow[]): Uint8Array {

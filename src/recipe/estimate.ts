@@ -34,8 +34,8 @@ export interface RunEstimate {
   measureSeconds: number;
 }
 
-export type EstimateJob = Pick<RunJob, 'open' | 'gpu' | 'generateSynth' | 'signal' | 'configWhere'> & (
-  { kind: 'sft'; config: SftConfig } | { kind: 'grpo'; config: GrpoConfig });
+export type EstimateJob = Pick<RunJob, 'open' | 'gpu' | 'generateSynth' | 'signal' | 'configWhere'> &
+  ({ kind: 'sft'; config: SftConfig } | { kind: 'grpo'; config: GrpoConfig });
 
 const SFT_MEASURED_STEPS = 3;
 
@@ -53,14 +53,26 @@ export async function estimateRun(job: EstimateJob): Promise<RunEstimate> {
       evalSeconds.push(e.seconds);
     }
   };
-  const common = { run: new MemoryWorkspace('estimate'), name: 'estimate', open: job.open, gpu: job.gpu, signal: job.signal, generateSynth: job.generateSynth, configWhere: job.configWhere, quiet: true, onEvent };
+  const common = {
+    run: new MemoryWorkspace('estimate'),
+    name: 'estimate',
+    open: job.open,
+    gpu: job.gpu,
+    signal: job.signal,
+    generateSynth: job.generateSynth,
+    configWhere: job.configWhere,
+    quiet: true,
+    onEvent,
+  };
   let total: number;
   let evals: number;
   if (job.kind === 'sft') {
     const c = job.config;
     // The same items and model; a few steps, one evaluation at their end, no checkpoint to speak of.
     const probe: SftConfig = {
-      ...c, maxSteps: SFT_MEASURED_STEPS, eval: { ...c.eval, atStart: false, every: 0 },
+      ...c,
+      maxSteps: SFT_MEASURED_STEPS,
+      eval: { ...c.eval, atStart: false, every: 0 },
       checkpoint: { ...c.checkpoint, every: 0, keep: 1, optimizer: false },
     };
     const s = await runSftJob({ ...common, config: probe });
@@ -68,7 +80,13 @@ export async function estimateRun(job: EstimateJob): Promise<RunEstimate> {
     evals = evalCount(c.eval, total);
   } else {
     const c = job.config;
-    const probe: GrpoConfig = { ...c, steps: 1, eval: { ...c.eval, atStart: false, every: 0 }, checkpoint: { ...c.checkpoint, every: 0, keep: 1, optimizer: false }, logRollouts: false };
+    const probe: GrpoConfig = {
+      ...c,
+      steps: 1,
+      eval: { ...c.eval, atStart: false, every: 0 },
+      checkpoint: { ...c.checkpoint, every: 0, keep: 1, optimizer: false },
+      logRollouts: false,
+    };
     const s = await runGrpoJob({ ...common, config: probe });
     total = grpoTotalSteps(c, s.items);
     evals = evalCount(c.eval, total);
@@ -79,8 +97,14 @@ export async function estimateRun(job: EstimateJob): Promise<RunEstimate> {
   const secondsPerEval = evalSeconds.length ? evalSeconds.reduce((a, b) => a + b, 0) / evalSeconds.length : 0;
   const setupSeconds = Math.max(0, (firstStepAt - t0) / 1000);
   return {
-    kind: job.kind, totalSteps: total, secondsPerStep, evals, secondsPerEval, setupSeconds,
+    kind: job.kind,
+    totalSteps: total,
+    secondsPerStep,
+    evals,
+    secondsPerEval,
+    setupSeconds,
     totalSeconds: setupSeconds + total * secondsPerStep + evals * secondsPerEval,
-    measuredSteps: measured.length, measureSeconds: (performance.now() - t0) / 1000,
+    measuredSteps: measured.length,
+    measureSeconds: (performance.now() - t0) / 1000,
   };
 }

@@ -9,7 +9,14 @@ import { InputError } from '../engine/errors';
 import { validateSynthOptions } from '../data/synth';
 import { applySets, bool, checkConfig, configFrom, defaultsOf, int, num, oneOf, specOf, text, type FieldSpec, type FieldTable } from './validate';
 import {
-  DATA_SOURCE_FIELD, DATASET_FIELDS, RECIPE_FILE_FIELDS, SYNTH_FIELDS, SYNTH_PROOF_DATA, type DatasetSourceSpec, type RecipeFileSpec, type SynthSpec,
+  DATA_SOURCE_FIELD,
+  DATASET_FIELDS,
+  RECIPE_FILE_FIELDS,
+  SYNTH_FIELDS,
+  SYNTH_PROOF_DATA,
+  type DatasetSourceSpec,
+  type RecipeFileSpec,
+  type SynthSpec,
 } from './sft-config';
 import type { GrpoOptions } from './grpo';
 
@@ -108,9 +115,15 @@ export interface GrpoConfig {
  * (§5) with sizes for a micro model on synth, started from an SFT run of the synth-micro preset.
  */
 export const GRPO_FIELDS: FieldTable<GrpoConfig> = {
-  model: { ...text, default: '', label: 'Start model', help: 'The start model folder, usually the SFT checkpoint; also the frozen KL reference (--model overrides it).' },
+  model: {
+    ...text,
+    default: '',
+    label: 'Start model',
+    help: 'The start model folder, usually the SFT checkpoint; also the frozen KL reference (--model overrides it).',
+  },
   data: {
-    type: 'object', fields: {
+    type: 'object',
+    fields: {
       source: DATA_SOURCE_FIELD,
       synth: { type: 'object', fields: SYNTH_FIELDS },
       dataset: { type: 'object', fields: DATASET_FIELDS },
@@ -121,16 +134,22 @@ export const GRPO_FIELDS: FieldTable<GrpoConfig> = {
   epochs: { ...num(0, 10000), default: 0, label: 'Epochs', help: 'Passes over the questions when steps is 0.' },
   seed: { ...int(0, 2 ** 31 - 1), default: 0, label: 'Seed', help: 'Question order and sampling; a resumed run repeats them exactly.' },
   groupSize: {
-    ...int(1, 1024), default: 8, label: 'Group size G',
+    ...int(1, 1024),
+    default: 8,
+    label: 'Group size G',
     help: 'Answers sampled per question. Each is judged against the others of its group, so G sets how finely better and worse answers are told apart (recipe 8).',
   },
   // The recipe samples 256 prompts a step; 16 keeps a micro-model step to seconds.
   promptsPerStep: {
-    ...int(1, 1 << 16), default: 16, label: 'Questions per step',
+    ...int(1, 1 << 16),
+    default: 16,
+    label: 'Questions per step',
     help: 'With G answers each, a step learns from this × G responses. The recipe uses 256; fewer keep a step to seconds on a small GPU.',
   },
   updatesPerStep: {
-    ...int(1, 1024), default: 2, label: 'Updates per step',
+    ...int(1, 1024),
+    default: 2,
+    label: 'Updates per step',
     help: "The step's responses are split into this many mini-batches, one optimizer update each; from the second on the policy has moved, which is what the ratio and clip handle (recipe 2).",
   },
   microBatch: { ...int(1, 4096), default: 32, label: 'Micro-batch', help: 'Sequences per forward/backward pass inside a mini-batch (memory vs speed).' },
@@ -138,51 +157,78 @@ export const GRPO_FIELDS: FieldTable<GrpoConfig> = {
   // The recipe allows 2048 + 4096 tokens; the lab's models have contexts of 256-1024.
   maxPromptTokens: { ...int(1, 1 << 17), default: 192, label: 'Max prompt length', help: 'Questions with longer prompts are left out of the data.' },
   maxNewTokens: {
-    ...int(1, 1 << 17), default: 64, label: 'Response budget',
+    ...int(1, 1 << 17),
+    default: 64,
+    label: 'Response budget',
     help: 'Longest response in tokens; a response cut here has no closing </answer> and gets reward 0.',
   },
   temperature: {
-    ...num(1e-3, 100), default: 1.0, label: 'Temperature',
+    ...num(1e-3, 100),
+    default: 1.0,
+    label: 'Temperature',
     help: "1.0 samples from the model's own distribution (recipe). Lower makes the G answers more alike, so fewer groups have any reward spread to learn from.",
   },
-  topP: { ...num(1e-6, 1), default: 1.0, label: 'Top-p', help: 'Sample only from the smallest set of tokens holding this much probability (recipe 1.0 = all).' },
+  topP: {
+    ...num(1e-6, 1),
+    default: 1.0,
+    label: 'Top-p',
+    help: 'Sample only from the smallest set of tokens holding this much probability (recipe 1.0 = all).',
+  },
   clipLow: {
-    ...num(0, 0.999), default: 0.2, label: 'Clip (low)',
+    ...num(0, 0.999),
+    default: 0.2,
+    label: 'Clip (low)',
     help: 'A token whose ratio falls below 1 − this while its advantage is negative gets no further push down: each update stays near the policy that sampled (recipe 0.2).',
   },
   clipHigh: {
-    ...num(0, 100), default: 0.2, label: 'Clip (high)',
+    ...num(0, 100),
+    default: 0.2,
+    label: 'Clip (high)',
     help: "The same bound above 1 for positive advantages. Raising it over the low clip is DAPO's clip-higher: rare good tokens may grow faster, which keeps entropy from collapsing.",
   },
   clipC: {
-    ...num(0, 1e6), default: 3, label: 'Dual clip c',
+    ...num(0, 1e6),
+    default: 3,
+    label: 'Dual clip c',
     help: "For negative advantages, caps the loss of a token whose ratio exceeds c, so one very unlikely token cannot dominate (verl's clip_ratio_c; 0 = off).",
   },
   klCoef: {
-    ...num(0, 1e3), default: 0.01, label: 'KL coefficient',
+    ...num(0, 1e3),
+    default: 0.01,
+    label: 'KL coefficient',
     help: 'Weight of a k3 KL penalty that pulls the policy back toward the frozen start model (recipe 0.01). 0 drops it and the reference model, as DAPO does.',
   },
   lossAgg: {
-    ...oneOf(['token-mean', 'seq-mean-token-mean']), default: 'token-mean', label: 'Loss aggregation',
+    ...oneOf(['token-mean', 'seq-mean-token-mean']),
+    default: 'token-mean',
+    label: 'Loss aggregation',
     help: 'token-mean averages over every response token of the batch (recipe), so long answers weigh more; seq-mean-token-mean averages within each answer first, so every answer weighs the same.',
   },
   normalizeStd: {
-    ...bool, default: true, label: 'Divide by group std',
+    ...bool,
+    default: true,
+    label: 'Divide by group std',
     help: "GRPO divides r − mean by the group's reward spread. Off is Dr. GRPO: r − mean only, which does not inflate groups that are nearly all right or all wrong.",
   },
   dropEqualGroups: {
-    ...bool, default: false, label: 'Drop equal groups (DAPO)',
+    ...bool,
+    default: false,
+    label: 'Drop equal groups (DAPO)',
     help: 'A group whose G rewards are all equal has zero advantage and teaches nothing; DAPO leaves such groups out instead of letting them dilute the batch.',
   },
   // lr 1e-6 is tuned for 3B-32B models and does not move one of a few million weights. On a
   // 20k-weight model GRPO learned at 4e-3 after SFT at 2e-2 and was erratic at 1e-2
   // (test/recipe/grpo-learning.test.ts); the SFT presets train at 1e-3, so ~10x below that.
   lr: {
-    ...num(0, 1), default: 1e-4, label: 'Learning rate',
+    ...num(0, 1),
+    default: 1e-4,
+    label: 'Learning rate',
     help: "Peak step size. The recipe's 1e-6 is for 3B+ models and would not move a micro model; about 10× below its SFT rate works here.",
   },
   schedule: {
-    ...oneOf(['constant', 'cosine']), default: 'constant', label: 'Schedule',
+    ...oneOf(['constant', 'cosine']),
+    default: 'constant',
+    label: 'Schedule',
     help: 'constant keeps the rate (the recipe, for billion-parameter models); cosine decays it to its floor over the run, which keeps a small model from undoing its gains late in a short run.',
   },
   warmupRatio: { ...num(0, 0.99), default: 0, label: 'Warmup', help: 'Fraction of the steps over which the rate rises linearly from 0 (recipe 0).' },
@@ -195,7 +241,8 @@ export const GRPO_FIELDS: FieldTable<GrpoConfig> = {
   eps: { ...num(1e-12, 1e-3), default: 1e-8, label: 'Adam ε', help: 'Keeps the update finite where the squared-gradient average is ~0.' },
   padMultiple: { ...int(1, 4096), default: 16, label: 'Pad to a multiple of', help: 'Rounds padded lengths up so fewer activation shapes are allocated.' },
   eval: {
-    type: 'object', fields: {
+    type: 'object',
+    fields: {
       every: { ...int(0), default: 25, label: 'Evaluate every', help: 'Steps between greedy answers to held-out questions (0 = only at start and end).' },
       items: { ...int(0), default: 32, label: 'Questions', help: 'Held-out questions answered each time (0 = no evaluation).' },
       maxNewTokens: { ...int(1, 1 << 16), default: 96, label: 'Answer budget', help: 'Longest greedy answer in tokens.' },
@@ -205,26 +252,36 @@ export const GRPO_FIELDS: FieldTable<GrpoConfig> = {
     },
   },
   checkpoint: {
-    type: 'object', fields: {
+    type: 'object',
+    fields: {
       every: {
-        ...int(0), default: 50, label: 'Checkpoint every',
+        ...int(0),
+        default: 50,
+        label: 'Checkpoint every',
         help: 'Steps between checkpoints. Closing the tab mid-run loses at most the steps since the last one; the run resumes from it.',
       },
       keep: { ...int(1), default: 2, label: 'Checkpoints kept', help: 'Older periodic checkpoints are deleted to save space; the final one always stays.' },
       optimizer: {
-        ...bool, default: true, label: 'Save optimizer state',
+        ...bool,
+        default: true,
+        label: 'Save optimizer state',
         help: 'Keep the AdamW moments so a resumed run continues exactly as if never stopped.',
       },
     },
   },
   logRollouts: {
-    ...bool, default: true, label: 'Log rollouts',
+    ...bool,
+    default: true,
+    label: 'Log rollouts',
     help: 'Write every group (prompt, G responses, rewards, advantages, token ratios) for the Rollouts page.',
   },
   prompt: {
-    type: 'object', fields: {
+    type: 'object',
+    fields: {
       newline: {
-        ...oneOf(['literal', 'real']), default: 'literal', label: 'Prompt line break',
+        ...oneOf(['literal', 'real']),
+        default: 'literal',
+        label: 'Prompt line break',
         help: "The recipe's instruction has a literal backslash-n (the released code) or a real newline.",
       },
     },
@@ -249,23 +306,41 @@ export const GRPO_PRESETS: Record<string, { describe: string; config: GrpoConfig
     config: preset({ schedule: 'cosine' }),
   },
   'synth-micro-noisy': {
-    describe: 'GRPO of the learning proof (test/recipe/recipe-synth.test.ts) from a `thinker sft --config synth-micro-noisy` checkpoint (--model): the first 16 of its synth items with the gold answers as the reward, the same held-out set, 8 steps of 4 prompts x 8 responses',
+    describe:
+      'GRPO of the learning proof (test/recipe/recipe-synth.test.ts) from a `thinker sft --config synth-micro-noisy` checkpoint (--model): the first 16 of its synth items with the gold answers as the reward, the same held-out set, 8 steps of 4 prompts x 8 responses',
     // lr 5e-4: from the proof's SFT checkpoint held-out accuracy went 76.6% -> 100% by step 4 and
     // stayed (constant rate); at 1e-3 it reached 100% and fell back to 90.6% by step 8 and 75% by
     // step 12 (fan-in init, SwiftShader). The cosine decay keeps late steps from undoing early ones.
     config: preset({
       data: { synth: { ...SYNTH_PROOF_DATA, n: 16 } },
-      steps: 8, promptsPerStep: 4, groupSize: 8, microBatch: 16, rolloutBatch: 32, maxNewTokens: 48, lr: 5e-4, schedule: 'cosine',
+      steps: 8,
+      promptsPerStep: 4,
+      groupSize: 8,
+      microBatch: 16,
+      rolloutBatch: 32,
+      maxNewTokens: 48,
+      lr: 5e-4,
+      schedule: 'cosine',
       eval: { every: 4, items: 64, maxNewTokens: 48, batchSize: 32, samples: 64 },
       checkpoint: { every: 0, keep: 1 },
     }),
   },
   'vqa-closed': {
-    describe: 'GRPO after `thinker sft --config vqa-closed` (--model its checkpoint) on the same VQA-RAD + SLAKE closed training questions: 8 prompts x 8 answers a step, cosine lr; set data.dataset.dataDir',
+    describe:
+      'GRPO after `thinker sft --config vqa-closed` (--model its checkpoint) on the same VQA-RAD + SLAKE closed training questions: 8 prompts x 8 answers a step, cosine lr; set data.dataset.dataDir',
     config: preset({
       data: { source: 'dataset', dataset: { name: 'vqa-rad,slake', split: 'train', heldOut: 64 } },
-      steps: 20, promptsPerStep: 8, groupSize: 8, microBatch: 32, rolloutBatch: 64, maxNewTokens: 16, maxPromptTokens: 240,
-      lr: 3e-4, schedule: 'cosine', warmupRatio: 0, minLrRatio: 0.1,
+      steps: 20,
+      promptsPerStep: 8,
+      groupSize: 8,
+      microBatch: 32,
+      rolloutBatch: 64,
+      maxNewTokens: 16,
+      maxPromptTokens: 240,
+      lr: 3e-4,
+      schedule: 'cosine',
+      warmupRatio: 0,
+      minLrRatio: 0.1,
       eval: { every: 10, items: 64, maxNewTokens: 16, batchSize: 32, samples: 8 },
       checkpoint: { every: 10, keep: 1 },
     }),
@@ -278,12 +353,22 @@ export const GRPO_PRESETS: Record<string, { describe: string; config: GrpoConfig
     describe: 'synth-micro with DAPO: clip-higher (0.2 / 0.28), groups with equal rewards dropped, no KL',
     config: preset({ clipHigh: 0.28, dropEqualGroups: true, klCoef: 0 }),
   },
-  'paper': {
-    describe: 'the released runs (G 8, 256 prompts and 2 updates per step, lr 1e-6 constant, clip 0.2, KL 0.01, 2048 + 4096 tokens, 5 epochs); set model and data',
+  paper: {
+    describe:
+      'the released runs (G 8, 256 prompts and 2 updates per step, lr 1e-6 constant, clip 0.2, KL 0.01, 2048 + 4096 tokens, 5 epochs); set model and data',
     config: preset({
-      data: { source: 'dataset' }, steps: 0, epochs: 5, seed: 42, promptsPerStep: 256, microBatch: 16, rolloutBatch: 64,
-      maxPromptTokens: 2048, maxNewTokens: 4096, lr: 1e-6,
-      eval: { every: 50, items: 128, maxNewTokens: 4096, batchSize: 16 }, checkpoint: { every: 50 },
+      data: { source: 'dataset' },
+      steps: 0,
+      epochs: 5,
+      seed: 42,
+      promptsPerStep: 256,
+      microBatch: 16,
+      rolloutBatch: 64,
+      maxPromptTokens: 2048,
+      maxNewTokens: 4096,
+      lr: 1e-6,
+      eval: { every: 50, items: 128, maxNewTokens: 4096, batchSize: 16 },
+      checkpoint: { every: 50 },
     }),
   },
 };
@@ -312,7 +397,10 @@ export function checkGrpoConfig(c: GrpoConfig, where: string): GrpoConfig {
   if (c.clipC !== 0 && c.clipC <= 1) throw new InputError(where, `clipC must be 0 (off) or > 1, got ${c.clipC}`);
   if (c.steps === 0 && c.epochs === 0) throw new InputError(where, 'steps and epochs are both 0: nothing to train');
   if (c.promptsPerStep * c.groupSize < c.updatesPerStep) {
-    throw new InputError(where, `updatesPerStep ${c.updatesPerStep} exceeds the ${c.promptsPerStep * c.groupSize} responses of a step (promptsPerStep x groupSize)`);
+    throw new InputError(
+      where,
+      `updatesPerStep ${c.updatesPerStep} exceeds the ${c.promptsPerStep * c.groupSize} responses of a step (promptsPerStep x groupSize)`,
+    );
   }
   const d = c.data;
   if (d.source === 'dataset') {

@@ -16,17 +16,41 @@ import { evaluateHeldOut, fingerprint, type HeldOutEval } from './held-out';
 import { grpoOptions, totalSteps, type GrpoConfig } from './grpo-config';
 import { GrpoTrainer, runGrpo, type GrpoStepMetrics } from './grpo';
 import {
-  METRICS_FILE, MetricsLog, ROLLOUTS_FILE, RUN_CONFIG_FILE, RunRecord, SUMMARY_FILE, checkpointName, cleanRunFolder, clearRun, pruneCheckpoints,
-  restoreOptimizer, saveRunCheckpoint, writeJson, type CheckpointReason, type ResumePoint,
+  METRICS_FILE,
+  MetricsLog,
+  ROLLOUTS_FILE,
+  RUN_CONFIG_FILE,
+  RunRecord,
+  SUMMARY_FILE,
+  checkpointName,
+  cleanRunFolder,
+  clearRun,
+  pruneCheckpoints,
+  restoreOptimizer,
+  saveRunCheckpoint,
+  writeJson,
+  type CheckpointReason,
+  type ResumePoint,
 } from './run-io';
 import {
-  acquireGpu, finishRun, jobOutput, loadRunItems, modelConfigOf, runNameOf, tokenizerFiles, type FolderResolver, type RunJob, type SynthGenerator,
+  acquireGpu,
+  finishRun,
+  jobOutput,
+  loadRunItems,
+  modelConfigOf,
+  runNameOf,
+  tokenizerFiles,
+  type FolderResolver,
+  type RunJob,
+  type SynthGenerator,
 } from './job';
 import { joinWhere } from '../io/files';
 
 /** Training and held-out items of the config's data source. */
-export async function loadGrpoItems(cfg: GrpoConfig, o: { generateSynth?: SynthGenerator; open: FolderResolver }):
-  Promise<{ train: QAItem[]; eval: QAItem[]; dropped: number; notes: string[] }> {
+export async function loadGrpoItems(
+  cfg: GrpoConfig,
+  o: { generateSynth?: SynthGenerator; open: FolderResolver },
+): Promise<{ train: QAItem[]; eval: QAItem[]; dropped: number; notes: string[] }> {
   // Items load exactly as for SFT, so both stages of a run see the same items.
   return loadRunItems(cfg.data, { evalItems: cfg.eval.items, seed: cfg.seed, ...o });
 }
@@ -35,28 +59,41 @@ export async function loadGrpoItems(cfg: GrpoConfig, o: { generateSynth?: SynthG
  * Encode every prompt once, before any GPU work, and leave out those too long for
  * maxPromptTokens or for the model's context with maxNewTokens after them.
  */
-export async function encodeGrpoItems(items: QAItem[], tok: TextTokenizer, model: ModelConfig, c: GrpoConfig, where: string, cache: PatchCache = new Map()):
-  Promise<{ items: QAItem[]; encoded: EncodedPrompt[]; tooLong: number; limit: number }> {
+export async function encodeGrpoItems(
+  items: QAItem[],
+  tok: TextTokenizer,
+  model: ModelConfig,
+  c: GrpoConfig,
+  where: string,
+  cache: PatchCache = new Map(),
+): Promise<{ items: QAItem[]; encoded: EncodedPrompt[]; tooLong: number; limit: number }> {
   const ctx = model.text.maxPositionEmbeddings;
   if (c.maxNewTokens >= ctx) throw new InputError(where, `maxNewTokens ${c.maxNewTokens} leaves no room for a prompt in the model's context of ${ctx} tokens`);
   const limit = Math.min(c.maxPromptTokens, ctx - c.maxNewTokens);
-  const kept: QAItem[] = [], encoded: EncodedPrompt[] = [];
+  const kept: QAItem[] = [],
+    encoded: EncodedPrompt[] = [];
   let tooLong = 0;
   for (const it of items) {
     const e = await encodePrompt(it, tok, model, { newline: c.prompt.newline }, cache);
-    if (e.ids.length > limit) { tooLong++; continue; }
+    if (e.ids.length > limit) {
+      tooLong++;
+      continue;
+    }
     kept.push(it);
     encoded.push(e);
   }
   if (kept.length === 0) {
-    throw new InputError('training data', `no usable items: ${items.length === 0 ? 'none given' : `all ${items.length} prompts are longer than ${limit} tokens`} ` +
-      `(maxPromptTokens ${c.maxPromptTokens}, context ${ctx} - maxNewTokens ${c.maxNewTokens})`);
+    throw new InputError(
+      'training data',
+      `no usable items: ${items.length === 0 ? 'none given' : `all ${items.length} prompts are longer than ${limit} tokens`} ` +
+        `(maxPromptTokens ${c.maxPromptTokens}, context ${ctx} - maxNewTokens ${c.maxNewTokens})`,
+    );
   }
   return { items: kept, encoded, tooLong, limit };
 }
 
-const sameShape = (a: ModelConfig, b: ModelConfig) => JSON.stringify({ ...a, text: { ...a.text, eosTokenId: undefined } }) ===
-  JSON.stringify({ ...b, text: { ...b.text, eosTokenId: undefined } });
+const sameShape = (a: ModelConfig, b: ModelConfig) =>
+  JSON.stringify({ ...a, text: { ...a.text, eosTokenId: undefined } }) === JSON.stringify({ ...b, text: { ...b.text, eosTokenId: undefined } });
 
 export interface GrpoJob extends RunJob {
   /** `model` names the start model (resolved through `open`); it is also the frozen KL reference. */
@@ -91,7 +128,13 @@ export interface GrpoSummary {
 }
 
 const stepSummary = (m: GrpoStepMetrics): StepSummary => ({
-  step: m.step, reward_mean: m.reward_mean, accuracy: m.accuracy, format_rate: m.format_rate, kl: m.kl, entropy: m.entropy, response_length: m.response_length,
+  step: m.step,
+  reward_mean: m.reward_mean,
+  accuracy: m.accuracy,
+  format_rate: m.format_rate,
+  kl: m.kl,
+  entropy: m.entropy,
+  response_length: m.response_length,
 });
 
 /** Run GRPO as described; resolves with the summary when the run completes or is stopped. */
@@ -130,22 +173,30 @@ export async function runGrpoJob(job: GrpoJob): Promise<GrpoSummary> {
   evalPrompts.forEach((p, i) => {
     if (p.ids.length + cfg.eval.maxNewTokens > modelCfg.text.maxPositionEmbeddings) {
       const it = evalItems[i];
-      throw new InputError(`${it.dataset_name}[${it.dataset_index}]`, `held-out prompt of ${p.ids.length} tokens + eval.maxNewTokens ${cfg.eval.maxNewTokens} exceeds the model's context of ${modelCfg.text.maxPositionEmbeddings}`);
+      throw new InputError(
+        `${it.dataset_name}[${it.dataset_index}]`,
+        `held-out prompt of ${p.ids.length} tokens + eval.maxNewTokens ${cfg.eval.maxNewTokens} exceeds the model's context of ${modelCfg.text.maxPositionEmbeddings}`,
+      );
     }
   });
   const total = totalSteps(cfg, items.length);
   const dataFingerprint = fingerprint(items.map((it) => it.hash || `${it.question}\u0000${it.answer}`));
   if (state) {
-    if (state.dataFingerprint !== dataFingerprint) throw new InputError(rp!.where, 'the training items differ from those of the run being resumed: same data config and tokenizer needed');
+    if (state.dataFingerprint !== dataFingerprint)
+      throw new InputError(rp!.where, 'the training items differ from those of the run being resumed: same data config and tokenizer needed');
     if (state.step >= total) throw new InputError(rp!.where, `the run already did ${state.step} of ${total} steps; raise the steps to continue`);
     if (!Number.isInteger(state.position.updates)) throw new InputError(rp!.where, 'trainer_state.json position has no "updates" count');
   }
-  say(`${items.length} prompts (${tooLong} over ${limit} tokens left out), ${evalItems.length} held-out; ` +
-    `${total} steps of ${cfg.promptsPerStep} prompts x ${cfg.groupSize} responses${state ? `, resuming after step ${state.step}` : ''}; writing ${run.name}`);
+  say(
+    `${items.length} prompts (${tooLong} over ${limit} tokens left out), ${evalItems.length} held-out; ` +
+      `${total} steps of ${cfg.promptsPerStep} prompts x ${cfg.groupSize} responses${state ? `, resuming after step ${state.step}` : ''}; writing ${run.name}`,
+  );
 
   // 3. The run folder and the GPU, only now.
   let record: RunRecord | null = null;
-  let policy: Model | null = null, ref: Model | null = null, grpo: GrpoTrainer | null = null;
+  let policy: Model | null = null,
+    ref: Model | null = null,
+    grpo: GrpoTrainer | null = null;
   const t0 = performance.now();
   const elapsed = () => (state?.elapsedSeconds ?? 0) + (performance.now() - t0) / 1000;
   let lastCheckpoint = rp?.where ?? '';
@@ -171,31 +222,64 @@ export async function runGrpoJob(job: GrpoJob): Promise<GrpoSummary> {
       g.updates = state.position.updates;
     }
 
-    let last: GrpoStepMetrics | null = null, first: GrpoStepMetrics | null = null;
+    let last: GrpoStepMetrics | null = null,
+      first: GrpoStepMetrics | null = null;
     const evals: (HeldOutEval & { step: number })[] = [];
 
     const evaluate = async (step: number) => {
       if (evalItems.length === 0) return;
       progress(`evaluating ${evalItems.length} held-out items at step ${step}`, step, total);
-      const e = { ...await evaluateHeldOut(m, tok, evalItems, { ...cfg.eval, newline: cfg.prompt.newline, prompts: evalPrompts }), step };
+      const e = { ...(await evaluateHeldOut(m, tok, evalItems, { ...cfg.eval, newline: cfg.prompt.newline, prompts: evalPrompts })), step };
       evals.push(e);
       await metrics.append({
-        type: 'eval', step, items: e.items, format_rate: e.formatRate, accuracy: e.accuracy, reward_mean: e.rewardMean,
-        finished_rate: e.finishedRate, mean_response_tokens: e.meanResponseTokens, seconds: e.seconds, samples: e.samples,
+        type: 'eval',
+        step,
+        items: e.items,
+        format_rate: e.formatRate,
+        accuracy: e.accuracy,
+        reward_mean: e.rewardMean,
+        finished_rate: e.finishedRate,
+        mean_response_tokens: e.meanResponseTokens,
+        seconds: e.seconds,
+        samples: e.samples,
       });
       emit({
-        type: 'eval', step, items: e.items, formatRate: e.formatRate, accuracy: e.accuracy, rewardMean: e.rewardMean,
-        finishedRate: e.finishedRate, meanResponseTokens: e.meanResponseTokens, seconds: e.seconds,
+        type: 'eval',
+        step,
+        items: e.items,
+        formatRate: e.formatRate,
+        accuracy: e.accuracy,
+        rewardMean: e.rewardMean,
+        finishedRate: e.finishedRate,
+        meanResponseTokens: e.meanResponseTokens,
+        seconds: e.seconds,
       });
-      say(`eval @ step ${step}: format ${(100 * e.formatRate).toFixed(1)}%  accuracy ${(100 * e.accuracy).toFixed(1)}%  reward ${e.rewardMean.toFixed(3)}  (${e.items} items, ${e.seconds.toFixed(1)} s)`);
+      say(
+        `eval @ step ${step}: format ${(100 * e.formatRate).toFixed(1)}%  accuracy ${(100 * e.accuracy).toFixed(1)}%  reward ${e.rewardMean.toFixed(3)}  (${e.items} items, ${e.seconds.toFixed(1)} s)`,
+      );
     };
     const save = async (step: number, reason: CheckpointReason) => {
       const dir = checkpointName(step);
-      await saveRunCheckpoint(run, dir, m, {
-        kind: 'grpo', step, totalSteps: total, epoch: (step * cfg.promptsPerStep) / items.length, seed: cfg.seed,
-        position: { updates: g.updates }, dataFingerprint, config: cfg, reason, elapsedSeconds: elapsed(),
-        metrics: last ? { ...stepSummary(last) } : undefined,
-      }, tokFiles, { optimizer: cfg.checkpoint.optimizer });
+      await saveRunCheckpoint(
+        run,
+        dir,
+        m,
+        {
+          kind: 'grpo',
+          step,
+          totalSteps: total,
+          epoch: (step * cfg.promptsPerStep) / items.length,
+          seed: cfg.seed,
+          position: { updates: g.updates },
+          dataFingerprint,
+          config: cfg,
+          reason,
+          elapsedSeconds: elapsed(),
+          metrics: last ? { ...stepSummary(last) } : undefined,
+        },
+        tokFiles,
+        { optimizer: cfg.checkpoint.optimizer },
+      );
       lastCheckpoint = joinWhere(run.name, dir);
       // The checkpoint resumed from counts among the kept: it was read in full before the first step.
       await pruneCheckpoints(run, cfg.checkpoint.keep, [step]);
@@ -216,9 +300,11 @@ export async function runGrpoJob(job: GrpoJob): Promise<GrpoSummary> {
       await rec.update({ step: s.step });
       emit({ type: 'grpo-step', metrics: s, groups: r.groups, totalSteps: total });
       if (!job.quiet) {
-        out.log(`step ${s.step}/${total}  reward ${s.reward_mean.toFixed(3)}  acc ${s.accuracy.toFixed(3)}  format ${s.format_rate.toFixed(3)}  ` +
-          `kl ${s.kl.toExponential(2)}  clip ${s.clip_frac.toFixed(3)}  entropy ${s.entropy.toFixed(3)}  len ${s.response_length.toFixed(1)}  ` +
-          `|g| ${s.grad_norm.toFixed(3)}  ${s.tokens_per_s.toFixed(0)} tok/s`);
+        out.log(
+          `step ${s.step}/${total}  reward ${s.reward_mean.toFixed(3)}  acc ${s.accuracy.toFixed(3)}  format ${s.format_rate.toFixed(3)}  ` +
+            `kl ${s.kl.toExponential(2)}  clip ${s.clip_frac.toFixed(3)}  entropy ${s.entropy.toFixed(3)}  len ${s.response_length.toFixed(1)}  ` +
+            `|g| ${s.grad_norm.toFixed(3)}  ${s.tokens_per_s.toFixed(0)} tok/s`,
+        );
       }
       if (cfg.eval.every > 0 && s.step % cfg.eval.every === 0 && s.step < total) await evaluate(s.step);
       if (cfg.checkpoint.every > 0 && s.step % cfg.checkpoint.every === 0 && s.step < total) await save(s.step, 'periodic');
@@ -226,15 +312,29 @@ export async function runGrpoJob(job: GrpoJob): Promise<GrpoSummary> {
     if (!res.stopped && evals[evals.length - 1]?.step !== res.stepsDone) await evaluate(res.stepsDone);
     await save(res.stepsDone, res.stopped ? 'interrupted' : 'final');
 
-    const ev = (e: HeldOutEval & { step: number } | undefined): EvalSummary | null =>
+    const ev = (e: (HeldOutEval & { step: number }) | undefined): EvalSummary | null =>
       e ? { step: e.step, format_rate: e.formatRate, accuracy: e.accuracy, reward_mean: e.rewardMean } : null;
-    const f = first as GrpoStepMetrics | null, l = last as GrpoStepMetrics | null;
+    const f = first as GrpoStepMetrics | null,
+      l = last as GrpoStepMetrics | null;
     const summary: GrpoSummary = {
-      command: 'grpo', stopped: res.stopped, out: run.name, checkpoint: lastCheckpoint, resumedFrom: rp?.where ?? null, startModel: cfg.model,
-      step: res.stepsDone, totalSteps: total, items: items.length, evalItems: evalItems.length, itemsDropped: loaded.dropped, promptsTooLong: tooLong,
-      firstStep: f && stepSummary(f), lastStep: l && stepSummary(l),
-      initialEval: ev(evals[0]), finalEval: ev(evals[evals.length - 1]),
-      elapsedSeconds: elapsed(), adapter: gpu.info.description || gpu.info.vendor,
+      command: 'grpo',
+      stopped: res.stopped,
+      out: run.name,
+      checkpoint: lastCheckpoint,
+      resumedFrom: rp?.where ?? null,
+      startModel: cfg.model,
+      step: res.stepsDone,
+      totalSteps: total,
+      items: items.length,
+      evalItems: evalItems.length,
+      itemsDropped: loaded.dropped,
+      promptsTooLong: tooLong,
+      firstStep: f && stepSummary(f),
+      lastStep: l && stepSummary(l),
+      initialEval: ev(evals[0]),
+      finalEval: ev(evals[evals.length - 1]),
+      elapsedSeconds: elapsed(),
+      adapter: gpu.info.description || gpu.info.vendor,
     };
     await writeJson(run, SUMMARY_FILE, summary);
     await finishRun(rec, out, { stopped: res.stopped, stopStatus: job.stopStatus });

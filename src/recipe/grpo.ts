@@ -273,10 +273,15 @@ export class GrpoTrainer {
    * `ref` is the frozen reference (a copy of the start weights); it may be null only when
    * klCoef is 0. The policy gets gradient and AdamW arenas; the reference never does.
    */
-  constructor(readonly policy: Model, readonly ref: Model | null, readonly tok: TextTokenizer, readonly o: GrpoOptions) {
+  constructor(
+    readonly policy: Model,
+    readonly ref: Model | null,
+    readonly tok: TextTokenizer,
+    readonly o: GrpoOptions,
+  ) {
     checkGrpoOptions(o);
     if (o.loss.klCoef > 0 && !ref) throw new InputError('grpo', 'klCoef > 0 needs a reference model');
-    if (ref && JSON.stringify(ref.cfg) !== JSON.stringify(policy.cfg)) throw new InputError('grpo', 'the reference model\'s config differs from the policy\'s');
+    if (ref && JSON.stringify(ref.cfg) !== JSON.stringify(policy.cfg)) throw new InputError('grpo', "the reference model's config differs from the policy's");
     this.trainer = new Trainer(policy, { ...o.optim });
     this.eos = endOfTurnIds(tok);
     if (this.eos.length === 0) throw new InputError('tokenizer', 'no end-of-turn token (<|im_end|> or an eos_token): responses could never end');
@@ -287,8 +292,12 @@ export class GrpoTrainer {
   }
 
   /** Optimizer updates taken so far (AdamW's step count). */
-  get updates(): number { return this.trainer.step; }
-  set updates(n: number) { this.trainer.step = n; }
+  get updates(): number {
+    return this.trainer.step;
+  }
+  set updates(n: number) {
+    this.trainer.step = n;
+  }
 
   /** GRPO step `step` (0-based; it seeds the sampling) on these prompts (their encodings in `encoded`, same order). */
   async step(step: number, items: QAItem[], encoded: EncodedPrompt[], signal?: AbortSignal): Promise<GrpoStepResult> {
@@ -296,10 +305,22 @@ export class GrpoTrainer {
     const G = o.groupSize;
     const t0 = performance.now();
     const lr = grpoLr(o, step);
-    const samples = await sampleResponses(this.policy, this.tok, items, {
-      n: G, temperature: o.temperature, topP: o.topP, maxNewTokens: o.maxNewTokens, batchSize: o.rolloutBatch,
-      seed: stepSeed(o.seed, step), prompt: o.prompt, signal,
-    }, encoded);
+    const samples = await sampleResponses(
+      this.policy,
+      this.tok,
+      items,
+      {
+        n: G,
+        temperature: o.temperature,
+        topP: o.topP,
+        maxNewTokens: o.maxNewTokens,
+        batchSize: o.rolloutBatch,
+        seed: stepSeed(o.seed, step),
+        prompt: o.prompt,
+        signal,
+      },
+      encoded,
+    );
     const t1 = performance.now();
 
     // Rewards: the training reward (§5) drives learning; the evaluation grader's verdict and the
@@ -334,7 +355,14 @@ export class GrpoTrainer {
         const ids = [...s.prompt.ids, ...r.ids];
         const lossMask = new Uint8Array(ids.length);
         lossMask.fill(1, s.prompt.ids.length);
-        seqs.push({ ex: { ids, lossMask, patches: s.prompt.patches, nImages: s.prompt.nImages }, promptLen: s.prompt.ids.length, old: r.logps, adv: adv[g].advantages[j], group: g, resp: j });
+        seqs.push({
+          ex: { ids, lossMask, patches: s.prompt.patches, nImages: s.prompt.nImages },
+          promptLen: s.prompt.ids.length,
+          old: r.logps,
+          adv: adv[g].advantages[j],
+          group: g,
+          resp: j,
+        });
       });
     });
 
@@ -358,23 +386,48 @@ export class GrpoTrainer {
       entropy: acc.tokens ? acc.entropy / acc.tokens : 0,
       response_length: sampled / Math.max(1, all.length),
       truncated_frac: mean(all.map((r) => (r.finished ? 0 : 1))),
-      adv_mean: advStats.mean, adv_std: advStats.std, adv_min: advStats.min, adv_max: advStats.max, adv_zero_frac: advStats.zeroFraction,
-      groups_kept: advStats.groupsKept, groups_dropped: advStats.groupsDropped, groups_equal: advStats.groupsEqual,
-      loss: mean(acc.loss), pg_loss: mean(acc.pg), grad_norm: mean(acc.gradNorm), updates: acc.loss.length,
+      adv_mean: advStats.mean,
+      adv_std: advStats.std,
+      adv_min: advStats.min,
+      adv_max: advStats.max,
+      adv_zero_frac: advStats.zeroFraction,
+      groups_kept: advStats.groupsKept,
+      groups_dropped: advStats.groupsDropped,
+      groups_equal: advStats.groupsEqual,
+      loss: mean(acc.loss),
+      pg_loss: mean(acc.pg),
+      grad_norm: mean(acc.gradNorm),
+      updates: acc.loss.length,
       lr,
-      sampled_tokens: sampled, trained_tokens: acc.trained,
+      sampled_tokens: sampled,
+      trained_tokens: acc.trained,
       tokens_per_s: sampled / Math.max(1e-9, secs),
       rollout_tokens_per_s: sampled / Math.max(1e-9, (t1 - t0) / 1000),
       train_tokens_per_s: acc.trained / Math.max(1e-9, (t2 - t1) / 1000),
-      rollout_s: (t1 - t0) / 1000, update_s: (t2 - t1) / 1000, seconds: secs,
+      rollout_s: (t1 - t0) / 1000,
+      update_s: (t2 - t1) / 1000,
+      seconds: secs,
     };
     return { metrics, groups: records };
   }
 
   /** One mini-batch: gradients of its loss, then the clipped AdamW update. */
-  private async update(mini: TrainSeq[], records: GroupRecord[], lr: number, acc: {
-    loss: number[]; pg: number[]; gradNorm: number[]; kl: number; clip: number; dual: number; entropy: number; tokens: number; trained: number;
-  }): Promise<void> {
+  private async update(
+    mini: TrainSeq[],
+    records: GroupRecord[],
+    lr: number,
+    acc: {
+      loss: number[];
+      pg: number[];
+      gradNorm: number[];
+      kl: number;
+      clip: number;
+      dual: number;
+      entropy: number;
+      tokens: number;
+      trained: number;
+    },
+  ): Promise<void> {
     const g = await this.gradients(mini);
     mini.forEach((q, i) => {
       const st = g.seqs[i];
@@ -408,11 +461,15 @@ export class GrpoTrainer {
    * whole mini-batch, so splitting it into micro-batches does not change it.
    */
   async gradients(mini: PolicySequence[]): Promise<{ loss: number; pgLoss: number; seqs: SequenceStats[] }> {
-    const o = this.o, m = this.policy, s = this.trainer.stream, gpu = m.gpu;
+    const o = this.o,
+      m = this.policy,
+      s = this.trainer.stream,
+      gpu = m.gpu;
     const totals = { tokens: mini.reduce((n, q) => n + (q.ex.ids.length - q.promptLen), 0), seqs: mini.length };
     const maxLength = m.cfg.text.maxPositionEmbeddings;
     zeroGrads(s, m);
-    let loss = 0, pgLoss = 0;
+    let loss = 0,
+      pgLoss = 0;
     const seqs: SequenceStats[] = [];
     for (let i = 0; i < mini.length; i += o.microBatch) {
       const part = mini.slice(i, i + o.microBatch);
@@ -421,14 +478,20 @@ export class GrpoTrainer {
           throw new InputError('grpo', `a sequence has ${q.old.length} old log-probs for ${q.ex.ids.length - q.promptLen} response tokens`);
         }
       }
-      const b = collate(part.map((q) => q.ex), { maxLength, overflow: 'drop', pad: 'longest', padMultiple: o.padMultiple ?? 16, padId: this.padId, imageTokenId: this.policy.cfg.imageTokenId });
+      const b = collate(
+        part.map((q) => q.ex),
+        { maxLength, overflow: 'drop', pad: 'longest', padMultiple: o.padMultiple ?? 16, padId: this.padId, imageTokenId: this.policy.cfg.imageTokenId },
+      );
       const { B, T } = b;
       const N = B * T;
       const targets = b.targets!;
-      const old = new Float32Array(N), advs = new Float32Array(N);
+      const old = new Float32Array(N),
+        advs = new Float32Array(N);
       part.forEach((q, r) => {
         // Row position t predicts token t + 1, so response token j sits at promptLen - 1 + j.
-        q.old.forEach((lp, j) => { old[r * T + q.promptLen - 1 + j] = lp; });
+        q.old.forEach((lp, j) => {
+          old[r * T + q.promptLen - 1 + j] = lp;
+        });
         for (let t = q.promptLen - 1; t < q.ex.ids.length - 1; t++) advs[r * T + t] = q.adv;
       });
       const weight = lossWeights(targets, B, T, o.loss.aggregation, totals);
@@ -449,10 +512,20 @@ export class GrpoTrainer {
       upload(gpu, bufs.get('old'), old);
       upload(gpu, bufs.get('adv'), advs);
       upload(gpu, bufs.get('weight'), weight);
-      grpoPolicyLoss(s, {
-        logp: acts.get('logp'), oldLogp: bufs.get('old'), refLogp, adv: bufs.get('adv'), weight: bufs.get('weight'),
-        coef: acts.get('coef'), stats: bufs.get('stats'),
-      }, N, { clipLow: o.loss.clipLow, clipHigh: o.loss.clipHigh, clipC: o.loss.clipC, klCoef: o.loss.klCoef, hasRef: !!this.ref });
+      grpoPolicyLoss(
+        s,
+        {
+          logp: acts.get('logp'),
+          oldLogp: bufs.get('old'),
+          refLogp,
+          adv: bufs.get('adv'),
+          weight: bufs.get('weight'),
+          coef: acts.get('coef'),
+          stats: bufs.get('stats'),
+        },
+        N,
+        { clipLow: o.loss.clipLow, clipHigh: o.loss.clipHigh, clipC: o.loss.clipC, klCoef: o.loss.klCoef, hasRef: !!this.ref },
+      );
       textBackward(s, m, acts, this.invTemp);
       s.submit();
       const stats = await download(gpu, bufs.get('stats'), 4 * N);
@@ -517,8 +590,13 @@ export interface GrpoRunOptions extends GrpoOptions {
  * between steps or during sampling (where no weight has changed yet), when `signal` aborts.
  * `onStep` runs after every step, e.g. to write metrics and checkpoints.
  */
-export async function runGrpo(g: GrpoTrainer, items: QAItem[], encoded: EncodedPrompt[], o: GrpoRunOptions,
-  onStep?: (r: GrpoStepResult) => void | Promise<void>): Promise<{ results: GrpoStepMetrics[]; stepsDone: number; stopped: boolean }> {
+export async function runGrpo(
+  g: GrpoTrainer,
+  items: QAItem[],
+  encoded: EncodedPrompt[],
+  o: GrpoRunOptions,
+  onStep?: (r: GrpoStepResult) => void | Promise<void>,
+): Promise<{ results: GrpoStepMetrics[]; stepsDone: number; stopped: boolean }> {
   if (items.length !== encoded.length) throw new InputError('grpo', `${items.length} items but ${encoded.length} encodings`);
   const results: GrpoStepMetrics[] = [];
   let step = o.startStep ?? 0;
@@ -527,7 +605,12 @@ export async function runGrpo(g: GrpoTrainer, items: QAItem[], encoded: EncodedP
     const idx = stepItems(items.length, o.promptsPerStep, o.seed, step);
     let r: GrpoStepResult;
     try {
-      r = await g.step(step, idx.map((i) => items[i]), idx.map((i) => encoded[i]), o.signal);
+      r = await g.step(
+        step,
+        idx.map((i) => items[i]),
+        idx.map((i) => encoded[i]),
+        o.signal,
+      );
     } catch (e) {
       if (o.signal?.aborted) return { results, stepsDone: step, stopped: true };
       throw e;

@@ -46,14 +46,39 @@ export interface HeldOutEval {
 }
 
 /** Greedy answers to held-out items, scored with the reward's format gate and the grader. */
-export async function evaluateHeldOut(model: Model, tok: TextTokenizer, items: QAItem[], o: {
-  maxNewTokens: number; batchSize: number; newline: 'literal' | 'real'; samples: number; prompts?: EncodedPrompt[]; signal?: AbortSignal;
-}): Promise<HeldOutEval> {
+export async function evaluateHeldOut(
+  model: Model,
+  tok: TextTokenizer,
+  items: QAItem[],
+  o: {
+    maxNewTokens: number;
+    batchSize: number;
+    newline: 'literal' | 'real';
+    samples: number;
+    prompts?: EncodedPrompt[];
+    signal?: AbortSignal;
+  },
+): Promise<HeldOutEval> {
   const t0 = performance.now();
-  const res = await sampleResponses(model, tok, items, {
-    n: 1, greedy: true, maxNewTokens: o.maxNewTokens, batchSize: o.batchSize, prompt: { newline: o.newline }, signal: o.signal,
-  }, o.prompts);
-  let format = 0, correct = 0, reward = 0, finished = 0, tokens = 0;
+  const res = await sampleResponses(
+    model,
+    tok,
+    items,
+    {
+      n: 1,
+      greedy: true,
+      maxNewTokens: o.maxNewTokens,
+      batchSize: o.batchSize,
+      prompt: { newline: o.newline },
+      signal: o.signal,
+    },
+    o.prompts,
+  );
+  let format = 0,
+    correct = 0,
+    reward = 0,
+    finished = 0,
+    tokens = 0;
   const samples: EvalSample[] = [];
   res.forEach((r, index) => {
     const resp = r.responses[0];
@@ -68,7 +93,13 @@ export async function evaluateHeldOut(model: Model, tok: TextTokenizer, items: Q
   });
   const n = Math.max(1, items.length);
   return {
-    items: items.length, formatRate: format / n, accuracy: correct / n, rewardMean: reward / n, finishedRate: finished / n,
-    meanResponseTokens: tokens / n, samples, seconds: (performance.now() - t0) / 1000,
+    items: items.length,
+    formatRate: format / n,
+    accuracy: correct / n,
+    rewardMean: reward / n,
+    finishedRate: finished / n,
+    meanResponseTokens: tokens / n,
+    samples,
+    seconds: (performance.now() - t0) / 1000,
   };
 }

@@ -17,8 +17,9 @@ import type { RunEvent, RunInfo } from './run-events';
 import type { RunRecord } from './run-io';
 
 /** The synth generator's call (src/data/synth generateSynth); it may return the items or { items }. */
-export type SynthGenerator = (o: { n: number; kind: string; level: number; seed: number; split: 'train' | 'test' } & Record<string, unknown>) =>
-  QAItem[] | { items: QAItem[] } | Promise<QAItem[] | { items: QAItem[] }>;
+export type SynthGenerator = (
+  o: { n: number; kind: string; level: number; seed: number; split: 'train' | 'test' } & Record<string, unknown>,
+) => QAItem[] | { items: QAItem[] } | Promise<QAItem[] | { items: QAItem[] }>;
 
 /** Maps a folder named in a config (model.init, model.tokenizer, data.dataset.dataDir, the GRPO start model) to a workspace; `where` is the key, for errors. */
 export type FolderResolver = (ref: string, where: string) => Workspace;
@@ -65,7 +66,10 @@ export function jobOutput(job: Pick<RunJob, 'onEvent' | 'log'>) {
     log,
     emit,
     /** A line for the log and the UI. */
-    say: (line: string) => { log(line); emit({ type: 'log', line }); },
+    say: (line: string) => {
+      log(line);
+      emit({ type: 'log', line });
+    },
     progress: (phase: string, done: number, total: number) => emit({ type: 'progress', progress: { phase, done, total } }),
   };
 }
@@ -77,14 +81,18 @@ export const acquireGpu = (g: RunJob['gpu']): Promise<Gpu> => (typeof g === 'fun
  * The end of a job: the final status in run.json and the 'end' event; a failure is recorded
  * (when the run had started) and rethrown.
  */
-export async function finishRun(record: RunRecord | null, out: ReturnType<typeof jobOutput>, outcome: { stopped: boolean; stopStatus?: () => 'paused' | 'stopped' } | { error: unknown }): Promise<RunInfo | null> {
+export async function finishRun(
+  record: RunRecord | null,
+  out: ReturnType<typeof jobOutput>,
+  outcome: { stopped: boolean; stopStatus?: () => 'paused' | 'stopped' } | { error: unknown },
+): Promise<RunInfo | null> {
   if (!record) return null;
   let info: RunInfo;
   if ('error' in outcome) {
     const msg = outcome.error instanceof Error ? outcome.error.message : String(outcome.error);
     info = await record.update({ status: 'failed', error: msg }).catch(() => record.info);
   } else {
-    info = await record.update({ status: outcome.stopped ? outcome.stopStatus?.() ?? 'stopped' : 'completed' });
+    info = await record.update({ status: outcome.stopped ? (outcome.stopStatus?.() ?? 'stopped') : 'completed' });
   }
   out.emit({ type: 'end', run: info });
   return info;
@@ -114,8 +122,10 @@ export type RunDataSource = Pick<SftConfig['data'], 'source' | 'synth' | 'datase
  * Training and held-out items of a run's data source, the same for SFT and GRPO so both stages of
  * a recipe see the same items: at most `evalItems` held out, a dataset's held-out pick seeded by `seed`.
  */
-export async function loadRunItems(d: RunDataSource, o: { evalItems: number; seed: number; generateSynth?: SynthGenerator; open: FolderResolver }):
-  Promise<{ train: QAItem[]; eval: QAItem[]; dropped: number; notes: string[] }> {
+export async function loadRunItems(
+  d: RunDataSource,
+  o: { evalItems: number; seed: number; generateSynth?: SynthGenerator; open: FolderResolver },
+): Promise<{ train: QAItem[]; eval: QAItem[]; dropped: number; notes: string[] }> {
   if (d.source === 'file') {
     const read = async (ref: string, key: string, limit: number) => {
       // The file's folder is the source, so image paths in it resolve beside it.
@@ -136,7 +146,12 @@ export async function loadRunItems(d: RunDataSource, o: { evalItems: number; see
     const gen = o.generateSynth ?? (generateSynth as unknown as SynthGenerator);
     const train = await synthItems(gen, d.synth, 'train', d.synth.n);
     const evalItems = await synthItems(gen, d.synth, 'test', Math.min(d.synth.evalN, o.evalItems));
-    return { train, eval: evalItems, dropped: 0, notes: [`synth ${d.synth.kind} level ${d.synth.level}: ${train.length} train, ${evalItems.length} held-out (seed ${d.synth.seed})`] };
+    return {
+      train,
+      eval: evalItems,
+      dropped: 0,
+      notes: [`synth ${d.synth.kind} level ${d.synth.level}: ${train.length} train, ${evalItems.length} held-out (seed ${d.synth.seed})`],
+    };
   }
   const ds = d.dataset;
   // Several datasets ("vqa-rad,slake") train together: their items in the order named, each
@@ -148,7 +163,8 @@ export async function loadRunItems(d: RunDataSource, o: { evalItems: number; see
   const notes: string[] = [];
   for (const name of names) {
     const spec = findDataset(name);
-    if (!spec) throw new InputError('data.dataset.name', `unknown dataset "${name}" (choose ${DATASETS.map((x) => x.name).join(', ')}; several: "vqa-rad,slake")`);
+    if (!spec)
+      throw new InputError('data.dataset.name', `unknown dataset "${name}" (choose ${DATASETS.map((x) => x.name).join(', ')}; several: "vqa-rad,slake")`);
     const src: FileSource = await datasetFolder(o.open(ds.dataDir, 'data.dataset.dataDir'), spec.dir, ds.dataDir);
     const loaded = await spec.load(src, { split: ds.split, limit: ds.limit || undefined });
     train = train.concat(loaded.items);
@@ -164,7 +180,10 @@ export async function loadRunItems(d: RunDataSource, o: { evalItems: number; see
     // A seeded selection, so a sorted source file does not hand evaluation only its last topic.
     const random = seededRandom(o.seed + 7);
     const idx = train.map((_, i) => i);
-    for (let i = idx.length - 1; i > 0; i--) { const j = Math.floor(random() * (i + 1)); [idx[i], idx[j]] = [idx[j], idx[i]]; }
+    for (let i = idx.length - 1; i > 0; i--) {
+      const j = Math.floor(random() * (i + 1));
+      [idx[i], idx[j]] = [idx[j], idx[i]];
+    }
     const held = new Set(idx.slice(0, Math.min(ds.heldOut, Math.floor(train.length / 2))));
     evalItems = train.filter((_, i) => held.has(i));
     train = train.filter((_, i) => !held.has(i));

@@ -44,11 +44,18 @@ export type RunEvent =
   /** A GRPO step's metrics and its groups (prompt, G responses, rewards, advantages, per-token ratios, KL, clipping). */
   | { type: 'grpo-step'; metrics: GrpoStepMetrics; groups: GroupRecord[]; totalSteps: number }
   | {
-    type: 'eval'; step: number; items: number; formatRate: number; accuracy: number; rewardMean: number;
-    /** Greedy answers that ended within the budget, and their mean length in tokens. */
-    finishedRate: number; meanResponseTokens: number; evalLoss?: number;
-    /** How long the evaluation took (the run's time estimate counts the ones still to come). */
-    seconds?: number;
-  }
+      type: 'eval';
+      step: number;
+      items: number;
+      formatRate: number;
+      accuracy: number;
+      rewardMean: number;
+      /** Greedy answers that ended within the budget, and their mean length in tokens. */
+      finishedRate: number;
+      meanResponseTokens: number;
+      evalLoss?: number;
+      /** How long the evaluation took (the run's time estimate counts the ones still to come). */
+      seconds?: number;
+    }
   | { type: 'checkpoint'; step: number; reason: 'periodic' | 'final' | 'interrupted' }
   | { type: 'end'; run: RunInfo };

@@ -24,7 +24,7 @@
 // differs slightly from an uninterrupted one).
 import { InputError } from '../engine/errors';
 import { download, upload } from '../engine/tensor';
-import { MemoryFiles, encodeJson, joinWhere, readText, } from '../io/files';
+import { MemoryFiles, encodeJson, joinWhere, readText } from '../io/files';
 import { saveHfFolder } from '../io/hf-config';
 import { firstNonFinite, readSafetensors, writeSafetensors } from '../io/safetensors';
 import { COMPLETE_MARKER, nodeWorkspace, subWorkspace, type Workspace } from '../io/workspace';
@@ -138,8 +138,14 @@ async function checkpointFiles(model: Model, state: RunState, extraFiles: Record
  * Save weights, tokenizer files (`extraFiles`), trainer_state.json and, when `optimizer` is set and
  * the model is training, the AdamW moments, as folder `dir` of `ws`, atomically.
  */
-export async function saveRunCheckpoint(ws: Workspace, dir: string, model: Model, state: Omit<RunState, 'format' | 'version' | 'optimizer' | 'savedAt'>,
-  extraFiles: Record<string, Uint8Array | string>, o: { optimizer: boolean }): Promise<RunState> {
+export async function saveRunCheckpoint(
+  ws: Workspace,
+  dir: string,
+  model: Model,
+  state: Omit<RunState, 'format' | 'version' | 'optimizer' | 'savedAt'>,
+  extraFiles: Record<string, Uint8Array | string>,
+  o: { optimizer: boolean },
+): Promise<RunState> {
   const withOptimizer = o.optimizer && model.adamM !== null && model.adamV !== null;
   const full: RunState = { format: 'thinker-run-state', version: 1, ...state, optimizer: withOptimizer, savedAt: new Date().toISOString() };
   await ws.writeFolder(dir, await checkpointFiles(model, full, extraFiles, withOptimizer));
@@ -156,7 +162,10 @@ export async function findCheckpoint(ws: Workspace, dir = ''): Promise<string> {
   if (await isCheckpoint(ws, dir)) return dir;
   if (await ws.exists(inDir(dir, 'config.json'))) {
     if (await ws.exists(inDir(dir, RUN_STATE_FILE))) {
-      throw new InputError(where, `an incomplete checkpoint (no ${COMPLETE_MARKER} marker: its save did not finish); resume from the run folder to take the last complete one`);
+      throw new InputError(
+        where,
+        `an incomplete checkpoint (no ${COMPLETE_MARKER} marker: its save did not finish); resume from the run folder to take the last complete one`,
+      );
     }
     throw new InputError(where, `a model folder without ${RUN_STATE_FILE}: not a run checkpoint to resume (start a new run from it with model.init)`);
   }
@@ -182,7 +191,8 @@ export async function readRunState(a: Workspace | string, b?: string, c?: string
     if (e instanceof InputError) throw e;
     throw new InputError(file, `not valid JSON (${(e as Error).message})`);
   }
-  if (s === null || typeof s !== 'object' || s.format !== 'thinker-run-state') throw new InputError(file, 'not a thinker run state (format is not "thinker-run-state")');
+  if (s === null || typeof s !== 'object' || s.format !== 'thinker-run-state')
+    throw new InputError(file, 'not a thinker run state (format is not "thinker-run-state")');
   if (s.version !== 1) throw new InputError(file, `unsupported version ${JSON.stringify(s.version)} (this build reads 1)`);
   const count = (k: string) => {
     const v = s[k];
@@ -230,7 +240,10 @@ export async function restoreOptimizer(model: Model, ws: Workspace, dir = ''): P
   // Every tensor is checked before any is uploaded, so a bad file leaves the moments untouched.
   const pending: { data: Float32Array; arena: NonNullable<Model['adamM']>; name: string }[] = [];
   for (const spec of model.specs) {
-    for (const [prefix, arena] of [['m', model.adamM], ['v', model.adamV]] as const) {
+    for (const [prefix, arena] of [
+      ['m', model.adamM],
+      ['v', model.adamV],
+    ] as const) {
       const t = tensors.get(`${prefix}.${spec.name}`);
       if (!t) throw new InputError(file, `tensor ${prefix}.${spec.name} is missing`);
       if (t.shape.length !== spec.shape.length || t.shape.some((d, i) => d !== spec.shape[i])) {
@@ -252,8 +265,11 @@ export async function restoreOptimizer(model: Model, ws: Workspace, dir = ''): P
  */
 export async function pruneCheckpoints(run: Workspace, keep: number, protect: number[] = []): Promise<number[]> {
   const complete = new Set(await listCheckpoints(run));
-  const all = (await run.listDir('')).map((e) => (e.kind === 'dir' ? CHECKPOINT_RE.exec(e.name) : null))
-    .filter((m): m is RegExpExecArray => m !== null).map((m) => Number(m[1])).sort((a, b) => b - a);
+  const all = (await run.listDir(''))
+    .map((e) => (e.kind === 'dir' ? CHECKPOINT_RE.exec(e.name) : null))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => Number(m[1]))
+    .sort((a, b) => b - a);
   const kept = all.filter((s) => complete.has(s)).slice(0, Math.max(0, keep));
   const removed: number[] = [];
   for (const s of all) {
@@ -276,7 +292,10 @@ export async function writeJson(ws: Workspace, file: string, value: unknown): Pr
  * starts on a line of its own.
  */
 export class MetricsLog {
-  private constructor(readonly ws: Workspace, readonly file: string) {}
+  private constructor(
+    readonly ws: Workspace,
+    readonly file: string,
+  ) {}
 
   static async open(ws: Workspace, file: string, o: { resumeStep?: number } = {}): Promise<MetricsLog> {
     if (o.resumeStep === undefined) {
@@ -353,7 +372,8 @@ export async function readRunInfo(run: Workspace): Promise<RunInfo | null> {
   if (r === null || typeof r !== 'object') throw new InputError(file, 'not a JSON object');
   if (typeof r.name !== 'string') throw new InputError(file, 'name is missing');
   if (!RUN_KINDS.includes(r.kind as RunKind)) throw new InputError(file, `kind must be one of ${RUN_KINDS.join(', ')}, got ${JSON.stringify(r.kind)}`);
-  if (!RUN_STATUSES.includes(r.status as RunStatus)) throw new InputError(file, `status must be one of ${RUN_STATUSES.join(', ')}, got ${JSON.stringify(r.status)}`);
+  if (!RUN_STATUSES.includes(r.status as RunStatus))
+    throw new InputError(file, `status must be one of ${RUN_STATUSES.join(', ')}, got ${JSON.stringify(r.status)}`);
   for (const k of ['step', 'totalSteps']) {
     if (!Number.isInteger(r[k]) || (r[k] as number) < 0) throw new InputError(file, `${k} must be an integer >= 0, got ${JSON.stringify(r[k])}`);
   }
@@ -364,7 +384,10 @@ export async function readRunInfo(run: Workspace): Promise<RunInfo | null> {
 
 /** run.json, kept up to date by a running job: each change is written at once. */
 export class RunRecord {
-  private constructor(private readonly run: Workspace, public info: RunInfo) {}
+  private constructor(
+    private readonly run: Workspace,
+    public info: RunInfo,
+  ) {}
 
   /** Start (or restart, keeping createdAt) the record of the run in folder `run`, as 'running'. */
   static async begin(run: Workspace, o: Pick<RunInfo, 'name' | 'kind' | 'step' | 'totalSteps' | 'config'>): Promise<RunRecord> {
@@ -372,8 +395,15 @@ export class RunRecord {
     const old = await readRunInfo(run).catch(() => null);
     const now = new Date().toISOString();
     const r = new RunRecord(run, {
-      name: o.name, kind: o.kind, status: 'running', step: o.step, totalSteps: o.totalSteps,
-      checkpoints: await listCheckpoints(run), config: o.config, createdAt: old?.createdAt ?? now, updatedAt: now,
+      name: o.name,
+      kind: o.kind,
+      status: 'running',
+      step: o.step,
+      totalSteps: o.totalSteps,
+      checkpoints: await listCheckpoints(run),
+      config: o.config,
+      createdAt: old?.createdAt ?? now,
+      updatedAt: now,
     });
     await r.write();
     return r;
@@ -391,5 +421,7 @@ export class RunRecord {
     return this.update({ checkpoints: await listCheckpoints(this.run) });
   }
 
-  private write() { return writeJson(this.run, RUN_FILE, this.info); }
+  private write() {
+    return writeJson(this.run, RUN_FILE, this.info);
+  }
 }

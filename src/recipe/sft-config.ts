@@ -9,7 +9,19 @@ import { InputError } from '../engine/errors';
 import { PRESETS, validateConfig, type ModelConfig, type TextConfig } from '../model/config';
 import { validateSynthOptions } from '../data/synth';
 import {
-  applySets, bool, checkConfig, configFrom, defaultsOf, int, num, oneOf, specOf, text, type FieldFor, type FieldSpec, type FieldTable,
+  applySets,
+  bool,
+  checkConfig,
+  configFrom,
+  defaultsOf,
+  int,
+  num,
+  oneOf,
+  specOf,
+  text,
+  type FieldFor,
+  type FieldSpec,
+  type FieldTable,
 } from './validate';
 
 export interface SftModelSpec {
@@ -155,27 +167,39 @@ export interface SftConfig {
 /** The synth source's settings (SFT and GRPO alike). */
 export const SYNTH_FIELDS: FieldTable<SynthSpec> = {
   kind: {
-    ...oneOf(['text', 'image', 'mixed']), default: 'text', label: 'Question kind',
+    ...oneOf(['text', 'image', 'mixed']),
+    default: 'text',
+    label: 'Question kind',
     help: 'Text questions (doses, lab values, vital signs), drawn scans (image), or both alternating (mixed). Image questions need a model with a vision encoder.',
   },
   level: { ...int(1, 3), default: 1, label: 'Level', help: 'Difficulty 1 to 3: more options, subtler differences, and more reasoning steps in the traces.' },
   n: { ...int(1), default: 512, label: 'Training items', help: 'Questions generated for the train split.' },
-  evalN: { ...int(0), default: 32, label: 'Held-out items', help: 'Questions of the test split, whose content never occurs in training, for the periodic evaluation.' },
+  evalN: {
+    ...int(0),
+    default: 32,
+    label: 'Held-out items',
+    help: 'Questions of the test split, whose content never occurs in training, for the periodic evaluation.',
+  },
   seed: { ...int(0), default: 1, label: 'Data seed', help: 'The same seed gives the same items in every browser and in the CLI.' },
   options: {
-    type: 'record', default: {}, label: 'Generator options',
+    type: 'record',
+    default: {},
+    label: 'Generator options',
     help: 'Further options of the synth generator (templates, noisyFraction, sloppyFraction, imageSize, ...), checked by the generator.',
     keys: {
       templates: {
-        spec: { type: 'any' }, label: 'Templates',
+        spec: { type: 'any' },
+        label: 'Templates',
         help: 'The question templates items are drawn from; none ticked means every template of the kind. One template is the smallest task, the quickest to learn.',
       },
       noisyFraction: {
-        spec: { type: 'number', min: 0, max: 1 }, label: 'Wrong traces',
+        spec: { type: 'number', min: 0, max: 1 },
+        label: 'Wrong traces',
         help: "Share of items whose teacher trace reasons to a wrong letter: a stand-in for a teacher's mistakes that SFT copies and a verifiable reward does not.",
       },
       sloppyFraction: {
-        spec: { type: 'number', min: 0, max: 1 }, label: 'Sloppy traces',
+        spec: { type: 'number', min: 0, max: 1 },
+        label: 'Sloppy traces',
         help: 'Share of items whose trace skips its intermediate steps but still concludes correctly.',
       },
     },
@@ -202,7 +226,9 @@ export const RECIPE_FILE_FIELDS: FieldTable<RecipeFileSpec> = {
 
 /** The data source's choice, SFT and GRPO alike. */
 export const DATA_SOURCE_FIELD: FieldFor<'synth' | 'dataset' | 'file'> = {
-  ...oneOf(['synth', 'dataset', 'file']), default: 'synth', label: 'Question source',
+  ...oneOf(['synth', 'dataset', 'file']),
+  default: 'synth',
+  label: 'Question source',
   help: 'synth (generated), dataset (a loader by name over a data folder) or file (JSONL in the recipe schema: thinker curate, thinker distill, a lab dataset).',
 };
 
@@ -212,13 +238,26 @@ export const DATA_SOURCE_FIELD: FieldFor<'synth' | 'dataset' | 'file'> = {
  */
 export const SFT_FIELDS: FieldTable<SftConfig> = {
   model: {
-    type: 'object', fields: {
+    type: 'object',
+    fields: {
       preset: {
-        ...oneOf(Object.keys(PRESETS)), default: 'micro', label: 'Size',
+        ...oneOf(Object.keys(PRESETS)),
+        default: 'micro',
+        label: 'Size',
         help: 'micro (~0.3M parameters) learns the answer format in minutes even without a fast GPU; tiny (~2M) and up also learn accuracy, given a real GPU.',
       },
-      init: { ...text, default: '', label: 'Start model', help: 'A Hugging Face folder to start from instead of training from scratch (empty = from scratch); its tokenizer comes with it.' },
-      tokenizer: { ...text, default: '', label: 'Tokenizer', help: "A folder with tokenizer.json (empty = the start model's, or a byte-level BPE trained on the training items)." },
+      init: {
+        ...text,
+        default: '',
+        label: 'Start model',
+        help: 'A Hugging Face folder to start from instead of training from scratch (empty = from scratch); its tokenizer comes with it.',
+      },
+      tokenizer: {
+        ...text,
+        default: '',
+        label: 'Tokenizer',
+        help: "A folder with tokenizer.json (empty = the start model's, or a byte-level BPE trained on the training items).",
+      },
       hiddenSize: { ...int(0), default: 0, label: 'Hidden size', help: "Width override (0 = the preset's)." },
       numLayers: { ...int(0), default: 0, label: 'Layers', help: "Depth override (0 = the preset's)." },
       numHeads: { ...int(0), default: 0, label: 'Attention heads', help: "Heads override (0 = the preset's)." },
@@ -227,37 +266,50 @@ export const SFT_FIELDS: FieldTable<SftConfig> = {
       context: { ...int(0), default: 0, label: 'Context length', help: "Longest sequence the model can read (0 = the preset's)." },
       vocabSize: { ...int(0), default: 0, label: 'Vocabulary', help: "Size of the byte-level BPE tokenizer trained on the items (0 = the preset's)." },
       vision: {
-        ...oneOf(['auto', 'on', 'off']), default: 'auto', label: 'Vision encoder',
+        ...oneOf(['auto', 'on', 'off']),
+        default: 'auto',
+        label: 'Vision encoder',
         help: 'auto adds a small image encoder when any training item has an image; on/off force it. A saved model brings its own.',
       },
     },
   },
   data: {
-    type: 'object', fields: {
+    type: 'object',
+    fields: {
       source: DATA_SOURCE_FIELD,
       synth: { type: 'object', fields: SYNTH_FIELDS },
       dataset: { type: 'object', fields: DATASET_FIELDS },
       file: { type: 'object', fields: RECIPE_FILE_FIELDS },
       requireReasoning: {
-        ...bool, default: true, label: 'Only items with traces',
+        ...bool,
+        default: true,
+        label: 'Only items with traces',
         help: 'Leave out items without a reasoning trace: an empty <think> teaches the format but none of the reasoning.',
       },
       answer: {
-        ...oneOf(['gold', 'trace']), default: 'gold', label: 'Answer letter',
+        ...oneOf(['gold', 'trace']),
+        default: 'gold',
+        label: 'Answer letter',
         help: "gold: the item's correct letter. trace: the letter the teacher's reasoning concludes with, right or wrong (unfiltered distillation; a noisy synth teacher's mistakes are then copied).",
       },
     },
   },
   lr: {
-    ...num(0, 1), default: 1e-3, label: 'Learning rate',
+    ...num(0, 1),
+    default: 1e-3,
+    label: 'Learning rate',
     help: "Peak step size. The paper's 1e-5 is for fine-tuning billion-parameter models; a micro model from scratch needs about 1e-3.",
   },
   warmupRatio: {
-    ...num(0, 0.99), default: 0.05, label: 'Warmup',
+    ...num(0, 0.99),
+    default: 0.05,
+    label: 'Warmup',
     help: 'Fraction of the steps over which the rate rises linearly from 0, which keeps the first updates of a fresh model from blowing up (paper 0.05).',
   },
   schedule: {
-    ...oneOf(['cosine', 'constant']), default: 'cosine', label: 'Schedule',
+    ...oneOf(['cosine', 'constant']),
+    default: 'cosine',
+    label: 'Schedule',
     help: 'cosine decays the rate to its floor over the run after warmup (the paper); constant keeps it.',
   },
   minLrRatio: { ...num(0, 1), default: 0, label: 'Cosine floor', help: 'Fraction of the peak rate where the cosine ends (paper 0).' },
@@ -266,60 +318,86 @@ export const SFT_FIELDS: FieldTable<SftConfig> = {
   beta2: { ...num(0, 0.999999), default: 0.95, label: 'Adam β2', help: 'Decay of the squared-gradient average (paper 0.95).' },
   eps: { ...num(1e-12, 1e-3), default: 1e-8, label: 'Adam ε', help: 'Keeps the update finite where the squared-gradient average is ~0.' },
   gradClip: {
-    ...num(0), default: 1.0, label: 'Gradient clip',
+    ...num(0),
+    default: 1.0,
+    label: 'Gradient clip',
     help: 'The gradient is scaled down when its norm exceeds this, so one odd batch cannot wreck the model (0 = off).',
   },
   batchSize: { ...int(1, 4096), default: 8, label: 'Batch size', help: 'Examples per forward/backward pass; the paper uses 16 per optimizer step.' },
   gradAccum: {
-    ...int(1, 4096), default: 1, label: 'Gradient accumulation',
+    ...int(1, 4096),
+    default: 1,
+    label: 'Gradient accumulation',
     help: 'Passes summed into one optimizer step: the effective batch is batch size × this, at the memory cost of one pass.',
   },
   epochs: { ...num(0, 10000), default: 3, label: 'Epochs', help: 'Passes over the training items (the paper: 5, checkpoints released at 3).' },
   maxSteps: { ...int(0), default: 0, label: 'Max steps', help: 'Stop after this many optimizer steps instead (0 = the epochs decide).' },
   maxLength: { ...int(8, 1 << 17), default: 256, label: 'Max example length', help: 'Longest prompt + answer in tokens.' },
-  overflow: { ...oneOf(['drop', 'truncate']), default: 'drop', label: 'Too-long examples', help: 'Drop them, or cut them at the max length (both are counted in the log).' },
+  overflow: {
+    ...oneOf(['drop', 'truncate']),
+    default: 'drop',
+    label: 'Too-long examples',
+    help: 'Drop them, or cut them at the max length (both are counted in the log).',
+  },
   pad: {
-    ...oneOf(['longest', 'max']), default: 'longest', label: 'Padding',
+    ...oneOf(['longest', 'max']),
+    default: 'longest',
+    label: 'Padding',
     help: 'Pad each batch to its longest example, or always to the max length (fewer shapes, more work).',
   },
   padMultiple: { ...int(1, 4096), default: 8, label: 'Pad to a multiple of', help: 'Rounds padded lengths up so fewer activation shapes are allocated.' },
   seed: { ...int(0, 2 ** 31 - 1), default: 0, label: 'Seed', help: 'Initial weights and data order.' },
   eval: {
-    type: 'object', fields: {
+    type: 'object',
+    fields: {
       every: {
-        ...int(0), default: 50, label: 'Evaluate every',
+        ...int(0),
+        default: 50,
+        label: 'Evaluate every',
         help: 'Steps between greedy answers to the held-out questions: the accuracy and format curves (0 = only at start and end).',
       },
       items: { ...int(0), default: 32, label: 'Questions', help: 'Held-out questions answered each time (0 = no evaluation).' },
       maxNewTokens: {
-        ...int(1, 1 << 16), default: 96, label: 'Answer budget',
+        ...int(1, 1 << 16),
+        default: 96,
+        label: 'Answer budget',
         help: 'Longest greedy answer in tokens; an answer cut here has no closing tag and fails the format.',
       },
       batchSize: { ...int(1, 4096), default: 32, label: 'Evaluation batch', help: 'Held-out answers decoded together.' },
       atStart: {
-        ...bool, default: true, label: 'Evaluate at start',
+        ...bool,
+        default: true,
+        label: 'Evaluate at start',
         help: 'Also answer the held-out questions before the first step: the "before" of the curves.',
       },
       samples: { ...int(0), default: 4, label: 'Answers kept', help: 'Held-out answers kept in the log per evaluation, for reading.' },
     },
   },
   checkpoint: {
-    type: 'object', fields: {
+    type: 'object',
+    fields: {
       every: {
-        ...int(0), default: 100, label: 'Checkpoint every',
+        ...int(0),
+        default: 100,
+        label: 'Checkpoint every',
         help: 'Steps between checkpoints. Closing the tab mid-run loses at most the steps since the last one; the run resumes from it.',
       },
       keep: { ...int(1), default: 2, label: 'Checkpoints kept', help: 'Older periodic checkpoints are deleted to save space; the final one always stays.' },
       optimizer: {
-        ...bool, default: true, label: 'Save optimizer state',
+        ...bool,
+        default: true,
+        label: 'Save optimizer state',
         help: 'Keep the AdamW moments in checkpoints so a resumed run continues exactly as if never stopped (triples their size).',
       },
     },
   },
   prompt: {
-    type: 'object', fields: {
+    type: 'object',
+    fields: {
       newline: {
-        ...oneOf(['literal', 'real']), default: 'literal', label: 'Prompt line break',
+        ...oneOf(['literal', 'real']),
+        default: 'literal',
+        label: 'Prompt line break',
         help: "The recipe's instruction has a literal backslash-n (as in the released code) or, if you prefer, a real newline.",
       },
     },
@@ -355,13 +433,21 @@ function preset(over: DeepPartial<SftConfig>): SftConfig {
  * options: an item depends on its index only) and the same held-out set.
  */
 export const SYNTH_PROOF_DATA: SynthSpec = {
-  kind: 'text', level: 1, n: 2000, evalN: 64, seed: 1,
+  kind: 'text',
+  level: 1,
+  n: 2000,
+  evalN: 64,
+  seed: 1,
   options: { templates: ['triage_signs'], noisyFraction: 0.6, noisyAnswers: ['Yellow'], sloppyFraction: 0, fixedOptionOrder: true },
 };
 const SYNTH_PROOF_SFT: DeepPartial<SftConfig> = {
   model: { hiddenSize: 64, numHeads: 4, numKvHeads: 2, intermediateSize: 128, context: 192, vocabSize: 768 },
   data: { synth: SYNTH_PROOF_DATA, answer: 'trace' },
-  lr: 3e-3, minLrRatio: 0.1, batchSize: 8, maxSteps: 120, maxLength: 192,
+  lr: 3e-3,
+  minLrRatio: 0.1,
+  batchSize: 8,
+  maxSteps: 120,
+  maxLength: 192,
   eval: { every: 0, items: 64, maxNewTokens: 48, batchSize: 32, samples: 64 },
   checkpoint: { every: 0, keep: 1 },
 };
@@ -377,17 +463,23 @@ export const SFT_PRESETS: Record<string, { describe: string; config: SftConfig }
     config: preset({ data: { synth: { kind: 'image' } }, model: { vision: 'on' } }),
   },
   'synth-micro-noisy': {
-    describe: 'the learning proof of test/recipe/recipe-synth.test.ts: a ~110k-parameter model from scratch on synth triage notes (fixed option order) whose teacher has a blind spot (misreads 60% of the yellow patients); SFT on its conclusions, then `thinker grpo --config synth-micro-noisy`',
+    describe:
+      'the learning proof of test/recipe/recipe-synth.test.ts: a ~110k-parameter model from scratch on synth triage notes (fixed option order) whose teacher has a blind spot (misreads 60% of the yellow patients); SFT on its conclusions, then `thinker grpo --config synth-micro-noisy`',
     config: preset(SYNTH_PROOF_SFT),
   },
   'vqa-closed': {
-    describe: 'a tiny VLM (~180k parameters) from scratch on the closed training questions of VQA-RAD and SLAKE (English), answer only (they have no traces); set data.dataset.dataDir, or pick an imported set as the questions. `thinker demo vqa-closed` runs it and scores it on the closed test splits beside the majority and blind baselines',
+    describe:
+      'a tiny VLM (~180k parameters) from scratch on the closed training questions of VQA-RAD and SLAKE (English), answer only (they have no traces); set data.dataset.dataDir, or pick an imported set as the questions. `thinker demo vqa-closed` runs it and scores it on the closed test splits beside the majority and blind baselines',
     config: preset({
       // Width 64 (the micro preset's is 96) keeps the run within ~40 minutes on a 2-core CPU adapter;
       // the README's measured table is at this size.
       model: { preset: 'micro', vision: 'on', hiddenSize: 64, intermediateSize: 192, numHeads: 4, context: 256, vocabSize: 768 },
       data: { source: 'dataset', dataset: { name: 'vqa-rad,slake', split: 'train', heldOut: 64 }, requireReasoning: false, answer: 'gold' },
-      lr: 3e-3, minLrRatio: 0.1, batchSize: 16, epochs: 2, maxLength: 256,
+      lr: 3e-3,
+      minLrRatio: 0.1,
+      batchSize: 16,
+      epochs: 2,
+      maxLength: 256,
       eval: { every: 60, items: 64, maxNewTokens: 16, batchSize: 32, samples: 8 },
       checkpoint: { every: 100, keep: 1 },
     }),
@@ -395,15 +487,29 @@ export const SFT_PRESETS: Record<string, { describe: string; config: SftConfig }
   'synth-tiny': {
     describe: 'tiny model (~2M) on more synth items: accuracy as well as format, on a real GPU',
     config: preset({
-      model: { preset: 'tiny' }, lr: 5e-4, batchSize: 16, epochs: 3, maxLength: 384,
-      data: { synth: { n: 4000, evalN: 128 } }, eval: { every: 200, items: 128 }, checkpoint: { every: 500 },
+      model: { preset: 'tiny' },
+      lr: 5e-4,
+      batchSize: 16,
+      epochs: 3,
+      maxLength: 384,
+      data: { synth: { n: 4000, evalN: 128 } },
+      eval: { every: 200, items: 128 },
+      checkpoint: { every: 500 },
     }),
   },
-  'paper': {
-    describe: "the paper's SFT settings (lr 1e-5, cosine, warmup 5%, weight decay 1e-4, betas 0.9/0.95, batch 16, 5 epochs) for fine-tuning a pretrained model; set model.init and data",
+  paper: {
+    describe:
+      "the paper's SFT settings (lr 1e-5, cosine, warmup 5%, weight decay 1e-4, betas 0.9/0.95, batch 16, 5 epochs) for fine-tuning a pretrained model; set model.init and data",
     config: preset({
-      lr: 1e-5, batchSize: 16, gradAccum: 1, epochs: 5, maxLength: 4096, overflow: 'truncate',
-      data: { source: 'dataset' }, eval: { every: 500, items: 128, maxNewTokens: 1024, batchSize: 16 }, checkpoint: { every: 1000 },
+      lr: 1e-5,
+      batchSize: 16,
+      gradAccum: 1,
+      epochs: 5,
+      maxLength: 4096,
+      overflow: 'truncate',
+      data: { source: 'dataset' },
+      eval: { every: 500, items: 128, maxNewTokens: 1024, batchSize: 16 },
+      checkpoint: { every: 1000 },
     }),
   },
 };
@@ -465,9 +571,14 @@ export function scratchTextConfig(m: SftModelSpec, vocabSize: number): TextConfi
   const heads = m.numHeads || base.text.numHeads;
   return {
     ...base.text,
-    vocabSize, hiddenSize: hidden, numLayers: m.numLayers || base.text.numLayers, numHeads: heads,
-    numKvHeads: m.numKvHeads || Math.min(base.text.numKvHeads, heads), intermediateSize: m.intermediateSize || base.text.intermediateSize,
-    headDim: hidden / heads, maxPositionEmbeddings: m.context || base.text.maxPositionEmbeddings,
+    vocabSize,
+    hiddenSize: hidden,
+    numLayers: m.numLayers || base.text.numLayers,
+    numHeads: heads,
+    numKvHeads: m.numKvHeads || Math.min(base.text.numKvHeads, heads),
+    intermediateSize: m.intermediateSize || base.text.intermediateSize,
+    headDim: hidden / heads,
+    maxPositionEmbeddings: m.context || base.text.maxPositionEmbeddings,
   };
 }
 

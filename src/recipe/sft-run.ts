@@ -5,7 +5,7 @@
 // the host maps to a folder (a path in Node, a workspace folder in the browser).
 import { DivergedError, InputError } from '../engine/errors';
 import type { QAItem } from '../task/schema';
-import { joinWhere, } from '../io/files';
+import { joinWhere } from '../io/files';
 import { loadModelFolder } from '../io/hf-config';
 import { loadTokenizer, tokenizerFromJson, type TextTokenizer } from '../io/tokenizer';
 import { LAB_SPECIAL_TOKENS, trainByteLevelBpe } from '../io/bpe-trainer';
@@ -19,11 +19,31 @@ import { endOfTurnIds } from '../task/encode';
 import { scratchTextConfig, type SftConfig } from './sft-config';
 import { prepareSftData, runSft, sftPlan, type PreparedSft, type SftEval, type SftResult, type SftStepMetrics } from './sft';
 import {
-  acquireGpu, finishRun, jobOutput, loadRunItems, modelConfigOf, runNameOf, tokenizerFiles, type FolderResolver, type RunJob, type SynthGenerator,
+  acquireGpu,
+  finishRun,
+  jobOutput,
+  loadRunItems,
+  modelConfigOf,
+  runNameOf,
+  tokenizerFiles,
+  type FolderResolver,
+  type RunJob,
+  type SynthGenerator,
 } from './job';
 import {
-  METRICS_FILE, MetricsLog, RUN_CONFIG_FILE, RunRecord, SUMMARY_FILE, checkpointName, cleanRunFolder, clearRun, pruneCheckpoints,
-  restoreOptimizer, saveRunCheckpoint, writeJson, type ResumePoint,
+  METRICS_FILE,
+  MetricsLog,
+  RUN_CONFIG_FILE,
+  RunRecord,
+  SUMMARY_FILE,
+  checkpointName,
+  cleanRunFolder,
+  clearRun,
+  pruneCheckpoints,
+  restoreOptimizer,
+  saveRunCheckpoint,
+  writeJson,
+  type ResumePoint,
 } from './run-io';
 
 /** Training and held-out items of an SFT config's data source (job.ts loadRunItems). */
@@ -58,7 +78,8 @@ export function scratchModelConfig(cfg: SftConfig, tok: TextTokenizer, withImage
 }
 
 const shapeDiff = (a: ModelConfig, b: ModelConfig) => {
-  const ta = a.text, tb = b.text;
+  const ta = a.text,
+    tb = b.text;
   const keys = ['vocabSize', 'hiddenSize', 'intermediateSize', 'numLayers', 'numHeads', 'numKvHeads', 'headDim', 'maxPositionEmbeddings'] as const;
   const diff = keys.filter((k) => ta[k] !== tb[k]).map((k) => `${k} ${tb[k]} (checkpoint) vs ${ta[k]} (config)`);
   if (!!a.vision !== !!b.vision) diff.push(`vision encoder ${b.vision ? 'present' : 'absent'} (checkpoint) vs ${a.vision ? 'present' : 'absent'} (config)`);
@@ -75,7 +96,13 @@ export interface SftJob extends RunJob {
 }
 
 type EvalSummary = { step: number; format_rate: number; accuracy: number; reward_mean: number; eval_loss: number | null };
-const evalSummary = (e: SftEval): EvalSummary => ({ step: e.step, format_rate: e.formatRate, accuracy: e.accuracy, reward_mean: e.rewardMean, eval_loss: e.evalLoss ?? null });
+const evalSummary = (e: SftEval): EvalSummary => ({
+  step: e.step,
+  format_rate: e.formatRate,
+  accuracy: e.accuracy,
+  reward_mean: e.rewardMean,
+  eval_loss: e.evalLoss ?? null,
+});
 
 /** summary.json of an SFT run. */
 export interface SftSummary {
@@ -121,9 +148,10 @@ export async function runSftJob(job: SftJob): Promise<SftSummary> {
   const withImages = loaded.train.some((it) => it.images.length > 0);
   const fromFolder: { src: Workspace; where: string } | null = rp
     ? { src: rp.from, where: rp.where }
-    : cfg.model.init ? { src: job.open(cfg.model.init, 'model.init'), where: cfg.model.init } : null;
-  const tokFolder = rp ? fromFolder
-    : cfg.model.tokenizer ? { src: job.open(cfg.model.tokenizer, 'model.tokenizer'), where: cfg.model.tokenizer } : fromFolder;
+    : cfg.model.init
+      ? { src: job.open(cfg.model.init, 'model.init'), where: cfg.model.init }
+      : null;
+  const tokFolder = rp ? fromFolder : cfg.model.tokenizer ? { src: job.open(cfg.model.tokenizer, 'model.tokenizer'), where: cfg.model.tokenizer } : fromFolder;
   let tok: TextTokenizer;
   let tokFiles: Record<string, Uint8Array | string>;
   if (tokFolder) {
@@ -133,7 +161,10 @@ export async function runSftJob(job: SftJob): Promise<SftSummary> {
     const m = cfg.model;
     progress('training the tokenizer', 0, 1);
     const bpe = trainByteLevelBpe(tokenizerCorpus(loaded.train, cfg), {
-      vocabSize: m.vocabSize || PRESETS[m.preset].text.vocabSize, specialTokens: [...LAB_SPECIAL_TOKENS], eosToken: CHAT.end, padToken: '<|endoftext|>',
+      vocabSize: m.vocabSize || PRESETS[m.preset].text.vocabSize,
+      specialTokens: [...LAB_SPECIAL_TOKENS],
+      eosToken: CHAT.end,
+      padToken: '<|endoftext|>',
     });
     tokFiles = { 'tokenizer.json': JSON.stringify(bpe.tokenizerJson), 'tokenizer_config.json': JSON.stringify(bpe.tokenizerConfig) };
     tok = tokenizerFromJson(bpe.tokenizerJson, bpe.tokenizerConfig, 'tokenizer trained on the SFT items');
@@ -151,7 +182,8 @@ export async function runSftJob(job: SftJob): Promise<SftSummary> {
   } else {
     modelCfg = scratchModelConfig(cfg, tok, withImages);
   }
-  if (tok.vocabSize > modelCfg.text.vocabSize) throw new InputError(tokFolder?.where ?? 'tokenizer', `tokenizer has ${tok.vocabSize} tokens but the model only ${modelCfg.text.vocabSize}`);
+  if (tok.vocabSize > modelCfg.text.vocabSize)
+    throw new InputError(tokFolder?.where ?? 'tokenizer', `tokenizer has ${tok.vocabSize} tokens but the model only ${modelCfg.text.vocabSize}`);
   if (withImages && !modelCfg.vision) say('note: the training items have images but the model has no vision encoder; it sees their text only');
 
   // 3. Examples, and the resume point's consistency with them.
@@ -159,14 +191,20 @@ export async function runSftJob(job: SftJob): Promise<SftSummary> {
   const data = await prepareSftData(loaded, tok, modelCfg, cfg);
   progress('encoding examples', loaded.train.length, loaded.train.length);
   const r = data.report;
-  say(`${r.examples} training examples (${r.withoutReasoning} without a trace, ${r.fit.dropped.length} over maxLength dropped, ${r.fit.truncated.length} truncated), ` +
-    `${r.meanTokens.toFixed(0)} tokens on average (max ${r.maxTokens}); ${r.evalItems} held-out items`);
+  say(
+    `${r.examples} training examples (${r.withoutReasoning} without a trace, ${r.fit.dropped.length} over maxLength dropped, ${r.fit.truncated.length} truncated), ` +
+      `${r.meanTokens.toFixed(0)} tokens on average (max ${r.maxTokens}); ${r.evalItems} held-out items`,
+  );
   const plan = sftPlan(data.train.length, cfg);
   if (state) {
     if (state.dataFingerprint !== data.fingerprint) {
-      throw new InputError(rp!.where, `the training items differ from those of the run being resumed (fingerprint ${data.fingerprint} vs ${state.dataFingerprint}): same data config and tokenizer needed`);
+      throw new InputError(
+        rp!.where,
+        `the training items differ from those of the run being resumed (fingerprint ${data.fingerprint} vs ${state.dataFingerprint}): same data config and tokenizer needed`,
+      );
     }
-    if (state.step >= plan.totalSteps) throw new InputError(rp!.where, `the run already did ${state.step} of ${plan.totalSteps} steps; raise the steps or epochs to continue`);
+    if (state.step >= plan.totalSteps)
+      throw new InputError(rp!.where, `the run already did ${state.step} of ${plan.totalSteps} steps; raise the steps or epochs to continue`);
   }
 
   // 4. The run folder and the GPU, only now.
@@ -187,63 +225,140 @@ export async function runSftJob(job: SftJob): Promise<SftSummary> {
     model = fromFolder ? await loadModelFolder(gpu, fromFolder.src, fromFolder.where) : new Model(gpu, modelCfg);
     if (!fromFolder) model.loadWeights(initWeights(modelCfg, cfg.seed));
     const m = model;
-    say(`model: ${m.numParams.toLocaleString('en-US')} parameters, vocab ${m.cfg.text.vocabSize}; ${plan.totalSteps} steps of ${plan.perStep} examples ` +
-      `(${plan.stepsPerEpoch} per epoch, warmup ${plan.warmup})${state ? `, resuming at step ${state.step}` : ''}; writing ${run.name}`);
+    say(
+      `model: ${m.numParams.toLocaleString('en-US')} parameters, vocab ${m.cfg.text.vocabSize}; ${plan.totalSteps} steps of ${plan.perStep} examples ` +
+        `(${plan.stepsPerEpoch} per epoch, warmup ${plan.warmup})${state ? `, resuming at step ${state.step}` : ''}; writing ${run.name}`,
+    );
 
-    const result = await runSft(gpu, m, tok, data, cfg, {
-      signal: job.signal,
-      onPhase: (phase, step) => progress(phase, step, plan.totalSteps),
-      onStep: async (s: SftStepMetrics) => {
-        await metrics.append({
-          type: 'step', step: s.step, epoch: s.epoch, loss: s.loss, lr: s.lr, grad_norm: s.gradNorm, examples: s.examples,
-          target_tokens: s.targetTokens, tokens: s.tokens, tokens_per_s: s.tokensPerSecond, seconds: s.seconds,
-        });
-        await rec.update({ step: s.step });
-        emit({ type: 'sft-step', metrics: s, totalSteps: plan.totalSteps });
-        if (!job.quiet) out.log(`step ${s.step}/${plan.totalSteps}  epoch ${s.epoch.toFixed(2)}  loss ${s.loss.toFixed(4)}  lr ${s.lr.toExponential(2)}  |g| ${s.gradNorm.toFixed(3)}  ${s.tokensPerSecond.toFixed(0)} tok/s`);
+    const result = await runSft(
+      gpu,
+      m,
+      tok,
+      data,
+      cfg,
+      {
+        signal: job.signal,
+        onPhase: (phase, step) => progress(phase, step, plan.totalSteps),
+        onStep: async (s: SftStepMetrics) => {
+          await metrics.append({
+            type: 'step',
+            step: s.step,
+            epoch: s.epoch,
+            loss: s.loss,
+            lr: s.lr,
+            grad_norm: s.gradNorm,
+            examples: s.examples,
+            target_tokens: s.targetTokens,
+            tokens: s.tokens,
+            tokens_per_s: s.tokensPerSecond,
+            seconds: s.seconds,
+          });
+          await rec.update({ step: s.step });
+          emit({ type: 'sft-step', metrics: s, totalSteps: plan.totalSteps });
+          if (!job.quiet)
+            out.log(
+              `step ${s.step}/${plan.totalSteps}  epoch ${s.epoch.toFixed(2)}  loss ${s.loss.toFixed(4)}  lr ${s.lr.toExponential(2)}  |g| ${s.gradNorm.toFixed(3)}  ${s.tokensPerSecond.toFixed(0)} tok/s`,
+            );
+        },
+        onEval: async (e: SftEval) => {
+          await metrics.append({
+            type: 'eval',
+            step: e.step,
+            epoch: e.epoch,
+            items: e.items,
+            format_rate: e.formatRate,
+            accuracy: e.accuracy,
+            reward_mean: e.rewardMean,
+            finished_rate: e.finishedRate,
+            mean_response_tokens: e.meanResponseTokens,
+            eval_loss: e.evalLoss ?? null,
+            seconds: e.seconds,
+            samples: e.samples,
+          });
+          emit({
+            type: 'eval',
+            step: e.step,
+            items: e.items,
+            formatRate: e.formatRate,
+            accuracy: e.accuracy,
+            rewardMean: e.rewardMean,
+            finishedRate: e.finishedRate,
+            meanResponseTokens: e.meanResponseTokens,
+            evalLoss: e.evalLoss,
+            seconds: e.seconds,
+          });
+          say(
+            `eval @ step ${e.step}: format ${(100 * e.formatRate).toFixed(1)}%  accuracy ${(100 * e.accuracy).toFixed(1)}%  ` +
+              `reward ${e.rewardMean.toFixed(3)}${e.evalLoss !== undefined ? `  held-out loss ${e.evalLoss.toFixed(4)}` : ''}  (${e.items} items, ${e.seconds.toFixed(1)} s)`,
+          );
+        },
+        onCheckpoint: async (c) => {
+          const dir = checkpointName(c.step);
+          await saveRunCheckpoint(
+            run,
+            dir,
+            m,
+            {
+              kind: 'sft',
+              step: c.step,
+              totalSteps: c.totalSteps,
+              epoch: c.epoch,
+              seed: cfg.seed,
+              position: { ...c.position },
+              dataFingerprint: data.fingerprint,
+              config: cfg,
+              reason: c.reason,
+              elapsedSeconds: c.elapsedSeconds,
+              metrics: c.last ? { loss: c.last.loss, lr: c.last.lr, grad_norm: c.last.gradNorm } : undefined,
+            },
+            tokFiles,
+            { optimizer: cfg.checkpoint.optimizer },
+          );
+          lastCheckpoint = joinWhere(run.name, dir);
+          // The checkpoint resumed from counts among the kept: it was read in full before the first step.
+          await pruneCheckpoints(run, cfg.checkpoint.keep, [c.step]);
+          await rec.checkpointsChanged();
+          emit({ type: 'checkpoint', step: c.step, reason: c.reason });
+          say(`checkpoint (${c.reason}) -> ${lastCheckpoint}`);
+        },
       },
-      onEval: async (e: SftEval) => {
-        await metrics.append({
-          type: 'eval', step: e.step, epoch: e.epoch, items: e.items, format_rate: e.formatRate, accuracy: e.accuracy, reward_mean: e.rewardMean,
-          finished_rate: e.finishedRate, mean_response_tokens: e.meanResponseTokens, eval_loss: e.evalLoss ?? null, seconds: e.seconds, samples: e.samples,
-        });
-        emit({
-          type: 'eval', step: e.step, items: e.items, formatRate: e.formatRate, accuracy: e.accuracy, rewardMean: e.rewardMean,
-          finishedRate: e.finishedRate, meanResponseTokens: e.meanResponseTokens, evalLoss: e.evalLoss, seconds: e.seconds,
-        });
-        say(`eval @ step ${e.step}: format ${(100 * e.formatRate).toFixed(1)}%  accuracy ${(100 * e.accuracy).toFixed(1)}%  ` +
-          `reward ${e.rewardMean.toFixed(3)}${e.evalLoss !== undefined ? `  held-out loss ${e.evalLoss.toFixed(4)}` : ''}  (${e.items} items, ${e.seconds.toFixed(1)} s)`);
-      },
-      onCheckpoint: async (c) => {
-        const dir = checkpointName(c.step);
-        await saveRunCheckpoint(run, dir, m, {
-          kind: 'sft', step: c.step, totalSteps: c.totalSteps, epoch: c.epoch, seed: cfg.seed, position: { ...c.position },
-          dataFingerprint: data.fingerprint, config: cfg, reason: c.reason, elapsedSeconds: c.elapsedSeconds,
-          metrics: c.last ? { loss: c.last.loss, lr: c.last.lr, grad_norm: c.last.gradNorm } : undefined,
-        }, tokFiles, { optimizer: cfg.checkpoint.optimizer });
-        lastCheckpoint = joinWhere(run.name, dir);
-        // The checkpoint resumed from counts among the kept: it was read in full before the first step.
-        await pruneCheckpoints(run, cfg.checkpoint.keep, [c.step]);
-        await rec.checkpointsChanged();
-        emit({ type: 'checkpoint', step: c.step, reason: c.reason });
-        say(`checkpoint (${c.reason}) -> ${lastCheckpoint}`);
-      },
-    }, state ? {
-      step: state.step, position: { epoch: state.position.epoch ?? 0, index: state.position.index ?? 0 }, elapsedSeconds: state.elapsedSeconds,
-      restoreOptimizer: (mm) => restoreOptimizer(mm, rp!.from),
-    } : undefined);
+      state
+        ? {
+            step: state.step,
+            position: { epoch: state.position.epoch ?? 0, index: state.position.index ?? 0 },
+            elapsedSeconds: state.elapsedSeconds,
+            restoreOptimizer: (mm) => restoreOptimizer(mm, rp!.from),
+          }
+        : undefined,
+    );
 
     const losses = result.steps.map((s) => s.loss);
     const tokens = result.steps.reduce((a, s) => a + s.tokens, 0);
     const trainSeconds = result.steps.reduce((a, s) => a + s.seconds, 0);
     const summary: SftSummary = {
-      command: 'sft', stopped: result.stopped, out: run.name, checkpoint: lastCheckpoint, resumedFrom: rp?.where ?? null, step: result.step,
-      totalSteps: result.totalSteps, epoch: result.epoch, params: countParams(m.cfg), vocab: m.cfg.text.vocabSize,
-      data: { ...data.report, fit: { kept: [], dropped: data.report.fit.dropped, truncated: data.report.fit.truncated }, fitDropped: r.fit.dropped.length, fitTruncated: r.fit.truncated.length },
-      firstLoss: losses[0] ?? null, lastLoss: losses[losses.length - 1] ?? null,
+      command: 'sft',
+      stopped: result.stopped,
+      out: run.name,
+      checkpoint: lastCheckpoint,
+      resumedFrom: rp?.where ?? null,
+      step: result.step,
+      totalSteps: result.totalSteps,
+      epoch: result.epoch,
+      params: countParams(m.cfg),
+      vocab: m.cfg.text.vocabSize,
+      data: {
+        ...data.report,
+        fit: { kept: [], dropped: data.report.fit.dropped, truncated: data.report.fit.truncated },
+        fitDropped: r.fit.dropped.length,
+        fitTruncated: r.fit.truncated.length,
+      },
+      firstLoss: losses[0] ?? null,
+      lastLoss: losses[losses.length - 1] ?? null,
       initialEval: result.evals[0] ? evalSummary(result.evals[0]) : null,
       finalEval: result.evals.length ? evalSummary(result.evals[result.evals.length - 1]) : null,
-      elapsedSeconds: result.elapsedSeconds, tokensPerSecond: tokens / Math.max(trainSeconds, 1e-9), optimizerRestored: result.optimizerRestored,
+      elapsedSeconds: result.elapsedSeconds,
+      tokensPerSecond: tokens / Math.max(trainSeconds, 1e-9),
+      optimizerRestored: result.optimizerRestored,
       adapter: gpu.info.description || gpu.info.vendor,
     };
     await writeJson(run, SUMMARY_FILE, summary);

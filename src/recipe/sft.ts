@@ -66,7 +66,12 @@ function padIdFor(tok: TextTokenizer, cfg: ModelConfig): number {
  * the length limit, and check that every held-out prompt leaves room for the answer. Throws an
  * InputError when no usable training example is left.
  */
-export async function prepareSftData(data: { train: QAItem[]; eval: QAItem[] }, tok: TextTokenizer, modelCfg: ModelConfig, cfg: SftConfig): Promise<PreparedSft> {
+export async function prepareSftData(
+  data: { train: QAItem[]; eval: QAItem[] },
+  tok: TextTokenizer,
+  modelCfg: ModelConfig,
+  cfg: SftConfig,
+): Promise<PreparedSft> {
   const ctx = modelCfg.text.maxPositionEmbeddings;
   if (cfg.maxLength > ctx) throw new InputError('config maxLength', `${cfg.maxLength} exceeds the model's context of ${ctx} tokens`);
   const prompt = { newline: cfg.prompt.newline };
@@ -79,8 +84,11 @@ export async function prepareSftData(data: { train: QAItem[]; eval: QAItem[] }, 
   const trainItems = fit.report.kept.map((i) => withTrace[i]);
   const withoutReasoning = data.train.length - withTrace.length;
   if (train.length === 0) {
-    throw new InputError('training data', `no usable items after filtering: ${data.train.length} given, ${withoutReasoning} without a reasoning trace, ` +
-      `${fit.report.dropped.length} over maxLength ${cfg.maxLength}${fit.report.dropped[0] ? ` (e.g. ${fit.report.dropped[0].reason})` : ''}`);
+    throw new InputError(
+      'training data',
+      `no usable items after filtering: ${data.train.length} given, ${withoutReasoning} without a reasoning trace, ` +
+        `${fit.report.dropped.length} over maxLength ${cfg.maxLength}${fit.report.dropped[0] ? ` (e.g. ${fit.report.dropped[0].reason})` : ''}`,
+    );
   }
 
   const evalItems = data.eval.slice(0, cfg.eval.items);
@@ -88,7 +96,10 @@ export async function prepareSftData(data: { train: QAItem[]; eval: QAItem[] }, 
   evalPrompts.forEach((p, i) => {
     if (p.ids.length + cfg.eval.maxNewTokens > ctx) {
       const it = evalItems[i];
-      throw new InputError(`${it.dataset_name}[${it.dataset_index}]`, `held-out prompt of ${p.ids.length} tokens + eval.maxNewTokens ${cfg.eval.maxNewTokens} exceeds the model's context of ${ctx}`);
+      throw new InputError(
+        `${it.dataset_name}[${it.dataset_index}]`,
+        `held-out prompt of ${p.ids.length} tokens + eval.maxNewTokens ${cfg.eval.maxNewTokens} exceeds the model's context of ${ctx}`,
+      );
     }
   });
   const evalWithTrace = evalItems.filter((it) => (it.reasoning ?? '').trim() !== '');
@@ -99,11 +110,28 @@ export async function prepareSftData(data: { train: QAItem[]; eval: QAItem[] }, 
   let targetTokens = 0;
   for (const e of train) for (let t = 1; t < e.lossMask.length; t++) targetTokens += e.lossMask[t];
   return {
-    train, trainItems, eval: evalItems, evalPrompts, evalExamples,
-    batching: { maxLength: cfg.maxLength, overflow: cfg.overflow, pad: cfg.pad, padMultiple: cfg.padMultiple, padId: padIdFor(tok, modelCfg), imageTokenId: modelCfg.imageTokenId },
+    train,
+    trainItems,
+    eval: evalItems,
+    evalPrompts,
+    evalExamples,
+    batching: {
+      maxLength: cfg.maxLength,
+      overflow: cfg.overflow,
+      pad: cfg.pad,
+      padMultiple: cfg.padMultiple,
+      padId: padIdFor(tok, modelCfg),
+      imageTokenId: modelCfg.imageTokenId,
+    },
     report: {
-      items: data.train.length, withoutReasoning, fit: fit.report, examples: train.length,
-      meanTokens: lengths.reduce((a, b) => a + b, 0) / lengths.length, maxTokens: Math.max(...lengths), targetTokens, evalItems: evalItems.length,
+      items: data.train.length,
+      withoutReasoning,
+      fit: fit.report,
+      examples: train.length,
+      meanTokens: lengths.reduce((a, b) => a + b, 0) / lengths.length,
+      maxTokens: Math.max(...lengths),
+      targetTokens,
+      evalItems: evalItems.length,
     },
     fingerprint: fingerprint(trainItems.map(itemId)),
   };
@@ -114,7 +142,10 @@ export async function prepareSftData(data: { train: QAItem[]; eval: QAItem[] }, 
 // recomputes exactly the order the stopped one was following.
 
 /** Where the data stream stands: the next example is order(epoch)[index]. */
-export interface SftPosition { epoch: number; index: number }
+export interface SftPosition {
+  epoch: number;
+  index: number;
+}
 
 /** The shuffled example order of one epoch (Fisher-Yates, seeded by the run seed and the epoch). */
 export function epochOrder(n: number, seed: number, epoch: number): number[] {
@@ -216,8 +247,15 @@ export interface SftResult {
  * Train `model` on the prepared examples. `gpu` must be the model's device. Resuming continues
  * the step count, the learning-rate schedule and the data order from `resume`.
  */
-export async function runSft(gpu: Gpu, model: Model, tok: TextTokenizer, data: PreparedSft, cfg: SftConfig, hooks: SftHooks = {},
-  resume?: SftResume): Promise<SftResult> {
+export async function runSft(
+  gpu: Gpu,
+  model: Model,
+  tok: TextTokenizer,
+  data: PreparedSft,
+  cfg: SftConfig,
+  hooks: SftHooks = {},
+  resume?: SftResume,
+): Promise<SftResult> {
   if (model.gpu !== gpu) throw new Error('runSft: the model lives on another device');
   const n = data.train.length;
   const plan = sftPlan(n, cfg);
@@ -241,12 +279,17 @@ export async function runSft(gpu: Gpu, model: Model, tok: TextTokenizer, data: P
     lastEvalStep = step;
     hooks.onPhase?.(`evaluating ${data.eval.length} held-out items at step ${step}`, step);
     const r = await evaluateHeldOut(model, tok, data.eval, {
-      maxNewTokens: cfg.eval.maxNewTokens, batchSize: cfg.eval.batchSize, newline: cfg.prompt.newline, samples: cfg.eval.samples,
-      prompts: data.evalPrompts, signal: hooks.signal,
+      maxNewTokens: cfg.eval.maxNewTokens,
+      batchSize: cfg.eval.batchSize,
+      newline: cfg.prompt.newline,
+      samples: cfg.eval.samples,
+      prompts: data.evalPrompts,
+      signal: hooks.signal,
     });
     let evalLoss: number | undefined;
     if (data.evalExamples.length > 0) {
-      let nll = 0, count = 0;
+      let nll = 0,
+        count = 0;
       for (const b of microBatches(data.evalExamples, cfg.batchSize, data.batching)) {
         const c = countTargets(b);
         nll += (await trainer.evalLoss(b)) * c;
@@ -259,7 +302,15 @@ export async function runSft(gpu: Gpu, model: Model, tok: TextTokenizer, data: P
     await hooks.onEval?.(e);
   };
   const checkpoint = async (reason: SftCheckpoint['reason']) => {
-    await hooks.onCheckpoint?.({ step, totalSteps: plan.totalSteps, epoch: epochNow(), position: { ...pos }, reason, elapsedSeconds: elapsed(), last: steps[steps.length - 1] });
+    await hooks.onCheckpoint?.({
+      step,
+      totalSteps: plan.totalSteps,
+      epoch: epochNow(),
+      position: { ...pos },
+      reason,
+      elapsedSeconds: elapsed(),
+      last: steps[steps.length - 1],
+    });
   };
 
   let stopped: SftResult['stopped'] = 'completed';
@@ -285,8 +336,16 @@ export async function runSft(gpu: Gpu, model: Model, tok: TextTokenizer, data: P
         pos = { epoch: pos.epoch, index: pos.index + take.length };
         const tokens = take.reduce((a, e) => a + e.ids.length, 0);
         const m: SftStepMetrics = {
-          step, epoch: epochNow(), loss: r.loss, lr, gradNorm: r.gradNorm, examples: take.length, targetTokens: r.tokens, tokens,
-          tokensPerSecond: tokens / Math.max(seconds, 1e-9), seconds,
+          step,
+          epoch: epochNow(),
+          loss: r.loss,
+          lr,
+          gradNorm: r.gradNorm,
+          examples: take.length,
+          targetTokens: r.tokens,
+          tokens,
+          tokensPerSecond: tokens / Math.max(seconds, 1e-9),
+          seconds,
         };
         const diverged = DivergedError.check(step, r.loss, r.gradNorm);
         if (diverged) throw diverged;

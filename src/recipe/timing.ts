@@ -8,9 +8,7 @@ export function evalCount(e: { every: number; items: number; atStart: boolean },
 }
 
 /** Seconds left of a run at `step` of `total`, from the steps and evaluations seen so far. */
-export function remainingSeconds(o: {
-  step: number; total: number; stepSeconds: number[]; evalSeconds: number[]; evalsLeft: number;
-}): number | null {
+export function remainingSeconds(o: { step: number; total: number; stepSeconds: number[]; evalSeconds: number[]; evalsLeft: number }): number | null {
   if (o.stepSeconds.length === 0) return null;
   // The first step compiles kernels: leave it out once there are others.
   const steps = o.stepSeconds.length > 1 ? o.stepSeconds.slice(1) : o.stepSeconds;

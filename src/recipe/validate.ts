@@ -27,15 +27,21 @@ export type BooleanField = FormText & { type: 'boolean'; default: boolean };
  * ones the form shows, each with its own spec (the generator's default applies where unset).
  */
 export type RecordField = FormText & { type: 'record'; default: Record<string, unknown>; keys?: Record<string, FormText & { spec: FieldSpec }> };
-export interface ObjectField<T> { type: 'object'; fields: FieldTable<T> }
+export interface ObjectField<T> {
+  type: 'object';
+  fields: FieldTable<T>;
+}
 
 /** The table entry a value of type V needs: a leaf for numbers, strings, booleans and records, else a nested table. */
-export type FieldFor<V> =
-  [V] extends [boolean] ? BooleanField
-    : [V] extends [number] ? NumberField
-      : [V] extends [string] ? StringField<V>
-        : string extends keyof V ? RecordField
-          : ObjectField<V>;
+export type FieldFor<V> = [V] extends [boolean]
+  ? BooleanField
+  : [V] extends [number]
+    ? NumberField
+    : [V] extends [string]
+      ? StringField<V>
+      : string extends keyof V
+        ? RecordField
+        : ObjectField<V>;
 
 /**
  * A run config's field table, the one place a setting is declared: for every key of the config
@@ -69,17 +75,23 @@ export function defaultsOf<T>(table: FieldTable<T>): T {
 
 /** The validation spec of `table` (types and ranges; no defaults or docs), for `checkConfig`. */
 export function specOf<T>(table: FieldTable<T>): Record<string, FieldSpec> {
-  const walk = (t: AnyTable): Record<string, FieldSpec> => Object.fromEntries(Object.entries(t).map(([k, f]): [string, FieldSpec] =>
-    [k, f.type === 'object' ? { type: 'object', fields: walk(f.fields) } : leafSpec(f)]));
+  const walk = (t: AnyTable): Record<string, FieldSpec> =>
+    Object.fromEntries(
+      Object.entries(t).map(([k, f]): [string, FieldSpec] => [k, f.type === 'object' ? { type: 'object', fields: walk(f.fields) } : leafSpec(f)]),
+    );
   return walk(table as AnyTable);
 }
 
 function leafSpec(f: LeafField): FieldSpec {
   switch (f.type) {
-    case 'number': return { type: 'number', min: f.min, max: f.max, integer: f.integer };
-    case 'string': return { type: 'string', oneOf: f.oneOf };
-    case 'boolean': return { type: 'boolean' };
-    case 'record': return { type: 'record' };
+    case 'number':
+      return { type: 'number', min: f.min, max: f.max, integer: f.integer };
+    case 'string':
+      return { type: 'string', oneOf: f.oneOf };
+    case 'boolean':
+      return { type: 'boolean' };
+    case 'record':
+      return { type: 'record' };
   }
 }
 
@@ -190,7 +202,11 @@ export function applySets<T>(cfg: T, sets: string[], spec: Record<string, FieldS
     if (bad !== undefined) throw new InputError(`${where} ${s}`, `"${bad}" is not a config key`);
     const raw = s.slice(eq + 1);
     let value: unknown;
-    try { value = JSON.parse(raw); } catch { value = raw; }
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      value = raw;
+    }
     const patch: Record<string, unknown> = {};
     let at = patch;
     keys.forEach((k, i) => {
@@ -207,9 +223,16 @@ export function applySets<T>(cfg: T, sets: string[], spec: Record<string, FieldS
  * preset in "extends" (default: `defaults`); its other keys override it, checked against `spec`,
  * then `check` tests what depends on several fields. `where` names the file in errors.
  */
-export function configFrom<T>(input: string | unknown, o: {
-  presets: Record<string, { config: T }>; defaults: T; spec: Record<string, FieldSpec>; check: (c: T, where: string) => T; where: string;
-}): T {
+export function configFrom<T>(
+  input: string | unknown,
+  o: {
+    presets: Record<string, { config: T }>;
+    defaults: T;
+    spec: Record<string, FieldSpec>;
+    check: (c: T, where: string) => T;
+    where: string;
+  },
+): T {
   const names = Object.keys(o.presets).join(', ');
   if (typeof input === 'string') {
     const p = o.presets[input];

@@ -56,7 +56,10 @@ export async function imagePatches(item: QAItem, cfg: ModelConfig, cache?: Patch
   }
   const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
   let o = 0;
-  for (const p of parts) { out.set(p, o); o += p.length; }
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
   return out;
 }
 
@@ -84,7 +87,10 @@ function checkIds(ids: number[], tok: TextTokenizer, cfg: ModelConfig, item: QAI
   const V = cfg.text.vocabSize;
   const bad = ids.find((id) => id >= V);
   if (bad !== undefined) {
-    throw new InputError(`${item.dataset_name}[${item.dataset_index}]`, `tokenizer id ${bad} (${tok.idToToken(bad)}) is outside the model's vocabulary of ${V}`);
+    throw new InputError(
+      `${item.dataset_name}[${item.dataset_index}]`,
+      `tokenizer id ${bad} (${tok.idToToken(bad)}) is outside the model's vocabulary of ${V}`,
+    );
   }
   if (cfg.imageTokenId !== undefined && tok.tokenToId(CHAT.image) !== cfg.imageTokenId) {
     throw new InputError('tokenizer', `<image> is token ${tok.tokenToId(CHAT.image)} but the model expects ${cfg.imageTokenId}`);
@@ -99,7 +105,15 @@ function checkIds(ids: number[], tok: TextTokenizer, cfg: ModelConfig, item: QAI
  */
 export function responseBannedIds(tok: TextTokenizer, cfg: ModelConfig): number[] {
   const eos = new Set(endOfTurnIds(tok));
-  const ids = [tok.tokenToId(CHAT.image), cfg.imageTokenId, tok.tokenToId(CHAT.start), tok.tokenToId('<|endoftext|>'), tok.bosId, tok.padId, cfg.text.padTokenId];
+  const ids = [
+    tok.tokenToId(CHAT.image),
+    cfg.imageTokenId,
+    tok.tokenToId(CHAT.start),
+    tok.tokenToId('<|endoftext|>'),
+    tok.bosId,
+    tok.padId,
+    cfg.text.padTokenId,
+  ];
   return [...new Set(ids.filter((id): id is number => id !== undefined && id < cfg.text.vocabSize && !eos.has(id)))];
 }
 

@@ -41,7 +41,11 @@ function readAnswer(response: string): { extracted: string; source: AnswerSource
   } else {
     for (const re of FALLBACKS) {
       const ms = [...response.matchAll(re)];
-      if (ms.length > 0) { text = ms[ms.length - 1][1]; source = 'fallback'; break; }
+      if (ms.length > 0) {
+        text = ms[ms.length - 1][1];
+        source = 'fallback';
+        break;
+      }
     }
   }
   for (const t of TAGS) text = text.split(t).join('');
@@ -60,9 +64,7 @@ export function extractAnswer(response: string): string {
 /** Whether an extracted answer names option `letter` with text `text`: the letter, "L. text" or the text. */
 export function answerMatches(extracted: string, letter: string, text: string): boolean {
   const p = pyStrip(extracted).toLowerCase();
-  return p === pyStrip(letter).toLowerCase() ||
-    p === pyStrip(`${letter}. ${text}`).toLowerCase() ||
-    p === pyStrip(text).toLowerCase();
+  return p === pyStrip(letter).toLowerCase() || p === pyStrip(`${letter}. ${text}`).toLowerCase() || p === pyStrip(text).toLowerCase();
 }
 
 export interface Grade {
@@ -81,7 +83,10 @@ function gradeExtracted(extracted: string, options: Record<string, string>, answ
   const gold = answer ?? options[answerLabel] ?? '';
   let predLetter: string | null = null;
   for (const [letter, text] of Object.entries(options)) {
-    if (answerMatches(extracted, letter, text)) { predLetter = letter; break; }
+    if (answerMatches(extracted, letter, text)) {
+      predLetter = letter;
+      break;
+    }
   }
   return { extracted, predLetter, correct: answerMatches(extracted, answerLabel, gold) };
 }
@@ -109,9 +114,12 @@ export function explainGrade(response: string, options: Record<string, string>, 
   let why: string | null = null;
   const graded = answerLabel !== '';
   if (graded ? !g.correct : unclosed || g.predLetter === null) {
-    const read = source === 'answer block' ? `the last <answer> block reads ${quote(g.extracted)}`
-      : source === 'fallback' ? `with no closed <answer> block the grader read the text after "answer", ${quote(g.extracted)}`
-        : `with no closed <answer> block the grader read the whole response`;
+    const read =
+      source === 'answer block'
+        ? `the last <answer> block reads ${quote(g.extracted)}`
+        : source === 'fallback'
+          ? `with no closed <answer> block the grader read the text after "answer", ${quote(g.extracted)}`
+          : `with no closed <answer> block the grader read the whole response`;
     const lead = unclosed ? `<answer> is never closed: ${read}` : read;
     if (g.extracted === '') why = `${lead}: it is empty`;
     else if (g.predLetter === null) why = `${lead}, which matches no option${source === 'whole response' ? '' : ' (a letter, "L. text" or an option\'s text)'}`;

@@ -19,7 +19,9 @@ export interface PromptOptions {
 /** The user turn's text: instruction, question, lettered options. */
 export function promptText(item: Pick<QAItem, 'question' | 'options'>, o: PromptOptions = {}): string {
   const instruction = o.newline === 'real' ? INSTRUCTION_REAL : INSTRUCTION_LITERAL;
-  const options = Object.entries(item.options).map(([k, v]) => `${k}. ${v}`).join('\n\n');
+  const options = Object.entries(item.options)
+    .map(([k, v]) => `${k}. ${v}`)
+    .join('\n\n');
   return `${instruction}\n\nQuestion: ${item.question}\n\nOptions:\n\n${options}`;
 }
 

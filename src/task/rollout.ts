@@ -34,14 +34,15 @@ export interface ItemSamples {
   responses: Response[];
 }
 
-export async function sampleResponses(model: Model, tok: TextTokenizer, items: QAItem[], o: SampleOptions,
-  encoded?: EncodedPrompt[]): Promise<ItemSamples[]> {
+export async function sampleResponses(model: Model, tok: TextTokenizer, items: QAItem[], o: SampleOptions, encoded?: EncodedPrompt[]): Promise<ItemSamples[]> {
   const cache: PatchCache = new Map();
-  const prompts = encoded ?? await Promise.all(items.map((it) => encodePrompt(it, tok, model.cfg, o.prompt, cache)));
+  const prompts = encoded ?? (await Promise.all(items.map((it) => encodePrompt(it, tok, model.cfg, o.prompt, cache))));
   const eos = endOfTurnIds(tok);
   const banned = responseBannedIds(tok, model.cfg);
   const jobs: { item: number; copy: number }[] = [];
-  items.forEach((_, i) => { for (let c = 0; c < o.n; c++) jobs.push({ item: i, copy: c }); });
+  items.forEach((_, i) => {
+    for (let c = 0; c < o.n; c++) jobs.push({ item: i, copy: c });
+  });
   const out: ItemSamples[] = items.map((item, i) => ({ item, prompt: prompts[i], responses: new Array<Response>(o.n) }));
   const bs = Math.max(1, o.batchSize ?? Math.max(o.n, 8));
   let batchNo = 0;
@@ -54,15 +55,28 @@ export async function sampleResponses(model: Model, tok: TextTokenizer, items: Q
     if (nImages > 0) {
       const patches = new Float32Array(ps.reduce((a, p) => a + p.patches.length, 0));
       let off = 0;
-      for (const p of ps) { patches.set(p.patches, off); off += p.patches.length; }
+      for (const p of ps) {
+        patches.set(p.patches, off);
+        off += p.patches.length;
+      }
       images = { patches, nImages };
     }
-    const res = await generate(model, ps.map((p) => p.ids), {
-      maxNewTokens: o.maxNewTokens, greedy: o.greedy, temperature: o.temperature, topP: o.topP,
-      // A different stream per batch, reproducible from the run's seed.
-      seed: ((o.seed ?? 0) * 1000003 + batchNo++) >>> 0,
-      eosIds: eos, bannedIds: banned, signal: o.signal,
-    }, images);
+    const res = await generate(
+      model,
+      ps.map((p) => p.ids),
+      {
+        maxNewTokens: o.maxNewTokens,
+        greedy: o.greedy,
+        temperature: o.temperature,
+        topP: o.topP,
+        // A different stream per batch, reproducible from the run's seed.
+        seed: ((o.seed ?? 0) * 1000003 + batchNo++) >>> 0,
+        eosIds: eos,
+        bannedIds: banned,
+        signal: o.signal,
+      },
+      images,
+    );
     batch.forEach((j, b) => {
       const ids = res.ids[b];
       // The end-of-turn token ends the response; it is not part of the answer text.

@@ -35,7 +35,9 @@ export const LETTERS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
 export function lettered(texts: string[]): Record<string, string> {
   if (texts.length > LETTERS.length) throw new Error(`${texts.length} options: at most ${LETTERS.length} can be lettered`);
   const out: Record<string, string> = {};
-  texts.forEach((t, i) => { out[LETTERS[i]] = t; });
+  texts.forEach((t, i) => {
+    out[LETTERS[i]] = t;
+  });
   return out;
 }
 

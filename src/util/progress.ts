@@ -23,7 +23,10 @@ export function progressReporter(onProgress: ((p: Progress) => void) | undefined
     if (!onProgress) return;
     const now = performance.now();
     const c = clock(p);
-    if (c !== phase) { phase = c; t0 = now; }
+    if (c !== phase) {
+      phase = c;
+      t0 = now;
+    }
     if (p.done < p.total && now - last < everyMs) return;
     last = now;
     const secs = (now - t0) / 1000;

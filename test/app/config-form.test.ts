@@ -3,7 +3,16 @@ import { GRPO_DEFAULTS, GRPO_FIELDS, GRPO_SPEC } from '../../src/recipe/grpo-con
 import { SFT_DEFAULTS, SFT_FIELDS, SFT_SPEC } from '../../src/recipe/sft-config';
 import { fieldAt, int, num, tableLeaves, type AnyTable, type FieldSpec, type FieldTable } from '../../src/recipe/validate';
 import {
-  formGroups, getPath, GRPO_GROUPS, GRPO_NOT_IN_FORM, leafPaths, setPath, SFT_GROUPS, SFT_NOT_IN_FORM, specAt, type FieldGroup,
+  formGroups,
+  getPath,
+  GRPO_GROUPS,
+  GRPO_NOT_IN_FORM,
+  leafPaths,
+  setPath,
+  SFT_GROUPS,
+  SFT_NOT_IN_FORM,
+  specAt,
+  type FieldGroup,
 } from '../../src/app/lib/config-form';
 
 function checkForm(groups: FieldGroup[], spec: Record<string, FieldSpec>, defaults: unknown, notInForm: Record<string, string>) {
@@ -35,7 +44,19 @@ describe('settings forms', () => {
 
   it('explain the GRPO knobs the issue names, outside the advanced group', () => {
     const main = GRPO_GROUPS.filter((g) => !g.advanced).flatMap((g) => g.fields.map((f) => f.path));
-    for (const k of ['groupSize', 'clipLow', 'clipHigh', 'klCoef', 'temperature', 'normalizeStd', 'lossAgg', 'dropEqualGroups', 'lr', 'steps', 'checkpoint.every']) {
+    for (const k of [
+      'groupSize',
+      'clipLow',
+      'clipHigh',
+      'klCoef',
+      'temperature',
+      'normalizeStd',
+      'lossAgg',
+      'dropEqualGroups',
+      'lr',
+      'steps',
+      'checkpoint.every',
+    ]) {
       expect(main).toContain(k);
     }
   });
@@ -68,7 +89,7 @@ describe('settings forms, from the field tables', () => {
     { kind: 'grpo', groups: GRPO_GROUPS, table: GRPO_FIELDS as AnyTable, notInForm: GRPO_NOT_IN_FORM },
   ];
 
-  it.each(FORMS)('$kind: show each field with its table entry\'s label and help, and exactly the table\'s keys', ({ groups, table, notInForm }) => {
+  it.each(FORMS)("$kind: show each field with its table entry's label and help, and exactly the table's keys", ({ groups, table, notInForm }) => {
     const fields = groups.flatMap((g) => g.fields);
     for (const f of fields) {
       const entry = fieldAt(table, f.path);
@@ -86,16 +107,27 @@ describe('settings forms, from the field tables', () => {
   });
 
   it('lay out a new table entry with its label and help, and refuse a path the table lacks', () => {
-    interface Toy { steps: number; opt: { beta: number }; extra: Record<string, unknown> }
+    interface Toy {
+      steps: number;
+      opt: { beta: number };
+      extra: Record<string, unknown>;
+    }
     const toy: FieldTable<Toy> = {
       steps: { ...int(1, 100), default: 10, label: 'Steps', help: 'Steps to run, 1 to 100.' },
       opt: { type: 'object', fields: { beta: { ...num(0, 1), default: 0.5, label: 'Beta', help: 'A fraction between 0 and 1.' } } },
-      extra: { type: 'record', default: {}, label: 'Extra', help: 'Options read elsewhere.', keys: { size: { spec: int(8, 64), label: 'Size', help: 'A size, 8 to 64.' } } },
+      extra: {
+        type: 'record',
+        default: {},
+        label: 'Extra',
+        help: 'Options read elsewhere.',
+        keys: { size: { spec: int(8, 64), label: 'Size', help: 'A size, 8 to 64.' } },
+      },
     };
     const always = () => true;
     const [g] = formGroups(toy as AnyTable, [{ title: 'Toy', intro: 'A toy.', fields: ['steps', { path: 'opt.beta', when: always }, 'extra.size'] }]);
     expect(g).toEqual({
-      title: 'Toy', intro: 'A toy.',
+      title: 'Toy',
+      intro: 'A toy.',
       fields: [
         { path: 'steps', label: 'Steps', help: 'Steps to run, 1 to 100.' },
         { path: 'opt.beta', label: 'Beta', help: 'A fraction between 0 and 1.', when: always },

@@ -95,10 +95,18 @@ describe('clip', () => {
 describe('downloads', () => {
   it('records.jsonl is one JSON object per line, read back equal; names are file-safe', async () => {
     const { recordsJsonl, fileSafe } = await import('../../src/app/lib/download');
-    const recs = [{ benchmark: 'vqa-rad', question: 'Is there\na mass?', correct: true }, { benchmark: 'slake', question: 'Left "or" right?', correct: false }];
+    const recs = [
+      { benchmark: 'vqa-rad', question: 'Is there\na mass?', correct: true },
+      { benchmark: 'slake', question: 'Left "or" right?', correct: false },
+    ];
     const text = recordsJsonl(recs as never);
     expect(text.endsWith('\n')).toBe(true);
-    expect(text.trim().split('\n').map((l) => JSON.parse(l))).toEqual(recs);
+    expect(
+      text
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
+    ).toEqual(recs);
     expect(recordsJsonl([])).toBe('');
     expect(fileSafe('lab/tiny (pretrained)')).toBe('lab_tiny_pretrained');
     expect(fileSafe('runs/sft-1/checkpoint-40')).toBe('runs_sft-1_checkpoint-40');

@@ -7,7 +7,16 @@ import { storedChoices, synthChoices } from '../../src/app/lib/benchmarks';
 import { paperComparison } from '../../src/eval/report';
 import { freeName, nameProblem, parseColumns } from '../../src/app/lib/names';
 import { pageFromHash } from '../../src/app/lib/route';
-import { checkRunConfig, presetConfig, presetDataset, pruneTemplates, scratchModelEstimate, storedDatasetOf, withStoredDataset, withSynthSettings } from '../../src/app/lib/run-config';
+import {
+  checkRunConfig,
+  presetConfig,
+  presetDataset,
+  pruneTemplates,
+  scratchModelEstimate,
+  storedDatasetOf,
+  withStoredDataset,
+  withSynthSettings,
+} from '../../src/app/lib/run-config';
 import { applyOverrides } from '../../src/recipe/sft-config';
 import { scratchModelConfig } from '../../src/recipe/sft-run';
 import { LAB_SPECIAL_TOKENS, trainByteLevelBpe } from '../../src/io/bpe-trainer';
@@ -18,7 +27,12 @@ import { countParams, PRESETS } from '../../src/model/config';
 import { PAPER_ROWS } from '../../src/eval/paper';
 
 const dataset = (name: string, source: string, splits: string[]): DatasetInfo => ({
-  name, source, splits: splits.map((s) => ({ name: s, items: 10, withImages: 10 })), dropped: {}, importedAt: '2026-01-01T00:00:00Z', bytes: 1,
+  name,
+  source,
+  splits: splits.map((s) => ({ name: s, items: 10, withImages: 10 })),
+  dropped: {},
+  importedAt: '2026-01-01T00:00:00Z',
+  bytes: 1,
 });
 
 describe('names', () => {
@@ -103,17 +117,32 @@ describe('run configs', () => {
     expect(checkRunConfig('sft', sft)).toEqual({ ok: true });
     expect(storedDatasetOf(sft)).toEqual({ name: 'rad', split: 'train' });
   });
-
 });
 
 describe('synth questions handed from the Data page', () => {
-  const synth = { n: 16, kind: 'image' as const, level: 2 as const, seed: 9, split: 'test' as const, imageSize: 48, noisyFraction: 0.25, sloppyFraction: 0, templates: ['effusion_presence'] };
+  const synth = {
+    n: 16,
+    kind: 'image' as const,
+    level: 2 as const,
+    seed: 9,
+    split: 'test' as const,
+    imageSize: 48,
+    noisyFraction: 0.25,
+    sloppyFraction: 0,
+    templates: ['effusion_presence'],
+  };
 
-  it('set kind, level, count, seed, templates and scan size; the trace noise only for SFT; the split stays the run\'s', () => {
+  it("set kind, level, count, seed, templates and scan size; the trace noise only for SFT; the split stays the run's", () => {
     const sft = withSynthSettings(presetConfig('sft', 'synth-micro'), synth, 'sft');
     expect(sft.data.source).toBe('synth');
-    expect(sft.data.synth).toEqual({ ...presetConfig('sft', 'synth-micro').data.synth, kind: 'image', level: 2, n: 16, seed: 9,
-      options: { templates: ['effusion_presence'], imageSize: 48, noisyFraction: 0.25 } });
+    expect(sft.data.synth).toEqual({
+      ...presetConfig('sft', 'synth-micro').data.synth,
+      kind: 'image',
+      level: 2,
+      n: 16,
+      seed: 9,
+      options: { templates: ['effusion_presence'], imageSize: 48, noisyFraction: 0.25 },
+    });
     expect(checkRunConfig('sft', sft)).toEqual({ ok: true });
     const grpo = withSynthSettings({ ...presetConfig('grpo', 'synth-micro'), model: 'runs/a/checkpoint-1' }, synth, 'grpo');
     expect(grpo.data.synth.options).toEqual({ templates: ['effusion_presence'], imageSize: 48 });
@@ -128,7 +157,10 @@ describe('synth questions handed from the Data page', () => {
     const text = pruneTemplates({ ...c, data: { ...c.data, synth: { ...c.data.synth, kind: 'text' } } });
     expect(text.data.synth.options.templates).toBeUndefined();
     expect(checkRunConfig('sft', text)).toEqual({ ok: true });
-    const mixed = pruneTemplates({ ...c, data: { ...c.data, synth: { ...c.data.synth, kind: 'mixed', options: { templates: ['effusion_presence', 'dose_weight'] } } } });
+    const mixed = pruneTemplates({
+      ...c,
+      data: { ...c.data, synth: { ...c.data.synth, kind: 'mixed', options: { templates: ['effusion_presence', 'dose_weight'] } } },
+    });
     expect(mixed.data.synth.options.templates).toEqual(['effusion_presence', 'dose_weight']);
     expect(pruneTemplates(c)).toBe(c);
   });
@@ -136,11 +168,20 @@ describe('synth questions handed from the Data page', () => {
 
 describe('the from-scratch model estimate', () => {
   it('counts the parameters of the model the SFT run builds, shape overrides and vision encoder included', () => {
-    const bpe = trainByteLevelBpe(['Case 1. Is there a pleural effusion? <think> the fluid </think> <answer> A </answer>'.repeat(20)],
-      { vocabSize: 300, specialTokens: [...LAB_SPECIAL_TOKENS], eosToken: '<|im_end|>' });
+    const bpe = trainByteLevelBpe(['Case 1. Is there a pleural effusion? <think> the fluid </think> <answer> A </answer>'.repeat(20)], {
+      vocabSize: 300,
+      specialTokens: [...LAB_SPECIAL_TOKENS],
+      eosToken: '<|im_end|>',
+    });
     const tok = tokenizerFromJson(bpe.tokenizerJson, bpe.tokenizerConfig, 'test');
-    for (const sets of [[], ['model.hiddenSize=32', 'model.numLayers=1', 'model.numHeads=2', 'model.numKvHeads=1', 'model.intermediateSize=64', 'model.context=160']]) {
-      for (const [kind, withImages] of [['text', false], ['image', true]] as const) {
+    for (const sets of [
+      [],
+      ['model.hiddenSize=32', 'model.numLayers=1', 'model.numHeads=2', 'model.numKvHeads=1', 'model.intermediateSize=64', 'model.context=160'],
+    ]) {
+      for (const [kind, withImages] of [
+        ['text', false],
+        ['image', true],
+      ] as const) {
         const cfg = applyOverrides(presetConfig('sft', 'synth-micro'), [...sets, `model.vocabSize=${tok.vocabSize}`, `data.synth.kind="${kind}"`]);
         const est = scratchModelEstimate(cfg)!;
         const built = scratchModelConfig(cfg, tok, withImages);
@@ -150,7 +191,11 @@ describe('the from-scratch model estimate', () => {
         expect(est.trainBytesAtLeast).toBe(16 * est.params);
       }
     }
-    expect(scratchModelEstimate(presetConfig('sft', 'synth-micro'))).toMatchObject({ params: countParams({ text: PRESETS.micro.text }), custom: false, vision: false });
+    expect(scratchModelEstimate(presetConfig('sft', 'synth-micro'))).toMatchObject({
+      params: countParams({ text: PRESETS.micro.text }),
+      custom: false,
+      vision: false,
+    });
   });
 });
 

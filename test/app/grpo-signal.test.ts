@@ -9,7 +9,7 @@ const step = (n: number, o: Record<string, number>): MetricRow => ({ type: 'step
 const ev = (n: number, format: number, seconds = 4): MetricRow => ({ type: 'eval', step: n, format_rate: format, accuracy: 0, seconds });
 
 describe('GRPO learning-signal warnings', () => {
-  it('before Start: the start checkpoint\'s own last evaluation decides', () => {
+  it("before Start: the start checkpoint's own last evaluation decides", () => {
     const sft = [ev(0, 0), ev(50, 0.02), ev(100, 0.97)];
     expect(lastEvalAt(sft, 60)?.step).toBe(50);
     expect(startModelWarning(lastEvalAt(sft, 60))?.title).toMatch(/format on 2% of its held-out questions \(step 50\)/);
@@ -35,7 +35,12 @@ describe('GRPO learning-signal warnings', () => {
 
   it('time left: mean step time after the first, plus the evaluations still to come', () => {
     const cfg = { ...GRPO_DEFAULTS, eval: { ...GRPO_DEFAULTS.eval, every: 5, atStart: true, items: 8 } };
-    const rows: MetricRow[] = [ev(0, 1, 6), { type: 'step', step: 1, seconds: 20 }, { type: 'step', step: 2, seconds: 10 }, { type: 'step', step: 3, seconds: 12 }];
+    const rows: MetricRow[] = [
+      ev(0, 1, 6),
+      { type: 'step', step: 1, seconds: 20 },
+      { type: 'step', step: 2, seconds: 10 },
+      { type: 'step', step: 3, seconds: 12 },
+    ];
     // 10 steps: evals at 0, 5, end = 3; one done. 7 steps left x 11 s + 2 evals x 6 s.
     expect(runEta(cfg, rows, 3, 10)).toBeCloseTo(7 * 11 + 2 * 6, 9);
     expect(runEta(cfg, [ev(0, 1)], 0, 10)).toBeUndefined();

@@ -58,7 +58,7 @@ describe('pieces for display', () => {
     const byteIds = Array.from({ length: 256 }, (_, b) => tok.encode(String.fromCharCode(b), { addSpecialTokens: false }));
     expect(byteIds.slice(0, 128).every((x) => x.length === 1)).toBe(true);
     let seed = 7;
-    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n);
+    const rand = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
     const vocab = tok.vocabSize;
     let merged = 0;
     for (let trial = 0; trial < 300; trial++) {
@@ -71,7 +71,9 @@ describe('pieces for display', () => {
 
   it('show tokens as they are when they do not align with the text', () => {
     expect(displayPieces(['a', '\uFFFD', 'b'], 'xyz')).toEqual([
-      { text: 'a', from: 0, to: 1 }, { text: '\uFFFD', from: 1, to: 2 }, { text: 'b', from: 2, to: 3 },
+      { text: 'a', from: 0, to: 1 },
+      { text: '\uFFFD', from: 1, to: 2 },
+      { text: 'b', from: 2, to: 3 },
     ]);
   });
 

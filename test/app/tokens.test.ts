@@ -29,7 +29,7 @@ describe('clip flags', () => {
 
   it('agree with where the surrogate loss has no slope in the ratio', () => {
     let seed = 12345;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     let clipped = 0;
     for (let i = 0; i < 2000; i++) {
       const r = Math.exp((rand() - 0.5) * 3);
@@ -47,7 +47,15 @@ describe('clip flags', () => {
 });
 
 const rec = (over: Partial<ResponseRecord> = {}): ResponseRecord => ({
-  text: 'ab c', tokens: ['a', 'b', ' c'], reward: 1, correct: true, format: true, advantage: 0.5, finished: true, ratios: [1, 1.5, 0.9], ...over,
+  text: 'ab c',
+  tokens: ['a', 'b', ' c'],
+  reward: 1,
+  correct: true,
+  format: true,
+  advantage: 0.5,
+  finished: true,
+  ratios: [1, 1.5, 0.9],
+  ...over,
 });
 
 describe('token views', () => {

@@ -17,15 +17,41 @@ import { matmul } from '../../src/engine/kernels/matmul';
 import { PRESETS, type TextConfig } from '../../src/model/config';
 
 const text: TextConfig = {
-  architecture: 'llama', vocabSize: 61, hiddenSize: 32, intermediateSize: 48, numLayers: 2, numHeads: 4, numKvHeads: 2,
-  headDim: 8, rmsNormEps: 1e-5, ropeTheta: 10000, maxPositionEmbeddings: 32, tieWordEmbeddings: true,
-  qkvBias: false, oBias: false, mlpBias: false,
+  architecture: 'llama',
+  vocabSize: 61,
+  hiddenSize: 32,
+  intermediateSize: 48,
+  numLayers: 2,
+  numHeads: 4,
+  numKvHeads: 2,
+  headDim: 8,
+  rmsNormEps: 1e-5,
+  ropeTheta: 10000,
+  maxPositionEmbeddings: 32,
+  tieWordEmbeddings: true,
+  qkvBias: false,
+  oBias: false,
+  mlpBias: false,
 };
 const toy: NamedText = { name: 'toy', text };
 
 const tinyOptions = (over: Partial<BenchOptions> = {}): BenchOptions => ({
-  profile: 'test', sections: ['matmul', 'train', 'decode'], matmulSizes: [33, 70], train: [toy], batch: 2, seq: 6,
-  decode: toy, promptLen: 3, decodeTokens: 4, warmup: 0, repeats: 2, lr: 1e-3, seed: 3, tfjs: true, matmulTargetMs: 0, ...over,
+  profile: 'test',
+  sections: ['matmul', 'train', 'decode'],
+  matmulSizes: [33, 70],
+  train: [toy],
+  batch: 2,
+  seq: 6,
+  decode: toy,
+  promptLen: 3,
+  decodeTokens: 4,
+  warmup: 0,
+  repeats: 2,
+  lr: 1e-3,
+  seed: 3,
+  tfjs: true,
+  matmulTargetMs: 0,
+  ...over,
 });
 
 const positive = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v > 0;
@@ -151,10 +177,17 @@ describe('timing', () => {
       const gpu = await testGpu();
       if (stamps && !gpu.hasTimestamps) return;
       const timer = new GpuTimer(gpu, stamps);
-      const arena = new Arena(gpu, 'timer-test', ['A', 'B', 'C'].map((name) => ({ name, shape: [96, 96], dtype: 'f32' as const })));
+      const arena = new Arena(
+        gpu,
+        'timer-test',
+        ['A', 'B', 'C'].map((name) => ({ name, shape: [96, 96], dtype: 'f32' as const })),
+      );
       const s = new CommandStream(gpu, 'timer-test');
       try {
-        const one = await timer.time(() => { matmul(s, arena.get('A'), arena.get('B'), arena.get('C'), { M: 96, N: 96, K: 96 }); s.submit(); });
+        const one = await timer.time(() => {
+          matmul(s, arena.get('A'), arena.get('B'), arena.get('C'), { M: 96, N: 96, K: 96 });
+          s.submit();
+        });
         const many = await timer.time(() => {
           for (let i = 0; i < 8; i++) matmul(s, arena.get('A'), arena.get('B'), arena.get('C'), { M: 96, N: 96, K: 96 });
           s.submit();
@@ -176,7 +209,15 @@ describe('timing', () => {
 
 describe('report', () => {
   test('columns pads to the widest cell', () => {
-    expect(columns([['a', '1'], ['bbb', '22']], '')).toBe('a      1\nbbb   22');
+    expect(
+      columns(
+        [
+          ['a', '1'],
+          ['bbb', '22'],
+        ],
+        '',
+      ),
+    ).toBe('a      1\nbbb   22');
   });
 });
 
@@ -194,8 +235,20 @@ describe('CLI options', () => {
 
   test('overrides', () => {
     const o = resolveBenchOptions({
-      quick: true, sizes: '64, 96', presets: 'tiny', batch: '3', seq: '9', decodePreset: 'tiny', prompt: '5', tokens: '7',
-      warmup: '0', repeats: '4', sections: 'train,decode', tfjs: false, seed: '9', lr: '0.01',
+      quick: true,
+      sizes: '64, 96',
+      presets: 'tiny',
+      batch: '3',
+      seq: '9',
+      decodePreset: 'tiny',
+      prompt: '5',
+      tokens: '7',
+      warmup: '0',
+      repeats: '4',
+      sections: 'train,decode',
+      tfjs: false,
+      seed: '9',
+      lr: '0.01',
     });
     expect(o.matmulSizes).toEqual([64, 96]);
     expect(o.train.map((m) => m.name)).toEqual(['tiny']);
@@ -217,18 +270,29 @@ describe('CLI options', () => {
 
   describe('thinker bench', () => {
     let dir = '';
-    afterEach(() => { if (dir) rmSync(dir, { recursive: true, force: true }); vi.restoreAllMocks(); });
+    afterEach(() => {
+      if (dir) rmSync(dir, { recursive: true, force: true });
+      vi.restoreAllMocks();
+    });
 
     test('writes the JSON file and prints it with --json', async () => {
       dir = mkdtempSync(path.join(tmpdir(), 'bench-'));
       const out = path.join(dir, 'sub', 'r.json');
-      const stdout: string[] = [], stderr: string[] = [];
-      vi.spyOn(process.stdout, 'write').mockImplementation((c) => { stdout.push(String(c)); return true; });
-      vi.spyOn(process.stderr, 'write').mockImplementation((c) => { stderr.push(String(c)); return true; });
+      const stdout: string[] = [],
+        stderr: string[] = [];
+      vi.spyOn(process.stdout, 'write').mockImplementation((c) => {
+        stdout.push(String(c));
+        return true;
+      });
+      vi.spyOn(process.stderr, 'write').mockImplementation((c) => {
+        stderr.push(String(c));
+        return true;
+      });
       const program = new Command().exitOverride();
       registerBench(program);
-      await program.parseAsync(['bench', '--sections', 'matmul', '--sizes', '20', '--no-tfjs', '--repeats', '1', '--warmup', '0',
-        '--out', out, '--json'], { from: 'user' });
+      await program.parseAsync(['bench', '--sections', 'matmul', '--sizes', '20', '--no-tfjs', '--repeats', '1', '--warmup', '0', '--out', out, '--json'], {
+        from: 'user',
+      });
       vi.restoreAllMocks();
       const file = JSON.parse(readFileSync(out, 'utf8')) as BenchResults;
       expect(JSON.parse(stdout.join(''))).toEqual(file);

@@ -15,17 +15,42 @@ const OPTIM = { lr: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 1e-4,
 
 function textCfg(over: Partial<TextConfig> = {}): TextConfig {
   return {
-    architecture: 'llama', vocabSize: 40, hiddenSize: 32, intermediateSize: 48, numLayers: 2, numHeads: 4, numKvHeads: 2,
-    headDim: 8, rmsNormEps: 1e-5, ropeTheta: 10000, maxPositionEmbeddings: 64, tieWordEmbeddings: true,
-    qkvBias: false, oBias: false, mlpBias: false, ...over,
+    architecture: 'llama',
+    vocabSize: 40,
+    hiddenSize: 32,
+    intermediateSize: 48,
+    numLayers: 2,
+    numHeads: 4,
+    numKvHeads: 2,
+    headDim: 8,
+    rmsNormEps: 1e-5,
+    ropeTheta: 10000,
+    maxPositionEmbeddings: 64,
+    tieWordEmbeddings: true,
+    qkvBias: false,
+    oBias: false,
+    mlpBias: false,
+    ...over,
   };
 }
 
 /** Every optional feature on: 3 query heads per kv head, all biases, untied head. */
-const qwenish = () => textCfg({
-  architecture: 'qwen2', hiddenSize: 24, numHeads: 6, numKvHeads: 2, headDim: 4, intermediateSize: 40, vocabSize: 37,
-  tieWordEmbeddings: false, qkvBias: true, oBias: true, mlpBias: true, ropeTheta: 500, rmsNormEps: 1e-6,
-});
+const qwenish = () =>
+  textCfg({
+    architecture: 'qwen2',
+    hiddenSize: 24,
+    numHeads: 6,
+    numKvHeads: 2,
+    headDim: 4,
+    intermediateSize: 40,
+    vocabSize: 37,
+    tieWordEmbeddings: false,
+    qkvBias: true,
+    oBias: true,
+    mlpBias: true,
+    ropeTheta: 500,
+    rmsNormEps: 1e-6,
+  });
 
 function tokens(B: number, T: number, V: number, seed: number): number[][] {
   const r = rng(seed);
@@ -34,7 +59,8 @@ function tokens(B: number, T: number, V: number, seed: number): number[][] {
 
 /** Next-token targets inside each sequence, the last position and one more ignored. */
 function targetsOf(ids: number[][]): Int32Array {
-  const B = ids.length, T = ids[0].length;
+  const B = ids.length,
+    T = ids[0].length;
   const t = new Int32Array(B * T).fill(-1);
   for (let b = 0; b < B; b++) for (let i = 0; i + 1 < T; i++) t[b * T + i] = ids[b][i + 1];
   t[1] = -1;
@@ -45,7 +71,8 @@ function targetsOf(ids: number[][]): Int32Array {
 function refLoss(cfg: TextConfig, w: Weights, ids: number[][], targets: Int32Array): number {
   const V = cfg.vocabSize;
   const logits = forwardLogits({ text: cfg }, w, ids);
-  let nll = 0, n = 0;
+  let nll = 0,
+    n = 0;
   for (let r = 0; r < targets.length; r++) {
     if (targets[r] < 0) continue;
     let max = -Infinity;
@@ -74,7 +101,7 @@ afterEach(async () => {
 });
 
 describe('tfjs-webgpu backend on the engine device', () => {
-  test('runs on the engine\'s GPUDevice', async () => {
+  test("runs on the engine's GPUDevice", async () => {
     expect(h.tf.getBackend()).toBe('webgpu');
     expect((h.backend as unknown as { device: GPUDevice }).device).toBe(gpu.device);
   });
@@ -94,7 +121,10 @@ describe('tfjs-webgpu backend on the engine device', () => {
 });
 
 describe('TfLlama forward', () => {
-  for (const [name, cfg, B, T] of [['llama GQA, tied', textCfg(), 2, 5], ['qwen2 biases, untied, rep 3', qwenish(), 3, 7]] as const) {
+  for (const [name, cfg, B, T] of [
+    ['llama GQA, tied', textCfg(), 2, 5],
+    ['qwen2 biases, untied, rep 3', qwenish(), 3, 7],
+  ] as const) {
     test(`logits match the float64 reference (${name}, B=${B}, T=${T})`, async () => {
       const w = randomWeights({ text: cfg }, 11);
       const ids = tokens(B, T, cfg.vocabSize, 5);
@@ -120,7 +150,8 @@ describe('TfLlama forward', () => {
       const a = tokens(1, 6, cfg.vocabSize, 9)[0];
       const b = [...a];
       b[5] = (b[5] + 1) % cfg.vocabSize;
-      const la = m.logits(a, 1, 6), lb = m.logits(b, 1, 6);
+      const la = m.logits(a, 1, 6),
+        lb = m.logits(b, 1, 6);
       const [da, db] = [await la.data(), await lb.data()];
       h.tf.dispose([la, lb]);
       const V = cfg.vocabSize;
@@ -148,9 +179,17 @@ describe('TfLlama training', () => {
 
       const grads = await m.grads(ids.flat(), targets, 2, 5);
       const r = rng(8);
-      const names = ['model.embed_tokens.weight', 'model.layers.0.self_attn.q_proj.weight', 'model.layers.1.self_attn.k_proj.bias',
-        'model.layers.0.self_attn.v_proj.weight', 'model.layers.1.input_layernorm.weight', 'model.layers.0.mlp.down_proj.weight',
-        'model.layers.1.self_attn.o_proj.bias', 'model.norm.weight', 'lm_head.weight'];
+      const names = [
+        'model.embed_tokens.weight',
+        'model.layers.0.self_attn.q_proj.weight',
+        'model.layers.1.self_attn.k_proj.bias',
+        'model.layers.0.self_attn.v_proj.weight',
+        'model.layers.1.input_layernorm.weight',
+        'model.layers.0.mlp.down_proj.weight',
+        'model.layers.1.self_attn.o_proj.bias',
+        'model.norm.weight',
+        'lm_head.weight',
+      ];
       for (const name of names) {
         const g = grads.get(name)!;
         // The embedding row of a token that occurs, and random entries elsewhere.
@@ -194,15 +233,19 @@ describe('TfLlama training', () => {
         // Step 1 clips (max norm below the gradient's norm), step 2 does not.
         m.optim.gradClip = step === 1 ? norm / 3 : norm * 10;
         const scale = Math.min(1, m.optim.gradClip / (norm + 1e-6));
-        const bc1 = 1 - 0.9 ** step, bc2 = 1 - 0.95 ** step;
+        const bc1 = 1 - 0.9 ** step,
+          bc2 = 1 - 0.95 ** step;
         for (const s of m.specs) {
-          const pp = p.get(s.name)!, mm = mom.get(s.name)!, vv = vel.get(s.name)!, gg = g.get(s.name)!;
+          const pp = p.get(s.name)!,
+            mm = mom.get(s.name)!,
+            vv = vel.get(s.name)!,
+            gg = g.get(s.name)!;
           const decay = s.decay ? 1 - lr * 0.1 : 1;
           for (let i = 0; i < pp.length; i++) {
             const gi = gg[i] * scale;
             mm[i] = 0.9 * mm[i] + 0.1 * gi;
             vv[i] = 0.95 * vv[i] + 0.05 * gi * gi;
-            pp[i] = pp[i] * decay - (lr / bc1) * mm[i] / (Math.sqrt(vv[i] / bc2) + 1e-8);
+            pp[i] = pp[i] * decay - ((lr / bc1) * mm[i]) / (Math.sqrt(vv[i] / bc2) + 1e-8);
           }
         }
         const loss = await m.trainStep(ids.flat(), targets, 2, 6, lr);

@@ -10,8 +10,9 @@ const root = path.resolve(__dirname, '../..');
 
 function thinker(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = execFile(process.execPath, [path.join(root, 'bin/thinker.mjs'), ...args], { cwd: root, maxBuffer: 1 << 26 },
-      (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }));
+    const child = execFile(process.execPath, [path.join(root, 'bin/thinker.mjs'), ...args], { cwd: root, maxBuffer: 1 << 26 }, (err, stdout, stderr) =>
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+    );
     if (input !== undefined) child.stdin!.end(input);
   });
 }
@@ -23,7 +24,8 @@ function corpus(seed: number, lines: number): string {
   const findings = ['a nodule', 'an effusion', 'a cyst', 'no abnormality', 'a mass', 'edema'];
   const out: string[] = [];
   for (let i = 0; i < lines; i++) {
-    const o = organs[r.int(organs.length)], f = findings[r.int(findings.length)];
+    const o = organs[r.int(organs.length)],
+      f = findings[r.int(findings.length)];
     out.push(`The ${o} shows ${f}. Answer: the ${o} has ${f}.`);
   }
   return out.join('\n');
@@ -32,9 +34,18 @@ function corpus(seed: number, lines: number): string {
 describe('thinker CLI', () => {
   let dir: string;
   const tinyConfig = {
-    architectures: ['LlamaForCausalLM'], model_type: 'llama', vocab_size: 300, hidden_size: 48, intermediate_size: 96,
-    num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 128,
-    rms_norm_eps: 1e-5, rope_theta: 10000, tie_word_embeddings: true,
+    architectures: ['LlamaForCausalLM'],
+    model_type: 'llama',
+    vocab_size: 300,
+    hidden_size: 48,
+    intermediate_size: 96,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    max_position_embeddings: 128,
+    rms_norm_eps: 1e-5,
+    rope_theta: 10000,
+    tie_word_embeddings: true,
   };
 
   beforeAll(() => {
@@ -46,16 +57,41 @@ describe('thinker CLI', () => {
   it('train drives the loss well below its start, writes metrics and a loadable checkpoint', async () => {
     const out = path.join(dir, 'model');
     const metrics = path.join(dir, 'metrics.jsonl');
-    const r = await thinker(['train', '--data', path.join(dir, 'notes.txt'), '--config', path.join(dir, 'config.json'),
-      '--steps', '30', '--batch', '4', '--seq', '32', '--lr', '1e-2', '--warmup', '3', '--seed', '1',
-      '--out', out, '--metrics', metrics, '--json', '--quiet']);
+    const r = await thinker([
+      'train',
+      '--data',
+      path.join(dir, 'notes.txt'),
+      '--config',
+      path.join(dir, 'config.json'),
+      '--steps',
+      '30',
+      '--batch',
+      '4',
+      '--seq',
+      '32',
+      '--lr',
+      '1e-2',
+      '--warmup',
+      '3',
+      '--seed',
+      '1',
+      '--out',
+      out,
+      '--metrics',
+      metrics,
+      '--json',
+      '--quiet',
+    ]);
     expect(r.stderr + r.code).toMatch(/0$/);
     const summary = JSON.parse(r.stdout.trim().split('\n').pop()!);
     expect(summary.steps).toBe(30);
     // From ~ln(vocab) down to well under half of it on this templated text.
     expect(summary.initial_loss).toBeGreaterThan(4.5);
     expect(summary.final_loss).toBeLessThan(summary.initial_loss * 0.5);
-    const rows = readFileSync(metrics, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const rows = readFileSync(metrics, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(rows).toHaveLength(30);
     for (const k of ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']) expect(existsSync(path.join(out, k))).toBe(true);
 

@@ -32,7 +32,14 @@ afterAll(() => tmp.cleanup());
 const at = (...p: string[]) => path.join(tmp.dir, ...p);
 
 /** A device that fails the test the moment anything uses it. */
-const noGpu = new Proxy({}, { get: (_t, k) => { throw new Error(`the GPU was touched (${String(k)}) before the input was checked`); } }) as Gpu;
+const noGpu = new Proxy(
+  {},
+  {
+    get: (_t, k) => {
+      throw new Error(`the GPU was touched (${String(k)}) before the input was checked`);
+    },
+  },
+) as Gpu;
 
 /** Every file under `dir` with its bytes, to show nothing changed. */
 function snapshot(dir: string): Record<string, string> {
@@ -51,7 +58,10 @@ function snapshot(dir: string): Record<string, string> {
 /** A run folder as an earlier run left it, plus a note of the person's own. */
 function oldRun(dir: string) {
   mkdirSync(path.join(dir, 'checkpoint-7'), { recursive: true });
-  writeFileSync(path.join(dir, 'run.json'), JSON.stringify({ name: 'old', kind: 'sft', status: 'completed', step: 7, totalSteps: 7, checkpoints: [7], config: {} }));
+  writeFileSync(
+    path.join(dir, 'run.json'),
+    JSON.stringify({ name: 'old', kind: 'sft', status: 'completed', step: 7, totalSteps: 7, checkpoints: [7], config: {} }),
+  );
   writeFileSync(path.join(dir, 'metrics.jsonl'), `${JSON.stringify({ type: 'step', step: 7, loss: 0.123 })}\n`);
   writeFileSync(path.join(dir, 'checkpoint-7', 'config.json'), '{}');
   writeFileSync(path.join(dir, 'checkpoint-7', '.complete'), '{}');
@@ -61,7 +71,11 @@ function oldRun(dir: string) {
 
 async function refused(p: Promise<unknown>, ...patterns: RegExp[]): Promise<InputError> {
   let err: unknown;
-  try { await p; } catch (e) { err = e; }
+  try {
+    await p;
+  } catch (e) {
+    err = e;
+  }
   expect(err, 'expected an InputError').toBeInstanceOf(InputError);
   for (const re of patterns) expect((err as Error).message).toMatch(re);
   return err as InputError;
@@ -74,9 +88,16 @@ async function thinker(args: string[]): Promise<{ stdout: string; stderr: string
   registerCurate(program);
   registerDistill(program);
   registerAsk(program);
-  let stdout = '', stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => { stdout += String(s); return true; });
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => { stderr += String(s); return true; });
+  let stdout = '',
+    stderr = '';
+  const out = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => {
+    stdout += String(s);
+    return true;
+  });
+  const err = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => {
+    stderr += String(s);
+    return true;
+  });
   try {
     await program.parseAsync(args, { from: 'user' });
     return { stdout, stderr };
@@ -91,19 +112,37 @@ async function thinker(args: string[]): Promise<{ stdout: string; stderr: string
 const compare = (n: number, seed: number, split: string): QAItem[] => {
   const r = rng(seed);
   return Array.from({ length: n }, (_, i) => {
-    const a = 1 + r.int(9), b = 1 + r.int(9);
+    const a = 1 + r.int(9),
+      b = 1 + r.int(9);
     const label = a > b ? 'A' : 'B';
     return {
-      images: [], question: `${a} > ${b}?`, options: { A: 'yes', B: 'no' }, answer_label: label, answer: label === 'A' ? 'yes' : 'no',
-      reasoning: `${a} ${a > b ? '>' : '<='} ${b}`, dataset_name: `compare-${split}`, dataset_index: i, hash: `${split}-${seed}-${i}`,
+      images: [],
+      question: `${a} > ${b}?`,
+      options: { A: 'yes', B: 'no' },
+      answer_label: label,
+      answer: label === 'A' ? 'yes' : 'no',
+      reasoning: `${a} ${a > b ? '>' : '<='} ${b}`,
+      dataset_name: `compare-${split}`,
+      dataset_index: i,
+      hash: `${split}-${seed}-${i}`,
     };
   });
 };
 const handMade: SynthGenerator = (o) => compare(o.n, o.seed + (o.split === 'test' ? 1000 : 0), o.split);
-const MICRO = ['model.hiddenSize=32', 'model.numHeads=2', 'model.numKvHeads=1', 'model.intermediateSize=64', 'model.context=128', 'maxLength=128',
-  'batchSize=2', 'data.synth.n=8', 'eval.items=0', 'checkpoint.every=0'];
-const sft = (o: SftCliOptions, gpu: Gpu = noGpu) => runSftCommand({ config: 'synth-micro', quiet: true, ...o },
-  { gpu, generateSynth: handMade, handleSignals: false, log: () => undefined });
+const MICRO = [
+  'model.hiddenSize=32',
+  'model.numHeads=2',
+  'model.numKvHeads=1',
+  'model.intermediateSize=64',
+  'model.context=128',
+  'maxLength=128',
+  'batchSize=2',
+  'data.synth.n=8',
+  'eval.items=0',
+  'checkpoint.every=0',
+];
+const sft = (o: SftCliOptions, gpu: Gpu = noGpu) =>
+  runSftCommand({ config: 'synth-micro', quiet: true, ...o }, { gpu, generateSynth: handMade, handleSignals: false, log: () => undefined });
 
 /**
  * A model that answers `chain` whatever it is asked: every block is zero, so the residual stream
@@ -120,7 +159,15 @@ async function chainModel(dir: string, chain: string[]): Promise<string> {
     return x[0];
   });
   const d = 16;
-  const cfg = smallTextConfig(tok.vocabSize, { hiddenSize: d, intermediateSize: 16, numLayers: 1, numHeads: 2, numKvHeads: 1, headDim: 8, tieWordEmbeddings: false });
+  const cfg = smallTextConfig(tok.vocabSize, {
+    hiddenSize: d,
+    intermediateSize: 16,
+    numLayers: 1,
+    numHeads: 2,
+    numKvHeads: 1,
+    headDim: 8,
+    tieWordEmbeddings: false,
+  });
   const weights: WeightMap = new Map();
   for (const p of paramSpecs(cfg)) {
     const data = new Float32Array(p.shape.reduce((a, b) => a * b, 1));
@@ -132,7 +179,9 @@ async function chainModel(dir: string, chain: string[]): Promise<string> {
   const axis = new Map(ids.map((t, i) => [t, i + 1]));
   for (let t = 0; t < cfg.text.vocabSize; t++) embed[t * d + (axis.get(t) ?? 0)] = 1;
   head[ids[0] * d] = 5;
-  ids.forEach((t, i) => { head[(ids[i + 1] ?? t) * d + i + 1] = 5; });
+  ids.forEach((t, i) => {
+    head[(ids[i + 1] ?? t) * d + i + 1] = 5;
+  });
   await saveCheckpoint(dir, cfg, weights, files);
   return dir;
 }
@@ -158,8 +207,10 @@ describe('run folders (sft, grpo)', () => {
     oldRun(out);
     const before = snapshot(out);
     await refused(sft({ out, force: true, set: [`model.init=${path.join(out, 'checkpoint-7')}`] }), /model\.init: .*checkpoint-7 is inside --out/);
-    await refused(runGrpoCommand({ config: 'synth-micro', model: path.join(out, 'checkpoint-7'), out, force: true }, { gpu: noGpu, handleSignals: false }),
-      /^model: .*checkpoint-7 is inside --out/);
+    await refused(
+      runGrpoCommand({ config: 'synth-micro', model: path.join(out, 'checkpoint-7'), out, force: true }, { gpu: noGpu, handleSignals: false }),
+      /^model: .*checkpoint-7 is inside --out/,
+    );
     expect(snapshot(out)).toEqual(before);
   });
 
@@ -172,7 +223,7 @@ describe('run folders (sft, grpo)', () => {
     const s = await sft({ out, force: true, steps: '2', set: MICRO }, await testGpu());
     expect(s).toMatchObject({ step: 2, stopped: 'completed' });
     expect(readdirSync(out).sort()).toEqual(['checkpoint-2', 'metrics.jsonl', 'notes.txt', 'run.json', 'run_config.json', 'summary.json']);
-    expect((await readRunInfo(nodeWorkspace(out)))).toMatchObject({ kind: 'sft', status: 'completed', step: 2, checkpoints: [2] });
+    expect(await readRunInfo(nodeWorkspace(out))).toMatchObject({ kind: 'sft', status: 'completed', step: 2, checkpoints: [2] });
     expect((await MetricsLog.read(path.join(out, 'metrics.jsonl'))).map((r) => r.step)).toEqual([1, 2]);
     expect(readFileSync(path.join(out, 'notes.txt'), 'utf8')).toBe('my notes');
     // Resuming into the run's own folder needs no --force; into another run's folder it does.
@@ -185,7 +236,9 @@ describe('run folders (sft, grpo)', () => {
 
 describe('train, curate, distill outputs', () => {
   let model: string;
-  beforeAll(async () => { model = await chainModel(at('blank'), ['\n']); });
+  beforeAll(async () => {
+    model = await chainModel(at('blank'), ['\n']);
+  });
 
   it('train refuses an existing model folder (unless --force), a folder of other files, a file, an existing metrics file', async () => {
     writeFileSync(at('corpus.txt'), 'the lung shows a nodule. '.repeat(40));
@@ -213,7 +266,12 @@ describe('train, curate, distill outputs', () => {
 
   const items = () => {
     const f = at('items.jsonl');
-    writeFileSync(f, compare(3, 2, 'x').map((it) => JSON.stringify({ ...it, options: JSON.stringify(it.options) })).join('\n') + '\n');
+    writeFileSync(
+      f,
+      compare(3, 2, 'x')
+        .map((it) => JSON.stringify({ ...it, options: JSON.stringify(it.options) }))
+        .join('\n') + '\n',
+    );
     return f;
   };
 
@@ -237,18 +295,67 @@ describe('train, curate, distill outputs', () => {
   it('an empty curation or distillation is an error that leaves no empty file', async () => {
     const f = items();
     const out = at('empty', 'kept.jsonl');
-    let r = await thinker(['curate', '--model', model, '--items', f, '--k', '2', '--lo', '1', '--hi', '2', '--max-new-tokens', '4', '--out', out,
-      '--export-verl', at('empty', 'kept.parquet'), '--quiet']);
-    expect(r.error?.message).toMatch(/no item has a pass count in 1\.\.2 \(pass counts 0\.\.2: 3, 0, 0\): no items file or verl parquet written; the pass counts are in .*kept\.summary\.json/);
+    let r = await thinker([
+      'curate',
+      '--model',
+      model,
+      '--items',
+      f,
+      '--k',
+      '2',
+      '--lo',
+      '1',
+      '--hi',
+      '2',
+      '--max-new-tokens',
+      '4',
+      '--out',
+      out,
+      '--export-verl',
+      at('empty', 'kept.parquet'),
+      '--quiet',
+    ]);
+    expect(r.error?.message).toMatch(
+      /no item has a pass count in 1\.\.2 \(pass counts 0\.\.2: 3, 0, 0\): no items file or verl parquet written; the pass counts are in .*kept\.summary\.json/,
+    );
     expect(readdirSync(at('empty'))).toEqual(['kept.summary.json']);
     expect(JSON.parse(readFileSync(at('empty', 'kept.summary.json'), 'utf8'))).toMatchObject({ items: 3, kept: 0, files: { items: null, verl: null } });
-    r = await thinker(['distill', '--backend', 'lab', '--model', model, '--items', f, '--n', '2', '--max-new-tokens', '4', '--out', at('empty', 'traces.jsonl'),
-      '--records', at('empty', 'records.jsonl'), '--quiet']);
+    r = await thinker([
+      'distill',
+      '--backend',
+      'lab',
+      '--model',
+      model,
+      '--items',
+      f,
+      '--n',
+      '2',
+      '--max-new-tokens',
+      '4',
+      '--out',
+      at('empty', 'traces.jsonl'),
+      '--records',
+      at('empty', 'records.jsonl'),
+      '--quiet',
+    ]);
     expect(r.error?.message).toMatch(/none of the 3 questions got a correct trace \(6 samples\): no traces file written; see .*traces\.summary\.json/);
     expect(readdirSync(at('empty')).sort()).toEqual(['kept.summary.json', 'records.jsonl', 'traces.summary.json']);
     expect(readFileSync(at('empty', 'records.jsonl'), 'utf8').trim().split('\n')).toHaveLength(3);
     // A teacher that cannot be loaded leaves no records file behind.
-    r = await thinker(['distill', '--backend', 'lab', '--model', at('nowhere'), '--items', f, '--out', at('none', 'traces.jsonl'), '--records', at('none', 'records.jsonl'), '--quiet']);
+    r = await thinker([
+      'distill',
+      '--backend',
+      'lab',
+      '--model',
+      at('nowhere'),
+      '--items',
+      f,
+      '--out',
+      at('none', 'traces.jsonl'),
+      '--records',
+      at('none', 'records.jsonl'),
+      '--quiet',
+    ]);
     expect(r.error?.message).toMatch(/model folder not found/);
     expect(existsSync(at('none', 'records.jsonl'))).toBe(false);
   }, 120_000);

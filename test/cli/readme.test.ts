@@ -17,7 +17,10 @@ function readmeCommands(readme: string): string[] {
   if (at < 0) throw new Error('README has no "## Headless runner" section');
   const m = /```bash\n([\s\S]*?)```/.exec(readme.slice(at));
   if (!m) throw new Error('the Headless runner section has no bash block');
-  return m[1].split('\n').map((l) => l.replace(/\s+#\s.*$/, '').trim()).filter(Boolean);
+  return m[1]
+    .split('\n')
+    .map((l) => l.replace(/\s+#\s.*$/, '').trim())
+    .filter(Boolean);
 }
 
 /** Shorter settings for the test: [subcommand, README text, replacement]. */
@@ -41,7 +44,11 @@ function quick(line: string, used: Set<number>): string {
       used.add(i);
     }
   });
-  return out.split('npx thinker').join(`node ${JSON.stringify(path.join(REPO, 'bin/thinker.mjs'))}`).split('../shared/data').join(JSON.stringify(DATA_DIR));
+  return out
+    .split('npx thinker')
+    .join(`node ${JSON.stringify(path.join(REPO, 'bin/thinker.mjs'))}`)
+    .split('../shared/data')
+    .join(JSON.stringify(DATA_DIR));
 }
 
 describe('README commands', () => {
@@ -54,27 +61,36 @@ describe('README commands', () => {
     for (const c of commands) expect(c, c).not.toMatch(/\bDIR\b|<(teacher|model|file|dir|path)[^>]*>|scan\.png/);
   });
 
-  it.skipIf(!HAS_DATA)(`run as written, in order, in a fresh folder (quick settings)${HAS_DATA ? '' : `: ${NO_DATA_MESSAGE}`}`, () => {
-    const cwd = mkdtempSync(path.join(os.tmpdir(), 'thinker-readme-'));
-    const used = new Set<number>();
-    try {
-      copyFileSync(path.join(REPO, 'README.md'), path.join(cwd, 'README.md'));
-      for (const line of commands) {
-        const cmd = quick(line, used);
-        const r = spawnSync('bash', ['-c', cmd], { cwd, encoding: 'utf8', env: { ...process.env, FORCE_COLOR: '0' }, maxBuffer: 64 << 20 });
-        expect(r.status, `${line}\n${r.stderr}`).toBe(0);
-        expect((r.stdout + r.stderr).trim().length, `${line} printed nothing`).toBeGreaterThan(0);
-        expect(r.stderr, line).not.toMatch(/\n\s+at .*\(.*:\d+:\d+\)/);
+  it.skipIf(!HAS_DATA)(
+    `run as written, in order, in a fresh folder (quick settings)${HAS_DATA ? '' : `: ${NO_DATA_MESSAGE}`}`,
+    () => {
+      const cwd = mkdtempSync(path.join(os.tmpdir(), 'thinker-readme-'));
+      const used = new Set<number>();
+      try {
+        copyFileSync(path.join(REPO, 'README.md'), path.join(cwd, 'README.md'));
+        for (const line of commands) {
+          const cmd = quick(line, used);
+          const r = spawnSync('bash', ['-c', cmd], { cwd, encoding: 'utf8', env: { ...process.env, FORCE_COLOR: '0' }, maxBuffer: 64 << 20 });
+          expect(r.status, `${line}\n${r.stderr}`).toBe(0);
+          expect((r.stdout + r.stderr).trim().length, `${line} printed nothing`).toBeGreaterThan(0);
+          expect(r.stderr, line).not.toMatch(/\n\s+at .*\(.*:\d+:\d+\)/);
+        }
+        // Every shortening found its text: a README edit that drops one shows up here.
+        expect(QUICK.filter((_, i) => !used.has(i)).map(([c, from]) => `${c} ${from}`)).toEqual([]);
+        for (const f of [
+          'runs/micro/config.json',
+          'runs/sft/checkpoint-2/model.safetensors',
+          'runs/grpo/checkpoint-1/model.safetensors',
+          'runs/vqa-rad-rl.parquet',
+          'runs/onnx-model/onnx/model.onnx',
+        ]) {
+          expect(existsSync(path.join(cwd, f)), f).toBe(true);
+        }
+      } finally {
+        rmSync(cwd, { recursive: true, force: true });
       }
-      // Every shortening found its text: a README edit that drops one shows up here.
-      expect(QUICK.filter((_, i) => !used.has(i)).map(([c, from]) => `${c} ${from}`)).toEqual([]);
-      for (const f of ['runs/micro/config.json', 'runs/sft/checkpoint-2/model.safetensors', 'runs/grpo/checkpoint-1/model.safetensors',
-        'runs/vqa-rad-rl.parquet', 'runs/onnx-model/onnx/model.onnx']) {
-        expect(existsSync(path.join(cwd, f)), f).toBe(true);
-      }
-    } finally {
-      rmSync(cwd, { recursive: true, force: true });
-    }
-    // About a minute alone; a loaded 2-core machine can take many times that, and no limit load can trip is set.
-  }, 3_600_000);
+      // About a minute alone; a loaded 2-core machine can take many times that, and no limit load can trip is set.
+    },
+    3_600_000,
+  );
 });

@@ -8,7 +8,10 @@ async function runCli(args: string[]) {
   const program = new Command('thinker').exitOverride();
   registerData(program);
   const out: string[] = [];
-  const w = vi.spyOn(process.stdout, 'write').mockImplementation((s) => { out.push(String(s)); return true; });
+  const w = vi.spyOn(process.stdout, 'write').mockImplementation((s) => {
+    out.push(String(s));
+    return true;
+  });
   try {
     await program.parseAsync(args, { from: 'user' });
   } finally {
@@ -26,7 +29,8 @@ describe('thinker data stats', () => {
 
   it('lists every dropped item in text form, from a data dir or the dataset folder itself', async () => {
     const f = await tempFolder({
-      'medmcqa/dev.jsonl': '{"question":"q1","opa":"a","opb":"b","opc":"c","opd":"d","cop":1}\n{"question":"q2","opa":"a","opb":"b","opc":"c","opd":"d","cop":9}\n',
+      'medmcqa/dev.jsonl':
+        '{"question":"q1","opa":"a","opb":"b","opc":"c","opd":"d","cop":1}\n{"question":"q2","opa":"a","opb":"b","opc":"c","opd":"d","cop":9}\n',
     });
     try {
       const text = await runCli(['data', 'stats', '--dataset', 'medmcqa', '--data-dir', f.dir]);
@@ -49,6 +53,8 @@ describe('thinker data stats', () => {
     expect([slake.in, slake.out, slake.out + slake.dropped.length]).toEqual([416, 415, 416]);
     const text = await runCli(['data', 'stats', '--dataset', 'slake_closed', '--data-dir', DATA_DIR]);
     expect(text).toContain('excluded (question language zh): 1033');
-    expect(text).toContain('  - test.json[196] [not-convertible] gold answer "Liver" is not among the options [Kidney | Spleen]  question: "Which is bigger in this image, kidney or spleen?"');
+    expect(text).toContain(
+      '  - test.json[196] [not-convertible] gold answer "Liver" is not among the options [Kidney | Spleen]  question: "Which is bigger in this image, kidney or spleen?"',
+    );
   });
 });

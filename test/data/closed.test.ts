@@ -3,9 +3,23 @@ import { convertClosed, extractAlternatives, normalizeAnswer } from '../../src/d
 
 describe('closed questions -> multiple choice', () => {
   it('yes/no gold: A Yes, B No, gold matched ignoring case', () => {
-    for (const [gold, label] of [['yes', 'A'], ['Yes', 'A'], ['YES', 'A'], ['no', 'B'], [' No ', 'B'], ['No.', 'B']]) {
+    for (const [gold, label] of [
+      ['yes', 'A'],
+      ['Yes', 'A'],
+      ['YES', 'A'],
+      ['no', 'B'],
+      [' No ', 'B'],
+      ['No.', 'B'],
+    ]) {
       const c = convertClosed('Is there a fracture?', gold);
-      expect(c, gold).toEqual({ ok: true, kind: 'yes/no', options: { A: 'Yes', B: 'No' }, answer_label: label, answer: label === 'A' ? 'Yes' : 'No', match: 'exact' });
+      expect(c, gold).toEqual({
+        ok: true,
+        kind: 'yes/no',
+        options: { A: 'Yes', B: 'No' },
+        answer_label: label,
+        answer: label === 'A' ? 'Yes' : 'No',
+        match: 'exact',
+      });
     }
   });
 
@@ -41,10 +55,21 @@ describe('closed questions -> multiple choice', () => {
 
   it('gold matched to an option exactly (ignoring case, articles, shared nouns, hyphens) or by leading words', () => {
     expect(convertClosed('Which organ is abnormal, heart or lung?', 'Lung')).toMatchObject({ ok: true, answer_label: 'B', answer: 'Lung', match: 'exact' });
-    expect(convertClosed('Is the gastric bubble shown on the left or right side of the patient?', 'Right side')).toMatchObject({ ok: true, options: { A: 'Left', B: 'Right' }, answer_label: 'B', match: 'exact' });
+    expect(convertClosed('Is the gastric bubble shown on the left or right side of the patient?', 'Right side')).toMatchObject({
+      ok: true,
+      options: { A: 'Left', B: 'Right' },
+      answer_label: 'B',
+      match: 'exact',
+    });
     expect(convertClosed('Is the CSF enhanced or non enhanced?', 'Non-enhanced')).toMatchObject({ ok: true, answer_label: 'B' });
     expect(convertClosed('Is the abnormality hyper dense or hypo dense?', 'Hypodense')).toMatchObject({ ok: true, answer_label: 'B' });
-    expect(convertClosed('Is this a T1 weighted or T2 weighted MRI image?', 'T2')).toMatchObject({ ok: true, options: { A: 'T1 weighted', B: 'T2 weighted' }, answer_label: 'B', answer: 'T2 weighted', match: 'prefix' });
+    expect(convertClosed('Is this a T1 weighted or T2 weighted MRI image?', 'T2')).toMatchObject({
+      ok: true,
+      options: { A: 'T1 weighted', B: 'T2 weighted' },
+      answer_label: 'B',
+      answer: 'T2 weighted',
+      match: 'prefix',
+    });
   });
 
   it('an ambiguous leading-words match is not a match', () => {

@@ -5,7 +5,15 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { decodeImage } from '../../src/io/images';
 import {
-  loadGeneric, loadMedMcqa, loadMedQa, loadMedVlThinkerEval, loadMmluMedical, loadPathVqa, loadPmcVqa, loadSlake, loadVqaRad,
+  loadGeneric,
+  loadMedMcqa,
+  loadMedQa,
+  loadMedVlThinkerEval,
+  loadMmluMedical,
+  loadPathVqa,
+  loadPmcVqa,
+  loadSlake,
+  loadVqaRad,
 } from '../../src/data/loaders';
 import { parquetColumns } from '../../src/data/parquet';
 import type { LoadResult } from '../../src/data/report';
@@ -15,7 +23,9 @@ import { parquetFile, pngFile, pq, seeded, tempFolder } from './helpers';
 
 const sha16 = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex').slice(0, 16);
 const cleanups: (() => Promise<void>)[] = [];
-afterAll(async () => { for (const c of cleanups) await c(); });
+afterAll(async () => {
+  for (const c of cleanups) await c();
+});
 
 async function folder(files: Record<string, Uint8Array | string>) {
   const f = await tempFolder(files);
@@ -25,7 +35,11 @@ async function folder(files: Record<string, Uint8Array | string>) {
 
 function png(seed: number, w = 5, h = 4) {
   const r = seeded(seed);
-  return pngFile(w, h, Uint8Array.from({ length: w * h * 4 }, (_, i) => (i % 4 === 3 ? 255 : Math.floor(r() * 256))));
+  return pngFile(
+    w,
+    h,
+    Uint8Array.from({ length: w * h * 4 }, (_, i) => (i % 4 === 3 ? 255 : Math.floor(r() * 256))),
+  );
 }
 
 function invariants({ items, report }: LoadResult) {
@@ -46,14 +60,26 @@ describe('PMC-VQA CSV', () => {
   ];
 
   it('reads choices "A:text", gold letters and "C:text", finds images, reports each bad row by line', async () => {
-    const src = await folder({ 'test_clean.csv': header + rows.join(''), 'images/PMC1_F1.jpg': png(1), 'images/PMC2_F2.jpg': png(2), 'figures/PMC3_F3.jpg': png(3), 'PMC4_F4.jpg': png(4) });
+    const src = await folder({
+      'test_clean.csv': header + rows.join(''),
+      'images/PMC1_F1.jpg': png(1),
+      'images/PMC2_F2.jpg': png(2),
+      'figures/PMC3_F3.jpg': png(3),
+      'PMC4_F4.jpg': png(4),
+    });
     const res = await loadPmcVqa(src, { split: 'test' });
     invariants(res);
     expect(res.report.records).toBe(5);
     expect(res.items.length).toBe(2);
     const [a, b] = res.items;
-    expect([a.question, a.options, a.answer_label, a.answer, a.dataset_name, a.source]).toEqual(
-      ['What is shown?', { A: 'CT scan', B: 'MRI', C: 'X-ray', D: 'Ultrasound' }, 'B', 'MRI', 'pmc_vqa', 'test_clean.csv:2']);
+    expect([a.question, a.options, a.answer_label, a.answer, a.dataset_name, a.source]).toEqual([
+      'What is shown?',
+      { A: 'CT scan', B: 'MRI', C: 'X-ray', D: 'Ultrasound' },
+      'B',
+      'MRI',
+      'pmc_vqa',
+      'test_clean.csv:2',
+    ]);
     expect(a.images[0].name).toBe('images/PMC1_F1.jpg');
     expect(await a.images[0].load()).toEqual(png(1));
     expect([b.answer_label, b.source]).toEqual(['C', 'test_clean.csv:4']);
@@ -76,7 +102,9 @@ describe('PMC-VQA CSV', () => {
 
   it('a CSV with the wrong columns is an error naming the file and its header line', async () => {
     const src = new MemoryFiles('mem', { 'test_clean.csv': 'path,question,a,b\nx,y,z,w\n' });
-    await expect(loadPmcVqa(src)).rejects.toThrow(/^mem\/test_clean\.csv:1: wrong columns: missing Figure_path, Choice A, Choice B, Answer_label or Answer \(found path, question, a, b\)$/);
+    await expect(loadPmcVqa(src)).rejects.toThrow(
+      /^mem\/test_clean\.csv:1: wrong columns: missing Figure_path, Choice A, Choice B, Answer_label or Answer \(found path, question, a, b\)$/,
+    );
   });
 });
 
@@ -84,7 +112,17 @@ describe('PathVQA parquet (Hugging Face layout)', () => {
   it('keeps the yes/no questions of the split, images embedded, open ones excluded', async () => {
     const img = png(7, 6, 3);
     const test = parquetFile([
-      { name: 'image', schema: pq.image('image'), data: [{ bytes: img, path: 'a.jpg' }, { bytes: png(8), path: 'b.jpg' }, { bytes: img, path: 'c.jpg' }, { bytes: null, path: 'nowhere.jpg' }, { bytes: img, path: 'e.jpg' }] },
+      {
+        name: 'image',
+        schema: pq.image('image'),
+        data: [
+          { bytes: img, path: 'a.jpg' },
+          { bytes: png(8), path: 'b.jpg' },
+          { bytes: img, path: 'c.jpg' },
+          { bytes: null, path: 'nowhere.jpg' },
+          { bytes: img, path: 'e.jpg' },
+        ],
+      },
       { name: 'question', schema: pq.str('question'), data: ['Is there necrosis?', 'What stain is this?', 'Does this show fibrosis?', 'Is it benign?', null] },
       { name: 'answer', schema: pq.str('answer'), data: ['yes', 'h&e', 'No', 'no', 'yes'] },
     ]);
@@ -118,17 +156,48 @@ describe('PathVQA parquet (Hugging Face layout)', () => {
 });
 
 describe('MedVLThinker-Eval parquet (schema §1, images embedded)', () => {
-  const img1 = png(21), img2 = png(22, 3, 7);
-  const file = () => parquetFile([
-    { name: 'images', schema: pq.imageList('images'), data: [[{ bytes: img1, path: 'x.jpg' }], [], [{ bytes: img1, path: null }, { bytes: img2, path: null }], [{ bytes: img1, path: 'q' }], [{ bytes: img1, path: 'q' }], [{ bytes: null, path: 'gone.jpg' }]] },
-    { name: 'question', schema: pq.str('question'), data: ['Is this a CT or an MRI?', 'Which drug?', 'Compare the two images.', 'Broken options?', 'Gold outside?', 'No bytes?'] },
-    { name: 'options', schema: pq.str('options'), data: ['{"A": "CT", "B": "MRI"}', '{"A": "aspirin", "B": "heparin", "C": "warfarin"}', '{"A": "same", "B": "different"}', 'A: CT, B: MRI', '{"A": "x", "B": "y"}', '{"A": "x", "B": "y"}'] },
-    { name: 'answer_label', schema: pq.str('answer_label'), data: ['B', 'C', 'A', 'A', 'D', 'A'] },
-    { name: 'answer', schema: pq.str('answer'), data: ['MRI', 'Warfarin ', 'same', 'CT', 'x', 'x'] },
-    { name: 'dataset_name', schema: pq.str('dataset_name'), data: ['vqa_rad_closed', 'MMMU-medical', 'slake_closed', 'pmc_vqa', 'pmc_vqa', 'pmc_vqa'] },
-    { name: 'dataset_index', schema: pq.int64('dataset_index'), data: [1921n, 7n, 3n, 4n, 5n, 6n] },
-    { name: 'hash', schema: pq.str('hash'), data: [sha16('Is this a CT or an MRI?MRI'), 'feedfacefeedface', null, null, null, null] },
-  ]);
+  const img1 = png(21),
+    img2 = png(22, 3, 7);
+  const file = () =>
+    parquetFile([
+      {
+        name: 'images',
+        schema: pq.imageList('images'),
+        data: [
+          [{ bytes: img1, path: 'x.jpg' }],
+          [],
+          [
+            { bytes: img1, path: null },
+            { bytes: img2, path: null },
+          ],
+          [{ bytes: img1, path: 'q' }],
+          [{ bytes: img1, path: 'q' }],
+          [{ bytes: null, path: 'gone.jpg' }],
+        ],
+      },
+      {
+        name: 'question',
+        schema: pq.str('question'),
+        data: ['Is this a CT or an MRI?', 'Which drug?', 'Compare the two images.', 'Broken options?', 'Gold outside?', 'No bytes?'],
+      },
+      {
+        name: 'options',
+        schema: pq.str('options'),
+        data: [
+          '{"A": "CT", "B": "MRI"}',
+          '{"A": "aspirin", "B": "heparin", "C": "warfarin"}',
+          '{"A": "same", "B": "different"}',
+          'A: CT, B: MRI',
+          '{"A": "x", "B": "y"}',
+          '{"A": "x", "B": "y"}',
+        ],
+      },
+      { name: 'answer_label', schema: pq.str('answer_label'), data: ['B', 'C', 'A', 'A', 'D', 'A'] },
+      { name: 'answer', schema: pq.str('answer'), data: ['MRI', 'Warfarin ', 'same', 'CT', 'x', 'x'] },
+      { name: 'dataset_name', schema: pq.str('dataset_name'), data: ['vqa_rad_closed', 'MMMU-medical', 'slake_closed', 'pmc_vqa', 'pmc_vqa', 'pmc_vqa'] },
+      { name: 'dataset_index', schema: pq.int64('dataset_index'), data: [1921n, 7n, 3n, 4n, 5n, 6n] },
+      { name: 'hash', schema: pq.str('hash'), data: [sha16('Is this a CT or an MRI?MRI'), 'feedfacefeedface', null, null, null, null] },
+    ]);
 
   it('reads rows as items with their images, hash and index; reports the broken rows', async () => {
     const src = await folder({ 'data/test-00000-of-00001.parquet': file() });
@@ -136,8 +205,15 @@ describe('MedVLThinker-Eval parquet (schema §1, images embedded)', () => {
     expect(res.report.records).toBe(6);
     expect(res.report.in).toBe(res.report.out + res.report.dropped.length);
     const [a, b, c] = res.items;
-    expect([a.question, a.options, a.answer_label, a.answer, a.dataset_name, a.dataset_index, a.hash]).toEqual(
-      ['Is this a CT or an MRI?', { A: 'CT', B: 'MRI' }, 'B', 'MRI', 'vqa_rad_closed', 1921, sha16('Is this a CT or an MRI?MRI')]);
+    expect([a.question, a.options, a.answer_label, a.answer, a.dataset_name, a.dataset_index, a.hash]).toEqual([
+      'Is this a CT or an MRI?',
+      { A: 'CT', B: 'MRI' },
+      'B',
+      'MRI',
+      'vqa_rad_closed',
+      1921,
+      sha16('Is this a CT or an MRI?MRI'),
+    ]);
     expect(await a.images[0].load()).toEqual(img1);
     expect(b.images).toEqual([]);
     expect([b.answer, b.hash]).toEqual(['warfarin', 'feedfacefeedface']);
@@ -188,12 +264,16 @@ describe('generic loader (JSONL / CSV / parquet with a column mapping)', () => {
       'set/pics/1.png': png(31),
     });
     const res = await loadGeneric(src, {
-      file: 'set/data.jsonl', datasetName: 'mine', split: 'test',
+      file: 'set/data.jsonl',
+      datasetName: 'mine',
+      split: 'test',
       columns: { question: 'q', options: 'opts', answerLabel: 'gold', image: 'img', reasoning: 'why' },
     });
     invariants(res);
     expect(res.items.map((x) => [x.question, x.answer_label, x.reasoning, x.images[0]?.name])).toEqual([
-      ['Q1?', 'B', 'because', 'set/pics/1.png'], ['Q3?', 'B', undefined, 'set/pics/1.png']]);
+      ['Q1?', 'B', 'because', 'set/pics/1.png'],
+      ['Q3?', 'B', undefined, 'set/pics/1.png'],
+    ]);
     expect(res.report.dropped.map((d) => [d.where, d.kind, d.reason.replace(/ \(.*$/, '')])).toEqual([
       ['set/data.jsonl:2', 'bad-input', 'not valid JSON'],
       ['set/data.jsonl:4', 'bad-input', 'no options'],
@@ -201,41 +281,72 @@ describe('generic loader (JSONL / CSV / parquet with a column mapping)', () => {
       ['set/data.jsonl:6', 'missing-image', 'image not found: pics/none.png'],
       ['set/data.jsonl:7', 'bad-input', 'missing gold'],
     ]);
-    await expect(loadGeneric(src, { file: 'set/data.jsonl', datasetName: 'mine', onBad: 'stop', columns: { question: 'q', options: 'opts', answerLabel: 'gold', image: 'img' } }))
-      .rejects.toThrow(/^set\/data\.jsonl:2: not valid JSON/);
+    await expect(
+      loadGeneric(src, {
+        file: 'set/data.jsonl',
+        datasetName: 'mine',
+        onBad: 'stop',
+        columns: { question: 'q', options: 'opts', answerLabel: 'gold', image: 'img' },
+      }),
+    ).rejects.toThrow(/^set\/data\.jsonl:2: not valid JSON/);
   });
 
   it('CSV with one column per option (MedMCQA-like) and a 1-based answer column mapped by letter', async () => {
     const src = new MemoryFiles('mem', { 'x.csv': 'question,opa,opb,opc,label\n"Which, of these?",p,q,r,(b)\nNext?,p,q,,A\n' });
-    const res = await loadGeneric(src, { file: 'x.csv', datasetName: 'csvset', columns: { question: 'question', optionColumns: ['opa', 'opb', 'opc'], answerLabel: 'label' } });
+    const res = await loadGeneric(src, {
+      file: 'x.csv',
+      datasetName: 'csvset',
+      columns: { question: 'question', optionColumns: ['opa', 'opb', 'opc'], answerLabel: 'label' },
+    });
     expect(res.items.map((x) => [x.question, x.options, x.answer_label])).toEqual([
       ['Which, of these?', { A: 'p', B: 'q', C: 'r' }, 'B'],
       ['Next?', { A: 'p', B: 'q' }, 'A'],
     ]);
-    await expect(loadGeneric(src, { file: 'x.csv', datasetName: 'csvset', columns: { question: 'question', options: 'choices', answerLabel: 'label' } }))
-      .rejects.toThrow(/^mem\/x\.csv: wrong columns: missing choices \(found question, opa, opb, opc, label\)/);
+    await expect(
+      loadGeneric(src, { file: 'x.csv', datasetName: 'csvset', columns: { question: 'question', options: 'choices', answerLabel: 'label' } }),
+    ).rejects.toThrow(/^mem\/x\.csv: wrong columns: missing choices \(found question, opa, opb, opc, label\)/);
   });
 
   it('parquet, open-ended with closed conversion and embedded images', async () => {
     const img = png(41);
     const bytes = parquetFile([
-      { name: 'img', schema: pq.image('img'), data: [{ bytes: img, path: null }, { bytes: img, path: null }, { bytes: img, path: null }] },
+      {
+        name: 'img',
+        schema: pq.image('img'),
+        data: [
+          { bytes: img, path: null },
+          { bytes: img, path: null },
+          { bytes: img, path: null },
+        ],
+      },
       { name: 'question', schema: pq.str('question'), data: ['Is this a CT or an MRI?', 'What organ?', 'Is it normal?'] },
       { name: 'answer', schema: pq.str('answer'), data: ['ct', 'liver', 'No'] },
     ]);
     const src = new MemoryFiles('mem', { 'd/test.parquet': bytes });
-    const res = await loadGeneric(src, { file: 'd/test.parquet', datasetName: 'mine_closed', closed: true, columns: { question: 'question', answer: 'answer', image: 'img' } });
+    const res = await loadGeneric(src, {
+      file: 'd/test.parquet',
+      datasetName: 'mine_closed',
+      closed: true,
+      columns: { question: 'question', answer: 'answer', image: 'img' },
+    });
     invariants(res);
-    expect(res.items.map((x) => [x.options, x.answer_label])).toEqual([[{ A: 'CT', B: 'MRI' }, 'A'], [{ A: 'Yes', B: 'No' }, 'B']]);
+    expect(res.items.map((x) => [x.options, x.answer_label])).toEqual([
+      [{ A: 'CT', B: 'MRI' }, 'A'],
+      [{ A: 'Yes', B: 'No' }, 'B'],
+    ]);
     expect(await res.items[0].images[0].load()).toEqual(img);
     expect(res.report.dropped.map((d) => [d.where, d.kind])).toEqual([['d/test.parquet#1', 'not-convertible']]);
   });
 
   it('rejects mappings it cannot use', async () => {
     const src = new MemoryFiles('mem', { 'a.txt': 'x' });
-    await expect(loadGeneric(src, { file: 'a.txt', datasetName: 'd', columns: { question: 'q', options: 'o', answerLabel: 'a' } })).rejects.toThrow(/unknown format/);
+    await expect(loadGeneric(src, { file: 'a.txt', datasetName: 'd', columns: { question: 'q', options: 'o', answerLabel: 'a' } })).rejects.toThrow(
+      /unknown format/,
+    );
     await expect(loadGeneric(src, { file: 'a.jsonl', datasetName: 'd', columns: { question: 'q' } })).rejects.toThrow(/needs options or optionColumns/);
-    await expect(loadGeneric(src, { file: 'a.jsonl', datasetName: 'd', columns: { question: 'q', options: 'o', answerLabel: 'a' } })).rejects.toThrow(/a\.jsonl: file not found/);
+    await expect(loadGeneric(src, { file: 'a.jsonl', datasetName: 'd', columns: { question: 'q', options: 'o', answerLabel: 'a' } })).rejects.toThrow(
+      /a\.jsonl: file not found/,
+    );
   });
 });
 
@@ -260,7 +371,9 @@ describe('bad input in the named loaders', () => {
     invariants(res);
     expect([res.report.records, res.report.in, res.report.out]).toEqual([4, 3, 1]);
     expect(res.report.dropped.map((d) => [d.where, d.kind])).toEqual([
-      ['VQA_RAD Dataset Public.json[1]', 'missing-image'], ['VQA_RAD Dataset Public.json[3]', 'bad-input']]);
+      ['VQA_RAD Dataset Public.json[1]', 'missing-image'],
+      ['VQA_RAD Dataset Public.json[3]', 'bad-input'],
+    ]);
     const kept = await loadVqaRad(src, { missingImages: 'keep' });
     expect(kept.items.length).toBe(2);
     await expect(kept.items[1].images[0].load()).rejects.toThrow(/VQA_RAD Dataset Public\.json\[1\]: image missing\.jpg is missing/);
@@ -283,10 +396,16 @@ describe('bad input in the named loaders', () => {
   });
 
   it('JSONL and CSV loaders: a bad line is skipped and reported, or stops the load', async () => {
-    const mcq = new MemoryFiles('m', { 'dev.json': '{"question":"q1","opa":"a","opb":"b","opc":"c","opd":"d","cop":2}\n{oops\n{"question":"q3","opa":"a","opb":"b","opc":"c","opd":"d","cop":5}\n' });
+    const mcq = new MemoryFiles('m', {
+      'dev.json':
+        '{"question":"q1","opa":"a","opb":"b","opc":"c","opd":"d","cop":2}\n{oops\n{"question":"q3","opa":"a","opb":"b","opc":"c","opd":"d","cop":5}\n',
+    });
     const r1 = await loadMedMcqa(mcq);
     expect(r1.items.map((x) => x.answer_label)).toEqual(['B']);
-    expect(r1.report.dropped.map((d) => [d.where, d.reason.slice(0, 14)])).toEqual([['dev.json:2', 'not valid JSON'], ['dev.json:3', 'cop 5 is not 1']]);
+    expect(r1.report.dropped.map((d) => [d.where, d.reason.slice(0, 14)])).toEqual([
+      ['dev.json:2', 'not valid JSON'],
+      ['dev.json:3', 'cop 5 is not 1'],
+    ]);
     await expect(loadMedMcqa(mcq, { onBad: 'stop' })).rejects.toThrow(/^dev\.json:2: not valid JSON/);
 
     const medqa = new MemoryFiles('q', { 'test.jsonl': '{"question":"q","options":{"A":"x","B":"y"},"answer_idx":"C","answer":"z"}\n' });

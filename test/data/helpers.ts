@@ -69,18 +69,28 @@ export const seeded = seededRandom;
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import type { SchemaElement } from 'hyparquet';
 
-const leaf = (name: string, type: 'BYTE_ARRAY' | 'INT64', utf8 = false): SchemaElement =>
-  ({ name, type, repetition_type: 'OPTIONAL', ...(utf8 ? { converted_type: 'UTF8' as const } : {}) });
+const leaf = (name: string, type: 'BYTE_ARRAY' | 'INT64', utf8 = false): SchemaElement => ({
+  name,
+  type,
+  repetition_type: 'OPTIONAL',
+  ...(utf8 ? { converted_type: 'UTF8' as const } : {}),
+});
 
 export const pq = {
   str: (name: string): SchemaElement[] => [leaf(name, 'BYTE_ARRAY', true)],
   int64: (name: string): SchemaElement[] => [leaf(name, 'INT64')],
   image: (name: string): SchemaElement[] => [
-    { name, repetition_type: 'OPTIONAL', num_children: 2 }, leaf('bytes', 'BYTE_ARRAY'), leaf('path', 'BYTE_ARRAY', true)],
+    { name, repetition_type: 'OPTIONAL', num_children: 2 },
+    leaf('bytes', 'BYTE_ARRAY'),
+    leaf('path', 'BYTE_ARRAY', true),
+  ],
   imageList: (name: string): SchemaElement[] => [
     { name, repetition_type: 'OPTIONAL', converted_type: 'LIST', num_children: 1 },
     { name: 'list', repetition_type: 'REPEATED', num_children: 1 },
-    { name: 'element', repetition_type: 'OPTIONAL', num_children: 2 }, leaf('bytes', 'BYTE_ARRAY'), leaf('path', 'BYTE_ARRAY', true)],
+    { name: 'element', repetition_type: 'OPTIONAL', num_children: 2 },
+    leaf('bytes', 'BYTE_ARRAY'),
+    leaf('path', 'BYTE_ARRAY', true),
+  ],
 };
 
 export function parquetFile(columns: { name: string; data: unknown[]; schema: SchemaElement[] }[]): Uint8Array {

@@ -22,17 +22,27 @@ import { parquetFile, pngFile, pq, seeded } from './helpers';
 // ---------------------------------------------------------------------------------------------
 // Fixtures: MedVLThinker-Eval rows (schema §1, images embedded as a list of {bytes, path}).
 
-const W = 48, H = 40;
+const W = 48,
+  H = 40;
 function noise(seed: number): Uint8Array {
   const r = seeded(seed);
   return Uint8Array.from({ length: W * H * 4 }, (_, i) => (i % 4 === 3 ? 255 : Math.floor(r() * 256)));
 }
 
-interface Row { q: string; options: Record<string, string>; label: string; name: string; pixels: Uint8Array }
+interface Row {
+  q: string;
+  options: Record<string, string>;
+  label: string;
+  name: string;
+  pixels: Uint8Array;
+}
 function rows(seed: number, n: number): Row[] {
   return Array.from({ length: n }, (_, i) => ({
-    q: `Question ${seed}.${i}: is the lesion on the left?`, options: { A: 'Yes', B: 'No' }, label: i % 2 ? 'B' : 'A',
-    name: i % 2 ? 'slake_closed' : 'vqa_rad_closed', pixels: noise(seed * 100 + i),
+    q: `Question ${seed}.${i}: is the lesion on the left?`,
+    options: { A: 'Yes', B: 'No' },
+    label: i % 2 ? 'B' : 'A',
+    name: i % 2 ? 'slake_closed' : 'vqa_rad_closed',
+    pixels: noise(seed * 100 + i),
   }));
 }
 function evalParquet(rs: Row[]): Uint8Array {
@@ -47,8 +57,12 @@ function evalParquet(rs: Row[]): Uint8Array {
   ]);
 }
 
-const rows0 = rows(1, 3), rows1 = rows(2, 2), rowsTrain = rows(3, 2);
-const shard0 = evalParquet(rows0), shard1 = evalParquet(rows1), trainShard = evalParquet(rowsTrain);
+const rows0 = rows(1, 3),
+  rows1 = rows(2, 2),
+  rowsTrain = rows(3, 2);
+const shard0 = evalParquet(rows0),
+  shard1 = evalParquet(rows1),
+  trainShard = evalParquet(rowsTrain);
 
 // ---------------------------------------------------------------------------------------------
 // A local Hub.
@@ -68,7 +82,12 @@ interface RepoSpec {
   mode?: 'ok' | 'cut' | 'slow' | 'stall' | 'html';
 }
 
-interface Hub { url: string; log: { method: string; url: string; auth?: string }[]; repos: Record<string, RepoSpec>; close(): Promise<void> }
+interface Hub {
+  url: string;
+  log: { method: string; url: string; auth?: string }[];
+  repos: Record<string, RepoSpec>;
+  close(): Promise<void>;
+}
 
 async function startHub(repos: Record<string, RepoSpec>): Promise<Hub> {
   const log: Hub['log'] = [];
@@ -87,7 +106,8 @@ async function startHub(repos: Record<string, RepoSpec>): Promise<Hub> {
     if (!spec) return json(401, { error: 'Repository not found' }, { 'x-error-code': 'RepoNotFound' });
     if (spec.token && !p.startsWith('/cdn/')) {
       if (!req.headers.authorization) return json(401, { error: `Access to dataset ${repoId} is restricted. You must be authenticated to access it.` });
-      if (req.headers.authorization !== `Bearer ${spec.token}`) return json(403, { error: `Access to dataset ${repoId} is restricted and you are not in the authorized list.` }, { 'x-error-code': 'GatedRepo' });
+      if (req.headers.authorization !== `Bearer ${spec.token}`)
+        return json(403, { error: `Access to dataset ${repoId} is restricted and you are not in the authorized list.` }, { 'x-error-code': 'GatedRepo' });
     }
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const sendFile = (bytes: Uint8Array) => {
@@ -130,7 +150,10 @@ async function startHub(repos: Record<string, RepoSpec>): Promise<Hub> {
       if ((q = /^\/parquet\/([^/]+)\/([^/]+)$/.exec(rest))) {
         const files = spec.parquet?.[q[1]]?.[q[2]];
         if (!files) return json(404, { error: 'Not Found' });
-        return json(200, files.map((_, i) => `${base}/api/datasets/${repoId}/parquet/${q![1]}/${q![2]}/${i}.parquet`));
+        return json(
+          200,
+          files.map((_, i) => `${base}/api/datasets/${repoId}/parquet/${q![1]}/${q![2]}/${i}.parquet`),
+        );
       }
       if ((q = /^\/parquet\/([^/]+)\/([^/]+)\/(\d+)\.parquet$/.exec(rest))) {
         // The Hub redirects file URLs to its CDN.
@@ -138,9 +161,11 @@ async function startHub(repos: Record<string, RepoSpec>): Promise<Hub> {
         return res.end();
       }
       if (rest === '/tree/main' && u.searchParams.get('recursive') === 'true') {
-        const entries = Object.entries(spec.tree).map(([fp, b]) => (fp.endsWith('.parquet')
-          ? { type: 'file', path: fp, size: 134, lfs: { oid: 'x', size: b.length, pointerSize: 134 } }
-          : { type: 'file', path: fp, size: b.length }));
+        const entries = Object.entries(spec.tree).map(([fp, b]) =>
+          fp.endsWith('.parquet')
+            ? { type: 'file', path: fp, size: 134, lfs: { oid: 'x', size: b.length, pointerSize: 134 } }
+            : { type: 'file', path: fp, size: b.length },
+        );
         const all = [{ type: 'directory', path: 'data', size: 0 }, ...entries];
         const size = spec.pageSize ?? all.length;
         const from = Number(u.searchParams.get('cursor') ?? 0);
@@ -160,8 +185,14 @@ async function startHub(repos: Record<string, RepoSpec>): Promise<Hub> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
-    url, log, repos,
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    url,
+    log,
+    repos,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -172,11 +203,16 @@ const GATED = 'lab/gated';
 let hub: Hub;
 beforeAll(async () => {
   hub = await startHub({
-    [EVAL]: { tree: { 'data/test-00000-of-00001.parquet': shard0, 'README.md': new TextEncoder().encode('# eval') }, parquet: { default: { test: [shard0, shard1], train: [trainShard] } } },
+    [EVAL]: {
+      tree: { 'data/test-00000-of-00001.parquet': shard0, 'README.md': new TextEncoder().encode('# eval') },
+      parquet: { default: { test: [shard0, shard1], train: [trainShard] } },
+    },
     [TREE_ONLY]: {
       tree: {
         'README.md': new TextEncoder().encode('# card'),
-        'data/test-00000-of-00002.parquet': shard0, 'data/test-00001-of-00002.parquet': shard1, 'data/train-00000-of-00001.parquet': trainShard,
+        'data/test-00000-of-00002.parquet': shard0,
+        'data/test-00001-of-00002.parquet': shard1,
+        'data/train-00000-of-00001.parquet': trainShard,
       },
       pageSize: 2,
     },
@@ -189,8 +225,12 @@ beforeAll(async () => {
     'lab/html': { tree: {}, parquet: { default: { test: [shard0] } }, mode: 'html' },
   });
 });
-afterAll(async () => { await hub.close(); });
-afterEach(() => { hub.log.length = 0; });
+afterAll(async () => {
+  await hub.close();
+});
+afterEach(() => {
+  hub.log.length = 0;
+});
 
 /** The rejection of a promise, for several checks on one error. */
 async function failure(p: Promise<unknown>): Promise<Error> {
@@ -231,8 +271,12 @@ describe('downloadHubDataset through the parquet listing', () => {
     await expectItems(res.files, [...rows0, ...rows1]);
     // The train split was not fetched; the sizes were asked by HEAD before the first byte.
     expect(hub.log.some((r) => r.url.includes('/train/'))).toBe(false);
-    expect(hub.log.filter((r) => r.method === 'HEAD' && r.url.startsWith('/api/')).map((r) => r.url).sort()).toEqual(
-      [0, 1].map((i) => `/api/datasets/${EVAL}/parquet/default/test/${i}.parquet`));
+    expect(
+      hub.log
+        .filter((r) => r.method === 'HEAD' && r.url.startsWith('/api/'))
+        .map((r) => r.url)
+        .sort(),
+    ).toEqual([0, 1].map((i) => `/api/datasets/${EVAL}/parquet/default/test/${i}.parquet`));
 
     const total = shard0.length + shard1.length;
     const dl = events.filter((e) => e.phase === 'downloading');
@@ -250,7 +294,9 @@ describe('downloadHubDataset through the parquet listing', () => {
     const last = events[events.length - 1];
     expect(last).toMatchObject({ phase: 'done', filesDone: 2, filesTotal: 2, bytesDone: total, bytesTotal: total, etaSeconds: 0 });
     expect(formatHubProgress(last)).toBe(`downloaded 2 of 2 files, ${(total / 1e6).toFixed(2)} MB of ${(total / 1e6).toFixed(2)} MB`);
-    expect(formatHubProgress({ ...dl[1], bytesPerSecond: 2e6, etaSeconds: 12.2 })).toMatch(/^file 1\/2 default\/test\/0\.parquet: .* MB of .* MB, 2\.00 MB\/s, ETA 13 s$/);
+    expect(formatHubProgress({ ...dl[1], bytesPerSecond: 2e6, etaSeconds: 12.2 })).toMatch(
+      /^file 1\/2 default\/test\/0\.parquet: .* MB of .* MB, 2\.00 MB\/s, ETA 13 s$/,
+    );
   });
 
   it('with a config uses the per-split listing; a given sink receives the files', async () => {
@@ -293,7 +339,9 @@ describe('downloadHubDataset through the repository tree', () => {
     expect(res.listing.via).toBe('tree');
     expect(res.listing.config).toBeNull();
     expect(res.listing.files.map((f) => [f.path, f.size])).toEqual([
-      ['data/test-00000-of-00002.parquet', shard0.length], ['data/test-00001-of-00002.parquet', shard1.length]]);
+      ['data/test-00000-of-00002.parquet', shard0.length],
+      ['data/test-00001-of-00002.parquet', shard1.length],
+    ]);
     expect(await res.files.list()).toEqual(['data/test-00000-of-00002.parquet', 'data/test-00001-of-00002.parquet']);
     await expectItems(res.files, [...rows0, ...rows1]);
     const urls = hub.log.map((r) => `${r.method} ${r.url}`);
@@ -352,7 +400,11 @@ describe('failures mid-way leave nothing partial', () => {
     const e = await failure(downloadHubDataset({ repo: 'lab/cut', split: 'test', endpoint: hub.url, sink }));
     expect(e).toBeInstanceOf(HubError);
     expect((e as HubError).kind).toBe('cut');
-    expect(e.message).toMatch(new RegExp(`^hf lab/cut: the download of default/test/0\\.parquet was cut after (\\d+) of ${shard0.length} bytes \\(.+\\); nothing of it was kept, run again to retry$`));
+    expect(e.message).toMatch(
+      new RegExp(
+        `^hf lab/cut: the download of default/test/0\\.parquet was cut after (\\d+) of ${shard0.length} bytes \\(.+\\); nothing of it was kept, run again to retry$`,
+      ),
+    );
     const got = Number(/after (\d+) of/.exec(e.message)![1]);
     expect(got).toBeGreaterThan(0);
     expect(got).toBeLessThan(shard0.length);
@@ -371,7 +423,9 @@ describe('failures mid-way leave nothing partial', () => {
     const sink = new MemoryFiles('sink');
     const e = await failure(downloadHubDataset({ repo: 'lab/stall', split: 'test', endpoint: hub.url, sink, stallTimeoutMs: 300 }));
     expect((e as HubError).kind).toBe('stalled');
-    expect(e.message).toBe(`hf lab/stall: the download of default/test/0.parquet (after 4096 bytes): nothing arrived from ${hub.url} for 0.3 s; the connection stalled, run again to retry`);
+    expect(e.message).toBe(
+      `hf lab/stall: the download of default/test/0.parquet (after 4096 bytes): nothing arrived from ${hub.url} for 0.3 s; the connection stalled, run again to retry`,
+    );
     expect(await sink.list()).toEqual([]);
   });
 
@@ -379,10 +433,20 @@ describe('failures mid-way leave nothing partial', () => {
     const sink = new MemoryFiles('sink');
     const ac = new AbortController();
     let lastBytes = 0;
-    const e = await failure(downloadHubDataset({
-      repo: 'lab/slow', split: 'test', endpoint: hub.url, sink, signal: ac.signal, progressIntervalMs: 0,
-      onProgress: (p) => { lastBytes = p.bytesDone; if (p.fileBytesDone > 0) ac.abort(); },
-    }));
+    const e = await failure(
+      downloadHubDataset({
+        repo: 'lab/slow',
+        split: 'test',
+        endpoint: hub.url,
+        sink,
+        signal: ac.signal,
+        progressIntervalMs: 0,
+        onProgress: (p) => {
+          lastBytes = p.bytesDone;
+          if (p.fileBytesDone > 0) ac.abort();
+        },
+      }),
+    );
     expect(e.name).toBe('AbortError');
     expect(lastBytes).toBeLessThan(shard0.length);
     expect(await sink.list()).toEqual([]);
@@ -399,7 +463,9 @@ describe('failures mid-way leave nothing partial', () => {
     await gone.close();
     const e = await failure(downloadHubDataset({ repo: EVAL, split: 'test', endpoint: gone.url }));
     expect((e as HubError).kind).toBe('offline');
-    expect(e.message).toBe(`hf ${EVAL}: cannot reach ${gone.url}: you are offline or the Hub is blocked; import the files from a folder instead (ECONNREFUSED)`);
+    expect(e.message).toBe(
+      `hf ${EVAL}: cannot reach ${gone.url}: you are offline or the Hub is blocked; import the files from a folder instead (ECONNREFUSED)`,
+    );
   });
 
   it('bad arguments are InputErrors before any request', async () => {
@@ -421,8 +487,12 @@ describe('failures mid-way leave nothing partial', () => {
   it('isComplete skips files already there, counting their bytes as done', async () => {
     const events: HubProgress[] = [];
     const res = await downloadHubDataset({
-      repo: EVAL, split: 'test', endpoint: hub.url, isComplete: (f) => f.path === 'default/test/0.parquet' && f.size === shard0.length,
-      onProgress: (p) => events.push(p), progressIntervalMs: 0,
+      repo: EVAL,
+      split: 'test',
+      endpoint: hub.url,
+      isComplete: (f) => f.path === 'default/test/0.parquet' && f.size === shard0.length,
+      onProgress: (p) => events.push(p),
+      progressIntervalMs: 0,
     });
     expect([res.skipped, res.written, res.bytes]).toEqual([['default/test/0.parquet'], ['default/test/1.parquet'], shard1.length]);
     expect(hub.log.filter((r) => r.method === 'GET' && r.url.includes('/cdn/')).map((r) => r.url)).toEqual([`/cdn/${EVAL}/default/test/1.parquet`]);
@@ -434,15 +504,24 @@ describe('failures mid-way leave nothing partial', () => {
 
 describe('thinker data hub', () => {
   const dirs: string[] = [];
-  afterAll(async () => { for (const d of dirs) await rm(d, { recursive: true, force: true }); });
+  afterAll(async () => {
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+  });
 
   async function thinker(args: string[]): Promise<{ out: string; err: string; error?: Error }> {
     const program = new Command('thinker').exitOverride();
     registerData(program);
     registerHub(program);
-    let out = '', err = '';
-    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((s) => { out += String(s); return true; });
-    const spyErr = vi.spyOn(process.stderr, 'write').mockImplementation((s) => { err += String(s); return true; });
+    let out = '',
+      err = '';
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((s) => {
+      out += String(s);
+      return true;
+    });
+    const spyErr = vi.spyOn(process.stderr, 'write').mockImplementation((s) => {
+      err += String(s);
+      return true;
+    });
     try {
       await program.parseAsync(args, { from: 'user' });
       return { out, err };
@@ -455,8 +534,10 @@ describe('thinker data hub', () => {
   }
 
   async function allFiles(dir: string): Promise<string[]> {
-    return (await readdir(dir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile())
-      .map((e) => path.relative(dir, path.join(e.parentPath, e.name)).split(path.sep).join('/')).sort();
+    return (await readdir(dir, { recursive: true, withFileTypes: true }))
+      .filter((e) => e.isFile())
+      .map((e) => path.relative(dir, path.join(e.parentPath, e.name)).split(path.sep).join('/'))
+      .sort();
   }
 
   it('downloads into a folder the loader reads; a second run keeps complete files; --force fetches again', async () => {
@@ -468,8 +549,12 @@ describe('thinker data hub', () => {
     expect(r.out).toContain(`${TREE_ONLY} split "test" from the repository files: 2 file(s) downloaded`);
     expect(await allFiles(out)).toEqual(['data/test-00000-of-00002.parquet', 'data/test-00001-of-00002.parquet']);
     // Off a terminal, progress is one stderr line per finished file.
-    expect(r.err.split('\n').filter(Boolean).map((l) => l.replace(/: .*/, ''))).toEqual(
-      ['1/2 done, data/test-00000-of-00002.parquet', '2/2 done, data/test-00001-of-00002.parquet']);
+    expect(
+      r.err
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.replace(/: .*/, '')),
+    ).toEqual(['1/2 done, data/test-00000-of-00002.parquet', '2/2 done, data/test-00001-of-00002.parquet']);
     expect(new Uint8Array(await readFile(path.join(out, 'data/test-00001-of-00002.parquet')))).toEqual(shard1);
     await expectItems(nodeDirSource(out), [...rows0, ...rows1]);
 

@@ -34,11 +34,15 @@ describe.skipIf(!HAS_DATA)(`real datasets in ${HAS_DATA ? DATA_DIR : NO_DATA_MES
     expect(r.excluded).toEqual({ 'open question': 179 });
     expect(r.in).toBe(272);
     expect(r.out).toBe(271);
-    expect(r.dropped).toEqual([{
-      where: 'VQA_RAD Dataset Public.json[243]', kind: 'not-convertible',
-      reason: 'gold answer "one" is not among the options [Multiple | Just 1 metastatic focus]',
-      question: 'Are there multiple or just 1 metastatic focus?', answer: 'one',
-    }]);
+    expect(r.dropped).toEqual([
+      {
+        where: 'VQA_RAD Dataset Public.json[243]',
+        kind: 'not-convertible',
+        reason: 'gold answer "one" is not among the options [Multiple | Just 1 metastatic focus]',
+        question: 'Are there multiple or just 1 metastatic focus?',
+        answer: 'one',
+      },
+    ]);
     expect(res.items.every((x) => x.dataset_name === 'vqa_rad_closed' && x.split === 'test' && x.images.length === 1)).toBe(true);
     expect(res.items.filter((x) => x.options.A === 'Yes' && x.options.B === 'No').length).toBe(251);
 
@@ -78,7 +82,12 @@ describe.skipIf(!HAS_DATA)(`real datasets in ${HAS_DATA ? DATA_DIR : NO_DATA_MES
     ]);
     expect(r.prefixMatched).toBe(3);
     const heart = byIndex(res.items, 37);
-    expect([heart.question, heart.options, heart.answer_label, heart.images[0].name]).toEqual(['Which organ is abnormal, heart or lung?', { A: 'Heart', B: 'Lung' }, 'A', 'imgs/xmlab124/source.jpg']);
+    expect([heart.question, heart.options, heart.answer_label, heart.images[0].name]).toEqual([
+      'Which organ is abnormal, heart or lung?',
+      { A: 'Heart', B: 'Lung' },
+      'A',
+      'imgs/xmlab124/source.jpg',
+    ]);
     const t2 = byIndex(res.items, 717);
     expect([t2.options, t2.answer_label]).toEqual([{ A: 'T1 weighted', B: 'T2 weighted' }, 'B']);
   });
@@ -111,7 +120,8 @@ describe.skipIf(!HAS_DATA)(`real datasets in ${HAS_DATA ? DATA_DIR : NO_DATA_MES
     const lines = (await readFile(path.join(DATA_DIR, 'medmcqa/dev.jsonl'), 'utf8')).split('\n').filter((l) => l.trim());
     const recs = lines.map((l) => JSON.parse(l));
     expect(res.items.map((x) => [x.answer_label, x.answer])).toEqual(
-      recs.map((rec) => [['A', 'B', 'C', 'D'][rec.cop - 1], [rec.opa, rec.opb, rec.opc, rec.opd][rec.cop - 1]]));
+      recs.map((rec) => [['A', 'B', 'C', 'D'][rec.cop - 1], [rec.opa, rec.opb, rec.opc, rec.opd][rec.cop - 1]]),
+    );
     // A 0-based reading of the same file must not pass silently: its 4s are out of range.
     const wrong = await loadMedMcqa(realSource('medmcqa'), { split: 'dev', copBase: 0 });
     expect(wrong.report.dropped.length).toBe(recs.filter((rec) => rec.cop === 4).length);
@@ -146,10 +156,17 @@ describe.skipIf(!HAS_DATA)(`real datasets in ${HAS_DATA ? DATA_DIR : NO_DATA_MES
     checkInvariants(res);
     expect(res.report.out).toBe(1089);
     const perFile = new Map<string, number>();
-    for (const x of res.items) { const f = x.source!.split(':')[0]; perFile.set(f, (perFile.get(f) ?? 0) + 1); }
+    for (const x of res.items) {
+      const f = x.source!.split(':')[0];
+      perFile.set(f, (perFile.get(f) ?? 0) + 1);
+    }
     expect(Object.fromEntries(perFile)).toEqual({
-      'anatomy_test.csv': 135, 'clinical_knowledge_test.csv': 265, 'college_biology_test.csv': 144,
-      'college_medicine_test.csv': 173, 'medical_genetics_test.csv': 100, 'professional_medicine_test.csv': 272,
+      'anatomy_test.csv': 135,
+      'clinical_knowledge_test.csv': 265,
+      'college_biology_test.csv': 144,
+      'college_medicine_test.csv': 173,
+      'medical_genetics_test.csv': 100,
+      'professional_medicine_test.csv': 272,
     });
     const a = res.items[0];
     expect(a.options.C).toBe('paralysis of the facial muscles, loss of taste and lacrimation.');

@@ -17,7 +17,11 @@ const CHROMIUM = '/usr/bin/chromium';
 const HAS_CHROMIUM = existsSync(CHROMIUM);
 if (!HAS_CHROMIUM) console.warn(`[data tests] ${CHROMIUM} is absent: the browser synth test is skipped`);
 
-interface Out { items: string; images: string[]; decodedMatches: boolean[] }
+interface Out {
+  items: string;
+  images: string[];
+  decodedMatches: boolean[];
+}
 
 let dir = '';
 let server: Server | null = null;
@@ -28,7 +32,9 @@ describe.skipIf(!HAS_CHROMIUM)('synth in the browser (Chromium)', () => {
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'thinker-synth-browser-'));
     const entry = path.join(dir, 'entry.ts');
-    await writeFile(entry, `import { generateSynthCases, renderScene } from ${JSON.stringify(path.join(REPO, 'src/data/synth/index.ts'))};
+    await writeFile(
+      entry,
+      `import { generateSynthCases, renderScene } from ${JSON.stringify(path.join(REPO, 'src/data/synth/index.ts'))};
 import { decodeImage } from ${JSON.stringify(path.join(REPO, 'src/io/images.ts'))};
 (window as any).run = async (o: any) => {
   const cases = await generateSynthCases(o);
@@ -44,16 +50,48 @@ import { decodeImage } from ${JSON.stringify(path.join(REPO, 'src/io/images.ts')
     }
   }
   return { items: JSON.stringify(cases.map((c) => ({ ...c.item, images: c.item.images.map((i) => i.name) }))), images, decodedMatches };
-};`);
-    await build({ entryPoints: [entry], outdir: path.join(dir, 'out'), bundle: true, format: 'esm', splitting: true, platform: 'browser', external: ['jpeg-js', 'pngjs'], logLevel: 'error', absWorkingDir: REPO });
+};`,
+    );
+    await build({
+      entryPoints: [entry],
+      outdir: path.join(dir, 'out'),
+      bundle: true,
+      format: 'esm',
+      splitting: true,
+      platform: 'browser',
+      external: ['jpeg-js', 'pngjs'],
+      logLevel: 'error',
+      absWorkingDir: REPO,
+    });
     server = createServer(async (req, res) => {
       const p = req.url === '/' ? null : path.join(dir, 'out', path.basename(req.url ?? ''));
-      if (!p) { res.setHeader('content-type', 'text/html'); res.end('<!doctype html><script type="module" src="/entry.js"></script>'); return; }
-      try { res.setHeader('content-type', 'text/javascript'); res.end(await readFile(p)); } catch { res.statusCode = 404; res.end(); }
+      if (!p) {
+        res.setHeader('content-type', 'text/html');
+        res.end('<!doctype html><script type="module" src="/entry.js"></script>');
+        return;
+      }
+      try {
+        res.setHeader('content-type', 'text/javascript');
+        res.end(await readFile(p));
+      } catch {
+        res.statusCode = 404;
+        res.end();
+      }
     });
     await new Promise<void>((r) => server!.listen(0, '127.0.0.1', () => r()));
     const port = (server!.address() as { port: number }).port;
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--headless=new',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
     page = await browser.newPage();
     await page.goto(`http://127.0.0.1:${port}/`);
     await page.waitForFunction(() => typeof (window as unknown as { run?: unknown }).run === 'function');

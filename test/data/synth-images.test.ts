@@ -8,7 +8,10 @@ import { PNG } from 'pngjs';
 import { generateSynthCases, type Scene, type SynthCase } from '../../src/data/synth';
 import type { Ellipse, Lesion } from '../../src/data/synth/scene';
 
-interface Gray { S: number; px: Uint8Array }
+interface Gray {
+  S: number;
+  px: Uint8Array;
+}
 
 async function decode(c: SynthCase): Promise<Gray> {
   const png = PNG.sync.read(Buffer.from(await c.item.images[0].load()));
@@ -38,8 +41,14 @@ function components(g: Gray, mask: (x: number, y: number) => boolean, on: (v: nu
     while (stack.length) {
       const j = stack.pop()!;
       comp.push(j);
-      const x = j % S, y = Math.floor(j / S);
-      for (const [nx, ny] of [[x + 1, y], [x - 1, y], [x, y + 1], [x, y - 1]]) {
+      const x = j % S,
+        y = Math.floor(j / S);
+      for (const [nx, ny] of [
+        [x + 1, y],
+        [x - 1, y],
+        [x, y + 1],
+        [x, y - 1],
+      ]) {
         const k = ny * S + nx;
         if (nx < 0 || ny < 0 || nx >= S || ny >= S || seen[k] || !mask(nx, ny) || !on(px[k])) continue;
         seen[k] = 1;
@@ -67,7 +76,11 @@ function sideAnswer(left: boolean, right: boolean) {
 /** Bright nodules of one lung: components above the midpoint between lung and the faintest nodule grey. */
 function nodules(g: Gray, lung: Scene['organs'][number]) {
   const t = (lung.value + 200) / 2;
-  return components(g, (x, y) => inside(lung.shape, x, y), (v) => v > t);
+  return components(
+    g,
+    (x, y) => inside(lung.shape, x, y),
+    (v) => v > t,
+  );
 }
 
 /** Area of a blob in pixels from its intensity (so anti-aliased edges count fractionally). */
@@ -110,8 +123,14 @@ function hasFluid(g: Gray, sc: Scene, lung: Scene['organs'][number]): boolean {
   // shares its area with the body around it.
   const lo = lung.value + 0.75 * (92 - lung.value);
   const hi = (lung.value + 200) / 2;
-  const comps = components(g, (x, y) => inside(lung.shape, x, y, 0.5) && !inside({ ...heart, rx: heart.rx + 0.5, ry: heart.ry + 0.5 }, x, y) &&
-    !sc.lesions.some((l) => Math.hypot(l.cx - x - 0.5, l.cy - y - 0.5) < l.r + 1.5), (v) => v > lo && v < hi);
+  const comps = components(
+    g,
+    (x, y) =>
+      inside(lung.shape, x, y, 0.5) &&
+      !inside({ ...heart, rx: heart.rx + 0.5, ry: heart.ry + 0.5 }, x, y) &&
+      !sc.lesions.some((l) => Math.hypot(l.cx - x - 0.5, l.cy - y - 0.5) < l.r + 1.5),
+    (v) => v > lo && v < hi,
+  );
   return comps.length > 0;
 }
 
@@ -127,10 +146,18 @@ function checkChest(g: Gray, c: SynthCase, tally: Record<string, number>) {
   const side = /the (left|right) lung\?$/.exec(q)?.[1] as 'left' | 'right' | undefined;
   let expected: string;
   switch (c.template) {
-    case 'chest_count': expected = String(counts[side!]); break;
-    case 'chest_presence': expected = counts[side!] > 0 ? 'Yes' : 'No'; break;
-    case 'chest_locate': expected = sideAnswer(counts.left > 0, counts.right > 0); break;
-    case 'chest_compare_count': expected = counts.left === counts.right ? 'Same number' : counts.left > counts.right ? 'Left' : 'Right'; break;
+    case 'chest_count':
+      expected = String(counts[side!]);
+      break;
+    case 'chest_presence':
+      expected = counts[side!] > 0 ? 'Yes' : 'No';
+      break;
+    case 'chest_locate':
+      expected = sideAnswer(counts.left > 0, counts.right > 0);
+      break;
+    case 'chest_compare_count':
+      expected = counts.left === counts.right ? 'Same number' : counts.left > counts.right ? 'Left' : 'Right';
+      break;
     case 'chest_compare_size': {
       const largest = byPatient((o) => Math.max(...nodules(g, o).map((comp) => blobArea(g, comp, o, sc.lesions))), lungs);
       const ratio = largest.left / largest.right;
@@ -154,7 +181,10 @@ function checkChest(g: Gray, c: SynthCase, tally: Record<string, number>) {
       const y0 = Math.floor(Math.min(...tops)) - 1;
       const y1 = Math.floor(Math.max(...tops)) + 1;
       const t = byPatient((o) => fluidTop(g, sc, o, y0, y1), lungs);
-      if (t.left === null || t.right === null) { tally.unmeasured = (tally.unmeasured ?? 0) + 1; return; }
+      if (t.left === null || t.right === null) {
+        tally.unmeasured = (tally.unmeasured ?? 0) + 1;
+        return;
+      }
       if (c.item.answer === 'Same level') {
         expect(Math.abs(t.left - t.right), q).toBeLessThan(0.5);
         expected = 'Same level';
@@ -163,7 +193,8 @@ function checkChest(g: Gray, c: SynthCase, tally: Record<string, number>) {
       }
       break;
     }
-    default: throw new Error(`no pixel check for ${c.template}`);
+    default:
+      throw new Error(`no pixel check for ${c.template}`);
   }
   expect(c.item.answer, `${c.item.source}: ${q}`).toBe(expected);
   tally[c.template] = (tally[c.template] ?? 0) + 1;
@@ -183,7 +214,15 @@ function checkAbdomen(g: Gray, c: SynthCase, tally: Record<string, number>) {
   if (c.template === 'liver_count') expected = String(dark + bright);
   else if (c.template === 'liver_lesion_type') expected = dark && bright ? 'Both kinds' : dark ? 'Darker' : 'Brighter';
   else if (c.template === 'kidney_cyst_side') {
-    const cysts = byPatient((o) => components(g, (x, y) => inside(o.shape, x, y, 0.75), (v) => v < o.value - 45).length, pair(sc, 'kidney'));
+    const cysts = byPatient(
+      (o) =>
+        components(
+          g,
+          (x, y) => inside(o.shape, x, y, 0.75),
+          (v) => v < o.value - 45,
+        ).length,
+      pair(sc, 'kidney'),
+    );
     expected = sideAnswer(cysts.left > 0, cysts.right > 0);
   } else throw new Error(`no pixel check for ${c.template}`);
   expect(c.item.answer, `${c.item.source}: ${c.item.question}`).toBe(expected);
@@ -198,7 +237,8 @@ describe('synth scans: answers read back from the pixels', () => {
         const cases = await generateSynthCases({ n: 160, kind: 'image', level, seed: 1000 + size, split: 'train', imageSize: size });
         for (const c of cases) {
           const g = await decode(c);
-          if (c.scene!.region === 'chest') checkChest(g, c, tally); else checkAbdomen(g, c, tally);
+          if (c.scene!.region === 'chest') checkChest(g, c, tally);
+          else checkAbdomen(g, c, tally);
         }
       }
       // Every template was checked many times; comparisons of fluid levels were measurable.

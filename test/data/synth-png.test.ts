@@ -23,8 +23,12 @@ describe('synth PNG writer', () => {
     expect(adler32(new Uint8Array(0))).toBe(1);
     // Past zlib's 5552-byte reduction block, against a byte-at-a-time reference.
     const big = noise(20000, 1);
-    let a = 1, b = 0;
-    for (const x of big) { a = (a + x) % 65521; b = (b + a) % 65521; }
+    let a = 1,
+      b = 0;
+    for (const x of big) {
+      a = (a + x) % 65521;
+      b = (b + a) % 65521;
+    }
     expect(adler32(big)).toBe(((b << 16) | a) >>> 0);
   });
 
@@ -36,7 +40,13 @@ describe('synth PNG writer', () => {
   });
 
   it('pngjs decodes it to the same pixels at the declared size (several sizes, multi-block)', () => {
-    for (const [w, h] of [[1, 1], [7, 3], [32, 32], [128, 128], [300, 300]]) {
+    for (const [w, h] of [
+      [1, 1],
+      [7, 3],
+      [32, 32],
+      [128, 128],
+      [300, 300],
+    ]) {
       const px = noise(w * h, w * 1000 + h);
       const png = PNG.sync.read(Buffer.from(encodeGrayPng(px, w, h)));
       expect([png.width, png.height]).toEqual([w, h]);

@@ -6,8 +6,15 @@ import { describe, expect, it } from 'vitest';
 import { InputError } from '../../src/engine/errors';
 import { itemHash, itemProblem, LETTERS, type QAItem } from '../../src/task/schema';
 import {
-  caseNumber, generateSynth, generateSynthCases, splitOf, SYNTH_TEMPLATES, synthCorpus, traceConclusion,
-  type SynthCase, type SynthOptions,
+  caseNumber,
+  generateSynth,
+  generateSynthCases,
+  splitOf,
+  SYNTH_TEMPLATES,
+  synthCorpus,
+  traceConclusion,
+  type SynthCase,
+  type SynthOptions,
 } from '../../src/data/synth';
 import { promptText } from '../../src/task/prompt';
 
@@ -68,9 +75,9 @@ describe('synth: items', () => {
     const train: SynthCase[] = [];
     const test: SynthCase[] = [];
     for (const level of [1, 2, 3] as const) {
-      train.push(...await generateSynthCases({ n: 300, kind: 'mixed', level, seed: 1, split: 'train' }));
-      test.push(...await generateSynthCases({ n: 150, kind: 'mixed', level, seed: 1, split: 'test' }));
-      test.push(...await generateSynthCases({ n: 150, kind: 'mixed', level, seed: 2, split: 'test' }));
+      train.push(...(await generateSynthCases({ n: 300, kind: 'mixed', level, seed: 1, split: 'train' })));
+      test.push(...(await generateSynthCases({ n: 150, kind: 'mixed', level, seed: 1, split: 'test' })));
+      test.push(...(await generateSynthCases({ n: 150, kind: 'mixed', level, seed: 2, split: 'test' })));
     }
     const trainHashes = new Set(train.map((c) => c.item.hash));
     expect(trainHashes.size).toBe(train.length);
@@ -172,11 +179,18 @@ describe('synth: teacher traces', () => {
     expect(new Set(byQuestion.map((c) => c.item.answer))).toEqual(new Set(['Yes', 'No']));
     const err = await generateSynthCases({ ...o, noisyFraction: 0.5, noisyAnswers: ['Yes'], noisyQuestions: ['liver'] }).catch((e) => e);
     expect(err).toBeInstanceOf(InputError);
-    expect((err as Error).message).toMatch(/synth options\.noisyQuestions: no item's question contains one of \["liver"\] with a correct answer in \["Yes"\] \(questions here: .*lung/);
+    expect((err as Error).message).toMatch(
+      /synth options\.noisyQuestions: no item's question contains one of \["liver"\] with a correct answer in \["Yes"\] \(questions here: .*lung/,
+    );
   });
 
   it('a noisy teacher writes exactly the given fraction of wrong traces, each self-consistent and ending at another option', async () => {
-    for (const [level, frac, n] of [[1, 0.3, 200], [2, 0.25, 200], [3, 1, 150], [3, 0.1, 33]] as const) {
+    for (const [level, frac, n] of [
+      [1, 0.3, 200],
+      [2, 0.25, 200],
+      [3, 1, 150],
+      [3, 0.1, 33],
+    ] as const) {
       const o: SynthOptions = { n, kind: 'mixed', level, seed: 9, split: 'train' };
       const clean = await generateSynthCases(o);
       const noisy = await generateSynthCases({ ...o, noisyFraction: frac, sloppyFraction: frac < 0.5 ? 0.2 : 0 });
@@ -230,8 +244,14 @@ function solveText(q: string): string {
     return a && b ? 'Both' : a ? `Only ${first}` : b ? `Only ${m[5]}` : 'Neither';
   }
   if (/Triage category\?$/.test(q)) {
-    const num = (re: RegExp) => { const x = re.exec(q); return x ? Number(x[1]) : null; };
-    const spo2 = num(/SpO2 (\d+)%/), sbp = num(/systolic BP (\d+) mmHg/), hr = num(/heart rate (\d+)\/min/), t = num(/temperature ([\d.]+) C/);
+    const num = (re: RegExp) => {
+      const x = re.exec(q);
+      return x ? Number(x[1]) : null;
+    };
+    const spo2 = num(/SpO2 (\d+)%/),
+      sbp = num(/systolic BP (\d+) mmHg/),
+      hr = num(/heart rate (\d+)\/min/),
+      t = num(/temperature ([\d.]+) C/);
     if ((spo2 !== null && spo2 < 90) || (sbp !== null && sbp < 90)) return 'Red';
     if ((hr !== null && hr > 110) || (t !== null && t >= 39)) return 'Yellow';
     return 'Green';
@@ -256,7 +276,12 @@ describe('synth: text items', () => {
 
   it('numeric options do not give the gold away by its rank', async () => {
     const items = (await generateSynthCases({ n: 300, kind: 'text', level: 2, seed: 8, split: 'train', templates: ['dose_weight'] })).map((c) => c.item);
-    const ranks = items.map((it) => Object.values(it.options).map((v) => parseFloat(v)).sort((a, b) => a - b).indexOf(parseFloat(it.answer)));
+    const ranks = items.map((it) =>
+      Object.values(it.options)
+        .map((v) => parseFloat(v))
+        .sort((a, b) => a - b)
+        .indexOf(parseFloat(it.answer)),
+    );
     for (let r = 0; r < 4; r++) expect(ranks.filter((x) => x === r).length).toBeGreaterThan(40);
   });
 });
@@ -317,14 +342,18 @@ describe('synth: options and corpus', () => {
     }
   });
 
-  it('fixedOptionOrder keeps each template\'s own option order and changes nothing else', async () => {
+  it("fixedOptionOrder keeps each template's own option order and changes nothing else", async () => {
     const o: SynthOptions = { n: 60, kind: 'mixed', level: 2, seed: 8, split: 'train', noisyFraction: 0.2 };
     const shuffled = await generateSynthCases(o);
     const fixed = await generateSynthCases({ ...o, fixedOptionOrder: true });
     const canonical: Record<string, string[]> = {
-      triage: ['Red', 'Yellow', 'Green'], lab_range: ['Low', 'Normal', 'High'], effusion_presence: ['Yes', 'No'], chest_presence: ['Yes', 'No'],
+      triage: ['Red', 'Yellow', 'Green'],
+      lab_range: ['Low', 'Normal', 'High'],
+      effusion_presence: ['Yes', 'No'],
+      chest_presence: ['Yes', 'No'],
     };
-    let seen = 0, moved = 0;
+    let seen = 0,
+      moved = 0;
     for (const [i, f] of fixed.entries()) {
       const s = shuffled[i];
       // Same question, same option texts, same gold text, same trace mode; only the letters move.

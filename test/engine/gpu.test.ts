@@ -9,7 +9,7 @@ import code from '../../shaders/elementwise.wgsl?raw';
 import { ELEMENTWISE_PARAMS } from '../../src/engine/kernels/elementwise';
 
 describe('device layer', () => {
-  it('requests the adapter\'s real limits, not the WebGPU defaults', async () => {
+  it("requests the adapter's real limits, not the WebGPU defaults", async () => {
     const gpu = await testGpu();
     // The default maxStorageBufferBindingSize is 128 MiB; SwiftShader offers 1 GiB.
     expect(gpu.limits.maxStorageBufferBindingSize).toBeGreaterThan(128 * 1024 * 1024);
@@ -29,8 +29,13 @@ describe('device layer', () => {
     const a = new Arena(gpu, 't', [{ name: 'x', shape: [64], dtype: 'f32' }]);
     const s = new CommandStream(gpu, 'bad-stream');
     // The same writable range bound twice is invalid in WebGPU.
-    s.dispatch({ label: 'aliased_axpby', pipeline: gpu.pipeline('elementwise', code, 'axpby', { WG: 64 }),
-      uniforms: ELEMENTWISE_PARAMS.values({ n: 64, alpha: 1, beta: 1, m: 0 }), bindings: [a.get('x'), a.get('x')], workgroups: [1] });
+    s.dispatch({
+      label: 'aliased_axpby',
+      pipeline: gpu.pipeline('elementwise', code, 'axpby', { WG: 64 }),
+      uniforms: ELEMENTWISE_PARAMS.values({ n: 64, alpha: 1, beta: 1, m: 0 }),
+      bindings: [a.get('x'), a.get('x')],
+      workgroups: [1],
+    });
     const err = await s.sync().catch((e) => e);
     expect(err).toBeInstanceOf(GpuCommandError);
     expect(err.message).toMatch(/bad-stream/);
@@ -42,7 +47,10 @@ describe('device layer', () => {
   it('releasing an arena gives its memory back', async () => {
     const gpu = await testGpu();
     const before = gpu.liveBytes;
-    const a = new Arena(gpu, 't', [{ name: 'x', shape: [1000], dtype: 'f32' }, { name: 'y', shape: [70], dtype: 'u32' }]);
+    const a = new Arena(gpu, 't', [
+      { name: 'x', shape: [1000], dtype: 'f32' },
+      { name: 'y', shape: [70], dtype: 'u32' },
+    ]);
     expect(gpu.liveBytes - before).toBeGreaterThanOrEqual(1070 * 4);
     // Tensors start at 256-byte aligned offsets (storage binding alignment).
     expect(a.get('y').byteOffset % 256).toBe(0);
@@ -53,7 +61,10 @@ describe('device layer', () => {
 
   it('splits an arena across slabs when it outgrows the largest buffer, with identical layouts', async () => {
     const gpu = await testGpu();
-    const entries = [{ name: 'a', shape: [300], dtype: 'f32' as const }, { name: 'b', shape: [300], dtype: 'f32' as const }];
+    const entries = [
+      { name: 'a', shape: [300], dtype: 'f32' as const },
+      { name: 'b', shape: [300], dtype: 'f32' as const },
+    ];
     const p = new Arena(gpu, 'p', entries, 2048);
     const g = new Arena(gpu, 'g', entries, 2048);
     expect(p.slabs.length).toBe(2);

@@ -7,8 +7,11 @@ import { matmulRef } from '../kernels/matmul.ref';
 
 describe('KernelProfiler', () => {
   it('counts every dispatch per kernel label and leaves the results unchanged', async () => {
-    const M = 9, N = 12, K = 7;
-    const A = randArray(M * K, 1), B = randArray(K * N, 2);
+    const M = 9,
+      N = 12,
+      K = 7;
+    const A = randArray(M * K, 1),
+      B = randArray(K * N, 2);
     const { gpu, s, t, read, done } = await setup([
       { name: 'A', shape: [M * K], dtype: 'f32', data: A },
       { name: 'B', shape: [K * N], dtype: 'f32', data: B },

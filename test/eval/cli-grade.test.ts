@@ -19,7 +19,11 @@ describe('thinker grade', () => {
     ];
     const out: string[] = [];
     const err: string[] = [];
-    const r = await runGrade(input, (s) => out.push(s), (s) => err.push(s));
+    const r = await runGrade(
+      input,
+      (s) => out.push(s),
+      (s) => err.push(s),
+    );
     expect(r).toEqual({ graded: 4, bad: 0 });
     expect(err).toEqual([]);
     expect(out.map((s) => JSON.parse(s))).toEqual([
@@ -43,7 +47,11 @@ describe('thinker grade', () => {
     ];
     const out: string[] = [];
     const err: string[] = [];
-    const r = await runGrade(input, (s) => out.push(s), (s) => err.push(s));
+    const r = await runGrade(
+      input,
+      (s) => out.push(s),
+      (s) => err.push(s),
+    );
     expect(r).toEqual({ graded: 2, bad: 5 });
     const parsed = out.map((s) => JSON.parse(s));
     expect(parsed.length).toBe(7);
@@ -60,8 +68,12 @@ describe('thinker grade', () => {
   });
 
   it('gradeLine takes the gold text from the options when "answer" is absent', () => {
-    expect(gradeLine(line({ response: '<think></think><answer>heart</answer>', options: OPTS, answer_label: 'A' }), 1))
-      .toEqual({ extracted: 'heart', pred_letter: 'A', correct: true, reward: 1 });
+    expect(gradeLine(line({ response: '<think></think><answer>heart</answer>', options: OPTS, answer_label: 'A' }), 1)).toEqual({
+      extracted: 'heart',
+      pred_letter: 'A',
+      correct: true,
+      reward: 1,
+    });
   });
 
   it('as a command: reads stdin, writes stdout, fails when a line is bad', async () => {
@@ -71,7 +83,10 @@ describe('thinker grade', () => {
       const stdin = Object.getOwnPropertyDescriptor(process, 'stdin')!;
       Object.defineProperty(process, 'stdin', { value: Readable.from([text]), configurable: true });
       const out: string[] = [];
-      const w = vi.spyOn(process.stdout, 'write').mockImplementation((s) => { out.push(String(s)); return true; });
+      const w = vi.spyOn(process.stdout, 'write').mockImplementation((s) => {
+        out.push(String(s));
+        return true;
+      });
       const e = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
       try {
         await program.parseAsync(['grade'], { from: 'user' });
@@ -84,9 +99,13 @@ describe('thinker grade', () => {
         Object.defineProperty(process, 'stdin', stdin);
       }
     };
-    const ok = await run(`${line({ response: '<think>a</think><answer>A</answer>', options: OPTS, answer_label: 'A', answer: 'Heart' })}\r\n${line({ response: 'B', options: OPTS, answer_label: 'A' })}\n`);
+    const ok = await run(
+      `${line({ response: '<think>a</think><answer>A</answer>', options: OPTS, answer_label: 'A', answer: 'Heart' })}\r\n${line({ response: 'B', options: OPTS, answer_label: 'A' })}\n`,
+    );
     expect(ok.error).toBe(null);
-    expect(ok.out.join('')).toBe('{"extracted":"A","pred_letter":"A","correct":true,"reward":1}\n{"extracted":"B","pred_letter":"B","correct":false,"reward":0}\n');
+    expect(ok.out.join('')).toBe(
+      '{"extracted":"A","pred_letter":"A","correct":true,"reward":1}\n{"extracted":"B","pred_letter":"B","correct":false,"reward":0}\n',
+    );
     const bad = await run('nope\n');
     expect(bad.error?.message).toBe('stdin: 1 of 1 lines could not be graded');
     expect(bad.out.join('')).toMatch(/^\{"line":1,"error":"stdin:1: not valid JSON/);

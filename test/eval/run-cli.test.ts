@@ -19,7 +19,10 @@ const sha16 = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex'
 
 async function thinkerEval(args: string[]): Promise<string> {
   const out: string[] = [];
-  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => { out.push(String(s)); return true; });
+  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => {
+    out.push(String(s));
+    return true;
+  });
   try {
     const program = new Command('thinker').exitOverride();
     registerEval(program);
@@ -59,7 +62,8 @@ describe('benchmark lists and sources', () => {
     try {
       const got = await loadBenchmarks({ names: ['mmmu', 'vqa-rad'], dataDir: dir, limit: 2 });
       expect(got.benchmarks.map((b) => [b.name, b.items.map((it) => it.question)])).toEqual([
-        ['mmmu', ['Question 0?', 'Question 2?']], ['vqa-rad', ['Question 1?']],
+        ['mmmu', ['Question 0?', 'Question 2?']],
+        ['vqa-rad', ['Question 1?']],
       ]);
       expect(got.reports.mmmu.from).toBe(path.join(dir, 'medvlthinker-eval'));
       await expect(loadBenchmarks({ names: ['slake'], dataDir: dir })).rejects.toThrow(/slake \(.*no usable rows with dataset_name slake_closed/);
@@ -73,13 +77,35 @@ describe('benchmark lists and sources', () => {
 
 describe.skipIf(!HAS_DATA)(`thinker eval on real VQA-RAD items (${HAS_DATA ? 'data present' : NO_DATA_MESSAGE})`, () => {
   let tiny: TinyModel;
-  beforeAll(async () => { tiny = await tinyModel({ seed: 11 }); });
+  beforeAll(async () => {
+    tiny = await tinyModel({ seed: 11 });
+  });
 
   it('writes per-item JSONL, a summary and the table beside the paper rows; accuracy is the share of correct records', async () => {
     const out = path.join(await mkdtemp(path.join(os.tmpdir(), 'thinker-eval-out-')), 'run');
-    const stdout = await thinkerEval(['--model', tiny.dir, '--benchmarks', 'vqa-rad', '--data-dir', DATA_DIR, '--limit', '3',
-      '--max-new-tokens', '5', '--batch', '3', '--out', out, '--quiet', '--paper-rows', '3B']);
-    const records = (await readFile(path.join(out, 'records.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as EvalRecord);
+    const stdout = await thinkerEval([
+      '--model',
+      tiny.dir,
+      '--benchmarks',
+      'vqa-rad',
+      '--data-dir',
+      DATA_DIR,
+      '--limit',
+      '3',
+      '--max-new-tokens',
+      '5',
+      '--batch',
+      '3',
+      '--out',
+      out,
+      '--quiet',
+      '--paper-rows',
+      '3B',
+    ]);
+    const records = (await readFile(path.join(out, 'records.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as EvalRecord);
     expect(records).toHaveLength(3);
     for (const r of records) {
       expect(r.benchmark).toBe('vqa-rad');
@@ -96,7 +122,13 @@ describe.skipIf(!HAS_DATA)(`thinker eval on real VQA-RAD items (${HAS_DATA ? 'da
     expect(b.accuracy).toBe(records.filter((r) => r.correct).length / 3);
     expect(summary.run.average.accuracy).toBe(b.accuracy);
     expect(summary.load_reports['vqa-rad']).toMatchObject({ dataset: 'vqa-rad', split: 'test', out: 3 });
-    expect(summary.paper.rows.map((r: { label: string }) => r.label)).toEqual(['paper: Qwen2.5-VL-3B-Instruct', 'paper: 3B SFT(m23k)', 'paper: 3B SFT(PMC)', 'paper: 3B RL(m23k)', 'paper: 3B RL(PMC)']);
+    expect(summary.paper.rows.map((r: { label: string }) => r.label)).toEqual([
+      'paper: Qwen2.5-VL-3B-Instruct',
+      'paper: 3B SFT(m23k)',
+      'paper: 3B SFT(PMC)',
+      'paper: 3B RL(m23k)',
+      'paper: 3B RL(PMC)',
+    ]);
     const table = await readFile(path.join(out, 'table.txt'), 'utf8');
     expect(stdout.trim()).toBe(table.trim());
     expect(table).toMatch(/VQA-RAD\s+Avg\./);
@@ -105,10 +137,27 @@ describe.skipIf(!HAS_DATA)(`thinker eval on real VQA-RAD items (${HAS_DATA ? 'da
   });
 
   it('names benchmarks without usable items (MedXpertQA images are not in the shared data) before the GPU starts', async () => {
-    const err = await thinkerEval(['--model', tiny.dir, '--benchmarks', 'vqa-rad,medxpertqa-mm', '--data-dir', DATA_DIR, '--limit', '2', '--source', 'native'])
-      .then(() => null, (e: Error) => e);
+    const err = await thinkerEval([
+      '--model',
+      tiny.dir,
+      '--benchmarks',
+      'vqa-rad,medxpertqa-mm',
+      '--data-dir',
+      DATA_DIR,
+      '--limit',
+      '2',
+      '--source',
+      'native',
+    ]).then(
+      () => null,
+      (e: Error) => e,
+    );
     expect(err?.message).toMatch(/no usable items in 1 benchmark\(s\): medxpertqa-mm \(.*missing-image 2000/);
-    await expect(thinkerEval(['--model', tiny.dir, '--benchmarks', 'vqa-rad', '--data-dir', DATA_DIR, '--n', '0'])).rejects.toThrow(/--n: expected an integer >= 1/);
-    await expect(thinkerEval(['--model', path.join(tiny.dir, 'nope'), '--benchmarks', 'vqa-rad', '--data-dir', DATA_DIR])).rejects.toThrow(/model folder not found/);
+    await expect(thinkerEval(['--model', tiny.dir, '--benchmarks', 'vqa-rad', '--data-dir', DATA_DIR, '--n', '0'])).rejects.toThrow(
+      /--n: expected an integer >= 1/,
+    );
+    await expect(thinkerEval(['--model', path.join(tiny.dir, 'nope'), '--benchmarks', 'vqa-rad', '--data-dir', DATA_DIR])).rejects.toThrow(
+      /model folder not found/,
+    );
   });
 });

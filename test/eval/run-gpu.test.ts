@@ -42,7 +42,11 @@ describe.skipIf(!HAS_DATA)(`evaluation runs on real VQA-RAD items (${HAS_DATA ? 
     const progress: number[] = [];
     const streamed: EvalRecord[] = [];
     const { summary, records } = await runEval(model, tiny.tok, [{ name: 'vqa-rad', items }], {
-      maxNewTokens: 8, batchSize: 4, seed: 1, onProgress: (p) => progress.push(p.done), onRecord: (r) => streamed.push(r),
+      maxNewTokens: 8,
+      batchSize: 4,
+      seed: 1,
+      onProgress: (p) => progress.push(p.done),
+      onRecord: (r) => streamed.push(r),
     });
     expect(records).toHaveLength(items.length);
     expect(streamed).toEqual(records);
@@ -78,7 +82,10 @@ describe.skipIf(!HAS_DATA)(`evaluation runs on real VQA-RAD items (${HAS_DATA ? 
 
   it('with n samples: pass@n, majority and sample accuracy agree with the sampled responses, over two benchmarks', async () => {
     const n = 3;
-    const sets = [{ name: 'first', items: [items[0], items[2]] }, { name: 'second', items: [items[3], items[4]] }];
+    const sets = [
+      { name: 'first', items: [items[0], items[2]] },
+      { name: 'second', items: [items[3], items[4]] },
+    ];
     const { summary, records } = await runEval(model, tiny.tok, sets, { maxNewTokens: 8, batchSize: 6, n, seed: 7 });
     let letters = '';
     for (const r of records) {

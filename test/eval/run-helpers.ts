@@ -20,8 +20,12 @@ import { CHAT, chatPrompt } from '../../src/io/chat';
 // Whole chat prompts, so that the instruction and the chat scaffolding merge into few tokens: short
 // prompts keep prefill cheap on SwiftShader.
 const CORPUS = [
-  'Is there evidence of an aortic aneurysm?', 'Is this an axial plane?', 'Is there a rib fracture?',
-  'Which organ is abnormal, heart or lung?', 'Are the kidneys normal in this image?', 'Is the lesion on the left or right side?',
+  'Is there evidence of an aortic aneurysm?',
+  'Is this an axial plane?',
+  'Is there a rib fracture?',
+  'Which organ is abnormal, heart or lung?',
+  'Are the kidneys normal in this image?',
+  'Is the lesion on the left or right side?',
 ].map((question) => chatPrompt(promptText({ question, options: { A: 'Yes', B: 'No' } }), 0, 0) + scriptedResponse('A'));
 
 export interface TinyModel {
@@ -41,9 +45,22 @@ export function tinyTokenizer() {
 export function tinyConfig(tok: TextTokenizer): ModelConfig {
   return {
     text: {
-      architecture: 'llama', vocabSize: tok.vocabSize, hiddenSize: 32, intermediateSize: 64, numLayers: 1, numHeads: 4, numKvHeads: 2,
-      headDim: 8, rmsNormEps: 1e-5, ropeTheta: 10000, maxPositionEmbeddings: 320, tieWordEmbeddings: false,
-      qkvBias: false, oBias: false, mlpBias: false, eosTokenId: [tok.tokenToId(CHAT.end)!],
+      architecture: 'llama',
+      vocabSize: tok.vocabSize,
+      hiddenSize: 32,
+      intermediateSize: 64,
+      numLayers: 1,
+      numHeads: 4,
+      numKvHeads: 2,
+      headDim: 8,
+      rmsNormEps: 1e-5,
+      ropeTheta: 10000,
+      maxPositionEmbeddings: 320,
+      tieWordEmbeddings: false,
+      qkvBias: false,
+      oBias: false,
+      mlpBias: false,
+      eosTokenId: [tok.tokenToId(CHAT.end)!],
     },
     vision: { imageSize: 16, patchSize: 8, channels: 1, hiddenSize: 16, intermediateSize: 32, numLayers: 1, numHeads: 2, rmsNormEps: 1e-5 },
     imageTokenId: tok.tokenToId(CHAT.image)!,
@@ -56,7 +73,9 @@ export function promptEndToken(tok: TextTokenizer): number {
   return ids[ids.length - 1];
 }
 
-export function scriptedResponse(letter: string) { return `<think>x</think><answer>${letter}</answer>`; }
+export function scriptedResponse(letter: string) {
+  return `<think>x</think><answer>${letter}</answer>`;
+}
 
 /** Edit random weights into the scripted model (see the file comment). */
 export function scriptWeights(cfg: ModelConfig, w: WeightMap, tok: TextTokenizer, pA: number) {
@@ -71,7 +90,9 @@ export function scriptWeights(cfg: ModelConfig, w: WeightMap, tok: TextTokenizer
     return ids[0];
   };
   const [think, thinkEnd, ans, ansEnd, end] = ['<think>', '</think>', '<answer>', '</answer>', CHAT.end].map(id);
-  const x = id('x'), A = id('A'), B = id('B');
+  const x = id('x'),
+    A = id('A'),
+    B = id('B');
   const start = promptEndToken(tok);
   const sources = [start, think, x, thinkEnd, ans, A, B, ansEnd];
   if (new Set(sources).size !== sources.length) throw new Error('chain tokens collide');
@@ -85,7 +106,9 @@ export function scriptWeights(cfg: ModelConfig, w: WeightMap, tok: TextTokenizer
     E.fill(0, s * d, (s + 1) * d);
     E[s * d + axis] = 1;
   });
-  const next = (axis: number, target: number, m = M) => { H[target * d + axis] += m; };
+  const next = (axis: number, target: number, m = M) => {
+    H[target * d + axis] += m;
+  };
   next(0, think);
   next(1, x);
   next(2, thinkEnd);
@@ -107,7 +130,8 @@ export async function tinyModel(opts: { seed?: number; pA?: number; dir?: string
   if (opts.pA !== undefined) scriptWeights(cfg, weights, tok, opts.pA);
   const dir = opts.dir ?? path.join(await mkdtemp(path.join(os.tmpdir(), 'thinker-eval-')), 'model');
   await saveCheckpoint(dir, cfg, weights, {
-    'tokenizer.json': JSON.stringify(bpe.tokenizerJson), 'tokenizer_config.json': JSON.stringify(bpe.tokenizerConfig),
+    'tokenizer.json': JSON.stringify(bpe.tokenizerJson),
+    'tokenizer_config.json': JSON.stringify(bpe.tokenizerConfig),
   });
   return { dir, cfg, tok, weights };
 }

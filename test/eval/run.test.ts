@@ -13,7 +13,14 @@ import { PAPER_BENCHMARKS, PAPER_ROWS, selectPaperRows } from '../../src/eval/pa
 import { tinyTokenizer } from './run-helpers';
 
 const item = (q: string, options: Record<string, string>, label: string, i = 0): QAItem => ({
-  images: [], question: q, options, answer_label: label, answer: options[label], dataset_name: 'fixture', dataset_index: i, hash: `h${i}`,
+  images: [],
+  question: q,
+  options,
+  answer_label: label,
+  answer: options[label],
+  dataset_name: 'fixture',
+  dataset_index: i,
+  hash: `h${i}`,
 });
 const ans = (x: string) => `<think>because</think>\n<answer>${x}</answer>`;
 
@@ -24,7 +31,11 @@ function scripted(table: Map<string, { greedy: string; samples?: string[] }>, ca
     return items.map((it): ItemSamples => {
       const row = table.get(it.question)!;
       const texts = o.greedy ? [row.greedy] : row.samples!.slice(0, o.n);
-      return { item: it, prompt: { ids: [1], patches: new Float32Array(0), nImages: 0 }, responses: texts.map((text) => ({ ids: [1, 2, 3], text, logps: [0, 0, 0], finished: true })) };
+      return {
+        item: it,
+        prompt: { ids: [1], patches: new Float32Array(0), nImages: 0 },
+        responses: texts.map((text) => ({ ids: [1, 2, 3], text, logps: [0, 0, 0], finished: true })),
+      };
     });
   };
 }
@@ -64,16 +75,33 @@ describe('majority vote and pass@n', () => {
     ]);
     const calls: SampleOptions[] = [];
     const records: EvalRecord[] = [];
-    const { summary } = await runEval(fakeModel(), tinyTokenizer().tok, [
-      { name: 'one', items: qs.slice(0, 2) }, { name: 'two', items: qs.slice(2) },
-    ], { maxNewTokens: 16, n: 3, temperature: 0.7, topP: 0.9, sampler: scripted(table, calls), onRecord: (r) => records.push(r) });
+    const { summary } = await runEval(
+      fakeModel(),
+      tinyTokenizer().tok,
+      [
+        { name: 'one', items: qs.slice(0, 2) },
+        { name: 'two', items: qs.slice(2) },
+      ],
+      { maxNewTokens: 16, n: 3, temperature: 0.7, topP: 0.9, sampler: scripted(table, calls), onRecord: (r) => records.push(r) },
+    );
 
     expect(records.map((r) => r.correct)).toEqual([true, false, true, false]);
     expect(records.map((r) => r.pass_at_n)).toEqual([true, false, true, true]);
     expect(records.map((r) => r.majority_letter)).toEqual(['B', 'A', 'C', 'A']);
     expect(records.map((r) => r.majority_correct)).toEqual([false, false, true, true]);
     const [one, two] = summary.benchmarks;
-    expect(one).toMatchObject({ name: 'one', items: 2, correct: 1, accuracy: 0.5, n: 3, pass_at_n: 0.5, majority_accuracy: 0, skipped: 0, unfinished: 0, without_images: 0 });
+    expect(one).toMatchObject({
+      name: 'one',
+      items: 2,
+      correct: 1,
+      accuracy: 0.5,
+      n: 3,
+      pass_at_n: 0.5,
+      majority_accuracy: 0,
+      skipped: 0,
+      unfinished: 0,
+      without_images: 0,
+    });
     expect(one.sample_accuracy).toBeCloseTo(1 / 6, 12);
     expect(two).toMatchObject({ name: 'two', items: 2, correct: 1, accuracy: 0.5, pass_at_n: 1, majority_accuracy: 1 });
     expect(two.sample_accuracy).toBeCloseTo(5 / 6, 12);
@@ -96,8 +124,18 @@ describe('majority vote and pass@n', () => {
     for (const c of calls) expect(c.maxNewTokens).toBe(ctx - Math.max(...records.map((r) => r.prompt_tokens)));
 
     const run = (b: { name: string; items: QAItem[] }[], o = {}) => runEval(fakeModel(), tok, b, { maxNewTokens: 4, sampler: scripted(table), ...o });
-    await expect(run([{ name: 'b', items: qs }, { name: 'empty', items: [] }])).rejects.toThrow(/no usable items in empty/);
-    await expect(run([{ name: 'b', items: qs }, { name: 'b', items: qs }])).rejects.toThrow(/b is listed twice/);
+    await expect(
+      run([
+        { name: 'b', items: qs },
+        { name: 'empty', items: [] },
+      ]),
+    ).rejects.toThrow(/no usable items in empty/);
+    await expect(
+      run([
+        { name: 'b', items: qs },
+        { name: 'b', items: qs },
+      ]),
+    ).rejects.toThrow(/b is listed twice/);
     await expect(run([{ name: 'b', items: qs }], { n: 0 })).rejects.toBeInstanceOf(InputError);
     await expect(run([{ name: 'b', items: qs }], { limit: 0 })).rejects.toBeInstanceOf(InputError);
   });
@@ -110,7 +148,13 @@ describe('majority vote and pass@n', () => {
     const seenAt: number[] = [];
     const idx: number[] = [];
     const { summary } = await runEval(fakeModel(), tok, [{ name: 'long', items: qs }], {
-      maxNewTokens: 4, batchSize: 16, sampler: scripted(table, calls), onRecord: (r) => { idx.push(r.dataset_index); seenAt.push(calls.length); },
+      maxNewTokens: 4,
+      batchSize: 16,
+      sampler: scripted(table, calls),
+      onRecord: (r) => {
+        idx.push(r.dataset_index);
+        seenAt.push(calls.length);
+      },
     });
     expect(idx).toEqual(qs.map((q) => q.dataset_index));
     // 128 items per slice, 64 per sampler call: each slice's records come after its own calls, before the next slice's.
@@ -130,19 +174,44 @@ describe('majority vote and pass@n', () => {
       { ...item('q4', opts, 'B', 4), images: [img('d.png')] },
     ];
     // The sampler reports what the model saw: q1 nothing, q2 one of two, q4 its image.
-    const seen = new Map([['q1', 0], ['q2', 1], ['q3', 0], ['q4', 1]]);
-    const sampler: Sampler = async (_m, _t, its) => its.map((it): ItemSamples => ({
-      item: it, prompt: { ids: [1], patches: new Float32Array(0), nImages: seen.get(it.question)! },
-      responses: [{ ids: [1], text: ans('A'), logps: [0], finished: true }],
-    }));
+    const seen = new Map([
+      ['q1', 0],
+      ['q2', 1],
+      ['q3', 0],
+      ['q4', 1],
+    ]);
+    const sampler: Sampler = async (_m, _t, its) =>
+      its.map(
+        (it): ItemSamples => ({
+          item: it,
+          prompt: { ids: [1], patches: new Float32Array(0), nImages: seen.get(it.question)! },
+          responses: [{ ids: [1], text: ans('A'), logps: [0], finished: true }],
+        }),
+      );
     const { records, summary } = await runEval(fakeModel(), tinyTokenizer().tok, [{ name: 'vqa', items }], { maxNewTokens: 8, sampler });
     expect(records.map((r) => r.images_unseen)).toEqual([1, 1, undefined, undefined]);
     expect(summary.benchmarks[0]).toMatchObject({ items: 4, without_images: 2, correct: 2 });
-    expect(formatEvalTable(summary, 'm', [])).toContain('items answered without (some of) their images (a text-only model sees none, a pretrained VLM only the first): vqa 2/4.');
+    expect(formatEvalTable(summary, 'm', [])).toContain(
+      'items answered without (some of) their images (a text-only model sees none, a pretrained VLM only the first): vqa 2/4.',
+    );
   });
 
   it('summaries count skipped and unfinished items, and skipped ones are wrong', () => {
-    const base = { benchmark: 'b', dataset_name: 'd', hash: '', question: '', options: { A: 'x' }, answer_label: 'A', answer: 'x', prompt: '', prompt_tokens: 1, response: '', extracted: '', pred_letter: null, response_tokens: 0 };
+    const base = {
+      benchmark: 'b',
+      dataset_name: 'd',
+      hash: '',
+      question: '',
+      options: { A: 'x' },
+      answer_label: 'A',
+      answer: 'x',
+      prompt: '',
+      prompt_tokens: 1,
+      response: '',
+      extracted: '',
+      pred_letter: null,
+      response_tokens: 0,
+    };
     const recs: EvalRecord[] = [
       { ...base, dataset_index: 0, correct: true, finished: true },
       { ...base, dataset_index: 1, correct: false, finished: false },
@@ -175,7 +244,8 @@ describe("the paper's rows and the report table", () => {
       ],
       average: { accuracy: 0.5 },
       settings: { n: 1, limit: 4, max_new_tokens: 64, temperature: 1, top_p: 1, batch_size: 8, seed: 0, decoding: 'greedy' },
-      seconds: 1, generated_tokens: 10,
+      seconds: 1,
+      generated_tokens: 10,
     };
     const rows = selectPaperRows(['Qwen2.5-VL-3B', '3B RL(m23k)']);
     const table = formatEvalTable(summary, 'my-model', rows);

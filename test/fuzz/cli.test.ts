@@ -18,8 +18,9 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function thinker(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = execFile(process.execPath, [path.join(root, 'bin/thinker.mjs'), ...args], { cwd: dir, maxBuffer: 1 << 24 },
-      (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }));
+    const child = execFile(process.execPath, [path.join(root, 'bin/thinker.mjs'), ...args], { cwd: dir, maxBuffer: 1 << 24 }, (err, stdout, stderr) =>
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+    );
     if (input !== undefined) child.stdin!.end(input);
   });
 }
@@ -61,9 +62,14 @@ describe('fuzz: through the CLI process', () => {
     const before = snapshot(run);
     writeFileSync(path.join(dir, 'bad.json'), JSON.stringify({ extends: 'synth-micro', eval: { every: -3 } }));
     refusedCleanly(await thinker(['sft', '--config', 'bad.json', '--out', run, '--force']), /^thinker: bad\.json: eval\.every must be >= 0, got -3\n$/);
-    refusedCleanly(await thinker(['grpo', '--config', 'synth-micro', '--model', model, '--set', 'groupSize=1', '--out', run, '--force']),
-      /groupSize must be at least 2: with one response per prompt every advantage/);
-    refusedCleanly(await thinker(['sft', '--config', 'synth-micro', '--set', '__proto__.polluted=1', '--out', run, '--force']), /"__proto__" is not a config key/);
+    refusedCleanly(
+      await thinker(['grpo', '--config', 'synth-micro', '--model', model, '--set', 'groupSize=1', '--out', run, '--force']),
+      /groupSize must be at least 2: with one response per prompt every advantage/,
+    );
+    refusedCleanly(
+      await thinker(['sft', '--config', 'synth-micro', '--set', '__proto__.polluted=1', '--out', run, '--force']),
+      /"__proto__" is not a config key/,
+    );
     expect(snapshot(run)).toEqual(before);
   }, 120_000);
 
@@ -75,8 +81,10 @@ describe('fuzz: through the CLI process', () => {
     bytes.writeBigUInt64LE(bytes.readBigUInt64LE(0) - 1n, 0);
     writeFileSync(f, bytes);
     const before = snapshot(bad);
-    refusedCleanly(await thinker(['generate', '--model', bad, '--prompt-ids', '1,2', '--max-new-tokens', '2', '--greedy']),
-      /short-header\/model\.safetensors: the tensors cover \d+ bytes but the data is \d+ bytes/);
+    refusedCleanly(
+      await thinker(['generate', '--model', bad, '--prompt-ids', '1,2', '--max-new-tokens', '2', '--greedy']),
+      /short-header\/model\.safetensors: the tensors cover \d+ bytes but the data is \d+ bytes/,
+    );
     expect(snapshot(bad)).toEqual(before);
     const nan = path.join(dir, 'nan-weight');
     cpSync(model, nan, { recursive: true });
@@ -84,8 +92,10 @@ describe('fuzz: through the CLI process', () => {
     const t = readSafetensors(new Uint8Array(readFileSync(w)), w);
     t.get('model.norm.weight')!.data[3] = NaN;
     writeFileSync(w, writeSafetensors([...t].map(([name, v]) => ({ name, ...v }))));
-    refusedCleanly(await thinker(['generate', '--model', nan, '--prompt-ids', '1,2', '--max-new-tokens', '2', '--greedy']),
-      /nan-weight\/model\.safetensors: tensor model\.norm\.weight holds NaN \(element 3\)/);
+    refusedCleanly(
+      await thinker(['generate', '--model', nan, '--prompt-ids', '1,2', '--max-new-tokens', '2', '--greedy']),
+      /nan-weight\/model\.safetensors: tensor model\.norm\.weight holds NaN \(element 3\)/,
+    );
   }, 120_000);
 
   it('grader lines: every line answered in order, the bad ones named, exit 1', async () => {
@@ -95,7 +105,10 @@ describe('fuzz: through the CLI process', () => {
     expect(r.stderr).toMatch(/stdin:5: expected a JSON object/);
     expect(r.stderr).toMatch(/stdin:6: "options" must be a non-empty object/);
     expect(r.stderr).toMatch(/thinker: stdin: 3 of 5 lines could not be graded/);
-    const out = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const out = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(out.map((o) => ('error' in o ? `bad ${o.line}` : o.correct))).toEqual([true, 'bad 2', true, 'bad 5', 'bad 6']);
   }, 60_000);
 
@@ -104,6 +117,9 @@ describe('fuzz: through the CLI process', () => {
     refusedCleanly(await thinker(['train', '--data', 'notes.jsonl', '--steps', '1']), /^thinker: notes\.jsonl:2: each line needs a string "text" field\n$/);
     writeFileSync(path.join(dir, 'scan.png'), 'not a png at all');
     const vision = await tinyModel({ dir: path.join(dir, 'vision-model') });
-    refusedCleanly(await thinker(['ask', 'Is it?', '--model', vision.dir, '--image', 'scan.png']), /^thinker: question\[0\] image scan\.png: is not a JPEG or PNG image\n$/);
+    refusedCleanly(
+      await thinker(['ask', 'Is it?', '--model', vision.dir, '--image', 'scan.png']),
+      /^thinker: question\[0\] image scan\.png: is not a JPEG or PNG image\n$/,
+    );
   }, 120_000);
 });

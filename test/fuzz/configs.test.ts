@@ -35,11 +35,23 @@ function badValues(f: FieldSpec, r: FuzzRng): unknown[] {
       if (f.integer) out.push((f.min ?? 0) + 0.5);
       return out;
     }
-    case 'string': return [5, true, null, [], { s: 'x' }, ...(f.oneOf ? [`${r.pick(f.oneOf)}-nope`, f.oneOf[0].toUpperCase() === f.oneOf[0] ? 'nope' : f.oneOf[0].toUpperCase()] : [])];
-    case 'boolean': return ['yes', 1, 0, null, 'true'];
-    case 'record': return [5, 'x', [], null, true, [{ a: 1 }]];
-    case 'object': return [5, 'x', [], true];
-    case 'any': return [];
+    case 'string':
+      return [
+        5,
+        true,
+        null,
+        [],
+        { s: 'x' },
+        ...(f.oneOf ? [`${r.pick(f.oneOf)}-nope`, f.oneOf[0].toUpperCase() === f.oneOf[0] ? 'nope' : f.oneOf[0].toUpperCase()] : []),
+      ];
+    case 'boolean':
+      return ['yes', 1, 0, null, 'true'];
+    case 'record':
+      return [5, 'x', [], null, true, [{ a: 1 }]];
+    case 'object':
+      return [5, 'x', [], true];
+    case 'any':
+      return [];
   }
 }
 
@@ -75,11 +87,18 @@ describe.each(KINDS)('fuzz: $kind config keys', ({ kind, spec, fromFile, set }) 
       const name = r.pick(['nope', `x${r.int(1000)}`, '__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'valueOf', '']);
       const p = at ? `${at}.${name}` : name;
       await f.check({ name: `--set ${p}=1`, run: () => set([`${p}=1`]), names: [`--set ${p}=1`, `"${p}=1"`], bad: true });
-      if (name !== '') await f.check({ name: `run.json ${p}`, run: () => fromFile(JSON.parse(at ? JSON.stringify(nested(at, JSON.parse(`{${JSON.stringify(name)}: 1}`))) : `{${JSON.stringify(name)}: 1}`)), names: [/^run\.json/], bad: true });
+      if (name !== '')
+        await f.check({
+          name: `run.json ${p}`,
+          run: () => fromFile(JSON.parse(at ? JSON.stringify(nested(at, JSON.parse(`{${JSON.stringify(name)}: 1}`))) : `{${JSON.stringify(name)}: 1}`)),
+          names: [/^run\.json/],
+          bad: true,
+        });
       const line = r.pick(['lr', '=1', '.=1', 'eval..every=1', ' =2', 'eval.every', 'seed=']);
       await f.check({ name: `--set ${JSON.stringify(line)}`, run: () => set([line]), names: [`--set`], bad: true });
     }
-    for (const v of [5, 'x', [], null, true, [{}]]) await f.check({ name: `config ${JSON.stringify(v)}`, run: () => fromFile(v), names: [/run\.json|--config/], bad: true });
+    for (const v of [5, 'x', [], null, true, [{}]])
+      await f.check({ name: `config ${JSON.stringify(v)}`, run: () => fromFile(v), names: [/run\.json|--config/], bad: true });
     expect(({} as Record<string, unknown>).nope).toBeUndefined();
     f.report(400);
   });
@@ -88,7 +107,14 @@ describe.each(KINDS)('fuzz: $kind config keys', ({ kind, spec, fromFile, set }) 
 describe('fuzz: bad configs aimed at a good run with --force', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'thinker-fuzz-configs-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  const noGpu = new Proxy({}, { get: (_t, k) => { throw new Error(`the GPU was touched (${String(k)})`); } }) as Gpu;
+  const noGpu = new Proxy(
+    {},
+    {
+      get: (_t, k) => {
+        throw new Error(`the GPU was touched (${String(k)})`);
+      },
+    },
+  ) as Gpu;
 
   it('are refused before the old run is cleared; the folder stays byte for byte', async () => {
     const f = new Fuzz('commands');
@@ -96,8 +122,11 @@ describe('fuzz: bad configs aimed at a good run with --force', () => {
     const run = path.join(dir, 'good-run');
     mkdirSync(path.join(run, 'checkpoint-3'), { recursive: true });
     const files: Record<string, string> = {
-      'run.json': '{"name":"good-run","kind":"sft","status":"completed"}', 'metrics.jsonl': '{"step":3,"loss":0.5}\n',
-      'checkpoint-3/config.json': '{}', 'checkpoint-3/.complete': '{}', 'notes.txt': 'keep me',
+      'run.json': '{"name":"good-run","kind":"sft","status":"completed"}',
+      'metrics.jsonl': '{"step":3,"loss":0.5}\n',
+      'checkpoint-3/config.json': '{}',
+      'checkpoint-3/.complete': '{}',
+      'notes.txt': 'keep me',
     };
     for (const [k, v] of Object.entries(files)) writeFileSync(path.join(run, k), v);
     const sftPaths = paths(SFT_SPEC).filter(([, fl]) => fl.type !== 'object');
@@ -111,14 +140,25 @@ describe('fuzz: bad configs aimed at a good run with --force', () => {
       writeFileSync(file, text);
       const o = { config: file, out: run, force: true, quiet: true };
       await f.check({
-        name: `${grpo ? 'grpo' : 'sft'} --config {${p}: ${JSON.stringify(v)}}`, bad: true, names: [file],
-        run: () => (grpo ? runGrpoCommand({ ...o, model: path.join(dir, 'model') }, { gpu: noGpu, handleSignals: false })
-          : runSftCommand(o, { gpu: noGpu, handleSignals: false })),
+        name: `${grpo ? 'grpo' : 'sft'} --config {${p}: ${JSON.stringify(v)}}`,
+        bad: true,
+        names: [file],
+        run: () =>
+          grpo
+            ? runGrpoCommand({ ...o, model: path.join(dir, 'model') }, { gpu: noGpu, handleSignals: false })
+            : runSftCommand(o, { gpu: noGpu, handleSignals: false }),
       });
       await f.check({
-        name: `${grpo ? 'grpo' : 'sft'} --set ${p}=${JSON.stringify(v)}`, bad: true, names: [p],
-        run: () => (grpo ? runGrpoCommand({ config: 'synth-micro', model: path.join(dir, 'model'), out: run, force: true, set: [`${p}=${JSON.stringify(v)}`] }, { gpu: noGpu, handleSignals: false })
-          : runSftCommand({ config: 'synth-micro', out: run, force: true, set: [`${p}=${JSON.stringify(v)}`] }, { gpu: noGpu, handleSignals: false })),
+        name: `${grpo ? 'grpo' : 'sft'} --set ${p}=${JSON.stringify(v)}`,
+        bad: true,
+        names: [p],
+        run: () =>
+          grpo
+            ? runGrpoCommand(
+                { config: 'synth-micro', model: path.join(dir, 'model'), out: run, force: true, set: [`${p}=${JSON.stringify(v)}`] },
+                { gpu: noGpu, handleSignals: false },
+              )
+            : runSftCommand({ config: 'synth-micro', out: run, force: true, set: [`${p}=${JSON.stringify(v)}`] }, { gpu: noGpu, handleSignals: false }),
       });
     }
     for (const [k, v] of Object.entries(files)) expect(readFileSync(path.join(run, k), 'utf8'), k).toBe(v);

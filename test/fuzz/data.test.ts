@@ -52,13 +52,21 @@ describe('fuzz: recipe JSONL rows', () => {
       lines.splice(at, 0, bad);
       const src = new MemoryFiles('ds', { 'items.jsonl': `${lines.join('\n')}\n`, 'img/a.png': png });
       const where = `items.jsonl:${at + 1}`;
-      await f.check({ name: `${what} at line ${at + 1}: ${bad.slice(0, 60)}`, run: () => loadRecipeJsonl(src, 'items.jsonl', { onBad: 'stop' }), names: [`${where}:`], bad: true });
       await f.check({
-        name: `lenient, ${what} at line ${at + 1}`, bad: false, names: [where],
+        name: `${what} at line ${at + 1}: ${bad.slice(0, 60)}`,
+        run: () => loadRecipeJsonl(src, 'items.jsonl', { onBad: 'stop' }),
+        names: [`${where}:`],
+        bad: true,
+      });
+      await f.check({
+        name: `lenient, ${what} at line ${at + 1}`,
+        bad: false,
+        names: [where],
         run: async () => {
           const res = await loadRecipeJsonl(src, 'items.jsonl', { onBad: 'skip' });
           const dropped = res.report.dropped.map((d) => d.where);
-          if (res.items.length !== n || dropped.join() !== where) throw new Error(`kept ${res.items.length} of ${n} good rows, dropped ${dropped.join(', ')} instead of ${where}`);
+          if (res.items.length !== n || dropped.join() !== where)
+            throw new Error(`kept ${res.items.length} of ${n} good rows, dropped ${dropped.join(', ')} instead of ${where}`);
         },
       });
     }
@@ -88,18 +96,28 @@ describe('fuzz: CSV and JSONL through a column mapping', () => {
       rows.splice(at, 0, bad);
       const src = new MemoryFiles('ds', { 'd.csv': ['q,opts,label', ...rows].join('\n') + '\n' });
       await f.check({
-        name: `csv ${what} at record ${at + 1}`, bad: true, names: [`d.csv:${at + 2}`],
+        name: `csv ${what} at record ${at + 1}`,
+        bad: true,
+        names: [`d.csv:${at + 2}`],
         run: () => loadGeneric(src, { file: 'd.csv', columns, datasetName: 'fz', onBad: 'stop' }),
       });
       // A quote left open runs to the end of the file (any later quote would close it).
-      const unclosed = new MemoryFiles('ds', { 'd.csv': ['q,opts,label', ...Array.from({ length: at }, (_, k) => goodCsv(k)), '"never closed,x,y\nmore'].join('\n') });
+      const unclosed = new MemoryFiles('ds', {
+        'd.csv': ['q,opts,label', ...Array.from({ length: at }, (_, k) => goodCsv(k)), '"never closed,x,y\nmore'].join('\n'),
+      });
       await f.check({
-        name: `csv quote opened at line ${at + 2}`, bad: true, names: [`ds/d.csv:${at + 2}`],
+        name: `csv quote opened at line ${at + 2}`,
+        bad: true,
+        names: [`ds/d.csv:${at + 2}`],
         run: () => loadGeneric(unclosed, { file: 'd.csv', columns, datasetName: 'fz', onBad: 'stop' }),
       });
-      const jsonl = new MemoryFiles('ds', { 'd.jsonl': [...Array.from({ length: n }, (_, k) => JSON.stringify({ q: `Is ${k}?`, opts: { A: 'y', B: 'n' }, label: 'A' })), '{"q": "Is'].join('\n') });
+      const jsonl = new MemoryFiles('ds', {
+        'd.jsonl': [...Array.from({ length: n }, (_, k) => JSON.stringify({ q: `Is ${k}?`, opts: { A: 'y', B: 'n' }, label: 'A' })), '{"q": "Is'].join('\n'),
+      });
       await f.check({
-        name: 'jsonl with a torn last line', bad: true, names: [`d.jsonl:${n + 1}`],
+        name: 'jsonl with a torn last line',
+        bad: true,
+        names: [`d.jsonl:${n + 1}`],
         run: () => loadGeneric(jsonl, { file: 'd.jsonl', columns, datasetName: 'fz', onBad: 'stop' }),
       });
       const soup = Array.from({ length: r.int(60) }, () => r.pick(['a', ',', '"', '\n', '\r', '""', ' ', '\t'])).join('');
@@ -113,7 +131,8 @@ describe('fuzz: grader lines', () => {
   it('bad lines name their line number, good odd ones are graded, a batch stays aligned', async () => {
     const f = new Fuzz('grader lines');
     const r = fuzzRng(808);
-    const line = (o: Record<string, unknown>) => JSON.stringify({ response: '<think>x</think><answer>A</answer>', options: { A: 'Yes', B: 'No' }, answer_label: 'A', answer: 'Yes', ...o });
+    const line = (o: Record<string, unknown>) =>
+      JSON.stringify({ response: '<think>x</think><answer>A</answer>', options: { A: 'Yes', B: 'No' }, answer_label: 'A', answer: 'Yes', ...o });
     const bads: (() => string)[] = [
       () => line({}).slice(0, r.range(1, 30)),
       () => JSON.stringify(r.pick([5, 'x', [1], null, true])),
@@ -123,9 +142,18 @@ describe('fuzz: grader lines', () => {
       () => line({ answer_label: r.pick(['C', 5, null, '', 'a']) }),
       () => line({ answer: r.pick([5, [], { x: 1 }]) }),
     ];
-    const odd = () => line({
-      response: r.pick(['', '<answer></answer>', '<think><think></think>', 'A'.repeat(r.int(5000)), '\u0000\uffff<answer>B</answer>', '<answer>A</answer>'.repeat(50), '🙂 B']),
-    });
+    const odd = () =>
+      line({
+        response: r.pick([
+          '',
+          '<answer></answer>',
+          '<think><think></think>',
+          'A'.repeat(r.int(5000)),
+          '\u0000\uffff<answer>B</answer>',
+          '<answer>A</answer>'.repeat(50),
+          '🙂 B',
+        ]),
+      });
     for (let i = 0; i < 150; i++) {
       const n = r.range(1, 999);
       const bad = r.pick(bads)();
@@ -134,12 +162,19 @@ describe('fuzz: grader lines', () => {
       await f.check({ name: `odd line ${ok.slice(0, 60)}`, run: () => gradeLine(ok, n), names: [`stdin:${n}`], bad: false });
       const batch = Array.from({ length: r.range(1, 6) }, () => (r.next() < 0.5 ? r.pick(bads)() : odd()));
       await f.check({
-        name: `batch of ${batch.length}`, bad: false, names: ['stdin'],
+        name: `batch of ${batch.length}`,
+        bad: false,
+        names: ['stdin'],
         run: async () => {
           const out: string[] = [];
-          const { graded, bad: nBad } = await runGrade(['', ...batch], (s) => out.push(s), () => undefined);
+          const { graded, bad: nBad } = await runGrade(
+            ['', ...batch],
+            (s) => out.push(s),
+            () => undefined,
+          );
           const errors = out.filter((o) => 'error' in JSON.parse(o)).length;
-          if (out.length !== batch.length || graded + nBad !== batch.length || errors !== nBad) throw new Error(`${out.length} outputs for ${batch.length} lines (${nBad} bad, ${errors} error rows)`);
+          if (out.length !== batch.length || graded + nBad !== batch.length || errors !== nBad)
+            throw new Error(`${out.length} outputs for ${batch.length} lines (${nBad} bad, ${errors} error rows)`);
         },
       });
     }

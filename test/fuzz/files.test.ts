@@ -68,9 +68,19 @@ describe('fuzz: safetensors', () => {
       const cut = r.int(g.bytes.length);
       await f.check({ name: `truncated to ${cut} of ${g.bytes.length}`, run: () => readSafetensors(g.bytes.subarray(0, cut), FILE), names: [FILE], bad: true });
       const extra = r.range(1, 40);
-      await f.check({ name: `${extra} bytes appended`, run: () => readSafetensors(new Uint8Array([...g.bytes, ...r.bytes(extra)]), FILE), names: [FILE], bad: true });
+      await f.check({
+        name: `${extra} bytes appended`,
+        run: () => readSafetensors(new Uint8Array([...g.bytes, ...r.bytes(extra)]), FILE),
+        names: [FILE],
+        bad: true,
+      });
       const delta = r.pick([-1, 1]) * r.range(1, 24);
-      await f.check({ name: `header length ${delta > 0 ? '+' : ''}${delta}`, run: () => readSafetensors(assemble(g.header, g.data, delta), FILE), names: [FILE], bad: true });
+      await f.check({
+        name: `header length ${delta > 0 ? '+' : ''}${delta}`,
+        run: () => readSafetensors(assemble(g.header, g.data, delta), FILE),
+        names: [FILE],
+        bad: true,
+      });
       const [what, mutate] = r.pick(BAD_ENTRY);
       const names = Object.keys(g.header).filter((k) => k !== '__metadata__');
       const victim = r.pick(names);
@@ -78,14 +88,23 @@ describe('fuzz: safetensors', () => {
       const h = { ...g.header, [victim]: mutate(g.header[victim], off[1] - off[0]) };
       await f.check({ name: `tensor ${victim}: ${what}`, run: () => readSafetensors(assemble(h, g.data), FILE), names: [FILE], bad: true });
       const other = r.pick([
-        ['header array', [1, 2]], ['header number', 7], ['header string', 'x'], ['header null', null],
-        ['metadata number', { ...g.header, __metadata__: 5 }], ['metadata value number', { ...g.header, __metadata__: { format: 1 } }],
+        ['header array', [1, 2]],
+        ['header number', 7],
+        ['header string', 'x'],
+        ['header null', null],
+        ['metadata number', { ...g.header, __metadata__: 5 }],
+        ['metadata value number', { ...g.header, __metadata__: { format: 1 } }],
         ['extra overlapping tensor', { ...g.header, dup: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } }],
         ['extra tensor past the data', { ...g.header, tail: { dtype: 'U8', shape: [2], data_offsets: [g.data.length, g.data.length + 2] } }],
       ] as [string, unknown][]);
       await f.check({ name: other[0], run: () => readSafetensors(assemble(other[1], g.data), FILE), names: [FILE], bad: true });
       // These may still be valid files (a renamed tensor, other weights): a result or an InputError.
-      await f.check({ name: 'header bytes flipped', run: () => readSafetensors(r.flip(g.bytes, r.range(1, 4), 8, 8 + g.len), FILE), names: [FILE], bad: false });
+      await f.check({
+        name: 'header bytes flipped',
+        run: () => readSafetensors(r.flip(g.bytes, r.range(1, 4), 8, 8 + g.len), FILE),
+        names: [FILE],
+        bad: false,
+      });
       await f.check({ name: 'data bytes flipped', run: () => readSafetensors(r.flip(g.bytes, r.range(1, 8), 8 + g.len), FILE), names: [FILE], bad: false });
       await f.check({ name: 'random bytes', run: () => readSafetensors(r.bytes(r.int(64)), FILE), names: [FILE], bad: false });
     }
@@ -95,9 +114,24 @@ describe('fuzz: safetensors', () => {
 
 const SMALL: ModelConfig = {
   text: {
-    architecture: 'llama', vocabSize: 37, hiddenSize: 12, intermediateSize: 20, numLayers: 2, numHeads: 3, numKvHeads: 1,
-    headDim: 4, rmsNormEps: 1e-5, ropeTheta: 10000, maxPositionEmbeddings: 64, tieWordEmbeddings: false,
-    qkvBias: false, oBias: false, mlpBias: false, bosTokenId: 1, eosTokenId: [2], padTokenId: 0,
+    architecture: 'llama',
+    vocabSize: 37,
+    hiddenSize: 12,
+    intermediateSize: 20,
+    numLayers: 2,
+    numHeads: 3,
+    numKvHeads: 1,
+    headDim: 4,
+    rmsNormEps: 1e-5,
+    ropeTheta: 10000,
+    maxPositionEmbeddings: 64,
+    tieWordEmbeddings: false,
+    qkvBias: false,
+    oBias: false,
+    mlpBias: false,
+    bosTokenId: 1,
+    eosTokenId: [2],
+    padTokenId: 0,
   },
   vision: { imageSize: 8, patchSize: 4, channels: 1, hiddenSize: 6, intermediateSize: 10, numLayers: 1, numHeads: 2, rmsNormEps: 1e-5 },
   imageTokenId: 36,
@@ -144,8 +178,12 @@ describe('fuzz: model folders', () => {
 
       m = copy();
       const index = r.pick([
-        { weight_map: 5 }, { weight_map: { 'model.norm.weight': 'gone.safetensors' } }, { weight_map: { 'model.norm.weight': 7 } },
-        [1], { metadata: {} }, { weight_map: { 'model.norm.weight': 'model.safetensors', 'vision.norm.weight': 'model.safetensors' } },
+        { weight_map: 5 },
+        { weight_map: { 'model.norm.weight': 'gone.safetensors' } },
+        { weight_map: { 'model.norm.weight': 7 } },
+        [1],
+        { metadata: {} },
+        { weight_map: { 'model.norm.weight': 'model.safetensors', 'vision.norm.weight': 'model.safetensors' } },
       ]);
       await m.write('model.safetensors.index.json', enc(index));
       await f.check({ name: `index ${JSON.stringify(index)}`, run: () => loadHfFolder(m), names: ['fz/'], bad: true });
@@ -174,16 +212,30 @@ const BAD_VALUES: Record<string, unknown[]> = {
   hidden_act: ['gelu', 'relu', 5],
   model_type: ['mamba', 5, 'gemma'],
   architectures: ['LlamaForCausalLM', [5], ['MambaForCausalLM'], ['LlamaForSequenceClassification']],
-  rope_scaling: [5, 'linear', { rope_type: 'yarn', factor: 2 }, { rope_type: 'linear' }, { rope_type: 'llama3', factor: 8 },
-    { rope_type: 'llama3', factor: 8, low_freq_factor: 4, high_freq_factor: 1, original_max_position_embeddings: 8192 }, { full: { rope_type: 'default' } }],
+  rope_scaling: [
+    5,
+    'linear',
+    { rope_type: 'yarn', factor: 2 },
+    { rope_type: 'linear' },
+    { rope_type: 'llama3', factor: 8 },
+    { rope_type: 'llama3', factor: 8, low_freq_factor: 4, high_freq_factor: 1, original_max_position_embeddings: 8192 },
+    { full: { rope_type: 'default' } },
+  ],
   partial_rotary_factor: [0.5, 0, -1],
   bos_token_id: [-1, 37, 1e9, 'one', 1.5],
   eos_token_id: [-2, 37, ['x'], [1, 99], 'end'],
   // -1 is how early Llama conversions said "no padding token".
   pad_token_id: [-2, 40, 'pad'],
-  thinker: [5, 'vision', { vision: 5 }, { vision: { ...(HF.thinker as { vision: object }).vision, image_size: 9 } },
-    { vision: { ...(HF.thinker as { vision: object }).vision, num_heads: 4 } }, { vision: { ...(HF.thinker as { vision: object }).vision, image_size: 1e9 } },
-    { ...(HF.thinker as object), image_token_id: 99 }, { ...(HF.thinker as object), image_token_id: -1 }],
+  thinker: [
+    5,
+    'vision',
+    { vision: 5 },
+    { vision: { ...(HF.thinker as { vision: object }).vision, image_size: 9 } },
+    { vision: { ...(HF.thinker as { vision: object }).vision, num_heads: 4 } },
+    { vision: { ...(HF.thinker as { vision: object }).vision, image_size: 1e9 } },
+    { ...(HF.thinker as object), image_token_id: 99 },
+    { ...(HF.thinker as object), image_token_id: -1 },
+  ],
 };
 
 describe('fuzz: config.json', () => {
@@ -192,19 +244,26 @@ describe('fuzz: config.json', () => {
     const r = fuzzRng(303);
     const where = 'fz/config.json';
     for (const [key, values] of Object.entries(BAD_VALUES)) {
-      for (const v of values) await f.check({ name: `${key}: ${JSON.stringify(v)}`, run: () => configFromHfJson({ ...HF, [key]: v }, where), names: [where], bad: true });
+      for (const v of values)
+        await f.check({ name: `${key}: ${JSON.stringify(v)}`, run: () => configFromHfJson({ ...HF, [key]: v }, where), names: [where], bad: true });
     }
     const keys = Object.keys(BAD_VALUES);
     for (let i = 0; i < 150; i++) {
       const json: Record<string, unknown> = { ...HF };
       const picked = Array.from({ length: r.range(2, 4) }, () => r.pick(keys));
       for (const k of picked) json[k] = r.pick(BAD_VALUES[k]);
-      await f.check({ name: `${picked.map((k) => `${k}=${JSON.stringify(json[k])}`).join(', ')}`, run: () => configFromHfJson(json, where), names: [where], bad: true });
+      await f.check({
+        name: `${picked.map((k) => `${k}=${JSON.stringify(json[k])}`).join(', ')}`,
+        run: () => configFromHfJson(json, where),
+        names: [where],
+        bad: true,
+      });
       const missing = r.pick(['vocab_size', 'hidden_size', 'intermediate_size', 'num_hidden_layers', 'num_attention_heads']);
       const { [missing]: _gone, ...rest } = HF;
       await f.check({ name: `without ${missing}`, run: () => configFromHfJson(rest, where), names: [where], bad: true });
     }
-    for (const v of [null, 5, 'config', [HF], true]) await f.check({ name: `config ${JSON.stringify(v)?.slice(0, 20)}`, run: () => configFromHfJson(v, where), names: [where], bad: true });
+    for (const v of [null, 5, 'config', [HF], true])
+      await f.check({ name: `config ${JSON.stringify(v)?.slice(0, 20)}`, run: () => configFromHfJson(v, where), names: [where], bad: true });
     f.report(400);
   });
 });
@@ -216,14 +275,18 @@ describe('fuzz: tokenizer.json', () => {
     // The library warns on parts it skips ("Unknown pattern type"); the verdict is what it returns or throws.
     const quiet = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
     const bpe = trainByteLevelBpe('the lung shows a nodule; no effusion. Is the heart enlarged? Yes or no.'.repeat(4), {
-      vocabSize: 300, specialTokens: [...LAB_SPECIAL_TOKENS], eosToken: '<|im_end|>',
+      vocabSize: 300,
+      specialTokens: [...LAB_SPECIAL_TOKENS],
+      eosToken: '<|im_end|>',
     });
     const tj = bpe.tokenizerJson as Record<string, unknown> & { model: Record<string, unknown> & { vocab: Record<string, number> } };
     const tokens = Object.keys(tj.model.vocab);
-    const folder = (json: unknown, config: unknown = bpe.tokenizerConfig, extra: Record<string, unknown> = {}) => new MemoryFiles('tk', {
-      'tokenizer.json': typeof json === 'string' ? json : JSON.stringify(json), 'tokenizer_config.json': JSON.stringify(config),
-      ...Object.fromEntries(Object.entries(extra).map(([k, v]) => [k, JSON.stringify(v)])),
-    });
+    const folder = (json: unknown, config: unknown = bpe.tokenizerConfig, extra: Record<string, unknown> = {}) =>
+      new MemoryFiles('tk', {
+        'tokenizer.json': typeof json === 'string' ? json : JSON.stringify(json),
+        'tokenizer_config.json': JSON.stringify(config),
+        ...Object.fromEntries(Object.entries(extra).map(([k, v]) => [k, JSON.stringify(v)])),
+      });
     // Loading and then using it: a library failure on first use must not escape either.
     const use = async (m: MemoryFiles) => {
       const tok = await loadTokenizer(m);
@@ -234,7 +297,11 @@ describe('fuzz: tokenizer.json', () => {
       const token = r.pick(tokens);
       const bad: [string, () => MemoryFiles, string][] = [
         ['model.type', () => folder({ ...tj, model: { ...tj.model, type: r.pick(['Nope', 'WordLevel', 5, '', 'bpe']) } }), 'tk/tokenizer.json'],
-        ['vocab id', () => folder({ ...tj, model: { ...tj.model, vocab: { ...tj.model.vocab, [token]: r.pick([-1, 1e12, 2.5, '3', null, 2 ** 22]) } } }), 'tk/tokenizer.json'],
+        [
+          'vocab id',
+          () => folder({ ...tj, model: { ...tj.model, vocab: { ...tj.model.vocab, [token]: r.pick([-1, 1e12, 2.5, '3', null, 2 ** 22]) } } }),
+          'tk/tokenizer.json',
+        ],
         ['vocab kind', () => folder({ ...tj, model: { ...tj.model, vocab: r.pick([5, 'x', [1, 2], true]) } }), 'tk/tokenizer.json'],
         ['model kind', () => folder({ ...tj, model: r.pick([5, 'BPE', null, [tj.model]]) }), 'tk/tokenizer.json'],
         ['added token', () => folder({ ...tj, added_tokens: [{ id: r.pick([-1, 1e12, 'x', 1.5]), content: '<x>', special: true }] }), 'tk/tokenizer.json'],
@@ -242,16 +309,34 @@ describe('fuzz: tokenizer.json', () => {
         ['truncated', () => folder(text.slice(0, r.int(text.length - 1))), 'tk/tokenizer.json'],
         ['not an object', () => folder(r.pick(['[]', '5', '"x"', 'null'])), 'tk/tokenizer.json'],
         ['eos not in vocab', () => folder(tj, { ...bpe.tokenizerConfig, eos_token: r.pick(['<eos>', 'zzzzq', '<|nope|>']) }), 'tk/tokenizer_config.json'],
-        ['generation eos', () => folder(tj, bpe.tokenizerConfig, { 'generation_config.json': { eos_token_id: r.pick(['x', -1, [1, 'y'], 2.5]) } }), 'tk/generation_config.json'],
+        [
+          'generation eos',
+          () => folder(tj, bpe.tokenizerConfig, { 'generation_config.json': { eos_token_id: r.pick(['x', -1, [1, 'y'], 2.5]) } }),
+          'tk/generation_config.json',
+        ],
         ['unigram vocab', () => folder({ ...tj, model: { type: 'Unigram', vocab: r.pick([[['a', 'x']], [5], [['a']], 'x']) } }), 'tk/tokenizer.json'],
       ];
       for (const [what, make, where] of bad) await f.check({ name: `${what} (${i})`, run: () => use(make()), names: [where], bad: true });
       // Parts the library interprets: anything may come of junk there, but only a result or an InputError.
       const part = r.pick(['normalizer', 'pre_tokenizer', 'post_processor', 'decoder']);
-      const junk = r.pick([5, 'x', [], { type: 'Nope' }, { type: 'Sequence', pretokenizers: 5 }, { type: 'Replace' }, { type: 'ByteLevel', add_prefix_space: 'x' }, { type: 'TemplateProcessing', single: 5 }]);
+      const junk = r.pick([
+        5,
+        'x',
+        [],
+        { type: 'Nope' },
+        { type: 'Sequence', pretokenizers: 5 },
+        { type: 'Replace' },
+        { type: 'ByteLevel', add_prefix_space: 'x' },
+        { type: 'TemplateProcessing', single: 5 },
+      ]);
       await f.check({ name: `${part}: ${JSON.stringify(junk)}`, run: () => use(folder({ ...tj, [part]: junk })), names: ['tk/tokenizer.json'], bad: false });
       const merges = r.pick([5, 'x', [5], [['a']], ['a b c d'], [[1, 2]]]);
-      await f.check({ name: `merges ${JSON.stringify(merges)}`, run: () => use(folder({ ...tj, model: { ...tj.model, merges } })), names: ['tk/tokenizer.json'], bad: false });
+      await f.check({
+        name: `merges ${JSON.stringify(merges)}`,
+        run: () => use(folder({ ...tj, model: { ...tj.model, merges } })),
+        names: ['tk/tokenizer.json'],
+        bad: false,
+      });
     }
     quiet.mockRestore();
     f.report(80 * 11);
@@ -264,23 +349,54 @@ describe('fuzz: images', () => {
     const r = fuzzRng(505);
     const opts = { width: 8, height: 8, channels: 1 as const };
     for (let i = 0; i < 60; i++) {
-      const w = r.range(1, 24), h = r.range(1, 24);
+      const w = r.range(1, 24),
+        h = r.range(1, 24);
       const rgba = r.bytes(w * h * 4);
       const png = pngFile(w, h, rgba);
       const jpg = new Uint8Array(jpeg.encode({ width: w, height: h, data: rgba }, 90).data);
-      await f.check({ name: `png ${w}x${h} truncated`, run: () => decodeImage(png.subarray(0, r.range(8, png.length - 13)), opts, 'fz/a.png'), names: ['fz/a.png'], bad: true });
-      await f.check({ name: `jpeg ${w}x${h} truncated`, run: () => decodeImage(jpg.subarray(0, r.range(3, jpg.length - 3)), opts, 'fz/a.jpg'), names: ['fz/a.jpg'], bad: false });
+      await f.check({
+        name: `png ${w}x${h} truncated`,
+        run: () => decodeImage(png.subarray(0, r.range(8, png.length - 13)), opts, 'fz/a.png'),
+        names: ['fz/a.png'],
+        bad: true,
+      });
+      await f.check({
+        name: `jpeg ${w}x${h} truncated`,
+        run: () => decodeImage(jpg.subarray(0, r.range(3, jpg.length - 3)), opts, 'fz/a.jpg'),
+        names: ['fz/a.jpg'],
+        bad: false,
+      });
       const huge = Buffer.from(png);
-      const [hw, hh] = r.pick([[30000, 30000], [1 << 30, 2], [100000, 1000], [8000, 7000]]);
+      const [hw, hh] = r.pick([
+        [30000, 30000],
+        [1 << 30, 2],
+        [100000, 1000],
+        [8000, 7000],
+      ]);
       huge.writeUInt32BE(hw, 16);
       huge.writeUInt32BE(hh, 20);
       huge.writeUInt32BE(crc32(huge.subarray(12, 29)), 29);
       await f.check({ name: `png claiming ${hw}x${hh}`, run: () => decodeImage(new Uint8Array(huge), opts, 'fz/big.png'), names: ['fz/big.png'], bad: true });
       await f.check({ name: 'not an image', run: () => decodeImage(r.bytes(r.int(64)), opts, 'fz/x.png'), names: ['fz/x.png'], bad: true });
       // Flipped bytes may still decode (JPEG has no checksum): a picture or an InputError.
-      await f.check({ name: `png ${w}x${h} flipped`, run: () => decodeImage(r.flip(png, r.range(1, 6), 8), opts, 'fz/a.png'), names: ['fz/a.png'], bad: false });
-      await f.check({ name: `jpeg ${w}x${h} flipped`, run: () => decodeImage(r.flip(jpg, r.range(1, 6), 3), opts, 'fz/a.jpg'), names: ['fz/a.jpg'], bad: false });
-      await f.check({ name: 'png magic, random body', run: () => decodeImage(new Uint8Array([...png.subarray(0, 8), ...r.bytes(r.int(80))]), opts, 'fz/r.png'), names: ['fz/r.png'], bad: true });
+      await f.check({
+        name: `png ${w}x${h} flipped`,
+        run: () => decodeImage(r.flip(png, r.range(1, 6), 8), opts, 'fz/a.png'),
+        names: ['fz/a.png'],
+        bad: false,
+      });
+      await f.check({
+        name: `jpeg ${w}x${h} flipped`,
+        run: () => decodeImage(r.flip(jpg, r.range(1, 6), 3), opts, 'fz/a.jpg'),
+        names: ['fz/a.jpg'],
+        bad: false,
+      });
+      await f.check({
+        name: 'png magic, random body',
+        run: () => decodeImage(new Uint8Array([...png.subarray(0, 8), ...r.bytes(r.int(80))]), opts, 'fz/r.png'),
+        names: ['fz/r.png'],
+        bad: true,
+      });
     }
     f.report(60 * 4);
   });

@@ -54,7 +54,9 @@ export class Fuzz {
     const t0 = performance.now();
     let err: unknown = null;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Hang()), HANG_MS); });
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Hang()), HANG_MS);
+    });
     try {
       await Promise.race([Promise.resolve().then(c.run), timeout]);
     } catch (e) {
@@ -63,7 +65,9 @@ export class Fuzz {
       clearTimeout(timer);
     }
     const ms = performance.now() - t0;
-    const fail = (why: string) => { this.findings.push(`${c.name}: ${why}`); };
+    const fail = (why: string) => {
+      this.findings.push(`${c.name}: ${why}`);
+    };
     if (err instanceof Hang || ms > HANG_MS) return fail(`no answer within ${HANG_MS} ms (took ${ms.toFixed(0)} ms)`);
     if (err === null) {
       this.accepted++;

@@ -65,8 +65,15 @@ export function compare(got: ArrayLike<number>, want: ArrayLike<number>, atol = 
   let at = -1;
   for (let i = 0; i < want.length; i++) {
     const err = Math.abs(got[i] - want[i]) / (atol + rtol * Math.abs(want[i]));
-    if (!(err <= worst)) { worst = err; at = i; }
-    if (Number.isNaN(got[i])) { worst = Infinity; at = i; break; }
+    if (!(err <= worst)) {
+      worst = err;
+      at = i;
+    }
+    if (Number.isNaN(got[i])) {
+      worst = Infinity;
+      at = i;
+      break;
+    }
   }
   return { ok: worst <= 1, worst, msg: at < 0 ? 'equal' : `worst at ${at}: got ${got[at]}, want ${want[at]}` };
 }
@@ -74,12 +81,22 @@ export function compare(got: ArrayLike<number>, want: ArrayLike<number>, atol = 
 /** Allocate tensors in a fresh arena, upload the given data, and hand back a stream to record into. */
 export async function setup(entries: (ArenaEntry & { data?: Float32Array | Uint32Array | Int32Array })[]) {
   const gpu = await testGpu();
-  const arena = new Arena(gpu, 'test', entries.map(({ name, shape, dtype }) => ({ name, shape, dtype })));
+  const arena = new Arena(
+    gpu,
+    'test',
+    entries.map(({ name, shape, dtype }) => ({ name, shape, dtype })),
+  );
   for (const e of entries) if (e.data) upload(gpu, arena.get(e.name), e.data);
   const s = new CommandStream(gpu, 'test');
   const t = (n: string): Tensor => arena.get(n);
-  const read = async (n: string) => { await s.sync(); return download(gpu, arena.get(n)); };
-  const done = () => { s.destroy(); arena.release(); };
+  const read = async (n: string) => {
+    await s.sync();
+    return download(gpu, arena.get(n));
+  };
+  const done = () => {
+    s.destroy();
+    arena.release();
+  };
   return { gpu, arena, s, t, read, done };
 }
 

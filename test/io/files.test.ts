@@ -11,7 +11,11 @@ const text = (b: Uint8Array) => new TextDecoder().decode(b);
 
 async function expectInputError(p: Promise<unknown>, where: string, msg: RegExp) {
   let err: unknown;
-  try { await p; } catch (e) { err = e; }
+  try {
+    await p;
+  } catch (e) {
+    err = e;
+  }
   expect(err, 'expected an InputError').toBeInstanceOf(InputError);
   expect((err as InputError).where).toBe(where);
   expect((err as Error).message).toMatch(msg);
@@ -62,8 +66,12 @@ describe('MemoryFiles', () => {
 
 describe('Node directory source and sink', () => {
   let dir = '';
-  beforeEach(async () => { dir = await mkdtemp(join(tmpdir(), 'thinker-files-')); });
-  afterEach(async () => { await rm(dir, { recursive: true, force: true }); });
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'thinker-files-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
 
   it('behaves as a folder', async () => {
     await exercise(nodeDirSource(dir), nodeDirSink(dir), dir);
@@ -96,19 +104,28 @@ class FakeFile {
   readonly kind = 'file';
   data = new Uint8Array(0);
   constructor(readonly name: string) {}
-  async getFile() { return new Blob([this.data.slice()]); }
+  async getFile() {
+    return new Blob([this.data.slice()]);
+  }
   async createWritable() {
     const chunks: Uint8Array[] = [];
     return {
-      write: async (d: Uint8Array) => { chunks.push(d.slice()); },
+      write: async (d: Uint8Array) => {
+        chunks.push(d.slice());
+      },
       close: async () => {
         const n = chunks.reduce((a, c) => a + c.length, 0);
         const out = new Uint8Array(n);
         let o = 0;
-        for (const c of chunks) { out.set(c, o); o += c.length; }
+        for (const c of chunks) {
+          out.set(c, o);
+          o += c.length;
+        }
         this.data = out;
       },
-      abort: async () => { chunks.length = 0; },
+      abort: async () => {
+        chunks.length = 0;
+      },
     };
   }
 }
@@ -135,7 +152,9 @@ class FakeDir {
     if (c.kind !== 'file') throw domError('TypeMismatchError');
     return c;
   }
-  async *entries() { yield* this.children.entries(); }
+  async *entries() {
+    yield* this.children.entries();
+  }
 }
 
 describe('browser directory-handle source and sink', () => {

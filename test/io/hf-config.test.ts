@@ -5,20 +5,30 @@ import { PRESETS, paramSpecs, type ModelConfig } from '../../src/model/config';
 import { MemoryFiles, readJson } from '../../src/io/files';
 import { readSafetensors, writeSafetensors } from '../../src/io/safetensors';
 import {
-  configFromHfJson, configToHfJson, generationConfigJson, loadHfFolder, ropeInvFreqFromConfig, saveHfFolder, type WeightMap,
+  configFromHfJson,
+  configToHfJson,
+  generationConfigJson,
+  loadHfFolder,
+  ropeInvFreqFromConfig,
+  saveHfFolder,
+  type WeightMap,
 } from '../../src/io/hf-config';
 
 const CFG = 'ckpt/config.json';
 
 function inputError(f: () => unknown): InputError {
-  try { f(); } catch (e) {
+  try {
+    f();
+  } catch (e) {
     expect(e).toBeInstanceOf(InputError);
     return e as InputError;
   }
   throw new Error('expected an InputError');
 }
 async function inputErrorAsync(p: Promise<unknown>): Promise<InputError> {
-  try { await p; } catch (e) {
+  try {
+    await p;
+  } catch (e) {
     expect(e).toBeInstanceOf(InputError);
     return e as InputError;
   }
@@ -27,29 +37,80 @@ async function inputErrorAsync(p: Promise<unknown>): Promise<InputError> {
 
 // Llama-3.2-1B's published config.json.
 const LLAMA32 = {
-  architectures: ['LlamaForCausalLM'], attention_bias: false, attention_dropout: 0.0, bos_token_id: 128000,
-  eos_token_id: 128001, head_dim: 64, hidden_act: 'silu', hidden_size: 2048, initializer_range: 0.02,
-  intermediate_size: 8192, max_position_embeddings: 131072, mlp_bias: false, model_type: 'llama',
-  num_attention_heads: 32, num_hidden_layers: 16, num_key_value_heads: 8, pretraining_tp: 1, rms_norm_eps: 1e-05,
+  architectures: ['LlamaForCausalLM'],
+  attention_bias: false,
+  attention_dropout: 0.0,
+  bos_token_id: 128000,
+  eos_token_id: 128001,
+  head_dim: 64,
+  hidden_act: 'silu',
+  hidden_size: 2048,
+  initializer_range: 0.02,
+  intermediate_size: 8192,
+  max_position_embeddings: 131072,
+  mlp_bias: false,
+  model_type: 'llama',
+  num_attention_heads: 32,
+  num_hidden_layers: 16,
+  num_key_value_heads: 8,
+  pretraining_tp: 1,
+  rms_norm_eps: 1e-5,
   rope_scaling: { factor: 32.0, high_freq_factor: 4.0, low_freq_factor: 1.0, original_max_position_embeddings: 8192, rope_type: 'llama3' },
-  rope_theta: 500000.0, tie_word_embeddings: true, torch_dtype: 'bfloat16', transformers_version: '4.45.0.dev0',
-  use_cache: true, vocab_size: 128256,
+  rope_theta: 500000.0,
+  tie_word_embeddings: true,
+  torch_dtype: 'bfloat16',
+  transformers_version: '4.45.0.dev0',
+  use_cache: true,
+  vocab_size: 128256,
 };
 // Qwen2.5-0.5B-Instruct's published config.json.
 const QWEN25 = {
-  architectures: ['Qwen2ForCausalLM'], attention_dropout: 0.0, bos_token_id: 151643, eos_token_id: 151645,
-  hidden_act: 'silu', hidden_size: 896, initializer_range: 0.02, intermediate_size: 4864, max_position_embeddings: 32768,
-  max_window_layers: 21, model_type: 'qwen2', num_attention_heads: 14, num_hidden_layers: 24, num_key_value_heads: 2,
-  rms_norm_eps: 1e-06, rope_theta: 1000000.0, sliding_window: 32768, tie_word_embeddings: true, torch_dtype: 'bfloat16',
-  transformers_version: '4.43.1', use_cache: true, use_sliding_window: false, vocab_size: 151936,
+  architectures: ['Qwen2ForCausalLM'],
+  attention_dropout: 0.0,
+  bos_token_id: 151643,
+  eos_token_id: 151645,
+  hidden_act: 'silu',
+  hidden_size: 896,
+  initializer_range: 0.02,
+  intermediate_size: 4864,
+  max_position_embeddings: 32768,
+  max_window_layers: 21,
+  model_type: 'qwen2',
+  num_attention_heads: 14,
+  num_hidden_layers: 24,
+  num_key_value_heads: 2,
+  rms_norm_eps: 1e-6,
+  rope_theta: 1000000.0,
+  sliding_window: 32768,
+  tie_word_embeddings: true,
+  torch_dtype: 'bfloat16',
+  transformers_version: '4.43.1',
+  use_cache: true,
+  use_sliding_window: false,
+  vocab_size: 151936,
 };
 
 /** A deliberately odd-sized model with a vision tower: nothing is a power of two. */
 const SMALL: ModelConfig = {
   text: {
-    architecture: 'llama', vocabSize: 37, hiddenSize: 12, intermediateSize: 20, numLayers: 2, numHeads: 3, numKvHeads: 1,
-    headDim: 4, rmsNormEps: 1e-5, ropeTheta: 10000, maxPositionEmbeddings: 64, tieWordEmbeddings: false,
-    qkvBias: false, oBias: false, mlpBias: false, bosTokenId: 1, eosTokenId: [2, 5], padTokenId: 0,
+    architecture: 'llama',
+    vocabSize: 37,
+    hiddenSize: 12,
+    intermediateSize: 20,
+    numLayers: 2,
+    numHeads: 3,
+    numKvHeads: 1,
+    headDim: 4,
+    rmsNormEps: 1e-5,
+    ropeTheta: 10000,
+    maxPositionEmbeddings: 64,
+    tieWordEmbeddings: false,
+    qkvBias: false,
+    oBias: false,
+    mlpBias: false,
+    bosTokenId: 1,
+    eosTokenId: [2, 5],
+    padTokenId: 0,
   },
   vision: { imageSize: 8, patchSize: 4, channels: 1, hiddenSize: 6, intermediateSize: 10, numLayers: 1, numHeads: 2, rmsNormEps: 1e-5 },
   imageTokenId: 36,
@@ -77,9 +138,23 @@ describe('config.json <-> ModelConfig', () => {
   it('maps Llama-3.2-1B', () => {
     const c = configFromHfJson(LLAMA32, CFG);
     expect(c.text).toEqual({
-      architecture: 'llama', vocabSize: 128256, hiddenSize: 2048, intermediateSize: 8192, numLayers: 16, numHeads: 32,
-      numKvHeads: 8, headDim: 64, rmsNormEps: 1e-5, ropeTheta: 500000, maxPositionEmbeddings: 131072, tieWordEmbeddings: true,
-      qkvBias: false, oBias: false, mlpBias: false, bosTokenId: 128000, eosTokenId: [128001],
+      architecture: 'llama',
+      vocabSize: 128256,
+      hiddenSize: 2048,
+      intermediateSize: 8192,
+      numLayers: 16,
+      numHeads: 32,
+      numKvHeads: 8,
+      headDim: 64,
+      rmsNormEps: 1e-5,
+      ropeTheta: 500000,
+      maxPositionEmbeddings: 131072,
+      tieWordEmbeddings: true,
+      qkvBias: false,
+      oBias: false,
+      mlpBias: false,
+      bosTokenId: 128000,
+      eosTokenId: [128001],
     });
     expect(c.vision).toBeUndefined();
   });
@@ -87,8 +162,18 @@ describe('config.json <-> ModelConfig', () => {
   it('maps Qwen2.5-0.5B: q/k/v bias on, o_proj bias off', () => {
     const c = configFromHfJson(QWEN25, CFG);
     expect(c.text).toMatchObject({
-      architecture: 'qwen2', hiddenSize: 896, numHeads: 14, numKvHeads: 2, headDim: 64, ropeTheta: 1e6,
-      tieWordEmbeddings: true, qkvBias: true, oBias: false, mlpBias: false, eosTokenId: [151645], maxPositionEmbeddings: 32768,
+      architecture: 'qwen2',
+      hiddenSize: 896,
+      numHeads: 14,
+      numKvHeads: 2,
+      headDim: 64,
+      ropeTheta: 1e6,
+      tieWordEmbeddings: true,
+      qkvBias: true,
+      oBias: false,
+      mlpBias: false,
+      eosTokenId: [151645],
+      maxPositionEmbeddings: 32768,
     });
     const names = paramSpecs(c).map((p) => p.name);
     expect(names).toContain('model.layers.0.self_attn.k_proj.bias');
@@ -98,8 +183,19 @@ describe('config.json <-> ModelConfig', () => {
   it('fills transformers defaults for absent fields', () => {
     const minimal = { model_type: 'llama', vocab_size: 100, hidden_size: 64, intermediate_size: 96, num_hidden_layers: 2, num_attention_heads: 4 };
     const c = configFromHfJson(minimal, CFG).text;
-    expect(c).toMatchObject({ numKvHeads: 4, headDim: 16, ropeTheta: 10000, tieWordEmbeddings: false, rmsNormEps: 1e-6,
-      maxPositionEmbeddings: 2048, bosTokenId: 1, eosTokenId: [2], qkvBias: false, oBias: false, mlpBias: false });
+    expect(c).toMatchObject({
+      numKvHeads: 4,
+      headDim: 16,
+      ropeTheta: 10000,
+      tieWordEmbeddings: false,
+      rmsNormEps: 1e-6,
+      maxPositionEmbeddings: 2048,
+      bosTokenId: 1,
+      eosTokenId: [2],
+      qkvBias: false,
+      oBias: false,
+      mlpBias: false,
+    });
     expect(c.padTokenId).toBeUndefined();
     const q = configFromHfJson({ ...minimal, model_type: 'qwen2' }, CFG).text;
     expect(q).toMatchObject({ tieWordEmbeddings: false, maxPositionEmbeddings: 32768, qkvBias: true, oBias: false });
@@ -158,7 +254,9 @@ describe('config.json <-> ModelConfig', () => {
   it('refuses unsupported architectures, naming config.json, the architecture and the supported ones', () => {
     const e1 = inputError(() => configFromHfJson({ ...LLAMA32, model_type: 'mistral', architectures: ['MistralForCausalLM'] }, CFG));
     expect(e1.where).toBe(CFG);
-    expect(e1.message).toMatch(/ckpt\/config\.json: unsupported architecture: model_type "mistral".*MistralForCausalLM.*supported: llama \(LlamaForCausalLM\), qwen2 \(Qwen2ForCausalLM\)/);
+    expect(e1.message).toMatch(
+      /ckpt\/config\.json: unsupported architecture: model_type "mistral".*MistralForCausalLM.*supported: llama \(LlamaForCausalLM\), qwen2 \(Qwen2ForCausalLM\)/,
+    );
     const e2 = inputError(() => configFromHfJson(withOut({ ...LLAMA32, architectures: ['GPT2LMHeadModel'] }, 'model_type'), CFG));
     expect(e2.message).toMatch(/GPT2LMHeadModel.*supported/);
     const e3 = inputError(() => configFromHfJson({ ...LLAMA32, architectures: ['LlamaForSequenceClassification'] }, CFG));
@@ -178,7 +276,10 @@ describe('config.json <-> ModelConfig', () => {
       [{ ...LLAMA32, eos_token_id: ['x'] }, /eos_token_id must be a token id or a list/],
       [{ ...LLAMA32, eos_token_id: [128001, 128256] }, /eos_token_id 128256 is outside the vocabulary \(vocab_size 128256\)/],
       [{ ...LLAMA32, bos_token_id: -2 }, /bos_token_id must be a token id, got -2/],
-      [{ ...LLAMA32, rope_scaling: { rope_type: 'dynamic', factor: 2.0 } }, /rope_scaling type "dynamic" is not supported \(supported: default, linear, llama3\)/],
+      [
+        { ...LLAMA32, rope_scaling: { rope_type: 'dynamic', factor: 2.0 } },
+        /rope_scaling type "dynamic" is not supported \(supported: default, linear, llama3\)/,
+      ],
       [{ ...LLAMA32, rope_scaling: { type: 'yarn', factor: 4.0 } }, /"yarn" is not supported/],
       [{ ...LLAMA32, rope_scaling: { rope_type: 'llama3', factor: 8.0 } }, /rope_scaling\.low_freq_factor is missing/],
       [{ ...LLAMA32, rope_scaling: { rope_type: 'linear' } }, /rope_scaling\.factor is missing/],
@@ -187,9 +288,24 @@ describe('config.json <-> ModelConfig', () => {
       [{ ...QWEN25, use_sliding_window: true }, /sliding-window attention is not supported/],
       [{ ...LLAMA32, hidden_size: 2050, head_dim: undefined }, /not a multiple of num_attention_heads/],
       [{ ...LLAMA32, thinker: { vision: { image_size: 32 } } }, /thinker\.vision\.patch_size is missing/],
-      [{ ...LLAMA32, thinker: { vision: { image_size: 9, patch_size: 4, channels: 1, hidden_size: 6, intermediate_size: 10, num_layers: 1, num_heads: 2 } } }, /image_size 9 is not a multiple of patch_size 4/],
-      [{ ...LLAMA32, thinker: { vision: { image_size: 8, patch_size: 4, channels: 1, hidden_size: 6, intermediate_size: 10, num_layers: 1, num_heads: 2 }, image_token_id: 200000 } }, /image_token_id 200000 is outside the vocabulary/],
-      [{ ...withOut(LLAMA32, 'rope_scaling'), rope_parameters: { full_attention: { rope_type: 'default', rope_theta: 1e4 } } }, /per-layer-type rope_parameters/],
+      [
+        { ...LLAMA32, thinker: { vision: { image_size: 9, patch_size: 4, channels: 1, hidden_size: 6, intermediate_size: 10, num_layers: 1, num_heads: 2 } } },
+        /image_size 9 is not a multiple of patch_size 4/,
+      ],
+      [
+        {
+          ...LLAMA32,
+          thinker: {
+            vision: { image_size: 8, patch_size: 4, channels: 1, hidden_size: 6, intermediate_size: 10, num_layers: 1, num_heads: 2 },
+            image_token_id: 200000,
+          },
+        },
+        /image_token_id 200000 is outside the vocabulary/,
+      ],
+      [
+        { ...withOut(LLAMA32, 'rope_scaling'), rope_parameters: { full_attention: { rope_type: 'default', rope_theta: 1e4 } } },
+        /per-layer-type rope_parameters/,
+      ],
       [{ ...LLAMA32, thinker: 3 }, /thinker must be an object/],
     ];
     for (const [json, msg] of cases) {
@@ -216,8 +332,14 @@ describe('rotary inverse frequencies from config.json', () => {
     const out: number[] = [];
     for (let i = 0; i < headDim; i += 2) {
       const f = 1 / theta ** (i / headDim);
-      if (!scaling) { out.push(f); continue; }
-      if (scaling.rope_type === 'linear') { out.push(f / (scaling.factor as number)); continue; }
+      if (!scaling) {
+        out.push(f);
+        continue;
+      }
+      if (scaling.rope_type === 'linear') {
+        out.push(f / (scaling.factor as number));
+        continue;
+      }
       const { factor, low_freq_factor: lo, high_freq_factor: hi, original_max_position_embeddings: L } = scaling as Record<string, number>;
       const wl = (2 * Math.PI) / f;
       if (wl < L / hi) out.push(f);
@@ -307,19 +429,21 @@ describe('Hugging Face model folders', () => {
     const w = randomWeights(cfg, 5);
     const names = [...w.keys()];
     const half = Math.ceil(names.length / 2);
-    const shardA = names.slice(0, half), shardB = names.slice(half);
+    const shardA = names.slice(0, half),
+      shardB = names.slice(half);
     const t = (ns: string[]) => ns.map((n) => ({ name: n, ...w.get(n)! }));
     const extra = { name: 'model.layers.0.self_attn.rotary_emb.inv_freq', shape: [2], data: new Float32Array([1, 0.01]) };
     const tiedHead = { name: 'lm_head.weight', ...w.get('model.embed_tokens.weight')! };
     const weightMap: Record<string, string> = {};
     for (const n of [...shardA, extra.name]) weightMap[n] = 'model-00001-of-00002.safetensors';
     for (const n of [...shardB, tiedHead.name]) weightMap[n] = 'model-00002-of-00002.safetensors';
-    const files = () => new MemoryFiles('sharded', {
-      'config.json': JSON.stringify(configToHfJson(cfg)),
-      'model.safetensors.index.json': JSON.stringify({ metadata: { total_size: 0 }, weight_map: weightMap }),
-      'model-00001-of-00002.safetensors': writeSafetensors([...t(shardA), extra]),
-      'model-00002-of-00002.safetensors': writeSafetensors([...t(shardB), tiedHead]),
-    });
+    const files = () =>
+      new MemoryFiles('sharded', {
+        'config.json': JSON.stringify(configToHfJson(cfg)),
+        'model.safetensors.index.json': JSON.stringify({ metadata: { total_size: 0 }, weight_map: weightMap }),
+        'model-00001-of-00002.safetensors': writeSafetensors([...t(shardA), extra]),
+        'model-00002-of-00002.safetensors': writeSafetensors([...t(shardB), tiedHead]),
+      });
     const back = await loadHfFolder(files());
     expect([...back.weights.keys()]).toEqual(names);
     for (const n of names) expect(Array.from(back.weights.get(n)!.data)).toEqual(Array.from(w.get(n)!.data));
@@ -331,8 +455,14 @@ describe('Hugging Face model folders', () => {
     expect(e1.message).toMatch(/shard listed in model\.safetensors\.index\.json is missing/);
 
     const wrongMap = files();
-    await wrongMap.write('model.safetensors.index.json', new TextEncoder().encode(JSON.stringify({
-      weight_map: { ...weightMap, 'model.norm.weight': 'model-00001-of-00002.safetensors' } })));
+    await wrongMap.write(
+      'model.safetensors.index.json',
+      new TextEncoder().encode(
+        JSON.stringify({
+          weight_map: { ...weightMap, 'model.norm.weight': 'model-00001-of-00002.safetensors' },
+        }),
+      ),
+    );
     const e2 = await inputErrorAsync(loadHfFolder(wrongMap));
     expect(e2.message).toMatch(/puts tensor model\.norm\.weight in this shard but it is in model-00002-of-00002\.safetensors/);
 
@@ -356,10 +486,12 @@ describe('Hugging Face model folders', () => {
     };
     const rewrite = async (m: MemoryFiles, file: string, drop: string[], replace: Record<string, number[]> = {}) => {
       const t = readSafetensors(await m.read(file), file);
-      const list = [...t].filter(([n]) => !drop.includes(n)).map(([name, v]) => {
-        const shape = replace[name] ?? v.shape;
-        return { name, shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)) };
-      });
+      const list = [...t]
+        .filter(([n]) => !drop.includes(n))
+        .map(([name, v]) => {
+          const shape = replace[name] ?? v.shape;
+          return { name, shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)) };
+        });
       await m.write(file, writeSafetensors(list));
     };
 
@@ -416,14 +548,21 @@ describe('Hugging Face model folders', () => {
     expect(e.message).toMatch(/not valid JSON/);
 
     m = await good();
-    await m.write('config.json', new TextEncoder().encode(JSON.stringify({ ...configToHfJson(SMALL), model_type: 'gemma', architectures: ['GemmaForCausalLM'] })));
+    await m.write(
+      'config.json',
+      new TextEncoder().encode(JSON.stringify({ ...configToHfJson(SMALL), model_type: 'gemma', architectures: ['GemmaForCausalLM'] })),
+    );
     e = await inputErrorAsync(loadHfFolder(m));
     expect(e.where).toBe('run7/config.json');
     expect(e.message).toMatch(/unsupported architecture: model_type "gemma"/);
   });
 
   it('refuses NaN and infinite weights on load and on save, naming the file, the tensor and the element', async () => {
-    for (const [bad, shown] of [[NaN, 'NaN'], [Infinity, 'Infinity'], [-Infinity, '-Infinity']] as const) {
+    for (const [bad, shown] of [
+      [NaN, 'NaN'],
+      [Infinity, 'Infinity'],
+      [-Infinity, '-Infinity'],
+    ] as const) {
       const w = randomWeights(SMALL, 4);
       const m = new MemoryFiles('run8');
       await saveHfFolder(m, SMALL, w);

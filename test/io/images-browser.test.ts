@@ -21,34 +21,77 @@ let server: Server | null = null;
 let browser: Browser | null = null;
 let page: Page | null = null;
 
-interface Out { width: number; height: number; srcWidth: number; srcHeight: number; data: number[] }
+interface Out {
+  width: number;
+  height: number;
+  srcWidth: number;
+  srcHeight: number;
+  data: number[];
+}
 
 async function inBrowser(bytes: Uint8Array, opts: DecodeOptions): Promise<Out> {
-  return page!.evaluate(async ([b, o]) => {
-    const w = window as unknown as { decode(b: Uint8Array, o: unknown): Promise<Out> };
-    return w.decode(new Uint8Array(b as number[]), o);
-  }, [Array.from(bytes), opts] as const);
+  return page!.evaluate(
+    async ([b, o]) => {
+      const w = window as unknown as { decode(b: Uint8Array, o: unknown): Promise<Out> };
+      return w.decode(new Uint8Array(b as number[]), o);
+    },
+    [Array.from(bytes), opts] as const,
+  );
 }
 
 describe.skipIf(!HAS_CHROMIUM)('image decoding in the browser (Chromium)', () => {
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'thinker-img-browser-'));
     const entry = path.join(dir, 'entry.ts');
-    await writeFile(entry, `import { decodeImage } from ${JSON.stringify(path.join(REPO, 'src/io/images.ts'))};
+    await writeFile(
+      entry,
+      `import { decodeImage } from ${JSON.stringify(path.join(REPO, 'src/io/images.ts'))};
 (window as any).decode = async (b: Uint8Array, o: any) => {
   try { const d = await decodeImage(b, o, 'page-image'); return { ...d, data: Array.from(d.data) }; }
   catch (e) { return { error: String((e as Error).message), name: (e as Error).name }; }
-};`);
+};`,
+    );
     // Splitting keeps the Node decoders in a chunk the page never loads.
-    await build({ entryPoints: [entry], outdir: path.join(dir, 'out'), bundle: true, format: 'esm', splitting: true, platform: 'browser', external: ['jpeg-js', 'pngjs'], logLevel: 'error', absWorkingDir: REPO });
+    await build({
+      entryPoints: [entry],
+      outdir: path.join(dir, 'out'),
+      bundle: true,
+      format: 'esm',
+      splitting: true,
+      platform: 'browser',
+      external: ['jpeg-js', 'pngjs'],
+      logLevel: 'error',
+      absWorkingDir: REPO,
+    });
     server = createServer(async (req, res) => {
       const p = req.url === '/' ? null : path.join(dir, 'out', path.basename(req.url ?? ''));
-      if (!p) { res.setHeader('content-type', 'text/html'); res.end('<!doctype html><script type="module" src="/entry.js"></script>'); return; }
-      try { res.setHeader('content-type', 'text/javascript'); res.end(await readFile(p)); } catch { res.statusCode = 404; res.end(); }
+      if (!p) {
+        res.setHeader('content-type', 'text/html');
+        res.end('<!doctype html><script type="module" src="/entry.js"></script>');
+        return;
+      }
+      try {
+        res.setHeader('content-type', 'text/javascript');
+        res.end(await readFile(p));
+      } catch {
+        res.statusCode = 404;
+        res.end();
+      }
     });
     await new Promise<void>((r) => server!.listen(0, '127.0.0.1', () => r()));
     const port = (server!.address() as { port: number }).port;
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--headless=new',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
     page = await browser.newPage();
     await page.goto(`http://127.0.0.1:${port}/`);
     await page.waitForFunction(() => typeof (window as unknown as { decode?: unknown }).decode === 'function');
@@ -62,8 +105,13 @@ describe.skipIf(!HAS_CHROMIUM)('image decoding in the browser (Chromium)', () =>
 
   it('PNG: the same pixels as in Node, resized the same', async () => {
     const r = seeded(77);
-    const w = 23, h = 17;
-    const file = pngFile(w, h, Uint8Array.from({ length: w * h * 4 }, (_, i) => (i % 4 === 3 ? 255 : Math.floor(r() * 256))));
+    const w = 23,
+      h = 17;
+    const file = pngFile(
+      w,
+      h,
+      Uint8Array.from({ length: w * h * 4 }, (_, i) => (i % 4 === 3 ? 255 : Math.floor(r() * 256))),
+    );
     for (const opts of [{ channels: 3 as const }, { width: 9, height: 30, channels: 1 as const }]) {
       const b = await inBrowser(file, opts);
       const n = await decodeImage(file, opts);
@@ -74,14 +122,19 @@ describe.skipIf(!HAS_CHROMIUM)('image decoding in the browser (Chromium)', () =>
     }
   });
 
-  it.skipIf(!HAS_DATA)('a real SLAKE JPEG: same size, pixels within JPEG decoder rounding of Node\'s', async () => {
+  it.skipIf(!HAS_DATA)("a real SLAKE JPEG: same size, pixels within JPEG decoder rounding of Node's", async () => {
     const file = new Uint8Array(await readFile(path.join(DATA_DIR, 'slake/imgs/xmlab0/source.jpg')));
     const opts = { width: 64, height: 64, channels: 1 as const };
     const b = await inBrowser(file, opts);
     const n = await decodeImage(file, opts);
     expect([b.srcWidth, b.srcHeight, b.width, b.height]).toEqual([256, 256, 64, 64]);
-    let sum = 0, m = 0;
-    for (let i = 0; i < n.data.length; i++) { const d = Math.abs(b.data[i] - n.data[i]); sum += d; m = Math.max(m, d); }
+    let sum = 0,
+      m = 0;
+    for (let i = 0; i < n.data.length; i++) {
+      const d = Math.abs(b.data[i] - n.data[i]);
+      sum += d;
+      m = Math.max(m, d);
+    }
     expect(sum / n.data.length).toBeLessThan(2 / 255);
     expect(m).toBeLessThan(12 / 255);
   });
@@ -91,7 +144,7 @@ describe.skipIf(!HAS_CHROMIUM)('image decoding in the browser (Chromium)', () =>
     const jpeg = (await import('jpeg-js')).default;
     const rgba = Uint8Array.from({ length: 16 * 16 * 4 }, () => Math.floor(r() * 256));
     const file = new Uint8Array(jpeg.encode({ width: 16, height: 16, data: rgba }, 90).data).slice(0, 100);
-    const out = await inBrowser(file, {}) as unknown as { error: string; name: string };
+    const out = (await inBrowser(file, {})) as unknown as { error: string; name: string };
     expect(out.name).toBe('InputError');
     expect(out.error).toMatch(/^page-image: cannot decode the JPEG image/);
   });

@@ -17,18 +17,20 @@ function tentK(o: number, i: number, src: number, dst: number) {
   return Math.max(0, 1 - Math.abs(x - i));
 }
 function refResize(src: Float32Array, sw: number, sh: number, c: number, dw: number, dh: number, mode: 'area' | 'bilinear' | 'auto') {
-  const kx = (mode === 'area' || (mode === 'auto' && dw < sw)) ? areaK : tentK;
-  const ky = (mode === 'area' || (mode === 'auto' && dh < sh)) ? areaK : tentK;
+  const kx = mode === 'area' || (mode === 'auto' && dw < sw) ? areaK : tentK;
+  const ky = mode === 'area' || (mode === 'auto' && dh < sh) ? areaK : tentK;
   const out = new Float64Array(dw * dh * c);
-  for (let y = 0; y < dh; y++) for (let x = 0; x < dw; x++) for (let k = 0; k < c; k++) {
-    let acc = 0;
-    for (let j = 0; j < sh; j++) {
-      const wy = ky(y, j, sh, dh);
-      if (wy === 0) continue;
-      for (let i = 0; i < sw; i++) acc += wy * kx(x, i, sw, dw) * src[(j * sw + i) * c + k];
-    }
-    out[(y * dw + x) * c + k] = acc;
-  }
+  for (let y = 0; y < dh; y++)
+    for (let x = 0; x < dw; x++)
+      for (let k = 0; k < c; k++) {
+        let acc = 0;
+        for (let j = 0; j < sh; j++) {
+          const wy = ky(y, j, sh, dh);
+          if (wy === 0) continue;
+          for (let i = 0; i < sw; i++) acc += wy * kx(x, i, sw, dw) * src[(j * sw + i) * c + k];
+        }
+        out[(y * dw + x) * c + k] = acc;
+      }
   return out;
 }
 
@@ -68,7 +70,8 @@ describe('image resize', () => {
 
 describe('image decoding (Node: jpeg-js, pngjs)', () => {
   it('PNG pixels come back exactly, as RGB and as BT.601 luma', async () => {
-    const w = 7, h = 5;
+    const w = 7,
+      h = 5;
     const r = seeded(11);
     const rgba = Uint8Array.from({ length: w * h * 4 }, (_, i) => (i % 4 === 3 ? 255 : Math.floor(r() * 256)));
     const file = pngFile(w, h, rgba);
@@ -83,7 +86,8 @@ describe('image decoding (Node: jpeg-js, pngjs)', () => {
   });
 
   it('PNG resized equals the reference resize of its pixels', async () => {
-    const w = 19, h = 13;
+    const w = 19,
+      h = 13;
     const r = seeded(12);
     const rgba = Uint8Array.from({ length: w * h * 4 }, (_, i) => (i % 4 === 3 ? 255 : Math.floor(r() * 256)));
     const got = await decodeImage(pngFile(w, h, rgba), { width: 6, height: 10, channels: 3 });
@@ -92,12 +96,17 @@ describe('image decoding (Node: jpeg-js, pngjs)', () => {
   });
 
   it('JPEG (encoded by jpeg-js at quality 100) decodes close to its source', async () => {
-    const w = 24, h = 16;
+    const w = 24,
+      h = 16;
     const rgba = new Uint8Array(w * h * 4);
-    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
-      const p = 4 * (y * w + x);
-      rgba[p] = 10 * x; rgba[p + 1] = 15 * y; rgba[p + 2] = 128; rgba[p + 3] = 255;
-    }
+    for (let y = 0; y < h; y++)
+      for (let x = 0; x < w; x++) {
+        const p = 4 * (y * w + x);
+        rgba[p] = 10 * x;
+        rgba[p + 1] = 15 * y;
+        rgba[p + 2] = 128;
+        rgba[p + 3] = 255;
+      }
     const file = new Uint8Array(jpeg.encode({ width: w, height: h, data: rgba }, 100).data);
     expect(imageFormat(file)).toBe('jpeg');
     const img = await decodeImage(file, { channels: 3 });
@@ -107,7 +116,8 @@ describe('image decoding (Node: jpeg-js, pngjs)', () => {
 
   it('bad images are InputErrors that name the image', async () => {
     const r = seeded(3);
-    const w = 16, h = 16;
+    const w = 16,
+      h = 16;
     const rgba = Uint8Array.from({ length: w * h * 4 }, () => Math.floor(r() * 256));
     const jpg = new Uint8Array(jpeg.encode({ width: w, height: h, data: rgba }, 90).data);
     await expect(decodeImage(jpg.slice(0, Math.floor(jpg.length / 2)), {}, 'half.jpg')).rejects.toThrow(/^half\.jpg: cannot decode the JPEG image/);
@@ -128,7 +138,8 @@ describe('image decoding (Node: jpeg-js, pngjs)', () => {
     png.writeUInt32BE(crc32(png.subarray(12, 29)), 29);
     const before = process.memoryUsage().rss;
     await expect(decodeImage(new Uint8Array(png), { width: 8, height: 8 }, 'bomb.png')).rejects.toThrow(
-      /^bomb\.png: the PNG header says 30000 x 30000 pixels, above the limit of 50 megapixels/);
+      /^bomb\.png: the PNG header says 30000 x 30000 pixels, above the limit of 50 megapixels/,
+    );
     expect(process.memoryUsage().rss - before).toBeLessThan(100e6);
   });
 });
@@ -140,8 +151,14 @@ describe.skipIf(!HAS_DATA)(`real radiology images (${HAS_DATA ? DATA_DIR : NO_DA
     expect(size).toEqual({ width: 2321, height: 1384 });
     const img = await decodeImage(bytes, { width: 224, height: 224, channels: 1 });
     expect([img.srcWidth, img.srcHeight, img.width, img.height, img.data.length]).toEqual([2321, 1384, 224, 224, 224 * 224]);
-    let lo = Infinity, hi = -Infinity, sum = 0;
-    for (const v of img.data) { lo = Math.min(lo, v); hi = Math.max(hi, v); sum += v; }
+    let lo = Infinity,
+      hi = -Infinity,
+      sum = 0;
+    for (const v of img.data) {
+      lo = Math.min(lo, v);
+      hi = Math.max(hi, v);
+      sum += v;
+    }
     expect(lo).toBeGreaterThanOrEqual(0);
     expect(hi).toBeLessThanOrEqual(1);
     expect(hi - lo).toBeGreaterThan(0.5);
@@ -154,10 +171,12 @@ describe.skipIf(!HAS_DATA)(`real radiology images (${HAS_DATA ? DATA_DIR : NO_DA
     const full = await decodeImage(bytes, { channels: 3 });
     const half = await decodeImage(bytes, { width: 128, height: 128, channels: 3 });
     const want = new Float64Array(128 * 128 * 3);
-    for (let y = 0; y < 128; y++) for (let x = 0; x < 128; x++) for (let k = 0; k < 3; k++) {
-      const at = (yy: number, xx: number) => full.data[(yy * 256 + xx) * 3 + k];
-      want[(y * 128 + x) * 3 + k] = (at(2 * y, 2 * x) + at(2 * y, 2 * x + 1) + at(2 * y + 1, 2 * x) + at(2 * y + 1, 2 * x + 1)) / 4;
-    }
+    for (let y = 0; y < 128; y++)
+      for (let x = 0; x < 128; x++)
+        for (let k = 0; k < 3; k++) {
+          const at = (yy: number, xx: number) => full.data[(yy * 256 + xx) * 3 + k];
+          want[(y * 128 + x) * 3 + k] = (at(2 * y, 2 * x) + at(2 * y, 2 * x + 1) + at(2 * y + 1, 2 * x) + at(2 * y + 1, 2 * x + 1)) / 4;
+        }
     expect(maxErr(half.data, want)).toBeLessThan(1e-6);
   });
 });

@@ -17,7 +17,11 @@ function build(header: unknown, data: Uint8Array, pad = 0): Uint8Array {
 
 function expectInputError(f: () => unknown, where: string, msg: RegExp) {
   let err: unknown;
-  try { f(); } catch (e) { err = e; }
+  try {
+    f();
+  } catch (e) {
+    err = e;
+  }
   expect(err, 'expected an InputError').toBeInstanceOf(InputError);
   expect((err as InputError).where).toBe(where);
   expect((err as Error).message).toContain(where);
@@ -36,7 +40,10 @@ function f16Ref(h: number): number {
     else {
       // Normalize the subnormal: shift until the implicit bit appears.
       exp = 1;
-      while ((man & 0x400) === 0) { man <<= 1; exp--; }
+      while ((man & 0x400) === 0) {
+        man <<= 1;
+        exp--;
+      }
       man &= 0x3ff;
       bits = (sign << 31) | ((exp - 15 + 127) << 23) | (man << 13);
     }
@@ -58,7 +65,9 @@ describe('safetensors writer and reader', () => {
       for (let j = 0; j < n; j++) data[j] = r.normal() * 10 ** r.int(6);
       return { name: `layer.${i}.weight`, shape, data };
     });
-    tensors[0].data[0] = -0; tensors[0].data[1] = Infinity; tensors[0].data[2] = NaN;
+    tensors[0].data[0] = -0;
+    tensors[0].data[1] = Infinity;
+    tensors[0].data[2] = NaN;
     const bytes = writeSafetensors(tensors, { format: 'pt', note: 'ünïcode' });
 
     const hdr = parseSafetensorsHeader(bytes, FILE);
@@ -133,7 +142,10 @@ describe('safetensors writer and reader', () => {
     }
     const data = new Uint8Array(off);
     off = 0;
-    for (const [, , , raw] of parts) { data.set(raw, off); off += raw.length; }
+    for (const [, , , raw] of parts) {
+      data.set(raw, off);
+      off += raw.length;
+    }
     const file = build(header, data, 3); // 3 pad bytes: the data start is not aligned either
     const m = readSafetensors(file, FILE);
 
@@ -159,10 +171,17 @@ describe('safetensors writer and reader', () => {
   it('accepts a header without __metadata__, tensors listed in any order and empty tensors between others', () => {
     const data = new Uint8Array(12);
     new DataView(data.buffer).setFloat32(8, 2.5, true);
-    const m = readSafetensors(build({
-      x: { dtype: 'F32', shape: [1], data_offsets: [8, 12] }, e: { dtype: 'F32', shape: [0, 3], data_offsets: [8, 8] },
-      y: { dtype: 'F64', shape: [1], data_offsets: [0, 8] },
-    }, data), FILE);
+    const m = readSafetensors(
+      build(
+        {
+          x: { dtype: 'F32', shape: [1], data_offsets: [8, 12] },
+          e: { dtype: 'F32', shape: [0, 3], data_offsets: [8, 8] },
+          y: { dtype: 'F64', shape: [1], data_offsets: [0, 8] },
+        },
+        data,
+      ),
+      FILE,
+    );
     expect(Array.from(m.get('x')!.data)).toEqual([2.5]);
     expect(m.get('e')!.data.length).toBe(0);
   });
@@ -194,22 +213,39 @@ describe('safetensors never trusts the header', () => {
     expectInputError(() => readSafetensors(build([1, 2], new Uint8Array(0)), FILE), FILE, /must be a JSON object/);
   });
   it('rejects unknown dtypes and bad shapes', () => {
-    expectInputError(() => readSafetensors(entry({ dtype: 'Q4', shape: [30], data_offsets: [0, 120] }), FILE), FILE,
-      /tensor model\.norm\.weight: unknown or unsupported dtype "Q4"/);
-    expectInputError(() => readSafetensors(entry({ dtype: 'F32', shape: [-30], data_offsets: [0, 120] }), FILE), FILE, /shape must be a list of non-negative integers/);
+    expectInputError(
+      () => readSafetensors(entry({ dtype: 'Q4', shape: [30], data_offsets: [0, 120] }), FILE),
+      FILE,
+      /tensor model\.norm\.weight: unknown or unsupported dtype "Q4"/,
+    );
+    expectInputError(
+      () => readSafetensors(entry({ dtype: 'F32', shape: [-30], data_offsets: [0, 120] }), FILE),
+      FILE,
+      /shape must be a list of non-negative integers/,
+    );
     expectInputError(() => readSafetensors(entry({ dtype: 'F32', shape: [2.5], data_offsets: [0, 120] }), FILE), FILE, /non-negative integers/);
     expectInputError(() => readSafetensors(entry({ dtype: 'F32', shape: '30', data_offsets: [0, 120] }), FILE), FILE, /non-negative integers/);
     expectInputError(() => readSafetensors(entry({ dtype: 'F32', shape: [2 ** 40, 2 ** 40], data_offsets: [0, 120] }), FILE), FILE, /too many elements/);
     expectInputError(() => readSafetensors(entry([1, 2]), FILE), FILE, /entry must be an object/);
   });
   it('rejects malformed, reversed, mis-sized and out-of-range data_offsets', () => {
-    expectInputError(() => readSafetensors(entry({ dtype: 'F32', shape: [30], data_offsets: [0] }), FILE), FILE, /data_offsets must be two non-negative integers/);
+    expectInputError(
+      () => readSafetensors(entry({ dtype: 'F32', shape: [30], data_offsets: [0] }), FILE),
+      FILE,
+      /data_offsets must be two non-negative integers/,
+    );
     expectInputError(() => readSafetensors(entry({ dtype: 'F32', shape: [30], data_offsets: [-4, 116] }), FILE), FILE, /two non-negative integers/);
     expectInputError(() => readSafetensors(entry({ dtype: 'F32', shape: [0], data_offsets: [8, 4] }), FILE), FILE, /end before they begin/);
-    expectInputError(() => readSafetensors(entry({ dtype: 'F32', shape: [30], data_offsets: [0, 100] }), FILE), FILE,
-      /span 100 bytes but shape \[30\] of F32 needs 120/);
-    expectInputError(() => readSafetensors(entry({ dtype: 'F32', shape: [2500], data_offsets: [0, 10000] }), FILE), FILE,
-      /tensor model\.norm\.weight: data_offsets \[0, 10000\] run past the end of the data \(120 bytes\)/);
+    expectInputError(
+      () => readSafetensors(entry({ dtype: 'F32', shape: [30], data_offsets: [0, 100] }), FILE),
+      FILE,
+      /span 100 bytes but shape \[30\] of F32 needs 120/,
+    );
+    expectInputError(
+      () => readSafetensors(entry({ dtype: 'F32', shape: [2500], data_offsets: [0, 10000] }), FILE),
+      FILE,
+      /tensor model\.norm\.weight: data_offsets \[0, 10000\] run past the end of the data \(120 bytes\)/,
+    );
   });
   it('rejects truncated files', () => {
     const full = writeSafetensors([{ name: 'w', shape: [4, 4], data: new Float32Array(16) }]);
@@ -218,19 +254,28 @@ describe('safetensors never trusts the header', () => {
     expectInputError(() => readSafetensors(full.subarray(0, 20), FILE), FILE, /runs past the end of the file/);
   });
   it('rejects overlapping tensors', () => {
-    const f = build({
-      a: { dtype: 'F32', shape: [4], data_offsets: [0, 16] },
-      b: { dtype: 'F32', shape: [2], data_offsets: [12, 20] },
-    }, new Uint8Array(20));
+    const f = build(
+      {
+        a: { dtype: 'F32', shape: [4], data_offsets: [0, 16] },
+        b: { dtype: 'F32', shape: [2], data_offsets: [12, 20] },
+      },
+      new Uint8Array(20),
+    );
     expectInputError(() => readSafetensors(f, FILE), FILE, /tensor b: data_offsets \[12, 20\] overlap tensor a \[0, 16\]/);
   });
   it('rejects data the tensors do not tile exactly: gaps, trailing bytes, a header length one short', () => {
     // The reference reader refuses these too: a byte no tensor owns means the offsets or the header length are wrong.
     const gap = new Uint8Array(16);
-    expectInputError(() => readSafetensors(build({ x: { dtype: 'F32', shape: [1], data_offsets: [8, 12] } }, gap), FILE), FILE,
-      /tensor x: data_offsets \[8, 12\] leave bytes \[0, 8\) of the data unused/);
-    expectInputError(() => readSafetensors(build({ x: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, new Uint8Array(12)), FILE), FILE,
-      /the tensors cover 8 bytes but the data is 12 bytes/);
+    expectInputError(
+      () => readSafetensors(build({ x: { dtype: 'F32', shape: [1], data_offsets: [8, 12] } }, gap), FILE),
+      FILE,
+      /tensor x: data_offsets \[8, 12\] leave bytes \[0, 8\) of the data unused/,
+    );
+    expectInputError(
+      () => readSafetensors(build({ x: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, new Uint8Array(12)), FILE),
+      FILE,
+      /the tensors cover 8 bytes but the data is 12 bytes/,
+    );
     expectInputError(() => readSafetensors(build({}, new Uint8Array(4)), FILE), FILE, /cover 0 bytes but the data is 4 bytes/);
     // The writer pads the header with spaces; a length one short still parses as JSON, but shifts every tensor by a byte.
     const full = writeSafetensors([{ name: 'w', shape: [2, 2], data: Float32Array.from([1, 2, 3, 4]) }]);
@@ -241,13 +286,20 @@ describe('safetensors never trusts the header', () => {
     expectInputError(() => readSafetensors(full, FILE), FILE, /cover 16 bytes but the data is 17 bytes.*header length/);
   });
   it('rejects non-string metadata', () => {
-    expectInputError(() => readSafetensors(build({ __metadata__: { format: 1 } }, new Uint8Array(0)), FILE), FILE, /__metadata__ entry "format" must be a string/);
+    expectInputError(
+      () => readSafetensors(build({ __metadata__: { format: 1 } }, new Uint8Array(0)), FILE),
+      FILE,
+      /__metadata__ entry "format" must be a string/,
+    );
     expectInputError(() => readSafetensors(build({ __metadata__: [] }, new Uint8Array(0)), FILE), FILE, /__metadata__ must be an object/);
   });
   it('writer refuses data that does not match its shape and duplicate names', () => {
     expect(() => writeSafetensors([{ name: 'w', shape: [2, 3], data: new Float32Array(5) }])).toThrow(/tensor w: has 5 values but shape \[2,3\] needs 6/);
-    expect(() => writeSafetensors([
-      { name: 'w', shape: [1], data: new Float32Array(1) }, { name: 'w', shape: [1], data: new Float32Array(1) },
-    ])).toThrow(InputError);
+    expect(() =>
+      writeSafetensors([
+        { name: 'w', shape: [1], data: new Float32Array(1) },
+        { name: 'w', shape: [1], data: new Float32Array(1) },
+      ]),
+    ).toThrow(InputError);
   });
 });

@@ -11,8 +11,34 @@ const SPECIALS = ['<|im_start|>', '<|im_end|>', '<|endoftext|>', '<image>', '<th
 /** A few KB of seeded pseudo-text: repeated vocabulary (so merges pay off), digits, punctuation, some non-ASCII. */
 function corpus(seed: number, sentences: number): string[] {
   const r = rng(seed);
-  const words = ['the', 'patient', 'shows', 'a', 'lesion', 'in', 'left', 'lung', 'no', 'fracture', 'is', 'seen', 'chest',
-    'x-ray', 'normal', 'heart', 'size', "it's", "they're", 'opacity', 'café', 'naïve', 'größe', 'μm', 'mass', 'right'];
+  const words = [
+    'the',
+    'patient',
+    'shows',
+    'a',
+    'lesion',
+    'in',
+    'left',
+    'lung',
+    'no',
+    'fracture',
+    'is',
+    'seen',
+    'chest',
+    'x-ray',
+    'normal',
+    'heart',
+    'size',
+    "it's",
+    "they're",
+    'opacity',
+    'café',
+    'naïve',
+    'größe',
+    'μm',
+    'mass',
+    'right',
+  ];
   // Made-up words from syllables keep fresh pairs coming long after the fixed words are merged whole.
   const syl = ['ka', 'ro', 'mi', 'te', 'su', 'lan', 'dor', 'vi', 'ne', 'po', 'zu', 'ith'];
   const made = Array.from({ length: 60 }, () => Array.from({ length: 2 + r.int(3) }, () => syl[r.int(syl.length)]).join(''));
@@ -50,20 +76,31 @@ function naiveMerges(docs: string[], nMerges: number, specials: string[], minFre
   while (syms.length < 256 + nMerges) {
     const pc = new Map<string, number>();
     for (const { w, c } of words) for (let i = 0; i + 1 < w.length; i++) pc.set(`${w[i]},${w[i + 1]}`, (pc.get(`${w[i]},${w[i + 1]}`) ?? 0) + c);
-    let best: [number, number] | null = null, bc = 0;
+    let best: [number, number] | null = null,
+      bc = 0;
     for (const [k, c] of pc) {
       const [a, b] = k.split(',').map(Number);
-      if (c > bc || (c === bc && best && (a < best[0] || (a === best[0] && b < best[1])))) { best = [a, b]; bc = c; }
+      if (c > bc || (c === bc && best && (a < best[0] || (a === best[0] && b < best[1])))) {
+        best = [a, b];
+        bc = c;
+      }
     }
     if (!best || bc < minFreq) break;
     const s = syms[best[0]] + syms[best[1]];
     let id = ids.get(s);
-    if (id === undefined) { id = syms.length; syms.push(s); ids.set(s, id); }
+    if (id === undefined) {
+      id = syms.length;
+      syms.push(s);
+      ids.set(s, id);
+    }
     merges.push([syms[best[0]], syms[best[1]]]);
     for (const x of words) {
       const nw: number[] = [];
-      for (let i = 0; i < x.w.length;) {
-        if (i + 1 < x.w.length && x.w[i] === best[0] && x.w[i + 1] === best[1]) { nw.push(id); i += 2; } else nw.push(x.w[i++]);
+      for (let i = 0; i < x.w.length; ) {
+        if (i + 1 < x.w.length && x.w[i] === best[0] && x.w[i + 1] === best[1]) {
+          nw.push(id);
+          i += 2;
+        } else nw.push(x.w[i++]);
       }
       x.w = nw;
     }
@@ -78,10 +115,14 @@ function referenceEncode(text: string, merges: [string, string][], vocab: Record
   for (const piece of byteLevelPreTokenize(text)) {
     let parts = [...piece];
     for (;;) {
-      let bi = -1, br = Infinity;
+      let bi = -1,
+        br = Infinity;
       for (let i = 0; i + 1 < parts.length; i++) {
         const r = rank.get(`${parts[i]} ${parts[i + 1]}`);
-        if (r !== undefined && r < br) { br = r; bi = i; }
+        if (r !== undefined && r < br) {
+          br = r;
+          bi = i;
+        }
       }
       if (bi < 0) break;
       parts = [...parts.slice(0, bi), parts[bi] + parts[bi + 1], ...parts.slice(bi + 2)];
@@ -99,7 +140,11 @@ const VARIED = [
   "it's they're we'll I'd you've she'm",
   '<|im_start|>user\nWhat is seen?<|im_end|>\n<|im_start|>assistant\n<think>opacity</think><answer>pneumonia</answer><|im_end|>',
   'a<image><image>b',
-  'x', '', ' ', '\u0000\u0001 control \u007f', 'combining e\u0301 vs é',
+  'x',
+  '',
+  ' ',
+  '\u0000\u0001 control \u007f',
+  'combining e\u0301 vs é',
 ];
 
 describe('byte-level BPE trainer', () => {
@@ -158,7 +203,9 @@ describe('byte-level BPE trainer', () => {
     }
     const plain = 'The patient shows a lesion in the left lung. Größe 12 μm, no fracture is seen?';
     expect(tok.encode(plain)).toEqual(referenceEncode(plain, trained.merges, model.vocab));
-    const unseen = corpus(99, 30).join('').replace(/<\|im_(start|end)\|>/g, '');
+    const unseen = corpus(99, 30)
+      .join('')
+      .replace(/<\|im_(start|end)\|>/g, '');
     expect(tok.decode(tok.encode(unseen))).toBe(unseen);
   });
 
@@ -199,7 +246,9 @@ describe('byte-level BPE trainer', () => {
     expect(tiny.merges).toEqual([]);
     expect(() => trainByteLevelBpe(docs, { vocabSize: 260, specialTokens: SPECIALS })).toThrow(/vocabSize 260 must be an integer from 264/);
     expect(() => trainByteLevelBpe(docs, { vocabSize: 300, specialTokens: ['<a>', '<a>'] })).toThrow(InputError);
-    expect(() => trainByteLevelBpe(docs, { vocabSize: 300, specialTokens: ['<a>'], eosToken: '</s>' })).toThrow(/eosToken "<\/s>" is not one of the special tokens/);
+    expect(() => trainByteLevelBpe(docs, { vocabSize: 300, specialTokens: ['<a>'], eosToken: '</s>' })).toThrow(
+      /eosToken "<\/s>" is not one of the special tokens/,
+    );
   });
 });
 
@@ -208,7 +257,11 @@ describe('tokenizer wrapper', () => {
 
   it('names the folder when tokenizer.json is missing, and the file when it is broken', async () => {
     let err: unknown;
-    try { await loadTokenizer(new MemoryFiles('models/tiny', { 'config.json': '{}' })); } catch (e) { err = e; }
+    try {
+      await loadTokenizer(new MemoryFiles('models/tiny', { 'config.json': '{}' }));
+    } catch (e) {
+      err = e;
+    }
     expect(err).toBeInstanceOf(InputError);
     expect((err as InputError).where).toBe('models/tiny');
     expect((err as Error).message).toBe('models/tiny: no tokenizer.json in this folder');
@@ -219,11 +272,19 @@ describe('tokenizer wrapper', () => {
       [asFolder('f', { ...trained.tokenizerJson, added_tokens: [{ content: 'x' }] }), 'f/tokenizer.json', /added_tokens must be a list/],
       [asFolder('f', { ...trained.tokenizerJson, model: { type: 'BPE' } }), 'f/tokenizer.json', /could not build the tokenizer/],
       [asFolder('f', trained.tokenizerJson, { eos_token: '<eos>' }), 'f/tokenizer_config.json', /eos_token "<eos>" is not in the vocabulary/],
-      [asFolder('f', trained.tokenizerJson, {}, { 'generation_config.json': { eos_token_id: 'x' } }), 'f/generation_config.json', /eos_token_id must be token ids/],
+      [
+        asFolder('f', trained.tokenizerJson, {}, { 'generation_config.json': { eos_token_id: 'x' } }),
+        'f/generation_config.json',
+        /eos_token_id must be token ids/,
+      ],
     ];
     for (const [src, where, msg] of cases) {
       let e: unknown;
-      try { await loadTokenizer(src); } catch (x) { e = x; }
+      try {
+        await loadTokenizer(src);
+      } catch (x) {
+        e = x;
+      }
       expect(e, where).toBeInstanceOf(InputError);
       expect((e as InputError).where).toBe(where);
       expect((e as Error).message).toMatch(msg);
@@ -236,7 +297,10 @@ describe('tokenizer wrapper', () => {
     const cases: [unknown, RegExp][] = [
       [{ ...tj, model: { ...tj.model, type: 'Nope' } }, /model\.type "Nope" is not supported \(BPE, WordPiece, Unigram\)/],
       [{ ...tj, model: { ...tj.model, type: 5 } }, /model\.type 5 is not supported/],
-      [{ ...tj, model: { ...tj.model, vocab: { ...tj.model.vocab, [firstToken]: 1e12 } } }, new RegExp(`model\\.vocab "${firstToken.replace(/[^\w]/g, '.')}" has id 1000000000000: ids must be integers from 0 to 4194303`)],
+      [
+        { ...tj, model: { ...tj.model, vocab: { ...tj.model.vocab, [firstToken]: 1e12 } } },
+        new RegExp(`model\\.vocab "${firstToken.replace(/[^\w]/g, '.')}" has id 1000000000000: ids must be integers from 0 to 4194303`),
+      ],
       [{ ...tj, model: { ...tj.model, vocab: { ...tj.model.vocab, [firstToken]: -1 } } }, /has id -1/],
       [{ ...tj, model: { ...tj.model, vocab: { ...tj.model.vocab, [firstToken]: 2.5 } } }, /has id 2\.5/],
       [{ ...tj, model: { ...tj.model, vocab: [1, 2] } }, /model\.vocab must be an object of token -> id/],
@@ -245,22 +309,40 @@ describe('tokenizer wrapper', () => {
     ];
     for (const [json, msg] of cases) {
       let e: unknown;
-      try { await loadTokenizer(asFolder('f', json)); } catch (x) { e = x; }
+      try {
+        await loadTokenizer(asFolder('f', json));
+      } catch (x) {
+        e = x;
+      }
       expect(e, String(msg)).toBeInstanceOf(InputError);
       expect((e as InputError).where).toBe('f/tokenizer.json');
       expect((e as Error).message).toMatch(msg);
     }
     // Text the vocabulary cannot cover (no unk token) is an error naming the text, not a list of undefined ids.
-    const wp = tokenizerFromJson({ model: { type: 'WordPiece', vocab: { a: 0 }, unk_token: '[UNK]', continuing_subword_prefix: '##', max_input_chars_per_word: 100 } }, {}, 'wp');
+    const wp = tokenizerFromJson(
+      { model: { type: 'WordPiece', vocab: { a: 0 }, unk_token: '[UNK]', continuing_subword_prefix: '##', max_input_chars_per_word: 100 } },
+      {},
+      'wp',
+    );
     let e: unknown;
-    try { wp.encode('ab'); } catch (x) { e = x; }
+    try {
+      wp.encode('ab');
+    } catch (x) {
+      e = x;
+    }
     expect(e).toBeInstanceOf(InputError);
     expect((e as Error).message).toMatch(/wp\/tokenizer\.json: cannot encode "ab"/);
   });
 
   it('collects eos ids from tokenizer_config (string or AddedToken form) and generation_config', async () => {
-    const tok = await loadTokenizer(asFolder('f', trained.tokenizerJson,
-      { eos_token: { content: '</s>', special: true }, bos_token: '<s>' }, { 'generation_config.json': { eos_token_id: [298, 299] } }));
+    const tok = await loadTokenizer(
+      asFolder(
+        'f',
+        trained.tokenizerJson,
+        { eos_token: { content: '</s>', special: true }, bos_token: '<s>' },
+        { 'generation_config.json': { eos_token_id: [298, 299] } },
+      ),
+    );
     expect(tok.eosIds).toEqual([298, 299]);
     expect(tok.bosId).toBe(297);
   });

@@ -25,8 +25,14 @@ describe.each(hosts)('%s workspace', (_name, make) => {
     await ws.write('a/b.txt', enc('hello'));
     await ws.write('a/c/d.bin', new Uint8Array([1, 2, 3]));
     await ws.write('z.txt', enc('z'));
-    expect(await ws.listDir('')).toEqual([{ name: 'a', kind: 'dir' }, { name: 'z.txt', kind: 'file' }]);
-    expect(await ws.listDir('a')).toEqual([{ name: 'b.txt', kind: 'file' }, { name: 'c', kind: 'dir' }]);
+    expect(await ws.listDir('')).toEqual([
+      { name: 'a', kind: 'dir' },
+      { name: 'z.txt', kind: 'file' },
+    ]);
+    expect(await ws.listDir('a')).toEqual([
+      { name: 'b.txt', kind: 'file' },
+      { name: 'c', kind: 'dir' },
+    ]);
     expect(await ws.listDir('nowhere')).toEqual([]);
     expect(await ws.list()).toEqual(['a/b.txt', 'a/c/d.bin', 'z.txt']);
     expect(await ws.size('a/c/d.bin')).toBe(3);

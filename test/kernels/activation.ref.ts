@@ -20,7 +20,9 @@ export const geluGrad = (x: number) => {
 
 export function swigluRef(gate: ArrayLike<number>, up: ArrayLike<number>, dh: ArrayLike<number>) {
   const n = gate.length;
-  const h = new Float64Array(n), dgate = new Float64Array(n), dup = new Float64Array(n);
+  const h = new Float64Array(n),
+    dgate = new Float64Array(n),
+    dup = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     h[i] = silu(gate[i]) * up[i];
     dgate[i] = dh[i] * up[i] * siluGrad(gate[i]);
@@ -31,7 +33,8 @@ export function swigluRef(gate: ArrayLike<number>, up: ArrayLike<number>, dh: Ar
 
 export function geluRef(x: ArrayLike<number>, dy: ArrayLike<number>) {
   const n = x.length;
-  const y = new Float64Array(n), dx = new Float64Array(n);
+  const y = new Float64Array(n),
+    dx = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     y[i] = gelu(x[i]);
     dx[i] = dy[i] * geluGrad(x[i]);

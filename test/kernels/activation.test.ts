@@ -23,49 +23,54 @@ describe('activations', () => {
     }
   });
 
-  for (const fold of [0, 2]) it(`swiglu forward and backward match float64 (n = 1001, with extreme gates${fold ? ', grid folded into 2D' : ''})`, async () => {
-    const n = 1001;
-    const gate = inputs(n, 1), up = randArray(n, 2, 2), dh = randArray(n, 3);
-    const { s, t, read, done } = await setup([
-      { name: 'gate', shape: [n], dtype: f32, data: gate },
-      { name: 'up', shape: [n], dtype: f32, data: up },
-      { name: 'h', shape: [n], dtype: f32 },
-      { name: 'dh', shape: [n], dtype: f32, data: dh },
-      { name: 'dgate', shape: [n], dtype: f32 },
-      { name: 'dup', shape: [n], dtype: f32 },
-    ]);
-    const ls = fold ? foldedStream(s, fold) : s;
-    swigluForward(ls, t('gate'), t('up'), t('h'), n);
-    swigluBackward(ls, t('gate'), t('up'), t('dh'), t('dgate'), t('dup'), n);
-    const got = { h: await read('h'), dgate: await read('dgate'), dup: await read('dup') };
-    done();
-    const want = swigluRef(gate, up, dh);
-    for (const k of ['h', 'dgate', 'dup'] as const) {
-      const c = compare(got[k], want[k], 1e-6, 2e-5);
-      expect(c.ok, `${k}: ${c.msg}`).toBe(true);
-    }
-  });
+  for (const fold of [0, 2])
+    it(`swiglu forward and backward match float64 (n = 1001, with extreme gates${fold ? ', grid folded into 2D' : ''})`, async () => {
+      const n = 1001;
+      const gate = inputs(n, 1),
+        up = randArray(n, 2, 2),
+        dh = randArray(n, 3);
+      const { s, t, read, done } = await setup([
+        { name: 'gate', shape: [n], dtype: f32, data: gate },
+        { name: 'up', shape: [n], dtype: f32, data: up },
+        { name: 'h', shape: [n], dtype: f32 },
+        { name: 'dh', shape: [n], dtype: f32, data: dh },
+        { name: 'dgate', shape: [n], dtype: f32 },
+        { name: 'dup', shape: [n], dtype: f32 },
+      ]);
+      const ls = fold ? foldedStream(s, fold) : s;
+      swigluForward(ls, t('gate'), t('up'), t('h'), n);
+      swigluBackward(ls, t('gate'), t('up'), t('dh'), t('dgate'), t('dup'), n);
+      const got = { h: await read('h'), dgate: await read('dgate'), dup: await read('dup') };
+      done();
+      const want = swigluRef(gate, up, dh);
+      for (const k of ['h', 'dgate', 'dup'] as const) {
+        const c = compare(got[k], want[k], 1e-6, 2e-5);
+        expect(c.ok, `${k}: ${c.msg}`).toBe(true);
+      }
+    });
 
-  for (const fold of [0, 2]) it(`gelu (tanh) forward and backward match float64 (n = 777, with extreme inputs${fold ? ', grid folded into 2D' : ''})`, async () => {
-    const n = 777;
-    const x = inputs(n, 4), dy = randArray(n, 5);
-    const { s, t, read, done } = await setup([
-      { name: 'x', shape: [n], dtype: f32, data: x },
-      { name: 'y', shape: [n], dtype: f32 },
-      { name: 'dy', shape: [n], dtype: f32, data: dy },
-      { name: 'dx', shape: [n], dtype: f32 },
-    ]);
-    const ls = fold ? foldedStream(s, fold) : s;
-    geluForward(ls, t('x'), t('y'), n);
-    geluBackward(ls, t('x'), t('dy'), t('dx'), n);
-    const got = { y: await read('y'), dx: await read('dx') };
-    done();
-    const want = geluRef(x, dy);
-    for (const k of ['y', 'dx'] as const) {
-      const c = compare(got[k], want[k], 1e-6, 2e-5);
-      expect(c.ok, `${k}: ${c.msg}`).toBe(true);
-    }
-  });
+  for (const fold of [0, 2])
+    it(`gelu (tanh) forward and backward match float64 (n = 777, with extreme inputs${fold ? ', grid folded into 2D' : ''})`, async () => {
+      const n = 777;
+      const x = inputs(n, 4),
+        dy = randArray(n, 5);
+      const { s, t, read, done } = await setup([
+        { name: 'x', shape: [n], dtype: f32, data: x },
+        { name: 'y', shape: [n], dtype: f32 },
+        { name: 'dy', shape: [n], dtype: f32, data: dy },
+        { name: 'dx', shape: [n], dtype: f32 },
+      ]);
+      const ls = fold ? foldedStream(s, fold) : s;
+      geluForward(ls, t('x'), t('y'), n);
+      geluBackward(ls, t('x'), t('dy'), t('dx'), n);
+      const got = { y: await read('y'), dx: await read('dx') };
+      done();
+      const want = geluRef(x, dy);
+      for (const k of ['y', 'dx'] as const) {
+        const c = compare(got[k], want[k], 1e-6, 2e-5);
+        expect(c.ok, `${k}: ${c.msg}`).toBe(true);
+      }
+    });
 
   it('writes only the first n elements and rejects short or overlapping tensors', async () => {
     const { s, t, read, done } = await setup([

@@ -48,14 +48,16 @@ export function attentionRef(q: Arr, k: Arr, v: Arr, sh: AttentionShape, qPos: A
   const { B, Tq, Tk, H, KVH, hd } = sh;
   const { P, lse } = attentionProbs(q, k, sh, qPos, kStart, kLen);
   const o = new Float64Array(B * Tq * H * hd);
-  for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) {
-    const g = Math.floor(h / (H / KVH));
-    for (let i = 0; i < Tq; i++) for (let j = 0; j < Tk; j++) {
-      const pij = P[((b * H + h) * Tq + i) * Tk + j];
-      if (pij === 0) continue;
-      for (let d = 0; d < hd; d++) o[qIdx(sh, b, i, h) + d] += pij * v[kIdx(sh, b, j, g) + d];
+  for (let b = 0; b < B; b++)
+    for (let h = 0; h < H; h++) {
+      const g = Math.floor(h / (H / KVH));
+      for (let i = 0; i < Tq; i++)
+        for (let j = 0; j < Tk; j++) {
+          const pij = P[((b * H + h) * Tq + i) * Tk + j];
+          if (pij === 0) continue;
+          for (let d = 0; d < hd; d++) o[qIdx(sh, b, i, h) + d] += pij * v[kIdx(sh, b, j, g) + d];
+        }
     }
-  }
   return { o, lse };
 }
 
@@ -72,39 +74,42 @@ export function attentionBackwardRef(q: Arr, k: Arr, v: Arr, dO: Arr, sh: Attent
   const dk = new Float64Array(B * Tk * KVH * hd);
   const dv = new Float64Array(B * Tk * KVH * hd);
   const D = new Float64Array(B * H * Tq);
-  for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) {
-    const g = Math.floor(h / (H / KVH));
-    for (let i = 0; i < Tq; i++) {
-      const qi = qIdx(sh, b, i, h);
-      const dP = new Float64Array(Tk);
-      let rs = 0;
-      for (let j = 0; j < Tk; j++) {
-        const kj = kIdx(sh, b, j, g);
-        for (let d = 0; d < hd; d++) dP[j] += dO[qi + d] * v[kj + d];
-        rs += P[((b * H + h) * Tq + i) * Tk + j] * dP[j];
-      }
-      D[(b * H + h) * Tq + i] = rs;
-      for (let j = 0; j < Tk; j++) {
-        const pij = P[((b * H + h) * Tq + i) * Tk + j];
-        if (pij === 0) continue;
-        const ds = pij * (dP[j] - rs);
-        const kj = kIdx(sh, b, j, g);
-        for (let d = 0; d < hd; d++) {
-          dq[qi + d] += scale * ds * k[kj + d];
-          dk[kj + d] += scale * ds * q[qi + d];
-          dv[kj + d] += pij * dO[qi + d];
+  for (let b = 0; b < B; b++)
+    for (let h = 0; h < H; h++) {
+      const g = Math.floor(h / (H / KVH));
+      for (let i = 0; i < Tq; i++) {
+        const qi = qIdx(sh, b, i, h);
+        const dP = new Float64Array(Tk);
+        let rs = 0;
+        for (let j = 0; j < Tk; j++) {
+          const kj = kIdx(sh, b, j, g);
+          for (let d = 0; d < hd; d++) dP[j] += dO[qi + d] * v[kj + d];
+          rs += P[((b * H + h) * Tq + i) * Tk + j] * dP[j];
+        }
+        D[(b * H + h) * Tq + i] = rs;
+        for (let j = 0; j < Tk; j++) {
+          const pij = P[((b * H + h) * Tq + i) * Tk + j];
+          if (pij === 0) continue;
+          const ds = pij * (dP[j] - rs);
+          const kj = kIdx(sh, b, j, g);
+          for (let d = 0; d < hd; d++) {
+            dq[qi + d] += scale * ds * k[kj + d];
+            dk[kj + d] += scale * ds * q[qi + d];
+            dv[kj + d] += pij * dO[qi + d];
+          }
         }
       }
     }
-  }
   return { dq, dk, dv, D };
 }
 
 /** cache[b, pos0 + t, :] = src[b, t, :]. */
 export function kvWriteRef(src: Arr, cache: Arr, B: number, Tn: number, Cap: number, W: number, pos0: number): Float64Array {
   const out = Float64Array.from(cache);
-  for (let b = 0; b < B; b++) for (let t = 0; t < Tn; t++) for (let c = 0; c < W; c++) {
-    out[(b * Cap + pos0 + t) * W + c] = src[(b * Tn + t) * W + c];
-  }
+  for (let b = 0; b < B; b++)
+    for (let t = 0; t < Tn; t++)
+      for (let c = 0; c < W; c++) {
+        out[(b * Cap + pos0 + t) * W + c] = src[(b * Tn + t) * W + c];
+      }
   return out;
 }

@@ -49,7 +49,9 @@ const lseWant = (lse: Float64Array) => Array.from(lse, (x) => (x === -Infinity ?
 /** Runs forward (and backward when asked) on the GPU; returns everything it wrote. */
 async function runGpu(c: Case, x: ReturnType<typeof inputs>, backward: boolean) {
   const { B, Tq, Tk, H, KVH, hd } = c.sh;
-  const nq = B * Tq * H * hd, nk = B * Tk * KVH * hd, ns = B * H * Tq;
+  const nq = B * Tq * H * hd,
+    nk = B * Tk * KVH * hd,
+    ns = B * H * Tq;
   const poison = (n: number) => new Float32Array(n).fill(Number.NaN);
   const g = await setup([
     { name: 'q', shape: [nq], dtype: 'f32', data: x.q },
@@ -69,14 +71,17 @@ async function runGpu(c: Case, x: ReturnType<typeof inputs>, backward: boolean) 
   const { s, t, read, done } = g;
   attentionForward(s, t('q'), t('k'), t('v'), t('o'), t('lse'), t('qPos'), t('kStart'), c.sh, c.kLen);
   if (backward) {
-    attentionBackward(s, t('q'), t('k'), t('v'), t('o'), t('dO'), t('lse'), t('qPos'), t('kStart'),
-      t('dq'), t('dk'), t('dv'), t('scratch'), c.sh, c.kLen);
+    attentionBackward(s, t('q'), t('k'), t('v'), t('o'), t('dO'), t('lse'), t('qPos'), t('kStart'), t('dq'), t('dk'), t('dv'), t('scratch'), c.sh, c.kLen);
   }
   // The path under test is the one that ran.
   for (const label of s.kernelsSeen) expect(label.endsWith('_rows'), label).toBe(g.gpu.rowKernels);
   const out = {
-    o: await read('o'), lse: await read('lse'),
-    dq: await read('dq'), dk: await read('dk'), dv: await read('dv'), D: await read('scratch'),
+    o: await read('o'),
+    lse: await read('lse'),
+    dq: await read('dq'),
+    dk: await read('dk'),
+    dv: await read('dv'),
+    D: await read('scratch'),
   };
   done();
   return out;
@@ -103,8 +108,7 @@ async function checkBackward(c: Case) {
   expectClose('dv', got.dv, want.dv);
 }
 
-const gqa = (B: number, Tq: number, Tk: number, causal: boolean, hd = 12): AttentionShape =>
-  ({ B, Tq, Tk, H: 4, KVH: 2, hd, causal });
+const gqa = (B: number, Tq: number, Tk: number, causal: boolean, hd = 12): AttentionShape => ({ B, Tq, Tk, H: 4, KVH: 2, hd, causal });
 
 describe('attention reference', () => {
   it('backward matches central finite differences of the forward (float64)', () => {
@@ -112,18 +116,26 @@ describe('attention reference', () => {
     const qPos = Uint32Array.from([1, 2, 3, 4, 0, 2, 3, 4]);
     const kStart = Uint32Array.from([0, 1]);
     const x = inputs({ sh, kLen: 0, qPos, kStart, seed: 7 });
-    const q = Float64Array.from(x.q), k = Float64Array.from(x.k), v = Float64Array.from(x.v);
+    const q = Float64Array.from(x.q),
+      k = Float64Array.from(x.k),
+      v = Float64Array.from(x.v);
     const loss = () => {
       const { o } = attentionRef(q, k, v, sh, qPos, kStart, 0);
       return o.reduce((a, oi, n) => a + oi * x.dO[n], 0);
     };
     const g = attentionBackwardRef(q, k, v, x.dO, sh, qPos, kStart, 0);
     const eps = 1e-6;
-    for (const [name, arr, grad] of [['q', q, g.dq], ['k', k, g.dk], ['v', v, g.dv]] as const) {
+    for (const [name, arr, grad] of [
+      ['q', q, g.dq],
+      ['k', k, g.dk],
+      ['v', v, g.dv],
+    ] as const) {
       for (let n = 0; n < arr.length; n++) {
         const x0 = arr[n];
-        arr[n] = x0 + eps; const lp = loss();
-        arr[n] = x0 - eps; const lm = loss();
+        arr[n] = x0 + eps;
+        const lp = loss();
+        arr[n] = x0 - eps;
+        const lm = loss();
         arr[n] = x0;
         expect(Math.abs((lp - lm) / (2 * eps) - grad[n]), `d${name}[${n}]`).toBeLessThan(1e-6);
       }
@@ -143,7 +155,9 @@ describe.each(KERNEL_PATHS)('attention forward ($path)', ({ rowKernels }) => {
   });
 
   it('non-causal with kLen < Tk, left padding and a single kv head', async () => {
-    const B = 2, Tq = 5, Tk = 70;
+    const B = 2,
+      Tq = 5,
+      Tk = 70;
     // qPos must be ignored when non-causal: fill it with values that would change the result.
     const qPos = Uint32Array.from({ length: B * Tq }, (_, n) => n);
     await checkForward({ sh: { B, Tq, Tk, H: 3, KVH: 1, hd: 12, causal: false }, kLen: 67, qPos, kStart: Uint32Array.from([0, 9]), seed: 3 });
@@ -153,7 +167,7 @@ describe.each(KERNEL_PATHS)('attention forward ($path)', ({ rowKernels }) => {
     const { got } = await checkForward({ sh: gqa(2, 13, 13, true), kLen: 13, qPos: trainPos(2, 13), kStart: Uint32Array.from([0, 5]), seed: 4 });
     const { H, hd } = gqa(2, 13, 13, true);
     for (let i = 0; i < 5; i++) {
-      for (let n = 0; n < H * hd; n++) expect(got.o[((13 + i) * H) * hd + n]).toBe(0);
+      for (let n = 0; n < H * hd; n++) expect(got.o[(13 + i) * H * hd + n]).toBe(0);
     }
     expect(got.o.every(Number.isFinite)).toBe(true);
   });
@@ -165,7 +179,13 @@ describe.each(KERNEL_PATHS)('attention forward ($path)', ({ rowKernels }) => {
   });
 
   it('decode: one query against a cache filled by kvWrite equals the row of the full computation', async () => {
-    const B = 2, T = 70, H = 4, KVH = 2, hd = 12, W = KVH * hd, Cap = 80;
+    const B = 2,
+      T = 70,
+      H = 4,
+      KVH = 2,
+      hd = 12,
+      W = KVH * hd,
+      Cap = 80;
     const full = gqa(B, T, T, true);
     const kStart = Uint32Array.from([0, 4]);
     const x = inputs({ sh: full, kLen: T, qPos: trainPos(B, T), kStart, seed: 5 });
@@ -210,16 +230,20 @@ describe.each(KERNEL_PATHS)('attention forward ($path)', ({ rowKernels }) => {
     const dec: AttentionShape = { B, Tq: 1, Tk: Cap, H, KVH, hd, causal: true };
     attentionForward(s, t('q'), t('kc'), t('vc'), t('o'), t('lse'), t('qPos'), t('kStart'), dec, 0);
     // Non-causal form of the same decode step for batch row 0: kLen = p + 1.
-    attentionForward(s, t('q'), t('kc'), t('vc'), t('o1'), t('lse1'), t('qPos'), t('kStart'),
-      { ...dec, B: 1, causal: false }, posOf[0] + 1);
-    const o = await read('o'), lse = await read('lse'), o1 = await read('o1'), lse1 = await read('lse1');
-    const oFull = await read('oFull'), lseFull = await read('lseFull');
+    attentionForward(s, t('q'), t('kc'), t('vc'), t('o1'), t('lse1'), t('qPos'), t('kStart'), { ...dec, B: 1, causal: false }, posOf[0] + 1);
+    const o = await read('o'),
+      lse = await read('lse'),
+      o1 = await read('o1'),
+      lse1 = await read('lse1');
+    const oFull = await read('oFull'),
+      lseFull = await read('lseFull');
     done();
     for (let b = 0; b < B; b++) {
       const p = posOf[b];
       const rowOf = (a: ArrayLike<number>) => Array.from({ length: H * hd }, (_, n) => a[(b * T + p) * H * hd + n]);
       const lseOf = (a: ArrayLike<number>) => Array.from({ length: H }, (_, h) => a[(b * H + h) * T + p]);
-      const oDec = o.subarray(b * H * hd, (b + 1) * H * hd), lseDec = lse.subarray(b * H, (b + 1) * H);
+      const oDec = o.subarray(b * H * hd, (b + 1) * H * hd),
+        lseDec = lse.subarray(b * H, (b + 1) * H);
       expectClose(`o vs reference, batch ${b}`, oDec, rowOf(want.o));
       expectClose(`lse vs reference, batch ${b}`, lseDec, lseOf(want.lse));
       // Against the GPU's own full causal pass: only the chunk boundaries differ.
@@ -243,14 +267,18 @@ describe.each(KERNEL_PATHS)('attention backward ($path)', ({ rowKernels }) => {
   });
 
   it('non-causal, kLen < Tk, Tq != Tk, left padding, H = KVH', async () => {
-    const B = 2, Tq = 7, Tk = 20;
+    const B = 2,
+      Tq = 7,
+      Tk = 20;
     const r = rng(13);
     const qPos = Uint32Array.from({ length: B * Tq }, () => r.int(Tk));
     await checkBackward({ sh: { B, Tq, Tk, H: 2, KVH: 2, hd: 8, causal: false }, kLen: 17, qPos, kStart: Uint32Array.from([2, 0]), seed: 13 });
   });
 
   it('causal chunked prefill: queries at positions 20..29 of a 30-key cache, hd = 100', async () => {
-    const B = 1, Tq = 10, Tk = 30;
+    const B = 1,
+      Tq = 10,
+      Tk = 30;
     const qPos = Uint32Array.from({ length: Tq }, (_, i) => 20 + i);
     await checkBackward({ sh: { B, Tq, Tk, H: 3, KVH: 1, hd: 100, causal: true }, kLen: 0, qPos, kStart: new Uint32Array(1), seed: 14 });
   });
@@ -258,8 +286,13 @@ describe.each(KERNEL_PATHS)('attention backward ($path)', ({ rowKernels }) => {
 
 describe('kvWrite', () => {
   it('copies rows into the cache exactly and leaves the rest alone', async () => {
-    const B = 3, Tn = 5, Cap = 11, W = 24, pos0 = 6;
-    const src = randArray(B * Tn * W, 21), cache = randArray(B * Cap * W, 22);
+    const B = 3,
+      Tn = 5,
+      Cap = 11,
+      W = 24,
+      pos0 = 6;
+    const src = randArray(B * Tn * W, 21),
+      cache = randArray(B * Cap * W, 22);
     const { s, t, read, done } = await setup([
       { name: 'src', shape: [B, Tn, W], dtype: 'f32', data: src },
       { name: 'cache', shape: [B, Cap, W], dtype: 'f32', data: cache },
@@ -282,16 +315,35 @@ describe('launcher validation', () => {
       { name: 'p', shape: [64], dtype: 'u32' },
       { name: 'ks', shape: [4], dtype: 'u32' },
     ]);
-    const fwd = (sh: AttentionShape, kLen = 4, pos = t('p')) =>
-      () => attentionForward(s, t('a'), t('b'), t('c'), t('o'), t('l'), pos, t('ks'), sh, kLen);
+    const fwd =
+      (sh: AttentionShape, kLen = 4, pos = t('p')) =>
+      () =>
+        attentionForward(s, t('a'), t('b'), t('c'), t('o'), t('l'), pos, t('ks'), sh, kLen);
     expect(fwd({ B: 1, Tq: 4, Tk: 4, H: 3, KVH: 2, hd: 8, causal: true })).toThrow(/attentionForward.*multiple/);
     expect(fwd({ B: 1, Tq: 1, Tk: 4, H: 1, KVH: 1, hd: 129, causal: true })).toThrow(EngineError);
     expect(fwd({ B: 1, Tq: 4, Tk: 4, H: 1, KVH: 1, hd: 8, causal: false }, 5)).toThrow(/kLen/);
     expect(fwd({ B: 1, Tq: 4, Tk: 4, H: 1, KVH: 1, hd: 8, causal: true }, 4, t('l'))).toThrow(/qPos.*u32/);
     expect(fwd({ B: 1, Tq: 64, Tk: 4, H: 1, KVH: 1, hd: 128, causal: true })).toThrow(/q \(a\) has 4096 elements, needs 8192/);
     expect(() => kvWrite(s, t('a'), t('b'), 1, 4, 8, 16, 5)).toThrow(/kvWrite.*capacity/);
-    expect(() => attentionBackward(s, t('a'), t('b'), t('c'), t('o'), t('o'), t('l'), t('p'), t('ks'),
-      t('a'), t('b'), t('c'), t('l'), { B: 1, Tq: 4, Tk: 4, H: 1, KVH: 1, hd: 8, causal: true }, 4)).toThrow(/overlap/);
+    expect(() =>
+      attentionBackward(
+        s,
+        t('a'),
+        t('b'),
+        t('c'),
+        t('o'),
+        t('o'),
+        t('l'),
+        t('p'),
+        t('ks'),
+        t('a'),
+        t('b'),
+        t('c'),
+        t('l'),
+        { B: 1, Tq: 4, Tk: 4, H: 1, KVH: 1, hd: 8, causal: true },
+        4,
+      ),
+    ).toThrow(/overlap/);
     done();
   });
 });

@@ -29,8 +29,7 @@ export function logprobRef(logits: ArrayLike<number>, targets: ArrayLike<number>
 }
 
 /** d/dlogits of Σ_n coef[n] * logp[n]: coef * invTemp * (onehot - softmax), zero on ignored rows. */
-export function logprobGradRef(logits: ArrayLike<number>, targets: ArrayLike<number>, coef: ArrayLike<number>,
-  N: number, V: number, invTemp: number) {
+export function logprobGradRef(logits: ArrayLike<number>, targets: ArrayLike<number>, coef: ArrayLike<number>, N: number, V: number, invTemp: number) {
   const d = new Float64Array(N * V);
   for (let n = 0; n < N; n++) {
     if (ignored(targets[n], V)) continue;

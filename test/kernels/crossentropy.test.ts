@@ -4,7 +4,8 @@ import { logprobForward, logprobBackward } from '../../src/engine/kernels/crosse
 import { logprobRef, logprobGradRef } from './crossentropy.ref';
 import { EngineError } from '../../src/engine/errors';
 
-const f32 = 'f32' as const, i32 = 'i32' as const;
+const f32 = 'f32' as const,
+  i32 = 'i32' as const;
 
 /** Logits with a spread of shapes: flat, peaked, and a row shifted so far that exp(z) overflows f32. */
 function makeCase(N: number, V: number, seed: number) {
@@ -56,7 +57,9 @@ describe.each(KERNEL_PATHS)('logprob / cross-entropy ($path)', ({ rowKernels }) 
   useKernelPath(rowKernels);
 
   it('the float64 gradient reference agrees with central differences of Σ coef·logp', () => {
-    const N = 3, V = 11, invTemp = 1 / 0.7;
+    const N = 3,
+      V = 11,
+      invTemp = 1 / 0.7;
     const logits = Array.from(randArray(N * V, 9, 2), Number);
     const targets = [4, -1, 10];
     const coef = [0.5, 3, -1.5];
@@ -67,8 +70,10 @@ describe.each(KERNEL_PATHS)('logprob / cross-entropy ($path)', ({ rowKernels }) 
     const g = logprobGradRef(logits, targets, coef, N, V, invTemp);
     const h = 1e-6;
     for (let i = 0; i < N * V; i++) {
-      const lp = logits.slice(), lm = logits.slice();
-      lp[i] += h; lm[i] -= h;
+      const lp = logits.slice(),
+        lm = logits.slice();
+      lp[i] += h;
+      lm[i] -= h;
       expect(Math.abs((objective(lp) - objective(lm)) / (2 * h) - g[i])).toBeLessThan(1e-7);
     }
   });
@@ -101,7 +106,8 @@ describe.each(KERNEL_PATHS)('logprob / cross-entropy ($path)', ({ rowKernels }) 
   });
 
   it('rejects bad dtypes, short tensors, partial overlaps and bad temperatures', async () => {
-    const N = 4, V = 100;
+    const N = 4,
+      V = 100;
     const { s, t, done } = await setup([
       { name: 'logits', shape: [N, V], dtype: f32 },
       { name: 'targets', shape: [N], dtype: i32 },

@@ -5,7 +5,8 @@ import { axpby, fill, addBroadcastRows } from '../../src/engine/kernels/elementw
 describe('elementwise kernels', () => {
   it('axpby matches y = a x + b y on a size that is not a multiple of the workgroup', async () => {
     const n = 1000;
-    const x = randArray(n, 1), y = randArray(n, 2);
+    const x = randArray(n, 1),
+      y = randArray(n, 2);
     const { s, t, read, done } = await setup([
       { name: 'x', shape: [n], dtype: 'f32', data: x },
       { name: 'y', shape: [n], dtype: 'f32', data: y },
@@ -29,15 +30,20 @@ describe('elementwise kernels', () => {
   });
 
   it('addBroadcastRows adds one block to every block (position embeddings over images)', async () => {
-    const period = 70, blocks = 3;
-    const x = randArray(period, 4), y = randArray(period * blocks, 5);
+    const period = 70,
+      blocks = 3;
+    const x = randArray(period, 4),
+      y = randArray(period * blocks, 5);
     const { s, t, read, done } = await setup([
       { name: 'x', shape: [period], dtype: 'f32', data: x },
       { name: 'y', shape: [period * blocks], dtype: 'f32', data: y },
     ]);
     addBroadcastRows(s, t('x'), t('y'), period);
     const got = await read('y');
-    const c = compare(got, Array.from(y, (v, i) => v + x[i % period]));
+    const c = compare(
+      got,
+      Array.from(y, (v, i) => v + x[i % period]),
+    );
     expect(c.ok, c.msg).toBe(true);
     expect(() => addBroadcastRows(s, t('x'), t('y'), 80)).toThrow(/does not tile/);
     done();

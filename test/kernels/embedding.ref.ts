@@ -10,8 +10,7 @@ export function embeddingRef(ids: ArrayLike<number>, table: ArrayLike<number>, N
 }
 
 /** dTable0 + the gradient of sum(out * dOut) with respect to the table, leaving out skipped ids. */
-export function embeddingGradRef(ids: ArrayLike<number>, dOut: ArrayLike<number>, dTable0: ArrayLike<number>,
-  N: number, D: number, V: number, skip: number[]) {
+export function embeddingGradRef(ids: ArrayLike<number>, dOut: ArrayLike<number>, dTable0: ArrayLike<number>, N: number, D: number, V: number, skip: number[]) {
   const dTable = Float64Array.from(dTable0);
   for (let n = 0; n < N; n++) {
     const id = ids[n];

@@ -41,12 +41,22 @@ export function tokenTermsRef(logp: number, old: number, ref: number, a: number,
  * row's token mean. Also the per-token terms and coefficients dL/dlogp from the explicit rule
  * (a clamp or clip that is active makes its term constant).
  */
-export function policyLossRef(x: { logp: ArrayLike<number>; old: ArrayLike<number>; ref: ArrayLike<number>; adv: ArrayLike<number>; mask: ArrayLike<number> },
-  B: number, T: number, mode: 'token-mean' | 'seq-mean-token-mean', o: RefLossOptions) {
+export function policyLossRef(
+  x: { logp: ArrayLike<number>; old: ArrayLike<number>; ref: ArrayLike<number>; adv: ArrayLike<number>; mask: ArrayLike<number> },
+  B: number,
+  T: number,
+  mode: 'token-mean' | 'seq-mean-token-mean',
+  o: RefLossOptions,
+) {
   const N = B * T;
-  const loss = new Float64Array(N), kl = new Float64Array(N), flag = new Float64Array(N), ratio = new Float64Array(N), coef = new Float64Array(N);
+  const loss = new Float64Array(N),
+    kl = new Float64Array(N),
+    flag = new Float64Array(N),
+    ratio = new Float64Array(N),
+    coef = new Float64Array(N);
   const weight = new Float64Array(N);
-  let tokens = 0, seqs = 0;
+  let tokens = 0,
+    seqs = 0;
   const lens: number[] = [];
   for (let b = 0; b < B; b++) {
     let len = 0;
@@ -87,7 +97,13 @@ export function policyLossRef(x: { logp: ArrayLike<number>; old: ArrayLike<numbe
 }
 
 /** The aggregated loss alone, for finite differences. */
-export function totalLossRef(logp: ArrayLike<number>, rest: { old: ArrayLike<number>; ref: ArrayLike<number>; adv: ArrayLike<number>; mask: ArrayLike<number> },
-  B: number, T: number, mode: 'token-mean' | 'seq-mean-token-mean', o: RefLossOptions): number {
+export function totalLossRef(
+  logp: ArrayLike<number>,
+  rest: { old: ArrayLike<number>; ref: ArrayLike<number>; adv: ArrayLike<number>; mask: ArrayLike<number> },
+  B: number,
+  T: number,
+  mode: 'token-mean' | 'seq-mean-token-mean',
+  o: RefLossOptions,
+): number {
   return policyLossRef({ ...rest, logp }, B, T, mode, o).total;
 }

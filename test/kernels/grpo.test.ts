@@ -15,12 +15,16 @@ const f32 = 'f32' as const;
 function makeCase(B: number, T: number, seed: number, o: PolicyLossOptions) {
   const r = rng(seed);
   const N = B * T;
-  const logp = new Float32Array(N), old = new Float32Array(N), ref = new Float32Array(N), adv = new Float32Array(N);
+  const logp = new Float32Array(N),
+    old = new Float32Array(N),
+    ref = new Float32Array(N),
+    adv = new Float32Array(N);
   const mask = new Int32Array(N);
   const near = (x: number, y: number) => Math.abs(x - y) < 1e-3;
   for (let b = 0; b < B; b++) {
     // Each row: a prompt part (no loss), a response, padding.
-    const start = 2 + r.int(4), len = 3 + r.int(T - 8);
+    const start = 2 + r.int(4),
+      len = 3 + r.int(T - 8);
     const a = [-1.5, -0.4, 0, 0.6, 1.9][r.int(5)];
     for (let t = 0; t < T; t++) {
       const n = b * T + t;
@@ -64,7 +68,12 @@ async function runCase(B: number, T: number, mode: LossAggregation, o: PolicyLos
     { name: 'coef', shape: [N], dtype: f32, data: new Float32Array(N).fill(7) },
     { name: 'stats', shape: [N, 4], dtype: f32, data: new Float32Array(4 * N).fill(7) },
   ]);
-  grpoPolicyLoss(fold ? foldedStream(s, fold) : s, { logp: t('logp'), oldLogp: t('old'), refLogp: t('ref'), adv: t('adv'), weight: t('weight'), coef: t('coef'), stats: t('stats') }, N, o);
+  grpoPolicyLoss(
+    fold ? foldedStream(s, fold) : s,
+    { logp: t('logp'), oldLogp: t('old'), refLogp: t('ref'), adv: t('adv'), weight: t('weight'), coef: t('coef'), stats: t('stats') },
+    N,
+    o,
+  );
   const coef = await read('coef');
   const stats = await read('stats');
   done();
@@ -99,10 +108,15 @@ describe('GRPO policy loss kernel', () => {
       const h = 1e-6;
       let visited = 0;
       for (let n = 0; n < x.length; n++) {
-        const xp = x.slice(), xm = x.slice();
-        xp[n] += h; xm[n] -= h;
+        const xp = x.slice(),
+          xm = x.slice();
+        xp[n] += h;
+        xm[n] -= h;
         const fd = (totalLossRef(xp, c, 3, 16, mode, o) - totalLossRef(xm, c, 3, 16, mode, o)) / (2 * h);
-        expect(Math.abs(fd - coef[n]), `token ${n} (${mode}) fd ${fd} coef ${coef[n]} d ${c.logp[n] - c.old[n]} k ${c.ref[n] - c.logp[n]} a ${c.adv[n]} m ${c.mask[n]}`).toBeLessThan(1e-7 + 1e-6 * Math.abs(fd));
+        expect(
+          Math.abs(fd - coef[n]),
+          `token ${n} (${mode}) fd ${fd} coef ${coef[n]} d ${c.logp[n] - c.old[n]} k ${c.ref[n] - c.logp[n]} a ${c.adv[n]} m ${c.mask[n]}`,
+        ).toBeLessThan(1e-7 + 1e-6 * Math.abs(fd));
         if (coef[n] !== 0) visited++;
       }
       expect(visited).toBeGreaterThan(10);
@@ -138,9 +152,14 @@ describe('GRPO policy loss kernel', () => {
   it('rejects bad options, short tensors and overlapping outputs', async () => {
     const N = 8;
     const { s, t, done } = await setup([
-      { name: 'a', shape: [N], dtype: f32 }, { name: 'b', shape: [N], dtype: f32 }, { name: 'c', shape: [N], dtype: f32 },
-      { name: 'd', shape: [N], dtype: f32 }, { name: 'e', shape: [N], dtype: f32 }, { name: 'f', shape: [N], dtype: f32 },
-      { name: 'g', shape: [N, 4], dtype: f32 }, { name: 'u', shape: [N], dtype: 'u32' },
+      { name: 'a', shape: [N], dtype: f32 },
+      { name: 'b', shape: [N], dtype: f32 },
+      { name: 'c', shape: [N], dtype: f32 },
+      { name: 'd', shape: [N], dtype: f32 },
+      { name: 'e', shape: [N], dtype: f32 },
+      { name: 'f', shape: [N], dtype: f32 },
+      { name: 'g', shape: [N, 4], dtype: f32 },
+      { name: 'u', shape: [N], dtype: 'u32' },
     ]);
     const ts = { logp: t('a'), oldLogp: t('b'), refLogp: t('c'), adv: t('d'), weight: t('e'), coef: t('f'), stats: t('g') };
     expect(() => grpoPolicyLoss(s, ts, N, { ...DEFAULTS, clipLow: 1 })).toThrow(/clipLow/);

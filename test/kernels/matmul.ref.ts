@@ -2,10 +2,15 @@
 // formulas for each stored layout) rather than from the kernels' stride scheme.
 
 export interface MatmulRefOpts {
-  M: number; N: number; K: number;
-  transA?: boolean; transB?: boolean;
+  M: number;
+  N: number;
+  K: number;
+  transA?: boolean;
+  transB?: boolean;
   batch?: number;
-  strideA?: number; strideB?: number; strideC?: number;
+  strideA?: number;
+  strideB?: number;
+  strideC?: number;
   bias?: ArrayLike<number>;
   accumulate?: boolean;
   alpha?: number;

@@ -15,7 +15,9 @@ type Case = Omit<MatmulOpts, 'bias'> & { bias?: boolean; seed?: number; tail?: n
 async function check(c: Case) {
   const { M, N, K } = c;
   const batch = c.batch ?? 1;
-  const sA = c.strideA ?? M * K, sB = c.strideB ?? K * N, sC = c.strideC ?? M * N;
+  const sA = c.strideA ?? M * K,
+    sB = c.strideB ?? K * N,
+    sC = c.strideC ?? M * N;
   const seed = c.seed ?? 1;
   const A = randArray((batch - 1) * sA + M * K, seed);
   const B = randArray((batch - 1) * sB + K * N, seed + 1);
@@ -78,7 +80,9 @@ describe.each(KERNEL_PATHS)('matmul, M > 4 ($path)', ({ rowKernels }) => {
 
   it('the three training layouts of a Linear layer compose into the right gradients', async () => {
     // x [T, in], W [out, in], dY [T, out]: y = x·Wᵀ + b, dX = dY·W, dW += dYᵀ·x.
-    const T = 37, IN = 45, OUT = 70;
+    const T = 37,
+      IN = 45,
+      OUT = 70;
     await check({ M: T, N: OUT, K: IN, transB: true, bias: true, seed: 71 });
     await check({ M: T, N: IN, K: OUT, seed: 72 });
     await check({ M: OUT, N: IN, K: T, transA: true, accumulate: true, seed: 73 });
@@ -139,7 +143,9 @@ describe('matmul validation', () => {
       { name: 'bias', shape: [4], dtype: 'f32' },
       { name: 'idx', shape: [30], dtype: 'u32' },
     ]);
-    const A = t('A'), B = t('B'), C = t('C');
+    const A = t('A'),
+      B = t('B'),
+      C = t('C');
     const bad: [string, () => void, RegExp][] = [
       ['ok shape as a control', () => matmul(s, A, B, C, { M: 6, N: 5, K: 4 }), /^$/],
       ['A too small', () => matmul(s, A, B, C, { M: 7, N: 5, K: 4 }), /A \(A\) has 24 elements/],
@@ -148,16 +154,27 @@ describe('matmul validation', () => {
       ['zero M', () => matmul(s, A, B, C, { M: 0, N: 5, K: 4 }), /positive integers/],
       ['C over A', () => matmul(s, A, B, A, { M: 4, N: 5, K: 4, strideC: 20 }), /overlap/],
       ['A and B the same tensor', () => matmul(s, A, A, C, { M: 2, N: 2, K: 4, transB: true }), /overlap/],
-      ['batch items writing over each other', () => matmul(s, slice(A, 0, [4]), B, C, { M: 1, N: 5, K: 4, batch: 2, strideA: 0, strideB: 0, strideC: 3 }), /strideC/],
+      [
+        'batch items writing over each other',
+        () => matmul(s, slice(A, 0, [4]), B, C, { M: 1, N: 5, K: 4, batch: 2, strideA: 0, strideB: 0, strideC: 3 }),
+        /strideC/,
+      ],
       ['batched C too small', () => matmul(s, A, B, C, { M: 3, N: 5, K: 4, batch: 3, strideA: 0, strideB: 0 }), /C \(C\) has 30 elements/],
       ['u32 output', () => matmul(s, A, B, t('idx'), { M: 6, N: 5, K: 4 }), /f32/],
       ['sumRows out too short', () => sumRows(s, C, t('bias'), 6, 5), /out/],
       ['sumRows X too small', () => sumRows(s, C, B, 8, 4), /X \(C\) has 30/],
     ];
     for (const [what, f, re] of bad) {
-      if (what.startsWith('ok')) { expect(f).not.toThrow(); continue; }
+      if (what.startsWith('ok')) {
+        expect(f).not.toThrow();
+        continue;
+      }
       let err: unknown = null;
-      try { f(); } catch (e) { err = e; }
+      try {
+        f();
+      } catch (e) {
+        err = e;
+      }
       expect(err, what).toBeInstanceOf(EngineError);
       expect((err as Error).message, what).toMatch(re);
     }

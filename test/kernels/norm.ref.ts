@@ -14,8 +14,7 @@ export function rmsnormRef(x: ArrayLike<number>, w: ArrayLike<number>, rows: num
   return { y, rstd };
 }
 
-export function rmsnormBackwardRef(x: ArrayLike<number>, w: ArrayLike<number>, dy: ArrayLike<number>,
-  rows: number, dim: number, eps: number) {
+export function rmsnormBackwardRef(x: ArrayLike<number>, w: ArrayLike<number>, dy: ArrayLike<number>, rows: number, dim: number, eps: number) {
   const dx = new Float64Array(rows * dim);
   const dw = new Float64Array(dim);
   const { rstd } = rmsnormRef(x, w, rows, dim, eps);
@@ -26,7 +25,7 @@ export function rmsnormBackwardRef(x: ArrayLike<number>, w: ArrayLike<number>, d
       // dx_j = sum_k dy_k * dy_k/dx_j, with dy_k/dx_j = w_k (rs [k == j] - rs^3 x_k x_j / dim)
       let g = 0;
       for (let k = 0; k < dim; k++) {
-        const jac = w[k] * ((k === j ? rs : 0) - rs ** 3 * x[o + k] * x[o + j] / dim);
+        const jac = w[k] * ((k === j ? rs : 0) - (rs ** 3 * x[o + k] * x[o + j]) / dim);
         g += dy[o + k] * jac;
       }
       dx[o + j] = g;

@@ -37,8 +37,16 @@ async function runCase(rows: number, dim: number, eps: number, seed: number, fol
     y: compare(got.y, f.y),
     rstd: compare(got.rstd, f.rstd),
     dx: compare(got.dx, b.dx),
-    dxAcc: compare(got.dxAcc, Array.from(b.dx, (v, i) => v + dx0[i])),
-    dw: compare(got.dw, Array.from(b.dw, (v, i) => dw0[i] + 2 * v), 1e-4, 1e-4),
+    dxAcc: compare(
+      got.dxAcc,
+      Array.from(b.dx, (v, i) => v + dx0[i]),
+    ),
+    dw: compare(
+      got.dw,
+      Array.from(b.dw, (v, i) => dw0[i] + 2 * v),
+      1e-4,
+      1e-4,
+    ),
   };
   for (const [k, c] of Object.entries(checks)) expect(c.ok, `${k} (rows ${rows}, dim ${dim}): ${c.msg}`).toBe(true);
 }
@@ -47,7 +55,9 @@ describe.each(KERNEL_PATHS)('rmsnorm ($path)', ({ rowKernels }) => {
   useKernelPath(rowKernels);
 
   it('the float64 backward reference agrees with central differences', () => {
-    const rows = 2, dim = 5, eps = 1e-5;
+    const rows = 2,
+      dim = 5,
+      eps = 1e-5;
     const x = Array.from(randArray(rows * dim, 11), Number);
     const w = Array.from(randArray(dim, 12), Number);
     const dy = Array.from(randArray(rows * dim, 13), Number);
@@ -55,13 +65,17 @@ describe.each(KERNEL_PATHS)('rmsnorm ($path)', ({ rowKernels }) => {
     const b = rmsnormBackwardRef(x, w, dy, rows, dim, eps);
     const h = 1e-6;
     for (let i = 0; i < rows * dim; i++) {
-      const xp = x.slice(), xm = x.slice();
-      xp[i] += h; xm[i] -= h;
+      const xp = x.slice(),
+        xm = x.slice();
+      xp[i] += h;
+      xm[i] -= h;
       expect(Math.abs((loss(xp, w) - loss(xm, w)) / (2 * h) - b.dx[i])).toBeLessThan(1e-6);
     }
     for (let j = 0; j < dim; j++) {
-      const wp = w.slice(), wm = w.slice();
-      wp[j] += h; wm[j] -= h;
+      const wp = w.slice(),
+        wm = w.slice();
+      wp[j] += h;
+      wm[j] -= h;
       expect(Math.abs((loss(x, wp) - loss(x, wm)) / (2 * h) - b.dw[j])).toBeLessThan(1e-6);
     }
   });
@@ -81,7 +95,8 @@ describe.each(KERNEL_PATHS)('rmsnorm ($path)', ({ rowKernels }) => {
   });
 
   it('leaves data past `rows` untouched and rejects bad shapes and in-place use', async () => {
-    const rows = 3, dim = 10;
+    const rows = 3,
+      dim = 10;
     const { s, t, read, done } = await setup([
       { name: 'x', shape: [4, dim], dtype: f32, data: randArray(4 * dim, 5) },
       { name: 'w', shape: [dim], dtype: f32, data: randArray(dim, 6) },

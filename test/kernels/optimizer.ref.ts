@@ -1,7 +1,14 @@
 // Float64 references for the optimizer kernels, written from the documented algorithms of
 // torch.nn.utils.clip_grad_norm_ and torch.optim.AdamW (amsgrad=False), not from the WGSL.
 
-export interface AdamWRefHyper { lr: number; beta1: number; beta2: number; eps: number; weightDecay: number; step: number }
+export interface AdamWRefHyper {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  step: number;
+}
 
 /** Global L2 norm over all gradients and the clip coefficient clip_grad_norm_ would apply. */
 export function clipRef(grads: ArrayLike<number>[], maxNorm: number): { norm: number; scale: number } {

@@ -29,10 +29,14 @@ const SIZES = [77, 1000, 5000];
 async function trainSteps(maxNorm: number, gradScale: number) {
   const h0 = { lr: 0.02, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1 };
   const p0 = SIZES.map((n, k) => randArray(n, 10 + k));
-  const entries = SIZES.flatMap((n, k) => ['p', 'g', 'm', 'v'].map((w) => ({
-    name: `${w}${k}`, shape: [n], dtype: 'f32' as const,
-    data: w === 'p' ? p0[k] : w === 'g' ? undefined : new Float32Array(n),
-  })));
+  const entries = SIZES.flatMap((n, k) =>
+    ['p', 'g', 'm', 'v'].map((w) => ({
+      name: `${w}${k}`,
+      shape: [n],
+      dtype: 'f32' as const,
+      data: w === 'p' ? p0[k] : w === 'g' ? undefined : new Float32Array(n),
+    })),
+  );
   const { gpu, s, t, read, done } = await setup(entries);
   const gn = new GradNorm(gpu, 8);
   const P = p0.map((a) => Float64Array.from(a));
@@ -56,7 +60,11 @@ async function trainSteps(maxNorm: number, gradScale: number) {
       await s.sync();
     }
     for (let k = 0; k < SIZES.length; k++) {
-      for (const [w, ref] of [['p', P[k]], ['m', M[k]], ['v', V[k]]] as const) {
+      for (const [w, ref] of [
+        ['p', P[k]],
+        ['m', M[k]],
+        ['v', V[k]],
+      ] as const) {
         const c = compare(await read(`${w}${k}`), ref, 1e-6, 2e-5);
         expect(c.ok, `${w}${k} (n=${SIZES[k]}, maxNorm=${maxNorm}): ${c.msg}`).toBe(true);
       }
@@ -132,7 +140,9 @@ describe('GradNorm + AdamW', () => {
       // adamw: 1800 elements = 8 workgroups -> a 3x3 grid with one idle workgroup;
       // 1000 = 4 -> 2x2. GradNorm: 10000 elements wants 5 workgroups, gets 3 with a longer stride.
       for (const n of [1800, 1000]) {
-        const p = randArray(n, 1), g = randArray(n, 2), m = randArray(n, 3, 0.1);
+        const p = randArray(n, 1),
+          g = randArray(n, 2),
+          m = randArray(n, 3, 0.1);
         const v = Float32Array.from(randArray(n, 4), (x) => x * x * 0.01);
         const { s, t, read, done } = await setup([
           { name: 'p', shape: [n + 50], dtype: 'f32', data: p },
@@ -144,7 +154,9 @@ describe('GradNorm + AdamW', () => {
         try {
           const h: AdamWHyper = { lr: 1e-3, beta1: 0.8, beta2: 0.95, eps: 1e-6, weightDecay: 0.01, step: 7 };
           adamw(s, t('p'), t('g'), t('m'), t('v'), h, t('clip'), n);
-          const P = Float64Array.from(p), M = Float64Array.from(m), V = Float64Array.from(v);
+          const P = Float64Array.from(p),
+            M = Float64Array.from(m),
+            V = Float64Array.from(v);
           adamwRef(P, g, M, V, h, 0.5);
           const got = await read('p');
           const c = compare(got.subarray(0, n), P, 1e-6, 1e-5);

@@ -7,8 +7,12 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { UniformLayout, uniformLayout, type UniformType } from '../../src/engine/uniforms';
 
 const SHADER_DIR = new URL('../../shaders/', import.meta.url);
-const shaders = new Map(readdirSync(SHADER_DIR).filter((f) => f.endsWith('.wgsl')).sort()
-  .map((f) => [f.slice(0, -'.wgsl'.length), readFileSync(new URL(f, SHADER_DIR), 'utf8')]));
+const shaders = new Map(
+  readdirSync(SHADER_DIR)
+    .filter((f) => f.endsWith('.wgsl'))
+    .sort()
+    .map((f) => [f.slice(0, -'.wgsl'.length), readFileSync(new URL(f, SHADER_DIR), 'utf8')]),
+);
 
 // Every kernel module, so a layout declared in any of them is found (and one declared nowhere is missed).
 const modules = import.meta.glob<Record<string, unknown>>('../../src/engine/kernels/*.ts', { eager: true });
@@ -19,8 +23,16 @@ function stripComments(src: string): string {
   let out = '';
   let depth = 0;
   for (let i = 0; i < src.length; i++) {
-    if (src.startsWith('/*', i)) { depth++; i++; continue; }
-    if (depth > 0 && src.startsWith('*/', i)) { depth--; i++; continue; }
+    if (src.startsWith('/*', i)) {
+      depth++;
+      i++;
+      continue;
+    }
+    if (depth > 0 && src.startsWith('*/', i)) {
+      depth--;
+      i++;
+      continue;
+    }
     if (depth > 0) continue;
     if (src.startsWith('//', i)) {
       const end = src.indexOf('\n', i);
@@ -33,7 +45,12 @@ function stripComments(src: string): string {
   return out;
 }
 
-interface UniformBinding { variable: string; struct: string; group: number | null; binding: number | null }
+interface UniformBinding {
+  variable: string;
+  struct: string;
+  group: number | null;
+  binding: number | null;
+}
 type Field = [name: string, type: string];
 
 /** The `var<uniform>` declarations of a shader and the fields of every struct it declares. */
@@ -49,13 +66,19 @@ function parseShader(src: string): { uniforms: UniformBinding[]; structs: Map<st
   }
   const structs = new Map<string, Field[]>();
   for (const m of code.matchAll(/\bstruct\s+(\w+)\s*\{([^}]*)\}/g)) {
-    const members = m[2].split(',').map((s) => s.trim()).filter(Boolean);
+    const members = m[2]
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     // A member attribute (@align, @size) moves fields off the packed 4-byte grid: keep it in the type so it cannot match.
-    structs.set(m[1], members.map((s): Field => {
-      const f = s.match(/^(.*?)(\w+)\s*:\s*(.+)$/s);
-      if (!f) return [s, '?'];
-      return [f[2], (f[1].trim() ? f[1].trim() + ' ' : '') + f[3].replace(/\s+/g, '')];
-    }));
+    structs.set(
+      m[1],
+      members.map((s): Field => {
+        const f = s.match(/^(.*?)(\w+)\s*:\s*(.+)$/s);
+        if (!f) return [s, '?'];
+        return [f[2], (f[1].trim() ? f[1].trim() + ' ' : '') + f[3].replace(/\s+/g, '')];
+      }),
+    );
   }
   return { uniforms, structs };
 }
@@ -78,12 +101,18 @@ function contractProblems(sources: Map<string, string>, layouts: readonly Unifor
       bound.add(`${shader}/${u.struct}`);
       if (u.group !== 0 || u.binding !== 0) problems.push(`${where}: must be @group(0) @binding(0), is @group(${u.group}) @binding(${u.binding})`);
       const fields = structs.get(u.struct);
-      if (!fields) { problems.push(`${where}: struct ${u.struct} not found`); continue; }
+      if (!fields) {
+        problems.push(`${where}: struct ${u.struct} not found`);
+        continue;
+      }
       for (const [name, type] of fields) {
         if (!SCALARS.includes(type)) problems.push(`${where}: field ${name} is ${type}; the uniform packer handles only ${SCALARS.join(', ')}`);
       }
       const ls = byKey.get(`${shader}/${u.struct}`) ?? [];
-      if (ls.length === 0) { problems.push(`${where}: no launcher declares uniformLayout('${shader}', '${u.struct}', ...)`); continue; }
+      if (ls.length === 0) {
+        problems.push(`${where}: no launcher declares uniformLayout('${shader}', '${u.struct}', ...)`);
+        continue;
+      }
       if (ls.length > 1) problems.push(`${where}: declared ${ls.length} times`);
       const want = fields.map(([n, t]) => `${n}: ${t}`).join(', ');
       const have = ls[0].fields.map(([n, t]) => `${n}: ${t}`).join(', ');
@@ -104,12 +133,15 @@ describe('uniform contract between shaders/ and their launchers', () => {
     expect(parseShader(shaders.get('optimizer')!).uniforms.map((u) => u.struct)).toEqual(['SumsqParams', 'FinalizeParams', 'AdamParams']);
   });
 
-  it('every var<uniform> of every shader matches its launcher\'s declared layout, field by field', () => {
+  it("every var<uniform> of every shader matches its launcher's declared layout, field by field", () => {
     expect(contractProblems(shaders, declared)).toEqual([]);
   });
 
   describe('catches a broken contract', () => {
-    const norm = new Map([['norm', `
+    const norm = new Map([
+      [
+        'norm',
+        `
       struct Params {
         rows: u32,
         dim: u32, /* a /* nested */ comment */
@@ -117,7 +149,9 @@ describe('uniform contract between shaders/ and their launchers', () => {
         accumulate: u32,
       }
       @group(0) @binding(0) var<uniform> p: Params;
-    `]]);
+    `,
+      ],
+    ]);
     const ok = uniformLayout('norm', 'Params', { rows: 'u32', dim: 'u32', eps: 'f32', accumulate: 'u32' });
     const shaderWith = (edit: (s: string) => string) => new Map([['norm', edit(norm.get('norm')!)]]);
 
@@ -145,23 +179,37 @@ describe('uniform contract between shaders/ and their launchers', () => {
         (s: string) => s.replace('dim: u32,', '@align(16) dim: u32,'),
       ];
       for (const edit of edits) expect(contractProblems(shaderWith(edit), [ok]).length).toBeGreaterThan(0);
-      expect(contractProblems(shaderWith((s) => s.replace('eps: f32,', 'eps: vec2<f32>,')), [ok]))
-        .toContain('shaders/norm.wgsl var<uniform> p: Params: field eps is vec2<f32>; the uniform packer handles only u32, i32, f32');
+      expect(
+        contractProblems(
+          shaderWith((s) => s.replace('eps: f32,', 'eps: vec2<f32>,')),
+          [ok],
+        ),
+      ).toContain('shaders/norm.wgsl var<uniform> p: Params: field eps is vec2<f32>; the uniform packer handles only u32, i32, f32');
     });
 
     it('a uniform binding nobody declares, a layout nobody binds, a declaration twice, a binding off slot 0', () => {
       expect(contractProblems(norm, [])).toEqual(["shaders/norm.wgsl var<uniform> p: Params: no launcher declares uniformLayout('norm', 'Params', ...)"]);
-      expect(contractProblems(norm, [ok, uniformLayout('norm', 'Other', { n: 'u32' })]))
-        .toEqual(["uniformLayout('norm', 'Other'): no shader binds that struct as var<uniform>"]);
+      expect(contractProblems(norm, [ok, uniformLayout('norm', 'Other', { n: 'u32' })])).toEqual([
+        "uniformLayout('norm', 'Other'): no shader binds that struct as var<uniform>",
+      ]);
       expect(contractProblems(norm, [ok, ok])).toEqual(['shaders/norm.wgsl var<uniform> p: Params: declared 2 times']);
-      expect(contractProblems(shaderWith((s) => s.replace('@binding(0)', '@binding(1)')), [ok]))
-        .toEqual(['shaders/norm.wgsl var<uniform> p: Params: must be @group(0) @binding(0), is @group(0) @binding(1)']);
+      expect(
+        contractProblems(
+          shaderWith((s) => s.replace('@binding(0)', '@binding(1)')),
+          [ok],
+        ),
+      ).toEqual(['shaders/norm.wgsl var<uniform> p: Params: must be @group(0) @binding(0), is @group(0) @binding(1)']);
     });
   });
 
   it('a layout fills its fields by name, in declared order, padding as 0', () => {
     const l = uniformLayout('t', 'Params', { n: 'u32', scale: 'f32', off: 'i32', _pad: 'u32' });
-    expect([...l.values({ off: -2, scale: 0.5, n: 7 })]).toEqual([['u32', 7], ['f32', 0.5], ['i32', -2], ['u32', 0]]);
+    expect([...l.values({ off: -2, scale: 0.5, n: 7 })]).toEqual([
+      ['u32', 7],
+      ['f32', 0.5],
+      ['i32', -2],
+      ['u32', 0],
+    ]);
     // The type checker holds the names (checked by tsc, not at run time):
     // @ts-expect-error a field left out
     l.values({ n: 1, scale: 1 });

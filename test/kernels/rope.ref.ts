@@ -3,8 +3,15 @@
 // The angle is rounded to f32 first, as transformers computes it (inv_freq @ positions in f32);
 // everything after that is float64.
 
-export function ropeRef(x: ArrayLike<number>, positions: ArrayLike<number>, invFreq: ArrayLike<number>,
-  N: number, nHeads: number, hd: number, inverse = false): Float64Array {
+export function ropeRef(
+  x: ArrayLike<number>,
+  positions: ArrayLike<number>,
+  invFreq: ArrayLike<number>,
+  N: number,
+  nHeads: number,
+  hd: number,
+  inverse = false,
+): Float64Array {
   const half = hd / 2;
   const out = new Float64Array(N * nHeads * hd);
   for (let n = 0; n < N; n++) {

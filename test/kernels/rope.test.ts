@@ -37,7 +37,11 @@ async function run(N: number, nHeads: number, hd: number, pos: Uint32Array, thet
 
 describe('ropeInvFreq', () => {
   it('is theta^(-2i/hd) rounded to f32', () => {
-    for (const [theta, hd] of [[10000, 64], [500000, 128], [1e6, 12]]) {
+    for (const [theta, hd] of [
+      [10000, 64],
+      [500000, 128],
+      [1e6, 12],
+    ]) {
       const got = ropeInvFreq(theta, hd);
       const want = invFreqRef(theta, hd);
       expect(got.length).toBe(hd / 2);
@@ -49,7 +53,9 @@ describe('ropeInvFreq', () => {
 
 describe('rope', () => {
   it('matches the rotate_half reference (hd = 12, 3 heads, pair count not a multiple of the workgroup)', async () => {
-    const N = 29, nHeads = 3, hd = 12;
+    const N = 29,
+      nHeads = 3,
+      hd = 12;
     const pos = positions(N, 1, 4096);
     const { x, inv, got } = await run(N, nHeads, hd, pos, 10000, [false]);
     const c = compare(got, ropeRef(x, pos, inv, N, nHeads, hd), 2e-6, 1e-5);
@@ -59,7 +65,9 @@ describe('rope', () => {
   });
 
   it('handles large angles (positions up to 100k with theta = 1e6, hd = 64)', async () => {
-    const N = 9, nHeads = 2, hd = 64;
+    const N = 9,
+      nHeads = 2,
+      hd = 64;
     const pos = positions(N, 2, 100_000);
     const { x, inv, got } = await run(N, nHeads, hd, pos, 1e6, [false]);
     const c = compare(got, ropeRef(x, pos, inv, N, nHeads, hd), 2e-6, 1e-5);
@@ -67,7 +75,9 @@ describe('rope', () => {
   });
 
   it('inverse rotates back: inverse(forward(x)) == x, and inverse alone matches the -angle reference', async () => {
-    const N = 17, nHeads = 4, hd = 8;
+    const N = 17,
+      nHeads = 4,
+      hd = 8;
     const pos = positions(N, 3, 2048);
     const round = await run(N, nHeads, hd, pos, 10000, [false, true]);
     const c1 = compare(round.got, round.x, 2e-6, 1e-5);

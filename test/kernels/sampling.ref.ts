@@ -38,7 +38,10 @@ export function nucleusRef(row: ArrayLike<number>, T: number, topP: number) {
     slack = Math.min(slack, Math.abs(mass - topP));
     if (mass >= topP) break;
   }
-  for (let j = k + 1; j < order.length && row[order[j]] === row[order[k]]; j++) { keep.add(order[j]); mass += p[order[j]]; }
+  for (let j = k + 1; j < order.length && row[order[j]] === row[order[k]]; j++) {
+    keep.add(order[j]);
+    mass += p[order[j]];
+  }
   const probs = new Float64Array(p.length);
   for (const i of keep) probs[i] = p[i] / mass;
   return { keep, probs, slack };
@@ -51,7 +54,10 @@ export function nucleusRef(row: ArrayLike<number>, T: number, topP: number) {
 export function chiSquare(counts: ArrayLike<number>, probs: ArrayLike<number>) {
   let n = 0;
   for (let i = 0; i < counts.length; i++) n += counts[i];
-  let stat = 0, bins = 0, poolObs = 0, poolExp = 0;
+  let stat = 0,
+    bins = 0,
+    poolObs = 0,
+    poolExp = 0;
   for (let i = 0; i < probs.length; i++) {
     const e = probs[i] * n;
     if (e >= 5) {

@@ -44,7 +44,12 @@ function histogram(tokens: ArrayLike<number>, V: number) {
 
 function expectLogp(tokens: ArrayLike<number>, logp: ArrayLike<number>, row: Float32Array, T: number) {
   const ref = logSoftmaxRef(row, T);
-  const c = compare(logp, Array.from(tokens, (k) => ref[k]), 2e-5, 1e-5);
+  const c = compare(
+    logp,
+    Array.from(tokens, (k) => ref[k]),
+    2e-5,
+    1e-5,
+  );
   expect(c.ok, `logp: ${c.msg}`).toBe(true);
 }
 
@@ -56,12 +61,22 @@ describe.each(KERNEL_PATHS)('sample ($path)', ({ rowKernels }) => {
     const rows: Float32Array[] = [];
     rows.push(normals(V, 1, 3));
     // Equal maxima on one thread's stride (5, 261, 517, 2053) and on another thread (300).
-    const r1 = normals(V, 2, 1); for (const i of [300, 2053, 517, 5, 261]) r1[i] = 9; rows.push(r1);
+    const r1 = normals(V, 2, 1);
+    for (const i of [300, 2053, 517, 5, 261]) r1[i] = 9;
+    rows.push(r1);
     // Equal maxima on two threads, the later thread holding the lower index.
-    const r2 = normals(V, 3, 1); r2[2099] = 7; r2[300] = 7; rows.push(r2);
-    const r3 = normals(V, 4, 1); r3[2099] = 5; rows.push(r3);
+    const r2 = normals(V, 3, 1);
+    r2[2099] = 7;
+    r2[300] = 7;
+    rows.push(r2);
+    const r3 = normals(V, 4, 1);
+    r3[2099] = 5;
+    rows.push(r3);
     rows.push(new Float32Array(V).fill(0.25)); // all equal -> 0
-    const r5 = new Float32Array(V).fill(-Infinity); r5[450] = -3; r5[451] = -3.5; rows.push(r5);
+    const r5 = new Float32Array(V).fill(-Infinity);
+    r5[450] = -3;
+    r5[451] = -3.5;
+    rows.push(r5);
     const B = rows.length;
     const logits = new Float32Array(B * V);
     rows.forEach((r, b) => logits.set(r, b * V));
@@ -79,7 +94,12 @@ describe.each(KERNEL_PATHS)('sample ($path)', ({ rowKernels }) => {
       expect(tok).toEqual(rows.map(argmaxRef));
       expect(tok.slice(1, 6)).toEqual([5, 300, 2099, 0, 450]);
       const lp = await download(gpu, t('logp'));
-      const c = compare(lp, rows.map((r, b) => logSoftmaxRef(r, 1)[tok[b]]), 1e-5, 1e-5);
+      const c = compare(
+        lp,
+        rows.map((r, b) => logSoftmaxRef(r, 1)[tok[b]]),
+        1e-5,
+        1e-5,
+      );
       expect(c.ok, c.msg).toBe(true);
     } finally {
       done();
@@ -93,7 +113,8 @@ describe.each(KERNEL_PATHS)('sample ($path)', ({ rowKernels }) => {
     try {
       // Workgroup kernels: 5 rows -> a 3x2 grid with one idle workgroup. Row kernels (64 rows a
       // workgroup): 200 rows -> 4 workgroups, a 2x2 grid with an idle tail.
-      const B = rowKernels ? 200 : 5, V = 3;
+      const B = rowKernels ? 200 : 5,
+        V = 3;
       const logits = normals(B * V, 5, 2);
       const { gpu, s, t, done } = await setup([
         { name: 'logits', shape: [B, V], dtype: 'f32', data: logits },
@@ -176,7 +197,10 @@ describe.each(KERNEL_PATHS)('sample ($path)', ({ rowKernels }) => {
 
     // Logits 4, then three 3s: a mass that needs one of the 3s gets all three (and nothing else).
     const tie = new Float32Array(V).fill(-2);
-    tie[7] = 4; tie[40] = 3; tie[41] = 3; tie[290] = 3;
+    tie[7] = 4;
+    tie[40] = 3;
+    tie[41] = 3;
+    tie[290] = 3;
     const p = logSoftmaxRef(tie).map(Math.exp);
     const topP = p[7] + 0.5 * p[40];
     const nuc = nucleusRef(tie, 1, topP);
@@ -189,7 +213,8 @@ describe.each(KERNEL_PATHS)('sample ($path)', ({ rowKernels }) => {
   });
 
   it('rows with different logits each get their own draw and logp', async () => {
-    const B = 3, V = 2100; // the 256-thread workgroup
+    const B = 3,
+      V = 2100; // the 256-thread workgroup
     const logits = normals(B * V, 10, 1.5);
     const rows = Array.from({ length: B }, (_, b) => logits.subarray(b * V, (b + 1) * V));
     const { gpu, s, t, done } = await setup([
@@ -214,7 +239,7 @@ describe.each(KERNEL_PATHS)('sample ($path)', ({ rowKernels }) => {
     }
   });
 
-  it('banned tokens are never picked, greedy or sampled; logp stays the full row\'s', async () => {
+  it("banned tokens are never picked, greedy or sampled; logp stays the full row's", async () => {
     // The banned tokens hold most of the mass (as a head that favours <image> would): greedy takes
     // the best allowed token, sampling follows the allowed tokens renormalised (nucleus included),
     // and logp is the full row's log-softmax, as the training forward computes it.
@@ -228,7 +253,10 @@ describe.each(KERNEL_PATHS)('sample ($path)', ({ rowKernels }) => {
     expectLogp(g.tokens, g.logp, row, 1);
     const T = 0.8;
     const { tokens, logp } = await drawMany(row, 128, 8, { greedy: false, temperature: T, topP: 1, seed: 21 }, banned);
-    expect(Array.from(tokens).filter((k) => banned.includes(k)), 'banned tokens drawn').toEqual([]);
+    expect(
+      Array.from(tokens).filter((k) => banned.includes(k)),
+      'banned tokens drawn',
+    ).toEqual([]);
     const chi = chiSquare(histogram(tokens, V), logSoftmaxRef(allowed, T).map(Math.exp));
     expect(chi.ok, `chi2 ${chi.stat.toFixed(1)} > ${chi.critical.toFixed(1)} (dof ${chi.dof})`).toBe(true);
     expectLogp(tokens, logp, row, T);
@@ -238,7 +266,10 @@ describe.each(KERNEL_PATHS)('sample ($path)', ({ rowKernels }) => {
     const nuc = nucleusRef(allowed, T, topP);
     expect(nuc.keep.size).toBe(3);
     const p = await drawMany(row, 128, 4, { greedy: false, temperature: T, topP, seed: 5 }, banned);
-    expect(Array.from(p.tokens).filter((k) => !nuc.keep.has(k)), 'tokens outside the allowed nucleus').toEqual([]);
+    expect(
+      Array.from(p.tokens).filter((k) => !nuc.keep.has(k)),
+      'tokens outside the allowed nucleus',
+    ).toEqual([]);
     expectLogp(p.tokens, p.logp, row, T);
   });
 

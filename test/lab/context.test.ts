@@ -10,7 +10,10 @@ it('hands out one device until it is lost, then a fresh one; a failed acquisitio
   const made: { lostError: DeviceLostError | null }[] = [];
   let fail = true;
   const ctx = new LabContext(new MemoryWorkspace(), async () => {
-    if (fail) { fail = false; throw new Error('no adapter'); }
+    if (fail) {
+      fail = false;
+      throw new Error('no adapter');
+    }
     const g = { lostError: null };
     made.push(g);
     return g as unknown as Gpu;
@@ -25,12 +28,18 @@ it('hands out one device until it is lost, then a fresh one; a failed acquisitio
 });
 
 it('refuses a second job while one runs, names it, and cancels through the signal', async () => {
-  const ctx = new LabContext(new MemoryWorkspace(), async () => { throw new Error('unused'); });
+  const ctx = new LabContext(new MemoryWorkspace(), async () => {
+    throw new Error('unused');
+  });
   let release!: () => void;
-  const first = ctx.exclusive('run sft-1', (signal) => new Promise<string>((resolve, reject) => {
-    release = () => resolve('done');
-    signal.addEventListener('abort', () => reject(new Error('stopped')));
-  }));
+  const first = ctx.exclusive(
+    'run sft-1',
+    (signal) =>
+      new Promise<string>((resolve, reject) => {
+        release = () => resolve('done');
+        signal.addEventListener('abort', () => reject(new Error('stopped')));
+      }),
+  );
   expect(ctx.busy).toBe('run sft-1');
   const second = ctx.exclusive('evaluation', async () => 'never');
   await expect(second).rejects.toBeInstanceOf(InputError);

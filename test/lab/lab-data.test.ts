@@ -34,7 +34,12 @@ describe('previewItems of synth items', () => {
     expect(page.total).toBe(6);
     expect(page.items).toHaveLength(3);
     page.items.forEach((v, i) => {
-      expect([v.hash, v.question, v.answer_label, v.reasoning]).toEqual([want[2 + i].hash, want[2 + i].question, want[2 + i].answer_label, want[2 + i].reasoning]);
+      expect([v.hash, v.question, v.answer_label, v.reasoning]).toEqual([
+        want[2 + i].hash,
+        want[2 + i].question,
+        want[2 + i].answer_label,
+        want[2 + i].reasoning,
+      ]);
       expect(v.images).toHaveLength(1);
       expect(v.images[0].mime).toBe('image/png');
       const png = PNG.sync.read(Buffer.from(v.images[0].bytes));
@@ -50,11 +55,20 @@ describe('previewItems of synth items', () => {
 /** A VQA-RAD-shaped folder: two closed test questions, one open one, one closed train question. */
 function miniVqaRad() {
   const img = pngFile(4, 4, new Uint8Array(64).fill(200));
-  const rec = (i: number, phrase: string, type: string, q: string, a: string) => ({ qid: i, phrase_type: phrase, answer_type: type, question: q, answer: a, image_name: 'a.png' });
+  const rec = (i: number, phrase: string, type: string, q: string, a: string) => ({
+    qid: i,
+    phrase_type: phrase,
+    answer_type: type,
+    question: q,
+    answer: a,
+    image_name: 'a.png',
+  });
   return new MemoryFiles('mini-vqa-rad', {
     'VQA_RAD Dataset Public.json': JSON.stringify([
-      rec(0, 'test_freeform', 'CLOSED', 'Is there a fracture?', 'yes'), rec(1, 'test_para', 'OPEN', 'What organ?', 'liver'),
-      rec(2, 'test_freeform', 'CLOSED', 'Is the liver enlarged?', 'no'), rec(3, 'freeform', 'CLOSED', 'Is this a CT?', 'yes'),
+      rec(0, 'test_freeform', 'CLOSED', 'Is there a fracture?', 'yes'),
+      rec(1, 'test_para', 'OPEN', 'What organ?', 'liver'),
+      rec(2, 'test_freeform', 'CLOSED', 'Is the liver enlarged?', 'no'),
+      rec(3, 'freeform', 'CLOSED', 'Is this a CT?', 'yes'),
     ]),
     'images/a.png': img,
   });
@@ -66,14 +80,20 @@ describe('importing folders', () => {
     const lab = createLab(ws, testGpu);
     const info = await dataApi(lab.context).importFrom({ name: 'mini', loader: 'vqa-rad' }, miniVqaRad());
     expect(info.source).toBe('vqa-rad');
-    expect(info.splits).toEqual([{ name: 'test', items: 2, withImages: 2 }, { name: 'train', items: 1, withImages: 1 }]);
+    expect(info.splits).toEqual([
+      { name: 'test', items: 2, withImages: 2 },
+      { name: 'train', items: 1, withImages: 1 },
+    ]);
     expect(info.dropped).toEqual({ 'excluded: open question': 1 });
     const images = (await ws.list()).filter((f) => f.startsWith('datasets/mini/images/'));
     expect(images).toHaveLength(1);
     expect(images[0]).toMatch(/^datasets\/mini\/images\/[0-9a-f]{16}-0\.png$/);
     const all = await lab.previewItems({ kind: 'dataset', name: 'mini' }, 0, 10);
     expect(all.items.map((v) => [v.split, v.question, v.options[v.answer_label]])).toEqual([
-      ['test', 'Is there a fracture?', 'Yes'], ['test', 'Is the liver enlarged?', 'No'], ['train', 'Is this a CT?', 'Yes']]);
+      ['test', 'Is there a fracture?', 'Yes'],
+      ['test', 'Is the liver enlarged?', 'No'],
+      ['train', 'Is this a CT?', 'Yes'],
+    ]);
     expect(all.items.every((v) => v.images[0].bytes.length === miniVqaRad().files.get('images/a.png')!.length)).toBe(true);
     expect((await lab.previewItems({ kind: 'dataset', name: 'mini', split: 'train' }, 0, 10)).total).toBe(1);
     expect((await lab.previewItems({ kind: 'dataset', name: 'mini', limit: 2 }, 0, 10)).total).toBe(2);
@@ -100,7 +120,9 @@ describe('importing folders', () => {
     const lab = createLab(ws, testGpu);
     const attempt = (req: Parameters<ReturnType<typeof dataApi>['importFrom']>[0], src = miniVqaRad()) => dataApi(lab.context).importFrom(req, src);
     await expect(attempt({ name: 'x', loader: 'vqa-radd' })).rejects.toThrow(/unknown loader "vqa-radd" \(known: vqa-rad, slake/);
-    const openOnly = new MemoryFiles('open-only', { 'VQA_RAD Dataset Public.json': JSON.stringify([{ phrase_type: 'test', answer_type: 'OPEN', question: 'q', answer: 'a', image_name: 'a.png' }]) });
+    const openOnly = new MemoryFiles('open-only', {
+      'VQA_RAD Dataset Public.json': JSON.stringify([{ phrase_type: 'test', answer_type: 'OPEN', question: 'q', answer: 'a', image_name: 'a.png' }]),
+    });
     await expect(attempt({ name: 'x', loader: 'vqa-rad' }, openOnly)).rejects.toThrow(/found no usable items here \(excluded: open question 1\)/);
     await expect(attempt({ name: 'x', loader: 'slake' })).rejects.toThrow(InputError);
     await expect(attempt({ name: '../x', loader: 'vqa-rad' })).rejects.toThrow(/name "..\/x" is not allowed/);
@@ -116,12 +138,17 @@ describe('importing folders', () => {
     const src = new MemoryFiles('csv-folder', {
       'qa.csv': 'q,a,b,gold\nWhich side?,left,right,B\nHow many?,one,two,A\nBroken?,yes,no,C\n',
     });
-    const info = await dataApi(lab.context).importFrom({ name: 'mine', loader: 'csv', columns: { question: 'q', optionColumns: 'a,b', answerLabel: 'gold', split: 'test' } }, src);
+    const info = await dataApi(lab.context).importFrom(
+      { name: 'mine', loader: 'csv', columns: { question: 'q', optionColumns: 'a,b', answerLabel: 'gold', split: 'test' } },
+      src,
+    );
     expect(info.splits).toEqual([{ name: 'test', items: 2, withImages: 0 }]);
     expect(info.dropped).toEqual({ 'bad-input': 1 });
     const page = await lab.previewItems({ kind: 'dataset', name: 'mine' }, 0, 5);
     expect(page.items.map((v) => [v.question, v.options, v.answer_label, v.answer])).toEqual([
-      ['Which side?', { A: 'left', B: 'right' }, 'B', 'right'], ['How many?', { A: 'one', B: 'two' }, 'A', 'one']]);
+      ['Which side?', { A: 'left', B: 'right' }, 'B', 'right'],
+      ['How many?', { A: 'one', B: 'two' }, 'A', 'one'],
+    ]);
   });
 });
 
@@ -136,12 +163,14 @@ describe('importing a Hub dataset', () => {
   ]);
   const otherParquet = parquetFile([{ name: 'text', schema: pq.str('text'), data: ['hello'] }]);
   /** A Hub that serves one repo's parquet listing and files (the API shapes src/data/hub.ts reads). */
-  const fakeHub = (file: Uint8Array): typeof fetch => (async (input: RequestInfo | URL) => {
-    const url = String(input);
-    if (url === 'https://hub.test/api/datasets/lab/evalset/parquet') return Response.json({ default: { test: ['https://hub.test/cdn/0.parquet'] } });
-    if (url === 'https://hub.test/cdn/0.parquet') return new Response(file as Uint8Array<ArrayBuffer>, { headers: { 'content-length': String(file.length) } });
-    return new Response('{"error": "Not Found"}', { status: 404 });
-  }) as typeof fetch;
+  const fakeHub = (file: Uint8Array): typeof fetch =>
+    (async (input: RequestInfo | URL) => {
+      const url = String(input);
+      if (url === 'https://hub.test/api/datasets/lab/evalset/parquet') return Response.json({ default: { test: ['https://hub.test/cdn/0.parquet'] } });
+      if (url === 'https://hub.test/cdn/0.parquet')
+        return new Response(file as Uint8Array<ArrayBuffer>, { headers: { 'content-length': String(file.length) } });
+      return new Response('{"error": "Not Found"}', { status: 404 });
+    }) as typeof fetch;
   const req = { name: 'hubset', repo: 'lab/evalset', split: 'test', endpoint: 'https://hub.test' };
 
   it('downloads a recipe-schema split with progress and stores its items with their embedded images', async () => {
@@ -152,7 +181,10 @@ describe('importing a Hub dataset', () => {
     expect(info).toMatchObject({ name: 'hubset', source: 'hub:lab/evalset', splits: [{ name: 'test', items: 2, withImages: 2 }], dropped: { 'bad-input': 1 } });
     expect(progress.some((p) => p.phase.startsWith('downloaded 1 of 1 files') && p.done === recipeParquet.length)).toBe(true);
     const page = await lab.previewItems({ kind: 'dataset', name: 'hubset' }, 0, 5);
-    expect(page.items.map((v) => [v.question, v.answer, v.dataset_name])).toEqual([['Is it left?', 'Yes', 'vqa_rad_closed'], ['Is it right?', 'No', 'slake_closed']]);
+    expect(page.items.map((v) => [v.question, v.answer, v.dataset_name])).toEqual([
+      ['Is it left?', 'Yes', 'vqa_rad_closed'],
+      ['Is it right?', 'No', 'slake_closed'],
+    ]);
     expect(page.items.map((v) => v.images[0].bytes)).toEqual([img(10), img(90)]);
   });
 
@@ -160,7 +192,9 @@ describe('importing a Hub dataset', () => {
     const ws = new MemoryWorkspace();
     const data = dataApi(createLab(ws, testGpu).context);
     await expect(data.importHubWith(req, undefined, fakeHub(otherParquet))).rejects.toThrow(/has no question, options, answer_label column \(it has text\)/);
-    const offline = (async () => { throw new TypeError('fetch failed'); }) as typeof fetch;
+    const offline = (async () => {
+      throw new TypeError('fetch failed');
+    }) as typeof fetch;
     await expect(data.importHubWith(req, undefined, offline)).rejects.toThrow(/cannot reach https:\/\/hub\.test: you are offline/);
     await expect(data.importHubWith({ ...req, split: '../x' }, undefined, offline)).rejects.toThrow(/not a split name/);
     expect(await ws.list()).toEqual([]);
@@ -178,7 +212,9 @@ describe.skipIf(!HAS_DATA)(`the real VQA-RAD folder (${HAS_DATA ? 'data present'
 
   it('imports the 271 closed test items with their 145 images, reporting what was dropped, with progress', async () => {
     const progress: Progress[] = [];
-    const info = await dataApi(lab.context).importFrom({ name: 'vqa-rad-test', loader: 'vqa-rad', splits: ['test'] }, realSource('vqa-rad'), (p) => progress.push(p));
+    const info = await dataApi(lab.context).importFrom({ name: 'vqa-rad-test', loader: 'vqa-rad', splits: ['test'] }, realSource('vqa-rad'), (p) =>
+      progress.push(p),
+    );
     // Counted from the raw JSON: official test = phrase_type "test*"; closed = answer_type CLOSED; the loader
     // cannot turn one closed question into multiple choice (index 243, covered by the loader's own tests).
     const test = raw.filter((r) => String(r.phrase_type).startsWith('test'));
@@ -189,7 +225,8 @@ describe.skipIf(!HAS_DATA)(`the real VQA-RAD folder (${HAS_DATA ? 'data present'
     const stored = (await ws.list()).filter((f) => f.startsWith('datasets/vqa-rad-test/images/'));
     expect(stored).toHaveLength(new Set(closed.map((r) => r.image_name)).size);
     let bytes = 0;
-    for (const f of await ws.list()) if (f.startsWith('datasets/vqa-rad-test/') && !f.endsWith('.complete') && !f.endsWith('dataset.json')) bytes += (await ws.size(f))!;
+    for (const f of await ws.list())
+      if (f.startsWith('datasets/vqa-rad-test/') && !f.endsWith('.complete') && !f.endsWith('dataset.json')) bytes += (await ws.size(f))!;
     expect(info.bytes).toBe(bytes);
     const last = progress[progress.length - 1];
     expect(last).toMatchObject({ done: 271, total: 271, etaSeconds: 0 });
@@ -204,8 +241,15 @@ describe.skipIf(!HAS_DATA)(`the real VQA-RAD folder (${HAS_DATA ? 'data present'
     expect(page.total).toBe(271);
     for (const [i, v] of page.items.entries()) {
       const want = ref.items[100 + i];
-      expect([v.question, v.options, v.answer_label, v.answer, v.hash, v.dataset_index, v.split])
-        .toEqual([want.question, want.options, want.answer_label, want.answer, want.hash, want.dataset_index, 'test']);
+      expect([v.question, v.options, v.answer_label, v.answer, v.hash, v.dataset_index, v.split]).toEqual([
+        want.question,
+        want.options,
+        want.answer_label,
+        want.answer,
+        want.hash,
+        want.dataset_index,
+        'test',
+      ]);
       const rec = raw[want.dataset_index] as { image_name: string };
       expect(v.images[0].mime).toBe('image/jpeg');
       expect(v.images[0].bytes).toEqual(new Uint8Array(await readFile(path.join(DATA_DIR, 'vqa-rad', 'images', rec.image_name))));
@@ -227,7 +271,10 @@ describe('curation through the lab', () => {
     // Answers <think>x</think><answer>A</answer> or ...B... with probability 1/2 each at temperature 1,
     // so pass counts of 4 samples spread over the histogram.
     scriptWeights(cfg, w, tok, 0.5);
-    await writeModelFolder(ws, 'models/tiny', cfg, w, { 'tokenizer.json': JSON.stringify(bpe.tokenizerJson), 'tokenizer_config.json': JSON.stringify(bpe.tokenizerConfig) });
+    await writeModelFolder(ws, 'models/tiny', cfg, w, {
+      'tokenizer.json': JSON.stringify(bpe.tokenizerJson),
+      'tokenizer_config.json': JSON.stringify(bpe.tokenizerConfig),
+    });
     await dataApi(lab.context).importFrom({ name: 'mini', loader: 'vqa-rad' }, miniVqaRad());
     const data = { kind: 'dataset' as const, name: 'mini' };
     const settings = { k: 4, lo: 1, hi: 3, order: 'easy-to-hard' as const, seed: 42 };
@@ -237,7 +284,10 @@ describe('curation through the lab', () => {
     // A second GPU job while curation holds the GPU is refused, not queued.
     const reply = await lab.curate({ model: 'models/tiny', data, settings, maxNewTokens: 8, saveAs: 'hard' }, (p) => {
       progress.push(p);
-      refused ??= lab.scoreText('models/tiny', 'Is there a fracture?').then(() => 'it ran', (e: Error) => e.message);
+      refused ??= lab.scoreText('models/tiny', 'Is there a fracture?').then(
+        () => 'it ran',
+        (e: Error) => e.message,
+      );
     });
     expect(await refused).toMatch(/the GPU is busy with curation/);
     expect(reply.total).toBe(3);
@@ -250,7 +300,11 @@ describe('curation through the lab', () => {
 
     expect(reply.kept).toBeGreaterThan(1);
     expect(reply.saved).toMatchObject({ name: 'hard', source: 'curated:mini', splits: [{ name: 'train', items: reply.kept, withImages: reply.kept }] });
-    const rows = dec.decode(await ws.read('datasets/hard/train.jsonl')).trim().split('\n').map((l) => JSON.parse(l));
+    const rows = dec
+      .decode(await ws.read('datasets/hard/train.jsonl'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(rows).toHaveLength(reply.kept);
     const mini = await lab.previewItems(data, 0, 10);
     for (const r of rows) {
@@ -270,9 +324,13 @@ describe('curation through the lab', () => {
 
     // Bad requests fail before any sampling; a cancelled job ends at its next check.
     await expect(lab.curate({ model: 'models/none', data, settings, maxNewTokens: 8 })).rejects.toThrow(/models\/none: no model here/);
-    await expect(lab.curate({ model: 'models/tiny', data, settings: { ...settings, hi: 5 }, maxNewTokens: 8 })).rejects.toThrow(/hi \(5\) must not exceed k \(4\)/);
+    await expect(lab.curate({ model: 'models/tiny', data, settings: { ...settings, hi: 5 }, maxNewTokens: 8 })).rejects.toThrow(
+      /hi \(5\) must not exceed k \(4\)/,
+    );
     await expect(lab.curate({ model: 'models/tiny', data, settings, maxNewTokens: 8, saveAs: 'mini' })).rejects.toThrow(/a dataset of this name exists/);
-    await expect(lab.curate({ model: 'models/tiny', data: { kind: 'dataset', name: 'gone' }, settings, maxNewTokens: 8 })).rejects.toThrow(/datasets\/gone: no such dataset/);
+    await expect(lab.curate({ model: 'models/tiny', data: { kind: 'dataset', name: 'gone' }, settings, maxNewTokens: 8 })).rejects.toThrow(
+      /datasets\/gone: no such dataset/,
+    );
     await expect(lab.curate({ model: 'models/tiny', data, settings, maxNewTokens: 8 }, () => void lab.cancel())).rejects.toThrow(/curation was cancelled/);
     expect(await lab.busy()).toBeNull();
   });

@@ -20,8 +20,20 @@ import { writeModelFolder } from '../../src/io/hf-config';
 import { testGpu } from '../helpers/gpu';
 import { tinyConfig, tinyTokenizer } from '../eval/run-helpers';
 
-const SFT_SETS = ['model.hiddenSize=32', 'model.numHeads=2', 'model.numKvHeads=1', 'model.intermediateSize=64', 'model.context=160', 'maxLength=160',
-  'batchSize=2', 'data.synth.n=24', 'data.synth.options={"templates":["dose_weight"]}', 'eval.items=0', 'lr=1e-2', 'seed=3'];
+const SFT_SETS = [
+  'model.hiddenSize=32',
+  'model.numHeads=2',
+  'model.numKvHeads=1',
+  'model.intermediateSize=64',
+  'model.context=160',
+  'maxLength=160',
+  'batchSize=2',
+  'data.synth.n=24',
+  'data.synth.options={"templates":["dose_weight"]}',
+  'eval.items=0',
+  'lr=1e-2',
+  'seed=3',
+];
 const sftConfig = (steps: number, extra: string[] = []) => applyOverrides(sftConfigFrom('synth-micro'), [...SFT_SETS, `maxSteps=${steps}`, ...extra]);
 
 /** A gate: once closed, every call through it waits (`reached` resolves at the first) until it opens again. */
@@ -29,23 +41,48 @@ function gate() {
   let closed = false;
   let reach!: () => void;
   let open!: () => void;
-  const reached = new Promise<void>((r) => { reach = r; });
+  const reached = new Promise<void>((r) => {
+    reach = r;
+  });
   let opened = Promise.resolve();
   return {
     reached,
-    close() { closed = true; opened = new Promise<void>((r) => { open = r; }); },
-    open() { closed = false; open(); },
-    async pass() { if (closed) { reach(); await opened; } },
+    close() {
+      closed = true;
+      opened = new Promise<void>((r) => {
+        open = r;
+      });
+    },
+    open() {
+      closed = false;
+      open();
+    },
+    async pass() {
+      if (closed) {
+        reach();
+        await opened;
+      }
+    },
   };
 }
 
 function gatedWorkspace(inner: Workspace, g: ReturnType<typeof gate>): Workspace {
-  const via = <A extends unknown[], R>(f: (...a: A) => Promise<R>) => async (...a: A) => { await g.pass(); return f(...a); };
+  const via =
+    <A extends unknown[], R>(f: (...a: A) => Promise<R>) =>
+    async (...a: A) => {
+      await g.pass();
+      return f(...a);
+    };
   return {
     name: inner.name,
-    list: via(() => inner.list()), read: via((p: string) => inner.read(p)), exists: via((p: string) => inner.exists(p)),
-    write: via((p: string, b: Uint8Array) => inner.write(p, b)), listDir: via((d: string) => inner.listDir(d)),
-    append: via((p: string, t: string) => inner.append(p, t)), remove: via((p: string) => inner.remove(p)), size: via((p: string) => inner.size(p)),
+    list: via(() => inner.list()),
+    read: via((p: string) => inner.read(p)),
+    exists: via((p: string) => inner.exists(p)),
+    write: via((p: string, b: Uint8Array) => inner.write(p, b)),
+    listDir: via((d: string) => inner.listDir(d)),
+    append: via((p: string, t: string) => inner.append(p, t)),
+    remove: via((p: string) => inner.remove(p)),
+    size: via((p: string) => inner.size(p)),
     writeFolder: via((d: string, f: Record<string, Uint8Array | string>) => inner.writeFolder(d, f)),
     removeLeftovers: via((d: string) => inner.removeLeftovers(d)),
   };
@@ -54,14 +91,26 @@ function gatedWorkspace(inner: Workspace, g: ReturnType<typeof gate>): Workspace
 function gatedSource(inner: FileSource, g: ReturnType<typeof gate>): FileSource {
   return {
     name: inner.name,
-    list: async () => { await g.pass(); return inner.list(); },
-    read: async (p) => { await g.pass(); return inner.read(p); },
-    exists: async (p) => { await g.pass(); return inner.exists(p); },
+    list: async () => {
+      await g.pass();
+      return inner.list();
+    },
+    read: async (p) => {
+      await g.pass();
+      return inner.read(p);
+    },
+    exists: async (p) => {
+      await g.pass();
+      return inner.exists(p);
+    },
   };
 }
 
 const refusal = async (p: Promise<unknown>) => {
-  const e = await p.then(() => null, (x: unknown) => x as Error);
+  const e = await p.then(
+    () => null,
+    (x: unknown) => x as Error,
+  );
   expect(e).toBeInstanceOf(InputError);
   return e!.message;
 };
@@ -161,7 +210,10 @@ describe('two tabs, one storage', () => {
     const { bpe, tok } = tinyTokenizer();
     const cfg = tinyConfig(tok);
     const store = new MemoryWorkspace('picked-model');
-    await writeModelFolder(store, 'm', cfg, initWeights(cfg, 1), { 'tokenizer.json': JSON.stringify(bpe.tokenizerJson), 'tokenizer_config.json': JSON.stringify(bpe.tokenizerConfig) });
+    await writeModelFolder(store, 'm', cfg, initWeights(cfg, 1), {
+      'tokenizer.json': JSON.stringify(bpe.tokenizerJson),
+      'tokenizer_config.json': JSON.stringify(bpe.tokenizerConfig),
+    });
     const g2 = gate();
     g2.close();
     const saving = modelsApi(labA.context).importModelFrom('m', gatedSource(subWorkspace(store, 'm'), g2));

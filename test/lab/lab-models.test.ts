@@ -47,7 +47,10 @@ function referenceLogprobs(cfg: ModelConfig, w: WeightMap, ids: number[]): numbe
 /** A sink that remembers the order files were written in. */
 class RecordingSink extends MemoryFiles implements FileSink {
   readonly order: string[] = [];
-  override async write(p: string, b: Uint8Array) { this.order.push(p); await super.write(p, b); }
+  override async write(p: string, b: Uint8Array) {
+    this.order.push(p);
+    await super.write(p, b);
+  }
 }
 
 describe('models: list, save, export, import, delete, score', () => {
@@ -104,7 +107,15 @@ describe('models: list, save, export, import, delete, score', () => {
     await modelsApi(lab.context).exportModelTo('models/keep', sink);
     expect(sink.order[sink.order.length - 1]).toBe('config.json');
     expect(sink.order).not.toContain('.complete');
-    expect([...sink.order].sort()).toEqual(['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'trainer_state.json', 'vision.safetensors']);
+    expect([...sink.order].sort()).toEqual([
+      'config.json',
+      'generation_config.json',
+      'model.safetensors',
+      'tokenizer.json',
+      'tokenizer_config.json',
+      'trainer_state.json',
+      'vision.safetensors',
+    ]);
 
     const back = await modelsApi(lab.context).importModelFrom('back', sink);
     expect(back).toMatchObject({ path: 'models/back', params: countParams(cfg) });
@@ -123,7 +134,9 @@ describe('models: list, save, export, import, delete, score', () => {
     const cfgJson = JSON.parse(new TextDecoder().decode(full.files.get('config.json')!));
     const wrong = new MemoryFiles('picked', Object.fromEntries(full.files));
     await wrong.write('config.json', new TextEncoder().encode(JSON.stringify({ ...cfgJson, intermediate_size: cfgJson.intermediate_size * 2 })));
-    await expect(modelsApi(lab.context).importModelFrom('bad', wrong)).rejects.toThrow(/tensor model\.layers\.0\.mlp\.gate_proj\.weight has shape \[64, 32\] but config\.json implies \[128, 32\]/);
+    await expect(modelsApi(lab.context).importModelFrom('bad', wrong)).rejects.toThrow(
+      /tensor model\.layers\.0\.mlp\.gate_proj\.weight has shape \[64, 32\] but config\.json implies \[128, 32\]/,
+    );
     await expect(modelsApi(lab.context).importModelFrom('a/b', full)).rejects.toThrow(/not allowed/);
     expect(await ws.list()).toEqual(before);
   });
@@ -159,10 +172,20 @@ describe('evaluation and asking', () => {
     const progress: Progress[] = [];
     const streamed: EvalRecord[] = [];
     const synth = (kind: 'image' | 'text', n: number) => ({ kind: 'synth' as const, options: { n, kind, level: 1 as const, seed: 4, split: 'test' as const } });
-    const reply = await lab.evaluate({
-      model: 'models/scripted', benchmarks: [{ name: 'scans', data: synth('image', 3) }, { name: 'notes', data: synth('text', 4) }],
-      limit: 0, maxNewTokens: 8, batchSize: 4,
-    }, (p) => progress.push(p), (r) => streamed.push(r));
+    const reply = await lab.evaluate(
+      {
+        model: 'models/scripted',
+        benchmarks: [
+          { name: 'scans', data: synth('image', 3) },
+          { name: 'notes', data: synth('text', 4) },
+        ],
+        limit: 0,
+        maxNewTokens: 8,
+        batchSize: 4,
+      },
+      (p) => progress.push(p),
+      (r) => streamed.push(r),
+    );
     expect(reply.records).toHaveLength(7);
     expect(streamed).toEqual(reply.records);
     for (const r of reply.records) {
@@ -172,7 +195,10 @@ describe('evaluation and asking', () => {
       expect([r.correct, r.pred_letter, r.extracted]).toEqual([g.correct, g.predLetter, g.extracted]);
       expect(r.correct).toBe(r.answer_label === 'A');
     }
-    expect(reply.benchmarks.map((b) => [b.name, b.items])).toEqual([['scans', 3], ['notes', 4]]);
+    expect(reply.benchmarks.map((b) => [b.name, b.items])).toEqual([
+      ['scans', 3],
+      ['notes', 4],
+    ]);
     for (const b of reply.benchmarks) {
       const recs = reply.records.filter((r) => r.benchmark === b.name);
       expect(b.accuracy).toBeCloseTo(recs.filter((r) => r.correct).length / recs.length, 12);
@@ -184,13 +210,23 @@ describe('evaluation and asking', () => {
     expect(last.etaSeconds).toBe(0);
 
     await expect(lab.evaluate({ model: 'models/scripted', benchmarks: [], limit: 0, maxNewTokens: 8 })).rejects.toThrow(/no benchmarks/);
-    await expect(lab.evaluate({ model: 'models/scripted', benchmarks: [{ name: 'x', data: { kind: 'dataset', name: 'none' } }], limit: 0, maxNewTokens: 8 }))
-      .rejects.toThrow(/datasets\/none: no such dataset/);
-    await expect(lab.evaluate({ model: 'models/scripted', benchmarks: [{ name: 'x', data: synth('text', 2) }], limit: -1, maxNewTokens: 8 })).rejects.toThrow(/evaluate\.limit/);
+    await expect(
+      lab.evaluate({ model: 'models/scripted', benchmarks: [{ name: 'x', data: { kind: 'dataset', name: 'none' } }], limit: 0, maxNewTokens: 8 }),
+    ).rejects.toThrow(/datasets\/none: no such dataset/);
+    await expect(lab.evaluate({ model: 'models/scripted', benchmarks: [{ name: 'x', data: synth('text', 2) }], limit: -1, maxNewTokens: 8 })).rejects.toThrow(
+      /evaluate\.limit/,
+    );
   });
 
   it('ask streams growing prefixes that end in the reply, which is greedy generate decoded', async () => {
-    const req = { model: 'models/noisy', question: 'Is there a rib fracture?', options: { A: 'Yes', B: 'No' }, recipePrompt: true, maxNewTokens: 24, temperature: 0 };
+    const req = {
+      model: 'models/noisy',
+      question: 'Is there a rib fracture?',
+      options: { A: 'Yes', B: 'No' },
+      recipePrompt: true,
+      maxNewTokens: 24,
+      temperature: 0,
+    };
     const seen: string[] = [];
     const reply = await lab.ask(req, (t) => seen.push(t));
     expect(seen.length).toBeGreaterThanOrEqual(3);
@@ -214,8 +250,22 @@ describe('evaluation and asking', () => {
 
   it('ask with options checks the format and reads the letter; an image goes to a vision model and is refused by a text-only one', async () => {
     const image = pngFile(20, 20, new Uint8Array(20 * 20 * 4).fill(128));
-    const req = { model: 'models/scripted', question: 'Is there a rib fracture?', options: { A: 'Yes', B: 'No' }, recipePrompt: true, maxNewTokens: 12, temperature: 0 };
-    expect(await lab.ask({ ...req, image })).toEqual({ text: '<think>x</think><answer>A</answer>', tokens: 7, format: true, letter: 'A', extracted: 'A', why: null });
+    const req = {
+      model: 'models/scripted',
+      question: 'Is there a rib fracture?',
+      options: { A: 'Yes', B: 'No' },
+      recipePrompt: true,
+      maxNewTokens: 12,
+      temperature: 0,
+    };
+    expect(await lab.ask({ ...req, image })).toEqual({
+      text: '<think>x</think><answer>A</answer>',
+      tokens: 7,
+      format: true,
+      letter: 'A',
+      extracted: 'A',
+      why: null,
+    });
     const free = await lab.ask({ ...req, options: undefined, recipePrompt: false });
     expect(free.format).toBeUndefined();
     expect(free.letter).toBeUndefined();

@@ -18,19 +18,47 @@ import { LockRegistry } from '../../src/lab/locks';
 import { testGpu } from '../helpers/gpu';
 
 // ~30k parameters on the real synth curriculum, one short template, so a step is well under a second.
-const SFT_SETS = ['model.hiddenSize=32', 'model.numHeads=2', 'model.numKvHeads=1', 'model.intermediateSize=64', 'model.context=160', 'maxLength=160',
-  'batchSize=2', 'data.synth.n=24', 'data.synth.options={"templates":["dose_weight"]}', 'eval.items=0', 'lr=1e-2', 'seed=3'];
+const SFT_SETS = [
+  'model.hiddenSize=32',
+  'model.numHeads=2',
+  'model.numKvHeads=1',
+  'model.intermediateSize=64',
+  'model.context=160',
+  'maxLength=160',
+  'batchSize=2',
+  'data.synth.n=24',
+  'data.synth.options={"templates":["dose_weight"]}',
+  'eval.items=0',
+  'lr=1e-2',
+  'seed=3',
+];
 const sftConfig = (steps: number, extra: string[] = []) => applyOverrides(sftConfigFrom('synth-micro'), [...SFT_SETS, `maxSteps=${steps}`, ...extra]);
-const grpoConfig = (model: string, extra: string[] = []) => applyGrpoOverrides(grpoConfigFrom('synth-micro'), [
-  `model=${model}`, 'data.synth.n=24', 'data.synth.options={"templates":["dose_weight"]}', 'steps=2', 'groupSize=2', 'promptsPerStep=2',
-  'maxNewTokens=6', 'maxPromptTokens=150', 'microBatch=4', 'rolloutBatch=4', 'eval.items=0', 'checkpoint.every=0', 'lr=1e-3', 'seed=5', ...extra,
-]);
+const grpoConfig = (model: string, extra: string[] = []) =>
+  applyGrpoOverrides(grpoConfigFrom('synth-micro'), [
+    `model=${model}`,
+    'data.synth.n=24',
+    'data.synth.options={"templates":["dose_weight"]}',
+    'steps=2',
+    'groupSize=2',
+    'promptsPerStep=2',
+    'maxNewTokens=6',
+    'maxPromptTokens=150',
+    'microBatch=4',
+    'rolloutBatch=4',
+    'eval.items=0',
+    'checkpoint.every=0',
+    'lr=1e-3',
+    'seed=5',
+    ...extra,
+  ]);
 
 /** A view of `inner` that, once frozen, never answers again: a job on it hangs like one in a closed tab. */
 function freezable(inner: Workspace) {
   let frozen = false;
   let hit!: () => void;
-  const stuck = new Promise<void>((r) => { hit = r; });
+  const stuck = new Promise<void>((r) => {
+    hit = r;
+  });
   const gate = async () => {
     if (!frozen) return;
     hit();
@@ -38,22 +66,59 @@ function freezable(inner: Workspace) {
   };
   const ws: Workspace = {
     name: inner.name,
-    list: async () => { await gate(); return inner.list(); },
-    read: async (p) => { await gate(); return inner.read(p); },
-    exists: async (p) => { await gate(); return inner.exists(p); },
-    write: async (p, b) => { await gate(); return inner.write(p, b); },
-    listDir: async (d) => { await gate(); return inner.listDir(d); },
-    append: async (p, t) => { await gate(); return inner.append(p, t); },
-    remove: async (p) => { await gate(); return inner.remove(p); },
-    size: async (p) => { await gate(); return inner.size(p); },
-    writeFolder: async (d, f) => { await gate(); return inner.writeFolder(d, f); },
-    removeLeftovers: async (d) => { await gate(); return inner.removeLeftovers(d); },
+    list: async () => {
+      await gate();
+      return inner.list();
+    },
+    read: async (p) => {
+      await gate();
+      return inner.read(p);
+    },
+    exists: async (p) => {
+      await gate();
+      return inner.exists(p);
+    },
+    write: async (p, b) => {
+      await gate();
+      return inner.write(p, b);
+    },
+    listDir: async (d) => {
+      await gate();
+      return inner.listDir(d);
+    },
+    append: async (p, t) => {
+      await gate();
+      return inner.append(p, t);
+    },
+    remove: async (p) => {
+      await gate();
+      return inner.remove(p);
+    },
+    size: async (p) => {
+      await gate();
+      return inner.size(p);
+    },
+    writeFolder: async (d, f) => {
+      await gate();
+      return inner.writeFolder(d, f);
+    },
+    removeLeftovers: async (d) => {
+      await gate();
+      return inner.removeLeftovers(d);
+    },
   };
-  return { ws, freeze: () => { frozen = true; }, stuck };
+  return {
+    ws,
+    freeze: () => {
+      frozen = true;
+    },
+    stuck,
+  };
 }
 
 async function maxWeightDiff(ws: Workspace, a: string, b: string): Promise<number> {
-  const wa = readSafetensors(await ws.read(`${a}/model.safetensors`), a), wb = readSafetensors(await ws.read(`${b}/model.safetensors`), b);
+  const wa = readSafetensors(await ws.read(`${a}/model.safetensors`), a),
+    wb = readSafetensors(await ws.read(`${b}/model.safetensors`), b);
   expect([...wa.keys()]).toEqual([...wb.keys()]);
   let d = 0;
   for (const [name, t] of wa) {
@@ -64,7 +129,11 @@ async function maxWeightDiff(ws: Workspace, a: string, b: string): Promise<numbe
 }
 
 const sftSteps = (events: RunEvent[]) => events.flatMap((e) => (e.type === 'sft-step' ? [e.metrics as SftStepMetrics] : []));
-const errorOf = (p: Promise<unknown>) => p.then(() => null, (e: unknown) => e as Error);
+const errorOf = (p: Promise<unknown>) =>
+  p.then(
+    () => null,
+    (e: unknown) => e as Error,
+  );
 
 describe('run folders over a workspace', () => {
   it('logs skip a torn last line and resume on a clean line; only complete checkpoints count', async () => {
@@ -76,7 +145,11 @@ describe('run folders over a workspace', () => {
     // Resuming from step 2 drops step 3 and the torn line, so the redone step 3 is a line of its own.
     const again = await MetricsLog.open(ws, 'r/metrics.jsonl', { resumeStep: 2 });
     await again.append({ type: 'step', step: 3, redone: true });
-    expect(await MetricsLog.read(ws, 'r/metrics.jsonl')).toEqual([{ type: 'step', step: 1 }, { type: 'step', step: 2 }, { type: 'step', step: 3, redone: true }]);
+    expect(await MetricsLog.read(ws, 'r/metrics.jsonl')).toEqual([
+      { type: 'step', step: 1 },
+      { type: 'step', step: 2 },
+      { type: 'step', step: 3, redone: true },
+    ]);
     // A bad line before the last is damage, named by its line.
     await ws.write('r/bad.jsonl', new TextEncoder().encode('{"a":1}\nnot json\n{"b":2}\n'));
     await expect(MetricsLog.read(ws, 'r/bad.jsonl')).rejects.toThrow(/bad\.jsonl:2/);
@@ -116,7 +189,9 @@ describe('lab runs', () => {
     for (const s of steps) expect(Number.isFinite(s.loss) && s.loss > 0).toBe(true);
     straightLosses = steps.map((s) => s.loss);
     expect(events.filter((e) => e.type === 'checkpoint')).toEqual([
-      { type: 'checkpoint', step: 1, reason: 'periodic' }, { type: 'checkpoint', step: 2, reason: 'periodic' }, { type: 'checkpoint', step: 3, reason: 'final' },
+      { type: 'checkpoint', step: 1, reason: 'periodic' },
+      { type: 'checkpoint', step: 2, reason: 'periodic' },
+      { type: 'checkpoint', step: 3, reason: 'final' },
     ]);
     expect(events.some((e) => e.type === 'progress' && e.progress.phase === 'training the tokenizer' && e.progress.done === 1)).toBe(true);
     // Between encoding and the first step the bar says what happens, not a stale "encoding examples N/N".
@@ -131,8 +206,16 @@ describe('lab runs', () => {
     expect(await lab.listRuns()).toEqual([{ ...info }]);
     const rows = (await lab.runMetrics('straight')).filter((r) => r.type === 'step');
     expect(rows.map((r) => [r.step, r.loss])).toEqual(steps.map((s) => [s.step, s.loss]));
-    for (const f of ['run.json', 'run_config.json', 'summary.json', 'checkpoint-3/.complete', 'checkpoint-3/config.json', 'checkpoint-3/tokenizer.json',
-      'checkpoint-3/trainer_state.json', 'checkpoint-3/optimizer.safetensors']) {
+    for (const f of [
+      'run.json',
+      'run_config.json',
+      'summary.json',
+      'checkpoint-3/.complete',
+      'checkpoint-3/config.json',
+      'checkpoint-3/tokenizer.json',
+      'checkpoint-3/trainer_state.json',
+      'checkpoint-3/optimizer.safetensors',
+    ]) {
       expect(await ws.exists(`runs/straight/${f}`), f).toBe(true);
     }
     expect(await ws.exists('runs/straight/checkpoint-1/config.json')).toBe(false);
@@ -142,8 +225,15 @@ describe('lab runs', () => {
     // vanishing folder fails (OPFS throws), and the listing tries again instead of failing whole.
     let failures = 1;
     const pruning: Workspace = {
-      name: ws.name, list: () => ws.list(), read: (p) => ws.read(p), write: (p, b) => ws.write(p, b), listDir: (d) => ws.listDir(d),
-      append: (p, t) => ws.append(p, t), remove: (p) => ws.remove(p), size: (p) => ws.size(p), writeFolder: (d, f) => ws.writeFolder(d, f),
+      name: ws.name,
+      list: () => ws.list(),
+      read: (p) => ws.read(p),
+      write: (p, b) => ws.write(p, b),
+      listDir: (d) => ws.listDir(d),
+      append: (p, t) => ws.append(p, t),
+      remove: (p) => ws.remove(p),
+      size: (p) => ws.size(p),
+      writeFolder: (d, f) => ws.writeFolder(d, f),
       removeLeftovers: (d) => ws.removeLeftovers(d),
       exists: async (p) => {
         if (p === 'runs/straight/checkpoint-2/.complete' && failures-- > 0) throw Object.assign(new Error('entry was removed'), { name: 'InvalidStateError' });
@@ -161,9 +251,11 @@ describe('lab runs', () => {
     const dyingTab = origin.client();
     const dying = createLab(f.ws, testGpu, { locks: dyingTab });
     // The job hangs at its first storage call after step 2 (saving checkpoint-2), as if the tab had closed.
-    void dying.startRun({ name: 'killed', kind: 'sft', config: sftConfig(3, ['checkpoint.every=1']) }, (e) => {
-      if (e.type === 'sft-step' && e.metrics.step === 2) f.freeze();
-    }).catch(() => undefined);
+    void dying
+      .startRun({ name: 'killed', kind: 'sft', config: sftConfig(3, ['checkpoint.every=1']) }, (e) => {
+        if (e.type === 'sft-step' && e.metrics.step === 2) f.freeze();
+      })
+      .catch(() => undefined);
     await f.stuck;
 
     const lab2 = createLab(ws, testGpu, { locks: origin.client() });
@@ -187,7 +279,10 @@ describe('lab runs', () => {
     const info = await lab2.resumeRun('killed', (e) => {
       events.push(e);
       // Removed before the run trained on (a memory workspace answers at once).
-      if (e.type === 'sft-step' && tornAtFirstStep === null) void ws.exists('runs/killed/checkpoint-2/config.json').then((x) => { tornAtFirstStep = x; });
+      if (e.type === 'sft-step' && tornAtFirstStep === null)
+        void ws.exists('runs/killed/checkpoint-2/config.json').then((x) => {
+          tornAtFirstStep = x;
+        });
     });
     expect(tornAtFirstStep).toBe(false);
     expect(events.some((e) => e.type === 'log' && /removed what an interrupted save left: checkpoint-2/.test(e.line))).toBe(true);
@@ -235,14 +330,18 @@ describe('lab runs', () => {
     const dyingTab = origin.client();
     const dying = createLab(f.ws, testGpu, { locks: dyingTab });
     // No checkpoint before the end (every 100 steps); the tab closes after step 2.
-    void dying.startRun({ name: 'early', kind: 'sft', config: sftConfig(3, ['checkpoint.every=100']) }, (e) => {
-      if (e.type === 'sft-step' && e.metrics.step === 2) f.freeze();
-    }).catch(() => undefined);
+    void dying
+      .startRun({ name: 'early', kind: 'sft', config: sftConfig(3, ['checkpoint.every=100']) }, (e) => {
+        if (e.type === 'sft-step' && e.metrics.step === 2) f.freeze();
+      })
+      .catch(() => undefined);
     await f.stuck;
     dyingTab.close();
     const lab2 = createLab(ws, testGpu, { locks: origin.client() });
     expect((await lab2.listRuns()).find((r) => r.name === 'early')).toMatchObject({ status: 'interrupted', step: 2, checkpoints: [] });
-    await expect(lab2.resumeRun('early')).rejects.toThrow(/run early: has no checkpoint to resume from \(it ended before its first\); restart it from the start/);
+    await expect(lab2.resumeRun('early')).rejects.toThrow(
+      /run early: has no checkpoint to resume from \(it ended before its first\); restart it from the start/,
+    );
 
     const events: RunEvent[] = [];
     const info = await lab2.restartRun('early', (e) => events.push(e));
@@ -275,7 +374,8 @@ describe('lab runs', () => {
 
   it('GRPO from that SFT checkpoint: groups of G in its events and in rollouts; one GPU job at a time', async () => {
     const events: RunEvent[] = [];
-    let busy: Promise<Error | null> | null = null, del: Promise<Error | null> | null = null;
+    let busy: Promise<Error | null> | null = null,
+      del: Promise<Error | null> | null = null;
     const info = await lab.startRun({ name: 'grpo', kind: 'grpo', config: grpoConfig('runs/paused/checkpoint-1') }, (e) => {
       events.push(e);
       if (e.type === 'grpo-step' && !busy) {
@@ -286,8 +386,16 @@ describe('lab runs', () => {
     expect(info).toMatchObject({ kind: 'grpo', status: 'completed', step: 2, totalSteps: 2, checkpoints: [2] });
     const steps = events.flatMap((e) => (e.type === 'grpo-step' ? [{ metrics: e.metrics as GrpoStepMetrics, groups: e.groups as GroupRecord[] }] : []));
     expect(steps.map((s) => s.metrics.step)).toEqual([1, 2]);
-    const before = events.slice(0, events.findIndex((e) => e.type === 'grpo-step')).flatMap((e) => (e.type === 'progress' ? [e.progress] : []));
-    expect(before.slice(-2).map((p) => p.phase)).toEqual(['starting the GPU and the models', 'step 1: 2 x 2 responses (the first step compiles the GPU kernels)']);
+    const before = events
+      .slice(
+        0,
+        events.findIndex((e) => e.type === 'grpo-step'),
+      )
+      .flatMap((e) => (e.type === 'progress' ? [e.progress] : []));
+    expect(before.slice(-2).map((p) => p.phase)).toEqual([
+      'starting the GPU and the models',
+      'step 1: 2 x 2 responses (the first step compiles the GPU kernels)',
+    ]);
     for (const s of steps) {
       expect(s.groups).toHaveLength(2);
       for (const g of s.groups) {
@@ -301,7 +409,8 @@ describe('lab runs', () => {
     expect(await lab.rollouts('grpo', 2)).toEqual(steps[1].groups);
     expect((await lab.runMetrics('grpo')).filter((r) => r.type === 'step').map((r) => r.reward_mean)).toEqual(steps.map((s) => s.metrics.reward_mean));
 
-    const b = await busy!, d = await del!;
+    const b = await busy!,
+      d = await del!;
     expect(b).toBeInstanceOf(InputError);
     expect(b!.message).toMatch(/busy with run grpo/);
     expect(d).toBeInstanceOf(InputError);
@@ -312,7 +421,10 @@ describe('lab runs', () => {
 
   it('bad input is refused before the GPU is asked for; deleteRun removes a run', async () => {
     let asked = 0;
-    const strict = createLab(ws, async () => { asked++; throw new Error('the GPU was asked for'); });
+    const strict = createLab(ws, async () => {
+      asked++;
+      throw new Error('the GPU was asked for');
+    });
     const bad = async (p: Promise<unknown>, re: RegExp) => {
       const e = await errorOf(p);
       expect(e, String(re)).toBeInstanceOf(InputError);

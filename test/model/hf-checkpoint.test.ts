@@ -15,10 +15,26 @@ const root = path.resolve(__dirname, '../..');
 
 /** config.json as transformers writes it for a LlamaForCausalLM (GQA, untied head, rope_theta 500000). */
 const configJson = {
-  architectures: ['LlamaForCausalLM'], model_type: 'llama', vocab_size: 61, hidden_size: 40, intermediate_size: 72,
-  num_hidden_layers: 2, num_attention_heads: 5, num_key_value_heads: 1, head_dim: 8, hidden_act: 'silu',
-  max_position_embeddings: 128, rms_norm_eps: 1e-5, rope_theta: 500000, rope_scaling: null, tie_word_embeddings: false,
-  attention_bias: false, mlp_bias: false, bos_token_id: 1, eos_token_id: 2, torch_dtype: 'bfloat16',
+  architectures: ['LlamaForCausalLM'],
+  model_type: 'llama',
+  vocab_size: 61,
+  hidden_size: 40,
+  intermediate_size: 72,
+  num_hidden_layers: 2,
+  num_attention_heads: 5,
+  num_key_value_heads: 1,
+  head_dim: 8,
+  hidden_act: 'silu',
+  max_position_embeddings: 128,
+  rms_norm_eps: 1e-5,
+  rope_theta: 500000,
+  rope_scaling: null,
+  tie_word_embeddings: false,
+  attention_bias: false,
+  mlp_bias: false,
+  bos_token_id: 1,
+  eos_token_id: 2,
+  torch_dtype: 'bfloat16',
 };
 
 /** Round-to-nearest-even to bfloat16 / IEEE half, returning the raw 16-bit patterns and the rounded values. */
@@ -39,7 +55,10 @@ function toF16(x: number): [number, number] {
   const scale = 2 ** (e - 10);
   let m = Math.round(a / scale);
   if (a / scale - Math.floor(a / scale) === 0.5 && Math.floor(a / scale) % 2 === 0) m = Math.floor(a / scale);
-  if (m === 2048) { m = 1024; e++; }
+  if (m === 2048) {
+    m = 1024;
+    e++;
+  }
   const value = m * 2 ** (e - 10) * (sign ? -1 : 1);
   const bits = m >= 1024 ? sign | ((e + 15) << 10) | (m - 1024) : sign | m;
   return [bits, value];
@@ -58,14 +77,18 @@ function writeSt16(tensors: { name: string; shape: number[]; bits: Uint16Array }
   new DataView(out.buffer).setBigUint64(0, BigInt(json.length), true);
   out.set(json, 8);
   let p = 8 + json.length;
-  for (const t of tensors) { out.set(new Uint8Array(t.bits.buffer), p); p += t.bits.byteLength; }
+  for (const t of tensors) {
+    out.set(new Uint8Array(t.bits.buffer), p);
+    p += t.bits.byteLength;
+  }
   return out;
 }
 
 function thinker(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [path.join(root, 'bin/thinker.mjs'), ...args], { cwd: root },
-      (err, stdout, stderr) => resolve({ code: err ? 1 : 0, stdout, stderr }));
+    execFile(process.execPath, [path.join(root, 'bin/thinker.mjs'), ...args], { cwd: root }, (err, stdout, stderr) =>
+      resolve({ code: err ? 1 : 0, stdout, stderr }),
+    );
   });
 }
 

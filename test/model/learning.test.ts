@@ -12,9 +12,21 @@ import type { TokenBatch } from '../../src/model/batch';
 
 const cfg: ModelConfig = {
   text: {
-    architecture: 'llama', vocabSize: 48, hiddenSize: 32, intermediateSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 2,
-    headDim: 8, rmsNormEps: 1e-5, ropeTheta: 10000, maxPositionEmbeddings: 64, tieWordEmbeddings: true,
-    qkvBias: false, oBias: false, mlpBias: false,
+    architecture: 'llama',
+    vocabSize: 48,
+    hiddenSize: 32,
+    intermediateSize: 64,
+    numLayers: 2,
+    numHeads: 4,
+    numKvHeads: 2,
+    headDim: 8,
+    rmsNormEps: 1e-5,
+    ropeTheta: 10000,
+    maxPositionEmbeddings: 64,
+    tieWordEmbeddings: true,
+    qkvBias: false,
+    oBias: false,
+    mlpBias: false,
   },
 };
 
@@ -38,9 +50,10 @@ describe('learning', () => {
     const gpu = await testGpu();
     const stream = Uint32Array.from({ length: 300 }, (_, i) => (i * 5 + (i >> 3)) % 48);
     const r = seededRandom(2);
-    const a = sampleWindows(stream, 1, 12, r), b = sampleWindows(stream, 1, 12, r);
+    const a = sampleWindows(stream, 1, 12, r),
+      b = sampleWindows(stream, 1, 12, r);
     const both = { B: 2, T: 12, ids: Uint32Array.from([...a.ids, ...b.ids]), targets: Int32Array.from([...a.targets!, ...b.targets!]) };
-    const grads = async (batches: typeof a[]) => {
+    const grads = async (batches: (typeof a)[]) => {
       const m = new Model(gpu, cfg);
       m.loadWeights(initWeights(cfg, 8));
       const t = new Trainer(m);
@@ -63,7 +76,8 @@ describe('learning', () => {
     const stream = Uint32Array.from({ length: 600 }, (_, i) => [3, 7, 11, 19, 23, 29][i % 6] + (i % 12 < 6 ? 0 : 1));
     const { model, steps } = await runLmTraining(gpu, cfg, stream, { steps: 25, batch: 4, seq: 16, lr: 1e-2, warmup: 2, seed: 1 });
     model.release();
-    const first = steps[0].loss, last = steps[steps.length - 1].loss;
+    const first = steps[0].loss,
+      last = steps[steps.length - 1].loss;
     expect(last).toBeLessThan(first * 0.4);
   });
 
@@ -71,23 +85,31 @@ describe('learning', () => {
     // 16x16 noise, half with a bright 3x3 blob somewhere; the sequence is 16 <image> tokens, a
     // question token, then Y or N. Text alone gives chance (ln 2 per answer).
     const vcfg: ModelConfig = {
-      ...cfg, imageTokenId: 1,
+      ...cfg,
+      imageTokenId: 1,
       vision: { imageSize: 16, patchSize: 4, channels: 1, hiddenSize: 32, intermediateSize: 64, numLayers: 1, numHeads: 2, rmsNormEps: 1e-5 },
     };
-    const IMG = 1, Q = 2, YES = 3, NO = 4, P = 16, T = P + 2;
+    const IMG = 1,
+      Q = 2,
+      YES = 3,
+      NO = 4,
+      P = 16,
+      T = P + 2;
     const random = seededRandom(21);
     const example = () => {
       const px = Float32Array.from({ length: 256 }, () => 0.3 * random());
       const yes = random() < 0.5;
       if (yes) {
-        const x0 = Math.floor(random() * 14), y0 = Math.floor(random() * 14);
+        const x0 = Math.floor(random() * 14),
+          y0 = Math.floor(random() * 14);
         for (let y = y0; y < y0 + 3; y++) for (let x = x0; x < x0 + 3; x++) px[y * 16 + x] = 1;
       }
       return { patches: patchify(px, vcfg.vision!), yes };
     };
     const batchOf = (xs: { patches: Float32Array; yes: boolean }[], answers = xs.map((x) => x.yes)): TokenBatch => {
       const B = xs.length;
-      const ids = new Uint32Array(B * T), targets = new Int32Array(B * T).fill(-1);
+      const ids = new Uint32Array(B * T),
+        targets = new Int32Array(B * T).fill(-1);
       const patches = new Float32Array(B * xs[0].patches.length);
       xs.forEach((x, b) => {
         ids.fill(IMG, b * T, b * T + P);
@@ -107,7 +129,12 @@ describe('learning', () => {
     const heldOut = Array.from({ length: 64 }, example);
     const read = await trainer.evalLoss(batchOf(heldOut));
     // The same answers with each image moved to the next example: right only where the two agree.
-    const shuffled = await trainer.evalLoss(batchOf([...heldOut.slice(1), heldOut[0]], heldOut.map((x) => x.yes)));
+    const shuffled = await trainer.evalLoss(
+      batchOf(
+        [...heldOut.slice(1), heldOut[0]],
+        heldOut.map((x) => x.yes),
+      ),
+    );
     trainer.release();
     model.release();
     expect(losses[0]).toBeGreaterThan(0.5);

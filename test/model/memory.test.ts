@@ -10,12 +10,28 @@ import { memoryEstimate, TRAIN_SEQS, TRAIN_TOKENS } from '../../src/model/memory
 
 const cfg = (ctx: number, layers: number): ModelConfig => ({
   text: {
-    architecture: 'llama', vocabSize: 300, hiddenSize: 64, intermediateSize: 160, numLayers: layers, numHeads: 4, numKvHeads: 2, headDim: 16,
-    rmsNormEps: 1e-5, ropeTheta: 10000, maxPositionEmbeddings: ctx, tieWordEmbeddings: true, qkvBias: false, oBias: false, mlpBias: false,
+    architecture: 'llama',
+    vocabSize: 300,
+    hiddenSize: 64,
+    intermediateSize: 160,
+    numLayers: layers,
+    numHeads: 4,
+    numKvHeads: 2,
+    headDim: 16,
+    rmsNormEps: 1e-5,
+    ropeTheta: 10000,
+    maxPositionEmbeddings: ctx,
+    tieWordEmbeddings: true,
+    qkvBias: false,
+    oBias: false,
+    mlpBias: false,
   },
 });
 
-it.each([[96, 1], [160, 3]])('the training estimate is within 15%% of the bytes the engine allocates (context %i, %i layers)', async (ctx, layers) => {
+it.each([
+  [96, 1],
+  [160, 3],
+])('the training estimate is within 15%% of the bytes the engine allocates (context %i, %i layers)', async (ctx, layers) => {
   const gpu = await testGpu();
   const c = cfg(ctx, layers);
   const before = gpu.liveBytes;

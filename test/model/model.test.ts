@@ -16,7 +16,8 @@ import { tinyVlm, randomWeights, asRefWeights, vlmBatch } from './fixtures';
 import type { ModelConfig } from '../../src/model/config';
 
 function toBatch(cfg: ModelConfig, ids: number[][], nImages: number, patches: Float32Array): TokenBatch {
-  const B = ids.length, T = ids[0].length;
+  const B = ids.length,
+    T = ids[0].length;
   const flat = Uint32Array.from(ids.flat());
   const mask = new Uint8Array(B * T).map((_, i) => (flat[i] === cfg.imageTokenId ? 0 : 1));
   return { B, T, ids: flat, targets: nextTokenTargets(flat, B, T, mask), nImages, patches };
@@ -27,7 +28,8 @@ function refLoss(cfg: ModelConfig, w: Map<string, Float32Array>, batch: TokenBat
   const feats = batch.nImages ? ref.visionForward(cfg, w, batch.patches!) : undefined;
   const logits = ref.forwardLogits(cfg, w, ids, { imageFeatures: feats });
   const V = cfg.text.vocabSize;
-  let nll = 0, n = 0;
+  let nll = 0,
+    n = 0;
   batch.targets!.forEach((tgt, i) => {
     if (tgt < 0) return;
     let mx = -Infinity;
@@ -88,7 +90,9 @@ describe('whole model vs float64 reference', () => {
       // Directional derivative along a random unit direction covers every element of the tensor.
       const u = new Float32Array(base.length).map(() => r.normal());
       const norm = Math.hypot(...u);
-      u.forEach((x, i) => { u[i] = x / norm; });
+      u.forEach((x, i) => {
+        u[i] = x / norm;
+      });
       const shifted = (sign: number) => {
         const w2 = new Map(refW);
         // Float64 perturbed weights: rounding them to f32 would swamp a 1e-4 step with noise.
@@ -109,7 +113,10 @@ describe('engine vs onnxruntime', () => {
   it('text logits agree with the ONNX graph run by onnxruntime-web to 1e-4 relative', async () => {
     const cfg: ModelConfig = { text: { ...tinyVlm().text, numKvHeads: 1, tieWordEmbeddings: true } };
     const weights = randomWeights(cfg, 31, 0.4);
-    const ids = [[3, 9, 27, 1, 5, 30, 2, 8], [11, 0, 4, 4, 39, 17, 6, 25]];
+    const ids = [
+      [3, 9, 27, 1, 5, 30, 2, 8],
+      [11, 0, 4, 4, 39, 17, 6, 25],
+    ];
     const want = await onnxLogits(cfg, asRefWeights(weights), ids);
     const gpu = await testGpu();
     const model = new Model(gpu, cfg);
@@ -121,7 +128,8 @@ describe('engine vs onnxruntime', () => {
     await s.sync();
     const got = await download(gpu, acts.get('logits'));
     // Relative to the logits' scale (elementwise relative error is meaningless at zero crossings).
-    let scale = 0, worst = 0;
+    let scale = 0,
+      worst = 0;
     for (let i = 0; i < want.length; i++) scale = Math.max(scale, Math.abs(want[i]));
     for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]) / scale);
     expect(scale).toBeGreaterThan(1);
@@ -140,7 +148,11 @@ describe('decoding', () => {
     const gpu = await testGpu();
     const model = new Model(gpu, cfg);
     model.loadWeights(weights);
-    const prompts = [[1, 2, 3, 4, 5], [7, 8], [9, 10, 11, 12, 13, 14, 15]];
+    const prompts = [
+      [1, 2, 3, 4, 5],
+      [7, 8],
+      [9, 10, 11, 12, 13, 14, 15],
+    ];
     const n = 10;
     const batched = await generate(model, prompts, { maxNewTokens: n, greedy: true, syncEvery: 3 });
     for (let b = 0; b < prompts.length; b++) {
@@ -166,7 +178,8 @@ describe('decoding', () => {
     // log p of the greedy token under the reference distribution
     const V = cfg.text.vocabSize;
     const logits = ref.forwardLogits(cfg, asRefWeights(weights), [[1, 2, 3]]);
-    let mx = -Infinity, z = 0;
+    let mx = -Infinity,
+      z = 0;
     for (let v = 0; v < V; v++) mx = Math.max(mx, logits[2 * V + v]);
     for (let v = 0; v < V; v++) z += Math.exp(logits[2 * V + v] - mx);
     expect(full.logps[0][0]).toBeCloseTo(logits[2 * V + full.ids[0][0]] - mx - Math.log(z), 4);

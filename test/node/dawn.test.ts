@@ -11,13 +11,23 @@ const root = path.resolve(__dirname, '../..');
 
 const unshareWorks = process.platform === 'linux' && spawnSync('unshare', ['-rm', 'true']).status === 0;
 const systemLoader = (() => {
-  try { return realpathSync('/usr/lib/x86_64-linux-gnu/libvulkan.so.1'); } catch { return null; }
+  try {
+    return realpathSync('/usr/lib/x86_64-linux-gnu/libvulkan.so.1');
+  } catch {
+    return null;
+  }
 })();
 
 describe('no adapter: what to fix', () => {
   it('names libvulkan.so.1 and libvulkan1 when the loader cannot be loaded, else the ICD', () => {
-    expect(vulkanLoaderProblem(() => { throw new Error("Module did not self-register: 'libvulkan.so.1'."); })).toBeNull();
-    const missing = vulkanLoaderProblem(() => { throw new Error('libvulkan.so.1: cannot open shared object file: No such file or directory'); });
+    expect(
+      vulkanLoaderProblem(() => {
+        throw new Error("Module did not self-register: 'libvulkan.so.1'.");
+      }),
+    ).toBeNull();
+    const missing = vulkanLoaderProblem(() => {
+      throw new Error('libvulkan.so.1: cannot open shared object file: No such file or directory');
+    });
     expect(missing).toBe('libvulkan.so.1: cannot open shared object file: No such file or directory');
     const hint = noAdapterHint('/usr/lib/chromium/vk_swiftshader_icd.json', missing);
     expect(hint).toMatch(/the Vulkan loader libvulkan\.so\.1, .* could not be loaded \(libvulkan\.so\.1: cannot open shared object file/);
@@ -28,10 +38,16 @@ describe('no adapter: what to fix', () => {
     expect(vulkanLoaderProblem()).toBeNull();
   });
 
-  it.skipIf(!unshareWorks || !systemLoader)('thinker info with the loader hidden says so (private mount namespace)', () => {
-    const r = spawnSync('unshare', ['-rm', 'bash', '-c', `mount --bind /dev/null ${systemLoader} && exec "${process.execPath}" bin/thinker.mjs info`],
-      { cwd: root, encoding: 'utf8' });
-    expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/thinker: No WebGPU adapter was found: the Vulkan loader libvulkan\.so\.1, .* could not be loaded .*apt-get install libvulkan1/);
-  }, 120_000);
+  it.skipIf(!unshareWorks || !systemLoader)(
+    'thinker info with the loader hidden says so (private mount namespace)',
+    () => {
+      const r = spawnSync('unshare', ['-rm', 'bash', '-c', `mount --bind /dev/null ${systemLoader} && exec "${process.execPath}" bin/thinker.mjs info`], {
+        cwd: root,
+        encoding: 'utf8',
+      });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(/thinker: No WebGPU adapter was found: the Vulkan loader libvulkan\.so\.1, .* could not be loaded .*apt-get install libvulkan1/);
+    },
+    120_000,
+  );
 });

@@ -65,7 +65,7 @@ async function engineAnswer(question: string, maxNewTokens: number): Promise<str
 const QUESTION = 'Is the liver enlarged on this CT scan?';
 
 describe('pretrained backend (transformers.js, onnxruntime-node)', () => {
-  it('greedy text from the exported lab model equals the engine\'s greedy text for the same weights', async () => {
+  it("greedy text from the exported lab model equals the engine's greedy text for the same weights", async () => {
     const b = newBackend();
     const info = await b.load({ model: exported });
     expect(info).toMatchObject({ kind: 'text', modelType: 'llama', device: 'cpu', downloaded: 0, contextLength: 512 });
@@ -125,7 +125,9 @@ describe('pretrained backend (transformers.js, onnxruntime-node)', () => {
 
   it('a file missing on the mirror (404) is named, and nothing of it is cached', async () => {
     hub.missing.add('lab/tiny-404/onnx/model.onnx');
-    const err = await newBackend().load({ model: 'lab/tiny-404', endpoint: hub.url }).catch((e) => e);
+    const err = await newBackend()
+      .load({ model: 'lab/tiny-404', endpoint: hub.url })
+      .catch((e) => e);
     expect(err).toBeInstanceOf(PretrainedError);
     expect(err).toMatchObject({ kind: 'missing-file', file: 'onnx/model.onnx', modelId: 'lab/tiny-404' });
     expect(err.message).toBe(`lab/tiny-404: onnx/model.onnx not found on ${hub.url} (HTTP 404)`);
@@ -138,10 +140,14 @@ describe('pretrained backend (transformers.js, onnxruntime-node)', () => {
     hub.cut.set('lab/tiny-cut/onnx/model.onnx', 40_000);
     // No store: the lab's own clean-up of partial entries is off, so what is (not) left is
     // transformers.js's doing (its file cache writes a temporary file and removes it on error).
-    const err = await newBackend({ store: null }).load({ model: 'lab/tiny-cut', endpoint: hub.url }).catch((e) => e);
+    const err = await newBackend({ store: null })
+      .load({ model: 'lab/tiny-cut', endpoint: hub.url })
+      .catch((e) => e);
     expect(err).toBeInstanceOf(PretrainedError);
     expect(err).toMatchObject({ kind: 'network', file: 'onnx/model.onnx' });
-    expect(err.message).toMatch(/^lab\/tiny-cut: the download of onnx\/model\.onnx from http:\/\/127\.0\.0\.1:\d+\/ broke off \(.+\); the partial file was not kept/);
+    expect(err.message).toMatch(
+      /^lab\/tiny-cut: the download of onnx\/model\.onnx from http:\/\/127\.0\.0\.1:\d+\/ broke off \(.+\); the partial file was not kept/,
+    );
     // Not the model file, not a temporary file of it: nothing half-written stays in the cache.
     const left = await readdir(path.join(cacheDir, 'lab', 'tiny-cut', 'onnx')).catch(() => []);
     expect(left).toEqual([]);
@@ -154,7 +160,9 @@ describe('pretrained backend (transformers.js, onnxruntime-node)', () => {
   });
 
   it('an architecture transformers.js cannot run is refused by name, before any weights download', async () => {
-    const err = await newBackend().load({ model: 'lab/rwkv', endpoint: hub.url }).catch((e) => e);
+    const err = await newBackend()
+      .load({ model: 'lab/rwkv', endpoint: hub.url })
+      .catch((e) => e);
     expect(err).toBeInstanceOf(PretrainedError);
     expect(err.kind).toBe('unsupported');
     expect(err.message).toMatch(/^lab\/rwkv: transformers\.js 4\.\d+\.\d+ .*"rwkv"/);
@@ -167,7 +175,9 @@ describe('pretrained backend (transformers.js, onnxruntime-node)', () => {
     const b = newBackend({ adapter: { features: ['shader-f16'], limits: small }, defaultDevice: 'webgpu' });
     const err = await b.load({ model: 'onnx-community/medgemma-4b-it-ONNX', endpoint: hub.url }).catch((e) => e);
     expect(err).toBeInstanceOf(NotEnoughMemoryError);
-    expect(err.message).toMatch(/^onnx-community\/medgemma-4b-it-ONNX: not enough memory: .*weight tensor of about 1\.3 GB, but this GPU allows buffers of at most 0\.13 GB/);
+    expect(err.message).toMatch(
+      /^onnx-community\/medgemma-4b-it-ONNX: not enough memory: .*weight tensor of about 1\.3 GB, but this GPU allows buffers of at most 0\.13 GB/,
+    );
     expect(hub.requests.length).toBe(before);
   });
 

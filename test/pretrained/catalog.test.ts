@@ -46,10 +46,16 @@ describe('catalog', () => {
     expect(pickDtype(qwen, ['shader-f16'], mid).dtype).toBe('q4f16');
     // MedGemma's 1.3 GB embedding does not fit a 128 MB binding: refused, naming the numbers.
     let err: unknown;
-    try { pickDtype(medgemma, ['shader-f16'], small); } catch (e) { err = e; }
+    try {
+      pickDtype(medgemma, ['shader-f16'], small);
+    } catch (e) {
+      err = e;
+    }
     expect(err).toBeInstanceOf(NotEnoughMemoryError);
     expect(err).toBeInstanceOf(InputError);
-    expect((err as Error).message).toBe(`${medgemma.id}: not enough memory: ${medgemma.label} (q4f16) has a weight tensor of about 1.3 GB, but this GPU allows buffers of at most 0.13 GB (maxBufferSize 0.27 GB, maxStorageBufferBindingSize 0.13 GB). Pick a smaller model or a GPU with more memory.`);
+    expect((err as Error).message).toBe(
+      `${medgemma.id}: not enough memory: ${medgemma.label} (q4f16) has a weight tensor of about 1.3 GB, but this GPU allows buffers of at most 0.13 GB (maxBufferSize 0.27 GB, maxStorageBufferBindingSize 0.13 GB). Pick a smaller model or a GPU with more memory.`,
+    );
     // On WASM the limit is the 4 GB address space; machine memory counts when known.
     expect(() => pickDtype(medgemma, [], null)).toThrow(/more than the 4 GB a WebAssembly module can address/);
     expect(medgemma.dtypes.q4!.memoryBytes).toBeGreaterThan(WASM_MEMORY_BYTES);

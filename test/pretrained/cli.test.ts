@@ -33,7 +33,10 @@ async function thinker(args: string[]): Promise<{ stdout: string; error?: Error 
   registerExportOnnx(program);
   registerEval(program);
   let stdout = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => { stdout += String(s); return true; });
+  const out = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => {
+    stdout += String(s);
+    return true;
+  });
   const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
   try {
     await program.parseAsync(args, { from: 'user' });
@@ -93,19 +96,39 @@ describe('thinker export-onnx / ask / eval / distill with the transformers backe
 
     expect((await thinker(['ask', 'Q', '--model', lab, '--backend', 'onnx'])).error?.message).toMatch(/--backend: must be lab or transformers/);
     expect((await thinker(['ask', 'Q', '--model', lab, '--recipe-prompt'])).error?.message).toMatch(/give the options with --option/);
-    expect((await thinker(['ask', 'Q', '--model', 'lab/never', '--backend', 'transformers', '--offline', '--cache-dir', cacheDir])).error?.message)
-      .toMatch(/lab\/never: config\.json is not in the cache and downloads are off/);
+    expect((await thinker(['ask', 'Q', '--model', 'lab/never', '--backend', 'transformers', '--offline', '--cache-dir', cacheDir])).error?.message).toMatch(
+      /lab\/never: config\.json is not in the cache and downloads are off/,
+    );
   });
 
   it.skipIf(!HAS_DATA)('eval --backend transformers gives the records of eval --backend lab on real VQA-RAD items', async () => {
-    const common = ['--benchmarks', 'vqa-rad', '--data-dir', DATA_DIR, '--limit', '3', '--max-new-tokens', '4', '--batch', '1', '--paper-rows', 'none', '--json', '--quiet'];
+    const common = [
+      '--benchmarks',
+      'vqa-rad',
+      '--data-dir',
+      DATA_DIR,
+      '--limit',
+      '3',
+      '--max-new-tokens',
+      '4',
+      '--batch',
+      '1',
+      '--paper-rows',
+      'none',
+      '--json',
+      '--quiet',
+    ];
     const a = await thinker(['eval', '--model', lab, ...common, '--out', path.join(tmp.dir, 'eval-lab')]);
     expect(a.error).toBeUndefined();
     const b = await thinker(['eval', '--backend', 'transformers', '--model', exported, ...common, '--out', path.join(tmp.dir, 'eval-tjs')]);
     expect(b.error).toBeUndefined();
     expect(JSON.parse(b.stdout).device).toMatch(/^transformers\.js on onnxruntime-node \(cpu\)/);
-    const rows = async (d: string) => (await readFile(path.join(tmp.dir, d, 'records.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l))
-      .map((r) => ({ response: r.response, correct: r.correct, prompt_tokens: r.prompt_tokens, response_tokens: r.response_tokens }));
+    const rows = async (d: string) =>
+      (await readFile(path.join(tmp.dir, d, 'records.jsonl'), 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l))
+        .map((r) => ({ response: r.response, correct: r.correct, prompt_tokens: r.prompt_tokens, response_tokens: r.response_tokens }));
     const labRows = await rows('eval-lab');
     expect(labRows).toHaveLength(3);
     expect(await rows('eval-tjs')).toEqual(labRows);
@@ -116,11 +139,33 @@ describe('thinker export-onnx / ask / eval / distill with the transformers backe
     const teacher = path.join(tmp.dir, 'teacher');
     expect((await thinker(['export-onnx', teacherLab, teacher])).error).toBeUndefined();
     const out = path.join(tmp.dir, 'distilled', 'items.jsonl');
-    const r = await thinker(['distill', '--model', teacher, '--dataset', 'vqa-rad', '--data-dir', DATA_DIR, '--limit', '9', '--n', '2',
-      '--max-new-tokens', '12', '--out', out, '--records', path.join(tmp.dir, 'distilled', 'records.jsonl'), '--json', '--quiet']);
+    const r = await thinker([
+      'distill',
+      '--model',
+      teacher,
+      '--dataset',
+      'vqa-rad',
+      '--data-dir',
+      DATA_DIR,
+      '--limit',
+      '9',
+      '--n',
+      '2',
+      '--max-new-tokens',
+      '12',
+      '--out',
+      out,
+      '--records',
+      path.join(tmp.dir, 'distilled', 'records.jsonl'),
+      '--json',
+      '--quiet',
+    ]);
     expect(r.error).toBeUndefined();
     const summary = JSON.parse(r.stdout);
-    const records = (await readFile(path.join(tmp.dir, 'distilled', 'records.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    const records = (await readFile(path.join(tmp.dir, 'distilled', 'records.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(records).toHaveLength(9);
     const goldA = records.filter((x) => x.answer_label === 'A');
     expect(summary).toMatchObject({ questions: 9, with_trace: goldA.length, samples: 18 });
@@ -136,8 +181,27 @@ describe('thinker export-onnx / ask / eval / distill with the transformers backe
       expect(computeReward(`<think>${it.reasoning}</think><answer>${it.answer_label}</answer>`, it.options, it.answer_label, it.answer)).toBe(1);
     }
     // The same teacher through the engine keeps the same questions.
-    const viaLab = await thinker(['distill', '--backend', 'lab', '--model', teacherLab, '--dataset', 'vqa-rad', '--data-dir', DATA_DIR, '--limit', '9', '--n', '2',
-      '--max-new-tokens', '12', '--out', path.join(tmp.dir, 'distilled-lab.jsonl'), '--json', '--quiet']);
+    const viaLab = await thinker([
+      'distill',
+      '--backend',
+      'lab',
+      '--model',
+      teacherLab,
+      '--dataset',
+      'vqa-rad',
+      '--data-dir',
+      DATA_DIR,
+      '--limit',
+      '9',
+      '--n',
+      '2',
+      '--max-new-tokens',
+      '12',
+      '--out',
+      path.join(tmp.dir, 'distilled-lab.jsonl'),
+      '--json',
+      '--quiet',
+    ]);
     expect(viaLab.error).toBeUndefined();
     expect(JSON.parse(viaLab.stdout).with_trace).toBe(goldA.length);
   });

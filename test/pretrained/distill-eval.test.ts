@@ -26,8 +26,14 @@ const tmp = await tempDir('distill');
 afterAll(() => tmp.cleanup());
 
 const item = (answer_label: string, i = 0): QAItem => ({
-  images: [], question: `q${i}`, options: { A: 'Yes', B: 'No' }, answer_label, answer: answer_label === 'A' ? 'Yes' : 'No',
-  dataset_name: 't', dataset_index: i, hash: `h${i}`,
+  images: [],
+  question: `q${i}`,
+  options: { A: 'Yes', B: 'No' },
+  answer_label,
+  answer: answer_label === 'A' ? 'Yes' : 'No',
+  dataset_name: 't',
+  dataset_index: i,
+  hash: `h${i}`,
 });
 
 describe('distill (any sampler)', () => {
@@ -136,7 +142,7 @@ describe.skipIf(!HAS_DATA)(`pretrained backend on real VQA-RAD items (${HAS_DATA
     expect(again.records.map((x) => x.responses.map((s) => s.text))).toEqual(r.records.map((x) => x.responses.map((s) => s.text)));
   });
 
-  it('runEval with the backend\'s sampler gives the engine\'s records for the same weights', async () => {
+  it("runEval with the backend's sampler gives the engine's records for the same weights", async () => {
     const cfg = smallTextConfig(tok.vocabSize, { maxPositionEmbeddings: 1024 });
     const { lab, exported } = await labModelAndExport(path.join(tmp.dir, 'eval'), cfg, spreadWeights(cfg, 9), files);
     const b = new PretrainedBackend({ store: null, defaultDevice: 'cpu', numThreads: 1 });
@@ -150,7 +156,14 @@ describe.skipIf(!HAS_DATA)(`pretrained backend on real VQA-RAD items (${HAS_DATA
     const { model } = await loadModel(gpu, lab);
     const want = await runEval(model, tok, bench, { maxNewTokens: 6, batchSize: 1 });
     model.release();
-    const pick = (r: (typeof want.records)[number]) => ({ response: r.response, prompt_tokens: r.prompt_tokens, response_tokens: r.response_tokens, finished: r.finished, correct: r.correct, pred_letter: r.pred_letter });
+    const pick = (r: (typeof want.records)[number]) => ({
+      response: r.response,
+      prompt_tokens: r.prompt_tokens,
+      response_tokens: r.response_tokens,
+      finished: r.finished,
+      correct: r.correct,
+      pred_letter: r.pred_letter,
+    });
     expect(got.records.map(pick)).toEqual(want.records.map(pick));
     expect(got.summary.benchmarks[0]).toEqual(want.summary.benchmarks[0]);
     expect(got.records.some((r) => r.response.length > 0)).toBe(true);

@@ -25,7 +25,10 @@ const CORPUS = [
 /** tokenizer.json + tokenizer_config.json as the lab trains them (SFT, train). */
 export function labTokenizer(vocabSize = 360) {
   const bpe = trainByteLevelBpe(CORPUS.join('\n'), {
-    vocabSize, specialTokens: [...LAB_SPECIAL_TOKENS], eosToken: CHAT.end, padToken: '<|endoftext|>',
+    vocabSize,
+    specialTokens: [...LAB_SPECIAL_TOKENS],
+    eosToken: CHAT.end,
+    padToken: '<|endoftext|>',
   });
   return { bpe, files: { 'tokenizer.json': JSON.stringify(bpe.tokenizerJson), 'tokenizer_config.json': JSON.stringify(bpe.tokenizerConfig) } };
 }
@@ -33,9 +36,22 @@ export function labTokenizer(vocabSize = 360) {
 export function smallTextConfig(vocabSize: number, over: Partial<ModelConfig['text']> = {}): ModelConfig {
   return {
     text: {
-      architecture: 'llama', vocabSize, hiddenSize: 32, intermediateSize: 48, numLayers: 2, numHeads: 4, numKvHeads: 2,
-      headDim: 8, rmsNormEps: 1e-5, ropeTheta: 10000, maxPositionEmbeddings: 256, tieWordEmbeddings: true,
-      qkvBias: false, oBias: false, mlpBias: false, ...over,
+      architecture: 'llama',
+      vocabSize,
+      hiddenSize: 32,
+      intermediateSize: 48,
+      numLayers: 2,
+      numHeads: 4,
+      numKvHeads: 2,
+      headDim: 8,
+      rmsNormEps: 1e-5,
+      ropeTheta: 10000,
+      maxPositionEmbeddings: 256,
+      tieWordEmbeddings: true,
+      qkvBias: false,
+      oBias: false,
+      mlpBias: false,
+      ...over,
     },
   };
 }
@@ -81,7 +97,14 @@ export function letterTeacher(tok: TextTokenizer): { cfg: ModelConfig; weights: 
   const [nl, think, x, y, thinkEnd, answer, letterA, answerEnd, end] = chain;
   const d = 16;
   const cfg = smallTextConfig(tok.vocabSize, {
-    hiddenSize: d, intermediateSize: 16, numLayers: 1, numHeads: 2, numKvHeads: 1, headDim: 8, tieWordEmbeddings: false, maxPositionEmbeddings: 1024,
+    hiddenSize: d,
+    intermediateSize: 16,
+    numLayers: 1,
+    numHeads: 2,
+    numKvHeads: 1,
+    headDim: 8,
+    tieWordEmbeddings: false,
+    maxPositionEmbeddings: 1024,
   });
   const weights: WeightMap = new Map();
   for (const p of paramSpecs(cfg)) {
@@ -94,9 +117,18 @@ export function letterTeacher(tok: TextTokenizer): { cfg: ModelConfig; weights: 
   // Axis 0 is every other token; each chain token but the last has its own axis.
   const axis = new Map(chain.slice(0, -1).map((t, i) => [t, i + 1]));
   for (let t = 0; t < cfg.text.vocabSize; t++) embed[t * d + (axis.get(t) ?? 0)] = 1;
-  const next: [number, number][] = [[nl, think], [think, x], [think, y], [x, thinkEnd], [y, thinkEnd], [thinkEnd, answer], [answer, letterA], [letterA, answerEnd], [answerEnd, end]];
+  const next: [number, number][] = [
+    [nl, think],
+    [think, x],
+    [think, y],
+    [x, thinkEnd],
+    [y, thinkEnd],
+    [thinkEnd, answer],
+    [answer, letterA],
+    [letterA, answerEnd],
+    [answerEnd, end],
+  ];
   for (const [from, to] of next) head[to * d + axis.get(from)!] = 5;
   head[end * d + 0] = 5;
   return { cfg, weights };
 }
-

@@ -7,7 +7,13 @@ import { readFile, readdir, stat } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 
-export interface HubRequest { method: string; repo: string; file: string; range: string | null; status: number }
+export interface HubRequest {
+  method: string;
+  repo: string;
+  file: string;
+  range: string | null;
+  status: number;
+}
 
 export interface LocalHub {
   url: string;
@@ -25,7 +31,7 @@ async function listFiles(dir: string, rel = ''): Promise<string[]> {
   const out: string[] = [];
   for (const e of await readdir(path.join(dir, rel), { withFileTypes: true })) {
     const r = rel ? `${rel}/${e.name}` : e.name;
-    if (e.isDirectory()) out.push(...await listFiles(dir, r));
+    if (e.isDirectory()) out.push(...(await listFiles(dir, r)));
     else out.push(r);
   }
   return out;
@@ -45,15 +51,31 @@ export async function startHub(repos: Record<string, string>, port = 0): Promise
     res.setHeader('Access-Control-Allow-Origin', '*');
     res.setHeader('Access-Control-Allow-Headers', '*');
     res.setHeader('Access-Control-Expose-Headers', 'Content-Length, Content-Range, ETag');
-    if (req.method === 'OPTIONS') { res.writeHead(204); res.end(); return; }
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204);
+      res.end();
+      return;
+    }
     const url = new URL(req.url ?? '/', 'http://x');
     const m = /^\/(.+?)\/resolve\/[^/]+\/(.+)$/.exec(decodeURIComponent(url.pathname));
-    const log = (status: number, repo = '', file = '') => requests.push({ method: req.method ?? 'GET', repo, file, range: (req.headers.range as string) ?? null, status });
-    if (!m) { log(404); res.writeHead(404); res.end('not found'); return; }
+    const log = (status: number, repo = '', file = '') =>
+      requests.push({ method: req.method ?? 'GET', repo, file, range: (req.headers.range as string) ?? null, status });
+    if (!m) {
+      log(404);
+      res.writeHead(404);
+      res.end('not found');
+      return;
+    }
     const [, repo, file] = m;
     const dir = repos[repo];
     const full = dir ? path.join(dir, ...file.split('/')) : '';
-    const exists = dir && !file.split('/').includes('..') && await stat(full).then((s) => s.isFile(), () => false);
+    const exists =
+      dir &&
+      !file.split('/').includes('..') &&
+      (await stat(full).then(
+        (s) => s.isFile(),
+        () => false,
+      ));
     if (!exists || match(missing, repo, file)) {
       log(404, repo, file);
       res.writeHead(404, { 'Content-Type': 'text/plain', 'X-Error-Code': 'EntryNotFound' });
@@ -66,13 +88,21 @@ export async function startHub(repos: Record<string, string>, port = 0): Promise
       const a = Number(range[1]);
       const b = range[2] === '' ? body.length - 1 : Math.min(Number(range[2]), body.length - 1);
       log(206, repo, file);
-      res.writeHead(206, { 'Content-Length': b - a + 1, 'Content-Range': `bytes ${a}-${b}/${body.length}`, 'Accept-Ranges': 'bytes', 'Content-Type': 'application/octet-stream' });
+      res.writeHead(206, {
+        'Content-Length': b - a + 1,
+        'Content-Range': `bytes ${a}-${b}/${body.length}`,
+        'Accept-Ranges': 'bytes',
+        'Content-Type': 'application/octet-stream',
+      });
       res.end(req.method === 'HEAD' ? undefined : body.subarray(a, b + 1));
       return;
     }
     log(200, repo, file);
     res.writeHead(200, { 'Content-Length': body.length, 'Accept-Ranges': 'bytes', 'Content-Type': 'application/octet-stream' });
-    if (req.method === 'HEAD') { res.end(); return; }
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
     const stopAt = [...cut.entries()].find(([k]) => k === `${repo}/${file}` || k === file)?.[1];
     const chunk = 64 * 1024;
     const end = stopAt ?? body.length;
@@ -91,15 +121,22 @@ export async function startHub(repos: Record<string, string>, port = 0): Promise
   };
 
   const server: Server = createServer((req, res) => {
-    handle(req, res).catch((e) => { res.writeHead(500); res.end(String(e)); });
+    handle(req, res).catch((e) => {
+      res.writeHead(500);
+      res.end(String(e));
+    });
   });
-  server.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   hub.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
-  hub.close = () => new Promise<void>((resolve) => {
-    for (const s of sockets) s.destroy();
-    server.close(() => resolve());
-  });
+  hub.close = () =>
+    new Promise<void>((resolve) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => resolve());
+    });
   return hub;
 }
 

@@ -44,7 +44,8 @@ const i64 = (rows: number[][]) => new ort.Tensor('int64', BigInt64Array.from(row
 
 /** Worst |a-b| over the largest |b|: 1e-4 of the logits' scale (elementwise relative error is meaningless at zero crossings). */
 function relErr(got: ArrayLike<number>, want: ArrayLike<number>): { err: number; scale: number } {
-  let scale = 0, worst = 0;
+  let scale = 0,
+    worst = 0;
   for (let i = 0; i < want.length; i++) scale = Math.max(scale, Math.abs(want[i]));
   for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]));
   return { err: worst / scale, scale };
@@ -52,8 +53,11 @@ function relErr(got: ArrayLike<number>, want: ArrayLike<number>): { err: number;
 
 const CASES: [string, (v: number) => ModelConfig, unknown][] = [
   ['llama, GQA 4/2, tied head', (v) => smallTextConfig(v), null],
-  ['qwen2, q/k/v bias, untied head, MQA, llama3 rope scaling', (v) => smallTextConfig(v, { architecture: 'qwen2', qkvBias: true, tieWordEmbeddings: false, numKvHeads: 1, ropeTheta: 500 }),
-    { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 32 }],
+  [
+    'qwen2, q/k/v bias, untied head, MQA, llama3 rope scaling',
+    (v) => smallTextConfig(v, { architecture: 'qwen2', qkvBias: true, tieWordEmbeddings: false, numKvHeads: 1, ropeTheta: 500 }),
+    { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 32 },
+  ],
 ];
 
 describe('export-onnx: the transformers.js layout on onnxruntime-node vs the engine', () => {
@@ -67,7 +71,7 @@ describe('export-onnx: the transformers.js layout on onnxruntime-node vs the eng
       await saveCheckpoint(lab, cfg, weights, files);
       if (ropeScaling) {
         // saveCheckpoint writes no rope scaling; the folder's config.json gets it as a real checkpoint would have it.
-        const cj = await readJson(nodeDirSource(lab), 'config.json') as Record<string, unknown>;
+        const cj = (await readJson(nodeDirSource(lab), 'config.json')) as Record<string, unknown>;
         cj.rope_scaling = ropeScaling;
         await (await import('node:fs/promises')).writeFile(path.join(lab, 'config.json'), JSON.stringify(cj));
       }
@@ -84,17 +88,30 @@ describe('export-onnx: the transformers.js layout on onnxruntime-node vs the eng
       const session = await ort.InferenceSession.create(path.join(out, 'onnx/model.onnx'), { graphOptimizationLevel: 'disabled' });
       try {
         const t = cfg.text;
-        expect([...session.inputNames].sort()).toEqual(['attention_mask', 'input_ids', 'position_ids',
-          ...Array.from({ length: t.numLayers }, (_, l) => [`past_key_values.${l}.key`, `past_key_values.${l}.value`]).flat()].sort());
+        expect([...session.inputNames].sort()).toEqual(
+          [
+            'attention_mask',
+            'input_ids',
+            'position_ids',
+            ...Array.from({ length: t.numLayers }, (_, l) => [`past_key_values.${l}.key`, `past_key_values.${l}.value`]).flat(),
+          ].sort(),
+        );
         const V = t.vocabSize;
-        const emptyPast = () => Object.fromEntries(Array.from({ length: t.numLayers }, (_, l) => ['key', 'value'].map((kv) =>
-          [`past_key_values.${l}.${kv}`, new ort.Tensor('float32', new Float32Array(0), [1, t.numKvHeads, 0, t.headDim])])).flat());
+        const emptyPast = () =>
+          Object.fromEntries(
+            Array.from({ length: t.numLayers }, (_, l) =>
+              ['key', 'value'].map((kv) => [`past_key_values.${l}.${kv}`, new ort.Tensor('float32', new Float32Array(0), [1, t.numKvHeads, 0, t.headDim])]),
+            ).flat(),
+          );
 
         // 1. A prompt from an empty cache.
         const prompt = [5, 77, 200, 13, 42, 300, 7, 9, 120, 64, 33];
         const T = prompt.length;
         const pre = await session.run({
-          input_ids: i64([prompt]), attention_mask: i64([prompt.map(() => 1)]), position_ids: i64([prompt.map((_, i) => i)]), ...emptyPast(),
+          input_ids: i64([prompt]),
+          attention_mask: i64([prompt.map(() => 1)]),
+          position_ids: i64([prompt.map((_, i) => i)]),
+          ...emptyPast(),
         });
         expect(pre.logits.dims).toEqual([1, T, V]);
         expect(pre['present.0.key'].dims).toEqual([1, t.numKvHeads, T, t.headDim]);
@@ -105,8 +122,9 @@ describe('export-onnx: the transformers.js layout on onnxruntime-node vs the eng
 
         // 2. One cached step: the new token's logits equal the engine's last row over the whole sequence.
         const next = 150;
-        const past = Object.fromEntries(Array.from({ length: t.numLayers }, (_, l) => ['key', 'value'].map((kv) =>
-          [`past_key_values.${l}.${kv}`, pre[`present.${l}.${kv}`]])).flat());
+        const past = Object.fromEntries(
+          Array.from({ length: t.numLayers }, (_, l) => ['key', 'value'].map((kv) => [`past_key_values.${l}.${kv}`, pre[`present.${l}.${kv}`]])).flat(),
+        );
         const step = await session.run({ input_ids: i64([[next]]), attention_mask: i64([[...prompt, next].map(() => 1)]), position_ids: i64([[T]]), ...past });
         expect(step.logits.dims).toEqual([1, 1, V]);
         const full = await engineLogits(model, [...prompt, next]);
@@ -132,7 +150,12 @@ describe('export-onnx: the transformers.js layout on onnxruntime-node vs the eng
         if (ropeScaling) {
           const plain = encodeLlamaOnnx(cfg, (n) => weights.get(n)!.data, { layout: { kind: 'cache' } });
           const s2 = await ort.InferenceSession.create(plain);
-          const o2 = await s2.run({ input_ids: i64([prompt]), attention_mask: i64([prompt.map(() => 1)]), position_ids: i64([prompt.map((_, i) => i)]), ...emptyPast() });
+          const o2 = await s2.run({
+            input_ids: i64([prompt]),
+            attention_mask: i64([prompt.map(() => 1)]),
+            position_ids: i64([prompt.map((_, i) => i)]),
+            ...emptyPast(),
+          });
           expect(relErr(o2.logits.data as Float32Array, want).err).toBeGreaterThan(1e-3);
           await s2.release();
         }
@@ -147,10 +170,19 @@ describe('export-onnx: the transformers.js layout on onnxruntime-node vs the eng
     const { Template } = await import('@huggingface/jinja');
     const render = (messages: unknown[]) => new Template(labChatTemplate(0)).render({ messages, add_generation_prompt: true });
     expect(render([{ role: 'user', content: 'Is it?' }])).toBe(chatPrompt('Is it?', 0, 0));
-    expect(render([{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Q' }])).toBe(chatPrompt('Q', 0, 0, 'Be brief.'));
+    expect(
+      render([
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: 'Q' },
+      ]),
+    ).toBe(chatPrompt('Q', 0, 0, 'Be brief.'));
     // A lab VLM's template puts the image placeholders first, as chatPrompt does.
-    expect(new Template(labChatTemplate(4)).render({ messages: [{ role: 'user', content: [{ type: 'text', text: 'Q' }, { type: 'image' }] }], add_generation_prompt: true }))
-      .toBe(chatPrompt('Q', 1, 4));
+    expect(
+      new Template(labChatTemplate(4)).render({
+        messages: [{ role: 'user', content: [{ type: 'text', text: 'Q' }, { type: 'image' }] }],
+        add_generation_prompt: true,
+      }),
+    ).toBe(chatPrompt('Q', 1, 4));
 
     const { bpe, files } = labTokenizer();
     const cfg = smallTextConfig(bpe.vocabSize);

@@ -19,8 +19,16 @@ const tmp = await tempDir('pretrained-service');
 afterAll(() => tmp.cleanup());
 
 const adapter: AdapterView = {
-  webgpu: { vendor: 'test', architecture: 'test', description: '', features: ['shader-f16'], maxBufferSize: 256 * 2 ** 20, maxStorageBufferBindingSize: 128 * 2 ** 20 },
-  memoryBytes: 8 * 2 ** 30, device: 'webgpu',
+  webgpu: {
+    vendor: 'test',
+    architecture: 'test',
+    description: '',
+    features: ['shader-f16'],
+    maxBufferSize: 256 * 2 ** 20,
+    maxStorageBufferBindingSize: 128 * 2 ** 20,
+  },
+  memoryBytes: 8 * 2 ** 30,
+  device: 'webgpu',
 };
 const synth: DataRef = { kind: 'synth', options: { n: 8, kind: 'text', level: 1, seed: 4, split: 'test' } };
 
@@ -56,7 +64,11 @@ describe('pretrained worker API (Node)', () => {
 
     const progress: number[] = [];
     const records: string[] = [];
-    const ev = await api.evaluate({ benchmarks: [{ name: 'synth', data: synth }], limit: 0, maxNewTokens: 12 }, (p) => progress.push(p.done), (r) => records.push(r.hash));
+    const ev = await api.evaluate(
+      { benchmarks: [{ name: 'synth', data: synth }], limit: 0, maxNewTokens: 12 },
+      (p) => progress.push(p.done),
+      (r) => records.push(r.hash),
+    );
     expect(ev.benchmarks[0]).toMatchObject({ name: 'synth', items: 8, correct: goldA.length });
     expect(ev.average).toEqual({ accuracy: goldA.length / 8, items: 8 });
     expect(records).toEqual(items.map((x) => x.hash));
@@ -74,7 +86,9 @@ describe('pretrained worker API (Node)', () => {
     expect(saved.every((x) => /^[xy]$/.test(x.reasoning ?? ''))).toBe(true);
     // The name is taken now: saving there again is refused before any sampling, and the set stays as it was.
     const kept = await ws.read('datasets/teacher-traces/train.jsonl');
-    await expect(api.distill({ data: synth, n: 1, maxNewTokens: 12, seed: 2, saveAs: 'teacher-traces' })).rejects.toThrow(/datasets\/teacher-traces: a dataset of this name exists/);
+    await expect(api.distill({ data: synth, n: 1, maxNewTokens: 12, seed: 2, saveAs: 'teacher-traces' })).rejects.toThrow(
+      /datasets\/teacher-traces: a dataset of this name exists/,
+    );
     expect(await ws.read('datasets/teacher-traces/train.jsonl')).toEqual(kept);
 
     await api.unload();

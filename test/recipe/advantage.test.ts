@@ -20,11 +20,15 @@ describe('group advantages', () => {
     const s = Math.sqrt(1 / 3);
     expect(g.std).toBeCloseTo(s, 15);
     expect(g.advantages).toEqual([0.5, -0.5, 0.5, -0.5].map((x) => x / (s + 1e-6)));
-    expect(Math.abs(g.advantages[0])).toBeCloseTo(0.8660, 3);
+    expect(Math.abs(g.advantages[0])).toBeCloseTo(0.866, 3);
   });
 
   it('equal rewards give exactly zero advantage, and are kept unless DAPO dropping is on', () => {
-    for (const r of [[1, 1, 1, 1], [0, 0, 0], [0.3, 0.3, 0.3]]) {
+    for (const r of [
+      [1, 1, 1, 1],
+      [0, 0, 0],
+      [0.3, 0.3, 0.3],
+    ]) {
       const g = groupAdvantage(r);
       expect(g.advantages).toEqual(r.map(() => 0));
       expect(g.kept).toBe(true);
@@ -50,7 +54,15 @@ describe('group advantages', () => {
   });
 
   it('step statistics count kept, dropped and equal groups and summarise kept advantages', () => {
-    const { groups, stats } = computeAdvantages([[1, 0, 0, 0], [1, 1, 1, 1], [0, 0, 0, 0], [1, 0, 1, 0]], { dropEqualGroups: true });
+    const { groups, stats } = computeAdvantages(
+      [
+        [1, 0, 0, 0],
+        [1, 1, 1, 1],
+        [0, 0, 0, 0],
+        [1, 0, 1, 0],
+      ],
+      { dropEqualGroups: true },
+    );
     expect(groups.map((g) => g.kept)).toEqual([true, false, false, true]);
     expect(stats.groupsKept).toBe(2);
     expect(stats.groupsDropped).toBe(2);
@@ -61,7 +73,10 @@ describe('group advantages', () => {
     expect(stats.min).toBe(Math.min(...kept));
     expect(stats.zeroFraction).toBe(0);
 
-    const all = computeAdvantages([[1, 0], [1, 1]]);
+    const all = computeAdvantages([
+      [1, 0],
+      [1, 1],
+    ]);
     expect(all.stats.groupsKept).toBe(2);
     expect(all.stats.groupsDropped).toBe(0);
     expect(all.stats.zeroFraction).toBe(0.5);

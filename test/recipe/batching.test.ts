@@ -30,7 +30,13 @@ function item(i: number, nImages = 0, reasoning = `step ${i}: the value ${i * 7}
   return {
     images: Array.from({ length: nImages }, (_, k) => ({ name: `img${i}-${k}.png`, load: async () => grayPng(20 * i + 60 * k + 10) })),
     question: `A patient of ${40 + i} kg needs ${i + 1} mg/kg. What is the ${'total '.repeat(i % 3)}dose?`,
-    options, answer_label: label, answer: options[label as 'A'], reasoning, dataset_name: 'hand', dataset_index: i, hash: `h${i}`,
+    options,
+    answer_label: label,
+    answer: options[label as 'A'],
+    reasoning,
+    dataset_name: 'hand',
+    dataset_index: i,
+    hash: `h${i}`,
   };
 }
 
@@ -44,18 +50,37 @@ beforeAll(() => {
   const bpe = trainByteLevelBpe(corpus, { vocabSize: 360, specialTokens: [...LAB_SPECIAL_TOKENS], eosToken: CHAT.end });
   tok = tokenizerFromJson(bpe.tokenizerJson, bpe.tokenizerConfig, 'test tokenizer');
   const text = {
-    architecture: 'llama' as const, vocabSize: tok.vocabSize, hiddenSize: 32, intermediateSize: 64, numLayers: 1, numHeads: 2, numKvHeads: 1,
-    headDim: 16, rmsNormEps: 1e-5, ropeTheta: 10000, maxPositionEmbeddings: 512, tieWordEmbeddings: true, qkvBias: false, oBias: false, mlpBias: false,
+    architecture: 'llama' as const,
+    vocabSize: tok.vocabSize,
+    hiddenSize: 32,
+    intermediateSize: 64,
+    numLayers: 1,
+    numHeads: 2,
+    numKvHeads: 1,
+    headDim: 16,
+    rmsNormEps: 1e-5,
+    ropeTheta: 10000,
+    maxPositionEmbeddings: 512,
+    tieWordEmbeddings: true,
+    qkvBias: false,
+    oBias: false,
+    mlpBias: false,
   };
   textCfg = { text };
   visionCfg = {
-    text, imageTokenId: tok.tokenToId(CHAT.image)!,
+    text,
+    imageTokenId: tok.tokenToId(CHAT.image)!,
     vision: { imageSize: 16, patchSize: 8, channels: 1, hiddenSize: 16, intermediateSize: 32, numLayers: 1, numHeads: 2, rmsNormEps: 1e-5 },
   };
 });
 
 const opts = (o: Partial<BatchingOptions> = {}): BatchingOptions => ({
-  maxLength: 400, overflow: 'drop', pad: 'longest', padMultiple: 8, padId: tok.tokenToId('<|endoftext|>')!, ...o,
+  maxLength: 400,
+  overflow: 'drop',
+  pad: 'longest',
+  padMultiple: 8,
+  padId: tok.tokenToId('<|endoftext|>')!,
+  ...o,
 });
 
 describe('collate', () => {
@@ -99,7 +124,8 @@ describe('collate', () => {
     const exs = await Promise.all(its.map((it) => encodeSftExample(it, tok, visionCfg)));
     const b = collate(exs, opts());
     const v = visionCfg.vision!;
-    const P = patchesPerImage(v), D = patchDim(v);
+    const P = patchesPerImage(v),
+      D = patchDim(v);
     expect(b.nImages).toBe(3);
     expect(b.patches!.length).toBe(3 * P * D);
     // Placeholder runs, scanned as uploadBatch scans them: the row each run is in.
@@ -159,7 +185,7 @@ describe('fitExamples', () => {
 });
 
 describe('batches on the GPU', () => {
-  it('right padding leaves every example\'s loss unchanged, with and without images', async () => {
+  it("right padding leaves every example's loss unchanged, with and without images", async () => {
     const gpu = await testGpu();
     const its = [item(1, 1), item(4, 1), item(6, 1)];
     const exs = await Promise.all(its.map((it) => encodeSftExample(it, tok, visionCfg)));
@@ -168,7 +194,8 @@ describe('batches on the GPU', () => {
     const trainer = new Trainer(model);
     try {
       const o = opts({ padMultiple: 1 });
-      let nll = 0, n = 0;
+      let nll = 0,
+        n = 0;
       for (const e of exs) {
         const b = collate([e], o);
         const c = countTargets(b);

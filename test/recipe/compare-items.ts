@@ -7,12 +7,20 @@ import { rng } from '../helpers/gpu';
 export function compareItems(n: number, seed: number, split: string, withTrace = true): QAItem[] {
   const r = rng(seed);
   return Array.from({ length: n }, (_, i) => {
-    const a = 1 + r.int(9), b = 1 + r.int(9);
+    const a = 1 + r.int(9),
+      b = 1 + r.int(9);
     const options = { A: 'yes', B: 'no' };
     const label = a > b ? 'A' : 'B';
     return {
-      images: [], question: `${a} > ${b}?`, options, answer_label: label, answer: options[label as 'A'],
-      reasoning: withTrace ? `${a} ${a > b ? '>' : '<='} ${b}` : undefined, dataset_name: `compare-${split}`, dataset_index: i, hash: `${split}-${seed}-${i}`,
+      images: [],
+      question: `${a} > ${b}?`,
+      options,
+      answer_label: label,
+      answer: options[label as 'A'],
+      reasoning: withTrace ? `${a} ${a > b ? '>' : '<='} ${b}` : undefined,
+      dataset_name: `compare-${split}`,
+      dataset_index: i,
+      hash: `${split}-${seed}-${i}`,
     };
   });
 }

@@ -6,12 +6,27 @@ import { InputError } from '../../src/engine/errors';
 import { GRPO_DEFAULTS, GRPO_FIELDS, GRPO_SPEC, applyGrpoOverrides, grpoConfigFrom } from '../../src/recipe/grpo-config';
 import { SFT_DEFAULTS, SFT_FIELDS, SFT_SPEC, applyOverrides, sftConfigFrom } from '../../src/recipe/sft-config';
 import {
-  applySets, checkConfig, configFrom, defaultsOf, fieldAt, int, num, oneOf, bool, specOf, tableLeaves, text,
-  type AnyTable, type FieldSpec, type FieldTable,
+  applySets,
+  checkConfig,
+  configFrom,
+  defaultsOf,
+  fieldAt,
+  int,
+  num,
+  oneOf,
+  bool,
+  specOf,
+  tableLeaves,
+  text,
+  type AnyTable,
+  type FieldSpec,
+  type FieldTable,
 } from '../../src/recipe/validate';
 
 const refused = (f: () => unknown): string => {
-  try { f(); } catch (e) {
+  try {
+    f();
+  } catch (e) {
     expect(e).toBeInstanceOf(InputError);
     return (e as Error).message;
   }
@@ -19,10 +34,11 @@ const refused = (f: () => unknown): string => {
 };
 
 /** Leaf paths of a spec. */
-const specLeaves = (spec: Record<string, FieldSpec>, prefix = ''): string[] => Object.entries(spec).flatMap(([k, f]) => {
-  const p = prefix ? `${prefix}.${k}` : k;
-  return f.type === 'object' ? specLeaves(f.fields, p) : [p];
-});
+const specLeaves = (spec: Record<string, FieldSpec>, prefix = ''): string[] =>
+  Object.entries(spec).flatMap(([k, f]) => {
+    const p = prefix ? `${prefix}.${k}` : k;
+    return f.type === 'object' ? specLeaves(f.fields, p) : [p];
+  });
 
 const CONFIGS = [
   { kind: 'sft', table: SFT_FIELDS as AnyTable, defaults: SFT_DEFAULTS, spec: SFT_SPEC, set: (s: string[]) => applyOverrides(SFT_DEFAULTS, s) },
@@ -37,7 +53,7 @@ describe.each(CONFIGS)('the $kind field table', ({ kind, table, defaults, spec, 
       expect(f.label.trim(), `${p} has no label`).not.toBe('');
       expect(f.help.length, `${p} needs a help text`).toBeGreaterThan(15);
       expect(f.help, `${p}: ${f.help}`).toMatch(/[.)]$/);
-      for (const [k, d] of Object.entries(f.type === 'record' ? f.keys ?? {} : {})) {
+      for (const [k, d] of Object.entries(f.type === 'record' ? (f.keys ?? {}) : {})) {
         expect(d.label.trim(), `${p}.${k} has no label`).not.toBe('');
         expect(d.help.length, `${p}.${k} needs a help text`).toBeGreaterThan(15);
       }
@@ -47,10 +63,11 @@ describe.each(CONFIGS)('the $kind field table', ({ kind, table, defaults, spec, 
   it('derives the defaults and the spec key for key, and every default passes its own check', () => {
     const paths = tableLeaves(table).map(([p]) => p);
     expect(specLeaves(spec)).toEqual(paths);
-    const flat = (o: unknown, prefix = ''): string[] => Object.entries(o as Record<string, unknown>).flatMap(([k, v]) => {
-      const p = prefix ? `${prefix}.${k}` : k;
-      return v !== null && typeof v === 'object' && !Array.isArray(v) && !p.endsWith('.options') ? flat(v, p) : [p];
-    });
+    const flat = (o: unknown, prefix = ''): string[] =>
+      Object.entries(o as Record<string, unknown>).flatMap(([k, v]) => {
+        const p = prefix ? `${prefix}.${k}` : k;
+        return v !== null && typeof v === 'object' && !Array.isArray(v) && !p.endsWith('.options') ? flat(v, p) : [p];
+      });
     expect(flat(defaults)).toEqual(paths);
     for (const [p, f] of tableLeaves(table)) {
       const value = p.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], defaults);
@@ -63,7 +80,7 @@ describe.each(CONFIGS)('the $kind field table', ({ kind, table, defaults, spec, 
     expect(kind === 'sft' ? sftConfigFrom(structuredClone(defaults), 'defaults') : grpoConfigFrom(structuredClone(defaults), 'defaults')).toEqual(defaults);
   });
 
-  it('refuses a value outside an entry\'s range through --set, naming the key', () => {
+  it("refuses a value outside an entry's range through --set, naming the key", () => {
     for (const [p, f] of tableLeaves(table)) {
       if (f.type !== 'number' || f.max === undefined) continue;
       const msg = refused(() => set([`${p}=${f.max! * 2 + 1}`]));
@@ -89,7 +106,11 @@ describe('field tables', () => {
   });
 
   it('find documented keys of a record, and nothing that is not a leaf', () => {
-    expect(fieldAt(SFT_FIELDS as AnyTable, 'data.synth.options.noisyFraction')).toMatchObject({ label: 'Wrong traces', inRecord: true, spec: { type: 'number', min: 0, max: 1 } });
+    expect(fieldAt(SFT_FIELDS as AnyTable, 'data.synth.options.noisyFraction')).toMatchObject({
+      label: 'Wrong traces',
+      inRecord: true,
+      spec: { type: 'number', min: 0, max: 1 },
+    });
     expect(fieldAt(SFT_FIELDS as AnyTable, 'data.synth.options')).toMatchObject({ inRecord: false, spec: { type: 'record' } });
     expect(fieldAt(SFT_FIELDS as AnyTable, 'lr')).toMatchObject({ label: 'Learning rate', inRecord: false, spec: { type: 'number', min: 0, max: 1 } });
     for (const p of ['data', 'data.synth', 'nope', 'lr.x', 'data.synth.options.nope', 'data.synth.options.templates.x', 'constructor', 'eval.toString']) {
@@ -111,7 +132,8 @@ const TOY: FieldTable<Toy> = {
   mode: { ...oneOf(['fast', 'exact']), default: 'exact', label: 'Mode', help: 'fast skips the checks; exact keeps them.' },
   name: { ...text, default: 'toy', label: 'Name', help: 'What the run is called.' },
   opt: {
-    type: 'object', fields: {
+    type: 'object',
+    fields: {
       beta: { ...num(0, 1), default: 0.5, label: 'Beta', help: 'A fraction between 0 and 1.' },
       on: { ...bool, default: true, label: 'On', help: 'Whether the option applies.' },
     },
@@ -157,8 +179,14 @@ describe('a new table entry', () => {
     expect(refused(() => set(['opt.on=yes']))).toMatch(/opt\.on must be true or false/);
     expect(refused(() => set(['opt.gamma=1']))).toMatch(/unknown key "opt\.gamma"; known keys: beta, on/);
     const presets = { base: { config: checkConfig({ steps: 20 }, defaults, spec, 'preset') } };
-    expect(configFrom({ extends: 'base', opt: { on: false } }, { presets, defaults, spec, check: (c) => c, where: 'toy.json' }))
-      .toEqual({ steps: 20, mode: 'exact', name: 'toy', opt: { beta: 0.5, on: false } });
-    expect(refused(() => configFrom({ steps: 101 }, { presets, defaults, spec, check: (c) => c, where: 'toy.json' }))).toMatch(/toy\.json.*steps must be <= 100/);
+    expect(configFrom({ extends: 'base', opt: { on: false } }, { presets, defaults, spec, check: (c) => c, where: 'toy.json' })).toEqual({
+      steps: 20,
+      mode: 'exact',
+      name: 'toy',
+      opt: { beta: 0.5, on: false },
+    });
+    expect(refused(() => configFrom({ steps: 101 }, { presets, defaults, spec, check: (c) => c, where: 'toy.json' }))).toMatch(
+      /toy\.json.*steps must be <= 100/,
+    );
   });
 });

@@ -15,7 +15,10 @@ import { scriptedResponse, tinyModel, type TinyModel } from '../eval/run-helpers
 
 async function thinkerCurate(args: string[]): Promise<string> {
   const out: string[] = [];
-  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => { out.push(String(s)); return true; });
+  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => {
+    out.push(String(s));
+    return true;
+  });
   try {
     const program = new Command('thinker').exitOverride();
     registerCurate(program);
@@ -26,7 +29,12 @@ async function thinkerCurate(args: string[]): Promise<string> {
   return out.join('');
 }
 
-const readJsonl = async (f: string) => (await readFile(f, 'utf8')).trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+const readJsonl = async (f: string) =>
+  (await readFile(f, 'utf8'))
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
 
 /** The reward (recipe §5) for the two responses the scripted model gives: format holds, so the letter decides. */
 const passes = (response: string, gold: string) => response === scriptedResponse(gold);
@@ -43,9 +51,39 @@ describe.skipIf(!HAS_DATA)(`thinker curate on real VQA-RAD items (${HAS_DATA ? '
     const out = path.join(dir, 'kept.jsonl');
     const responses = path.join(dir, 'responses.jsonl');
     const verl = path.join(dir, 'kept.parquet');
-    const stdout = await thinkerCurate(['--model', tiny.dir, '--dataset', 'vqa-rad', '--data-dir', DATA_DIR, '--split', 'test', '--limit', '6',
-      '--k', '4', '--lo', '1', '--hi', '3', '--order', 'easy-to-hard', '--max-new-tokens', '8', '--batch', '12', '--seed', '3',
-      '--out', out, '--responses', responses, '--export-verl', verl, '--quiet']);
+    const stdout = await thinkerCurate([
+      '--model',
+      tiny.dir,
+      '--dataset',
+      'vqa-rad',
+      '--data-dir',
+      DATA_DIR,
+      '--split',
+      'test',
+      '--limit',
+      '6',
+      '--k',
+      '4',
+      '--lo',
+      '1',
+      '--hi',
+      '3',
+      '--order',
+      'easy-to-hard',
+      '--max-new-tokens',
+      '8',
+      '--batch',
+      '12',
+      '--seed',
+      '3',
+      '--out',
+      out,
+      '--responses',
+      responses,
+      '--export-verl',
+      verl,
+      '--quiet',
+    ]);
 
     const all = await readJsonl(responses);
     expect(all).toHaveLength(6);
@@ -85,7 +123,7 @@ describe.skipIf(!HAS_DATA)(`thinker curate on real VQA-RAD items (${HAS_DATA ? '
 
     const bytes = new Uint8Array(await readFile(verl));
     expect(parquetColumns(bytes, verl)).toEqual(['data_source', 'prompt', 'images', 'ability', 'reward_model', 'extra_info']);
-    const rows = await parquetReadObjects({ file: bytes.slice().buffer as ArrayBuffer, utf8: false }) as any[];
+    const rows = (await parquetReadObjects({ file: bytes.slice().buffer as ArrayBuffer, utf8: false })) as any[];
     expect(rows).toHaveLength(inWindow);
     for (const [i, r] of rows.entries()) {
       expect(r.data_source).toBe('kept');
@@ -102,20 +140,44 @@ describe.skipIf(!HAS_DATA)(`thinker curate on real VQA-RAD items (${HAS_DATA ? '
     const kept = path.join(dir, 'kept.jsonl');
     const n = (await readJsonl(kept)).length;
     const out = path.join(dir, 'again.jsonl');
-    const json = JSON.parse(await thinkerCurate(['--model', tiny.dir, '--items', kept, '--image-root', path.join(DATA_DIR, 'vqa-rad'),
-      '--k', '1', '--lo', '0', '--hi', '1', '--max-new-tokens', '8', '--out', out, '--json', '--quiet']));
+    const json = JSON.parse(
+      await thinkerCurate([
+        '--model',
+        tiny.dir,
+        '--items',
+        kept,
+        '--image-root',
+        path.join(DATA_DIR, 'vqa-rad'),
+        '--k',
+        '1',
+        '--lo',
+        '0',
+        '--hi',
+        '1',
+        '--max-new-tokens',
+        '8',
+        '--out',
+        out,
+        '--json',
+        '--quiet',
+      ]),
+    );
     expect(json.items).toBe(n);
     expect(json.kept).toBe(n);
     expect((await readJsonl(out)).every((r) => r.pass_count === 0 || r.pass_count === 1)).toBe(true);
 
     const base = ['--model', tiny.dir, '--dataset', 'vqa-rad', '--data-dir', DATA_DIR];
     // Without --hi the recipe's window (1..7 of 16) ends at k - 1 for fewer samples, instead of refusing.
-    const few = JSON.parse(await thinkerCurate([...base, '--k', '2', '--limit', '2', '--max-new-tokens', '8', '--out', path.join(dir, 'few.jsonl'), '--json', '--quiet']));
+    const few = JSON.parse(
+      await thinkerCurate([...base, '--k', '2', '--limit', '2', '--max-new-tokens', '8', '--out', path.join(dir, 'few.jsonl'), '--json', '--quiet']),
+    );
     expect(few.settings).toMatchObject({ k: 2, lo: 1, hi: 1 });
     await expect(thinkerCurate([...base, '--k', '4', '--hi', '7'])).rejects.toThrow(/hi \(7\) must not exceed k \(4\)/);
     await expect(thinkerCurate([...base, '--order', 'random'])).rejects.toThrow(/order must be shuffle or easy-to-hard/);
     await expect(thinkerCurate([...base, '--items', kept])).rejects.toThrow(/exactly one of --dataset/);
-    await expect(thinkerCurate(['--model', tiny.dir, '--dataset', 'medxpertqa-mm', '--data-dir', DATA_DIR])).rejects.toThrow(/no usable items \(2000 records, 2000 dropped/);
+    await expect(thinkerCurate(['--model', tiny.dir, '--dataset', 'medxpertqa-mm', '--data-dir', DATA_DIR])).rejects.toThrow(
+      /no usable items \(2000 records, 2000 dropped/,
+    );
     await expect(thinkerCurate([...base, '--export-verl', 'x.csv'])).rejects.toThrow(/expected a \.parquet file/);
   });
 });

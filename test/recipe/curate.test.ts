@@ -10,7 +10,18 @@ import type { Model } from '../../src/model/model';
 import type { ItemSamples, SampleOptions } from '../../src/task/rollout';
 import { INSTRUCTION_LITERAL } from '../../src/task/prompt';
 import { parquetColumns } from '../../src/data/parquet';
-import { curate, DEFAULT_CURATE, formatHistogram, passCounts, passGrade, seededPermutation, verlParquet, verlRows, VERL_COLUMNS, type CurateSettings } from '../../src/recipe/curate';
+import {
+  curate,
+  DEFAULT_CURATE,
+  formatHistogram,
+  passCounts,
+  passGrade,
+  seededPermutation,
+  verlParquet,
+  verlRows,
+  VERL_COLUMNS,
+  type CurateSettings,
+} from '../../src/recipe/curate';
 import { loadRecipeJsonl, recipeRow } from '../../src/data/loaders/recipe';
 import type { Sampler } from '../../src/eval/run';
 import { pngFile, tempFolder } from '../data/helpers';
@@ -45,7 +56,10 @@ describe('curate: the keep window, the order and the histogram', () => {
       expect(b.items).toBe(scored.filter((c) => c === b.pass_count).length);
       expect(b.kept).toBe(b.pass_count >= 1 && b.pass_count <= 7 ? b.items : 0);
     }
-    const want = entries.filter((e) => e.passCount !== null && e.passCount >= 1 && e.passCount <= 7).map((e) => e.id).sort((a, b) => a - b);
+    const want = entries
+      .filter((e) => e.passCount !== null && e.passCount >= 1 && e.passCount <= 7)
+      .map((e) => e.id)
+      .sort((a, b) => a - b);
     expect(r.kept.map((e) => e.id).sort((a, b) => a - b)).toEqual(want);
     expect(r.histogram.reduce((a, b) => a + b.kept, 0)).toBe(r.kept.length);
     // 13 items with counts 1..7; the shuffle really moves them.
@@ -106,12 +120,20 @@ describe('pass counts graded with the reward', () => {
     const ok = '<think>r</think><answer>A</answer>';
     const bad = '<think>r</think><answer>B</answer>';
     const script: Record<string, string[]> = {
-      q0: [ok, ok, bad, ok], q1: [bad, bad, bad, bad], q2: [ok, '<answer>A</answer>', ok, 'A'],
+      q0: [ok, ok, bad, ok],
+      q1: [bad, bad, bad, bad],
+      q2: [ok, '<answer>A</answer>', ok, 'A'],
     };
     const calls: SampleOptions[] = [];
     const sampler: Sampler = async (_m, _t, items, o) => {
       calls.push(o);
-      return items.map((it): ItemSamples => ({ item: it, prompt: { ids: [1], patches: new Float32Array(0), nImages: 0 }, responses: script[it.question].slice(0, o.n).map((text) => ({ ids: [1], text, logps: [0], finished: true })) }));
+      return items.map(
+        (it): ItemSamples => ({
+          item: it,
+          prompt: { ids: [1], patches: new Float32Array(0), nImages: 0 },
+          responses: script[it.question].slice(0, o.n).map((text) => ({ ids: [1], text, logps: [0], finished: true })),
+        }),
+      );
     };
     const items = [mcq('q0', 'A', 0), mcq('q1', 'A', 1), mcq('q2', 'A', 2), mcq(`${'long '.repeat(400)}`, 'A', 3)];
     const model = { cfg: { text: { maxPositionEmbeddings: 256 } } } as unknown as Model;
@@ -134,23 +156,59 @@ describe('curated items out: recipe-schema JSONL and verl parquet', () => {
   it('JSONL rows in the recipe schema read back as the same items; bad lines are reported with their line', async () => {
     const { dir, source, cleanup } = await tempFolder({ 'imgs/a.png': img1, 'imgs/b.png': img2 });
     try {
-      const withImg = { ...mcq('Is the lesion visible?', 'B', 12), images: [{ name: 'imgs/a.png', load: async () => img1 }, { name: 'imgs/b.png', load: async () => img2 }], reasoning: 'look', split: 'train' };
+      const withImg = {
+        ...mcq('Is the lesion visible?', 'B', 12),
+        images: [
+          { name: 'imgs/a.png', load: async () => img1 },
+          { name: 'imgs/b.png', load: async () => img2 },
+        ],
+        reasoning: 'look',
+        split: 'train',
+      };
       const text = mcq('Is aspirin an NSAID?', 'A', 3);
       const rows = [recipeRow(withImg, 5), recipeRow(text, 1)];
-      expect(Object.keys(rows[0])).toEqual(['images', 'question', 'options', 'answer_label', 'answer', 'reasoning', 'dataset_name', 'dataset_index', 'hash', 'split', 'pass_count']);
+      expect(Object.keys(rows[0])).toEqual([
+        'images',
+        'question',
+        'options',
+        'answer_label',
+        'answer',
+        'reasoning',
+        'dataset_name',
+        'dataset_index',
+        'hash',
+        'split',
+        'pass_count',
+      ]);
       expect(rows[0].options).toBe('{"A":"Yes","B":"No"}');
-      const lines = [...rows.map((r) => JSON.stringify(r)), '{not json', JSON.stringify({ ...rows[1], answer_label: 'C' }), JSON.stringify({ ...rows[0], images: ['imgs/gone.png'] })];
+      const lines = [
+        ...rows.map((r) => JSON.stringify(r)),
+        '{not json',
+        JSON.stringify({ ...rows[1], answer_label: 'C' }),
+        JSON.stringify({ ...rows[0], images: ['imgs/gone.png'] }),
+      ];
       const { writeFile } = await import('node:fs/promises');
       await writeFile(`${dir}/items.jsonl`, `${lines.join('\n')}\n`);
       const res = await loadRecipeJsonl(source, 'items.jsonl');
       expect(res.items).toHaveLength(2);
       const [a, b] = res.items;
-      expect([a.question, a.options, a.answer_label, a.answer, a.reasoning, a.dataset_name, a.dataset_index, a.hash, a.split]).toEqual(
-        [withImg.question, withImg.options, 'B', 'No', 'look', 'fixture', 12, 'h12', 'train']);
+      expect([a.question, a.options, a.answer_label, a.answer, a.reasoning, a.dataset_name, a.dataset_index, a.hash, a.split]).toEqual([
+        withImg.question,
+        withImg.options,
+        'B',
+        'No',
+        'look',
+        'fixture',
+        12,
+        'h12',
+        'train',
+      ]);
       expect(await a.images[1].load()).toEqual(img2);
       expect(b.images).toEqual([]);
       expect(res.report.dropped.map((d) => [d.where, d.kind])).toEqual([
-        ['items.jsonl:3', 'bad-input'], ['items.jsonl:4', 'bad-input'], ['items.jsonl:5', 'missing-image'],
+        ['items.jsonl:3', 'bad-input'],
+        ['items.jsonl:4', 'bad-input'],
+        ['items.jsonl:5', 'missing-image'],
       ]);
       expect(res.report.dropped[1].reason).toMatch(/gold letter "C" is not among the options A, B/);
       await expect(loadRecipeJsonl(source, 'items.jsonl', { onBad: 'stop' })).rejects.toThrow(/items.jsonl:3/);
@@ -161,7 +219,13 @@ describe('curated items out: recipe-schema JSONL and verl parquet', () => {
 
   it('verl parquet: the exact columns, nested fields and values round-trip through hyparquet', async () => {
     const items = [
-      { ...mcq('Is the lesion visible?', 'B', 12), images: [{ name: 'imgs/a.png', load: async () => img1 }, { name: 'imgs/b.png', load: async () => img2 }] },
+      {
+        ...mcq('Is the lesion visible?', 'B', 12),
+        images: [
+          { name: 'imgs/a.png', load: async () => img1 },
+          { name: 'imgs/b.png', load: async () => img2 },
+        ],
+      },
       mcq('Is aspirin an NSAID?', 'A', 3),
     ];
     const rows = await verlRows(items, { dataSource: 'lab-curated' });
@@ -169,16 +233,36 @@ describe('curated items out: recipe-schema JSONL and verl parquet', () => {
     expect(parquetColumns(bytes, 'verl.parquet')).toEqual(['data_source', 'prompt', 'images', 'ability', 'reward_model', 'extra_info']);
     expect([...VERL_COLUMNS]).toEqual(['data_source', 'prompt', 'images', 'ability', 'reward_model', 'extra_info']);
     const file = bytes.slice().buffer as ArrayBuffer;
-    const leaves = parquetMetadata(file).schema.filter((s) => !s.num_children).map((s) => s.name);
-    expect(leaves).toEqual(['data_source', 'role', 'content', 'bytes', 'path', 'ability', 'style', 'ground_truth',
-      'split', 'index', 'question', 'options', 'answer_label', 'answer', 'dataset_name', 'dataset_index']);
+    const leaves = parquetMetadata(file)
+      .schema.filter((s) => !s.num_children)
+      .map((s) => s.name);
+    expect(leaves).toEqual([
+      'data_source',
+      'role',
+      'content',
+      'bytes',
+      'path',
+      'ability',
+      'style',
+      'ground_truth',
+      'split',
+      'index',
+      'question',
+      'options',
+      'answer_label',
+      'answer',
+      'dataset_name',
+      'dataset_index',
+    ]);
     // Unannotated binary (the image bytes) must stay binary, as Hugging Face readers see it.
-    const back = await parquetReadObjects({ file, utf8: false }) as Record<string, unknown>[];
+    const back = (await parquetReadObjects({ file, utf8: false })) as Record<string, unknown>[];
     expect(back).toHaveLength(2);
     const [r0, r1] = back as any[];
     expect(r0.data_source).toBe('lab-curated');
     expect(r0.ability).toBe('medical_mcqa');
-    expect(r0.prompt).toEqual([{ role: 'user', content: `<image><image>${INSTRUCTION_LITERAL}\n\nQuestion: Is the lesion visible?\n\nOptions:\n\nA. Yes\n\nB. No` }]);
+    expect(r0.prompt).toEqual([
+      { role: 'user', content: `<image><image>${INSTRUCTION_LITERAL}\n\nQuestion: Is the lesion visible?\n\nOptions:\n\nA. Yes\n\nB. No` },
+    ]);
     expect(r1.prompt[0].content.startsWith(INSTRUCTION_LITERAL)).toBe(true);
     expect(r0.images.map((im: { path: string }) => im.path)).toEqual(['imgs/a.png', 'imgs/b.png']);
     expect(new Uint8Array(r0.images[0].bytes)).toEqual(img1);
@@ -187,8 +271,14 @@ describe('curated items out: recipe-schema JSONL and verl parquet', () => {
     expect(r1.images ?? null).toBeNull();
     expect(r0.reward_model).toEqual({ style: 'rule', ground_truth: 'No' });
     expect(r0.extra_info).toEqual({
-      split: 'train', index: 0n, question: 'Is the lesion visible?', options: '{"A":"Yes","B":"No"}', answer_label: 'B', answer: 'No',
-      dataset_name: 'fixture', dataset_index: 12n,
+      split: 'train',
+      index: 0n,
+      question: 'Is the lesion visible?',
+      options: '{"A":"Yes","B":"No"}',
+      answer_label: 'B',
+      answer: 'No',
+      dataset_name: 'fixture',
+      dataset_index: 12n,
     });
     expect(r1.extra_info.index).toBe(1n);
     expect(() => verlParquet([])).toThrow(/no rows/);

@@ -11,8 +11,22 @@ import { MetricsLog } from '../../src/recipe/run-io';
 import { testGpu } from '../helpers/gpu';
 import { handMade } from './compare-items';
 
-const RUN = ['model.hiddenSize=32', 'model.numHeads=2', 'model.numKvHeads=1', 'model.intermediateSize=64', 'model.context=128', 'maxLength=128',
-  'batchSize=4', 'data.synth.n=30', 'data.synth.evalN=6', 'eval.items=6', 'eval.every=3', 'eval.maxNewTokens=8', 'epochs=1', 'checkpoint.every=0'];
+const RUN = [
+  'model.hiddenSize=32',
+  'model.numHeads=2',
+  'model.numKvHeads=1',
+  'model.intermediateSize=64',
+  'model.context=128',
+  'maxLength=128',
+  'batchSize=4',
+  'data.synth.n=30',
+  'data.synth.evalN=6',
+  'eval.items=6',
+  'eval.every=3',
+  'eval.maxNewTokens=8',
+  'epochs=1',
+  'checkpoint.every=0',
+];
 
 describe('run estimate', () => {
   it('counts evaluations as the runs make them', () => {
@@ -30,7 +44,7 @@ describe('run estimate', () => {
     const gpu = await testGpu();
     const dir = mkdtempSync(path.join(tmpdir(), 'thinker-estimate-'));
     const deps = { gpu, handleSignals: false, log: () => undefined, generateSynth: handMade };
-    const e = await runSftCommand({ config: 'synth-micro', set: RUN, estimate: true, out: path.join(dir, 'never') }, deps) as RunEstimate;
+    const e = (await runSftCommand({ config: 'synth-micro', set: RUN, estimate: true, out: path.join(dir, 'never') }, deps)) as RunEstimate;
     expect(readdirSync(dir)).toEqual([]);
     expect(e.kind).toBe('sft');
     expect(e.measuredSteps).toBe(2);
@@ -40,7 +54,7 @@ describe('run estimate', () => {
     expect(e.totalSeconds).toBeCloseTo(e.setupSeconds + e.totalSteps * e.secondsPerStep + e.evals * e.secondsPerEval, 6);
 
     const out = path.join(dir, 'run');
-    const s = await runSftCommand({ config: 'synth-micro', set: RUN, out, quiet: true }, deps) as SftSummary;
+    const s = (await runSftCommand({ config: 'synth-micro', set: RUN, out, quiet: true }, deps)) as SftSummary;
     expect(e.totalSteps).toBe(s.totalSteps);
     expect(s.totalSteps).toBe(Math.ceil(s.data.examples / 4));
     const evals = (await MetricsLog.read(path.join(out, 'metrics.jsonl'))).filter((r) => r.type === 'eval');

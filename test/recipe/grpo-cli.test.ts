@@ -27,7 +27,12 @@ const items = ['left', 'right', 'up', 'down'].map((k, i) => ({
   dataset_index: i,
 }));
 
-const readJsonl = <T>(f: string): T[] => readFileSync(f, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as T);
+const readJsonl = <T>(f: string): T[] =>
+  readFileSync(f, 'utf8')
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as T);
 /** In-process, on the test device (its pipelines compiled once for the whole file), no signal handlers. */
 const grpo = async (o: GrpoCliOptions) => runGrpoCommand({ quiet: true, ...o }, { gpu: await testGpu(), handleSignals: false, log: () => undefined });
 
@@ -38,35 +43,65 @@ describe('thinker grpo', () => {
     dir = mkdtempSync(path.join(tmpdir(), 'thinker-grpo-'));
     data = path.join(dir, 'items.jsonl');
     writeFileSync(data, items.map((it) => JSON.stringify({ ...it, options: JSON.stringify(it.options) })).join('\n') + '\n');
-    const corpus = items.map((it) => chatPrompt(promptText(it), 0, 0) + sftTarget(it)).join('\n').repeat(3);
+    const corpus = items
+      .map((it) => chatPrompt(promptText(it), 0, 0) + sftTarget(it))
+      .join('\n')
+      .repeat(3);
     const bpe = trainByteLevelBpe(corpus, { vocabSize: 400, specialTokens: [...LAB_SPECIAL_TOKENS], eosToken: '<|im_end|>' });
     const cfg: ModelConfig = {
       text: {
-        architecture: 'llama', vocabSize: bpe.vocabSize, hiddenSize: 16, intermediateSize: 32, numLayers: 1, numHeads: 2, numKvHeads: 1,
-        headDim: 8, rmsNormEps: 1e-5, ropeTheta: 10000, maxPositionEmbeddings: 128, tieWordEmbeddings: true, qkvBias: false, oBias: false, mlpBias: false,
+        architecture: 'llama',
+        vocabSize: bpe.vocabSize,
+        hiddenSize: 16,
+        intermediateSize: 32,
+        numLayers: 1,
+        numHeads: 2,
+        numKvHeads: 1,
+        headDim: 8,
+        rmsNormEps: 1e-5,
+        ropeTheta: 10000,
+        maxPositionEmbeddings: 128,
+        tieWordEmbeddings: true,
+        qkvBias: false,
+        oBias: false,
+        mlpBias: false,
       },
     };
     model = path.join(dir, 'start');
     await saveCheckpoint(model, cfg, initWeights(cfg, 4), {
-      'tokenizer.json': JSON.stringify(bpe.tokenizerJson), 'tokenizer_config.json': JSON.stringify(bpe.tokenizerConfig),
+      'tokenizer.json': JSON.stringify(bpe.tokenizerJson),
+      'tokenizer_config.json': JSON.stringify(bpe.tokenizerConfig),
     });
   });
 
   const config = (extra: Record<string, unknown> = {}) => {
     const f = path.join(dir, `config-${Math.random().toString(36).slice(2)}.json`);
-    writeFileSync(f, JSON.stringify({
-      extends: 'synth-micro', data: { source: 'file', file: { path: data, evalPath: data } },
-      steps: 2, promptsPerStep: 2, groupSize: 2, maxNewTokens: 6, maxPromptTokens: 120, microBatch: 4, rolloutBatch: 4, lr: 1e-3, seed: 5,
-      eval: { items: 2, maxNewTokens: 6, batchSize: 2, every: 0 }, checkpoint: { every: 1, keep: 5 },
-      ...extra,
-    }));
+    writeFileSync(
+      f,
+      JSON.stringify({
+        extends: 'synth-micro',
+        data: { source: 'file', file: { path: data, evalPath: data } },
+        steps: 2,
+        promptsPerStep: 2,
+        groupSize: 2,
+        maxNewTokens: 6,
+        maxPromptTokens: 120,
+        microBatch: 4,
+        rolloutBatch: 4,
+        lr: 1e-3,
+        seed: 5,
+        eval: { items: 2, maxNewTokens: 6, batchSize: 2, every: 0 },
+        checkpoint: { every: 1, keep: 5 },
+        ...extra,
+      }),
+    );
     return f;
   };
 
   it('writes checkpoints, metrics, rollouts and a summary; a resumed run repeats the uninterrupted one exactly', async () => {
     const cfgFile = config();
     const full = path.join(dir, 'full');
-    const s = await grpo({ config: cfgFile, model, out: full }) as GrpoSummary;
+    const s = (await grpo({ config: cfgFile, model, out: full })) as GrpoSummary;
     expect(s).toMatchObject({ command: 'grpo', step: 2, totalSteps: 2, stopped: false, items: 4, evalItems: 2, resumedFrom: null });
     expect(s.initialEval?.step).toBe(0);
     expect(s.finalEval?.step).toBe(2);
@@ -74,7 +109,19 @@ describe('thinker grpo', () => {
     expect(rows.map((r) => `${r.type}@${r.step}`)).toEqual(['eval@0', 'step@1', 'step@2', 'eval@2']);
     const steps = rows.filter((r) => r.type === 'step') as unknown as GrpoStepMetrics[];
     for (const m of steps) {
-      for (const k of ['reward_mean', 'accuracy', 'format_rate', 'kl', 'clip_frac', 'entropy', 'response_length', 'adv_mean', 'adv_std', 'tokens_per_s', 'grad_norm']) {
+      for (const k of [
+        'reward_mean',
+        'accuracy',
+        'format_rate',
+        'kl',
+        'clip_frac',
+        'entropy',
+        'response_length',
+        'adv_mean',
+        'adv_std',
+        'tokens_per_s',
+        'grad_norm',
+      ]) {
         expect(Number.isFinite((m as unknown as Record<string, number>)[k]), k).toBe(true);
       }
       expect(m.updates).toBe(2);
@@ -93,10 +140,15 @@ describe('thinker grpo', () => {
       for (const x of r.ratios!) expect(Math.abs(x - 1)).toBeLessThan(1e-3);
       expect(r.reward).toBe(0);
     }
-    expect(readdirSync(full).filter((f) => f.startsWith('checkpoint-')).sort()).toEqual(['checkpoint-1', 'checkpoint-2']);
+    expect(
+      readdirSync(full)
+        .filter((f) => f.startsWith('checkpoint-'))
+        .sort(),
+    ).toEqual(['checkpoint-1', 'checkpoint-2']);
     const state = JSON.parse(readFileSync(path.join(full, 'checkpoint-2', 'trainer_state.json'), 'utf8'));
     expect(state).toMatchObject({ kind: 'grpo', step: 2, totalSteps: 2, position: { updates: 4 }, reason: 'final', optimizer: true });
-    for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'optimizer.safetensors']) expect(existsSync(path.join(full, 'checkpoint-2', f)), f).toBe(true);
+    for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'optimizer.safetensors'])
+      expect(existsSync(path.join(full, 'checkpoint-2', f)), f).toBe(true);
     expect(JSON.parse(readFileSync(path.join(full, 'summary.json'), 'utf8')).step).toBe(2);
     expect(JSON.parse(readFileSync(path.join(full, 'run_config.json'), 'utf8')).model).toBe(path.resolve(model));
 
@@ -104,7 +156,7 @@ describe('thinker grpo', () => {
     // step count restored; prompts and sampling seeds a function of the step).
     const part = path.join(dir, 'part');
     await grpo({ config: cfgFile, model, out: part, steps: '1' });
-    const r = await grpo({ resume: part, steps: '2' }) as GrpoSummary;
+    const r = (await grpo({ resume: part, steps: '2' })) as GrpoSummary;
     expect(r.resumedFrom).toBe(path.join(part, 'checkpoint-1'));
     expect(r.step).toBe(2);
     const resumed = readJsonl<Record<string, unknown>>(path.join(part, 'metrics.jsonl'));
@@ -144,8 +196,22 @@ describe('thinker grpo', () => {
 
   it('presets and config files resolve to valid settings; --set and --print-config', async () => {
     expect(GRPO_PRESETS.paper.config).toMatchObject({
-      groupSize: 8, promptsPerStep: 256, updatesPerStep: 2, clipLow: 0.2, clipHigh: 0.2, klCoef: 0.01, lossAgg: 'token-mean', lr: 1e-6,
-      weightDecay: 0.01, gradClip: 1, temperature: 1, topP: 1, maxNewTokens: 4096, maxPromptTokens: 2048, epochs: 5, steps: 0,
+      groupSize: 8,
+      promptsPerStep: 256,
+      updatesPerStep: 2,
+      clipLow: 0.2,
+      clipHigh: 0.2,
+      klCoef: 0.01,
+      lossAgg: 'token-mean',
+      lr: 1e-6,
+      weightDecay: 0.01,
+      gradClip: 1,
+      temperature: 1,
+      topP: 1,
+      maxNewTokens: 4096,
+      maxPromptTokens: 2048,
+      epochs: 5,
+      steps: 0,
     });
     expect(GRPO_PRESETS['synth-micro-dapo'].config).toMatchObject({ clipHigh: 0.28, dropEqualGroups: true, klCoef: 0 });
     expect(GRPO_PRESETS['synth-micro-dr-grpo'].config.normalizeStd).toBe(false);
@@ -153,14 +219,17 @@ describe('thinker grpo', () => {
     expect(c.groupSize).toBe(4);
     expect(c.data.synth.level).toBe(2);
     expect(c.data.synth.n).toBe(GRPO_DEFAULTS.data.synth.n);
-    expect(applyGrpoOverrides(c, ['lossAgg=seq-mean-token-mean', 'eval.every=3']) as GrpoConfig).toMatchObject({ lossAgg: 'seq-mean-token-mean', eval: { every: 3 } });
+    expect(applyGrpoOverrides(c, ['lossAgg=seq-mean-token-mean', 'eval.every=3']) as GrpoConfig).toMatchObject({
+      lossAgg: 'seq-mean-token-mean',
+      eval: { every: 3 },
+    });
     expect(() => applyGrpoOverrides(c, ['groupSize'])).toThrow(/key.path=value/);
     expect(totalSteps({ steps: 0, epochs: 5, promptsPerStep: 256 }, 16500)).toBe(323);
     expect(() => grpoConfigFrom({ promptsPerStep: 1, groupSize: 2, updatesPerStep: 3 }, 'f.json')).toThrow(/updatesPerStep/);
     expect(() => grpoConfigFrom({ steps: 0, epochs: 0 }, 'f.json')).toThrow(/nothing to train/);
     expect(() => grpoConfigFrom({ data: { source: 'dataset' } }, 'f.json')).toThrow(/data.dataset.name is empty/);
     expect(() => grpoConfigFrom([], 'f.json')).toThrow(/JSON object/);
-    const printed = await runGrpoCommand({ config: 'synth-micro', model: 'some/dir', printConfig: true, set: ['klCoef=0'] }) as GrpoConfig;
+    const printed = (await runGrpoCommand({ config: 'synth-micro', model: 'some/dir', printConfig: true, set: ['klCoef=0'] })) as GrpoConfig;
     expect(printed.model).toBe(path.resolve('some/dir'));
     expect(printed.klCoef).toBe(0);
   });

@@ -21,7 +21,9 @@ import { policyLossRef, type RefLossOptions } from '../kernels/grpo.ref';
 import { patchDim, patchesPerImage } from '../../src/model/config';
 
 const bpe = trainByteLevelBpe('the left sign points right; answer A or B.\n'.repeat(4), {
-  vocabSize: 272, specialTokens: [...LAB_SPECIAL_TOKENS], eosToken: '<|im_end|>',
+  vocabSize: 272,
+  specialTokens: [...LAB_SPECIAL_TOKENS],
+  eosToken: '<|im_end|>',
 });
 const tok = tokenizerFromJson(bpe.tokenizerJson, bpe.tokenizerConfig, 'test tokenizer');
 const V = tok.vocabSize;
@@ -47,11 +49,13 @@ function logSoftmaxAt(logits: ArrayLike<number>, row: number, target: number): n
  */
 function makeSequences() {
   const r = rng(3);
-  const rand = (n: number) => Array.from({ length: n }, () => {
-    let id: number;
-    do id = r.int(V); while (id === IMG);
-    return id;
-  });
+  const rand = (n: number) =>
+    Array.from({ length: n }, () => {
+      let id: number;
+      do id = r.int(V);
+      while (id === IMG);
+      return id;
+    });
   const seqs = [
     { prompt: rand(6), response: rand(7), adv: 1.2, image: false },
     { prompt: [...rand(2), ...new Array(P).fill(IMG), ...rand(3)], response: rand(5), adv: -0.8, image: true },
@@ -66,17 +70,23 @@ describe('GRPO loss gradient vs finite differences', () => {
   const gpu = testGpu();
   const policyW = randomWeights(cfg, 7);
   // The reference: the policy moved a little, so the KL and its gradient are far from zero.
-  const refW: WeightMap = new Map([...policyW].map(([k, v]) => {
-    const rr = rng(k.length * 31 + 5);
-    return [k, { shape: v.shape, data: Float32Array.from(v.data, (x) => x + 0.08 * rr.uniform()) }];
-  }));
+  const refW: WeightMap = new Map(
+    [...policyW].map(([k, v]) => {
+      const rr = rng(k.length * 31 + 5);
+      return [k, { shape: v.shape, data: Float32Array.from(v.data, (x) => x + 0.08 * rr.uniform()) }];
+    }),
+  );
   const models: Model[] = [];
-  afterAll(() => { for (const m of models) m.release(); });
+  afterAll(() => {
+    for (const m of models) m.release();
+  });
 
   async function check(aggregation: 'token-mean' | 'seq-mean-token-mean', microBatch: number) {
     const g = await gpu;
-    const policy = new Model(g, cfg); policy.loadWeights(policyW);
-    const refModel = new Model(g, cfg); refModel.loadWeights(refW);
+    const policy = new Model(g, cfg);
+    policy.loadWeights(policyW);
+    const refModel = new Model(g, cfg);
+    refModel.loadWeights(refW);
     models.push(policy, refModel);
     const { seqs, offsets, patches } = makeSequences();
     const T = Math.max(...seqs.map((s) => s.prompt.length + s.response.length));
@@ -86,7 +96,9 @@ describe('GRPO loss gradient vs finite differences', () => {
 
     // Old log-probs: the policy's own (float64) shifted by the chosen offsets.
     const base = f64Logits(asRefWeights(policyW));
-    const old = seqs.map((s, b) => s.response.map((tgt, j) => logSoftmaxAt(base, b * T + s.prompt.length - 1 + j, tgt) - offsets[(b * 3 + j) % offsets.length]));
+    const old = seqs.map((s, b) =>
+      s.response.map((tgt, j) => logSoftmaxAt(base, b * T + s.prompt.length - 1 + j, tgt) - offsets[(b * 3 + j) % offsets.length]),
+    );
     const refLogits = f64Logits(asRefWeights(refW));
     const lossOpts: RefLossOptions = { clipLow: 0.2, clipHigh: 0.28, clipC: 3, klCoef: 0.5, hasRef: true };
 
@@ -94,21 +106,33 @@ describe('GRPO loss gradient vs finite differences', () => {
     const cpuLoss = (logits: ArrayLike<number>) => {
       const N = seqs.length * T;
       const x = { logp: new Float64Array(N), old: new Float64Array(N), ref: new Float64Array(N), adv: new Float64Array(N), mask: new Uint8Array(N) };
-      seqs.forEach((s, b) => s.response.forEach((tgt, j) => {
-        const n = b * T + s.prompt.length - 1 + j;
-        x.logp[n] = logSoftmaxAt(logits, n, tgt);
-        x.ref[n] = logSoftmaxAt(refLogits, n, tgt);
-        x.old[n] = old[b][j];
-        x.adv[n] = s.adv;
-        x.mask[n] = 1;
-      }));
+      seqs.forEach((s, b) =>
+        s.response.forEach((tgt, j) => {
+          const n = b * T + s.prompt.length - 1 + j;
+          x.logp[n] = logSoftmaxAt(logits, n, tgt);
+          x.ref[n] = logSoftmaxAt(refLogits, n, tgt);
+          x.old[n] = old[b][j];
+          x.adv[n] = s.adv;
+          x.mask[n] = 1;
+        }),
+      );
       return policyLossRef(x, seqs.length, T, aggregation, lossOpts).total;
     };
 
     const opts: GrpoOptions = {
-      groupSize: 3, promptsPerStep: 1, updatesPerStep: 1, microBatch, rolloutBatch: 3, maxNewTokens: 8, temperature: 1, topP: 1,
+      groupSize: 3,
+      promptsPerStep: 1,
+      updatesPerStep: 1,
+      microBatch,
+      rolloutBatch: 3,
+      maxNewTokens: 8,
+      temperature: 1,
+      topP: 1,
       loss: { clipLow: lossOpts.clipLow, clipHigh: lossOpts.clipHigh, clipC: lossOpts.clipC, klCoef: lossOpts.klCoef, aggregation },
-      advantage: {}, optim: { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, gradClip: 1 }, seed: 0, padMultiple: 8,
+      advantage: {},
+      optim: { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, gradClip: 1 },
+      seed: 0,
+      padMultiple: 8,
     };
     const grpo = new GrpoTrainer(policy, refModel, tok, opts);
     const mini: PolicySequence[] = seqs.map((s, b) => {
@@ -116,7 +140,9 @@ describe('GRPO loss gradient vs finite differences', () => {
       const lossMask = new Uint8Array(all.length).fill(1, s.prompt.length);
       return {
         ex: { ids: all, lossMask, patches: s.image ? patches : new Float32Array(0), nImages: s.image ? 1 : 0 },
-        promptLen: s.prompt.length, old: old[b], adv: s.adv,
+        promptLen: s.prompt.length,
+        old: old[b],
+        adv: s.adv,
       };
     });
     const res = await grpo.gradients(mini);
@@ -140,7 +166,9 @@ describe('GRPO loss gradient vs finite differences', () => {
       const b0 = w0.get(spec.name)!;
       const u = Float64Array.from(b0, () => r.normal());
       const nrm = Math.hypot(...u);
-      u.forEach((x, i) => { u[i] = x / nrm; });
+      u.forEach((x, i) => {
+        u[i] = x / nrm;
+      });
       const shifted = (sign: number) => {
         const w2 = new Map(w0);
         w2.set(spec.name, Float64Array.from(b0, (x, i) => x + sign * eps * u[i]) as unknown as Float32Array);
@@ -161,9 +189,14 @@ describe('GRPO loss gradient vs finite differences', () => {
     const dn = Math.hypot(...[...dir.values()].flatMap((x) => Array.from(x)));
     const h = 3e-3;
     const engineLogits = async (sign: number) => {
-      const w2: WeightMap = new Map([...policyW].map(([k, v]) => [k, { shape: v.shape, data: Float32Array.from(v.data, (x, i) => x + sign * h * dir.get(k)![i] / dn) }]));
+      const w2: WeightMap = new Map(
+        [...policyW].map(([k, v]) => [k, { shape: v.shape, data: Float32Array.from(v.data, (x, i) => x + (sign * h * dir.get(k)![i]) / dn) }]),
+      );
       policy.loadWeights(w2);
-      const b = collate(mini.map((q) => q.ex), { maxLength: 64, overflow: 'drop', pad: 'longest', padMultiple: 1, padId: PAD });
+      const b = collate(
+        mini.map((q) => q.ex),
+        { maxLength: 64, overflow: 'drop', pad: 'longest', padMultiple: 1, padId: PAD },
+      );
       const acts = new Activations(g, cfg, { B: b.B, T: b.T, nImages: b.nImages ?? 0, training: false });
       const s = new CommandStream(g, 'fd');
       uploadBatch(policy, acts, b);
@@ -178,7 +211,8 @@ describe('GRPO loss gradient vs finite differences', () => {
     policy.loadWeights(policyW);
     let anAll = 0;
     for (const spec of policy.specs) {
-      const gv = grads.get(spec.name)!, d = dir.get(spec.name)!;
+      const gv = grads.get(spec.name)!,
+        d = dir.get(spec.name)!;
       for (let i = 0; i < gv.length; i++) anAll += (gv[i] * d[i]) / dn;
     }
     expect(Math.abs(fdEngine - anAll), `engine-logit FD ${fdEngine} vs analytic ${anAll}`).toBeLessThan(2e-3 + 1e-2 * Math.abs(fdEngine));

@@ -21,15 +21,38 @@ import { download } from '../../src/engine/tensor';
 
 const textCfg = (vocabSize: number, ctx = 64): ModelConfig => ({
   text: {
-    architecture: 'llama', vocabSize, hiddenSize: 32, intermediateSize: 64, numLayers: 1, numHeads: 4, numKvHeads: 2, headDim: 8,
-    rmsNormEps: 1e-5, ropeTheta: 10000, maxPositionEmbeddings: ctx, tieWordEmbeddings: true, qkvBias: false, oBias: false, mlpBias: false,
+    architecture: 'llama',
+    vocabSize,
+    hiddenSize: 32,
+    intermediateSize: 64,
+    numLayers: 1,
+    numHeads: 4,
+    numKvHeads: 2,
+    headDim: 8,
+    rmsNormEps: 1e-5,
+    ropeTheta: 10000,
+    maxPositionEmbeddings: ctx,
+    tieWordEmbeddings: true,
+    qkvBias: false,
+    oBias: false,
+    mlpBias: false,
   },
 });
 
 const options = (o: Partial<GrpoOptions> = {}): GrpoOptions => ({
-  groupSize: 8, promptsPerStep: 2, updatesPerStep: 2, microBatch: 16, rolloutBatch: 16, maxNewTokens: 10, temperature: 1, topP: 1,
+  groupSize: 8,
+  promptsPerStep: 2,
+  updatesPerStep: 2,
+  microBatch: 16,
+  rolloutBatch: 16,
+  maxNewTokens: 10,
+  temperature: 1,
+  topP: 1,
   loss: { clipLow: 0.2, clipHigh: 0.2, clipC: 3, klCoef: 0.01, aggregation: 'token-mean' },
-  advantage: {}, optim: { lr: 2e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, gradClip: 1 }, seed: 1, padMultiple: 8,
+  advantage: {},
+  optim: { lr: 2e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, gradClip: 1 },
+  seed: 1,
+  padMultiple: 8,
   ...o,
 });
 
@@ -42,12 +65,22 @@ describe('GRPO step pieces', () => {
     expect(seen.slice(0, 10)).not.toEqual(seen.slice(10, 20));
     expect(stepItems(10, 4, 7, 3)).toEqual(seen.slice(12, 16));
     expect(stepItems(10, 4, 8, 0)).not.toEqual(seen.slice(0, 4));
-    expect(splitEven(7, 2)).toEqual([[0, 3], [3, 7]]);
-    expect(splitEven(1, 2)).toEqual([[0, 0], [0, 1]]);
+    expect(splitEven(7, 2)).toEqual([
+      [0, 3],
+      [3, 7],
+    ]);
+    expect(splitEven(1, 2)).toEqual([
+      [0, 0],
+      [0, 1],
+    ]);
   });
 
   it('an update raises the log-probs of positive-advantage responses, lowers the rest, and clipping stops the push', async () => {
-    const bpe = trainByteLevelBpe('the left sign points right; answer A or B.\n'.repeat(4), { vocabSize: 272, specialTokens: [...LAB_SPECIAL_TOKENS], eosToken: '<|im_end|>' });
+    const bpe = trainByteLevelBpe('the left sign points right; answer A or B.\n'.repeat(4), {
+      vocabSize: 272,
+      specialTokens: [...LAB_SPECIAL_TOKENS],
+      eosToken: '<|im_end|>',
+    });
     const tok = tokenizerFromJson(bpe.tokenizerJson, bpe.tokenizerConfig, 'test tokenizer');
     const cfg = textCfg(tok.vocabSize);
     const gpu = await testGpu();
@@ -56,9 +89,19 @@ describe('GRPO step pieces', () => {
     const r = rng(1);
     const seqs: PolicySequence[] = Array.from({ length: 8 }, (_, i) => {
       const ids = Array.from({ length: 14 + (i % 3) }, () => r.int(tok.vocabSize));
-      return { ex: { ids, lossMask: new Uint8Array(ids.length).fill(1, 5), patches: new Float32Array(0), nImages: 0 }, promptLen: 5, old: new Array(ids.length - 5).fill(0), adv: i % 2 ? 1 : -1 };
+      return {
+        ex: { ids, lossMask: new Uint8Array(ids.length).fill(1, 5), patches: new Float32Array(0), nImages: 0 },
+        promptLen: 5,
+        old: new Array(ids.length - 5).fill(0),
+        adv: i % 2 ? 1 : -1,
+      };
     });
-    const g = new GrpoTrainer(model, null, tok, options({ loss: { clipLow: 0.2, clipHigh: 0.2, clipC: 3, klCoef: 0, aggregation: 'token-mean' }, microBatch: 3 }));
+    const g = new GrpoTrainer(
+      model,
+      null,
+      tok,
+      options({ loss: { clipLow: 0.2, clipHigh: 0.2, clipC: 3, klCoef: 0, aggregation: 'token-mean' }, microBatch: 3 }),
+    );
     // With old = 0 the ratio is p itself: the current log-probs, which become the old policy.
     const first = await g.gradients(seqs);
     const withOld = seqs.map((s, i) => ({ ...s, old: first.seqs[i].ratios.map((x) => Math.log(x)) }));
@@ -94,8 +137,15 @@ describe('GRPO step pieces', () => {
  */
 function signItems(): QAItem[] {
   return ['left', 'right', 'up', 'down', 'near', 'far', 'high', 'low'].map((k, i) => ({
-    images: [], question: `sign ${k}`, options: { A: 'go', B: 'stop' }, answer_label: 'A', answer: 'go',
-    reasoning: 'ok', dataset_name: 'signs', dataset_index: i, hash: `sign-${i}`,
+    images: [],
+    question: `sign ${k}`,
+    options: { A: 'go', B: 'stop' },
+    answer_label: 'A',
+    answer: 'go',
+    reasoning: 'ok',
+    dataset_name: 'signs',
+    dataset_index: i,
+    hash: `sign-${i}`,
   }));
 }
 
@@ -106,7 +156,8 @@ function signItems(): QAItem[] {
  */
 const shortPrompt = (tok: TextTokenizer, it: QAItem): EncodedPrompt => ({
   ids: tok.encode(`${CHAT.start}user\n${it.question}${CHAT.end}\n${CHAT.start}assistant\n`, { addSpecialTokens: false }),
-  patches: new Float32Array(0), nImages: 0,
+  patches: new Float32Array(0),
+  nImages: 0,
 });
 
 /** Mean over prompts of p(letter | prompt + the learned prefix up to the letter): the policy's exact preference, no sampling noise. */
@@ -118,7 +169,10 @@ async function letterProb(model: Model, tok: TextTokenizer, prompts: EncodedProm
   const T = Math.max(...rows.map((r) => r.length));
   const ids = new Uint32Array(rows.length * T).fill(tok.eosIds[0]);
   const targets = new Int32Array(rows.length * T).fill(IGNORE);
-  rows.forEach((r, b) => { ids.set(r, b * T); targets[b * T + r.length - 1] = want[0]; });
+  rows.forEach((r, b) => {
+    ids.set(r, b * T);
+    targets[b * T + r.length - 1] = want[0];
+  });
   const acts = new Activations(model.gpu, model.cfg, { B: rows.length, T, nImages: 0, training: false });
   const s = new CommandStream(model.gpu, 'letter-prob');
   uploadBatch(model, acts, { B: rows.length, T, ids, targets });

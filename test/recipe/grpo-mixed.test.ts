@@ -20,19 +20,45 @@ describe('GRPO on mixed synth data', () => {
     const gpu = await testGpu();
     const dir = mkdtempSync(path.join(tmpdir(), 'thinker-grpo-mixed-'));
     const deps = { gpu, handleSignals: false, log: () => undefined };
-    const s = await runSftCommand({
-      config: 'synth-micro', out: path.join(dir, 'sft'), steps: '3', quiet: true,
-      set: [...SHAPE, ...DATA, 'model.vision="on"', 'maxLength=256', 'batchSize=4', 'eval.items=0', 'checkpoint.every=0'],
-    }, deps) as SftSummary;
+    const s = (await runSftCommand(
+      {
+        config: 'synth-micro',
+        out: path.join(dir, 'sft'),
+        steps: '3',
+        quiet: true,
+        set: [...SHAPE, ...DATA, 'model.vision="on"', 'maxLength=256', 'batchSize=4', 'eval.items=0', 'checkpoint.every=0'],
+      },
+      deps,
+    )) as SftSummary;
     expect(s.stopped).toBe('completed');
     const out = path.join(dir, 'grpo');
-    const g = await runGrpoCommand({
-      config: 'synth-micro', model: path.resolve(s.checkpoint), out, steps: '3', quiet: true,
-      set: [...DATA, 'groupSize=4', 'promptsPerStep=4', 'rolloutBatch=16', 'microBatch=8', 'maxNewTokens=24', 'maxPromptTokens=230', 'eval.items=2', 'eval.maxNewTokens=8'],
-    }, deps) as GrpoSummary;
+    const g = (await runGrpoCommand(
+      {
+        config: 'synth-micro',
+        model: path.resolve(s.checkpoint),
+        out,
+        steps: '3',
+        quiet: true,
+        set: [
+          ...DATA,
+          'groupSize=4',
+          'promptsPerStep=4',
+          'rolloutBatch=16',
+          'microBatch=8',
+          'maxNewTokens=24',
+          'maxPromptTokens=230',
+          'eval.items=2',
+          'eval.maxNewTokens=8',
+        ],
+      },
+      deps,
+    )) as GrpoSummary;
     expect(g.stopped).toBe(false);
     expect(g.step).toBe(3);
-    const groups = readFileSync(path.join(out, 'rollouts.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as GroupRecord);
+    const groups = readFileSync(path.join(out, 'rollouts.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as GroupRecord);
     expect(groups).toHaveLength(12);
     const scans = groups.filter((x) => x.prompt.includes(CHAT.image));
     expect(scans.length).toBeGreaterThan(0);

@@ -28,7 +28,13 @@ import { testGpu } from '../helpers/gpu';
 const dir = mkdtempSync(path.join(tmpdir(), 'thinker-recipe-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-type EvalRow = { type: 'eval'; step: number; format_rate: number; accuracy: number; samples: { index: number; response: string; format: boolean; correct: boolean }[] };
+type EvalRow = {
+  type: 'eval';
+  step: number;
+  format_rate: number;
+  accuracy: number;
+  samples: { index: number; response: string; format: boolean; correct: boolean }[];
+};
 const evals = async (run: string) => (await MetricsLog.read(path.join(run, 'metrics.jsonl'))).filter((r) => r.type === 'eval') as unknown as EvalRow[];
 
 describe('the recipe on synth', () => {
@@ -47,7 +53,9 @@ describe('the recipe on synth', () => {
     // order: Red is always A.
     expect(sft.data.answer).toBe('trace');
     const s = sft.data.synth;
-    const cases = await generateSynthCases({ ...s.options, n: s.n, kind: 'text', level: 1, seed: s.seed, split: 'train' } as Parameters<typeof generateSynthCases>[0]);
+    const cases = await generateSynthCases({ ...s.options, n: s.n, kind: 'text', level: 1, seed: s.seed, split: 'train' } as Parameters<
+      typeof generateSynthCases
+    >[0]);
     const yellow = cases.filter((c) => c.item.answer === 'Yellow');
     expect(yellow.length).toBeGreaterThan(s.n / 10);
     expect(cases.filter((c) => c.trace.mode === 'wrong').length).toBe(Math.round(0.6 * yellow.length));
@@ -56,7 +64,9 @@ describe('the recipe on synth', () => {
     for (const c of cases) expect(Object.values(c.item.options)).toEqual(['Red', 'Yellow', 'Green']);
     expect(new Set(cases.map((c) => c.template))).toEqual(new Set(['triage_signs']));
     const g = grpo.data.synth;
-    const grpoItems = await generateSynthCases({ ...g.options, n: g.n, kind: 'text', level: 1, seed: g.seed, split: 'train' } as Parameters<typeof generateSynthCases>[0]);
+    const grpoItems = await generateSynthCases({ ...g.options, n: g.n, kind: 'text', level: 1, seed: g.seed, split: 'train' } as Parameters<
+      typeof generateSynthCases
+    >[0]);
     expect(grpoItems.map((c) => [c.item.question, c.item.answer])).toEqual(cases.slice(0, 16).map((c) => [c.item.question, c.item.answer]));
   });
 
@@ -65,7 +75,7 @@ describe('the recipe on synth', () => {
     const lines: string[] = [];
     const log = (l: string) => lines.push(l);
     const sftOut = path.join(dir, 'sft');
-    const s = await runSftCommand({ config: 'synth-micro-noisy', out: sftOut, quiet: true }, { gpu, handleSignals: false, log }) as SftSummary;
+    const s = (await runSftCommand({ config: 'synth-micro-noisy', out: sftOut, quiet: true }, { gpu, handleSignals: false, log })) as SftSummary;
 
     expect(s.stopped).toBe('completed');
     expect([s.step, s.data.examples, s.data.items, s.data.evalItems]).toEqual([120, 2000, 2000, 64]);
@@ -83,7 +93,15 @@ describe('the recipe on synth', () => {
     // The checkpoint: a complete Hugging Face folder with the tokenizer and the run state.
     const ck = path.join(sftOut, 'checkpoint-120');
     expect(path.resolve(s.checkpoint)).toBe(ck);
-    for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'generation_config.json', 'trainer_state.json', 'optimizer.safetensors']) {
+    for (const f of [
+      'config.json',
+      'model.safetensors',
+      'tokenizer.json',
+      'tokenizer_config.json',
+      'generation_config.json',
+      'trainer_state.json',
+      'optimizer.safetensors',
+    ]) {
       expect(existsSync(path.join(ck, f)), f).toBe(true);
     }
     const state = await readRunState(ck, 'sft');
@@ -92,7 +110,7 @@ describe('the recipe on synth', () => {
     // GRPO from it. Its step-0 evaluation reloads the checkpoint and decodes the same held-out
     // items with the same prompt, greedily: response for response what SFT's last evaluation got.
     const grpoOut = path.join(dir, 'grpo');
-    const g = await runGrpoCommand({ config: 'synth-micro-noisy', model: ck, out: grpoOut, quiet: true }, { gpu, handleSignals: false, log }) as GrpoSummary;
+    const g = (await runGrpoCommand({ config: 'synth-micro-noisy', model: ck, out: grpoOut, quiet: true }, { gpu, handleSignals: false, log })) as GrpoSummary;
     expect(g.stopped).toBe(false);
     expect([g.step, g.items, g.evalItems, g.promptsTooLong]).toEqual([8, 16, 64, 0]);
     expect(g.initialEval).toEqual({ step: 0, format_rate: s.finalEval!.format_rate, accuracy: s.finalEval!.accuracy, reward_mean: s.finalEval!.reward_mean });

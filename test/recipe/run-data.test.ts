@@ -36,14 +36,25 @@ describe('recipe JSONL as a run data source', () => {
     const ws = new MemoryWorkspace('lab');
     const { items, held } = await writeSet(ws);
     const open = (ref: string) => subWorkspace(ws, ref);
-    const sft = applyOverrides(sftConfigFrom('synth-micro'), ['data.source=file', 'data.file.path=datasets/set/train.jsonl', 'data.file.evalPath=datasets/set/test.jsonl', 'eval.items=2']);
+    const sft = applyOverrides(sftConfigFrom('synth-micro'), [
+      'data.source=file',
+      'data.file.path=datasets/set/train.jsonl',
+      'data.file.evalPath=datasets/set/test.jsonl',
+      'eval.items=2',
+    ]);
     const s = await loadSftItems(sft, { open });
     expect(s.train.map((x) => [x.question, x.answer_label, x.reasoning])).toEqual(items.map((x) => [x.question, x.answer_label, x.reasoning]));
     expect(s.eval.map((x) => x.hash)).toEqual(held.slice(0, 2).map((x) => x.hash));
     expect(s.dropped).toBe(0);
     for (const [i, it] of s.train.entries()) expect(await it.images[0].load()).toEqual(await items[i].images[0].load());
 
-    const grpo = applyGrpoOverrides(grpoConfigFrom('synth-micro'), ['model=models/m', 'data.file.path=datasets/set/train.jsonl', 'data.file.limit=4', 'data.source=file', 'eval.items=0']);
+    const grpo = applyGrpoOverrides(grpoConfigFrom('synth-micro'), [
+      'model=models/m',
+      'data.file.path=datasets/set/train.jsonl',
+      'data.file.limit=4',
+      'data.source=file',
+      'eval.items=0',
+    ]);
     const g = await loadGrpoItems(grpo, { open });
     expect(g.train.map((x) => x.hash)).toEqual(items.slice(0, 4).map((x) => x.hash));
     expect(g.eval).toEqual([]);
@@ -52,8 +63,9 @@ describe('recipe JSONL as a run data source', () => {
   it('a missing file or an empty path is an InputError naming it', async () => {
     const ws = new MemoryWorkspace('lab');
     const open = (ref: string) => subWorkspace(ws, ref);
-    await expect(loadSftItems(applyOverrides(sftConfigFrom('synth-micro'), ['data.file.path=datasets/none/train.jsonl', 'data.source=file']), { open }))
-      .rejects.toThrow(/datasets\/none\/train\.jsonl.*not found/);
+    await expect(
+      loadSftItems(applyOverrides(sftConfigFrom('synth-micro'), ['data.file.path=datasets/none/train.jsonl', 'data.source=file']), { open }),
+    ).rejects.toThrow(/datasets\/none\/train\.jsonl.*not found/);
     expect(() => applyOverrides(sftConfigFrom('synth-micro'), ['data.source=file'])).toThrow(InputError);
     expect(() => applyOverrides(sftConfigFrom('synth-micro'), ['data.source=file'])).toThrow(/data\.file\.path is empty/);
   });

@@ -9,7 +9,11 @@ import { fingerprint } from '../../src/recipe/held-out';
 
 const fails = (f: () => unknown, ...patterns: RegExp[]) => {
   let err: unknown;
-  try { f(); } catch (e) { err = e; }
+  try {
+    f();
+  } catch (e) {
+    err = e;
+  }
   expect(err, 'expected an InputError').toBeInstanceOf(InputError);
   for (const p of patterns) expect((err as Error).message).toMatch(p);
 };
@@ -65,7 +69,13 @@ describe('SFT config', () => {
   });
 
   it('--set overrides parse JSON values and are checked the same way', () => {
-    const c = applyOverrides(SFT_DEFAULTS, ['eval.every=20', 'data.synth.kind=image', 'lr=0.002', 'data.synth.options={"noisyFraction":0.2}', 'eval.atStart=false']);
+    const c = applyOverrides(SFT_DEFAULTS, [
+      'eval.every=20',
+      'data.synth.kind=image',
+      'lr=0.002',
+      'data.synth.options={"noisyFraction":0.2}',
+      'eval.atStart=false',
+    ]);
     expect(c.eval.every).toBe(20);
     expect(c.data.synth.kind).toBe('image');
     expect(c.lr).toBe(0.002);
@@ -86,10 +96,22 @@ describe('SFT config', () => {
   });
 
   it('keys that reach Object.prototype are refused, in --set and in config files, and pollute nothing', () => {
-    for (const set of ['__proto__.polluted=1', 'constructor.prototype.x=1', 'eval.__proto__.x=1', 'eval.constructor=1', 'toString=1', 'data.synth.hasOwnProperty=1']) {
+    for (const set of [
+      '__proto__.polluted=1',
+      'constructor.prototype.x=1',
+      'eval.__proto__.x=1',
+      'eval.constructor=1',
+      'toString=1',
+      'data.synth.hasOwnProperty=1',
+    ]) {
       fails(() => applyOverrides(SFT_DEFAULTS, [set]), new RegExp(`--set ${set.replace(/[.]/g, '\\.')}`), /unknown key|not a config key/);
     }
-    for (const text of ['{"__proto__": {"polluted": 1}}', '{"constructor": {"prototype": {"x": 1}}}', '{"eval": {"__proto__": {"every": 3}}}', '{"valueOf": 1}']) {
+    for (const text of [
+      '{"__proto__": {"polluted": 1}}',
+      '{"constructor": {"prototype": {"x": 1}}}',
+      '{"eval": {"__proto__": {"every": 3}}}',
+      '{"valueOf": 1}',
+    ]) {
       fails(() => sftConfigFrom(JSON.parse(text), 'run.json'), /run\.json/, /unknown key|not a config key/);
     }
     // Options pass through to the generator, which must refuse such keys as well.

@@ -19,16 +19,26 @@ import { compareItems, handMade } from './compare-items';
 
 const root = path.resolve(__dirname, '../..');
 
-
 const MICRO = ['model.hiddenSize=32', 'model.numHeads=2', 'model.numKvHeads=1', 'model.intermediateSize=64', 'model.context=128', 'maxLength=128'];
 const RUN = [...MICRO, 'batchSize=2', 'data.synth.n=40', 'eval.items=0', 'checkpoint.every=0', 'lr=1e-2'];
 
 /** A device that fails the test the moment anything uses it. */
-const noGpu = new Proxy({}, { get: (_t, k) => { throw new Error(`the GPU was touched (${String(k)}) before the input was checked`); } }) as Gpu;
+const noGpu = new Proxy(
+  {},
+  {
+    get: (_t, k) => {
+      throw new Error(`the GPU was touched (${String(k)}) before the input was checked`);
+    },
+  },
+) as Gpu;
 
 async function rejects(p: Promise<unknown>, ...patterns: RegExp[]) {
   let err: unknown;
-  try { await p; } catch (e) { err = e; }
+  try {
+    await p;
+  } catch (e) {
+    err = e;
+  }
   expect(err, 'expected an InputError').toBeInstanceOf(InputError);
   for (const re of patterns) expect((err as Error).message).toMatch(re);
 }
@@ -38,7 +48,8 @@ async function weights(dir: string) {
 }
 
 async function maxDiff(a: string, b: string): Promise<number> {
-  const wa = await weights(a), wb = await weights(b);
+  const wa = await weights(a),
+    wb = await weights(b);
   let d = 0;
   for (const [name, t] of wa) {
     const u = wb.get(name)!;
@@ -51,7 +62,9 @@ const dir = mkdtempSync(path.join(tmpdir(), 'thinker-sft-resume-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('SFT stop and resume', () => {
-  const A = path.join(dir, 'straight'), B = path.join(dir, 'stopped'), C = path.join(dir, 'no-moments');
+  const A = path.join(dir, 'straight'),
+    B = path.join(dir, 'stopped'),
+    C = path.join(dir, 'no-moments');
   let straight: SftSummary;
   const run = (o: SftCliOptions, deps: { gpu: Gpu; signal?: AbortSignal; log?: (l: string) => void }) =>
     runSftCommand(o, { generateSynth: handMade, handleSignals: false, log: () => {}, ...deps }) as Promise<SftSummary>;
@@ -63,8 +76,16 @@ describe('SFT stop and resume', () => {
   it('an aborted run saves an interrupted checkpoint; resuming it reproduces the uninterrupted run', async () => {
     const gpu = await testGpu();
     const stop = new AbortController();
-    const first = await run({ config: 'synth-micro', out: B, steps: '4', seed: '3', set: RUN },
-      { gpu, signal: stop.signal, log: (l) => { if (l.startsWith('step 2/')) stop.abort(); } });
+    const first = await run(
+      { config: 'synth-micro', out: B, steps: '4', seed: '3', set: RUN },
+      {
+        gpu,
+        signal: stop.signal,
+        log: (l) => {
+          if (l.startsWith('step 2/')) stop.abort();
+        },
+      },
+    );
     expect(first.stopped).toBe('interrupted');
     expect(first.step).toBe(2);
     const ck2 = path.join(B, 'checkpoint-2');
@@ -110,9 +131,15 @@ describe('SFT stop and resume', () => {
     await rejects(run({ resume: ck, steps: '6', set: ['data.synth.n=41'] }, { gpu: noGpu }), /training items differ/);
     // A config describing another model than the checkpoint holds.
     const cfgFile = path.join(dir, 'wide.json');
-    writeFileSync(cfgFile, JSON.stringify({ extends: 'synth-micro', model: { hiddenSize: 48, numHeads: 4, numKvHeads: 2, intermediateSize: 64, context: 128 }, maxLength: 128 }));
-    await rejects(run({ config: cfgFile, resume: ck, steps: '6', set: ['batchSize=2', 'data.synth.n=40', 'eval.items=0'] }, { gpu: noGpu }),
-      /checkpoint shape does not match the config/, /hiddenSize 32 \(checkpoint\) vs 48 \(config\)/);
+    writeFileSync(
+      cfgFile,
+      JSON.stringify({ extends: 'synth-micro', model: { hiddenSize: 48, numHeads: 4, numKvHeads: 2, intermediateSize: 64, context: 128 }, maxLength: 128 }),
+    );
+    await rejects(
+      run({ config: cfgFile, resume: ck, steps: '6', set: ['batchSize=2', 'data.synth.n=40', 'eval.items=0'] }, { gpu: noGpu }),
+      /checkpoint shape does not match the config/,
+      /hiddenSize 32 \(checkpoint\) vs 48 \(config\)/,
+    );
     // A plain model folder, and a damaged trainer state.
     const plain = path.join(dir, 'plain');
     cpSync(ck, plain, { recursive: true });
@@ -134,9 +161,14 @@ describe('SFT stop and resume', () => {
     await rejects(run({}, { gpu: noGpu }), /--config/, /required/);
     await rejects(run({ config: 'synth-micro', set: [...MICRO, 'maxLength=512'] }, { gpu: noGpu }), /maxLength/, /context of 128/);
     // Items without traces: nothing to distil.
-    await rejects(runSftCommand({ config: 'synth-micro', out: path.join(dir, 'x'), set: RUN },
-      { gpu: noGpu, generateSynth: (o) => compareItems(o.n, 1, o.split, false), handleSignals: false, log: () => {} }),
-    /no usable items after filtering/, /40 without a reasoning trace/);
+    await rejects(
+      runSftCommand(
+        { config: 'synth-micro', out: path.join(dir, 'x'), set: RUN },
+        { gpu: noGpu, generateSynth: (o) => compareItems(o.n, 1, o.split, false), handleSignals: false, log: () => {} },
+      ),
+      /no usable items after filtering/,
+      /40 without a reasoning trace/,
+    );
     expect(existsSync(path.join(dir, 'x'))).toBe(false);
   }, 300_000);
 
@@ -145,15 +177,35 @@ describe('SFT stop and resume', () => {
     const cli = path.join(root, 'bin/thinker.mjs');
     const out = path.join(dir, 'cli-run');
     // The real synth curriculum, one short template; far more steps than will run.
-    const args = ['sft', '--config', 'synth-micro', '--out', out, '--steps', '50', '--seed', '2',
-      ...[...MICRO, 'maxLength=160', 'model.context=160', 'batchSize=2', 'data.synth.n=24', 'data.synth.options={"templates":["dose_weight"]}', 'eval.items=0']
-        .flatMap((s) => ['--set', s])];
+    const args = [
+      'sft',
+      '--config',
+      'synth-micro',
+      '--out',
+      out,
+      '--steps',
+      '50',
+      '--seed',
+      '2',
+      ...[
+        ...MICRO,
+        'maxLength=160',
+        'model.context=160',
+        'batchSize=2',
+        'data.synth.n=24',
+        'data.synth.options={"templates":["dose_weight"]}',
+        'eval.items=0',
+      ].flatMap((s) => ['--set', s]),
+    ];
     const child = spawn(process.execPath, [cli, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     let sent = false;
     child.stderr.on('data', (d: Buffer) => {
       stderr += d.toString();
-      if (!sent && /step 1\/50/.test(stderr)) { sent = true; child.kill('SIGINT'); }
+      if (!sent && /step 1\/50/.test(stderr)) {
+        sent = true;
+        child.kill('SIGINT');
+      }
     });
     const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
     expect(sent, stderr).toBe(true);
@@ -171,7 +223,7 @@ describe('SFT stop and resume', () => {
     expect([summary.stopped, summary.step]).toEqual(['interrupted', step]);
 
     // It resumes in-process with the real synth items: one more step, counted on from the stop.
-    const more = await runSftCommand({ resume: out, steps: String(step + 1) }, { gpu: await testGpu(), handleSignals: false, log: () => {} }) as SftSummary;
+    const more = (await runSftCommand({ resume: out, steps: String(step + 1) }, { gpu: await testGpu(), handleSignals: false, log: () => {} })) as SftSummary;
     expect([more.stopped, more.step, more.resumedFrom]).toEqual(['completed', step + 1, m![2]]);
   }, 600_000);
 });

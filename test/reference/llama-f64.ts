@@ -45,8 +45,7 @@ export function rmsNorm(x: Float64Array, rows: number, d: number, w: ArrayLike<n
 }
 
 /** y = x·Wᵀ (+ b) with W in Hugging Face [out, in] layout. */
-export function linear(x: Float64Array, rows: number, inDim: number, w: ArrayLike<number>, outDim: number,
-  b?: ArrayLike<number>): Float64Array {
+export function linear(x: Float64Array, rows: number, inDim: number, w: ArrayLike<number>, outDim: number, b?: ArrayLike<number>): Float64Array {
   if (w.length !== outDim * inDim) throw new Error(`reference linear: weight has ${w.length} elements, expected ${outDim}x${inDim}`);
   const y = new Float64Array(rows * outDim);
   for (let r = 0; r < rows; r++) {
@@ -90,8 +89,7 @@ export function applyRope(x: Float64Array, positions: ArrayLike<number>, heads: 
  * head h reads key/value head floor(h / (H/KV)), which is what repeat_kv's kv-major expansion gives.
  * Returns [T, H*hd].
  */
-export function attention(q: Float64Array, k: Float64Array, v: Float64Array, T: number, H: number, KV: number,
-  hd: number, causal: boolean): Float64Array {
+export function attention(q: Float64Array, k: Float64Array, v: Float64Array, T: number, H: number, KV: number, hd: number, causal: boolean): Float64Array {
   const rep = H / KV;
   const scale = 1 / Math.sqrt(hd);
   const out = new Float64Array(T * H * hd);
@@ -110,7 +108,10 @@ export function attention(q: Float64Array, k: Float64Array, v: Float64Array, T: 
         if (p[j] > max) max = p[j];
       }
       let sum = 0;
-      for (let j = 0; j <= last; j++) { p[j] = Math.exp(p[j] - max); sum += p[j]; }
+      for (let j = 0; j <= last; j++) {
+        p[j] = Math.exp(p[j] - max);
+        sum += p[j];
+      }
       for (let d = 0; d < hd; d++) {
         let acc = 0;
         for (let j = 0; j <= last; j++) acc += p[j] * v[(j * KV + g) * hd + d];
@@ -122,16 +123,22 @@ export function attention(q: Float64Array, k: Float64Array, v: Float64Array, T: 
 }
 
 interface BlockDims {
-  d: number; f: number; H: number; KV: number; hd: number; eps: number;
+  d: number;
+  f: number;
+  H: number;
+  KV: number;
+  hd: number;
+  eps: number;
   /** null: no rotary embedding (the vision encoder). */
   ropeTheta: number | null;
   causal: boolean;
-  qkvBias: boolean; oBias: boolean; mlpBias: boolean;
+  qkvBias: boolean;
+  oBias: boolean;
+  mlpBias: boolean;
 }
 
 /** One pre-norm block on one sequence x [T, d]; returns the new residual stream. */
-function block(weights: Weights, prefix: string, x: Float64Array, T: number, positions: ArrayLike<number>,
-  dims: BlockDims): Float64Array {
+function block(weights: Weights, prefix: string, x: Float64Array, T: number, positions: ArrayLike<number>, dims: BlockDims): Float64Array {
   const { d, f, H, KV, hd, eps } = dims;
   // Biases follow the config, not whatever the map holds, so a stray or missing bias is an error.
   const bias = (n: string, on: boolean) => (on ? get(weights, `${prefix}${n}.bias`) : undefined);
@@ -187,14 +194,22 @@ export function embed(cfg: ModelConfig, weights: Weights, ids: number[][], image
 }
 
 /** Final hidden states [B*T, d] (after model.norm) from input embeddings [B*T, d]. */
-export function hiddenFromEmbeddings(cfg: ModelConfig, weights: Weights, embeds: Float64Array, B: number, T: number,
-  positionIds?: number[][]): Float64Array {
+export function hiddenFromEmbeddings(cfg: ModelConfig, weights: Weights, embeds: Float64Array, B: number, T: number, positionIds?: number[][]): Float64Array {
   const t = cfg.text;
   const d = t.hiddenSize;
   if (embeds.length !== B * T * d) throw new Error(`reference: embeddings have ${embeds.length} values, expected ${B}x${T}x${d}`);
   const dims: BlockDims = {
-    d, f: t.intermediateSize, H: t.numHeads, KV: t.numKvHeads, hd: t.headDim, eps: t.rmsNormEps,
-    ropeTheta: t.ropeTheta, causal: true, qkvBias: t.qkvBias, oBias: t.oBias, mlpBias: t.mlpBias,
+    d,
+    f: t.intermediateSize,
+    H: t.numHeads,
+    KV: t.numKvHeads,
+    hd: t.headDim,
+    eps: t.rmsNormEps,
+    ropeTheta: t.ropeTheta,
+    causal: true,
+    qkvBias: t.qkvBias,
+    oBias: t.oBias,
+    mlpBias: t.mlpBias,
   };
   const out = new Float64Array(B * T * d);
   for (let b = 0; b < B; b++) {
@@ -208,8 +223,7 @@ export function hiddenFromEmbeddings(cfg: ModelConfig, weights: Weights, embeds:
 }
 
 /** Logits [B, T, V] from input embeddings [B*T, d]. */
-export function logitsFromEmbeddings(cfg: ModelConfig, weights: Weights, embeds: Float64Array, B: number, T: number,
-  positionIds?: number[][]): Float64Array {
+export function logitsFromEmbeddings(cfg: ModelConfig, weights: Weights, embeds: Float64Array, B: number, T: number, positionIds?: number[][]): Float64Array {
   const t = cfg.text;
   const h = hiddenFromEmbeddings(cfg, weights, embeds, B, T, positionIds);
   const head = get(weights, t.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight');
@@ -232,8 +246,7 @@ export function argmax(x: ArrayLike<number>, start = 0, n = x.length - start): n
 
 /** The `n` tokens greedy decoding appends to `promptIds` (no EOS stop), recomputing the whole
  * forward each step so there is no KV cache to get wrong. */
-export function greedyDecode(cfg: ModelConfig, weights: Weights, promptIds: number[], n: number,
-  opts: { imageFeatures?: Float64Array } = {}): number[] {
+export function greedyDecode(cfg: ModelConfig, weights: Weights, promptIds: number[], n: number, opts: { imageFeatures?: Float64Array } = {}): number[] {
   const V = cfg.text.vocabSize;
   const seq = [...promptIds];
   const out: number[] = [];
@@ -263,8 +276,17 @@ export function visionForward(cfg: ModelConfig, weights: Weights, patches: Array
   }
   const numImages = patches.length / (P * pd);
   const dims: BlockDims = {
-    d: dv, f: v.intermediateSize, H: v.numHeads, KV: v.numHeads, hd: dv / v.numHeads, eps: v.rmsNormEps,
-    ropeTheta: null, causal: false, qkvBias: false, oBias: false, mlpBias: false,
+    d: dv,
+    f: v.intermediateSize,
+    H: v.numHeads,
+    KV: v.numHeads,
+    hd: dv / v.numHeads,
+    eps: v.rmsNormEps,
+    ropeTheta: null,
+    causal: false,
+    qkvBias: false,
+    oBias: false,
+    mlpBias: false,
   };
   const pos = get(weights, 'vision.pos_embed');
   const out = new Float64Array(numImages * P * D);

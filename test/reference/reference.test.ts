@@ -5,16 +5,39 @@ import { describe, expect, it } from 'vitest';
 import { type ModelConfig, type TextConfig, type VisionConfig, paramSpecs, patchDim, patchesPerImage } from '../../src/model/config';
 import { compare, rng } from '../helpers/gpu';
 import {
-  type Weights, applyRope, argmax, attention, checkWeights, embed, forwardLogits, geluTanh, greedyDecode,
-  linear, logitsFromEmbeddings, visionForward,
+  type Weights,
+  applyRope,
+  argmax,
+  attention,
+  checkWeights,
+  embed,
+  forwardLogits,
+  geluTanh,
+  greedyDecode,
+  linear,
+  logitsFromEmbeddings,
+  visionForward,
 } from './llama-f64';
 import { buildOnnxModel, onnxLogits } from './onnx-llama';
 
 function textConfig(over: Partial<TextConfig> = {}): TextConfig {
   return {
-    architecture: 'llama', vocabSize: 50, hiddenSize: 32, intermediateSize: 40, numLayers: 2, numHeads: 4,
-    numKvHeads: 2, headDim: 8, rmsNormEps: 1e-5, ropeTheta: 10000, maxPositionEmbeddings: 64,
-    tieWordEmbeddings: true, qkvBias: false, oBias: false, mlpBias: false, ...over,
+    architecture: 'llama',
+    vocabSize: 50,
+    hiddenSize: 32,
+    intermediateSize: 40,
+    numLayers: 2,
+    numHeads: 4,
+    numKvHeads: 2,
+    headDim: 8,
+    rmsNormEps: 1e-5,
+    ropeTheta: 10000,
+    maxPositionEmbeddings: 64,
+    tieWordEmbeddings: true,
+    qkvBias: false,
+    oBias: false,
+    mlpBias: false,
+    ...over,
   };
 }
 
@@ -27,7 +50,10 @@ function randomWeights(cfg: ModelConfig, seed: number, scale = 0.3): Weights {
     const n = s.shape.reduce((a, b) => a * b, 1);
     const isGain = s.name.endsWith('norm.weight') || s.name.endsWith('layernorm.weight');
     const k = s.name.includes('embed') ? 0.5 : s.name.endsWith('.bias') ? 0.2 : scale;
-    w.set(s.name, Float32Array.from({ length: n }, () => (isGain ? 1 + 0.2 * r.uniform() : k * r.uniform())));
+    w.set(
+      s.name,
+      Float32Array.from({ length: n }, () => (isGain ? 1 + 0.2 * r.uniform() : k * r.uniform())),
+    );
   }
   return w;
 }
@@ -51,10 +77,33 @@ function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, rel = 1e-4
 
 const CONFIGS: [string, ModelConfig, number, number][] = [
   ['GQA 4/2, tied head, no bias', { text: textConfig() }, 2, 7],
-  ['MQA 4/1, qkv bias, untied head, head_dim 6 != hidden/heads, theta 500',
-    { text: textConfig({ architecture: 'qwen2', numKvHeads: 1, headDim: 6, qkvBias: true, tieWordEmbeddings: false, ropeTheta: 500 }) }, 2, 9],
-  ['MHA, o/mlp bias, untied head, 1 layer, odd sizes',
-    { text: textConfig({ vocabSize: 37, hiddenSize: 20, intermediateSize: 27, numLayers: 1, numHeads: 2, numKvHeads: 2, headDim: 10, qkvBias: true, oBias: true, mlpBias: true, tieWordEmbeddings: false, rmsNormEps: 1e-6 }) }, 1, 5],
+  [
+    'MQA 4/1, qkv bias, untied head, head_dim 6 != hidden/heads, theta 500',
+    { text: textConfig({ architecture: 'qwen2', numKvHeads: 1, headDim: 6, qkvBias: true, tieWordEmbeddings: false, ropeTheta: 500 }) },
+    2,
+    9,
+  ],
+  [
+    'MHA, o/mlp bias, untied head, 1 layer, odd sizes',
+    {
+      text: textConfig({
+        vocabSize: 37,
+        hiddenSize: 20,
+        intermediateSize: 27,
+        numLayers: 1,
+        numHeads: 2,
+        numKvHeads: 2,
+        headDim: 10,
+        qkvBias: true,
+        oBias: true,
+        mlpBias: true,
+        tieWordEmbeddings: false,
+        rmsNormEps: 1e-6,
+      }),
+    },
+    1,
+    5,
+  ],
 ];
 
 describe('ONNX graph vs float64 reference', () => {
@@ -170,7 +219,9 @@ describe('float64 forward invariants', () => {
   });
 
   it('attention: one token returns its own value; query head h reads kv head floor(h / (H/KV))', () => {
-    const H = 4, KV = 2, hd = 3;
+    const H = 4,
+      KV = 2,
+      hd = 3;
     const q = Float64Array.from({ length: H * hd }, (_, i) => i * 0.1);
     const k = Float64Array.from({ length: KV * hd }, (_, i) => -i * 0.2);
     const v = Float64Array.from({ length: KV * hd }, (_, i) => i + 1);
@@ -186,7 +237,10 @@ describe('vision path', () => {
   const P = patchesPerImage(vision); // 9
   const pd = patchDim(vision); // 8
   const D = cfg.text.hiddenSize;
-  const patches = (n: number, seed: number) => { const r = rng(seed); return Float32Array.from({ length: n * P * pd }, () => r.uniform()); };
+  const patches = (n: number, seed: number) => {
+    const r = rng(seed);
+    return Float32Array.from({ length: n * P * pd }, () => r.uniform());
+  };
 
   it('GELU is the tanh approximation', () => {
     expect(geluTanh(1)).toBeCloseTo(0.8411919906, 9);
@@ -211,15 +265,20 @@ describe('vision path', () => {
   it('with zeroed block outputs, features = fc2(gelu(fc1(norm(patch_embed(x) + pos))))', () => {
     const wz = new Map(w);
     for (let l = 0; l < vision.numLayers; l++) {
-      for (const n of ['self_attn.o_proj.weight', 'mlp.down_proj.weight']) wz.set(`vision.layers.${l}.${n}`, new Float32Array(w.get(`vision.layers.${l}.${n}`)!.length));
+      for (const n of ['self_attn.o_proj.weight', 'mlp.down_proj.weight'])
+        wz.set(`vision.layers.${l}.${n}`, new Float32Array(w.get(`vision.layers.${l}.${n}`)!.length));
     }
     const x = patches(1, 2);
     const got = visionForward(cfg, wz, x);
     const dv = vision.hiddenSize;
-    const pe = w.get('vision.patch_embed.weight')!, pb = w.get('vision.patch_embed.bias')!, pos = w.get('vision.pos_embed')!;
+    const pe = w.get('vision.patch_embed.weight')!,
+      pb = w.get('vision.patch_embed.bias')!,
+      pos = w.get('vision.pos_embed')!;
     const gn = w.get('vision.norm.weight')!;
-    const f1 = w.get('vision.projector.fc1.weight')!, b1 = w.get('vision.projector.fc1.bias')!;
-    const f2 = w.get('vision.projector.fc2.weight')!, b2 = w.get('vision.projector.fc2.bias')!;
+    const f1 = w.get('vision.projector.fc1.weight')!,
+      b1 = w.get('vision.projector.fc1.bias')!;
+    const f2 = w.get('vision.projector.fc2.weight')!,
+      b2 = w.get('vision.projector.fc2.bias')!;
     for (let p = 0; p < P; p++) {
       const e = Array.from({ length: dv }, (_, o) => {
         let s = pb[o] + pos[p * dv + o];

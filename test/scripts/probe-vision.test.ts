@@ -11,8 +11,11 @@ const root = path.resolve(__dirname, '../..');
 
 describe('scripts/probe-vision.ts', () => {
   it('--before 30 --json: the encoder reads the scans with tokens before the image (held-out answer loss < 0.1)', () => {
-    const r = spawnSync(process.execPath, [path.join(root, 'node_modules/tsx/dist/cli.mjs'), 'scripts/probe-vision.ts', '--before', '30', '--steps', '120', '--json'],
-      { cwd: root, encoding: 'utf8' });
+    const r = spawnSync(
+      process.execPath,
+      [path.join(root, 'node_modules/tsx/dist/cli.mjs'), 'scripts/probe-vision.ts', '--before', '30', '--steps', '120', '--json'],
+      { cwd: root, encoding: 'utf8' },
+    );
     expect(r.status, r.stderr).toBe(0);
     const lines = r.stdout.trim().split('\n');
     expect(lines).toHaveLength(1);
@@ -22,7 +25,10 @@ describe('scripts/probe-vision.ts', () => {
   }, 900_000);
 
   it('refuses a bad option with exit 2 and the list of options', () => {
-    const r = spawnSync(process.execPath, [path.join(root, 'node_modules/tsx/dist/cli.mjs'), 'scripts/probe-vision.ts', '--init', 'xavier'], { cwd: root, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [path.join(root, 'node_modules/tsx/dist/cli.mjs'), 'scripts/probe-vision.ts', '--init', 'xavier'], {
+      cwd: root,
+      encoding: 'utf8',
+    });
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/bad option --init xavier.*--before/);
   });

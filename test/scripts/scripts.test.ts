@@ -29,7 +29,10 @@ describe('ensure-webgpu-host.sh', () => {
     // The loader looks missing, apt-get runs as root, and its answers come from APT_MODE.
     stub(bin, 'ldconfig', 'exit 0');
     stub(bin, 'id', 'echo 0');
-    stub(bin, 'apt-get', `
+    stub(
+      bin,
+      'apt-get',
+      `
 echo "$*" >> "${log}"
 n=$(grep -c update "${log}")
 if [[ "$*" == *update* ]]; then
@@ -39,11 +42,17 @@ if [[ "$*" == *update* ]]; then
     broken) echo "E: The repository does not have a Release file." >&2; exit 100 ;;
   esac
 fi
-exit 0`);
+exit 0`,
+    );
   });
   const host = (mode: string, wait = '30') => {
     writeFileSync(log, '');
-    return run(path.join(root, 'scripts/ensure-webgpu-host.sh'), { PATH: `${bin}:${process.env.PATH}`, APT_MODE: mode, APT_LOCK_WAIT: wait, APT_LOCK_POLL: '0.1' });
+    return run(path.join(root, 'scripts/ensure-webgpu-host.sh'), {
+      PATH: `${bin}:${process.env.PATH}`,
+      APT_MODE: mode,
+      APT_LOCK_WAIT: wait,
+      APT_LOCK_POLL: '0.1',
+    });
   };
   const calls = () => readFileSync(log, 'utf8').trim().split('\n');
 
@@ -79,7 +88,10 @@ describe('test.sh', () => {
     copyFileSync(path.join(root, 'scripts/test.sh'), path.join(repo, 'scripts/test.sh'));
     writeFileSync(path.join(repo, 'scripts/ensure-webgpu-host.sh'), `echo host >> "${log}"; exit \${HOST_EXIT:-0}\n`);
     // npx: tsc, biome and vite pass; the unit run fails 2 of 10, the browser run passes 3 of 3 (vitest's JSON report).
-    stub(bin, 'npx', `
+    stub(
+      bin,
+      'npx',
+      `
 echo "$1" >> "${log}"
 for a in "$@"; do case "$a" in --outputFile.json=*) out="\${a#*=}" ;; esac; done
 case "$1" in
@@ -87,7 +99,8 @@ case "$1" in
   vitest)
     if [[ "$*" == *e2e* ]]; then echo '{"numTotalTests":3,"numPassedTests":3,"numFailedTests":0}' > "$out"; exit 0; fi
     echo '{"numTotalTests":10,"numPassedTests":8,"numFailedTests":2}' > "$out"; exit 1 ;;
-esac`);
+esac`,
+    );
   });
   const suite = (env: Record<string, string> = {}) => {
     writeFileSync(log, '');
@@ -98,7 +111,11 @@ esac`);
     const r = suite();
     expect(r.code).toBe(1);
     expect(readFileSync(log, 'utf8').trim().split('\n')).toEqual(['host', 'tsc', 'biome', 'vitest', 'vite', 'vitest']);
-    const table = r.out.slice(r.out.lastIndexOf('stage')).trim().split('\n').map((l) => l.trim().split(/\s+/));
+    const table = r.out
+      .slice(r.out.lastIndexOf('stage'))
+      .trim()
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/));
     expect(table[0]).toEqual(['stage', 'tests', 'passed', 'failed', 'seconds', 'result']);
     const row = (name: string) => table.find((t) => t[0] === name)!;
     expect(row('host-setup').slice(1, 4)).toEqual(['-', '-', '-']);

@@ -7,7 +7,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import {
-  CDN_HOSTS, cdnAddresses, contentSecurityPolicy, cspDirectives, extraConnectSources, headersFile, noCdnFallback, transformersOrtDist,
+  CDN_HOSTS,
+  cdnAddresses,
+  contentSecurityPolicy,
+  cspDirectives,
+  extraConnectSources,
+  headersFile,
+  noCdnFallback,
+  transformersOrtDist,
 } from '../../scripts/site-policy';
 
 const root = path.resolve(__dirname, '../..');
@@ -17,7 +24,15 @@ describe('the Content-Security-Policy', () => {
     const d = Object.fromEntries(cspDirectives());
     expect(d['script-src']).toEqual(["'self'", "'wasm-unsafe-eval'"]);
     expect(d['worker-src']).toEqual(["'self'", 'blob:']);
-    expect(d['connect-src']).toEqual(["'self'", 'https://huggingface.co', 'https://*.huggingface.co', 'https://hf.co', 'https://*.hf.co', 'http://127.0.0.1:*', 'http://localhost:*']);
+    expect(d['connect-src']).toEqual([
+      "'self'",
+      'https://huggingface.co',
+      'https://*.huggingface.co',
+      'https://hf.co',
+      'https://*.hf.co',
+      'http://127.0.0.1:*',
+      'http://localhost:*',
+    ]);
     expect(d['img-src']).toEqual(["'self'", 'blob:', 'data:']);
     expect(d['default-src']).toEqual(["'self'"]);
     expect(d['object-src']).toEqual(["'none'"]);
@@ -42,7 +57,7 @@ describe('the Content-Security-Policy', () => {
 });
 
 describe('ONNX Runtime, self-hosted', () => {
-  it("its WASM files come from the onnxruntime-web that transformers.js imports, of the version it depends on", () => {
+  it('its WASM files come from the onnxruntime-web that transformers.js imports, of the version it depends on', () => {
     const dist = transformersOrtDist(root);
     for (const f of ['ort-wasm-simd-threaded.asyncify.wasm', 'ort-wasm-simd-threaded.asyncify.mjs']) expect(existsSync(path.join(dist, f)), f).toBe(true);
     const req = createRequire(path.join(root, 'package.json'));
@@ -62,7 +77,11 @@ describe('ONNX Runtime, self-hosted', () => {
     expect(cdnAddresses(code)).toEqual(['cdn.jsdelivr.net']);
     const plugin = noCdnFallback();
     // The plugin context's error() throws, as in a build.
-    const ctx = { error: (m: string) => { throw new Error(m); } };
+    const ctx = {
+      error: (m: string) => {
+        throw new Error(m);
+      },
+    };
     const transform = plugin.transform as unknown as (this: typeof ctx, code: string, id: string) => { code: string } | null;
     const out = transform.call(ctx, code, file)!;
     expect(cdnAddresses(out.code)).toEqual([]);
@@ -71,7 +90,9 @@ describe('ONNX Runtime, self-hosted', () => {
     // Other modules pass untouched; a moved default is a build error naming where to fix it.
     expect(transform.call(ctx, 'const u = "https://cdn.jsdelivr.net/x";', '/src/app/x.ts')).toBeNull();
     // biome-ignore lint/suspicious/noTemplateCurlyInString: the source text handed to the transform holds a template literal.
-    expect(() => transform.call(ctx, 'const p = `https://cdn.jsdelivr.net/npm/onnxruntime-web@${v}/dist2/`;', file)).toThrow(/update TRANSFORMERS_ORT_CDN in scripts\/site-policy\.ts/);
+    expect(() => transform.call(ctx, 'const p = `https://cdn.jsdelivr.net/npm/onnxruntime-web@${v}/dist2/`;', file)).toThrow(
+      /update TRANSFORMERS_ORT_CDN in scripts\/site-policy\.ts/,
+    );
     expect(CDN_HOSTS).toContain('unpkg.com');
     expect(cdnAddresses('import x from "https://unpkg.com/y"; fetch("https://esm.sh/z")')).toEqual(['unpkg.com', 'esm.sh']);
   });

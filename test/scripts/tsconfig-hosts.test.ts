@@ -8,10 +8,16 @@ import { describe, expect, it } from 'vitest';
 const root = path.resolve(__dirname, '../..');
 
 function options(project: string): ts.CompilerOptions {
-  const parsed = ts.getParsedCommandLineOfConfigFile(path.join(root, project), {}, {
-    ...ts.sys,
-    onUnRecoverableConfigFileDiagnostic: (d) => { throw new Error(ts.flattenDiagnosticMessageText(d.messageText, '\n')); },
-  });
+  const parsed = ts.getParsedCommandLineOfConfigFile(
+    path.join(root, project),
+    {},
+    {
+      ...ts.sys,
+      onUnRecoverableConfigFileDiagnostic: (d) => {
+        throw new Error(ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+      },
+    },
+  );
   if (!parsed) throw new Error(`cannot read ${project}`);
   return { ...parsed.options, composite: false, incremental: false, noEmit: true, emitDeclarationOnly: false, declaration: false };
 }
@@ -51,8 +57,7 @@ function refused(project: string, file: string): Use[] {
   const text = names.map((n) => USES[n]).join('\n') + '\n';
   host.readFile = (f) => (path.resolve(f) === probe ? text : readFile(f));
   host.fileExists = (f) => path.resolve(f) === probe || fileExists(f);
-  host.getSourceFile = (f, lang, ...rest) =>
-    path.resolve(f) === probe ? ts.createSourceFile(f, text, lang, true) : getSourceFile(f, lang, ...rest);
+  host.getSourceFile = (f, lang, ...rest) => (path.resolve(f) === probe ? ts.createSourceFile(f, text, lang, true) : getSourceFile(f, lang, ...rest));
   const program = ts.createProgram({ rootNames: [probe, path.join(root, 'src/types.d.ts')], options: opts, host });
   const sf = program.getSourceFile(probe)!;
   const lines = new Set<number>();
@@ -81,7 +86,8 @@ describe('tsconfig projects: the host boundary', () => {
     for (const p of projects) {
       for (const f of fileNames(p)) if (f !== 'src/types.d.ts') owner.set(f, [...(owner.get(f) ?? []), p]);
     }
-    const sources = ts.sys.readDirectory(root, ['.ts', '.tsx'], ['node_modules', 'dist', 'dist-web', '.cache'], ['src/**/*', 'workers/**/*', 'test/**/*', 'e2e/**/*', 'scripts/*'])
+    const sources = ts.sys
+      .readDirectory(root, ['.ts', '.tsx'], ['node_modules', 'dist', 'dist-web', '.cache'], ['src/**/*', 'workers/**/*', 'test/**/*', 'e2e/**/*', 'scripts/*'])
       .map((f) => path.relative(root, f).split(path.sep).join('/'))
       .filter((f) => f !== 'src/types.d.ts');
     expect(sources.length).toBeGreaterThan(100);

@@ -55,13 +55,27 @@ describe('paper grader (recipe §6): extraction', () => {
 
 describe('paper grader (recipe §6): matching', () => {
   it('letter, "L. text" and text, ignoring case and surrounding spaces', () => {
-    for (const r of ['<answer>A</answer>', '<answer> a </answer>', '<answer>A. Cap Stage.</answer>', '<answer>a. cap stage.</answer>', '<answer>cap stage.</answer>', '<answer>  CAP STAGE.  </answer>']) {
+    for (const r of [
+      '<answer>A</answer>',
+      '<answer> a </answer>',
+      '<answer>A. Cap Stage.</answer>',
+      '<answer>a. cap stage.</answer>',
+      '<answer>cap stage.</answer>',
+      '<answer>  CAP STAGE.  </answer>',
+    ]) {
       expect(gradeAnswer(r, OPTS, 'A', OPTS.A), r).toEqual({ extracted: pyStrip(r.replace(/<\/?answer>/g, '')), predLetter: 'A', correct: true });
     }
   });
 
   it('other forms are wrong', () => {
-    for (const r of ['<answer>(A)</answer>', '<answer>A)</answer>', '<answer>A.Cap Stage.</answer>', '<answer>Cap Stage</answer>', '<answer>option A</answer>', '<answer>A: Cap Stage.</answer>']) {
+    for (const r of [
+      '<answer>(A)</answer>',
+      '<answer>A)</answer>',
+      '<answer>A.Cap Stage.</answer>',
+      '<answer>Cap Stage</answer>',
+      '<answer>option A</answer>',
+      '<answer>A: Cap Stage.</answer>',
+    ]) {
       const g = gradeAnswer(r, OPTS, 'A', OPTS.A);
       expect(g.correct, r).toBe(false);
       expect(g.predLetter, r).toBe(null);
@@ -97,7 +111,15 @@ describe('explainGrade: what the grader read and why a response scored 0', () =>
   const opts = { A: 'Yes', B: 'No', C: 'Unsure' };
 
   it('agrees with gradeAnswer on every case and gives no reason for a correct answer', () => {
-    const cases = ['<think>x</think><answer>C</answer>', '<think>x</think><answer>C', '<answer>B</answer>', 'The answer is: C', '<answer></answer>', 'nothing here', '<answer>A</answer><answer>C'];
+    const cases = [
+      '<think>x</think><answer>C</answer>',
+      '<think>x</think><answer>C',
+      '<answer>B</answer>',
+      'The answer is: C',
+      '<answer></answer>',
+      'nothing here',
+      '<answer>A</answer><answer>C',
+    ];
     for (const r of cases) {
       const e = explainGrade(r, opts, 'C');
       const g = gradeAnswer(r, opts, 'C');
@@ -118,7 +140,9 @@ describe('explainGrade: what the grader read and why a response scored 0', () =>
     expect(explainGrade('<answer>B</answer>', opts, 'C').why).toBe('the last <answer> block reads «B», which is option B; the gold answer is C');
     expect(explainGrade('<answer>maybe</answer>', opts, 'C').why).toMatch(/reads «maybe», which matches no option \(a letter/);
     expect(explainGrade('<answer>\n</answer>', opts, 'C').why).toBe('the last <answer> block reads «»: it is empty');
-    expect(explainGrade('so the answer: B', opts, 'C').why).toBe('with no closed <answer> block the grader read the text after "answer", «B», which is option B; the gold answer is C');
+    expect(explainGrade('so the answer: B', opts, 'C').why).toBe(
+      'with no closed <answer> block the grader read the text after "answer", «B», which is option B; the gold answer is C',
+    );
   });
 
   it('without a gold answer (Ask) explains only how the answer was read', () => {

@@ -23,11 +23,15 @@ describe('sampling never emits tokens a response may not hold', () => {
     const w = initWeights(cfg, 1);
     scriptWeights(cfg, w, tok, 0.7);
     const d = cfg.text.hiddenSize;
-    const image = tok.tokenToId(CHAT.image)!, opener = tok.tokenToId(CHAT.start)!;
+    const image = tok.tokenToId(CHAT.image)!,
+      opener = tok.tokenToId(CHAT.start)!;
     const H = w.get('lm_head.weight')!.data;
     // The scripted chain lives on axes 0..7 (each a logit of 8 * sqrt(d)); the placeholder and the
     // turn opener get 10 and 9 on every one of them, so they top every step's distribution.
-    for (let axis = 0; axis < 8; axis++) { H[image * d + axis] = 10; H[opener * d + axis] = 9; }
+    for (let axis = 0; axis < 8; axis++) {
+      H[image * d + axis] = 10;
+      H[opener * d + axis] = 9;
+    }
     const banned = responseBannedIds(tok, cfg);
     expect(banned).toEqual(expect.arrayContaining([image, opener]));
     expect(banned.some((id) => endOfTurnIds(tok).includes(id))).toBe(false);
@@ -57,9 +61,19 @@ describe('sampling never emits tokens a response may not hold', () => {
 
       // Two GRPO steps on the image items (the old crash came at step 2).
       grpo = new GrpoTrainer(model, null, tok, {
-        groupSize: 4, promptsPerStep: 2, updatesPerStep: 2, microBatch: 8, rolloutBatch: 8, maxNewTokens: 12, temperature: 1, topP: 1,
+        groupSize: 4,
+        promptsPerStep: 2,
+        updatesPerStep: 2,
+        microBatch: 8,
+        rolloutBatch: 8,
+        maxNewTokens: 12,
+        temperature: 1,
+        topP: 1,
         loss: { clipLow: 0.2, clipHigh: 0.2, clipC: 3, klCoef: 0, aggregation: 'token-mean' },
-        advantage: {}, optim: { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, gradClip: 1 }, seed: 2, padMultiple: 8,
+        advantage: {},
+        optim: { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, gradClip: 1 },
+        seed: 2,
+        padMultiple: 8,
       });
       for (let step = 0; step < 2; step++) {
         const r = await grpo.step(step, items, encoded);

@@ -6,8 +6,18 @@ import { Collector } from '../../src/data/report';
 
 describe('item schema', () => {
   it('hash = first 16 hex of sha256(question + answer), via Web Crypto, UTF-8', async () => {
-    for (const [q, a] of [['Is this a CT or an MRI?', 'MRI'], ['', ''], ['Ünïcode — 肺?', 'Yes'], ['q'.repeat(5000), 'x']]) {
-      expect(await itemHash(q, a)).toBe(createHash('sha256').update(q + a, 'utf8').digest('hex').slice(0, 16));
+    for (const [q, a] of [
+      ['Is this a CT or an MRI?', 'MRI'],
+      ['', ''],
+      ['Ünïcode — 肺?', 'Yes'],
+      ['q'.repeat(5000), 'x'],
+    ]) {
+      expect(await itemHash(q, a)).toBe(
+        createHash('sha256')
+          .update(q + a, 'utf8')
+          .digest('hex')
+          .slice(0, 16),
+      );
     }
     expect(await sha256Hex('abc')).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
   });
@@ -48,7 +58,12 @@ describe('option and gold parsing', () => {
     expect(parseOptions({ A: 'x', B: 'y' })).toEqual({ A: 'x', B: 'y' });
     expect(parseOptions('{"A": "x", "B": "y"}')).toEqual({ A: 'x', B: 'y' });
     expect(parseOptions(['x', 'y', 'z'])).toEqual({ A: 'x', B: 'y', C: 'z' });
-    expect(parseOptions([{ letter: 'A', content: 'x' }, { letter: 'B', content: 'y' }])).toEqual({ A: 'x', B: 'y' });
+    expect(
+      parseOptions([
+        { letter: 'A', content: 'x' },
+        { letter: 'B', content: 'y' },
+      ]),
+    ).toEqual({ A: 'x', B: 'y' });
     expect(parseOptions({ A: 'x', B: null, C: 3 })).toEqual({ A: 'x', C: '3' });
     expect(parseOptions('A: x, B: y')).toBe(null);
     expect(parseOptions('{broken')).toBe(null);

@@ -15,7 +15,9 @@ export function Alerts({ page }: { page: PageId }) {
       {alerts.map((a) => (
         <div key={a.id} className={`alert ${a.level}`} role={a.level === 'error' ? 'alert' : 'status'} data-testid="alert">
           <span className="alert-message">{a.message}</span>
-          <button className="alert-close" aria-label="Dismiss" data-testid="alert-dismiss" onClick={() => dismiss(a.id)}>×</button>
+          <button className="alert-close" aria-label="Dismiss" data-testid="alert-dismiss" onClick={() => dismiss(a.id)}>
+            ×
+          </button>
         </div>
       ))}
     </div>
@@ -26,5 +28,9 @@ export function Alerts({ page }: { page: PageId }) {
 export function AlertCount({ page }: { page: PageId }) {
   const n = useJobs((s) => s.alerts.filter((a) => a.page === page).length);
   if (!n) return null;
-  return <span className="nav-alerts" data-testid={`nav-alerts-${page}`} role="img" aria-label={`${n} alert${n === 1 ? '' : 's'}`}>{n}</span>;
+  return (
+    <span className="nav-alerts" data-testid={`nav-alerts-${page}`} role="img" aria-label={`${n} alert${n === 1 ? '' : 's'}`}>
+      {n}
+    </span>
+  );
 }

@@ -28,12 +28,20 @@ export function BackendPicker({ testId = 'backend' }: { testId?: string }) {
           </label>
         ))}
       </div>
-      {backend === 'lab' ? <ModelPicker disabled={busy} /> : loaded ? (
+      {backend === 'lab' ? (
+        <ModelPicker disabled={busy} />
+      ) : loaded ? (
         <span data-testid="pretrained-current">
-          <b>{loaded.id}</b> <span className="muted small">{loaded.kind === 'text' ? 'text only' : loaded.kind === 'caption' ? 'captions' : 'images and text'} · {loaded.dtype ?? 'default dtype'} on {loaded.device}</span>
+          <b>{loaded.id}</b>{' '}
+          <span className="muted small">
+            {loaded.kind === 'text' ? 'text only' : loaded.kind === 'caption' ? 'captions' : 'images and text'} · {loaded.dtype ?? 'default dtype'} on{' '}
+            {loaded.device}
+          </span>
         </span>
       ) : (
-        <span className="muted" data-testid="pretrained-current">No pretrained model loaded: <a href="#models">load one on the Models page</a>.</span>
+        <span className="muted" data-testid="pretrained-current">
+          No pretrained model loaded: <a href="#models">load one on the Models page</a>.
+        </span>
       )}
     </div>
   );

@@ -63,13 +63,22 @@ export function Chart({ title, caption, x, series, xLabel = 'step', bars = false
       cursor: { drag: { x: false, y: false } },
       axes: [
         { label: xLabel, labelSize: 18, size: 36, stroke: '#4b5563', grid: { stroke: '#eef0f3' }, ticks: { stroke: '#e5e7eb' }, incrs: INTEGER_INCRS },
-        { size: 60, stroke: '#4b5563', grid: { stroke: '#eef0f3' }, ticks: { stroke: '#e5e7eb' }, values: (_u, splits, _a, _s, incr) => tickLabels(splits, incr) },
+        {
+          size: 60,
+          stroke: '#4b5563',
+          grid: { stroke: '#eef0f3' },
+          ticks: { stroke: '#e5e7eb' },
+          values: (_u, splits, _a, _s, incr) => tickLabels(splits, incr),
+        },
       ],
       series: [
         { label: xLabel },
-        ...series.map((s): uPlot.Series => bars
-          ? { label: s.label, stroke: s.colour, fill: `${s.colour}99`, width: 1, paths: uPlot.paths.bars!({ size: [0.7, 48] }), points: { show: false } }
-          : { label: s.label, stroke: s.colour, width: 2, spanGaps: true, points: { show: true, size: 4 } }),
+        ...series.map(
+          (s): uPlot.Series =>
+            bars
+              ? { label: s.label, stroke: s.colour, fill: `${s.colour}99`, width: 1, paths: uPlot.paths.bars!({ size: [0.7, 48] }), points: { show: false } }
+              : { label: s.label, stroke: s.colour, width: 2, spanGaps: true, points: { show: true, size: 4 } },
+        ),
       ],
     };
     const u = new uPlot(opts, data, el);
@@ -92,8 +101,12 @@ export function Chart({ title, caption, x, series, xLabel = 'step', bars = false
 
   return (
     // The points each series draws, for tests and assistive tools: the canvas itself is opaque.
-    <figure className="chart" data-testid={testId} data-points={x.length}
-      data-series={series.map((s) => `${s.label}=${s.values.filter((v) => v !== null).length}`).join(';')}>
+    <figure
+      className="chart"
+      data-testid={testId}
+      data-points={x.length}
+      data-series={series.map((s) => `${s.label}=${s.values.filter((v) => v !== null).length}`).join(';')}
+    >
       <figcaption>
         <span className="chart-title">{title}</span>
         {caption && <span className="chart-caption">{caption}</span>}

@@ -16,7 +16,9 @@ export function Header() {
   return (
     <header className="topbar">
       <div className="brand">
-        <span className="logo" aria-hidden>◆</span>
+        <span className="logo" aria-hidden>
+          ◆
+        </span>
         <div>
           <div className="brand-name">Thinker Lab</div>
           <div className="brand-sub">reasoning VLMs, trained in your browser</div>
@@ -25,12 +27,24 @@ export function Header() {
       <div className="status">
         {info && (
           <details className="gpu" data-testid="gpu-info">
-            <summary><span className={`dot ${busy ? 'busy' : 'idle'}`} title={busy ? `busy: ${engineBusy ?? 'working'}` : 'idle'} /> <span data-testid="adapter-name">{adapterName(info)}</span></summary>
+            <summary>
+              <span className={`dot ${busy ? 'busy' : 'idle'}`} title={busy ? `busy: ${engineBusy ?? 'working'}` : 'idle'} />{' '}
+              <span data-testid="adapter-name">{adapterName(info)}</span>
+            </summary>
             <div className="gpu-details" data-testid="gpu-details">
               <h3>GPU details</h3>
-              <p><b>Features:</b> {info.features.length ? info.features.join(', ') : 'none beyond the core'}</p>
+              <p>
+                <b>Features:</b> {info.features.length ? info.features.join(', ') : 'none beyond the core'}
+              </p>
               <table className="table compact">
-                <tbody>{limits.map(([k, v]) => <tr key={k}><td className="mono">{k}</td><td>{v.toLocaleString()}</td></tr>)}</tbody>
+                <tbody>
+                  {limits.map(([k, v]) => (
+                    <tr key={k}>
+                      <td className="mono">{k}</td>
+                      <td>{v.toLocaleString()}</td>
+                    </tr>
+                  ))}
+                </tbody>
               </table>
             </div>
           </details>
@@ -40,15 +54,24 @@ export function Header() {
             <span className="stat-k">model</span>
             <span className="stat-v two-line">
               <span className="stat-main">{modelLabel(model)}</span>
-              <span className="stat-sub">{formatCount(model.params)} params · GPU memory {formatBytes(model.inferBytes)} to run, {formatBytes(model.trainBytes)} to train</span>
+              <span className="stat-sub">
+                {formatCount(model.params)} params · GPU memory {formatBytes(model.inferBytes)} to run, {formatBytes(model.trainBytes)} to train
+              </span>
             </span>
           </div>
         )}
         {storage && (
           <div className="stat fixed" data-testid="storage" title="this site's share of the browser's storage">
             <span className="stat-k">storage</span>
-            <span className="stat-v">{formatBytes(storage.usage)}{storage.quota ? ` of ${formatBytes(storage.quota)}` : ''}</span>
-            {storage.quota > 0 && <span className="meter"><span style={{ width: `${Math.min(100, (100 * storage.usage) / storage.quota)}%` }} /></span>}
+            <span className="stat-v">
+              {formatBytes(storage.usage)}
+              {storage.quota ? ` of ${formatBytes(storage.quota)}` : ''}
+            </span>
+            {storage.quota > 0 && (
+              <span className="meter">
+                <span style={{ width: `${Math.min(100, (100 * storage.usage) / storage.quota)}%` }} />
+              </span>
+            )}
           </div>
         )}
       </div>

@@ -18,16 +18,27 @@ export function ItemCard({ item, onPick, pickLabel }: { item: ItemView; onPick?:
     <article className="item" data-testid="item">
       {item.images.length > 0 && (
         <div className="item-images">
-          {item.images.map((im) => <BlobImage key={im.name} bytes={im.bytes} mime={im.mime} alt={`image of item ${item.dataset_index}`} className="item-image" />)}
+          {item.images.map((im) => (
+            <BlobImage key={im.name} bytes={im.bytes} mime={im.mime} alt={`image of item ${item.dataset_index}`} className="item-image" />
+          ))}
         </div>
       )}
       <div className="item-body">
-        <div className="item-meta">{item.dataset_name} #{item.dataset_index}{item.split ? ` · ${item.split}` : ''}</div>
+        <div className="item-meta">
+          {item.dataset_name} #{item.dataset_index}
+          {item.split ? ` · ${item.split}` : ''}
+        </div>
         <p className="item-question">{item.question}</p>
         <ol className="item-options">
           {Object.entries(item.options).map(([k, v]) => (
             <li key={k} className={k === item.answer_label ? 'gold' : undefined}>
-              <b>{k}.</b> {v}{k === item.answer_label && <span className="gold-mark" title="gold answer"> ✓</span>}
+              <b>{k}.</b> {v}
+              {k === item.answer_label && (
+                <span className="gold-mark" title="gold answer">
+                  {' '}
+                  ✓
+                </span>
+              )}
             </li>
           ))}
         </ol>
@@ -37,7 +48,11 @@ export function ItemCard({ item, onPick, pickLabel }: { item: ItemView; onPick?:
             <p>{item.reasoning}</p>
           </details>
         )}
-        {onPick && <button className="btn small" onClick={() => onPick(item)}>{pickLabel ?? 'Use'}</button>}
+        {onPick && (
+          <button className="btn small" onClick={() => onPick(item)}>
+            {pickLabel ?? 'Use'}
+          </button>
+        )}
       </div>
     </article>
   );

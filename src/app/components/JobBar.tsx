@@ -19,7 +19,13 @@ function OneJob({ job, lane, testId }: { job: Job; lane: Lane; testId: string })
   const label = p ? `${job.label} — ${p.phase}` : job.label;
   return (
     <div className="jobbar" data-testid={testId}>
-      <ProgressBar label={label} done={p?.done ?? 0} total={p?.total ?? 0} secondsLeft={p?.secondsLeft} testId={lane === 'engine' ? 'progress-bar' : 'pretrained-progress'} />
+      <ProgressBar
+        label={label}
+        done={p?.done ?? 0}
+        total={p?.total ?? 0}
+        secondsLeft={p?.secondsLeft}
+        testId={lane === 'engine' ? 'progress-bar' : 'pretrained-progress'}
+      />
       {job.cancelLabel && (
         <button className="btn danger" data-testid={`${testId}-cancel`} onClick={() => void cancel(lane)} disabled={job.cancelling}>
           {job.cancelling ? `${job.cancelLabel === 'Stop' ? 'Stopping' : 'Cancelling'}…` : job.cancelLabel}

@@ -23,8 +23,14 @@ export function ProgressBar({ label, done, total, secondsLeft, testId = 'progres
           {known && done < total ? (secondsLeft !== undefined ? ` · ${formatDuration(secondsLeft)} left` : ' · estimating time left') : ''}
         </span>
       </div>
-      <div className={`progress-track${known ? '' : ' indeterminate'}`} role="progressbar" aria-label={label}
-        aria-valuemin={0} aria-valuemax={known ? total : undefined} aria-valuenow={known ? done : undefined}>
+      <div
+        className={`progress-track${known ? '' : ' indeterminate'}`}
+        role="progressbar"
+        aria-label={label}
+        aria-valuemin={0}
+        aria-valuemax={known ? total : undefined}
+        aria-valuenow={known ? done : undefined}
+      >
         <div className="progress-fill" style={known ? { width: `${pct}%` } : undefined} />
       </div>
     </div>

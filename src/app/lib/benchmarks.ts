@@ -16,7 +16,9 @@ export function synthChoices(n: number, seed = 1): BenchmarkChoice[] {
   for (const kind of ['text', 'image'] as const) {
     for (const level of [1, 2, 3] as const) {
       out.push({
-        name: `synth-${kind}-L${level}`, label: `synth ${kind}, level ${level} (held out)`, group: 'synth',
+        name: `synth-${kind}-L${level}`,
+        label: `synth ${kind}, level ${level} (held out)`,
+        group: 'synth',
         data: { kind: 'synth', options: { n, kind, level, seed, split: 'test' } },
       });
     }
@@ -36,7 +38,12 @@ export function storedChoices(datasets: readonly DatasetInfo[]): BenchmarkChoice
       let name = `${d.name}/${s.name}`;
       if (isPaperBenchmark(d.source) && s.name === 'test' && !used.has(d.source)) name = d.source;
       used.add(name);
-      out.push({ name, label: `${d.name} · ${s.name} (${s.items.toLocaleString()} items)`, group: 'stored', data: { kind: 'dataset', name: d.name, split: s.name } });
+      out.push({
+        name,
+        label: `${d.name} · ${s.name} (${s.items.toLocaleString()} items)`,
+        group: 'stored',
+        data: { kind: 'dataset', name: d.name, split: s.name },
+      });
     }
   }
   return out;

@@ -7,7 +7,10 @@ export function formatBytes(bytes: number): string {
   if (!Number.isFinite(bytes) || bytes < 0) return '—';
   let v = bytes;
   let u = 0;
-  while (v >= 1024 && u < UNITS.length - 1) { v /= 1024; u++; }
+  while (v >= 1024 && u < UNITS.length - 1) {
+    v /= 1024;
+    u++;
+  }
   if (u === 0) return `${Math.round(v)} B`;
   return `${v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)} ${UNITS[u]}`;
 }

@@ -27,7 +27,8 @@ export function startModelWarning(lastEval: MetricRow | null): SignalWarning | n
   if (typeof f !== 'number' || f > NO_FORMAT) return null;
   return {
     title: `The start model answered in the <think>…</think><answer>…</answer> format on ${(100 * f).toFixed(0)}% of its held-out questions (step ${lastEval!.step}).`,
-    advice: 'GRPO\'s reward is 0 for every answer without the format, so every group would be all zeros: no learning signal. Train SFT longer (until the held-out format is near 100%) and start GRPO from that checkpoint.',
+    advice:
+      "GRPO's reward is 0 for every answer without the format, so every group would be all zeros: no learning signal. Train SFT longer (until the held-out format is near 100%) and start GRPO from that checkpoint.",
   };
 }
 
@@ -48,7 +49,7 @@ export function liveSignalWarning(rows: readonly MetricRow[], promptsPerStep: nu
     return {
       title: `No learning signal: in each of the last ${EQUAL_STEPS} steps every group's ${'G'} answers got the same reward, so every advantage was 0.`,
       advice: allRight
-        ? 'Every answer is right: these questions are too easy for the model. Use harder items (a higher synth level, or curation\'s pass-count filter).'
+        ? "Every answer is right: these questions are too easy for the model. Use harder items (a higher synth level, or curation's pass-count filter)."
         : 'Every answer is wrong: train SFT longer, raise the temperature or the group size G, or use easier items.',
     };
   }

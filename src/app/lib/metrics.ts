@@ -11,8 +11,17 @@ export function rowFromEvent(e: RunEvent): MetricRow | null {
     case 'sft-step': {
       const s = e.metrics;
       return {
-        type: 'step', step: s.step, epoch: s.epoch, loss: s.loss, lr: s.lr, grad_norm: s.gradNorm, examples: s.examples,
-        target_tokens: s.targetTokens, tokens: s.tokens, tokens_per_s: s.tokensPerSecond, seconds: s.seconds,
+        type: 'step',
+        step: s.step,
+        epoch: s.epoch,
+        loss: s.loss,
+        lr: s.lr,
+        grad_norm: s.gradNorm,
+        examples: s.examples,
+        target_tokens: s.targetTokens,
+        tokens: s.tokens,
+        tokens_per_s: s.tokensPerSecond,
+        seconds: s.seconds,
       };
     }
     case 'grpo-step':
@@ -80,44 +89,83 @@ const EXTRA = '#7c3aed';
 
 export const RUN_CHARTS: ChartSpec[] = [
   {
-    id: 'loss', title: 'Loss', kinds: ['sft', 'grpo'],
+    id: 'loss',
+    title: 'Loss',
+    kinds: ['sft', 'grpo'],
     caption: 'SFT: mean negative log-likelihood per answer token (down is good). GRPO: clipped policy loss plus the KL term; read its trend, not its sign.',
-    series: [{ label: 'train', type: 'step', key: 'loss', colour: TRAIN }, { label: 'held-out', type: 'eval', key: 'eval_loss', colour: HELD_OUT, kinds: ['sft'] }],
+    series: [
+      { label: 'train', type: 'step', key: 'loss', colour: TRAIN },
+      { label: 'held-out', type: 'eval', key: 'eval_loss', colour: HELD_OUT, kinds: ['sft'] },
+    ],
   },
   {
-    id: 'reward', title: 'Reward mean', share: true, kinds: ['sft', 'grpo'],
+    id: 'reward',
+    title: 'Reward mean',
+    share: true,
+    kinds: ['sft', 'grpo'],
     caption: 'Reward is 1 when a response has the <think>…</think><answer>…</answer> format and the right answer, else 0; GRPO pushes this up.',
-    series: [{ label: 'rollouts', type: 'step', key: 'reward_mean', colour: TRAIN }, { label: 'held-out (greedy)', type: 'eval', key: 'reward_mean', colour: HELD_OUT }],
+    series: [
+      { label: 'rollouts', type: 'step', key: 'reward_mean', colour: TRAIN },
+      { label: 'held-out (greedy)', type: 'eval', key: 'reward_mean', colour: HELD_OUT },
+    ],
   },
   {
-    id: 'accuracy', title: 'Accuracy', share: true, kinds: ['sft', 'grpo'],
+    id: 'accuracy',
+    title: 'Accuracy',
+    share: true,
+    kinds: ['sft', 'grpo'],
     caption: "Share of answers the paper's grader marks correct, format or not: sampled rollouts, and greedy answers to held-out questions.",
-    series: [{ label: 'rollouts', type: 'step', key: 'accuracy', colour: TRAIN }, { label: 'held-out (greedy)', type: 'eval', key: 'accuracy', colour: HELD_OUT }],
+    series: [
+      { label: 'rollouts', type: 'step', key: 'accuracy', colour: TRAIN },
+      { label: 'held-out (greedy)', type: 'eval', key: 'accuracy', colour: HELD_OUT },
+    ],
   },
   {
-    id: 'format', title: 'Format rate', share: true, kinds: ['sft', 'grpo'],
+    id: 'format',
+    title: 'Format rate',
+    share: true,
+    kinds: ['sft', 'grpo'],
     caption: 'Share of responses whose whole text has the think/answer shape, the gate of the reward. SFT teaches it first.',
-    series: [{ label: 'rollouts', type: 'step', key: 'format_rate', colour: TRAIN }, { label: 'held-out (greedy)', type: 'eval', key: 'format_rate', colour: HELD_OUT }],
+    series: [
+      { label: 'rollouts', type: 'step', key: 'format_rate', colour: TRAIN },
+      { label: 'held-out (greedy)', type: 'eval', key: 'format_rate', colour: HELD_OUT },
+    ],
   },
   {
-    id: 'kl', title: 'KL to the start model', kinds: ['grpo'],
+    id: 'kl',
+    title: 'KL to the start model',
+    kinds: ['grpo'],
     caption: 'Mean k3 KL between the policy and the frozen start model over response tokens: how far training has moved the model.',
     series: [{ label: 'KL', type: 'step', key: 'kl', colour: TRAIN }],
   },
   {
-    id: 'clip', title: 'Clip fraction', share: true, kinds: ['grpo'],
+    id: 'clip',
+    title: 'Clip fraction',
+    share: true,
+    kinds: ['grpo'],
     caption: 'Share of response tokens whose probability ratio left the clip range, so their gradient was cut off; large values mean updates that are too big.',
-    series: [{ label: 'clipped', type: 'step', key: 'clip_frac', colour: TRAIN }, { label: 'dual-clipped', type: 'step', key: 'clip_frac_dual', colour: EXTRA }],
+    series: [
+      { label: 'clipped', type: 'step', key: 'clip_frac', colour: TRAIN },
+      { label: 'dual-clipped', type: 'step', key: 'clip_frac_dual', colour: EXTRA },
+    ],
   },
   {
-    id: 'entropy', title: 'Entropy', kinds: ['grpo'],
-    caption: "Mean entropy of the policy's next-token distribution on response tokens: high means exploring; a fall toward 0 means the G answers become the same.",
+    id: 'entropy',
+    title: 'Entropy',
+    kinds: ['grpo'],
+    caption:
+      "Mean entropy of the policy's next-token distribution on response tokens: high means exploring; a fall toward 0 means the G answers become the same.",
     series: [{ label: 'entropy', type: 'step', key: 'entropy', colour: TRAIN }],
   },
   {
-    id: 'length', title: 'Response length', kinds: ['sft', 'grpo'],
+    id: 'length',
+    title: 'Response length',
+    kinds: ['sft', 'grpo'],
     caption: 'Mean response length in tokens (end-of-turn included); responses cut at the token budget fail the format check.',
-    series: [{ label: 'rollouts', type: 'step', key: 'response_length', colour: TRAIN }, { label: 'held-out (greedy)', type: 'eval', key: 'mean_response_tokens', colour: HELD_OUT }],
+    series: [
+      { label: 'rollouts', type: 'step', key: 'response_length', colour: TRAIN },
+      { label: 'held-out (greedy)', type: 'eval', key: 'mean_response_tokens', colour: HELD_OUT },
+    ],
   },
 ];
 

@@ -17,7 +17,7 @@ export const DEFAULT_PAGE: PageId = 'data';
 /** The page a location hash names; unknown or empty hashes go to the default page. */
 export function pageFromHash(hash: string): PageId {
   const id = hash.replace(/^#\/?/, '').split(/[/?]/)[0].toLowerCase();
-  return (PAGES.find((p) => p.id === id)?.id) ?? DEFAULT_PAGE;
+  return PAGES.find((p) => p.id === id)?.id ?? DEFAULT_PAGE;
 }
 
 export const hashOf = (page: PageId) => `#/${page}`;

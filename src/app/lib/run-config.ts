@@ -75,7 +75,7 @@ export function checkRunConfig(kind: RunKind, c: SftConfig | GrpoConfig): { ok: 
 }
 
 /** Synth templates of the kinds a run's questions have. */
-export function templatesOfKind(kind: string): typeof SYNTH_TEMPLATES[number][] {
+export function templatesOfKind(kind: string): (typeof SYNTH_TEMPLATES)[number][] {
   const kinds = kind === 'mixed' ? ['image', 'text'] : [kind];
   return SYNTH_TEMPLATES.filter((t) => kinds.includes(t.kind));
 }
@@ -131,9 +131,15 @@ export function scratchModelEstimate(c: SftConfig): { params: number; trainBytes
   if (hidden % heads !== 0) return null;
   const vocab = m.vocabSize || base.text.vocabSize;
   const text = {
-    ...base.text, vocabSize: vocab, hiddenSize: hidden, numLayers: m.numLayers || base.text.numLayers, numHeads: heads,
-    numKvHeads: m.numKvHeads || Math.min(base.text.numKvHeads, heads), intermediateSize: m.intermediateSize || base.text.intermediateSize,
-    headDim: hidden / heads, maxPositionEmbeddings: m.context || base.text.maxPositionEmbeddings,
+    ...base.text,
+    vocabSize: vocab,
+    hiddenSize: hidden,
+    numLayers: m.numLayers || base.text.numLayers,
+    numHeads: heads,
+    numKvHeads: m.numKvHeads || Math.min(base.text.numKvHeads, heads),
+    intermediateSize: m.intermediateSize || base.text.intermediateSize,
+    headDim: hidden / heads,
+    maxPositionEmbeddings: m.context || base.text.maxPositionEmbeddings,
   };
   const vision = !!base.vision && (m.vision === 'on' || (m.vision === 'auto' && c.data.source === 'synth' && c.data.synth.kind !== 'text'));
   const params = countParams({ text, ...(vision ? { vision: base.vision } : {}) });

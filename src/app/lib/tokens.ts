@@ -81,7 +81,11 @@ export function displayPieces(tokens: readonly string[], text: string): Piece[] 
       for (let i = from; i < to; i++) {
         if (text.startsWith(tokens[i], p)) p += tokens[i].length;
         // Past the end of the text: the end-of-turn token that the text leaves out.
-        else if (p !== text.length || k !== stretches.length - 1) { out.length = mark; dead.add(`${k}:${pos}`); return false; }
+        else if (p !== text.length || k !== stretches.length - 1) {
+          out.length = mark;
+          dead.add(`${k}:${pos}`);
+          return false;
+        }
         out.push({ text: tokens[i], from: i, to: i + 1 });
       }
       if (align(k + 1, p)) return true;
@@ -122,7 +126,9 @@ export function tokenViews(r: ResponseRecord, s: ClipSettings): TokenView[] {
   return displayPieces(r.tokens, r.text).map(({ text, from, to }) => {
     const ts = per.slice(from, to);
     return {
-      text, from, to,
+      text,
+      from,
+      to,
       ratio: mean(ts.map((t) => t.ratio)),
       clip: ts.reduce<ClipFlag>((c, t) => Math.max(c, t.clip) as ClipFlag, 0),
       kl: mean(ts.map((t) => t.kl)),
@@ -139,11 +145,13 @@ export const hasTokenKl = (r: ResponseRecord) => Array.isArray((r as WithStats).
  * that fonts draw as nothing or as an empty box; those read as their code point, <U+NNNN>.
  */
 export function visibleToken(text: string): string {
-  return text
-    .replace(/\n/g, '↵\n')
-    .replace(/\t/g, '→')
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: matching the control bytes is the point.
-    .replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `<U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}>`);
+  return (
+    text
+      .replace(/\n/g, '↵\n')
+      .replace(/\t/g, '→')
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: matching the control bytes is the point.
+      .replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `<U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}>`)
+  );
 }
 
 /** A prompt for reading: the run of image placeholder tokens (one per patch) shown once with its count. */

@@ -17,7 +17,8 @@ export const WEBGPU_BROWSERS: { browser: string; how: string; flags?: string[] }
   { browser: 'Safari 26 (macOS, iOS, iPadOS)', how: 'on by default; Safari Technology Preview too' },
   { browser: 'Firefox 141+ on Windows', how: 'on by default; elsewhere use Firefox Nightly' },
   {
-    browser: 'No GPU at all (a server, a virtual machine)', how: "Chrome's software adapter, SwiftShader, runs WebGPU on the CPU (slowly, but the whole lab works): start Chrome with",
+    browser: 'No GPU at all (a server, a virtual machine)',
+    how: "Chrome's software adapter, SwiftShader, runs WebGPU on the CPU (slowly, but the whole lab works): start Chrome with",
     flags: ['--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader'],
   },
 ];

@@ -20,13 +20,14 @@ export function PretrainedModels() {
     <section className="card" data-testid="pretrained">
       <h2>Pretrained models</h2>
       <p className="muted">
-        Real vision-language models, run by transformers.js on this GPU in a worker of their own (training keeps going meanwhile). Ask
-        them about your own images, score them on the benchmarks beside the lab's models, or let one write the reasoning traces SFT
-        distils. Files are downloaded only when you press a button, kept in this browser's cache for offline use, and your images and
-        questions never leave this machine.
+        Real vision-language models, run by transformers.js on this GPU in a worker of their own (training keeps going meanwhile). Ask them about your own
+        images, score them on the benchmarks beside the lab's models, or let one write the reasoning traces SFT distils. Files are downloaded only when you
+        press a button, kept in this browser's cache for offline use, and your images and questions never leave this machine.
       </p>
       {!ready ? (
-        <button className="btn" data-testid="pretrained-start" onClick={() => void refresh()}>Show pretrained models</button>
+        <button className="btn" data-testid="pretrained-start" onClick={() => void refresh()}>
+          Show pretrained models
+        </button>
       ) : (
         <>
           <AdapterLine />
@@ -46,8 +47,14 @@ function AdapterLine() {
   const g = a.webgpu;
   return (
     <p className="small" data-testid="pretrained-adapter">
-      {g ? <>WebGPU: <b>{g.description || `${g.vendor} ${g.architecture}`.trim() || 'an adapter'}</b>, {g.features.includes('shader-f16') ? 'with' : 'without'} shader-f16,
-        largest buffer {formatBytes(Math.min(g.maxBufferSize, g.maxStorageBufferBindingSize))}</> : <>No WebGPU here: models run on the CPU (WebAssembly), slowly.</>}
+      {g ? (
+        <>
+          WebGPU: <b>{g.description || `${g.vendor} ${g.architecture}`.trim() || 'an adapter'}</b>, {g.features.includes('shader-f16') ? 'with' : 'without'}{' '}
+          shader-f16, largest buffer {formatBytes(Math.min(g.maxBufferSize, g.maxStorageBufferBindingSize))}
+        </>
+      ) : (
+        <>No WebGPU here: models run on the CPU (WebAssembly), slowly.</>
+      )}
       {a.memoryBytes ? <> · the browser reports {formatBytes(a.memoryBytes)} of memory</> : null}
     </p>
   );
@@ -63,15 +70,21 @@ function LoadedLine() {
     <>
       {loaded && (
         <div className="loaded-model row wrap" data-testid="pretrained-loaded">
-          <span>Loaded: <b>{loaded.id}</b> · {KIND_LABEL[loaded.kind]} · {loaded.dtype ?? 'default dtype'} on {loaded.device} · {formatBytes(loaded.bytes)} in {loaded.files.length} files
-            ({loaded.downloaded ? `${loaded.downloaded} downloaded` : 'none downloaded: all from the cache or a folder'})</span>
-          <button className="btn small" disabled={busy} data-testid="pretrained-unload" onClick={() => void unload()}>Unload</button>
+          <span>
+            Loaded: <b>{loaded.id}</b> · {KIND_LABEL[loaded.kind]} · {loaded.dtype ?? 'default dtype'} on {loaded.device} · {formatBytes(loaded.bytes)} in{' '}
+            {loaded.files.length} files ({loaded.downloaded ? `${loaded.downloaded} downloaded` : 'none downloaded: all from the cache or a folder'})
+          </span>
+          <button className="btn small" disabled={busy} data-testid="pretrained-unload" onClick={() => void unload()}>
+            Unload
+          </button>
         </div>
       )}
       {job?.kind === 'download' && files.length > 0 && (
         <ul className="file-progress small" data-testid="pretrained-files">
           {files.map((f) => (
-            <li key={f.file}><span className="mono">{f.file}</span> {f.done ? 'done' : f.total ? `${formatBytes(f.loaded)} / ${formatBytes(f.total)}` : formatBytes(f.loaded)}</li>
+            <li key={f.file}>
+              <span className="mono">{f.file}</span> {f.done ? 'done' : f.total ? `${formatBytes(f.loaded)} / ${formatBytes(f.total)}` : formatBytes(f.loaded)}
+            </li>
           ))}
         </ul>
       )}
@@ -87,23 +100,51 @@ function CatalogTable() {
   const inCache = (m: CatalogView) => cached.find((c) => c.id === m.id && c.complete && c.loaded?.dtype === m.choice?.dtype);
   return (
     <table className="table" data-testid="pretrained-catalog">
-      <thead><tr><th>Model</th><th>On this machine</th><th>Download</th><th>Memory</th><th /></tr></thead>
+      <thead>
+        <tr>
+          <th>Model</th>
+          <th>On this machine</th>
+          <th>Download</th>
+          <th>Memory</th>
+          <th />
+        </tr>
+      </thead>
       <tbody>
         {catalog.map((m) => {
           const have = inCache(m);
           return (
             <tr key={m.id} data-testid="catalog-row">
               <td>
-                <b>{m.label}</b> <span className="muted small">{m.params} · {KIND_LABEL[m.kind]}{m.community ? ' · community upload' : ''}</span>
+                <b>{m.label}</b>{' '}
+                <span className="muted small">
+                  {m.params} · {KIND_LABEL[m.kind]}
+                  {m.community ? ' · community upload' : ''}
+                </span>
                 <div className="muted small mono">{m.id}</div>
                 <div className="small">{m.notes}</div>
               </td>
-              <td className="small">{m.choice ? <><b>{m.choice.dtype}</b> on {m.choice.device}<div className="muted">{m.choice.why}</div></> : <span className="form-error" data-testid="catalog-refusal">{m.refusal}</span>}</td>
+              <td className="small">
+                {m.choice ? (
+                  <>
+                    <b>{m.choice.dtype}</b> on {m.choice.device}
+                    <div className="muted">{m.choice.why}</div>
+                  </>
+                ) : (
+                  <span className="form-error" data-testid="catalog-refusal">
+                    {m.refusal}
+                  </span>
+                )}
+              </td>
               <td className="nowrap">{m.choice ? `≈ ${formatBytes(m.choice.need.downloadBytes)}` : '—'}</td>
               <td className="nowrap">{m.choice ? `≈ ${formatBytes(m.choice.need.memoryBytes)}` : '—'}</td>
               <td className="row-actions">
-                <button className="btn small primary" disabled={busy || !m.choice} title={m.refusal ?? undefined} data-testid={`load-${m.id}`}
-                  onClick={() => void load({ model: m.id, dtype: m.choice!.dtype, device: m.choice!.device, ...(have ? { offline: true } : {}) })}>
+                <button
+                  className="btn small primary"
+                  disabled={busy || !m.choice}
+                  title={m.refusal ?? undefined}
+                  data-testid={`load-${m.id}`}
+                  onClick={() => void load({ model: m.id, dtype: m.choice!.dtype, device: m.choice!.device, ...(have ? { offline: true } : {}) })}
+                >
                   {have ? 'Load (cached)' : 'Download and load'}
                 </button>
               </td>
@@ -124,22 +165,43 @@ function CustomLoad() {
   const [offline, setOffline] = useState(false);
   const problem = loadProblem(model, endpoint);
   const req = (): PretrainedLoadReq => ({
-    model: model.trim(), ...(endpoint.trim() ? { endpoint: endpoint.trim() } : {}), ...(dtype ? { dtype } : {}), ...(offline ? { offline } : {}),
+    model: model.trim(),
+    ...(endpoint.trim() ? { endpoint: endpoint.trim() } : {}),
+    ...(dtype ? { dtype } : {}),
+    ...(offline ? { offline } : {}),
   });
   return (
     <div className="custom-load" data-testid="pretrained-custom">
       <h3>Any model id, a mirror, or a folder</h3>
       <div className="fields grid">
         <Labeled label="Model id" htmlFor="pt-id" help="owner/name on the hub, e.g. onnx-community/… with ONNX weights">
-          <input id="pt-id" className="input" data-testid="pretrained-id" value={model} placeholder="HuggingFaceTB/SmolVLM-256M-Instruct" onChange={(e) => setModel(e.target.value)} />
+          <input
+            id="pt-id"
+            className="input"
+            data-testid="pretrained-id"
+            value={model}
+            placeholder="HuggingFaceTB/SmolVLM-256M-Instruct"
+            onChange={(e) => setModel(e.target.value)}
+          />
         </Labeled>
         <Labeled label="Hub mirror" htmlFor="pt-ep" help="optional; default https://huggingface.co">
-          <input id="pt-ep" className="input" data-testid="pretrained-endpoint" value={endpoint} placeholder="https://huggingface.co" onChange={(e) => setEndpoint(e.target.value)} />
+          <input
+            id="pt-ep"
+            className="input"
+            data-testid="pretrained-endpoint"
+            value={endpoint}
+            placeholder="https://huggingface.co"
+            onChange={(e) => setEndpoint(e.target.value)}
+          />
         </Labeled>
         <Labeled label="Precision" htmlFor="pt-dtype" help="automatic: chosen from this adapter's features">
           <select id="pt-dtype" className="input" value={dtype} onChange={(e) => setDtype(e.target.value as Dtype | '')}>
             <option value="">automatic</option>
-            {DTYPES.map((d) => <option key={d} value={d}>{d}</option>)}
+            {DTYPES.map((d) => (
+              <option key={d} value={d}>
+                {d}
+              </option>
+            ))}
           </select>
         </Labeled>
         <Labeled label="Cache only" help="no network: load what an earlier download stored">
@@ -147,11 +209,21 @@ function CustomLoad() {
         </Labeled>
       </div>
       <div className="actions">
-        <button className="btn primary" data-testid="pretrained-load" disabled={busy || !!problem} onClick={() => void load(req())}>Load</button>
-        {model && problem && <span className="form-error" data-testid="pretrained-problem">{problem}</span>}
+        <button className="btn primary" data-testid="pretrained-load" disabled={busy || !!problem} onClick={() => void load(req())}>
+          Load
+        </button>
+        {model && problem && (
+          <span className="form-error" data-testid="pretrained-problem">
+            {problem}
+          </span>
+        )}
         <span className="muted">or read a model folder from this computer (config.json, onnx/, tokenizer files), with no network:</span>
-        <FolderPicker testId="pretrained-folder" disabled={busy} label="Open a model folder…"
-          onPick={(folder) => void load({ model: Array.isArray(folder) ? (folder[0]?.webkitRelativePath.split('/')[0] || 'folder') : folder.name, folder })} />
+        <FolderPicker
+          testId="pretrained-folder"
+          disabled={busy}
+          label="Open a model folder…"
+          onPick={(folder) => void load({ model: Array.isArray(folder) ? folder[0]?.webkitRelativePath.split('/')[0] || 'folder' : folder.name, folder })}
+        />
       </div>
     </div>
   );
@@ -165,9 +237,20 @@ function CacheTable() {
   return (
     <div data-testid="pretrained-cache">
       <h3>Stored in this browser {cached.length > 0 && <span className="muted small">· {formatBytes(total)}</span>}</h3>
-      {!cached.length ? <p className="muted small">No model files cached yet.</p> : (
+      {!cached.length ? (
+        <p className="muted small">No model files cached yet.</p>
+      ) : (
         <table className="table">
-          <thead><tr><th>Model</th><th>From</th><th>Files</th><th>Size</th><th>State</th><th /></tr></thead>
+          <thead>
+            <tr>
+              <th>Model</th>
+              <th>From</th>
+              <th>Files</th>
+              <th>Size</th>
+              <th>State</th>
+              <th />
+            </tr>
+          </thead>
           <tbody>
             {cached.map((c) => (
               <tr key={`${c.host}/${c.id}`} data-testid="cache-row">
@@ -175,11 +258,20 @@ function CacheTable() {
                 <td className="small">{c.host || 'local'}</td>
                 <td>{c.files.length}</td>
                 <td className="nowrap">{formatBytes(c.bytes)}</td>
-                <td className="small">{c.complete ? `complete${c.loaded?.dtype ? ` (${c.loaded.dtype})` : ''}: loads offline` : 'incomplete: a load will download the rest'}</td>
+                <td className="small">
+                  {c.complete ? `complete${c.loaded?.dtype ? ` (${c.loaded.dtype})` : ''}: loads offline` : 'incomplete: a load will download the rest'}
+                </td>
                 <td className="row-actions">
-                  <button className="btn small danger-outline" disabled={busy} data-testid={`uncache-${c.id}`} onClick={() => {
-                    if (confirm(`Delete the cached files of ${c.id} (${formatBytes(c.bytes)})?`)) void remove(c.id);
-                  }}>Delete</button>
+                  <button
+                    className="btn small danger-outline"
+                    disabled={busy}
+                    data-testid={`uncache-${c.id}`}
+                    onClick={() => {
+                      if (confirm(`Delete the cached files of ${c.id} (${formatBytes(c.bytes)})?`)) void remove(c.id);
+                    }}
+                  >
+                    Delete
+                  </button>
                 </td>
               </tr>
             ))}

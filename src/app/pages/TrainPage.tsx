@@ -11,7 +11,16 @@ import { GRPO_GROUPS, SFT_GROUPS, setPath } from '../lib/config-form';
 import { formatBytes, formatCount, formatMetric, formatPercent, formatWhen } from '../lib/format';
 import { chartData, latest, RUN_CHARTS, seriesFor, type MetricRow } from '../lib/metrics';
 import { freeName, nameProblem } from '../lib/names';
-import { checkRunConfig, presetConfig, presetDataset, pruneTemplates, scratchModelEstimate, storedDatasetOf, withStoredDataset, withSynthSettings } from '../lib/run-config';
+import {
+  checkRunConfig,
+  presetConfig,
+  presetDataset,
+  pruneTemplates,
+  scratchModelEstimate,
+  storedDatasetOf,
+  withStoredDataset,
+  withSynthSettings,
+} from '../lib/run-config';
 import { useData } from '../stores/data';
 import { selectBusy, useJobs } from '../stores/jobs';
 import { modelLabel, newestCheckpoints, useModels } from '../stores/models';
@@ -28,16 +37,20 @@ export function TrainPage() {
   const refreshRuns = useRuns((s) => s.refresh);
   const refreshModels = useModels((s) => s.refresh);
   const refreshData = useData((s) => s.refresh);
-  useEffect(() => { void refreshRuns(); void refreshModels(); void refreshData(); }, [refreshRuns, refreshModels, refreshData]);
+  useEffect(() => {
+    void refreshRuns();
+    void refreshModels();
+    void refreshData();
+  }, [refreshRuns, refreshModels, refreshData]);
   return (
     <div className="page">
       <header className="page-head">
         <h1>Train</h1>
         <p className="lede">
           The recipe in two stages. <b>SFT</b> teaches a model to imitate a teacher's reasoning traces and answer in the
-          <code>&lt;think&gt;…&lt;/think&gt;&lt;answer&gt;…&lt;/answer&gt;</code> format. <b>GRPO</b> then samples several answers per
-          question, rewards the right ones, and makes the model likelier to produce them, without any traces. Runs are saved in
-          this browser as they go: reload the tab and a run shows up again with its charts, ready to resume from its last checkpoint.
+          <code>&lt;think&gt;…&lt;/think&gt;&lt;answer&gt;…&lt;/answer&gt;</code> format. <b>GRPO</b> then samples several answers per question, rewards the
+          right ones, and makes the model likelier to produce them, without any traces. Runs are saved in this browser as they go: reload the tab and a run
+          shows up again with its charts, ready to resume from its last checkpoint.
         </p>
       </header>
       <RunList />
@@ -121,42 +134,91 @@ function NewRun() {
       <div className="row spread">
         <h2>New run</h2>
         <div className="segmented" role="tablist">
-          <button role="tab" aria-selected={kind === 'sft'} className={kind === 'sft' ? 'on' : ''} data-testid="kind-sft" onClick={() => switchKind('sft')}>SFT</button>
-          <button role="tab" aria-selected={kind === 'grpo'} className={kind === 'grpo' ? 'on' : ''} data-testid="kind-grpo" onClick={() => switchKind('grpo')}>GRPO</button>
+          <button role="tab" aria-selected={kind === 'sft'} className={kind === 'sft' ? 'on' : ''} data-testid="kind-sft" onClick={() => switchKind('sft')}>
+            SFT
+          </button>
+          <button role="tab" aria-selected={kind === 'grpo'} className={kind === 'grpo' ? 'on' : ''} data-testid="kind-grpo" onClick={() => switchKind('grpo')}>
+            GRPO
+          </button>
         </div>
       </div>
       <div className="fields grid">
         <Labeled label="Preset" htmlFor="run-preset" help={presets[preset]?.describe}>
           <select id="run-preset" className="input" value={preset} onChange={(e) => choosePreset(e.target.value)}>
-            {Object.keys(presets).map((p) => <option key={p} value={p}>{p}</option>)}
+            {Object.keys(presets).map((p) => (
+              <option key={p} value={p}>
+                {p}
+              </option>
+            ))}
           </select>
         </Labeled>
-        <Labeled label="Start model" htmlFor="run-model" help={
-          kind === 'sft'
-            ? (sft.model.init ? 'continue training this model' : 'a fresh model of the size chosen below, with a tokenizer trained on the items')
-            : 'the policy to improve; it is also the frozen reference of the KL term'
-        }>
-          <select id="run-model" className="input" data-testid="run-model" value={startModel}
+        <Labeled
+          label="Start model"
+          htmlFor="run-model"
+          help={
+            kind === 'sft'
+              ? sft.model.init
+                ? 'continue training this model'
+                : 'a fresh model of the size chosen below, with a tokenizer trained on the items'
+              : 'the policy to improve; it is also the frozen reference of the KL term'
+          }
+        >
+          <select
+            id="run-model"
+            className="input"
+            data-testid="run-model"
+            value={startModel}
             onChange={(e) => {
               if (kind === 'sft') onChange('model.init', e.target.value);
-              else { setGrpoPicked(true); onChange('model', e.target.value); }
-            }}>
+              else {
+                setGrpoPicked(true);
+                onChange('model', e.target.value);
+              }
+            }}
+          >
             {kind === 'sft' && <option value="">new model from scratch</option>}
             {kind === 'grpo' && !grpo.model && <option value="">(no model yet)</option>}
-            {models.map((m) => <option key={m.path} value={m.path}>{modelLabel(m)}</option>)}
+            {models.map((m) => (
+              <option key={m.path} value={m.path}>
+                {modelLabel(m)}
+              </option>
+            ))}
           </select>
         </Labeled>
-        <Labeled label="Questions" htmlFor="run-data" help={stored
-          ? `training on ${config.data.file.path}${config.data.file.evalPath ? `, held out: ${config.data.file.evalPath}` : ' (no held-out split: evaluation off)'}${kind === 'sft' ? '. SFT needs reasoning traces: imported sets usually have none.' : ''}`
-          : forRuns ? 'synth questions as chosen on the Data page, adjustable below' : 'synth questions from the settings below'}>
-          <select id="run-data" className="input" data-testid="run-data" value={stored ? `${stored.name}::${stored.split}` : 'synth'} onChange={(e) => {
-            if (e.target.value === 'synth') { setConfig((c) => ({ ...c, data: { ...c.data, source: 'synth' } }) as SftConfig | GrpoConfig); return; }
-            const [dn, split] = e.target.value.split('::');
-            const d = datasets.find((x) => x.name === dn);
-            if (d) setConfig((c) => withStoredDataset(c, d, split));
-          }}>
+        <Labeled
+          label="Questions"
+          htmlFor="run-data"
+          help={
+            stored
+              ? `training on ${config.data.file.path}${config.data.file.evalPath ? `, held out: ${config.data.file.evalPath}` : ' (no held-out split: evaluation off)'}${kind === 'sft' ? '. SFT needs reasoning traces: imported sets usually have none.' : ''}`
+              : forRuns
+                ? 'synth questions as chosen on the Data page, adjustable below'
+                : 'synth questions from the settings below'
+          }
+        >
+          <select
+            id="run-data"
+            className="input"
+            data-testid="run-data"
+            value={stored ? `${stored.name}::${stored.split}` : 'synth'}
+            onChange={(e) => {
+              if (e.target.value === 'synth') {
+                setConfig((c) => ({ ...c, data: { ...c.data, source: 'synth' } }) as SftConfig | GrpoConfig);
+                return;
+              }
+              const [dn, split] = e.target.value.split('::');
+              const d = datasets.find((x) => x.name === dn);
+              if (d) setConfig((c) => withStoredDataset(c, d, split));
+            }}
+          >
             <option value="synth">synth questions</option>
-            {datasets.flatMap((d) => d.splits.map((s) => <option key={`${d.name}::${s.name}`} value={`${d.name}::${s.name}`}>{d.name} · {s.name} ({s.items.toLocaleString()})</option>))}
+            {datasets.flatMap((d) =>
+              d.splits.map((s) => (
+                <option key={`${d.name}::${s.name}`} value={`${d.name}::${s.name}`}>
+                  {d.name} · {s.name} ({s.items.toLocaleString()})
+                </option>
+              )),
+            )}
           </select>
         </Labeled>
         <Labeled label="Run name" htmlFor="run-name">
@@ -164,31 +226,66 @@ function NewRun() {
         </Labeled>
       </div>
       <p className="muted small">
-        {chosenInfo && <>Start model: {formatCount(chosenInfo.params)} parameters; training needs about {formatBytes(chosenInfo.trainBytes)} of GPU memory.</>}
-        {mem && <>
-          A {sft.model.preset} model{mem.custom ? ' with the shape set under Advanced' : ''}{mem.vision ? ' and its vision encoder' : ''} has
-          about {formatCount(mem.params)} parameters (with a {mem.vocab.toLocaleString()}-token vocabulary, which a tokenizer trained on few items may not reach);
-          training needs at least {formatBytes(mem.trainBytesAtLeast)} of GPU memory (weights, gradients, AdamW moments) plus activations.
-        </>}
+        {chosenInfo && (
+          <>
+            Start model: {formatCount(chosenInfo.params)} parameters; training needs about {formatBytes(chosenInfo.trainBytes)} of GPU memory.
+          </>
+        )}
+        {mem && (
+          <>
+            A {sft.model.preset} model{mem.custom ? ' with the shape set under Advanced' : ''}
+            {mem.vision ? ' and its vision encoder' : ''} has about {formatCount(mem.params)} parameters (with a {mem.vocab.toLocaleString()}-token vocabulary,
+            which a tokenizer trained on few items may not reach); training needs at least {formatBytes(mem.trainBytesAtLeast)} of GPU memory (weights,
+            gradients, AdamW moments) plus activations.
+          </>
+        )}
       </p>
-      <ConfigGroups testId={`${kind}-settings`} groups={kind === 'sft' ? SFT_GROUPS : GRPO_GROUPS} spec={kind === 'sft' ? SFT_SPEC : GRPO_SPEC}
-        config={config} onChange={onChange} disabled={busy} />
+      <ConfigGroups
+        testId={`${kind}-settings`}
+        groups={kind === 'sft' ? SFT_GROUPS : GRPO_GROUPS}
+        spec={kind === 'sft' ? SFT_SPEC : GRPO_SPEC}
+        config={config}
+        onChange={onChange}
+        disabled={busy}
+      />
       <div className="actions sticky-actions">
-        <button className="btn primary" data-testid="run-start" disabled={busy || !!problem} onClick={() => {
-          setName('');
-          window.scrollTo({ top: 0, behavior: 'smooth' });
-          void (kind === 'sft' ? start({ name: runName, kind: 'sft', config: sft }) : start({ name: runName, kind: 'grpo', config: grpo }));
-        }}>Start {kind.toUpperCase()} run</button>
-        <button className="btn" data-testid="run-estimate" disabled={busy || (!!problem && !nameErr)}
+        <button
+          className="btn primary"
+          data-testid="run-start"
+          disabled={busy || !!problem}
+          onClick={() => {
+            setName('');
+            window.scrollTo({ top: 0, behavior: 'smooth' });
+            void (kind === 'sft' ? start({ name: runName, kind: 'sft', config: sft }) : start({ name: runName, kind: 'grpo', config: grpo }));
+          }}
+        >
+          Start {kind.toUpperCase()} run
+        </button>
+        <button
+          className="btn"
+          data-testid="run-estimate"
+          disabled={busy || (!!problem && !nameErr)}
           title="Runs the first steps and one held-out evaluation on a scratch copy (nothing is saved) and scales them to the whole run"
           onClick={() => {
             const key = configKey;
-            void (kind === 'sft' ? estimateRun({ kind: 'sft', config: sft }) : estimateRun({ kind: 'grpo', config: grpo }))
-              .then((value) => { if (value) setEstimate({ key, value }); });
-          }}>Estimate time</button>
-        {problem && <span className="form-error" data-testid="run-problem">{problem}</span>}
+            void (kind === 'sft' ? estimateRun({ kind: 'sft', config: sft }) : estimateRun({ kind: 'grpo', config: grpo })).then((value) => {
+              if (value) setEstimate({ key, value });
+            });
+          }}
+        >
+          Estimate time
+        </button>
+        {problem && (
+          <span className="form-error" data-testid="run-problem">
+            {problem}
+          </span>
+        )}
       </div>
-      {estimate?.key === configKey && <p className="muted small" data-testid="run-estimate-text">{estimateText(estimate.value)}</p>}
+      {estimate?.key === configKey && (
+        <p className="muted small" data-testid="run-estimate-text">
+          {estimateText(estimate.value)}
+        </p>
+      )}
       {startWarning && <Warning w={startWarning} testId="grpo-start-warning" />}
     </section>
   );
@@ -201,13 +298,19 @@ function formatSeconds(s: number): string {
 }
 
 function estimateText(e: RunEstimate): string {
-  return `About ${formatSeconds(e.totalSeconds)} on this GPU: ${e.totalSteps.toLocaleString()} steps × ${e.secondsPerStep.toFixed(2)} s` +
+  return (
+    `About ${formatSeconds(e.totalSeconds)} on this GPU: ${e.totalSteps.toLocaleString()} steps × ${e.secondsPerStep.toFixed(2)} s` +
     `${e.evals ? `, ${e.evals} held-out evaluation${e.evals === 1 ? '' : 's'} × ${e.secondsPerEval.toFixed(1)} s` : ''}` +
-    `, ${formatSeconds(e.setupSeconds)} to prepare (measured over ${e.measuredSteps} step${e.measuredSteps === 1 ? '' : 's'}; the run view re-estimates as it goes).`;
+    `, ${formatSeconds(e.setupSeconds)} to prepare (measured over ${e.measuredSteps} step${e.measuredSteps === 1 ? '' : 's'}; the run view re-estimates as it goes).`
+  );
 }
 
 function Warning({ w, testId }: { w: SignalWarning; testId: string }) {
-  return <div className="notice warn" role="status" data-testid={testId}><b>{w.title}</b> {w.advice}</div>;
+  return (
+    <div className="notice warn" role="status" data-testid={testId}>
+      <b>{w.title}</b> {w.advice}
+    </div>
+  );
 }
 
 /** The warning for a GRPO start model that is a run checkpoint whose last evaluation shows no format. */
@@ -218,16 +321,26 @@ function useStartModelWarning(model: string): SignalWarning | null {
     const m = /^runs\/([^/]+)\/checkpoint-(\d+)$/.exec(model);
     if (!m) return;
     let alive = true;
-    getEngine().runMetrics(m[1]).then((raw) => {
-      if (alive) setW(startModelWarning(lastEvalAt(normalizeRows(raw), Number(m[2]))));
-    }).catch(() => undefined);
-    return () => { alive = false; };
+    getEngine()
+      .runMetrics(m[1])
+      .then((raw) => {
+        if (alive) setW(startModelWarning(lastEvalAt(normalizeRows(raw), Number(m[2]))));
+      })
+      .catch(() => undefined);
+    return () => {
+      alive = false;
+    };
   }, [model]);
   return w;
 }
 
 const STATUS_TEXT: Record<RunInfo['status'], string> = {
-  running: 'running', paused: 'paused', stopped: 'stopped', completed: 'completed', interrupted: 'interrupted', failed: 'failed',
+  running: 'running',
+  paused: 'paused',
+  stopped: 'stopped',
+  completed: 'completed',
+  interrupted: 'interrupted',
+  failed: 'failed',
   'running-elsewhere': 'running elsewhere',
 };
 
@@ -235,7 +348,11 @@ const STATUS_TEXT: Record<RunInfo['status'], string> = {
 const ELSEWHERE_POLL_MS = 2000;
 
 export function StatusBadge({ run }: { run: RunInfo }) {
-  return <span className={`badge status-${run.status}`} data-testid={`run-status-${run.name}`} title={run.error}>{STATUS_TEXT[run.status]}</span>;
+  return (
+    <span className={`badge status-${run.status}`} data-testid={`run-status-${run.name}`} title={run.error}>
+      {STATUS_TEXT[run.status]}
+    </span>
+  );
 }
 
 function RunList() {
@@ -267,31 +384,79 @@ function RunList() {
     <section className="card" data-testid="run-list">
       <div className="row spread">
         <h2>Runs</h2>
-        <button type="button" className="btn small" onClick={() => document.getElementById('new-run')?.scrollIntoView({ behavior: 'smooth' })}>New run ↓</button>
+        <button type="button" className="btn small" onClick={() => document.getElementById('new-run')?.scrollIntoView({ behavior: 'smooth' })}>
+          New run ↓
+        </button>
       </div>
-      {loaded && !runs.length && <p className="muted">No runs yet. Set one up below: an SFT run on the synth-micro-noisy preset learns the answer format in a few minutes (and copies its teacher's blind spot); a GRPO run from its checkpoint then answers the questions the teacher got wrong.</p>}
+      {loaded && !runs.length && (
+        <p className="muted">
+          No runs yet. Set one up below: an SFT run on the synth-micro-noisy preset learns the answer format in a few minutes (and copies its teacher's blind
+          spot); a GRPO run from its checkpoint then answers the questions the teacher got wrong.
+        </p>
+      )}
       {runs.length > 0 && (
         <table className="table runs">
-          <thead><tr><th>Run</th><th>Kind</th><th>Status</th><th>Steps</th><th>Checkpoints</th><th>Updated</th><th /></tr></thead>
+          <thead>
+            <tr>
+              <th>Run</th>
+              <th>Kind</th>
+              <th>Status</th>
+              <th>Steps</th>
+              <th>Checkpoints</th>
+              <th>Updated</th>
+              <th />
+            </tr>
+          </thead>
           <tbody>
             {sorted.map((r) => (
               <tr key={r.name} className={r.name === selected ? 'selected' : undefined} data-testid={`run-row-${r.name}`} onClick={() => void select(r.name)}>
-                <td><b>{r.name}</b></td>
+                <td>
+                  <b>{r.name}</b>
+                </td>
                 <td>{r.kind.toUpperCase()}</td>
-                <td><StatusBadge run={r} /></td>
-                <td>{r.step.toLocaleString()}{r.totalSteps ? ` / ${r.totalSteps.toLocaleString()}` : ''}</td>
+                <td>
+                  <StatusBadge run={r} />
+                </td>
+                <td>
+                  {r.step.toLocaleString()}
+                  {r.totalSteps ? ` / ${r.totalSteps.toLocaleString()}` : ''}
+                </td>
                 <td>{r.checkpoints.length ? r.checkpoints.join(', ') : '—'}</td>
                 <td>{formatWhen(r.updatedAt)}</td>
                 {/* biome-ignore lint/a11y/useKeyWithClickEvents: not a control; it keeps a click on its buttons from also selecting the row. */}
                 <td className="row-actions" onClick={(e) => e.stopPropagation()}>
-                  {canResume(r) && <button className="btn small primary" data-testid={`run-resume-${r.name}`} disabled={busy}
-                    title={`continue from checkpoint ${r.checkpoints[r.checkpoints.length - 1]}`} onClick={() => void resume(r.name)}>Resume</button>}
-                  {canRestart(r) && <button className="btn small" data-testid={`run-restart-${r.name}`} disabled={busy}
-                    title="no checkpoint to resume from: run it again from step 0 with the same settings" onClick={() => void restart(r.name)}>Restart</button>}
-                  <button className="btn small danger-outline" disabled={r.name === live || r.status === 'running-elsewhere'}
-                    title={r.status === 'running-elsewhere' ? 'running in another tab: delete it there, or once it ends' : undefined} onClick={() => {
-                    if (confirm(`Delete run ${r.name} with its checkpoints and logs?`)) void remove(r.name);
-                  }}>Delete</button>
+                  {canResume(r) && (
+                    <button
+                      className="btn small primary"
+                      data-testid={`run-resume-${r.name}`}
+                      disabled={busy}
+                      title={`continue from checkpoint ${r.checkpoints[r.checkpoints.length - 1]}`}
+                      onClick={() => void resume(r.name)}
+                    >
+                      Resume
+                    </button>
+                  )}
+                  {canRestart(r) && (
+                    <button
+                      className="btn small"
+                      data-testid={`run-restart-${r.name}`}
+                      disabled={busy}
+                      title="no checkpoint to resume from: run it again from step 0 with the same settings"
+                      onClick={() => void restart(r.name)}
+                    >
+                      Restart
+                    </button>
+                  )}
+                  <button
+                    className="btn small danger-outline"
+                    disabled={r.name === live || r.status === 'running-elsewhere'}
+                    title={r.status === 'running-elsewhere' ? 'running in another tab: delete it there, or once it ends' : undefined}
+                    onClick={() => {
+                      if (confirm(`Delete run ${r.name} with its checkpoints and logs?`)) void remove(r.name);
+                    }}
+                  >
+                    Delete
+                  </button>
                 </td>
               </tr>
             ))}
@@ -327,34 +492,72 @@ function RunView() {
   return (
     <section className="card" data-testid="run-view">
       <div className="row spread">
-        <h2>{run.name} <span className="muted">· {run.kind.toUpperCase()}</span> <StatusBadge run={run} /></h2>
+        <h2>
+          {run.name} <span className="muted">· {run.kind.toUpperCase()}</span> <StatusBadge run={run} />
+        </h2>
         <div className="actions">
-          {isLive && <>
-            <button className="btn" data-testid="run-pause" disabled={job?.cancelling} onClick={() => void stop('pause')}>Pause</button>
-            <button className="btn danger" data-testid="run-stop" disabled={job?.cancelling} onClick={() => void stop('stop')}>Stop</button>
-          </>}
-          {!isLive && canResume(run) && <button className="btn primary" disabled={busy} onClick={() => void resume(run.name)}>Resume from step {run.checkpoints[run.checkpoints.length - 1]}</button>}
-          {!isLive && canRestart(run) && <button className="btn primary" data-testid="run-restart" disabled={busy} onClick={() => void restart(run.name)}>Restart from the start</button>}
+          {isLive && (
+            <>
+              <button className="btn" data-testid="run-pause" disabled={job?.cancelling} onClick={() => void stop('pause')}>
+                Pause
+              </button>
+              <button className="btn danger" data-testid="run-stop" disabled={job?.cancelling} onClick={() => void stop('stop')}>
+                Stop
+              </button>
+            </>
+          )}
+          {!isLive && canResume(run) && (
+            <button className="btn primary" disabled={busy} onClick={() => void resume(run.name)}>
+              Resume from step {run.checkpoints[run.checkpoints.length - 1]}
+            </button>
+          )}
+          {!isLive && canRestart(run) && (
+            <button className="btn primary" data-testid="run-restart" disabled={busy} onClick={() => void restart(run.name)}>
+              Restart from the start
+            </button>
+          )}
           {!isLive && canExtend(run) && (
             <span className="inline">
-              <button className="btn" data-testid="run-extend" disabled={busy || !target || target <= run.totalSteps} onClick={() => target && void resume(run.name, target)}>Continue to</button>
+              <button
+                className="btn"
+                data-testid="run-extend"
+                disabled={busy || !target || target <= run.totalSteps}
+                onClick={() => target && void resume(run.name, target)}
+              >
+                Continue to
+              </button>
               <NumberInput integer optional min={run.totalSteps + 1} value={target} onChange={(v) => setMore(v ?? 0)} label="Steps in all to continue to" />
               steps
             </span>
           )}
         </div>
       </div>
-      {run.status === 'running-elsewhere' && <p className="notice" data-testid="run-elsewhere">This run is running in another tab of this browser. Its charts here follow it; pause or stop it from that tab, after which this one can resume it (until then this tab cannot resume, restart or delete it).</p>}
-      {run.status === 'interrupted' && run.checkpoints.length > 0 && <p className="notice">This run was cut off (the tab closed or the GPU was lost). Resume continues from its last checkpoint, step {run.checkpoints[run.checkpoints.length - 1]}.</p>}
-      {canRestart(run) && !isLive && <p className="notice" data-testid="run-no-checkpoint">
-        {run.status === 'interrupted' ? 'This run was cut off (the tab closed or the GPU was lost) before its first checkpoint' : 'This run ended before its first checkpoint'}, so
-        there is nothing to resume from. Restart from the start runs it again with the same settings; its charts so far are cleared.
-      </p>}
+      {run.status === 'running-elsewhere' && (
+        <p className="notice" data-testid="run-elsewhere">
+          This run is running in another tab of this browser. Its charts here follow it; pause or stop it from that tab, after which this one can resume it
+          (until then this tab cannot resume, restart or delete it).
+        </p>
+      )}
+      {run.status === 'interrupted' && run.checkpoints.length > 0 && (
+        <p className="notice">
+          This run was cut off (the tab closed or the GPU was lost). Resume continues from its last checkpoint, step{' '}
+          {run.checkpoints[run.checkpoints.length - 1]}.
+        </p>
+      )}
+      {canRestart(run) && !isLive && (
+        <p className="notice" data-testid="run-no-checkpoint">
+          {run.status === 'interrupted'
+            ? 'This run was cut off (the tab closed or the GPU was lost) before its first checkpoint'
+            : 'This run ended before its first checkpoint'}
+          , so there is nothing to resume from. Restart from the start runs it again with the same settings; its charts so far are cleared.
+        </p>
+      )}
       {run.error && <p className="form-error">{run.error}</p>}
-      {run.kind === 'grpo' && (() => {
-        const w = liveSignalWarning(data, (run.config as { promptsPerStep: number }).promptsPerStep);
-        return w && <Warning w={w} testId="grpo-signal-warning" />;
-      })()}
+      {run.kind === 'grpo' &&
+        (() => {
+          const w = liveSignalWarning(data, (run.config as { promptsPerStep: number }).promptsPerStep);
+          return w && <Warning w={w} testId="grpo-signal-warning" />;
+        })()}
       {rowsError && <p className="form-error">{rowsError}</p>}
       <RunSummary run={run} rows={data} />
       <div className="charts" data-testid="run-charts">
@@ -362,9 +565,16 @@ function RunView() {
           const series = seriesFor(c, run.kind);
           const d = chartData(data, { series });
           return (
-            <Chart key={`${run.name}-${c.id}`} testId={`chart-${c.id}`} title={c.title} caption={c.caption} x={d.x} share={c.share}
+            <Chart
+              key={`${run.name}-${c.id}`}
+              testId={`chart-${c.id}`}
+              title={c.title}
+              caption={c.caption}
+              x={d.x}
+              share={c.share}
               series={series.map((s, i) => ({ label: s.label, colour: s.colour, values: d.ys[i] }))}
-              empty={run.kind === 'sft' && c.id !== 'loss' ? 'held-out evaluations appear here' : 'no steps yet'} />
+              empty={run.kind === 'sft' && c.id !== 'loss' ? 'held-out evaluations appear here' : 'no steps yet'}
+            />
           );
         })}
       </div>
@@ -389,7 +599,12 @@ function RunSummary({ run, rows }: { run: RunInfo; rows: MetricRow[] }) {
   stats.push(['held-out format', formatPercent(latest(rows, 'eval', 'format_rate'))]);
   return (
     <dl className="stats" data-testid="run-summary">
-      {stats.map(([k, v]) => <div key={k}><dt>{k}</dt><dd>{v}</dd></div>)}
+      {stats.map(([k, v]) => (
+        <div key={k}>
+          <dt>{k}</dt>
+          <dd>{v}</dd>
+        </div>
+      ))}
     </dl>
   );
 }

@@ -35,7 +35,10 @@ const LETTER_LINE = /^\s*\(?([A-Z])[.):]\s+(.*)$/;
 
 /** Options from the text box: "A. Yes" lines keep their letter; bare lines get the next free one. */
 export function parseOptions(text: string): Record<string, string> | undefined {
-  const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   if (!lines.length) return undefined;
   const out: Record<string, string> = {};
   let next = 0;
@@ -51,7 +54,10 @@ export function parseOptions(text: string): Record<string, string> | undefined {
   return Object.fromEntries(Object.entries(out).sort(([a], [b]) => a.localeCompare(b)));
 }
 
-export const optionsText = (options: Record<string, string>) => Object.entries(options).map(([k, v]) => `${k}. ${v}`).join('\n');
+export const optionsText = (options: Record<string, string>) =>
+  Object.entries(options)
+    .map(([k, v]) => `${k}. ${v}`)
+    .join('\n');
 
 let asked = 0;
 
@@ -76,18 +82,37 @@ export const useAsk = create<AskState>()((set, get) => ({
 
   async ask(model) {
     const f = get().form;
-    await stream(set, { kind: 'ask', label: `Answering with ${model}`, cancel: () => getEngine().cancel() }, (onText) => getEngine().ask({
-      model, question: f.question, options: parseOptions(f.optionsText), image: f.image?.bytes,
-      recipePrompt: f.recipePrompt, maxNewTokens: f.maxNewTokens, temperature: f.temperature,
-    }, onText));
+    await stream(set, { kind: 'ask', label: `Answering with ${model}`, cancel: () => getEngine().cancel() }, (onText) =>
+      getEngine().ask(
+        {
+          model,
+          question: f.question,
+          options: parseOptions(f.optionsText),
+          image: f.image?.bytes,
+          recipePrompt: f.recipePrompt,
+          maxNewTokens: f.maxNewTokens,
+          temperature: f.temperature,
+        },
+        onText,
+      ),
+    );
   },
 
   async askPretrained(label) {
     const f = get().form;
-    await stream(set, { kind: 'ask', lane: 'pretrained', label: `Answering with ${label}`, cancel: () => getPretrained().cancel() }, (onText) => getPretrained().ask({
-      question: f.question, options: parseOptions(f.optionsText), image: f.image?.bytes,
-      recipePrompt: f.recipePrompt, maxNewTokens: f.maxNewTokens, temperature: f.temperature,
-    }, onText));
+    await stream(set, { kind: 'ask', lane: 'pretrained', label: `Answering with ${label}`, cancel: () => getPretrained().cancel() }, (onText) =>
+      getPretrained().ask(
+        {
+          question: f.question,
+          options: parseOptions(f.optionsText),
+          image: f.image?.bytes,
+          recipePrompt: f.recipePrompt,
+          maxNewTokens: f.maxNewTokens,
+          temperature: f.temperature,
+        },
+        onText,
+      ),
+    );
   },
 }));
 
@@ -98,7 +123,13 @@ async function stream(set: (p: Partial<AskState>) => void, spec: JobSpec, call: 
   let done = false;
   set({ text: '', reply: null, asking: true });
   try {
-    const reply = await useJobs.getState().run(spec, () => call(callback((soFar: string) => { if (!done && id === asked) set({ text: soFar }); })));
+    const reply = await useJobs.getState().run(spec, () =>
+      call(
+        callback((soFar: string) => {
+          if (!done && id === asked) set({ text: soFar });
+        }),
+      ),
+    );
     done = true;
     if (reply && id === asked) set({ reply, text: reply.text });
   } finally {

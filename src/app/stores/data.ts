@@ -129,16 +129,20 @@ export const useData = create<DataState>()((set, get) => ({
   },
 
   async importFolder(req) {
-    const info = await useJobs.getState().run({ kind: 'import', label: `Importing ${req.name} (${req.loader})` },
-      (report) => getEngine().importFolder(req, callback(report)));
+    const info = await useJobs
+      .getState()
+      .run({ kind: 'import', label: `Importing ${req.name} (${req.loader})` }, (report) => getEngine().importFolder(req, callback(report)));
     await get().refresh();
     void useSession.getState().refreshStorage();
     return info;
   },
 
   async importHub(req) {
-    const info = await useJobs.getState().run({ kind: 'import', label: `Downloading ${req.repo} (${req.split})`, cancel: () => getEngine().cancel() },
-      (report) => getEngine().importHub(req, callback(report)));
+    const info = await useJobs
+      .getState()
+      .run({ kind: 'import', label: `Downloading ${req.repo} (${req.split})`, cancel: () => getEngine().cancel() }, (report) =>
+        getEngine().importHub(req, callback(report)),
+      );
     await get().refresh();
     void useSession.getState().refreshStorage();
     return info;
@@ -153,8 +157,9 @@ export const useData = create<DataState>()((set, get) => ({
   },
 
   async curate(req) {
-    const reply = await useJobs.getState().run({ kind: 'curate', label: `Curating with ${req.model}`, cancel: () => getEngine().cancel() },
-      (report) => getEngine().curate(req, callback(report)));
+    const reply = await useJobs
+      .getState()
+      .run({ kind: 'curate', label: `Curating with ${req.model}`, cancel: () => getEngine().cancel() }, (report) => getEngine().curate(req, callback(report)));
     if (!reply) return;
     set({ curation: { ...reply, request: req } });
     if (reply.saved) await get().refresh();

@@ -33,13 +33,19 @@ export const useEval = create<EvalState>()((set, get) => ({
   open: null,
 
   async run(req) {
-    await evaluate(set, get, req, { kind: 'evaluate', label: `Evaluating ${req.model}`, cancel: () => getEngine().cancel() },
-      (onProgress, onRecord) => getEngine().evaluate(req, onProgress, onRecord));
+    await evaluate(set, get, req, { kind: 'evaluate', label: `Evaluating ${req.model}`, cancel: () => getEngine().cancel() }, (onProgress, onRecord) =>
+      getEngine().evaluate(req, onProgress, onRecord),
+    );
   },
 
   async runPretrained({ model, ...req }) {
-    await evaluate(set, get, { ...req, model }, { kind: 'evaluate', lane: 'pretrained', label: `Evaluating ${model}`, cancel: () => getPretrained().cancel() },
-      (onProgress, onRecord) => getPretrained().evaluate(req, onProgress, onRecord));
+    await evaluate(
+      set,
+      get,
+      { ...req, model },
+      { kind: 'evaluate', lane: 'pretrained', label: `Evaluating ${model}`, cancel: () => getPretrained().cancel() },
+      (onProgress, onRecord) => getPretrained().evaluate(req, onProgress, onRecord),
+    );
   },
 
   setOpen(name) {
@@ -52,9 +58,14 @@ type Call = (onProgress: (p: Progress) => void, onRecord: (r: EvalRecord) => voi
 async function evaluate(set: (p: Partial<EvalState>) => void, get: () => EvalState, req: EvaluateRequest, spec: JobSpec, call: Call): Promise<void> {
   const id = ++current;
   set({ request: req, records: [], reply: null, open: null });
-  const reply = await useJobs.getState().run(spec, (report) => call(callback(report), callback((r: EvalRecord) => {
-    if (id === current && !get().reply) set({ records: [...get().records, r] });
-  })));
+  const reply = await useJobs.getState().run(spec, (report) =>
+    call(
+      callback(report),
+      callback((r: EvalRecord) => {
+        if (id === current && !get().reply) set({ records: [...get().records, r] });
+      }),
+    ),
+  );
   if (reply && id === current) set({ reply, records: reply.records.length ? reply.records : get().records });
   if (id === current) current++;
 }

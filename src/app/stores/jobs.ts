@@ -36,7 +36,15 @@ export interface Alert {
 
 /** The page a job's outcome belongs to: a failed run is news for Train even if it ends while the user reads Ask. */
 export const JOB_PAGE: Record<JobKind, PageId> = {
-  run: 'train', estimate: 'train', curate: 'data', import: 'data', distill: 'data', evaluate: 'evaluate', ask: 'ask', model: 'models', download: 'models',
+  run: 'train',
+  estimate: 'train',
+  curate: 'data',
+  import: 'data',
+  distill: 'data',
+  evaluate: 'evaluate',
+  ask: 'ask',
+  model: 'models',
+  download: 'models',
 };
 
 /** The page shown now ('data' outside a browser). */
@@ -91,7 +99,17 @@ export const useJobs = create<JobsState>()((set, get) => ({
     const id = nextId++;
     const mine = { id, cancel: spec.cancel, eta: new EtaTracker() };
     current[lane] = mine;
-    set({ [key]: { id, kind: spec.kind, label: spec.label, progress: null, startedAt: Date.now(), cancelLabel: spec.cancel ? spec.cancelLabel ?? 'Cancel' : null, cancelling: false } });
+    set({
+      [key]: {
+        id,
+        kind: spec.kind,
+        label: spec.label,
+        progress: null,
+        startedAt: Date.now(),
+        cancelLabel: spec.cancel ? (spec.cancelLabel ?? 'Cancel') : null,
+        cancelling: false,
+      },
+    });
     const report = (p: Progress) => {
       const job = get()[key];
       if (!job || job.id !== id || current[lane] !== mine) return;

@@ -56,7 +56,9 @@ export const useModels = create<ModelsState>()((set, get) => ({
     const models = await attempt(() => getEngine().listModels());
     if (!models) return;
     // Only to order checkpoints by age: without it they keep the engine's order, no alert needed.
-    const runs = await getEngine().listRuns().catch(() => []);
+    const runs = await getEngine()
+      .listRuns()
+      .catch(() => []);
     const { current, chosen } = get();
     set({ models, loaded: true, current: pickCurrent(models, chosen ? current : null, runs) });
   },
@@ -79,7 +81,10 @@ export const useModels = create<ModelsState>()((set, get) => ({
   },
 
   async exportTo(path, to) {
-    const done = await useJobs.getState().run({ kind: 'model', label: `Exporting ${path}` }, async () => { await getEngine().exportModel(path, to); return true; });
+    const done = await useJobs.getState().run({ kind: 'model', label: `Exporting ${path}` }, async () => {
+      await getEngine().exportModel(path, to);
+      return true;
+    });
     return done === true;
   },
 

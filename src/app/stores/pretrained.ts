@@ -3,9 +3,7 @@
 // Every long call runs on the jobs store's "pretrained" lane, so a download or an answer never
 // waits for a training run on the engine lane, and vice versa.
 import { create } from 'zustand';
-import type {
-  AdapterView, CachedModel, CatalogView, DistillReply, DistillReq, LoadedModel, LoadProgress, PretrainedLoadReq,
-} from '../../pretrained/api';
+import type { AdapterView, CachedModel, CatalogView, DistillReply, DistillReq, LoadedModel, LoadProgress, PretrainedLoadReq } from '../../pretrained/api';
 import { callback } from '../engine-client';
 import { getPretrained } from '../../pretrained/client';
 import { attempt, useJobs } from './jobs';
@@ -53,7 +51,11 @@ export function loadProblem(model: string, endpoint: string): string | null {
   const e = endpoint.trim();
   if (e) {
     let u: URL;
-    try { u = new URL(e); } catch { return `"${e}" is not a URL`; }
+    try {
+      u = new URL(e);
+    } catch {
+      return `"${e}" is not a URL`;
+    }
     if (u.protocol !== 'https:' && u.protocol !== 'http:') return `the mirror must be an http(s) URL, got ${u.protocol}`;
   }
   return null;
@@ -80,11 +82,15 @@ export const usePretrained = create<PretrainedState>()((set, get) => ({
   async load(req) {
     set({ files: [] });
     // No cancel: transformers.js's loaders take no abort signal; the loader removes a half-done download itself.
-    const model = await useJobs.getState().run({ kind: 'download', lane: 'pretrained', label: loadLabel(req) },
-      (report) => getPretrained().load(req, callback((p: LoadProgress) => {
-        report(p);
-        set({ files: p.files });
-      })));
+    const model = await useJobs.getState().run({ kind: 'download', lane: 'pretrained', label: loadLabel(req) }, (report) =>
+      getPretrained().load(
+        req,
+        callback((p: LoadProgress) => {
+          report(p);
+          set({ files: p.files });
+        }),
+      ),
+    );
     // A failed load may have dropped the previous model and left (or cleaned) cache entries.
     await get().refresh();
     if (model) set({ loaded: model, backend: 'pretrained' });
@@ -113,8 +119,11 @@ export const usePretrained = create<PretrainedState>()((set, get) => ({
       return undefined;
     }
     set({ distilled: null });
-    const reply = await useJobs.getState().run({ kind: 'distill', lane: 'pretrained', label: `Teacher traces from ${loaded.id}`, cancel },
-      (report) => getPretrained().distill(req, callback(report)));
+    const reply = await useJobs
+      .getState()
+      .run({ kind: 'distill', lane: 'pretrained', label: `Teacher traces from ${loaded.id}`, cancel }, (report) =>
+        getPretrained().distill(req, callback(report)),
+      );
     if (reply) set({ distilled: reply });
     return reply;
   },

@@ -61,7 +61,10 @@ export function runEta(config: RunInfo['config'] | undefined, rows: readonly Met
   const secs = (type: string) => rows.filter((r) => r.type === type && typeof r.seconds === 'number').map((r) => r.seconds as number);
   const evalsDone = rows.filter((r) => r.type === 'eval').length;
   const left = remainingSeconds({
-    step, total, stepSeconds: secs('step'), evalSeconds: secs('eval'),
+    step,
+    total,
+    stepSeconds: secs('step'),
+    evalSeconds: secs('eval'),
     evalsLeft: config?.eval ? evalCount(config.eval, total) - evalsDone : 0,
   });
   return left ?? undefined;
@@ -162,16 +165,26 @@ export const useRuns = create<RunsState>()((set, get) => {
     async start(req) {
       const now = new Date().toISOString();
       const placeholder: RunInfo = {
-        name: req.name, kind: req.kind, status: 'running', step: 0, totalSteps: 0, checkpoints: [],
-        config: req.config, createdAt: now, updatedAt: now,
+        name: req.name,
+        kind: req.kind,
+        status: 'running',
+        step: 0,
+        totalSteps: 0,
+        checkpoints: [],
+        config: req.config,
+        createdAt: now,
+        updatedAt: now,
       };
       totals.delete(req.name);
       return drive(req.name, `${req.kind.toUpperCase()} run ${req.name}`, (onEvent) => getEngine().startRun(req, callback(onEvent)), placeholder);
     },
 
     async estimate(req) {
-      return useJobs.getState().run({ kind: 'estimate', label: `Timing the ${req.kind.toUpperCase()} run: its first steps on this GPU`, cancel: () => getEngine().cancel() },
-        () => getEngine().estimateRun(req));
+      return useJobs
+        .getState()
+        .run({ kind: 'estimate', label: `Timing the ${req.kind.toUpperCase()} run: its first steps on this GPU`, cancel: () => getEngine().cancel() }, () =>
+          getEngine().estimateRun(req),
+        );
     },
 
     async resume(name, totalSteps) {
@@ -190,7 +203,12 @@ export const useRuns = create<RunsState>()((set, get) => {
         const { error: _old, ...rest } = r;
         placeholder = { ...rest, status: 'running', step: 0, checkpoints: [] };
       }
-      return drive(name, `${(r?.kind ?? 'run').toUpperCase()} run ${name} (restarted)`, (onEvent) => getEngine().restartRun(name, callback(onEvent)), placeholder);
+      return drive(
+        name,
+        `${(r?.kind ?? 'run').toUpperCase()} run ${name} (restarted)`,
+        (onEvent) => getEngine().restartRun(name, callback(onEvent)),
+        placeholder,
+      );
     },
 
     async stop(how) {

@@ -21,9 +21,22 @@ import { openPretrained } from '../../pretrained/backend-node';
 import { intOpt, numOpt } from '../args';
 
 export interface AskCliOptions {
-  backend: string; model: string; endpoint?: string; image?: string; option?: string[]; recipePrompt?: boolean;
-  maxNewTokens: string; temperature: string; topP: string; seed: string; dtype?: string; offline?: boolean; cacheDir?: string;
-  newline: string; json?: boolean; quiet?: boolean;
+  backend: string;
+  model: string;
+  endpoint?: string;
+  image?: string;
+  option?: string[];
+  recipePrompt?: boolean;
+  maxNewTokens: string;
+  temperature: string;
+  topP: string;
+  seed: string;
+  dtype?: string;
+  offline?: boolean;
+  cacheDir?: string;
+  newline: string;
+  json?: boolean;
+  quiet?: boolean;
 }
 
 /** "A=Yes" -> ["A", "Yes"]; letters must be capitals, each once. */
@@ -40,17 +53,30 @@ export function parseOptionList(list: string[] | undefined): Record<string, stri
 }
 
 /** The lab engine's answer, as the engine worker's ask gives it. */
-async function askLab(o: AskCliOptions, question: string, options: Record<string, string> | undefined, image: Uint8Array | undefined,
-  g: { maxNewTokens: number; temperature: number; topP: number; seed: number; recipePrompt: boolean; newline: 'literal' | 'real' }, onText: (t: string) => void): Promise<PretrainedAskReply> {
+async function askLab(
+  o: AskCliOptions,
+  question: string,
+  options: Record<string, string> | undefined,
+  image: Uint8Array | undefined,
+  g: { maxNewTokens: number; temperature: number; topP: number; seed: number; recipePrompt: boolean; newline: 'literal' | 'real' },
+  onText: (t: string) => void,
+): Promise<PretrainedAskReply> {
   const tok = await loadTokenizer(nodeDirSource(o.model), o.model);
   const gpu = await createNodeGpu();
   const { model } = await loadModel(gpu, o.model);
   try {
     const cfg = model.cfg;
-    if (image && (!cfg.vision || cfg.imageTokenId === undefined)) throw new InputError(o.model, 'this model has no vision encoder, so it cannot look at an image');
+    if (image && (!cfg.vision || cfg.imageTokenId === undefined))
+      throw new InputError(o.model, 'this model has no vision encoder, so it cannot look at an image');
     const item: QAItem = {
-      images: image ? [bytesRef(o.image!, image)] : [], question, options: options ?? {}, answer_label: '', answer: '',
-      dataset_name: 'question', dataset_index: 0, hash: '',
+      images: image ? [bytesRef(o.image!, image)] : [],
+      question,
+      options: options ?? {},
+      answer_label: '',
+      answer: '',
+      dataset_name: 'question',
+      dataset_index: 0,
+      hash: '',
     };
     const patches = await imagePatches(item, cfg);
     const nImages = image ? 1 : 0;
@@ -60,10 +86,22 @@ async function askLab(o: AskCliOptions, question: string, options: Record<string
     if (room < 1) throw new InputError('question', `the prompt is ${ids.length} tokens, which fills the model's context of ${cfg.text.maxPositionEmbeddings}`);
     const eos = new Set(endOfTurnIds(tok));
     const body = (seq: number[]) => (seq.length && eos.has(seq[seq.length - 1]) ? seq.slice(0, -1) : seq);
-    const res = await generate(model, [ids], {
-      maxNewTokens: Math.min(g.maxNewTokens, room), greedy: g.temperature === 0, temperature: g.temperature || 1, topP: g.topP, seed: g.seed,
-      eosIds: [...eos], bannedIds: responseBannedIds(tok, cfg), syncEvery: 4, onTokens: (t) => onText(tok.decode(body(t[0]), { skipSpecialTokens: false }).replace(/\uFFFD+$/, '')),
-    }, nImages ? { patches, nImages } : undefined);
+    const res = await generate(
+      model,
+      [ids],
+      {
+        maxNewTokens: Math.min(g.maxNewTokens, room),
+        greedy: g.temperature === 0,
+        temperature: g.temperature || 1,
+        topP: g.topP,
+        seed: g.seed,
+        eosIds: [...eos],
+        bannedIds: responseBannedIds(tok, cfg),
+        syncEvery: 4,
+        onTokens: (t) => onText(tok.decode(body(t[0]), { skipSpecialTokens: false }).replace(/\uFFFD+$/, '')),
+      },
+      nImages ? { patches, nImages } : undefined,
+    );
     const out = res.ids[0];
     const answer = tok.decode(body(out), { skipSpecialTokens: false });
     onText(answer);
@@ -79,12 +117,23 @@ export async function askCommand(question: string, o: AskCliOptions): Promise<Pr
   if (o.backend !== 'lab' && o.backend !== 'transformers') throw new InputError('--backend', `must be lab or transformers, not "${o.backend}"`);
   if (o.newline !== 'literal' && o.newline !== 'real') throw new InputError('--newline', `must be literal or real, not "${o.newline}"`);
   const options = parseOptionList(o.option);
-  if (o.recipePrompt && !options) throw new InputError('--recipe-prompt', 'the recipe prompt is for multiple-choice questions: give the options with --option A=... --option B=...');
+  if (o.recipePrompt && !options)
+    throw new InputError('--recipe-prompt', 'the recipe prompt is for multiple-choice questions: give the options with --option A=... --option B=...');
   const g = {
-    maxNewTokens: intOpt('max-new-tokens', o.maxNewTokens, 1), temperature: numOpt('temperature', o.temperature, 0, 100),
-    topP: numOpt('top-p', o.topP, 1e-6, 1), seed: intOpt('seed', o.seed, 0), recipePrompt: !!o.recipePrompt, newline: o.newline as 'literal' | 'real',
+    maxNewTokens: intOpt('max-new-tokens', o.maxNewTokens, 1),
+    temperature: numOpt('temperature', o.temperature, 0, 100),
+    topP: numOpt('top-p', o.topP, 1e-6, 1),
+    seed: intOpt('seed', o.seed, 0),
+    recipePrompt: !!o.recipePrompt,
+    newline: o.newline as 'literal' | 'real',
   };
-  const image = o.image ? new Uint8Array(await readFile(o.image).catch(() => { throw new InputError(o.image!, 'image file not found'); })) : undefined;
+  const image = o.image
+    ? new Uint8Array(
+        await readFile(o.image).catch(() => {
+          throw new InputError(o.image!, 'image file not found');
+        }),
+      )
+    : undefined;
   // Stream the answer as it grows; with --json only the final object is printed. Leading
   // whitespace waits for the first visible character, so a blank answer prints no blank lines.
   let shown = '';
@@ -123,15 +172,19 @@ export async function askCommand(question: string, o: AskCliOptions): Promise<Pr
 
 /** What a blank answer was, for the error that replaces it. */
 function blankAnswer(reply: PretrainedAskReply, maxNewTokens: number): string {
-  if (reply.text === '') return reply.finished ? 'it ended its answer at once' : `${reply.tokens} tokens that decode to nothing, cut at --max-new-tokens ${maxNewTokens}`;
+  if (reply.text === '')
+    return reply.finished ? 'it ended its answer at once' : `${reply.tokens} tokens that decode to nothing, cut at --max-new-tokens ${maxNewTokens}`;
   return `${reply.tokens} tokens of whitespace, ${reply.finished ? 'then it ended its answer' : `cut at --max-new-tokens ${maxNewTokens}`}`;
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 export function registerAsk(program: Command) {
-  program.command('ask')
-    .description('answer one question (optionally about an image) with a lab model or a pretrained model through transformers.js; nothing leaves the machine but downloads from the model hub or mirror')
+  program
+    .command('ask')
+    .description(
+      'answer one question (optionally about an image) with a lab model or a pretrained model through transformers.js; nothing leaves the machine but downloads from the model hub or mirror',
+    )
     .argument('<question>', 'the question')
     .requiredOption('--model <folder-or-id>', 'lab: a model folder; transformers: a Hugging Face model id, or a folder (e.g. an export-onnx output)')
     .option('--backend <name>', 'lab (the engine) or transformers (ONNX Runtime on the CPU)', 'lab')
@@ -139,15 +192,17 @@ export function registerAsk(program: Command) {
     .option('--image <file>', 'a PNG or JPEG the question is about')
     .option('--option <L=text>', 'a multiple-choice option, repeatable: --option A=Yes --option B=No', collect)
     .option('--recipe-prompt', 'wrap the question in the recipe prompt so the model answers with think/answer tags (needs --option)')
-    .option('--newline <kind>', 'the recipe instruction\'s \\n: literal (the paper\'s code) or real', 'literal')
+    .option('--newline <kind>', "the recipe instruction's \\n: literal (the paper's code) or real", 'literal')
     .option('--max-new-tokens <n>', 'answer budget', '512')
     .option('--temperature <t>', '0 = greedy', '0')
     .option('--top-p <p>', 'nucleus mass when sampling', '1')
     .option('--seed <n>', 'sampling seed', '0')
-    .option('--dtype <dtype>', 'transformers: fp32, fp16, q4, q4f16 or q8 (default: the model\'s own or the catalog choice)')
+    .option('--dtype <dtype>', "transformers: fp32, fp16, q4, q4f16 or q8 (default: the model's own or the catalog choice)")
     .option('--offline', 'transformers: use only the download cache')
     .option('--cache-dir <dir>', 'transformers: where downloads are kept (default ~/.cache/thinker/transformers or $THINKER_MODEL_CACHE)')
     .option('--json', 'print one JSON object {text, tokens, finished, format, letter}')
     .option('--quiet', 'no progress on stderr')
-    .action(async (question: string, o: AskCliOptions) => { await askCommand(question, o); });
+    .action(async (question: string, o: AskCliOptions) => {
+      await askCommand(question, o);
+    });
 }

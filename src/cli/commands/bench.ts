@@ -8,13 +8,30 @@ import { formatBenchTable } from '../../bench/report';
 import { intOpt, numOpt } from '../args';
 
 export interface BenchCliOptions {
-  quick?: boolean; full?: boolean; sizes?: string; presets?: string; batch?: string; seq?: string;
-  decodePreset?: string; prompt?: string; tokens?: string; warmup?: string; repeats?: string;
-  sections?: string; tfjs?: boolean; seed?: string; lr?: string; out?: string; json?: boolean;
+  quick?: boolean;
+  full?: boolean;
+  sizes?: string;
+  presets?: string;
+  batch?: string;
+  seq?: string;
+  decodePreset?: string;
+  prompt?: string;
+  tokens?: string;
+  warmup?: string;
+  repeats?: string;
+  sections?: string;
+  tfjs?: boolean;
+  seed?: string;
+  lr?: string;
+  out?: string;
+  json?: boolean;
 }
 
 function list(name: string, v: string): string[] {
-  const parts = v.split(',').map((x) => x.trim()).filter(Boolean);
+  const parts = v
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
   if (parts.length === 0) throw new InputError(`--${name}`, 'expected a comma-separated list');
   return parts;
 }
@@ -52,7 +69,10 @@ export function resolveBenchOptions(c: BenchCliOptions): BenchOptions {
     if (o.seq > m.text.maxPositionEmbeddings) throw new InputError('--seq', `${o.seq} exceeds ${m.name}'s context of ${m.text.maxPositionEmbeddings}`);
   }
   if (o.promptLen + o.decodeTokens > o.decode.text.maxPositionEmbeddings) {
-    throw new InputError('--tokens', `prompt ${o.promptLen} + ${o.decodeTokens} new tokens exceed ${o.decode.name}'s context of ${o.decode.text.maxPositionEmbeddings}`);
+    throw new InputError(
+      '--tokens',
+      `prompt ${o.promptLen} + ${o.decodeTokens} new tokens exceed ${o.decode.name}'s context of ${o.decode.text.maxPositionEmbeddings}`,
+    );
   }
   return o;
 }
@@ -62,7 +82,8 @@ export function resolveBenchOptions(c: BenchCliOptions): BenchOptions {
  * (matmul GFLOP/s, training-step tokens/s), and decode tokens/s with and without the KV cache.
  */
 export function registerBench(program: Command) {
-  program.command('bench')
+  program
+    .command('bench')
     .description('benchmark the WGSL engine against TensorFlow.js (WebGPU backend) on this adapter')
     .option('--quick', 'smallest shapes (a smoke run)')
     .option('--full', 'real-GPU shapes: matmul up to 2048, tiny/small presets at 8 x 256')

@@ -7,22 +7,60 @@ import { loadTokenizer } from '../../io/tokenizer';
 import { createNodeGpu } from '../../node/dawn';
 import { loadModel } from '../../node/checkpoint';
 import type { LoadResult } from '../../data/report';
-import { checkCurateSettings, curate, DEFAULT_CURATE, formatHistogram, passCounts, verlParquet, verlRows, type CurateOrder, type CurateSettings } from '../../recipe/curate';
+import {
+  checkCurateSettings,
+  curate,
+  DEFAULT_CURATE,
+  formatHistogram,
+  passCounts,
+  verlParquet,
+  verlRows,
+  type CurateOrder,
+  type CurateSettings,
+} from '../../recipe/curate';
 import { loadRecipeJsonl, recipeRow } from '../../data/loaders/recipe';
 import { intOpt, numOpt } from '../args';
 import { fileOutputs } from '../outputs';
 import { datasetByName, datasetDir, progressOnStderr } from '../host';
 
 export interface CurateCliOptions {
-  model: string; dataset?: string; dataDir?: string; split?: string; items?: string; imageRoot?: string; limit?: string;
-  k: string; lo: string; hi?: string; order: string; shuffleSeed: string; seed: string; temperature: string; topP: string;
-  maxNewTokens: string; batch: string; grade: string; newline: string; onBad: string;
-  out?: string; summary?: string; responses?: string; exportVerl?: string; dataSource?: string; verlSplit: string;
-  json?: boolean; quiet?: boolean; force?: boolean;
+  model: string;
+  dataset?: string;
+  dataDir?: string;
+  split?: string;
+  items?: string;
+  imageRoot?: string;
+  limit?: string;
+  k: string;
+  lo: string;
+  hi?: string;
+  order: string;
+  shuffleSeed: string;
+  seed: string;
+  temperature: string;
+  topP: string;
+  maxNewTokens: string;
+  batch: string;
+  grade: string;
+  newline: string;
+  onBad: string;
+  out?: string;
+  summary?: string;
+  responses?: string;
+  exportVerl?: string;
+  dataSource?: string;
+  verlSplit: string;
+  json?: boolean;
+  quiet?: boolean;
+  force?: boolean;
 }
 
 const summaryBeside = (out: string) => `${out.replace(/\.jsonl?$/i, '')}.summary.json`;
-const isDir = (p: string) => stat(p).then((s) => s.isDirectory(), () => false);
+const isDir = (p: string) =>
+  stat(p).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
 const stamp = () => new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
 
 /** The items to curate: a dataset split by name, or a JSONL file in the recipe schema. */
@@ -46,11 +84,17 @@ async function loadItems(o: CurateCliOptions, limit: number | undefined, onBad: 
 /** `thinker curate`: pass counts from a model, the recipe's keep window and order, JSONL and verl parquet out. */
 export async function curateCommand(o: CurateCliOptions): Promise<void> {
   const k = intOpt('k', o.k, 1);
-  const settings: CurateSettings = checkCurateSettings({
-    // The recipe keeps 1..7 of 16; with fewer samples the window ends at k - 1 unless --hi says otherwise.
-    k, lo: intOpt('lo', o.lo, 0), hi: o.hi === undefined ? Math.min(DEFAULT_CURATE.hi, k - 1) : intOpt('hi', o.hi, 0),
-    order: o.order as CurateOrder, seed: intOpt('shuffle-seed', o.shuffleSeed, 0),
-  }, 'curate options');
+  const settings: CurateSettings = checkCurateSettings(
+    {
+      // The recipe keeps 1..7 of 16; with fewer samples the window ends at k - 1 unless --hi says otherwise.
+      k,
+      lo: intOpt('lo', o.lo, 0),
+      hi: o.hi === undefined ? Math.min(DEFAULT_CURATE.hi, k - 1) : intOpt('hi', o.hi, 0),
+      order: o.order as CurateOrder,
+      seed: intOpt('shuffle-seed', o.shuffleSeed, 0),
+    },
+    'curate options',
+  );
   const limit = o.limit === undefined ? undefined : intOpt('limit', o.limit, 1);
   const seed = intOpt('seed', o.seed, 0);
   const temperature = numOpt('temperature', o.temperature, 1e-4, 100);
@@ -67,7 +111,10 @@ export async function curateCommand(o: CurateCliOptions): Promise<void> {
   const tok = await loadTokenizer(nodeDirSource(o.model), o.model);
   const { res, label } = await loadItems(o, limit, o.onBad);
   if (res.items.length === 0) {
-    throw new InputError(res.report.source, `no usable items (${res.report.records} records, ${res.report.dropped.length} dropped${res.report.dropped[0] ? `; first: ${res.report.dropped[0].where} ${res.report.dropped[0].reason}` : ''})`);
+    throw new InputError(
+      res.report.source,
+      `no usable items (${res.report.records} records, ${res.report.dropped.length} dropped${res.report.dropped[0] ? `; first: ${res.report.dropped[0].where} ${res.report.dropped[0].reason}` : ''})`,
+    );
   }
   const out = path.resolve(o.out ?? path.join('out', 'curate', `${label}-${stamp()}.jsonl`));
   const summaryPath = path.resolve(o.summary ?? summaryBeside(out));
@@ -82,7 +129,15 @@ export async function curateCommand(o: CurateCliOptions): Promise<void> {
   try {
     const t0 = performance.now();
     const entries = await passCounts(model, tok, res.items, {
-      k: settings.k, temperature, topP, maxNewTokens, batchSize, seed, prompt, grade: o.grade, signal: ac.signal,
+      k: settings.k,
+      temperature,
+      topP,
+      maxNewTokens,
+      batchSize,
+      seed,
+      prompt,
+      grade: o.grade,
+      signal: ac.signal,
       onProgress: (d, t) => progress.update(d, t, label),
     });
     progress.stop();
@@ -96,32 +151,59 @@ export async function curateCommand(o: CurateCliOptions): Promise<void> {
     }
     if (o.responses) {
       await mkdir(path.dirname(path.resolve(o.responses)), { recursive: true });
-      await writeFile(o.responses, entries.map((e) => `${JSON.stringify({
-        dataset_name: e.item.dataset_name, dataset_index: e.item.dataset_index, hash: e.item.hash, answer_label: e.item.answer_label,
-        pass_count: e.passCount, grades: e.grades, responses: e.responses, ...(e.skipped ? { skipped: e.skipped } : {}),
-      })}\n`).join(''));
+      await writeFile(
+        o.responses,
+        entries
+          .map(
+            (e) =>
+              `${JSON.stringify({
+                dataset_name: e.item.dataset_name,
+                dataset_index: e.item.dataset_index,
+                hash: e.item.hash,
+                answer_label: e.item.answer_label,
+                pass_count: e.passCount,
+                grades: e.grades,
+                responses: e.responses,
+                ...(e.skipped ? { skipped: e.skipped } : {}),
+              })}\n`,
+          )
+          .join(''),
+      );
     }
     let verl: { file: string; rows: number; data_source: string } | null = null;
     if (o.exportVerl && !empty) {
       const dataSource = o.dataSource ?? path.basename(o.exportVerl).replace(/\.parquet$/i, '');
-      const rows = await verlRows(result.kept.map((e) => e.item), { dataSource, split: o.verlSplit, prompt });
+      const rows = await verlRows(
+        result.kept.map((e) => e.item),
+        { dataSource, split: o.verlSplit, prompt },
+      );
       await mkdir(path.dirname(path.resolve(o.exportVerl)), { recursive: true });
       await writeFile(o.exportVerl, verlParquet(rows));
       verl = { file: path.resolve(o.exportVerl), rows: rows.length, data_source: dataSource };
     }
     const summary = {
-      source: res.report.source, dataset: res.report.dataset, split: res.report.split, model: path.resolve(o.model),
+      source: res.report.source,
+      dataset: res.report.dataset,
+      split: res.report.split,
+      model: path.resolve(o.model),
       settings: { ...settings, temperature, top_p: topP, max_new_tokens: maxNewTokens, sampling_seed: seed, grade: o.grade },
-      items: entries.length, kept: result.kept.length, not_sampled: result.unscored, histogram: result.histogram,
+      items: entries.length,
+      kept: result.kept.length,
+      not_sampled: result.unscored,
+      histogram: result.histogram,
       load: { records: res.report.records, in: res.report.in, out: res.report.out, dropped: res.report.dropped.length, notes: res.report.notes },
       files: { items: empty ? null : out, summary: summaryPath, responses: o.responses ? path.resolve(o.responses) : null, verl: verl?.file ?? null },
-      verl, seconds, device: gpu.info.description || gpu.info.vendor || 'unknown',
+      verl,
+      seconds,
+      device: gpu.info.description || gpu.info.vendor || 'unknown',
     };
     await mkdir(path.dirname(summaryPath), { recursive: true });
     await writeFile(summaryPath, `${JSON.stringify(summary, null, 2)}\n`);
     if (empty) {
-      throw new Error(`no item has a pass count in ${settings.lo}..${settings.hi} (pass counts 0..${settings.k}: ${result.histogram.map((b) => b.items).join(', ')}): ` +
-        `no items file${o.exportVerl ? ' or verl parquet' : ''} written; the pass counts are in ${summaryPath}`);
+      throw new Error(
+        `no item has a pass count in ${settings.lo}..${settings.hi} (pass counts 0..${settings.k}: ${result.histogram.map((b) => b.items).join(', ')}): ` +
+          `no items file${o.exportVerl ? ' or verl parquet' : ''} written; the pass counts are in ${summaryPath}`,
+      );
     }
     if (o.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
     else process.stdout.write(`${formatHistogram(result, settings)}\nwrote ${out}${verl ? ` and ${verl.file} (${verl.rows} verl rows)` : ''}\n`);
@@ -134,14 +216,17 @@ export async function curateCommand(o: CurateCliOptions): Promise<void> {
 }
 
 export function registerCurate(program: Command) {
-  program.command('curate')
-    .description('difficulty curation (recipe §2): k sampled answers per question graded with the reward, keep pass counts in [lo, hi], shuffle or easy-to-hard order; JSONL in the recipe schema and verl RL parquet out')
+  program
+    .command('curate')
+    .description(
+      'difficulty curation (recipe §2): k sampled answers per question graded with the reward, keep pass counts in [lo, hi], shuffle or easy-to-hard order; JSONL in the recipe schema and verl RL parquet out',
+    )
     .requiredOption('--model <dir>', 'model folder whose pass counts decide (config.json, model.safetensors, tokenizer.json)')
     .option('--dataset <name>', 'dataset to curate (with --data-dir and --split)')
-    .option('--data-dir <dir>', 'data folder holding the dataset\'s folder, or the dataset folder itself')
-    .option('--split <split>', 'split (default: the dataset\'s default split)')
+    .option('--data-dir <dir>', "data folder holding the dataset's folder, or the dataset folder itself")
+    .option('--split <split>', "split (default: the dataset's default split)")
     .option('--items <file>', 'or: a JSONL file in the recipe schema (images as paths)')
-    .option('--image-root <dir>', 'folder the --items image paths are relative to (default: the file\'s folder)')
+    .option('--image-root <dir>', "folder the --items image paths are relative to (default: the file's folder)")
     .option('--limit <n>', 'first n items only (quick runs)')
     .option('--k <n>', 'samples per question', String(DEFAULT_CURATE.k))
     .option('--lo <n>', 'lowest pass count kept', String(DEFAULT_CURATE.lo))
@@ -151,16 +236,16 @@ export function registerCurate(program: Command) {
     .option('--seed <n>', 'sampling seed', '0')
     .option('--temperature <t>', 'sampling temperature', '1')
     .option('--top-p <p>', 'nucleus mass', '1')
-    .option('--max-new-tokens <n>', 'response budget (the recipe: 4096; clipped to the model\'s context)', '4096')
+    .option('--max-new-tokens <n>', "response budget (the recipe: 4096; clipped to the model's context)", '4096')
     .option('--batch <n>', 'sequences decoded together', '16')
     .option('--grade <how>', 'reward (the recipe: format gate + answer) or grader (the evaluation grader)', 'reward')
-    .option('--newline <kind>', 'the instruction\'s \\n: literal (the paper\'s code) or real', 'literal')
+    .option('--newline <kind>', "the instruction's \\n: literal (the paper's code) or real", 'literal')
     .option('--on-bad <mode>', 'malformed input or missing images: skip (report) or stop', 'skip')
     .option('--out <file>', 'kept items as JSONL with pass_count (default out/curate/<dataset>-<time>.jsonl)')
     .option('--summary <file>', 'summary JSON (default: beside --out, .summary.json)')
-    .option('--responses <file>', 'also write every item\'s k responses and grades as JSONL')
+    .option('--responses <file>', "also write every item's k responses and grades as JSONL")
     .option('--export-verl <file>', 'also write the kept items as a verl RL parquet (images embedded)')
-    .option('--data-source <name>', 'verl data_source (default: the parquet file\'s name)')
+    .option('--data-source <name>', "verl data_source (default: the parquet file's name)")
     .option('--verl-split <split>', 'extra_info.split of the verl rows', 'train')
     .option('--force', 'replace output files that exist')
     .option('--json', 'print the summary JSON instead of the histogram')

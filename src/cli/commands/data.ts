@@ -23,11 +23,12 @@ export async function dataStats(opts: DataStatsOptions): Promise<LoadReport> {
 
 export function registerData(program: Command) {
   const data = program.command('data').description('inspect the medical QA datasets the lab reads');
-  data.command('stats')
+  data
+    .command('stats')
     .description('load a dataset split and print its counts: records, items in, multiple-choice items out, and every dropped item with its reason')
     .requiredOption('--dataset <name>', `dataset: ${DATASETS.map((d) => d.name).join(', ')}`)
-    .option('--split <split>', 'split (default: the dataset\'s test split)')
-    .requiredOption('--data-dir <dir>', 'data folder (holding the dataset\'s folder, e.g. vqa-rad/, or the dataset folder itself)')
+    .option('--split <split>', "split (default: the dataset's test split)")
+    .requiredOption('--data-dir <dir>', "data folder (holding the dataset's folder, e.g. vqa-rad/, or the dataset folder itself)")
     .option('--on-bad <mode>', 'malformed input or missing images: skip (report at the end) or stop', 'skip')
     .option('--limit <n>', 'stop after n items', (v) => Number.parseInt(v, 10))
     .option('--json', 'print the report as JSON')

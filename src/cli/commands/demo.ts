@@ -23,7 +23,10 @@ import { runGrpoCommand, type GrpoSummary } from './grpo';
 import { intOpt } from '../args';
 
 /** The datasets of the demo: loader name -> key of the printed JSON. */
-const BENCHMARKS = [{ dataset: 'vqa-rad', key: 'vqa_rad' }, { dataset: 'slake', key: 'slake' }] as const;
+const BENCHMARKS = [
+  { dataset: 'vqa-rad', key: 'vqa_rad' },
+  { dataset: 'slake', key: 'slake' },
+] as const;
 
 export interface DemoCliOptions {
   dataDir?: string;
@@ -81,7 +84,8 @@ export async function runDemoCommand(name: string, o: DemoCliOptions, deps: Demo
   if (!o.dataDir) throw new InputError('--data-dir', 'required: the folder holding vqa-rad/ and slake/ (e.g. ../shared/data)');
   const dataDir = path.resolve(o.dataDir);
   for (const b of BENCHMARKS) {
-    if (!existsSync(path.join(dataDir, findDataset(b.dataset)!.dir))) throw new InputError(dataDir, `no ${findDataset(b.dataset)!.dir}/ folder here (the demo needs VQA-RAD and SLAKE)`);
+    if (!existsSync(path.join(dataDir, findDataset(b.dataset)!.dir)))
+      throw new InputError(dataDir, `no ${findDataset(b.dataset)!.dir}/ folder here (the demo needs VQA-RAD and SLAKE)`);
   }
   const out = path.resolve(o.out ?? path.join('runs', 'demo-vqa-closed'));
   if (existsSync(out) && readdirSync(out).length > 0 && !o.force) {
@@ -95,29 +99,48 @@ export async function runDemoCommand(name: string, o: DemoCliOptions, deps: Demo
   // Each benchmark's majority baseline answers its own most common training answer.
   const trains = await Promise.all(BENCHMARKS.map((b) => loadSplit(dataDir, b.dataset, 'train')));
   const majority = trains.map(majorityAnswer);
-  log(`demo vqa-closed: ${trains.flat().length} closed training questions (${BENCHMARKS.map((b, i) => `${b.dataset} ${trains[i].length}`).join(' + ')}), ` +
-    `test ${tests.map((t, i) => `${BENCHMARKS[i].dataset} ${t.length}`).join(', ')}; most common training answers ${majority.map((m) => `"${m}"`).join(', ')}`);
+  log(
+    `demo vqa-closed: ${trains.flat().length} closed training questions (${BENCHMARKS.map((b, i) => `${b.dataset} ${trains[i].length}`).join(' + ')}), ` +
+      `test ${tests.map((t, i) => `${BENCHMARKS[i].dataset} ${t.length}`).join(', ')}; most common training answers ${majority.map((m) => `"${m}"`).join(', ')}`,
+  );
 
   await mkdir(out, { recursive: true });
   const lent = deps.gpu;
-  const gpu = lent ?? await createNodeGpu();
+  const gpu = lent ?? (await createNodeGpu());
   try {
     const runDeps = { gpu, handleSignals: deps.handleSignals, log };
     const t1 = performance.now();
-    const sft = await runSftCommand({
-      config: 'vqa-closed', out: path.join(out, 'sft'), steps: o.steps, seed, quiet: o.quiet, force: o.force,
-      set: [`data.dataset.dataDir=${JSON.stringify(dataDir)}`, ...(o.set ?? [])],
-    }, runDeps) as SftSummary;
+    const sft = (await runSftCommand(
+      {
+        config: 'vqa-closed',
+        out: path.join(out, 'sft'),
+        steps: o.steps,
+        seed,
+        quiet: o.quiet,
+        force: o.force,
+        set: [`data.dataset.dataDir=${JSON.stringify(dataDir)}`, ...(o.set ?? [])],
+      },
+      runDeps,
+    )) as SftSummary;
     if (sft.stopped !== 'completed') throw new Error(`SFT stopped at step ${sft.step}; its checkpoint is ${sft.checkpoint}`);
     const sftSeconds = (performance.now() - t1) / 1000;
     let model = path.resolve(sft.checkpoint);
     let grpo: DemoSummary['grpo'] = null;
     if (grpoSteps > 0) {
       const t2 = performance.now();
-      const g = await runGrpoCommand({
-        config: 'vqa-closed', model, out: path.join(out, 'grpo'), steps: String(grpoSteps), seed, quiet: o.quiet, force: o.force,
-        set: [`data.dataset.dataDir=${JSON.stringify(dataDir)}`],
-      }, runDeps) as GrpoSummary;
+      const g = (await runGrpoCommand(
+        {
+          config: 'vqa-closed',
+          model,
+          out: path.join(out, 'grpo'),
+          steps: String(grpoSteps),
+          seed,
+          quiet: o.quiet,
+          force: o.force,
+          set: [`data.dataset.dataDir=${JSON.stringify(dataDir)}`],
+        },
+        runDeps,
+      )) as GrpoSummary;
       if (g.stopped) throw new Error(`GRPO stopped at step ${g.step}; its checkpoint is ${g.checkpoint}`);
       model = path.resolve(g.checkpoint);
       grpo = { steps: g.step, seconds: (performance.now() - t2) / 1000 };
@@ -139,9 +162,12 @@ export async function runDemoCommand(name: string, o: DemoCliOptions, deps: Demo
         n: tests[i].length,
       });
       const summary: DemoSummary = {
-        vqa_rad: score('vqa_rad', 0), slake: score('slake', 1), model,
+        vqa_rad: score('vqa_rad', 0),
+        slake: score('slake', 1),
+        model,
         sft: { steps: sft.step, seconds: sftSeconds, params: sft.params, train_items: sft.data.items },
-        grpo, seconds: (performance.now() - t0) / 1000,
+        grpo,
+        seconds: (performance.now() - t0) / 1000,
       };
       await writeFile(path.join(out, 'demo.json'), JSON.stringify(summary, null, 2) + '\n');
       const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
@@ -159,11 +185,14 @@ export async function runDemoCommand(name: string, o: DemoCliOptions, deps: Demo
 }
 
 export function registerDemo(program: Command) {
-  program.command('demo <name>')
-    .description('a whole run on real data in one command; vqa-closed: a tiny VLM from scratch on VQA-RAD + SLAKE closed questions, scored beside the majority and blind baselines')
+  program
+    .command('demo <name>')
+    .description(
+      'a whole run on real data in one command; vqa-closed: a tiny VLM from scratch on VQA-RAD + SLAKE closed questions, scored beside the majority and blind baselines',
+    )
     .option('--data-dir <dir>', 'folder holding vqa-rad/ and slake/ (the original public files)')
     .option('--out <dir>', 'where the runs and demo.json go (default runs/demo-vqa-closed)')
-    .option('--steps <n>', 'SFT optimizer steps (default: the vqa-closed preset\'s 2 epochs, 361 steps)')
+    .option('--steps <n>', "SFT optimizer steps (default: the vqa-closed preset's 2 epochs, 361 steps)")
     .option('--grpo-steps <n>', 'GRPO steps after SFT (default 0)')
     .option('--seed <n>', 'seed of both runs')
     .option('--eval-limit <n>', 'score only the first n test items of each benchmark (a quick look)')

@@ -21,13 +21,38 @@ import { fileOutputs } from '../outputs';
 import { datasetByName, datasetDir, progressOnStderr } from '../host';
 
 export interface DistillCliOptions {
-  backend: string; model: string; endpoint?: string; dtype?: string; offline?: boolean; cacheDir?: string;
-  dataset?: string; dataDir?: string; split?: string; items?: string; imageRoot?: string; limit?: string;
-  n: string; maxNewTokens: string; temperature: string; topP: string; seed: string; grade: string; newline: string; onBad: string;
-  out: string; records?: string; json?: boolean; quiet?: boolean; force?: boolean;
+  backend: string;
+  model: string;
+  endpoint?: string;
+  dtype?: string;
+  offline?: boolean;
+  cacheDir?: string;
+  dataset?: string;
+  dataDir?: string;
+  split?: string;
+  items?: string;
+  imageRoot?: string;
+  limit?: string;
+  n: string;
+  maxNewTokens: string;
+  temperature: string;
+  topP: string;
+  seed: string;
+  grade: string;
+  newline: string;
+  onBad: string;
+  out: string;
+  records?: string;
+  json?: boolean;
+  quiet?: boolean;
+  force?: boolean;
 }
 
-const isDir = (p: string) => stat(p).then((s) => s.isDirectory(), () => false);
+const isDir = (p: string) =>
+  stat(p).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
 
 async function loadItems(o: DistillCliOptions, limit: number | undefined): Promise<{ items: QAItem[]; label: string; imageRoot: string }> {
   if (!o.items === !o.dataset) throw new InputError('distill', 'give exactly one of --dataset (with --data-dir) or --items FILE.jsonl');
@@ -38,7 +63,12 @@ async function loadItems(o: DistillCliOptions, limit: number | undefined): Promi
   if (o.items) {
     const file = path.resolve(o.items);
     if (o.imageRoot && !(await isDir(o.imageRoot))) throw new InputError(o.imageRoot, 'image folder not found');
-    res = await loadRecipeJsonl(nodeDirSource(path.dirname(file)), path.basename(file), { images: o.imageRoot ? nodeDirSource(path.resolve(o.imageRoot)) : undefined, limit, onBad, split: o.split });
+    res = await loadRecipeJsonl(nodeDirSource(path.dirname(file)), path.basename(file), {
+      images: o.imageRoot ? nodeDirSource(path.resolve(o.imageRoot)) : undefined,
+      limit,
+      onBad,
+      split: o.split,
+    });
     label = path.basename(file);
     imageRoot = path.resolve(o.imageRoot ?? path.dirname(file));
   } else {
@@ -52,7 +82,10 @@ async function loadItems(o: DistillCliOptions, limit: number | undefined): Promi
   }
   if (res.items.length === 0) {
     const d = res.report.dropped[0];
-    throw new InputError(res.report.source, `no usable items (${res.report.records} records, ${res.report.dropped.length} dropped${d ? `; first: ${d.where} ${d.reason}` : ''})`);
+    throw new InputError(
+      res.report.source,
+      `no usable items (${res.report.records} records, ${res.report.dropped.length} dropped${d ? `; first: ${d.where} ${d.reason}` : ''})`,
+    );
   }
   return { items: res.items, label, imageRoot };
 }
@@ -83,15 +116,30 @@ export async function distillCommand(o: DistillCliOptions): Promise<DistillResul
     mkdirSync(path.dirname(file), { recursive: true });
     return createWriteStream(file);
   };
-  const onRecord = (r: DistillRecord) => (recStream ??= recordsPath ? openRecords(recordsPath) : null)?.write(`${JSON.stringify({
-    dataset_name: r.item.dataset_name, dataset_index: r.item.dataset_index, hash: r.item.hash, answer_label: r.item.answer_label,
-    kept: r.kept, reasoning: r.reasoning, responses: r.responses,
-  })}\n`);
+  const onRecord = (r: DistillRecord) =>
+    (recStream ??= recordsPath ? openRecords(recordsPath) : null)?.write(
+      `${JSON.stringify({
+        dataset_name: r.item.dataset_name,
+        dataset_index: r.item.dataset_index,
+        hash: r.item.hash,
+        answer_label: r.item.answer_label,
+        kept: r.kept,
+        reasoning: r.reasoning,
+        responses: r.responses,
+      })}\n`,
+    );
   const progress = progressOnStderr('distill', o.quiet);
   const ac = new AbortController();
   const onSigint = () => ac.abort();
   process.once('SIGINT', onSigint);
-  const common = { n, seed, grade: o.grade as 'reward' | 'grader', signal: ac.signal, onRecord, onProgress: (d: number, t: number) => progress.update(d, t, label) };
+  const common = {
+    n,
+    seed,
+    grade: o.grade as 'reward' | 'grader',
+    signal: ac.signal,
+    onRecord,
+    onProgress: (d: number, t: number) => progress.update(d, t, label),
+  };
   let result: DistillResult;
   let teacher: string;
   try {
@@ -132,24 +180,45 @@ export async function distillCommand(o: DistillCliOptions): Promise<DistillResul
   await mkdir(path.dirname(out), { recursive: true });
   if (!empty) await writeFile(out, result.items.map((it) => `${JSON.stringify(recipeRow(it))}\n`).join(''));
   const summary = {
-    teacher, items: label, questions: result.total, with_trace: result.withTrace, without_images: result.withoutImages, samples: result.samples, n, grade: o.grade,
-    temperature, top_p: topP, max_new_tokens: maxNewTokens, seed, out: empty ? null : out, records: recStream ? recordsPath : null,
+    teacher,
+    items: label,
+    questions: result.total,
+    with_trace: result.withTrace,
+    without_images: result.withoutImages,
+    samples: result.samples,
+    n,
+    grade: o.grade,
+    temperature,
+    top_p: topP,
+    max_new_tokens: maxNewTokens,
+    seed,
+    out: empty ? null : out,
+    records: recStream ? recordsPath : null,
     // The rows name their images relative to this folder (pass it as --image-root when reading them).
     image_root: imageRoot,
   };
   await writeFile(summaryPath, `${JSON.stringify(summary, null, 2)}\n`);
-  if (empty) throw new Error(`none of the ${result.total} questions got a correct trace (${result.samples} samples): no traces file written; see ${summaryPath}`);
+  if (empty)
+    throw new Error(`none of the ${result.total} questions got a correct trace (${result.samples} samples): no traces file written; see ${summaryPath}`);
   if (o.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
   else {
-    process.stdout.write(`distill: ${result.withTrace} of ${result.total} questions got a correct trace (${result.samples} samples, ${o.grade}); wrote ${out}\n`);
-    if (result.withoutImages) process.stdout.write(`distill: ${result.withoutImages} of ${result.total} questions were answered without (some of) their images (the teacher does not look at images, or only the first): their traces reason from the text alone\n`);
+    process.stdout.write(
+      `distill: ${result.withTrace} of ${result.total} questions got a correct trace (${result.samples} samples, ${o.grade}); wrote ${out}\n`,
+    );
+    if (result.withoutImages)
+      process.stdout.write(
+        `distill: ${result.withoutImages} of ${result.total} questions were answered without (some of) their images (the teacher does not look at images, or only the first): their traces reason from the text alone\n`,
+      );
   }
   return result;
 }
 
 export function registerDistill(program: Command) {
-  program.command('distill')
-    .description('teacher traces for SFT (recipe §4): sample n responses per question, keep the first correct one as the item\'s reasoning, drop questions with none')
+  program
+    .command('distill')
+    .description(
+      "teacher traces for SFT (recipe §4): sample n responses per question, keep the first correct one as the item's reasoning, drop questions with none",
+    )
     .requiredOption('--model <folder-or-id>', 'the teacher: a Hugging Face model id or folder (transformers), or a lab model folder (lab)')
     .option('--backend <name>', 'transformers (a pretrained model) or lab (the engine)', 'transformers')
     .option('--endpoint <url>', 'Hugging Face Hub mirror (transformers; default https://huggingface.co)')
@@ -157,10 +226,10 @@ export function registerDistill(program: Command) {
     .option('--offline', 'transformers: use only the download cache')
     .option('--cache-dir <dir>', 'transformers: where downloads are kept (default ~/.cache/thinker/transformers)')
     .option('--dataset <name>', 'dataset to distill (with --data-dir and --split)')
-    .option('--data-dir <dir>', 'data folder holding the dataset\'s folder, or the dataset folder itself')
-    .option('--split <split>', 'split (default: the dataset\'s default split)')
+    .option('--data-dir <dir>', "data folder holding the dataset's folder, or the dataset folder itself")
+    .option('--split <split>', "split (default: the dataset's default split)")
     .option('--items <file>', 'or: a JSONL file in the recipe schema (images as paths)')
-    .option('--image-root <dir>', 'folder the --items image paths are relative to (default: the file\'s folder)')
+    .option('--image-root <dir>', "folder the --items image paths are relative to (default: the file's folder)")
     .option('--limit <n>', 'first n questions only')
     .option('--n <n>', 'responses per question (the paper: 3)', '3')
     .option('--max-new-tokens <n>', 'response budget', '1024')
@@ -168,12 +237,14 @@ export function registerDistill(program: Command) {
     .option('--top-p <p>', 'nucleus mass', '1')
     .option('--seed <n>', 'sampling seed', '0')
     .option('--grade <how>', 'reward (think/answer format required, as SFT targets need) or grader (the evaluation grader)', 'reward')
-    .option('--newline <kind>', 'the recipe instruction\'s \\n: literal (the paper\'s code) or real', 'literal')
+    .option('--newline <kind>', "the recipe instruction's \\n: literal (the paper's code) or real", 'literal')
     .option('--on-bad <mode>', 'malformed input or missing images: skip (report) or stop', 'skip')
     .requiredOption('--out <file.jsonl>', 'the questions that got a trace, with reasoning (recipe schema); a .summary.json is written beside it')
-    .option('--records <file>', 'also write every question\'s responses, grades and kept trace as JSONL')
+    .option('--records <file>', "also write every question's responses, grades and kept trace as JSONL")
     .option('--force', 'replace output files that exist')
     .option('--json', 'print the summary JSON')
     .option('--quiet', 'no progress on stderr')
-    .action(async (o: DistillCliOptions) => { await distillCommand(o); });
+    .action(async (o: DistillCliOptions) => {
+      await distillCommand(o);
+    });
 }

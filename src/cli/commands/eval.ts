@@ -42,13 +42,20 @@ export type BenchmarkSource = 'auto' | 'native' | 'eval-set';
 export function benchmarkByName(name: string) {
   const n = name.trim().toLowerCase();
   const spec = EVAL_BENCHMARKS.find((b) => b.name === n || b.aliases.includes(n));
-  if (!spec) throw new InputError('--benchmarks', `unknown benchmark "${name}" (choose ${EVAL_BENCHMARKS.map((b) => b.name).join(', ')}, or "paper" for the paper's six)`);
+  if (!spec)
+    throw new InputError(
+      '--benchmarks',
+      `unknown benchmark "${name}" (choose ${EVAL_BENCHMARKS.map((b) => b.name).join(', ')}, or "paper" for the paper's six)`,
+    );
   return spec;
 }
 
 /** Benchmark names from a comma list; "paper" stands for the paper's six. */
 export function parseBenchmarkList(list: string): string[] {
-  const names = list.split(',').map((s) => s.trim()).filter((s) => s !== '')
+  const names = list
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
     .flatMap((s) => (s.toLowerCase() === 'paper' ? PAPER_SIX : [benchmarkByName(s).name]));
   if (names.length === 0) throw new InputError('--benchmarks', 'give at least one benchmark');
   const dup = names.find((n, i) => names.indexOf(n) !== i);
@@ -56,7 +63,11 @@ export function parseBenchmarkList(list: string): string[] {
   return names;
 }
 
-const isDir = (p: string) => stat(p).then((s) => s.isDirectory(), () => false);
+const isDir = (p: string) =>
+  stat(p).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
 
 export interface LoadBenchmarksOptions {
   names: string[];
@@ -112,7 +123,10 @@ export async function loadBenchmarks(o: LoadBenchmarksOptions): Promise<LoadedBe
       if (o.split && o.split !== 'test') throw new InputError('--split', `${spec.name} comes from the paper's evaluation set, which has only the test split`);
       fromEvalSet.push(spec.name);
     } else {
-      const looked = [nativeDir && source !== 'eval-set' ? nativeDir : null, spec.evalSet && source !== 'native' ? `${evalDir} (parquet with dataset_name ${spec.evalSet})` : null].filter(Boolean);
+      const looked = [
+        nativeDir && source !== 'eval-set' ? nativeDir : null,
+        spec.evalSet && source !== 'native' ? `${evalDir} (parquet with dataset_name ${spec.evalSet})` : null,
+      ].filter(Boolean);
       problems.push(`${spec.name} (no data: looked for ${looked.join(' and ') || 'nothing: this source has none'})`);
     }
   }
@@ -135,11 +149,30 @@ export async function loadBenchmarks(o: LoadBenchmarksOptions): Promise<LoadedBe
 // ---------------------------------------------------------------------------------------------
 
 export interface EvalCliOptions {
-  model: string; benchmarks: string; dataDir: string; split?: string; source: string; limit?: string; n: string;
-  maxNewTokens: string; batch: string; temperature: string; topP: string; seed: string; out?: string; json?: boolean;
-  paperRows: string; newline: string; onBad: string; quiet?: boolean;
+  model: string;
+  benchmarks: string;
+  dataDir: string;
+  split?: string;
+  source: string;
+  limit?: string;
+  n: string;
+  maxNewTokens: string;
+  batch: string;
+  temperature: string;
+  topP: string;
+  seed: string;
+  out?: string;
+  json?: boolean;
+  paperRows: string;
+  newline: string;
+  onBad: string;
+  quiet?: boolean;
   /** lab (default): the engine; transformers: a pretrained model through transformers.js (src/pretrained). */
-  backend?: string; endpoint?: string; dtype?: string; offline?: boolean; cacheDir?: string;
+  backend?: string;
+  endpoint?: string;
+  dtype?: string;
+  offline?: boolean;
+  cacheDir?: string;
 }
 
 const stamp = () => new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
@@ -158,28 +191,54 @@ export async function evalCommand(o: EvalCliOptions): Promise<void> {
   if (!['auto', 'native', 'eval-set'].includes(o.source)) throw new InputError('--source', `must be auto, native or eval-set, not "${o.source}"`);
   if (o.onBad !== 'skip' && o.onBad !== 'stop') throw new InputError('--on-bad', `must be skip or stop, not "${o.onBad}"`);
   if (o.newline !== 'literal' && o.newline !== 'real') throw new InputError('--newline', `must be literal or real, not "${o.newline}"`);
-  const paperRows = o.paperRows === 'none' ? [] : selectPaperRows(o.paperRows === 'all' ? [] : o.paperRows.split(',').map((s) => s.trim()).filter(Boolean));
+  const paperRows =
+    o.paperRows === 'none'
+      ? []
+      : selectPaperRows(
+          o.paperRows === 'all'
+            ? []
+            : o.paperRows
+                .split(',')
+                .map((s) => s.trim())
+                .filter(Boolean),
+        );
   if (o.paperRows !== 'none' && o.paperRows !== 'all' && paperRows.length === 0) throw new InputError('--paper-rows', `no paper row matches "${o.paperRows}"`);
   const backend = o.backend ?? 'lab';
   if (backend !== 'lab' && backend !== 'transformers') throw new InputError('--backend', `must be lab or transformers, not "${backend}"`);
   const pretrained = backend === 'transformers';
-  if (!pretrained && (o.endpoint || o.dtype || o.offline)) throw new InputError('--backend lab', '--endpoint, --dtype and --offline are for --backend transformers');
+  if (!pretrained && (o.endpoint || o.dtype || o.offline))
+    throw new InputError('--backend lab', '--endpoint, --dtype and --offline are for --backend transformers');
   if (!pretrained && !(await isDir(o.model))) throw new InputError(o.model, 'model folder not found');
   const tok = pretrained ? null : await loadTokenizer(nodeDirSource(o.model), o.model);
-  const { benchmarks, reports } = await loadBenchmarks({ names, dataDir: o.dataDir, split: o.split, limit, source: o.source as BenchmarkSource, onBad: o.onBad });
+  const { benchmarks, reports } = await loadBenchmarks({
+    names,
+    dataDir: o.dataDir,
+    split: o.split,
+    limit,
+    source: o.source as BenchmarkSource,
+    onBad: o.onBad,
+  });
 
   const label = pretrained && !(await isDir(o.model)) ? o.model.split('/').pop()! : path.basename(path.resolve(o.model));
   const out = path.resolve(o.out ?? path.join('out', 'eval', `${label}-${stamp()}`));
   await mkdir(out, { recursive: true });
   const recordsPath = path.join(out, 'records.jsonl');
   const stream: WriteStream = createWriteStream(recordsPath);
-  const write = (r: EvalRecord) => { stream.write(`${JSON.stringify(r)}\n`); };
+  const write = (r: EvalRecord) => {
+    stream.write(`${JSON.stringify(r)}\n`);
+  };
 
   // The pretrained backend decodes on ONNX Runtime (CPU): no GPU device is opened for it.
-  const opened = pretrained ? await openPretrained({
-    model: o.model, endpoint: o.endpoint, dtype: o.dtype, offline: o.offline, cacheDir: o.cacheDir,
-    log: o.quiet ? undefined : (s) => process.stderr.write(`${s}\n`),
-  }) : null;
+  const opened = pretrained
+    ? await openPretrained({
+        model: o.model,
+        endpoint: o.endpoint,
+        dtype: o.dtype,
+        offline: o.offline,
+        cacheDir: o.cacheDir,
+        log: o.quiet ? undefined : (s) => process.stderr.write(`${s}\n`),
+      })
+    : null;
   const gpu = pretrained ? null : await createNodeGpu();
   const model = gpu ? (await loadModel(gpu, o.model)).model : null;
   const progress = progressOnStderr('eval', o.quiet);
@@ -188,8 +247,16 @@ export async function evalCommand(o: EvalCliOptions): Promise<void> {
   process.once('SIGINT', onSigint);
   try {
     const evalOpts = {
-      n, limit, maxNewTokens, batchSize, temperature, topP, seed, prompt: { newline: o.newline as 'literal' | 'real' },
-      signal: ac.signal, onRecord: write,
+      n,
+      limit,
+      maxNewTokens,
+      batchSize,
+      temperature,
+      topP,
+      seed,
+      prompt: { newline: o.newline as 'literal' | 'real' },
+      signal: ac.signal,
+      onRecord: write,
       onProgress: (p: { done: number; total: number; benchmark: string }) => progress.update(p.done, p.total, p.benchmark),
     };
     const { summary } = opened ? await opened.backend.evaluate(benchmarks, evalOpts) : await runEval(model!, tok!, benchmarks, evalOpts);
@@ -197,10 +264,28 @@ export async function evalCommand(o: EvalCliOptions): Promise<void> {
     await new Promise<void>((resolve, reject) => stream.end((e?: Error | null) => (e ? reject(e) : resolve())));
     const report = {
       ...evalReportJson(summary, label, paperRows),
-      model: opened ? opened.info.id : path.resolve(o.model), data_dir: path.resolve(o.dataDir),
+      model: opened ? opened.info.id : path.resolve(o.model),
+      data_dir: path.resolve(o.dataDir),
       files: { records: recordsPath, summary: path.join(out, 'summary.json'), table: path.join(out, 'table.txt') },
-      load_reports: Object.fromEntries(Object.entries(reports).map(([k, r]) => [k, { from: r.from, dataset: r.dataset, split: r.split, records: r.records, in: r.in, out: r.out, dropped: r.dropped.length, excluded: r.excluded, notes: r.notes }])),
-      device: gpu ? gpu.info.description || gpu.info.vendor || 'unknown' : `transformers.js on onnxruntime-node (${opened!.info.device}${opened!.info.dtype ? `, ${opened!.info.dtype}` : ''})`,
+      load_reports: Object.fromEntries(
+        Object.entries(reports).map(([k, r]) => [
+          k,
+          {
+            from: r.from,
+            dataset: r.dataset,
+            split: r.split,
+            records: r.records,
+            in: r.in,
+            out: r.out,
+            dropped: r.dropped.length,
+            excluded: r.excluded,
+            notes: r.notes,
+          },
+        ]),
+      ),
+      device: gpu
+        ? gpu.info.description || gpu.info.vendor || 'unknown'
+        : `transformers.js on onnxruntime-node (${opened!.info.device}${opened!.info.dtype ? `, ${opened!.info.dtype}` : ''})`,
     };
     const table = formatEvalTable(summary, label, paperRows);
     await writeFile(report.files.summary, `${JSON.stringify(report, null, 2)}\n`);
@@ -208,7 +293,9 @@ export async function evalCommand(o: EvalCliOptions): Promise<void> {
     if (o.json) process.stdout.write(`${JSON.stringify(report)}\n`);
     else process.stdout.write(`${table}\n`);
     if (!o.quiet) {
-      process.stderr.write(`eval: ${summary.generated_tokens} tokens in ${summary.seconds.toFixed(1)} s (${(summary.generated_tokens / Math.max(summary.seconds, 1e-9)).toFixed(1)} tokens/s); wrote ${out}\n`);
+      process.stderr.write(
+        `eval: ${summary.generated_tokens} tokens in ${summary.seconds.toFixed(1)} s (${(summary.generated_tokens / Math.max(summary.seconds, 1e-9)).toFixed(1)} tokens/s); wrote ${out}\n`,
+      );
     }
   } finally {
     process.off('SIGINT', onSigint);
@@ -221,26 +308,35 @@ export async function evalCommand(o: EvalCliOptions): Promise<void> {
 }
 
 export function registerEval(program: Command) {
-  program.command('eval')
-    .description("evaluate a model on medical benchmarks the paper's way: recipe prompt, greedy decoding, the paper's grader; accuracy per benchmark and the unweighted average, printed beside the paper's reported rows")
-    .requiredOption('--model <dir>', 'model folder (config.json, model.safetensors, tokenizer.json); with --backend transformers, a Hugging Face model id or an ONNX folder')
+  program
+    .command('eval')
+    .description(
+      "evaluate a model on medical benchmarks the paper's way: recipe prompt, greedy decoding, the paper's grader; accuracy per benchmark and the unweighted average, printed beside the paper's reported rows",
+    )
+    .requiredOption(
+      '--model <dir>',
+      'model folder (config.json, model.safetensors, tokenizer.json); with --backend transformers, a Hugging Face model id or an ONNX folder',
+    )
     .option('--backend <name>', 'lab (the engine on WebGPU) or transformers (a pretrained model through transformers.js, on the CPU)', 'lab')
     .option('--endpoint <url>', 'transformers: Hugging Face Hub mirror (default https://huggingface.co)')
     .option('--dtype <dtype>', 'transformers: fp32, fp16, q4, q4f16 or q8')
     .option('--offline', 'transformers: use only the download cache')
     .option('--cache-dir <dir>', 'transformers: where downloads are kept (default ~/.cache/thinker/transformers)')
     .requiredOption('--benchmarks <list>', `comma-separated: ${EVAL_BENCHMARKS.map((b) => b.name).join(', ')}, or "paper" for the paper's six`)
-    .requiredOption('--data-dir <dir>', 'data folder holding each dataset\'s folder (vqa-rad/, slake/, ...) and/or medvlthinker-eval/ (the paper\'s evaluation parquet)')
-    .option('--split <split>', 'split of the datasets\' own files (default: each one\'s test split)')
-    .option('--source <where>', 'auto (a dataset\'s own folder, else the evaluation set), native or eval-set', 'auto')
+    .requiredOption(
+      '--data-dir <dir>',
+      "data folder holding each dataset's folder (vqa-rad/, slake/, ...) and/or medvlthinker-eval/ (the paper's evaluation parquet)",
+    )
+    .option('--split <split>', "split of the datasets' own files (default: each one's test split)")
+    .option('--source <where>', "auto (a dataset's own folder, else the evaluation set), native or eval-set", 'auto')
     .option('--limit <n>', 'first n items of each benchmark (quick runs)')
     .option('--n <n>', 'also sample n responses per item for pass@n and majority vote (1 = greedy only)', '1')
-    .option('--max-new-tokens <n>', 'response budget (the paper: 4096; clipped to the model\'s context)', '4096')
+    .option('--max-new-tokens <n>', "response budget (the paper: 4096; clipped to the model's context)", '4096')
     .option('--batch <n>', 'sequences decoded together', '16')
     .option('--temperature <t>', 'sampling temperature of the n samples', '1')
     .option('--top-p <p>', 'nucleus mass of the n samples', '1')
     .option('--seed <n>', 'sampling seed', '0')
-    .option('--newline <kind>', 'the instruction\'s \\n: literal (the paper\'s code) or real', 'literal')
+    .option('--newline <kind>', "the instruction's \\n: literal (the paper's code) or real", 'literal')
     .option('--on-bad <mode>', 'malformed input or missing images: skip (report) or stop', 'skip')
     .option('--paper-rows <which>', 'paper rows to print: all, none, or comma-separated name filters (e.g. 3B,GPT-4o)', 'all')
     .option('--out <dir>', 'folder for records.jsonl, summary.json and table.txt (default out/eval/<model>-<time>)')

@@ -8,8 +8,16 @@ import { InputError } from '../../engine/errors';
 import { idList, intOpt, numOpt } from '../args';
 
 interface GenerateCliOptions {
-  model: string; promptIds?: string; prompt?: string; maxNewTokens: string; greedy?: boolean;
-  temperature: string; topP: string; seed: string; json?: boolean; stopAtEos?: boolean;
+  model: string;
+  promptIds?: string;
+  prompt?: string;
+  maxNewTokens: string;
+  greedy?: boolean;
+  temperature: string;
+  topP: string;
+  seed: string;
+  json?: boolean;
+  stopAtEos?: boolean;
 }
 
 /**
@@ -17,7 +25,8 @@ interface GenerateCliOptions {
  * Contract other checks rely on: with --json, one JSON object whose `ids` lists the generated ids.
  */
 export function registerGenerate(program: Command) {
-  program.command('generate')
+  program
+    .command('generate')
     .description('decode tokens from a Hugging Face model folder (KV cache, sampling on the GPU)')
     .requiredOption('--model <dir>', 'model folder (config.json + model.safetensors)')
     .option('--prompt-ids <ids>', 'comma-separated prompt token ids')
@@ -37,14 +46,22 @@ export function registerGenerate(program: Command) {
       const seed = intOpt('seed', o.seed, 0);
       // The tokenizer first: a missing tokenizer.json is reported before any weights are read.
       const src = nodeDirSource(o.model);
-      const tok = o.prompt !== undefined ? await loadTokenizer(src, o.model)
-        : (await src.exists('tokenizer.json')) ? await loadTokenizer(src, o.model).catch(() => null) : null;
+      const tok =
+        o.prompt !== undefined
+          ? await loadTokenizer(src, o.model)
+          : (await src.exists('tokenizer.json'))
+            ? await loadTokenizer(src, o.model).catch(() => null)
+            : null;
       const gpu = await createNodeGpu();
       const { model } = await loadModel(gpu, o.model);
       const prompt = o.promptIds ? idList('prompt-ids', o.promptIds) : tok!.encode(o.prompt!);
       const t0 = performance.now();
       const res = await generate(model, [prompt], {
-        maxNewTokens: n, greedy: !!o.greedy, temperature, topP, seed,
+        maxNewTokens: n,
+        greedy: !!o.greedy,
+        temperature,
+        topP,
+        seed,
         eosIds: o.stopAtEos ? (model.cfg.text.eosTokenId ?? tok?.eosIds ?? []) : [],
       });
       const seconds = (performance.now() - t0) / 1000;
@@ -54,7 +71,9 @@ export function registerGenerate(program: Command) {
         console.log(JSON.stringify({ ids, text, prompt_ids: prompt, logprobs: res.logps[0], seconds, tokens_per_s: ids.length / seconds }));
       } else {
         console.log(text ?? ids.join(','));
-        console.error(`${ids.length} tokens in ${seconds.toFixed(2)} s (${(ids.length / seconds).toFixed(1)} tokens/s) on ${gpu.info.description || gpu.info.vendor}`);
+        console.error(
+          `${ids.length} tokens in ${seconds.toFixed(2)} s (${(ids.length / seconds).toFixed(1)} tokens/s) on ${gpu.info.description || gpu.info.vendor}`,
+        );
       }
       model.release();
       gpu.destroy();

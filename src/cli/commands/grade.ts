@@ -16,7 +16,11 @@ export interface GradeOutput {
 export function gradeLine(text: string, lineNo: number): GradeOutput {
   const where = `stdin:${lineNo}`;
   let v: unknown;
-  try { v = JSON.parse(text); } catch (e) { throw new InputError(where, `not valid JSON (${(e as Error).message})`); }
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new InputError(where, `not valid JSON (${(e as Error).message})`);
+  }
   if (!v || typeof v !== 'object' || Array.isArray(v)) throw new InputError(where, 'expected a JSON object');
   const o = v as Record<string, unknown>;
   if (typeof o.response !== 'string') throw new InputError(where, '"response" must be a string');
@@ -36,7 +40,11 @@ export function gradeLine(text: string, lineNo: number): GradeOutput {
  * `{"line": N, "error": ...}` in its place (so outputs stay aligned with inputs) and a message on
  * the error stream. Returns the number of bad lines.
  */
-export async function runGrade(lines: AsyncIterable<string> | Iterable<string>, out: (s: string) => void, err: (s: string) => void): Promise<{ graded: number; bad: number }> {
+export async function runGrade(
+  lines: AsyncIterable<string> | Iterable<string>,
+  out: (s: string) => void,
+  err: (s: string) => void,
+): Promise<{ graded: number; bad: number }> {
   let lineNo = 0;
   let graded = 0;
   let bad = 0;
@@ -59,11 +67,18 @@ export async function runGrade(lines: AsyncIterable<string> | Iterable<string>, 
 
 /** `thinker grade`: grade external predictions read as JSON lines on stdin. */
 export function registerGrade(program: Command) {
-  program.command('grade')
-    .description('grade predictions: JSON lines {"response","options","answer_label","answer"} on stdin -> {"extracted","pred_letter","correct","reward"} per line on stdout (paper grader §6 and training reward §5)')
+  program
+    .command('grade')
+    .description(
+      'grade predictions: JSON lines {"response","options","answer_label","answer"} on stdin -> {"extracted","pred_letter","correct","reward"} per line on stdout (paper grader §6 and training reward §5)',
+    )
     .action(async () => {
       const rl = createInterface({ input: process.stdin, crlfDelay: Infinity });
-      const { graded, bad } = await runGrade(rl, (s) => process.stdout.write(`${s}\n`), (s) => process.stderr.write(`${s}\n`));
+      const { graded, bad } = await runGrade(
+        rl,
+        (s) => process.stdout.write(`${s}\n`),
+        (s) => process.stderr.write(`${s}\n`),
+      );
       if (bad > 0) throw new InputError('stdin', `${bad} of ${graded + bad} lines could not be graded`);
     });
 }

@@ -56,7 +56,12 @@ export interface GrpoCliDeps {
   log?: (line: string) => void;
 }
 
-const stamp = () => new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, '').replace('T', '-');
+const stamp = () =>
+  new Date()
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, '')
+    .replace('T', '-');
 
 /** The config of a run: --config (preset or file), else the resumed checkpoint's, then the overrides. */
 async function resolveConfig(o: GrpoCliOptions, state: RunState | null, stateWhere: string): Promise<{ cfg: GrpoConfig; where: string }> {
@@ -97,7 +102,10 @@ async function resolveConfig(o: GrpoCliOptions, state: RunState | null, stateWhe
 }
 
 /** Training and held-out items of the config's data source, its paths on disk. */
-export function loadGrpoItems(cfg: GrpoConfig, deps: Pick<GrpoCliDeps, 'generateSynth'> = {}): Promise<{ train: QAItem[]; eval: QAItem[]; dropped: number; notes: string[] }> {
+export function loadGrpoItems(
+  cfg: GrpoConfig,
+  deps: Pick<GrpoCliDeps, 'generateSynth'> = {},
+): Promise<{ train: QAItem[]; eval: QAItem[]; dropped: number; notes: string[] }> {
   return loadItems(cfg, { generateSynth: deps.generateSynth, open: nodeFolders });
 }
 
@@ -113,7 +121,15 @@ export async function runGrpoCommand(o: GrpoCliOptions, deps: GrpoCliDeps = {}):
   if (o.estimate) {
     const host = nodeRunHost(deps, log);
     try {
-      return await estimateRun({ kind: 'grpo', config: cfg, open: nodeFolders, gpu: host.gpu, signal: host.signal, generateSynth: deps.generateSynth, configWhere: where });
+      return await estimateRun({
+        kind: 'grpo',
+        config: cfg,
+        open: nodeFolders,
+        gpu: host.gpu,
+        signal: host.signal,
+        generateSynth: deps.generateSynth,
+        configWhere: where,
+      });
     } finally {
       host.done();
     }
@@ -121,18 +137,34 @@ export async function runGrpoCommand(o: GrpoCliOptions, deps: GrpoCliDeps = {}):
   const out = path.resolve(o.out ?? (rp ? path.dirname(rp.where) : path.join('runs', `grpo-${stamp()}`)));
   const d = cfg.data;
   const { replace } = await runOutput(out, {
-    force: o.force, resumeRun: rp ? path.dirname(rp.where) : null,
+    force: o.force,
+    resumeRun: rp ? path.dirname(rp.where) : null,
     reads: [
-      { key: 'model', ref: cfg.model }, { key: '--resume', ref: rp?.where ?? '' },
-      ...(d.source === 'file' ? [{ key: 'data.file.path', ref: d.file.path }, { key: 'data.file.evalPath', ref: d.file.evalPath }] : []),
+      { key: 'model', ref: cfg.model },
+      { key: '--resume', ref: rp?.where ?? '' },
+      ...(d.source === 'file'
+        ? [
+            { key: 'data.file.path', ref: d.file.path },
+            { key: 'data.file.evalPath', ref: d.file.evalPath },
+          ]
+        : []),
       ...(d.source === 'dataset' ? [{ key: 'data.dataset.dataDir', ref: d.dataset.dataDir }] : []),
     ],
   });
   const host = nodeRunHost(deps, log);
   try {
     return await runGrpoJob({
-      run: nodeWorkspace(out), open: nodeFolders, gpu: host.gpu, signal: host.signal, config: cfg, resume: rp,
-      log, quiet: o.quiet, generateSynth: deps.generateSynth, configWhere: where, replace,
+      run: nodeWorkspace(out),
+      open: nodeFolders,
+      gpu: host.gpu,
+      signal: host.signal,
+      config: cfg,
+      resume: rp,
+      log,
+      quiet: o.quiet,
+      generateSynth: deps.generateSynth,
+      configWhere: where,
+      replace,
     });
   } finally {
     host.done();
@@ -140,22 +172,35 @@ export async function runGrpoCommand(o: GrpoCliOptions, deps: GrpoCliDeps = {}):
 }
 
 export function registerGrpo(program: Command) {
-  program.command('grpo')
-    .description('GRPO with the verifiable reward (recipe §5) from a start model, usually the SFT checkpoint; writes checkpoints, metrics.jsonl, rollouts.jsonl, summary.json')
+  program
+    .command('grpo')
+    .description(
+      'GRPO with the verifiable reward (recipe §5) from a start model, usually the SFT checkpoint; writes checkpoints, metrics.jsonl, rollouts.jsonl, summary.json',
+    )
     .option('--config <name|file>', `a preset (${Object.keys(GRPO_PRESETS).join(', ')}) or a JSON config file ("extends": a preset, then overrides)`)
     .option('--model <dir>', 'start model folder with tokenizer.json (config "model"); also the frozen KL reference')
-    .option('--out <dir>', 'run folder (default: runs/grpo-<time>, or the resumed run\'s folder)')
+    .option('--out <dir>', "run folder (default: runs/grpo-<time>, or the resumed run's folder)")
     .option('--resume <dir>', 'continue from a checkpoint-<step> folder, or the newest one in a run folder')
     .option('--steps <n>', 'steps in all (config steps)')
     .option('--lr <x>', 'learning rate (config lr)')
     .option('--seed <n>', 'seed (config seed)')
-    .option('--set <key=value>', 'override any config key, e.g. --set groupSize=4 --set data.synth.level=2 (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option(
+      '--set <key=value>',
+      'override any config key, e.g. --set groupSize=4 --set data.synth.level=2 (repeatable)',
+      (v: string, prev: string[]) => [...prev, v],
+      [] as string[],
+    )
     .option('--force', 'replace the run already in --out (its checkpoints, metrics and rollouts are deleted)')
     .option('--print-config', 'print the resolved config as JSON and exit')
     .option('--estimate', 'time one step and an evaluation on this adapter (nothing is written) and print how long the whole run would take')
     .option('--json', 'print the summary as JSON on stdout at the end')
     .option('--quiet', 'no per-step lines')
-    .addHelpText('after', `\nPresets:\n${Object.entries(GRPO_PRESETS).map(([k, v]) => `  ${k}: ${v.describe}`).join('\n')}\n`)
+    .addHelpText(
+      'after',
+      `\nPresets:\n${Object.entries(GRPO_PRESETS)
+        .map(([k, v]) => `  ${k}: ${v.describe}`)
+        .join('\n')}\n`,
+    )
     .action(async (o: GrpoCliOptions) => {
       const res = await runGrpoCommand(o);
       if (o.printConfig) {
@@ -168,10 +213,16 @@ export function registerGrpo(program: Command) {
       }
       const s = res as GrpoSummary;
       if (o.json) process.stdout.write(JSON.stringify(s) + '\n');
-      if (s.stopped) throw new Error(`interrupted at step ${s.step}/${s.totalSteps}; checkpoint saved in ${s.checkpoint}; continue with: thinker grpo --resume ${s.checkpoint}`);
-      const ev = s.initialEval && s.finalEval
-        ? `; held-out accuracy ${(100 * s.initialEval.accuracy).toFixed(1)}% -> ${(100 * s.finalEval.accuracy).toFixed(1)}%, format ${(100 * s.initialEval.format_rate).toFixed(1)}% -> ${(100 * s.finalEval.format_rate).toFixed(1)}%`
-        : '';
-      process.stderr.write(`done: ${s.step} steps, reward ${s.firstStep?.reward_mean.toFixed(3)} -> ${s.lastStep?.reward_mean.toFixed(3)}${ev}; model in ${s.checkpoint}\n`);
+      if (s.stopped)
+        throw new Error(
+          `interrupted at step ${s.step}/${s.totalSteps}; checkpoint saved in ${s.checkpoint}; continue with: thinker grpo --resume ${s.checkpoint}`,
+        );
+      const ev =
+        s.initialEval && s.finalEval
+          ? `; held-out accuracy ${(100 * s.initialEval.accuracy).toFixed(1)}% -> ${(100 * s.finalEval.accuracy).toFixed(1)}%, format ${(100 * s.initialEval.format_rate).toFixed(1)}% -> ${(100 * s.finalEval.format_rate).toFixed(1)}%`
+          : '';
+      process.stderr.write(
+        `done: ${s.step} steps, reward ${s.firstStep?.reward_mean.toFixed(3)} -> ${s.lastStep?.reward_mean.toFixed(3)}${ev}; model in ${s.checkpoint}\n`,
+      );
     });
 }

@@ -30,16 +30,34 @@ export interface HubCliOptions {
 export const defaultOutDir = (repo: string) => repo.slice(repo.lastIndexOf('/') + 1);
 
 /** The download into a folder; progress goes to `onProgress`, cancel through `signal`. */
-export async function hubToFolder(o: HubCliOptions, onProgress?: (p: HubProgress) => void, signal?: AbortSignal): Promise<{ dir: string; result: HubDownloadResult<ReturnType<typeof nodeDirSink>> }> {
+export async function hubToFolder(
+  o: HubCliOptions,
+  onProgress?: (p: HubProgress) => void,
+  signal?: AbortSignal,
+): Promise<{ dir: string; result: HubDownloadResult<ReturnType<typeof nodeDirSink>> }> {
   const dir = path.resolve(o.out ?? defaultOutDir(o.repo));
   const existing = await stat(dir).catch(() => null);
   if (existing && !existing.isDirectory()) throw new InputError(dir, 'is a file; --out must be a folder');
   // A file counts as done when its size matches the listing's: writes are atomic, so a file of
   // the right size is a finished earlier download, not half of one.
-  const isComplete = async (f: HubFile) => !o.force && (await stat(path.join(dir, ...f.path.split('/'))).then((s) => s.isFile() && s.size === f.size, () => false));
+  const isComplete = async (f: HubFile) =>
+    !o.force &&
+    (await stat(path.join(dir, ...f.path.split('/'))).then(
+      (s) => s.isFile() && s.size === f.size,
+      () => false,
+    ));
   const result = await downloadHubDataset({
-    repo: o.repo, split: o.split, config: o.config, endpoint: o.endpoint, token: o.token, revision: o.revision,
-    stallTimeoutMs: o.stallTimeoutMs, sink: nodeDirSink(dir), signal, onProgress, isComplete,
+    repo: o.repo,
+    split: o.split,
+    config: o.config,
+    endpoint: o.endpoint,
+    token: o.token,
+    revision: o.revision,
+    stallTimeoutMs: o.stallTimeoutMs,
+    sink: nodeDirSink(dir),
+    signal,
+    onProgress,
+    isComplete,
   });
   return { dir, result };
 }
@@ -65,10 +83,15 @@ function progressPrinter(repo: string): { update(p: HubProgress): void; stop(): 
       stop() {},
     };
   }
-  const bar = new cliProgress.SingleBar({
-    stream: process.stderr, hideCursor: true, clearOnComplete: false,
-    format: `${repo} [{bar}] {percentage}% | {mb} | file {file} | {rate} | ETA {etaText}`,
-  }, cliProgress.Presets.shades_classic);
+  const bar = new cliProgress.SingleBar(
+    {
+      stream: process.stderr,
+      hideCursor: true,
+      clearOnComplete: false,
+      format: `${repo} [{bar}] {percentage}% | {mb} | file {file} | {rate} | ETA {etaText}`,
+    },
+    cliProgress.Presets.shades_classic,
+  );
   let started = false;
   return {
     update(p) {
@@ -80,19 +103,26 @@ function progressPrinter(repo: string): { update(p: HubProgress): void; stop(): 
         rate: p.bytesPerSecond ? `${(p.bytesPerSecond / 1e6).toFixed(1)} MB/s` : '-',
         etaText: p.etaSeconds !== null ? formatSeconds(p.etaSeconds) : '?',
       };
-      if (!started) { bar.start(total, p.bytesDone, payload); started = true; return; }
+      if (!started) {
+        bar.start(total, p.bytesDone, payload);
+        started = true;
+        return;
+      }
       bar.setTotal(total);
       bar.update(p.bytesDone, payload);
     },
-    stop() { if (started) bar.stop(); },
+    stop() {
+      if (started) bar.stop();
+    },
   };
 }
 
 /** Register `data hub` on the program's `data` command (created when absent). */
 export function registerHub(program: Command) {
   const data = program.commands.find((c) => c.name() === 'data') ?? program.command('data').description('inspect the medical QA datasets the lab reads');
-  data.command('hub <repo>')
-    .description('download a dataset\'s parquet files from the Hugging Face Hub (e.g. UCSC-VLAA/MedVLThinker-Eval) into a folder the loaders read')
+  data
+    .command('hub <repo>')
+    .description("download a dataset's parquet files from the Hugging Face Hub (e.g. UCSC-VLAA/MedVLThinker-Eval) into a folder the loaders read")
     .requiredOption('--split <split>', 'split to download, e.g. test')
     .option('--config <config>', 'dataset config (default: the only one, or "default")')
     .option('--out <dir>', 'folder to write into (default: ./<dataset name>)')
@@ -101,31 +131,49 @@ export function registerHub(program: Command) {
     .option('--revision <rev>', 'branch, tag or commit when the files come from the repository itself', 'main')
     .option('--force', 'download files again even when complete copies are in the folder')
     .option('--stall-timeout <s>', 'give up when nothing arrives for this many seconds', '60')
-    .action(async (repo: string, o: { split: string; config?: string; out?: string; endpoint?: string; token?: string; revision: string; force?: boolean; stallTimeout: string }) => {
-      const stallTimeoutMs = intOpt('stall-timeout', o.stallTimeout, 1) * 1000;
-      const ac = new AbortController();
-      // Ctrl-C cancels the download; what is in the folder stays whole.
-      const onSigint = () => ac.abort(new DOMException('cancelled by Ctrl-C', 'AbortError'));
-      process.once('SIGINT', onSigint);
-      const bar = progressPrinter(repo);
-      let out;
-      try {
-        out = await hubToFolder({
-          repo, split: o.split, config: o.config, out: o.out, revision: o.revision, force: o.force, stallTimeoutMs,
-          endpoint: o.endpoint ?? (process.env.HF_ENDPOINT || undefined),
-          token: o.token ?? (process.env.HF_TOKEN || process.env.HUGGING_FACE_HUB_TOKEN || undefined),
-        }, (p) => bar.update(p), ac.signal);
-      } catch (e) {
-        if ((e as Error)?.name === 'AbortError') throw new InputError(repo, 'download cancelled; the files finished so far are kept, run again to fetch the rest');
-        throw e;
-      } finally {
-        bar.stop();
-        process.removeListener('SIGINT', onSigint);
-      }
-      const { dir, result } = out;
-      const where = result.listing.via === 'tree' ? 'the repository files' : `the Hub's parquet conversion (config "${result.listing.config}")`;
-      process.stdout.write(`${repo} split "${o.split}" from ${where}: ${result.written.length} file(s) downloaded (${(result.bytes / 1e6).toFixed(2)} MB)` +
-        `${result.skipped.length ? `, ${result.skipped.length} already complete` : ''}, in ${dir}\n`);
-      for (const f of result.listing.files) process.stdout.write(`  ${f.path}${result.skipped.includes(f.path) ? ' (kept)' : ''}\n`);
-    });
+    .action(
+      async (
+        repo: string,
+        o: { split: string; config?: string; out?: string; endpoint?: string; token?: string; revision: string; force?: boolean; stallTimeout: string },
+      ) => {
+        const stallTimeoutMs = intOpt('stall-timeout', o.stallTimeout, 1) * 1000;
+        const ac = new AbortController();
+        // Ctrl-C cancels the download; what is in the folder stays whole.
+        const onSigint = () => ac.abort(new DOMException('cancelled by Ctrl-C', 'AbortError'));
+        process.once('SIGINT', onSigint);
+        const bar = progressPrinter(repo);
+        let out;
+        try {
+          out = await hubToFolder(
+            {
+              repo,
+              split: o.split,
+              config: o.config,
+              out: o.out,
+              revision: o.revision,
+              force: o.force,
+              stallTimeoutMs,
+              endpoint: o.endpoint ?? (process.env.HF_ENDPOINT || undefined),
+              token: o.token ?? (process.env.HF_TOKEN || process.env.HUGGING_FACE_HUB_TOKEN || undefined),
+            },
+            (p) => bar.update(p),
+            ac.signal,
+          );
+        } catch (e) {
+          if ((e as Error)?.name === 'AbortError')
+            throw new InputError(repo, 'download cancelled; the files finished so far are kept, run again to fetch the rest');
+          throw e;
+        } finally {
+          bar.stop();
+          process.removeListener('SIGINT', onSigint);
+        }
+        const { dir, result } = out;
+        const where = result.listing.via === 'tree' ? 'the repository files' : `the Hub's parquet conversion (config "${result.listing.config}")`;
+        process.stdout.write(
+          `${repo} split "${o.split}" from ${where}: ${result.written.length} file(s) downloaded (${(result.bytes / 1e6).toFixed(2)} MB)` +
+            `${result.skipped.length ? `, ${result.skipped.length} already complete` : ''}, in ${dir}\n`,
+        );
+        for (const f of result.listing.files) process.stdout.write(`  ${f.path}${result.skipped.includes(f.path) ? ' (kept)' : ''}\n`);
+      },
+    );
 }

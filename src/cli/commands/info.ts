@@ -3,7 +3,8 @@ import { createNodeGpu } from '../../node/dawn';
 
 /** `thinker info`: the adapter, its features and limits (what the engine will run on). */
 export function registerInfo(program: Command) {
-  program.command('info')
+  program
+    .command('info')
     .description('show the WebGPU adapter, its features and limits')
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }) => {

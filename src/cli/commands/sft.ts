@@ -89,10 +89,18 @@ async function resolveConfig(o: SftCliOptions, state: RunState | null, stateWher
   if (o.lr !== undefined) sets.push(`lr=${numOpt('lr', o.lr, 0, 1)}`);
   if (o.seed !== undefined) sets.push(`seed=${intOpt('seed', o.seed, 0)}`);
   cfg = applyOverrides(cfg, sets, 'option', false);
-  return checkSftConfig(applyOverrides(cfg, o.set ?? [], '--set', false), o.config && SFT_PRESETS[o.config] ? `preset "${o.config}" with its options` : 'config');
+  return checkSftConfig(
+    applyOverrides(cfg, o.set ?? [], '--set', false),
+    o.config && SFT_PRESETS[o.config] ? `preset "${o.config}" with its options` : 'config',
+  );
 }
 
-const stamp = () => new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, '').replace('T', '-');
+const stamp = () =>
+  new Date()
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, '')
+    .replace('T', '-');
 
 /** The whole command, callable in-process (tests pass their device and generator). */
 export async function runSftCommand(o: SftCliOptions, deps: SftCliDeps = {}): Promise<SftSummary | SftConfig | RunEstimate> {
@@ -103,7 +111,15 @@ export async function runSftCommand(o: SftCliOptions, deps: SftCliDeps = {}): Pr
   if (o.estimate) {
     const host = nodeRunHost(deps, log);
     try {
-      return await estimateRun({ kind: 'sft', config: cfg, open: nodeFolders, gpu: host.gpu, signal: host.signal, generateSynth: deps.generateSynth, configWhere: o.config });
+      return await estimateRun({
+        kind: 'sft',
+        config: cfg,
+        open: nodeFolders,
+        gpu: host.gpu,
+        signal: host.signal,
+        generateSynth: deps.generateSynth,
+        configWhere: o.config,
+      });
     } finally {
       host.done();
     }
@@ -111,18 +127,35 @@ export async function runSftCommand(o: SftCliOptions, deps: SftCliDeps = {}): Pr
   const out = path.resolve(o.out ?? (rp ? path.dirname(rp.where) : path.join('runs', `sft-${stamp()}`)));
   const d = cfg.data;
   const { replace } = await runOutput(out, {
-    force: o.force, resumeRun: rp ? path.dirname(rp.where) : null,
+    force: o.force,
+    resumeRun: rp ? path.dirname(rp.where) : null,
     reads: [
-      { key: 'model.init', ref: cfg.model.init }, { key: 'model.tokenizer', ref: cfg.model.tokenizer }, { key: '--resume', ref: rp?.where ?? '' },
-      ...(d.source === 'file' ? [{ key: 'data.file.path', ref: d.file.path }, { key: 'data.file.evalPath', ref: d.file.evalPath }] : []),
+      { key: 'model.init', ref: cfg.model.init },
+      { key: 'model.tokenizer', ref: cfg.model.tokenizer },
+      { key: '--resume', ref: rp?.where ?? '' },
+      ...(d.source === 'file'
+        ? [
+            { key: 'data.file.path', ref: d.file.path },
+            { key: 'data.file.evalPath', ref: d.file.evalPath },
+          ]
+        : []),
       ...(d.source === 'dataset' ? [{ key: 'data.dataset.dataDir', ref: d.dataset.dataDir }] : []),
     ],
   });
   const host = nodeRunHost(deps, log);
   try {
     return await runSftJob({
-      run: nodeWorkspace(out), open: nodeFolders, gpu: host.gpu, signal: host.signal, config: cfg, resume: rp,
-      log, quiet: o.quiet, generateSynth: deps.generateSynth, configWhere: o.config, replace,
+      run: nodeWorkspace(out),
+      open: nodeFolders,
+      gpu: host.gpu,
+      signal: host.signal,
+      config: cfg,
+      resume: rp,
+      log,
+      quiet: o.quiet,
+      generateSynth: deps.generateSynth,
+      configWhere: o.config,
+      replace,
     });
   } finally {
     host.done();
@@ -130,22 +163,33 @@ export async function runSftCommand(o: SftCliOptions, deps: SftCliDeps = {}): Pr
 }
 
 export function registerSft(program: Command) {
-  program.command('sft')
+  program
+    .command('sft')
     .description('supervised fine-tuning on reasoning traces (recipe §4) from a run config; writes checkpoints, metrics.jsonl, summary.json')
     .option('--config <name|file>', `a preset (${Object.keys(SFT_PRESETS).join(', ')}) or a JSON config file ("extends": a preset, then overrides)`)
-    .option('--out <dir>', 'run folder (default: runs/sft-<time>, or the resumed run\'s folder)')
+    .option('--out <dir>', "run folder (default: runs/sft-<time>, or the resumed run's folder)")
     .option('--resume <dir>', 'continue from a checkpoint-<step> folder, or the newest one in a run folder')
     .option('--steps <n>', 'stop after n optimizer steps in all (config maxSteps)')
     .option('--epochs <x>', 'epochs over the training items (config epochs)')
     .option('--lr <x>', 'peak learning rate (config lr)')
     .option('--seed <n>', 'seed (config seed)')
-    .option('--set <key=value>', 'override any config key, e.g. --set eval.every=20 --set data.synth.n=256 (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option(
+      '--set <key=value>',
+      'override any config key, e.g. --set eval.every=20 --set data.synth.n=256 (repeatable)',
+      (v: string, prev: string[]) => [...prev, v],
+      [] as string[],
+    )
     .option('--force', 'replace the run already in --out (its checkpoints, metrics and records are deleted)')
     .option('--print-config', 'print the resolved config as JSON and exit')
     .option('--estimate', 'time the first steps and an evaluation on this adapter (nothing is written) and print how long the whole run would take')
     .option('--json', 'print the summary as JSON on stdout at the end')
     .option('--quiet', 'no per-step lines')
-    .addHelpText('after', `\nPresets:\n${Object.entries(SFT_PRESETS).map(([k, v]) => `  ${k}: ${v.describe}`).join('\n')}\n`)
+    .addHelpText(
+      'after',
+      `\nPresets:\n${Object.entries(SFT_PRESETS)
+        .map(([k, v]) => `  ${k}: ${v.describe}`)
+        .join('\n')}\n`,
+    )
     .action(async (o: SftCliOptions) => {
       const res = await runSftCommand(o);
       if (o.printConfig) {
@@ -160,7 +204,9 @@ export function registerSft(program: Command) {
       if (o.json) process.stdout.write(JSON.stringify(s) + '\n');
       const ev = s.finalEval ? `; held-out format ${(100 * s.finalEval.format_rate).toFixed(1)}%, accuracy ${(100 * s.finalEval.accuracy).toFixed(1)}%` : '';
       if (s.stopped === 'interrupted') {
-        throw new Error(`interrupted at step ${s.step}/${s.totalSteps}; checkpoint saved in ${s.checkpoint}; continue with: thinker sft --resume ${s.checkpoint}`);
+        throw new Error(
+          `interrupted at step ${s.step}/${s.totalSteps}; checkpoint saved in ${s.checkpoint}; continue with: thinker sft --resume ${s.checkpoint}`,
+        );
       }
       process.stderr.write(`done: ${s.step} steps, loss ${s.firstLoss?.toFixed(3)} -> ${s.lastLoss?.toFixed(3)}${ev}; model in ${s.checkpoint}\n`);
     });

@@ -18,9 +18,25 @@ import { intOpt, numOpt } from '../args';
 import { fileOutputs, modelOutput } from '../outputs';
 
 interface TrainCliOptions {
-  data: string; model?: string; preset: string; config?: string; tokenizer?: string; steps: string; batch: string; seq: string;
-  lr: string; warmup: string; weightDecay: string; gradClip: string; seed: string; out?: string; metrics?: string;
-  saveEvery: string; json?: boolean; quiet?: boolean; force?: boolean;
+  data: string;
+  model?: string;
+  preset: string;
+  config?: string;
+  tokenizer?: string;
+  steps: string;
+  batch: string;
+  seq: string;
+  lr: string;
+  warmup: string;
+  weightDecay: string;
+  gradClip: string;
+  seed: string;
+  out?: string;
+  metrics?: string;
+  saveEvery: string;
+  json?: boolean;
+  quiet?: boolean;
+  force?: boolean;
 }
 
 /** Text of a .txt file, or the "text" fields of a .jsonl file joined by newlines. */
@@ -66,7 +82,8 @@ async function baseConfig(o: TrainCliOptions): Promise<ModelConfig> {
  * A preset model trained from scratch gets a byte-level BPE tokenizer learned from the same file.
  */
 export function registerTrain(program: Command) {
-  program.command('train')
+  program
+    .command('train')
     .description('next-token training on a .txt or .jsonl ("text" field) file')
     .requiredOption('--data <file>', 'training text (.txt, or .jsonl with a "text" field per line)')
     .option('--model <dir>', 'start from this Hugging Face folder instead of a preset')
@@ -111,7 +128,9 @@ export function registerTrain(program: Command) {
       } else {
         if (o.model) throw new InputError(o.model, 'no tokenizer.json in the model folder; pass --tokenizer <dir>');
         const bpe = trainByteLevelBpe(corpus, {
-          vocabSize: (await baseConfig(o)).text.vocabSize, specialTokens: [...LAB_SPECIAL_TOKENS], eosToken: '<|im_end|>',
+          vocabSize: (await baseConfig(o)).text.vocabSize,
+          specialTokens: [...LAB_SPECIAL_TOKENS],
+          eosToken: '<|im_end|>',
         });
         tokenizerFiles = { 'tokenizer.json': JSON.stringify(bpe.tokenizerJson), 'tokenizer_config.json': JSON.stringify(bpe.tokenizerConfig) };
         tok = tokenizerFromJson(bpe.tokenizerJson, bpe.tokenizerConfig, 'trained tokenizer');
@@ -122,7 +141,8 @@ export function registerTrain(program: Command) {
       let model: Model;
       if (o.model) {
         model = (await loadModel(gpu, o.model)).model;
-        if (tok.vocabSize > model.cfg.text.vocabSize) throw new InputError(o.model, `tokenizer has ${tok.vocabSize} tokens but the model only ${model.cfg.text.vocabSize}`);
+        if (tok.vocabSize > model.cfg.text.vocabSize)
+          throw new InputError(o.model, `tokenizer has ${tok.vocabSize} tokens but the model only ${model.cfg.text.vocabSize}`);
       } else {
         const base = await baseConfig(o);
         const cfg: ModelConfig = { text: { ...base.text, vocabSize: Math.max(tok.vocabSize, 8), eosTokenId: tok.eosIds } };
@@ -130,7 +150,8 @@ export function registerTrain(program: Command) {
         model = new Model(gpu, cfg);
         model.loadWeights(initWeights(cfg, seed));
       }
-      if (T > model.cfg.text.maxPositionEmbeddings) throw new InputError('--seq', `${T} exceeds the model's context of ${model.cfg.text.maxPositionEmbeddings}`);
+      if (T > model.cfg.text.maxPositionEmbeddings)
+        throw new InputError('--seq', `${T} exceeds the model's context of ${model.cfg.text.maxPositionEmbeddings}`);
       const save = async () => {
         if (!o.out) return;
         await saveCheckpoint(o.out, model.cfg, await model.exportWeights(), tokenizerFiles);
@@ -143,23 +164,47 @@ export function registerTrain(program: Command) {
       const losses: number[] = [];
       const t0 = performance.now();
       let tokens = 0;
-      await runLmTraining(gpu, model, stream, {
-        steps, batch: B, seq: T, lr, warmup, seed,
-        optim: { weightDecay: numOpt('weight-decay', o.weightDecay, 0, 1), gradClip: numOpt('grad-clip', o.gradClip, 0) },
-      }, async (r) => {
-        tokens += r.tokens;
-        losses.push(r.loss);
-        const row = { step: r.step, loss: r.loss, lr: r.lr, grad_norm: r.gradNorm, tokens: r.tokens, tokens_per_s: r.tokens / r.seconds };
-        if (o.metrics) await appendFile(o.metrics, JSON.stringify(row) + '\n');
-        if (!o.quiet) console.error(`step ${r.step}/${steps}  loss ${r.loss.toFixed(4)}  lr ${r.lr.toExponential(2)}  |g| ${r.gradNorm.toFixed(3)}  ${row.tokens_per_s.toFixed(0)} tok/s`);
-        if (saveEvery > 0 && r.step % saveEvery === 0 && r.step < steps) await save();
-      });
+      await runLmTraining(
+        gpu,
+        model,
+        stream,
+        {
+          steps,
+          batch: B,
+          seq: T,
+          lr,
+          warmup,
+          seed,
+          optim: { weightDecay: numOpt('weight-decay', o.weightDecay, 0, 1), gradClip: numOpt('grad-clip', o.gradClip, 0) },
+        },
+        async (r) => {
+          tokens += r.tokens;
+          losses.push(r.loss);
+          const row = { step: r.step, loss: r.loss, lr: r.lr, grad_norm: r.gradNorm, tokens: r.tokens, tokens_per_s: r.tokens / r.seconds };
+          if (o.metrics) await appendFile(o.metrics, JSON.stringify(row) + '\n');
+          if (!o.quiet)
+            console.error(
+              `step ${r.step}/${steps}  loss ${r.loss.toFixed(4)}  lr ${r.lr.toExponential(2)}  |g| ${r.gradNorm.toFixed(3)}  ${row.tokens_per_s.toFixed(0)} tok/s`,
+            );
+          if (saveEvery > 0 && r.step % saveEvery === 0 && r.step < steps) await save();
+        },
+      );
       await save();
       const seconds = (performance.now() - t0) / 1000;
       const summary = {
-        steps, batch: B, seq: T, params: model.numParams, vocab: model.cfg.text.vocabSize, corpus_tokens: stream.length,
-        initial_loss: losses[0], final_loss: losses[losses.length - 1], min_loss: Math.min(...losses),
-        seconds, tokens_per_s: tokens / seconds, adapter: gpu.info.description || gpu.info.vendor, out: o.out ?? null,
+        steps,
+        batch: B,
+        seq: T,
+        params: model.numParams,
+        vocab: model.cfg.text.vocabSize,
+        corpus_tokens: stream.length,
+        initial_loss: losses[0],
+        final_loss: losses[losses.length - 1],
+        min_loss: Math.min(...losses),
+        seconds,
+        tokens_per_s: tokens / seconds,
+        adapter: gpu.info.description || gpu.info.vendor,
+        out: o.out ?? null,
       };
       if (o.json) console.log(JSON.stringify(summary));
       else console.error(`done: loss ${summary.initial_loss.toFixed(3)} -> ${summary.final_loss.toFixed(3)} in ${seconds.toFixed(1)} s`);

@@ -24,14 +24,21 @@ export const bytesRef = (name: string, bytes: Uint8Array): ImageRef => ({
 
 export const missingRef = (name: string, where: string): ImageRef => ({
   name,
-  load: async () => { throw new InputError(where, `image ${name} is missing`); },
+  load: async () => {
+    throw new InputError(where, `image ${name} is missing`);
+  },
 });
 
 export const baseName = (p: string) => p.slice(p.lastIndexOf('/') + 1);
 
 /** Every file of a source, listed once and reused by a loader. */
 export class FileIndex {
-  private constructor(readonly src: FileSource, readonly files: string[], private readonly set: Set<string>, private readonly byBase: Map<string, string[]>) {}
+  private constructor(
+    readonly src: FileSource,
+    readonly files: string[],
+    private readonly set: Set<string>,
+    private readonly byBase: Map<string, string[]>,
+  ) {}
 
   static async of(src: FileSource): Promise<FileIndex> {
     const files = await src.list();
@@ -39,12 +46,15 @@ export class FileIndex {
     for (const f of files) {
       const b = baseName(f);
       const l = byBase.get(b);
-      if (l) l.push(f); else byBase.set(b, [f]);
+      if (l) l.push(f);
+      else byBase.set(b, [f]);
     }
     return new FileIndex(src, files, new Set(files), byBase);
   }
 
-  has(path: string) { return this.set.has(path); }
+  has(path: string) {
+    return this.set.has(path);
+  }
 
   /** An image by its path relative to one of `dirs`, or else by its file name anywhere (when unique). */
   findImage(name: string, dirs: string[]): string | null {
@@ -98,18 +108,28 @@ export function parseOptions(v: unknown): Record<string, string> | null {
   if (typeof v === 'string') {
     const s = v.trim();
     if (!s.startsWith('{') && !s.startsWith('[')) return null;
-    try { v = JSON.parse(s); } catch { return null; }
+    try {
+      v = JSON.parse(s);
+    } catch {
+      return null;
+    }
   }
   if (Array.isArray(v)) {
     const out: Record<string, string> = {};
     for (let i = 0; i < v.length; i++) {
       const e = v[i];
-      if (typeof e === 'string') { out[LETTERS[i]] = e; continue; }
+      if (typeof e === 'string') {
+        out[LETTERS[i]] = e;
+        continue;
+      }
       if (e && typeof e === 'object') {
         const o = e as Record<string, unknown>;
         const key = o.letter ?? o.key ?? o.label;
         const text = o.content ?? o.text ?? o.value;
-        if (typeof key === 'string' && typeof text === 'string') { out[key.trim()] = text; continue; }
+        if (typeof key === 'string' && typeof text === 'string') {
+          out[key.trim()] = text;
+          continue;
+        }
       }
       return null;
     }

@@ -62,7 +62,10 @@ function mappedColumns(m: ColumnMapping): string[] {
   return cols.filter((c): c is string => typeof c === 'string');
 }
 
-async function readRows(src: FileSource, opts: GenericOptions): Promise<{ rows: { row: Row | null; where: string; error?: string }[]; columns: string[] | null }> {
+async function readRows(
+  src: FileSource,
+  opts: GenericOptions,
+): Promise<{ rows: { row: Row | null; where: string; error?: string }[]; columns: string[] | null }> {
   const format = opts.format ?? formatOf(opts.file);
   const where0 = joinWhere(src.name, opts.file);
   if (!format) throw new InputError(where0, 'unknown format: give format jsonl, json, csv or parquet');
@@ -85,9 +88,20 @@ async function readRows(src: FileSource, opts: GenericOptions): Promise<{ rows: 
   }
   if (format === 'json') {
     let data: unknown;
-    try { data = JSON.parse(text); } catch (e) { throw new InputError(where0, `is not valid JSON: ${(e as Error).message}`); }
+    try {
+      data = JSON.parse(text);
+    } catch (e) {
+      throw new InputError(where0, `is not valid JSON: ${(e as Error).message}`);
+    }
     if (!Array.isArray(data)) throw new InputError(where0, 'expected a JSON array of records');
-    return { rows: data.map((v, i) => ({ row: v && typeof v === 'object' ? (v as Row) : null, where: `${opts.file}[${i}]`, error: v && typeof v === 'object' ? undefined : 'record is not an object' })), columns: null };
+    return {
+      rows: data.map((v, i) => ({
+        row: v && typeof v === 'object' ? (v as Row) : null,
+        where: `${opts.file}[${i}]`,
+        error: v && typeof v === 'object' ? undefined : 'record is not an object',
+      })),
+      columns: null,
+    };
   }
   const recs = parseCsv(text, where0, opts.file.toLowerCase().endsWith('.tsv') ? '\t' : ',');
   const header = opts.header ?? true;
@@ -97,9 +111,12 @@ async function readRows(src: FileSource, opts: GenericOptions): Promise<{ rows: 
   return {
     rows: body.map(({ line, fields }) => {
       const where = `${opts.file}:${line}`;
-      if (fields.length !== names.length) return { row: null, where, error: `${fields.length} columns where the ${header ? 'header has' : 'first record has'} ${names.length}` };
+      if (fields.length !== names.length)
+        return { row: null, where, error: `${fields.length} columns where the ${header ? 'header has' : 'first record has'} ${names.length}` };
       const row: Row = {};
-      names.forEach((n, i) => { row[n] = fields[i]; });
+      names.forEach((n, i) => {
+        row[n] = fields[i];
+      });
       return { row, where };
     }),
     columns: names,
@@ -110,7 +127,8 @@ async function readRows(src: FileSource, opts: GenericOptions): Promise<{ rows: 
 export async function loadGeneric(src: FileSource, opts: GenericOptions): Promise<LoadResult> {
   const m = opts.columns;
   if (!m?.question) throw new InputError(opts.datasetName, 'the column mapping needs a question column');
-  if (!opts.closed && !m.options && !m.optionColumns) throw new InputError(opts.datasetName, 'the column mapping needs options or optionColumns (or closed: true for open-ended data)');
+  if (!opts.closed && !m.options && !m.optionColumns)
+    throw new InputError(opts.datasetName, 'the column mapping needs options or optionColumns (or closed: true for open-ended data)');
   if (!opts.closed && !m.answerLabel && !m.answer) throw new InputError(opts.datasetName, 'the column mapping needs answerLabel or answer');
   if (opts.closed && !m.answer) throw new InputError(opts.datasetName, 'closed conversion needs the answer column');
   const { rows, columns } = await readRows(src, opts);
@@ -121,7 +139,7 @@ export async function loadGeneric(src: FileSource, opts: GenericOptions): Promis
   // Per record only what an item cannot do without; reasoning, index and images may be absent
   // (a record without an image is a text-only item).
   const rowRequired = [m.question, ...(m.options ? [m.options] : []), ...(m.answerLabel ? [m.answerLabel] : [m.answer!])];
-  const files = (m.image || m.images) ? await FileIndex.of(src) : null;
+  const files = m.image || m.images ? await FileIndex.of(src) : null;
   const dir = opts.imageDir ?? opts.file.slice(0, Math.max(0, opts.file.lastIndexOf('/')));
   const split = opts.split ?? 'all';
   const col = new Collector(opts.datasetName, split, joinWhere(src.name, opts.file), opts);
@@ -129,31 +147,54 @@ export async function loadGeneric(src: FileSource, opts: GenericOptions): Promis
   for (let r = 0; r < rows.length && !col.full; r++) {
     const { row, where, error } = rows[r];
     col.record();
-    if (!row) { col.drop({ where, kind: 'bad-input', reason: error ?? 'not a record' }); continue; }
+    if (!row) {
+      col.drop({ where, kind: 'bad-input', reason: error ?? 'not a record' });
+      continue;
+    }
     const absent = rowRequired.filter((c) => !(c in row) || row[c] === null || row[c] === undefined);
-    if (absent.length) { col.drop({ where, kind: 'bad-input', reason: `missing ${absent.join(', ')}` }); continue; }
+    if (absent.length) {
+      col.drop({ where, kind: 'bad-input', reason: `missing ${absent.join(', ')}` });
+      continue;
+    }
     const question = cellText(row[m.question]);
-    if (question === null || question.trim() === '') { col.drop({ where, kind: 'bad-input', reason: `empty ${m.question}` }); continue; }
+    if (question === null || question.trim() === '') {
+      col.drop({ where, kind: 'bad-input', reason: `empty ${m.question}` });
+      continue;
+    }
 
     // Images: paths resolved in the source, or embedded bytes.
-    const cells: unknown[] = m.images ? (Array.isArray(row[m.images]) ? row[m.images] as unknown[] : parseList(row[m.images]))
-      : m.image && row[m.image] !== null && row[m.image] !== undefined && row[m.image] !== '' ? [row[m.image]] : [];
+    const cells: unknown[] = m.images
+      ? Array.isArray(row[m.images])
+        ? (row[m.images] as unknown[])
+        : parseList(row[m.images])
+      : m.image && row[m.image] !== null && row[m.image] !== undefined && row[m.image] !== ''
+        ? [row[m.image]]
+        : [];
     const images: ImageRef[] = [];
     const missing: string[] = [];
     cells.forEach((cell, k) => {
       const img = cellImage(cell);
-      const path = typeof cell === 'string' ? cell : img?.path ?? null;
-      if (img?.bytes) { images.push(bytesRef(`${where}/${k}`, img.bytes)); return; }
+      const path = typeof cell === 'string' ? cell : (img?.path ?? null);
+      if (img?.bytes) {
+        images.push(bytesRef(`${where}/${k}`, img.bytes));
+        return;
+      }
       const p = path && files ? files.findImage(path, [dir, '']) : null;
       if (p) images.push(fileRef(src, p));
-      else { missing.push(path ?? `(image ${k})`); images.push(missingRef(path ?? `image ${k}`, where)); }
+      else {
+        missing.push(path ?? `(image ${k})`);
+        images.push(missingRef(path ?? `image ${k}`, where));
+      }
     });
     if (missing.length) {
-      if ((opts.missingImages ?? 'drop') === 'drop') { col.drop({ where, kind: 'missing-image', reason: `image not found: ${missing.join(', ')}`, question }); continue; }
+      if ((opts.missingImages ?? 'drop') === 'drop') {
+        col.drop({ where, kind: 'missing-image', reason: `image not found: ${missing.join(', ')}`, question });
+        continue;
+      }
       keptMissing++;
     }
 
-    const reasoning = m.reasoning ? cellText(row[m.reasoning]) ?? undefined : undefined;
+    const reasoning = m.reasoning ? (cellText(row[m.reasoning]) ?? undefined) : undefined;
     const idxCell = m.index ? Number(cellText(row[m.index])) : NaN;
     const dataset_index = Number.isFinite(idxCell) ? idxCell : r;
     let options: Record<string, string> | null;
@@ -161,7 +202,10 @@ export async function loadGeneric(src: FileSource, opts: GenericOptions): Promis
     if (opts.closed && !m.options && !m.optionColumns) {
       const gold = cellText(row[m.answer!]) ?? '';
       const conv = convertClosed(question, gold);
-      if (!conv.ok) { col.drop({ where, kind: 'not-convertible', reason: conv.reason, question, answer: gold }); continue; }
+      if (!conv.ok) {
+        col.drop({ where, kind: 'not-convertible', reason: conv.reason, question, answer: gold });
+        continue;
+      }
       if (conv.match === 'prefix') col.report.prefixMatched = (col.report.prefixMatched ?? 0) + 1;
       options = conv.options;
       label = conv.answer_label;
@@ -169,21 +213,38 @@ export async function loadGeneric(src: FileSource, opts: GenericOptions): Promis
       if (m.options) options = parseOptions(cellText(row[m.options]) ?? row[m.options]);
       else if (Array.isArray(m.optionColumns)) {
         options = {};
-        m.optionColumns.forEach((c, i) => { const t = cellText(row[c]); if (t !== null && t.trim() !== '') options![LETTERS[i]] = t; });
+        m.optionColumns.forEach((c, i) => {
+          const t = cellText(row[c]);
+          if (t !== null && t.trim() !== '') options![LETTERS[i]] = t;
+        });
       } else {
         options = {};
-        for (const [l, c] of Object.entries(m.optionColumns!)) { const t = cellText(row[c]); if (t !== null && t.trim() !== '') options[l] = t; }
+        for (const [l, c] of Object.entries(m.optionColumns!)) {
+          const t = cellText(row[c]);
+          if (t !== null && t.trim() !== '') options[l] = t;
+        }
       }
-      if (!options || Object.keys(options).length === 0) { col.drop({ where, kind: 'bad-input', reason: 'no options', question }); continue; }
+      if (!options || Object.keys(options).length === 0) {
+        col.drop({ where, kind: 'bad-input', reason: 'no options', question });
+        continue;
+      }
       const goldCell = m.answerLabel ? row[m.answerLabel] : row[m.answer!];
       label = goldLetter(cellText(goldCell) ?? goldCell, options);
       if (!label && m.answerLabel && m.answer) label = goldLetter(cellText(row[m.answer]), options);
       if (!label) {
-        col.drop({ where, kind: 'bad-input', reason: `gold ${JSON.stringify(cellText(goldCell))} is not one of the options ${Object.keys(options).join(', ')}`, question });
+        col.drop({
+          where,
+          kind: 'bad-input',
+          reason: `gold ${JSON.stringify(cellText(goldCell))} is not one of the options ${Object.keys(options).join(', ')}`,
+          question,
+        });
         continue;
       }
     }
-    col.add(await makeItem({ images, question, options, answer_label: label, reasoning, dataset_name: opts.datasetName, dataset_index, split, source: where }), where);
+    col.add(
+      await makeItem({ images, question, options, answer_label: label, reasoning, dataset_name: opts.datasetName, dataset_index, split, source: where }),
+      where,
+    );
   }
   if (keptMissing) col.note(`${keptMissing} items kept although their images are missing (missingImages: keep)`);
   return col.finish();
@@ -196,7 +257,15 @@ function parseList(v: unknown): unknown[] {
   if (s === null) return [v];
   const t = s.trim();
   if (t.startsWith('[')) {
-    try { const a = JSON.parse(t); if (Array.isArray(a)) return a; } catch { /* fall through to a separator list */ }
+    try {
+      const a = JSON.parse(t);
+      if (Array.isArray(a)) return a;
+    } catch {
+      /* fall through to a separator list */
+    }
   }
-  return t.split(/[;|]/).map((x) => x.trim()).filter((x) => x !== '');
+  return t
+    .split(/[;|]/)
+    .map((x) => x.trim())
+    .filter((x) => x !== '');
 }

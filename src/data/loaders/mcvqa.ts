@@ -17,7 +17,10 @@ function resolveImages(files: FileIndex, src: FileSource, names: string[], dirs:
   for (const n of names) {
     const p = files.findImage(n, dirs);
     if (p) images.push(fileRef(src, p));
-    else { missing.push(n); images.push(missingRef(n, where)); }
+    else {
+      missing.push(n);
+      images.push(missingRef(n, where));
+    }
   }
   return { images, missing };
 }
@@ -39,7 +42,10 @@ export async function loadMedXpertQaMM(src: FileSource, opts: ImageLoadOptions =
     if (col.full) break;
     const where = `${path}:${line}`;
     col.record();
-    if (error) { col.drop({ where, kind: 'bad-input', reason: error }); continue; }
+    if (error) {
+      col.drop({ where, kind: 'bad-input', reason: error });
+      continue;
+    }
     const rec = value as Record<string, unknown>;
     const options = parseOptions(rec?.options);
     if (typeof rec?.question !== 'string' || !options) {
@@ -60,10 +66,18 @@ export async function loadMedXpertQaMM(src: FileSource, opts: ImageLoadOptions =
       keptMissing++;
     }
     if (!label) {
-      col.drop({ where, kind: 'bad-input', reason: `label ${JSON.stringify(rec.label)} is not one of the options ${Object.keys(options).join(', ')}`, question });
+      col.drop({
+        where,
+        kind: 'bad-input',
+        reason: `label ${JSON.stringify(rec.label)} is not one of the options ${Object.keys(options).join(', ')}`,
+        question,
+      });
       continue;
     }
-    col.add(await makeItem({ images, question, options, answer_label: label, dataset_name: 'MedXpertQA-MM', dataset_index: line - 1, split, source: where }), where);
+    col.add(
+      await makeItem({ images, question, options, answer_label: label, dataset_name: 'MedXpertQA-MM', dataset_index: line - 1, split, source: where }),
+      where,
+    );
   }
   if (keptMissing) col.note(`${keptMissing} items kept although their images are missing (missingImages: keep)`);
   return col.finish();
@@ -93,7 +107,10 @@ export async function loadPmcVqa(src: FileSource, opts: ImageLoadOptions & { fil
   const missingCols = need.filter((n) => col_(n) < 0);
   const goldCol = col_('Answer_label') >= 0 ? col_('Answer_label') : col_('Answer');
   if (missingCols.length || goldCol < 0) {
-    throw new InputError(`${where0}:${recs[0].line}`, `wrong columns: missing ${[...missingCols, ...(goldCol < 0 ? ['Answer_label or Answer'] : [])].join(', ')} (found ${header.join(', ')})`);
+    throw new InputError(
+      `${where0}:${recs[0].line}`,
+      `wrong columns: missing ${[...missingCols, ...(goldCol < 0 ? ['Answer_label or Answer'] : [])].join(', ')} (found ${header.join(', ')})`,
+    );
   }
   const choiceCols = ['A', 'B', 'C', 'D', 'E', 'F'].map((l) => [l, col_(`Choice ${l}`)] as const).filter(([, i]) => i >= 0);
   const col = new Collector('pmc-vqa', split, src.name, opts);
@@ -108,7 +125,10 @@ export async function loadPmcVqa(src: FileSource, opts: ImageLoadOptions & { fil
     }
     const options: Record<string, string> = {};
     for (const [l, i] of choiceCols) {
-      const t = fields[i].trim().replace(new RegExp(`^${l}\\s*:\\s*`), '').trim();
+      const t = fields[i]
+        .trim()
+        .replace(new RegExp(`^${l}\\s*:\\s*`), '')
+        .trim();
       if (t !== '') options[l] = t;
     }
     const question = fields[col_('Question')].trim();
@@ -123,7 +143,12 @@ export async function loadPmcVqa(src: FileSource, opts: ImageLoadOptions & { fil
       keptMissing++;
     }
     if (!label) {
-      col.drop({ where, kind: 'bad-input', reason: `gold ${JSON.stringify(fields[goldCol])} is not one of the options ${Object.keys(options).join(', ')}`, question });
+      col.drop({
+        where,
+        kind: 'bad-input',
+        reason: `gold ${JSON.stringify(fields[goldCol])} is not one of the options ${Object.keys(options).join(', ')}`,
+        question,
+      });
       continue;
     }
     col.add(await makeItem({ images, question, options, answer_label: label, dataset_name: 'pmc_vqa', dataset_index: r - 1, split, source: where }), where);
@@ -145,7 +170,8 @@ export async function loadMedVlThinkerEval(src: FileSource, opts: MedVlThinkerEv
   const split = canonicalSplit(opts.split, 'test');
   const files = await FileIndex.of(src);
   const shards = splitShards(files.files, split);
-  if (shards.length === 0) throw new InputError(src.name, `no MedVLThinker-Eval parquet files for split "${split}" (expected e.g. data/${split}-00000-of-00001.parquet)`);
+  if (shards.length === 0)
+    throw new InputError(src.name, `no MedVLThinker-Eval parquet files for split "${split}" (expected e.g. data/${split}-00000-of-00001.parquet)`);
   const col = new Collector('medvlthinker-eval', split, src.name, opts);
   const wanted = opts.benchmarks ? new Set(opts.benchmarks) : null;
   let fixedAnswer = 0;
@@ -159,7 +185,10 @@ export async function loadMedVlThinkerEval(src: FileSource, opts: MedVlThinkerEv
       const where = `${shard}#${r}`;
       col.record();
       const name = cellText(row.dataset_name) ?? '';
-      if (wanted && !wanted.has(name)) { col.exclude(`benchmark ${name || '(none)'}`); continue; }
+      if (wanted && !wanted.has(name)) {
+        col.exclude(`benchmark ${name || '(none)'}`);
+        continue;
+      }
       const question = cellText(row.question);
       const options = parseOptions(cellText(row.options) ?? row.options);
       const label = cellText(row.answer_label)?.trim() ?? '';
@@ -184,11 +213,18 @@ export async function loadMedVlThinkerEval(src: FileSource, opts: MedVlThinkerEv
       const reasoning = cellText(row.reasoning) ?? undefined;
       const idx = Number(cellText(row.dataset_index) ?? index);
       const item = await makeItem({
-        images, question, options, answer_label: label, reasoning,
-        dataset_name: name || 'medvlthinker-eval', dataset_index: Number.isFinite(idx) ? idx : index,
-        split: cellText(row.split) ?? split, source: where, hash: cellText(row.hash) ?? undefined,
+        images,
+        question,
+        options,
+        answer_label: label,
+        reasoning,
+        dataset_name: name || 'medvlthinker-eval',
+        dataset_index: Number.isFinite(idx) ? idx : index,
+        split: cellText(row.split) ?? split,
+        source: where,
+        hash: cellText(row.hash) ?? undefined,
       });
-      if (item.answer !== undefined && item.hash !== await itemHash(item.question, item.answer)) hashDiffers++;
+      if (item.answer !== undefined && item.hash !== (await itemHash(item.question, item.answer))) hashDiffers++;
       col.add(item, where);
     }
   }

@@ -9,8 +9,11 @@ import { FileIndex, fileRef, missingRef, parseOptions } from './common';
 /** One JSONL row in the recipe schema (§1), images as paths relative to the image root, plus the pass count. */
 export function recipeRow(item: QAItem, passCount?: number | null): Record<string, unknown> {
   const row: Record<string, unknown> = {
-    images: item.images.map((im) => im.name), question: item.question, options: optionsJson(item.options),
-    answer_label: item.answer_label, answer: item.answer,
+    images: item.images.map((im) => im.name),
+    question: item.question,
+    options: optionsJson(item.options),
+    answer_label: item.answer_label,
+    answer: item.answer,
   };
   if (item.reasoning !== undefined) row.reasoning = item.reasoning;
   Object.assign(row, { dataset_name: item.dataset_name, dataset_index: item.dataset_index, hash: item.hash });
@@ -40,13 +43,28 @@ export async function loadRecipeJsonl(src: FileSource, file: string, o: RecipeJs
     if (col.full) break;
     const where = `${file}:${line}`;
     col.record();
-    if (error) { col.drop({ where, kind: 'bad-input', reason: error }); continue; }
+    if (error) {
+      col.drop({ where, kind: 'bad-input', reason: error });
+      continue;
+    }
     const r = value as Record<string, unknown>;
-    if (!r || typeof r !== 'object' || Array.isArray(r)) { col.drop({ where, kind: 'bad-input', reason: 'line is not a JSON object' }); continue; }
-    if (typeof r.question !== 'string') { col.drop({ where, kind: 'bad-input', reason: '"question" must be a string' }); continue; }
+    if (!r || typeof r !== 'object' || Array.isArray(r)) {
+      col.drop({ where, kind: 'bad-input', reason: 'line is not a JSON object' });
+      continue;
+    }
+    if (typeof r.question !== 'string') {
+      col.drop({ where, kind: 'bad-input', reason: '"question" must be a string' });
+      continue;
+    }
     const options = parseOptions(r.options);
-    if (!options) { col.drop({ where, kind: 'bad-input', reason: '"options" must be an object of letter -> text (or its JSON string)', question: r.question }); continue; }
-    if (typeof r.answer_label !== 'string') { col.drop({ where, kind: 'bad-input', reason: '"answer_label" must be a string', question: r.question }); continue; }
+    if (!options) {
+      col.drop({ where, kind: 'bad-input', reason: '"options" must be an object of letter -> text (or its JSON string)', question: r.question });
+      continue;
+    }
+    if (typeof r.answer_label !== 'string') {
+      col.drop({ where, kind: 'bad-input', reason: '"answer_label" must be a string', question: r.question });
+      continue;
+    }
     const names = r.images === undefined || r.images === null ? [] : r.images;
     if (!Array.isArray(names) || !names.every((x) => typeof x === 'string')) {
       col.drop({ where, kind: 'bad-input', reason: '"images" must be a list of image paths', question: r.question });
@@ -58,22 +76,33 @@ export async function loadRecipeJsonl(src: FileSource, file: string, o: RecipeJs
     for (const n of names as string[]) {
       const p = index!.findImage(n, [dir, '']);
       if (p) images.push(fileRef(imgSrc, p));
-      else { missing.push(n); images.push(missingRef(n, where)); }
+      else {
+        missing.push(n);
+        images.push(missingRef(n, where));
+      }
     }
-    if (missing.length) { col.drop({ where, kind: 'missing-image', reason: `image not found: ${missing.join(', ')}`, question: r.question }); continue; }
+    if (missing.length) {
+      col.drop({ where, kind: 'missing-image', reason: `image not found: ${missing.join(', ')}`, question: r.question });
+      continue;
+    }
     const idx = typeof r.dataset_index === 'number' && Number.isFinite(r.dataset_index) ? r.dataset_index : line - 1;
     const item = await makeItem({
-      images, question: r.question, options, answer_label: r.answer_label.trim(),
+      images,
+      question: r.question,
+      options,
+      answer_label: r.answer_label.trim(),
       reasoning: typeof r.reasoning === 'string' ? r.reasoning : undefined,
       dataset_name: typeof r.dataset_name === 'string' && r.dataset_name ? r.dataset_name : 'items',
-      dataset_index: idx, split: typeof r.split === 'string' ? r.split : undefined, source: where,
+      dataset_index: idx,
+      split: typeof r.split === 'string' ? r.split : undefined,
+      source: where,
       hash: typeof r.hash === 'string' && r.hash ? r.hash : undefined,
     });
     if (typeof r.answer === 'string' && item.answer !== undefined && r.answer.trim() !== item.answer.trim()) {
       col.drop({ where, kind: 'bad-input', reason: `answer "${r.answer}" differs from option ${item.answer_label} "${item.answer}"`, question: r.question });
       continue;
     }
-    if (item.answer !== undefined && item.hash !== await itemHash(item.question, item.answer)) hashDiffers++;
+    if (item.answer !== undefined && item.hash !== (await itemHash(item.question, item.answer))) hashDiffers++;
     col.add(item, where);
   }
   if (hashDiffers) col.note(`${hashDiffers} lines carry a hash that is not sha256(question + answer)[:16]; kept as given`);

@@ -18,14 +18,21 @@ export async function loadMedQa(src: FileSource, opts: LoadOptions = {}): Promis
   checkSplit('medqa', split, ['train', 'validation', 'dev', 'test']);
   const files = await FileIndex.of(src);
   const names = split === 'validation' || split === 'dev' ? ['dev', 'validation', 'val'] : [split];
-  const path = files.require(names.map((n) => `${n}.jsonl`), new RegExp(`(^|[/_])(${names.join('|')})\\.jsonl$`), `MedQA ${split} jsonl`);
+  const path = files.require(
+    names.map((n) => `${n}.jsonl`),
+    new RegExp(`(^|[/_])(${names.join('|')})\\.jsonl$`),
+    `MedQA ${split} jsonl`,
+  );
   const col = new Collector('medqa', split, src.name, opts);
   let disagree = 0;
   for (const { line, value, error } of await jsonlRecords(src, path)) {
     if (col.full) break;
     const where = `${path}:${line}`;
     col.record();
-    if (error) { col.drop({ where, kind: 'bad-input', reason: error }); continue; }
+    if (error) {
+      col.drop({ where, kind: 'bad-input', reason: error });
+      continue;
+    }
     const rec = value as Record<string, unknown>;
     const options = parseOptions(rec?.options);
     const label = typeof rec?.answer_idx === 'string' ? rec.answer_idx.trim() : '';
@@ -34,7 +41,19 @@ export async function loadMedQa(src: FileSource, opts: LoadOptions = {}): Promis
       continue;
     }
     if (typeof rec.answer === 'string' && options[label] !== undefined && rec.answer.trim() !== options[label].trim()) disagree++;
-    col.add(await makeItem({ images: [], question: rec.question, options, answer_label: label, dataset_name: 'medqa', dataset_index: line - 1, split, source: where }), where);
+    col.add(
+      await makeItem({
+        images: [],
+        question: rec.question,
+        options,
+        answer_label: label,
+        dataset_name: 'medqa',
+        dataset_index: line - 1,
+        split,
+        source: where,
+      }),
+      where,
+    );
   }
   if (disagree) col.note(`${disagree} lines have an "answer" text that differs from options[answer_idx]; answer_idx was used`);
   return col.finish();
@@ -58,7 +77,10 @@ export async function loadMedMcqa(src: FileSource, opts: MedMcqaOptions = {}): P
     if (col.full) break;
     const where = `${path}:${line}`;
     col.record();
-    if (error) { col.drop({ where, kind: 'bad-input', reason: error }); continue; }
+    if (error) {
+      col.drop({ where, kind: 'bad-input', reason: error });
+      continue;
+    }
     const rec = value as Record<string, unknown>;
     const texts = ['opa', 'opb', 'opc', 'opd'].map((k) => rec?.[k]);
     if (typeof rec?.question !== 'string' || texts.some((t) => typeof t !== 'string')) {
@@ -67,11 +89,28 @@ export async function loadMedMcqa(src: FileSource, opts: MedMcqaOptions = {}): P
     }
     const cop = rec.cop;
     if (typeof cop !== 'number' || !Number.isInteger(cop) || cop < base || cop > base + 3) {
-      col.drop({ where, kind: 'bad-input', reason: `cop ${JSON.stringify(cop)} is not ${base}-${base + 3}${cop === 0 && base === 1 ? ' (a 0-based copy? use copBase 0)' : ''}`, question: rec.question });
+      col.drop({
+        where,
+        kind: 'bad-input',
+        reason: `cop ${JSON.stringify(cop)} is not ${base}-${base + 3}${cop === 0 && base === 1 ? ' (a 0-based copy? use copBase 0)' : ''}`,
+        question: rec.question,
+      });
       continue;
     }
     const options = { A: texts[0] as string, B: texts[1] as string, C: texts[2] as string, D: texts[3] as string };
-    col.add(await makeItem({ images: [], question: rec.question, options, answer_label: 'ABCD'[cop - base], dataset_name: 'medmcqa', dataset_index: line - 1, split, source: where }), where);
+    col.add(
+      await makeItem({
+        images: [],
+        question: rec.question,
+        options,
+        answer_label: 'ABCD'[cop - base],
+        dataset_name: 'medmcqa',
+        dataset_index: line - 1,
+        split,
+        source: where,
+      }),
+      where,
+    );
   }
   return col.finish();
 }
@@ -106,11 +145,13 @@ export async function loadPubMedQa(src: FileSource, opts: PubMedQaOptions = {}):
   let disagree = 0;
   for (let i = 0; i < entries.length && !col.full; i++) {
     const [id, v] = entries[i];
-    if (testIds && (id in testIds) !== (split === 'test')) continue;
+    if (testIds && id in testIds !== (split === 'test')) continue;
     const where = `${dataPath}[${id}]`;
     col.record();
     const rec = v as Record<string, unknown>;
-    const decision = String(rec?.final_decision ?? '').trim().toLowerCase();
+    const decision = String(rec?.final_decision ?? '')
+      .trim()
+      .toLowerCase();
     if (typeof rec?.QUESTION !== 'string' || !letter[decision]) {
       col.drop({ where, kind: 'bad-input', reason: 'record lacks QUESTION or a final_decision of yes/no/maybe' });
       continue;
@@ -124,7 +165,19 @@ export async function loadPubMedQa(src: FileSource, opts: PubMedQaOptions = {}):
       if (paras.length) question = `${paras.join('\n')}\n\n${rec.QUESTION}`;
     }
     const itemSplit = split === 'all' ? undefined : split;
-    col.add(await makeItem({ images: [], question, options, answer_label: letter[decision], dataset_name: 'pubmedqa', dataset_index: i, split: itemSplit, source: where }), where);
+    col.add(
+      await makeItem({
+        images: [],
+        question,
+        options,
+        answer_label: letter[decision],
+        dataset_name: 'pubmedqa',
+        dataset_index: i,
+        split: itemSplit,
+        source: where,
+      }),
+      where,
+    );
   }
   if (disagree) col.note(`${disagree} test labels in test_ground_truth.json differ from final_decision; final_decision was used`);
   return col.finish();
@@ -147,7 +200,8 @@ export async function loadMmluMedical(src: FileSource, opts: MmluOptions = {}): 
   const absent: string[] = [];
   for (const s of subjects) {
     const p = files.pick([`${s}_${suffix}.csv`], new RegExp(`(^|/)${s}_${suffix}\\.csv$`));
-    if (p) paths.push(p); else absent.push(`${s}_${suffix}.csv`);
+    if (p) paths.push(p);
+    else absent.push(`${s}_${suffix}.csv`);
   }
   if (paths.length === 0) throw new InputError(src.name, `no MMLU CSV for split "${split}" (looked for ${absent.join(', ')})`);
   const col = new Collector('mmlu-med', split, src.name, opts);
@@ -166,7 +220,10 @@ export async function loadMmluMedical(src: FileSource, opts: MmluOptions = {}): 
       const [question, a, b, c, d, ans] = fields;
       const label = ans.trim().toUpperCase();
       const options = { A: a, B: b, C: c, D: d };
-      col.add(await makeItem({ images: [], question, options, answer_label: label, dataset_name: 'mmlu_medical', dataset_index: r, split, source: where }), where);
+      col.add(
+        await makeItem({ images: [], question, options, answer_label: label, dataset_name: 'mmlu_medical', dataset_index: r, split, source: where }),
+        where,
+      );
     }
   }
   return col.finish();

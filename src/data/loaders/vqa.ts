@@ -31,10 +31,19 @@ async function addClosed(col: Collector, r: ClosedRecord, datasetName: string, s
     return;
   }
   if (conv.match === 'prefix') col.report.prefixMatched = (col.report.prefixMatched ?? 0) + 1;
-  col.add(await makeItem({
-    images: r.images, question: r.question, options: conv.options, answer_label: conv.answer_label,
-    dataset_name: datasetName, dataset_index: r.index, split, source: r.where,
-  }), r.where);
+  col.add(
+    await makeItem({
+      images: r.images,
+      question: r.question,
+      options: conv.options,
+      answer_label: conv.answer_label,
+      dataset_name: datasetName,
+      dataset_index: r.index,
+      split,
+      source: r.where,
+    }),
+    r.where,
+  );
 }
 
 function noteKeptMissing(col: Collector, n: number) {
@@ -63,12 +72,22 @@ export async function loadVqaRad(src: FileSource, opts: ImageLoadOptions = {}): 
     const isTest = phrase.startsWith('test');
     if (split !== 'all' && isTest !== (split === 'test')) continue;
     col.record();
-    const type = String(rec?.answer_type ?? '').trim().toUpperCase();
+    const type = String(rec?.answer_type ?? '')
+      .trim()
+      .toUpperCase();
     const question = cellText(rec?.question);
     const gold = cellText(rec?.answer);
-    if (type === 'OPEN') { col.exclude('open question'); continue; }
+    if (type === 'OPEN') {
+      col.exclude('open question');
+      continue;
+    }
     if (type !== 'CLOSED' || question === null || gold === null || typeof rec.image_name !== 'string') {
-      col.drop({ where, kind: 'bad-input', reason: `record lacks question, answer, image_name or a CLOSED/OPEN answer_type (got "${type}")`, question: question ?? undefined });
+      col.drop({
+        where,
+        kind: 'bad-input',
+        reason: `record lacks question, answer, image_name or a CLOSED/OPEN answer_type (got "${type}")`,
+        question: question ?? undefined,
+      });
       continue;
     }
     const imgPath = files.findImage(rec.image_name, ['images', '']);
@@ -102,13 +121,26 @@ export async function loadSlake(src: FileSource, opts: SlakeOptions = {}): Promi
     const rec = data[i] as Record<string, unknown>;
     const where = `${jsonPath}[${i}]`;
     col.record();
-    if (rec?.q_lang !== lang) { col.exclude(`question language ${String(rec?.q_lang)}`); continue; }
-    const type = String(rec.answer_type ?? '').trim().toUpperCase();
-    if (type === 'OPEN') { col.exclude('open question'); continue; }
+    if (rec?.q_lang !== lang) {
+      col.exclude(`question language ${String(rec?.q_lang)}`);
+      continue;
+    }
+    const type = String(rec.answer_type ?? '')
+      .trim()
+      .toUpperCase();
+    if (type === 'OPEN') {
+      col.exclude('open question');
+      continue;
+    }
     const question = cellText(rec.question);
     const gold = cellText(rec.answer);
     if (type !== 'CLOSED' || question === null || gold === null || typeof rec.img_name !== 'string') {
-      col.drop({ where, kind: 'bad-input', reason: `record lacks question, answer, img_name or a CLOSED/OPEN answer_type (got "${type}")`, question: question ?? undefined });
+      col.drop({
+        where,
+        kind: 'bad-input',
+        reason: `record lacks question, answer, img_name or a CLOSED/OPEN answer_type (got "${type}")`,
+        question: question ?? undefined,
+      });
       continue;
     }
     const imgPath = files.findImage(rec.img_name, ['imgs', '']);
@@ -123,12 +155,14 @@ export async function loadSlake(src: FileSource, opts: SlakeOptions = {}): Promi
 /** The parquet shards of a split: `test.parquet`, `test-00000-of-00002.parquet`, `test/....parquet`. */
 export function splitShards(files: string[], split: string): string[] {
   const names = split === 'validation' ? ['validation', 'val', 'valid', 'dev'] : [split];
-  return files.filter((f) => {
-    if (!f.endsWith('.parquet')) return false;
-    const parts = f.split('/');
-    const base = parts[parts.length - 1].replace(/\.parquet$/, '');
-    return names.some((n) => base === n || base.startsWith(`${n}-`) || base.startsWith(`${n}_`) || parts.slice(0, -1).includes(n));
-  }).sort();
+  return files
+    .filter((f) => {
+      if (!f.endsWith('.parquet')) return false;
+      const parts = f.split('/');
+      const base = parts[parts.length - 1].replace(/\.parquet$/, '');
+      return names.some((n) => base === n || base.startsWith(`${n}-`) || base.startsWith(`${n}_`) || parts.slice(0, -1).includes(n));
+    })
+    .sort();
 }
 
 /**
@@ -157,7 +191,10 @@ export async function loadPathVqa(src: FileSource, opts: ImageLoadOptions = {}):
         col.drop({ where, kind: 'bad-input', reason: 'row lacks question or answer' });
         continue;
       }
-      if (!/^(yes|no)$/i.test(gold.trim())) { col.exclude('open question'); continue; }
+      if (!/^(yes|no)$/i.test(gold.trim())) {
+        col.exclude('open question');
+        continue;
+      }
       const img = cellImage(row.image);
       let images: ImageRef[];
       let missing: string[] = [];

@@ -6,8 +6,19 @@
 
 import type { Rng } from './rng';
 import {
-  abdomenScene, addFluid, addLesions, chestScene, drawRadius, imageSide, organIndex, ORGAN_MARGIN,
-  placeLesions, radiusRange, SIDES, type Scene, type Side,
+  abdomenScene,
+  addFluid,
+  addLesions,
+  chestScene,
+  drawRadius,
+  imageSide,
+  organIndex,
+  ORGAN_MARGIN,
+  placeLesions,
+  radiusRange,
+  SIDES,
+  type Scene,
+  type Side,
 } from './scene';
 import { cap, count, countOptions, erase, type Level, type Template, type TemplateContext } from './template';
 
@@ -38,7 +49,12 @@ function build<T>(level: Level, what: string, make: (most: number) => T | null):
 }
 
 /** Nodule radius as fractions of the size's range: smaller nodules at higher levels. */
-const NODULE_SIZE: readonly [number, number][] = [[0, 1], [0.3, 1], [0.15, 0.8], [0, 0.6]];
+const NODULE_SIZE: readonly [number, number][] = [
+  [0, 1],
+  [0.3, 1],
+  [0.15, 0.8],
+  [0, 0.6],
+];
 
 const brightNodule = (rng: Rng) => () => rng.int(200, 225);
 
@@ -107,7 +123,10 @@ function drawSides(rng: Rng, level: Level): Record<Side, boolean> {
   return { left: target === 'Left' || target === 'Both', right: target === 'Right' || target === 'Both' };
 }
 
-interface SideFacts { n: Record<Side, number>; mirror: boolean }
+interface SideFacts {
+  n: Record<Side, number>;
+  mirror: boolean;
+}
 
 const flipOrBump = (f: SideFacts, rng: Rng, side: Side): SideFacts =>
   rng.chance(0.5) ? { ...f, mirror: !f.mirror } : { ...f, n: bump(f.n, f.mirror ? other(side) : side, rng) };
@@ -166,9 +185,14 @@ const chestCompareCount: Template = {
       explain: (f) => {
         const r = read(f.n, 'right', f.mirror);
         const l = read(f.n, 'left', f.mirror);
-        const verdict = l === r ? ['Both lungs have the same number.', 'Same number'] : l > r ? ['The left lung has more.', 'Left'] : ['The right lung has more.', 'Right'];
+        const verdict =
+          l === r ? ['Both lungs have the same number.', 'Same number'] : l > r ? ['The left lung has more.', 'Left'] : ['The right lung has more.', 'Right'];
         return {
-          steps: [`${cap(where('lung', 'right', f.mirror))} has ${count(r, 'nodule')}.`, `${cap(where('lung', 'left', f.mirror))} has ${count(l, 'nodule')}.`, verdict[0]],
+          steps: [
+            `${cap(where('lung', 'right', f.mirror))} has ${count(r, 'nodule')}.`,
+            `${cap(where('lung', 'left', f.mirror))} has ${count(l, 'nodule')}.`,
+            verdict[0],
+          ],
           answer: verdict[1],
         };
       },
@@ -180,9 +204,17 @@ const chestCompareCount: Template = {
 };
 
 /** Nodule area ratio of a size comparison, by level: closer sizes are harder to tell apart. */
-export const SIZE_RATIO: readonly [number, number][] = [[1, 1], [2, 3], [1.6, 2], [1.3, 1.6]];
+export const SIZE_RATIO: readonly [number, number][] = [
+  [1, 1],
+  [2, 3],
+  [1.6, 2],
+  [1.3, 1.6],
+];
 
-interface SizeFacts { big: Side | null; mirror: boolean }
+interface SizeFacts {
+  big: Side | null;
+  mirror: boolean;
+}
 
 const chestCompareSize: Template = {
   name: 'chest_compare_size',
@@ -217,9 +249,16 @@ const chestCompareSize: Template = {
       facts: { big, mirror: false },
       explain: (f) => {
         const seen = f.big === null ? null : f.mirror ? other(f.big) : f.big;
-        if (seen === null) return { steps: [`${cap(where('lung', 'right', f.mirror))} and ${where('lung', 'left', f.mirror)} have nodules of the same size.`], answer: 'Same size' };
+        if (seen === null)
+          return {
+            steps: [`${cap(where('lung', 'right', f.mirror))} and ${where('lung', 'left', f.mirror)} have nodules of the same size.`],
+            answer: 'Same size',
+          };
         return {
-          steps: [`${cap(where('lung', 'right', f.mirror))} has a ${word(f, 'right')} nodule.`, `${cap(where('lung', 'left', f.mirror))} has a ${word(f, 'left')} nodule.`],
+          steps: [
+            `${cap(where('lung', 'right', f.mirror))} has a ${word(f, 'right')} nodule.`,
+            `${cap(where('lung', 'left', f.mirror))} has a ${word(f, 'left')} nodule.`,
+          ],
           answer: sideWord(seen),
         };
       },
@@ -282,7 +321,10 @@ const chestPresence: Template = {
       facts: { n, mirror: false },
       explain: (f) => {
         const k = read(f.n, side, f.mirror);
-        return { steps: [`The ${side} lung is on the image's ${f.mirror ? side : imageSide(side)}.`, `It has ${count(k, 'nodule')}.`], answer: k > 0 ? 'Yes' : 'No' };
+        return {
+          steps: [`The ${side} lung is on the image's ${f.mirror ? side : imageSide(side)}.`, `It has ${count(k, 'nodule')}.`],
+          answer: k > 0 ? 'Yes' : 'No',
+        };
       },
       perturb: (f, r) => {
         if (r.chance(0.5)) return { ...f, mirror: !f.mirror };
@@ -296,9 +338,17 @@ const chestPresence: Template = {
 };
 
 /** Filled fraction of a lung with an effusion, by level: small effusions are easy to miss. */
-export const FLUID_FRACTION: readonly [number, number][] = [[0, 0], [0.3, 0.45], [0.2, 0.35], [0.1, 0.22]];
+export const FLUID_FRACTION: readonly [number, number][] = [
+  [0, 0],
+  [0.3, 0.45],
+  [0.2, 0.35],
+  [0.1, 0.22],
+];
 
-interface FluidFacts { fluid: Record<Side, boolean>; mirror: boolean }
+interface FluidFacts {
+  fluid: Record<Side, boolean>;
+  mirror: boolean;
+}
 
 function effusionScene(rng: Rng, ctx: TemplateContext, has: Record<Side, boolean>, what: string): Scene {
   const [lo, hi] = FLUID_FRACTION[ctx.level];
@@ -314,8 +364,10 @@ function effusionScene(rng: Rng, ctx: TemplateContext, has: Record<Side, boolean
   });
 }
 
-const fluidSteps = (f: FluidFacts) => SIDES.slice().reverse().map((s) =>
-  `${cap(where('lung', s, f.mirror))} ${read(f.fluid, s, f.mirror) ? 'has a fluid level at its base' : 'has a clear base'}.`);
+const fluidSteps = (f: FluidFacts) =>
+  SIDES.slice()
+    .reverse()
+    .map((s) => `${cap(where('lung', s, f.mirror))} ${read(f.fluid, s, f.mirror) ? 'has a fluid level at its base' : 'has a clear base'}.`);
 
 const toggleFluid = (f: FluidFacts, rng: Rng): FluidFacts => {
   if (rng.chance(0.3)) return { ...f, mirror: !f.mirror };
@@ -329,7 +381,13 @@ const effusionPresence: Template = {
   about: 'Is there a pleural effusion? (Yes / No): a fluid level at a lung base; smaller effusions and distracting nodules at higher levels.',
   draft(rng, ctx) {
     const yes = rng.chance(0.5);
-    const has = yes ? (ctx.level === 1 ? (rng.chance(0.5) ? { left: true, right: false } : { left: false, right: true }) : drawSides(rng, 2)) : { left: false, right: false };
+    const has = yes
+      ? ctx.level === 1
+        ? rng.chance(0.5)
+          ? { left: true, right: false }
+          : { left: false, right: true }
+        : drawSides(rng, 2)
+      : { left: false, right: false };
     const sc = effusionScene(rng, ctx, has, this.name);
     return erase<FluidFacts>({
       question: 'Is there a pleural effusion?',
@@ -363,9 +421,17 @@ const effusionSide: Template = {
 };
 
 /** Gap between two fluid levels as a fraction of lung height, by level. */
-export const FLUID_GAP: readonly [number, number][] = [[0, 0], [0.15, 0.25], [0.08, 0.15], [0.04, 0.08]];
+export const FLUID_GAP: readonly [number, number][] = [
+  [0, 0],
+  [0.15, 0.25],
+  [0.08, 0.15],
+  [0.04, 0.08],
+];
 
-interface LevelFacts { higher: Side | null; mirror: boolean }
+interface LevelFacts {
+  higher: Side | null;
+  mirror: boolean;
+}
 
 const fluidCompare: Template = {
   name: 'fluid_compare',
@@ -393,7 +459,10 @@ const fluidCompare: Template = {
       explain: (f) => {
         const seen = f.higher === null ? null : f.mirror ? other(f.higher) : f.higher;
         return {
-          steps: ['Both lungs have a fluid level.', seen === null ? 'The two levels are at the same height.' : `The fluid is higher in ${where('lung', seen, f.mirror)}.`],
+          steps: [
+            'Both lungs have a fluid level.',
+            seen === null ? 'The two levels are at the same height.' : `The fluid is higher in ${where('lung', seen, f.mirror)}.`,
+          ],
           answer: seen === null ? 'Same level' : sideWord(seen),
         };
       },
@@ -419,14 +488,24 @@ function abdomenWith(rng: Rng, ctx: TemplateContext, spec: AbdomenSpec): Scene |
   const [lo, hi] = NODULE_SIZE[ctx.level];
   for (const pol of ['dark', 'bright'] as const) {
     const k = (spec.liver ?? []).filter((p) => p === pol).length;
-    const spots = placeLesions(rng, sc, liver, Array.from({ length: k }, () => drawRadius(rng, ctx.size, lo, hi)));
+    const spots = placeLesions(
+      rng,
+      sc,
+      liver,
+      Array.from({ length: k }, () => drawRadius(rng, ctx.size, lo, hi)),
+    );
     if (!spots) return null;
     addLesions(sc, liver, spots, () => (pol === 'dark' ? rng.int(dlo, dhi) : rng.int(blo, bhi)), pol);
   }
   for (const side of SIDES) {
     const kidney = organIndex(sc, 'kidney', side);
     // Cysts are kept small: the kidneys are the smallest organs drawn.
-    const spots = placeLesions(rng, sc, kidney, Array.from({ length: spec.kidney?.[side] ?? 0 }, () => drawRadius(rng, ctx.size, 0, 0.3)));
+    const spots = placeLesions(
+      rng,
+      sc,
+      kidney,
+      Array.from({ length: spec.kidney?.[side] ?? 0 }, () => drawRadius(rng, ctx.size, 0, 0.3)),
+    );
     if (!spots) return null;
     addLesions(sc, kidney, spots, () => rng.int(60, 72), 'dark');
   }
@@ -438,7 +517,10 @@ const polarities = (rng: Rng, n: number, mixed: boolean): ('dark' | 'bright')[] 
   return Array.from({ length: n }, () => (mixed ? rng.pick(['dark', 'bright'] as const) : one));
 };
 
-interface LiverFacts { n: number; mirror: boolean }
+interface LiverFacts {
+  n: number;
+  mirror: boolean;
+}
 
 const liverCount: Template = {
   name: 'liver_count',
@@ -467,12 +549,16 @@ const liverCount: Template = {
   },
 };
 
-interface TypeFacts { dark: number; bright: number }
+interface TypeFacts {
+  dark: number;
+  bright: number;
+}
 
 const liverLesionType: Template = {
   name: 'liver_lesion_type',
   kind: 'image',
-  about: 'Is the liver lesion darker or brighter than the liver? (Darker / Brighter, + Both kinds with several lesions at level 3); contrast falls with the level.',
+  about:
+    'Is the liver lesion darker or brighter than the liver? (Darker / Brighter, + Both kinds with several lesions at level 3); contrast falls with the level.',
   draft(rng, ctx) {
     const n = ctx.level === 3 ? rng.int(1, 3) : 1;
     const mixed = n > 1 && rng.chance(0.4);
@@ -490,9 +576,12 @@ const liverLesionType: Template = {
       answers: many ? ['Darker', 'Brighter', 'Both kinds'] : ['Darker', 'Brighter'],
       facts,
       explain: (f) => ({
-        steps: ["The liver is on the image's left.", many
-          ? `It has ${count(f.dark, 'darker lesion')} and ${count(f.bright, 'brighter lesion')}.`
-          : `Its lesion is ${f.dark > 0 ? 'darker' : 'brighter'} than the liver.`],
+        steps: [
+          "The liver is on the image's left.",
+          many
+            ? `It has ${count(f.dark, 'darker lesion')} and ${count(f.bright, 'brighter lesion')}.`
+            : `Its lesion is ${f.dark > 0 ? 'darker' : 'brighter'} than the liver.`,
+        ],
         answer: f.dark > 0 && f.bright > 0 ? 'Both kinds' : f.dark > 0 ? 'Darker' : 'Brighter',
       }),
       perturb: (f, r) => {
@@ -506,7 +595,10 @@ const liverLesionType: Template = {
   },
 };
 
-interface KidneyFacts { cyst: Record<Side, boolean>; mirror: boolean }
+interface KidneyFacts {
+  cyst: Record<Side, boolean>;
+  mirror: boolean;
+}
 
 const kidneyCystSide: Template = {
   name: 'kidney_cyst_side',
@@ -524,7 +616,9 @@ const kidneyCystSide: Template = {
       answers: SIDE_ANSWERS(ctx.level),
       facts: { cyst: has, mirror: false },
       explain: (f) => ({
-        steps: SIDES.slice().reverse().map((s) => `${cap(where('kidney', s, f.mirror))} ${read(f.cyst, s, f.mirror) ? 'has a cyst' : 'has no cyst'}.`),
+        steps: SIDES.slice()
+          .reverse()
+          .map((s) => `${cap(where('kidney', s, f.mirror))} ${read(f.cyst, s, f.mirror) ? 'has a cyst' : 'has no cyst'}.`),
         answer: sideAnswer({ left: read(f.cyst, 'left', f.mirror), right: read(f.cyst, 'right', f.mirror) }),
       }),
       perturb: (f, r) => {
@@ -539,6 +633,15 @@ const kidneyCystSide: Template = {
 };
 
 export const IMAGE_TEMPLATES: readonly Template[] = [
-  chestCount, chestCompareCount, chestCompareSize, chestLocate, chestPresence,
-  effusionPresence, effusionSide, fluidCompare, liverCount, liverLesionType, kidneyCystSide,
+  chestCount,
+  chestCompareCount,
+  chestCompareSize,
+  chestLocate,
+  chestPresence,
+  effusionPresence,
+  effusionSide,
+  fluidCompare,
+  liverCount,
+  liverLesionType,
+  kidneyCystSide,
 ];

@@ -80,8 +80,9 @@ export const MAX_IMAGE_SIZE = 128;
 const ALL_TEMPLATES: readonly Template[] = [...IMAGE_TEMPLATES, ...TEXT_TEMPLATES];
 
 /** The documented list of question templates (README.md has it with examples). */
-export const SYNTH_TEMPLATES: readonly { name: string; kind: SynthKind; about: string; minSize?: number; onlyWhenNamed?: boolean }[] =
-  ALL_TEMPLATES.map(({ name, kind, about, minSize, onlyWhenNamed }) => ({ name, kind, about, ...(minSize ? { minSize } : {}), ...(onlyWhenNamed ? { onlyWhenNamed } : {}) }));
+export const SYNTH_TEMPLATES: readonly { name: string; kind: SynthKind; about: string; minSize?: number; onlyWhenNamed?: boolean }[] = ALL_TEMPLATES.map(
+  ({ name, kind, about, minSize, onlyWhenNamed }) => ({ name, kind, about, ...(minSize ? { minSize } : {}), ...(onlyWhenNamed ? { onlyWhenNamed } : {}) }),
+);
 
 /** Share of the text-item content space held out for the test split. */
 export const HELD_OUT_SHARE = 0.2;
@@ -104,7 +105,21 @@ export function splitOf(key: string): 'train' | 'test' {
  */
 export const caseNumber = (split: 'train' | 'test', level: Level, index: number) => 6 * index + 2 * (level - 1) + (split === 'train' ? 1 : 2);
 
-const KNOWN_KEYS = ['n', 'kind', 'level', 'seed', 'imageSize', 'split', 'noisyFraction', 'sloppyFraction', 'templates', 'offset', 'fixedOptionOrder', 'noisyAnswers', 'noisyQuestions'];
+const KNOWN_KEYS = [
+  'n',
+  'kind',
+  'level',
+  'seed',
+  'imageSize',
+  'split',
+  'noisyFraction',
+  'sloppyFraction',
+  'templates',
+  'offset',
+  'fixedOptionOrder',
+  'noisyAnswers',
+  'noisyQuestions',
+];
 
 export interface ResolvedSynthOptions {
   o: SynthOptions;
@@ -153,7 +168,10 @@ export function validateSynthOptions(opts: unknown, where = 'synth options'): Re
     throw new InputError(`${where}.fixedOptionOrder`, `must be true or false, got ${JSON.stringify(o.fixedOptionOrder)}`);
   }
   const fixedOptionOrder = o.fixedOptionOrder === true;
-  for (const [k, what] of [['noisyAnswers', 'option texts'], ['noisyQuestions', 'phrases']] as const) {
+  for (const [k, what] of [
+    ['noisyAnswers', 'option texts'],
+    ['noisyQuestions', 'phrases'],
+  ] as const) {
     const v = o[k];
     if (v !== undefined && (!Array.isArray(v) || v.length === 0 || !v.every((a) => typeof a === 'string' && a !== ''))) {
       throw new InputError(`${where}.${k}`, `must be a non-empty list of ${what}, got ${JSON.stringify(v)}`);
@@ -191,13 +209,19 @@ const BATCH_KIND_CODE = { image: 1, text: 2, mixed: 3 } as const;
  */
 function traceModes(r: ResolvedSynthOptions, eligible?: boolean[]): TraceMode[] {
   const { n, seed, split, level, kind } = r.o;
-  const order = new Rng(hashInts(...seedWords(seed), SPLIT_CODE[split], level, BATCH_KIND_CODE[kind], r.offset, n, 0x40153)).shuffle(Array.from({ length: n }, (_, i) => i));
+  const order = new Rng(hashInts(...seedWords(seed), SPLIT_CODE[split], level, BATCH_KIND_CODE[kind], r.offset, n, 0x40153)).shuffle(
+    Array.from({ length: n }, (_, i) => i),
+  );
   const modes: TraceMode[] = new Array(n).fill('clean');
   const pool = eligible ? order.filter((i) => eligible[i]) : order;
   const nWrong = Math.round(r.noisy * pool.length);
-  pool.slice(0, nWrong).forEach((i) => { modes[i] = 'wrong'; });
+  pool.slice(0, nWrong).forEach((i) => {
+    modes[i] = 'wrong';
+  });
   const rest = order.filter((i) => modes[i] === 'clean');
-  rest.slice(0, Math.min(rest.length, Math.round(r.sloppy * n))).forEach((i) => { modes[i] = 'sloppy'; });
+  rest.slice(0, Math.min(rest.length, Math.round(r.sloppy * n))).forEach((i) => {
+    modes[i] = 'sloppy';
+  });
   return modes;
 }
 
@@ -205,7 +229,15 @@ function sceneImage(scene: Scene, name: string): ImageRef {
   return { name, load: async () => encodeGrayPng(renderScene(scene), scene.size, scene.size) };
 }
 
-interface Drafted { index: number; kind: SynthKind; itemSeed: number; template: Template; d: Draft; gold: string; order: string[] }
+interface Drafted {
+  index: number;
+  kind: SynthKind;
+  itemSeed: number;
+  template: Template;
+  d: Draft;
+  gold: string;
+  order: string[];
+}
 
 /** An item's draft: template, facts, options in their final order. It does not depend on the trace mode. */
 function draftOne(r: ResolvedSynthOptions, index: number): Drafted {
@@ -248,9 +280,14 @@ async function finishOne(r: ResolvedSynthOptions, x: Drafted, mode: TraceMode): 
     source: `synth(seed ${seed}, level ${level}, ${split})#${index}`,
   });
   return {
-    item, template: template.name, kind, level,
+    item,
+    template: template.name,
+    kind,
+    level,
     trace: { mode, letter: trace.letter, answer: trace.answer },
-    scene: d.scene, stats: d.stats, key: d.key,
+    scene: d.scene,
+    stats: d.stats,
+    key: d.key,
   };
 }
 
@@ -264,11 +301,20 @@ export async function generateSynthCases(opts: SynthOptions): Promise<SynthCase[
     const drafts = Array.from({ length: r.o.n }, (_, i) => draftOne(r, r.offset + i));
     eligible = drafts.map((x) => (!blindAnswers || blindAnswers.includes(x.gold)) && (!blindQuestions || blindQuestions.some((q) => x.d.question.includes(q))));
     if (r.noisy > 0 && !eligible.some(Boolean)) {
-      const golds = [...new Set(drafts.map((x) => x.gold))].slice(0, 12).map((g) => JSON.stringify(g)).join(', ');
-      const questions = [...new Set(drafts.map((x) => x.d.question))].slice(0, 4).map((q) => JSON.stringify(q)).join(', ');
-      throw new InputError(`synth options.${blindQuestions ? 'noisyQuestions' : 'noisyAnswers'}`, blindQuestions
-        ? `no item's question contains one of ${JSON.stringify(blindQuestions)}${blindAnswers ? ` with a correct answer in ${JSON.stringify(blindAnswers)}` : ''} (questions here: ${questions}; answers: ${golds})`
-        : `no item's correct answer is one of ${JSON.stringify(blindAnswers)} (answers here: ${golds})`);
+      const golds = [...new Set(drafts.map((x) => x.gold))]
+        .slice(0, 12)
+        .map((g) => JSON.stringify(g))
+        .join(', ');
+      const questions = [...new Set(drafts.map((x) => x.d.question))]
+        .slice(0, 4)
+        .map((q) => JSON.stringify(q))
+        .join(', ');
+      throw new InputError(
+        `synth options.${blindQuestions ? 'noisyQuestions' : 'noisyAnswers'}`,
+        blindQuestions
+          ? `no item's question contains one of ${JSON.stringify(blindQuestions)}${blindAnswers ? ` with a correct answer in ${JSON.stringify(blindAnswers)}` : ''} (questions here: ${questions}; answers: ${golds})`
+          : `no item's correct answer is one of ${JSON.stringify(blindAnswers)} (answers here: ${golds})`,
+      );
     }
   }
   const modes = traceModes(r, eligible);

@@ -31,7 +31,10 @@ export function adler32(bytes: Uint8Array): number {
   // Reducing once per 5552 bytes (zlib's NMAX) keeps the sums far inside a double's exact range.
   for (let i = 0; i < bytes.length; i += 5552) {
     const end = Math.min(i + 5552, bytes.length);
-    for (let j = i; j < end; j++) { a += bytes[j]; b += a; }
+    for (let j = i; j < end; j++) {
+      a += bytes[j];
+      b += a;
+    }
     a %= 65521;
     b %= 65521;
   }
@@ -103,6 +106,9 @@ export function encodeGrayPng(pixels: Uint8Array, width: number, height: number)
   ];
   const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
   let o = 0;
-  for (const p of parts) { out.set(p, o); o += p.length; }
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
   return out;
 }

@@ -88,10 +88,22 @@ export function radiusRange(size: number): [number, number] {
 // 16 unit directions, written out so that no trigonometry runs at generation time.
 // biome-ignore-start lint/suspicious/noApproximativeNumericConstant: six-digit values; Math.SQRT1_2 would change the generated scans.
 const DIRS: readonly (readonly [number, number])[] = [
-  [1, 0], [0.92388, 0.382683], [0.707107, 0.707107], [0.382683, 0.92388],
-  [0, 1], [-0.382683, 0.92388], [-0.707107, 0.707107], [-0.92388, 0.382683],
-  [-1, 0], [-0.92388, -0.382683], [-0.707107, -0.707107], [-0.382683, -0.92388],
-  [0, -1], [0.382683, -0.92388], [0.707107, -0.707107], [0.92388, -0.382683],
+  [1, 0],
+  [0.92388, 0.382683],
+  [0.707107, 0.707107],
+  [0.382683, 0.92388],
+  [0, 1],
+  [-0.382683, 0.92388],
+  [-0.707107, 0.707107],
+  [-0.92388, 0.382683],
+  [-1, 0],
+  [-0.92388, -0.382683],
+  [-0.707107, -0.707107],
+  [-0.382683, -0.92388],
+  [0, -1],
+  [0.382683, -0.92388],
+  [0.707107, -0.707107],
+  [0.92388, -0.382683],
 ];
 // biome-ignore-end lint/suspicious/noApproximativeNumericConstant: end of the table
 
@@ -142,10 +154,13 @@ export function placeLesions(rng: Rng, scene: Scene, organ: number, radii: numbe
       if (!circleInside(e, x, y, r + ORGAN_MARGIN)) continue;
       if (o.maxY !== undefined && y + r + AVOID_MARGIN > o.maxY) continue;
       if ((o.avoid ?? []).some((a) => !circleOutside(scene.organs[a].shape, x, y, r + AVOID_MARGIN))) continue;
-      if (others().some((l) => {
-        const d = l.r + r + LESION_GAP;
-        return (l.cx - x) * (l.cx - x) + (l.cy - y) * (l.cy - y) < d * d;
-      })) continue;
+      if (
+        others().some((l) => {
+          const d = l.r + r + LESION_GAP;
+          return (l.cx - x) * (l.cx - x) + (l.cy - y) * (l.cy - y) < d * d;
+        })
+      )
+        continue;
       placed.push({ cx: x, cy: y, r });
       ok = true;
     }
@@ -168,13 +183,22 @@ export const NOISE_BY_LEVEL = [0, 3, 6, 10];
 function baseScene(rng: Rng, region: Scene['region'], size: number, level: number, seed: number): Scene {
   const S = size;
   const scale = rng.range(0.95, 1.05);
-  const body: Ellipse = { cx: jitter(rng, 0.5, 0.01) * S, cy: jitter(rng, 0.52, 0.01) * S, rx: 0.44 * scale * S, ry: (region === 'chest' ? 0.35 : 0.34) * scale * S };
+  const body: Ellipse = {
+    cx: jitter(rng, 0.5, 0.01) * S,
+    cy: jitter(rng, 0.52, 0.01) * S,
+    rx: 0.44 * scale * S,
+    ry: (region === 'chest' ? 0.35 : 0.34) * scale * S,
+  };
   return {
-    region, size: S, body,
+    region,
+    size: S,
+    body,
     bodyValue: Math.round(rng.range(80, 90)),
     rim: Math.max(1, 0.03 * S),
     rimValue: Math.round(rng.range(115, 125)),
-    organs: [], fluid: [], lesions: [],
+    organs: [],
+    fluid: [],
+    lesions: [],
     noise: NOISE_BY_LEVEL[level],
     noiseSeed: hashInts(seed, 0x5ca9),
   };
@@ -194,8 +218,18 @@ export function chestScene(rng: Rng, size: number, level: number, seed: number):
   // The patient's right lung is on the image's left.
   sc.organs.push({ name: 'lung', side: 'right', shape: { cx: cx - off, cy: lungY, rx, ry }, value: lungValue });
   sc.organs.push({ name: 'lung', side: 'left', shape: { cx: cx + off, cy: lungY, rx, ry }, value: lungValue });
-  sc.organs.push({ name: 'heart', side: null, shape: { cx: cx + 0.04 * S * k, cy: lungY + 0.12 * S * k, rx: 0.11 * S * k, ry: 0.09 * S * k }, value: Math.round(rng.range(92, 100)) });
-  sc.organs.push({ name: 'spine', side: null, shape: { cx, cy: sc.body.cy + 0.27 * S * k, rx: 0.05 * S * k, ry: 0.05 * S * k }, value: Math.round(rng.range(195, 210)) });
+  sc.organs.push({
+    name: 'heart',
+    side: null,
+    shape: { cx: cx + 0.04 * S * k, cy: lungY + 0.12 * S * k, rx: 0.11 * S * k, ry: 0.09 * S * k },
+    value: Math.round(rng.range(92, 100)),
+  });
+  sc.organs.push({
+    name: 'spine',
+    side: null,
+    shape: { cx, cy: sc.body.cy + 0.27 * S * k, rx: 0.05 * S * k, ry: 0.05 * S * k },
+    value: Math.round(rng.range(195, 210)),
+  });
   return sc;
 }
 
@@ -206,13 +240,28 @@ export function abdomenScene(rng: Rng, size: number, level: number, seed: number
   const k = sc.body.rx / (0.44 * S);
   const cx = sc.body.cx;
   const cy = sc.body.cy;
-  sc.organs.push({ name: 'liver', side: 'right', shape: { cx: cx - 0.14 * S * k, cy: cy - 0.08 * S * k, rx: rng.range(0.21, 0.23) * S * k, ry: rng.range(0.16, 0.18) * S * k }, value: Math.round(rng.range(135, 145)) });
-  sc.organs.push({ name: 'spleen', side: 'left', shape: { cx: cx + 0.22 * S * k, cy: cy - 0.12 * S * k, rx: 0.09 * S * k, ry: 0.11 * S * k }, value: Math.round(rng.range(118, 126)) });
+  sc.organs.push({
+    name: 'liver',
+    side: 'right',
+    shape: { cx: cx - 0.14 * S * k, cy: cy - 0.08 * S * k, rx: rng.range(0.21, 0.23) * S * k, ry: rng.range(0.16, 0.18) * S * k },
+    value: Math.round(rng.range(135, 145)),
+  });
+  sc.organs.push({
+    name: 'spleen',
+    side: 'left',
+    shape: { cx: cx + 0.22 * S * k, cy: cy - 0.12 * S * k, rx: 0.09 * S * k, ry: 0.11 * S * k },
+    value: Math.round(rng.range(118, 126)),
+  });
   const kidneyValue = Math.round(rng.range(160, 170));
   const kr = { rx: 0.08 * S * k, ry: 0.105 * S * k };
   sc.organs.push({ name: 'kidney', side: 'right', shape: { cx: cx - 0.18 * S * k, cy: cy + 0.2 * S * k, ...kr }, value: kidneyValue });
   sc.organs.push({ name: 'kidney', side: 'left', shape: { cx: cx + 0.18 * S * k, cy: cy + 0.2 * S * k, ...kr }, value: kidneyValue });
-  sc.organs.push({ name: 'spine', side: null, shape: { cx, cy: cy + 0.25 * S * k, rx: 0.05 * S * k, ry: 0.05 * S * k }, value: Math.round(rng.range(195, 210)) });
+  sc.organs.push({
+    name: 'spine',
+    side: null,
+    shape: { cx, cy: cy + 0.25 * S * k, rx: 0.05 * S * k, ry: 0.05 * S * k },
+    value: Math.round(rng.range(195, 210)),
+  });
   return sc;
 }
 
@@ -236,7 +285,7 @@ export function renderScene(scene: Scene): Uint8Array {
   const paint = (e: Ellipse, value: number, minY = -Infinity) => {
     const x0 = Math.max(0, Math.floor((e.cx - e.rx) * SUB));
     const x1 = Math.min(N - 1, Math.ceil((e.cx + e.rx) * SUB));
-    const y0 = Math.max(0, Math.floor((Math.max(e.cy - e.ry, minY)) * SUB));
+    const y0 = Math.max(0, Math.floor(Math.max(e.cy - e.ry, minY) * SUB));
     const y1 = Math.min(N - 1, Math.ceil((e.cy + e.ry) * SUB));
     for (let sy = y0; sy <= y1; sy++) {
       const y = (sy + 0.5) / SUB;

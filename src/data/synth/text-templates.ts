@@ -5,7 +5,12 @@
 import type { Rng } from './rng';
 import { cap, erase, rankedDistractors, type Level, type Template } from './template';
 
-interface DoseFacts { w: number; d: number; n: number; undivided: boolean }
+interface DoseFacts {
+  w: number;
+  d: number;
+  n: number;
+  undivided: boolean;
+}
 
 const mg = (v: number) => `${Number.isInteger(v) ? v : v.toFixed(1)} mg`;
 const doseValue = (f: DoseFacts) => (f.undivided ? f.w * f.d : (f.w * f.d) / f.n);
@@ -28,7 +33,8 @@ function doseMisread(f: DoseFacts, rng: Rng, level: Level): DoseFacts {
 const doseWeight: Template = {
   name: 'dose_weight',
   kind: 'text',
-  about: 'Weight-based dose: total = weight x mg/kg (levels 1-2); level 3 splits a daily dose into equal doses (two steps). Distractors come from misread numbers and a forgotten division.',
+  about:
+    'Weight-based dose: total = weight x mg/kg (levels 1-2); level 3 splits a daily dose into equal doses (two steps). Distractors come from misread numbers and a forgotten division.',
   draft(rng, ctx) {
     const level = ctx.level;
     let f: DoseFacts;
@@ -50,9 +56,10 @@ const doseWeight: Template = {
       picked = rankedDistractors(rng, gold, candidates, nOpts);
     }
     if (!picked) throw new Error(`synth dose_weight: no distractors for ${JSON.stringify(f)}`);
-    const question = level < 3
-      ? `A patient weighs ${f.w} kg. The dose is ${f.d} mg/kg. What is the total dose?`
-      : `A patient weighs ${f.w} kg. The daily dose is ${f.d} mg/kg, given in ${f.n} equal doses. How much is each dose?`;
+    const question =
+      level < 3
+        ? `A patient weighs ${f.w} kg. The dose is ${f.d} mg/kg. What is the total dose?`
+        : `A patient weighs ${f.w} kg. The daily dose is ${f.d} mg/kg, given in ${f.n} equal doses. How much is each dose?`;
     return erase<DoseFacts>({
       question,
       answers: [gold, ...picked].map(mg),
@@ -71,7 +78,13 @@ const doseWeight: Template = {
   },
 };
 
-interface Lab { name: string; unit: string; lo: number; hi: number; dec: number }
+interface Lab {
+  name: string;
+  unit: string;
+  lo: number;
+  hi: number;
+  dec: number;
+}
 
 /** Adult reference ranges as commonly quoted; each question states its range, so the exact numbers matter less than their use. */
 export const LABS: readonly Lab[] = [
@@ -91,8 +104,18 @@ type LabClass = 'low' | 'normal' | 'high';
 
 /** Distance of a value from the nearest limit, as a fraction of the range, by level and class. */
 export const LAB_DISTANCE: Record<'abnormal' | 'normal', readonly [number, number][]> = {
-  abnormal: [[0, 0], [0.3, 0.8], [0.1, 0.3], [0.01, 0.1]],
-  normal: [[0, 0], [0.3, 0.5], [0.12, 0.3], [0.01, 0.1]],
+  abnormal: [
+    [0, 0],
+    [0.3, 0.8],
+    [0.1, 0.3],
+    [0.01, 0.1],
+  ],
+  normal: [
+    [0, 0],
+    [0.3, 0.5],
+    [0.12, 0.3],
+    [0.01, 0.1],
+  ],
 };
 
 // Values are kept as integers in units of the lab's last decimal, so comparisons are exact.
@@ -143,7 +166,8 @@ function misreadLab(rng: Rng, lab: Lab, v: number, level: Level): number {
 const labRange: Template = {
   name: 'lab_range',
   kind: 'text',
-  about: 'A lab value against its stated range: low, normal or high (levels 1-2); level 3 gives two labs and asks which is abnormal (Only X / Only Y / Both / Neither). Values near the limits at level 3.',
+  about:
+    'A lab value against its stated range: low, normal or high (levels 1-2); level 3 gives two labs and asks which is abnormal (Only X / Only Y / Both / Neither). Values near the limits at level 3.',
   draft(rng, ctx) {
     const level = ctx.level;
     if (level < 3) {
@@ -201,22 +225,34 @@ interface Vital {
  */
 export const VITALS: readonly Vital[] = [
   {
-    id: 'spo2', flag: 'red', abnormal: (v) => v < 90, show: (v) => `SpO2 ${v}%`,
+    id: 'spo2',
+    flag: 'red',
+    abnormal: (v) => v < 90,
+    show: (v) => `SpO2 ${v}%`,
     step: (v) => (v < 90 ? `SpO2 ${v}% is below 90: red sign.` : `SpO2 ${v}% is not below 90.`),
     ranges: [[], [94, 99, 80, 86], [91, 99, 85, 89], [90, 92, 87, 89]],
   },
   {
-    id: 'sbp', flag: 'red', abnormal: (v) => v < 90, show: (v) => `systolic BP ${v} mmHg`,
+    id: 'sbp',
+    flag: 'red',
+    abnormal: (v) => v < 90,
+    show: (v) => `systolic BP ${v} mmHg`,
     step: (v) => (v < 90 ? `Systolic BP ${v} is below 90: red sign.` : `Systolic BP ${v} is not below 90.`),
     ranges: [[], [110, 140, 65, 80], [95, 140, 78, 89], [90, 96, 84, 89]],
   },
   {
-    id: 'hr', flag: 'yellow', abnormal: (v) => v > 110, show: (v) => `heart rate ${v}/min`,
+    id: 'hr',
+    flag: 'yellow',
+    abnormal: (v) => v > 110,
+    show: (v) => `heart rate ${v}/min`,
     step: (v) => (v > 110 ? `Heart rate ${v} is above 110: yellow sign.` : `Heart rate ${v} is not above 110.`),
     ranges: [[], [60, 95, 125, 150], [60, 108, 111, 125], [104, 110, 111, 116]],
   },
   {
-    id: 'temp', flag: 'yellow', abnormal: (v) => v >= 390, show: (v) => `temperature ${(v / 10).toFixed(1)} C`,
+    id: 'temp',
+    flag: 'yellow',
+    abnormal: (v) => v >= 390,
+    show: (v) => `temperature ${(v / 10).toFixed(1)} C`,
     step: (v) => (v >= 390 ? `Temperature ${(v / 10).toFixed(1)} is 39.0 or more: yellow sign.` : `Temperature ${(v / 10).toFixed(1)} is below 39.0.`),
     ranges: [[], [365, 378, 395, 405], [365, 385, 390, 398], [385, 389, 390, 393]],
   },
@@ -253,7 +289,8 @@ function triageDraw(rng: Rng, level: Level) {
 const triage: Template = {
   name: 'triage',
   kind: 'text',
-  about: 'Rule-based triage (Red / Yellow / Green) by a fixed ward protocol the traces teach: red if SpO2 < 90% or systolic BP < 90; else yellow if heart rate > 110 or temperature >= 39.0 C; else green. One vital sign at level 1, two at level 2, all four near the limits at level 3.',
+  about:
+    'Rule-based triage (Red / Yellow / Green) by a fixed ward protocol the traces teach: red if SpO2 < 90% or systolic BP < 90; else yellow if heart rate > 110 or temperature >= 39.0 C; else green. One vital sign at level 1, two at level 2, all four near the limits at level 3.',
   draft(rng, ctx) {
     const level = ctx.level;
     const { shown, k, abnormal } = triageDraw(rng, level);
@@ -266,7 +303,8 @@ const triage: Template = {
       facts: { vs: values.map((x) => x.v) },
       explain: (f) => {
         const cat = triageCategory(at(f));
-        const last = cat === 'Red' ? 'A red sign makes it red.' : cat === 'Yellow' ? 'A yellow sign and no red sign make it yellow.' : 'No warning sign makes it green.';
+        const last =
+          cat === 'Red' ? 'A red sign makes it red.' : cat === 'Yellow' ? 'A yellow sign and no red sign make it yellow.' : 'No warning sign makes it green.';
         return { steps: [...at(f).map((x) => x.vital.step(x.v)), last], answer: cat };
       },
       perturb: (f, r) => {
@@ -302,7 +340,8 @@ const triageSigns: Template = {
   name: 'triage_signs',
   kind: 'text',
   onlyWhenNamed: true,
-  about: 'The triage protocol (Red / Yellow / Green) on a nursing note\'s words instead of numbers: red if SpO2 or systolic BP is low; else yellow if heart rate or temperature is high; else green. One sign at level 1, two at level 2, all four at level 3.',
+  about:
+    "The triage protocol (Red / Yellow / Green) on a nursing note's words instead of numbers: red if SpO2 or systolic BP is low; else yellow if heart rate or temperature is high; else green. One sign at level 1, two at level 2, all four at level 3.",
   draft(rng, ctx) {
     const { shown, k, abnormal: isAbnormal } = triageDraw(rng, ctx.level);
     const abnormal = shown.map(isAbnormal);
@@ -318,7 +357,8 @@ const triageSigns: Template = {
       facts: { ab: abnormal },
       explain: (f) => {
         const cat = category(f);
-        const last = cat === 'Red' ? 'A red sign makes it red.' : cat === 'Yellow' ? 'A yellow sign and no red sign make it yellow.' : 'No warning sign makes it green.';
+        const last =
+          cat === 'Red' ? 'A red sign makes it red.' : cat === 'Yellow' ? 'A yellow sign and no red sign make it yellow.' : 'No warning sign makes it green.';
         const steps = shown.map((v, i) => `${cap(SIGN_WORDS[v.id].name)} is ${f.ab[i] ? `${SIGN_WORDS[v.id].abnormal}: ${v.flag} sign` : 'normal'}.`);
         return { steps: [...steps, last], answer: cat };
       },

@@ -16,11 +16,33 @@ const RT = 64;
 
 /** One struct for every entry point: the attention kernels read B..scale, kv_write reads n..pos0. */
 export const ATTENTION_PARAMS = uniformLayout('attention', 'Params', {
-  B: 'u32', Tq: 'u32', Tk: 'u32', H: 'u32', KVH: 'u32', hd: 'u32', causal: 'u32', kLen: 'u32',
-  scale: 'f32', n: 'u32', W: 'u32', Tn: 'u32', Cap: 'u32', pos0: 'u32', _pad0: 'u32', _pad1: 'u32',
+  B: 'u32',
+  Tq: 'u32',
+  Tk: 'u32',
+  H: 'u32',
+  KVH: 'u32',
+  hd: 'u32',
+  causal: 'u32',
+  kLen: 'u32',
+  scale: 'f32',
+  n: 'u32',
+  W: 'u32',
+  Tn: 'u32',
+  Cap: 'u32',
+  pos0: 'u32',
+  _pad0: 'u32',
+  _pad1: 'u32',
 });
 
-export interface AttentionShape { B: number; Tq: number; Tk: number; H: number; KVH: number; hd: number; causal: boolean }
+export interface AttentionShape {
+  B: number;
+  Tq: number;
+  Tk: number;
+  H: number;
+  KVH: number;
+  hd: number;
+  causal: boolean;
+}
 
 const isCount = (n: number) => Number.isInteger(n) && n >= 0 && n < 2 ** 31;
 
@@ -43,8 +65,20 @@ const rowGrid = (s: CommandStream, rows: number) => grid1d(rows, RT, s.gpu.limit
 
 function uniforms(sh: AttentionShape, kLen: number) {
   return ATTENTION_PARAMS.values({
-    B: sh.B, Tq: sh.Tq, Tk: sh.Tk, H: sh.H, KVH: sh.KVH, hd: sh.hd, causal: sh.causal ? 1 : 0, kLen,
-    scale: 1 / Math.sqrt(sh.hd), n: 0, W: 0, Tn: 0, Cap: 0, pos0: 0,
+    B: sh.B,
+    Tq: sh.Tq,
+    Tk: sh.Tk,
+    H: sh.H,
+    KVH: sh.KVH,
+    hd: sh.hd,
+    causal: sh.causal ? 1 : 0,
+    kLen,
+    scale: 1 / Math.sqrt(sh.hd),
+    n: 0,
+    W: 0,
+    Tn: 0,
+    Cap: 0,
+    pos0: 0,
   });
 }
 
@@ -57,13 +91,23 @@ function uniforms(sh: AttentionShape, kLen: number) {
  * A row with no allowed key gets o = 0 and lse = -3e38.
  */
 export function attentionForward(
-  s: CommandStream, q: Tensor, k: Tensor, v: Tensor, o: Tensor, lse: Tensor, qPos: Tensor, kStart: Tensor,
-  shape: AttentionShape, kLen: number,
+  s: CommandStream,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  o: Tensor,
+  lse: Tensor,
+  qPos: Tensor,
+  kStart: Tensor,
+  shape: AttentionShape,
+  kLen: number,
 ): void {
   const K = 'attentionForward';
   checkShape(K, shape, kLen);
   const { B, Tq, Tk, H, KVH, hd } = shape;
-  const nq = B * Tq * H * hd, nk = B * Tk * KVH * hd, ns = B * H * Tq;
+  const nq = B * Tq * H * hd,
+    nk = B * Tk * KVH * hd,
+    ns = B * H * Tq;
   requireTensor(K, q, nq, 'q');
   requireTensor(K, k, nk, 'k');
   requireTensor(K, v, nk, 'v');
@@ -97,14 +141,29 @@ export function attentionForward(
  * Needs hd >= 4: dq holds four floats of per-row statistics between the passes.
  */
 export function attentionBackward(
-  s: CommandStream, q: Tensor, k: Tensor, v: Tensor, o: Tensor, dO: Tensor, lse: Tensor, qPos: Tensor,
-  kStart: Tensor, dq: Tensor, dk: Tensor, dv: Tensor, scratch: Tensor, shape: AttentionShape, kLen: number,
+  s: CommandStream,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  o: Tensor,
+  dO: Tensor,
+  lse: Tensor,
+  qPos: Tensor,
+  kStart: Tensor,
+  dq: Tensor,
+  dk: Tensor,
+  dv: Tensor,
+  scratch: Tensor,
+  shape: AttentionShape,
+  kLen: number,
 ): void {
   const K = 'attentionBackward';
   checkShape(K, shape, kLen);
   const { B, Tq, Tk, H, KVH, hd } = shape;
   if (hd < 4) throw new EngineError(`${K}: head dim ${hd} is below 4`);
-  const nq = B * Tq * H * hd, nk = B * Tk * KVH * hd, ns = B * H * Tq;
+  const nq = B * Tq * H * hd,
+    nk = B * Tk * KVH * hd,
+    ns = B * H * Tq;
   requireTensor(K, q, nq, 'q');
   requireTensor(K, k, nk, 'k');
   requireTensor(K, v, nk, 'v');
@@ -123,16 +182,25 @@ export function attentionBackward(
   if (s.gpu.rowKernels) {
     const rows = (entry: string) => s.gpu.pipeline('attention', code, entry, { RT, HDC: hd });
     s.dispatch({
-      label: 'attn_bwd_prep_rows', pipeline: rows('attn_bwd_prep_rows'), uniforms: u,
-      bindings: [null, null, null, o, lse, qPos, kStart, dO, scratch, dq], workgroups: rowGrid(s, B * Tq * H),
+      label: 'attn_bwd_prep_rows',
+      pipeline: rows('attn_bwd_prep_rows'),
+      uniforms: u,
+      bindings: [null, null, null, o, lse, qPos, kStart, dO, scratch, dq],
+      workgroups: rowGrid(s, B * Tq * H),
     });
     s.dispatch({
-      label: 'attn_bwd_dkdv_rows', pipeline: rows('attn_bwd_dkdv_rows'), uniforms: u,
-      bindings: [q, k, v, null, null, null, null, dO, null, dq, dk, dv], workgroups: rowGrid(s, B * Tk * KVH),
+      label: 'attn_bwd_dkdv_rows',
+      pipeline: rows('attn_bwd_dkdv_rows'),
+      uniforms: u,
+      bindings: [q, k, v, null, null, null, null, dO, null, dq, dk, dv],
+      workgroups: rowGrid(s, B * Tk * KVH),
     });
     s.dispatch({
-      label: 'attn_bwd_dq_rows', pipeline: rows('attn_bwd_dq_rows'), uniforms: u,
-      bindings: [q, k, v, null, null, null, null, dO, null, dq], workgroups: rowGrid(s, B * Tq * H),
+      label: 'attn_bwd_dq_rows',
+      pipeline: rows('attn_bwd_dq_rows'),
+      uniforms: u,
+      bindings: [q, k, v, null, null, null, null, dO, null, dq],
+      workgroups: rowGrid(s, B * Tq * H),
     });
     return;
   }
@@ -176,7 +244,20 @@ export function kvWrite(s: CommandStream, src: Tensor, cache: Tensor, B: number,
     label: 'kv_write',
     pipeline: s.gpu.pipeline('attention', code, 'kv_write', { WG }),
     uniforms: ATTENTION_PARAMS.values({
-      B, Tq: 0, Tk: 0, H: 0, KVH: 0, hd: 0, causal: 0, kLen: 0, scale: 0, n, W, Tn, Cap, pos0,
+      B,
+      Tq: 0,
+      Tk: 0,
+      H: 0,
+      KVH: 0,
+      hd: 0,
+      causal: 0,
+      kLen: 0,
+      scale: 0,
+      n,
+      W,
+      Tn,
+      Cap,
+      pos0,
     }),
     bindings: [null, null, null, null, null, null, null, null, null, null, null, null, src, cache],
     workgroups: grid1d(n, WG, s.gpu.limits.maxComputeWorkgroupsPerDimension),

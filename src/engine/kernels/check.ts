@@ -10,8 +10,7 @@ import { EngineError } from '../errors';
  * `what` is the tensor's role in the kernel (`q`, `dlogits`); `layout`, when given, says what the
  * element count stands for (`[4, 10]`), because a bare count is hard to trace back to a shape.
  */
-export function requireTensor(kernel: string, t: Tensor, elems: number, what: string,
-  dtype: DType | readonly DType[] = 'f32', layout?: string): void {
+export function requireTensor(kernel: string, t: Tensor, elems: number, what: string, dtype: DType | readonly DType[] = 'f32', layout?: string): void {
   const allowed: readonly DType[] = typeof dtype === 'string' ? [dtype] : dtype;
   if (!allowed.includes(t.dtype)) {
     throw new EngineError(`${kernel}: ${what} (${t.name}) must be ${allowed.join(' or ')}, not ${t.dtype}`);
@@ -36,12 +35,16 @@ export function requireDisjoint(kernel: string, tensors: Record<string, Tensor |
   const ts = Object.entries(tensors).filter((e): e is [string, Tensor] => e[1] != null);
   for (let i = 0; i < ts.length; i++) {
     for (let j = i + 1; j < ts.length; j++) {
-      const [ra, a] = ts[i], [rb, b] = ts[j];
+      const [ra, a] = ts[i],
+        [rb, b] = ts[j];
       if (a.buffer !== b.buffer) continue;
-      const [a0, a1] = boundRange(a), [b0, b1] = boundRange(b);
+      const [a0, a1] = boundRange(a),
+        [b0, b1] = boundRange(b);
       if (a0 < b1 && b0 < a1) {
-        throw new EngineError(`${kernel}: ${ra} (${a.name}, bytes [${a0}, ${a1})) and ${rb} (${b.name}, bytes [${b0}, ${b1})) ` +
-          'overlap in one GPU buffer; every tensor of a dispatch is bound writable, so they must be disjoint (copy one of them first)');
+        throw new EngineError(
+          `${kernel}: ${ra} (${a.name}, bytes [${a0}, ${a1})) and ${rb} (${b.name}, bytes [${b0}, ${b1})) ` +
+            'overlap in one GPU buffer; every tensor of a dispatch is bound writable, so they must be disjoint (copy one of them first)',
+        );
       }
     }
   }

@@ -32,8 +32,7 @@ function checkSizes(kernel: string, N: number, V: number, invTemp: number): void
  * The loss is -logp. Rows whose target is < 0 (or >= V) are ignored: logp and entropy are 0 and
  * their softmax is not computed.
  */
-export function logprobForward(s: CommandStream, logits: Tensor, targets: Tensor, logp: Tensor, entropy: Tensor,
-  N: number, V: number, invTemp: number): void {
+export function logprobForward(s: CommandStream, logits: Tensor, targets: Tensor, logp: Tensor, entropy: Tensor, N: number, V: number, invTemp: number): void {
   const k = 'logprobForward';
   checkSizes(k, N, V, invTemp);
   requireTensor(k, logits, N * V, 'logits', 'f32', `[${N}, ${V}]`);
@@ -57,8 +56,7 @@ export function logprobForward(s: CommandStream, logits: Tensor, targets: Tensor
  * and rows with coef 0 get zeros. dlogits may be the logits tensor itself (the gradient then
  * replaces the logits, saving an [N, V] buffer); any other overlap is an error.
  */
-export function logprobBackward(s: CommandStream, logits: Tensor, targets: Tensor, coef: Tensor, dlogits: Tensor,
-  N: number, V: number, invTemp: number): void {
+export function logprobBackward(s: CommandStream, logits: Tensor, targets: Tensor, coef: Tensor, dlogits: Tensor, N: number, V: number, invTemp: number): void {
   const k = 'logprobBackward';
   checkSizes(k, N, V, invTemp);
   requireTensor(k, logits, N * V, 'logits', 'f32', `[${N}, ${V}]`);

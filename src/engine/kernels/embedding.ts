@@ -14,8 +14,17 @@ function positiveWidth(kernel: string, D: number): void {
   if (!Number.isInteger(D) || D <= 0) throw new EngineError(`${kernel}: row width ${D} must be a positive integer`);
 }
 
-function rowMove(s: CommandStream, label: string, entry: 'gather' | 'scatter', index: Tensor, src: Tensor, dst: Tensor,
-  n: number, D: number, limit: number): void {
+function rowMove(
+  s: CommandStream,
+  label: string,
+  entry: 'gather' | 'scatter',
+  index: Tensor,
+  src: Tensor,
+  dst: Tensor,
+  n: number,
+  D: number,
+  limit: number,
+): void {
   if (n * D >= 2 ** 32) throw new EngineError(`${label}: ${n} x ${D} elements exceed the 32-bit index range`);
   s.dispatch({
     label,
@@ -41,7 +50,11 @@ export function embeddingForward(s: CommandStream, ids: Tensor, table: Tensor, o
  * Positions grouped by token id. rows[r] is a token id (ascending), and its positions (ascending)
  * are positions[starts[r] .. starts[r+1]); starts has rows.length + 1 entries.
  */
-export interface EmbeddingGradPlan { rows: Uint32Array; starts: Uint32Array; positions: Uint32Array }
+export interface EmbeddingGradPlan {
+  rows: Uint32Array;
+  starts: Uint32Array;
+  positions: Uint32Array;
+}
 
 /**
  * Group positions by token id for embeddingBackward, leaving out ids in `skip` (e.g. the image
@@ -75,8 +88,16 @@ export function planEmbeddingGrad(ids: ArrayLike<number>, V: number, skip: numbe
  * The plan (from planEmbeddingGrad) must already be uploaded into the three u32 tensors.
  * Deterministic: each table row is owned by one workgroup and summed in plan order.
  */
-export function embeddingBackward(s: CommandStream, dOut: Tensor, dTable: Tensor, planRows: Tensor, planStarts: Tensor,
-  planPositions: Tensor, numRows: number, D: number): void {
+export function embeddingBackward(
+  s: CommandStream,
+  dOut: Tensor,
+  dTable: Tensor,
+  planRows: Tensor,
+  planStarts: Tensor,
+  planPositions: Tensor,
+  numRows: number,
+  D: number,
+): void {
   const k = 'embeddingBackward';
   positiveWidth(k, D);
   requireTensor(k, dOut, D, 'dOut', 'f32', `rows of width ${D}`);

@@ -9,7 +9,14 @@ import { uniformLayout } from '../uniforms';
 const WG = 256;
 
 export const GRPO_PARAMS = uniformLayout('grpo', 'Params', {
-  n: 'u32', clipLow: 'f32', clipHigh: 'f32', clipC: 'f32', klCoef: 'f32', hasRef: 'u32', _pad0: 'u32', _pad1: 'u32',
+  n: 'u32',
+  clipLow: 'f32',
+  clipHigh: 'f32',
+  clipC: 'f32',
+  klCoef: 'f32',
+  hasRef: 'u32',
+  _pad0: 'u32',
+  _pad1: 'u32',
 });
 const K = 'grpoPolicyLoss';
 
@@ -29,7 +36,9 @@ export interface PolicyLossOptions {
 export const STAT = { loss: 0, kl: 1, clip: 2, ratio: 3 } as const;
 
 export function checkPolicyLossOptions(o: PolicyLossOptions): void {
-  const bad = (what: string) => { throw new EngineError(`grpoPolicyLoss: ${what}`); };
+  const bad = (what: string) => {
+    throw new EngineError(`grpoPolicyLoss: ${what}`);
+  };
   if (!(o.clipLow >= 0 && o.clipLow < 1)) bad(`clipLow ${o.clipLow} must be in [0, 1)`);
   if (!(o.clipHigh >= 0 && Number.isFinite(o.clipHigh))) bad(`clipHigh ${o.clipHigh} must be >= 0`);
   if (!(o.clipC === 0 || (o.clipC > 1 && Number.isFinite(o.clipC)))) bad(`clipC ${o.clipC} must be 0 (off) or > 1`);
@@ -42,9 +51,20 @@ export function checkPolicyLossOptions(o: PolicyLossOptions): void {
  * Without a reference model (hasRef false) refLogp is bound but never read: any f32 [N] tensor
  * that overlaps no other binding will do.
  */
-export function grpoPolicyLoss(s: CommandStream, t: {
-  logp: Tensor; oldLogp: Tensor; refLogp: Tensor; adv: Tensor; weight: Tensor; coef: Tensor; stats: Tensor;
-}, N: number, o: PolicyLossOptions): void {
+export function grpoPolicyLoss(
+  s: CommandStream,
+  t: {
+    logp: Tensor;
+    oldLogp: Tensor;
+    refLogp: Tensor;
+    adv: Tensor;
+    weight: Tensor;
+    coef: Tensor;
+    stats: Tensor;
+  },
+  N: number,
+  o: PolicyLossOptions,
+): void {
   if (!Number.isInteger(N) || N < 0) throw new EngineError(`grpoPolicyLoss: row count ${N} must be a non-negative integer`);
   checkPolicyLossOptions(o);
   if (!o.hasRef && o.klCoef > 0) throw new EngineError('grpoPolicyLoss: klCoef > 0 needs reference log-probs (hasRef)');
@@ -78,8 +98,7 @@ export type LossAggregation = 'token-mean' | 'seq-mean-token-mean';
  * target is >= 0). `totals` counts the whole mini-batch, whose micro-batches accumulate into one
  * gradient: its response tokens (token-mean) or its sequences with at least one (seq-mean).
  */
-export function lossWeights(targets: Int32Array, B: number, T: number, mode: LossAggregation,
-  totals: { tokens: number; seqs: number }): Float32Array {
+export function lossWeights(targets: Int32Array, B: number, T: number, mode: LossAggregation, totals: { tokens: number; seqs: number }): Float32Array {
   if (targets.length !== B * T) throw new EngineError(`lossWeights: ${targets.length} targets for ${B}x${T} rows`);
   const w = new Float32Array(B * T);
   for (let b = 0; b < B; b++) {

@@ -30,19 +30,37 @@ const SR = 8;
 const U32_MAX = 0xffffffff;
 
 export const MATMUL_PARAMS = uniformLayout('matmul', 'Params', {
-  M: 'u32', N: 'u32', K: 'u32', flags: 'u32', sAm: 'u32', sAk: 'u32', sBk: 'u32', sBn: 'u32',
-  strideA: 'u32', strideB: 'u32', strideC: 'u32', alpha: 'f32', ks: 'u32', _pad0: 'u32', _pad1: 'u32', _pad2: 'u32',
+  M: 'u32',
+  N: 'u32',
+  K: 'u32',
+  flags: 'u32',
+  sAm: 'u32',
+  sAk: 'u32',
+  sBk: 'u32',
+  sBn: 'u32',
+  strideA: 'u32',
+  strideB: 'u32',
+  strideC: 'u32',
+  alpha: 'f32',
+  ks: 'u32',
+  _pad0: 'u32',
+  _pad1: 'u32',
+  _pad2: 'u32',
 });
 
 export interface MatmulOpts {
-  M: number; N: number; K: number;
-  transA?: boolean;   // A stored [K, M] instead of [M, K]
-  transB?: boolean;   // B stored [N, K] instead of [K, N]
-  batch?: number;     // default 1
-  strideA?: number; strideB?: number; strideC?: number; // elements between batch items; default the matrix size (strideB = 0 broadcasts B)
-  bias?: Tensor;      // length N, added to every row of C
+  M: number;
+  N: number;
+  K: number;
+  transA?: boolean; // A stored [K, M] instead of [M, K]
+  transB?: boolean; // B stored [N, K] instead of [K, N]
+  batch?: number; // default 1
+  strideA?: number;
+  strideB?: number;
+  strideC?: number; // elements between batch items; default the matrix size (strideB = 0 broadcasts B)
+  bias?: Tensor; // length N, added to every row of C
   accumulate?: boolean; // C += result instead of C = result
-  alpha?: number;     // scales the product (not the bias), default 1
+  alpha?: number; // scales the product (not the bias), default 1
 }
 
 function isCount(v: unknown, min: number): v is number {
@@ -70,7 +88,11 @@ export function matmul(s: CommandStream, A: Tensor, B: Tensor, C: Tensor, o: Mat
   const alpha = o.alpha ?? 1;
   const accumulate = o.accumulate ?? false;
   if (!isCount(batch, 1)) throw new EngineError(`${where}: batch must be a positive integer, got ${batch}`);
-  for (const [k, v] of [['strideA', strideA], ['strideB', strideB], ['strideC', strideC]] as const) {
+  for (const [k, v] of [
+    ['strideA', strideA],
+    ['strideB', strideB],
+    ['strideC', strideC],
+  ] as const) {
     if (!isCount(v, 0)) throw new EngineError(`${where}: ${k} must be a non-negative integer, got ${v}`);
   }
   if (batch > 1 && strideC < M * N) {
@@ -97,10 +119,18 @@ export function matmul(s: CommandStream, A: Tensor, B: Tensor, C: Tensor, o: Mat
   const gemv = M <= GEMV_MAX_ROWS;
   const ks = transB ? GEMV_KS_KCONTIG : GEMV_KS_NCONTIG;
   const uniforms = MATMUL_PARAMS.values({
-    M, N, K, flags,
-    sAm: transA ? 1 : K, sAk: transA ? M : 1,
-    sBk: transB ? 1 : N, sBn: transB ? K : 1,
-    strideA, strideB, strideC, alpha,
+    M,
+    N,
+    K,
+    flags,
+    sAm: transA ? 1 : K,
+    sAk: transA ? M : 1,
+    sBk: transB ? 1 : N,
+    sBn: transB ? K : 1,
+    strideA,
+    strideB,
+    strideC,
+    alpha,
     ks: gemv ? ks : 0,
   });
   const bindings = o.bias ? [A, B, C, o.bias] : [A, B, C];
@@ -144,8 +174,19 @@ export function sumRows(s: CommandStream, X: Tensor, out: Tensor, rows: number, 
     label: 'sum_rows',
     pipeline: s.gpu.pipeline('matmul', code, 'sum_rows', { SC, SR }),
     uniforms: MATMUL_PARAMS.values({
-      M: rows, N: cols, K: 0, flags: accumulate ? 4 : 0,
-      sAm: 0, sAk: 0, sBk: 0, sBn: 0, strideA: 0, strideB: 0, strideC: 0, alpha: 1, ks: 0,
+      M: rows,
+      N: cols,
+      K: 0,
+      flags: accumulate ? 4 : 0,
+      sAm: 0,
+      sAk: 0,
+      sBk: 0,
+      sBn: 0,
+      strideA: 0,
+      strideB: 0,
+      strideC: 0,
+      alpha: 1,
+      ks: 0,
     }),
     bindings: [X, null, out],
     workgroups: [Math.ceil(cols / SC), 1, 1],

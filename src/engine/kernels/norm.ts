@@ -22,8 +22,7 @@ function rowLaunch(s: CommandStream, entry: string, rows: number, dim: number) {
 }
 
 /** Hugging Face LlamaRMSNorm: y = x * rsqrt(mean(x^2) + eps) * w per row; saves rstd [rows] for the backward. */
-export function rmsnormForward(s: CommandStream, x: Tensor, w: Tensor, y: Tensor, rstd: Tensor,
-  rows: number, dim: number, eps: number): void {
+export function rmsnormForward(s: CommandStream, x: Tensor, w: Tensor, y: Tensor, rstd: Tensor, rows: number, dim: number, eps: number): void {
   const k = 'rmsnormForward';
   requireTensor(k, x, rows * dim, 'x', 'f32', `[${rows}, ${dim}]`);
   requireTensor(k, w, dim, 'w', 'f32', `[${dim}]`);
@@ -45,8 +44,18 @@ export function rmsnormForward(s: CommandStream, x: Tensor, w: Tensor, y: Tensor
  * Gradients of rmsnormForward. dw is always accumulated (dw += ...), because a norm weight may be
  * reached by several paths; dx is overwritten unless accumulateDx (then dx += ...).
  */
-export function rmsnormBackward(s: CommandStream, x: Tensor, w: Tensor, rstd: Tensor, dy: Tensor, dx: Tensor, dw: Tensor,
-  rows: number, dim: number, accumulateDx = false): void {
+export function rmsnormBackward(
+  s: CommandStream,
+  x: Tensor,
+  w: Tensor,
+  rstd: Tensor,
+  dy: Tensor,
+  dx: Tensor,
+  dw: Tensor,
+  rows: number,
+  dim: number,
+  accumulateDx = false,
+): void {
   const k = 'rmsnormBackward';
   requireTensor(k, x, rows * dim, 'x', 'f32', `[${rows}, ${dim}]`);
   requireTensor(k, w, dim, 'w', 'f32', `[${dim}]`);

@@ -17,8 +17,18 @@ const PER_THREAD = 8;
 export const SUMSQ_PARAMS = uniformLayout('optimizer', 'SumsqParams', { n: 'u32', base: 'u32', groups: 'u32', _pad: 'u32' });
 export const FINALIZE_PARAMS = uniformLayout('optimizer', 'FinalizeParams', { count: 'u32', max_norm: 'f32', _pad0: 'u32', _pad1: 'u32' });
 export const ADAM_PARAMS = uniformLayout('optimizer', 'AdamParams', {
-  n: 'u32', decay: 'f32', beta1: 'f32', beta2: 'f32', one_m_beta1: 'f32', one_m_beta2: 'f32',
-  step_size: 'f32', inv_sqrt_bc2: 'f32', eps: 'f32', _pad0: 'u32', _pad1: 'u32', _pad2: 'u32',
+  n: 'u32',
+  decay: 'f32',
+  beta1: 'f32',
+  beta2: 'f32',
+  one_m_beta1: 'f32',
+  one_m_beta2: 'f32',
+  step_size: 'f32',
+  inv_sqrt_bc2: 'f32',
+  eps: 'f32',
+  _pad0: 'u32',
+  _pad1: 'u32',
+  _pad2: 'u32',
 });
 
 function wgslTensor(name: string, buffer: GPUBuffer, size: number): Tensor {
@@ -37,7 +47,10 @@ export class GradNorm {
   private readonly partials: Tensor;
   private used = 0;
 
-  constructor(readonly gpu: Gpu, readonly maxRanges = 1024) {
+  constructor(
+    readonly gpu: Gpu,
+    readonly maxRanges = 1024,
+  ) {
     if (!Number.isInteger(maxRanges) || maxRanges < 1) throw new EngineError(`GradNorm: maxRanges must be a positive integer, got ${maxRanges}`);
     const n = maxRanges * PARTS;
     if (n * BYTES > gpu.maxBindingBytes) throw new EngineError(`GradNorm: ${maxRanges} ranges need more than this GPU's largest buffer`);
@@ -122,8 +135,15 @@ export function adamw(s: CommandStream, p: Tensor, g: Tensor, m: Tensor, v: Tens
     label: 'adamw',
     pipeline: s.gpu.pipeline('optimizer', code, 'adamw', { WG }),
     uniforms: ADAM_PARAMS.values({
-      n, decay: 1 - h.lr * h.weightDecay, beta1: h.beta1, beta2: h.beta2, one_m_beta1: 1 - h.beta1, one_m_beta2: 1 - h.beta2,
-      step_size: h.lr / bc1, inv_sqrt_bc2: 1 / Math.sqrt(bc2), eps: h.eps,
+      n,
+      decay: 1 - h.lr * h.weightDecay,
+      beta1: h.beta1,
+      beta2: h.beta2,
+      one_m_beta1: 1 - h.beta1,
+      one_m_beta2: 1 - h.beta2,
+      step_size: h.lr / bc1,
+      inv_sqrt_bc2: 1 / Math.sqrt(bc2),
+      eps: h.eps,
     }),
     bindings: [p, g, m, v, clipState],
     workgroups: grid1d(n, WG, s.gpu.limits.maxComputeWorkgroupsPerDimension),

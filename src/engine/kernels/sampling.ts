@@ -7,7 +7,14 @@ import { requireDisjoint, requireTensor } from './check';
 import { uniformLayout } from '../uniforms';
 
 export const SAMPLING_PARAMS = uniformLayout('sampling', 'Params', {
-  B: 'u32', V: 'u32', greedy: 'u32', seed: 'u32', step: 'u32', inv_t: 'f32', top_p: 'f32', _pad: 'u32',
+  B: 'u32',
+  V: 'u32',
+  greedy: 'u32',
+  seed: 'u32',
+  step: 'u32',
+  inv_t: 'f32',
+  top_p: 'f32',
+  _pad: 'u32',
 });
 
 /**
@@ -78,8 +85,13 @@ export function sample(s: CommandStream, logits: Tensor, tokens: Tensor, logp: T
     label: rows ? 'sample.thread' : 'sample',
     pipeline: rows ? s.gpu.pipeline('sampling', code, 'sample_thread', { RT }) : s.gpu.pipeline('sampling', code, 'sample_rows', { WG: workgroupSize(V) }),
     uniforms: SAMPLING_PARAMS.values({
-      B, V, greedy: o.greedy ? 1 : 0, seed: o.seed >>> 0, step: o.step >>> 0,
-      inv_t: o.greedy ? 1 : 1 / o.temperature, top_p: o.greedy ? 1 : o.topP,
+      B,
+      V,
+      greedy: o.greedy ? 1 : 0,
+      seed: o.seed >>> 0,
+      step: o.step >>> 0,
+      inv_t: o.greedy ? 1 : 1 / o.temperature,
+      top_p: o.greedy ? 1 : o.topP,
     }),
     bindings: [logits, tokens, logp, banned],
     workgroups: grid1d(B, rows ? RT : 1, s.gpu.limits.maxComputeWorkgroupsPerDimension),
