@@ -79,17 +79,26 @@ export function formatBenchTable(r: BenchResults): string {
   }
 
   if (r.options.sections.includes('decode')) {
-    out.push('', `decode: engine greedy generation, batch 1, prompt included in the time (median of ${r.options.repeats}, wall clock)`);
-    const rows = [['preset', 'params', 'prompt', 'new tokens', 'KV cache tok/s', 'no cache tok/s', 'speedup', 'same tokens']];
+    const path = r.decode[0]?.kernels === 'rows' ? "the engine's CPU-adapter row kernels (a GPU runs the workgroup kernels)" : "the engine's workgroup kernels";
+    out.push(
+      '',
+      `decode: greedy generation, prompt included in the time; median of ${r.options.repeats} interleaved runs, wall clock, tokens of all sequences; ${path}; ORT = onnxruntime-web (WASM, 1 thread) on the same model exported to ONNX; cpu ms = this process's CPU time per run`,
+    );
+    const rows = [
+      ['preset', 'params', 'batch', 'prompt', 'new', 'KV cache tok/s', 'no cache tok/s', 'ORT tok/s', 'cache/ORT', 'cpu ms (cache / ORT)', 'same tokens'],
+    ];
     for (const d of r.decode) {
       rows.push([
         d.preset,
         params(d.params),
+        String(d.batch),
         String(d.promptLen),
         String(d.newTokens),
         num(d.cached?.tokensPerS),
         num(d.noCache?.tokensPerS),
-        d.speedup === null ? na : `${d.speedup.toFixed(2)}x`,
+        num(d.ort?.tokensPerS),
+        d.vsOrt === null ? na : `${d.vsOrt.toFixed(2)}x`,
+        `${num(d.cached?.cpuMs)} / ${num(d.ort?.cpuMs)}`,
         d.sameTokens === null ? na : d.sameTokens ? 'yes' : 'NO',
       ]);
     }

@@ -21,6 +21,7 @@ import type { TokenBatch } from '../model/batch';
 import { GpuTimer, median, sample, type TimingMethod } from './timing';
 import { initTfjsWebgpu, settled, type TfjsWebgpu } from './tfjs-webgpu';
 import { TfLlama } from './tfjs-llama';
+import { ortDecoder, type OrtDecoder } from './ort-decode';
 
 export type BenchSection = 'matmul' | 'train' | 'decode';
 export const BENCH_SECTIONS: readonly BenchSection[] = ['matmul', 'train', 'decode'];
@@ -40,6 +41,8 @@ export interface BenchOptions {
   decode: NamedText;
   promptLen: number;
   decodeTokens: number;
+  /** Sequences decoded together, one decode row each: 1, and GRPO's 8 prompts x 8 samples. */
+  decodeBatches: number[];
   warmup: number;
   repeats: number;
   lr: number;
@@ -48,6 +51,8 @@ export interface BenchOptions {
   tfjs: boolean;
   /** A timed matmul run repeats the product until it lasts about this long (tiny sizes on fast GPUs). */
   matmulTargetMs: number;
+  /** Decode the same exported model with onnxruntime-web (WASM, one thread) beside the engine. */
+  ort: boolean;
 }
 
 export type BenchProfile = 'quick' | 'default' | 'full';
@@ -60,7 +65,7 @@ export function presetText(name: string): NamedText {
 
 /** The defaults keep a run to a few minutes on SwiftShader (~0.2 GFLOP/s); full is for real GPUs. */
 export function benchProfile(profile: BenchProfile): BenchOptions {
-  const base = { profile, sections: [...BENCH_SECTIONS], lr: 1e-3, seed: 0, tfjs: true, matmulTargetMs: 50 };
+  const base = { profile, sections: [...BENCH_SECTIONS], lr: 1e-3, seed: 0, tfjs: true, ort: true, matmulTargetMs: 50 };
   switch (profile) {
     case 'quick':
       return {
@@ -72,6 +77,7 @@ export function benchProfile(profile: BenchProfile): BenchOptions {
         decode: presetText('micro'),
         promptLen: 8,
         decodeTokens: 8,
+        decodeBatches: [1],
         warmup: 1,
         repeats: 2,
       };
@@ -85,6 +91,7 @@ export function benchProfile(profile: BenchProfile): BenchOptions {
         decode: presetText('micro'),
         promptLen: 16,
         decodeTokens: 24,
+        decodeBatches: [1, 64],
         warmup: 1,
         repeats: 3,
       };
@@ -98,6 +105,7 @@ export function benchProfile(profile: BenchProfile): BenchOptions {
         decode: presetText('small'),
         promptLen: 64,
         decodeTokens: 128,
+        decodeBatches: [1, 64],
         warmup: 2,
         repeats: 5,
       };
@@ -144,21 +152,35 @@ export interface TrainRow {
 }
 
 export interface DecodeMeasure {
+  /** Median wall-clock milliseconds per run (prompt included). */
   ms: number;
+  /** New tokens of all sequences per second (batch x new tokens / median seconds). */
   tokensPerS: number;
   samplesMs: number[];
+  /** Median CPU milliseconds this process used per run (user + system, every thread): on a CPU adapter the work itself, whatever else the machine runs. */
+  cpuMs: number;
 }
 
 export interface DecodeRow {
   preset: string;
   params: number;
+  /** Sequences decoded together. */
+  batch: number;
   promptLen: number;
   newTokens: number;
+  /** The engine's kernel path on this adapter: 'rows' (CPU adapters) or 'workgroup' (what a GPU runs). */
+  kernels: 'rows' | 'workgroup';
+  /** The engine with its KV cache (what rollouts, evaluation and Ask use). */
   cached: DecodeMeasure | null;
+  /** The engine recomputing the whole sequence every token. */
   noCache: DecodeMeasure | null;
+  /** onnxruntime-web (WASM, one thread) on the same model exported to ONNX with a KV cache. */
+  ort: DecodeMeasure | null;
   /** cached tokens/s over no-cache tokens/s. */
   speedup: number | null;
-  /** Greedy outputs of both paths agree. */
+  /** cached tokens/s over ORT's. */
+  vsOrt: number | null;
+  /** Greedy outputs of every path that ran agree. */
   sameTokens: boolean | null;
 }
 
@@ -193,6 +215,7 @@ function checkOptions(o: BenchOptions): void {
   posInt('seq', o.seq, 2);
   posInt('prompt length', o.promptLen);
   posInt('decode tokens', o.decodeTokens);
+  o.decodeBatches.forEach((b) => posInt('decode batch', b));
   posInt('warmup', o.warmup, 0);
   posInt('repeats', o.repeats);
   for (const m of o.train) {
@@ -244,7 +267,7 @@ export async function runBench(gpu: Gpu, o: BenchOptions, log: BenchLog = () => 
     if (o.sections.includes('train')) {
       for (const m of o.train) res.train.push(await trainRow(gpu, tfjs, m, o, res.errors, log));
     }
-    if (o.sections.includes('decode')) res.decode.push(await decodeRow(gpu, o, res.errors, log));
+    if (o.sections.includes('decode')) for (const b of o.decodeBatches) res.decode.push(await decodeRow(gpu, o, b, res.errors, log));
   } finally {
     timer.destroy();
   }
@@ -410,52 +433,84 @@ async function trainRow(gpu: Gpu, tfjs: TfjsWebgpu | null, m: NamedText, o: Benc
   return row;
 }
 
-async function decodeRow(gpu: Gpu, o: BenchOptions, errors: BenchError[], log: BenchLog): Promise<DecodeRow> {
+async function decodeRow(gpu: Gpu, o: BenchOptions, B: number, errors: BenchError[], log: BenchLog): Promise<DecodeRow> {
   const m = o.decode;
   const cfg = { text: m.text };
   const n = o.decodeTokens;
   const row: DecodeRow = {
     preset: m.name,
     params: countParams(cfg),
+    batch: B,
     promptLen: o.promptLen,
     newTokens: n,
+    kernels: gpu.rowKernels ? 'rows' : 'workgroup',
     cached: null,
     noCache: null,
+    ort: null,
     speedup: null,
+    vsOrt: null,
     sameTokens: null,
   };
   const rand = seededRandom(o.seed + 11);
-  const prompt = Array.from({ length: o.promptLen }, () => Math.floor(rand() * m.text.vocabSize));
+  const prompts = Array.from({ length: B }, () => Array.from({ length: o.promptLen }, () => Math.floor(rand() * m.text.vocabSize)));
   let model: Model | null = null;
+  let ort: OrtDecoder | null = null;
+  const what = `${m.name} batch ${B}`;
   try {
     model = new Model(gpu, cfg);
-    model.loadWeights(initWeights(cfg, o.seed));
+    const weights = initWeights(cfg, o.seed);
+    model.loadWeights(weights);
     const mm = model;
-    const measure = async (run: (tokens: number) => Promise<number[]>): Promise<{ d: DecodeMeasure; ids: number[] }> => {
-      // Two tokens already run every kernel of both paths (prefill, one cached step), which is all
-      // a warmup is for; without a cache a full-length warmup would cost as much as a timed run.
-      for (let i = 0; i < o.warmup; i++) await run(Math.min(n, 2));
-      let ids: number[] = [];
-      const ms = await sample(0, o.repeats, async () => {
+    type Contender = { name: 'cached' | 'noCache' | 'ort'; run: (tokens: number) => Promise<number[][]>; ms: number[]; cpu: number[]; ids: number[][] };
+    const contenders: Contender[] = [
+      { name: 'cached', run: async (k) => (await generate(mm, prompts, { maxNewTokens: k, greedy: true, eosIds: [] })).ids, ms: [], cpu: [], ids: [] },
+      { name: 'noCache', run: (k) => generateNoCache(mm, prompts, k), ms: [], cpu: [], ids: [] },
+    ];
+    if (o.ort) {
+      try {
+        const dec = await ortDecoder(cfg, weights);
+        ort = dec;
+        contenders.push({ name: 'ort', run: (k) => dec.generate(prompts, k), ms: [], cpu: [], ids: [] });
+      } catch (e) {
+        errors.push({ section: 'decode', what: `onnxruntime-web ${what}`, message: errMsg(e) });
+      }
+    }
+    // Two tokens already run every kernel of every path (prefill, one cached step), which is all a
+    // warmup is for; without a cache a full-length warmup would cost as much as a timed run.
+    for (const c of contenders) for (let i = 0; i < o.warmup; i++) await c.run(Math.min(n, 2));
+    // Interleaved (A B C A B C ...), so a change in the machine's load falls on every contender alike.
+    for (let r = 0; r < o.repeats; r++) {
+      for (const c of contenders) {
+        log(`decode ${what}: ${c.name} (${r + 1}/${o.repeats})`);
+        const cpu0 = cpuMs();
         const t = performance.now();
-        ids = await run(n);
-        return performance.now() - t;
-      });
-      const med = median(ms);
-      return { d: { ms: med, tokensPerS: n / (med / 1000), samplesMs: ms }, ids };
-    };
-    log(`decode ${m.name}: KV cache`);
-    const cached = await measure(async (k) => (await generate(mm, [prompt], { maxNewTokens: k, greedy: true, eosIds: [] })).ids[0]);
-    row.cached = cached.d;
-    log(`decode ${m.name}: no cache`);
-    const plain = await measure((k) => generateNoCache(mm, prompt, k));
-    row.noCache = plain.d;
-    row.speedup = row.cached.tokensPerS / row.noCache.tokensPerS;
-    row.sameTokens = cached.ids.length === plain.ids.length && cached.ids.every((t, i) => t === plain.ids[i]);
+        c.ids = await c.run(n);
+        c.ms.push(performance.now() - t);
+        c.cpu.push(cpuMs() - cpu0);
+      }
+    }
+    for (const c of contenders) {
+      const med = median(c.ms);
+      row[c.name] = { ms: med, tokensPerS: (B * n) / (med / 1000), samplesMs: c.ms, cpuMs: median(c.cpu) };
+    }
+    if (row.cached && row.noCache) row.speedup = row.cached.tokensPerS / row.noCache.tokensPerS;
+    if (row.cached && row.ort) row.vsOrt = row.cached.tokensPerS / row.ort.tokensPerS;
+    const ref = contenders[0].ids;
+    row.sameTokens = contenders.every(
+      (c) => c.ids.length === B && c.ids.every((seq, b) => seq.length === ref[b].length && seq.every((t, i) => t === ref[b][i])),
+    );
   } catch (e) {
-    errors.push({ section: 'decode', what: `engine ${m.name}`, message: errMsg(e) });
+    errors.push({ section: 'decode', what: `engine ${what}`, message: errMsg(e) });
   } finally {
     model?.release();
+    await ort?.release();
   }
   return row;
+}
+
+/** CPU time of this process so far, in ms (0 where there is no process: a browser). */
+function cpuMs(): number {
+  if (typeof process === 'undefined' || !process.cpuUsage) return 0;
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
 }

@@ -221,30 +221,40 @@ function uploadImages(m: Model, acts: Activations, ids: Uint32Array, images: Ima
   upload(m.gpu, acts.get('img.kstart'), new Uint32Array(images.nImages));
 }
 
-/** Greedy decoding by recomputing the full forward pass every step (no cache): the reference for the cached path, and the bench's baseline. */
-export async function generateNoCache(m: Model, prompt: number[], n: number): Promise<number[]> {
+/**
+ * Greedy decoding without a KV cache: every step runs the whole sequence again. The bench's
+ * baseline for the cache and a check of it (same tokens). Prompts of one length, decoded together.
+ */
+export async function generateNoCache(m: Model, prompts: number[][], n: number): Promise<number[][]> {
   const gpu = m.gpu;
-  const out: number[] = [];
-  const seq = [...prompt];
+  const B = prompts.length;
+  if (B === 0) return [];
+  if (prompts.some((p) => p.length !== prompts[0].length || p.length === 0))
+    throw new InputError('generateNoCache', 'prompts must be non-empty and of one length');
+  const V = m.cfg.text.vocabSize;
+  const out: number[][] = prompts.map(() => []);
+  const seqs = prompts.map((p) => [...p]);
   const s = new CommandStream(gpu, 'generate-nocache');
   try {
     for (let i = 0; i < n; i++) {
-      const T = seq.length;
-      const acts = new Activations(gpu, m.cfg, { B: 1, T, nImages: 0, training: false });
+      const T = seqs[0].length;
+      const acts = new Activations(gpu, m.cfg, { B, T, nImages: 0, training: false });
       try {
-        upload(gpu, acts.get('ids'), Uint32Array.from(seq));
-        const p = Uint32Array.from({ length: T }, (_, j) => j);
+        upload(gpu, acts.get('ids'), Uint32Array.from(seqs.flat()));
+        const p = Uint32Array.from({ length: B * T }, (_, j) => j % T);
         upload(gpu, acts.get('positions'), p);
         upload(gpu, acts.get('qpos'), p);
-        upload(gpu, acts.get('kstart'), new Uint32Array(1));
+        upload(gpu, acts.get('kstart'), new Uint32Array(B));
         textForward(s, m, acts);
         s.submit();
-        const V = m.cfg.text.vocabSize;
-        const logits = await download(gpu, acts.get('logits'), T * V);
-        let best = 0;
-        for (let v = 1; v < V; v++) if (logits[(T - 1) * V + v] > logits[(T - 1) * V + best]) best = v;
-        out.push(best);
-        seq.push(best);
+        const logits = await download(gpu, acts.get('logits'), B * T * V);
+        for (let b = 0; b < B; b++) {
+          const row = (b * T + T - 1) * V;
+          let best = 0;
+          for (let v = 1; v < V; v++) if (logits[row + v] > logits[row + best]) best = v;
+          out[b].push(best);
+          seqs[b].push(best);
+        }
       } finally {
         acts.release();
       }

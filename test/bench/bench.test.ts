@@ -45,11 +45,13 @@ const tinyOptions = (over: Partial<BenchOptions> = {}): BenchOptions => ({
   decode: toy,
   promptLen: 3,
   decodeTokens: 4,
+  decodeBatches: [1, 3],
   warmup: 0,
   repeats: 2,
   lr: 1e-3,
   seed: 3,
   tfjs: true,
+  ort: true,
   matmulTargetMs: 0,
   ...over,
 });
@@ -101,15 +103,20 @@ describe('runBench on tiny shapes', () => {
     expect(excess).toBeGreaterThan(0);
     expect(excess).toBeLessThan(1.5);
 
-    expect(res.decode).toHaveLength(1);
-    const d = res.decode[0];
-    expect([d.preset, d.promptLen, d.newTokens]).toEqual(['toy', 3, 4]);
-    for (const e of [d.cached!, d.noCache!]) {
-      for (const v of [e.ms, e.tokensPerS, ...e.samplesMs]) expect(positive(v)).toBe(true);
-      expect(e.samplesMs).toHaveLength(2);
+    // One row per batch; the engine with and without its cache and onnxruntime-web on the exported
+    // model decode the same greedy tokens, and each rate counts every sequence's tokens.
+    expect(res.decode.map((d) => d.batch)).toEqual([1, 3]);
+    for (const d of res.decode) {
+      expect([d.preset, d.promptLen, d.newTokens, d.kernels]).toEqual(['toy', 3, 4, gpu.rowKernels ? 'rows' : 'workgroup']);
+      for (const e of [d.cached!, d.noCache!, d.ort!]) {
+        for (const v of [e.ms, e.tokensPerS, e.cpuMs, ...e.samplesMs]) expect(positive(v)).toBe(true);
+        expect(e.samplesMs).toHaveLength(2);
+        expect(e.tokensPerS).toBeCloseTo((d.batch * 4) / (e.ms / 1000), 6);
+      }
+      expect(d.speedup).toBeCloseTo(d.cached!.tokensPerS / d.noCache!.tokensPerS, 9);
+      expect(d.vsOrt).toBeCloseTo(d.cached!.tokensPerS / d.ort!.tokensPerS, 9);
+      expect(d.sameTokens).toBe(true);
     }
-    expect(d.speedup).toBeCloseTo(d.cached!.tokensPerS / d.noCache!.tokensPerS, 9);
-    expect(d.sameTokens).toBe(true);
     expect(positive(res.seconds)).toBe(true);
   });
 
@@ -121,7 +128,7 @@ describe('runBench on tiny shapes', () => {
     const lines = table.split('\n');
     expect(lines.some((l) => /^\s+33\s/.test(l))).toBe(true);
     expect(lines.some((l) => /^\s+70\s/.test(l))).toBe(true);
-    expect(lines.filter((l) => /^\s+toy\s/.test(l))).toHaveLength(2);
+    expect(lines.filter((l) => /^\s+toy\s/.test(l))).toHaveLength(3);
     expect(table).not.toContain('errors:');
     expect(table).not.toMatch(/NaN|undefined/);
   });

@@ -17,6 +17,8 @@ export interface BenchCliOptions {
   decodePreset?: string;
   prompt?: string;
   tokens?: string;
+  decodeBatches?: string;
+  ort?: boolean;
   warmup?: string;
   repeats?: string;
   sections?: string;
@@ -54,6 +56,8 @@ export function resolveBenchOptions(c: BenchCliOptions): BenchOptions {
   if (c.decodePreset !== undefined) o.decode = named('decode-preset', c.decodePreset);
   if (c.prompt !== undefined) o.promptLen = intOpt('prompt', c.prompt, 1);
   if (c.tokens !== undefined) o.decodeTokens = intOpt('tokens', c.tokens, 1);
+  if (c.decodeBatches !== undefined) o.decodeBatches = list('decode-batches', c.decodeBatches).map((b) => intOpt('decode-batches', b, 1));
+  if (c.ort === false) o.ort = false;
   if (c.warmup !== undefined) o.warmup = intOpt('warmup', c.warmup, 0);
   if (c.repeats !== undefined) o.repeats = intOpt('repeats', c.repeats, 1);
   if (c.seed !== undefined) o.seed = intOpt('seed', c.seed, 0);
@@ -79,7 +83,8 @@ export function resolveBenchOptions(c: BenchCliOptions): BenchOptions {
 
 /**
  * `thinker bench`: the WGSL engine beside TensorFlow.js's WebGPU backend on the same adapter
- * (matmul GFLOP/s, training-step tokens/s), and decode tokens/s with and without the KV cache.
+ * (matmul GFLOP/s, training-step tokens/s), and decode tokens/s with and without the KV cache beside
+ * onnxruntime-web on the same model exported to ONNX.
  */
 export function registerBench(program: Command) {
   program
@@ -94,6 +99,8 @@ export function registerBench(program: Command) {
     .option('--decode-preset <name>', 'preset for the decode section')
     .option('--prompt <n>', 'decode prompt length')
     .option('--tokens <n>', 'decode: new tokens per run')
+    .option('--decode-batches <list>', "decode: sequences decoded together, one row each (default 1,64: one answer, and GRPO's 8 prompts x 8 samples)")
+    .option('--no-ort', 'skip the onnxruntime-web decode of the exported model')
     .option('--warmup <n>', 'untimed runs before timing')
     .option('--repeats <n>', 'timed runs (the median is reported)')
     .option('--sections <list>', `which sections to run (${BENCH_SECTIONS.join(',')})`)
