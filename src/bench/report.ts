@@ -103,6 +103,13 @@ export function formatBenchTable(r: BenchResults): string {
       ]);
     }
     out.push(columns(rows));
+    for (const d of r.decode) {
+      const b = d.breakdown;
+      if (!b) continue;
+      out.push(
+        `  batch ${d.batch}, where the cached path's time goes (one profiled run): ${b.dispatchesPerToken.toFixed(0)} dispatches per token; GPU busy ${b.gpuMs.toFixed(0)} of ${b.wallMs.toFixed(0)} ms; most GPU time: ${b.top.map((k) => `${k.label} ${k.ms.toFixed(0)} ms`).join(', ')}`,
+      );
+    }
   }
 
   if (r.errors.length) {

@@ -19,6 +19,7 @@ import { seededRandom } from '../util/random';
 import { generate, generateNoCache } from '../model/generate';
 import type { TokenBatch } from '../model/batch';
 import { GpuTimer, median, sample, type TimingMethod } from './timing';
+import { KernelProfiler } from '../engine/profile';
 import { initTfjsWebgpu, settled, type TfjsWebgpu } from './tfjs-webgpu';
 import { TfLlama } from './tfjs-llama';
 import { ortDecoder, type OrtDecoder } from './ort-decode';
@@ -182,6 +183,18 @@ export interface DecodeRow {
   vsOrt: number | null;
   /** Greedy outputs of every path that ran agree. */
   sameTokens: boolean | null;
+  /** Where the cached path's time goes: one more run with per-dispatch GPU timestamps (null without timestamp-query). */
+  breakdown: DecodeBreakdown | null;
+}
+
+export interface DecodeBreakdown {
+  /** Compute dispatches per new token, the prompt's prefill included. */
+  dispatchesPerToken: number;
+  /** GPU time of all dispatches, and the wall time of the same (profiled) run: their gap is host work, submission and read-back. */
+  gpuMs: number;
+  wallMs: number;
+  /** The kernels taking the most GPU time. */
+  top: { label: string; calls: number; ms: number }[];
 }
 
 export interface BenchError {
@@ -450,6 +463,7 @@ async function decodeRow(gpu: Gpu, o: BenchOptions, B: number, errors: BenchErro
     speedup: null,
     vsOrt: null,
     sameTokens: null,
+    breakdown: null,
   };
   const rand = seededRandom(o.seed + 11);
   const prompts = Array.from({ length: B }, () => Array.from({ length: o.promptLen }, () => Math.floor(rand() * m.text.vocabSize)));
@@ -495,6 +509,7 @@ async function decodeRow(gpu: Gpu, o: BenchOptions, B: number, errors: BenchErro
     }
     if (row.cached && row.noCache) row.speedup = row.cached.tokensPerS / row.noCache.tokensPerS;
     if (row.cached && row.ort) row.vsOrt = row.cached.tokensPerS / row.ort.tokensPerS;
+    if (gpu.hasTimestamps) row.breakdown = await decodeBreakdown(gpu, () => contenders[0].run(n), n);
     const ref = contenders[0].ids;
     row.sameTokens = contenders.every(
       (c) => c.ids.length === B && c.ids.every((seq, b) => seq.length === ref[b].length && seq.every((t, i) => t === ref[b][i])),
@@ -506,6 +521,26 @@ async function decodeRow(gpu: Gpu, o: BenchOptions, B: number, errors: BenchErro
     await ort?.release();
   }
   return row;
+}
+
+/** One profiled run: every dispatch in its own pass with timestamps (slower than the timed runs; it is about shares, not speed). */
+async function decodeBreakdown(gpu: Gpu, run: () => Promise<unknown>, n: number): Promise<DecodeBreakdown> {
+  const profiler = new KernelProfiler(gpu);
+  gpu.profiler = profiler;
+  try {
+    const t = performance.now();
+    await run();
+    const wallMs = performance.now() - t;
+    const rows = await profiler.report();
+    return {
+      dispatchesPerToken: rows.reduce((a, r) => a + r.calls, 0) / n,
+      gpuMs: rows.reduce((a, r) => a + r.ms, 0),
+      wallMs,
+      top: rows.slice(0, 5),
+    };
+  } finally {
+    gpu.profiler = null;
+  }
 }
 
 /** CPU time of this process so far, in ms (0 where there is no process: a browser). */

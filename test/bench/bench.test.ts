@@ -116,7 +116,16 @@ describe('runBench on tiny shapes', () => {
       expect(d.speedup).toBeCloseTo(d.cached!.tokensPerS / d.noCache!.tokensPerS, 9);
       expect(d.vsOrt).toBeCloseTo(d.cached!.tokensPerS / d.ort!.tokensPerS, 9);
       expect(d.sameTokens).toBe(true);
+      if (gpu.hasTimestamps) {
+        // Prefill plus 3 cached steps of a 2-layer model: dozens of dispatches per token, all timed.
+        const b = d.breakdown!;
+        expect(b.dispatchesPerToken).toBeGreaterThan(10);
+        expect(b.gpuMs).toBeGreaterThan(0);
+        expect(b.top.length).toBeGreaterThan(0);
+        expect(b.top[0].ms).toBeGreaterThanOrEqual(b.top[b.top.length - 1].ms);
+      }
     }
+    expect(gpu.profiler).toBeNull();
     expect(positive(res.seconds)).toBe(true);
   });
 
