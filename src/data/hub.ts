@@ -1,5 +1,5 @@
 // Datasets from the Hugging Face Hub by repo id, config and split, with plain fetch so the same
-// code runs in the browser worker and in Node. The parquet files land in a FileSink (a MemoryFiles
+// code runs in the browser worker and in Node. The parquet files land in a FileSink (a MemoryWorkspace
 // by default) under repo-like paths, where the parquet loaders in ./loaders read them unchanged.
 //
 // Where the files are found: the Hub's parquet listing (the dataset viewer's conversion, which
@@ -7,7 +7,8 @@
 // whose viewer is off, or mirrors that do not serve the listing API).
 
 import { InputError } from '../engine/errors';
-import { MemoryFiles, pathSegments, type FileSink } from '../io/files';
+import { pathSegments, type FileSink } from '../io/files';
+import { MemoryWorkspace } from '../io/workspace';
 import { splitShards } from './loaders/vqa';
 
 export const HF_ENDPOINT = 'https://huggingface.co';
@@ -79,8 +80,8 @@ export interface HubOptions {
   stallTimeoutMs?: number;
 }
 
-export interface HubDownloadOptions<S extends FileSink = MemoryFiles> extends HubOptions {
-  /** Where finished files go; default: a new MemoryFiles named "hf:<repo>". */
+export interface HubDownloadOptions<S extends FileSink = MemoryWorkspace> extends HubOptions {
+  /** Where finished files go; default: a new MemoryWorkspace named "hf:<repo>". */
   sink?: S;
   onProgress?: (p: HubProgress) => void;
   /** Least time between two byte-progress events (file starts and ends always report). Default 100. */
@@ -89,7 +90,7 @@ export interface HubDownloadOptions<S extends FileSink = MemoryFiles> extends Hu
   isComplete?: (file: HubFile) => Promise<boolean> | boolean;
 }
 
-export interface HubDownloadResult<S extends FileSink = MemoryFiles> {
+export interface HubDownloadResult<S extends FileSink = MemoryWorkspace> {
   files: S;
   listing: HubListing;
   /** Paths written to the sink, in order. */
@@ -506,13 +507,13 @@ async function probeSizes(ctx: Ctx, files: HubFile[]) {
 const mb = (n: number) => `${(n / 1e6).toFixed(n < 1e7 ? 2 : 1)} MB`;
 
 /**
- * Download a split's parquet files into `sink` (a new MemoryFiles unless given). Each file goes to
+ * Download a split's parquet files into `sink` (a new MemoryWorkspace unless given). Each file goes to
  * the sink only once it arrived whole (length and parquet magic checked), so an error or a cancel
  * leaves no partial file. Cancel with `signal`: the promise rejects with its reason (an AbortError).
  */
-export async function downloadHubDataset<S extends FileSink = MemoryFiles>(opts: HubDownloadOptions<S>): Promise<HubDownloadResult<S>> {
+export async function downloadHubDataset<S extends FileSink = MemoryWorkspace>(opts: HubDownloadOptions<S>): Promise<HubDownloadResult<S>> {
   const ctx = context(opts);
-  const sink = opts.sink ?? (new MemoryFiles(`hf:${ctx.repo}`) as unknown as S);
+  const sink = opts.sink ?? (new MemoryWorkspace(`hf:${ctx.repo}`) as unknown as S);
   const interval = opts.progressIntervalMs ?? 100;
 
   const p: HubProgress = {

@@ -50,37 +50,3 @@ export async function readJson(src: FileSource, path: string, folder: string = s
 }
 
 export const encodeJson = (value: unknown) => new TextEncoder().encode(JSON.stringify(value, null, 2) + '\n');
-
-// ---------------------------------------------------------------------------------------------
-// Memory
-
-/** Files held in a Map: a source and a sink at once, for tests and for staging downloads. */
-export class MemoryFiles implements FileSource, FileSink {
-  readonly files = new Map<string, Uint8Array>();
-
-  constructor(
-    readonly name = 'memory',
-    initial?: Record<string, Uint8Array | string>,
-  ) {
-    for (const [p, v] of Object.entries(initial ?? {})) this.files.set(this.key(p), typeof v === 'string' ? new TextEncoder().encode(v) : v);
-  }
-
-  private key(path: string) {
-    return pathSegments(path, joinWhere(this.name, path)).join('/');
-  }
-
-  async list() {
-    return [...this.files.keys()].sort();
-  }
-  async exists(path: string) {
-    return this.files.has(this.key(path));
-  }
-  async read(path: string) {
-    const f = this.files.get(this.key(path));
-    if (!f) throw new InputError(joinWhere(this.name, path), 'file not found');
-    return f.slice();
-  }
-  async write(path: string, bytes: Uint8Array) {
-    this.files.set(this.key(path), bytes.slice());
-  }
-}

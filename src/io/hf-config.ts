@@ -9,9 +9,9 @@ import { MODEL_LIMITS, paramSpecs, validateConfig, type ModelConfig, type TextCo
 import type { Gpu } from '../engine/gpu';
 import { checkFits } from '../model/memory';
 import { Model, type WeightMap } from '../model/model';
-import { encodeJson, joinWhere, MemoryFiles, readJson, type FileSink, type FileSource } from './files';
+import { encodeJson, joinWhere, readJson, type FileSink, type FileSource } from './files';
+import { MemoryWorkspace, type Workspace } from './workspace';
 import { firstNonFinite, readSafetensors, writeSafetensors } from './safetensors';
-import type { Workspace } from './workspace';
 
 export type { WeightMap };
 
@@ -491,7 +491,7 @@ export async function writeModelFolder(
   weights: WeightMap,
   extraFiles: Record<string, Uint8Array | string> = {},
 ): Promise<void> {
-  const staged = new MemoryFiles(dir);
+  const staged = new MemoryWorkspace(dir);
   await saveHfFolder(staged, cfg, weights, extraFiles);
   await ws.writeFolder(dir, Object.fromEntries(staged.files));
 }

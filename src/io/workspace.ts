@@ -98,9 +98,15 @@ async function writeFolderByMarker(ws: Workspace, dir: string, files: Record<str
 // ---------------------------------------------------------------------------------------------
 // Memory
 
+/** Files held in a Map: the workspace of tests, and a folder staged in memory (downloads, a model before its atomic write). */
 export class MemoryWorkspace implements Workspace {
   readonly files = new Map<string, Uint8Array>();
-  constructor(readonly name = 'memory') {}
+  constructor(
+    readonly name = 'memory',
+    initial?: Record<string, Uint8Array | string>,
+  ) {
+    for (const [p, v] of Object.entries(initial ?? {})) this.files.set(this.key(p), typeof v === 'string' ? new TextEncoder().encode(v) : v);
+  }
 
   private key(p: string) {
     return pathSegments(p, joinWhere(this.name, p)).join('/');

@@ -8,8 +8,8 @@ import { downloadHubDataset, formatHubProgress } from '../data/hub';
 import { parquetColumns } from '../data/parquet';
 import type { LoadResult } from '../data/report';
 import type { QAItem } from '../task/schema';
-import { joinWhere, type FileSource, type MemoryFiles } from '../io/files';
-import { isCompleteFolder } from '../io/workspace';
+import { joinWhere, type FileSource } from '../io/files';
+import { type MemoryWorkspace, isCompleteFolder, pickedSource } from '../io/workspace';
 import { checkCurateSettings, curate, passCounts } from '../recipe/curate';
 import { loadRecipeJsonl } from '../data/loaders/recipe';
 import {
@@ -30,7 +30,6 @@ import type { CurateReply, CurateRequest, EngineApi, ImportFolderRequest, Import
 import type { LabContext } from './context';
 import type { LabLocks } from './locks';
 import { openModel, requireModel } from './models';
-import { pickedSource } from '../io/workspace';
 
 type Calls = Pick<EngineApi, 'previewItems' | 'importFolder' | 'importHub' | 'listDatasets' | 'deleteDataset' | 'curate'>;
 
@@ -179,7 +178,7 @@ const RECIPE_COLUMNS = ['question', 'options', 'answer_label'];
  * that reads parquet (PathVQA), else the recipe-schema reader (MedVLThinker's released sets and any
  * parquet with question / options / answer_label columns, images embedded).
  */
-async function loadHubFiles(files: MemoryFiles, req: ImportHubRequest): Promise<LoadResult> {
+async function loadHubFiles(files: MemoryWorkspace, req: ImportHubRequest): Promise<LoadResult> {
   const spec = findDataset(req.repo) ?? findDataset(req.repo.slice(req.repo.lastIndexOf('/') + 1));
   if (spec?.load === loadPathVqa) return loadPathVqa(files, { split: req.split });
   const first = (await files.list()).find((f) => f.endsWith('.parquet'));

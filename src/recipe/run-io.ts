@@ -24,10 +24,10 @@
 // differs slightly from an uninterrupted one).
 import { InputError } from '../engine/errors';
 import { download, upload } from '../engine/tensor';
-import { MemoryFiles, encodeJson, joinWhere, readText } from '../io/files';
+import { encodeJson, joinWhere, readText } from '../io/files';
+import { MemoryWorkspace, COMPLETE_MARKER, nodeWorkspace, subWorkspace, type Workspace } from '../io/workspace';
 import { saveHfFolder } from '../io/hf-config';
 import { firstNonFinite, readSafetensors, writeSafetensors } from '../io/safetensors';
-import { COMPLETE_MARKER, nodeWorkspace, subWorkspace, type Workspace } from '../io/workspace';
 import type { Model } from '../model/model';
 import type { RunInfo, RunKind, RunStatus } from './run-events';
 
@@ -119,7 +119,7 @@ export async function listCheckpoints(run: Workspace): Promise<number[]> {
 
 /** The files of a checkpoint: the HF folder, trainer_state.json and (optionally) the AdamW moments. */
 async function checkpointFiles(model: Model, state: RunState, extraFiles: Record<string, Uint8Array | string>, withOptimizer: boolean) {
-  const sink = new MemoryFiles('checkpoint');
+  const sink = new MemoryWorkspace('checkpoint');
   const extra: Record<string, Uint8Array | string> = { ...extraFiles };
   if (withOptimizer) {
     const tensors: { name: string; shape: number[]; data: Float32Array }[] = [];

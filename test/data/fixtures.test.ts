@@ -17,8 +17,7 @@ import {
 } from '../../src/data/loaders';
 import { parquetColumns } from '../../src/data/parquet';
 import type { LoadResult } from '../../src/data/report';
-import { MemoryFiles } from '../../src/io/files';
-import { nodeDirSource } from '../../src/io/workspace';
+import { MemoryWorkspace, nodeDirSource } from '../../src/io/workspace';
 import { parquetFile, pngFile, pq, seeded, tempFolder } from './helpers';
 
 const sha16 = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex').slice(0, 16);
@@ -101,7 +100,7 @@ describe('PMC-VQA CSV', () => {
   });
 
   it('a CSV with the wrong columns is an error naming the file and its header line', async () => {
-    const src = new MemoryFiles('mem', { 'test_clean.csv': 'path,question,a,b\nx,y,z,w\n' });
+    const src = new MemoryWorkspace('mem', { 'test_clean.csv': 'path,question,a,b\nx,y,z,w\n' });
     await expect(loadPmcVqa(src)).rejects.toThrow(
       /^mem\/test_clean\.csv:1: wrong columns: missing Figure_path, Choice A, Choice B, Answer_label or Answer \(found path, question, a, b\)$/,
     );
@@ -292,7 +291,7 @@ describe('generic loader (JSONL / CSV / parquet with a column mapping)', () => {
   });
 
   it('CSV with one column per option (MedMCQA-like) and a 1-based answer column mapped by letter', async () => {
-    const src = new MemoryFiles('mem', { 'x.csv': 'question,opa,opb,opc,label\n"Which, of these?",p,q,r,(b)\nNext?,p,q,,A\n' });
+    const src = new MemoryWorkspace('mem', { 'x.csv': 'question,opa,opb,opc,label\n"Which, of these?",p,q,r,(b)\nNext?,p,q,,A\n' });
     const res = await loadGeneric(src, {
       file: 'x.csv',
       datasetName: 'csvset',
@@ -322,7 +321,7 @@ describe('generic loader (JSONL / CSV / parquet with a column mapping)', () => {
       { name: 'question', schema: pq.str('question'), data: ['Is this a CT or an MRI?', 'What organ?', 'Is it normal?'] },
       { name: 'answer', schema: pq.str('answer'), data: ['ct', 'liver', 'No'] },
     ]);
-    const src = new MemoryFiles('mem', { 'd/test.parquet': bytes });
+    const src = new MemoryWorkspace('mem', { 'd/test.parquet': bytes });
     const res = await loadGeneric(src, {
       file: 'd/test.parquet',
       datasetName: 'mine_closed',
@@ -339,7 +338,7 @@ describe('generic loader (JSONL / CSV / parquet with a column mapping)', () => {
   });
 
   it('rejects mappings it cannot use', async () => {
-    const src = new MemoryFiles('mem', { 'a.txt': 'x' });
+    const src = new MemoryWorkspace('mem', { 'a.txt': 'x' });
     await expect(loadGeneric(src, { file: 'a.txt', datasetName: 'd', columns: { question: 'q', options: 'o', answerLabel: 'a' } })).rejects.toThrow(
       /unknown format/,
     );
@@ -353,9 +352,9 @@ describe('generic loader (JSONL / CSV / parquet with a column mapping)', () => {
 describe('bad input in the named loaders', () => {
   it('missing folder and missing files are errors that say what was looked for', async () => {
     await expect(loadVqaRad(nodeDirSource('/nonexistent/thinker-data'))).rejects.toThrow(/^\/nonexistent\/thinker-data: folder not found/);
-    await expect(loadVqaRad(new MemoryFiles('empty'))).rejects.toThrow(/^empty: no VQA-RAD JSON found/);
-    await expect(loadSlake(new MemoryFiles('s', { 'train.json': '[]' }), { split: 'test' })).rejects.toThrow(/no SLAKE test\.json found/);
-    await expect(loadSlake(new MemoryFiles('s'), { split: 'dev2' })).rejects.toThrow(/unknown split "dev2"/);
+    await expect(loadVqaRad(new MemoryWorkspace('empty'))).rejects.toThrow(/^empty: no VQA-RAD JSON found/);
+    await expect(loadSlake(new MemoryWorkspace('s', { 'train.json': '[]' }), { split: 'test' })).rejects.toThrow(/no SLAKE test\.json found/);
+    await expect(loadSlake(new MemoryWorkspace('s'), { split: 'dev2' })).rejects.toThrow(/unknown split "dev2"/);
   });
 
   it('VQA-RAD-format records: bad ones, missing images and a JSON that does not parse', async () => {
@@ -366,7 +365,7 @@ describe('bad input in the named loaders', () => {
       { qid: 3, phrase_type: 'test_para', image_name: 'a.jpg', question: 'Odd?', answer: 'x', answer_type: 'MAYBE' },
       { qid: 4, phrase_type: 'freeform', image_name: 'a.jpg', question: 'Train?', answer: 'yes', answer_type: 'CLOSED ' },
     ];
-    const src = new MemoryFiles('rad', { 'VQA_RAD Dataset Public.json': JSON.stringify(recs), 'images/a.jpg': png(51) });
+    const src = new MemoryWorkspace('rad', { 'VQA_RAD Dataset Public.json': JSON.stringify(recs), 'images/a.jpg': png(51) });
     const res = await loadVqaRad(src);
     invariants(res);
     expect([res.report.records, res.report.in, res.report.out]).toEqual([4, 3, 1]);
@@ -380,13 +379,13 @@ describe('bad input in the named loaders', () => {
     const train = await loadVqaRad(src, { split: 'train' });
     expect(train.items.map((x) => x.question)).toEqual(['Train?']);
 
-    const broken = new MemoryFiles('rad', { 'VQA_RAD Dataset Public.json': '[{"qid": 0,' });
+    const broken = new MemoryWorkspace('rad', { 'VQA_RAD Dataset Public.json': '[{"qid": 0,' });
     await expect(loadVqaRad(broken)).rejects.toThrow(/^rad\/VQA_RAD Dataset Public\.json: is not valid JSON/);
   });
 
   it('a corrupt image is caught when decoded, naming the image', async () => {
     const bad = png(61).slice(0, 40);
-    const src = new MemoryFiles('rad', {
+    const src = new MemoryWorkspace('rad', {
       'VQA_RAD Dataset Public.json': JSON.stringify([{ phrase_type: 'test', image_name: 'c.png', question: 'Is it?', answer: 'yes', answer_type: 'CLOSED' }]),
       'images/c.png': bad,
     });
@@ -396,7 +395,7 @@ describe('bad input in the named loaders', () => {
   });
 
   it('JSONL and CSV loaders: a bad line is skipped and reported, or stops the load', async () => {
-    const mcq = new MemoryFiles('m', {
+    const mcq = new MemoryWorkspace('m', {
       'dev.json':
         '{"question":"q1","opa":"a","opb":"b","opc":"c","opd":"d","cop":2}\n{oops\n{"question":"q3","opa":"a","opb":"b","opc":"c","opd":"d","cop":5}\n',
     });
@@ -408,18 +407,18 @@ describe('bad input in the named loaders', () => {
     ]);
     await expect(loadMedMcqa(mcq, { onBad: 'stop' })).rejects.toThrow(/^dev\.json:2: not valid JSON/);
 
-    const medqa = new MemoryFiles('q', { 'test.jsonl': '{"question":"q","options":{"A":"x","B":"y"},"answer_idx":"C","answer":"z"}\n' });
+    const medqa = new MemoryWorkspace('q', { 'test.jsonl': '{"question":"q","options":{"A":"x","B":"y"},"answer_idx":"C","answer":"z"}\n' });
     const r2 = await loadMedQa(medqa);
     expect(r2.report.dropped[0]).toMatchObject({ where: 'test.jsonl:1', kind: 'bad-input', reason: 'gold letter "C" is not among the options A, B' });
 
-    const mmlu = new MemoryFiles('u', { 'anatomy_test.csv': 'q1,a,b,c,d,A\nq2,a,b,c,A\n"q3, with comma",a,b,c,d,E\n' });
+    const mmlu = new MemoryWorkspace('u', { 'anatomy_test.csv': 'q1,a,b,c,d,A\nq2,a,b,c,A\n"q3, with comma",a,b,c,d,E\n' });
     const r3 = await loadMmluMedical(mmlu, { subjects: ['anatomy'] });
     expect(r3.items.map((x) => x.question)).toEqual(['q1']);
     expect(r3.report.dropped.map((d) => [d.where, d.reason])).toEqual([
       ['anatomy_test.csv:2', 'expected 6 columns (question, A, B, C, D, answer), found 5'],
       ['anatomy_test.csv:3', 'gold letter "E" is not among the options A, B, C, D'],
     ]);
-    const open = new MemoryFiles('u', { 'anatomy_test.csv': 'q1,a,b,c,d,A\n"q2,a,b\n' });
+    const open = new MemoryWorkspace('u', { 'anatomy_test.csv': 'q1,a,b,c,d,A\n"q2,a,b\n' });
     await expect(loadMmluMedical(open, { subjects: ['anatomy'] })).rejects.toThrow(/^u\/anatomy_test\.csv:2: a quoted CSV field is never closed/);
   });
 });

@@ -13,8 +13,7 @@ import { downloadHubDataset, formatHubProgress, HubError, listHubParquet, type H
 import { loadMedVlThinkerEval } from '../../src/data/loaders';
 import { decodeRgba } from '../../src/io/images';
 import { InputError } from '../../src/engine/errors';
-import { MemoryFiles } from '../../src/io/files';
-import { nodeDirSource } from '../../src/io/workspace';
+import { MemoryWorkspace, nodeDirSource } from '../../src/io/workspace';
 import { registerData } from '../../src/cli/commands/data';
 import { registerHub } from '../../src/cli/commands/hub';
 import { parquetFile, pngFile, pq, seeded } from './helpers';
@@ -242,7 +241,7 @@ async function failure(p: Promise<unknown>): Promise<Error> {
   throw new Error('expected a rejection');
 }
 
-async function expectItems(src: MemoryFiles | ReturnType<typeof nodeDirSource>, expected: Row[]) {
+async function expectItems(src: MemoryWorkspace | ReturnType<typeof nodeDirSource>, expected: Row[]) {
   const res = await loadMedVlThinkerEval(src, { split: 'test' });
   expect(res.report.dropped).toEqual([]);
   expect(res.items.map((x) => [x.question, x.options, x.answer_label, x.dataset_name])).toEqual(expected.map((r) => [r.q, r.options, r.label, r.name]));
@@ -257,7 +256,7 @@ async function expectItems(src: MemoryFiles | ReturnType<typeof nodeDirSource>, 
 // ---------------------------------------------------------------------------------------------
 
 describe('downloadHubDataset through the parquet listing', () => {
-  it('downloads the split into a MemoryFiles that the MedVLThinker-Eval loader reads, images included', async () => {
+  it('downloads the split into a MemoryWorkspace that the MedVLThinker-Eval loader reads, images included', async () => {
     const events: HubProgress[] = [];
     const res = await downloadHubDataset({ repo: EVAL, split: 'test', endpoint: hub.url, onProgress: (p) => events.push(p), progressIntervalMs: 0 });
     expect(res.listing.via).toBe('parquet-api');
@@ -303,7 +302,7 @@ describe('downloadHubDataset through the parquet listing', () => {
     const listing = await listHubParquet({ repo: EVAL, config: 'default', split: 'train', endpoint: hub.url });
     expect(hub.log.map((r) => r.url)).toEqual([`/api/datasets/${EVAL}/parquet/default/train`]);
     expect(listing.files.map((f) => f.path)).toEqual(['default/train/0.parquet']);
-    const sink = new MemoryFiles('mine');
+    const sink = new MemoryWorkspace('mine');
     const res = await downloadHubDataset({ repo: EVAL, config: 'default', split: 'train', endpoint: hub.url, sink });
     expect(res.files).toBe(sink);
     expect(await sink.read('default/train/0.parquet')).toEqual(trainShard);
@@ -396,7 +395,7 @@ describe('gated datasets', () => {
 
 describe('failures mid-way leave nothing partial', () => {
   it('a connection closed mid-body is a "cut" error naming the file, and the sink gets no file', async () => {
-    const sink = new MemoryFiles('sink');
+    const sink = new MemoryWorkspace('sink');
     const e = await failure(downloadHubDataset({ repo: 'lab/cut', split: 'test', endpoint: hub.url, sink }));
     expect(e).toBeInstanceOf(HubError);
     expect((e as HubError).kind).toBe('cut');
@@ -412,7 +411,7 @@ describe('failures mid-way leave nothing partial', () => {
   });
 
   it('a server that answers 200 with a web page instead of parquet is refused', async () => {
-    const sink = new MemoryFiles('sink');
+    const sink = new MemoryWorkspace('sink');
     const e = await failure(downloadHubDataset({ repo: 'lab/html', split: 'test', endpoint: hub.url, sink }));
     expect((e as HubError).kind).toBe('bad-response');
     expect(e.message).toContain('default/test/0.parquet (0.00 MB, text/html) is not a parquet file');
@@ -420,7 +419,7 @@ describe('failures mid-way leave nothing partial', () => {
   });
 
   it('a download that stalls fails after the stall timeout', async () => {
-    const sink = new MemoryFiles('sink');
+    const sink = new MemoryWorkspace('sink');
     const e = await failure(downloadHubDataset({ repo: 'lab/stall', split: 'test', endpoint: hub.url, sink, stallTimeoutMs: 300 }));
     expect((e as HubError).kind).toBe('stalled');
     expect(e.message).toBe(
@@ -430,7 +429,7 @@ describe('failures mid-way leave nothing partial', () => {
   });
 
   it('the abort signal stops a download in flight; the promise rejects with an AbortError', async () => {
-    const sink = new MemoryFiles('sink');
+    const sink = new MemoryWorkspace('sink');
     const ac = new AbortController();
     let lastBytes = 0;
     const e = await failure(

@@ -3,7 +3,7 @@
 // lenient load drops exactly that row with the same place and keeps the rest; a bad grader line is
 // an InputError naming its line, and a batch keeps one output line per input line.
 import { describe, it } from 'vitest';
-import { MemoryFiles } from '../../src/io/files';
+import { MemoryWorkspace } from '../../src/io/workspace';
 import { loadRecipeJsonl } from '../../src/data/loaders/recipe';
 import { loadGeneric } from '../../src/data/loaders/generic';
 import { parseCsv } from '../../src/data/csv';
@@ -50,7 +50,7 @@ describe('fuzz: recipe JSONL rows', () => {
       const at = r.int(n + 1);
       const [what, bad] = badRow(r, at);
       lines.splice(at, 0, bad);
-      const src = new MemoryFiles('ds', { 'items.jsonl': `${lines.join('\n')}\n`, 'img/a.png': png });
+      const src = new MemoryWorkspace('ds', { 'items.jsonl': `${lines.join('\n')}\n`, 'img/a.png': png });
       const where = `items.jsonl:${at + 1}`;
       await f.check({
         name: `${what} at line ${at + 1}: ${bad.slice(0, 60)}`,
@@ -94,7 +94,7 @@ describe('fuzz: CSV and JSONL through a column mapping', () => {
         ['empty question', csvRow('', JSON.stringify({ A: 'yes', B: 'no' }), 'A')],
       ]);
       rows.splice(at, 0, bad);
-      const src = new MemoryFiles('ds', { 'd.csv': ['q,opts,label', ...rows].join('\n') + '\n' });
+      const src = new MemoryWorkspace('ds', { 'd.csv': ['q,opts,label', ...rows].join('\n') + '\n' });
       await f.check({
         name: `csv ${what} at record ${at + 1}`,
         bad: true,
@@ -102,7 +102,7 @@ describe('fuzz: CSV and JSONL through a column mapping', () => {
         run: () => loadGeneric(src, { file: 'd.csv', columns, datasetName: 'fz', onBad: 'stop' }),
       });
       // A quote left open runs to the end of the file (any later quote would close it).
-      const unclosed = new MemoryFiles('ds', {
+      const unclosed = new MemoryWorkspace('ds', {
         'd.csv': ['q,opts,label', ...Array.from({ length: at }, (_, k) => goodCsv(k)), '"never closed,x,y\nmore'].join('\n'),
       });
       await f.check({
@@ -111,7 +111,7 @@ describe('fuzz: CSV and JSONL through a column mapping', () => {
         names: [`ds/d.csv:${at + 2}`],
         run: () => loadGeneric(unclosed, { file: 'd.csv', columns, datasetName: 'fz', onBad: 'stop' }),
       });
-      const jsonl = new MemoryFiles('ds', {
+      const jsonl = new MemoryWorkspace('ds', {
         'd.jsonl': [...Array.from({ length: n }, (_, k) => JSON.stringify({ q: `Is ${k}?`, opts: { A: 'y', B: 'n' }, label: 'A' })), '{"q": "Is'].join('\n'),
       });
       await f.check({

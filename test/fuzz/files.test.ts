@@ -3,7 +3,7 @@
 // Seeded and deterministic; see harness.ts for what counts as a finding.
 import { describe, it, vi } from 'vitest';
 import jpeg from 'jpeg-js';
-import { MemoryFiles } from '../../src/io/files';
+import { MemoryWorkspace } from '../../src/io/workspace';
 import { readSafetensors, writeSafetensors } from '../../src/io/safetensors';
 import { configFromHfJson, configToHfJson, loadHfFolder, saveHfFolder } from '../../src/io/hf-config';
 import { loadTokenizer } from '../../src/io/tokenizer';
@@ -141,11 +141,11 @@ describe('fuzz: model folders', () => {
   it('NaN or infinite weights, missing or reshaped tensors and broken shard indexes name the file', async () => {
     const f = new Fuzz('model folders');
     const r = fuzzRng(202);
-    const good = new MemoryFiles('fz');
+    const good = new MemoryWorkspace('fz');
     await saveHfFolder(good, SMALL, initWeights(SMALL, 3));
-    const copy = () => new MemoryFiles('fz', Object.fromEntries([...good.files].map(([k, v]) => [k, v.slice()])));
-    const tensorsOf = async (m: MemoryFiles, file: string) => readSafetensors(await m.read(file), file);
-    const write = async (m: MemoryFiles, file: string, t: Map<string, { shape: number[]; data: Float32Array }>) =>
+    const copy = () => new MemoryWorkspace('fz', Object.fromEntries([...good.files].map(([k, v]) => [k, v.slice()])));
+    const tensorsOf = async (m: MemoryWorkspace, file: string) => readSafetensors(await m.read(file), file);
+    const write = async (m: MemoryWorkspace, file: string, t: Map<string, { shape: number[]; data: Float32Array }>) =>
       m.write(file, writeSafetensors([...t].map(([name, v]) => ({ name, ...v }))));
     for (let i = 0; i < 60; i++) {
       const file = r.pick(['model.safetensors', 'vision.safetensors']);
@@ -282,20 +282,20 @@ describe('fuzz: tokenizer.json', () => {
     const tj = bpe.tokenizerJson as Record<string, unknown> & { model: Record<string, unknown> & { vocab: Record<string, number> } };
     const tokens = Object.keys(tj.model.vocab);
     const folder = (json: unknown, config: unknown = bpe.tokenizerConfig, extra: Record<string, unknown> = {}) =>
-      new MemoryFiles('tk', {
+      new MemoryWorkspace('tk', {
         'tokenizer.json': typeof json === 'string' ? json : JSON.stringify(json),
         'tokenizer_config.json': JSON.stringify(config),
         ...Object.fromEntries(Object.entries(extra).map(([k, v]) => [k, JSON.stringify(v)])),
       });
     // Loading and then using it: a library failure on first use must not escape either.
-    const use = async (m: MemoryFiles) => {
+    const use = async (m: MemoryWorkspace) => {
       const tok = await loadTokenizer(m);
       tok.decode(tok.encode('Is the lung clear? <|im_end|>'));
     };
     const text = JSON.stringify(tj);
     for (let i = 0; i < 80; i++) {
       const token = r.pick(tokens);
-      const bad: [string, () => MemoryFiles, string][] = [
+      const bad: [string, () => MemoryWorkspace, string][] = [
         ['model.type', () => folder({ ...tj, model: { ...tj.model, type: r.pick(['Nope', 'WordLevel', 5, '', 'bpe']) } }), 'tk/tokenizer.json'],
         [
           'vocab id',

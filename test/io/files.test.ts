@@ -3,8 +3,8 @@ import { mkdtemp, rm, readdir, readFile, mkdir, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InputError } from '../../src/engine/errors';
-import { MemoryFiles, readJson, type FileSink, type FileSource } from '../../src/io/files';
-import { browserDirSink, browserDirSource, nodeDirSink, nodeDirSource } from '../../src/io/workspace';
+import { readJson, type FileSink, type FileSource } from '../../src/io/files';
+import { MemoryWorkspace, browserDirSink, browserDirSource, nodeDirSink, nodeDirSource } from '../../src/io/workspace';
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -47,13 +47,13 @@ async function exercise(src: FileSource, sink: FileSink, name: string) {
   await expectInputError(readJson(src, 'latin1.json'), `${name}/latin1.json`, /not valid UTF-8/);
 }
 
-describe('MemoryFiles', () => {
+describe('MemoryWorkspace', () => {
   it('behaves as a folder', async () => {
-    const m = new MemoryFiles('mem');
+    const m = new MemoryWorkspace('mem');
     await exercise(m, m, 'mem');
   });
   it('copies on read and write so callers cannot alias stored bytes', async () => {
-    const m = new MemoryFiles('mem', { 'a.txt': 'hi' });
+    const m = new MemoryWorkspace('mem', { 'a.txt': 'hi' });
     const b = new Uint8Array([1, 2]);
     await m.write('b.bin', b);
     b[0] = 9;

@@ -2,7 +2,8 @@ import { describe, it, expect } from 'vitest';
 import { rng } from '../helpers/gpu';
 import { InputError } from '../../src/engine/errors';
 import { PRESETS, paramSpecs, type ModelConfig } from '../../src/model/config';
-import { MemoryFiles, readJson } from '../../src/io/files';
+import { readJson } from '../../src/io/files';
+import { MemoryWorkspace } from '../../src/io/workspace';
 import { readSafetensors, writeSafetensors } from '../../src/io/safetensors';
 import {
   configFromHfJson,
@@ -392,7 +393,7 @@ describe('rotary inverse frequencies from config.json', () => {
 describe('Hugging Face model folders', () => {
   it('save writes the documented files and load gives back the same config and bit-identical weights', async () => {
     const w = randomWeights(SMALL, 3);
-    const m = new MemoryFiles('out');
+    const m = new MemoryWorkspace('out');
     await saveHfFolder(m, SMALL, w, { 'tokenizer.json': '{"x":1}' });
     expect(await m.list()).toEqual(['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'vision.safetensors']);
     const text = readSafetensors(await m.read('model.safetensors'), 'model.safetensors');
@@ -415,7 +416,7 @@ describe('Hugging Face model folders', () => {
   });
 
   it('saves the safetensors "format": "pt" metadata transformers requires', async () => {
-    const m = new MemoryFiles('out');
+    const m = new MemoryWorkspace('out');
     const cfg: ModelConfig = { text: { ...SMALL.text, tieWordEmbeddings: true } };
     await saveHfFolder(m, cfg, randomWeights(cfg, 1));
     expect(await m.exists('vision.safetensors')).toBe(false);
@@ -438,7 +439,7 @@ describe('Hugging Face model folders', () => {
     for (const n of [...shardA, extra.name]) weightMap[n] = 'model-00001-of-00002.safetensors';
     for (const n of [...shardB, tiedHead.name]) weightMap[n] = 'model-00002-of-00002.safetensors';
     const files = () =>
-      new MemoryFiles('sharded', {
+      new MemoryWorkspace('sharded', {
         'config.json': JSON.stringify(configToHfJson(cfg)),
         'model.safetensors.index.json': JSON.stringify({ metadata: { total_size: 0 }, weight_map: weightMap }),
         'model-00001-of-00002.safetensors': writeSafetensors([...t(shardA), extra]),
@@ -480,11 +481,11 @@ describe('Hugging Face model folders', () => {
   it('names the folder, file and tensor for every missing or malformed piece', async () => {
     const w = randomWeights(SMALL, 9);
     const good = async () => {
-      const m = new MemoryFiles('run7');
+      const m = new MemoryWorkspace('run7');
       await saveHfFolder(m, SMALL, w);
       return m;
     };
-    const rewrite = async (m: MemoryFiles, file: string, drop: string[], replace: Record<string, number[]> = {}) => {
+    const rewrite = async (m: MemoryWorkspace, file: string, drop: string[], replace: Record<string, number[]> = {}) => {
       const t = readSafetensors(await m.read(file), file);
       const list = [...t]
         .filter(([n]) => !drop.includes(n))
@@ -564,7 +565,7 @@ describe('Hugging Face model folders', () => {
       [-Infinity, '-Infinity'],
     ] as const) {
       const w = randomWeights(SMALL, 4);
-      const m = new MemoryFiles('run8');
+      const m = new MemoryWorkspace('run8');
       await saveHfFolder(m, SMALL, w);
       const t = readSafetensors(await m.read('model.safetensors'), 'model.safetensors');
       t.get('model.layers.1.self_attn.v_proj.weight')!.data[5] = bad;
@@ -573,7 +574,7 @@ describe('Hugging Face model folders', () => {
       expect(e.where).toBe('run8/model.safetensors');
       expect(e.message).toContain(`tensor model.layers.1.self_attn.v_proj.weight holds ${shown} (element 5)`);
       w.get('vision.norm.weight')!.data[0] = bad;
-      const e2 = await inputErrorAsync(saveHfFolder(new MemoryFiles(), SMALL, w));
+      const e2 = await inputErrorAsync(saveHfFolder(new MemoryWorkspace(), SMALL, w));
       expect(e2.message).toMatch(/vision\.norm\.weight holds/);
     }
   });
@@ -581,6 +582,6 @@ describe('Hugging Face model folders', () => {
   it('refuses to save weights that do not match the config', async () => {
     const w = randomWeights(SMALL, 2);
     w.delete('model.norm.weight');
-    await expect(saveHfFolder(new MemoryFiles(), SMALL, w)).rejects.toThrow(/model\.norm\.weight \[12\] is missing/);
+    await expect(saveHfFolder(new MemoryWorkspace(), SMALL, w)).rejects.toThrow(/model\.norm\.weight \[12\] is missing/);
   });
 });

@@ -2,7 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { ByteLevelPreTokenizer } from '@huggingface/tokenizers';
 import { rng } from '../helpers/gpu';
 import { InputError } from '../../src/engine/errors';
-import { MemoryFiles } from '../../src/io/files';
+import { MemoryWorkspace } from '../../src/io/workspace';
 import { loadTokenizer, tokenizerFromJson } from '../../src/io/tokenizer';
 import { LAB_SPECIAL_TOKENS, byteLevelPreTokenize, byteToUnicode, trainBpe, trainByteLevelBpe } from '../../src/io/bpe-trainer';
 
@@ -60,7 +60,7 @@ const asFolder = (name: string, tokenizerJson: unknown, tokenizerConfig?: unknow
   const files: Record<string, string> = { 'tokenizer.json': JSON.stringify(tokenizerJson) };
   if (tokenizerConfig !== undefined) files['tokenizer_config.json'] = JSON.stringify(tokenizerConfig);
   for (const [k, v] of Object.entries(extra)) files[k] = JSON.stringify(v);
-  return new MemoryFiles(name, files);
+  return new MemoryWorkspace(name, files);
 };
 
 /** Textbook BPE training (recount every pair each round), for checking the incremental trainer. */
@@ -258,7 +258,7 @@ describe('tokenizer wrapper', () => {
   it('names the folder when tokenizer.json is missing, and the file when it is broken', async () => {
     let err: unknown;
     try {
-      await loadTokenizer(new MemoryFiles('models/tiny', { 'config.json': '{}' }));
+      await loadTokenizer(new MemoryWorkspace('models/tiny', { 'config.json': '{}' }));
     } catch (e) {
       err = e;
     }
@@ -266,8 +266,8 @@ describe('tokenizer wrapper', () => {
     expect((err as InputError).where).toBe('models/tiny');
     expect((err as Error).message).toBe('models/tiny: no tokenizer.json in this folder');
 
-    const cases: [MemoryFiles, string, RegExp][] = [
-      [new MemoryFiles('f', { 'tokenizer.json': '{"model": ' }), 'f/tokenizer.json', /not valid JSON/],
+    const cases: [MemoryWorkspace, string, RegExp][] = [
+      [new MemoryWorkspace('f', { 'tokenizer.json': '{"model": ' }), 'f/tokenizer.json', /not valid JSON/],
       [asFolder('f', { version: '1.0' }), 'f/tokenizer.json', /no "model" object/],
       [asFolder('f', { ...trained.tokenizerJson, added_tokens: [{ content: 'x' }] }), 'f/tokenizer.json', /added_tokens must be a list/],
       [asFolder('f', { ...trained.tokenizerJson, model: { type: 'BPE' } }), 'f/tokenizer.json', /could not build the tokenizer/],

@@ -8,15 +8,13 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PNG } from 'pngjs';
 import { InputError } from '../../src/engine/errors';
-import { MemoryFiles } from '../../src/io/files';
-import { MemoryWorkspace } from '../../src/io/workspace';
+import { MemoryWorkspace, fileListSource } from '../../src/io/workspace';
 import { generateSynth } from '../../src/data/synth';
 import { loadVqaRad } from '../../src/data/loaders';
 import { initWeights } from '../../src/model/model';
 import { createLab } from '../../src/lab';
 import { dataApi } from '../../src/lab/data';
 import { progressReporter } from '../../src/util/progress';
-import { fileListSource } from '../../src/io/workspace';
 import { writeModelFolder } from '../../src/io/hf-config';
 import type { Progress } from '../../src/lab/api';
 import { testGpu } from '../helpers/gpu';
@@ -63,7 +61,7 @@ function miniVqaRad() {
     answer: a,
     image_name: 'a.png',
   });
-  return new MemoryFiles('mini-vqa-rad', {
+  return new MemoryWorkspace('mini-vqa-rad', {
     'VQA_RAD Dataset Public.json': JSON.stringify([
       rec(0, 'test_freeform', 'CLOSED', 'Is there a fracture?', 'yes'),
       rec(1, 'test_para', 'OPEN', 'What organ?', 'liver'),
@@ -120,7 +118,7 @@ describe('importing folders', () => {
     const lab = createLab(ws, testGpu);
     const attempt = (req: Parameters<ReturnType<typeof dataApi>['importFrom']>[0], src = miniVqaRad()) => dataApi(lab.context).importFrom(req, src);
     await expect(attempt({ name: 'x', loader: 'vqa-radd' })).rejects.toThrow(/unknown loader "vqa-radd" \(known: vqa-rad, slake/);
-    const openOnly = new MemoryFiles('open-only', {
+    const openOnly = new MemoryWorkspace('open-only', {
       'VQA_RAD Dataset Public.json': JSON.stringify([{ phrase_type: 'test', answer_type: 'OPEN', question: 'q', answer: 'a', image_name: 'a.png' }]),
     });
     await expect(attempt({ name: 'x', loader: 'vqa-rad' }, openOnly)).rejects.toThrow(/found no usable items here \(excluded: open question 1\)/);
@@ -135,7 +133,7 @@ describe('importing folders', () => {
 
   it('a generic loader reads one data file through a column mapping', async () => {
     const lab = createLab(new MemoryWorkspace(), testGpu);
-    const src = new MemoryFiles('csv-folder', {
+    const src = new MemoryWorkspace('csv-folder', {
       'qa.csv': 'q,a,b,gold\nWhich side?,left,right,B\nHow many?,one,two,A\nBroken?,yes,no,C\n',
     });
     const info = await dataApi(lab.context).importFrom(

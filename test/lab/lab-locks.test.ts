@@ -5,7 +5,7 @@
 // as 'interrupted' once A's tab is closed (its locks freed with its job still hanging).
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../src/engine/errors';
-import { MemoryFiles, type FileSource } from '../../src/io/files';
+import type { FileSource } from '../../src/io/files';
 import { MemoryWorkspace, subWorkspace, type Workspace } from '../../src/io/workspace';
 import { generateSynth } from '../../src/data/synth';
 import { recipeRow } from '../../src/data/loaders/recipe';
@@ -194,7 +194,7 @@ describe('two tabs, one storage', () => {
     const labB = createLab(ws, testGpu, { locks: origin.client() });
 
     const items = await generateSynth({ n: 3, kind: 'text', level: 1, seed: 2, split: 'train' });
-    const picked = new MemoryFiles('picked', { 'train.jsonl': items.map((it) => JSON.stringify(recipeRow(it))).join('\n') + '\n' });
+    const picked = new MemoryWorkspace('picked', { 'train.jsonl': items.map((it) => JSON.stringify(recipeRow(it))).join('\n') + '\n' });
     const g = gate();
     g.close();
     const importing = dataApi(labA.context).importFrom({ name: 'ds', loader: 'recipe' }, gatedSource(picked, g));

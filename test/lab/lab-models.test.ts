@@ -4,7 +4,7 @@
 // evaluation records re-graded with the paper's grader, and streamed answers equal to greedy decoding.
 
 import { describe, expect, it, beforeAll } from 'vitest';
-import { MemoryFiles, type FileSink } from '../../src/io/files';
+import type { FileSink } from '../../src/io/files';
 import { MemoryWorkspace } from '../../src/io/workspace';
 import { countParams, type ModelConfig } from '../../src/model/config';
 import { initWeights, Model, type WeightMap } from '../../src/model/model';
@@ -45,7 +45,7 @@ function referenceLogprobs(cfg: ModelConfig, w: WeightMap, ids: number[]): numbe
 }
 
 /** A sink that remembers the order files were written in. */
-class RecordingSink extends MemoryFiles implements FileSink {
+class RecordingSink extends MemoryWorkspace implements FileSink {
   readonly order: string[] = [];
   override async write(p: string, b: Uint8Array) {
     this.order.push(p);
@@ -125,14 +125,14 @@ describe('models: list, save, export, import, delete, score', () => {
   });
 
   it('imports that do not load are InputErrors naming the problem, and write nothing', async () => {
-    const full = new MemoryFiles('picked');
+    const full = new MemoryWorkspace('picked');
     await modelsApi(lab.context).exportModelTo('models/keep', full);
-    const without = (drop: string) => new MemoryFiles('picked', Object.fromEntries([...full.files].filter(([p]) => p !== drop)));
+    const without = (drop: string) => new MemoryWorkspace('picked', Object.fromEntries([...full.files].filter(([p]) => p !== drop)));
     const before = await ws.list();
     await expect(modelsApi(lab.context).importModelFrom('bad', without('config.json'))).rejects.toThrow(/picked: no config\.json in this folder/);
     await expect(modelsApi(lab.context).importModelFrom('bad', without('tokenizer.json'))).rejects.toThrow(/picked: no tokenizer\.json/);
     const cfgJson = JSON.parse(new TextDecoder().decode(full.files.get('config.json')!));
-    const wrong = new MemoryFiles('picked', Object.fromEntries(full.files));
+    const wrong = new MemoryWorkspace('picked', Object.fromEntries(full.files));
     await wrong.write('config.json', new TextEncoder().encode(JSON.stringify({ ...cfgJson, intermediate_size: cfgJson.intermediate_size * 2 })));
     await expect(modelsApi(lab.context).importModelFrom('bad', wrong)).rejects.toThrow(
       /tensor model\.layers\.0\.mlp\.gate_proj\.weight has shape \[64, 32\] but config\.json implies \[128, 32\]/,
