@@ -1,8 +1,8 @@
 // A GRPO run from a resolved config to a run folder: the start model's shape and tokenizer, the
 // items and their prompts and every check on them first, then the GPU, runGrpo (src/recipe/grpo.ts)
 // with held-out evaluations, checkpoints, metrics.jsonl, rollouts.jsonl, run.json and events. The
-// one driver behind `thinker grpo` and the engine worker's startRun/resumeRun (see sft-run.ts for
-// how the host maps folders).
+// one driver behind `thinker grpo` and the engine worker's startRun/resumeRun; what every driver
+// shares (the job, its output, the items of a data source, how the host maps folders) is job.ts.
 import { loadModelFolder } from '../io/hf-config';
 import { DivergedError, InputError } from '../engine/errors';
 import type { QAItem } from '../task/schema';

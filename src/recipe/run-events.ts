@@ -1,7 +1,6 @@
 // What a run reports while it runs and what it leaves in run.json: the shapes shared by the run
 // drivers (src/recipe/sft-run.ts, grpo-run.ts), the CLI that prints them and the engine worker that
-// forwards them to the UI (src/lab/api.ts re-exports them). They live in the recipe so that the
-// engine never imports from workers/.
+// forwards them to the UI (src/lab/api.ts re-exports them).
 import type { SftConfig } from './sft-config';
 import type { GrpoConfig } from './grpo-config';
 import type { SftStepMetrics } from './sft';

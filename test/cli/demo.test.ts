@@ -1,6 +1,6 @@
 // `thinker demo vqa-closed` on the real VQA-RAD and SLAKE files, cut short (2 SFT steps of a tiny
 // model, 8 test items of each benchmark): the plumbing, and the baselines against counts made here
-// independently of the grader. Its accuracy is measured by the full run (README, scripts/bench-demo.sh),
+// independently of the grader. Its accuracy is measured by the full run (README, scripts/bench-demo.ts),
 // never asserted in a test.
 import { describe, it, expect } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
