@@ -240,7 +240,7 @@ export function modelsApi(ctx: LabContext): Calls & ModelsInternal {
         if (T < 2) throw new InputError('score text', `the text is ${T} token; scoring needs at least two (the first has no context)`);
         const ctxLen = model.cfg.text.maxPositionEmbeddings;
         if (T > ctxLen) throw new InputError('score text', `the text is ${T} tokens, more than the model's context of ${ctxLen}`);
-        const acts = new Activations(model.gpu, model.cfg, { B: 1, T, nImages: 0, training: false });
+        const acts = new Activations(model.gpu, model.cfg, { B: 1, T, nImages: 0, training: false }, model.lora);
         const s = new CommandStream(model.gpu, 'score-text');
         try {
           const u = Uint32Array.from(ids);

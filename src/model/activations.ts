@@ -6,6 +6,7 @@
 import type { Gpu } from '../engine/gpu';
 import { Arena, type ArenaEntry, type Tensor } from '../engine/tensor';
 import { patchDim, patchesPerImage, type ModelConfig } from './config';
+import type { LoraSpec } from './lora';
 
 export interface BatchShape {
   B: number;
@@ -64,6 +65,8 @@ export class Activations {
     readonly gpu: Gpu,
     readonly cfg: ModelConfig,
     readonly shape: BatchShape,
+    /** The model's LoRA adapters (Model.lora): each adapted layer saves x·Aᵀ [N, rank]. */
+    readonly lora: LoraSpec | null = null,
   ) {
     const { B, T, nImages, training } = shape;
     const t = cfg.text;
@@ -81,6 +84,7 @@ export class Activations {
     for (let l = 0; l <= (training ? t.numLayers : 1); l++) entries.push({ name: `x.${l}`, shape: [N, D], dtype: 'f32' });
     for (let l = 0; l < layersKept; l++) {
       entries.push(...blockEntries(`L${l}.`, N, B, T, D, t.intermediateSize, t.numHeads, t.numKvHeads, t.headDim));
+      for (const target of lora?.targets ?? []) entries.push({ name: `L${l}.lora.${target}`, shape: [N, lora!.rank], dtype: 'f32' });
     }
     entries.push(
       { name: 'lnf', shape: [N, D], dtype: 'f32' },
@@ -92,6 +96,7 @@ export class Activations {
     );
     if (training) {
       entries.push(...blockGradEntries('g.', N, B, T, D, t.intermediateSize, t.numHeads, t.numKvHeads, t.headDim));
+      if (lora) entries.push({ name: 'g.lora', shape: [N, lora.rank], dtype: 'f32' });
       entries.push({ name: 'dlogits', shape: [N, t.vocabSize], dtype: 'f32' });
       // Embedding-gradient plan (token id groups), at most N rows / positions.
       entries.push(

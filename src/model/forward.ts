@@ -38,34 +38,84 @@ interface BlockDims {
 
 const rows = (d: BlockDims) => d.B * d.T;
 
-/** y = x·Wᵀ (+ b), or y += x·Wᵀ (+ b) with accumulate. */
-function linear(s: CommandStream, x: Tensor, W: Tensor, b: Tensor | null, y: Tensor, n: number, inF: number, outF: number, accumulate = false) {
-  matmul(s, x, W, y, { M: n, N: outF, K: inF, transB: true, bias: b ?? undefined, accumulate });
+/**
+ * A LoRA adapter on one linear layer: A [r, in], B [out, r], the update scale alpha/r, the saved
+ * xa = x·Aᵀ [n, r] of the forward, and (training) the adapter gradients and a scratch [n, r].
+ */
+interface LoraLink {
+  A: Tensor;
+  B: Tensor;
+  r: number;
+  scale: number;
+  xa: Tensor;
+  dA?: Tensor | null;
+  dB?: Tensor | null;
+  scratch?: Tensor;
 }
 
-/** Gradients of y = x·Wᵀ + b: dx (=, or += with accumulateDx), dW += dyᵀ·x, db += Σ dy. */
+/** y = x·Wᵀ (+ b), or y += x·Wᵀ (+ b) with accumulate; plus scale·(x·Aᵀ)·Bᵀ with a LoRA adapter. */
+function linear(
+  s: CommandStream,
+  x: Tensor,
+  W: Tensor,
+  b: Tensor | null,
+  y: Tensor,
+  n: number,
+  inF: number,
+  outF: number,
+  accumulate = false,
+  lora?: LoraLink,
+) {
+  matmul(s, x, W, y, { M: n, N: outF, K: inF, transB: true, bias: b ?? undefined, accumulate });
+  if (lora) {
+    matmul(s, x, lora.A, lora.xa, { M: n, N: lora.r, K: inF, transB: true });
+    matmul(s, lora.xa, lora.B, y, { M: n, N: outF, K: lora.r, transB: true, accumulate: true, alpha: lora.scale });
+  }
+}
+
+/**
+ * Gradients of y = x·Wᵀ + b: dx (=, or += with accumulateDx), dW += dyᵀ·x, db += Σ dy; a frozen W
+ * (null dW) gets none. With a LoRA adapter (u = x·Aᵀ, y += s·u·Bᵀ): g = s·dy·B, dB += s·dyᵀ·u,
+ * dA += gᵀ·x, dx += g·A.
+ */
 function linearBackward(
   s: CommandStream,
   x: Tensor,
   W: Tensor,
   dy: Tensor,
   dx: Tensor | null,
-  dW: Tensor,
+  dW: Tensor | null,
   db: Tensor | null,
   n: number,
   inF: number,
   outF: number,
   accumulateDx = false,
+  lora?: LoraLink,
 ) {
   if (dx) matmul(s, dy, W, dx, { M: n, N: inF, K: outF, accumulate: accumulateDx });
-  matmul(s, dy, x, dW, { M: outF, N: inF, K: n, transA: true, accumulate: true });
+  if (dW) matmul(s, dy, x, dW, { M: outF, N: inF, K: n, transA: true, accumulate: true });
   if (db) sumRows(s, dy, db, n, outF, true);
+  if (lora?.dA && lora.dB && lora.scratch) {
+    const { A, B, r, scale, xa, dA, dB, scratch: g } = lora;
+    matmul(s, dy, xa, dB, { M: outF, N: r, K: n, transA: true, accumulate: true, alpha: scale });
+    matmul(s, dy, B, g, { M: n, N: r, K: outF, alpha: scale });
+    matmul(s, g, x, dA, { M: r, N: inF, K: n, transA: true, accumulate: true });
+    if (dx) matmul(s, g, A, dx, { M: n, N: inF, K: r, accumulate: true });
+  }
 }
 
 /** Parameter (or gradient) tensors of one block; `get` maps a full name to a tensor or null when absent. */
 function blockTensors(get: (name: string) => Tensor | null, prefix: string) {
   const g = (n: string) => get(prefix + n);
+  const lora = (mod: string) => ({ A: g(`${mod}.lora_A.weight`), B: g(`${mod}.lora_B.weight`) });
   return {
+    lq: lora('self_attn.q_proj'),
+    lk: lora('self_attn.k_proj'),
+    lv: lora('self_attn.v_proj'),
+    lo: lora('self_attn.o_proj'),
+    lg: lora('mlp.gate_proj'),
+    lu: lora('mlp.up_proj'),
+    ld: lora('mlp.down_proj'),
     ln1: g('input_layernorm.weight')!,
     ln2: g('post_attention_layernorm.weight')!,
     wq: g('self_attn.q_proj.weight')!,
@@ -86,10 +136,11 @@ function blockTensors(get: (name: string) => Tensor | null, prefix: string) {
 }
 
 function paramGetter(m: Model) {
-  return (name: string) => (m.params.has(name) ? m.p(name) : null);
+  return (name: string) => m.tensorOrNull(name);
 }
+/** Gradients of what trains; null for a tensor that is absent or frozen (the base under LoRA). */
 function gradGetter(m: Model) {
-  return (name: string) => (m.params.has(name) ? m.g(name) : null);
+  return (name: string) => m.gradOrNull(name);
 }
 
 interface BlockIO {
@@ -102,17 +153,29 @@ interface BlockIO {
   invFreq: Tensor;
   /** Generation: this layer's KV cache; new keys/values are written at pos0 and attention reads kLen cached keys. */
   cache?: { k: Tensor; v: Tensor; cap: number; pos0: number; kLen: number };
+  /** The model's LoRA rank and update scale (alpha/r), when it has adapters. */
+  lora?: { r: number; scale: number };
 }
 
-function blockForward(s: CommandStream, w: ReturnType<typeof blockTensors>, io: BlockIO, d: BlockDims) {
+type BlockWeights = ReturnType<typeof blockTensors>;
+const LORA_KEYS = { lq: 'q_proj', lk: 'k_proj', lv: 'v_proj', lo: 'o_proj', lg: 'gate_proj', lu: 'up_proj', ld: 'down_proj' } as const;
+
+/** The adapter of one target in this block, with its saved x·Aᵀ (and, training, its gradients and scratch); none when not adapted. */
+function loraLink(w: BlockWeights, key: keyof typeof LORA_KEYS, io: BlockIO, gw?: BlockWeights, scratch?: Tensor): LoraLink | undefined {
+  const { A, B } = w[key];
+  if (!A || !B || !io.lora) return undefined;
+  return { A, B, r: io.lora.r, scale: io.lora.scale, xa: io.saved(`lora.${LORA_KEYS[key]}`), dA: gw?.[key].A, dB: gw?.[key].B, scratch };
+}
+
+function blockForward(s: CommandStream, w: BlockWeights, io: BlockIO, d: BlockDims) {
   const n = rows(d);
   const a = io.saved;
   const qw = d.H * d.hd,
     kw = d.KVH * d.hd;
   rmsnormForward(s, io.x, w.ln1, a('ln1'), a('rstd1'), n, d.D, d.eps);
-  linear(s, a('ln1'), w.wq, w.bq, a('q'), n, d.D, qw);
-  linear(s, a('ln1'), w.wk, w.bk, a('k'), n, d.D, kw);
-  linear(s, a('ln1'), w.wv, w.bv, a('v'), n, d.D, kw);
+  linear(s, a('ln1'), w.wq, w.bq, a('q'), n, d.D, qw, false, loraLink(w, 'lq', io));
+  linear(s, a('ln1'), w.wk, w.bk, a('k'), n, d.D, kw, false, loraLink(w, 'lk', io));
+  linear(s, a('ln1'), w.wv, w.bv, a('v'), n, d.D, kw, false, loraLink(w, 'lv', io));
   if (d.rope) {
     rope(s, a('q'), io.positions, io.invFreq, n, d.H, d.hd);
     rope(s, a('k'), io.positions, io.invFreq, n, d.KVH, d.hd);
@@ -148,40 +211,34 @@ function blockForward(s: CommandStream, w: ReturnType<typeof blockTensors>, io: 
     );
   }
   copy(s, io.x, a('xmid'), n * d.D);
-  linear(s, a('attn'), w.wo, w.bo, a('xmid'), n, qw, d.D, true);
+  linear(s, a('attn'), w.wo, w.bo, a('xmid'), n, qw, d.D, true, loraLink(w, 'lo', io));
   rmsnormForward(s, a('xmid'), w.ln2, a('ln2'), a('rstd2'), n, d.D, d.eps);
-  linear(s, a('ln2'), w.wg, w.bg, a('gate'), n, d.D, d.F);
-  linear(s, a('ln2'), w.wu, w.bu, a('up'), n, d.D, d.F);
+  linear(s, a('ln2'), w.wg, w.bg, a('gate'), n, d.D, d.F, false, loraLink(w, 'lg', io));
+  linear(s, a('ln2'), w.wu, w.bu, a('up'), n, d.D, d.F, false, loraLink(w, 'lu', io));
   swigluForward(s, a('gate'), a('up'), a('h'), n * d.F);
   copy(s, a('xmid'), io.xOut, n * d.D);
-  linear(s, a('h'), w.wd, w.bd, io.xOut, n, d.F, d.D, true);
+  linear(s, a('h'), w.wd, w.bd, io.xOut, n, d.F, d.D, true, loraLink(w, 'ld', io));
 }
 
 /**
  * Backward through one block. On entry `sc('dx')` holds dL/d(block output); on exit it holds
  * dL/d(block input). Parameter gradients are accumulated into `gw`.
  */
-function blockBackward(
-  s: CommandStream,
-  w: ReturnType<typeof blockTensors>,
-  gw: ReturnType<typeof blockTensors>,
-  io: BlockIO,
-  sc: (name: string) => Tensor,
-  d: BlockDims,
-) {
+function blockBackward(s: CommandStream, w: BlockWeights, gw: BlockWeights, io: BlockIO, sc: (name: string) => Tensor, d: BlockDims) {
   const n = rows(d);
   const a = io.saved;
   const qw = d.H * d.hd,
     kw = d.KVH * d.hd;
   const dx = sc('dx');
+  const ll = (key: keyof typeof LORA_KEYS) => loraLink(w, key, io, gw, io.lora ? sc('lora') : undefined);
   // MLP: out = xmid + down(swiglu(gate(ln2), up(ln2)))
-  linearBackward(s, a('h'), w.wd, dx, sc('dh'), gw.wd, gw.bd, n, d.F, d.D);
+  linearBackward(s, a('h'), w.wd, dx, sc('dh'), gw.wd, gw.bd, n, d.F, d.D, false, ll('ld'));
   swigluBackward(s, a('gate'), a('up'), sc('dh'), sc('dgate'), sc('dup'), n * d.F);
-  linearBackward(s, a('ln2'), w.wg, sc('dgate'), sc('dln'), gw.wg, gw.bg, n, d.D, d.F);
-  linearBackward(s, a('ln2'), w.wu, sc('dup'), sc('dln'), gw.wu, gw.bu, n, d.D, d.F, true);
+  linearBackward(s, a('ln2'), w.wg, sc('dgate'), sc('dln'), gw.wg, gw.bg, n, d.D, d.F, false, ll('lg'));
+  linearBackward(s, a('ln2'), w.wu, sc('dup'), sc('dln'), gw.wu, gw.bu, n, d.D, d.F, true, ll('lu'));
   rmsnormBackward(s, a('xmid'), w.ln2, a('rstd2'), sc('dln'), dx, gw.ln2, n, d.D, true);
   // Attention: xmid = x + o_proj(attention(rope(q), rope(k), v))
-  linearBackward(s, a('attn'), w.wo, dx, sc('dattn'), gw.wo, gw.bo, n, qw, d.D);
+  linearBackward(s, a('attn'), w.wo, dx, sc('dattn'), gw.wo, gw.bo, n, qw, d.D, false, ll('lo'));
   attentionBackward(
     s,
     a('q'),
@@ -203,9 +260,9 @@ function blockBackward(
     rope(s, sc('dq'), io.positions, io.invFreq, n, d.H, d.hd, true);
     rope(s, sc('dk'), io.positions, io.invFreq, n, d.KVH, d.hd, true);
   }
-  linearBackward(s, a('ln1'), w.wq, sc('dq'), sc('dln'), gw.wq, gw.bq, n, d.D, qw);
-  linearBackward(s, a('ln1'), w.wk, sc('dk'), sc('dln'), gw.wk, gw.bk, n, d.D, kw, true);
-  linearBackward(s, a('ln1'), w.wv, sc('dv'), sc('dln'), gw.wv, gw.bv, n, d.D, kw, true);
+  linearBackward(s, a('ln1'), w.wq, sc('dq'), sc('dln'), gw.wq, gw.bq, n, d.D, qw, false, ll('lq'));
+  linearBackward(s, a('ln1'), w.wk, sc('dk'), sc('dln'), gw.wk, gw.bk, n, d.D, kw, true, ll('lk'));
+  linearBackward(s, a('ln1'), w.wv, sc('dv'), sc('dln'), gw.wv, gw.bv, n, d.D, kw, true, ll('lv'));
   rmsnormBackward(s, io.x, w.ln1, a('rstd1'), sc('dln'), dx, gw.ln1, n, d.D, true);
 }
 
@@ -390,6 +447,7 @@ export function textForward(s: CommandStream, m: Model, acts: Activations, o: Te
         kstart: acts.get('kstart'),
         invFreq: m.consts.get('rope.inv_freq'),
         cache: c ? { k: c.k(l), v: c.v(l), cap: c.cap, pos0: c.pos0, kLen: c.kLen } : undefined,
+        lora: loraScale(m),
       },
       d,
     );
@@ -421,8 +479,8 @@ export function textBackward(s: CommandStream, m: Model, acts: Activations, invT
   const sc = (k: string) => acts.get(`g.${k}`);
   const dx = sc('dx');
   logprobBackward(s, acts.get('logits'), acts.get('targets'), acts.get('coef'), acts.get('dlogits'), n, t.vocabSize, invTemp);
-  linearBackward(s, acts.get('lnf'), m.p(m.headName), acts.get('dlogits'), sc('dln'), m.g(m.headName), null, n, d.D, t.vocabSize);
-  rmsnormBackward(s, acts.x('x', t.numLayers), m.p('model.norm.weight'), acts.get('rstdf'), sc('dln'), dx, m.g('model.norm.weight'), n, d.D);
+  linearBackward(s, acts.get('lnf'), m.p(m.headName), acts.get('dlogits'), sc('dln'), m.gradOrNull(m.headName), null, n, d.D, t.vocabSize);
+  rmsnormBackward(s, acts.x('x', t.numLayers), m.p('model.norm.weight'), acts.get('rstdf'), sc('dln'), dx, m.gradOrNull('model.norm.weight'), n, d.D);
   const pg = paramGetter(m),
     gg = gradGetter(m);
   for (let l = t.numLayers - 1; l >= 0; l--) {
@@ -438,16 +496,24 @@ export function textBackward(s: CommandStream, m: Model, acts: Activations, invT
         qpos: acts.get('qpos'),
         kstart: acts.get('kstart'),
         invFreq: m.consts.get('rope.inv_freq'),
+        lora: loraScale(m),
       },
       sc,
       d,
     );
   }
-  embeddingBackward(s, dx, m.g('model.embed_tokens.weight'), acts.get('emb.rows'), acts.get('emb.starts'), acts.get('emb.positions'), acts.embRows, d.D);
-  if (m.cfg.vision && acts.shape.nImages > 0) {
+  // Under LoRA the embeddings and the vision encoder are frozen: nothing below needs a gradient.
+  const embGrad = m.gradOrNull('model.embed_tokens.weight');
+  if (embGrad) embeddingBackward(s, dx, embGrad, acts.get('emb.rows'), acts.get('emb.starts'), acts.get('emb.positions'), acts.embRows, d.D);
+  if (m.cfg.vision && acts.shape.nImages > 0 && m.gradOrNull('vision.patch_embed.weight')) {
     gatherRows(s, dx, acts.get('img.index'), acts.get('dfeats'), acts.shape.nImages * patchesPerImage(m.cfg.vision), d.D);
     visionBackward(s, m, acts);
   }
+}
+
+/** The rank and update scale of the model's adapters, or undefined without LoRA. */
+function loraScale(m: Model): { r: number; scale: number } | undefined {
+  return m.lora ? { r: m.lora.rank, scale: m.lora.alpha / m.lora.rank } : undefined;
 }
 
 /** Zero every gradient slab (start of an optimizer step). */

@@ -95,8 +95,8 @@ export async function generate(m: Model, prompts: number[][], o: GenerateOptions
     { name: 'lastRow', shape: [B], dtype: 'u32' },
     { name: 'banned', shape: [bannedWords(t.vocabSize)], dtype: 'u32' },
   ]);
-  const prefill = new Activations(gpu, m.cfg, { B, T: Tp, nImages, training: false, noLogits: true });
-  const dec = new Activations(gpu, m.cfg, { B, T: 1, nImages: 0, training: false });
+  const prefill = new Activations(gpu, m.cfg, { B, T: Tp, nImages, training: false, noLogits: true }, m.lora);
+  const dec = new Activations(gpu, m.cfg, { B, T: 1, nImages: 0, training: false }, m.lora);
   const s = new CommandStream(gpu, 'generate');
   try {
     // Left-padded prompt; pad tokens are masked out by kstart and never attended to.
@@ -238,7 +238,7 @@ export async function generateNoCache(m: Model, prompts: number[][], n: number):
   try {
     for (let i = 0; i < n; i++) {
       const T = seqs[0].length;
-      const acts = new Activations(gpu, m.cfg, { B, T, nImages: 0, training: false });
+      const acts = new Activations(gpu, m.cfg, { B, T, nImages: 0, training: false }, m.lora);
       try {
         upload(gpu, acts.get('ids'), Uint32Array.from(seqs.flat()));
         const p = Uint32Array.from({ length: B * T }, (_, j) => j % T);

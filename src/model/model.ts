@@ -9,6 +9,7 @@ import { paramSpecs, type ModelConfig, type ParamSpec } from './config';
 import { ropeInvFreq } from '../engine/kernels/rope';
 import { checkFits } from './memory';
 import { seededRandom } from '../util/random';
+import { checkLoraSpec, initLora, loraSpecs, mergeLora, type LoraSpec } from './lora';
 
 export type WeightMap = Map<string, { shape: number[]; data: Float32Array }>;
 
@@ -20,6 +21,9 @@ export class Model {
   grads: Arena | null = null;
   adamM: Arena | null = null;
   adamV: Arena | null = null;
+  /** LoRA adapters on the text decoder (addLora): then only they train, and the base is frozen. */
+  lora: LoraSpec | null = null;
+  loraParams: Arena | null = null;
 
   constructor(
     readonly gpu: Gpu,
@@ -36,22 +40,77 @@ export class Model {
   }
 
   p(name: string): Tensor {
-    return this.params.get(name);
+    return this.loraParams?.has(name) ? this.loraParams.get(name) : this.params.get(name);
+  }
+  /** A parameter or adapter tensor, or null when the model has none of that name (a bias it lacks). */
+  tensorOrNull(name: string): Tensor | null {
+    if (this.params.has(name)) return this.params.get(name);
+    return this.loraParams?.has(name) ? this.loraParams.get(name) : null;
   }
   g(name: string): Tensor {
     if (!this.grads) throw new Error('gradients requested before enableTraining()');
     return this.grads.get(name);
+  }
+  /** The gradient of `name`, or null when it does not train (a frozen base under LoRA). */
+  gradOrNull(name: string): Tensor | null {
+    return this.grads?.has(name) ? this.grads.get(name) : null;
+  }
+
+  /** What the optimizer updates: every parameter, or with LoRA only the adapters. */
+  get trainable(): { name: string; shape: number[]; decay: boolean }[] {
+    return this.lora ? loraSpecs(this.cfg, this.lora) : this.specs;
+  }
+
+  /**
+   * Attach LoRA adapters to the text decoder (before training starts): `weights` (a saved adapter)
+   * or fresh ones (B = 0, so the model still computes exactly what its base does).
+   */
+  addLora(spec: LoraSpec, seedOrWeights: number | WeightMap = 0): void {
+    if (this.grads) throw new InputError('lora', 'adapters must be added before training starts');
+    if (this.lora) throw new InputError('lora', 'this model already has adapters');
+    checkLoraSpec(spec, this.cfg);
+    const specs = loraSpecs(this.cfg, spec);
+    const w = typeof seedOrWeights === 'number' ? initLora(this.cfg, spec, seedOrWeights) : seedOrWeights;
+    // Every adapter is checked before any memory is taken, so a refused call leaves the model as it was.
+    for (const t of specs) {
+      const got = w.get(t.name);
+      if (!got || got.shape.length !== 2 || got.shape[0] !== t.shape[0] || got.shape[1] !== t.shape[1]) {
+        throw new InputError('lora', `adapter ${t.name}: expected shape ${JSON.stringify(t.shape)}, got ${got ? JSON.stringify(got.shape) : 'none'}`);
+      }
+    }
+    this.loraParams = new Arena(
+      this.gpu,
+      'lora',
+      specs.map((t) => ({ name: t.name, shape: t.shape, dtype: 'f32' as const })),
+    );
+    this.lora = spec;
+    for (const t of specs) upload(this.gpu, this.loraParams.get(t.name), w.get(t.name)!.data);
+  }
+
+  /** The adapters' weights (empty without LoRA). */
+  async exportLora(): Promise<WeightMap> {
+    const out: WeightMap = new Map();
+    if (!this.lora) return out;
+    for (const t of loraSpecs(this.cfg, this.lora)) out.set(t.name, { shape: [...t.shape], data: await download(this.gpu, this.p(t.name)) });
+    return out;
+  }
+
+  /** The base weights with the adapters folded in (the base itself without LoRA): a plain model to save. */
+  async mergedWeights(): Promise<WeightMap> {
+    const base = await this.exportWeights();
+    return this.lora ? mergeLora(this.cfg, this.lora, base, await this.exportLora()) : base;
   }
   /** The output projection: lm_head, or the embedding matrix when tied. */
   get headName() {
     return this.cfg.text.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
   }
 
-  /** Allocate gradients and optimizer moments (same layout as the parameters). */
+  /** Allocate gradients and optimizer moments for what trains (the parameters, or the LoRA adapters). */
   enableTraining(): void {
     if (this.grads) return;
-    checkFits(this.cfg, this.gpu, 'train', 'model');
-    const entries = this.specs.map((p) => ({ name: p.name, shape: p.shape, dtype: 'f32' as const }));
+    // A frozen base needs no gradient or moments: the plan to check is inference plus the (small) adapters.
+    checkFits(this.cfg, this.gpu, this.lora ? 'infer' : 'train', 'model');
+    const entries = this.trainable.map((p) => ({ name: p.name, shape: p.shape, dtype: 'f32' as const }));
     this.grads = new Arena(this.gpu, 'grads', entries);
     this.adamM = new Arena(this.gpu, 'adam.m', entries);
     this.adamV = new Arena(this.gpu, 'adam.v', entries);
@@ -80,8 +139,9 @@ export class Model {
   }
 
   release(): void {
-    for (const a of [this.params, this.consts, this.grads, this.adamM, this.adamV]) a?.release();
-    this.grads = this.adamM = this.adamV = null;
+    for (const a of [this.params, this.consts, this.grads, this.adamM, this.adamV, this.loraParams]) a?.release();
+    this.grads = this.adamM = this.adamV = this.loraParams = null;
+    this.lora = null;
   }
 }
 

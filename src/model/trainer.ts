@@ -51,7 +51,7 @@ export class Trainer {
     const shape = batchShape(b, true);
     if (!this.acts?.matches(shape)) {
       this.acts?.release();
-      this.acts = new Activations(this.model.gpu, this.model.cfg, shape);
+      this.acts = new Activations(this.model.gpu, this.model.cfg, shape, this.model.lora);
     }
     return this.acts;
   }
@@ -109,9 +109,9 @@ export class Trainer {
       s = this.stream,
       o = this.optim;
     this.gradNorm.reset(s);
-    for (const spec of m.specs) this.gradNorm.accumulate(s, m.g(spec.name));
+    for (const spec of m.trainable) this.gradNorm.accumulate(s, m.g(spec.name));
     this.gradNorm.finalize(s, o.gradClip);
-    for (const spec of m.specs) {
+    for (const spec of m.trainable) {
       adamw(
         s,
         m.p(spec.name),

@@ -563,7 +563,7 @@ export class GrpoTrainer {
     const shape = batchShape(b, false);
     if (!this.refActs?.matches(shape)) {
       this.refActs?.release();
-      this.refActs = new Activations(this.ref!.gpu, this.ref!.cfg, shape);
+      this.refActs = new Activations(this.ref!.gpu, this.ref!.cfg, shape, this.ref!.lora);
     }
     return this.refActs;
   }

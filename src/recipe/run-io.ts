@@ -123,7 +123,7 @@ async function checkpointFiles(model: Model, state: RunState, extraFiles: Record
   const extra: Record<string, Uint8Array | string> = { ...extraFiles };
   if (withOptimizer) {
     const tensors: { name: string; shape: number[]; data: Float32Array }[] = [];
-    for (const spec of model.specs) {
+    for (const spec of model.trainable) {
       tensors.push({ name: `m.${spec.name}`, shape: spec.shape, data: await download(model.gpu, model.adamM!.get(spec.name)) });
       tensors.push({ name: `v.${spec.name}`, shape: spec.shape, data: await download(model.gpu, model.adamV!.get(spec.name)) });
     }
@@ -239,7 +239,7 @@ export async function restoreOptimizer(model: Model, ws: Workspace, dir = ''): P
   const tensors = readSafetensors(await ws.read(rel), file);
   // Every tensor is checked before any is uploaded, so a bad file leaves the moments untouched.
   const pending: { data: Float32Array; arena: NonNullable<Model['adamM']>; name: string }[] = [];
-  for (const spec of model.specs) {
+  for (const spec of model.trainable) {
     for (const [prefix, arena] of [
       ['m', model.adamM],
       ['v', model.adamV],

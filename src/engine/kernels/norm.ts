@@ -42,7 +42,8 @@ export function rmsnormForward(s: CommandStream, x: Tensor, w: Tensor, y: Tensor
 
 /**
  * Gradients of rmsnormForward. dw is always accumulated (dw += ...), because a norm weight may be
- * reached by several paths; dx is overwritten unless accumulateDx (then dx += ...).
+ * reached by several paths (null dw: a frozen weight, no gradient); dx is overwritten unless
+ * accumulateDx (then dx += ...).
  */
 export function rmsnormBackward(
   s: CommandStream,
@@ -51,7 +52,7 @@ export function rmsnormBackward(
   rstd: Tensor,
   dy: Tensor,
   dx: Tensor,
-  dw: Tensor,
+  dw: Tensor | null,
   rows: number,
   dim: number,
   accumulateDx = false,
@@ -62,8 +63,8 @@ export function rmsnormBackward(
   requireTensor(k, rstd, rows, 'rstd', 'f32', `[${rows}]`);
   requireTensor(k, dy, rows * dim, 'dy', 'f32', `[${rows}, ${dim}]`);
   requireTensor(k, dx, rows * dim, 'dx', 'f32', `[${rows}, ${dim}]`);
-  requireTensor(k, dw, dim, 'dw', 'f32', `[${dim}]`);
-  requireDisjoint(k, { x, w, rstd, dy, dx, dw });
+  if (dw) requireTensor(k, dw, dim, 'dw', 'f32', `[${dim}]`);
+  requireDisjoint(k, dw ? { x, w, rstd, dy, dx, dw } : { x, w, rstd, dy, dx });
   if (rows === 0 || dim === 0) return;
   const uniforms = NORM_PARAMS.values({ rows, dim, eps: 0, accumulate: accumulateDx ? 1 : 0 });
   const l = rowLaunch(s, 'backward_dx', rows, dim);
@@ -74,6 +75,8 @@ export function rmsnormBackward(
     bindings: [x, w, rstd, dy, dx],
     workgroups: l.workgroups,
   });
+  // A frozen weight (LoRA's base) has no gradient to accumulate.
+  if (!dw) return;
   s.dispatch({
     label: 'rmsnorm.bwd.dw' + l.suffix,
     pipeline: s.gpu.rowKernels ? s.gpu.pipeline('norm', code, 'backward_dw_rows', { RT }) : s.gpu.pipeline('norm', code, 'backward_dw', { CX, CY }),
