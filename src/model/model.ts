@@ -74,7 +74,7 @@ export class Model {
     // Every adapter is checked before any memory is taken, so a refused call leaves the model as it was.
     for (const t of specs) {
       const got = w.get(t.name);
-      if (!got || got.shape.length !== 2 || got.shape[0] !== t.shape[0] || got.shape[1] !== t.shape[1]) {
+      if (got?.shape.join() !== t.shape.join()) {
         throw new InputError('lora', `adapter ${t.name}: expected shape ${JSON.stringify(t.shape)}, got ${got ? JSON.stringify(got.shape) : 'none'}`);
       }
     }

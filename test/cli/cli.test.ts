@@ -105,6 +105,53 @@ describe('thinker CLI', () => {
     expect(JSON.parse(g2.stdout).ids).toEqual(res.ids);
   });
 
+  it('train --lora-rank adapts that model with its weights frozen, and writes the merged model and a PEFT adapter', async () => {
+    const { createHash } = await import('node:crypto');
+    const { readSafetensors } = await import('../../src/io/safetensors');
+    const { readPeftAdapter } = await import('../../src/io/peft');
+    const { nodeDirSource } = await import('../../src/io/workspace');
+    const { mergeLora } = await import('../../src/model/lora');
+    const { configFromHfJson } = await import('../../src/io/hf-config');
+    const baseDir = path.join(dir, 'model');
+    const hash = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
+    const before = hash(path.join(baseDir, 'model.safetensors'));
+    writeFileSync(path.join(dir, 'more.txt'), corpus(5, 200).replaceAll('shows', 'reveals'));
+    const out = path.join(dir, 'lora');
+    const args = ['train', '--data', path.join(dir, 'more.txt'), '--model', baseDir, '--lora-rank', '4', '--lora-targets', 'q_proj,v_proj,down_proj'];
+    const r = await thinker([...args, '--steps', '20', '--batch', '4', '--seq', '32', '--lr', '1e-2', '--warmup', '2', '--out', out, '--json', '--quiet']);
+    expect(r.stderr + r.code).toMatch(/0$/);
+    const summary = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    expect(summary.lora).toEqual({ rank: 4, alpha: 8, targets: ['q_proj', 'v_proj', 'down_proj'] });
+    // 2 layers x (q: 4x48 + 48x4, v: 4x48 + 24x4, down: 4x96 + 48x4) adapter weights train, nothing else.
+    expect(summary.trainable_params).toBe(2 * (4 * 48 + 48 * 4 + (4 * 48 + 24 * 4) + (4 * 96 + 48 * 4)));
+    expect(summary.final_loss).toBeLessThan(summary.initial_loss);
+    expect(hash(path.join(baseDir, 'model.safetensors'))).toBe(before);
+
+    // OUT: a plain model whose weights are the base's with the adapter folded in, and the adapter as PEFT writes it.
+    for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'adapter/adapter_config.json', 'adapter/adapter_model.safetensors']) {
+      expect(existsSync(path.join(out, f)), f).toBe(true);
+    }
+    const cfg = configFromHfJson(JSON.parse(readFileSync(path.join(baseDir, 'config.json'), 'utf8')), 'config.json');
+    const { spec, adapters } = await readPeftAdapter(nodeDirSource(path.join(out, 'adapter')), cfg);
+    expect(JSON.parse(readFileSync(path.join(out, 'adapter/adapter_config.json'), 'utf8'))).toMatchObject({ peft_type: 'LORA', r: 4, lora_alpha: 8 });
+    const base = readSafetensors(readFileSync(path.join(baseDir, 'model.safetensors')), 'base');
+    const merged = readSafetensors(readFileSync(path.join(out, 'model.safetensors')), 'merged');
+    const want = mergeLora(cfg, spec, base, adapters);
+    let worst = 0;
+    for (const [name, t] of want) for (let i = 0; i < t.data.length; i++) worst = Math.max(worst, Math.abs(merged.get(name)!.data[i] - t.data[i]));
+    expect(worst).toBe(0);
+    expect(Array.from(adapters.get('model.layers.1.mlp.down_proj.lora_B.weight')!.data).some((x) => x !== 0)).toBe(true);
+    const g = await thinker(['generate', '--model', out, '--prompt', 'The lung reveals', '--max-new-tokens', '4', '--greedy', '--json']);
+    expect(g.code, g.stderr).toBe(0);
+
+    const bad = await thinker(['train', '--data', path.join(dir, 'more.txt'), '--lora-rank', '4']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/--lora-rank.*pass --model/);
+    const badTarget = await thinker([...args.slice(0, -1), 'q_proj,wq', '--steps', '1']);
+    expect(badTarget.code).toBe(1);
+    expect(badTarget.stderr).toMatch(/unknown target "wq"/);
+  });
+
   it('bad input gives one clear error naming the file or option', async () => {
     const bad = path.join(dir, 'bad');
     const { mkdirSync } = await import('node:fs');

@@ -15,6 +15,8 @@ import { DEFAULT_OPTIM } from '../../model/trainer';
 import { runLmTraining } from '../../model/lm-run';
 import { InputError } from '../../engine/errors';
 import { intOpt, numOpt } from '../args';
+import { LORA_TARGETS, checkLoraSpec, type LoraSpec, type LoraTarget } from '../../model/lora';
+import { peftAdapterFiles } from '../../io/peft';
 import { fileOutputs, modelOutput } from '../outputs';
 
 interface TrainCliOptions {
@@ -37,6 +39,9 @@ interface TrainCliOptions {
   json?: boolean;
   quiet?: boolean;
   force?: boolean;
+  loraRank?: string;
+  loraAlpha?: string;
+  loraTargets?: string;
 }
 
 /** Text of a .txt file, or the "text" fields of a .jsonl file joined by newlines. */
@@ -77,6 +82,22 @@ async function baseConfig(o: TrainCliOptions): Promise<ModelConfig> {
   return preset;
 }
 
+/** --lora-rank/--lora-alpha/--lora-targets as a spec (null without --lora-rank). */
+function loraOption(o: TrainCliOptions): LoraSpec | null {
+  if (o.loraRank === undefined) {
+    if (o.loraAlpha !== undefined || o.loraTargets !== undefined) throw new InputError('--lora-alpha', 'needs --lora-rank');
+    return null;
+  }
+  if (!o.model) throw new InputError('--lora-rank', 'adapts a pretrained model: pass --model <dir>');
+  const rank = intOpt('lora-rank', o.loraRank, 1);
+  const alpha = o.loraAlpha === undefined ? 2 * rank : numOpt('lora-alpha', o.loraAlpha, 1e-6);
+  const targets = (o.loraTargets ?? LORA_TARGETS.join(','))
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean) as LoraTarget[];
+  return { rank, alpha, targets };
+}
+
 /**
  * `thinker train`: plain next-token training on a text file, enough to show an engine learning.
  * A preset model trained from scratch gets a byte-level BPE tokenizer learned from the same file.
@@ -104,6 +125,12 @@ export function registerTrain(program: Command) {
     .option('--force', 'replace the model in --out and the --metrics file when they exist')
     .option('--json', 'print a JSON summary on stdout at the end')
     .option('--quiet', 'no per-step lines')
+    .option(
+      '--lora-rank <r>',
+      'train LoRA adapters of this rank on the --model (its weights stay frozen); --out gets the merged model and the adapter in PEFT format in OUT/adapter',
+    )
+    .option('--lora-alpha <x>', 'LoRA scale numerator: the update is (alpha / rank)·B·A (default 2 x rank)')
+    .option('--lora-targets <list>', `layers to adapt (default all: ${LORA_TARGETS.join(',')})`)
     .action(async (o: TrainCliOptions) => {
       const steps = intOpt('steps', o.steps, 1);
       const B = intOpt('batch', o.batch, 1);
@@ -112,6 +139,7 @@ export function registerTrain(program: Command) {
       const warmup = intOpt('warmup', o.warmup, 0);
       const seed = intOpt('seed', o.seed, 0);
       const saveEvery = intOpt('save-every', o.saveEvery, 0);
+      const lora = loraOption(o);
       if (o.out) await modelOutput(o.out, o.force);
       await fileOutputs([o.metrics], o.force);
       const corpus = await readCorpus(o.data);
@@ -150,11 +178,15 @@ export function registerTrain(program: Command) {
         model = new Model(gpu, cfg);
         model.loadWeights(initWeights(cfg, seed));
       }
+      if (lora) model.addLora(checkLoraSpec(lora, model.cfg, '--lora-rank'), seed);
       if (T > model.cfg.text.maxPositionEmbeddings)
         throw new InputError('--seq', `${T} exceeds the model's context of ${model.cfg.text.maxPositionEmbeddings}`);
       const save = async () => {
         if (!o.out) return;
-        await saveCheckpoint(o.out, model.cfg, await model.exportWeights(), tokenizerFiles);
+        // With LoRA: the merged model (loadable anywhere as a plain model) and the adapter PEFT reads, in one atomic write.
+        const extra: Record<string, string | Uint8Array> = { ...tokenizerFiles };
+        if (model.lora) for (const [f, b] of Object.entries(peftAdapterFiles(model.lora, await model.exportLora(), o.model!))) extra[`adapter/${f}`] = b;
+        await saveCheckpoint(o.out, model.cfg, await model.mergedWeights(), extra);
       };
       if (o.metrics) {
         await mkdir(path.dirname(path.resolve(o.metrics)), { recursive: true });
@@ -196,6 +228,8 @@ export function registerTrain(program: Command) {
         batch: B,
         seq: T,
         params: model.numParams,
+        trainable_params: model.trainable.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0),
+        lora: model.lora,
         vocab: model.cfg.text.vocabSize,
         corpus_tokens: stream.length,
         initial_loss: losses[0],
