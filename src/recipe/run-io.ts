@@ -27,6 +27,7 @@ import { download, upload } from '../engine/tensor';
 import { encodeJson, joinWhere, readText } from '../io/files';
 import { MemoryWorkspace, COMPLETE_MARKER, nodeWorkspace, subWorkspace, type Workspace } from '../io/workspace';
 import { saveHfFolder } from '../io/hf-config';
+import { peftAdapterFiles } from '../io/peft';
 import { firstNonFinite, readSafetensors, writeSafetensors } from '../io/safetensors';
 import type { Model } from '../model/model';
 import type { RunInfo, RunKind, RunStatus } from './run-events';
@@ -130,7 +131,13 @@ async function checkpointFiles(model: Model, state: RunState, extraFiles: Record
     extra[OPTIMIZER_FILE] = writeSafetensors(tensors, { format: 'pt', step: String(state.step) });
   }
   extra[RUN_STATE_FILE] = JSON.stringify(state, null, 2) + '\n';
-  await saveHfFolder(sink, model.cfg, await model.exportWeights(), extra);
+  // A LoRA run's checkpoint is the merged model (what Evaluate, Ask and export read) with the
+  // adapters beside it in PEFT's format (what a resume and PEFT read).
+  if (model.lora) {
+    const base = (state.config as { model?: { init?: string } } | undefined)?.model?.init ?? '';
+    for (const [f, b] of Object.entries(peftAdapterFiles(model.lora, await model.exportLora(), base))) extra[`adapter/${f}`] = b;
+  }
+  await saveHfFolder(sink, model.cfg, await model.mergedWeights(), extra);
   return Object.fromEntries(sink.files);
 }
 

@@ -8,6 +8,7 @@
 import { InputError } from '../engine/errors';
 import { PRESETS, validateConfig, type ModelConfig, type TextConfig } from '../model/config';
 import { validateSynthOptions } from '../data/synth';
+import { LORA_TARGETS, type LoraSpec, type LoraTarget } from '../model/lora';
 import {
   applySets,
   bool,
@@ -43,6 +44,54 @@ export interface SftModelSpec {
   vocabSize: number;
   /** Vision encoder for from-scratch runs: 'auto' adds one when any training item has images. */
   vision: 'auto' | 'on' | 'off';
+  /** LoRA adapters on the start model's text decoder (rank 0 = train every weight). */
+  lora: LoraSettings;
+}
+
+/** LoRA as a config sets it (src/model/lora.ts): rank 0 is off; targets "all" or a comma list of q_proj, k_proj, ... */
+export interface LoraSettings {
+  rank: number;
+  alpha: number;
+  targets: string;
+}
+
+/** The shared LoRA fields of the SFT and GRPO configs. */
+export const LORA_FIELDS: FieldTable<LoraSettings> = {
+  rank: {
+    ...int(0, 1024),
+    default: 0,
+    label: 'LoRA rank',
+    help: 'Train small adapter matrices of this rank on the start model instead of every weight (0 = full fine-tuning). The base stays frozen: no gradient or optimizer memory for it.',
+  },
+  alpha: {
+    ...num(1e-6),
+    default: 16,
+    label: 'LoRA alpha',
+    help: "The adapters update the weights by (alpha / rank)·B·A; PEFT's usual choice is twice the rank.",
+  },
+  targets: {
+    ...text,
+    default: 'all',
+    label: 'LoRA targets',
+    help: `The decoder layers to adapt: "all", or a comma list of ${LORA_TARGETS.join(', ')}.`,
+  },
+};
+
+/** The adapters a config asks for, or null (rank 0); target names are checked, the shapes at run time. */
+export function loraSpecOf(l: LoraSettings, where = 'model.lora'): LoraSpec | null {
+  if (l.rank === 0) return null;
+  const targets = (
+    l.targets.trim() === 'all'
+      ? [...LORA_TARGETS]
+      : l.targets
+          .split(',')
+          .map((t) => t.trim())
+          .filter(Boolean)
+  ) as LoraTarget[];
+  const bad = targets.find((t) => !(LORA_TARGETS as readonly string[]).includes(t));
+  if (bad !== undefined || targets.length === 0)
+    throw new InputError(`${where}.targets`, `"${l.targets}": use "all" or a comma list of ${LORA_TARGETS.join(', ')}`);
+  return { rank: l.rank, alpha: l.alpha, targets };
 }
 
 export interface SynthSpec {
@@ -271,6 +320,7 @@ export const SFT_FIELDS: FieldTable<SftConfig> = {
         label: 'Vision encoder',
         help: 'auto adds a small image encoder when any training item has an image; on/off force it. A saved model brings its own.',
       },
+      lora: { type: 'object', fields: LORA_FIELDS },
     },
   },
   data: {
@@ -544,6 +594,9 @@ export function checkSftConfig(c: SftConfig, where: string): SftConfig {
   }
   if (c.model.init && c.model.vision === 'on') {
     throw new InputError(where, 'model.vision applies to from-scratch runs; a model.init folder brings its own (leave vision "auto")');
+  }
+  if (loraSpecOf(c.model.lora, `${where}: model.lora`) && !c.model.init) {
+    throw new InputError(where, 'model.lora adapts a start model: set model.init (a saved model or checkpoint), or set model.lora.rank to 0');
   }
   if (c.model.numHeads && c.model.hiddenSize && c.model.hiddenSize % c.model.numHeads !== 0) {
     throw new InputError(where, `model.hiddenSize ${c.model.hiddenSize} is not a multiple of model.numHeads ${c.model.numHeads}`);

@@ -9,14 +9,16 @@ import { joinWhere } from '../io/files';
 import { loadModelFolder } from '../io/hf-config';
 import { loadTokenizer, tokenizerFromJson, type TextTokenizer } from '../io/tokenizer';
 import { LAB_SPECIAL_TOKENS, trainByteLevelBpe } from '../io/bpe-trainer';
-import type { Workspace } from '../io/workspace';
+import { subWorkspace, type Workspace } from '../io/workspace';
+import { readPeftAdapter } from '../io/peft';
+import { checkLoraSpec } from '../model/lora';
 import { PRESETS, countParams, validateConfig, type ModelConfig } from '../model/config';
 import { Model, initWeights } from '../model/model';
 import { checkFits } from '../model/memory';
 import { promptText, sftTarget } from '../task/prompt';
 import { CHAT, chatPrompt } from '../io/chat';
 import { endOfTurnIds } from '../task/encode';
-import { scratchTextConfig, type SftConfig } from './sft-config';
+import { loraSpecOf, scratchTextConfig, type SftConfig } from './sft-config';
 import { prepareSftData, runSft, sftPlan, type PreparedSft, type SftEval, type SftResult, type SftStepMetrics } from './sft';
 import {
   acquireGpu,
@@ -221,9 +223,22 @@ export async function runSftJob(job: SftJob): Promise<SftSummary> {
     const metrics = await MetricsLog.open(run, METRICS_FILE, state ? { resumeStep: state.step } : {});
     progress('starting the GPU and the model', 0, 0);
     const gpu = await acquireGpu(job.gpu);
-    checkFits(modelCfg, gpu, 'train', fromFolder?.where ?? 'model');
-    model = fromFolder ? await loadModelFolder(gpu, fromFolder.src, fromFolder.where) : new Model(gpu, modelCfg);
-    if (!fromFolder) model.loadWeights(initWeights(modelCfg, cfg.seed));
+    // With LoRA the base is the start model even when resuming: a checkpoint holds the merged
+    // weights (a plain model Evaluate and Ask can use) and, in adapter/, the adapters themselves.
+    const lora = loraSpecOf(cfg.model.lora);
+    const baseFolder = lora && rp ? { src: job.open(cfg.model.init, 'model.init'), where: cfg.model.init } : fromFolder;
+    checkFits(modelCfg, gpu, lora ? 'infer' : 'train', baseFolder?.where ?? 'model');
+    model = baseFolder ? await loadModelFolder(gpu, baseFolder.src, baseFolder.where) : new Model(gpu, modelCfg);
+    if (!baseFolder) model.loadWeights(initWeights(modelCfg, cfg.seed));
+    if (lora) {
+      const spec = checkLoraSpec(lora, model.cfg, 'model.lora');
+      if (rp) model.addLora(spec, (await readPeftAdapter(subWorkspace(rp.from, 'adapter'), model.cfg, joinWhere(rp.where, 'adapter'))).adapters);
+      else model.addLora(spec, cfg.seed);
+      const trainable = model.trainable.reduce((n, t) => n + t.shape[0] * (t.shape[1] ?? 1), 0);
+      say(
+        `LoRA rank ${spec.rank} (alpha ${spec.alpha}) on ${spec.targets.join(', ')}: ${trainable.toLocaleString('en-US')} trainable weights, the start model frozen`,
+      );
+    }
     const m = model;
     say(
       `model: ${m.numParams.toLocaleString('en-US')} parameters, vocab ${m.cfg.text.vocabSize}; ${plan.totalSteps} steps of ${plan.perStep} examples ` +

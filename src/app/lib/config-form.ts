@@ -76,6 +76,9 @@ export function specAt(spec: Record<string, FieldSpec>, path: string): FieldSpec
 
 const synthSource = (c: unknown) => getPath(c, 'data.source') === 'synth';
 const fileSource = (c: unknown) => getPath(c, 'data.source') === 'file';
+// LoRA adapts a start model: its fields show once one is picked, and alpha/targets once a rank is set.
+const hasStartModel = (c: unknown) => !!getPath(c, 'model.init');
+const loraOn = (c: unknown) => hasStartModel(c) && Number(getPath(c, 'model.lora.rank')) > 0;
 
 /** A form field: a path into the config's field table, which gives its label and help. */
 export type FormField = string | { path: string; when?: FieldDoc['when']; control?: FieldDoc['control'] };
@@ -120,8 +123,15 @@ const synthFields = (options: string[]): FormField[] => [
 export const SFT_GROUPS: FieldGroup[] = formGroups(SFT_FIELDS, [
   {
     title: 'Model',
-    intro: 'SFT trains a model from scratch at the chosen size, or continues from a saved model or checkpoint (chosen above).',
-    fields: ['model.preset', 'model.vision'],
+    intro:
+      'SFT trains a model from scratch at the chosen size, or continues from a saved model or checkpoint (chosen above): every weight, or LoRA adapters on a frozen start model.',
+    fields: [
+      'model.preset',
+      'model.vision',
+      { path: 'model.lora.rank', when: hasStartModel },
+      { path: 'model.lora.alpha', when: loraOn },
+      { path: 'model.lora.targets', when: loraOn },
+    ],
   },
   {
     title: 'Data',
