@@ -18,6 +18,7 @@ import {
   type RecipeFileSpec,
   type SynthSpec,
 } from './sft-config';
+import { LORA_FIELDS, type LoraSettings } from './lora-config';
 import type { GrpoOptions } from './grpo';
 
 export interface GrpoDataSpec {
@@ -31,6 +32,8 @@ export interface GrpoDataSpec {
 export interface GrpoConfig {
   /** Start model folder, usually the SFT checkpoint; also the frozen KL reference. `--model` overrides. */
   model: string;
+  /** LoRA adapters on the start model (rank 0 = update every weight); the start model stays the KL reference. */
+  lora: LoraSettings;
   data: GrpoDataSpec;
   /** GRPO steps (each: sampling, then updatesPerStep optimizer updates); 0 = `epochs` passes over the prompts. */
   steps: number;
@@ -121,6 +124,7 @@ export const GRPO_FIELDS: FieldTable<GrpoConfig> = {
     label: 'Start model',
     help: 'The start model folder, usually the SFT checkpoint; also the frozen KL reference (--model overrides it).',
   },
+  lora: { type: 'object', fields: LORA_FIELDS },
   data: {
     type: 'object',
     fields: {

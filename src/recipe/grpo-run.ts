@@ -45,6 +45,10 @@ import {
   type SynthGenerator,
 } from './job';
 import { joinWhere } from '../io/files';
+import { subWorkspace } from '../io/workspace';
+import { readPeftAdapter } from '../io/peft';
+import { checkLoraSpec } from '../model/lora';
+import { loraSpecOf } from './lora-config';
 
 /** Training and held-out items of the config's data source. */
 export async function loadGrpoItems(
@@ -211,8 +215,18 @@ export async function runGrpoJob(job: GrpoJob): Promise<GrpoSummary> {
     const rollouts = cfg.logRollouts ? await MetricsLog.open(run, ROLLOUTS_FILE, state ? { resumeStep: state.step } : {}) : null;
     progress('starting the GPU and the models', 0, 0);
     const gpu = await acquireGpu(job.gpu);
-    checkFits(modelCfg, gpu, 'train', policyFrom.where);
-    policy = await loadModelFolder(gpu, policyFrom.src, policyFrom.where);
+    // With LoRA the policy is the start model plus adapters (fresh, or a resumed checkpoint's adapter/):
+    // its base never trains, and the start model is still the KL reference.
+    const lora = loraSpecOf(cfg.lora, 'lora');
+    const policyBase = lora ? start : policyFrom;
+    checkFits(modelCfg, gpu, lora ? 'infer' : 'train', policyBase.where);
+    policy = await loadModelFolder(gpu, policyBase.src, policyBase.where);
+    if (lora) {
+      const spec = checkLoraSpec(lora, policy.cfg, 'lora');
+      if (rp) policy.addLora(spec, (await readPeftAdapter(subWorkspace(rp.from, 'adapter'), policy.cfg, joinWhere(rp.where, 'adapter'))).adapters);
+      else policy.addLora(spec, cfg.seed);
+      say(`LoRA rank ${spec.rank} (alpha ${spec.alpha}) on ${spec.targets.join(', ')}: the start model frozen`);
+    }
     ref = cfg.klCoef > 0 ? await loadModelFolder(gpu, start.src, start.where) : null;
     const g = new GrpoTrainer(policy, ref, tok, grpoOptions(cfg, total));
     grpo = g;

@@ -134,7 +134,9 @@ async function checkpointFiles(model: Model, state: RunState, extraFiles: Record
   // A LoRA run's checkpoint is the merged model (what Evaluate, Ask and export read) with the
   // adapters beside it in PEFT's format (what a resume and PEFT read).
   if (model.lora) {
-    const base = (state.config as { model?: { init?: string } } | undefined)?.model?.init ?? '';
+    // The start model: SFT's model.init, GRPO's model.
+    const m = (state.config as { model?: string | { init?: string } } | undefined)?.model;
+    const base = (typeof m === 'string' ? m : m?.init) ?? '';
     for (const [f, b] of Object.entries(peftAdapterFiles(model.lora, await model.exportLora(), base))) extra[`adapter/${f}`] = b;
   }
   await saveHfFolder(sink, model.cfg, await model.mergedWeights(), extra);

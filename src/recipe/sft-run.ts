@@ -18,7 +18,8 @@ import { checkFits } from '../model/memory';
 import { promptText, sftTarget } from '../task/prompt';
 import { CHAT, chatPrompt } from '../io/chat';
 import { endOfTurnIds } from '../task/encode';
-import { loraSpecOf, scratchTextConfig, type SftConfig } from './sft-config';
+import { scratchTextConfig, type SftConfig } from './sft-config';
+import { loraSpecOf } from './lora-config';
 import { prepareSftData, runSft, sftPlan, type PreparedSft, type SftEval, type SftResult, type SftStepMetrics } from './sft';
 import {
   acquireGpu,

@@ -1,6 +1,7 @@
 // `thinker grpo` end to end on a micro model with the full recipe prompt: the run folder's files,
 // resume reproducing an uninterrupted run exactly, and bad input refused before the GPU is touched.
 import { describe, it, expect, beforeAll } from 'vitest';
+import { readSafetensors } from '../../src/io/safetensors';
 import { mkdtempSync, writeFileSync, readFileSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -12,6 +13,7 @@ import { promptText, sftTarget } from '../../src/task/prompt';
 import { chatPrompt } from '../../src/io/chat';
 import { InputError } from '../../src/engine/errors';
 import { runGrpoCommand, registerGrpo, type GrpoCliOptions, type GrpoSummary } from '../../src/cli/commands/grpo';
+import { runSftCommand, type SftSummary } from '../../src/cli/commands/sft';
 import { testGpu } from '../helpers/gpu';
 import { grpoConfigFrom, applyGrpoOverrides, GRPO_PRESETS, GRPO_DEFAULTS, totalSteps, type GrpoConfig } from '../../src/recipe/grpo-config';
 import type { ModelConfig } from '../../src/model/config';
@@ -167,6 +169,69 @@ describe('thinker grpo', () => {
     expect(readJsonl<GroupRecord>(path.join(part, 'rollouts.jsonl'))).toEqual(groups);
     expect(readFileSync(path.join(part, 'checkpoint-2', 'model.safetensors'))).toEqual(readFileSync(path.join(full, 'checkpoint-2', 'model.safetensors')));
     await expect(grpo({ resume: part })).rejects.toThrow(/already did 2 of 2 steps/);
+  }, 600_000);
+
+  it('with LoRA: adapters on the frozen start model move with the reward; checkpoints carry adapter/, and a resume repeats the straight run', async () => {
+    // A start model that answers some prompts right and others wrong (70 SFT steps on the four
+    // items), so groups have unequal rewards and the advantages a gradient.
+    const sft = (await runSftCommand(
+      {
+        config: 'synth-micro',
+        out: path.join(dir, 'lora-start'),
+        steps: '70',
+        quiet: true,
+        set: [
+          'data.source=file',
+          `data.file.path=${data}`,
+          `model.init=${model}`,
+          'lr=1e-2',
+          'batchSize=4',
+          'eval.items=0',
+          'maxLength=128',
+          'checkpoint.every=0',
+        ],
+      },
+      { gpu: await testGpu(), handleSignals: false, log: () => undefined },
+    )) as SftSummary;
+    const start = sft.checkpoint;
+    const cfgFile = config({
+      lora: { rank: 2, alpha: 4, targets: 'q_proj,v_proj,down_proj' },
+      lr: 1e-2,
+      promptsPerStep: 4,
+      groupSize: 4,
+      maxNewTokens: 24,
+      microBatch: 8,
+      rolloutBatch: 16,
+      eval: { items: 0, every: 0 },
+    });
+    const full = path.join(dir, 'lora-full');
+    const s = (await grpo({ config: cfgFile, model: start, out: full })) as GrpoSummary;
+    expect(s.step).toBe(2);
+    const steps = readJsonl<Record<string, number>>(path.join(full, 'metrics.jsonl')).filter((r) => (r.type as unknown) === 'step');
+    expect(Math.max(...steps.map((r) => r.adv_std))).toBeGreaterThan(0);
+    const ck = path.join(full, 'checkpoint-2');
+    for (const f of ['model.safetensors', 'adapter/adapter_config.json', 'adapter/adapter_model.safetensors', 'optimizer.safetensors']) {
+      expect(existsSync(path.join(ck, f)), f).toBe(true);
+    }
+    expect(JSON.parse(readFileSync(path.join(ck, 'adapter/adapter_config.json'), 'utf8'))).toMatchObject({
+      r: 2,
+      lora_alpha: 4,
+      base_model_name_or_path: start,
+    });
+    // The adapted projections moved; every other weight is the start model's, bit for bit.
+    const startW = readSafetensors(new Uint8Array(readFileSync(path.join(start, 'model.safetensors'))), 'start');
+    const w = readSafetensors(new Uint8Array(readFileSync(path.join(ck, 'model.safetensors'))), 'ck');
+    const moved = (n: string) => w.get(n)!.data.some((x, i) => x !== startW.get(n)!.data[i]);
+    for (const n of ['q_proj', 'v_proj'].map((t) => `model.layers.0.self_attn.${t}.weight`)) expect(moved(n), n).toBe(true);
+    for (const [n] of startW) if (!/(q_proj|v_proj|down_proj)\.weight$/.test(n)) expect(moved(n), n).toBe(false);
+
+    const part = path.join(dir, 'lora-part');
+    await grpo({ config: cfgFile, model: start, out: part, steps: '1' });
+    const r = (await grpo({ resume: part, steps: '2' })) as GrpoSummary;
+    expect([r.step, r.resumedFrom]).toEqual([2, path.join(part, 'checkpoint-1')]);
+    for (const f of ['model.safetensors', 'adapter/adapter_model.safetensors']) {
+      expect(readFileSync(path.join(part, 'checkpoint-2', f)), f).toEqual(readFileSync(path.join(ck, f)));
+    }
   }, 600_000);
 
   it('refuses bad configs, data and folders with errors that name the problem, before any GPU work', async () => {

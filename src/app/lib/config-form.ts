@@ -192,6 +192,15 @@ export const GRPO_GROUPS: FieldGroup[] = formGroups(GRPO_FIELDS, [
     fields: ['clipLow', 'clipHigh', 'klCoef', 'lossAgg', 'clipC'],
   },
   { title: 'Optimizer', fields: ['lr', 'schedule', 'updatesPerStep', 'weightDecay', 'gradClip'] },
+  {
+    title: 'Adapters (LoRA)',
+    intro: 'Train small adapters on the frozen start model instead of every weight: less memory, and the start model stays the KL reference.',
+    fields: [
+      'lora.rank',
+      { path: 'lora.alpha', when: (c) => Number(getPath(c, 'lora.rank')) > 0 },
+      { path: 'lora.targets', when: (c) => Number(getPath(c, 'lora.rank')) > 0 },
+    ],
+  },
   { title: 'Length and checkpoints', fields: ['steps', 'checkpoint.every', 'checkpoint.keep'] },
   { title: 'Held-out evaluation', fields: ['eval.every', 'eval.items', 'eval.maxNewTokens'] },
   {
