@@ -2,6 +2,7 @@
 // would not fit the adapter, and `checkFits` refuses one before anything is allocated. test/model/memory.test.ts checks it against the engine's own count.
 import { InputError } from '../engine/errors';
 import { countParams, patchDim, patchesPerImage, type ModelConfig } from './config';
+import { loraSpecs, type LoraSpec } from './lora';
 
 /** The typical training batch the estimate assumes: sequences, and tokens per sequence at most. */
 export const TRAIN_SEQS = 8;
@@ -18,7 +19,7 @@ export const TRAIN_TOKENS = 512;
  * (inference shares one set of per-layer buffers and keeps only the last row's logits). The vision
  * encoder's activations are left out: at lab sizes they are small next to the text side's.
  */
-export function memoryEstimate(cfg: ModelConfig): { params: number; trainBytes: number; inferBytes: number } {
+export function memoryEstimate(cfg: ModelConfig, lora: LoraSpec | null = null): { params: number; trainBytes: number; inferBytes: number; loraParams: number } {
   const t = cfg.text;
   const params = countParams(cfg);
   const d = t.hiddenSize,
@@ -35,9 +36,14 @@ export function memoryEstimate(cfg: ModelConfig): { params: number; trainBytes: 
   const ctx = t.maxPositionEmbeddings;
   const kvCache = 2 * L * kv * ctx;
   const prefill = ctx * (io + 2 * d + perLayer);
+  // LoRA: the frozen weights once, the adapters four times (weights, gradients, two moments), and
+  // per token each adapted layer's saved x·Aᵀ plus one shared backward scratch of rank r.
+  const loraParams = lora ? loraSpecs(cfg, lora).reduce((n, s) => n + s.shape[0] * s.shape[1], 0) : 0;
+  const loraPerToken = lora ? lora.rank * (L * lora.targets.length + 1) : 0;
   return {
     params,
-    trainBytes: 4 * (4 * params + trainTokens * trainPerToken),
+    loraParams,
+    trainBytes: lora ? 4 * (params + 4 * loraParams + trainTokens * (trainPerToken + loraPerToken)) : 4 * (4 * params + trainTokens * trainPerToken),
     inferBytes: 4 * (params + kvCache + prefill + V),
   };
 }
@@ -76,7 +82,7 @@ const gb = (b: number) => `${(b / 1e9).toFixed(b < 1e9 ? 2 : 1)} GB`;
  * Why `cfg` cannot be run ('infer': its weights) or trained ('train': weights, gradients, AdamW
  * moments and a typical batch, as memoryEstimate counts) on an adapter, or null when it fits.
  */
-export function fitProblem(cfg: ModelConfig, budget: AdapterBudget, use: 'infer' | 'train'): string | null {
+export function fitProblem(cfg: ModelConfig, budget: AdapterBudget, use: 'infer' | 'train', lora: LoraSpec | null = null): string | null {
   const big = largestParam(cfg);
   if (big.bytes > budget.maxBindingBytes) {
     return (
@@ -85,13 +91,15 @@ export function fitProblem(cfg: ModelConfig, budget: AdapterBudget, use: 'infer'
     );
   }
   if (budget.memoryBytes) {
-    const est = memoryEstimate(cfg);
+    const est = memoryEstimate(cfg, use === 'train' ? lora : null);
     const need = use === 'train' ? est.trainBytes : 4 * est.params;
     if (need > budget.memoryBytes) {
       const what =
-        use === 'train'
-          ? `training needs about ${gb(need)} (weights, gradients, AdamW moments and a batch of ${TRAIN_SEQS} x ${TRAIN_TOKENS} tokens)`
-          : `its weights need ${gb(need)}`;
+        use !== 'train'
+          ? `its weights need ${gb(need)}`
+          : lora
+            ? `LoRA training needs about ${gb(need)} (the frozen weights, ${est.loraParams.toLocaleString('en-US')} adapter weights with their gradients and AdamW moments, and a batch of ${TRAIN_SEQS} x ${TRAIN_TOKENS} tokens)`
+            : `training needs about ${gb(need)} (weights, gradients, AdamW moments and a batch of ${TRAIN_SEQS} x ${TRAIN_TOKENS} tokens)`;
       return `${est.params.toLocaleString('en-US')} parameters: ${what}, more than the ${gb(budget.memoryBytes)} of memory this adapter has`;
     }
   }
@@ -99,7 +107,7 @@ export function fitProblem(cfg: ModelConfig, budget: AdapterBudget, use: 'infer'
 }
 
 /** Throws an InputError naming `where` when `cfg` does not fit the adapter (fitProblem). */
-export function checkFits(cfg: ModelConfig, budget: AdapterBudget, use: 'infer' | 'train', where: string): void {
-  const p = fitProblem(cfg, budget, use);
+export function checkFits(cfg: ModelConfig, budget: AdapterBudget, use: 'infer' | 'train', where: string, lora: LoraSpec | null = null): void {
+  const p = fitProblem(cfg, budget, use, lora);
   if (p) throw new InputError(where, `too big for this adapter: ${p}`);
 }

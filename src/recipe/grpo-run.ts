@@ -219,7 +219,7 @@ export async function runGrpoJob(job: GrpoJob): Promise<GrpoSummary> {
     // its base never trains, and the start model is still the KL reference.
     const lora = loraSpecOf(cfg.lora, 'lora');
     const policyBase = lora ? start : policyFrom;
-    checkFits(modelCfg, gpu, lora ? 'infer' : 'train', policyBase.where);
+    checkFits(modelCfg, gpu, 'train', policyBase.where, lora);
     policy = await loadModelFolder(gpu, policyBase.src, policyBase.where);
     if (lora) {
       const spec = checkLoraSpec(lora, policy.cfg, 'lora');

@@ -228,7 +228,7 @@ export async function runSftJob(job: SftJob): Promise<SftSummary> {
     // weights (a plain model Evaluate and Ask can use) and, in adapter/, the adapters themselves.
     const lora = loraSpecOf(cfg.model.lora);
     const baseFolder = lora && rp ? { src: job.open(cfg.model.init, 'model.init'), where: cfg.model.init } : fromFolder;
-    checkFits(modelCfg, gpu, lora ? 'infer' : 'train', baseFolder?.where ?? 'model');
+    checkFits(modelCfg, gpu, 'train', baseFolder?.where ?? 'model', lora);
     model = baseFolder ? await loadModelFolder(gpu, baseFolder.src, baseFolder.where) : new Model(gpu, modelCfg);
     if (!baseFolder) model.loadWeights(initWeights(modelCfg, cfg.seed));
     if (lora) {

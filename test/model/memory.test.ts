@@ -6,7 +6,8 @@ import { testGpu } from '../helpers/gpu';
 import type { ModelConfig } from '../../src/model/config';
 import { Model } from '../../src/model/model';
 import { Activations } from '../../src/model/activations';
-import { memoryEstimate, TRAIN_SEQS, TRAIN_TOKENS } from '../../src/model/memory';
+import { fitProblem, memoryEstimate, TRAIN_SEQS, TRAIN_TOKENS } from '../../src/model/memory';
+import { LORA_TARGETS } from '../../src/model/lora';
 
 const cfg = (ctx: number, layers: number): ModelConfig => ({
   text: {
@@ -45,4 +46,30 @@ it.each([
   expect(est.trainBytes / used).toBeGreaterThan(0.85);
   expect(est.trainBytes / used).toBeLessThan(1.15);
   expect(est.inferBytes).toBeLessThan(est.trainBytes);
+});
+
+it('with LoRA the estimate counts the frozen weights once and the adapters four times, within 15% of what the engine allocates', async () => {
+  const gpu = await testGpu();
+  const c = cfg(160, 3);
+  const lora = { rank: 8, alpha: 16, targets: LORA_TARGETS };
+  const before = gpu.liveBytes;
+  const model = new Model(gpu, c);
+  model.addLora(lora);
+  model.enableTraining();
+  const acts = new Activations(gpu, c, { B: TRAIN_SEQS, T: Math.min(160, TRAIN_TOKENS), nImages: 0, training: true }, lora);
+  const used = gpu.liveBytes - before;
+  acts.release();
+  model.release();
+  const est = memoryEstimate(c, lora);
+  expect(est.trainBytes / used).toBeGreaterThan(0.85);
+  expect(est.trainBytes / used).toBeLessThan(1.15);
+  // Per layer, r x (in + out) for q, k, v, o (64+64, 64+32, 64+32, 64+64) and gate, up, down (64+160 each), rank 8.
+  expect(est.loraParams).toBe(3 * 8 * (128 + 96 + 96 + 128 + 3 * 224));
+  // Less than full fine-tuning of the same model: no gradient or moments for the base.
+  expect(est.trainBytes).toBeLessThan(memoryEstimate(c).trainBytes);
+  // A budget between the two: full training is refused, LoRA training is not.
+  const budget = { maxBindingBytes: 1 << 30, memoryBytes: (est.trainBytes + memoryEstimate(c).trainBytes) / 2 };
+  expect(fitProblem(c, budget, 'train')).toMatch(/training needs about/);
+  expect(fitProblem(c, budget, 'train', lora)).toBeNull();
+  expect(fitProblem(c, { ...budget, memoryBytes: est.trainBytes / 2 }, 'train', lora)).toMatch(/LoRA training needs about .* adapter weights/);
 });
