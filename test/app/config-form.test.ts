@@ -139,3 +139,25 @@ describe('settings forms, from the field tables', () => {
     }
   });
 });
+
+describe('the LoRA fields', () => {
+  const field = (groups: FieldGroup[], path: string) => groups.flatMap((g) => g.fields).find((f) => f.path === path)!;
+  it('SFT shows the rank once a start model is picked, and alpha and targets once a rank is set', () => {
+    const rank = field(SFT_GROUPS, 'model.lora.rank');
+    const alpha = field(SFT_GROUPS, 'model.lora.alpha');
+    const scratch = SFT_DEFAULTS;
+    const started = setPath(SFT_DEFAULTS, 'model.init', 'models/base');
+    expect([rank.when!(scratch), alpha.when!(scratch)]).toEqual([false, false]);
+    expect([rank.when!(started), alpha.when!(started)]).toEqual([true, false]);
+    const adapted = setPath(started, 'model.lora.rank', 8);
+    expect([rank.when!(adapted), alpha.when!(adapted), field(SFT_GROUPS, 'model.lora.targets').when!(adapted)]).toEqual([true, true, true]);
+    expect(SFT_DEFAULTS.model.lora).toEqual({ rank: 0, alpha: 16, targets: 'all' });
+  });
+
+  it('GRPO always shows the rank (its start model is always picked), alpha and targets once a rank is set', () => {
+    expect(field(GRPO_GROUPS, 'lora.rank').when).toBeUndefined();
+    const alpha = field(GRPO_GROUPS, 'lora.alpha');
+    expect(alpha.when!(GRPO_DEFAULTS)).toBe(false);
+    expect(alpha.when!(setPath(GRPO_DEFAULTS, 'lora.rank', 4))).toBe(true);
+  });
+});
