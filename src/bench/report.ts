@@ -39,12 +39,14 @@ export function formatBenchTable(r: BenchResults): string {
 
   if (r.options.sections.includes('matmul')) {
     const method = r.matmul.find((m) => m.engine)?.engine?.method ?? r.matmul.find((m) => m.tfjs)?.tfjs?.method ?? 'n/a';
-    out.push('', `matmul, square f32 C = A·B (median of ${r.options.repeats}, timed by ${method})`);
-    const rows = [['size', 'engine GFLOP/s', 'ms', 'tfjs GFLOP/s', 'ms', 'engine/tfjs', 'max rel diff']];
+    const peak = r.peak ? `; % of peak = engine over the ${r.peak.card}'s fp32 peak of ${(r.peak.gflops / 1000).toFixed(1)} TFLOP/s` : '';
+    out.push('', `matmul, square f32 C = A·B (median of ${r.options.repeats}, timed by ${method}${peak})`);
+    const rows = [['size', 'engine GFLOP/s', '% of peak', 'ms', 'tfjs GFLOP/s', 'ms', 'engine/tfjs', 'max rel diff']];
     for (const m of r.matmul) {
       rows.push([
         String(m.size),
         num(m.engine?.gflops),
+        m.engineOfPeak === null ? na : `${(100 * m.engineOfPeak).toFixed(1)}%`,
         num(m.engine?.ms),
         num(m.tfjs?.gflops),
         num(m.tfjs?.ms),

@@ -23,6 +23,7 @@ import { KernelProfiler } from '../engine/profile';
 import { initTfjsWebgpu, settled, type TfjsWebgpu } from './tfjs-webgpu';
 import { TfLlama } from './tfjs-llama';
 import { ortDecoder, type OrtDecoder } from './ort-decode';
+import { fp32Peak } from './peak';
 
 export type BenchSection = 'matmul' | 'train' | 'decode';
 export const BENCH_SECTIONS: readonly BenchSection[] = ['matmul', 'train', 'decode'];
@@ -54,6 +55,8 @@ export interface BenchOptions {
   matmulTargetMs: number;
   /** Decode the same exported model with onnxruntime-web (WASM, one thread) beside the engine. */
   ort: boolean;
+  /** The card's fp32 peak in TFLOP/s, when the built-in table (bench/peak.ts) does not know it. */
+  peakTflops?: number;
 }
 
 export type BenchProfile = 'quick' | 'default' | 'full';
@@ -99,7 +102,7 @@ export function benchProfile(profile: BenchProfile): BenchOptions {
     case 'full':
       return {
         ...base,
-        matmulSizes: [256, 512, 1024, 2048],
+        matmulSizes: [256, 512, 1024, 2048, 4096],
         train: [presetText('tiny'), presetText('small')],
         batch: 8,
         seq: 256,
@@ -132,6 +135,8 @@ export interface MatmulRow {
   tfjs: Measure | null;
   /** max |engine - tfjs| / max |tfjs| over C: both computed the same product. */
   maxRelDiff: number | null;
+  /** The engine's GFLOP/s over the card's fp32 peak (BenchResults.peak), when known. */
+  engineOfPeak: number | null;
 }
 
 export interface TrainMeasure {
@@ -208,6 +213,8 @@ export interface BenchResults {
   createdAt: string;
   profile: string;
   adapter: GpuInfo;
+  /** The card's fp32 peak the matmul fractions refer to (null: a CPU adapter or a card not in the table). */
+  peak: { gflops: number; card: string } | null;
   runtime: string;
   options: Omit<BenchOptions, 'train' | 'decode'> & { train: string[]; decode: string };
   matmul: MatmulRow[];
@@ -256,6 +263,7 @@ export async function runBench(gpu: Gpu, o: BenchOptions, log: BenchLog = () => 
     createdAt: new Date().toISOString(),
     profile: o.profile,
     adapter: gpu.info,
+    peak: fp32Peak(gpu.info, o.peakTflops),
     runtime: typeof process !== 'undefined' && process.versions?.node ? `node ${process.versions.node}` : 'browser',
     options: { ...o, train: o.train.map((m) => m.name), decode: o.decode.name },
     matmul: [],
@@ -275,7 +283,11 @@ export async function runBench(gpu: Gpu, o: BenchOptions, log: BenchLog = () => 
   const timer = new GpuTimer(gpu);
   try {
     if (o.sections.includes('matmul')) {
-      for (const n of o.matmulSizes) res.matmul.push(await matmulRow(gpu, timer, tfjs, n, o, res.errors, log));
+      for (const n of o.matmulSizes) {
+        const row = await matmulRow(gpu, timer, tfjs, n, o, res.errors, log);
+        row.engineOfPeak = res.peak && row.engine ? row.engine.gflops / res.peak.gflops : null;
+        res.matmul.push(row);
+      }
     }
     if (o.sections.includes('train')) {
       for (const m of o.train) res.train.push(await trainRow(gpu, tfjs, m, o, res.errors, log));
@@ -317,7 +329,7 @@ async function matmulRow(
   errors: BenchError[],
   log: BenchLog,
 ): Promise<MatmulRow> {
-  const row: MatmulRow = { size: n, flops: 2 * n ** 3, engine: null, tfjs: null, maxRelDiff: null };
+  const row: MatmulRow = { size: n, flops: 2 * n ** 3, engine: null, tfjs: null, maxRelDiff: null, engineOfPeak: null };
   // Made on first use: a size the engine refuses should not first cost gigabytes of host memory.
   let ab: [Float32Array, Float32Array] | null = null;
   const inputs = () => (ab ??= [randomData(n * n, o.seed + n), randomData(n * n, o.seed + n + 1)]);

@@ -81,6 +81,8 @@ describe('runBench on tiny shapes', () => {
       }
       // Both computed the same product of the same inputs.
       expect(m.maxRelDiff!).toBeLessThan(1e-5);
+      // SwiftShader is a CPU adapter: no fp32 peak to compare with.
+      if (gpu.info.cpu) expect(m.engineOfPeak).toBeNull();
     }
 
     expect(res.train).toHaveLength(1);
@@ -244,7 +246,7 @@ describe('CLI options', () => {
     expect(d.matmulSizes).toEqual([256, 512]);
     expect(d.train.map((m) => m.name)).toEqual(['micro', 'tiny']);
     expect(d.train[0].text).toEqual(PRESETS.micro.text);
-    expect(resolveBenchOptions({ full: true }).matmulSizes).toEqual([256, 512, 1024, 2048]);
+    expect(resolveBenchOptions({ full: true }).matmulSizes).toEqual([256, 512, 1024, 2048, 4096]);
     expect(resolveBenchOptions({ quick: true }).train.map((m) => m.name)).toEqual(['micro']);
     expect(benchProfile('full').sections).toEqual(['matmul', 'train', 'decode']);
   });
@@ -317,5 +319,23 @@ describe('CLI options', () => {
       expect(file.adapter.limits.maxBufferSize).toBeGreaterThan(0);
       expect(stderr.join('')).toContain('matmul, square f32');
     });
+  });
+});
+
+describe('fp32 peak', () => {
+  test('knows the cards the GPU machines have, none for a CPU adapter, and takes --peak-tflops', async () => {
+    const { fp32Peak } = await import('../../src/bench/peak');
+    const gpu = (description: string) => ({ description, vendor: 'nvidia', cpu: false });
+    expect(fp32Peak(gpu('NVIDIA H100 80GB HBM3'))).toEqual({ gflops: 67000, card: 'NVIDIA H100 (SXM)' });
+    expect(fp32Peak(gpu('NVIDIA H100 PCIe'))?.gflops).toBe(51000);
+    expect(fp32Peak(gpu('NVIDIA H200'))?.gflops).toBe(67000);
+    expect(fp32Peak(gpu('Some Future GPU'))).toBeNull();
+    expect(fp32Peak({ description: 'SwiftShader Device', vendor: 'google', cpu: true })).toBeNull();
+    expect(fp32Peak(gpu('Some Future GPU'), 12.5)?.gflops).toBe(12500);
+    // The bench's fractions are the engine's GFLOP/s over that peak.
+    const r = await runBench(await testGpu(), tinyOptions({ sections: ['matmul'], matmulSizes: [17], tfjs: false, peakTflops: 0.001 }));
+    expect(r.peak!.gflops).toBe(1);
+    expect(r.matmul[0].engineOfPeak).toBeCloseTo(r.matmul[0].engine!.gflops / 1, 9);
+    expect(formatBenchTable(r)).toMatch(/% of peak/);
   });
 });

@@ -19,6 +19,7 @@ export interface BenchCliOptions {
   tokens?: string;
   decodeBatches?: string;
   ort?: boolean;
+  peakTflops?: string;
   warmup?: string;
   repeats?: string;
   sections?: string;
@@ -58,6 +59,7 @@ export function resolveBenchOptions(c: BenchCliOptions): BenchOptions {
   if (c.tokens !== undefined) o.decodeTokens = intOpt('tokens', c.tokens, 1);
   if (c.decodeBatches !== undefined) o.decodeBatches = list('decode-batches', c.decodeBatches).map((b) => intOpt('decode-batches', b, 1));
   if (c.ort === false) o.ort = false;
+  if (c.peakTflops !== undefined) o.peakTflops = numOpt('peak-tflops', c.peakTflops, 1e-3, 1e6);
   if (c.warmup !== undefined) o.warmup = intOpt('warmup', c.warmup, 0);
   if (c.repeats !== undefined) o.repeats = intOpt('repeats', c.repeats, 1);
   if (c.seed !== undefined) o.seed = intOpt('seed', c.seed, 0);
@@ -91,8 +93,8 @@ export function registerBench(program: Command) {
     .command('bench')
     .description('benchmark the WGSL engine against TensorFlow.js (WebGPU backend) on this adapter')
     .option('--quick', 'smallest shapes (a smoke run)')
-    .option('--full', 'real-GPU shapes: matmul up to 2048, tiny/small presets at 8 x 256')
-    .option('--sizes <list>', 'matmul sizes, comma-separated (default 256,512; --full 256,512,1024,2048)')
+    .option('--full', "real-GPU shapes: matmul up to 4096 (with % of the card's fp32 peak), tiny/small presets at 8 x 256, decode at batch 1 and 64")
+    .option('--sizes <list>', 'matmul sizes, comma-separated (default 256,512; --full 256,512,1024,2048,4096)')
     .option('--presets <list>', 'presets for the training step (default micro,tiny)')
     .option('--batch <n>', 'sequences per training step')
     .option('--seq <n>', 'tokens per sequence in the training step')
@@ -101,6 +103,7 @@ export function registerBench(program: Command) {
     .option('--tokens <n>', 'decode: new tokens per run')
     .option('--decode-batches <list>', "decode: sequences decoded together, one row each (default 1,64: one answer, and GRPO's 8 prompts x 8 samples)")
     .option('--no-ort', 'skip the onnxruntime-web decode of the exported model')
+    .option('--peak-tflops <x>', "the card's fp32 peak, for the matmul's % of peak when the built-in table does not know the card")
     .option('--warmup <n>', 'untimed runs before timing')
     .option('--repeats <n>', 'timed runs (the median is reported)')
     .option('--sections <list>', `which sections to run (${BENCH_SECTIONS.join(',')})`)
