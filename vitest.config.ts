@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
+import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 const root = path.dirname(fileURLToPath(import.meta.url));
 
@@ -44,6 +45,26 @@ function needsDevice(file: string, seen = new Set<string>()): boolean {
 
 const gpuTests = testFiles('test').filter((f) => needsDevice(f));
 
+/**
+ * The files that take minutes, longest first (measured in CI: the learning proof ~8 min, the
+ * README's commands ~3.5, the vision probe ~2.5, the learning tests ~1.5). With two workers the
+ * suite lasts at least as long as the longest file; started first, the rest fills the other worker
+ * beside it. Vitest's own order puts files it has never timed in path order, which on a fresh clone
+ * started the 8-minute proof two thirds of the way through and added its whole length to the end.
+ */
+const SLOWEST = ['test/recipe/recipe-synth.test.ts', 'test/cli/readme.test.ts', 'test/scripts/probe-vision.test.ts', 'test/model/learning.test.ts'];
+
+class SlowestFirst extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const sorted = await super.sort(files);
+    const rank = (f: TestSpecification) => {
+      const i = SLOWEST.indexOf(path.relative(root, f.moduleId).split(path.sep).join('/'));
+      return i < 0 ? SLOWEST.length : i;
+    };
+    return sorted.map((f, i) => ({ f, i })).sort((a, b) => rank(a.f) - rank(b.f) || a.i - b.i).map((x) => x.f);
+  }
+}
+
 // Dawn + SwiftShader use every core for one dispatch; two test files at once is the most a 2-core
 // machine gains from.
 const shared = { pool: 'forks', maxWorkers: 2, testTimeout: 300_000, hookTimeout: 300_000 } as const;
@@ -51,6 +72,7 @@ const shared = { pool: 'forks', maxWorkers: 2, testTimeout: 300_000, hookTimeout
 export default defineConfig({
   test: {
     ...shared,
+    sequence: { sequencer: SlowestFirst },
     // `vitest run` runs both lanes; `vitest run --project unit` (npm run test:fast) the CPU-only one.
     projects: [
       {
