@@ -61,7 +61,10 @@ class SlowestFirst extends BaseSequencer {
       const i = SLOWEST.indexOf(path.relative(root, f.moduleId).split(path.sep).join('/'));
       return i < 0 ? SLOWEST.length : i;
     };
-    return sorted.map((f, i) => ({ f, i })).sort((a, b) => rank(a.f) - rank(b.f) || a.i - b.i).map((x) => x.f);
+    return sorted
+      .map((f, i) => ({ f, i }))
+      .sort((a, b) => rank(a.f) - rank(b.f) || a.i - b.i)
+      .map((x) => x.f);
   }
 }
 
