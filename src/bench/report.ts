@@ -41,11 +41,13 @@ export function formatBenchTable(r: BenchResults): string {
     const method = r.matmul.find((m) => m.engine)?.engine?.method ?? r.matmul.find((m) => m.tfjs)?.tfjs?.method ?? 'n/a';
     const peak = r.peak ? `; % of peak = engine over the ${r.peak.card}'s fp32 peak of ${(r.peak.gflops / 1000).toFixed(1)} TFLOP/s` : '';
     out.push('', `matmul, square f32 C = A·B (median of ${r.options.repeats}, timed by ${method}${peak})`);
-    const rows = [['size', 'engine GFLOP/s', '% of peak', 'ms', 'tfjs GFLOP/s', 'ms', 'engine/tfjs', 'max rel diff']];
+    const gpuPath = r.matmul.some((m) => m.engineGpuPath);
+    const rows = [['size', 'engine GFLOP/s', ...(gpuPath ? ['GPU path GFLOP/s'] : []), '% of peak', 'ms', 'tfjs GFLOP/s', 'ms', 'engine/tfjs', 'max rel diff']];
     for (const m of r.matmul) {
       rows.push([
         String(m.size),
         num(m.engine?.gflops),
+        ...(gpuPath ? [num(m.engineGpuPath?.gflops)] : []),
         m.engineOfPeak === null ? na : `${(100 * m.engineOfPeak).toFixed(1)}%`,
         num(m.engine?.ms),
         num(m.tfjs?.gflops),
@@ -58,21 +60,41 @@ export function formatBenchTable(r: BenchResults): string {
   }
 
   if (r.options.sections.includes('train')) {
+    const cpuPath = r.train.some((t) => t.kernels === 'rows');
     out.push(
       '',
       `training step: forward + backward + clip + AdamW, text only, B x T = ${r.options.batch} x ${r.options.seq} ` +
-        `(median of ${r.options.repeats} after ${r.options.warmup} warmup, wall clock)`,
+        `(median of ${r.options.repeats} interleaved steps after ${r.options.warmup} warmup, wall clock; cpu ms = this process's CPU time per step)` +
+        (cpuPath ? "; this is a CPU adapter: 'engine' runs its row kernels, 'GPU path' the workgroup kernels every GPU gets" : ''),
     );
-    const rows = [['preset', 'params', 'engine tok/s', 'ms/step', 'tfjs tok/s', 'ms/step', 'engine/tfjs', 'step-1 loss engine', 'tfjs']];
+    const rows = [
+      [
+        'preset',
+        'params',
+        'engine tok/s',
+        'ms/step',
+        ...(cpuPath ? ['GPU path tok/s'] : []),
+        'tfjs tok/s',
+        'ms/step',
+        'engine/tfjs',
+        ...(cpuPath ? ['GPU path/tfjs'] : []),
+        'cpu ms (engine / tfjs)',
+        'step-1 loss engine',
+        'tfjs',
+      ],
+    ];
     for (const t of r.train) {
       rows.push([
         t.preset,
         params(t.params),
         num(t.engine?.tokensPerS),
         num(t.engine?.msPerStep),
+        ...(cpuPath ? [num(t.engineGpuPath?.tokensPerS)] : []),
         num(t.tfjs?.tokensPerS),
         num(t.tfjs?.msPerStep),
         ratio(t.engine?.tokensPerS, t.tfjs?.tokensPerS),
+        ...(cpuPath ? [ratio(t.engineGpuPath?.tokensPerS, t.tfjs?.tokensPerS)] : []),
+        `${num(t.engine?.cpuMs)} / ${num(t.tfjs?.cpuMs)}`,
         fixed(t.engine?.losses[0], 4),
         fixed(t.tfjs?.losses[0], 4),
       ]);

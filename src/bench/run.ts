@@ -132,6 +132,8 @@ export interface MatmulRow {
   size: number;
   flops: number;
   engine: Measure | null;
+  /** On a CPU adapter: the engine's workgroup matmul (what a GPU runs), forced. */
+  engineGpuPath: Measure | null;
   tfjs: Measure | null;
   /** max |engine - tfjs| / max |tfjs| over C: both computed the same product. */
   maxRelDiff: number | null;
@@ -143,6 +145,8 @@ export interface TrainMeasure {
   msPerStep: number;
   tokensPerS: number;
   samplesMs: number[];
+  /** Median CPU milliseconds this process used per timed step (0 in a browser). */
+  cpuMs: number;
   /** Loss of every step, warmup included: step 1 runs on identical weights and batch in both. */
   losses: number[];
 }
@@ -153,7 +157,11 @@ export interface TrainRow {
   batch: number;
   seq: number;
   tokensPerStep: number;
+  /** The engine on the kernel path this adapter gets ('rows' on a CPU adapter, 'workgroup' on a GPU). */
+  kernels: 'rows' | 'workgroup';
   engine: TrainMeasure | null;
+  /** On a CPU adapter: the engine forced onto the workgroup kernels every GPU runs (null on a GPU, where `engine` is that path). */
+  engineGpuPath: TrainMeasure | null;
   tfjs: TrainMeasure | null;
 }
 
@@ -329,7 +337,7 @@ async function matmulRow(
   errors: BenchError[],
   log: BenchLog,
 ): Promise<MatmulRow> {
-  const row: MatmulRow = { size: n, flops: 2 * n ** 3, engine: null, tfjs: null, maxRelDiff: null, engineOfPeak: null };
+  const row: MatmulRow = { size: n, flops: 2 * n ** 3, engine: null, engineGpuPath: null, tfjs: null, maxRelDiff: null, engineOfPeak: null };
   // Made on first use: a size the engine refuses should not first cost gigabytes of host memory.
   let ab: [Float32Array, Float32Array] | null = null;
   const inputs = () => (ab ??= [randomData(n * n, o.seed + n), randomData(n * n, o.seed + n + 1)]);
@@ -354,6 +362,15 @@ async function matmulRow(
     });
     await s.sync();
     engineC = await download(gpu, C);
+    if (gpu.rowKernels) {
+      log(`matmul ${n}x${n}: engine, workgroup kernels (the GPU path)`);
+      row.engineGpuPath = await onGpuPath(gpu, () =>
+        measureMatmul(timer, n, o, (iters) => {
+          for (let i = 0; i < iters; i++) matmul(s, A, B, C, { M: n, N: n, K: n });
+          s.submit();
+        }),
+      );
+    }
   } catch (e) {
     errors.push({ section: 'matmul', what: `engine ${n}`, message: errMsg(e) });
   } finally {
@@ -393,17 +410,47 @@ async function matmulRow(
   return row;
 }
 
-function trainMeasure(stepMs: number[], losses: number[], warmup: number, tokens: number): TrainMeasure {
+function trainMeasure(stepMs: number[], cpu: number[], losses: number[], warmup: number, tokens: number): TrainMeasure {
   const timed = stepMs.slice(warmup);
   const ms = median(timed);
-  return { msPerStep: ms, tokensPerS: tokens / (ms / 1000), samplesMs: timed, losses };
+  return { msPerStep: ms, tokensPerS: tokens / (ms / 1000), samplesMs: timed, cpuMs: median(cpu.slice(warmup)), losses };
+}
+
+/** Run `fn` with the workgroup kernels a GPU gets, on a CPU adapter that normally runs the row kernels. */
+async function onGpuPath<T>(gpu: Gpu, fn: () => Promise<T>): Promise<T> {
+  const before = gpu.rowKernels;
+  gpu.rowKernels = false;
+  try {
+    return await fn();
+  } finally {
+    gpu.rowKernels = before;
+  }
+}
+
+interface TrainContender {
+  name: 'engine' | 'engineGpuPath' | 'tfjs';
+  step: (b: TokenBatch) => Promise<number>;
+  release: () => void;
+  ms: number[];
+  cpu: number[];
+  losses: number[];
 }
 
 async function trainRow(gpu: Gpu, tfjs: TfjsWebgpu | null, m: NamedText, o: BenchOptions, errors: BenchError[], log: BenchLog): Promise<TrainRow> {
   const { B, T } = { B: o.batch, T: o.seq };
   const cfg = { text: m.text };
-  const row: TrainRow = { preset: m.name, params: countParams(cfg), batch: B, seq: T, tokensPerStep: B * T, engine: null, tfjs: null };
-  // One random token stream and one list of windows, fed identically to both implementations.
+  const row: TrainRow = {
+    preset: m.name,
+    params: countParams(cfg),
+    batch: B,
+    seq: T,
+    tokensPerStep: B * T,
+    kernels: gpu.rowKernels ? 'rows' : 'workgroup',
+    engine: null,
+    engineGpuPath: null,
+    tfjs: null,
+  };
+  // One random token stream and one list of windows, fed identically to every contender.
   const V = m.text.vocabSize;
   const rand = seededRandom(o.seed + 7);
   const stream = new Uint32Array(Math.max(4096, (T + 1) * B * 4));
@@ -412,48 +459,74 @@ async function trainRow(gpu: Gpu, tfjs: TfjsWebgpu | null, m: NamedText, o: Benc
   const batches: TokenBatch[] = Array.from({ length: o.warmup + o.repeats }, () => sampleWindows(stream, B, T, pick));
   const weights = initWeights(cfg, o.seed);
 
-  log(`train ${m.name} (${B}x${T}): engine`);
-  let model: Model | null = null;
-  let trainer: Trainer | null = null;
-  try {
-    model = new Model(gpu, cfg);
-    model.loadWeights(weights);
-    trainer = new Trainer(model, { ...DEFAULT_OPTIM, lr: o.lr });
-    const ms: number[] = [],
-      losses: number[] = [];
-    for (const b of batches) {
-      const t = performance.now();
-      const r = await trainer.trainStep([b], o.lr);
-      ms.push(performance.now() - t);
-      losses.push(r.loss);
-    }
-    row.engine = trainMeasure(ms, losses, o.warmup, B * T);
-  } catch (e) {
-    errors.push({ section: 'train', what: `engine ${m.name}`, message: errMsg(e) });
-  } finally {
-    trainer?.release();
-    model?.release();
-  }
-
-  if (tfjs) {
-    log(`train ${m.name} (${B}x${T}): tfjs-webgpu`);
-    let tm: TfLlama | null = null;
+  const contenders: TrainContender[] = [];
+  const engine = (name: 'engine' | 'engineGpuPath') => {
     try {
-      tm = new TfLlama(tfjs.tf, m.text, weights, { ...DEFAULT_OPTIM, lr: o.lr });
-      const ms: number[] = [],
-        losses: number[] = [];
-      for (const b of batches) {
-        const t = performance.now();
-        losses.push(await tm.trainStep(b.ids, b.targets!, B, T, o.lr));
-        ms.push(performance.now() - t);
-      }
-      await settled(gpu);
-      row.tfjs = trainMeasure(ms, losses, o.warmup, B * T);
+      const model = new Model(gpu, cfg);
+      model.loadWeights(weights);
+      const trainer = new Trainer(model, { ...DEFAULT_OPTIM, lr: o.lr });
+      const run = async (b: TokenBatch) => (await trainer.trainStep([b], o.lr)).loss;
+      contenders.push({
+        name,
+        step: name === 'engineGpuPath' ? (b) => onGpuPath(gpu, () => run(b)) : run,
+        release: () => {
+          trainer.release();
+          model.release();
+        },
+        ms: [],
+        cpu: [],
+        losses: [],
+      });
+    } catch (e) {
+      errors.push({ section: 'train', what: `${name === 'engine' ? 'engine' : 'engine (workgroup kernels)'} ${m.name}`, message: errMsg(e) });
+    }
+  };
+  engine('engine');
+  // On a CPU adapter the row kernels run; the workgroup kernels are what any GPU gets, so they are timed too.
+  if (gpu.rowKernels) engine('engineGpuPath');
+  if (tfjs) {
+    try {
+      const tm = new TfLlama(tfjs.tf, m.text, weights, { ...DEFAULT_OPTIM, lr: o.lr });
+      contenders.push({
+        name: 'tfjs',
+        step: async (b) => {
+          const loss = await tm.trainStep(b.ids, b.targets!, B, T, o.lr);
+          await settled(gpu);
+          return loss;
+        },
+        release: () => tm.dispose(),
+        ms: [],
+        cpu: [],
+        losses: [],
+      });
     } catch (e) {
       errors.push({ section: 'train', what: `tfjs ${m.name}`, message: errMsg(e) });
-    } finally {
-      tm?.dispose();
     }
+  }
+  // Interleaved: step i of every contender, then step i + 1, so a change in load falls on all alike.
+  const failed = new Set<TrainContender>();
+  for (const [i, b] of batches.entries()) {
+    for (const c of contenders) {
+      if (failed.has(c)) continue;
+      if (i === 0)
+        log(
+          `train ${m.name} (${B}x${T}): ${c.name === 'engineGpuPath' ? 'engine, workgroup kernels (the GPU path)' : c.name === 'tfjs' ? 'tfjs-webgpu' : 'engine'}`,
+        );
+      try {
+        const cpu0 = cpuMs();
+        const t = performance.now();
+        c.losses.push(await c.step(b));
+        c.ms.push(performance.now() - t);
+        c.cpu.push(cpuMs() - cpu0);
+      } catch (e) {
+        failed.add(c);
+        errors.push({ section: 'train', what: `${c.name === 'engineGpuPath' ? 'engine (workgroup kernels)' : c.name} ${m.name}`, message: errMsg(e) });
+      }
+    }
+  }
+  for (const c of contenders) {
+    if (!failed.has(c)) row[c.name] = trainMeasure(c.ms, c.cpu, c.losses, o.warmup, B * T);
+    c.release();
   }
   return row;
 }

@@ -81,17 +81,24 @@ describe('runBench on tiny shapes', () => {
       }
       // Both computed the same product of the same inputs.
       expect(m.maxRelDiff!).toBeLessThan(1e-5);
-      // SwiftShader is a CPU adapter: no fp32 peak to compare with.
+      // SwiftShader is a CPU adapter: no fp32 peak to compare with, and the workgroup matmul a GPU
+      // would run is timed beside the row kernel it runs itself.
       if (gpu.info.cpu) expect(m.engineOfPeak).toBeNull();
+      if (gpu.rowKernels) expect(positive(m.engineGpuPath?.gflops)).toBe(true);
+      else expect(m.engineGpuPath).toBeNull();
     }
 
     expect(res.train).toHaveLength(1);
     const t = res.train[0];
     expect([t.preset, t.batch, t.seq, t.tokensPerStep]).toEqual(['toy', 2, 6, 12]);
     expect(positive(t.params)).toBe(true);
-    for (const e of [t.engine!, t.tfjs!]) {
+    expect(t.kernels).toBe(gpu.rowKernels ? 'rows' : 'workgroup');
+    expect(gpu.rowKernels, 'the forced GPU path leaves the adapter as it found it').toBe(gpu.info.cpu);
+    const engines = gpu.rowKernels ? [t.engine!, t.engineGpuPath!] : [t.engine!];
+    if (!gpu.rowKernels) expect(t.engineGpuPath).toBeNull();
+    for (const e of [...engines, t.tfjs!]) {
       expect(e).not.toBeNull();
-      for (const v of [e.msPerStep, e.tokensPerS, ...e.samplesMs]) expect(positive(v)).toBe(true);
+      for (const v of [e.msPerStep, e.tokensPerS, e.cpuMs, ...e.samplesMs]) expect(positive(v)).toBe(true);
       expect(e.samplesMs).toHaveLength(2);
       expect(e.losses).toHaveLength(2);
       expect(e.tokensPerS).toBeCloseTo(12 / (e.msPerStep / 1000), 6);
@@ -101,6 +108,8 @@ describe('runBench on tiny shapes', () => {
     // With fan-in init the tied head's logits have variance ~1 (a unit-RMS hidden state against
     // embedding rows of std 1/sqrt(d)), so the loss is ln(V) plus about half of that variance.
     expect(Math.abs(t.engine!.losses[0] - t.tfjs!.losses[0])).toBeLessThan(1e-4);
+    // Both kernel paths train the same model: the same losses, step after step.
+    if (gpu.rowKernels) t.engine!.losses.forEach((l, i) => expect(Math.abs(l - t.engineGpuPath!.losses[i])).toBeLessThan(1e-4));
     const excess = t.engine!.losses[0] - Math.log(text.vocabSize);
     expect(excess).toBeGreaterThan(0);
     expect(excess).toBeLessThan(1.5);
