@@ -4,6 +4,7 @@
 //     with W' = W + s·B·A, dL/dB = s·(dL/dW')·Aᵀ and dL/dA = s·Bᵀ·(dL/dW'). The engine's full
 //     gradients are themselves checked against float64 finite differences (model.test.ts), so this
 //     ties LoRA's backward to an independent derivation;
+//   - and every adapter gradient against float64 central finite differences of the reference model;
 //   - training moves only the adapters (the base stays bit for bit), lowers the loss, and the
 //     merged weights give the adapted model's logits.
 import { afterAll, describe, expect, it } from 'vitest';
@@ -19,6 +20,7 @@ import { InputError } from '../../src/engine/errors';
 import { LORA_TARGETS, initLora, loraModule, loraShape, loraSpecs, mergeLora, type LoraSpec } from '../../src/model/lora';
 import type { ModelConfig } from '../../src/model/config';
 import { randomWeights, tinyVlm, vlmBatch } from './fixtures';
+import * as ref from '../reference/llama-f64';
 
 const cfg = tinyVlm();
 const base = randomWeights(cfg, 7);
@@ -130,6 +132,69 @@ describe('LoRA', () => {
     expect(failures).toEqual([]);
     loraTrainer.release();
     fullTrainer.release();
+  });
+
+  it('every adapter gradient matches float64 central finite differences of the reference model', async () => {
+    const adapters = busyAdapters(33);
+    const m = await model(base, spec, adapters);
+    const t = new Trainer(m);
+    const { loss } = await t.computeGrads([batch]);
+    await t.stream.sync();
+    // The reference: W + s·B·A formed in float64 for every adapted weight, then the float64 model.
+    const refW = (over?: { name: string; data: Float64Array }) => {
+      const w = new Map<string, Float64Array | Float32Array>([...base].map(([k, v]) => [k, v.data]));
+      for (let l = 0; l < cfg.text.numLayers; l++) {
+        for (const target of LORA_TARGETS) {
+          const mod = loraModule(l, target);
+          const { out: O, in: I } = loraShape(cfg, target);
+          const A = over?.name === `${mod}.lora_A.weight` ? over.data : adapters.get(`${mod}.lora_A.weight`)!.data;
+          const B = over?.name === `${mod}.lora_B.weight` ? over.data : adapters.get(`${mod}.lora_B.weight`)!.data;
+          const W = base.get(`${mod}.weight`)!.data;
+          const out = new Float64Array(O * I);
+          for (let o = 0; o < O; o++)
+            for (let i = 0; i < I; i++) {
+              let acc = 0;
+              for (let k = 0; k < spec.rank; k++) acc += B[o * spec.rank + k] * A[k * I + i];
+              out[o * I + i] = W[o * I + i] + scale * acc;
+            }
+          w.set(`${mod}.weight`, out);
+        }
+      }
+      return w as unknown as Map<string, Float32Array>;
+    };
+    const refLoss = (w: Map<string, Float32Array>) => {
+      const logits = ref.forwardLogits(cfg, w, ids, { imageFeatures: ref.visionForward(cfg, w, patches) });
+      const V = cfg.text.vocabSize;
+      let nll = 0,
+        n = 0;
+      batch.targets!.forEach((tgt, i) => {
+        if (tgt < 0) return;
+        let mx = -Infinity;
+        for (let v = 0; v < V; v++) mx = Math.max(mx, logits[i * V + v]);
+        let z = 0;
+        for (let v = 0; v < V; v++) z += Math.exp(logits[i * V + v] - mx);
+        nll -= logits[i * V + tgt] - mx - Math.log(z);
+        n++;
+      });
+      return nll / n;
+    };
+    expect(Math.abs(loss - refLoss(refW()))).toBeLessThan(1e-4);
+    const r = rng(5);
+    const eps = 1e-4;
+    const failures: string[] = [];
+    for (const a of loraSpecs(cfg, spec)) {
+      const g = await download(m.gpu, m.g(a.name));
+      const x = adapters.get(a.name)!.data;
+      const u = Float64Array.from(x, () => r.normal());
+      const norm = Math.hypot(...u);
+      const shifted = (sign: number) => refLoss(refW({ name: a.name, data: Float64Array.from(x, (v, i) => v + (sign * eps * u[i]) / norm) }));
+      const fd = (shifted(1) - shifted(-1)) / (2 * eps);
+      let an = 0;
+      for (let i = 0; i < g.length; i++) an += (g[i] * u[i]) / norm;
+      if (!(Math.abs(fd - an) <= 2e-5 + 2e-3 * Math.abs(fd))) failures.push(`${a.name}: analytic ${an}, finite difference ${fd}`);
+    }
+    expect(failures).toEqual([]);
+    t.release();
   });
 
   it('training moves only the adapters, lowers the loss, and the merged weights compute what the adapted model does', async () => {
