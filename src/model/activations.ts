@@ -81,7 +81,7 @@ export class Activations {
       { name: 'kstart', shape: [B], dtype: 'u32' },
     ];
     const layersKept = training ? t.numLayers : 1;
-    for (let l = 0; l <= (training ? t.numLayers : 1); l++) entries.push({ name: `x.${l}`, shape: [N, D], dtype: 'f32' });
+    for (let l = 0; l <= (training ? t.numLayers : 0); l++) entries.push({ name: `x.${l}`, shape: [N, D], dtype: 'f32' });
     for (let l = 0; l < layersKept; l++) {
       entries.push(...blockEntries(`L${l}.`, N, B, T, D, t.intermediateSize, t.numHeads, t.numKvHeads, t.headDim));
       for (const target of lora?.targets ?? []) entries.push({ name: `L${l}.lora.${target}`, shape: [N, lora!.rank], dtype: 'f32' });
@@ -117,7 +117,7 @@ export class Activations {
         { name: 'img.qpos', shape: [n], dtype: 'u32' },
         { name: 'img.kstart', shape: [nImages], dtype: 'u32' },
       );
-      for (let l = 0; l <= (training ? v.numLayers : 1); l++) entries.push({ name: `vx.${l}`, shape: [n, dv], dtype: 'f32' });
+      for (let l = 0; l <= (training ? v.numLayers : 0); l++) entries.push({ name: `vx.${l}`, shape: [n, dv], dtype: 'f32' });
       for (let l = 0; l < vl; l++) entries.push(...blockEntries(`V${l}.`, n, nImages, P, dv, v.intermediateSize, v.numHeads, v.numHeads, dv / v.numHeads));
       entries.push(
         { name: 'vnorm', shape: [n, dv], dtype: 'f32' },
@@ -141,9 +141,9 @@ export class Activations {
   layer(prefix: 'L' | 'V', l: number, name: string): Tensor {
     return this.arena.get(`${prefix}${this.shape.training ? l : 0}.${name}`);
   }
-  /** Residual stream entering layer l (inference mode ping-pongs between two buffers). */
+  /** Residual stream entering layer l (inference: one buffer every block adds to in place). */
   x(prefix: 'x' | 'vx', l: number): Tensor {
-    return this.arena.get(`${prefix}.${this.shape.training ? l : l % 2}`);
+    return this.arena.get(`${prefix}.${this.shape.training ? l : 0}`);
   }
 
   matches(s: BatchShape): boolean {
