@@ -138,6 +138,11 @@ export class Model {
     return this.specs.reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0);
   }
 
+  /** Weights the optimizer updates: numParams, or with LoRA the adapters'. */
+  get numTrainable(): number {
+    return this.trainable.reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0);
+  }
+
   release(): void {
     for (const a of [this.params, this.consts, this.grads, this.adamM, this.adamV, this.loraParams]) a?.release();
     this.grads = this.adamM = this.adamV = this.loraParams = null;

@@ -34,6 +34,7 @@ import {
 } from './run-io';
 import {
   acquireGpu,
+  attachLora,
   finishRun,
   jobOutput,
   loadRunItems,
@@ -45,9 +46,6 @@ import {
   type SynthGenerator,
 } from './job';
 import { joinWhere } from '../io/files';
-import { subWorkspace } from '../io/workspace';
-import { readPeftAdapter } from '../io/peft';
-import { checkLoraSpec } from '../model/lora';
 import { loraSpecOf } from './lora-config';
 
 /** Training and held-out items of the config's data source. */
@@ -221,12 +219,7 @@ export async function runGrpoJob(job: GrpoJob): Promise<GrpoSummary> {
     const policyBase = lora ? start : policyFrom;
     checkFits(modelCfg, gpu, 'train', policyBase.where, lora);
     policy = await loadModelFolder(gpu, policyBase.src, policyBase.where);
-    if (lora) {
-      const spec = checkLoraSpec(lora, policy.cfg, 'lora');
-      if (rp) policy.addLora(spec, (await readPeftAdapter(subWorkspace(rp.from, 'adapter'), policy.cfg, joinWhere(rp.where, 'adapter'))).adapters);
-      else policy.addLora(spec, cfg.seed);
-      say(`LoRA rank ${spec.rank} (alpha ${spec.alpha}) on ${spec.targets.join(', ')}: the start model frozen`);
-    }
+    if (lora) await attachLora(policy, lora, 'lora', rp, cfg.seed, say);
     ref = cfg.klCoef > 0 ? await loadModelFolder(gpu, start.src, start.where) : null;
     const g = new GrpoTrainer(policy, ref, tok, grpoOptions(cfg, total));
     grpo = g;

@@ -10,11 +10,14 @@ import { joinWhere, readJson, type FileSource } from '../io/files';
 import { configFromHfJson } from '../io/hf-config';
 import { subWorkspace, type Workspace } from '../io/workspace';
 import type { ModelConfig } from '../model/config';
+import type { Model } from '../model/model';
+import { checkLoraSpec, type LoraSpec } from '../model/lora';
+import { readPeftAdapter } from '../io/peft';
 import { seededRandom } from '../util/random';
 import { loadRecipeJsonl } from '../data/loaders/recipe';
 import type { SftConfig, SynthSpec } from './sft-config';
 import type { RunEvent, RunInfo } from './run-events';
-import type { RunRecord } from './run-io';
+import type { ResumePoint, RunRecord } from './run-io';
 
 /** The synth generator's call (src/data/synth generateSynth); it may return the items or { items }. */
 export type SynthGenerator = (
@@ -206,4 +209,17 @@ export async function tokenizerFiles(src: FileSource): Promise<Record<string, Ui
 export async function modelConfigOf(src: FileSource, where: string): Promise<ModelConfig> {
   if (!(await src.exists('config.json'))) throw new InputError(where, 'no config.json: not a model folder');
   return configFromHfJson(await readJson(src, 'config.json', where), joinWhere(where, 'config.json'));
+}
+
+/**
+ * Put a run's LoRA adapters on its start model: the resumed checkpoint's (its adapter/ folder) or
+ * fresh ones, and say what trains. `where` names the config key in errors.
+ */
+export async function attachLora(model: Model, lora: LoraSpec, where: string, resume: ResumePoint | null, seed: number, say: (line: string) => void) {
+  const spec = checkLoraSpec(lora, model.cfg, where);
+  if (resume) model.addLora(spec, (await readPeftAdapter(subWorkspace(resume.from, 'adapter'), model.cfg, joinWhere(resume.where, 'adapter'))).adapters);
+  else model.addLora(spec, seed);
+  say(
+    `LoRA rank ${spec.rank} (alpha ${spec.alpha}) on ${spec.targets.join(', ')}: ${model.numTrainable.toLocaleString('en-US')} trainable weights, the start model frozen`,
+  );
 }

@@ -9,9 +9,7 @@ import { joinWhere } from '../io/files';
 import { loadModelFolder } from '../io/hf-config';
 import { loadTokenizer, tokenizerFromJson, type TextTokenizer } from '../io/tokenizer';
 import { LAB_SPECIAL_TOKENS, trainByteLevelBpe } from '../io/bpe-trainer';
-import { subWorkspace, type Workspace } from '../io/workspace';
-import { readPeftAdapter } from '../io/peft';
-import { checkLoraSpec } from '../model/lora';
+import type { Workspace } from '../io/workspace';
 import { PRESETS, countParams, validateConfig, type ModelConfig } from '../model/config';
 import { Model, initWeights } from '../model/model';
 import { checkFits } from '../model/memory';
@@ -23,6 +21,7 @@ import { loraSpecOf } from './lora-config';
 import { prepareSftData, runSft, sftPlan, type PreparedSft, type SftEval, type SftResult, type SftStepMetrics } from './sft';
 import {
   acquireGpu,
+  attachLora,
   finishRun,
   jobOutput,
   loadRunItems,
@@ -231,15 +230,7 @@ export async function runSftJob(job: SftJob): Promise<SftSummary> {
     checkFits(modelCfg, gpu, 'train', baseFolder?.where ?? 'model', lora);
     model = baseFolder ? await loadModelFolder(gpu, baseFolder.src, baseFolder.where) : new Model(gpu, modelCfg);
     if (!baseFolder) model.loadWeights(initWeights(modelCfg, cfg.seed));
-    if (lora) {
-      const spec = checkLoraSpec(lora, model.cfg, 'model.lora');
-      if (rp) model.addLora(spec, (await readPeftAdapter(subWorkspace(rp.from, 'adapter'), model.cfg, joinWhere(rp.where, 'adapter'))).adapters);
-      else model.addLora(spec, cfg.seed);
-      const trainable = model.trainable.reduce((n, t) => n + t.shape[0] * (t.shape[1] ?? 1), 0);
-      say(
-        `LoRA rank ${spec.rank} (alpha ${spec.alpha}) on ${spec.targets.join(', ')}: ${trainable.toLocaleString('en-US')} trainable weights, the start model frozen`,
-      );
-    }
+    if (lora) await attachLora(model, lora, 'model.lora', rp, cfg.seed, say);
     const m = model;
     say(
       `model: ${m.numParams.toLocaleString('en-US')} parameters, vocab ${m.cfg.text.vocabSize}; ${plan.totalSteps} steps of ${plan.perStep} examples ` +

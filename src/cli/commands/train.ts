@@ -228,7 +228,7 @@ export function registerTrain(program: Command) {
         batch: B,
         seq: T,
         params: model.numParams,
-        trainable_params: model.trainable.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0),
+        trainable_params: model.numTrainable,
         lora: model.lora,
         vocab: model.cfg.text.vocabSize,
         corpus_tokens: stream.length,
