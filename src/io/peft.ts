@@ -5,7 +5,8 @@
 import { InputError } from '../engine/errors';
 import { LORA_TARGETS, loraSpecs, type LoraSpec, type LoraTarget } from '../model/lora';
 import type { ModelConfig } from '../model/config';
-import type { WeightMap } from '../model/model';
+import type { Model, WeightMap } from '../model/model';
+import { mergeLora } from '../model/lora';
 import { joinWhere, readJson, type FileSource } from './files';
 import { readSafetensors, writeSafetensors } from './safetensors';
 
@@ -57,4 +58,19 @@ export async function readPeftAdapter(src: FileSource, cfg: ModelConfig, where: 
     adapters.set(t.name, got);
   }
   return { spec, adapters };
+}
+
+/**
+ * What a saved model folder holds of `model`: its weights with any adapters folded in (a plain
+ * model every reader loads) and, with LoRA, the adapters as `adapter/` files in PEFT's format.
+ * The adapters are read from the GPU once for both. `baseModel` names the start model in the
+ * adapter's config.
+ */
+export async function savedWeights(model: Model, baseModel: string): Promise<{ weights: WeightMap; files: Record<string, string | Uint8Array> }> {
+  const base = await model.exportWeights();
+  if (!model.lora) return { weights: base, files: {} };
+  const adapters = await model.exportLora();
+  const files: Record<string, string | Uint8Array> = {};
+  for (const [f, b] of Object.entries(peftAdapterFiles(model.lora, adapters, baseModel))) files[`adapter/${f}`] = b;
+  return { weights: mergeLora(model.cfg, model.lora, base, adapters), files };
 }

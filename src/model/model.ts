@@ -9,7 +9,7 @@ import { paramSpecs, type ModelConfig, type ParamSpec } from './config';
 import { ropeInvFreq } from '../engine/kernels/rope';
 import { checkFits } from './memory';
 import { seededRandom } from '../util/random';
-import { checkLoraSpec, initLora, loraSpecs, mergeLora, type LoraSpec } from './lora';
+import { checkLoraSpec, initLora, loraSpecs, type LoraSpec } from './lora';
 
 export type WeightMap = Map<string, { shape: number[]; data: Float32Array }>;
 
@@ -95,11 +95,6 @@ export class Model {
     return out;
   }
 
-  /** The base weights with the adapters folded in (the base itself without LoRA): a plain model to save. */
-  async mergedWeights(): Promise<WeightMap> {
-    const base = await this.exportWeights();
-    return this.lora ? mergeLora(this.cfg, this.lora, base, await this.exportLora()) : base;
-  }
   /** The output projection: lm_head, or the embedding matrix when tied. */
   get headName() {
     return this.cfg.text.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';

@@ -285,7 +285,7 @@ export async function runGrpoJob(job: GrpoJob): Promise<GrpoSummary> {
           metrics: last ? { ...stepSummary(last) } : undefined,
         },
         tokFiles,
-        { optimizer: cfg.checkpoint.optimizer },
+        { optimizer: cfg.checkpoint.optimizer, baseModel: cfg.model },
       );
       lastCheckpoint = joinWhere(run.name, dir);
       // The checkpoint resumed from counts among the kept: it was read in full before the first step.

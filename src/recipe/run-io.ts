@@ -27,7 +27,7 @@ import { download, upload } from '../engine/tensor';
 import { encodeJson, joinWhere, readText } from '../io/files';
 import { MemoryWorkspace, COMPLETE_MARKER, nodeWorkspace, subWorkspace, type Workspace } from '../io/workspace';
 import { saveHfFolder } from '../io/hf-config';
-import { peftAdapterFiles } from '../io/peft';
+import { savedWeights } from '../io/peft';
 import { firstNonFinite, readSafetensors, writeSafetensors } from '../io/safetensors';
 import type { Model } from '../model/model';
 import type { RunInfo, RunKind, RunStatus } from './run-events';
@@ -119,7 +119,7 @@ export async function listCheckpoints(run: Workspace): Promise<number[]> {
 }
 
 /** The files of a checkpoint: the HF folder, trainer_state.json and (optionally) the AdamW moments. */
-async function checkpointFiles(model: Model, state: RunState, extraFiles: Record<string, Uint8Array | string>, withOptimizer: boolean) {
+async function checkpointFiles(model: Model, state: RunState, extraFiles: Record<string, Uint8Array | string>, withOptimizer: boolean, baseModel: string) {
   const sink = new MemoryWorkspace('checkpoint');
   const extra: Record<string, Uint8Array | string> = { ...extraFiles };
   if (withOptimizer) {
@@ -133,13 +133,8 @@ async function checkpointFiles(model: Model, state: RunState, extraFiles: Record
   extra[RUN_STATE_FILE] = JSON.stringify(state, null, 2) + '\n';
   // A LoRA run's checkpoint is the merged model (what Evaluate, Ask and export read) with the
   // adapters beside it in PEFT's format (what a resume and PEFT read).
-  if (model.lora) {
-    // The start model: SFT's model.init, GRPO's model.
-    const m = (state.config as { model?: string | { init?: string } } | undefined)?.model;
-    const base = (typeof m === 'string' ? m : m?.init) ?? '';
-    for (const [f, b] of Object.entries(peftAdapterFiles(model.lora, await model.exportLora(), base))) extra[`adapter/${f}`] = b;
-  }
-  await saveHfFolder(sink, model.cfg, await model.mergedWeights(), extra);
+  const { weights, files } = await savedWeights(model, baseModel);
+  await saveHfFolder(sink, model.cfg, weights, { ...extra, ...files });
   return Object.fromEntries(sink.files);
 }
 
@@ -153,11 +148,12 @@ export async function saveRunCheckpoint(
   model: Model,
   state: Omit<RunState, 'format' | 'version' | 'optimizer' | 'savedAt'>,
   extraFiles: Record<string, Uint8Array | string>,
-  o: { optimizer: boolean },
+  /** `baseModel`: the start model a LoRA run adapts, named in its adapter's config. */
+  o: { optimizer: boolean; baseModel?: string },
 ): Promise<RunState> {
   const withOptimizer = o.optimizer && model.adamM !== null && model.adamV !== null;
   const full: RunState = { format: 'thinker-run-state', version: 1, ...state, optimizer: withOptimizer, savedAt: new Date().toISOString() };
-  await ws.writeFolder(dir, await checkpointFiles(model, full, extraFiles, withOptimizer));
+  await ws.writeFolder(dir, await checkpointFiles(model, full, extraFiles, withOptimizer, o.baseModel ?? ''));
   return full;
 }
 

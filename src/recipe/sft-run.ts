@@ -319,7 +319,7 @@ export async function runSftJob(job: SftJob): Promise<SftSummary> {
               metrics: c.last ? { loss: c.last.loss, lr: c.last.lr, grad_norm: c.last.gradNorm } : undefined,
             },
             tokFiles,
-            { optimizer: cfg.checkpoint.optimizer },
+            { optimizer: cfg.checkpoint.optimizer, baseModel: cfg.model.init },
           );
           lastCheckpoint = joinWhere(run.name, dir);
           // The checkpoint resumed from counts among the kept: it was read in full before the first step.

@@ -12,6 +12,8 @@ import { tokenizerFromJson } from '../../src/io/tokenizer';
 import { loadModel } from '../../src/node/checkpoint';
 import { generate } from '../../src/model/generate';
 import { Trainer } from '../../src/model/trainer';
+import type { WeightMap } from '../../src/model/model';
+import { savedWeights } from '../../src/io/peft';
 import { nextTokenTargets } from '../../src/model/batch';
 import { chatPrompt } from '../../src/io/chat';
 import { nodeDirSource } from '../../src/io/workspace';
@@ -87,7 +89,7 @@ describe('pretrained backend (transformers.js, onnxruntime-node)', () => {
   it('a LoRA-trained model, merged and exported, answers in transformers.js exactly as the adapted model does in the engine', async () => {
     const gpu = await testGpu();
     const { model } = await loadModel(gpu, lab);
-    let merged: Awaited<ReturnType<typeof model.mergedWeights>>;
+    let merged: WeightMap;
     let want: string;
     try {
       model.addLora({ rank: 4, alpha: 8, targets: ['q_proj', 'v_proj', 'o_proj', 'down_proj'] }, 3);
@@ -102,7 +104,7 @@ describe('pretrained backend (transformers.js, onnxruntime-node)', () => {
       expect(Array.from(adapters.get('model.layers.0.self_attn.q_proj.lora_B.weight')!.data).some((x) => x !== 0)).toBe(true);
       const g = await generate(model, [ids], { maxNewTokens: 24, greedy: true, eosIds: labTok.eosIds });
       want = labTok.decode(g.finished[0] ? g.ids[0].slice(0, -1) : g.ids[0], { skipSpecialTokens: false });
-      merged = await model.mergedWeights();
+      merged = (await savedWeights(model, lab)).weights;
     } finally {
       model.release();
     }

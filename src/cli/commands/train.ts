@@ -16,7 +16,7 @@ import { runLmTraining } from '../../model/lm-run';
 import { InputError } from '../../engine/errors';
 import { intOpt, numOpt } from '../args';
 import { LORA_TARGETS, checkLoraSpec, type LoraSpec, type LoraTarget } from '../../model/lora';
-import { peftAdapterFiles } from '../../io/peft';
+import { savedWeights } from '../../io/peft';
 import { fileOutputs, modelOutput } from '../outputs';
 
 interface TrainCliOptions {
@@ -184,9 +184,8 @@ export function registerTrain(program: Command) {
       const save = async () => {
         if (!o.out) return;
         // With LoRA: the merged model (loadable anywhere as a plain model) and the adapter PEFT reads, in one atomic write.
-        const extra: Record<string, string | Uint8Array> = { ...tokenizerFiles };
-        if (model.lora) for (const [f, b] of Object.entries(peftAdapterFiles(model.lora, await model.exportLora(), o.model!))) extra[`adapter/${f}`] = b;
-        await saveCheckpoint(o.out, model.cfg, await model.mergedWeights(), extra);
+        const { weights, files } = await savedWeights(model, o.model ?? '');
+        await saveCheckpoint(o.out, model.cfg, weights, { ...tokenizerFiles, ...files });
       };
       if (o.metrics) {
         await mkdir(path.dirname(path.resolve(o.metrics)), { recursive: true });
