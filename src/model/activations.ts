@@ -18,8 +18,23 @@ export interface BatchShape {
   noLogits?: boolean;
 }
 
-/** Per-layer saved tensors, for a block of width d, ffn f, heads h, kv heads kv, head dim hd, over n rows. */
-function blockEntries(prefix: string, n: number, b: number, t: number, d: number, f: number, h: number, kv: number, hd: number): ArenaEntry[] {
+/**
+ * Per-layer saved tensors, for a block of width d, ffn f, heads h, kv heads kv, head dim hd, over n
+ * rows. The residual stream between the two branches (xmid) is kept for training's backward only:
+ * inference adds both branches in place (forward.ts blockForward).
+ */
+function blockEntries(
+  prefix: string,
+  n: number,
+  b: number,
+  t: number,
+  d: number,
+  f: number,
+  h: number,
+  kv: number,
+  hd: number,
+  training: boolean,
+): ArenaEntry[] {
   const e = (name: string, shape: number[], dtype: ArenaEntry['dtype'] = 'f32') => ({ name: `${prefix}${name}`, shape, dtype });
   return [
     e('ln1', [n, d]),
@@ -29,7 +44,7 @@ function blockEntries(prefix: string, n: number, b: number, t: number, d: number
     e('v', [n, kv * hd]),
     e('attn', [n, h * hd]),
     e('lse', [b, h, t]),
-    e('xmid', [n, d]),
+    ...(training ? [e('xmid', [n, d])] : []),
     e('ln2', [n, d]),
     e('rstd2', [n]),
     e('gate', [n, f]),
@@ -83,7 +98,7 @@ export class Activations {
     const layersKept = training ? t.numLayers : 1;
     for (let l = 0; l <= (training ? t.numLayers : 0); l++) entries.push({ name: `x.${l}`, shape: [N, D], dtype: 'f32' });
     for (let l = 0; l < layersKept; l++) {
-      entries.push(...blockEntries(`L${l}.`, N, B, T, D, t.intermediateSize, t.numHeads, t.numKvHeads, t.headDim));
+      entries.push(...blockEntries(`L${l}.`, N, B, T, D, t.intermediateSize, t.numHeads, t.numKvHeads, t.headDim, training));
       for (const target of lora?.targets ?? []) entries.push({ name: `L${l}.lora.${target}`, shape: [N, lora!.rank], dtype: 'f32' });
     }
     entries.push(
@@ -118,7 +133,8 @@ export class Activations {
         { name: 'img.kstart', shape: [nImages], dtype: 'u32' },
       );
       for (let l = 0; l <= (training ? v.numLayers : 0); l++) entries.push({ name: `vx.${l}`, shape: [n, dv], dtype: 'f32' });
-      for (let l = 0; l < vl; l++) entries.push(...blockEntries(`V${l}.`, n, nImages, P, dv, v.intermediateSize, v.numHeads, v.numHeads, dv / v.numHeads));
+      for (let l = 0; l < vl; l++)
+        entries.push(...blockEntries(`V${l}.`, n, nImages, P, dv, v.intermediateSize, v.numHeads, v.numHeads, dv / v.numHeads, training));
       entries.push(
         { name: 'vnorm', shape: [n, dv], dtype: 'f32' },
         { name: 'vrstd', shape: [n], dtype: 'f32' },

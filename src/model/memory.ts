@@ -35,7 +35,8 @@ export function memoryEstimate(cfg: ModelConfig, lora: LoraSpec | null = null): 
   const trainTokens = TRAIN_SEQS * Math.min(t.maxPositionEmbeddings, TRAIN_TOKENS);
   const ctx = t.maxPositionEmbeddings;
   const kvCache = 2 * L * kv * ctx;
-  const prefill = ctx * (io + d + perLayer);
+  // One residual buffer, and no xmid: inference adds both branches of a block in place.
+  const prefill = ctx * (io + d + perLayer - d);
   // LoRA: the frozen weights once, the adapters four times (weights, gradients, two moments), and
   // per token each adapted layer's saved x·Aᵀ plus one shared backward scratch of rank r.
   const loraParams = lora ? loraSpecs(cfg, lora).reduce((n, s) => n + s.shape[0] * s.shape[1], 0) : 0;
