@@ -3,18 +3,12 @@
 // the scans back to the rendered pixels.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
-import { build } from 'esbuild';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
+import { CHROMIUM, HAS_CHROMIUM, openModulePage } from '../helpers/browser-module';
 import { generateSynth, type SynthOptions } from '../../src/data/synth';
 import { REPO } from './helpers';
 
-const CHROMIUM = '/usr/bin/chromium';
-const HAS_CHROMIUM = existsSync(CHROMIUM);
 if (!HAS_CHROMIUM) console.warn(`[data tests] ${CHROMIUM} is absent: the browser synth test is skipped`);
 
 interface Out {
@@ -23,17 +17,12 @@ interface Out {
   decodedMatches: boolean[];
 }
 
-let dir = '';
-let server: Server | null = null;
-let browser: Browser | null = null;
 let page: Page | null = null;
+let close: (() => Promise<void>) | null = null;
 
 describe.skipIf(!HAS_CHROMIUM)('synth in the browser (Chromium)', () => {
   beforeAll(async () => {
-    dir = await mkdtemp(path.join(os.tmpdir(), 'thinker-synth-browser-'));
-    const entry = path.join(dir, 'entry.ts');
-    await writeFile(
-      entry,
+    ({ page, close } = await openModulePage(
       `import { generateSynthCases, renderScene } from ${JSON.stringify(path.join(REPO, 'src/data/synth/index.ts'))};
 import { decodeImage } from ${JSON.stringify(path.join(REPO, 'src/io/images.ts'))};
 (window as any).run = async (o: any) => {
@@ -51,56 +40,12 @@ import { decodeImage } from ${JSON.stringify(path.join(REPO, 'src/io/images.ts')
   }
   return { items: JSON.stringify(cases.map((c) => ({ ...c.item, images: c.item.images.map((i) => i.name) }))), images, decodedMatches };
 };`,
-    );
-    await build({
-      entryPoints: [entry],
-      outdir: path.join(dir, 'out'),
-      bundle: true,
-      format: 'esm',
-      splitting: true,
-      platform: 'browser',
-      external: ['jpeg-js', 'pngjs'],
-      logLevel: 'error',
-      absWorkingDir: REPO,
-    });
-    server = createServer(async (req, res) => {
-      const p = req.url === '/' ? null : path.join(dir, 'out', path.basename(req.url ?? ''));
-      if (!p) {
-        res.setHeader('content-type', 'text/html');
-        res.end('<!doctype html><script type="module" src="/entry.js"></script>');
-        return;
-      }
-      try {
-        res.setHeader('content-type', 'text/javascript');
-        res.end(await readFile(p));
-      } catch {
-        res.statusCode = 404;
-        res.end();
-      }
-    });
-    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', () => r()));
-    const port = (server!.address() as { port: number }).port;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless=new',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
-    page = await browser.newPage();
-    await page.goto(`http://127.0.0.1:${port}/`);
-    await page.waitForFunction(() => typeof (window as unknown as { run?: unknown }).run === 'function');
+      'run',
+    ));
   });
 
   afterAll(async () => {
-    await browser?.close();
-    await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await close?.();
   });
 
   it('same seed, same items and PNG bytes as in Node; the browser decodes them to the rendered pixels', async () => {

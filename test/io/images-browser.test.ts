@@ -2,24 +2,17 @@
 // compared with the Node path (jpeg-js / pngjs) on the same files.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import os from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { build } from 'esbuild';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
+import { CHROMIUM, HAS_CHROMIUM, openModulePage } from '../helpers/browser-module';
 import { decodeImage, type DecodeOptions } from '../../src/io/images';
 import { DATA_DIR, HAS_DATA, pngFile, REPO, seeded } from '../data/helpers';
 
-const CHROMIUM = '/usr/bin/chromium';
-const HAS_CHROMIUM = existsSync(CHROMIUM);
 if (!HAS_CHROMIUM) console.warn(`[data tests] ${CHROMIUM} is absent: the browser image-decoding test is skipped`);
 
-let dir = '';
-let server: Server | null = null;
-let browser: Browser | null = null;
 let page: Page | null = null;
+let close: (() => Promise<void>) | null = null;
 
 interface Out {
   width: number;
@@ -41,66 +34,18 @@ async function inBrowser(bytes: Uint8Array, opts: DecodeOptions): Promise<Out> {
 
 describe.skipIf(!HAS_CHROMIUM)('image decoding in the browser (Chromium)', () => {
   beforeAll(async () => {
-    dir = await mkdtemp(path.join(os.tmpdir(), 'thinker-img-browser-'));
-    const entry = path.join(dir, 'entry.ts');
-    await writeFile(
-      entry,
+    ({ page, close } = await openModulePage(
       `import { decodeImage } from ${JSON.stringify(path.join(REPO, 'src/io/images.ts'))};
 (window as any).decode = async (b: Uint8Array, o: any) => {
   try { const d = await decodeImage(b, o, 'page-image'); return { ...d, data: Array.from(d.data) }; }
   catch (e) { return { error: String((e as Error).message), name: (e as Error).name }; }
 };`,
-    );
-    // Splitting keeps the Node decoders in a chunk the page never loads.
-    await build({
-      entryPoints: [entry],
-      outdir: path.join(dir, 'out'),
-      bundle: true,
-      format: 'esm',
-      splitting: true,
-      platform: 'browser',
-      external: ['jpeg-js', 'pngjs'],
-      logLevel: 'error',
-      absWorkingDir: REPO,
-    });
-    server = createServer(async (req, res) => {
-      const p = req.url === '/' ? null : path.join(dir, 'out', path.basename(req.url ?? ''));
-      if (!p) {
-        res.setHeader('content-type', 'text/html');
-        res.end('<!doctype html><script type="module" src="/entry.js"></script>');
-        return;
-      }
-      try {
-        res.setHeader('content-type', 'text/javascript');
-        res.end(await readFile(p));
-      } catch {
-        res.statusCode = 404;
-        res.end();
-      }
-    });
-    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', () => r()));
-    const port = (server!.address() as { port: number }).port;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless=new',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
-    page = await browser.newPage();
-    await page.goto(`http://127.0.0.1:${port}/`);
-    await page.waitForFunction(() => typeof (window as unknown as { decode?: unknown }).decode === 'function');
+      'decode',
+    ));
   });
 
   afterAll(async () => {
-    await browser?.close();
-    await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await close?.();
   });
 
   it('PNG: the same pixels as in Node, resized the same', async () => {
