@@ -1,4 +1,5 @@
-// RMSNorm (Hugging Face LlamaRMSNorm): y = x * rsqrt(mean(x^2) + eps) * w, one row per token.
+// RMSNorm (Hugging Face LlamaRMSNorm): y = x * rsqrt(mean(x^2) + eps) * w, one row per token; and
+// LayerNorm's forward (SigLIP), which shares the row machinery.
 //
 // The forward and the dx half of the backward are row reductions over `dim`: one workgroup per row,
 // threads stride over the row so neighbouring threads touch neighbouring floats, and a tree
@@ -8,7 +9,7 @@
 //
 // Bindings are shared by all entry points so that one launcher convention serves them:
 //   1 x [rows, dim]   2 w [dim]   3 rstd [rows]   4 y (forward) or dy (backward) [rows, dim]
-//   5 dx [rows, dim]  6 dw [dim]
+//   5 dx [rows, dim]  6 dw [dim]   7 bias [dim] (LayerNorm)
 
 struct Params {
   rows: u32,
@@ -24,6 +25,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> yy: array<f32>;
 @group(0) @binding(5) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(6) var<storage, read_write> dw: array<f32>;
+@group(0) @binding(7) var<storage, read_write> bias: array<f32>;
 
 // Threads per row for the row kernels; must be a power of two for the tree reduction.
 override WG: u32 = 256;
@@ -68,6 +70,31 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
   if (lid == 0u) { rstd[row] = r; }
   for (var j = lid; j < p.dim; j = j + WG) {
     yy[base + j] = x[base + j] * r * w[j];
+  }
+}
+
+// LayerNorm (torch.nn.LayerNorm, SigLIP's vision tower): y = (x - mean) * rsqrt(var + eps) * w + b
+// with the biased variance. Two passes over the row (mean, then squared deviations) rather than
+// E[x^2] - mean^2, which cancels catastrophically when |mean| >> std, as in a residual stream.
+// Forward only: the lab keeps SigLIP frozen, so nothing needs its gradient.
+@compute @workgroup_size(WG)
+fn layernorm_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                     @builtin(local_invocation_index) lid: u32) {
+  let row = rowIndex(wid, nwg);
+  if (row >= p.rows) { return; }
+  let base = row * p.dim;
+  var sum = 0.0;
+  for (var j = lid; j < p.dim; j = j + WG) { sum = sum + x[base + j]; }
+  let mean = workgroupSum(lid, sum) / f32(p.dim);
+  var ss = 0.0;
+  for (var j = lid; j < p.dim; j = j + WG) {
+    let d = x[base + j] - mean;
+    ss = ss + d * d;
+  }
+  let r = inverseSqrt(workgroupSum(lid, ss) / f32(p.dim) + p.eps);
+  if (lid == 0u) { rstd[row] = r; }
+  for (var j = lid; j < p.dim; j = j + WG) {
+    yy[base + j] = (x[base + j] - mean) * r * w[j] + bias[j];
   }
 }
 
@@ -136,6 +163,24 @@ fn forward_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
   let r = inverseSqrt(ss / f32(p.dim) + p.eps);
   rstd[row] = r;
   for (var j = 0u; j < p.dim; j++) { yy[base + j] = x[base + j] * r * w[j]; }
+}
+
+@compute @workgroup_size(RT)
+fn layernorm_forward_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = threadRow(gid, nwg);
+  if (row >= p.rows) { return; }
+  let base = row * p.dim;
+  var sum = 0.0;
+  for (var j = 0u; j < p.dim; j++) { sum += x[base + j]; }
+  let mean = sum / f32(p.dim);
+  var ss = 0.0;
+  for (var j = 0u; j < p.dim; j++) {
+    let d = x[base + j] - mean;
+    ss += d * d;
+  }
+  let r = inverseSqrt(ss / f32(p.dim) + p.eps);
+  rstd[row] = r;
+  for (var j = 0u; j < p.dim; j++) { yy[base + j] = (x[base + j] - mean) * r * w[j] + bias[j]; }
 }
 
 @compute @workgroup_size(RT)

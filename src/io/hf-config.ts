@@ -19,7 +19,7 @@ const ARCHS = {
   llama: { modelType: 'llama', className: 'LlamaForCausalLM' },
   qwen2: { modelType: 'qwen2', className: 'Qwen2ForCausalLM' },
 } as const;
-const SUPPORTED = 'llama (LlamaForCausalLM), qwen2 (Qwen2ForCausalLM)';
+const SUPPORTED = 'llama (LlamaForCausalLM), qwen2 (Qwen2ForCausalLM), idefics3 (Idefics3ForConditionalGeneration: SmolVLM)';
 
 type Json = Record<string, unknown>;
 const isObj = (v: unknown): v is Json => v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -211,13 +211,88 @@ function visionFromJson(v: unknown, where: string): VisionConfig {
   };
 }
 
+/** Idefics3 (SmolVLM) configs: a Llama text_config and a SigLIP vision_config under one model_type. */
+const IDEFICS3 = { modelTypes: ['idefics3', 'smolvlm'], classNames: ['Idefics3ForConditionalGeneration', 'SmolVLMForConditionalGeneration'] };
+
+function isIdefics3Json(json: Json): boolean {
+  const archs = Array.isArray(json.architectures) ? json.architectures : [];
+  return IDEFICS3.modelTypes.includes(json.model_type as string) || archs.some((a) => IDEFICS3.classNames.includes(a as string));
+}
+
+/**
+ * The part of a config.json that describes the text decoder: the file itself, or an Idefics3
+ * file's text_config (with the top-level token ids it may carry instead), as a Llama config.
+ */
+export function textConfigJson(json: unknown, where = 'config.json'): Json {
+  if (!isObj(json)) throw new InputError(where, 'config must be a JSON object');
+  if (!isIdefics3Json(json)) return json;
+  const tc = json.text_config;
+  if (!isObj(tc)) throw new InputError(where, `text_config must be an object, got ${show(tc)}`);
+  if (tc.model_type !== undefined && tc.model_type !== 'llama') {
+    throw new InputError(where, `text_config.model_type ${show(tc.model_type)} is not supported (an Idefics3 model's decoder must be llama)`);
+  }
+  const ids: Json = {};
+  for (const k of ['bos_token_id', 'eos_token_id', 'pad_token_id']) if (k in json) ids[k] = json[k];
+  // transformers ties the head from the top-level flag when it is set.
+  const tie = json.tie_word_embeddings ?? tc.tie_word_embeddings ?? false;
+  return { ...ids, ...tc, model_type: 'llama', architectures: undefined, tie_word_embeddings: tie };
+}
+
 /** A config.json object (already parsed) as a ModelConfig. `where` names the file in errors. */
 export function configFromHfJson(json: unknown, where: string): ModelConfig {
   if (!isObj(json)) throw new InputError(where, 'config must be a JSON object');
+  if (isIdefics3Json(json)) return idefics3FromHfJson(json, where);
+  const cfg: ModelConfig = { text: textFromHfJson(json, where) };
+  if (json.thinker !== undefined && json.thinker !== null) {
+    if (!isObj(json.thinker)) throw new InputError(where, `thinker must be an object, got ${show(json.thinker)}`);
+    const th = json.thinker;
+    if (th.vision !== undefined && th.vision !== null) cfg.vision = visionFromJson(th.vision, where);
+    const tf = fields(th, where, 'thinker.');
+    if (tf.has('image_token_id')) cfg.imageTokenId = tf.int('image_token_id', undefined, 0);
+  }
+  // Sizes first (O(1)), then rope_scaling, whose table is head_dim long: an unsupported rope type
+  // fails at load, not at the first forward pass.
+  validateConfig(cfg, where);
+  ropeInvFreqFromConfig(json, where);
+  return cfg;
+}
+
+function idefics3FromHfJson(json: Json, where: string): ModelConfig {
+  const text = textFromHfJson(textConfigJson(json, where), where, 'text_config.');
+  const vc = json.vision_config;
+  if (!isObj(vc)) throw new InputError(where, `vision_config must be an object, got ${show(vc)}`);
+  const f = fields(vc, where, 'vision_config.');
+  if (f.has('hidden_act') && vc.hidden_act !== 'gelu_pytorch_tanh') {
+    throw new InputError(where, `vision_config.hidden_act ${show(vc.hidden_act)} is not supported (only "gelu_pytorch_tanh", SigLIP's)`);
+  }
+  const top = fields(json, where);
+  // Idefics3VisionConfig's own defaults apply when a key is absent.
+  const cfg: ModelConfig = {
+    text,
+    idefics3: {
+      imageSize: f.int('image_size', 224),
+      patchSize: f.int('patch_size', 32),
+      channels: f.int('num_channels', 3),
+      hiddenSize: f.int('hidden_size', 768),
+      intermediateSize: f.int('intermediate_size', 3072),
+      numLayers: f.int('num_hidden_layers', 12),
+      numHeads: f.int('num_attention_heads', 12),
+      layerNormEps: f.num('layer_norm_eps', 1e-6),
+      scaleFactor: top.int('scale_factor', 2),
+    },
+    imageTokenId: top.int('image_token_id', 128257, 0),
+  };
+  validateConfig(cfg, where);
+  ropeInvFreqFromConfig(textConfigJson(json, where), where);
+  return cfg;
+}
+
+/** The decoder of a Llama / Qwen2 config.json (`prefix` names where its keys sit, for errors). */
+function textFromHfJson(json: Json, where: string, prefix = ''): TextConfig {
   const arch = detectArchitecture(json, where);
-  const f = fields(json, where);
+  const f = fields(json, where, prefix);
   if (f.has('hidden_act') && json.hidden_act !== 'silu') {
-    throw new InputError(where, `hidden_act ${show(json.hidden_act)} is not supported (only "silu")`);
+    throw new InputError(where, `${prefix}hidden_act ${show(json.hidden_act)} is not supported (only "silu")`);
   }
   if (arch === 'qwen2' && f.bool('use_sliding_window', false)) {
     throw new InputError(where, 'use_sliding_window is true; sliding-window attention is not supported');
@@ -225,7 +300,7 @@ export function configFromHfJson(json: unknown, where: string): ModelConfig {
   const hidden = f.int('hidden_size');
   const heads = f.int('num_attention_heads');
   if (!f.has('head_dim') && hidden % heads !== 0) {
-    throw new InputError(where, `hidden_size ${hidden} is not a multiple of num_attention_heads ${heads} and head_dim is not given`);
+    throw new InputError(where, `${prefix}hidden_size ${hidden} is not a multiple of num_attention_heads ${heads} and head_dim is not given`);
   }
   const attnBias = arch === 'llama' ? f.bool('attention_bias', false) : false;
   const ids = tokenIds(json, where, arch, f.int('vocab_size'));
@@ -249,19 +324,7 @@ export function configFromHfJson(json: unknown, where: string): ModelConfig {
   if (ids.bos !== undefined) text.bosTokenId = ids.bos;
   if (ids.eos !== undefined) text.eosTokenId = ids.eos;
   if (ids.pad !== undefined) text.padTokenId = ids.pad;
-  const cfg: ModelConfig = { text };
-  if (json.thinker !== undefined && json.thinker !== null) {
-    if (!isObj(json.thinker)) throw new InputError(where, `thinker must be an object, got ${show(json.thinker)}`);
-    const th = json.thinker;
-    if (th.vision !== undefined && th.vision !== null) cfg.vision = visionFromJson(th.vision, where);
-    const tf = fields(th, where, 'thinker.');
-    if (tf.has('image_token_id')) cfg.imageTokenId = tf.int('image_token_id', undefined, 0);
-  }
-  // Sizes first (O(1)), then rope_scaling, whose table is head_dim long: an unsupported rope type
-  // fails at load, not at the first forward pass.
-  validateConfig(cfg, where);
-  ropeInvFreqFromConfig(json, where);
-  return cfg;
+  return text;
 }
 
 /**
@@ -271,6 +334,7 @@ export function configFromHfJson(json: unknown, where: string): ModelConfig {
  */
 export function configToHfJson(cfg: ModelConfig, opts: { ropeScaling?: unknown } = {}): Json {
   validateConfig(cfg, 'config to save');
+  if (cfg.idefics3) return idefics3ToHfJson(cfg, opts);
   const t = cfg.text;
   if (t.architecture === 'qwen2' && (!t.qkvBias || t.oBias || t.mlpBias)) {
     throw new InputError('config to save', 'a qwen2 model must have q/k/v bias and no o_proj or MLP bias');
@@ -331,6 +395,37 @@ export function configToHfJson(cfg: ModelConfig, opts: { ropeScaling?: unknown }
     out.thinker = th;
   }
   return out;
+}
+
+/** An Idefics3 model's config.json: the decoder as text_config, SigLIP as vision_config. */
+function idefics3ToHfJson(cfg: ModelConfig, opts: { ropeScaling?: unknown }): Json {
+  const v = cfg.idefics3!;
+  const text = configToHfJson({ text: cfg.text }, opts);
+  delete text.architectures;
+  return {
+    architectures: [IDEFICS3.classNames[0]],
+    model_type: 'idefics3',
+    torch_dtype: 'float32',
+    image_token_id: cfg.imageTokenId,
+    scale_factor: v.scaleFactor,
+    tie_word_embeddings: cfg.text.tieWordEmbeddings,
+    use_cache: true,
+    text_config: text,
+    vision_config: {
+      model_type: 'idefics3_vision',
+      hidden_size: v.hiddenSize,
+      intermediate_size: v.intermediateSize,
+      num_hidden_layers: v.numLayers,
+      num_attention_heads: v.numHeads,
+      num_channels: v.channels,
+      image_size: v.imageSize,
+      patch_size: v.patchSize,
+      hidden_act: 'gelu_pytorch_tanh',
+      layer_norm_eps: v.layerNormEps,
+      attention_dropout: 0,
+      initializer_range: 0.02,
+    },
+  };
 }
 
 export function generationConfigJson(cfg: ModelConfig): Json {
@@ -473,7 +568,7 @@ export async function saveHfFolder(
  */
 export async function loadModelFolder(gpu: Gpu, src: FileSource, where: string = src.name): Promise<Model> {
   const { config, configJson, weights } = await loadHfFolder(src, where, { checkConfig: (c, w) => checkFits(c, gpu, 'infer', w) });
-  const model = new Model(gpu, config, ropeInvFreqFromConfig(configJson, joinWhere(where, 'config.json')));
+  const model = new Model(gpu, config, ropeInvFreqFromConfig(textConfigJson(configJson), joinWhere(where, 'config.json')));
   try {
     model.loadWeights(weights, where);
   } catch (e) {

@@ -14,10 +14,10 @@
 
 import onnxProto from 'onnx-proto';
 import { InputError } from '../engine/errors';
-import type { ModelConfig } from '../model/config';
+import { hasVision, isFrozen, textPrefix, type ModelConfig } from '../model/config';
 import { CHAT } from './chat';
 import { encodeJson, joinWhere, readJson, type FileSink, type FileSource } from './files';
-import { configToHfJson, generationConfigJson, loadHfFolder, ropeInvFreqFromConfig } from './hf-config';
+import { configToHfJson, generationConfigJson, loadHfFolder, ropeInvFreqFromConfig, textConfigJson } from './hf-config';
 
 const { onnx } = onnxProto;
 type INode = import('onnx-proto').onnx.INodeProto;
@@ -335,11 +335,13 @@ export async function exportOnnxFolder(src: FileSource, sink: FileSink, o: { whe
   const tokenizerJson = await src.read('tokenizer.json');
   const tokConfig = (await src.exists('tokenizer_config.json')) ? await readJson(src, 'tokenizer_config.json', where) : {};
   if (!isObj(tokConfig)) throw new InputError(joinWhere(where, 'tokenizer_config.json'), 'must be a JSON object');
-  const invFreq = ropeInvFreqFromConfig(configJson, joinWhere(where, 'config.json'));
+  const invFreq = ropeInvFreqFromConfig(textConfigJson(configJson), joinWhere(where, 'config.json'));
 
   const text: ModelConfig = { text: config.text };
+  // An Idefics3 decoder keeps its checkpoint's names (model.text_model.*): the text graph reads them there.
+  const prefix = textPrefix(config);
   const get = (name: string) => {
-    const w = weights.get(name);
+    const w = weights.get(name.startsWith('model.') ? prefix + name.slice('model.'.length) : name);
     if (!w) throw new InputError(where, `tensor ${name} is missing`);
     return w.data;
   };
@@ -370,8 +372,8 @@ export async function exportOnnxFolder(src: FileSource, sink: FileSink, o: { whe
   await put('generation_config.json', encodeJson(gen));
   // config.json last: a folder with a config.json is complete.
   await put('config.json', encodeJson(hfConfig));
-  const params = [...weights.entries()].filter(([n]) => !n.startsWith('vision.')).reduce((a, [, w]) => a + w.data.length, 0);
-  return { files: written, onnxBytes: bytes.length, params, droppedVision: !!config.vision, architecture: config.text.architecture };
+  const params = [...weights.entries()].filter(([n]) => !n.startsWith('vision.') && !isFrozen(n)).reduce((a, [, w]) => a + w.data.length, 0);
+  return { files: written, onnxBytes: bytes.length, params, droppedVision: hasVision(config), architecture: config.text.architecture };
 }
 
 function tokenIdOf(tokenizerJson: Uint8Array, token: string): number | undefined {

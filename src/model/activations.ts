@@ -5,7 +5,7 @@
 
 import type { Gpu } from '../engine/gpu';
 import { Arena, type ArenaEntry, type Tensor } from '../engine/tensor';
-import { patchDim, patchesPerImage, type ModelConfig } from './config';
+import { imageTokens, patchDim, patchesPerImage, type ModelConfig } from './config';
 import type { LoraSpec } from './lora';
 
 export interface BatchShape {
@@ -146,6 +146,31 @@ export class Activations {
         entries.push(...blockGradEntries('vg.', n, nImages, P, dv, v.intermediateSize, v.numHeads, v.numHeads, dv / v.numHeads));
         entries.push({ name: 'dfeats', shape: [n, D], dtype: 'f32' }, { name: 'dproj', shape: [n, D], dtype: 'f32' });
       }
+    }
+    const sv = cfg.idefics3;
+    if (sv && nImages > 0) {
+      // The frozen SigLIP tower runs forward only, training or not: one layer's buffers serve every layer.
+      const n = nImages * patchesPerImage(sv);
+      const dv = sv.hiddenSize;
+      entries.push(
+        { name: 'img.patches', shape: [n, patchDim(sv)], dtype: 'f32' },
+        { name: 'img.index', shape: [nImages * imageTokens(cfg)], dtype: 'u32' },
+        { name: 'img.qpos', shape: [n], dtype: 'u32' },
+        { name: 'img.kstart', shape: [nImages], dtype: 'u32' },
+        { name: 'img.shuffle', shape: [n], dtype: 'u32' },
+        { name: 'S.x', shape: [n, dv], dtype: 'f32' },
+        { name: 'S.ln', shape: [n, dv], dtype: 'f32' },
+        { name: 'S.rstd', shape: [n], dtype: 'f32' },
+        { name: 'S.q', shape: [n, dv], dtype: 'f32' },
+        { name: 'S.k', shape: [n, dv], dtype: 'f32' },
+        { name: 'S.v', shape: [n, dv], dtype: 'f32' },
+        { name: 'S.attn', shape: [n, dv], dtype: 'f32' },
+        { name: 'S.lse', shape: [nImages, sv.numHeads, patchesPerImage(sv)], dtype: 'f32' },
+        { name: 'S.fc1', shape: [n, sv.intermediateSize], dtype: 'f32' },
+        { name: 'S.act', shape: [n, sv.intermediateSize], dtype: 'f32' },
+        { name: 'S.shuffled', shape: [n, dv], dtype: 'f32' },
+        { name: 'feats', shape: [nImages * imageTokens(cfg), D], dtype: 'f32' },
+      );
     }
     this.arena = new Arena(gpu, `activations[${B}x${T}${training ? ',train' : ''}]`, entries);
   }

@@ -5,7 +5,8 @@
 import { InputError } from '../engine/errors';
 import { upload } from '../engine/tensor';
 import { planEmbeddingGrad } from '../engine/kernels/embedding';
-import { patchDim, patchesPerImage } from './config';
+import { imageTokens, patchDim, patchesPerImage } from './config';
+import { pixelShuffleIndex } from './forward';
 import type { Activations, BatchShape } from './activations';
 import type { Model } from './model';
 
@@ -69,32 +70,8 @@ export function uploadBatch(m: Model, acts: Activations, b: TokenBatch): number 
 
   const imageToken = m.cfg.imageTokenId;
   const nImages = b.nImages ?? 0;
-  if (nImages > 0) {
-    const v = m.cfg.vision;
-    if (!v || imageToken === undefined) throw new InputError('batch', 'this model has no vision encoder, but the batch has images');
-    const P = patchesPerImage(v);
-    const index: number[] = [];
-    if (b.imagePositions) {
-      for (const i of b.imagePositions) {
-        if (i >= N || b.ids[i] !== imageToken) throw new InputError('batch', `image position ${i} does not hold an <image> token`);
-        index.push(i);
-      }
-    } else {
-      for (let i = 0; i < N; i++) if (b.ids[i] === imageToken) index.push(i);
-    }
-    if (index.length !== nImages * P) {
-      throw new InputError('batch', `${index.length} <image> placeholder tokens for ${nImages} images of ${P} patches each (need ${nImages * P})`);
-    }
-    if (!b.patches || b.patches.length !== nImages * P * patchDim(v)) {
-      throw new InputError('batch', `patches must hold ${nImages}x${P}x${patchDim(v)} values, got ${b.patches?.length ?? 0}`);
-    }
-    upload(gpu, acts.get('img.patches'), b.patches);
-    upload(gpu, acts.get('img.index'), Uint32Array.from(index));
-    const ipos = new Uint32Array(nImages * P);
-    for (let i = 0; i < ipos.length; i++) ipos[i] = i % P;
-    upload(gpu, acts.get('img.qpos'), ipos);
-    upload(gpu, acts.get('img.kstart'), new Uint32Array(nImages));
-  } else if (imageToken !== undefined && b.ids.some((id) => id === imageToken)) {
+  if (nImages > 0) uploadImages(m, acts, b.ids, nImages, b.patches, b.imagePositions, 'batch');
+  else if (imageToken !== undefined && b.ids.some((id) => id === imageToken)) {
     throw new InputError('batch', 'the batch has <image> tokens but no images');
   }
 
@@ -109,4 +86,50 @@ export function uploadBatch(m: Model, acts: Activations, b: TokenBatch): number 
     acts.embRows = plan.rows.length;
   }
   return count;
+}
+
+/**
+ * Upload a batch's images: their patches, the flat positions their features replace (`positions`,
+ * or every `<image>` token of `ids`), and the encoder's per-patch tables. Checks that the
+ * placeholders and the patches agree with nImages.
+ */
+export function uploadImages(
+  m: Model,
+  acts: Activations,
+  ids: Uint32Array,
+  nImages: number,
+  patches: Float32Array | undefined,
+  positions: Uint32Array | undefined,
+  where: string,
+): void {
+  const gpu = m.gpu;
+  const imageToken = m.cfg.imageTokenId;
+  const v = m.cfg.vision ?? m.cfg.idefics3;
+  if (!v || imageToken === undefined) throw new InputError(where, 'this model has no vision encoder, but images were given');
+  // Placeholders per image; the encoder sees P patches of each (Idefics3 folds them s^2 to a token).
+  const perImage = imageTokens(m.cfg);
+  const P = patchesPerImage(v);
+  const index: number[] = [];
+  if (positions) {
+    for (const i of positions) {
+      if (i >= ids.length || ids[i] !== imageToken) throw new InputError(where, `image position ${i} does not hold an <image> token`);
+      index.push(i);
+    }
+  } else {
+    for (let i = 0; i < ids.length; i++) if (ids[i] === imageToken) index.push(i);
+  }
+  if (index.length !== nImages * perImage) {
+    throw new InputError(where, `${index.length} <image> placeholder tokens for ${nImages} images of ${perImage} tokens each (need ${nImages * perImage})`);
+  }
+  if (!patches || patches.length !== nImages * P * patchDim(v)) {
+    throw new InputError(where, `patches must hold ${nImages}x${P}x${patchDim(v)} values, got ${patches?.length ?? 0}`);
+  }
+  upload(gpu, acts.get('img.patches'), patches);
+  upload(gpu, acts.get('img.index'), Uint32Array.from(index));
+  const ipos = new Uint32Array(nImages * P);
+  for (let i = 0; i < ipos.length; i++) ipos[i] = i % P;
+  upload(gpu, acts.get('img.qpos'), ipos);
+  upload(gpu, acts.get('img.kstart'), new Uint32Array(nImages));
+  const sv = m.cfg.idefics3;
+  if (sv) upload(gpu, acts.get('img.shuffle'), pixelShuffleIndex(sv.imageSize / sv.patchSize, sv.scaleFactor, nImages));
 }

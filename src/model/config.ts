@@ -1,7 +1,8 @@
-// The model family: a Hugging Face LlamaForCausalLM / Qwen2ForCausalLM text decoder, plus the lab's
-// small vision encoder whose projected patch features replace `<image>` placeholder tokens.
-// Parameter names and shapes follow transformers exactly, so real checkpoints load and an exported
-// lab model's text part loads as a LlamaForCausalLM.
+// The model family: a Hugging Face LlamaForCausalLM / Qwen2ForCausalLM text decoder, plus a vision
+// encoder whose projected features replace `<image>` placeholder tokens: either the lab's small one
+// (trained from scratch), or Idefics3's (SmolVLM: a SigLIP tower and a pixel-shuffle connector,
+// loaded from a checkpoint and kept frozen). Parameter names and shapes follow transformers
+// exactly, so real checkpoints load, and an exported lab model's text part loads as a LlamaForCausalLM.
 
 import { InputError } from '../engine/errors';
 import { HEAD_DIM_MAX, MAX_EXACT } from '../engine/kernels/limits';
@@ -41,15 +42,56 @@ export interface VisionConfig {
   rmsNormEps: number;
 }
 
+/**
+ * Idefics3's vision side (Idefics3VisionConfig plus the connector's scale_factor): a SigLIP
+ * transformer (conv patch embedding, learned positions, pre-LayerNorm blocks with biased attention
+ * and a GELU-tanh MLP, a final LayerNorm), then a pixel shuffle that folds each s x s block of
+ * patches into one token of s^2 x hidden features, and a bias-free projection to the text width.
+ */
+export interface Idefics3VisionConfig {
+  imageSize: number;
+  patchSize: number;
+  channels: number;
+  hiddenSize: number;
+  intermediateSize: number;
+  numLayers: number;
+  numHeads: number;
+  layerNormEps: number;
+  /** The connector's pixel-shuffle factor s. */
+  scaleFactor: number;
+}
+
 export interface ModelConfig {
   text: TextConfig;
+  /** The lab's own vision encoder (trained from scratch)... */
   vision?: VisionConfig;
-  /** Token id of `<image>`; each image fills `imageTokens` consecutive placeholders. */
+  /** ...or Idefics3's (SmolVLM), loaded from a checkpoint and frozen. At most one of the two. */
+  idefics3?: Idefics3VisionConfig;
+  /** Token id of `<image>`; each image (an Idefics3 tile) fills `imageTokens(cfg)` placeholders. */
   imageTokenId?: number;
 }
 
-export const patchesPerImage = (v: VisionConfig) => (v.imageSize / v.patchSize) ** 2;
-export const patchDim = (v: VisionConfig) => v.channels * v.patchSize * v.patchSize;
+export const patchesPerImage = (v: VisionConfig | Idefics3VisionConfig) => (v.imageSize / v.patchSize) ** 2;
+export const patchDim = (v: VisionConfig | Idefics3VisionConfig) => v.channels * v.patchSize * v.patchSize;
+
+/** Whether the model reads images (with either vision encoder). */
+export const hasVision = (cfg: ModelConfig) => !!(cfg.vision || cfg.idefics3);
+
+/** Placeholder tokens one image (an Idefics3 tile) fills: its patches, or its patches / s^2 after the pixel shuffle. 0 without vision. */
+export function imageTokens(cfg: ModelConfig): number {
+  if (cfg.idefics3) return patchesPerImage(cfg.idefics3) / cfg.idefics3.scaleFactor ** 2;
+  return cfg.vision ? patchesPerImage(cfg.vision) : 0;
+}
+
+/**
+ * Where the text decoder's tensors live: `model.` for Llama/Qwen2 checkpoints and lab models,
+ * `model.text_model.` inside an Idefics3 checkpoint, whose names the engine keeps as they are so
+ * the checkpoint and a PEFT adapter round-trip without renaming.
+ */
+export const textPrefix = (cfg: ModelConfig) => (cfg.idefics3 ? 'model.text_model.' : 'model.');
+
+/** Tensors that never train: Idefics3's vision tower and connector (the lab fine-tunes the decoder). */
+export const isFrozen = (name: string) => name.startsWith('model.vision_model.') || name.startsWith('model.connector.');
 
 export interface ParamSpec {
   name: string;
@@ -80,19 +122,46 @@ function blockSpecs(prefix: string, d: number, f: number, h: number, kv: number,
 /** Every parameter tensor in a fixed order (the order of the contiguous parameter arena). */
 export function paramSpecs(cfg: ModelConfig): ParamSpec[] {
   const t = cfg.text;
-  const out: ParamSpec[] = [{ name: 'model.embed_tokens.weight', shape: [t.vocabSize, t.hiddenSize], decay: true }];
+  const tp = textPrefix(cfg);
+  const out: ParamSpec[] = [{ name: `${tp}embed_tokens.weight`, shape: [t.vocabSize, t.hiddenSize], decay: true }];
   for (let l = 0; l < t.numLayers; l++) {
     out.push(
-      ...blockSpecs(`model.layers.${l}.`, t.hiddenSize, t.intermediateSize, t.numHeads, t.numKvHeads, t.headDim, {
+      ...blockSpecs(`${tp}layers.${l}.`, t.hiddenSize, t.intermediateSize, t.numHeads, t.numKvHeads, t.headDim, {
         qkv: t.qkvBias,
         o: t.oBias,
         mlp: t.mlpBias,
       }),
     );
   }
-  out.push({ name: 'model.norm.weight', shape: [t.hiddenSize], decay: false });
+  out.push({ name: `${tp}norm.weight`, shape: [t.hiddenSize], decay: false });
   if (!t.tieWordEmbeddings) out.push({ name: 'lm_head.weight', shape: [t.vocabSize, t.hiddenSize], decay: true });
   if (cfg.vision) out.push(...visionParamSpecs(cfg.vision, t.hiddenSize));
+  if (cfg.idefics3) out.push(...idefics3ParamSpecs(cfg.idefics3, t.hiddenSize));
+  return out;
+}
+
+/** Idefics3's vision tower and connector, under the checkpoint's own names. */
+export function idefics3ParamSpecs(v: Idefics3VisionConfig, textHidden: number): ParamSpec[] {
+  const d = v.hiddenSize;
+  const e = 'model.vision_model.embeddings.';
+  const out: ParamSpec[] = [
+    { name: `${e}patch_embedding.weight`, shape: [d, v.channels, v.patchSize, v.patchSize], decay: true },
+    { name: `${e}patch_embedding.bias`, shape: [d], decay: false },
+    { name: `${e}position_embedding.weight`, shape: [patchesPerImage(v), d], decay: false },
+  ];
+  const lin = (name: string, o: number, i: number) =>
+    out.push({ name: `${name}.weight`, shape: [o, i], decay: true }, { name: `${name}.bias`, shape: [o], decay: false });
+  const norm = (name: string) => out.push({ name: `${name}.weight`, shape: [d], decay: false }, { name: `${name}.bias`, shape: [d], decay: false });
+  for (let l = 0; l < v.numLayers; l++) {
+    const p = `model.vision_model.encoder.layers.${l}.`;
+    norm(`${p}layer_norm1`);
+    for (const x of ['q', 'k', 'v', 'out']) lin(`${p}self_attn.${x}_proj`, d, d);
+    norm(`${p}layer_norm2`);
+    lin(`${p}mlp.fc1`, v.intermediateSize, d);
+    lin(`${p}mlp.fc2`, d, v.intermediateSize);
+  }
+  norm('model.vision_model.post_layernorm');
+  out.push({ name: 'model.connector.modality_projection.proj.weight', shape: [textHidden, d * v.scaleFactor ** 2], decay: true });
   return out;
 }
 
@@ -145,6 +214,12 @@ export function countParams(cfg: ModelConfig): number {
       (d * dv + d) +
       (d * d + d) +
       v.numLayers * blockParams(dv, v.intermediateSize, v.numHeads, v.numHeads, dv / v.numHeads, { qkv: false, o: false, mlp: false });
+  }
+  const s = cfg.idefics3;
+  if (s) {
+    const d = s.hiddenSize;
+    const layer = 4 * (d * d + d) + 2 * (s.intermediateSize * d) + s.intermediateSize + d + 4 * d;
+    n += d * patchDim(s) + d + patchesPerImage(s) * d + s.numLayers * layer + 2 * d + t.hiddenSize * d * s.scaleFactor ** 2;
   }
   return n;
 }
@@ -275,6 +350,33 @@ export function validateConfig(cfg: ModelConfig, where: string): ModelConfig {
     if (cfg.imageTokenId !== undefined && (cfg.imageTokenId < 0 || cfg.imageTokenId >= t.vocabSize)) {
       throw new InputError(where, `image_token_id ${cfg.imageTokenId} is outside the vocabulary (${t.vocabSize})`);
     }
+  }
+  if (cfg.idefics3) {
+    if (cfg.vision) throw new InputError(where, "a model has one vision encoder: the lab's or Idefics3's, not both");
+    const v = cfg.idefics3;
+    const vl: Record<string, number | undefined> = {
+      imageSize: limit.imageSize,
+      patchSize: limit.imageSize,
+      channels: limit.channels,
+      hiddenSize: limit.hiddenSize,
+      intermediateSize: limit.intermediateSize,
+      numLayers: limit.numLayers,
+      numHeads: limit.numHeads,
+      scaleFactor: limit.imageSize,
+    };
+    for (const [k, cap] of Object.entries(vl)) capped('vision_config ', k, (v as unknown as Record<string, unknown>)[k], cap);
+    if (!(v.layerNormEps > 0)) throw new InputError(where, `vision_config layer_norm_eps must be > 0, got ${v.layerNormEps}`);
+    const grid = v.imageSize / v.patchSize;
+    if (!Number.isInteger(grid)) throw new InputError(where, `vision_config image_size ${v.imageSize} is not a multiple of patch_size ${v.patchSize}`);
+    if (grid % v.scaleFactor !== 0)
+      throw new InputError(where, `scale_factor ${v.scaleFactor} does not divide the ${grid} x ${grid} patch grid (image_size / patch_size)`);
+    if (v.hiddenSize % v.numHeads !== 0)
+      throw new InputError(where, `vision_config hidden_size ${v.hiddenSize} is not a multiple of num_attention_heads ${v.numHeads}`);
+    if (v.hiddenSize / v.numHeads > HEAD_DIM_MAX)
+      throw new InputError(where, `vision head size ${v.hiddenSize / v.numHeads} is above the limit of ${HEAD_DIM_MAX} (${WHY.headDim})`);
+    if (cfg.imageTokenId === undefined) throw new InputError(where, 'image_token_id is missing (an Idefics3 model needs its <image> token id)');
+    if (cfg.imageTokenId < 0 || cfg.imageTokenId >= t.vocabSize)
+      throw new InputError(where, `image_token_id ${cfg.imageTokenId} is outside the vocabulary (${t.vocabSize})`);
   }
   const params = countParams(cfg);
   if (params > MODEL_LIMITS.params) {

@@ -1,8 +1,11 @@
 // Forward and backward passes of the whole model, one named function per stage in the order data
 // flows (llm.c style). No autograd: each backward function is the hand-derived mirror of its forward.
 //
-//   vision (optional):  patches -> patch_embed + pos_embed -> blocks (bidirectional) -> norm
+//   vision (optional), the lab's:  patches -> patch_embed + pos_embed -> blocks (bidirectional) -> norm
 //                       -> projector fc1 -> GELU -> fc2  => image features
+//   or Idefics3's (SmolVLM, frozen, forward only): patches -> conv patch embedding + positions
+//                       -> SigLIP blocks (LayerNorm, biased attention, GELU-tanh MLP) -> post LayerNorm
+//                       -> pixel shuffle -> modality projection  => image features
 //   text:  ids -> embed_tokens (image features scattered over <image> positions)
 //          -> blocks (causal, RoPE) -> final norm -> lm_head -> logits -> log-probs of targets
 //   block: x -> RMSNorm -> q,k,v (+bias) -> RoPE -> attention -> o_proj -> + x
@@ -12,7 +15,7 @@ import type { CommandStream } from '../engine/stream';
 import type { Tensor } from '../engine/tensor';
 import { matmul, sumRows } from '../engine/kernels/matmul';
 import { copy, fill } from '../engine/kernels/elementwise';
-import { rmsnormForward, rmsnormBackward } from '../engine/kernels/norm';
+import { rmsnormForward, rmsnormBackward, layernormForward } from '../engine/kernels/norm';
 import { attentionForward, attentionBackward, kvWrite } from '../engine/kernels/attention';
 import { rope } from '../engine/kernels/rope';
 import { swigluForward, swigluBackward, geluForward, geluBackward } from '../engine/kernels/activation';
@@ -21,7 +24,7 @@ import { logprobForward, logprobBackward } from '../engine/kernels/crossentropy'
 import { addBroadcastRows } from '../engine/kernels/elementwise';
 import type { Model } from './model';
 import type { Activations } from './activations';
-import { patchDim, patchesPerImage } from './config';
+import { imageTokens, patchDim, patchesPerImage, textPrefix } from './config';
 
 interface BlockDims {
   B: number;
@@ -412,6 +415,79 @@ export function visionBackward(s: CommandStream, m: Model, acts: Activations) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Idefics3's vision tower and connector (SmolVLM), after transformers' Idefics3VisionTransformer
+// and Idefics3Connector. It is frozen, so it runs forward only and one layer's buffers serve all.
+
+export function idefics3VisionForward(s: CommandStream, m: Model, acts: Activations) {
+  const v = m.cfg.idefics3!;
+  const P = patchesPerImage(v);
+  const nImages = acts.shape.nImages;
+  const n = nImages * P;
+  const d = v.hiddenSize;
+  const hd = d / v.numHeads;
+  const a = (k: string) => acts.get(`S.${k}`);
+  const w = (k: string) => m.p(`model.vision_model.${k}`);
+  const x = a('x');
+  // The conv patch embedding is a matmul: weight [d, C, p, p] is [d, C·p·p] row-major, and each
+  // patch vector is laid out (channel, row, column) to match (patches.ts idefics3Patches).
+  linear(s, acts.get('img.patches'), w('embeddings.patch_embedding.weight'), w('embeddings.patch_embedding.bias'), x, n, patchDim(v), d);
+  // A full tile's position ids are 0..P-1 (the processor pads every tile to image_size).
+  addBroadcastRows(s, w('embeddings.position_embedding.weight'), x, P * d, n * d);
+  for (let l = 0; l < v.numLayers; l++) {
+    const p = (k: string) => w(`encoder.layers.${l}.${k}`);
+    layernormForward(s, x, p('layer_norm1.weight'), p('layer_norm1.bias'), a('ln'), a('rstd'), n, d, v.layerNormEps);
+    linear(s, a('ln'), p('self_attn.q_proj.weight'), p('self_attn.q_proj.bias'), a('q'), n, d, d);
+    linear(s, a('ln'), p('self_attn.k_proj.weight'), p('self_attn.k_proj.bias'), a('k'), n, d, d);
+    linear(s, a('ln'), p('self_attn.v_proj.weight'), p('self_attn.v_proj.bias'), a('v'), n, d, d);
+    attentionForward(
+      s,
+      a('q'),
+      a('k'),
+      a('v'),
+      a('attn'),
+      a('lse'),
+      acts.get('img.qpos'),
+      acts.get('img.kstart'),
+      { B: nImages, Tq: P, Tk: P, H: v.numHeads, KVH: v.numHeads, hd, causal: false },
+      P,
+    );
+    linear(s, a('attn'), p('self_attn.out_proj.weight'), p('self_attn.out_proj.bias'), x, n, d, d, true);
+    layernormForward(s, x, p('layer_norm2.weight'), p('layer_norm2.bias'), a('ln'), a('rstd'), n, d, v.layerNormEps);
+    linear(s, a('ln'), p('mlp.fc1.weight'), p('mlp.fc1.bias'), a('fc1'), n, d, v.intermediateSize);
+    geluForward(s, a('fc1'), a('act'), n * v.intermediateSize);
+    linear(s, a('act'), p('mlp.fc2.weight'), p('mlp.fc2.bias'), x, n, v.intermediateSize, d, true);
+  }
+  layernormForward(s, x, w('post_layernorm.weight'), w('post_layernorm.bias'), a('ln'), a('rstd'), n, d, v.layerNormEps);
+  // Pixel shuffle: a permutation of the [n, d] rows (pixelShuffleIndex), after which each run of
+  // s^2 rows is one token of s^2·d features.
+  gatherRows(s, a('ln'), acts.get('img.shuffle'), a('shuffled'), n, d);
+  const tokens = nImages * imageTokens(m.cfg);
+  const width = d * v.scaleFactor ** 2;
+  linear(s, a('shuffled'), m.p('model.connector.modality_projection.proj.weight'), null, acts.get('feats'), tokens, width, m.cfg.text.hiddenSize);
+}
+
+/**
+ * The rows of a tile's [P, d] patch features in pixel-shuffle order (Idefics3Connector.pixel_shuffle):
+ * output token t = R·(G/s) + C (G = patches per side) is the s x s block of patches whose top-left
+ * is (R·s, C·s), its features ordered (block row rr, block column cc, feature): row t·s² + rr·s + cc
+ * of the permuted [P, d] matrix is patch (R·s + rr)·G + C·s + cc.
+ */
+export function pixelShuffleIndex(grid: number, s: number, nImages = 1): Uint32Array {
+  const P = grid * grid;
+  const out = new Uint32Array(nImages * P);
+  const G = grid / s;
+  let o = 0;
+  for (let i = 0; i < nImages; i++) {
+    for (let R = 0; R < G; R++) {
+      for (let C = 0; C < G; C++) {
+        for (let rr = 0; rr < s; rr++) for (let cc = 0; cc < s; cc++) out[o++] = i * P + (R * s + rr) * grid + C * s + cc;
+      }
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Text decoder
 
 export interface TextForwardOptions {
@@ -432,17 +508,19 @@ export function textForward(s: CommandStream, m: Model, acts: Activations, o: Te
   const d = textDims(m, acts);
   const n = rows(d);
   const x0 = acts.x('x', 0);
-  embeddingForward(s, o.ids ?? acts.get('ids'), m.p('model.embed_tokens.weight'), x0, n, d.D, t.vocabSize);
-  if (m.cfg.vision && acts.shape.nImages > 0) {
-    visionForward(s, m, acts);
-    scatterRows(s, acts.get('feats'), acts.get('img.index'), x0, acts.shape.nImages * patchesPerImage(m.cfg.vision), d.D);
+  const tp = textPrefix(m.cfg);
+  embeddingForward(s, o.ids ?? acts.get('ids'), m.p(`${tp}embed_tokens.weight`), x0, n, d.D, t.vocabSize);
+  if (acts.shape.nImages > 0 && (m.cfg.vision || m.cfg.idefics3)) {
+    if (m.cfg.idefics3) idefics3VisionForward(s, m, acts);
+    else visionForward(s, m, acts);
+    scatterRows(s, acts.get('feats'), acts.get('img.index'), x0, acts.shape.nImages * imageTokens(m.cfg), d.D);
   }
   const pg = paramGetter(m);
   const c = o.cache;
   for (let l = 0; l < t.numLayers; l++) {
     blockForward(
       s,
-      blockTensors(pg, `model.layers.${l}.`),
+      blockTensors(pg, `${tp}layers.${l}.`),
       {
         x: acts.x('x', l),
         xOut: acts.x('x', l + 1),
@@ -457,7 +535,7 @@ export function textForward(s: CommandStream, m: Model, acts: Activations, o: Te
       d,
     );
   }
-  rmsnormForward(s, acts.x('x', t.numLayers), m.p('model.norm.weight'), acts.get('lnf'), acts.get('rstdf'), n, d.D, d.eps);
+  rmsnormForward(s, acts.x('x', t.numLayers), m.p(`${tp}norm.weight`), acts.get('lnf'), acts.get('rstdf'), n, d.D, d.eps);
   if (o.logits ?? true) linear(s, acts.get('lnf'), m.p(m.headName), null, acts.get('logits'), n, d.D, t.vocabSize);
 }
 
@@ -485,14 +563,15 @@ export function textBackward(s: CommandStream, m: Model, acts: Activations, invT
   const dx = sc('dx');
   logprobBackward(s, acts.get('logits'), acts.get('targets'), acts.get('coef'), acts.get('dlogits'), n, t.vocabSize, invTemp);
   linearBackward(s, acts.get('lnf'), m.p(m.headName), acts.get('dlogits'), sc('dln'), m.gradOrNull(m.headName), null, n, d.D, t.vocabSize);
-  rmsnormBackward(s, acts.x('x', t.numLayers), m.p('model.norm.weight'), acts.get('rstdf'), sc('dln'), dx, m.gradOrNull('model.norm.weight'), n, d.D);
+  const tp = textPrefix(m.cfg);
+  rmsnormBackward(s, acts.x('x', t.numLayers), m.p(`${tp}norm.weight`), acts.get('rstdf'), sc('dln'), dx, m.gradOrNull(`${tp}norm.weight`), n, d.D);
   const pg = paramGetter(m),
     gg = gradGetter(m);
   for (let l = t.numLayers - 1; l >= 0; l--) {
     blockBackward(
       s,
-      blockTensors(pg, `model.layers.${l}.`),
-      blockTensors(gg, `model.layers.${l}.`),
+      blockTensors(pg, `${tp}layers.${l}.`),
+      blockTensors(gg, `${tp}layers.${l}.`),
       {
         x: acts.x('x', l),
         xOut: acts.x('x', l + 1),
@@ -507,8 +586,8 @@ export function textBackward(s: CommandStream, m: Model, acts: Activations, invT
       d,
     );
   }
-  // Under LoRA the embeddings and the vision encoder are frozen: nothing below needs a gradient.
-  const embGrad = m.gradOrNull('model.embed_tokens.weight');
+  // Under LoRA the embeddings and the vision encoder are frozen (Idefics3's always is): nothing below needs a gradient.
+  const embGrad = m.gradOrNull(`${tp}embed_tokens.weight`);
   if (embGrad) embeddingBackward(s, dx, embGrad, acts.get('emb.rows'), acts.get('emb.starts'), acts.get('emb.positions'), acts.embRows, d.D);
   if (m.cfg.vision && acts.shape.nImages > 0 && m.gradOrNull('vision.patch_embed.weight')) {
     gatherRows(s, dx, acts.get('img.index'), acts.get('dfeats'), acts.shape.nImages * patchesPerImage(m.cfg.vision), d.D);

@@ -12,7 +12,7 @@ import { Arena, download, downloadU32, slice, upload, type Tensor } from '../eng
 import { bannedMask, bannedWords, sample } from '../engine/kernels/sampling';
 import { Activations } from './activations';
 import { headRows, textForward } from './forward';
-import { patchesPerImage } from './config';
+import { uploadImages } from './batch';
 import type { Model } from './model';
 
 /**
@@ -116,7 +116,7 @@ export async function generate(m: Model, prompts: number[][], o: GenerateOptions
     upload(gpu, prefill.get('qpos'), qpos);
     upload(gpu, prefill.get('kstart'), Uint32Array.from(pads));
     upload(gpu, dec.get('kstart'), Uint32Array.from(pads));
-    if (nImages > 0) uploadImages(m, prefill, ids, images!);
+    if (nImages > 0) uploadImages(m, prefill, ids, nImages, images!.patches, undefined, 'generate');
     upload(
       gpu,
       hist.get('banned'),
@@ -200,25 +200,6 @@ export async function generate(m: Model, prompts: number[][], o: GenerateOptions
 function cut(seq: number[], eos: Set<number>): number[] {
   const i = seq.findIndex((x) => eos.has(x));
   return i < 0 ? seq : seq.slice(0, i + 1);
-}
-
-function uploadImages(m: Model, acts: Activations, ids: Uint32Array, images: ImageInput) {
-  const v = m.cfg.vision;
-  if (!v || m.cfg.imageTokenId === undefined) throw new InputError('generate', 'this model has no vision encoder, but images were given');
-  const P = patchesPerImage(v);
-  const index: number[] = [];
-  ids.forEach((id, i) => {
-    if (id === m.cfg.imageTokenId) index.push(i);
-  });
-  if (index.length !== images.nImages * P) {
-    throw new InputError('generate', `${index.length} <image> tokens in the prompts for ${images.nImages} images of ${P} patches`);
-  }
-  upload(m.gpu, acts.get('img.patches'), images.patches);
-  upload(m.gpu, acts.get('img.index'), Uint32Array.from(index));
-  const ipos = new Uint32Array(index.length);
-  for (let i = 0; i < ipos.length; i++) ipos[i] = i % P;
-  upload(m.gpu, acts.get('img.qpos'), ipos);
-  upload(m.gpu, acts.get('img.kstart'), new Uint32Array(images.nImages));
 }
 
 /**

@@ -5,7 +5,7 @@
 // gradient or optimizer memory. Merging folds the update into W for export (W + (alpha/r)·B·A).
 import { InputError } from '../engine/errors';
 import { seededRandom } from '../util/random';
-import type { ModelConfig } from './config';
+import { textPrefix, type ModelConfig } from './config';
 
 /** The linear layers of a decoder block LoRA can adapt (PEFT's target_modules names). */
 export const LORA_TARGETS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
@@ -21,10 +21,10 @@ export interface LoraSpec {
 
 export const DEFAULT_LORA: LoraSpec = { rank: 8, alpha: 16, targets: LORA_TARGETS };
 
-/** The HF module path of a target in layer `l` (without `.weight`). */
-export function loraModule(l: number, target: LoraTarget): string {
+/** The HF module path of a target in layer `l` (without `.weight`); `prefix` is the decoder's (textPrefix). */
+export function loraModule(l: number, target: LoraTarget, prefix = 'model.'): string {
   const group = target === 'gate_proj' || target === 'up_proj' || target === 'down_proj' ? 'mlp' : 'self_attn';
-  return `model.layers.${l}.${group}.${target}`;
+  return `${prefix}layers.${l}.${group}.${target}`;
 }
 
 /** [out, in] of a target's base weight. */
@@ -61,7 +61,7 @@ export function loraSpecs(cfg: ModelConfig, spec: LoraSpec): LoraTensorSpec[] {
   for (let l = 0; l < cfg.text.numLayers; l++) {
     for (const target of LORA_TARGETS) {
       if (!spec.targets.includes(target)) continue;
-      const m = loraModule(l, target);
+      const m = loraModule(l, target, textPrefix(cfg));
       const s = loraShape(cfg, target);
       out.push({ name: `${m}.lora_A.weight`, shape: [spec.rank, s.in], decay: true }, { name: `${m}.lora_B.weight`, shape: [s.out, spec.rank], decay: true });
     }
@@ -111,7 +111,7 @@ export function mergeLora(
   const r = spec.rank;
   for (let l = 0; l < cfg.text.numLayers; l++) {
     for (const target of spec.targets) {
-      const m = loraModule(l, target);
+      const m = loraModule(l, target, textPrefix(cfg));
       const { out: O, in: I } = loraShape(cfg, target);
       const W = base.get(`${m}.weight`);
       const A = adapters.get(`${m}.lora_A.weight`);

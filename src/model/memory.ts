@@ -1,7 +1,7 @@
 // How much GPU memory a model needs, before it is built: the UI warns before a run or a load that
 // would not fit the adapter, and `checkFits` refuses one before anything is allocated. test/model/memory.test.ts checks it against the engine's own count.
 import { InputError } from '../engine/errors';
-import { countParams, patchDim, patchesPerImage, type ModelConfig } from './config';
+import { countParams, idefics3ParamSpecs, patchDim, patchesPerImage, textPrefix, type ModelConfig } from './config';
 import { loraSpecs, type LoraSpec } from './lora';
 
 /** The typical training batch the estimate assumes: sequences, and tokens per sequence at most. */
@@ -41,10 +41,18 @@ export function memoryEstimate(cfg: ModelConfig, lora: LoraSpec | null = null): 
   // per token each adapted layer's saved x·Aᵀ plus one shared backward scratch of rank r.
   const loraParams = lora ? loraSpecs(cfg, lora).reduce((n, s) => n + s.shape[0] * s.shape[1], 0) : 0;
   const loraPerToken = lora ? lora.rank * (L * lora.targets.length + 1) : 0;
+  const sv = cfg.idefics3;
+  const frozen = sv ? idefics3ParamSpecs(sv, d).reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0) : 0;
+  // Per tile: the residual stream, norm output, q/k/v/attention, the MLP's two halves, the
+  // post-norm output and its shuffled copy, and the connector output.
+  const towerTile = sv ? patchesPerImage(sv) * (8 * sv.hiddenSize + 2 * sv.intermediateSize + 2) + (patchesPerImage(sv) / sv.scaleFactor ** 2) * d : 0;
+  const towerTrain = TRAIN_SEQS * towerTile;
   return {
     params,
     loraParams,
-    trainBytes: lora ? 4 * (params + 4 * loraParams + trainTokens * (trainPerToken + loraPerToken)) : 4 * (4 * params + trainTokens * trainPerToken),
+    trainBytes: lora
+      ? 4 * (params + 4 * loraParams + trainTokens * (trainPerToken + loraPerToken) + towerTrain)
+      : 4 * (4 * (params - frozen) + frozen + trainTokens * trainPerToken + towerTrain),
     inferBytes: 4 * (params + kvCache + prefill + V),
   };
 }
@@ -60,10 +68,15 @@ export function largestParam(cfg: ModelConfig): { name: string; shape: [number, 
   const t = cfg.text,
     d = t.hiddenSize;
   const c: { name: string; shape: [number, number] }[] = [
-    { name: 'model.embed_tokens.weight', shape: [t.vocabSize, d] },
-    { name: 'model.layers.0.mlp.gate_proj.weight', shape: [t.intermediateSize, d] },
-    { name: 'model.layers.0.self_attn.q_proj.weight', shape: [t.numHeads * t.headDim, d] },
+    { name: `${textPrefix(cfg)}embed_tokens.weight`, shape: [t.vocabSize, d] },
+    { name: `${textPrefix(cfg)}layers.0.mlp.gate_proj.weight`, shape: [t.intermediateSize, d] },
+    { name: `${textPrefix(cfg)}layers.0.self_attn.q_proj.weight`, shape: [t.numHeads * t.headDim, d] },
   ];
+  const s = cfg.idefics3;
+  if (s) {
+    // Every tensor of the tower has one layer's shapes; the first layer stands for all.
+    for (const p of idefics3ParamSpecs({ ...s, numLayers: 1 }, d)) c.push({ name: p.name, shape: [p.shape[0], p.shape.slice(1).reduce((a, b) => a * b, 1)] });
+  }
   const v = cfg.vision;
   if (v) {
     c.push(

@@ -5,7 +5,7 @@
 import type { Gpu } from '../engine/gpu';
 import { Arena, download, upload, type Tensor } from '../engine/tensor';
 import { InputError } from '../engine/errors';
-import { paramSpecs, type ModelConfig, type ParamSpec } from './config';
+import { isFrozen, paramSpecs, textPrefix, type ModelConfig, type ParamSpec } from './config';
 import { ropeInvFreq } from '../engine/kernels/rope';
 import { checkFits } from './memory';
 import { seededRandom } from '../util/random';
@@ -56,9 +56,9 @@ export class Model {
     return this.grads?.has(name) ? this.grads.get(name) : null;
   }
 
-  /** What the optimizer updates: every parameter, or with LoRA only the adapters. */
+  /** What the optimizer updates: every parameter but a frozen vision tower (isFrozen), or with LoRA only the adapters. */
   get trainable(): { name: string; shape: number[]; decay: boolean }[] {
-    return this.lora ? loraSpecs(this.cfg, this.lora) : this.specs;
+    return this.lora ? loraSpecs(this.cfg, this.lora) : this.specs.filter((p) => !isFrozen(p.name));
   }
 
   /**
@@ -97,7 +97,7 @@ export class Model {
 
   /** The output projection: lm_head, or the embedding matrix when tied. */
   get headName() {
-    return this.cfg.text.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
+    return this.cfg.text.tieWordEmbeddings ? `${textPrefix(this.cfg)}embed_tokens.weight` : 'lm_head.weight';
   }
 
   /** Allocate gradients and optimizer moments for what trains (the parameters, or the LoRA adapters). */
@@ -162,9 +162,12 @@ export class Model {
  */
 export type InitScheme = 'fan-in' | number;
 
+/** RMSNorm and LayerNorm scales (`input_layernorm`, `norm`, SigLIP's `layer_norm1`, `post_layernorm`): 1 at init. */
+const isNormWeight = (name: string) => /norm\d?\.weight$/.test(name);
+
 /** Standard deviation of one parameter under `scheme` (0 = not random: norms are 1, biases 0). */
 export function initStd(cfg: ModelConfig, name: string, shape: readonly number[], scheme: InitScheme = 'fan-in'): number {
-  if (name.endsWith('norm.weight') || name.endsWith('.bias')) return 0;
+  if (isNormWeight(name) || name.endsWith('.bias')) return 0;
   if (typeof scheme === 'number') return scheme;
   const width = shape[shape.length - 1];
   let std = 1 / Math.sqrt(width);
@@ -186,7 +189,7 @@ export function initWeights(cfg: ModelConfig, seed: number, scheme: InitScheme =
     const n = p.shape.reduce((x, y) => x * y, 1);
     const data = new Float32Array(n);
     const std = initStd(cfg, p.name, p.shape, scheme);
-    if (p.name.endsWith('norm.weight')) data.fill(1);
+    if (isNormWeight(p.name)) data.fill(1);
     else if (std > 0) for (let i = 0; i < n; i++) data[i] = normal() * std;
     out.set(p.name, { shape: [...p.shape], data });
   }

@@ -34,3 +34,20 @@ export function rmsnormBackwardRef(x: ArrayLike<number>, w: ArrayLike<number>, d
   }
   return { dx, dw };
 }
+
+/** torch.nn.LayerNorm in float64: (x - mean) / sqrt(var + eps) * w + b, with the biased variance. */
+export function layernormRef(x: ArrayLike<number>, w: ArrayLike<number>, b: ArrayLike<number>, rows: number, dim: number, eps: number) {
+  const y = new Float64Array(rows * dim);
+  const rstd = new Float64Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let mean = 0;
+    for (let j = 0; j < dim; j++) mean += x[r * dim + j];
+    mean /= dim;
+    let v = 0;
+    for (let j = 0; j < dim; j++) v += (x[r * dim + j] - mean) ** 2;
+    const rs = 1 / Math.sqrt(v / dim + eps);
+    rstd[r] = rs;
+    for (let j = 0; j < dim; j++) y[r * dim + j] = (x[r * dim + j] - mean) * rs * w[j] + b[j];
+  }
+  return { y, rstd };
+}

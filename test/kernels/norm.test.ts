@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { setup, randArray, compare, foldedStream, KERNEL_PATHS, useKernelPath } from '../helpers/gpu';
-import { rmsnormForward, rmsnormBackward } from '../../src/engine/kernels/norm';
-import { rmsnormRef, rmsnormBackwardRef } from './norm.ref';
+import { rmsnormForward, rmsnormBackward, layernormForward } from '../../src/engine/kernels/norm';
+import { rmsnormRef, rmsnormBackwardRef, layernormRef } from './norm.ref';
 import { EngineError } from '../../src/engine/errors';
 import { slice } from '../../src/engine/tensor';
 
@@ -112,6 +112,60 @@ describe.each(KERNEL_PATHS)('rmsnorm ($path)', ({ rowKernels }) => {
     expect(() => rmsnormForward(s, t('x'), t('w'), t('y'), t('rstd'), rows, 41, 1e-6)).toThrow(/w/);
     expect(() => rmsnormForward(s, t('x'), t('w'), t('x'), t('rstd'), rows, dim, 1e-6)).toThrow(/overlap/);
     expect(() => rmsnormForward(s, t('x'), t('w'), slice(t('y'), 0, [2, dim]), t('rstd'), rows, dim, 1e-6)).toThrow(EngineError);
+    done();
+  });
+});
+
+describe.each(KERNEL_PATHS)('layernorm ($path)', ({ rowKernels }) => {
+  useKernelPath(rowKernels);
+
+  async function layerCase(rows: number, dim: number, eps: number, seed: number, offset = 0, fold = 0) {
+    // `offset` shifts every value: a residual stream's large mean must not cancel its variance.
+    const x = randArray(rows * dim, seed, 2).map((v) => v + offset);
+    const w = randArray(dim, seed + 1);
+    const b = randArray(dim, seed + 2);
+    const { gpu, s, t, read, done } = await setup([
+      { name: 'x', shape: [rows, dim], dtype: f32, data: x },
+      { name: 'w', shape: [dim], dtype: f32, data: w },
+      { name: 'b', shape: [dim], dtype: f32, data: b },
+      { name: 'y', shape: [rows + 1, dim], dtype: f32, data: new Float32Array((rows + 1) * dim).fill(7) },
+      { name: 'rstd', shape: [rows], dtype: f32 },
+    ]);
+    layernormForward(fold ? foldedStream(s, fold) : s, t('x'), t('w'), t('b'), t('y'), t('rstd'), rows, dim, eps);
+    for (const label of s.kernelsSeen) expect(label.endsWith('.rows'), label).toBe(gpu.rowKernels);
+    const y = await read('y');
+    const rstd = await read('rstd');
+    done();
+    const ref = layernormRef(x, w, b, rows, dim, eps);
+    // With an offset, the f32 input itself carries ~offset * 2^-24 of rounding per element: a
+    // one-pass variance (E[x^2] - mean^2) would be ~1% off at offset 200, a two-pass one ~1e-4.
+    const tol = offset ? 1e-3 : undefined;
+    const cy = compare(y.subarray(0, rows * dim), ref.y, tol, tol);
+    expect(cy.ok, `y (rows ${rows}, dim ${dim}, offset ${offset}): ${cy.msg}`).toBe(true);
+    const cr = compare(rstd, ref.rstd, tol, tol);
+    expect(cr.ok, `rstd: ${cr.msg}`).toBe(true);
+    expect(Array.from(y.subarray(rows * dim))).toEqual(new Array(dim).fill(7));
+  }
+
+  it('matches float64 on rows 7, dim 37 and rows 45, dim 300', async () => {
+    await layerCase(7, 37, 1e-6, 400);
+    await layerCase(45, 300, 1e-6, 410);
+  });
+
+  it('keeps the variance of rows whose mean is 100x their spread (two-pass, no E[x^2] - mean^2)', async () => {
+    await layerCase(9, 96, 1e-6, 420, 200);
+  });
+
+  it('folds the row grid into 2D and rejects a bias of the wrong size', async () => {
+    await layerCase(7, 37, 1e-6, 430, 0, 3);
+    const { s, t, done } = await setup([
+      { name: 'x', shape: [2, 8], dtype: f32 },
+      { name: 'w', shape: [8], dtype: f32 },
+      { name: 'b', shape: [4], dtype: f32 },
+      { name: 'y', shape: [2, 8], dtype: f32 },
+      { name: 'rstd', shape: [2], dtype: f32 },
+    ]);
+    expect(() => layernormForward(s, t('x'), t('w'), t('b'), t('y'), t('rstd'), 2, 8, 1e-6)).toThrow(/\bb\b/);
     done();
   });
 });

@@ -4,7 +4,7 @@
 // or reordered for speed, and all arithmetic is float64 so its own rounding is negligible next to
 // the f32 error it is used to judge.
 
-import { type ModelConfig, type VisionConfig, paramSpecs, patchDim, patchesPerImage } from '../../src/model/config';
+import { type ModelConfig, type VisionConfig, paramSpecs, patchDim, patchesPerImage, textPrefix } from '../../src/model/config';
 
 export type Weights = Map<string, Float32Array>;
 
@@ -167,7 +167,7 @@ function block(weights: Weights, prefix: string, x: Float64Array, T: number, pos
 /** Token embeddings [B*T, d], with image-token rows replaced by `imageFeatures` when given. */
 export function embed(cfg: ModelConfig, weights: Weights, ids: number[][], imageFeatures?: Float64Array): Float64Array {
   const { vocabSize: V, hiddenSize: d } = cfg.text;
-  const table = get(weights, 'model.embed_tokens.weight');
+  const table = get(weights, `${textPrefix(cfg)}embed_tokens.weight`);
   const B = ids.length;
   const T = B ? ids[0].length : 0;
   const x = new Float64Array(B * T * d);
@@ -216,8 +216,8 @@ export function hiddenFromEmbeddings(cfg: ModelConfig, weights: Weights, embeds:
     const positions = positionIds ? positionIds[b] : Array.from({ length: T }, (_, i) => i);
     if (positions.length !== T) throw new Error(`reference: position ids of sequence ${b} have length ${positions.length}, expected ${T}`);
     let x: Float64Array = embeds.slice(b * T * d, (b + 1) * T * d);
-    for (let l = 0; l < t.numLayers; l++) x = block(weights, `model.layers.${l}.`, x, T, positions, dims);
-    out.set(rmsNorm(x, T, d, get(weights, 'model.norm.weight'), t.rmsNormEps), b * T * d);
+    for (let l = 0; l < t.numLayers; l++) x = block(weights, `${textPrefix(cfg)}layers.${l}.`, x, T, positions, dims);
+    out.set(rmsNorm(x, T, d, get(weights, `${textPrefix(cfg)}norm.weight`), t.rmsNormEps), b * T * d);
   }
   return out;
 }
@@ -226,7 +226,7 @@ export function hiddenFromEmbeddings(cfg: ModelConfig, weights: Weights, embeds:
 export function logitsFromEmbeddings(cfg: ModelConfig, weights: Weights, embeds: Float64Array, B: number, T: number, positionIds?: number[][]): Float64Array {
   const t = cfg.text;
   const h = hiddenFromEmbeddings(cfg, weights, embeds, B, T, positionIds);
-  const head = get(weights, t.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight');
+  const head = get(weights, t.tieWordEmbeddings ? `${textPrefix(cfg)}embed_tokens.weight` : 'lm_head.weight');
   return linear(h, B * T, t.hiddenSize, head, t.vocabSize);
 }
 
@@ -301,4 +301,93 @@ export function visionForward(cfg: ModelConfig, weights: Weights, patches: Array
     out.set(linear(h, P, D, get(weights, 'vision.projector.fc2.weight'), D, get(weights, 'vision.projector.fc2.bias')), img * P * D);
   }
   return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Idefics3 (SmolVLM): SigLIP vision transformer and the pixel-shuffle connector, written from
+// transformers' Idefics3VisionTransformer / Idefics3Connector semantics, independently of the
+// engine's patch layout and shuffle table.
+
+/** torch.nn.LayerNorm over rows of width d (biased variance). */
+export function layerNorm(x: Float64Array, rows: number, d: number, w: ArrayLike<number>, b: ArrayLike<number>, eps: number): Float64Array {
+  const y = new Float64Array(rows * d);
+  for (let r = 0; r < rows; r++) {
+    let mean = 0;
+    for (let i = 0; i < d; i++) mean += x[r * d + i];
+    mean /= d;
+    let v = 0;
+    for (let i = 0; i < d; i++) v += (x[r * d + i] - mean) ** 2;
+    const inv = 1 / Math.sqrt(v / d + eps);
+    for (let i = 0; i < d; i++) y[r * d + i] = (x[r * d + i] - mean) * inv * w[i] + b[i];
+  }
+  return y;
+}
+
+/**
+ * Image features [nTiles * P / s^2, textHidden] of tiles [nTiles, C, S, S] (already normalised):
+ * Conv2d patch embedding (kernel = stride = patch), + position embedding, SigLIP encoder layers,
+ * post_layernorm, pixel shuffle (view/permute/reshape as Idefics3Connector does), projection.
+ * Also returns the post-layernorm hidden states [nTiles, P, d].
+ */
+export function idefics3VisionForward(cfg: ModelConfig, weights: Weights, tiles: ArrayLike<number>): { features: Float64Array; hidden: Float64Array } {
+  const v = cfg.idefics3;
+  if (!v) throw new Error('reference: not an Idefics3 config');
+  const { imageSize: S, patchSize: p, channels: C, hiddenSize: d, numHeads: H, intermediateSize: f, layerNormEps: eps, scaleFactor: sf } = v;
+  const G = S / p;
+  const P = G * G;
+  const n = tiles.length / (C * S * S);
+  const vw = (name: string) => get(weights, `model.vision_model.${name}`);
+  const conv = vw('embeddings.patch_embedding.weight');
+  const convB = vw('embeddings.patch_embedding.bias');
+  const pos = vw('embeddings.position_embedding.weight');
+  const hidden = new Float64Array(n * P * d);
+  const D = cfg.text.hiddenSize;
+  const features = new Float64Array((n * P * D) / (sf * sf));
+  for (let img = 0; img < n; img++) {
+    const x = new Float64Array(P * d);
+    // Conv2d: out[o, gy, gx] = b[o] + sum_{c,ky,kx} w[o, c, ky, kx] * in[c, gy*p + ky, gx*p + kx]; flatten(2).transpose(1, 2).
+    for (let gy = 0; gy < G; gy++) {
+      for (let gx = 0; gx < G; gx++) {
+        const t = gy * G + gx;
+        for (let o = 0; o < d; o++) {
+          let acc = convB[o];
+          for (let c = 0; c < C; c++)
+            for (let ky = 0; ky < p; ky++)
+              for (let kx = 0; kx < p; kx++)
+                acc += conv[((o * C + c) * p + ky) * p + kx] * tiles[img * C * S * S + c * S * S + (gy * p + ky) * S + gx * p + kx];
+          x[t * d + o] = acc + pos[t * d + o];
+        }
+      }
+    }
+    for (let l = 0; l < v.numLayers; l++) {
+      const lw = (name: string) => vw(`encoder.layers.${l}.${name}`);
+      const h1 = layerNorm(x, P, d, lw('layer_norm1.weight'), lw('layer_norm1.bias'), eps);
+      const q = linear(h1, P, d, lw('self_attn.q_proj.weight'), d, lw('self_attn.q_proj.bias'));
+      const k = linear(h1, P, d, lw('self_attn.k_proj.weight'), d, lw('self_attn.k_proj.bias'));
+      const vv = linear(h1, P, d, lw('self_attn.v_proj.weight'), d, lw('self_attn.v_proj.bias'));
+      const a = attention(q, k, vv, P, H, H, d / H, false);
+      const o = linear(a, P, d, lw('self_attn.out_proj.weight'), d, lw('self_attn.out_proj.bias'));
+      for (let i = 0; i < x.length; i++) x[i] += o[i];
+      const h2 = layerNorm(x, P, d, lw('layer_norm2.weight'), lw('layer_norm2.bias'), eps);
+      const u = linear(h2, P, d, lw('mlp.fc1.weight'), f, lw('mlp.fc1.bias'));
+      for (let i = 0; i < u.length; i++) u[i] = geluTanh(u[i]);
+      const m = linear(u, P, f, lw('mlp.fc2.weight'), d, lw('mlp.fc2.bias'));
+      for (let i = 0; i < x.length; i++) x[i] += m[i];
+    }
+    const post = layerNorm(x, P, d, vw('post_layernorm.weight'), vw('post_layernorm.bias'), eps);
+    hidden.set(post, img * P * d);
+    // pixel_shuffle, step by step: [G, G, d] -view-> [G, G/s, s*d] -permute-> [G/s, G, s*d]
+    // -reshape-> [G/s, G/s, s*s*d] -permute-> [G/s, G/s, s*s*d] (rows and columns swapped back).
+    const g2 = G / sf;
+    const a1 = post; // [h][w][e] viewed as [h][w/s][s*d]: a1[h][W2][k] = post[h][W2*s + k/d][k%d]
+    const a2 = new Float64Array(P * d); // permute(0,2,1,3): [W2][h][k]
+    for (let h = 0; h < G; h++) for (let w2 = 0; w2 < g2; w2++) for (let k = 0; k < sf * d; k++) a2[(w2 * G + h) * sf * d + k] = a1[(h * g2 + w2) * sf * d + k];
+    // reshape [W2][h][k] as [W2][H2][s*s*d]: contiguous, so the same buffer; then permute(0,2,1,3) -> [H2][W2][s*s*d].
+    const a3 = new Float64Array(P * d);
+    const row = sf * sf * d;
+    for (let w2 = 0; w2 < g2; w2++) for (let h2 = 0; h2 < g2; h2++) for (let k = 0; k < row; k++) a3[(h2 * g2 + w2) * row + k] = a2[(w2 * g2 + h2) * row + k];
+    const proj = linear(a3, g2 * g2, row, get(weights, 'model.connector.modality_projection.proj.weight'), D);
+    features.set(proj, img * g2 * g2 * D);
+  }
+  return { features, hidden };
 }

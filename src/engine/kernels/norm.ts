@@ -40,6 +40,26 @@ export function rmsnormForward(s: CommandStream, x: Tensor, w: Tensor, y: Tensor
   });
 }
 
+/** torch.nn.LayerNorm: y = (x - mean) * rsqrt(var + eps) * w + b per row (biased variance); saves rstd [rows]. */
+export function layernormForward(s: CommandStream, x: Tensor, w: Tensor, b: Tensor, y: Tensor, rstd: Tensor, rows: number, dim: number, eps: number): void {
+  const k = 'layernormForward';
+  requireTensor(k, x, rows * dim, 'x', 'f32', `[${rows}, ${dim}]`);
+  requireTensor(k, w, dim, 'w', 'f32', `[${dim}]`);
+  requireTensor(k, b, dim, 'b', 'f32', `[${dim}]`);
+  requireTensor(k, y, rows * dim, 'y', 'f32', `[${rows}, ${dim}]`);
+  requireTensor(k, rstd, rows, 'rstd', 'f32', `[${rows}]`);
+  requireDisjoint(k, { x, w, b, y, rstd });
+  if (rows === 0 || dim === 0) return;
+  const l = rowLaunch(s, 'layernorm_forward', rows, dim);
+  s.dispatch({
+    label: 'layernorm.fwd' + l.suffix,
+    pipeline: l.pipeline,
+    uniforms: NORM_PARAMS.values({ rows, dim, eps, accumulate: 0 }),
+    bindings: [x, w, rstd, y, null, null, b],
+    workgroups: l.workgroups,
+  });
+}
+
 /**
  * Gradients of rmsnormForward. dw is always accumulated (dw += ...), because a norm weight may be
  * reached by several paths (null dw: a frozen weight, no gradient); dx is overwritten unless
