@@ -15,7 +15,7 @@
 import './raw-imports';
 
 const { generateSynth } = await import('../src/data/synth/index');
-const { imagePatches } = await import('../src/task/encode');
+const { encodeImages } = await import('../src/task/encode');
 const { createNodeGpu } = await import('../src/node/dawn');
 const { Model, initWeights } = await import('../src/model/model');
 const { Trainer } = await import('../src/model/trainer');
@@ -67,7 +67,7 @@ if (T > cfg.text.maxPositionEmbeddings)
 
 async function examples(split: 'train' | 'test', n: number) {
   const items = await generateSynth({ kind: 'image', level: 1, n, seed: 1, split, templates: [opts.template], fixedOptionOrder: true });
-  return Promise.all(items.map(async (it) => ({ patches: await imagePatches(it, cfg), yes: it.answer === 'Yes' })));
+  return Promise.all(items.map(async (it) => ({ patches: (await encodeImages(it, cfg))[0].patches, yes: it.answer === 'Yes' })));
 }
 type Example = Awaited<ReturnType<typeof examples>>[number];
 

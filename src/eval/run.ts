@@ -10,12 +10,11 @@
 import type { QAItem } from '../task/schema';
 import { InputError } from '../engine/errors';
 import type { TextTokenizer } from '../io/tokenizer';
-import { patchesPerImage } from '../model/config';
 import type { Model } from '../model/model';
 import type { Decoding } from '../model/generate';
-import { usableImages } from '../task/encode';
+import { chatFormat, largestImageText, usableImages } from '../task/encode';
 import { promptText, type PromptOptions } from '../task/prompt';
-import { chatPrompt } from '../io/chat';
+import { expandImages } from '../io/chat';
 import { sampleResponses, type ItemSamples, type SampleOptions } from '../task/rollout';
 import { gradeAnswer } from '../task/grader';
 
@@ -205,8 +204,9 @@ export function averageOf(results: BenchmarkResult[]): EvalSummary['average'] {
 /** Prompt length in tokens, images' placeholder runs included, without decoding any image (the text encodePrompt builds). */
 export function promptTokens(item: QAItem, tok: TextTokenizer, model: Pick<Model, 'cfg'>, o?: PromptOptions): number {
   const cfg = model.cfg;
-  const per = cfg.vision ? patchesPerImage(cfg.vision) : 0;
-  return tok.encode(chatPrompt(promptText(item, o), usableImages(item, cfg), per), { addSpecialTokens: false }).length;
+  const n = usableImages(item, cfg);
+  const text = chatFormat(tok, cfg).prompt(promptText(item, o), n);
+  return tok.encode(expandImages(text, Array(n).fill(largestImageText(tok, cfg))), { addSpecialTokens: false }).length;
 }
 
 export interface FittedOptions extends Omit<SampleOptions, 'onProgress'> {

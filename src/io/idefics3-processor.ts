@@ -389,28 +389,3 @@ export function imagePromptString(rows: number, cols: number, imageSeqLen: numbe
   }
   return `${s}\n${global}`;
 }
-
-/**
- * Replace each image placeholder of a rendered chat prompt, in order, with its image's prompt
- * string (what Idefics3Processor does to the text before tokenising). The number of placeholders
- * must equal the number of images.
- */
-export function expandImagePlaceholders(
-  text: string,
-  images: readonly { rows: number; cols: number }[],
-  imageSeqLen: number,
-  tokens: Idefics3Tokens = IDEFICS3_TOKENS,
-): string {
-  const parts = text.split(tokens.image);
-  const found = parts.length - 1;
-  if (found !== images.length)
-    throw new InputError(
-      'prompt',
-      `has ${found} ${tokens.image} placeholder${found === 1 ? '' : 's'} but ${images.length} image${images.length === 1 ? ' was' : 's were'} given; each image needs exactly one`,
-    );
-  let out = parts[0]!;
-  images.forEach((im, i) => {
-    out += imagePromptString(im.rows, im.cols, imageSeqLen, tokens) + parts[i + 1]!;
-  });
-  return out;
-}

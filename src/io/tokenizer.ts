@@ -7,6 +7,7 @@ import { Tokenizer } from '@huggingface/tokenizers';
 import { InputError } from '../engine/errors';
 import { MODEL_LIMITS } from '../model/config';
 import { joinWhere, readJson, type FileSource } from './files';
+import { idefics3ProcessorFromJson, type Idefics3ProcessorConfig } from './idefics3-processor';
 
 export interface TextTokenizer {
   /** Token ids of `text`; `addSpecialTokens` (default true) applies the post-processor (e.g. BOS). */
@@ -23,6 +24,12 @@ export interface TextTokenizer {
   /** Every added token marked special, content -> id. */
   specialTokens: Map<string, number>;
   chatTemplate?: string;
+  /**
+   * An Idefics3 (SmolVLM) folder's image processor (preprocessor_config.json + processor_config.json).
+   * transformers bundles tokenizer and image processor into one Processor; the lab's tokenizer is
+   * what every stage already passes along with a model, so the image processor rides with it.
+   */
+  imageProcessor?: Idefics3ProcessorConfig;
 }
 
 type Json = Record<string, unknown>;
@@ -152,11 +159,47 @@ export function tokenizerFromJson(tokenizerJson: unknown, tokenizerConfig: unkno
   };
 }
 
+/**
+ * The files of a model folder that are not weights or config.json but travel with the model: the
+ * tokenizer, its chat template and (Idefics3) the image processor. Copied into every checkpoint.
+ */
+export const TOKENIZER_FILES: readonly string[] = [
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'added_tokens.json',
+  'vocab.json',
+  'merges.txt',
+  'chat_template.json',
+  'chat_template.jinja',
+  'preprocessor_config.json',
+  'processor_config.json',
+];
+
 /** Load the tokenizer of a Hugging Face folder. Without tokenizer.json there is nothing to run. */
 export async function loadTokenizer(src: FileSource, where: string = src.name): Promise<TextTokenizer> {
   if (!(await src.exists('tokenizer.json'))) throw new InputError(where, 'no tokenizer.json in this folder');
   const tj = await readJson(src, 'tokenizer.json', where);
   const cfg = (await src.exists('tokenizer_config.json')) ? await readJson(src, 'tokenizer_config.json', where) : {};
   const gen = (await src.exists('generation_config.json')) ? await readJson(src, 'generation_config.json', where) : undefined;
-  return tokenizerFromJson(tj, cfg, where, gen);
+  const tok = tokenizerFromJson(tj, cfg, where, gen);
+  // Multimodal checkpoints keep the template beside the tokenizer (chat_template.json or .jinja).
+  if (!tok.chatTemplate && (await src.exists('chat_template.json'))) {
+    const ct = await readJson(src, 'chat_template.json', where);
+    const t = (ct as Record<string, unknown>)?.chat_template;
+    if (typeof t !== 'string') throw new InputError(joinWhere(where, 'chat_template.json'), 'chat_template must be a string');
+    tok.chatTemplate = t;
+  } else if (!tok.chatTemplate && (await src.exists('chat_template.jinja'))) {
+    tok.chatTemplate = new TextDecoder().decode(await src.read('chat_template.jinja'));
+  }
+  if (await src.exists('preprocessor_config.json')) {
+    const pre = await readJson(src, 'preprocessor_config.json', where);
+    const proc = (await src.exists('processor_config.json')) ? await readJson(src, 'processor_config.json', where) : undefined;
+    // Only Idefics3's image processor is read; another model type's is not the lab's to interpret.
+    const type = (pre as Record<string, unknown>)?.image_processor_type;
+    if (type === undefined || type === 'Idefics3ImageProcessor' || type === 'SmolVLMImageProcessor') {
+      tok.imageProcessor = idefics3ProcessorFromJson(pre, joinWhere(where, 'preprocessor_config.json'), proc, joinWhere(where, 'processor_config.json'));
+    }
+  }
+  return tok;
 }

@@ -5,10 +5,9 @@ import { bytesRef } from '../data/loaders/common';
 import type { QAItem } from '../task/schema';
 import { runEval, type BenchmarkInput } from '../eval/run';
 import { generate } from '../model/generate';
-import { patchesPerImage } from '../model/config';
-import { endOfTurnIds, imagePatches, responseBannedIds } from '../task/encode';
+import { hasVision } from '../model/config';
+import { encodeImages, encodeUserTurn, endOfTurnIds, responseBannedIds } from '../task/encode';
 import { promptText } from '../task/prompt';
-import { CHAT, chatPrompt } from '../io/chat';
 import { askVerdict } from '../task/reward';
 import type { AskRequest, EngineApi, EvaluateRequest } from './api';
 import type { LabContext } from './context';
@@ -129,23 +128,19 @@ export function evalApi(ctx: LabContext): Calls {
         dataset_index: 0,
         hash: '',
       };
-      if (req.image && (!cfg.vision || cfg.imageTokenId === undefined)) {
+      if (req.image && (!hasVision(cfg) || cfg.imageTokenId === undefined)) {
         throw new InputError(path, 'this model has no vision encoder, so it cannot look at an image: ask without the image, or pick a vision-language model');
       }
       // Decoded and resized to the model's input before the GPU is touched, so a bad file fails first.
-      const patches = await imagePatches(item, cfg);
-      const nImages = req.image ? 1 : 0;
+      // Lab-model images decode before the GPU is touched; Idefics3's need the folder's processor, read with the tokenizer.
+      if (!cfg.idefics3) await encodeImages(item, cfg);
       return ctx.exclusive('answering a question', async (signal) => {
         const { model, tok } = await ctx.loadModel(path);
-        if (nImages && tok.tokenToId(CHAT.image) !== cfg.imageTokenId) {
-          throw new InputError(`${path}/tokenizer.json`, `<image> is token ${tok.tokenToId(CHAT.image)} but the model expects ${cfg.imageTokenId}`);
-        }
-        const per = cfg.vision ? patchesPerImage(cfg.vision) : 0;
-        const ids = tok.encode(chatPrompt(askText(req), nImages, per), { addSpecialTokens: false });
+        const { ids, patches, nImages } = await encodeUserTurn(askText(req), item, tok, cfg);
         const room = cfg.text.maxPositionEmbeddings - ids.length;
         if (room < 1)
           throw new InputError('ask.question', `the prompt is ${ids.length} tokens, which fills the model's context of ${cfg.text.maxPositionEmbeddings}`);
-        const eos = endOfTurnIds(tok);
+        const eos = endOfTurnIds(tok, cfg);
         const eosSet = new Set(eos);
         const body = (seq: number[]) => (seq.length && eosSet.has(seq[seq.length - 1]) ? seq.slice(0, -1) : seq);
         let shown = '';

@@ -12,7 +12,7 @@ import { download } from '../engine/tensor';
 import { joinWhere, readJson, type FileSink, type FileSource } from '../io/files';
 import { browserDirSink, COMPLETE_MARKER, isCompleteFolder, pickedSource, subWorkspace, type Workspace } from '../io/workspace';
 import { configFromHfJson, loadHfFolder } from '../io/hf-config';
-import { loadTokenizer } from '../io/tokenizer';
+import { TOKENIZER_FILES, loadTokenizer } from '../io/tokenizer';
 import { Activations } from '../model/activations';
 import { nextTokenTargets, uploadBatch } from '../model/batch';
 import type { ModelConfig } from '../model/config';
@@ -102,8 +102,7 @@ async function modelInfo(ws: Workspace, path: string): Promise<ModelInfo> {
 }
 
 /** Files a model folder needs: config, weights (single file or index + shards), vision weights, tokenizer. */
-const TOKENIZER_FILE =
-  /^(tokenizer\.json|tokenizer_config\.json|special_tokens_map\.json|added_tokens\.json|vocab\.json|merges\.txt|chat_template\.(json|jinja)|generation_config\.json)$/;
+const TOKENIZER_FILE = (f: string) => TOKENIZER_FILES.includes(f) || f === 'generation_config.json';
 
 async function modelFilesOf(src: FileSource): Promise<string[]> {
   const files = new Set(await src.list());
@@ -114,7 +113,7 @@ async function modelFilesOf(src: FileSource): Promise<string[]> {
     const map = ((await readJson(src, INDEX)) as { weight_map?: Record<string, string> }).weight_map ?? {};
     for (const shard of new Set(Object.values(map))) if (files.has(shard)) keep.push(shard);
   }
-  for (const f of files) if (TOKENIZER_FILE.test(f)) keep.push(f);
+  for (const f of files) if (TOKENIZER_FILE(f)) keep.push(f);
   return [...new Set(keep)];
 }
 

@@ -283,7 +283,7 @@ export class GrpoTrainer {
     if (o.loss.klCoef > 0 && !ref) throw new InputError('grpo', 'klCoef > 0 needs a reference model');
     if (ref && JSON.stringify(ref.cfg) !== JSON.stringify(policy.cfg)) throw new InputError('grpo', "the reference model's config differs from the policy's");
     this.trainer = new Trainer(policy, { ...o.optim });
-    this.eos = endOfTurnIds(tok);
+    this.eos = endOfTurnIds(tok, policy.cfg);
     if (this.eos.length === 0) throw new InputError('tokenizer', 'no end-of-turn token (<|im_end|> or an eos_token): responses could never end');
     this.padId = tok.padId ?? this.eos[0];
     // verl divides the logits by the rollout temperature in every log-prob pass, so the ratio

@@ -8,6 +8,7 @@ import { generateSynth } from '../data/synth';
 import { findDataset, DATASETS } from '../data/loaders';
 import { joinWhere, readJson, type FileSource } from '../io/files';
 import { configFromHfJson } from '../io/hf-config';
+import { TOKENIZER_FILES } from '../io/tokenizer';
 import { subWorkspace, type Workspace } from '../io/workspace';
 import type { ModelConfig } from '../model/config';
 import type { Model } from '../model/model';
@@ -201,7 +202,7 @@ export async function loadRunItems(
 /** The tokenizer files of a model folder, to copy into every checkpoint. */
 export async function tokenizerFiles(src: FileSource): Promise<Record<string, Uint8Array>> {
   const files: Record<string, Uint8Array> = {};
-  for (const f of ['tokenizer.json', 'tokenizer_config.json']) if (await src.exists(f)) files[f] = await src.read(f);
+  for (const f of TOKENIZER_FILES) if (await src.exists(f)) files[f] = await src.read(f);
   return files;
 }
 

@@ -37,7 +37,7 @@ export interface ItemSamples {
 export async function sampleResponses(model: Model, tok: TextTokenizer, items: QAItem[], o: SampleOptions, encoded?: EncodedPrompt[]): Promise<ItemSamples[]> {
   const cache: PatchCache = new Map();
   const prompts = encoded ?? (await Promise.all(items.map((it) => encodePrompt(it, tok, model.cfg, o.prompt, cache))));
-  const eos = endOfTurnIds(tok);
+  const eos = endOfTurnIds(tok, model.cfg);
   const banned = responseBannedIds(tok, model.cfg);
   const jobs: { item: number; copy: number }[] = [];
   items.forEach((_, i) => {

@@ -1,3 +1,4 @@
+import { expandImages } from '../../src/io/chat';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -5,7 +6,6 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../src/engine/errors';
 import {
-  expandImagePlaceholders,
   IDEFICS3_DEFAULT_IMAGE_SEQ_LEN,
   IDEFICS3_DEFAULTS,
   idefics3Preprocess,
@@ -268,22 +268,13 @@ describe('image prompt strings', () => {
 
   it('expands each <image> of a chat prompt with its own image', () => {
     const text = '<|im_start|>User:<image><image>Compare.<end_of_utterance>\nAssistant:';
-    const got = expandImagePlaceholders(
-      text,
-      [
-        { rows: 1, cols: 2 },
-        { rows: 0, cols: 0 },
-      ],
-      3,
-    );
+    const got = expandImages(text, [imagePromptString(1, 2, 3), imagePromptString(0, 0, 3)]);
     expect(got).toBe(`<|im_start|>User:${imagePromptString(1, 2, 3)}${imagePromptString(0, 0, 3)}Compare.<end_of_utterance>\nAssistant:`);
-    expect(expandImagePlaceholders('no images', [], 64)).toBe('no images');
+    expect(expandImages('no images', [])).toBe('no images');
   });
 
   it('says so when the placeholders and the images differ in number', () => {
-    expect(inputError(() => expandImagePlaceholders('User:<image><image>', [{ rows: 0, cols: 0 }], 64)).message).toMatch(
-      /has 2 <image> placeholders but 1 image was given/,
-    );
-    expect(inputError(() => expandImagePlaceholders('User: hi', [{ rows: 0, cols: 0 }], 64)).message).toMatch(/has 0 <image> placeholders but 1 image/);
+    expect(inputError(() => expandImages('User:<image><image>', [imagePromptString(0, 0, 64)])).message).toMatch(/has 2 <image> markers for 1 images/);
+    expect(inputError(() => expandImages('User: hi', [imagePromptString(0, 0, 64)])).message).toMatch(/has 0 <image> markers for 1 images/);
   });
 });

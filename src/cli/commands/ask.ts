@@ -9,12 +9,11 @@ import { loadTokenizer } from '../../io/tokenizer';
 import { createNodeGpu } from '../../node/dawn';
 import { loadModel } from '../../node/checkpoint';
 import { generate } from '../../model/generate';
-import { patchesPerImage } from '../../model/config';
+import { hasVision } from '../../model/config';
 import { bytesRef } from '../../data/loaders/common';
 import type { QAItem } from '../../task/schema';
 import { gradeAnswer } from '../../task/grader';
-import { endOfTurnIds, imagePatches, responseBannedIds } from '../../task/encode';
-import { chatPrompt } from '../../io/chat';
+import { encodeUserTurn, endOfTurnIds, responseBannedIds } from '../../task/encode';
 import { checkFormat } from '../../task/reward';
 import { PretrainedBackend, type PretrainedAskReply } from '../../pretrained/backend';
 import { openPretrained } from '../../pretrained/backend-node';
@@ -66,7 +65,7 @@ async function askLab(
   const { model } = await loadModel(gpu, o.model);
   try {
     const cfg = model.cfg;
-    if (image && (!cfg.vision || cfg.imageTokenId === undefined))
+    if (image && (!hasVision(cfg) || cfg.imageTokenId === undefined))
       throw new InputError(o.model, 'this model has no vision encoder, so it cannot look at an image');
     const item: QAItem = {
       images: image ? [bytesRef(o.image!, image)] : [],
@@ -78,13 +77,11 @@ async function askLab(
       dataset_index: 0,
       hash: '',
     };
-    const patches = await imagePatches(item, cfg);
-    const nImages = image ? 1 : 0;
     const text = PretrainedBackend.userText({ question, options, recipePrompt: g.recipePrompt, prompt: { newline: g.newline } });
-    const ids = tok.encode(chatPrompt(text, nImages, cfg.vision ? patchesPerImage(cfg.vision) : 0), { addSpecialTokens: false });
+    const { ids, patches, nImages } = await encodeUserTurn(text, item, tok, cfg);
     const room = cfg.text.maxPositionEmbeddings - ids.length;
     if (room < 1) throw new InputError('question', `the prompt is ${ids.length} tokens, which fills the model's context of ${cfg.text.maxPositionEmbeddings}`);
-    const eos = new Set(endOfTurnIds(tok));
+    const eos = new Set(endOfTurnIds(tok, cfg));
     const body = (seq: number[]) => (seq.length && eos.has(seq[seq.length - 1]) ? seq.slice(0, -1) : seq);
     const res = await generate(
       model,
