@@ -357,6 +357,26 @@ export const GRPO_PRESETS: Record<string, { describe: string; config: GrpoConfig
     describe: 'synth-micro with DAPO: clip-higher (0.2 / 0.28), groups with equal rewards dropped, no KL',
     config: preset({ clipHigh: 0.28, dropEqualGroups: true, klCoef: 0 }),
   },
+  'smolvlm-lora-grpo': {
+    describe:
+      'LoRA GRPO of a SmolVLM after `smolvlm-lora-sft` (--model its checkpoint) on the VQA-RAD + SLAKE closed training questions: the recipe (G 8, clip 0.2, KL 0.01 to the start model) scaled to one consumer GPU: 4 prompts x 8 answers a step, answers of at most 32 tokens, rank 16 adapters',
+    config: preset({
+      data: { source: 'dataset', dataset: { name: 'vqa-rad,slake', split: 'train', heldOut: 64 } },
+      steps: 100,
+      promptsPerStep: 4,
+      groupSize: 8,
+      microBatch: 8,
+      rolloutBatch: 32,
+      maxNewTokens: 32,
+      maxPromptTokens: 320,
+      lora: { rank: 16, alpha: 32, targets: 'all' },
+      lr: 2e-5,
+      schedule: 'cosine',
+      minLrRatio: 0.1,
+      eval: { every: 25, items: 64, maxNewTokens: 32, batchSize: 16, samples: 8 },
+      checkpoint: { every: 25, keep: 2 },
+    }),
+  },
   paper: {
     describe:
       'the released runs (G 8, 256 prompts and 2 updates per step, lr 1e-6 constant, clip 0.2, KL 0.01, 2048 + 4096 tokens, 5 epochs); set model and data',

@@ -10,7 +10,7 @@ import { loadModelFolder } from '../io/hf-config';
 import { loadTokenizer, tokenizerFromJson, type TextTokenizer } from '../io/tokenizer';
 import { LAB_SPECIAL_TOKENS, trainByteLevelBpe } from '../io/bpe-trainer';
 import type { Workspace } from '../io/workspace';
-import { PRESETS, countParams, validateConfig, type ModelConfig } from '../model/config';
+import { PRESETS, countParams, hasVision, validateConfig, type ModelConfig } from '../model/config';
 import { Model, initWeights } from '../model/model';
 import { checkFits } from '../model/memory';
 import { promptText, sftTarget } from '../task/prompt';
@@ -186,7 +186,12 @@ export async function runSftJob(job: SftJob): Promise<SftSummary> {
   }
   if (tok.vocabSize > modelCfg.text.vocabSize)
     throw new InputError(tokFolder?.where ?? 'tokenizer', `tokenizer has ${tok.vocabSize} tokens but the model only ${modelCfg.text.vocabSize}`);
-  if (withImages && !modelCfg.vision) say('note: the training items have images but the model has no vision encoder; it sees their text only');
+  if (withImages && !hasVision(modelCfg)) say('note: the training items have images but the model has no vision encoder; it sees their text only');
+  if (cfg.model.imageSplitting === 'off' && modelCfg.idefics3 && tok.imageProcessor?.doImageSplitting) {
+    tok.imageProcessor = { ...tok.imageProcessor, doImageSplitting: false };
+    tokFiles['preprocessor_config.json'] = JSON.stringify({ ...preprocessorJson(tokFiles), do_image_splitting: false }, null, 2);
+    say('model.imageSplitting off: each image is read as one tile, and the checkpoints say so');
+  }
 
   // 3. Examples, and the resume point's consistency with them.
   progress('encoding examples', 0, loaded.train.length);
@@ -378,4 +383,10 @@ export async function runSftJob(job: SftJob): Promise<SftSummary> {
   } finally {
     model?.release();
   }
+}
+
+/** The start model's preprocessor_config.json, parsed (the run rewrites one of its keys). */
+function preprocessorJson(files: Record<string, Uint8Array | string>): Record<string, unknown> {
+  const raw = files['preprocessor_config.json'];
+  return JSON.parse(typeof raw === 'string' ? raw : new TextDecoder().decode(raw));
 }

@@ -28,13 +28,17 @@ describe('SFT config', () => {
     expect([paper.lr, paper.batchSize * paper.gradAccum, paper.epochs, paper.warmupRatio]).toEqual([1e-5, 16, 5, 0.05]);
     expect(paper.model.init).toBe('/models/qwen');
     // Presets on real datasets (paper, vqa-closed) need the user's data folder; the rest run as they are.
-    const needData = ['paper', 'vqa-closed'];
+    const needData = ['paper', 'vqa-closed', 'smolvlm-lora-sft'];
     for (const name of Object.keys(SFT_PRESETS)) if (!needData.includes(name)) expect(() => sftConfigFrom(name)).not.toThrow();
     // The paper preset alone names no dataset: it says what is missing.
     fails(() => sftConfigFrom('paper'), /data\.dataset\.name/);
     // vqa-closed names its datasets and asks for the folder they are in.
     fails(() => sftConfigFrom('vqa-closed'), /vqa-closed/, /data\.dataset\.dataDir is empty/);
     expect(sftConfigFrom({ extends: 'vqa-closed', data: { dataset: { dataDir: '/data' } } }, 'my.json').data.dataset.name).toBe('vqa-rad,slake');
+    // The SmolVLM preset adapts a downloaded SmolVLM: it asks for the data folder and the start model.
+    fails(() => sftConfigFrom({ extends: 'smolvlm-lora-sft', data: { dataset: { dataDir: '/data' } } }, 'my.json'), /set model\.init/);
+    const smol = sftConfigFrom({ extends: 'smolvlm-lora-sft', model: { init: '/models/smolvlm' }, data: { dataset: { dataDir: '/data' } } }, 'my.json');
+    expect([smol.model.lora.rank, smol.model.imageSplitting, smol.data.answer]).toEqual([16, 'off', 'gold']);
   });
 
   it('a file overrides only what it names, nested objects merged key by key', () => {

@@ -128,6 +128,7 @@ export const SFT_GROUPS: FieldGroup[] = formGroups(SFT_FIELDS, [
     fields: [
       'model.preset',
       'model.vision',
+      { path: 'model.imageSplitting', when: hasStartModel },
       { path: 'model.lora.rank', when: hasStartModel },
       { path: 'model.lora.alpha', when: loraOn },
       { path: 'model.lora.targets', when: loraOn },
