@@ -94,14 +94,38 @@ function pad(cells: string[][]): string {
     .join('\n');
 }
 
-/** The table printed after a run: the run's rows, a rule, the paper's rows, then notes. */
-export function formatEvalTable(summary: EvalSummary, label: string, rows: readonly PaperRow[]): string {
+/** A second model evaluated on the same items (`thinker eval --baseline`): its label and per-benchmark accuracy. */
+export interface EvalBaseline {
+  label: string;
+  summary: Pick<EvalSummary, 'benchmarks' | 'average'>;
+}
+
+/**
+ * The table printed after a run: the run's rows (with a baseline: its row and the difference, in
+ * points, on the benchmarks both have), a rule, the paper's rows, then notes.
+ */
+export function formatEvalTable(summary: EvalSummary, label: string, rows: readonly PaperRow[], baseline?: EvalBaseline): string {
   const names = summary.benchmarks.map((b) => b.name);
   const fmt = (x: number | null | undefined) => (x === null || x === undefined ? '—' : x.toFixed(2));
   const header = ['', ...names.map((n) => paperColumn(n) ?? n), 'Avg.'];
   const body: string[][] = [];
   body.push(['items', ...summary.benchmarks.map((b) => String(b.items)), '']);
   body.push([`this run: ${label} (greedy)`, ...summary.benchmarks.map((b) => fmt(pct(b.accuracy))), fmt(pct(summary.average.accuracy))]);
+  if (baseline) {
+    const base = new Map(baseline.summary.benchmarks.map((b) => [b.name, b.accuracy]));
+    const signed = (x: number | null) => (x === null ? '—' : `${x >= 0 ? '+' : ''}${x.toFixed(2)}`);
+    const delta = (name: string, acc: number) => (base.has(name) ? pct(acc) - pct(base.get(name)!) : null);
+    body.push([
+      `baseline: ${baseline.label} (greedy)`,
+      ...summary.benchmarks.map((b) => fmt(base.has(b.name) ? pct(base.get(b.name)!) : null)),
+      fmt(pct(baseline.summary.average.accuracy)),
+    ]);
+    body.push([
+      'difference (points)',
+      ...summary.benchmarks.map((b) => signed(delta(b.name, b.accuracy))),
+      signed(pct(summary.average.accuracy) - pct(baseline.summary.average.accuracy)),
+    ]);
+  }
   const n = summary.settings.n;
   if (n > 1) {
     body.push([

@@ -136,6 +136,49 @@ describe.skipIf(!HAS_DATA)(`thinker eval on real VQA-RAD items (${HAS_DATA ? 'da
     expect(table).toMatch(/paper: 3B RL\(m23k\)\s+71\.08\s+71\.08 \[53\.19\]/);
   });
 
+  it('--baseline evaluates a second model on the same items and prints both rows and their difference', async () => {
+    const out = path.join(await mkdtemp(path.join(os.tmpdir(), 'thinker-eval-base-')), 'run');
+    // Two scripted models: one answers A, the other almost never does.
+    const always = await tinyModel({ seed: 12, pA: 0.99 });
+    const never = await tinyModel({ seed: 13, pA: 0.01 });
+    const args = [
+      '--benchmarks',
+      'vqa-rad',
+      '--data-dir',
+      DATA_DIR,
+      '--limit',
+      '6',
+      '--max-new-tokens',
+      '8',
+      '--batch',
+      '6',
+      '--quiet',
+      '--paper-rows',
+      'none',
+    ];
+    const stdout = await thinkerEval(['--model', always.dir, '--baseline', never.dir, '--out', out, ...args]);
+    const read = async (f: string) => JSON.parse(await readFile(f, 'utf8'));
+    const main = await read(path.join(out, 'summary.json'));
+    const base = await read(path.join(out, 'baseline', 'summary.json'));
+    const records = async (f: string) =>
+      (await readFile(f, 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as EvalRecord);
+    const baseRecords = await records(path.join(out, 'baseline', 'records.jsonl'));
+    const mainRecords = await records(path.join(out, 'records.jsonl'));
+    // The same items, graded independently.
+    expect(baseRecords.map((r) => r.hash)).toEqual(mainRecords.map((r) => r.hash));
+    const acc = (rs: EvalRecord[]) => (100 * rs.filter((r) => r.correct).length) / rs.length;
+    expect(main.baseline).toMatchObject({ label: 'model', average: { accuracy: base.run.average.accuracy } });
+    const table = await readFile(path.join(out, 'table.txt'), 'utf8');
+    expect(stdout).toContain(table.trim());
+    expect(table).toMatch(new RegExp(`baseline: model \\(greedy\\)\\s+${acc(baseRecords).toFixed(2)}`));
+    const d = acc(mainRecords) - acc(baseRecords);
+    expect(table).toMatch(new RegExp(`difference \\(points\\)\\s+${d >= 0 ? '\\+' : '-'}${Math.abs(d).toFixed(2)}`));
+    expect(acc(mainRecords)).not.toBe(acc(baseRecords));
+  });
+
   it('names benchmarks without usable items (MedXpertQA images are not in the shared data) before the GPU starts', async () => {
     const err = await thinkerEval([
       '--model',

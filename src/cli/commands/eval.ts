@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { InputError } from '../../engine/errors';
 import { nodeDirSource } from '../../io/workspace';
@@ -11,7 +11,7 @@ import { findDataset, loadMedVlThinkerEval } from '../../data/loaders';
 import type { LoadReport } from '../../data/report';
 import type { QAItem } from '../../task/schema';
 import { runEval, type BenchmarkInput, type EvalRecord } from '../../eval/run';
-import { evalReportJson, formatEvalTable } from '../../eval/report';
+import { evalReportJson, formatEvalTable, type EvalBaseline } from '../../eval/report';
 import { selectPaperRows } from '../../eval/paper';
 import { intOpt, numOpt } from '../args';
 import { progressOnStderr } from '../host';
@@ -173,6 +173,8 @@ export interface EvalCliOptions {
   dtype?: string;
   offline?: boolean;
   cacheDir?: string;
+  /** Also evaluate this model folder (e.g. the base a run started from) on the same items, and print the difference. */
+  baseline?: string;
 }
 
 const stamp = () => new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
@@ -222,6 +224,14 @@ export async function evalCommand(o: EvalCliOptions): Promise<void> {
   const label = pretrained && !(await isDir(o.model)) ? o.model.split('/').pop()! : path.basename(path.resolve(o.model));
   const out = path.resolve(o.out ?? path.join('out', 'eval', `${label}-${stamp()}`));
   await mkdir(out, { recursive: true });
+  // The baseline first, on the same benchmarks, items and settings, into out/baseline.
+  let baseline: EvalBaseline | undefined;
+  if (o.baseline) {
+    const bout = path.join(out, 'baseline');
+    await evalCommand({ ...o, model: o.baseline, baseline: undefined, out: bout, paperRows: 'none', json: false });
+    const run = (JSON.parse(await readFile(path.join(bout, 'summary.json'), 'utf8')) as { run: EvalBaseline['summary'] & { label: string } }).run;
+    baseline = { label: run.label, summary: run };
+  }
   const recordsPath = path.join(out, 'records.jsonl');
   const stream: WriteStream = createWriteStream(recordsPath);
   const write = (r: EvalRecord) => {
@@ -264,6 +274,7 @@ export async function evalCommand(o: EvalCliOptions): Promise<void> {
     await new Promise<void>((resolve, reject) => stream.end((e?: Error | null) => (e ? reject(e) : resolve())));
     const report = {
       ...evalReportJson(summary, label, paperRows),
+      ...(baseline ? { baseline: { label: baseline.label, summary: path.join(out, 'baseline', 'summary.json'), average: baseline.summary.average } } : {}),
       model: opened ? opened.info.id : path.resolve(o.model),
       data_dir: path.resolve(o.dataDir),
       files: { records: recordsPath, summary: path.join(out, 'summary.json'), table: path.join(out, 'table.txt') },
@@ -287,7 +298,7 @@ export async function evalCommand(o: EvalCliOptions): Promise<void> {
         ? gpu.info.description || gpu.info.vendor || 'unknown'
         : `transformers.js on onnxruntime-node (${opened!.info.device}${opened!.info.dtype ? `, ${opened!.info.dtype}` : ''})`,
     };
-    const table = formatEvalTable(summary, label, paperRows);
+    const table = formatEvalTable(summary, label, paperRows, baseline);
     await writeFile(report.files.summary, `${JSON.stringify(report, null, 2)}\n`);
     await writeFile(report.files.table, `${table}\n`);
     if (o.json) process.stdout.write(`${JSON.stringify(report)}\n`);
@@ -339,6 +350,10 @@ export function registerEval(program: Command) {
     .option('--newline <kind>', "the instruction's \\n: literal (the paper's code) or real", 'literal')
     .option('--on-bad <mode>', 'malformed input or missing images: skip (report) or stop', 'skip')
     .option('--paper-rows <which>', 'paper rows to print: all, none, or comma-separated name filters (e.g. 3B,GPT-4o)', 'all')
+    .option(
+      '--baseline <dir>',
+      'also evaluate this model (e.g. the base a fine-tune started from) on the same items, into OUT/baseline, and print the difference',
+    )
     .option('--out <dir>', 'folder for records.jsonl, summary.json and table.txt (default out/eval/<model>-<time>)')
     .option('--json', 'print the summary JSON instead of the table')
     .option('--quiet', 'no progress on stderr')
