@@ -105,6 +105,12 @@ export interface LlamaGraphOptions {
    * always computes its table from ropeTheta in float64.
    */
   invFreq?: Float32Array;
+  /**
+   * 'fixed' layout only: the graph reads `inputs_embeds` [B, T, hidden] (float) instead of
+   * `input_ids`, so a caller can merge image features into the embeddings first (Idefics3's
+   * merge). The embedding table is then no input of the graph (unless the head is tied to it).
+   */
+  inputsEmbeds?: boolean;
   producer?: string;
 }
 
@@ -118,6 +124,7 @@ export function buildLlamaGraph(cfg: ModelConfig, weight: (name: string) => Floa
   const rep = H / KV;
   const half = hd / 2;
   const cache = o.layout.kind === 'cache';
+  if (o.inputsEmbeds && cache) throw new Error("onnx graph: inputsEmbeds needs the 'fixed' layout");
   if (o.layout.kind === 'fixed' && !(o.layout.B > 0 && o.layout.T > 0)) {
     throw new Error(`onnx graph: B and T must be positive, got ${o.layout.B}, ${o.layout.T}`);
   }
@@ -162,7 +169,7 @@ export function buildLlamaGraph(cfg: ModelConfig, weight: (name: string) => Floa
     const maskData = new Float32Array(T * T);
     for (let i = 0; i < T; i++) for (let j = i + 1; j < T; j++) maskData[i * T + j] = -1e9;
     mask = g.floatInit('causal_mask', [T, T], maskData);
-    inputs.push(valueInfo('input_ids', ONNX_INT64, [B, T]));
+    inputs.push(o.inputsEmbeds ? valueInfo('inputs_embeds', ONNX_FLOAT, [B, T, d]) : valueInfo('input_ids', ONNX_INT64, [B, T]));
     outputs.push(valueInfo('logits', ONNX_FLOAT, [B, T, V]));
   } else {
     inputs.push(
@@ -223,7 +230,8 @@ export function buildLlamaGraph(cfg: ModelConfig, weight: (name: string) => Floa
   const shapeFlat = g.intInit('shape', [0, 0, H * hd]);
   const axis2 = g.intInit('axes', [2]);
 
-  let x = g.op('Gather', [g.floatInit('model.embed_tokens.weight', [V, d], weight('model.embed_tokens.weight')), 'input_ids'], { axis: 0 });
+  const embedTable = () => g.floatInit('model.embed_tokens.weight', [V, d], weight('model.embed_tokens.weight'));
+  let x = o.inputsEmbeds ? 'inputs_embeds' : g.op('Gather', [embedTable(), 'input_ids'], { axis: 0 });
   for (let l = 0; l < t.numLayers; l++) {
     const p = `model.layers.${l}.`;
     const h = rmsNorm(x, `${p}input_layernorm.weight`);
@@ -259,7 +267,8 @@ export function buildLlamaGraph(cfg: ModelConfig, weight: (name: string) => Floa
   const hFinal = rmsNorm(x, 'model.norm.weight');
   if (t.tieWordEmbeddings) {
     // The same initializer as the Gather, read through a Transpose node: tying is one tensor.
-    g.opTo('MatMul', [hFinal, g.op('Transpose', ['model.embed_tokens.weight'], { perm: [1, 0] })], 'logits');
+    const table = o.inputsEmbeds ? embedTable() : 'model.embed_tokens.weight';
+    g.opTo('MatMul', [hFinal, g.op('Transpose', [table], { perm: [1, 0] })], 'logits');
   } else {
     g.opTo('Identity', [linear(hFinal, 'lm_head', V, d, false)], 'logits');
   }
