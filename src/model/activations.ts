@@ -16,6 +16,12 @@ export interface BatchShape {
   training: boolean;
   /** Skip the [B*T, vocab] logits buffer (generation prefill only needs the last row's). */
   noLogits?: boolean;
+  /**
+   * Activation checkpointing (training): keep only each text block's input; the backward runs the
+   * block's forward again just before its backward, into one set of buffers all blocks share.
+   * Memory per token drops from L sets of saved tensors to one, for a third more compute.
+   */
+  checkpoint?: boolean;
 }
 
 /**
@@ -95,7 +101,7 @@ export class Activations {
       { name: 'qpos', shape: [N], dtype: 'u32' },
       { name: 'kstart', shape: [B], dtype: 'u32' },
     ];
-    const layersKept = training ? t.numLayers : 1;
+    const layersKept = training && !shape.checkpoint ? t.numLayers : 1;
     for (let l = 0; l <= (training ? t.numLayers : 0); l++) entries.push({ name: `x.${l}`, shape: [N, D], dtype: 'f32' });
     for (let l = 0; l < layersKept; l++) {
       entries.push(...blockEntries(`L${l}.`, N, B, T, D, t.intermediateSize, t.numHeads, t.numKvHeads, t.headDim, training));
@@ -178,9 +184,10 @@ export class Activations {
   get(name: string): Tensor {
     return this.arena.get(name);
   }
-  /** Saved tensors of text layer l (all layers share layer 0's in inference mode). */
+  /** Saved tensors of layer l (all text layers share layer 0's in inference mode and under checkpointing). */
   layer(prefix: 'L' | 'V', l: number, name: string): Tensor {
-    return this.arena.get(`${prefix}${this.shape.training ? l : 0}.${name}`);
+    const own = this.shape.training && !(prefix === 'L' && this.shape.checkpoint);
+    return this.arena.get(`${prefix}${own ? l : 0}.${name}`);
   }
   /** Residual stream entering layer l (inference: one buffer every block adds to in place). */
   x(prefix: 'x' | 'vx', l: number): Tensor {
@@ -189,7 +196,9 @@ export class Activations {
 
   matches(s: BatchShape): boolean {
     const m = this.shape;
-    return m.B === s.B && m.T === s.T && m.nImages === s.nImages && m.training === s.training && !!m.noLogits === !!s.noLogits;
+    return (
+      m.B === s.B && m.T === s.T && m.nImages === s.nImages && m.training === s.training && !!m.noLogits === !!s.noLogits && !!m.checkpoint === !!s.checkpoint
+    );
   }
 
   release(): void {

@@ -568,23 +568,22 @@ export function textBackward(s: CommandStream, m: Model, acts: Activations, invT
   const pg = paramGetter(m),
     gg = gradGetter(m);
   for (let l = t.numLayers - 1; l >= 0; l--) {
-    blockBackward(
-      s,
-      blockTensors(pg, `${tp}layers.${l}.`),
-      blockTensors(gg, `${tp}layers.${l}.`),
-      {
-        x: acts.x('x', l),
-        xOut: acts.x('x', l + 1),
-        saved: (k) => acts.layer('L', l, k),
-        positions: acts.get('positions'),
-        qpos: acts.get('qpos'),
-        kstart: acts.get('kstart'),
-        invFreq: m.consts.get('rope.inv_freq'),
-        lora: loraScale(m),
-      },
-      sc,
-      d,
-    );
+    const w = blockTensors(pg, `${tp}layers.${l}.`);
+    const io: BlockIO = {
+      x: acts.x('x', l),
+      xOut: acts.x('x', l + 1),
+      saved: (k) => acts.layer('L', l, k),
+      positions: acts.get('positions'),
+      qpos: acts.get('qpos'),
+      kstart: acts.get('kstart'),
+      invFreq: m.consts.get('rope.inv_freq'),
+      lora: loraScale(m),
+    };
+    // Checkpointing: the shared buffers hold the top block's tensors from the forward; every other
+    // block is run again from its kept input (the kernels are deterministic, so the recomputed
+    // tensors, and x[l + 1] rewritten on the way, are bit for bit what the forward made).
+    if (acts.shape.checkpoint && l < t.numLayers - 1) blockForward(s, w, io, d);
+    blockBackward(s, w, blockTensors(gg, `${tp}layers.${l}.`), io, sc, d);
   }
   // Under LoRA the embeddings and the vision encoder are frozen (Idefics3's always is): nothing below needs a gradient.
   const embGrad = m.gradOrNull(`${tp}embed_tokens.weight`);

@@ -19,7 +19,12 @@ export const TRAIN_TOKENS = 512;
  * (inference shares one set of per-layer buffers and keeps only the last row's logits). The vision
  * encoder's activations are left out: at lab sizes they are small next to the text side's.
  */
-export function memoryEstimate(cfg: ModelConfig, lora: LoraSpec | null = null): { params: number; trainBytes: number; inferBytes: number; loraParams: number } {
+export function memoryEstimate(
+  cfg: ModelConfig,
+  lora: LoraSpec | null = null,
+  /** Activation checkpointing (Trainer): one block's saved tensors instead of one set per layer. */
+  o: { checkpoint?: boolean } = {},
+): { params: number; trainBytes: number; inferBytes: number; loraParams: number } {
   const t = cfg.text;
   const params = countParams(cfg);
   const d = t.hiddenSize,
@@ -31,7 +36,8 @@ export function memoryEstimate(cfg: ModelConfig, lora: LoraSpec | null = null): 
     L = t.numLayers;
   const perLayer = 3 * d + 2 + 2 * q + 2 * kv + h + 3 * f;
   const io = 4 + d + 1 + 3;
-  const trainPerToken = io + (L + 1) * d + L * perLayer + V + (2 * d + 2 * q + 2 * kv + h + 3 * f) + V + 3;
+  const kept = o.checkpoint ? 1 : L;
+  const trainPerToken = io + (L + 1) * d + kept * perLayer + V + (2 * d + 2 * q + 2 * kv + h + 3 * f) + V + 3;
   const trainTokens = TRAIN_SEQS * Math.min(t.maxPositionEmbeddings, TRAIN_TOKENS);
   const ctx = t.maxPositionEmbeddings;
   const kvCache = 2 * L * kv * ctx;
@@ -40,7 +46,7 @@ export function memoryEstimate(cfg: ModelConfig, lora: LoraSpec | null = null): 
   // LoRA: the frozen weights once, the adapters four times (weights, gradients, two moments), and
   // per token each adapted layer's saved x·Aᵀ plus one shared backward scratch of rank r.
   const loraParams = lora ? loraSpecs(cfg, lora).reduce((n, s) => n + s.shape[0] * s.shape[1], 0) : 0;
-  const loraPerToken = lora ? lora.rank * (L * lora.targets.length + 1) : 0;
+  const loraPerToken = lora ? lora.rank * (kept * lora.targets.length + 1) : 0;
   const sv = cfg.idefics3;
   const frozen = sv ? idefics3ParamSpecs(sv, d).reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0) : 0;
   // Per tile: the residual stream, norm output, q/k/v/attention, the MLP's two halves, the
@@ -96,7 +102,13 @@ const gb = (b: number) => `${(b / 1e9).toFixed(b < 1e9 ? 2 : 1)} GB`;
  * Why `cfg` cannot be run ('infer': its weights) or trained ('train': weights, gradients, AdamW
  * moments and a typical batch, as memoryEstimate counts) on an adapter, or null when it fits.
  */
-export function fitProblem(cfg: ModelConfig, budget: AdapterBudget, use: 'infer' | 'train', lora: LoraSpec | null = null): string | null {
+export function fitProblem(
+  cfg: ModelConfig,
+  budget: AdapterBudget,
+  use: 'infer' | 'train',
+  lora: LoraSpec | null = null,
+  o: { checkpoint?: boolean } = {},
+): string | null {
   const big = largestParam(cfg);
   if (big.bytes > budget.maxBindingBytes) {
     return (
@@ -105,7 +117,7 @@ export function fitProblem(cfg: ModelConfig, budget: AdapterBudget, use: 'infer'
     );
   }
   if (budget.memoryBytes) {
-    const est = memoryEstimate(cfg, use === 'train' ? lora : null);
+    const est = memoryEstimate(cfg, use === 'train' ? lora : null, o);
     const need = use === 'train' ? est.trainBytes : 4 * est.params;
     if (need > budget.memoryBytes) {
       const what =
@@ -121,7 +133,14 @@ export function fitProblem(cfg: ModelConfig, budget: AdapterBudget, use: 'infer'
 }
 
 /** Throws an InputError naming `where` when `cfg` does not fit the adapter (fitProblem). */
-export function checkFits(cfg: ModelConfig, budget: AdapterBudget, use: 'infer' | 'train', where: string, lora: LoraSpec | null = null): void {
-  const p = fitProblem(cfg, budget, use, lora);
+export function checkFits(
+  cfg: ModelConfig,
+  budget: AdapterBudget,
+  use: 'infer' | 'train',
+  where: string,
+  lora: LoraSpec | null = null,
+  o: { checkpoint?: boolean } = {},
+): void {
+  const p = fitProblem(cfg, budget, use, lora, o);
   if (p) throw new InputError(where, `too big for this adapter: ${p}`);
 }

@@ -101,10 +101,10 @@ export class Model {
   }
 
   /** Allocate gradients and optimizer moments for what trains (the parameters, or the LoRA adapters). */
-  enableTraining(): void {
+  enableTraining(o: { checkpoint?: boolean } = {}): void {
     if (this.grads) return;
     // A frozen base needs no gradient or moments: the LoRA plan counts it once, and the adapters four times.
-    checkFits(this.cfg, this.gpu, 'train', 'model', this.lora);
+    checkFits(this.cfg, this.gpu, 'train', 'model', this.lora, o);
     const entries = this.trainable.map((p) => ({ name: p.name, shape: p.shape, dtype: 'f32' as const }));
     this.grads = new Arena(this.gpu, 'grads', entries);
     this.adamM = new Arena(this.gpu, 'adam.m', entries);

@@ -40,15 +40,17 @@ export class Trainer {
   constructor(
     readonly model: Model,
     public optim: OptimConfig = { ...DEFAULT_OPTIM },
+    /** Activation checkpointing of the text blocks (BatchShape.checkpoint): less memory, more compute, the same gradients. */
+    readonly checkpoint = false,
   ) {
-    model.enableTraining();
+    model.enableTraining({ checkpoint });
     this.stream = new CommandStream(model.gpu, 'train');
     this.gradNorm = new GradNorm(model.gpu);
   }
 
   /** The activation arena for this batch's shape, reallocated only when the shape changes. */
   activations(b: TokenBatch): Activations {
-    const shape = batchShape(b, true);
+    const shape = { ...batchShape(b, true), checkpoint: this.checkpoint };
     if (!this.acts?.matches(shape)) {
       this.acts?.release();
       this.acts = new Activations(this.model.gpu, this.model.cfg, shape, this.model.lora);

@@ -63,6 +63,8 @@ export interface GrpoOptions {
   loss: GrpoLossOptions;
   advantage: AdvantageOptions;
   optim: OptimConfig;
+  /** Activation checkpointing of the policy's text blocks (Trainer). */
+  checkpoint?: boolean;
   seed: number;
   prompt?: PromptOptions;
   /** Training rows are padded to a multiple of this (fewer activation shapes to allocate). */
@@ -282,7 +284,7 @@ export class GrpoTrainer {
     checkGrpoOptions(o);
     if (o.loss.klCoef > 0 && !ref) throw new InputError('grpo', 'klCoef > 0 needs a reference model');
     if (ref && JSON.stringify(ref.cfg) !== JSON.stringify(policy.cfg)) throw new InputError('grpo', "the reference model's config differs from the policy's");
-    this.trainer = new Trainer(policy, { ...o.optim });
+    this.trainer = new Trainer(policy, { ...o.optim }, o.checkpoint ?? false);
     this.eos = endOfTurnIds(tok, policy.cfg);
     if (this.eos.length === 0) throw new InputError('tokenizer', 'no end-of-turn token (<|im_end|> or an eos_token): responses could never end');
     this.padId = tok.padId ?? this.eos[0];

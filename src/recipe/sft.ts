@@ -259,7 +259,11 @@ export async function runSft(
   if (model.gpu !== gpu) throw new Error('runSft: the model lives on another device');
   const n = data.train.length;
   const plan = sftPlan(n, cfg);
-  const trainer = new Trainer(model, { lr: cfg.lr, beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.eps, weightDecay: cfg.weightDecay, gradClip: cfg.gradClip });
+  const trainer = new Trainer(
+    model,
+    { lr: cfg.lr, beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.eps, weightDecay: cfg.weightDecay, gradClip: cfg.gradClip },
+    cfg.activationCheckpointing,
+  );
   let step = resume?.step ?? 0;
   let pos: SftPosition = resume ? { ...resume.position } : { epoch: 0, index: 0 };
   if (pos.index > n) throw new InputError('resume', `data position ${pos.index} is beyond the ${n} training examples`);

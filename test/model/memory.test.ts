@@ -73,3 +73,23 @@ it('with LoRA the estimate counts the frozen weights once and the adapters four 
   expect(fitProblem(c, budget, 'train', lora)).toBeNull();
   expect(fitProblem(c, { ...budget, memoryBytes: est.trainBytes / 2 }, 'train', lora)).toMatch(/LoRA training needs about .* adapter weights/);
 });
+
+it('with activation checkpointing the estimate keeps one layer of saved tensors, within 15% of what the engine allocates', async () => {
+  const gpu = await testGpu();
+  const c = cfg(160, 4);
+  const before = gpu.liveBytes;
+  const model = new Model(gpu, c);
+  model.enableTraining({ checkpoint: true });
+  const acts = new Activations(gpu, c, { B: TRAIN_SEQS, T: Math.min(160, TRAIN_TOKENS), nImages: 0, training: true, checkpoint: true });
+  const used = gpu.liveBytes - before;
+  acts.release();
+  model.release();
+  const est = memoryEstimate(c, null, { checkpoint: true });
+  expect(est.trainBytes / used).toBeGreaterThan(0.85);
+  expect(est.trainBytes / used).toBeLessThan(1.15);
+  expect(est.trainBytes).toBeLessThan(memoryEstimate(c).trainBytes);
+  // A budget between the two: training is refused without checkpointing and allowed with it.
+  const budget = { maxBindingBytes: 1 << 30, memoryBytes: (est.trainBytes + memoryEstimate(c).trainBytes) / 2 };
+  expect(fitProblem(c, budget, 'train')).toMatch(/training needs about/);
+  expect(fitProblem(c, budget, 'train', null, { checkpoint: true })).toBeNull();
+});

@@ -139,7 +139,7 @@ export const SFT_GROUPS: FieldGroup[] = formGroups(SFT_FIELDS, [
     intro: "SFT imitates a teacher's reasoning traces: the target is <think> trace </think> <answer> letter </answer>.",
     fields: [...synthFields(['noisyFraction', 'sloppyFraction']), { path: 'data.file.limit', when: fileSource }, 'data.requireReasoning', 'data.answer'],
   },
-  { title: 'Optimizer', fields: ['lr', 'schedule', 'warmupRatio', 'batchSize', 'gradAccum', 'weightDecay', 'gradClip'] },
+  { title: 'Optimizer', fields: ['lr', 'schedule', 'warmupRatio', 'batchSize', 'gradAccum', 'weightDecay', 'gradClip', 'activationCheckpointing'] },
   { title: 'Length and checkpoints', fields: ['epochs', 'maxSteps', 'checkpoint.every', 'checkpoint.keep'] },
   { title: 'Held-out evaluation', fields: ['eval.every', 'eval.items', 'eval.maxNewTokens'] },
   {
@@ -192,7 +192,7 @@ export const GRPO_GROUPS: FieldGroup[] = formGroups(GRPO_FIELDS, [
     intro: 'The PPO-style objective: the probability ratio new/old of each token times its advantage, clipped.',
     fields: ['clipLow', 'clipHigh', 'klCoef', 'lossAgg', 'clipC'],
   },
-  { title: 'Optimizer', fields: ['lr', 'schedule', 'updatesPerStep', 'weightDecay', 'gradClip'] },
+  { title: 'Optimizer', fields: ['lr', 'schedule', 'updatesPerStep', 'weightDecay', 'gradClip', 'activationCheckpointing'] },
   {
     title: 'Adapters (LoRA)',
     intro: 'Train small adapters on the frozen start model instead of every weight: less memory, and the start model stays the KL reference.',
