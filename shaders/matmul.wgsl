@@ -10,6 +10,11 @@
 //
 // C is always row-major [M, N] per batch item. Batch items sit strideA / strideB / strideC elements
 // apart; a stride of 0 reuses one operand for every item.
+//
+// B may hold f16 values (a frozen weight stored at half the memory): two per 32-bit word, element i
+// in the low half of word i/2 when i is even, unpacked to f32 by the core unpack2x16float (no
+// shader-f16 needed, so every adapter has it); all arithmetic stays f32. B_F16 is a pipeline
+// constant, so each variant compiles to one load path.
 
 struct Params {
   M: u32,
@@ -36,9 +41,16 @@ const ACCUM = 4u;      // add the product to what C holds
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> A: array<f32>;
-@group(0) @binding(2) var<storage, read_write> B: array<f32>;
+@group(0) @binding(2) var<storage, read_write> B: array<u32>;
 @group(0) @binding(3) var<storage, read_write> C: array<f32>;
 @group(0) @binding(4) var<storage, read_write> bias: array<f32>;
+
+override B_F16: bool = false;
+
+fn loadB(i: u32) -> f32 {
+  if (B_F16) { return unpack2x16float(B[i >> 1u])[i & 1u]; }
+  return bitcast<f32>(B[i]);
+}
 
 fn write_c(idx: u32, v: f32, b: f32) {
   var o = p.alpha * v + b;
@@ -98,7 +110,7 @@ fn tile_product(lid: vec3<u32>, wid: vec3<u32>) -> array<vec4<f32>, TM> {
       let gn = n0 + n;
       let gk = k0 + k;
       var v = 0.0;
-      if (gn < p.N && gk < p.K) { v = B[bBase + gk * p.sBk + gn * p.sBn]; }
+      if (gn < p.N && gk < p.K) { v = loadB(bBase + gk * p.sBk + gn * p.sBn); }
       Bs[k * BP + n] = v;
     }
     workgroupBarrier();
@@ -174,7 +186,7 @@ fn gemv_partial(tid: u32, wid: vec3<u32>) {
   var acc = vec4<f32>(0.0);
   if (n < p.N) {
     for (var k = kk; k < p.K; k += KS) {
-      let bv = B[bBase + k * p.sBk + n * p.sBn];
+      let bv = loadB(bBase + k * p.sBk + n * p.sBn);
       for (var r = 0u; r < MR; r++) {
         acc[r] += A[aBase + r * p.sAm + k * p.sAk] * bv;
       }
@@ -262,8 +274,8 @@ fn block_product(g: vec3<u32>) -> Block {
   var x: Block;
   for (var k = 0u; k < p.K; k++) {
     let bk = k * p.sBk;
-    let lo = vec4<f32>(B[c0 + bk], B[c1 + bk], B[c2 + bk], B[c3 + bk]);
-    let hi = vec4<f32>(B[c4 + bk], B[c5 + bk], B[c6 + bk], B[c7 + bk]);
+    let lo = vec4<f32>(loadB(c0 + bk), loadB(c1 + bk), loadB(c2 + bk), loadB(c3 + bk));
+    let hi = vec4<f32>(loadB(c4 + bk), loadB(c5 + bk), loadB(c6 + bk), loadB(c7 + bk));
     let ak = k * p.sAk;
     let a0 = A[r0 + ak];
     let a1 = A[r1 + ak];

@@ -11,7 +11,7 @@
 
 import type { Gpu } from './gpu';
 import type { Tensor } from './tensor';
-import { BYTES } from './tensor';
+import { tensorBytes } from './tensor';
 import { GpuCommandError, EngineError } from './errors';
 import { kindOf } from './gpu';
 import type { UniformBlock } from './uniforms';
@@ -96,7 +96,7 @@ export class CommandStream {
         { binding: 0, resource: { buffer: this.uniformBuf, offset: i * SLOT_BYTES, size: Math.max(16, d.uniforms.length * 4) } },
       ];
       d.bindings.forEach((t, j) => {
-        if (t) entries.push({ binding: j + 1, resource: { buffer: t.buffer, offset: t.byteOffset, size: Math.max(4, t.size * BYTES) } });
+        if (t) entries.push({ binding: j + 1, resource: { buffer: t.buffer, offset: t.byteOffset, size: tensorBytes(t) } });
       });
       const bg = device.createBindGroup({ label: d.label, layout: d.pipeline.getBindGroupLayout(0), entries });
       pass.setPipeline(d.pipeline);

@@ -566,9 +566,10 @@ export async function saveHfFolder(
  * loader every host uses. The plan is checked against the adapter before any weight is uploaded,
  * and a failed upload releases what it took.
  */
-export async function loadModelFolder(gpu: Gpu, src: FileSource, where: string = src.name): Promise<Model> {
-  const { config, configJson, weights } = await loadHfFolder(src, where, { checkConfig: (c, w) => checkFits(c, gpu, 'infer', w) });
-  const model = new Model(gpu, config, ropeInvFreqFromConfig(textConfigJson(configJson), joinWhere(where, 'config.json')));
+export async function loadModelFolder(gpu: Gpu, src: FileSource, where: string = src.name, o: { frozenF16?: boolean } = {}): Promise<Model> {
+  const f16 = o.frozenF16 ?? false;
+  const { config, configJson, weights } = await loadHfFolder(src, where, { checkConfig: (c, w) => checkFits(c, gpu, 'infer', w, null, { f16 }) });
+  const model = new Model(gpu, config, ropeInvFreqFromConfig(textConfigJson(configJson), joinWhere(where, 'config.json')), { frozenF16: f16 });
   try {
     model.loadWeights(weights, where);
   } catch (e) {

@@ -90,6 +90,12 @@ export function imageTokens(cfg: ModelConfig): number {
  */
 export const textPrefix = (cfg: ModelConfig) => (cfg.idefics3 ? 'model.text_model.' : 'model.');
 
+/**
+ * Weights a frozen base may keep in f16 (Model's frozenF16): those only a matmul's B operand reads,
+ * every Linear weight and the untied head. Embeddings (gathered), norms and biases stay f32.
+ */
+export const isF16Weight = (name: string) => /(^lm_head|_proj|\.proj|\.fc1|\.fc2|patch_embed|patch_embedding)\.weight$/.test(name);
+
 /** Tensors that never train: Idefics3's vision tower and connector (the lab fine-tunes the decoder). */
 export const isFrozen = (name: string) => name.startsWith('model.vision_model.') || name.startsWith('model.connector.');
 

@@ -1,7 +1,7 @@
 // How much GPU memory a model needs, before it is built: the UI warns before a run or a load that
 // would not fit the adapter, and `checkFits` refuses one before anything is allocated. test/model/memory.test.ts checks it against the engine's own count.
 import { InputError } from '../engine/errors';
-import { countParams, idefics3ParamSpecs, patchDim, patchesPerImage, textPrefix, type ModelConfig } from './config';
+import { countParams, idefics3ParamSpecs, isF16Weight, paramSpecs, patchDim, patchesPerImage, textPrefix, type ModelConfig } from './config';
 import { loraSpecs, type LoraSpec } from './lora';
 
 /** The typical training batch the estimate assumes: sequences, and tokens per sequence at most. */
@@ -22,9 +22,12 @@ export const TRAIN_TOKENS = 512;
 export function memoryEstimate(
   cfg: ModelConfig,
   lora: LoraSpec | null = null,
-  /** Activation checkpointing (Trainer): one block's saved tensors instead of one set per layer. */
-  o: { checkpoint?: boolean } = {},
-): { params: number; trainBytes: number; inferBytes: number; loraParams: number } {
+  /**
+   * checkpoint: activation checkpointing (Trainer), one block's saved tensors instead of one set per
+   * layer. f16: the frozen base's Linear weights in f16 (Model frozenF16), 2 bytes each.
+   */
+  o: { checkpoint?: boolean; f16?: boolean } = {},
+): { params: number; trainBytes: number; inferBytes: number; loraParams: number; weightBytes: number } {
   const t = cfg.text;
   const params = countParams(cfg);
   const d = t.hiddenSize,
@@ -53,13 +56,17 @@ export function memoryEstimate(
   // post-norm output and its shuffled copy, and the connector output.
   const towerTile = sv ? patchesPerImage(sv) * (8 * sv.hiddenSize + 2 * sv.intermediateSize + 2) + (patchesPerImage(sv) / sv.scaleFactor ** 2) * d : 0;
   const towerTrain = TRAIN_SEQS * towerTile;
+  // f16 weights count half; paramSpecs lists every layer, O(layers), only when asked.
+  const halved = o.f16 ? paramSpecs(cfg).reduce((n, p) => n + (isF16Weight(p.name) ? p.shape.reduce((a, b) => a * b, 1) : 0), 0) / 2 : 0;
+  const base = params - halved;
   return {
     params,
     loraParams,
+    weightBytes: 4 * base,
     trainBytes: lora
-      ? 4 * (params + 4 * loraParams + trainTokens * (trainPerToken + loraPerToken) + towerTrain)
+      ? 4 * (base + 4 * loraParams + trainTokens * (trainPerToken + loraPerToken) + towerTrain)
       : 4 * (4 * (params - frozen) + frozen + trainTokens * trainPerToken + towerTrain),
-    inferBytes: 4 * (params + kvCache + prefill + V),
+    inferBytes: 4 * (base + kvCache + prefill + V),
   };
 }
 
@@ -107,7 +114,7 @@ export function fitProblem(
   budget: AdapterBudget,
   use: 'infer' | 'train',
   lora: LoraSpec | null = null,
-  o: { checkpoint?: boolean } = {},
+  o: { checkpoint?: boolean; f16?: boolean } = {},
 ): string | null {
   const big = largestParam(cfg);
   if (big.bytes > budget.maxBindingBytes) {
@@ -118,7 +125,7 @@ export function fitProblem(
   }
   if (budget.memoryBytes) {
     const est = memoryEstimate(cfg, use === 'train' ? lora : null, o);
-    const need = use === 'train' ? est.trainBytes : 4 * est.params;
+    const need = use === 'train' ? est.trainBytes : est.weightBytes;
     if (need > budget.memoryBytes) {
       const what =
         use !== 'train'
@@ -139,7 +146,7 @@ export function checkFits(
   use: 'infer' | 'train',
   where: string,
   lora: LoraSpec | null = null,
-  o: { checkpoint?: boolean } = {},
+  o: { checkpoint?: boolean; f16?: boolean } = {},
 ): void {
   const p = fitProblem(cfg, budget, use, lora, o);
   if (p) throw new InputError(where, `too big for this adapter: ${p}`);

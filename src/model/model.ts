@@ -5,7 +5,7 @@
 import type { Gpu } from '../engine/gpu';
 import { Arena, download, upload, type Tensor } from '../engine/tensor';
 import { InputError } from '../engine/errors';
-import { isFrozen, paramSpecs, textPrefix, type ModelConfig, type ParamSpec } from './config';
+import { isF16Weight, isFrozen, paramSpecs, textPrefix, type ModelConfig, type ParamSpec } from './config';
 import { ropeInvFreq } from '../engine/kernels/rope';
 import { checkFits } from './memory';
 import { seededRandom } from '../util/random';
@@ -25,14 +25,23 @@ export class Model {
   lora: LoraSpec | null = null;
   loraParams: Arena | null = null;
 
+  /** The base's Linear weights are stored in f16 (isF16Weight): half their memory; the base is then frozen (LoRA or inference). */
+  readonly frozenF16: boolean;
+
   constructor(
     readonly gpu: Gpu,
     readonly cfg: ModelConfig,
     invFreq?: Float32Array,
+    o: { frozenF16?: boolean } = {},
   ) {
-    checkFits(cfg, gpu, 'infer', 'model');
+    this.frozenF16 = o.frozenF16 ?? false;
+    checkFits(cfg, gpu, 'infer', 'model', null, { f16: this.frozenF16 });
     this.specs = paramSpecs(cfg);
-    const entries = this.specs.map((p) => ({ name: p.name, shape: p.shape, dtype: 'f32' as const }));
+    const entries = this.specs.map((p) => ({
+      name: p.name,
+      shape: p.shape,
+      dtype: this.frozenF16 && isF16Weight(p.name) ? ('f16' as const) : ('f32' as const),
+    }));
     this.params = new Arena(gpu, 'params', entries);
     const hd = cfg.text.headDim;
     this.consts = new Arena(gpu, 'consts', [{ name: 'rope.inv_freq', shape: [hd / 2], dtype: 'f32' }]);
@@ -103,8 +112,11 @@ export class Model {
   /** Allocate gradients and optimizer moments for what trains (the parameters, or the LoRA adapters). */
   enableTraining(o: { checkpoint?: boolean } = {}): void {
     if (this.grads) return;
+    if (this.frozenF16 && !this.lora) {
+      throw new InputError('model', 'its weights are stored in f16 and frozen: train it with LoRA adapters, or load it in f32 to train every weight');
+    }
     // A frozen base needs no gradient or moments: the LoRA plan counts it once, and the adapters four times.
-    checkFits(this.cfg, this.gpu, 'train', 'model', this.lora, o);
+    checkFits(this.cfg, this.gpu, 'train', 'model', this.lora, { ...o, f16: this.frozenF16 });
     const entries = this.trainable.map((p) => ({ name: p.name, shape: p.shape, dtype: 'f32' as const }));
     this.grads = new Arena(this.gpu, 'grads', entries);
     this.adamM = new Arena(this.gpu, 'adam.m', entries);

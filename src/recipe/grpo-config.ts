@@ -377,7 +377,7 @@ export const GRPO_PRESETS: Record<string, { describe: string; config: GrpoConfig
       rolloutBatch: 32,
       maxNewTokens: 32,
       maxPromptTokens: 320,
-      lora: { rank: 16, alpha: 32, targets: 'all' },
+      lora: { rank: 16, alpha: 32, targets: 'all', base: 'f16' },
       activationCheckpointing: true,
       lr: 2e-5,
       schedule: 'cosine',

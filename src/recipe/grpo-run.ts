@@ -217,10 +217,12 @@ export async function runGrpoJob(job: GrpoJob): Promise<GrpoSummary> {
     // its base never trains, and the start model is still the KL reference.
     const lora = loraSpecOf(cfg.lora, 'lora');
     const policyBase = lora ? start : policyFrom;
-    checkFits(modelCfg, gpu, 'train', policyBase.where, lora);
-    policy = await loadModelFolder(gpu, policyBase.src, policyBase.where);
+    // An f16 base: the reference is stored the same way, so the KL at step 0 is exactly 0.
+    const frozenF16 = !!lora && cfg.lora.base === 'f16';
+    checkFits(modelCfg, gpu, 'train', policyBase.where, lora, { checkpoint: cfg.activationCheckpointing, f16: frozenF16 });
+    policy = await loadModelFolder(gpu, policyBase.src, policyBase.where, { frozenF16 });
     if (lora) await attachLora(policy, lora, 'lora', rp, cfg.seed, say);
-    ref = cfg.klCoef > 0 ? await loadModelFolder(gpu, start.src, start.where) : null;
+    ref = cfg.klCoef > 0 ? await loadModelFolder(gpu, start.src, start.where, { frozenF16 }) : null;
     const g = new GrpoTrainer(policy, ref, tok, grpoOptions(cfg, total));
     grpo = g;
     const m = policy;

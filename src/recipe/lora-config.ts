@@ -2,13 +2,15 @@
 // (src/model/lora.ts builds the adapters).
 import { InputError } from '../engine/errors';
 import { LORA_TARGETS, type LoraSpec, type LoraTarget } from '../model/lora';
-import { int, num, text, type FieldTable } from './validate';
+import { int, num, oneOf, text, type FieldTable } from './validate';
 
 /** LoRA as a config sets it (src/model/lora.ts): rank 0 is off; targets "all" or a comma list of q_proj, k_proj, ... */
 export interface LoraSettings {
   rank: number;
   alpha: number;
   targets: string;
+  /** Storage of the frozen start model's Linear weights: f32 (exact), or f16 (half the memory; Model frozenF16). */
+  base: 'f32' | 'f16';
 }
 
 /** The shared LoRA fields of the SFT and GRPO configs. */
@@ -24,6 +26,12 @@ export const LORA_FIELDS: FieldTable<LoraSettings> = {
     default: 16,
     label: 'LoRA alpha',
     help: "The adapters update the weights by (alpha / rank)·B·A; PEFT's usual choice is twice the rank.",
+  },
+  base: {
+    ...oneOf(['f32', 'f16']),
+    default: 'f32',
+    label: 'Frozen weights',
+    help: "How the frozen start model's Linear weights are stored: f16 takes half their memory (SmolVLM-256M: about 1.0 GB -> 0.55 GB) and widens them to f32 in every product; f32 keeps them exact. Adapters, gradients and arithmetic are f32 either way.",
   },
   targets: {
     ...text,

@@ -525,7 +525,7 @@ export const SFT_PRESETS: Record<string, { describe: string; config: SftConfig }
     describe:
       'LoRA SFT of a pretrained SmolVLM (set model.init to a HuggingFaceTB/SmolVLM-256M-Instruct or -500M folder: Models page download, or `thinker hub model`) on the VQA-RAD and SLAKE closed training questions, answer only; sized for one consumer GPU: rank 16 on every decoder projection, one tile per image, 4 x 4 sequences a step',
     config: preset({
-      model: { imageSplitting: 'off', lora: { rank: 16, alpha: 32, targets: 'all' } },
+      model: { imageSplitting: 'off', lora: { rank: 16, alpha: 32, targets: 'all', base: 'f16' } },
       activationCheckpointing: true,
       data: { source: 'dataset', dataset: { name: 'vqa-rad,slake', split: 'train', heldOut: 64 }, requireReasoning: false, answer: 'gold' },
       // LoRA trains at ~10-20x the full-fine-tuning rate (the paper's 1e-5 is for every weight).

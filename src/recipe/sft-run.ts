@@ -232,8 +232,9 @@ export async function runSftJob(job: SftJob): Promise<SftSummary> {
     // weights (a plain model Evaluate and Ask can use) and, in adapter/, the adapters themselves.
     const lora = loraSpecOf(cfg.model.lora);
     const baseFolder = lora && rp ? { src: job.open(cfg.model.init, 'model.init'), where: cfg.model.init } : fromFolder;
-    checkFits(modelCfg, gpu, 'train', baseFolder?.where ?? 'model', lora);
-    model = baseFolder ? await loadModelFolder(gpu, baseFolder.src, baseFolder.where) : new Model(gpu, modelCfg);
+    const frozenF16 = !!lora && cfg.model.lora.base === 'f16';
+    checkFits(modelCfg, gpu, 'train', baseFolder?.where ?? 'model', lora, { checkpoint: cfg.activationCheckpointing, f16: frozenF16 });
+    model = baseFolder ? await loadModelFolder(gpu, baseFolder.src, baseFolder.where, { frozenF16 }) : new Model(gpu, modelCfg);
     if (!baseFolder) model.loadWeights(initWeights(modelCfg, cfg.seed));
     if (lora) await attachLora(model, lora, 'model.lora', rp, cfg.seed, say);
     const m = model;

@@ -151,7 +151,8 @@ describe('the LoRA fields', () => {
     expect([rank.when!(started), alpha.when!(started)]).toEqual([true, false]);
     const adapted = setPath(started, 'model.lora.rank', 8);
     expect([rank.when!(adapted), alpha.when!(adapted), field(SFT_GROUPS, 'model.lora.targets').when!(adapted)]).toEqual([true, true, true]);
-    expect(SFT_DEFAULTS.model.lora).toEqual({ rank: 0, alpha: 16, targets: 'all' });
+    expect([field(SFT_GROUPS, 'model.lora.base').when!(started), field(SFT_GROUPS, 'model.lora.base').when!(adapted)]).toEqual([false, true]);
+    expect(SFT_DEFAULTS.model.lora).toEqual({ rank: 0, alpha: 16, targets: 'all', base: 'f32' });
   });
 
   it('GRPO always shows the rank (its start model is always picked), alpha and targets once a rank is set', () => {

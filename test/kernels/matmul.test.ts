@@ -3,9 +3,9 @@ import { setup, randArray, compare, KERNEL_PATHS, useKernelPath } from '../helpe
 import { matmul, sumRows, type MatmulOpts } from '../../src/engine/kernels/matmul';
 import { matmulRef, sumRowsRef } from './matmul.ref';
 import { EngineError } from '../../src/engine/errors';
-import { slice } from '../../src/engine/tensor';
+import { packHalves, slice, unpackHalves } from '../../src/engine/tensor';
 
-type Case = Omit<MatmulOpts, 'bias'> & { bias?: boolean; seed?: number; tail?: number };
+type Case = Omit<MatmulOpts, 'bias'> & { bias?: boolean; seed?: number; tail?: number; f16?: boolean };
 
 /**
  * Runs one product on seeded data and compares the WHOLE C tensor with the reference: C starts
@@ -20,16 +20,18 @@ async function check(c: Case) {
     sC = c.strideC ?? M * N;
   const seed = c.seed ?? 1;
   const A = randArray((batch - 1) * sA + M * K, seed);
-  const B = randArray((batch - 1) * sB + K * N, seed + 1);
+  const B32 = randArray((batch - 1) * sB + K * N, seed + 1);
+  // An f16 B is stored rounded; the float64 reference multiplies by exactly the rounded values.
+  const B = c.f16 ? unpackHalves(packHalves(B32), B32.length) : B32;
   const C0 = randArray((batch - 1) * sC + M * N + (c.tail ?? 3), seed + 2);
   const bias = randArray(N, seed + 3);
   const { gpu, s, t, read, done } = await setup([
     { name: 'A', shape: [A.length], dtype: 'f32', data: A },
-    { name: 'B', shape: [B.length], dtype: 'f32', data: B },
+    { name: 'B', shape: [B.length], dtype: c.f16 ? 'f16' : 'f32', data: B32 },
     { name: 'C', shape: [C0.length], dtype: 'f32', data: C0 },
     { name: 'bias', shape: [N], dtype: 'f32', data: bias },
   ]);
-  const { bias: useBias, seed: _s, tail: _t, ...opts } = c;
+  const { bias: useBias, seed: _s, tail: _t, f16: _f, ...opts } = c;
   matmul(s, t('A'), t('B'), t('C'), { ...opts, bias: useBias ? t('bias') : undefined });
   expect([...s.kernelsSeen]).toEqual([gpu.rowKernels ? 'matmul_blocks' : M <= 4 ? 'matmul_gemv' : 'matmul']);
   const got = await read('C');
@@ -107,6 +109,21 @@ describe.each(KERNEL_PATHS)('matmul, M <= 4 ($path)', ({ rowKernels }) => {
   it('degenerate 1 x 1 x 1 and a single output column', async () => {
     await check({ M: 1, N: 1, K: 1, seed: 121 });
     await check({ M: 4, N: 1, K: 300, transB: true, bias: true, seed: 122 });
+  });
+});
+
+describe.each(KERNEL_PATHS)('matmul with an f16 B (frozen weights) ($path)', ({ rowKernels }) => {
+  useKernelPath(rowKernels);
+  it('every layout, gemv and tiled sizes, odd element counts, bias and accumulate', async () => {
+    for (const tr of combos) {
+      await check({ M: 7, N: 33, K: 5, ...tr, f16: true });
+      await check({ M: 70, N: 130, K: 45, ...tr, seed: 11, f16: true, bias: true });
+      await check({ M: 3, N: 37, K: 71, ...tr, seed: 41, f16: true, accumulate: true, alpha: 0.5 });
+    }
+  });
+  it('batched with an odd B stride: items that start in the middle of a packed word', async () => {
+    await check({ M: 6, N: 9, K: 7, batch: 3, strideB: 63 + 1, seed: 51, f16: true });
+    await check({ M: 6, N: 9, K: 7, batch: 3, strideB: 65, seed: 52, f16: true, transB: true });
   });
 });
 

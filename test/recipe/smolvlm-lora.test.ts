@@ -18,6 +18,7 @@ import { imageTokens } from '../../src/model/config';
 import { runSftCommand, type SftSummary } from '../../src/cli/commands/sft';
 import { runGrpoCommand, type GrpoSummary } from '../../src/cli/commands/grpo';
 import { testGpu } from '../helpers/gpu';
+import { packHalves, unpackHalves } from '../../src/engine/tensor';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'thinker-smolvlm-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -125,7 +126,7 @@ describe('LoRA SFT then GRPO on the SmolVLM path', () => {
     expect(existsSync(path.join(dir, 'grpo', 'checkpoint-1', 'adapter', 'adapter_config.json'))).toBe(true);
   }, 600_000);
 
-  it('model.imageSplitting=off reads each image as one tile, and the checkpoint keeps the choice', async () => {
+  it('model.imageSplitting=off reads each image as one tile, and the checkpoint keeps the choice (f16 base, activation checkpointing)', async () => {
     const gpu = await testGpu();
     const lines: string[] = [];
     const sft = (await runSftCommand(
@@ -134,7 +135,7 @@ describe('LoRA SFT then GRPO on the SmolVLM path', () => {
         out: path.join(dir, 'one-tile'),
         steps: '2',
         seed: '3',
-        set: [...RUN, `model.init=${base}`, 'model.imageSplitting=off', ...LORA],
+        set: [...RUN, `model.init=${base}`, 'model.imageSplitting=off', ...LORA, 'model.lora.base=f16', 'activationCheckpointing=true'],
       },
       { gpu, handleSignals: false, log: (l) => lines.push(l) },
     )) as SftSummary;
@@ -147,6 +148,12 @@ describe('LoRA SFT then GRPO on the SmolVLM path', () => {
     const [item] = await generateSynth({ n: 1, kind: 'image', level: 1, seed: 5, split: 'train' });
     const p = await encodePrompt(item, tok, config);
     expect(p.nImages).toBe(1);
+    // The f16 base: the frozen tower comes back as its f16-rounded weights, exactly.
+    const fc1 = 'model.vision_model.encoder.layers.0.mlp.fc1.weight';
+    const start = (await loadHfFolder(nodeDirSource(base))).weights.get(fc1)!.data;
+    const saved = (await loadHfFolder(nodeDirSource(ck))).weights.get(fc1)!.data;
+    expect(saved).toEqual(unpackHalves(packHalves(start), start.length));
+    expect(saved).not.toEqual(start);
     expect(tok.decode(p.ids)).toContain('User:<fake_token_around_image><global-img><image><image><image><image><fake_token_around_image>');
   }, 300_000);
 });

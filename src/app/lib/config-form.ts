@@ -132,6 +132,7 @@ export const SFT_GROUPS: FieldGroup[] = formGroups(SFT_FIELDS, [
       { path: 'model.lora.rank', when: hasStartModel },
       { path: 'model.lora.alpha', when: loraOn },
       { path: 'model.lora.targets', when: loraOn },
+      { path: 'model.lora.base', when: loraOn },
     ],
   },
   {
@@ -200,6 +201,7 @@ export const GRPO_GROUPS: FieldGroup[] = formGroups(GRPO_FIELDS, [
       'lora.rank',
       { path: 'lora.alpha', when: (c) => Number(getPath(c, 'lora.rank')) > 0 },
       { path: 'lora.targets', when: (c) => Number(getPath(c, 'lora.rank')) > 0 },
+      { path: 'lora.base', when: (c) => Number(getPath(c, 'lora.rank')) > 0 },
     ],
   },
   { title: 'Length and checkpoints', fields: ['steps', 'checkpoint.every', 'checkpoint.keep'] },

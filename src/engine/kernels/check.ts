@@ -2,7 +2,7 @@
 // bindings would otherwise surface as garbage results or as one opaque validation error for a whole
 // submission; these throw at the call instead, naming the kernel, the tensor's role and its name.
 
-import { BYTES, type DType, type Tensor } from '../tensor';
+import { tensorBytes, type DType, type Tensor } from '../tensor';
 import { EngineError } from '../errors';
 
 /**
@@ -22,7 +22,7 @@ export function requireTensor(kernel: string, t: Tensor, elems: number, what: st
 
 /** The byte range CommandStream binds for a tensor: the whole tensor, and never less than 4 bytes. */
 function boundRange(t: Tensor): [number, number] {
-  return [t.byteOffset, t.byteOffset + Math.max(1, t.size) * BYTES];
+  return [t.byteOffset, t.byteOffset + tensorBytes(t)];
 }
 
 /**

@@ -110,7 +110,8 @@ export function matmul(s: CommandStream, A: Tensor, B: Tensor, C: Tensor, o: Mat
   ];
   if (o.bias) sizes.push(['bias', o.bias, N, `[${N}]`]);
   for (const [role, t, n, desc] of sizes) {
-    requireTensor(where, t, n, role, 'f32', desc);
+    // B alone may be f16 (a frozen weight, matmul.wgsl loadB).
+    requireTensor(where, t, n, role, role === 'B' ? ['f32', 'f16'] : 'f32', desc);
     if (n > U32_MAX) throw new EngineError(`${where}: ${role} spans ${n} elements, beyond 32-bit indexing`);
   }
   requireDisjoint(where, { A, B, C, bias: o.bias });
@@ -134,10 +135,11 @@ export function matmul(s: CommandStream, A: Tensor, B: Tensor, C: Tensor, o: Mat
     ks: gemv ? ks : 0,
   });
   const bindings = o.bias ? [A, B, C, o.bias] : [A, B, C];
+  const B_F16 = B.dtype === 'f16' ? 1 : 0;
   if (s.gpu.rowKernels) {
     s.dispatch({
       label: 'matmul_blocks',
-      pipeline: s.gpu.pipeline('matmul', code, o.bias ? 'matmul_blocks_bias' : 'matmul_blocks', { BX, BY }),
+      pipeline: s.gpu.pipeline('matmul', code, o.bias ? 'matmul_blocks_bias' : 'matmul_blocks', { BX, BY, B_F16 }),
       uniforms,
       bindings,
       workgroups: [Math.ceil(N / (8 * BX)), Math.ceil(M / (4 * BY)), batch],
@@ -145,7 +147,7 @@ export function matmul(s: CommandStream, A: Tensor, B: Tensor, C: Tensor, o: Mat
   } else if (gemv) {
     s.dispatch({
       label: 'matmul_gemv',
-      pipeline: s.gpu.pipeline('matmul', code, o.bias ? 'matmul_gemv_bias' : 'matmul_gemv', { MR: M, GV_WG }),
+      pipeline: s.gpu.pipeline('matmul', code, o.bias ? 'matmul_gemv_bias' : 'matmul_gemv', { MR: M, GV_WG, B_F16 }),
       uniforms,
       bindings,
       workgroups: [Math.ceil(N / (GV_WG / ks)), 1, batch],
@@ -153,7 +155,7 @@ export function matmul(s: CommandStream, A: Tensor, B: Tensor, C: Tensor, o: Mat
   } else {
     s.dispatch({
       label: 'matmul',
-      pipeline: s.gpu.pipeline('matmul', code, o.bias ? 'matmul_tiled_bias' : 'matmul_tiled', { TX, TY, BK }),
+      pipeline: s.gpu.pipeline('matmul', code, o.bias ? 'matmul_tiled_bias' : 'matmul_tiled', { TX, TY, BK, B_F16 }),
       uniforms,
       bindings,
       workgroups: [Math.ceil(N / BN), Math.ceil(M / BM), batch],
