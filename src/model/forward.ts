@@ -596,7 +596,7 @@ export function textBackward(s: CommandStream, m: Model, acts: Activations, invT
 
 /** The rank and update scale of the model's adapters, or undefined without LoRA. */
 function loraScale(m: Model): { r: number; scale: number } | undefined {
-  return m.lora ? { r: m.lora.rank, scale: m.lora.alpha / m.lora.rank } : undefined;
+  return m.lora && !m.adaptersOff ? { r: m.lora.rank, scale: m.lora.alpha / m.lora.rank } : undefined;
 }
 
 /** Zero every gradient slab (start of an optimizer step). */

@@ -24,6 +24,12 @@ export class Model {
   /** LoRA adapters on the text decoder (addLora): then only they train, and the base is frozen. */
   lora: LoraSpec | null = null;
   loraParams: Arena | null = null;
+  /**
+   * While set, forward passes skip the adapters: the model computes its base. LoRA GRPO's KL
+   * reference is the start model, which is exactly this, so it needs no second copy of the weights
+   * (as PEFT's disable_adapter). Read when a forward is recorded.
+   */
+  adaptersOff = false;
 
   /** The base's Linear weights are stored in f16 (isF16Weight): half their memory; the base is then frozen (LoRA or inference). */
   readonly frozenF16: boolean;

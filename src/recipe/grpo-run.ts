@@ -217,12 +217,13 @@ export async function runGrpoJob(job: GrpoJob): Promise<GrpoSummary> {
     // its base never trains, and the start model is still the KL reference.
     const lora = loraSpecOf(cfg.lora, 'lora');
     const policyBase = lora ? start : policyFrom;
-    // An f16 base: the reference is stored the same way, so the KL at step 0 is exactly 0.
+    // frozenF16 only with LoRA, whose reference is the policy itself (adapters off): step-0 KL is exactly 0.
     const frozenF16 = !!lora && cfg.lora.base === 'f16';
     checkFits(modelCfg, gpu, 'train', policyBase.where, lora, { checkpoint: cfg.activationCheckpointing, f16: frozenF16 });
     policy = await loadModelFolder(gpu, policyBase.src, policyBase.where, { frozenF16 });
     if (lora) await attachLora(policy, lora, 'lora', rp, cfg.seed, say);
-    ref = cfg.klCoef > 0 ? await loadModelFolder(gpu, start.src, start.where, { frozenF16 }) : null;
+    // With LoRA the reference is the policy with its adapters off: the same start weights, one copy.
+    ref = cfg.klCoef > 0 ? (lora ? policy : await loadModelFolder(gpu, start.src, start.where, { frozenF16 })) : null;
     const g = new GrpoTrainer(policy, ref, tok, grpoOptions(cfg, total));
     grpo = g;
     const m = policy;
@@ -355,6 +356,6 @@ export async function runGrpoJob(job: GrpoJob): Promise<GrpoSummary> {
   } finally {
     grpo?.release();
     policy?.release();
-    ref?.release();
+    if (ref !== policy) ref?.release();
   }
 }

@@ -505,8 +505,14 @@ export class GrpoTrainer {
       if (this.ref) {
         const ra = this.referenceActivations(b);
         uploadBatch(this.ref, ra, b);
-        textForward(s, this.ref, ra);
-        logprobs(s, this.ref, ra, this.invTemp);
+        // A LoRA policy is its own reference with the adapters off (grpo-run passes the policy).
+        this.ref.adaptersOff = this.ref === m;
+        try {
+          textForward(s, this.ref, ra);
+          logprobs(s, this.ref, ra, this.invTemp);
+        } finally {
+          this.ref.adaptersOff = false;
+        }
         refLogp = ra.get('logp');
       }
       textForward(s, m, acts);

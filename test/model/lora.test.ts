@@ -75,6 +75,18 @@ describe('LoRA', () => {
     expect(adapted).toEqual(plain);
   });
 
+  it('with its adapters off an adapted model computes its base exactly (the LoRA GRPO reference)', async () => {
+    const plain = await logits(await model(base));
+    const m = await model(base, spec, busyAdapters(17));
+    const adapted = await logits(m);
+    m.adaptersOff = true;
+    const off = await logits(m);
+    m.adaptersOff = false;
+    expect(off).toEqual(plain);
+    expect(adapted).not.toEqual(plain);
+    expect(await logits(m)).toEqual(adapted);
+  });
+
   it("the adapter gradients are the merged model's weight gradient seen through A and B", async () => {
     const adapters = busyAdapters(21);
     const lora = await model(base, spec, adapters);
