@@ -13,6 +13,7 @@ import {
   presetDataset,
   pruneTemplates,
   scratchModelEstimate,
+  startModelEstimate,
   storedDatasetOf,
   withStoredDataset,
   withSynthSettings,
@@ -24,6 +25,7 @@ import { tokenizerFromJson } from '../../src/io/tokenizer';
 import { missingWebGpu } from '../../src/app/lib/webgpu';
 import { parseOptions } from '../../src/app/stores/ask';
 import { countParams, PRESETS } from '../../src/model/config';
+import { memoryEstimate } from '../../src/model/memory';
 import { PAPER_ROWS } from '../../src/eval/paper';
 
 const dataset = (name: string, source: string, splits: string[]): DatasetInfo => ({
@@ -251,5 +253,24 @@ describe('answers and options', () => {
     expect(parseOptions('A. Yes\nB) No')).toEqual({ A: 'Yes', B: 'No' });
     expect(parseOptions('Left\nRight\nBoth')).toEqual({ A: 'Left', B: 'Right', C: 'Both' });
     expect(parseOptions('B. second\nfirst')).toEqual({ A: 'first', B: 'second' });
+  });
+});
+
+describe('the Train page memory line for a start model', () => {
+  it("follows the run's LoRA, f16 base and checkpointing settings, as the run's own fit check counts them", () => {
+    const model = PRESETS.small;
+    const sft = presetConfig('sft', 'synth-micro');
+    const full = startModelEstimate(model, 'sft', sft);
+    expect(full.lora).toBeNull();
+    expect(full.trainBytes).toBe(memoryEstimate(model).trainBytes);
+    const lora = { ...sft, model: { ...sft.model, init: 'models/x', lora: { rank: 8, alpha: 16, targets: 'all', base: 'f16' as const } } };
+    const l = startModelEstimate(model, 'sft', lora);
+    expect([l.lora?.rank, l.f16, l.checkpoint]).toEqual([8, true, false]);
+    expect(l.trainBytes).toBe(memoryEstimate(model, l.lora, { f16: true }).trainBytes);
+    expect(l.trainBytes).toBeLessThan(full.trainBytes);
+    const ck = startModelEstimate(model, 'sft', { ...lora, activationCheckpointing: true });
+    expect(ck.trainBytes).toBeLessThan(l.trainBytes);
+    const grpo = presetConfig('grpo', 'smolvlm-lora-grpo');
+    expect(startModelEstimate(model, 'grpo', grpo)).toMatchObject({ f16: true, checkpoint: true, lora: { rank: 16 } });
   });
 });

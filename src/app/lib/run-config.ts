@@ -1,7 +1,10 @@
 // Building a run request from the Train page's choices: a preset, the start model, the question
 // source, checked the way the CLI checks a config file before anything starts.
 import type { DatasetInfo, RunKind } from '../../lab/api';
-import { countParams, PRESETS } from '../../model/config';
+import { countParams, PRESETS, type ModelConfig } from '../../model/config';
+import { memoryEstimate } from '../../model/memory';
+import type { LoraSpec } from '../../model/lora';
+import { loraSpecOf } from '../../recipe/lora-config';
 import { GRPO_PRESETS, grpoConfigFrom, type GrpoConfig } from '../../recipe/grpo-config';
 import { SFT_PRESETS, sftConfigFrom, type SftConfig } from '../../recipe/sft-config';
 import { SYNTH_TEMPLATES, type SynthOptions } from '../../data/synth';
@@ -145,4 +148,27 @@ export function scratchModelEstimate(c: SftConfig): { params: number; trainBytes
   const params = countParams({ text, ...(vision ? { vision: base.vision } : {}) });
   const custom = [m.hiddenSize, m.numLayers, m.numHeads, m.numKvHeads, m.intermediateSize, m.vocabSize, m.context].some((v) => v > 0);
   return { params, trainBytesAtLeast: 16 * params, vocab, vision, custom };
+}
+
+/**
+ * Training memory of a run on a start model, as the run will train it: in full, or LoRA adapters
+ * (with the frozen weights in f16 when the config says so), with or without activation
+ * checkpointing (src/model/memory.ts memoryEstimate, the plan the run's own fit check uses).
+ */
+export function startModelEstimate(
+  model: ModelConfig,
+  kind: RunKind,
+  c: SftConfig | GrpoConfig,
+): { trainBytes: number; lora: LoraSpec | null; loraParams: number; f16: boolean; checkpoint: boolean } {
+  const settings = kind === 'sft' ? (c as SftConfig).model.lora : (c as GrpoConfig).lora;
+  let lora: LoraSpec | null = null;
+  try {
+    lora = loraSpecOf(settings);
+  } catch {
+    // A bad target list is the form's error to show; the estimate falls back to full fine-tuning.
+  }
+  const f16 = !!lora && settings.base === 'f16';
+  const checkpoint = c.activationCheckpointing;
+  const est = memoryEstimate(model, lora, { checkpoint, f16 });
+  return { trainBytes: est.trainBytes, lora, loraParams: est.loraParams, f16, checkpoint };
 }

@@ -17,6 +17,7 @@ import {
   presetDataset,
   pruneTemplates,
   scratchModelEstimate,
+  startModelEstimate,
   storedDatasetOf,
   withStoredDataset,
   withSynthSettings,
@@ -123,6 +124,7 @@ function NewRun() {
   const presets = kind === 'sft' ? SFT_PRESETS : GRPO_PRESETS;
   const chosenInfo = models.find((m) => m.path === startModel);
   const mem = kind === 'sft' && !sft.model.init ? scratchModelEstimate(sft) : null;
+  const startMem = chosenInfo ? startModelEstimate(chosenInfo.cfg, kind, config) : null;
   const stored = storedDatasetOf(config);
   const setConfig = (f: (c: SftConfig | GrpoConfig) => SftConfig | GrpoConfig) => {
     if (kind === 'sft') setSft((c) => f(c) as SftConfig);
@@ -228,7 +230,12 @@ function NewRun() {
       <p className="muted small">
         {chosenInfo && (
           <>
-            Start model: {formatCount(chosenInfo.params)} parameters; training needs about {formatBytes(chosenInfo.trainBytes)} of GPU memory.
+            Start model: {formatCount(chosenInfo.params)} parameters
+            {startMem?.lora
+              ? `; LoRA rank ${startMem.lora.rank} trains ${formatCount(startMem.loraParams)} adapter weights on the frozen model${startMem.f16 ? ' (stored in f16)' : ''}`
+              : ''}
+            ; training needs about {formatBytes(startMem?.trainBytes ?? chosenInfo.trainBytes)} of GPU memory
+            {startMem?.checkpoint ? ' with activation checkpointing' : ''}.
           </>
         )}
         {mem && (
