@@ -195,7 +195,7 @@ describe.each(KERNEL_PATHS)('Idefics3 engine ($path)', ({ rowKernels }) => {
     expect(relErr(got.logits, want('logits'))).toBeLessThan(1e-4);
   });
 
-  it('greedy decoding with images follows the float64 argmax; the tower is frozen in training', async () => {
+  it('greedy decoding with images follows the float64 argmax, and fresh LoRA adapters keep it; the tower is frozen in training', async () => {
     const gpu = await testGpu();
     model ??= await loadModelFolder(gpu, nodeDirSource(DIR));
     const prompt = ids.slice(0, 20);
@@ -205,10 +205,15 @@ describe.each(KERNEL_PATHS)('Idefics3 engine ($path)', ({ rowKernels }) => {
     const feats = ref.idefics3VisionForward(model.cfg, w, pixels).features;
     const expected = ref.greedyDecode(model.cfg, w, prompt, 4, { imageFeatures: feats });
     expect(out.slice(0, 4)).toEqual(expected);
-    // Training: only the decoder has gradients; a step moves the loss and leaves the tower as it was.
+    // Fresh LoRA adapters (B = 0) leave the greedy answer exactly as the base's.
+    model.addLora({ rank: 4, alpha: 8, targets: ['q_proj', 'v_proj', 'down_proj'] }, 1);
+    const withLora = await generate(model, [prompt], { maxNewTokens: 4, greedy: true }, { nImages: 2, patches: idefics3Patches(pixels, model.cfg.idefics3!) });
+    expect(withLora.ids[0]).toEqual(out);
+    // Training: only the decoder's adapters have gradients; the tower and the base have none.
     model.enableTraining();
     expect(model.trainable.some((p) => isFrozen(p.name))).toBe(false);
     expect(model.gradOrNull('model.vision_model.post_layernorm.weight')).toBeNull();
-    expect(model.gradOrNull('model.text_model.layers.0.self_attn.q_proj.weight')).not.toBeNull();
+    expect(model.gradOrNull('model.text_model.layers.0.self_attn.q_proj.lora_A.weight')).not.toBeNull();
+    expect(model.gradOrNull('model.text_model.layers.0.self_attn.q_proj.weight')).toBeNull();
   });
 });
