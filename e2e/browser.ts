@@ -133,3 +133,12 @@ export function collectPageErrors(page: Page): string[] {
   page.on('pageerror', (e) => errors.push(`uncaught: ${e.message}`));
   return errors;
 }
+
+/** A fresh page of the lab at `url`, its errors collected, once the engine API (window.thinker) is up. */
+export async function openLab(browser: Browser, url: string): Promise<{ page: Page; errors: string[] }> {
+  const page = await browser.newPage();
+  const errors = collectPageErrors(page);
+  await page.goto(url);
+  await page.waitForFunction(() => (window as unknown as { thinker?: unknown }).thinker !== undefined);
+  return { page, errors };
+}

@@ -5,7 +5,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import type { Browser } from 'playwright-core';
 import type { PreviewServer } from 'vite';
-import { launchChromium, startPreview } from './browser';
+import { launchChromium, startPreview, openLab } from './browser';
 import { createNodeGpu } from '../src/node/dawn';
 import type { EngineApi } from '../src/lab/api';
 import { createLab } from '../src/lab';
@@ -60,14 +60,7 @@ describe('SmolVLM-shaped model in a browser worker', () => {
   });
 
   it('imports the folder, runs LoRA SFT with the same losses as Node, then LoRA GRPO from its checkpoint', async () => {
-    const page = await browser.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    page.on('console', (m) => {
-      if (m.type() === 'error') errors.push(m.text());
-    });
-    await page.goto(url);
-    await page.waitForFunction(() => (window as unknown as { thinker?: unknown }).thinker !== undefined);
+    const { page, errors } = await openLab(browser, url);
     const sft = applyOverrides(sftConfigFrom('synth-micro'), SFT_SETS);
     const grpo = applyGrpoOverrides(grpoConfigFrom('synth-micro'), GRPO_SETS);
     const folder = Object.fromEntries([...files].map(([k, v]) => [k, Buffer.from(v).toString('base64')]));

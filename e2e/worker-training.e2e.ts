@@ -4,7 +4,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import type { Browser } from 'playwright-core';
 import type { PreviewServer } from 'vite';
-import { launchChromium, startPreview } from './browser';
+import { launchChromium, startPreview, openLab } from './browser';
 import { createNodeGpu } from '../src/node/dawn';
 import { runLmTraining } from '../src/model/lm-run';
 import type { EngineApi, TrainLmRequest } from '../src/lab/api';
@@ -98,14 +98,7 @@ describe('engine in a browser worker', () => {
   });
 
   it('runs an SFT run in the worker on OPFS with the same losses as Node, and a checkpoint exported and imported back scores the same', async () => {
-    const page = await browser.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    page.on('console', (m) => {
-      if (m.type() === 'error') errors.push(m.text());
-    });
-    await page.goto(url);
-    await page.waitForFunction(() => (window as unknown as { thinker?: unknown }).thinker !== undefined);
+    const { page, errors } = await openLab(browser, url);
     const config = applyOverrides(sftConfigFrom('synth-micro'), SFT_SETS);
     const text = '<|im_start|>assistant\n<think>dose</think><answer>A</answer><|im_end|>';
     const browserSide = await page.evaluate(

@@ -328,9 +328,9 @@ export function validateConfig(cfg: ModelConfig, where: string): ModelConfig {
     throw new InputError(where, `num_attention_heads (${t.numHeads}) must be a multiple of num_key_value_heads (${t.numKvHeads})`);
   if (t.headDim % 2 !== 0) throw new InputError(where, `head_dim (${t.headDim}) must be even for rotary embeddings`);
   if (!(t.rmsNormEps > 0)) throw new InputError(where, `rms_norm_eps must be > 0, got ${t.rmsNormEps}`);
-  if (cfg.vision) {
-    const v = cfg.vision;
-    const vl: Record<string, number | undefined> = {
+  // The shape checks both vision encoders share: sizes within the limits, whole patches, whole heads.
+  const visionShape = (v: VisionConfig | Idefics3VisionConfig, prefix: string, extra: Record<string, number> = {}) => {
+    const vl: Record<string, number> = {
       imageSize: limit.imageSize,
       patchSize: limit.imageSize,
       channels: limit.channels,
@@ -338,51 +338,39 @@ export function validateConfig(cfg: ModelConfig, where: string): ModelConfig {
       intermediateSize: limit.intermediateSize,
       numLayers: limit.numLayers,
       numHeads: limit.numHeads,
+      ...extra,
     };
-    for (const [k, cap] of Object.entries(vl)) capped('vision ', k, (v as unknown as Record<string, unknown>)[k], cap);
-    if (v.imageSize % v.patchSize !== 0) throw new InputError(where, `vision image_size ${v.imageSize} is not a multiple of patch_size ${v.patchSize}`);
-    if (v.hiddenSize % v.numHeads !== 0) throw new InputError(where, `vision hidden_size ${v.hiddenSize} is not a multiple of num_heads ${v.numHeads}`);
+    for (const [k, cap] of Object.entries(vl)) capped(prefix, k, (v as unknown as Record<string, unknown>)[k], cap);
+    if (v.imageSize % v.patchSize !== 0) throw new InputError(where, `${prefix}image_size ${v.imageSize} is not a multiple of patch_size ${v.patchSize}`);
+    if (v.hiddenSize % v.numHeads !== 0) throw new InputError(where, `${prefix}hidden_size ${v.hiddenSize} is not a multiple of num_heads ${v.numHeads}`);
     if (v.hiddenSize / v.numHeads > HEAD_DIM_MAX)
       throw new InputError(
         where,
-        `vision head size ${v.hiddenSize / v.numHeads} (hidden_size / num_heads) is above the limit of ${HEAD_DIM_MAX} (${WHY.headDim})`,
+        `${prefix}head size ${v.hiddenSize / v.numHeads} (hidden_size / num_heads) is above the limit of ${HEAD_DIM_MAX} (${WHY.headDim})`,
       );
+    if (cfg.imageTokenId !== undefined && (cfg.imageTokenId < 0 || cfg.imageTokenId >= t.vocabSize)) {
+      throw new InputError(where, `image_token_id ${cfg.imageTokenId} is outside the vocabulary (${t.vocabSize})`);
+    }
+  };
+  if (cfg.vision) {
+    const v = cfg.vision;
+    visionShape(v, 'vision ');
     if (patchesPerImage(v) > t.maxPositionEmbeddings) {
       throw new InputError(
         where,
         `an image fills ${patchesPerImage(v)} tokens ((image_size / patch_size)^2), more than the context of ${t.maxPositionEmbeddings}`,
       );
     }
-    if (cfg.imageTokenId !== undefined && (cfg.imageTokenId < 0 || cfg.imageTokenId >= t.vocabSize)) {
-      throw new InputError(where, `image_token_id ${cfg.imageTokenId} is outside the vocabulary (${t.vocabSize})`);
-    }
   }
   if (cfg.idefics3) {
     if (cfg.vision) throw new InputError(where, "a model has one vision encoder: the lab's or Idefics3's, not both");
     const v = cfg.idefics3;
-    const vl: Record<string, number | undefined> = {
-      imageSize: limit.imageSize,
-      patchSize: limit.imageSize,
-      channels: limit.channels,
-      hiddenSize: limit.hiddenSize,
-      intermediateSize: limit.intermediateSize,
-      numLayers: limit.numLayers,
-      numHeads: limit.numHeads,
-      scaleFactor: limit.imageSize,
-    };
-    for (const [k, cap] of Object.entries(vl)) capped('vision_config ', k, (v as unknown as Record<string, unknown>)[k], cap);
+    visionShape(v, 'vision_config ', { scaleFactor: limit.imageSize });
     if (!(v.layerNormEps > 0)) throw new InputError(where, `vision_config layer_norm_eps must be > 0, got ${v.layerNormEps}`);
     const grid = v.imageSize / v.patchSize;
-    if (!Number.isInteger(grid)) throw new InputError(where, `vision_config image_size ${v.imageSize} is not a multiple of patch_size ${v.patchSize}`);
     if (grid % v.scaleFactor !== 0)
       throw new InputError(where, `scale_factor ${v.scaleFactor} does not divide the ${grid} x ${grid} patch grid (image_size / patch_size)`);
-    if (v.hiddenSize % v.numHeads !== 0)
-      throw new InputError(where, `vision_config hidden_size ${v.hiddenSize} is not a multiple of num_attention_heads ${v.numHeads}`);
-    if (v.hiddenSize / v.numHeads > HEAD_DIM_MAX)
-      throw new InputError(where, `vision head size ${v.hiddenSize / v.numHeads} is above the limit of ${HEAD_DIM_MAX} (${WHY.headDim})`);
     if (cfg.imageTokenId === undefined) throw new InputError(where, 'image_token_id is missing (an Idefics3 model needs its <image> token id)');
-    if (cfg.imageTokenId < 0 || cfg.imageTokenId >= t.vocabSize)
-      throw new InputError(where, `image_token_id ${cfg.imageTokenId} is outside the vocabulary (${t.vocabSize})`);
   }
   const params = countParams(cfg);
   if (params > MODEL_LIMITS.params) {
