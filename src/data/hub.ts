@@ -61,23 +61,30 @@ export interface HubProgress {
   etaSeconds: number | null;
 }
 
-export interface HubOptions {
+/** What a Hub repository holds: a dataset (URLs under /datasets/) or a model. */
+export type HubRepoKind = 'dataset' | 'model';
+
+/** One repository on the Hub or a mirror, and how to reach it. */
+export interface HubRepoOptions {
   /** "owner/name", e.g. "UCSC-VLAA/MedVLThinker-Eval". */
   repo: string;
-  split: string;
-  /** The dataset config; default: the only one, else "default". */
-  config?: string;
   /** Hub or mirror base URL (default https://huggingface.co). */
   endpoint?: string;
-  /** A Hugging Face access token, for gated or private sets. */
+  /** A Hugging Face access token, for gated or private repos. */
   token?: string;
-  /** Branch, tag or commit for the tree fallback (default "main"). */
+  /** Branch, tag or commit (default "main"; datasets: for the tree fallback). */
   revision?: string;
   signal?: AbortSignal;
   /** Injected for tests and for hosts with their own fetch; default: the global fetch. */
   fetch?: typeof fetch;
   /** A request that gets no answer, or a download that receives nothing, for this long fails instead of hanging. Default 60000. */
   stallTimeoutMs?: number;
+}
+
+export interface HubOptions extends HubRepoOptions {
+  split: string;
+  /** The dataset config; default: the only one, else "default". */
+  config?: string;
 }
 
 export interface HubDownloadOptions<S extends FileSink = MemoryWorkspace> extends HubOptions {
@@ -105,6 +112,8 @@ export interface HubDownloadResult<S extends FileSink = MemoryWorkspace> {
 // Requests
 
 interface Ctx {
+  /** What the repository holds: its URLs (/datasets/ or not) and the words of every error. */
+  kind: HubRepoKind;
   repo: string;
   endpoint: string;
   token?: string;
@@ -118,17 +127,19 @@ interface Ctx {
 }
 
 const REPO_RE = /^(?:[A-Za-z0-9][A-Za-z0-9._-]*\/)?[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const REPO_EXAMPLE: Record<HubRepoKind, string> = { dataset: 'UCSC-VLAA/MedVLThinker-Eval', model: 'HuggingFaceTB/SmolVLM-256M-Instruct' };
 
-function context(o: HubOptions): Ctx {
+function context(o: HubRepoOptions & { split?: string; config?: string }, kind: HubRepoKind = 'dataset'): Ctx {
   const repo = (o.repo ?? '').trim();
   if (!REPO_RE.test(repo) || repo.includes('..'))
-    throw new InputError('repo', `"${o.repo}" is not a Hub dataset id (expected owner/name, e.g. UCSC-VLAA/MedVLThinker-Eval)`);
+    throw new InputError('repo', `"${o.repo}" is not a Hub ${kind} id (expected owner/name, e.g. ${REPO_EXAMPLE[kind]})`);
   for (const [name, v] of [
     ['split', o.split],
     ['config', o.config],
     ['revision', o.revision],
   ] as const) {
-    if (v === undefined && name !== 'split') continue;
+    // A dataset download needs its split; a model has none.
+    if (v === undefined && (name !== 'split' || kind === 'model')) continue;
     if (typeof v !== 'string' || v.trim() === '' || /[/\\\0?#]/.test(v) || v === '.' || v === '..') {
       throw new InputError(name, `${JSON.stringify(v)} is not a valid ${name} name`);
     }
@@ -141,11 +152,13 @@ function context(o: HubOptions): Ctx {
   } catch {
     throw new InputError('endpoint', `"${o.endpoint}" is not an http(s) URL`);
   }
-  const f = o.fetch ?? globalThis.fetch;
-  if (typeof f !== 'function') throw new InputError('hub', 'this runtime has no fetch (Node 18 or later, or a browser, is needed)');
+  if (typeof (o.fetch ?? globalThis.fetch) !== 'function') throw new InputError('hub', 'this runtime has no fetch (Node 18 or later, or a browser, is needed)');
+  // Called as ctx.fetch(...), the global fetch would get ctx as `this`, which browsers refuse
+  // ("Illegal invocation"): it is called through a function of its own.
+  const f: typeof fetch = o.fetch ?? ((input, init) => globalThis.fetch(input, init));
   const stallMs = o.stallTimeoutMs ?? 60_000;
   if (!(stallMs > 0)) throw new InputError('stallTimeoutMs', `must be a positive number of milliseconds, not ${o.stallTimeoutMs}`);
-  return { repo, endpoint, token: o.token?.trim() || undefined, signal: o.signal, fetch: f, where: `hf ${repo}`, stallMs };
+  return { kind, repo, endpoint, token: o.token?.trim() || undefined, signal: o.signal, fetch: f, where: `hf ${repo}`, stallMs };
 }
 
 const abortReason = (signal: AbortSignal) => signal.reason ?? new DOMException('the download was cancelled', 'AbortError');
@@ -167,10 +180,16 @@ const offline = (ctx: Ctx, e: unknown) =>
     `cannot reach ${ctx.endpoint}: you are offline or the Hub is blocked; import the files from a folder instead (${networkDetail(e)})`,
   );
 
-async function request(ctx: Ctx, url: string, method: 'GET' | 'HEAD' = 'GET', signal: AbortSignal | undefined = ctx.signal): Promise<Response> {
+async function request(
+  ctx: Ctx,
+  url: string,
+  method: 'GET' | 'HEAD' = 'GET',
+  signal: AbortSignal | undefined = ctx.signal,
+  extra: Record<string, string> = {},
+): Promise<Response> {
   throwIfAborted(signal);
   ctx.touch?.();
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string> = { ...extra };
   // The token goes only to the endpoint itself: listings may point at other hosts, and fetch drops
   // it on cross-origin redirects (the signed CDN URLs the Hub redirects files to).
   if (ctx.token && new URL(url).origin === new URL(ctx.endpoint).origin) headers.Authorization = `Bearer ${ctx.token}`;
@@ -239,20 +258,23 @@ function serverSays(text: string): string {
   return msg ? ` (the Hub says: ${msg})` : '';
 }
 
+/** The repository's page on the Hub, where a gated one's terms are accepted. */
+const repoPage = (ctx: Ctx) => (ctx.kind === 'dataset' ? `${ctx.endpoint}/datasets/${ctx.repo}` : `${ctx.endpoint}/${ctx.repo}`);
+
 /**
- * An error for a response that is not ok. The Hub answers 401 both for gated or private sets
- * without a token and, to hide private repos, for sets that do not exist; its X-Error-Code header
+ * An error for a response that is not ok. The Hub answers 401 both for gated or private repos
+ * without a token and, to hide private repos, for repos that do not exist; its X-Error-Code header
  * (RepoNotFound, GatedRepo) tells them apart when a browser lets the header through.
  */
 async function failure(ctx: Ctx, res: Response, what: string): Promise<HubError> {
   const code = res.headers.get('x-error-code') ?? '';
   const says = serverSays(await bodyText(res));
-  const page = `${ctx.endpoint}/datasets/${ctx.repo}`;
+  const page = repoPage(ctx);
   if (code === 'RepoNotFound') {
     return new HubError(
       'not-found',
       ctx.where,
-      `no dataset ${ctx.repo} on ${ctx.endpoint}${ctx.token ? '' : ' (if it is private, give a token of an account that can see it)'}${says}`,
+      `no ${ctx.kind} ${ctx.repo} on ${ctx.endpoint}${ctx.token ? '' : ' (if it is private, give a token of an account that can see it)'}${says}`,
     );
   }
   if (res.status === 404) return new HubError('not-found', ctx.where, `${what} was not found (HTTP 404)${says}`);
@@ -262,8 +284,8 @@ async function failure(ctx: Ctx, res: Response, what: string): Promise<HubError>
       'auth',
       ctx.where,
       ctx.token
-        ? `access to ${what} was refused for the token given (HTTP ${res.status}): the dataset is gated or private; ${how}${says}`
-        : `${what} needs a Hugging Face token (HTTP ${res.status}): the dataset is gated or private; ${how}${says}`,
+        ? `access to ${what} was refused for the token given (HTTP ${res.status}): the ${ctx.kind} is gated or private; ${how}${says}`
+        : `${what} needs a Hugging Face token (HTTP ${res.status}): the ${ctx.kind} is gated or private; ${how}${says}`,
     );
   }
   if (res.status === 429)
@@ -684,4 +706,187 @@ export function formatSeconds(s: number): string {
   if (s < 90) return `${Math.ceil(s)} s`;
   if (s < 5400) return `${Math.round(s / 60)} min`;
   return `${(s / 3600).toFixed(1)} h`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Single files of a repository (src/lab/hub-models.ts downloads models with these): the same
+// requests, errors and stall guard as the dataset downloads above, plus ranged GETs, so that a
+// download cut off part-way resumes where it stopped instead of starting over.
+
+/** One repository on a Hub or mirror, its options checked; the `where` of every error is "hf <repo>". */
+export type HubRepo = Readonly<Ctx>;
+
+/** Check the options (repo id, revision, endpoint) without any request. */
+export function hubRepo(o: HubRepoOptions, kind: HubRepoKind): HubRepo {
+  return context(o, kind);
+}
+
+/** A repository path as it goes into a URL: each segment percent-encoded, the slashes kept. */
+export const encodeRepoPath = encPath;
+
+const COMMIT_RE = /^[0-9a-f]{40}$/;
+
+/** A redirect's target naming the commit: resolve/<commit>/ or the Hub's api/resolve-cache/models/<repo>/<commit>/. */
+const COMMIT_IN_URL = /\/(?:resolve|api\/resolve-cache\/models\/[^/]+\/[^/]+)\/([0-9a-f]{40})\//;
+
+/**
+ * The commit the Hub resolved a revision to, when it says: X-Repo-Commit (sent with resolve/
+ * answers; a browser sees it when the Hub exposes it), else the URL a redirect ended at.
+ */
+export function repoCommit(res: Response): string | null {
+  const c = res.headers.get('x-repo-commit')?.trim().toLowerCase() ?? '';
+  if (COMMIT_RE.test(c)) return c;
+  return COMMIT_IN_URL.exec(res.url ?? '')?.[1] ?? null;
+}
+
+/** A strong ETag (a weak one cannot vouch for the bytes of a range), for If-Range. */
+function strongEtag(res: Response): string | null {
+  const e = res.headers.get('etag')?.trim() ?? '';
+  return e && !e.startsWith('W/') ? e : null;
+}
+
+/** The size of a file by a HEAD request (null when the server does not say), or null for no such file (404). */
+export async function headHubFile(r: HubRepo, url: string, path: string): Promise<{ size: number | null } | null> {
+  return guarded(
+    r,
+    () => `asking the size of ${path}`,
+    async (g) => {
+      const res = await request(g, url, 'HEAD');
+      if (res.status === 404 && res.headers.get('x-error-code') !== 'RepoNotFound') {
+        await res.body?.cancel().catch(() => undefined);
+        return null;
+      }
+      if (!res.ok) throw await failure(g, res, `file ${path}`);
+      await res.body?.cancel().catch(() => undefined);
+      return { size: contentLength(res) };
+    },
+  );
+}
+
+/** A small file, whole, with the commit the revision resolved to; null for no such file (404). */
+export async function getHubFile(r: HubRepo, url: string, path: string): Promise<{ bytes: Uint8Array; commit: string | null } | null> {
+  const chunks: Uint8Array[] = [];
+  let commit: string | null = null;
+  let found = true;
+  const { bytes } = await streamHubFile(r, url, path, {
+    offset: 0,
+    on404: () => {
+      found = false;
+    },
+    onStart: (s) => {
+      commit = s.commit;
+    },
+    onChunk: (b) => {
+      chunks.push(b);
+    },
+  });
+  return found ? { bytes: concat(chunks, bytes), commit } : null;
+}
+
+/** Where a streamed body starts in its file, and what the server said of the file. */
+export interface HubStreamStart {
+  /** The requested offset when the server honoured the Range, else 0 (the whole file follows). */
+  start: number;
+  /** The whole file's size, when the server said. */
+  size: number | null;
+  etag: string | null;
+  commit: string | null;
+}
+
+export interface HubStreamOptions {
+  /** Bytes of the file already held: > 0 asks for the rest with a Range request. */
+  offset: number;
+  /** Sent as If-Range with a ranged request: a file that changed since comes whole (start 0). */
+  etag?: string | null;
+  /** Called once, before the first chunk; may run asynchronously (dropping what a restart replaces). */
+  onStart(s: HubStreamStart): Promise<void> | void;
+  /** Each piece of the body as it arrives, in order; the stall timer waits while it runs. */
+  onChunk(bytes: Uint8Array): Promise<void> | void;
+  /** Called for a 404 (no such file) instead of throwing; the stream then resolves with 0 bytes. */
+  on404?: () => void;
+}
+
+/**
+ * GET one file of the repository from `offset`, handing its body to `onChunk` as it arrives. A
+ * server that ignores the Range (200), refuses it (416) or answers another range sends the file
+ * from byte 0, which `onStart` is told. Rejects with a HubError ('cut' when the connection breaks,
+ * 'stalled' when nothing arrives for the stall timeout, 'auth'/'not-found'/'http' for an error
+ * answer) or with the abort reason; the bytes handed over before stay valid.
+ */
+export async function streamHubFile(r: HubRepo, url: string, path: string, o: HubStreamOptions): Promise<{ bytes: number }> {
+  let got = 0;
+  let from = o.offset;
+  let size: number | null = null;
+  return guarded(
+    r,
+    () => `the download of ${path} (after ${from + got} bytes)`,
+    async (g) => {
+      let res = await request(g, url, 'GET', g.signal, o.offset > 0 ? { Range: `bytes=${o.offset}-`, ...(o.etag ? { 'If-Range': o.etag } : {}) } : {});
+      let start = 0;
+      if (o.offset > 0 && res.status === 206) {
+        const m = /^bytes\s+(\d+)-(\d+)\/(\d+|\*)$/i.exec(res.headers.get('content-range') ?? '');
+        const cl = contentLength(res);
+        // A browser may hide Content-Range from the page; then the range asked for is the one sent.
+        start = m ? Number(m[1]) : o.offset;
+        size = m ? (m[3] === '*' ? null : Number(m[3])) : cl !== null ? o.offset + cl : null;
+      }
+      if (o.offset > 0 && start !== o.offset && (res.status === 206 || res.status === 416)) {
+        // Another range than the one asked for, or one the server refuses: take the whole file.
+        await res.body?.cancel().catch(() => undefined);
+        res = await request(g, url);
+        start = 0;
+      }
+      // 200 to a ranged request: the server ignores ranges, or the file changed (If-Range); the whole file follows.
+      if (res.status === 404 && o.on404 && res.headers.get('x-error-code') !== 'RepoNotFound') {
+        await res.body?.cancel().catch(() => undefined);
+        o.on404();
+        return { bytes: 0 };
+      }
+      if (!res.ok) throw await failure(g, res, `file ${path}`);
+      if (start === 0) size = contentLength(res);
+      from = start;
+      await o.onStart({ start, size, etag: strongEtag(res), commit: repoCommit(res) });
+      g.touch?.();
+      const cut = (why: string) =>
+        new HubError(
+          'cut',
+          g.where,
+          `the download of ${path} was cut after ${from + got}${size !== null ? ` of ${size}` : ''} bytes (${why}); run again to resume`,
+        );
+      const take = async (b: Uint8Array) => {
+        got += b.length;
+        if (size !== null && from + got > size) throw new HubError('cut', g.where, `the download of ${path} sent more than the announced ${size} bytes`);
+        await o.onChunk(b);
+        g.touch?.();
+      };
+      if (!res.body) {
+        await take(new Uint8Array(await res.arrayBuffer()));
+      } else {
+        const reader = res.body.getReader();
+        let finished = false;
+        try {
+          for (;;) {
+            let step: ReadableStreamReadResult<Uint8Array>;
+            try {
+              step = await reader.read();
+            } catch (e) {
+              // Cancels and stalls are told apart by the guard; anything else cut the connection.
+              if (g.signal?.aborted) throw e;
+              throw cut(networkDetail(e));
+            }
+            g.touch?.();
+            if (step.done) break;
+            // What the consumer throws (a full disk) goes out as it is.
+            if (step.value.length) await take(step.value);
+          }
+          finished = true;
+        } finally {
+          if (!finished) await reader.cancel().catch(() => undefined);
+          reader.releaseLock();
+        }
+      }
+      if (size !== null && from + got !== size) throw cut('the connection ended early');
+      return { bytes: got };
+    },
+  );
 }

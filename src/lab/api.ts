@@ -98,6 +98,23 @@ export interface ModelInfo {
   run?: { name: string; kind: RunKind; step: number };
 }
 
+/** The model the Models page offers to download first: the SmolVLM the engine fine-tunes. */
+export const DEFAULT_HUB_MODEL = 'HuggingFaceTB/SmolVLM-256M-Instruct';
+
+/** A model repository on the Hugging Face Hub to download into models/NAME (EngineApi.downloadModel). */
+export interface DownloadModelRequest {
+  /** "owner/name", e.g. "HuggingFaceTB/SmolVLM-256M-Instruct". */
+  repo: string;
+  /** Branch, tag or commit (default "main"). */
+  revision?: string;
+  /** The model's name in the workspace (default: the repository's name, "SmolVLM-256M-Instruct"). */
+  name?: string;
+  /** Hub mirror base URL (default https://huggingface.co). */
+  endpoint?: string;
+  /** A Hugging Face access token, for gated or private models; sent only to the endpoint. */
+  token?: string;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Runs
 
@@ -216,7 +233,7 @@ export interface EngineApi {
   evaluate(req: EvaluateRequest, onProgress?: (p: Progress) => void, onRecord?: (r: EvalRecord) => void): Promise<EvaluateReply>;
   /** Answer one question; `onToken` gets the text so far as it grows. */
   ask(req: AskRequest, onToken?: (textSoFar: string) => void): Promise<AskReply>;
-  /** Cancel the current curation, evaluation or answer (runs end with stopRun). */
+  /** Cancel the current curation, evaluation, answer or download (runs end with stopRun). */
   cancel(): Promise<void>;
 
   // Models
@@ -228,6 +245,15 @@ export interface EngineApi {
   exportModel(path: string, to: FileSystemDirectoryHandle): Promise<void>;
   /** Read a Hugging Face folder (config.json, model.safetensors, tokenizer files) the user picked into models/NAME. */
   importModel(name: string, from: FileSystemDirectoryHandle | File[]): Promise<ModelInfo>;
+  /**
+   * Download a model repository from the Hugging Face Hub into models/NAME, only when the user asks:
+   * config.json first, and a model this adapter cannot hold is refused with the numbers before any
+   * weight is fetched; then the tokenizer files and the weights (model.safetensors, or the index and
+   * its shards), with byte progress. Files are staged in the workspace as they arrive, so a download
+   * cut off or cancelled resumes (Range requests) when asked again; the model folder appears only
+   * when complete. Cancel with `cancel`.
+   */
+  downloadModel(req: DownloadModelRequest, onProgress?: (p: Progress) => void): Promise<ModelInfo>;
   /** Log-probabilities of `text`'s tokens under a model (tests: export/import keeps the logits). */
   scoreText(path: string, text: string): Promise<number[]>;
 

@@ -24,6 +24,7 @@ export function basicsApi(ctx: LabContext): Basics {
     },
     async cancel() {
       ctx.cancel();
+      ctx.cancelTasks();
     },
     async trainLm(req, onStep) {
       return ctx.exclusive('plain LM training', async () => {

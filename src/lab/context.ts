@@ -20,6 +20,8 @@ export interface OpenedModel {
 export class LabContext {
   private device: Promise<Gpu> | null = null;
   private job: { name: string; controller: AbortController } | null = null;
+  /** Cancellable work that needs no GPU (downloads): cancelTasks() ends it. */
+  private readonly tasks = new Set<AbortController>();
   private cached: OpenedModel | null = null;
 
   readonly locks: LabLocks;
@@ -71,9 +73,28 @@ export class LabContext {
     }
   }
 
+  /**
+   * Run `fn` beside the GPU job (a download holds no GPU) with a signal that cancelTasks() aborts:
+   * the worker's cancel call ends the job and these, whichever the UI started.
+   */
+  async cancellable<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const controller = new AbortController();
+    this.tasks.add(controller);
+    try {
+      return await fn(controller.signal);
+    } finally {
+      this.tasks.delete(controller);
+    }
+  }
+
   /** Abort the current job's signal (the job ends at its next check). */
   cancel(): void {
     this.job?.controller.abort();
+  }
+
+  /** Abort every cancellable task's signal. */
+  cancelTasks(): void {
+    for (const c of this.tasks) c.abort();
   }
 
   /** A model folder of the workspace ("models/NAME", "runs/R/checkpoint-S") on the GPU with its tokenizer. */

@@ -261,13 +261,24 @@ export function dataApi(ctx: LabContext): Calls & DataInternal {
     onProgress: ((p: Progress) => void) | undefined,
     fetchImpl: typeof fetch | undefined,
   ): Promise<DatasetInfo> {
-    return owningDataset(ctx.locks, checkName('import', req.name), () => importHubOwned(req, onProgress, fetchImpl));
+    return owningDataset(ctx.locks, checkName('import', req.name), () =>
+      // The worker's cancel call ends the download (the dataset is written only from whole files).
+      ctx.cancellable(async (signal) => {
+        try {
+          return await importHubOwned(req, onProgress, fetchImpl, signal);
+        } catch (e) {
+          if (signal.aborted) throw cancelled(`the download of ${req.repo}`);
+          throw e;
+        }
+      }),
+    );
   }
 
   async function importHubOwned(
     req: ImportHubRequest,
     onProgress: ((p: Progress) => void) | undefined,
     fetchImpl: typeof fetch | undefined,
+    signal: AbortSignal,
   ): Promise<DatasetInfo> {
     const name = await requireFreeName(ws, req.name, 'import');
     if (typeof req.split !== 'string' || !SPLIT_NAME.test(req.split)) throw new InputError('import.split', `${JSON.stringify(req.split)} is not a split name`);
@@ -279,6 +290,7 @@ export function dataApi(ctx: LabContext): Calls & DataInternal {
       endpoint: req.endpoint || undefined,
       token: req.token || undefined,
       fetch: fetchImpl,
+      signal,
       onProgress: (p) =>
         onProgress?.({
           phase: formatHubProgress(p),

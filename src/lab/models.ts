@@ -5,7 +5,7 @@
 //
 // Also the pieces the other lab modules share: workspace names, model paths and their checks, and
 // a FileSource over the files of an <input webkitdirectory>.
-import { InputError } from '../engine/errors';
+import { EngineError, InputError } from '../engine/errors';
 import { NAME, checkName } from '../util/names';
 import { CommandStream } from '../engine/stream';
 import { download } from '../engine/tensor';
@@ -16,12 +16,14 @@ import { TOKENIZER_FILES, loadTokenizer } from '../io/tokenizer';
 import { Activations } from '../model/activations';
 import { nextTokenTargets, uploadBatch } from '../model/batch';
 import type { ModelConfig } from '../model/config';
-import { memoryEstimate } from '../model/memory';
+import { memoryEstimate, type AdapterBudget } from '../model/memory';
 import { logprobs, textForward } from '../model/forward';
-import type { EngineApi, ModelInfo, RunKind } from './api';
+import type { DownloadModelRequest, EngineApi, ModelInfo, Progress, RunKind } from './api';
+import { hubRepo } from '../data/hub';
+import { defaultModelName, downloadHubModel, formatModelProgress, stagingName } from './hub-models';
 import type { LabContext, OpenedModel } from './context';
 
-type Calls = Pick<EngineApi, 'listModels' | 'saveModel' | 'deleteModel' | 'exportModel' | 'importModel' | 'scoreText'>;
+type Calls = Pick<EngineApi, 'listModels' | 'saveModel' | 'deleteModel' | 'exportModel' | 'importModel' | 'downloadModel' | 'scoreText'>;
 
 // ---------------------------------------------------------------------------------------------
 // Names, paths and picked folders (shared by the lab's modules).
@@ -119,11 +121,34 @@ async function modelFilesOf(src: FileSource): Promise<string[]> {
 
 // ---------------------------------------------------------------------------------------------
 
+/** Where downloads are staged until their model folder is written (hub-models.ts): downloads/models--OWNER--NAME. */
+export const DOWNLOADS_DIR = 'downloads';
+
+/** What downloadModel takes from its host; tests inject each. */
+export interface DownloadHooks {
+  /** Default: the global fetch. */
+  fetch?: typeof fetch;
+  /** What the model must fit; default: this lab's GPU (acquired if need be). */
+  budget?: AdapterBudget | null;
+  /** Storage left; default: navigator.storage.estimate()'s quota less its usage, where there is one. */
+  freeBytes?: () => Promise<number | null>;
+  /** The most bytes a staged part holds (default 32 MiB). */
+  partBytes?: number;
+  stallTimeoutMs?: number;
+}
+
+async function storageLeft(): Promise<number | null> {
+  const est = typeof navigator !== 'undefined' && navigator.storage?.estimate ? await navigator.storage.estimate() : null;
+  return est?.quota ? Math.max(0, est.quota - (est.usage ?? 0)) : null;
+}
+
 export interface ModelsInternal {
   /** exportModel onto any sink (Node tests have no directory handles). */
   exportModelTo(path: string, sink: FileSink): Promise<void>;
   /** importModel from any source. */
   importModelFrom(name: string, src: FileSource): Promise<ModelInfo>;
+  /** downloadModel with injected hooks (tests, hosts with their own fetch). */
+  downloadModelWith(req: DownloadModelRequest, onProgress: ((p: Progress) => void) | undefined, hooks: DownloadHooks): Promise<ModelInfo>;
 }
 
 export function modelsApi(ctx: LabContext): Calls & ModelsInternal {
@@ -162,9 +187,62 @@ export function modelsApi(ctx: LabContext): Calls & ModelsInternal {
     });
   }
 
+  async function downloadModelWith(req: DownloadModelRequest, onProgress: ((p: Progress) => void) | undefined, hooks: DownloadHooks): Promise<ModelInfo> {
+    if (!req || typeof req.repo !== 'string') throw new InputError('download model', 'name a model repository (owner/name)');
+    const revision = req.revision?.trim() || undefined;
+    // The repository id, revision and mirror are checked before anything else (no request yet).
+    const { repo } = hubRepo({ repo: req.repo, revision, endpoint: req.endpoint?.trim() || undefined }, 'model');
+    const name = checkName('download model', req.name?.trim() || defaultModelName(repo));
+    const dir = `models/${name}`;
+    const staging = `${DOWNLOADS_DIR}/${stagingName(repo, revision)}`;
+    return owningModel(dir, async () => {
+      if ((await ws.listDir(dir)).length > 0) throw new InputError(dir, 'a model of this name exists; delete it first or choose another name');
+      // Two tabs downloading one repository (under any names) would write the same staged files.
+      return ctx.locks.hold(staging, `the download of ${repo}`, 'is running in another tab; wait until it ends', () =>
+        ctx.cancellable(async (signal) => {
+          try {
+            await downloadHubModel({
+              repo,
+              revision,
+              endpoint: req.endpoint?.trim() || undefined,
+              token: req.token?.trim() || undefined,
+              fetch: hooks.fetch,
+              signal,
+              stallTimeoutMs: hooks.stallTimeoutMs,
+              partBytes: hooks.partBytes,
+              ws,
+              dir,
+              staging,
+              budget: async () => (hooks.budget !== undefined ? hooks.budget : ctx.gpu()),
+              freeBytes: hooks.freeBytes ?? storageLeft,
+              onProgress: (p) =>
+                onProgress?.({
+                  phase: formatModelProgress(p),
+                  done: p.bytesDone,
+                  // 0 while the weights' sizes are not known yet: the bar shows work without a share.
+                  total: p.bytesTotal ?? 0,
+                  ...(p.etaSeconds !== null ? { etaSeconds: p.etaSeconds } : {}),
+                }),
+            });
+          } catch (e) {
+            // What arrived stays staged; the same download asked for again resumes it.
+            if (signal.aborted) throw new EngineError(`the download of ${repo} was cancelled; what arrived is kept, and downloading it again resumes it`);
+            throw e;
+          }
+          return modelInfo(ws, dir);
+        }),
+      );
+    });
+  }
+
   return {
     exportModelTo,
     importModelFrom,
+    downloadModelWith,
+
+    async downloadModel(req, onProgress) {
+      return downloadModelWith(req, onProgress, {});
+    },
 
     async listModels() {
       const out: ModelInfo[] = [];

@@ -1,11 +1,13 @@
 import { useEffect, useState } from 'react';
 import type { ModelInfo } from '../../lab/api';
+import { Labeled } from '../components/Field';
 import { FolderPicker, pickWritableFolder } from '../components/FolderPicker';
+import { ProgressBar } from '../components/ProgressBar';
 import { errorMessage } from '../lib/errors';
 import { formatBytes, formatCount } from '../lib/format';
 import { freeName, nameProblem } from '../lib/names';
 import { selectBusy, useJobs } from '../stores/jobs';
-import { modelLabel, useModels } from '../stores/models';
+import { hubFormProblem, hubModelName, modelLabel, savedNames, useModels } from '../stores/models';
 import { PretrainedModels } from './PretrainedModels';
 
 export function ModelsPage() {
@@ -19,10 +21,12 @@ export function ModelsPage() {
         <h1>Models</h1>
         <p className="lede">
           Saved models and the checkpoints of runs, all kept in this browser's private storage. A model is a Hugging Face folder (<code>config.json</code>,{' '}
-          <code>model.safetensors</code>, tokenizer files): export one to share it or load it in transformers, import one to continue from it here.
+          <code>model.safetensors</code>, tokenizer files): export one to share it or load it in transformers, download one from the Hugging Face Hub or import
+          one from a folder to continue from it here.
         </p>
       </header>
       <ModelTable />
+      <DownloadModel />
       <ImportModel />
       <PretrainedModels />
     </div>
@@ -150,10 +154,7 @@ function ImportModel() {
   const importFrom = useModels((s) => s.importFrom);
   const busy = useJobs(selectBusy);
   const [name, setName] = useState('');
-  const problem = nameProblem(
-    name,
-    models.filter((m) => !m.run).map((m) => m.path.replace(/^models\//, '')),
-  );
+  const problem = nameProblem(name, savedNames(models));
   return (
     <section className="card" data-testid="import-model">
       <h2>Import a model folder</h2>
@@ -166,6 +167,97 @@ function ImportModel() {
         <FolderPicker testId="import-model" disabled={busy || !!problem} onPick={(from) => void importFrom(name, from)} />
         {name && problem && <span className="form-error">{problem}</span>}
       </div>
+    </section>
+  );
+}
+
+/** A model repository from the Hub into models/NAME: the form's state and the call live in the models store. */
+function DownloadModel() {
+  const form = useModels((s) => s.hub);
+  const setHub = useModels((s) => s.setHub);
+  const download = useModels((s) => s.download);
+  const downloaded = useModels((s) => s.downloaded);
+  const models = useModels((s) => s.models);
+  const job = useJobs((s) => s.job);
+  const busy = useJobs(selectBusy);
+  const cancel = useJobs((s) => s.cancel);
+  const problem = hubFormProblem(form, savedNames(models));
+  const running = job?.kind === 'download' ? job : null;
+  // Right after a download (until the form is edited) its notice stands in for the form's check: the name it took is taken now.
+  const justDone = !running && downloaded !== null;
+  const p = running?.progress;
+  return (
+    <section className="card" data-testid="download-model">
+      <h2>Download from the Hugging Face Hub</h2>
+      <p className="muted">
+        A model repository of the lab's family (Llama or Qwen2 text models, Idefics3 / SmolVLM) straight into this browser's storage; only this button uses the
+        network. <code>config.json</code> comes first, and a model this GPU cannot hold is refused with the numbers before its weights are fetched. A download
+        that is cut off or cancelled keeps what arrived: Download again resumes it.
+      </p>
+      <div className="fields grid">
+        <Labeled label="Repository" htmlFor="hubm-repo" help="owner/name on the Hub">
+          <input id="hubm-repo" className="input" data-testid="download-model-repo" value={form.repo} onChange={(e) => setHub({ repo: e.target.value })} />
+        </Labeled>
+        <Labeled label="Name" htmlFor="hubm-name" help="in this lab (models/NAME)">
+          <input
+            id="hubm-name"
+            className="input"
+            data-testid="download-model-name"
+            value={form.name}
+            placeholder={hubModelName({ repo: form.repo, name: '' })}
+            onChange={(e) => setHub({ name: e.target.value })}
+          />
+        </Labeled>
+        <Labeled label="Revision" htmlFor="hubm-rev" help="branch, tag or commit">
+          <input id="hubm-rev" className="input" value={form.revision} placeholder="main" onChange={(e) => setHub({ revision: e.target.value })} />
+        </Labeled>
+        <Labeled label="Mirror" htmlFor="hubm-endpoint" help="optional Hub mirror">
+          <input
+            id="hubm-endpoint"
+            className="input"
+            value={form.endpoint}
+            placeholder="https://huggingface.co"
+            onChange={(e) => setHub({ endpoint: e.target.value })}
+          />
+        </Labeled>
+        <Labeled label="Token" htmlFor="hubm-token" help="for gated or private models; kept in this tab only">
+          <input
+            id="hubm-token"
+            className="input"
+            type="password"
+            autoComplete="off"
+            value={form.token}
+            placeholder="hf_…"
+            onChange={(e) => setHub({ token: e.target.value })}
+          />
+        </Labeled>
+      </div>
+      <div className="actions">
+        <button className="btn primary" data-testid="download-model-start" disabled={busy || !!problem} onClick={() => void download()}>
+          Download
+        </button>
+        {running && (
+          <button className="btn danger" data-testid="download-model-cancel" disabled={running.cancelling} onClick={() => void cancel()}>
+            {running.cancelling ? 'Cancelling…' : 'Cancel'}
+          </button>
+        )}
+        {form.repo && problem && !justDone && <span className="form-error">{problem}</span>}
+        {justDone && (
+          <span className="form-ok" data-testid="download-model-done">
+            Downloaded {downloaded.path}: {formatCount(downloaded.params)} parameters, {formatBytes(downloaded.bytes)}. Use it from the table above; another
+            name downloads it again.
+          </span>
+        )}
+      </div>
+      {running && (
+        <ProgressBar
+          label={p?.phase ?? running.label}
+          done={p?.done ?? 0}
+          total={p?.total ?? 0}
+          secondsLeft={p?.secondsLeft}
+          testId="download-model-progress"
+        />
+      )}
     </section>
   );
 }

@@ -1,10 +1,58 @@
 // Saved models and run checkpoints, and the "current" model the Evaluate, Ask and Data pages use
 // (and whose memory need the header shows).
 import { create } from 'zustand';
-import type { ModelInfo, RunInfo, RunKind } from '../../lab/api';
-import { getEngine } from '../engine-client';
+import { DEFAULT_HUB_MODEL, type DownloadModelRequest, type ModelInfo, type RunInfo, type RunKind } from '../../lab/api';
+import { callback, getEngine } from '../engine-client';
+import { nameProblem } from '../lib/names';
 import { attempt, useJobs } from './jobs';
+import { loadProblem } from './pretrained';
 import { useSession } from './session';
+
+/** The Models page's "Download from the Hugging Face Hub" form, as typed. */
+export interface HubForm {
+  repo: string;
+  /** Empty: the repository's name. */
+  name: string;
+  /** Empty: main. */
+  revision: string;
+  /** Empty: https://huggingface.co. */
+  endpoint: string;
+  /** For gated or private models; kept in this tab's memory only, sent only to the endpoint. */
+  token: string;
+}
+
+export const DEFAULT_HUB_FORM: HubForm = { repo: DEFAULT_HUB_MODEL, name: '', revision: '', endpoint: '', token: '' };
+
+/** The name a download gets: the one typed, else the repository's ("owner/name" -> "name"). */
+export function hubModelName(f: Pick<HubForm, 'repo' | 'name'>): string {
+  const repo = f.repo.trim();
+  return f.name.trim() || repo.slice(repo.lastIndexOf('/') + 1);
+}
+
+/** What keeps the form from being sent (the engine checks again), or null. `taken`: saved models' names. */
+export function hubFormProblem(f: HubForm, taken: readonly string[]): string | null {
+  const rev = f.revision.trim();
+  return (
+    loadProblem(f.repo, f.endpoint) ??
+    (rev && (/[/\\?#\s]/.test(rev) || rev === '.' || rev === '..') ? `"${rev}" is not a branch, tag or commit name` : null) ??
+    nameProblem(hubModelName(f), taken)
+  );
+}
+
+/** The request for the engine: only what was typed. */
+export function downloadRequest(f: HubForm): DownloadModelRequest {
+  const t = (s: string) => s.trim();
+  return {
+    repo: t(f.repo),
+    ...(t(f.name) ? { name: t(f.name) } : {}),
+    ...(t(f.revision) ? { revision: t(f.revision) } : {}),
+    ...(t(f.endpoint) ? { endpoint: t(f.endpoint) } : {}),
+    ...(t(f.token) ? { token: t(f.token) } : {}),
+  };
+}
+
+/** Names of the saved models (models/NAME), which a new one may not take. */
+export const savedNames = (models: readonly ModelInfo[]) => models.filter((m) => !m.run).map((m) => m.path.replace(/^models\//, ''));
 
 interface ModelsState {
   models: ModelInfo[];
@@ -19,6 +67,12 @@ interface ModelsState {
   /** True when the folder was written (a failure is an alert already). */
   exportTo(path: string, to: FileSystemDirectoryHandle): Promise<boolean>;
   importFrom(name: string, from: FileSystemDirectoryHandle | File[]): Promise<ModelInfo | undefined>;
+  hub: HubForm;
+  setHub(patch: Partial<HubForm>): void;
+  /** The model the last download brought, for the form's notice until the form is edited. */
+  downloaded: ModelInfo | null;
+  /** Download the form's repository (engine downloadModel) as a job with progress and Cancel. */
+  download(): Promise<ModelInfo | undefined>;
 }
 
 /**
@@ -51,6 +105,8 @@ export const useModels = create<ModelsState>()((set, get) => ({
   loaded: false,
   current: null,
   chosen: false,
+  hub: DEFAULT_HUB_FORM,
+  downloaded: null,
 
   async refresh() {
     const models = await attempt(() => getEngine().listModels());
@@ -86,6 +142,36 @@ export const useModels = create<ModelsState>()((set, get) => ({
       return true;
     });
     return done === true;
+  },
+
+  setHub(patch) {
+    // An edited form is a new download: the last one's notice goes.
+    set({ hub: { ...get().hub, ...patch }, downloaded: null });
+  },
+
+  async download() {
+    const form = get().hub;
+    const problem = hubFormProblem(form, savedNames(get().models));
+    if (problem) {
+      useJobs.getState().alert(problem, 'error', 'models');
+      return undefined;
+    }
+    const req = downloadRequest(form);
+    const info = await useJobs
+      .getState()
+      .run({ kind: 'download', label: `Downloading ${req.repo} as models/${hubModelName(form)}`, cancel: () => getEngine().cancel() }, (report) =>
+        getEngine().downloadModel(req, callback(report)),
+      );
+    if (info) {
+      set({ downloaded: info, hub: { ...get().hub, name: '' } });
+      // An earlier try's error ("cut after ..., run again to resume") or cancel note is answered now.
+      const jobs = useJobs.getState();
+      const earlier = (m: string) => m.startsWith(`hf ${req.repo}:`) || m.startsWith(`Downloading ${req.repo} as `);
+      for (const a of jobs.alerts) if (a.page === 'models' && earlier(a.message)) jobs.dismiss(a.id);
+    }
+    await get().refresh();
+    void useSession.getState().refreshStorage();
+    return info;
   },
 
   async importFrom(name, from) {
