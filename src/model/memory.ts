@@ -103,7 +103,8 @@ export function largestParam(cfg: ModelConfig): { name: string; shape: [number, 
   return { ...best, bytes: 4 * best.shape[0] * best.shape[1] };
 }
 
-const gb = (b: number) => `${(b / 1e9).toFixed(b < 1e9 ? 2 : 1)} GB`;
+// Small sizes in MB: a toy model's budget would read "0.00 GB".
+const gb = (b: number) => (b < 1e8 ? `${(b / 1e6).toFixed(1)} MB` : `${(b / 1e9).toFixed(b < 1e9 ? 2 : 1)} GB`);
 
 /**
  * Why `cfg` cannot be run ('infer': its weights) or trained ('train': weights, gradients, AdamW
