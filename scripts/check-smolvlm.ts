@@ -13,14 +13,15 @@
 //
 //   npx tsx scripts/check-smolvlm.ts [--model DIR_OR_REPO] [--onnx-dir DIR] [--dtype fp32]
 //     [--images DIR] [--n 4] [--max-new-tokens 16] [--tol X] [--question TEXT]
-//     [--cache-dir DIR] [--endpoint URL] [--json]
+//     [--cache-dir DIR] [--endpoint URL] [--token T] [--json]
 //
 // --model: a folder (config.json, model.safetensors, tokenizer.json, chat template, and
 // preprocessor_config.json / processor_config.json; with onnx/ inside, transformers.js reads the
 // ONNX files from there too), or a Hub repo id (default HuggingFaceTB/SmolVLM-256M-Instruct),
 // downloaded once into --cache-dir/<repo> (default $THINKER_MODEL_CACHE or
 // ~/.cache/thinker/transformers: transformers.js's file-cache layout, which the lab's pretrained
-// backend reads too). --onnx-dir: the ONNX files from elsewhere (a folder laid out as the repo,
+// backend reads too) through the lab's Hub requests (src/data/hub.ts; --endpoint or $HF_ENDPOINT
+// for a mirror, --token or $HF_TOKEN; an interrupted download resumes). --onnx-dir: the ONNX files from elsewhere (a folder laid out as the repo,
 // or one holding the .onnx files); without it and without <model>/onnx, they come from the Hub.
 // --images: a VQA-RAD folder (or a data folder holding vqa-rad/; default ../shared/data beside the
 // repository): the first --n closed test questions; or any folder of PNG/JPEG images, each asked
@@ -96,7 +97,7 @@ const WEIGHTS_INDEX = 'model.safetensors.index.json';
 
 const USAGE =
   'usage: npx tsx scripts/check-smolvlm.ts [--model DIR_OR_REPO] [--onnx-dir DIR] [--dtype fp32|fp16|q8|int8|uint8|q4|q4f16|bnb4] ' +
-  '[--images DIR] [--n 4] [--max-new-tokens 16] [--tol X] [--question TEXT] [--cache-dir DIR] [--endpoint URL] [--json]';
+  '[--images DIR] [--n 4] [--max-new-tokens 16] [--tol X] [--question TEXT] [--cache-dir DIR] [--endpoint URL] [--token T] [--json]';
 const OFFLINE_HOW =
   'run it offline with the files on disk: npx tsx scripts/check-smolvlm.ts --model DIR [--onnx-dir DIR], where DIR holds a download of ' +
   `${DEFAULT_REPO} (config.json, model.safetensors, tokenizer and processor files, and onnx/ for transformers.js)`;
@@ -123,6 +124,7 @@ export interface CheckOptions {
   question: string;
   cacheDir?: string;
   endpoint: string;
+  token?: string;
   json: boolean;
 }
 
@@ -173,6 +175,9 @@ function parseArgs(argv: string[]): CheckOptions | 'help' {
       case '--cache-dir':
         o.cacheDir = v;
         break;
+      case '--token':
+        o.token = v;
+        break;
       case '--endpoint':
         if (!/^https?:\/\/[^/]+/.test(v)) throw new CheckError(`--endpoint must be an http(s) URL, not "${v}"`);
         o.endpoint = v;
@@ -208,104 +213,85 @@ const isDir = (p: string) =>
     () => false,
   );
 
-/** The network error's own words (Node puts the system code on `cause`). */
-function networkDetail(e: unknown): string {
-  const cause = (e as { cause?: { code?: string; message?: string } })?.cause;
-  return cause?.code ?? cause?.message ?? (e as Error)?.message ?? String(e);
-}
-
 /**
- * `repo/file` into `dir/file`: streamed to a temporary sibling (transformers.js's FileCache naming,
- * `.tmp.<pid>.<random>`) and renamed when whole, so an interrupted run leaves no partial file and the
- * next run downloads it again. Returns false for an optional file the repo does not have.
+ * `repo/file` into `dir/file` through the lab's Hub requests (src/data/hub.ts streamHubFile: its
+ * errors, stall guard and Range resume). The bytes go to `file.tmp.0.partial` beside it (a name the
+ * lab's and transformers.js's cache listings skip) and are renamed when whole; a download that
+ * breaks off keeps them, and the next run asks for the rest. Returns false for an optional file
+ * the repo does not have.
  */
 async function downloadFile(d: Downloader, repo: string, file: string, dir: string, optional: boolean): Promise<boolean> {
-  const { formatSeconds } = await import('../src/data/hub');
+  const { encodeRepoPath, formatSeconds, HubError, hubRepo, streamHubFile } = await import('../src/data/hub');
   const { hubFileUrl } = await import('../src/pretrained/cache');
-  const url = hubFileUrl(`${d.endpoint}/`, repo, file);
+  const r = hubRepo({ repo, endpoint: d.endpoint, token: d.token, fetch: d.fetch, stallTimeoutMs: d.stallMs }, 'model');
   const dest = path.join(dir, ...file.split('/'));
-  const ctrl = new AbortController();
-  let stalled = false;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const touch = () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      stalled = true;
-      ctrl.abort();
-    }, d.stallMs);
-  };
-  const stallError = (got: number) =>
-    new CheckError(
-      `the download of ${repo}/${file} from ${d.endpoint} stalled after ${mb(got)} (nothing arrived for ${d.stallMs / 1000} s); run again to retry`,
-    );
-  touch();
-  let res: Response;
-  try {
-    res = await d.fetch(url, { headers: d.token ? { Authorization: `Bearer ${d.token}` } : {}, signal: ctrl.signal, redirect: 'follow' });
-  } catch (e) {
-    clearTimeout(timer);
-    if (stalled) throw stallError(0);
-    throw new CheckError(`cannot reach ${d.endpoint} to download ${repo}/${file} (${networkDetail(e)}): no network? ${OFFLINE_HOW}`);
-  }
-  if (!res.ok) {
-    clearTimeout(timer);
-    await res.body?.cancel().catch(() => undefined);
-    if (res.status === 404 && optional) return false;
-    if (res.status === 401 || res.status === 403)
-      throw new CheckError(`${repo}/${file}: HTTP ${res.status} from ${d.endpoint}; a gated or private repo needs a token (HF_TOKEN)`);
-    throw new CheckError(`${repo}/${file}: HTTP ${res.status} ${res.statusText} from ${d.endpoint}${res.status === 404 ? ' (not in the repo)' : ''}`);
-  }
-  const enc = res.headers.get('content-encoding');
-  const declared = Number(res.headers.get('content-length') ?? NaN);
-  const total = (!enc || enc === 'identity') && Number.isSafeInteger(declared) ? declared : null;
+  const part = `${dest}.tmp.0.partial`;
   await mkdir(path.dirname(dest), { recursive: true });
-  const tmp = `${dest}.tmp.${process.pid}.${Math.random().toString(36).slice(2, 10)}`;
-  const fh = await open(tmp, 'w');
-  let got = 0;
+  const offset = (await stat(part).catch(() => null))?.size ?? 0;
+  const fh = await open(part, offset > 0 ? 'a' : 'w');
+  let held = offset;
+  let total: number | null = null;
+  let absent = false;
   const t0 = performance.now();
   let lastLine = t0;
-  const big = total === null || total > 2e7;
-  if (big) d.log(`downloading ${repo}/${file}${total !== null ? ` (${mb(total)})` : ''}`);
+  let fetched = 0;
+  let big = false;
   try {
-    if (res.body) {
-      const reader = res.body.getReader();
-      for (;;) {
-        let chunk: ReadableStreamReadResult<Uint8Array>;
-        try {
-          chunk = await reader.read();
-        } catch (e) {
-          if (stalled) throw stallError(got);
-          throw new CheckError(`the download of ${repo}/${file} broke off after ${mb(got)} (${networkDetail(e)}); run again to retry`);
-        }
-        touch();
-        if (chunk.done) break;
-        await fh.write(chunk.value);
-        got += chunk.value.length;
+    await streamHubFile(r, hubFileUrl(r.endpoint, repo, encodeRepoPath(file)), file, {
+      offset,
+      on404: optional
+        ? () => {
+            absent = true;
+          }
+        : undefined,
+      onStart: async (st) => {
+        if (st.start === 0 && offset > 0) await fh.truncate(0); // the server sent the whole file
+        held = st.start;
+        total = st.size;
+        big = total === null || total > 2e7;
+        if (big) d.log(`downloading ${repo}/${file}${total !== null ? ` (${mb(total)})` : ''}${held > 0 ? `, from ${mb(held)} on` : ''}`);
+      },
+      onChunk: async (b) => {
+        await fh.write(b);
+        held += b.length;
+        fetched += b.length;
         const now = performance.now();
         if (big && now - lastLine > 3000) {
           lastLine = now;
-          const rate = got / ((now - t0) / 1000);
-          const eta = total !== null && rate > 0 ? `, ETA ${formatSeconds((total - got) / rate)}` : '';
-          d.log(`  ${file}: ${mb(got)}${total !== null ? ` of ${mb(total)}` : ''}, ${mb(rate)}/s${eta}`);
+          const rate = fetched / ((now - t0) / 1000);
+          const eta = total !== null && rate > 0 ? `, ${formatSeconds((total - held) / rate)} left` : '';
+          d.log(`  ${file}: ${mb(held)}${total !== null ? ` of ${mb(total)}` : ''}, ${mb(rate)}/s${eta}`);
         }
-      }
-    } else {
-      const b = new Uint8Array(await res.arrayBuffer());
-      await fh.write(b);
-      got = b.length;
-    }
-    if (total !== null && got !== total) throw new CheckError(`the download of ${repo}/${file} ended after ${got} of ${total} bytes; run again to retry`);
-    await fh.close();
-    await rename(tmp, dest);
+      },
+    });
   } catch (e) {
     await fh.close().catch(() => undefined);
-    await rm(tmp, { force: true });
+    if (held === 0) await rm(part, { force: true });
+    if (e instanceof HubError && e.kind === 'offline') {
+      const detail = /\(([^()]*)\)$/.exec(e.message)?.[1] ?? 'no answer';
+      throw new CheckError(`cannot reach ${r.endpoint} to download ${repo}/${file} (${detail}): no network? ${OFFLINE_HOW}`);
+    }
+    if (e instanceof HubError) throw new HubFileError(e.kind, `${repo}/${file}: ${e.message.replace(/^hf [^:]+: /, '')}`);
     throw e;
-  } finally {
-    clearTimeout(timer);
   }
-  if (big) d.log(`  ${file}: ${mb(got)} in ${formatSeconds((performance.now() - t0) / 1000)}`);
+  await fh.close();
+  if (absent) {
+    await rm(part, { force: true });
+    return false;
+  }
+  await rename(part, dest);
+  if (big) d.log(`  ${file}: ${mb(held)} in ${formatSeconds((performance.now() - t0) / 1000)}`);
   return true;
+}
+
+/** A Hub answer other than "offline" (not found, refused, cut, stalled), with the lab's wording. */
+class HubFileError extends CheckError {
+  constructor(
+    readonly kind: string,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 /** Files missing from `dir`, downloaded from `repo` in order; optional ones the repo lacks are skipped. */
@@ -427,8 +413,8 @@ async function resolveSources(o: CheckOptions, d: Downloader, cacheDir: string):
       await fetchRepoFiles(d, repo, modelDir, { weights: true });
     } catch (e) {
       // A mistyped folder looks like a repo id too.
-      if (e instanceof CheckError && e.message.startsWith(`${repo}/config.json: HTTP 404`))
-        throw new CheckError(`--model ${o.model}: no such folder here, and ${d.endpoint} has no model repo ${repo} (config.json: HTTP 404)`);
+      if (e instanceof HubFileError && e.kind === 'not-found' && e.message.startsWith(`${repo}/config.json:`))
+        throw new CheckError(`--model ${o.model}: no such folder here, and not a model repo on ${d.endpoint} (${e.message})`);
       throw e;
     }
     await checkEngineFolder(modelDir);
@@ -474,8 +460,8 @@ async function resolveSources(o: CheckOptions, d: Downloader, cacheDir: string):
     try {
       await downloadFile(d, repo, file, onnxRoot, false);
     } catch (e) {
-      if (e instanceof CheckError && /HTTP 404/.test(e.message))
-        throw new CheckError(`${e.message}: ${repo} may not publish ${dtype} ONNX files; pick another with --dtype (${Object.keys(DTYPE_SUFFIX).join(', ')})`);
+      if (e instanceof HubFileError && e.kind === 'not-found')
+        throw new CheckError(`${e.message}; ${repo} may not publish ${dtype} ONNX files: pick another with --dtype (${Object.keys(DTYPE_SUFFIX).join(', ')})`);
       throw e;
     }
   }
@@ -1088,7 +1074,7 @@ export async function main(argv: string[], deps: CheckDeps = {}): Promise<number
     const d: Downloader = {
       endpoint: o.endpoint,
       fetch: deps.fetch ?? globalThis.fetch,
-      token: process.env.HF_TOKEN || undefined,
+      token: o.token ?? (process.env.HF_TOKEN || undefined),
       stallMs: deps.stallMs ?? 60_000,
       log,
     };

@@ -5,8 +5,9 @@
 // decoder_model_merged.onnx, fp32): transformers.js's own Idefics3 processor and model classes on
 // onnxruntime-node are the reference, as they are for the real model. Also: the one-line failure
 // when the Hub cannot be reached (a stub fetch, and the script under tsx against a closed local
-// port), a model folder that lacks files, the download path against a local stand-in Hub, and a
-// wrong vision graph (pixel shuffle left out) that the check must catch. Runs the engine: gpu lane.
+// port), a model folder that lacks files, the download path against a local stand-in Hub (a cut
+// download resumed, a second run without requests), and a wrong vision graph (pixel shuffle left
+// out) that the check must catch. Runs the engine: gpu lane.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -342,7 +343,7 @@ describe('scripts/check-smolvlm.ts without the network', () => {
     expect(text).toMatch(/FAIL: 1 of 1 questions disagree$/);
   }, 300_000);
 
-  it('downloads from a Hub (a local stand-in) into the cache once, then runs from the cache; a dtype the repo lacks is named', async () => {
+  it('downloads from a Hub (a local stand-in) into the cache, resuming a cut file, then runs from the cache; a dtype the repo lacks is named', async () => {
     const hub = await startHub({ 'test/smolvlm-tiny': tiny });
     try {
       const cache = cacheDir();
@@ -361,15 +362,27 @@ describe('scripts/check-smolvlm.ts without the network', () => {
         '4',
         '--json',
       ];
+      // The weights break off part-way: exit 2 saying so, and what arrived is kept for the next run.
+      const weights = readFileSync(path.join(tiny, 'model.safetensors'));
+      hub.cut.set('model.safetensors', Math.floor(weights.length / 2));
       let r = await run(args, fetch);
+      expect(r.code).toBe(2);
+      expect(r.err.at(-1)).toMatch(
+        /^check-smolvlm: test\/smolvlm-tiny\/model\.safetensors: the download of model\.safetensors was cut after \d+ of \d+ bytes .*run again to resume/,
+      );
+      hub.cut.clear();
+      hub.requests.length = 0;
+      r = await run(args, fetch);
       expect(r.code, r.err.join('\n')).toBe(0);
       expect(JSON.parse(r.out[0]).pass).toBe(true);
+      expect(hub.requests.find((q) => q.file === 'model.safetensors')).toMatchObject({ status: 206, range: expect.stringMatching(/^bytes=\d+-$/) });
+      // The rest of the files once each (config.json came in the first run), none twice.
       const got = hub.requests.filter((q) => q.status === 200).map((q) => q.file);
+      expect(got).not.toContain('config.json');
       expect(got).toEqual(
         expect.arrayContaining([
-          'config.json',
-          'model.safetensors',
           'tokenizer.json',
+          'processor_config.json',
           'onnx/vision_encoder.onnx',
           'onnx/embed_tokens.onnx',
           'onnx/decoder_model_merged.onnx',
@@ -386,12 +399,18 @@ describe('scripts/check-smolvlm.ts without the network', () => {
       r = await run(['--model', 'no/such-model', '--endpoint', hub.url, '--cache-dir', cache, '--images', images], fetch);
       expect([r.code, r.err]).toEqual([
         2,
-        [expect.stringMatching(/--model no\/such-model: no such folder here, and http:\/\/127\.0\.0\.1:\d+ has no model repo no\/such-model/)],
+        [
+          expect.stringMatching(
+            /--model no\/such-model: no such folder here, and not a model repo on http:\/\/127\.0\.0\.1:\d+ \(no\/such-model\/config\.json: /,
+          ),
+        ],
       ]);
 
       r = await run([...args, '--dtype', 'fp16'], fetch);
       expect(r.code).toBe(2);
-      expect(r.err.at(-1)).toMatch(/test\/smolvlm-tiny\/onnx\/\w+_fp16\.onnx: HTTP 404 .* may not publish fp16 ONNX files; pick another with --dtype/);
+      expect(r.err.at(-1)).toMatch(
+        /^check-smolvlm: test\/smolvlm-tiny\/onnx\/\w+_fp16\.onnx: file onnx\/\w+_fp16\.onnx was not found \(HTTP 404\).*; test\/smolvlm-tiny may not publish fp16 ONNX files: pick another with --dtype/,
+      );
     } finally {
       await hub.close();
     }
