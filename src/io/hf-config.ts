@@ -477,6 +477,8 @@ export async function loadHfFolder(
   o: {
     /** Runs on the config before any weight is read (e.g. whether the model fits the adapter). */
     checkConfig?: (config: ModelConfig, where: string) => void;
+    /** Convert each tensor to f32 when read, never keeping the copy (readSafetensors lazy): for a load straight onto the GPU. */
+    lazy?: boolean;
   } = {},
 ): Promise<{ config: ModelConfig; configJson: Json; weights: WeightMap }> {
   if (!(await src.exists('config.json'))) throw new InputError(where, 'no config.json in this folder');
@@ -488,7 +490,7 @@ export async function loadHfFolder(
   const from = new Map<string, string>();
   const readFile = async (file: string) => {
     const fw = joinWhere(where, file);
-    const tensors = readSafetensors(await src.read(file), fw);
+    const tensors = readSafetensors(await src.read(file), fw, { lazy: o.lazy });
     for (const [name, t] of tensors) {
       if (all.has(name)) throw new InputError(fw, `tensor ${name} is also in ${from.get(name)}`);
       all.set(name, t);
@@ -568,7 +570,8 @@ export async function saveHfFolder(
  */
 export async function loadModelFolder(gpu: Gpu, src: FileSource, where: string = src.name, o: { frozenF16?: boolean } = {}): Promise<Model> {
   const f16 = o.frozenF16 ?? false;
-  const { config, configJson, weights } = await loadHfFolder(src, where, { checkConfig: (c, w) => checkFits(c, gpu, 'infer', w, null, { f16 }) });
+  // Lazy: each tensor is converted to f32 as it is uploaded, so a BF16/F16 checkpoint never exists in f32 all at once.
+  const { config, configJson, weights } = await loadHfFolder(src, where, { checkConfig: (c, w) => checkFits(c, gpu, 'infer', w, null, { f16 }), lazy: true });
   const model = new Model(gpu, config, ropeInvFreqFromConfig(textConfigJson(configJson), joinWhere(where, 'config.json')), { frozenF16: f16 });
   try {
     model.loadWeights(weights, where);

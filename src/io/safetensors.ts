@@ -217,14 +217,31 @@ function toFloat32(raw: Uint8Array, dtype: StDtype, n: number): Float32Array {
   }
 }
 
-/** Every tensor of a safetensors file, converted to f32. `where` names the file in errors. */
-export function readSafetensors(bytes: Uint8Array, where: string): Map<string, { shape: number[]; data: Float32Array }> {
+/**
+ * Every tensor of a safetensors file, converted to f32. `where` names the file in errors.
+ * `lazy`: each tensor is converted when its `data` is read, afresh on every read and never kept, so
+ * a model loaded onto the GPU tensor by tensor holds the file plus one tensor in f32, not an f32
+ * copy of the whole model (a BF16 checkpoint would double in memory).
+ */
+export function readSafetensors(bytes: Uint8Array, where: string, o: { lazy?: boolean } = {}): Map<string, { shape: number[]; data: Float32Array }> {
   const { tensors, dataStart } = parseSafetensorsHeader(bytes, where);
   const out = new Map<string, { shape: number[]; data: Float32Array }>();
   for (const t of tensors) {
     const n = t.shape.reduce((a, b) => a * b, 1);
     const raw = bytes.subarray(dataStart + t.begin, dataStart + t.end);
-    out.set(t.name, { shape: t.shape.slice(), data: toFloat32(raw, t.dtype as StDtype, n) });
+    const convert = () => toFloat32(raw, t.dtype as StDtype, n);
+    const shape = t.shape.slice();
+    out.set(
+      t.name,
+      o.lazy
+        ? {
+            shape,
+            get data() {
+              return convert();
+            },
+          }
+        : { shape, data: convert() },
+    );
   }
   return out;
 }

@@ -168,6 +168,20 @@ describe('safetensors writer and reader', () => {
     expect(Array.from(m.get('flag')!.data)).toEqual([1, 0, 1]);
   });
 
+  it('lazy: each tensor is converted when read, to the same values, and no f32 copy is kept', () => {
+    const bits = new Uint16Array(64).map((_, i) => 0x3f80 + i);
+    const header = { w: { dtype: 'BF16', shape: [8, 8], data_offsets: [0, 128] } };
+    const file = build(header, new Uint8Array(bits.buffer), 0);
+    const eager = readSafetensors(file, FILE).get('w')!;
+    const lazy = readSafetensors(file, FILE, { lazy: true }).get('w')!;
+    const first = lazy.data;
+    expect(first).toEqual(eager.data);
+    expect(lazy.shape).toEqual([8, 8]);
+    // A fresh array on every read: the map holds the file's bytes, not their f32 conversion.
+    expect(lazy.data).not.toBe(first);
+    expect(lazy.data).toEqual(first);
+  });
+
   it('accepts a header without __metadata__, tensors listed in any order and empty tensors between others', () => {
     const data = new Uint8Array(12);
     new DataView(data.buffer).setFloat32(8, 2.5, true);
