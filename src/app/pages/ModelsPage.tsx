@@ -35,7 +35,8 @@ export function ModelsPage() {
 
 function shape(m: ModelInfo): string {
   const t = m.cfg.text;
-  return `${t.numLayers} layer${t.numLayers === 1 ? '' : 's'} × ${t.hiddenSize}, vocab ${t.vocabSize.toLocaleString()}, context ${t.maxPositionEmbeddings}${m.cfg.vision ? ', vision' : ''}`;
+  const vision = m.cfg.idefics3 ? ', SigLIP vision (SmolVLM)' : m.cfg.vision ? ', vision' : '';
+  return `${t.numLayers} layer${t.numLayers === 1 ? '' : 's'} × ${t.hiddenSize}, vocab ${t.vocabSize.toLocaleString()}, context ${t.maxPositionEmbeddings}${vision}`;
 }
 
 function ModelTable() {
@@ -159,8 +160,8 @@ function ImportModel() {
     <section className="card" data-testid="import-model">
       <h2>Import a model folder</h2>
       <p className="muted">
-        A Hugging Face folder of the lab's model family (Llama or Qwen2 text decoder, optional lab vision encoder) with its tokenizer. It is checked before
-        anything is stored.
+        A Hugging Face folder of the lab's model family (Llama or Qwen2 text decoder with an optional lab vision encoder, or Idefics3 / SmolVLM) with its
+        tokenizer. It is checked before anything is stored.
       </p>
       <div className="row wrap">
         <input className="input" placeholder="name" value={name} onChange={(e) => setName(e.target.value)} aria-label="model name" />
