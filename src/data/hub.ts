@@ -494,7 +494,8 @@ async function listWith(ctx: Ctx, opts: HubOptions): Promise<HubListing> {
 const PAR1 = [0x50, 0x41, 0x52, 0x31];
 const hasParquetMagic = (b: Uint8Array) => b.length >= 12 && PAR1.every((m, i) => b[i] === m && b[b.length - 4 + i] === m);
 
-function concat(chunks: Uint8Array[], total: number): Uint8Array {
+/** The chunks of one response body as one array (the one chunk itself when it is all of it). */
+export function concatBytes(chunks: Uint8Array[], total: number): Uint8Array {
   if (chunks.length === 1 && chunks[0].length === total) return chunks[0];
   const out = new Uint8Array(total);
   let o = 0;
@@ -678,7 +679,7 @@ async function downloadOne(ctx: Ctx, f: HubFile, onBytes: (n: number) => void, o
         }
       }
       if (expected !== null && got !== expected) throw cut('the connection ended early');
-      const bytes = concat(chunks, got);
+      const bytes = concatBytes(chunks, got);
       if (!hasParquetMagic(bytes)) {
         throw new HubError(
           'bad-response',
@@ -780,7 +781,7 @@ export async function getHubFile(r: HubRepo, url: string, path: string): Promise
       chunks.push(b);
     },
   });
-  return found ? { bytes: concat(chunks, bytes), commit } : null;
+  return found ? { bytes: concatBytes(chunks, bytes), commit } : null;
 }
 
 /** Where a streamed body starts in its file, and what the server said of the file. */

@@ -5,6 +5,7 @@
 // is read, and every problem becomes an InputError naming the file.
 
 import { InputError } from '../engine/errors';
+import { fromHalfBits } from '../engine/tensor';
 
 export type StDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
@@ -152,14 +153,7 @@ let halfTable: Float32Array | null = null;
 function halfToFloatTable(): Float32Array {
   if (halfTable) return halfTable;
   const t = new Float32Array(65536);
-  for (let h = 0; h < 65536; h++) {
-    const sign = h & 0x8000 ? -1 : 1;
-    const e = (h >> 10) & 0x1f,
-      m = h & 0x3ff;
-    if (e === 0) t[h] = sign * m * 2 ** -24;
-    else if (e === 31) t[h] = m ? NaN : sign * Infinity;
-    else t[h] = sign * (1 + m / 1024) * 2 ** (e - 15);
-  }
+  for (let h = 0; h < 65536; h++) t[h] = fromHalfBits(h);
   return (halfTable = t);
 }
 

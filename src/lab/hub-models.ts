@@ -39,7 +39,18 @@ import type { Workspace } from '../io/workspace';
 import { paramSpecs, type ModelConfig } from '../model/config';
 import { fitProblem, type AdapterBudget } from '../model/memory';
 import { hubFileUrl } from '../pretrained/cache';
-import { encodeRepoPath, formatSeconds, getHubFile, headHubFile, HubError, hubRepo, streamHubFile, type HubProgress, type HubRepoOptions } from '../data/hub';
+import {
+  concatBytes,
+  encodeRepoPath,
+  formatSeconds,
+  getHubFile,
+  headHubFile,
+  HubError,
+  hubRepo,
+  streamHubFile,
+  type HubProgress,
+  type HubRepoOptions,
+} from '../data/hub';
 
 export { DEFAULT_HUB_MODEL } from './api';
 
@@ -124,17 +135,6 @@ const mb = (n: number) => `${(n / 1e6).toFixed(n < 1e7 ? 2 : 1)} MB`;
 /** Bytes as a person reads them: MB below a gigabyte, GB above. */
 const size = (n: number) => (n < 1e9 ? mb(n) : `${(n / 1e9).toFixed(2)} GB`);
 const partName = (k: number) => String(k).padStart(6, '0');
-
-function concatBytes(chunks: Uint8Array[], total: number): Uint8Array {
-  if (chunks.length === 1 && chunks[0].length === total) return chunks[0];
-  const out = new Uint8Array(total);
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.length;
-  }
-  return out;
-}
 
 /** One line for a label or a log: what the download is doing, with bytes, rate and time left. */
 export function formatModelProgress(p: HubModelProgress): string {

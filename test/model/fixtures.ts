@@ -3,6 +3,8 @@ import type { ModelConfig } from '../../src/model/config';
 import { initWeights, type WeightMap } from '../../src/model/model';
 import { patchDim, patchesPerImage } from '../../src/model/config';
 import { rng } from '../helpers/gpu';
+import type { TokenBatch } from '../../src/model/batch';
+import * as ref from '../reference/llama-f64';
 
 /** A VLM small enough for float64 finite differences: every feature on (GQA, biases, untied head, vision). */
 export function tinyVlm(overrides: Partial<ModelConfig['text']> = {}): ModelConfig {
@@ -60,4 +62,23 @@ export function vlmBatch(cfg: ModelConfig, B: number, T: number, seed: number, i
   const patches = new Float32Array(nImages * P * (cfg.vision ? patchDim(cfg.vision) : 0));
   for (let i = 0; i < patches.length; i++) patches[i] = r.uniform();
   return { ids, nImages, patches };
+}
+
+/** Mean NLL of the targets under the float64 reference. */
+export function refLoss(cfg: ModelConfig, w: Map<string, Float32Array>, batch: TokenBatch, ids: number[][]): number {
+  const feats = batch.nImages ? ref.visionForward(cfg, w, batch.patches!) : undefined;
+  const logits = ref.forwardLogits(cfg, w, ids, { imageFeatures: feats });
+  const V = cfg.text.vocabSize;
+  let nll = 0,
+    n = 0;
+  batch.targets!.forEach((tgt, i) => {
+    if (tgt < 0) return;
+    let mx = -Infinity;
+    for (let v = 0; v < V; v++) mx = Math.max(mx, logits[i * V + v]);
+    let z = 0;
+    for (let v = 0; v < V; v++) z += Math.exp(logits[i * V + v] - mx);
+    nll -= logits[i * V + tgt] - mx - Math.log(z);
+    n++;
+  });
+  return nll / n;
 }

@@ -20,8 +20,7 @@ import { InputError } from '../../src/engine/errors';
 import { savedWeights } from '../../src/io/peft';
 import { LORA_TARGETS, initLora, loraModule, loraShape, loraSpecs, mergeLora, type LoraSpec } from '../../src/model/lora';
 import type { ModelConfig } from '../../src/model/config';
-import { randomWeights, tinyVlm, vlmBatch } from './fixtures';
-import * as ref from '../reference/llama-f64';
+import { randomWeights, refLoss, tinyVlm, vlmBatch } from './fixtures';
 
 const cfg = tinyVlm();
 const base = randomWeights(cfg, 7);
@@ -175,23 +174,7 @@ describe('LoRA', () => {
       }
       return w as unknown as Map<string, Float32Array>;
     };
-    const refLoss = (w: Map<string, Float32Array>) => {
-      const logits = ref.forwardLogits(cfg, w, ids, { imageFeatures: ref.visionForward(cfg, w, patches) });
-      const V = cfg.text.vocabSize;
-      let nll = 0,
-        n = 0;
-      batch.targets!.forEach((tgt, i) => {
-        if (tgt < 0) return;
-        let mx = -Infinity;
-        for (let v = 0; v < V; v++) mx = Math.max(mx, logits[i * V + v]);
-        let z = 0;
-        for (let v = 0; v < V; v++) z += Math.exp(logits[i * V + v] - mx);
-        nll -= logits[i * V + tgt] - mx - Math.log(z);
-        n++;
-      });
-      return nll / n;
-    };
-    expect(Math.abs(loss - refLoss(refW()))).toBeLessThan(1e-4);
+    expect(Math.abs(loss - refLoss(cfg, refW(), batch, ids))).toBeLessThan(1e-4);
     const r = rng(5);
     const eps = 1e-4;
     const failures: string[] = [];
@@ -200,7 +183,7 @@ describe('LoRA', () => {
       const x = adapters.get(a.name)!.data;
       const u = Float64Array.from(x, () => r.normal());
       const norm = Math.hypot(...u);
-      const shifted = (sign: number) => refLoss(refW({ name: a.name, data: Float64Array.from(x, (v, i) => v + (sign * eps * u[i]) / norm) }));
+      const shifted = (sign: number) => refLoss(cfg, refW({ name: a.name, data: Float64Array.from(x, (v, i) => v + (sign * eps * u[i]) / norm) }), batch, ids);
       const fd = (shifted(1) - shifted(-1)) / (2 * eps);
       let an = 0;
       for (let i = 0; i < g.length; i++) an += (g[i] * u[i]) / norm;

@@ -12,7 +12,7 @@ import { download } from '../../src/engine/tensor';
 import { generate, generateNoCache } from '../../src/model/generate';
 import * as ref from '../reference/llama-f64';
 import { onnxLogits } from '../reference/onnx-llama';
-import { tinyVlm, randomWeights, asRefWeights, vlmBatch } from './fixtures';
+import { tinyVlm, randomWeights, asRefWeights, vlmBatch, refLoss } from './fixtures';
 import type { ModelConfig } from '../../src/model/config';
 
 function toBatch(cfg: ModelConfig, ids: number[][], nImages: number, patches: Float32Array): TokenBatch {
@@ -21,25 +21,6 @@ function toBatch(cfg: ModelConfig, ids: number[][], nImages: number, patches: Fl
   const flat = Uint32Array.from(ids.flat());
   const mask = new Uint8Array(B * T).map((_, i) => (flat[i] === cfg.imageTokenId ? 0 : 1));
   return { B, T, ids: flat, targets: nextTokenTargets(flat, B, T, mask), nImages, patches };
-}
-
-/** Mean NLL of the targets under the float64 reference. */
-function refLoss(cfg: ModelConfig, w: Map<string, Float32Array>, batch: TokenBatch, ids: number[][]): number {
-  const feats = batch.nImages ? ref.visionForward(cfg, w, batch.patches!) : undefined;
-  const logits = ref.forwardLogits(cfg, w, ids, { imageFeatures: feats });
-  const V = cfg.text.vocabSize;
-  let nll = 0,
-    n = 0;
-  batch.targets!.forEach((tgt, i) => {
-    if (tgt < 0) return;
-    let mx = -Infinity;
-    for (let v = 0; v < V; v++) mx = Math.max(mx, logits[i * V + v]);
-    let z = 0;
-    for (let v = 0; v < V; v++) z += Math.exp(logits[i * V + v] - mx);
-    nll -= logits[i * V + tgt] - mx - Math.log(z);
-    n++;
-  });
-  return nll / n;
 }
 
 describe('whole model vs float64 reference', () => {
