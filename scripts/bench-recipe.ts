@@ -4,7 +4,7 @@
 //
 //   npx tsx scripts/bench-recipe.ts [--seeds 1,2,3] [--out docs/recipe-results.md] [--work DIR]
 //     [--sft-steps N] [--grpo-steps N] [--items N] [--grpo-items N] [--held-out N] [--k N]
-//     [--set-sft key=value ...] [--set-grpo key=value ...]
+//     [--set-sft key=value ...] [--set-grpo key=value ...] [--filter-pool N] [--reuse-sft]
 //
 // Per seed, one start model and five arms, all scored on the same held-out items (synth test
 // split: text and image questions, reported apart):
@@ -16,6 +16,11 @@
 //   SFT -> RL (image)     the same on scan questions only.
 //   SFT -> RL (text, filtered)  on as many text questions drawn from those whose pass count (k
 //                         samples of the start model, recipe §2) is in 1..k-1, same steps.
+//   SFT -> RL (mixed, filtered)  the paper's whole recipe: every question of both kinds among the
+//                         first --filter-pool of the mixed pool whose pass count is in 1..k-1,
+//                         with the settings of FILTERED_MIXED (more prompts a step, a lower lr).
+// --reuse-sft takes a seed's SFT run from --work when it finished there (same steps), so a rerun
+// of the RL arms does not retrain it.
 // Everything goes through the commands a person runs (in-process, one device), with the settings
 // of the SFT and GRPO presets named below plus the overrides printed in the report.
 import './raw-imports';
@@ -71,6 +76,15 @@ const BLIND_SPOT: Record<'text' | 'image', { answers: string[]; questions?: stri
   text: { answers: ['Yellow'], about: 'text items whose answer is "Yellow"' },
   image: { answers: ['Yes'], questions: ['left lung'], about: 'scans asked about the left lung whose answer is "Yes"' },
 };
+/**
+ * The curated mixed arm's GRPO settings. Measured on seed 3 (SwiftShader, 2026-12-07): at the
+ * preset's lr 5e-4 one group of blind-spot scans moved every scan to "Yes" within one step (blind
+ * spot 1 -> 10 of 10, the other scans 22 -> 7 of 22 by step 4): the answer's prior moves far faster
+ * than the reading of the left lung it depends on. At 1e-4 the other scans stayed read; on a
+ * curated pool of both kinds 2e-4 and 8 prompts a step fixed the notes' blind spot by step 4
+ * (25 -> 32 of 32) with the scans unchanged.
+ */
+const FILTERED_MIXED = { lr: 2e-4, promptsPerStep: 8, steps: 12 };
 const inBlindSpot = (it: QAItem) => {
   const b = BLIND_SPOT[it.images.length > 0 ? 'image' : 'text'];
   return b.answers.includes(it.answer) && (!b.questions || b.questions.some((q) => it.question.includes(q)));
@@ -93,6 +107,9 @@ interface Args {
   k: number;
   setSft: string[];
   setGrpo: string[];
+  /** Items at the head of the mixed pool whose pass counts choose the curated mixed arm's prompts. */
+  filterPool: number;
+  reuseSft: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -109,6 +126,8 @@ function parseArgs(argv: string[]): Args {
     k: 4,
     setSft: [],
     setGrpo: [],
+    filterPool: 400,
+    reuseSft: false,
   };
   const int = (flag: string, v: string | undefined, min: number) => {
     const n = Number(v);
@@ -158,6 +177,13 @@ function parseArgs(argv: string[]): Args {
       case '--k':
         a.k = int(f, v, 2);
         i++;
+        break;
+      case '--filter-pool':
+        a.filterPool = int(f, v, 2);
+        i++;
+        break;
+      case '--reuse-sft':
+        a.reuseSft = true;
         break;
       case '--set-sft':
         if (!v) throw new InputError(f, 'expects key=value');
@@ -209,6 +235,8 @@ interface Pools {
   image: string;
   heldOut: string;
   textItems: QAItem[];
+  /** Text and scan items alternating, as in the `train` file. */
+  mixedItems: QAItem[];
   heldOutItems: QAItem[];
 }
 
@@ -237,6 +265,7 @@ async function writePools(dataDir: string, a: Args): Promise<Pools> {
     image: await writeItems(dataDir, 'train-image.jsonl', image),
     heldOut: await writeItems(dataDir, 'held-out.jsonl', heldOut),
     textItems: text,
+    mixedItems: train,
     heldOutItems: heldOut,
   };
 }
@@ -279,13 +308,15 @@ async function lastEval(runDir: string, heldOut: QAItem[]): Promise<Score> {
   };
 }
 
-const ARMS = ['SFT', 'SFT -> RL (mixed)', 'SFT -> RL (text)', 'SFT -> RL (image)', 'SFT -> RL (text, filtered)'] as const;
+const ARMS = ['SFT', 'SFT -> RL (mixed)', 'SFT -> RL (text)', 'SFT -> RL (image)', 'SFT -> RL (text, filtered)', 'SFT -> RL (mixed, filtered)'] as const;
 type Arm = (typeof ARMS)[number];
 
 interface SeedResult {
   seed: number;
   scores: Partial<Record<Arm, Score>>;
   filtered: { kept: number; total: number; histogram: number[] };
+  /** The curated mixed pool: items kept of each kind. */
+  filteredMixed: { text: number; image: number; total: number };
   seconds: number;
 }
 
@@ -306,51 +337,73 @@ async function runSeed(
   const nHeld = pools.heldOutItems.length;
   const evalSets = [`eval.items=${nHeld}`, `eval.batchSize=${Math.min(nHeld, 32)}`, `eval.samples=${nHeld}`, 'eval.every=0'];
 
-  // The work folder is this script's scratch: a rerun with the same --work replaces its runs (force).
-  const sft = (await runSftCommand(
-    {
-      config: SFT_PRESET,
-      out: path.join(dir, 'sft'),
-      force: true,
-      seed: String(seed),
-      steps: String(a.sftSteps),
-      quiet: true,
-      // Batch 16 at lr 2e-3: at batch 8 the scans were read and then lost again (62% -> 38% held-out
-      // between steps 80 and 120 on chest scans alone); at 16 they reached 80% by step 100 and stayed.
-      set: [
-        'data.source=file',
-        `data.file.path=${JSON.stringify(pools.train)}`,
-        `data.file.evalPath=${JSON.stringify(pools.heldOut)}`,
-        'data.answer=trace',
-        'model.vision=on',
-        'batchSize=16',
-        'lr=2e-3',
-        ...evalSets,
-        ...a.setSft,
-      ],
-    },
-    { gpu, handleSignals: false, log },
-  )) as SftSummary;
-  const scores: SeedResult['scores'] = { SFT: await lastEval(path.join(dir, 'sft'), pools.heldOutItems) };
-  const start = path.resolve(dir, 'sft', path.basename(sft.checkpoint));
+  // The work folder is this script's scratch: a rerun with the same --work replaces its runs (force),
+  // or, with --reuse-sft, keeps a finished SFT run of the same length.
+  const sftDir = path.join(dir, 'sft');
+  const done = a.reuseSft ? finishedSft(sftDir, a.sftSteps) : null;
+  if (done) log(`reusing the finished SFT run ${done}`);
+  const sftCheckpoint =
+    done ??
+    (await runSftCommand(
+      {
+        config: SFT_PRESET,
+        out: sftDir,
+        force: true,
+        seed: String(seed),
+        steps: String(a.sftSteps),
+        quiet: true,
+        // Batch 16 at lr 2e-3: at batch 8 the scans were read and then lost again (62% -> 38% held-out
+        // between steps 80 and 120 on chest scans alone); at 16 they reached 80% by step 100 and stayed.
+        set: [
+          'data.source=file',
+          `data.file.path=${JSON.stringify(pools.train)}`,
+          `data.file.evalPath=${JSON.stringify(pools.heldOut)}`,
+          'data.answer=trace',
+          'model.vision=on',
+          'batchSize=16',
+          'lr=2e-3',
+          ...evalSets,
+          ...a.setSft,
+        ],
+      },
+      { gpu, handleSignals: false, log },
+    ).then((r) => (r as SftSummary).checkpoint));
+  const scores: SeedResult['scores'] = { SFT: await lastEval(sftDir, pools.heldOutItems) };
+  if (!sftCheckpoint) throw new Error(`seed ${seed}: the SFT run wrote no checkpoint`);
+  const start = path.resolve(sftDir, path.basename(sftCheckpoint));
 
   // Pass counts of the start model on the text pool: k samples each at temperature 1 (recipe §2).
+  // And on the head of the mixed pool, both kinds, for the curated mixed arm.
   const { model } = await loadModel(gpu, start);
   let kept: QAItem[];
+  let keptMixed: QAItem[];
   let histogram: number[];
+  const mixedPool = pools.mixedItems.slice(0, a.filterPool);
   try {
     const tok = await loadTokenizer(nodeDirSource(start), start);
-    const counts = await passCounts(model, tok, pools.textItems, { k: a.k, maxNewTokens: 48, batchSize: 32, seed });
-    const r = curate(counts, { k: a.k, lo: 1, hi: a.k - 1, order: 'shuffle', seed: 42 });
+    const filter = async (items: QAItem[]) => {
+      const counts = await passCounts(model, tok, items, { k: a.k, maxNewTokens: 48, batchSize: 32, seed });
+      return curate(counts, { k: a.k, lo: 1, hi: a.k - 1, order: 'shuffle', seed: 42 });
+    };
+    const r = await filter(pools.textItems);
     kept = r.kept.map((e) => e.item);
     histogram = r.histogram.map((b) => b.items);
+    keptMixed = (await filter(mixedPool)).kept.map((e) => e.item);
   } finally {
     model.release();
   }
   log(`pass counts (k ${a.k}) of the text pool: ${histogram.map((n, c) => `${c}:${n}`).join(' ')}; kept ${kept.length} of ${pools.textItems.length}`);
+  const filteredMixed = {
+    text: keptMixed.filter((it) => it.images.length === 0).length,
+    image: keptMixed.filter((it) => it.images.length > 0).length,
+    total: mixedPool.length,
+  };
+  log(`curated mixed pool: ${filteredMixed.text} notes + ${filteredMixed.image} scans kept of the first ${mixedPool.length} items`);
   const filteredFile = kept.length ? await writeItems(path.join(work, 'data'), `train-text-filtered-seed${seed}.jsonl`, kept) : '';
+  const filteredMixedFile = keptMixed.length ? await writeItems(path.join(work, 'data'), `train-mixed-filtered-seed${seed}.jsonl`, keptMixed) : '';
 
-  const grpo = async (arm: Arm, file: string) => {
+  /** One RL arm; `whole` trains on every item of the file with the FILTERED_MIXED settings. */
+  const grpo = async (arm: Arm, file: string, whole = false) => {
     const out = path.join(dir, arm.replace(/[^a-z]+/gi, '-').toLowerCase());
     (await runGrpoCommand(
       {
@@ -359,13 +412,14 @@ async function runSeed(
         out,
         force: true,
         seed: String(seed),
-        steps: String(a.grpoSteps),
+        steps: String(whole ? FILTERED_MIXED.steps : a.grpoSteps),
         quiet: true,
         set: [
           'data.source=file',
           `data.file.path=${JSON.stringify(file)}`,
           `data.file.evalPath=${JSON.stringify(pools.heldOut)}`,
-          `data.file.limit=${a.grpoItems}`,
+          `data.file.limit=${whole ? 0 : a.grpoItems}`,
+          ...(whole ? [`lr=${FILTERED_MIXED.lr}`, `promptsPerStep=${FILTERED_MIXED.promptsPerStep}`] : []),
           'eval.atStart=false',
           ...evalSets,
           ...a.setGrpo,
@@ -380,7 +434,19 @@ async function runSeed(
   await grpo('SFT -> RL (image)', pools.image);
   if (filteredFile) await grpo('SFT -> RL (text, filtered)', filteredFile);
   else log('no text item has a pass count in the keep window: the filtered arm has no data for this seed');
-  return { seed, scores, filtered: { kept: kept.length, total: pools.textItems.length, histogram }, seconds: (performance.now() - t0) / 1000 };
+  if (filteredMixedFile) await grpo('SFT -> RL (mixed, filtered)', filteredMixedFile, true);
+  else log('no mixed item has a pass count in the keep window: the curated mixed arm has no data for this seed');
+  return { seed, scores, filtered: { kept: kept.length, total: pools.textItems.length, histogram }, filteredMixed, seconds: (performance.now() - t0) / 1000 };
+}
+
+/** The checkpoint of a finished SFT run of `steps` steps in `dir`, or null. */
+function finishedSft(dir: string, steps: number): string | null {
+  try {
+    const s = JSON.parse(readFileSync(path.join(dir, 'summary.json'), 'utf8')) as { step?: number; stopped?: string; checkpoint?: string };
+    return s.step === steps && s.stopped === 'completed' && s.checkpoint ? s.checkpoint : null;
+  } catch {
+    return null;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -424,17 +490,23 @@ function report(
     );
   }
   const mixed = (x: Score) => (x.text + x.image) / 2;
-  const gain = results.filter((r) => r.scores.SFT && r.scores['SFT -> RL (mixed)']).map((r) => mixed(r.scores['SFT -> RL (mixed)']!) - mixed(r.scores.SFT!));
-  if (gain.length) L.push('', `Mixed held-out accuracy (text and image averaged), SFT -> RL (mixed) minus SFT: ${pct(gain)} points.`);
+  const gainOf = (arm: Arm) => results.filter((r) => r.scores.SFT && r.scores[arm]).map((r) => mixed(r.scores[arm]!) - mixed(r.scores.SFT!));
+  for (const arm of ['SFT -> RL (mixed)', 'SFT -> RL (mixed, filtered)'] as const) {
+    const gain = gainOf(arm);
+    if (gain.length) L.push('', `Mixed held-out accuracy (text and image averaged), ${arm} minus SFT: ${pct(gain)} points (n = ${gain.length}).`);
+  }
   L.push('', 'Per seed (text / image accuracy, format, %):', '');
-  L.push(`| seed | ${ARMS.join(' | ')} | filtered items kept | minutes |`, `| --- | ${ARMS.map(() => '---').join(' | ')} | --- | --- |`);
+  L.push(
+    `| seed | ${ARMS.join(' | ')} | filtered items kept | curated mixed pool | minutes |`,
+    `| --- | ${ARMS.map(() => '---').join(' | ')} | --- | --- | --- |`,
+  );
   for (const r of results) {
     const cell = (arm: Arm) => {
       const s = r.scores[arm];
       return s ? `${(100 * s.text).toFixed(0)} / ${(100 * s.image).toFixed(0)}, ${(100 * s.format).toFixed(0)}` : 'n/a';
     };
     L.push(
-      `| ${r.seed} | ${ARMS.map(cell).join(' | ')} | ${r.filtered.kept} of ${r.filtered.total} (pass counts 0..${a.k}: ${r.filtered.histogram.join(', ')}) | ${(r.seconds / 60).toFixed(1)} |`,
+      `| ${r.seed} | ${ARMS.map(cell).join(' | ')} | ${r.filtered.kept} of ${r.filtered.total} (pass counts 0..${a.k}: ${r.filtered.histogram.join(', ')}) | ${r.filteredMixed.text} notes + ${r.filteredMixed.image} scans of ${r.filteredMixed.total} | ${(r.seconds / 60).toFixed(1)} |`,
     );
   }
   L.push('', '## Settings', '');
@@ -444,7 +516,9 @@ function report(
   );
   L.push(`- SFT: preset \`${SFT_PRESET}\` at batch 16 and lr 2e-3, ${a.sftSteps} steps, on both pools with the vision encoder on; seed = the run's seed.`);
   L.push(
-    `- RL: preset \`${GRPO_PRESET}\`, ${a.grpoSteps} steps from the SFT checkpoint on ${a.grpoItems} prompts of the pool; filtered = ${a.grpoItems} of the text items with pass count 1..${a.k - 1} of k = ${a.k} samples of the SFT model (temperature 1), shuffled with seed 42.`,
+    `- RL: preset \`${GRPO_PRESET}\`, ${a.grpoSteps} steps from the SFT checkpoint on ${a.grpoItems} prompts of the pool; filtered = ${a.grpoItems} of the text items with pass count 1..${a.k - 1} of k = ${a.k} samples of the SFT model (temperature 1), shuffled with seed 42. ` +
+      `Curated mixed = every item of both kinds among the first ${a.filterPool} of the mixed pool whose pass count is 1..${a.k - 1}, ` +
+      `${FILTERED_MIXED.steps} steps of ${FILTERED_MIXED.promptsPerStep} prompts at lr ${FILTERED_MIXED.lr} (cosine).`,
   );
   if (a.setSft.length) L.push(`- SFT overrides: ${a.setSft.map((s) => `\`${s}\``).join(', ')}`);
   if (a.setGrpo.length) L.push(`- GRPO overrides: ${a.setGrpo.map((s) => `\`${s}\``).join(', ')}`);

@@ -229,7 +229,7 @@ export const GRPO_FIELDS: FieldTable<GrpoConfig> = {
     ...num(0, 1),
     default: 1e-4,
     label: 'Learning rate',
-    help: "Peak step size. The recipe's 1e-6 is for 3B+ models and would not move a micro model; about 10× below its SFT rate works here.",
+    help: 'Peak step size. The recipe\'s 1e-6 is for 3B+ models and would not move a micro model; about 10× below its SFT rate works here. Too high, and the answer every prompt gets moves instead of the reading: on synth scans 5e-4 turned every answer to "Yes" within 4 steps, 1e-4 fixed half the blind spot and kept the rest (docs/recipe-results.md).',
   },
   schedule: {
     ...oneOf(['constant', 'cosine']),
