@@ -20,7 +20,8 @@
 //                         first --filter-pool of the mixed pool whose pass count is in 1..k-1,
 //                         with the settings of FILTERED_MIXED (more prompts a step, a lower lr).
 // --reuse-sft takes a seed's SFT run from --work when it finished there (same steps), so a rerun
-// of the RL arms does not retrain it.
+// of the RL arms does not retrain it (it checks the step count only: leave it off after changing
+// --set-sft or --items).
 // Everything goes through the commands a person runs (in-process, one device), with the settings
 // of the SFT and GRPO presets named below plus the overrides printed in the report.
 import './raw-imports';
