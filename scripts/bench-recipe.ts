@@ -6,8 +6,8 @@
 //     [--sft-steps N] [--grpo-steps N] [--items N] [--grpo-items N] [--held-out N] [--k N]
 //     [--set-sft key=value ...] [--set-grpo key=value ...] [--filter-pool N] [--reuse-sft]
 //
-// Per seed, one start model and five arms, all scored on the same held-out items (synth test
-// split: text and image questions, reported apart):
+// Per seed, one start model and six arms (the start model's own score among them), all scored on
+// the same held-out items (synth test split: text and image questions, reported apart):
 //   SFT                   `thinker sft` on mixed synth items (triage notes as text + chest scans,
 //                         vision encoder on) from a teacher with a blind spot on each kind: the
 //                         start model of every RL arm.
@@ -79,8 +79,8 @@ const BLIND_SPOT: Record<'text' | 'image', { answers: string[]; questions?: stri
 };
 /**
  * The curated mixed arm's GRPO settings. Measured on seed 3 (SwiftShader, 2026-12-07): at the
- * preset's lr 5e-4 one group of blind-spot scans moved every scan to "Yes" within one step (blind
- * spot 1 -> 10 of 10, the other scans 22 -> 7 of 22 by step 4): the answer's prior moves far faster
+ * preset's lr 5e-4, on 32 scans half in the blind spot, every scan was answered "Yes" by step 2
+ * (blind spot 1 -> 10 of 10, the other scans 22 -> 7 of 22 by step 4): the answer's prior moves far faster
  * than the reading of the left lung it depends on. At 1e-4 the other scans stayed read; on a
  * curated pool of both kinds 2e-4 and 8 prompts a step fixed the notes' blind spot by step 4
  * (25 -> 32 of 32) with the scans unchanged.
