@@ -528,3 +528,179 @@ fn attn_bwd_dq_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
   }
   for (var d = 0u; d < hd; d++) { dq[qr + d] = a[d] * p.scale; }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The row kernels again for head dims that are a multiple of 4 (every preset's): rows read and
+// written as vec4, and keys (or query rows, in dk/dv) taken four at a time, so the softmax
+// rescale and the per-element accumulators, which SwiftShader keeps in memory, are touched once
+// per four keys instead of once per key. Rows are numbered with the sequence index fastest, so the
+// neighbouring threads SwiftShader runs as one SIMD group share b and the head and walk the same
+// keys. The online softmax has no branch: the lanes of a group never diverge on a new maximum.
+// Measured on SwiftShader (2 cores), B 8, T 128, H 4, KVH 2: forward 131 -> 57 ms at hd 16,
+// 327 -> 141 ms at hd 32. A chunk's lanes past the last allowed key read a clamped row and
+// weigh it 0.
+
+@group(0) @binding(1) var<storage, read_write> q4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> k4: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> v4: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> o4: array<vec4<f32>>;
+@group(0) @binding(8) var<storage, read_write> dO4: array<vec4<f32>>;
+@group(0) @binding(10) var<storage, read_write> dq4: array<vec4<f32>>;
+@group(0) @binding(11) var<storage, read_write> dk4: array<vec4<f32>>;
+@group(0) @binding(12) var<storage, read_write> dv4: array<vec4<f32>>;
+
+const HD4MAX: u32 = HDMAX / 4u;
+
+// (b, i, h) of query row `row`, i fastest.
+fn queryRowSeq(row: u32) -> vec3<u32> { return vec3<u32>(row / (p.Tq * p.H), row % p.Tq, (row / p.Tq) % p.H); }
+
+// The vec4 offsets of key rows j0 .. j0 + 3 of kv head g, clamped to the last allowed key jl.
+fn kvChunkRows(b: u32, j0: u32, jl: u32, g: u32) -> vec4<u32> {
+  return vec4<u32>(kvRow(b, j0, g), kvRow(b, min(j0 + 1u, jl), g), kvRow(b, min(j0 + 2u, jl), g), kvRow(b, min(j0 + 3u, jl), g)) / 4u;
+}
+
+// Which of the chunk's four slots (first, first + 1, ...) are at or before `last`.
+fn liveSlots(first: u32, last: u32) -> vec4<bool> {
+  return vec4<bool>(first <= last, first + 1u <= last, first + 2u <= last, first + 3u <= last);
+}
+
+@compute @workgroup_size(RT)
+fn attn_fwd_vec4_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = threadRow(gid, nwg);
+  if (row >= p.B * p.Tq * p.H) { return; }
+  let bih = queryRowSeq(row);
+  let b = bih.x;
+  let i = bih.y;
+  let h = bih.z;
+  let D4 = HDC / 4u;
+  let g = h / (p.H / p.KVH);
+  let qr = qRow(b, i, h) / 4u;
+  var a: array<vec4<f32>, HD4MAX>;
+  for (var d = 0u; d < D4; d++) { a[d] = vec4<f32>(0.0); }
+  let rg = keyRange(b, i);
+  var m = NEG;
+  var l = 0.0;
+  for (var j0 = rg.x; j0 < rg.y; j0 += 4u) {
+    let jl = rg.y - 1u;
+    let r = kvChunkRows(b, j0, jl, g);
+    let r0 = r.x;
+    let r1 = r.y;
+    let r2 = r.z;
+    let r3 = r.w;
+    var s = vec4<f32>(0.0);
+    for (var d = 0u; d < D4; d++) {
+      let qd = q4[qr + d];
+      s += vec4<f32>(dot(qd, k4[r0 + d]), dot(qd, k4[r1 + d]), dot(qd, k4[r2 + d]), dot(qd, k4[r3 + d]));
+    }
+    let sc = select(vec4<f32>(NEG), s * p.scale, liveSlots(j0, jl));
+    let mn = max(m, max(max(sc.x, sc.y), max(sc.z, sc.w)));
+    let c = exp(m - mn);
+    let e = exp(sc - vec4<f32>(mn));
+    l = l * c + e.x + e.y + e.z + e.w;
+    for (var d = 0u; d < D4; d++) {
+      a[d] = a[d] * c + e.x * v4[r0 + d] + e.y * v4[r1 + d] + e.z * v4[r2 + d] + e.w * v4[r3 + d];
+    }
+    m = mn;
+  }
+  var inv = 0.0;
+  if (l > 0.0) { inv = 1.0 / l; }
+  for (var d = 0u; d < D4; d++) { o4[qr + d] = a[d] * inv; }
+  var ls = NEG;
+  if (l > 0.0) { ls = m + log(l); }
+  lse[statRow(b, h, i)] = ls;
+}
+
+@compute @workgroup_size(RT)
+fn attn_bwd_dkdv_vec4_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = threadRow(gid, nwg);
+  if (row >= p.B * p.Tk * p.KVH) { return; }
+  let j = row % p.Tk;
+  let g = (row / p.Tk) % p.KVH;
+  let b = row / (p.Tk * p.KVH);
+  let D4 = HDC / 4u;
+  let kr = kvRow(b, j, g) / 4u;
+  var dkA: array<vec4<f32>, HD4MAX>;
+  var dvA: array<vec4<f32>, HD4MAX>;
+  for (var d = 0u; d < D4; d++) {
+    dkA[d] = vec4<f32>(0.0);
+    dvA[d] = vec4<f32>(0.0);
+  }
+  let R = p.H / p.KVH;
+  let il = p.Tq - 1u;
+  for (var hh = 0u; hh < R; hh++) {
+    let h = g * R + hh;
+    for (var i0 = 0u; i0 < p.Tq; i0 += 4u) {
+      let s0 = qRow(b, i0, h) / 4u;
+      let s1 = qRow(b, min(i0 + 1u, il), h) / 4u;
+      let s2 = qRow(b, min(i0 + 2u, il), h) / 4u;
+      let s3 = qRow(b, min(i0 + 3u, il), h) / 4u;
+      // Each query row's staged [lse, D, lo, hi]: is key j among its allowed keys?
+      let t0 = dq4[s0];
+      let t1 = dq4[s1];
+      let t2 = dq4[s2];
+      let t3 = dq4[s3];
+      let jf = f32(j);
+      let lo = vec4<f32>(t0.z, t1.z, t2.z, t3.z);
+      let hi = vec4<f32>(t0.w, t1.w, t2.w, t3.w);
+      let live = liveSlots(i0, il) & (vec4<f32>(jf) >= lo) & (vec4<f32>(jf) < hi);
+      if (!any(live)) { continue; }
+      var s = vec4<f32>(0.0);
+      var dov = vec4<f32>(0.0);
+      for (var d = 0u; d < D4; d++) {
+        let kd = k4[kr + d];
+        let vd = v4[kr + d];
+        s += vec4<f32>(dot(q4[s0 + d], kd), dot(q4[s1 + d], kd), dot(q4[s2 + d], kd), dot(q4[s3 + d], kd));
+        dov += vec4<f32>(dot(dO4[s0 + d], vd), dot(dO4[s1 + d], vd), dot(dO4[s2 + d], vd), dot(dO4[s3 + d], vd));
+      }
+      let pr = select(vec4<f32>(0.0), exp(s * p.scale - vec4<f32>(t0.x, t1.x, t2.x, t3.x)), live);
+      let ds = pr * (dov - vec4<f32>(t0.y, t1.y, t2.y, t3.y));
+      for (var d = 0u; d < D4; d++) {
+        dkA[d] += ds.x * q4[s0 + d] + ds.y * q4[s1 + d] + ds.z * q4[s2 + d] + ds.w * q4[s3 + d];
+        dvA[d] += pr.x * dO4[s0 + d] + pr.y * dO4[s1 + d] + pr.z * dO4[s2 + d] + pr.w * dO4[s3 + d];
+      }
+    }
+  }
+  for (var d = 0u; d < D4; d++) {
+    dk4[kr + d] = dkA[d] * p.scale;
+    dv4[kr + d] = dvA[d];
+  }
+}
+
+@compute @workgroup_size(RT)
+fn attn_bwd_dq_vec4_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = threadRow(gid, nwg);
+  if (row >= p.B * p.Tq * p.H) { return; }
+  let bih = queryRowSeq(row);
+  let b = bih.x;
+  let i = bih.y;
+  let h = bih.z;
+  let D4 = HDC / 4u;
+  let g = h / (p.H / p.KVH);
+  let qr = qRow(b, i, h) / 4u;
+  let st = dq4[qr];
+  let lo = u32(st.z);
+  let hi = u32(st.w);
+  var a: array<vec4<f32>, HD4MAX>;
+  for (var d = 0u; d < D4; d++) { a[d] = vec4<f32>(0.0); }
+  for (var j0 = lo; j0 < hi; j0 += 4u) {
+    let jl = hi - 1u;
+    let r = kvChunkRows(b, j0, jl, g);
+    let r0 = r.x;
+    let r1 = r.y;
+    let r2 = r.z;
+    let r3 = r.w;
+    var s = vec4<f32>(0.0);
+    var dov = vec4<f32>(0.0);
+    for (var d = 0u; d < D4; d++) {
+      let qd = q4[qr + d];
+      let od = dO4[qr + d];
+      s += vec4<f32>(dot(qd, k4[r0 + d]), dot(qd, k4[r1 + d]), dot(qd, k4[r2 + d]), dot(qd, k4[r3 + d]));
+      dov += vec4<f32>(dot(od, v4[r0 + d]), dot(od, v4[r1 + d]), dot(od, v4[r2 + d]), dot(od, v4[r3 + d]));
+    }
+    let ds = select(vec4<f32>(0.0), exp(s * p.scale - vec4<f32>(st.x)) * (dov - vec4<f32>(st.y)), liveSlots(j0, jl));
+    for (var d = 0u; d < D4; d++) {
+      a[d] += ds.x * k4[r0 + d] + ds.y * k4[r1 + d] + ds.z * k4[r2 + d] + ds.w * k4[r3 + d];
+    }
+  }
+  for (var d = 0u; d < D4; d++) { dq4[qr + d] = a[d] * p.scale; }
+}

@@ -73,8 +73,11 @@ async function runGpu(c: Case, x: ReturnType<typeof inputs>, backward: boolean) 
   if (backward) {
     attentionBackward(s, t('q'), t('k'), t('v'), t('o'), t('dO'), t('lse'), t('qPos'), t('kStart'), t('dq'), t('dk'), t('dv'), t('scratch'), c.sh, c.kLen);
   }
-  // The path under test is the one that ran.
+  // The path under test is the one that ran; on the row path, head dims that are a multiple of 4
+  // take the vec4 kernels, the others the scalar ones.
   for (const label of s.kernelsSeen) expect(label.endsWith('_rows'), label).toBe(g.gpu.rowKernels);
+  if (g.gpu.rowKernels)
+    for (const label of s.kernelsSeen) if (/^attn_(fwd|bwd_dkdv|bwd_dq)_/.test(label)) expect(label.includes('_vec4_'), label).toBe(hd % 4 === 0);
   const out = {
     o: await read('o'),
     lse: await read('lse'),
@@ -273,6 +276,10 @@ describe.each(KERNEL_PATHS)('attention backward ($path)', ({ rowKernels }) => {
     const r = rng(13);
     const qPos = Uint32Array.from({ length: B * Tq }, () => r.int(Tk));
     await checkBackward({ sh: { B, Tq, Tk, H: 2, KVH: 2, hd: 8, causal: false }, kLen: 17, qPos, kStart: Uint32Array.from([2, 0]), seed: 13 });
+  });
+
+  it('causal training, GQA, hd = 6 (not a multiple of 4: the scalar row kernels), T = 13, left padding', async () => {
+    await checkBackward({ sh: gqa(2, 13, 13, true, 6), kLen: 13, qPos: trainPos(2, 13), kStart: Uint32Array.from([0, 3]), seed: 15 });
   });
 
   it('causal chunked prefill: queries at positions 20..29 of a 30-key cache, hd = 100', async () => {

@@ -60,6 +60,12 @@ function checkShape(kernel: string, sh: AttentionShape, kLen: number): void {
   if (Tk >= MAX_EXACT) throw new EngineError(`${kernel}: Tk = ${Tk} keys is too many (max ${MAX_EXACT - 1})`);
 }
 
+/**
+ * The row kernel of a pass: its vec4 form when the head dim allows (a multiple of 4, every
+ * preset's), else the scalar one. attention.wgsl says why the vec4 forms are faster there.
+ */
+const rowEntry = (pass: 'attn_fwd' | 'attn_bwd_dkdv' | 'attn_bwd_dq', hd: number) => (hd % 4 === 0 ? `${pass}_vec4_rows` : `${pass}_rows`);
+
 /** A grid of RT-thread workgroups with one thread per row. */
 const rowGrid = (s: CommandStream, rows: number) => grid1d(rows, RT, s.gpu.limits.maxComputeWorkgroupsPerDimension);
 
@@ -117,9 +123,10 @@ export function attentionForward(
   requireTensor(K, kStart, B, 'kStart', 'u32');
   requireDisjoint(K, { q, k, v, o, lse, qPos, kStart });
   if (s.gpu.rowKernels) {
+    const entry = rowEntry('attn_fwd', hd);
     s.dispatch({
-      label: 'attn_fwd_rows',
-      pipeline: s.gpu.pipeline('attention', code, 'attn_fwd_rows', { RT, HDC: hd }),
+      label: entry,
+      pipeline: s.gpu.pipeline('attention', code, entry, { RT, HDC: hd }),
       uniforms: uniforms(shape, kLen),
       bindings: [q, k, v, o, lse, qPos, kStart],
       workgroups: rowGrid(s, B * Tq * H),
@@ -189,15 +196,15 @@ export function attentionBackward(
       workgroups: rowGrid(s, B * Tq * H),
     });
     s.dispatch({
-      label: 'attn_bwd_dkdv_rows',
-      pipeline: rows('attn_bwd_dkdv_rows'),
+      label: rowEntry('attn_bwd_dkdv', hd),
+      pipeline: rows(rowEntry('attn_bwd_dkdv', hd)),
       uniforms: u,
       bindings: [q, k, v, null, null, null, null, dO, null, dq, dk, dv],
       workgroups: rowGrid(s, B * Tk * KVH),
     });
     s.dispatch({
-      label: 'attn_bwd_dq_rows',
-      pipeline: rows('attn_bwd_dq_rows'),
+      label: rowEntry('attn_bwd_dq', hd),
+      pipeline: rows(rowEntry('attn_bwd_dq', hd)),
       uniforms: u,
       bindings: [q, k, v, null, null, null, null, dO, null, dq],
       workgroups: rowGrid(s, B * Tq * H),
