@@ -3,6 +3,7 @@
 // with held-out evaluations, checkpoints, metrics.jsonl, rollouts.jsonl, run.json and events. The
 // one driver behind `thinker grpo` and the engine worker's startRun/resumeRun; what every driver
 // shares (the job, its output, the items of a data source, how the host maps folders) is job.ts.
+import { liveSignalWarning, type SignalRow } from './grpo-signal';
 import { loadModelFolder } from '../io/hf-config';
 import { DivergedError, InputError } from '../engine/errors';
 import type { QAItem } from '../task/schema';
@@ -301,11 +302,18 @@ export async function runGrpoJob(job: GrpoJob): Promise<GrpoSummary> {
     if (!state && cfg.eval.atStart) await evaluate(0);
     const from = state?.step ?? 0;
     if (from < total) progress(`step ${from + 1}: ${cfg.promptsPerStep} x ${cfg.groupSize} responses (the first step compiles the GPU kernels)`, from, total);
+    const stepRows: SignalRow[] = [];
+    let lastWarning: string | null = null;
     const res = await runGrpo(g, items, encoded, { ...grpoOptions(cfg, total), steps: total, startStep: state?.step ?? 0, signal: job.signal }, async (r) => {
       const s = r.metrics;
       first ??= s;
       last = s;
       await metrics.append({ type: 'step', ...s });
+      // The Train page's warnings, printed once each as they first appear.
+      stepRows.push({ type: 'step', ...s });
+      const w = liveSignalWarning(stepRows, cfg.promptsPerStep);
+      if (w && w.title !== lastWarning) say(`warning: ${w.title} ${w.advice}`);
+      lastWarning = w?.title ?? null;
       if (rollouts) for (const grp of r.groups) await rollouts.append(grp);
       await rec.update({ step: s.step });
       emit({ type: 'grpo-step', metrics: s, groups: r.groups, totalSteps: total });

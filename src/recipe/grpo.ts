@@ -16,6 +16,7 @@
 // - advantage.dropEqualGroups: DAPO's dynamic sampling, groups whose rewards are all equal are left out.
 // - loss.klCoef 0: no KL penalty and no reference model (DAPO and Dr. GRPO drop it).
 
+import { answerShares } from './grpo-signal';
 import { DivergedError, InputError } from '../engine/errors';
 import { Arena, download, upload, type Tensor } from '../engine/tensor';
 import { grpoPolicyLoss, lossWeights, STAT, type LossAggregation } from '../engine/kernels/grpo';
@@ -121,6 +122,10 @@ export interface GrpoStepMetrics {
   groups_kept: number;
   groups_dropped: number;
   groups_equal: number;
+  /** Answer collapse (grpo-signal.ts answerShares): the most named option and its share of the readable answers, and the most common right answer's share of the prompts. */
+  answer_top: string;
+  answer_top_share: number;
+  gold_top_share: number;
   /** Aggregated loss (policy + KL term) and its policy part, mean over the step's updates. */
   loss: number;
   pg_loss: number;
@@ -396,6 +401,9 @@ export class GrpoTrainer {
       groups_kept: advStats.groupsKept,
       groups_dropped: advStats.groupsDropped,
       groups_equal: advStats.groupsEqual,
+      ...answerShares(
+        samples.map((s) => ({ options: s.item.options, answerLabel: s.item.answer_label, answer: s.item.answer, responses: s.responses.map((r) => r.text) })),
+      ),
       loss: mean(acc.loss),
       pg_loss: mean(acc.pg),
       grad_norm: mean(acc.gradNorm),

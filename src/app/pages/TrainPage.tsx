@@ -1,7 +1,7 @@
 import { useEffect, useMemo, useState } from 'react';
 import type { RunEstimate, RunInfo, RunKind } from '../../lab/api';
 import { getEngine } from '../engine-client';
-import { lastEvalAt, liveSignalWarning, startModelWarning, type SignalWarning } from '../lib/grpo-signal';
+import { lastEvalAt, liveSignalWarning, startModelWarning, type SignalWarning } from '../../recipe/grpo-signal';
 import { normalizeRows } from '../lib/metrics';
 import { GRPO_PRESETS, GRPO_SPEC, type GrpoConfig } from '../../recipe/grpo-config';
 import { SFT_PRESETS, SFT_SPEC, type SftConfig } from '../../recipe/sft-config';
