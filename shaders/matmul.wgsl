@@ -70,7 +70,7 @@ override TX: u32 = 16;
 override TY: u32 = 16;
 override BK: u32 = 16;
 const TM = 4u;
-const TN = 4u;  // tied to the vec4 accumulator rows
+const TN = 4u;  // tied to the vec4 accumulator rows (and TM to their count in tile_product)
 
 // Staged slices are stored k-major with one float of padding per k row: the loaders that walk k
 // fastest (layouts where k is contiguous in memory) then write to distinct banks.
@@ -91,7 +91,12 @@ fn tile_product(lid: vec3<u32>, wid: vec3<u32>) -> array<vec4<f32>, TM> {
   let aK = (p.flags & A_KCONTIG) != 0u;
   let bK = (p.flags & B_KCONTIG) != 0u;
 
-  var acc: array<vec4<f32>, TM>;
+  // Four named accumulator rows, not an indexed array: a GPU compiler unrolls either into
+  // registers, but SwiftShader keeps an indexed private array in memory.
+  var acc0 = vec4<f32>(0.0);
+  var acc1 = vec4<f32>(0.0);
+  var acc2 = vec4<f32>(0.0);
+  var acc3 = vec4<f32>(0.0);
   for (var k0 = 0u; k0 < p.K; k0 += BK) {
     for (var e = tid; e < BM * BK; e += NT) {
       var m: u32;
@@ -118,13 +123,14 @@ fn tile_product(lid: vec3<u32>, wid: vec3<u32>) -> array<vec4<f32>, TM> {
       let br = k * BP + lid.x;
       let b = vec4<f32>(Bs[br], Bs[br + TX], Bs[br + 2u * TX], Bs[br + 3u * TX]);
       let ar = k * AP + lid.y;
-      for (var i = 0u; i < TM; i++) {
-        acc[i] += As[ar + i * TY] * b;
-      }
+      acc0 += As[ar] * b;
+      acc1 += As[ar + TY] * b;
+      acc2 += As[ar + 2u * TY] * b;
+      acc3 += As[ar + 3u * TY] * b;
     }
     workgroupBarrier();
   }
-  return acc;
+  return array<vec4<f32>, TM>(acc0, acc1, acc2, acc3);
 }
 
 fn store_tile(lid: vec3<u32>, wid: vec3<u32>, acc: array<vec4<f32>, TM>, bv: vec4<f32>) {

@@ -30,6 +30,8 @@ const QUICK: [string, string, string][] = [
   ['grpo', '--steps 4', '--steps 1 --set eval.items=4 --set promptsPerStep=2 --set groupSize=2'],
   ['eval', '--limit 20', '--limit 2'],
   ['curate', '--limit 32 --k 8', '--limit 4 --k 2'],
+  // The engine's own sections only: TensorFlow.js and ONNX Runtime are timed in test/bench.
+  ['bench', '--quick', '--quick --sections train,decode --no-tfjs --no-ort'],
   // The checkpoints the shortened runs end with.
   ['', 'checkpoint-60', 'checkpoint-2'],
   ['', 'checkpoint-4', 'checkpoint-1'],

