@@ -704,3 +704,194 @@ fn attn_bwd_dq_vec4_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
   }
   for (var d = 0u; d < D4; d++) { dq4[qr + d] = a[d] * p.scale; }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Tiled kernels for the GPU path (head dims a multiple of 4 up to 64, at least TILED_MIN_ROWS
+// query rows): a workgroup owns WG consecutive query rows (dk/dv: key rows) of one head, one row
+// per thread, and walks the other side in chunks of CK rows staged as vec4 in workgroup memory,
+// where all WG threads read them. Each thread runs its own online softmax: no reductions, two
+// barriers per chunk, and every K/V (Q/dO) row is read from global memory once per workgroup
+// instead of once per query row. The one-workgroup-per-row kernels above remain for decoding (a
+// single query row per sequence) and for other head dims. Rows a thread does not own (past the
+// end, outside its key range) weigh 0, so every thread passes every barrier.
+
+override CK: u32 = 64u;        // rows per staged chunk; the launcher keeps CK * hd / 4 <= TILE4
+const TILE4: u32 = 256u;       // vec4 per staged tensor (4 KiB)
+var<workgroup> tileA: array<vec4<f32>, TILE4>;
+var<workgroup> tileB: array<vec4<f32>, TILE4>;
+var<workgroup> tileS: array<vec4<f32>, 64>;   // dk/dv: the chunk's query-row staging [lse, D, lo, hi]
+var<workgroup> spanHi: atomic<u32>;
+
+// [kStart[b], the largest `hi` of the workgroup's threads): the keys any of its rows may see, as
+// workgroup-uniform values (loop bounds around barriers must be).
+fn workgroupSpan(t: u32, b: u32, hi: u32) -> vec2<u32> {
+  if (t == 0u) { atomicStore(&spanHi, 0u); }
+  workgroupBarrier();
+  atomicMax(&spanHi, hi);
+  workgroupBarrier();
+  if (t == 0u) { range = vec2<u32>(kStart[b], atomicLoad(&spanHi)); }
+  return workgroupUniformLoad(&range);
+}
+
+// tileA / tileB = rows j0 .. j0 + n of k / v (kv head g), D4 vec4 each.
+fn stageKV(t: u32, b: u32, g: u32, j0: u32, n: u32, D4: u32) {
+  for (var e = t; e < n * D4; e += WG) {
+    let src = kvRow(b, j0 + e / D4, g) / 4u + e % D4;
+    tileA[e] = k4[src];
+    tileB[e] = v4[src];
+  }
+}
+
+@compute @workgroup_size(WG)
+fn attn_fwd_tiled(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+  let h = wid.y;
+  let b = wid.z;
+  let i = wid.x * WG + t;
+  let live = i < p.Tq;
+  let ic = min(i, p.Tq - 1u);
+  let D4 = HDC / 4u;
+  let g = h / (p.H / p.KVH);
+  let qr = qRow(b, ic, h) / 4u;
+  var qv: array<vec4<f32>, HD4MAX>;
+  var a: array<vec4<f32>, HD4MAX>;
+  for (var d = 0u; d < D4; d++) {
+    qv[d] = q4[qr + d] * p.scale;
+    a[d] = vec4<f32>(0.0);
+  }
+  var rg = keyRange(b, ic);
+  if (!live) { rg.y = rg.x; }
+  let span = workgroupSpan(t, b, rg.y);
+  var m = NEG;
+  var l = 0.0;
+  for (var j0 = span.x; j0 < span.y; j0 += CK) {
+    let n = min(CK, span.y - j0);
+    stageKV(t, b, g, j0, n, D4);
+    workgroupBarrier();
+    for (var r = 0u; r < n; r++) {
+      let j = j0 + r;
+      var s4 = vec4<f32>(0.0);
+      for (var d = 0u; d < D4; d++) { s4 += qv[d] * tileA[r * D4 + d]; }
+      let ok = j >= rg.x && j < rg.y;
+      let s = select(NEG, s4.x + s4.y + s4.z + s4.w, ok);
+      let mn = max(m, s);
+      let c = exp(m - mn);
+      let e = select(0.0, exp(s - mn), ok);
+      l = l * c + e;
+      for (var d = 0u; d < D4; d++) { a[d] = a[d] * c + e * tileB[r * D4 + d]; }
+      m = mn;
+    }
+    workgroupBarrier();
+  }
+  if (!live) { return; }
+  var inv = 0.0;
+  if (l > 0.0) { inv = 1.0 / l; }
+  for (var d = 0u; d < D4; d++) { o4[qr + d] = a[d] * inv; }
+  var ls = NEG;
+  if (l > 0.0) { ls = m + log(l); }
+  lse[statRow(b, h, ic)] = ls;
+}
+
+@compute @workgroup_size(WG)
+fn attn_bwd_dkdv_tiled(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+  let g = wid.y;
+  let b = wid.z;
+  let j = wid.x * WG + t;
+  let live = j < p.Tk;
+  let jc = min(j, p.Tk - 1u);
+  let D4 = HDC / 4u;
+  let kr = kvRow(b, jc, g) / 4u;
+  var kv: array<vec4<f32>, HD4MAX>;
+  var vv: array<vec4<f32>, HD4MAX>;
+  var dkA: array<vec4<f32>, HD4MAX>;
+  var dvA: array<vec4<f32>, HD4MAX>;
+  for (var d = 0u; d < D4; d++) {
+    kv[d] = k4[kr + d] * p.scale;
+    vv[d] = v4[kr + d];
+    dkA[d] = vec4<f32>(0.0);
+    dvA[d] = vec4<f32>(0.0);
+  }
+  let jf = f32(jc);
+  let R = p.H / p.KVH;
+  for (var hh = 0u; hh < R; hh++) {
+    let h = g * R + hh;
+    for (var i0 = 0u; i0 < p.Tq; i0 += CK) {
+      let n = min(CK, p.Tq - i0);
+      for (var e = t; e < n * D4; e += WG) {
+        let src = qRow(b, i0 + e / D4, h) / 4u + e % D4;
+        tileA[e] = q4[src];
+        tileB[e] = dO4[src];
+      }
+      for (var r = t; r < n; r += WG) { tileS[r] = dq4[qRow(b, i0 + r, h) / 4u]; }
+      workgroupBarrier();
+      for (var r = 0u; r < n; r++) {
+        let st = tileS[r];
+        let ok = live && jf >= st.z && jf < st.w;
+        var s4 = vec4<f32>(0.0);
+        var o4s = vec4<f32>(0.0);
+        for (var d = 0u; d < D4; d++) {
+          s4 += tileA[r * D4 + d] * kv[d];
+          o4s += tileB[r * D4 + d] * vv[d];
+        }
+        let pr = select(0.0, exp(s4.x + s4.y + s4.z + s4.w - st.x), ok);
+        let ds = pr * (o4s.x + o4s.y + o4s.z + o4s.w - st.y);
+        for (var d = 0u; d < D4; d++) {
+          dkA[d] += ds * tileA[r * D4 + d];
+          dvA[d] += pr * tileB[r * D4 + d];
+        }
+      }
+      workgroupBarrier();
+    }
+  }
+  if (!live) { return; }
+  for (var d = 0u; d < D4; d++) {
+    dk4[kr + d] = dkA[d] * p.scale;
+    dv4[kr + d] = dvA[d];
+  }
+}
+
+@compute @workgroup_size(WG)
+fn attn_bwd_dq_tiled(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+  let h = wid.y;
+  let b = wid.z;
+  let i = wid.x * WG + t;
+  let live = i < p.Tq;
+  let ic = min(i, p.Tq - 1u);
+  let D4 = HDC / 4u;
+  let g = h / (p.H / p.KVH);
+  let qr = qRow(b, ic, h) / 4u;
+  // This row's staging [lse, D, lo, hi], read before the row's dq overwrites it (no other thread
+  // of this kernel reads it).
+  let st = dq4[qr];
+  let lo = u32(st.z);
+  var hi = u32(st.w);
+  if (!live) { hi = lo; }
+  var qv: array<vec4<f32>, HD4MAX>;
+  var ov: array<vec4<f32>, HD4MAX>;
+  var a: array<vec4<f32>, HD4MAX>;
+  for (var d = 0u; d < D4; d++) {
+    qv[d] = q4[qr + d] * p.scale;
+    ov[d] = dO4[qr + d];
+    a[d] = vec4<f32>(0.0);
+  }
+  let span = workgroupSpan(t, b, hi);
+  for (var j0 = span.x; j0 < span.y; j0 += CK) {
+    let n = min(CK, span.y - j0);
+    stageKV(t, b, g, j0, n, D4);
+    workgroupBarrier();
+    for (var r = 0u; r < n; r++) {
+      let j = j0 + r;
+      var s4 = vec4<f32>(0.0);
+      var o4s = vec4<f32>(0.0);
+      for (var d = 0u; d < D4; d++) {
+        s4 += qv[d] * tileA[r * D4 + d];
+        o4s += ov[d] * tileB[r * D4 + d];
+      }
+      let ok = j >= lo && j < hi;
+      let ds = select(0.0, exp(s4.x + s4.y + s4.z + s4.w - st.x) * (o4s.x + o4s.y + o4s.z + o4s.w - st.y), ok);
+      for (var d = 0u; d < D4; d++) { a[d] += ds * tileA[r * D4 + d]; }
+    }
+    workgroupBarrier();
+  }
+  if (!live) { return; }
+  for (var d = 0u; d < D4; d++) { dq4[qr + d] = a[d] * p.scale; }
+}

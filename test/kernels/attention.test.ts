@@ -78,6 +78,9 @@ async function runGpu(c: Case, x: ReturnType<typeof inputs>, backward: boolean) 
   for (const label of s.kernelsSeen) expect(label.endsWith('_rows'), label).toBe(g.gpu.rowKernels);
   if (g.gpu.rowKernels)
     for (const label of s.kernelsSeen) if (/^attn_(fwd|bwd_dkdv|bwd_dq)_/.test(label)) expect(label.includes('_vec4_'), label).toBe(hd % 4 === 0);
+  // On the GPU path, training and prefill shapes take the tiled kernels when the head dim allows.
+  const tiledShape = hd % 4 === 0 && hd <= 64 && c.sh.Tq >= 16 && (!backward || c.sh.Tk >= 16);
+  if (!g.gpu.rowKernels) for (const label of s.kernelsSeen) if (label !== 'attn_bwd_prep') expect(label.endsWith('_tiled'), label).toBe(tiledShape);
   const out = {
     o: await read('o'),
     lse: await read('lse'),
@@ -276,6 +279,28 @@ describe.each(KERNEL_PATHS)('attention backward ($path)', ({ rowKernels }) => {
     const r = rng(13);
     const qPos = Uint32Array.from({ length: B * Tq }, () => r.int(Tk));
     await checkBackward({ sh: { B, Tq, Tk, H: 2, KVH: 2, hd: 8, causal: false }, kLen: 17, qPos, kStart: Uint32Array.from([2, 0]), seed: 13 });
+  });
+
+  it('causal training, T = 70, hd = 16, left padding: a second block of query rows and rows that see no key', async () => {
+    await checkBackward({ sh: gqa(2, 70, 70, true, 16), kLen: 70, qPos: trainPos(2, 70), kStart: Uint32Array.from([0, 9]), seed: 16 });
+  });
+
+  it('non-causal, Tq = 20, Tk = 37, kLen 33, left padding, H = KVH, hd = 8', async () => {
+    const B = 2,
+      Tq = 20,
+      Tk = 37;
+    const qPos = Uint32Array.from({ length: B * Tq }, (_, n) => n % Tk);
+    await checkBackward({ sh: { B, Tq, Tk, H: 2, KVH: 2, hd: 8, causal: false }, kLen: 33, qPos, kStart: Uint32Array.from([4, 0]), seed: 17 });
+  });
+
+  it('hd = 64, T = 40: keys staged in several chunks', async () => {
+    await checkBackward({
+      sh: { B: 1, Tq: 40, Tk: 40, H: 2, KVH: 1, hd: 64, causal: true },
+      kLen: 40,
+      qPos: trainPos(1, 40),
+      kStart: new Uint32Array(1),
+      seed: 18,
+    });
   });
 
   it('causal training, GQA, hd = 6 (not a multiple of 4: the scalar row kernels), T = 13, left padding', async () => {

@@ -241,7 +241,12 @@ describe('GRPO learning', () => {
     expect(m[m.length - 1].kl).toBeGreaterThan(1e-3);
     for (const x of m) {
       expect(x.updates).toBe(2);
-      for (const v of Object.values(x)) expect(Number.isFinite(v)).toBe(true);
+      // Every metric is a finite number but the most named answer, an option's text.
+      const { answer_top, ...numbers } = x;
+      expect(typeof answer_top).toBe('string');
+      for (const [k, v] of Object.entries(numbers)) expect(Number.isFinite(v), k).toBe(true);
+      expect(x.answer_top_share).toBeGreaterThanOrEqual(0);
+      expect(x.answer_top_share).toBeLessThanOrEqual(1);
     }
     // Inspection records: every group's responses with their rewards, advantages and ratios.
     const g = results[5].groups[0];

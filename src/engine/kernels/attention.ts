@@ -66,6 +66,18 @@ function checkShape(kernel: string, sh: AttentionShape, kLen: number): void {
  */
 const rowEntry = (pass: 'attn_fwd' | 'attn_bwd_dkdv' | 'attn_bwd_dq', hd: number) => (hd % 4 === 0 ? `${pass}_vec4_rows` : `${pass}_rows`);
 
+/**
+ * The GPU path's tiled kernels (attention.wgsl): a row per thread, the other side staged in
+ * workgroup memory. Used for training and prefill shapes; a single query row per sequence
+ * (decoding) keeps the one-workgroup-per-row kernels, which spread one row over 64 threads.
+ */
+const TILED_MIN_ROWS = 16;
+const TILED_MAX_HD = 64;
+const TILE4 = 256;
+const tiled = (hd: number, rows: number) => hd % 4 === 0 && hd <= TILED_MAX_HD && rows >= TILED_MIN_ROWS;
+/** Rows per staged chunk: as many as fit TILE4 vec4 (and the 64-entry staging of dk/dv). */
+const tileRows = (hd: number) => Math.min(WG, TILE4 / (hd / 4));
+
 /** A grid of RT-thread workgroups with one thread per row. */
 const rowGrid = (s: CommandStream, rows: number) => grid1d(rows, RT, s.gpu.limits.maxComputeWorkgroupsPerDimension);
 
@@ -130,6 +142,16 @@ export function attentionForward(
       uniforms: uniforms(shape, kLen),
       bindings: [q, k, v, o, lse, qPos, kStart],
       workgroups: rowGrid(s, B * Tq * H),
+    });
+    return;
+  }
+  if (tiled(hd, Tq)) {
+    s.dispatch({
+      label: 'attn_fwd_tiled',
+      pipeline: s.gpu.pipeline('attention', code, 'attn_fwd_tiled', { WG, HDC: hd, CK: tileRows(hd) }),
+      uniforms: uniforms(shape, kLen),
+      bindings: [q, k, v, o, lse, qPos, kStart],
+      workgroups: [Math.ceil(Tq / WG), H, B],
     });
     return;
   }
@@ -219,6 +241,24 @@ export function attentionBackward(
     bindings: [null, null, null, o, lse, qPos, kStart, dO, scratch, dq],
     workgroups: grid1d(B * Tq * H, 1, s.gpu.limits.maxComputeWorkgroupsPerDimension),
   });
+  if (tiled(hd, Tq) && Tk >= TILED_MIN_ROWS) {
+    const tile = (entry: string) => s.gpu.pipeline('attention', code, entry, { WG, HDC: hd, CK: tileRows(hd) });
+    s.dispatch({
+      label: 'attn_bwd_dkdv_tiled',
+      pipeline: tile('attn_bwd_dkdv_tiled'),
+      uniforms: u,
+      bindings: [q, k, v, null, null, null, null, dO, null, dq, dk, dv],
+      workgroups: [Math.ceil(Tk / WG), KVH, B],
+    });
+    s.dispatch({
+      label: 'attn_bwd_dq_tiled',
+      pipeline: tile('attn_bwd_dq_tiled'),
+      uniforms: u,
+      bindings: [q, k, v, null, null, null, kStart, dO, null, dq],
+      workgroups: [Math.ceil(Tq / WG), H, B],
+    });
+    return;
+  }
   s.dispatch({
     label: 'attn_bwd_dkdv',
     pipeline: pipe('attn_bwd_dkdv'),
