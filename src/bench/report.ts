@@ -100,6 +100,19 @@ export function formatBenchTable(r: BenchResults): string {
       ]);
     }
     out.push(columns(rows));
+    for (const t of r.train) {
+      for (const [what, m] of [
+        [t.kernels === 'rows' ? 'engine (row kernels)' : 'engine', t.engine],
+        ['GPU path', t.engineGpuPath],
+      ] as const) {
+        const b = m?.breakdown;
+        if (!b) continue;
+        const share = (ms: number) => `${((100 * ms) / Math.max(b.gpuMs, 1e-9)).toFixed(0)}%`;
+        out.push(
+          `  ${t.preset}, ${what}, where a step's time goes (one profiled step): ${b.dispatches} dispatches; GPU busy ${b.gpuMs.toFixed(0)} of ${b.wallMs.toFixed(0)} ms; most GPU time: ${b.top.map((k) => `${k.label} ${share(k.ms)}`).join(', ')}`,
+        );
+      }
+    }
   }
 
   if (r.options.sections.includes('decode')) {

@@ -149,6 +149,8 @@ export interface TrainMeasure {
   cpuMs: number;
   /** Loss of every step, warmup included: step 1 runs on identical weights and batch in both. */
   losses: number[];
+  /** The engine's contenders: where one more step's time goes (null for TF.js and without timestamp-query). */
+  breakdown: KernelBreakdown | null;
 }
 
 export interface TrainRow {
@@ -200,14 +202,19 @@ export interface DecodeRow {
   breakdown: DecodeBreakdown | null;
 }
 
-export interface DecodeBreakdown {
-  /** Compute dispatches per new token, the prompt's prefill included. */
-  dispatchesPerToken: number;
+/** One profiled run: every dispatch timed on the GPU (slower than a timed run; it is about shares, not speed). */
+export interface KernelBreakdown {
+  dispatches: number;
   /** GPU time of all dispatches, and the wall time of the same (profiled) run: their gap is host work, submission and read-back. */
   gpuMs: number;
   wallMs: number;
-  /** The kernels taking the most GPU time. */
+  /** The kernels taking the most GPU time, by label (a label names the entry point and its path). */
   top: { label: string; calls: number; ms: number }[];
+}
+
+export interface DecodeBreakdown extends KernelBreakdown {
+  /** Compute dispatches per new token, the prompt's prefill included. */
+  dispatchesPerToken: number;
 }
 
 export interface BenchError {
@@ -413,7 +420,7 @@ async function matmulRow(
 function trainMeasure(stepMs: number[], cpu: number[], losses: number[], warmup: number, tokens: number): TrainMeasure {
   const timed = stepMs.slice(warmup);
   const ms = median(timed);
-  return { msPerStep: ms, tokensPerS: tokens / (ms / 1000), samplesMs: timed, cpuMs: median(cpu.slice(warmup)), losses };
+  return { msPerStep: ms, tokensPerS: tokens / (ms / 1000), samplesMs: timed, cpuMs: median(cpu.slice(warmup)), losses, breakdown: null };
 }
 
 /** Run `fn` with the workgroup kernels a GPU gets, on a CPU adapter that normally runs the row kernels. */
@@ -525,7 +532,17 @@ async function trainRow(gpu: Gpu, tfjs: TfjsWebgpu | null, m: NamedText, o: Benc
     }
   }
   for (const c of contenders) {
-    if (!failed.has(c)) row[c.name] = trainMeasure(c.ms, c.cpu, c.losses, o.warmup, B * T);
+    if (!failed.has(c)) {
+      const measure = trainMeasure(c.ms, c.cpu, c.losses, o.warmup, B * T);
+      if (c.name !== 'tfjs' && gpu.hasTimestamps) {
+        try {
+          measure.breakdown = await kernelBreakdown(gpu, () => c.step(batches[0]));
+        } catch (e) {
+          errors.push({ section: 'train', what: `${c.name} ${m.name} breakdown`, message: errMsg(e) });
+        }
+      }
+      row[c.name] = measure;
+    }
     c.release();
   }
   return row;
@@ -609,7 +626,7 @@ async function decodeRow(gpu: Gpu, o: BenchOptions, B: number, errors: BenchErro
 }
 
 /** One profiled run: every dispatch in its own pass with timestamps (slower than the timed runs; it is about shares, not speed). */
-async function decodeBreakdown(gpu: Gpu, run: () => Promise<unknown>, n: number): Promise<DecodeBreakdown> {
+async function kernelBreakdown(gpu: Gpu, run: () => Promise<unknown>, top = 6): Promise<KernelBreakdown> {
   const profiler = new KernelProfiler(gpu);
   gpu.profiler = profiler;
   try {
@@ -618,14 +635,19 @@ async function decodeBreakdown(gpu: Gpu, run: () => Promise<unknown>, n: number)
     const wallMs = performance.now() - t;
     const rows = await profiler.report();
     return {
-      dispatchesPerToken: rows.reduce((a, r) => a + r.calls, 0) / n,
+      dispatches: rows.reduce((a, r) => a + r.calls, 0),
       gpuMs: rows.reduce((a, r) => a + r.ms, 0),
       wallMs,
-      top: rows.slice(0, 5),
+      top: rows.slice(0, top),
     };
   } finally {
     gpu.profiler = null;
   }
+}
+
+async function decodeBreakdown(gpu: Gpu, run: () => Promise<unknown>, n: number): Promise<DecodeBreakdown> {
+  const b = await kernelBreakdown(gpu, run, 5);
+  return { ...b, dispatchesPerToken: b.dispatches / n };
 }
 
 /** CPU time of this process so far, in ms (0 where there is no process: a browser). */

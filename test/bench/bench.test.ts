@@ -2,7 +2,7 @@
 // two implementations agreeing where they must (same product, same step-1 loss, same greedy
 // tokens). Speeds are never compared.
 import { describe, test, expect, vi, afterEach } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
@@ -110,6 +110,25 @@ describe('runBench on tiny shapes', () => {
     expect(Math.abs(t.engine!.losses[0] - t.tfjs!.losses[0])).toBeLessThan(1e-4);
     // Both kernel paths train the same model: the same losses, step after step.
     if (gpu.rowKernels) t.engine!.losses.forEach((l, i) => expect(Math.abs(l - t.engineGpuPath!.losses[i])).toBeLessThan(1e-4));
+    // Where an engine step's time goes: one more step, every dispatch timed, on the path it names.
+    expect(t.tfjs!.breakdown).toBeNull();
+    if (gpu.hasTimestamps) {
+      for (const e of engines) {
+        const b = e.breakdown!;
+        // Forward, backward, clip and AdamW of a 2-layer model: dozens of dispatches.
+        expect(b.dispatches).toBeGreaterThan(30);
+        expect(b.gpuMs).toBeGreaterThan(0);
+        expect(b.top.length).toBe(6);
+        for (let i = 1; i < b.top.length; i++) expect(b.top[i - 1].ms).toBeGreaterThanOrEqual(b.top[i].ms);
+        expect(b.top.reduce((a, k) => a + k.ms, 0)).toBeLessThanOrEqual(b.gpuMs + 1e-9);
+      }
+      // The row kernels' labels name their path (matmul_blocks, rmsnorm.fwd.rows, attn_fwd_vec4_rows).
+      const rowLabel = (l: string) => /[._]rows$|^matmul_blocks$/.test(l);
+      if (gpu.rowKernels) {
+        expect(t.engine!.breakdown!.top.some((k) => rowLabel(k.label))).toBe(true);
+        expect(t.engineGpuPath!.breakdown!.top.some((k) => rowLabel(k.label))).toBe(false);
+      }
+    }
     const excess = t.engine!.losses[0] - Math.log(text.vocabSize);
     expect(excess).toBeGreaterThan(0);
     expect(excess).toBeLessThan(1.5);
@@ -285,10 +304,53 @@ describe('CLI options', () => {
     expect(o.tfjs).toBe(false);
   });
 
+  test("a model's config.json instead of a preset: its shape, named by its folder", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'bench-cfg-'));
+    try {
+      const folder = path.join(dir, 'my-model');
+      mkdirSync(folder);
+      const cfg = {
+        architectures: ['LlamaForCausalLM'],
+        model_type: 'llama',
+        vocab_size: 512,
+        hidden_size: 128,
+        intermediate_size: 352,
+        num_hidden_layers: 4,
+        num_attention_heads: 4,
+        num_key_value_heads: 4,
+        max_position_embeddings: 64,
+        rms_norm_eps: 1e-5,
+        rope_theta: 10000,
+        tie_word_embeddings: true,
+      };
+      writeFileSync(path.join(folder, 'config.json'), JSON.stringify(cfg));
+      const o = resolveBenchOptions({
+        presets: `micro,${path.join(folder, 'config.json')}`,
+        seq: '64',
+        decodePreset: path.join(folder, 'config.json'),
+        prompt: '8',
+        tokens: '8',
+      });
+      expect(o.train.map((m) => m.name)).toEqual(['micro', 'my-model']);
+      const t = o.train[1].text;
+      expect([t.vocabSize, t.hiddenSize, t.intermediateSize, t.numLayers, t.numHeads, t.numKvHeads, t.headDim]).toEqual([512, 128, 352, 4, 4, 4, 32]);
+      expect(o.decode.text).toEqual(t);
+      // Its own context bounds the sequence, as a preset's does.
+      expect(() => resolveBenchOptions({ presets: path.join(folder, 'config.json'), seq: '65' })).toThrow(/--seq.*my-model's context of 64/);
+      writeFileSync(path.join(dir, 'broken.json'), '{"vocab_size": 5');
+      expect(() => resolveBenchOptions({ presets: path.join(dir, 'broken.json') })).toThrow(/--presets.*broken\.json/);
+      expect(() => resolveBenchOptions({ presets: path.join(dir, 'absent.json') })).toThrow(/--presets.*absent\.json/);
+      writeFileSync(path.join(dir, 'bad.json'), JSON.stringify({ ...cfg, hidden_size: 130 }));
+      expect(() => resolveBenchOptions({ presets: path.join(dir, 'bad.json') })).toThrow(/bad\.json/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('bad options name the flag', () => {
     expect(() => resolveBenchOptions({ quick: true, full: true })).toThrow(/--quick/);
     expect(() => resolveBenchOptions({ sizes: '64,x' })).toThrow(/--sizes/);
-    expect(() => resolveBenchOptions({ presets: 'huge' })).toThrow(/--presets.*unknown preset huge/);
+    expect(() => resolveBenchOptions({ presets: 'huge' })).toThrow(/--presets.*unknown preset huge.*config\.json/);
     expect(() => resolveBenchOptions({ sections: 'matmul,speed' })).toThrow(/--sections.*speed/);
     expect(() => resolveBenchOptions({ seq: '300' })).toThrow(/--seq.*micro's context of 256/);
     expect(() => resolveBenchOptions({ tokens: '250' })).toThrow(/--tokens/);

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { setup, randArray, compare, rng, testGpu } from '../helpers/gpu';
+import { setup, randArray, compare, rng, testGpu, KERNEL_PATHS, useKernelPath } from '../helpers/gpu';
 import { GradNorm, adamw, type AdamWHyper } from '../../src/engine/kernels/optimizer';
 import { download, upload, slice } from '../../src/engine/tensor';
 import { EngineError } from '../../src/engine/errors';
@@ -76,7 +76,31 @@ async function trainSteps(maxNorm: number, gradScale: number) {
   }
 }
 
-describe('GradNorm + AdamW', () => {
+describe.each(KERNEL_PATHS)('GradNorm + AdamW ($path)', ({ rowKernels }) => {
+  useKernelPath(rowKernels);
+
+  it('sums squares on the path it names', async () => {
+    const n = 40_003;
+    const g = normals(n, 5, 2);
+    const { gpu, s, t, done } = await setup([{ name: 'g', shape: [n], dtype: 'f32', data: g }]);
+    const gn = new GradNorm(gpu, 2);
+    try {
+      gn.reset(s);
+      gn.accumulate(s, t('g'));
+      gn.accumulate(s, t('g'), 5); // fewer elements than threads: most chunks are empty
+      gn.finalize(s, 0);
+      expect(s.kernelsSeen.has(rowKernels ? 'gradnorm.sumsq.rows' : 'gradnorm.sumsq')).toBe(true);
+      expect(s.kernelsSeen.has(rowKernels ? 'gradnorm.sumsq' : 'gradnorm.sumsq.rows')).toBe(false);
+      await s.sync();
+      const got = await download(gpu, gn.state);
+      const want = clipRef([g, g.subarray(0, 5)], 0).norm;
+      expect(Math.abs(got[0] - want) / want).toBeLessThan(1e-5);
+    } finally {
+      gn.destroy();
+      done();
+    }
+  });
+
   it('matches torch AdamW with clip_grad_norm_ over 3 steps when clipping is active', async () => {
     const states = await trainSteps(1.0, 0.5);
     for (const { got, want } of states) {

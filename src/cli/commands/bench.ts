@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { writeFile, mkdir } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { configFromHfJson } from '../../io/hf-config';
 import { createNodeGpu } from '../../node/dawn';
 import { InputError } from '../../engine/errors';
 import { BENCH_SECTIONS, benchProfile, presetText, runBench, type BenchOptions, type BenchSection } from '../../bench/run';
@@ -43,11 +45,23 @@ function list(name: string, v: string): string[] {
 export function resolveBenchOptions(c: BenchCliOptions): BenchOptions {
   if (c.quick && c.full) throw new InputError('--quick', 'cannot be combined with --full');
   const o = benchProfile(c.quick ? 'quick' : c.full ? 'full' : 'default');
+  // A preset's name, or a model's config.json: the shape of one's own checkpoint, timed from the
+  // same fresh init as a preset (its weights are not read).
   const named = (flag: string, v: string) => {
+    if (v.endsWith('.json')) {
+      let json: unknown;
+      try {
+        json = JSON.parse(readFileSync(v, 'utf8'));
+      } catch (e) {
+        throw new InputError(`--${flag}`, `cannot read ${v} as a config.json: ${(e as Error).message}`);
+      }
+      const base = path.basename(v, '.json');
+      return { name: base === 'config' ? path.basename(path.dirname(path.resolve(v))) : base, text: configFromHfJson(json, v).text };
+    }
     try {
       return presetText(v);
     } catch (e) {
-      throw new InputError(`--${flag}`, (e as Error).message);
+      throw new InputError(`--${flag}`, `${(e as Error).message}, or a model's config.json`);
     }
   };
   if (c.sizes !== undefined) o.matmulSizes = list('sizes', c.sizes).map((s) => intOpt('sizes', s, 1));
@@ -95,10 +109,10 @@ export function registerBench(program: Command) {
     .option('--quick', 'smallest shapes (a smoke run)')
     .option('--full', "real-GPU shapes: matmul up to 4096 (with % of the card's fp32 peak), tiny/small presets at 8 x 256, decode at batch 1 and 64")
     .option('--sizes <list>', 'matmul sizes, comma-separated (default 256,512; --full 256,512,1024,2048,4096)')
-    .option('--presets <list>', 'presets for the training step (default micro,tiny)')
+    .option('--presets <list>', "presets for the training step, or a model's config.json for its shape (default micro,tiny)")
     .option('--batch <n>', 'sequences per training step')
     .option('--seq <n>', 'tokens per sequence in the training step')
-    .option('--decode-preset <name>', 'preset for the decode section')
+    .option('--decode-preset <name>', "preset for the decode section, or a model's config.json")
     .option('--prompt <n>', 'decode prompt length')
     .option('--tokens <n>', 'decode: new tokens per run')
     .option('--decode-batches <list>', "decode: sequences decoded together, one row each (default 1,64: one answer, and GRPO's 8 prompts x 8 samples)")

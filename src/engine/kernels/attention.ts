@@ -234,14 +234,16 @@ export function attentionBackward(
     return;
   }
   const pipe = (entry: string) => s.gpu.pipeline('attention', code, entry, { WG: chunkThreads(Math.max(Tq, kLen)) });
-  s.dispatch({
-    label: 'attn_bwd_prep',
-    pipeline: pipe('attn_bwd_prep'),
-    uniforms: u,
-    bindings: [null, null, null, o, lse, qPos, kStart, dO, scratch, dq],
-    workgroups: grid1d(B * Tq * H, 1, s.gpu.limits.maxComputeWorkgroupsPerDimension),
-  });
   if (tiled(hd, Tq) && Tk >= TILED_MIN_ROWS) {
+    // The row statistics one thread per query row, like the tiled kernels that read them: a
+    // workgroup per row spent 5% of a GPU-path step on SwiftShader reducing 32 floats.
+    s.dispatch({
+      label: 'attn_bwd_prep_tiled',
+      pipeline: s.gpu.pipeline('attention', code, 'attn_bwd_prep_rows', { RT, HDC: hd }),
+      uniforms: u,
+      bindings: [null, null, null, o, lse, qPos, kStart, dO, scratch, dq],
+      workgroups: rowGrid(s, B * Tq * H),
+    });
     const tile = (entry: string) => s.gpu.pipeline('attention', code, entry, { WG, HDC: hd, CK: tileRows(hd) });
     s.dispatch({
       label: 'attn_bwd_dkdv_tiled',
@@ -259,6 +261,13 @@ export function attentionBackward(
     });
     return;
   }
+  s.dispatch({
+    label: 'attn_bwd_prep',
+    pipeline: pipe('attn_bwd_prep'),
+    uniforms: u,
+    bindings: [null, null, null, o, lse, qPos, kStart, dO, scratch, dq],
+    workgroups: grid1d(B * Tq * H, 1, s.gpu.limits.maxComputeWorkgroupsPerDimension),
+  });
   s.dispatch({
     label: 'attn_bwd_dkdv',
     pipeline: pipe('attn_bwd_dkdv'),

@@ -12,6 +12,9 @@ const WG = 256;
 const PARTS = 512;
 /** Elements each sum-of-squares thread should handle at least before another workgroup is worth it. */
 const PER_THREAD = 8;
+/** The same for the barrier-free partial sums of CPU adapters (one thread per partial), and their workgroup size. */
+const PER_ROW_THREAD = 256;
+const RT = 64;
 
 // One struct per entry point family: sumsq_partial, sumsq_finalize, adamw.
 export const SUMSQ_PARAMS = uniformLayout('optimizer', 'SumsqParams', { n: 'u32', base: 'u32', groups: 'u32', _pad: 'u32' });
@@ -73,16 +76,28 @@ export class GradNorm {
     if (this.used >= this.maxRanges) {
       throw new EngineError(`GradNorm.accumulate: more than ${this.maxRanges} ranges since reset (at ${g.name}); construct GradNorm with a larger maxRanges`);
     }
+    const base = this.used * PARTS;
+    this.used++;
+    if (s.gpu.rowKernels) {
+      const groups = Math.max(1, Math.min(PARTS / RT, Math.ceil(n / (RT * PER_ROW_THREAD))));
+      s.dispatch({
+        label: 'gradnorm.sumsq.rows',
+        pipeline: s.gpu.pipeline('optimizer', code, 'sumsq_partial_rows', { RT, PARTS }),
+        uniforms: SUMSQ_PARAMS.values({ n, base, groups }),
+        bindings: [g, this.partials],
+        workgroups: [groups],
+      });
+      return;
+    }
     const maxWg = s.gpu.limits.maxComputeWorkgroupsPerDimension;
     const groups = Math.max(1, Math.min(PARTS, maxWg, Math.ceil(n / (WG * PER_THREAD))));
     s.dispatch({
       label: 'gradnorm.sumsq',
       pipeline: s.gpu.pipeline('optimizer', code, 'sumsq_partial', { WG, PARTS }),
-      uniforms: SUMSQ_PARAMS.values({ n, base: this.used * PARTS, groups }),
+      uniforms: SUMSQ_PARAMS.values({ n, base, groups }),
       bindings: [g, this.partials],
       workgroups: [groups],
     });
-    this.used++;
   }
 
   /** state = [norm, maxNorm > 0 ? min(1, maxNorm / (norm + 1e-6)) : 1]. */
