@@ -55,6 +55,8 @@ struct Params {
 @group(0) @binding(13) var<storage, read_write> kvSrc: array<f32>;
 @group(0) @binding(14) var<storage, read_write> kvCache: array<f32>;
 
+// The per-row kernels reduce with groupSum / groupMax from shaders/lib/reduce*.wgsl, which the
+// engine links in front of this file (subgroup operations where the device has them).
 override WG: u32 = 64u;      // threads per workgroup = rows per chunk; a power of two
 const HDMAX: u32 = 128u;     // largest head dim
 const DP: u32 = 16u;         // floats of each row per tile pass
@@ -67,33 +69,10 @@ var<workgroup> vb: array<f32, HDMAX>;     // a second fixed row (dO_i in dq, v_j
 var<workgroup> acc: array<f32, HDMAX>;    // accumulators, element d owned by thread d % WG
 var<workgroup> acc2: array<f32, HDMAX>;
 var<workgroup> tile: array<f32, WG * DPS>;
-var<workgroup> red: array<f32, WG>;
 var<workgroup> cw: array<f32, WG>;        // per-chunk weights (probabilities or dS)
 var<workgroup> cw2: array<f32, WG>;
 var<workgroup> rowInfo: vec4<f32>;        // lse, D, lo, hi of the workgroup's query row
 var<workgroup> range: vec2<u32>;
-
-fn reduceMax(t: u32, x: f32) -> f32 {
-  red[t] = x;
-  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-    workgroupBarrier();
-    if (t < s) { red[t] = max(red[t], red[t + s]); }
-  }
-  let r = workgroupUniformLoad(&red[0]);
-  workgroupBarrier(); // nobody may overwrite red[0] before everyone has read it
-  return r;
-}
-
-fn reduceSum(t: u32, x: f32) -> f32 {
-  red[t] = x;
-  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-    workgroupBarrier();
-    if (t < s) { red[t] = red[t] + red[t + s]; }
-  }
-  let r = workgroupUniformLoad(&red[0]);
-  workgroupBarrier();
-  return r;
-}
 
 // Allowed keys [lo, hi) of query row (b, i); see the header.
 fn keyRange(b: u32, i: u32) -> vec2<u32> {
@@ -178,12 +157,12 @@ fn attn_fwd(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid:
       s += tileDot(t, d0, w, false);
     }
     if (t >= n) { s = NEG; }
-    let mNew = max(m, reduceMax(t, s));
+    let mNew = max(m, groupMax(t, s));
     var pr = 0.0;
     if (t < n) { pr = exp(s - mNew); }
     cw[t] = pr;
     let alpha = exp(m - mNew); // rescales what was summed under the old max; 0 on the first chunk
-    l = l * alpha + reduceSum(t, pr); // the reduction's barriers also publish cw
+    l = l * alpha + groupSum(t, pr); // the reduction's barriers also publish cw
     m = mNew;
     for (var d = t; d < hd; d += WG) {
       var a = acc[d] * alpha;
@@ -222,7 +201,7 @@ fn attn_bwd_prep(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id)
   for (var d = t; d < p.hd; d += WG) {
     s += dO[base + d] * o[base + d];
   }
-  let D = reduceSum(t, s);
+  let D = groupSum(t, s);
   if (t == 0u) {
     let st = statRow(b, h, i);
     let rg = keyRange(b, i);
@@ -266,7 +245,7 @@ fn attn_bwd_dkdv(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id)
         ok = u32(dq[sr + 2u]) <= j && j < u32(dq[sr + 3u]);
       }
       // Causal training leaves about half the chunks with no query that sees key j: skip them.
-      if (reduceMax(t, select(0.0, 1.0, ok)) == 0.0) { continue; }
+      if (groupMax(t, select(0.0, 1.0, ok)) == 0.0) { continue; }
       var s = 0.0;
       var dov = 0.0;
       for (var d0 = 0u; d0 < hd; d0 += DP) {

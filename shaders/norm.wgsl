@@ -2,8 +2,9 @@
 // LayerNorm's forward (SigLIP), which shares the row machinery.
 //
 // The forward and the dx half of the backward are row reductions over `dim`: one workgroup per row,
-// threads stride over the row so neighbouring threads touch neighbouring floats, and a tree
-// reduction in workgroup memory combines their partial sums. The dw half is a reduction over rows;
+// threads stride over the row so neighbouring threads touch neighbouring floats, and groupSum
+// (shaders/lib/reduce*.wgsl, linked in front of this file: subgroup operations where the device
+// has them, a tree in workgroup memory elsewhere) combines their partial sums. The dw half is a reduction over rows;
 // it is column-parallel (a thread owns one column of a CX-wide strip and a 1/CY share of the rows)
 // so that it needs neither atomics nor a scratch buffer and is bitwise deterministic.
 //
@@ -33,22 +34,7 @@ override WG: u32 = 256;
 override CX: u32 = 32;
 override CY: u32 = 8;
 
-var<workgroup> red: array<f32, WG>;
 var<workgroup> redCols: array<f32, CX * CY>;
-
-// Sum of every thread's `v`; all threads get the result. Callers must be in uniform control flow.
-fn workgroupSum(lid: u32, v: f32) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
-    if (lid < stride) { red[lid] = red[lid] + red[lid + stride]; }
-    workgroupBarrier();
-  }
-  let total = red[0];
-  // Keeps a following call from overwriting red[0] before every thread has read it.
-  workgroupBarrier();
-  return total;
-}
 
 // Rows may exceed the per-dimension workgroup limit, so the launcher folds them into x and y.
 fn rowIndex(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
@@ -66,7 +52,7 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
     let v = x[base + j];
     ss = ss + v * v;
   }
-  let r = inverseSqrt(workgroupSum(lid, ss) / f32(p.dim) + p.eps);
+  let r = inverseSqrt(groupSum(lid, ss) / f32(p.dim) + p.eps);
   if (lid == 0u) { rstd[row] = r; }
   for (var j = lid; j < p.dim; j = j + WG) {
     yy[base + j] = x[base + j] * r * w[j];
@@ -85,13 +71,13 @@ fn layernorm_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
   let base = row * p.dim;
   var sum = 0.0;
   for (var j = lid; j < p.dim; j = j + WG) { sum = sum + x[base + j]; }
-  let mean = workgroupSum(lid, sum) / f32(p.dim);
+  let mean = groupSum(lid, sum) / f32(p.dim);
   var ss = 0.0;
   for (var j = lid; j < p.dim; j = j + WG) {
     let d = x[base + j] - mean;
     ss = ss + d * d;
   }
-  let r = inverseSqrt(workgroupSum(lid, ss) / f32(p.dim) + p.eps);
+  let r = inverseSqrt(groupSum(lid, ss) / f32(p.dim) + p.eps);
   if (lid == 0u) { rstd[row] = r; }
   for (var j = lid; j < p.dim; j = j + WG) {
     yy[base + j] = (x[base + j] - mean) * r * w[j] + bias[j];
@@ -110,7 +96,7 @@ fn backward_dx(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
   for (var j = lid; j < p.dim; j = j + WG) {
     dot = dot + yy[base + j] * w[j] * x[base + j];
   }
-  let total = workgroupSum(lid, dot);
+  let total = groupSum(lid, dot);
   let r = rstd[row];
   let c = r * r * r * total / f32(p.dim);
   for (var j = lid; j < p.dim; j = j + WG) {

@@ -8,7 +8,8 @@
 //
 // All storage bindings are read_write (see stream.ts): tensors of one arena are bound together.
 
-override WG: u32 = 256;     // threads per workgroup; a power of two (tree reductions)
+// groupSum comes from shaders/lib/reduce*.wgsl, which the engine links in front of this file.
+override WG: u32 = 256;     // threads per workgroup; a power of two (groupSum)
 override PARTS: u32 = 512;  // partial sums per accumulate slot (>= the largest partial grid)
 
 // ---------------------------------------------------------------------------------------------
@@ -24,21 +25,6 @@ struct SumsqParams {
 @group(0) @binding(0) var<uniform> sp: SumsqParams;
 @group(0) @binding(1) var<storage, read_write> sq_in: array<f32>;
 @group(0) @binding(2) var<storage, read_write> partials: array<f32>;
-
-var<workgroup> red: array<f32, WG>;
-
-// Tree reduction of one value per thread; every thread gets the total.
-fn wg_sum(t: u32, v: f32) -> f32 {
-  red[t] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (t < s) { red[t] += red[t + s]; }
-    workgroupBarrier();
-  }
-  let total = red[0];
-  workgroupBarrier();
-  return total;
-}
 
 @compute @workgroup_size(WG)
 fn sumsq_partial(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -59,7 +45,7 @@ fn sumsq_partial(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id)
     }
     i = j + stride;
   }
-  let total = wg_sum(t, a0 + a1);
+  let total = groupSum(t, a0 + a1);
   if (t == 0u) {
     partials[sp.base + wid.x] = total;
     // The slot has room for PARTS workgroups; zero what this launch does not use so finalize
@@ -121,7 +107,7 @@ fn sumsq_finalize(@builtin(local_invocation_index) t: u32) {
   for (var i = t; i < fp.count; i += WG) {
     acc += fin_partials[i];
   }
-  let total = wg_sum(t, acc);
+  let total = groupSum(t, acc);
   if (t == 0u) {
     let norm = sqrt(total);
     var scale = 1.0;

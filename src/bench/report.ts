@@ -35,7 +35,8 @@ export function formatBenchTable(r: BenchResults): string {
   const out: string[] = [];
   const a = r.adapter;
   const adapter = [a.vendor, a.architecture, a.description].filter(Boolean).join(' / ') || 'unknown adapter';
-  out.push(`thinker bench (${r.profile}) on ${adapter}, ${r.runtime}, ${r.seconds.toFixed(0)} s`);
+  const sg = a.subgroupSizes ? `, subgroups of ${a.subgroupSizes[0] === a.subgroupSizes[1] ? a.subgroupSizes[0] : a.subgroupSizes.join('-')} lanes` : '';
+  out.push(`thinker bench (${r.profile}) on ${adapter}${sg}, ${r.runtime}, ${r.seconds.toFixed(0)} s`);
 
   if (r.options.sections.includes('matmul')) {
     const method = r.matmul.find((m) => m.engine)?.engine?.method ?? r.matmul.find((m) => m.tfjs)?.tfjs?.method ?? 'n/a';

@@ -29,6 +29,8 @@ export interface GpuInfo {
   cpu: boolean;
   features: string[];
   limits: Record<string, number>;
+  /** Lanes per subgroup the adapter may use ([min, max]; 4 on SwiftShader, 32 on NVIDIA), when it has `subgroups` and says. */
+  subgroupSizes?: [number, number];
 }
 
 const CPU_ADAPTER = /swiftshader|llvmpipe|lavapipe|software/i;
@@ -56,6 +58,12 @@ export class Gpu {
    * workgroup kernels. Defaults to info.cpu; tests set it to check both paths.
    */
   rowKernels: boolean;
+  /**
+   * Workgroup reductions (groupSum / groupMax, shaders/lib/) with subgroup operations: two barriers
+   * per reduction instead of log2(workgroup size) + 1. On when the device has `subgroups`; tests
+   * turn it off to check the barrier trees on the same device.
+   */
+  subgroupReductions: boolean;
   /** When set, every dispatch is timed on the GPU (src/engine/profile.ts). */
   profiler: KernelProfiler | null = null;
   /**
@@ -81,6 +89,7 @@ export class Gpu {
     for (const k in device.limits) limits[k] = (device.limits as unknown as Record<string, number>)[k];
     this.limits = limits;
     this.rowKernels = info.cpu;
+    this.subgroupReductions = this.features.has('subgroups');
     device.lost.then((l) => {
       if (l.reason !== 'destroyed') this.lostError = new DeviceLostError(String(l.reason), l.message);
     });
@@ -119,6 +128,8 @@ export class Gpu {
       features: [...(device.features as unknown as Iterable<string>)].sort(),
       limits: {},
     };
+    const sg = ai as { subgroupMinSize?: number; subgroupMaxSize?: number };
+    if (info.features.includes('subgroups') && sg.subgroupMinSize && sg.subgroupMaxSize) info.subgroupSizes = [sg.subgroupMinSize, sg.subgroupMaxSize];
     const g = new Gpu(device, info);
     g.source = gpu;
     info.limits = { ...g.limits };

@@ -14,6 +14,15 @@ describe('device layer', () => {
     // The default maxStorageBufferBindingSize is 128 MiB; SwiftShader offers 1 GiB.
     expect(gpu.limits.maxStorageBufferBindingSize).toBeGreaterThan(128 * 1024 * 1024);
     expect(gpu.info.features).toEqual([...gpu.features].sort());
+    // Subgroup widths as the adapter states them: powers of two from 4 to 128 (WebGPU's bounds).
+    // Nothing depends on them (shaders/lib/reduce-subgroups.wgsl counts its lanes); they are reported.
+    if (gpu.hasSubgroups) {
+      const [lo, hi] = gpu.info.subgroupSizes!;
+      for (const n of [lo, hi]) expect(n >= 4 && n <= 128 && (n & (n - 1)) === 0, `${n}`).toBe(true);
+      expect(lo).toBeLessThanOrEqual(hi);
+      if (gpu.info.architecture === 'swiftshader') expect([lo, hi]).toEqual([4, 4]);
+    }
+    expect(gpu.subgroupReductions).toBe(gpu.hasSubgroups);
   });
 
   it('says clearly when there is no WebGPU', async () => {

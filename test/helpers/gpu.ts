@@ -20,20 +20,28 @@ export function testGpu(): Promise<Gpu> {
  * useKernelPath(k.rowKernels); ... })`.
  */
 export const KERNEL_PATHS = [
-  { path: 'workgroup kernels', rowKernels: false },
-  { path: 'row kernels', rowKernels: true },
+  { path: 'workgroup kernels', rowKernels: false, subgroups: true },
+  { path: 'row kernels', rowKernels: true, subgroups: true },
 ];
 
-/** Inside a describe: run its tests on the given path, and restore the device's default after. */
-export function useKernelPath(rowKernels: boolean): void {
-  let before = false;
+/**
+ * The families whose workgroup kernels reduce across a workgroup (norm, attention, the grad norm)
+ * also run with the barrier-tree reductions, which devices without `subgroups` get; the paths
+ * above use subgroup operations where the device has them (SwiftShader does, 4 lanes wide).
+ */
+export const REDUCTION_PATHS = [...KERNEL_PATHS, { path: 'workgroup kernels, reductions without subgroups', rowKernels: false, subgroups: false }];
+
+/** Inside a describe: run its tests on the given path, and restore the device's defaults after. */
+export function useKernelPath(rowKernels: boolean, subgroups = true): void {
+  let before = { rowKernels: false, subgroupReductions: false };
   beforeAll(async () => {
     const gpu = await testGpu();
-    before = gpu.rowKernels;
+    before = { rowKernels: gpu.rowKernels, subgroupReductions: gpu.subgroupReductions };
     gpu.rowKernels = rowKernels;
+    gpu.subgroupReductions = subgroups && gpu.hasSubgroups;
   });
   afterAll(async () => {
-    (await testGpu()).rowKernels = before;
+    Object.assign(await testGpu(), before);
   });
 }
 

@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { setup, randArray, compare, rng, KERNEL_PATHS, useKernelPath } from '../helpers/gpu';
+import { setup, randArray, compare, rng, REDUCTION_PATHS, useKernelPath } from '../helpers/gpu';
 import { attentionForward, attentionBackward, kvWrite, type AttentionShape } from '../../src/engine/kernels/attention';
 import { attentionRef, attentionBackwardRef, attentionProbs, kvWriteRef } from './attention.ref';
 import { EngineError } from '../../src/engine/errors';
@@ -149,8 +149,8 @@ describe('attention reference', () => {
   });
 });
 
-describe.each(KERNEL_PATHS)('attention forward ($path)', ({ rowKernels }) => {
-  useKernelPath(rowKernels);
+describe.each(REDUCTION_PATHS)('attention forward ($path)', ({ rowKernels, subgroups }) => {
+  useKernelPath(rowKernels, subgroups);
 
   it('causal training, GQA, hd = 12, odd T = 13', async () => {
     await checkForward({ sh: gqa(2, 13, 13, true), kLen: 13, qPos: trainPos(2, 13), kStart: new Uint32Array(2), seed: 1 });
@@ -261,8 +261,8 @@ describe.each(KERNEL_PATHS)('attention forward ($path)', ({ rowKernels }) => {
   });
 });
 
-describe.each(KERNEL_PATHS)('attention backward ($path)', ({ rowKernels }) => {
-  useKernelPath(rowKernels);
+describe.each(REDUCTION_PATHS)('attention backward ($path)', ({ rowKernels, subgroups }) => {
+  useKernelPath(rowKernels, subgroups);
 
   it('causal training, GQA, hd = 12, T = 13, with left padding (empty rows)', async () => {
     await checkBackward({ sh: gqa(2, 13, 13, true), kLen: 13, qPos: trainPos(2, 13), kStart: Uint32Array.from([0, 3]), seed: 11 });

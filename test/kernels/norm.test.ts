@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { setup, randArray, compare, foldedStream, KERNEL_PATHS, useKernelPath } from '../helpers/gpu';
+import { setup, randArray, compare, foldedStream, REDUCTION_PATHS, useKernelPath } from '../helpers/gpu';
 import { rmsnormForward, rmsnormBackward, layernormForward } from '../../src/engine/kernels/norm';
 import { rmsnormRef, rmsnormBackwardRef, layernormRef } from './norm.ref';
 import { EngineError } from '../../src/engine/errors';
@@ -51,8 +51,8 @@ async function runCase(rows: number, dim: number, eps: number, seed: number, fol
   for (const [k, c] of Object.entries(checks)) expect(c.ok, `${k} (rows ${rows}, dim ${dim}): ${c.msg}`).toBe(true);
 }
 
-describe.each(KERNEL_PATHS)('rmsnorm ($path)', ({ rowKernels }) => {
-  useKernelPath(rowKernels);
+describe.each(REDUCTION_PATHS)('rmsnorm ($path)', ({ rowKernels, subgroups }) => {
+  useKernelPath(rowKernels, subgroups);
 
   it('the float64 backward reference agrees with central differences', () => {
     const rows = 2,
@@ -116,8 +116,8 @@ describe.each(KERNEL_PATHS)('rmsnorm ($path)', ({ rowKernels }) => {
   });
 });
 
-describe.each(KERNEL_PATHS)('layernorm ($path)', ({ rowKernels }) => {
-  useKernelPath(rowKernels);
+describe.each(REDUCTION_PATHS)('layernorm ($path)', ({ rowKernels, subgroups }) => {
+  useKernelPath(rowKernels, subgroups);
 
   async function layerCase(rows: number, dim: number, eps: number, seed: number, offset = 0, fold = 0) {
     // `offset` shifts every value: a residual stream's large mean must not cancel its variance.

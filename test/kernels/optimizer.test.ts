@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { setup, randArray, compare, rng, testGpu, KERNEL_PATHS, useKernelPath } from '../helpers/gpu';
+import { setup, randArray, compare, rng, testGpu, REDUCTION_PATHS, useKernelPath } from '../helpers/gpu';
 import { GradNorm, adamw, type AdamWHyper } from '../../src/engine/kernels/optimizer';
 import { download, upload, slice } from '../../src/engine/tensor';
 import { EngineError } from '../../src/engine/errors';
@@ -76,8 +76,8 @@ async function trainSteps(maxNorm: number, gradScale: number) {
   }
 }
 
-describe.each(KERNEL_PATHS)('GradNorm + AdamW ($path)', ({ rowKernels }) => {
-  useKernelPath(rowKernels);
+describe.each(REDUCTION_PATHS)('GradNorm + AdamW ($path)', ({ rowKernels, subgroups }) => {
+  useKernelPath(rowKernels, subgroups);
 
   it('sums squares on the path it names', async () => {
     const n = 40_003;

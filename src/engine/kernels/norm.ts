@@ -4,6 +4,7 @@ import { grid1d, rowThreads } from '../stream';
 import type { Tensor } from '../tensor';
 import { requireDisjoint, requireTensor } from './check';
 import { uniformLayout } from '../uniforms';
+import { withReductions } from './reduce';
 
 const CX = 32;
 const CY = 8;
@@ -17,8 +18,8 @@ export const NORM_PARAMS = uniformLayout('norm', 'Params', { rows: 'u32', dim: '
 function rowLaunch(s: CommandStream, entry: string, rows: number, dim: number) {
   const maxDim = s.gpu.limits.maxComputeWorkgroupsPerDimension;
   return s.gpu.rowKernels
-    ? { pipeline: s.gpu.pipeline('norm', code, `${entry}_rows`, { RT }), workgroups: grid1d(rows, RT, maxDim), suffix: '.rows' }
-    : { pipeline: s.gpu.pipeline('norm', code, entry, { WG: rowThreads(dim) }), workgroups: grid1d(rows, 1, maxDim), suffix: '' };
+    ? { pipeline: s.gpu.pipeline(...withReductions(s.gpu, 'norm', code), `${entry}_rows`, { RT }), workgroups: grid1d(rows, RT, maxDim), suffix: '.rows' }
+    : { pipeline: s.gpu.pipeline(...withReductions(s.gpu, 'norm', code), entry, { WG: rowThreads(dim) }), workgroups: grid1d(rows, 1, maxDim), suffix: '' };
 }
 
 /** Hugging Face LlamaRMSNorm: y = x * rsqrt(mean(x^2) + eps) * w per row; saves rstd [rows] for the backward. */
@@ -99,7 +100,9 @@ export function rmsnormBackward(
   if (!dw) return;
   s.dispatch({
     label: 'rmsnorm.bwd.dw' + l.suffix,
-    pipeline: s.gpu.rowKernels ? s.gpu.pipeline('norm', code, 'backward_dw_rows', { RT }) : s.gpu.pipeline('norm', code, 'backward_dw', { CX, CY }),
+    pipeline: s.gpu.rowKernels
+      ? s.gpu.pipeline(...withReductions(s.gpu, 'norm', code), 'backward_dw_rows', { RT })
+      : s.gpu.pipeline(...withReductions(s.gpu, 'norm', code), 'backward_dw', { CX, CY }),
     uniforms,
     bindings: [x, null, rstd, dy, null, dw],
     workgroups: [Math.ceil(dim / (s.gpu.rowKernels ? RT : CX))],

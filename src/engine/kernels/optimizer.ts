@@ -6,6 +6,7 @@ import { BYTES, STORAGE_USAGE, type Tensor } from '../tensor';
 import { EngineError } from '../errors';
 import { requireDisjoint, requireTensor } from './check';
 import { uniformLayout } from '../uniforms';
+import { withReductions } from './reduce';
 
 const WG = 256;
 /** Partial sums per accumulate slot: enough workgroups to keep a large GPU's memory busy. */
@@ -82,7 +83,7 @@ export class GradNorm {
       const groups = Math.max(1, Math.min(PARTS / RT, Math.ceil(n / (RT * PER_ROW_THREAD))));
       s.dispatch({
         label: 'gradnorm.sumsq.rows',
-        pipeline: s.gpu.pipeline('optimizer', code, 'sumsq_partial_rows', { RT, PARTS }),
+        pipeline: s.gpu.pipeline(...withReductions(s.gpu, 'optimizer', code), 'sumsq_partial_rows', { RT, PARTS }),
         uniforms: SUMSQ_PARAMS.values({ n, base, groups }),
         bindings: [g, this.partials],
         workgroups: [groups],
@@ -93,7 +94,7 @@ export class GradNorm {
     const groups = Math.max(1, Math.min(PARTS, maxWg, Math.ceil(n / (WG * PER_THREAD))));
     s.dispatch({
       label: 'gradnorm.sumsq',
-      pipeline: s.gpu.pipeline('optimizer', code, 'sumsq_partial', { WG, PARTS }),
+      pipeline: s.gpu.pipeline(...withReductions(s.gpu, 'optimizer', code), 'sumsq_partial', { WG, PARTS }),
       uniforms: SUMSQ_PARAMS.values({ n, base, groups }),
       bindings: [g, this.partials],
       workgroups: [groups],
@@ -105,7 +106,7 @@ export class GradNorm {
     if (!Number.isFinite(maxNorm)) throw new EngineError(`GradNorm.finalize: maxNorm must be finite, got ${maxNorm}`);
     s.dispatch({
       label: 'gradnorm.finalize',
-      pipeline: s.gpu.pipeline('optimizer', code, 'sumsq_finalize', { WG }),
+      pipeline: s.gpu.pipeline(...withReductions(s.gpu, 'optimizer', code), 'sumsq_finalize', { WG }),
       uniforms: FINALIZE_PARAMS.values({ count: this.used * PARTS, max_norm: maxNorm }),
       bindings: [this.partials, this.state],
       workgroups: [1],
@@ -148,7 +149,7 @@ export function adamw(s: CommandStream, p: Tensor, g: Tensor, m: Tensor, v: Tens
   const bc2 = 1 - Math.pow(h.beta2, h.step);
   s.dispatch({
     label: 'adamw',
-    pipeline: s.gpu.pipeline('optimizer', code, 'adamw', { WG }),
+    pipeline: s.gpu.pipeline(...withReductions(s.gpu, 'optimizer', code), 'adamw', { WG }),
     uniforms: ADAM_PARAMS.values({
       n,
       decay: 1 - h.lr * h.weightDecay,
