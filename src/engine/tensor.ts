@@ -117,6 +117,18 @@ export class Arena {
     return this.slabElems.reduce((a, b) => a + b, 0) * BYTES;
   }
 
+  /**
+   * Slab i as one flat f32 tensor over its used elements: every tensor in it and the alignment gaps
+   * between them. A kernel that walks it once (zeroing, the gradient norm) replaces one dispatch per
+   * tensor; the gaps are never written by a tensor's kernels, so once zeroed they stay 0.
+   */
+  slabTensor(i: number): Tensor {
+    if (this.released) throw new EngineError(`${this.label}: used after release`);
+    const elems = this.slabElems[i];
+    if (elems === undefined) throw new EngineError(`${this.label}: no slab ${i}`);
+    return { name: `${this.label}[${i}]`, buffer: this.slabs[i], byteOffset: 0, shape: [elems], dtype: 'f32', size: elems };
+  }
+
   release(): void {
     if (this.released) return;
     this.released = true;

@@ -602,8 +602,5 @@ function loraScale(m: Model): { r: number; scale: number } | undefined {
 /** Zero every gradient slab (start of an optimizer step). */
 export function zeroGrads(s: CommandStream, m: Model) {
   const g = m.grads!;
-  g.slabs.forEach((buf, i) => {
-    const elems = g.slabElems[i];
-    fill(s, { name: `grads[${i}]`, buffer: buf, byteOffset: 0, shape: [elems], dtype: 'f32', size: elems }, 0);
-  });
+  for (let i = 0; i < g.slabs.length; i++) fill(s, g.slabTensor(i), 0);
 }

@@ -111,7 +111,10 @@ export class Trainer {
       s = this.stream,
       o = this.optim;
     this.gradNorm.reset(s);
-    for (const spec of m.trainable) this.gradNorm.accumulate(s, m.g(spec.name));
+    // The gradient arena holds exactly the trainable tensors, and zeroGrads zeroes its slabs whole
+    // (gaps included): one sum of squares per slab is the norm, in one dispatch instead of one per
+    // tensor (6-7% of a GPU-path step on SwiftShader went to the per-tensor sums).
+    for (let i = 0; i < m.grads!.slabs.length; i++) this.gradNorm.accumulate(s, m.grads!.slabTensor(i));
     this.gradNorm.finalize(s, o.gradClip);
     for (const spec of m.trainable) {
       adamw(

@@ -1,8 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { clip, formatBytes, formatCount, formatDuration, formatMetric, formatPercent, tickLabels } from '../../src/app/lib/format';
+import { clip, formatBytes, formatCount, formatDuration, formatMetric, formatPercent, kernelPath, tickLabels } from '../../src/app/lib/format';
 import { EtaTracker, fractionDone } from '../../src/app/lib/progress';
 
 describe('formatting', () => {
+  it("the adapter's kernel path and subgroups, in words", () => {
+    const base = { vendor: '', architecture: '', description: '', features: [], limits: {} };
+    expect(kernelPath({ ...base, cpu: true, subgroupSizes: [4, 4] })).toMatch(/^one thread per row .*; subgroups of 4 lanes \(/);
+    expect(kernelPath({ ...base, cpu: false, subgroupSizes: [32, 32] })).toMatch(/^workgroup kernels .*; subgroups of 32 lanes/);
+    expect(kernelPath({ ...base, cpu: false, subgroupSizes: [16, 64] })).toMatch(/subgroups of 16-64 lanes/);
+    expect(kernelPath({ ...base, cpu: false })).toMatch(/^workgroup kernels .*; no subgroups \(the workgroup reductions use barrier trees\)$/);
+  });
+
   it('bytes in powers of 1024 with three significant digits', () => {
     expect(formatBytes(0)).toBe('0 B');
     expect(formatBytes(1023)).toBe('1023 B');

@@ -2,7 +2,7 @@
 import { describe, it, expect } from 'vitest';
 import { testGpu } from '../helpers/gpu';
 import { Gpu } from '../../src/engine/gpu';
-import { Arena } from '../../src/engine/tensor';
+import { Arena, download, upload } from '../../src/engine/tensor';
 import { CommandStream, grid1d } from '../../src/engine/stream';
 import { NoWebGPUError, GpuCommandError } from '../../src/engine/errors';
 import code from '../../shaders/elementwise.wgsl?raw';
@@ -23,6 +23,43 @@ describe('device layer', () => {
       if (gpu.info.architecture === 'swiftshader') expect([lo, hi]).toEqual([4, 4]);
     }
     expect(gpu.subgroupReductions).toBe(gpu.hasSubgroups);
+  });
+
+  it('an arena slab as one flat tensor: its tensors at their offsets, the alignment gaps zero', async () => {
+    const gpu = await testGpu();
+    // Slabs of 1 KiB (256 floats): 100 + 70 floats (each padded to 64) fit the first, 200 the second.
+    const a = new Arena(
+      gpu,
+      'slabs',
+      [
+        { name: 'a', shape: [100], dtype: 'f32' },
+        { name: 'b', shape: [70], dtype: 'f32' },
+        { name: 'c', shape: [200], dtype: 'f32' },
+      ],
+      1024,
+    );
+    try {
+      expect(a.slabs.length).toBe(2);
+      const data = {
+        a: Float32Array.from({ length: 100 }, (_, i) => i + 1),
+        b: Float32Array.from({ length: 70 }, (_, i) => -i - 1),
+        c: new Float32Array(200).fill(7),
+      };
+      for (const [k, v] of Object.entries(data)) upload(gpu, a.get(k), v);
+      const s0 = await download(gpu, a.slabTensor(0));
+      expect(s0.length).toBe(a.slabElems[0]);
+      const [offA, offB] = [a.get('a').byteOffset / 4, a.get('b').byteOffset / 4];
+      expect(Array.from(s0.subarray(offA, offA + 100))).toEqual(Array.from(data.a));
+      expect(Array.from(s0.subarray(offB, offB + 70))).toEqual(Array.from(data.b));
+      let gaps = 0;
+      for (let i = 0; i < s0.length; i++) if (!((i >= offA && i < offA + 100) || (i >= offB && i < offB + 70))) gaps += Math.abs(s0[i]);
+      expect(gaps).toBe(0);
+      expect(Array.from(await download(gpu, a.slabTensor(1))).slice(0, 200)).toEqual(Array.from(data.c));
+      expect(() => a.slabTensor(2)).toThrow(/no slab 2/);
+    } finally {
+      a.release();
+    }
+    expect(() => a.slabTensor(0)).toThrow(/after release/);
   });
 
   it('says clearly when there is no WebGPU', async () => {

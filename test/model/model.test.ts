@@ -86,6 +86,15 @@ describe('whole model vs float64 reference', () => {
       if (!(Math.abs(fd - an) <= 2e-5 + 2e-3 * Math.abs(fd))) failures.push(`${spec.name}: analytic ${an}, finite difference ${fd}`);
     }
     expect(failures).toEqual([]);
+    // The norm the clip uses, summed per gradient slab on the GPU: the root of every trainable
+    // gradient's sum of squares.
+    let ss = 0;
+    for (const spec of model.trainable) for (const x of await download(gpu, model.g(spec.name))) ss += x * x;
+    trainer.step = 1; // as trainStep counts before it updates
+    trainer.applyUpdate(1e-3);
+    await trainer.stream.sync();
+    const [norm] = await download(gpu, trainer.gradNorm.state);
+    expect(Math.abs(norm - Math.sqrt(ss)) / Math.sqrt(ss)).toBeLessThan(1e-5);
     trainer.release();
   });
 });

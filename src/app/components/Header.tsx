@@ -1,4 +1,4 @@
-import { formatBytes, formatCount } from '../lib/format';
+import { formatBytes, formatCount, kernelPath } from '../lib/format';
 import { adapterName, useSession } from '../stores/session';
 import { modelLabel, useModels } from '../stores/models';
 import { selectBusy, useJobs } from '../stores/jobs';
@@ -35,6 +35,9 @@ export function Header() {
               <h3>GPU details</h3>
               <p>
                 <b>Features:</b> {info.features.length ? info.features.join(', ') : 'none beyond the core'}
+              </p>
+              <p data-testid="kernel-path">
+                <b>Kernels:</b> {kernelPath(info)}
               </p>
               <table className="table compact">
                 <tbody>

@@ -1,5 +1,7 @@
 // Number and time formatting shared by every page, kept pure so it is tested without a browser.
 
+import type { GpuInfo } from '../../engine/gpu';
+
 const UNITS = ['B', 'KB', 'MB', 'GB', 'TB'];
 
 /** Bytes in powers of 1024 with three significant digits ("1.5 MB"). */
@@ -83,4 +85,16 @@ export function tickLabels(ticks: readonly number[], incr: number): string[] {
 /** At most `max` characters, cut with an ellipsis: an untrained model's "answer" can be a paragraph. */
 export function clip(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, Math.max(0, max - 1)).trimEnd()}…`;
+}
+
+/** Which of the engine's kernel paths this adapter gets (Gpu.rowKernels, Gpu.subgroupReductions), in words. */
+export function kernelPath(info: GpuInfo): string {
+  const path = info.cpu
+    ? 'one thread per row (a CPU adapter, which emulates every workgroup barrier: the workgroup kernels run 5-40x slower here)'
+    : 'workgroup kernels (tiled matmul and attention)';
+  const [lo, hi] = info.subgroupSizes ?? [0, 0];
+  const sg = info.subgroupSizes
+    ? `; subgroups of ${lo === hi ? lo : `${lo}-${hi}`} lanes (the workgroup reductions use them)`
+    : '; no subgroups (the workgroup reductions use barrier trees)';
+  return path + sg;
 }
