@@ -1,9 +1,10 @@
 // Whole-model checks of the WGSL engine against the float64 reference (test/reference/llama-f64.ts):
 // logits, every parameter gradient against central finite differences, and decoding.
 import { describe, it, expect, afterAll } from 'vitest';
-import { testGpu, rng } from '../helpers/gpu';
+import { testGpu, rng, compare } from '../helpers/gpu';
+import { adamwRef, clipRef } from '../kernels/optimizer.ref';
 import { Model } from '../../src/model/model';
-import { Trainer } from '../../src/model/trainer';
+import { Trainer, updateRuns } from '../../src/model/trainer';
 import { Activations } from '../../src/model/activations';
 import { uploadBatch, nextTokenTargets, type TokenBatch } from '../../src/model/batch';
 import { textForward } from '../../src/model/forward';
@@ -89,12 +90,38 @@ describe('whole model vs float64 reference', () => {
     // The norm the clip uses, summed per gradient slab on the GPU: the root of every trainable
     // gradient's sum of squares.
     let ss = 0;
-    for (const spec of model.trainable) for (const x of await download(gpu, model.g(spec.name))) ss += x * x;
+    const before = new Map<string, { p: Float32Array; g: Float32Array }>();
+    for (const spec of model.trainable) {
+      const g = await download(gpu, model.g(spec.name));
+      before.set(spec.name, { p: await download(gpu, model.p(spec.name)), g });
+      for (const x of g) ss += x * x;
+    }
     trainer.step = 1; // as trainStep counts before it updates
+    trainer.optim = { ...trainer.optim, weightDecay: 0.5 }; // large enough that a decay on the wrong tensor shows
     trainer.applyUpdate(1e-3);
     await trainer.stream.sync();
     const [norm] = await download(gpu, trainer.gradNorm.state);
     expect(Math.abs(norm - Math.sqrt(ss)) / Math.sqrt(ss)).toBeLessThan(1e-5);
+    // AdamW runs over stretches of tensors, one dispatch each: every trainable tensor in exactly
+    // one run, in order, each run one weight-decay setting, fewer dispatches than tensors.
+    const runs = updateRuns(model);
+    expect(runs.flatMap((r) => r.names)).toEqual(model.trainable.map((t) => t.name));
+    for (const r of runs) for (const n of r.names) expect(model.trainable.find((t) => t.name === n)!.decay).toBe(r.decay);
+    expect(runs.length).toBeLessThan(model.trainable.length);
+    // ... and each tensor updated as torch's AdamW updates it alone, decay where its spec says.
+    const o = trainer.optim;
+    const scale = clipRef(
+      [...before.values()].map((b) => b.g),
+      o.gradClip,
+    ).scale;
+    for (const spec of model.trainable) {
+      const b = before.get(spec.name)!;
+      const P = Float64Array.from(b.p);
+      const h = { lr: 1e-3, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: spec.decay ? o.weightDecay : 0, step: 1 };
+      adamwRef(P, b.g, new Float64Array(P.length), new Float64Array(P.length), h, scale);
+      const c = compare(await download(gpu, model.p(spec.name)), P, 1e-6, 1e-5);
+      expect(c.ok, `${spec.name}: ${c.msg}`).toBe(true);
+    }
     trainer.release();
   });
 });
