@@ -30,6 +30,9 @@ const num = (v: number | null | undefined) => {
 };
 const ratio = (a: number | null | undefined, b: number | null | undefined) => (a && b ? `${(a / b).toFixed(2)}x` : na);
 const params = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : `${(n / 1e3).toFixed(0)}k`);
+/** A median with the range of the timed samples it came from: "262 (255-270)". */
+const spread = (m: { samplesMs: number[] } | null | undefined, median: number | undefined) =>
+  m && median !== undefined && m.samplesMs.length ? `${num(median)} (${num(Math.min(...m.samplesMs))}-${num(Math.max(...m.samplesMs))})` : na;
 
 export function formatBenchTable(r: BenchResults): string {
   const out: string[] = [];
@@ -73,13 +76,13 @@ export function formatBenchTable(r: BenchResults): string {
         'preset',
         'params',
         'engine tok/s',
-        'ms/step',
-        ...(cpuPath ? ['GPU path tok/s'] : []),
+        'ms/step (range)',
+        ...(cpuPath ? ['GPU path tok/s', 'ms/step (range)'] : []),
         'tfjs tok/s',
-        'ms/step',
+        'ms/step (range)',
         'engine/tfjs',
         ...(cpuPath ? ['GPU path/tfjs'] : []),
-        'cpu ms (engine / tfjs)',
+        cpuPath ? 'cpu ms (engine / GPU path / tfjs)' : 'cpu ms (engine / tfjs)',
         'step-1 loss engine',
         'tfjs',
       ],
@@ -89,13 +92,13 @@ export function formatBenchTable(r: BenchResults): string {
         t.preset,
         params(t.params),
         num(t.engine?.tokensPerS),
-        num(t.engine?.msPerStep),
-        ...(cpuPath ? [num(t.engineGpuPath?.tokensPerS)] : []),
+        spread(t.engine, t.engine?.msPerStep),
+        ...(cpuPath ? [num(t.engineGpuPath?.tokensPerS), spread(t.engineGpuPath, t.engineGpuPath?.msPerStep)] : []),
         num(t.tfjs?.tokensPerS),
-        num(t.tfjs?.msPerStep),
+        spread(t.tfjs, t.tfjs?.msPerStep),
         ratio(t.engine?.tokensPerS, t.tfjs?.tokensPerS),
         ...(cpuPath ? [ratio(t.engineGpuPath?.tokensPerS, t.tfjs?.tokensPerS)] : []),
-        `${num(t.engine?.cpuMs)} / ${num(t.tfjs?.cpuMs)}`,
+        [t.engine, ...(cpuPath ? [t.engineGpuPath] : []), t.tfjs].map((m) => num(m?.cpuMs)).join(' / '),
         fixed(t.engine?.losses[0], 4),
         fixed(t.tfjs?.losses[0], 4),
       ]);
@@ -123,7 +126,21 @@ export function formatBenchTable(r: BenchResults): string {
       `decode: greedy generation, prompt included in the time; median of ${r.options.repeats} interleaved runs, wall clock, tokens of all sequences; ${path}; ORT = onnxruntime-web (WASM, 1 thread) on the same model exported to ONNX; cpu ms = this process's CPU time per run`,
     );
     const rows = [
-      ['preset', 'params', 'batch', 'prompt', 'new', 'KV cache tok/s', 'no cache tok/s', 'ORT tok/s', 'cache/ORT', 'cpu ms (cache / ORT)', 'same tokens'],
+      [
+        'preset',
+        'params',
+        'batch',
+        'prompt',
+        'new',
+        'KV cache tok/s',
+        'ms (range)',
+        'no cache tok/s',
+        'ORT tok/s',
+        'ms (range)',
+        'cache/ORT',
+        'cpu ms (cache / ORT)',
+        'same tokens',
+      ],
     ];
     for (const d of r.decode) {
       rows.push([
@@ -133,8 +150,10 @@ export function formatBenchTable(r: BenchResults): string {
         String(d.promptLen),
         String(d.newTokens),
         num(d.cached?.tokensPerS),
+        spread(d.cached, d.cached?.ms),
         num(d.noCache?.tokensPerS),
         num(d.ort?.tokensPerS),
+        spread(d.ort, d.ort?.ms),
         d.vsOrt === null ? na : `${d.vsOrt.toFixed(2)}x`,
         `${num(d.cached?.cpuMs)} / ${num(d.ort?.cpuMs)}`,
         d.sameTokens === null ? na : d.sameTokens ? 'yes' : 'NO',

@@ -168,6 +168,14 @@ describe('runBench on tiny shapes', () => {
     expect(lines.some((l) => /^\s+33\s/.test(l))).toBe(true);
     expect(lines.some((l) => /^\s+70\s/.test(l))).toBe(true);
     expect(lines.filter((l) => /^\s+toy\s/.test(l))).toHaveLength(3);
+    // Medians with the range of their samples: the training row's engine step, the decode rows' runs.
+    const t = res.train[0].engine!;
+    const [lo, hi] = [Math.min(...t.samplesMs), Math.max(...t.samplesMs)];
+    expect(lo).toBeLessThanOrEqual(t.msPerStep);
+    expect(hi).toBeGreaterThanOrEqual(t.msPerStep);
+    const trainLine = lines.find((l) => /^\s+toy\s+\S+\s+\S+\s+\S+ \(/.test(l))!;
+    expect(trainLine, 'the engine step as median (min-max)').toMatch(/ \(\S+-\S+\)/);
+    expect(lines.filter((l) => /^\s+toy\s/.test(l) && /\(\S+-\S+\)/.test(l))).toHaveLength(3);
     expect(table).not.toContain('errors:');
     expect(table).not.toMatch(/NaN|undefined/);
   });
