@@ -8,6 +8,10 @@ import { HEAD_DIM_MAX, MAX_EXACT } from './limits';
 import { uniformLayout } from '../uniforms';
 import { withReductions } from './reduce';
 
+/** A compute pipeline of this family's module, with the workgroup reductions it calls linked in (kernels/reduce.ts). */
+const pipeline = (s: CommandStream, entry: string, constants: Record<string, number>) =>
+  s.gpu.pipeline(...withReductions(s.gpu, 'attention', code), entry, constants);
+
 /** Threads per workgroup, and key (or query) rows per chunk. Must be a power of two. */
 const WG = 64;
 /** Threads (= keys per chunk): short sequences use 32 so half the workgroup is not idle at every barrier. */
@@ -139,7 +143,7 @@ export function attentionForward(
     const entry = rowEntry('attn_fwd', hd);
     s.dispatch({
       label: entry,
-      pipeline: s.gpu.pipeline(...withReductions(s.gpu, 'attention', code), entry, { RT, HDC: hd }),
+      pipeline: pipeline(s, entry, { RT, HDC: hd }),
       uniforms: uniforms(shape, kLen),
       bindings: [q, k, v, o, lse, qPos, kStart],
       workgroups: rowGrid(s, B * Tq * H),
@@ -149,7 +153,7 @@ export function attentionForward(
   if (tiled(hd, Tq)) {
     s.dispatch({
       label: 'attn_fwd_tiled',
-      pipeline: s.gpu.pipeline(...withReductions(s.gpu, 'attention', code), 'attn_fwd_tiled', { WG, HDC: hd, CK: tileRows(hd) }),
+      pipeline: pipeline(s, 'attn_fwd_tiled', { WG, HDC: hd, CK: tileRows(hd) }),
       uniforms: uniforms(shape, kLen),
       bindings: [q, k, v, o, lse, qPos, kStart],
       workgroups: [Math.ceil(Tq / WG), H, B],
@@ -158,7 +162,7 @@ export function attentionForward(
   }
   s.dispatch({
     label: 'attn_fwd',
-    pipeline: s.gpu.pipeline(...withReductions(s.gpu, 'attention', code), 'attn_fwd', { WG: chunkThreads(kLen) }),
+    pipeline: pipeline(s, 'attn_fwd', { WG: chunkThreads(kLen) }),
     uniforms: uniforms(shape, kLen),
     bindings: [q, k, v, o, lse, qPos, kStart],
     workgroups: [Tq, H, B],
@@ -210,7 +214,7 @@ export function attentionBackward(
   const u = uniforms(shape, kLen);
   // Binding slots 1..12: q k v o lse qPos kStart dO scratch dq dk dv.
   if (s.gpu.rowKernels) {
-    const rows = (entry: string) => s.gpu.pipeline(...withReductions(s.gpu, 'attention', code), entry, { RT, HDC: hd });
+    const rows = (entry: string) => pipeline(s, entry, { RT, HDC: hd });
     s.dispatch({
       label: 'attn_bwd_prep_rows',
       pipeline: rows('attn_bwd_prep_rows'),
@@ -234,18 +238,18 @@ export function attentionBackward(
     });
     return;
   }
-  const pipe = (entry: string) => s.gpu.pipeline(...withReductions(s.gpu, 'attention', code), entry, { WG: chunkThreads(Math.max(Tq, kLen)) });
+  const pipe = (entry: string) => pipeline(s, entry, { WG: chunkThreads(Math.max(Tq, kLen)) });
   if (tiled(hd, Tq) && Tk >= TILED_MIN_ROWS) {
     // The row statistics one thread per query row, like the tiled kernels that read them: a
     // workgroup per row spent 5% of a GPU-path step on SwiftShader reducing 32 floats.
     s.dispatch({
       label: 'attn_bwd_prep_tiled',
-      pipeline: s.gpu.pipeline(...withReductions(s.gpu, 'attention', code), 'attn_bwd_prep_rows', { RT, HDC: hd }),
+      pipeline: pipeline(s, 'attn_bwd_prep_rows', { RT, HDC: hd }),
       uniforms: u,
       bindings: [null, null, null, o, lse, qPos, kStart, dO, scratch, dq],
       workgroups: rowGrid(s, B * Tq * H),
     });
-    const tile = (entry: string) => s.gpu.pipeline(...withReductions(s.gpu, 'attention', code), entry, { WG, HDC: hd, CK: tileRows(hd) });
+    const tile = (entry: string) => pipeline(s, entry, { WG, HDC: hd, CK: tileRows(hd) });
     s.dispatch({
       label: 'attn_bwd_dkdv_tiled',
       pipeline: tile('attn_bwd_dkdv_tiled'),
@@ -299,7 +303,7 @@ export function kvWrite(s: CommandStream, src: Tensor, cache: Tensor, B: number,
   if (n === 0) return;
   s.dispatch({
     label: 'kv_write',
-    pipeline: s.gpu.pipeline(...withReductions(s.gpu, 'attention', code), 'kv_write', { WG }),
+    pipeline: pipeline(s, 'kv_write', { WG }),
     uniforms: ATTENTION_PARAMS.values({
       B,
       Tq: 0,

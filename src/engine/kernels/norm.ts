@@ -6,6 +6,10 @@ import { requireDisjoint, requireTensor } from './check';
 import { uniformLayout } from '../uniforms';
 import { withReductions } from './reduce';
 
+/** A compute pipeline of this family's module, with the workgroup reductions it calls linked in (kernels/reduce.ts). */
+const pipeline = (s: CommandStream, entry: string, constants: Record<string, number>) =>
+  s.gpu.pipeline(...withReductions(s.gpu, 'norm', code), entry, constants);
+
 const CX = 32;
 const CY = 8;
 
@@ -18,8 +22,8 @@ export const NORM_PARAMS = uniformLayout('norm', 'Params', { rows: 'u32', dim: '
 function rowLaunch(s: CommandStream, entry: string, rows: number, dim: number) {
   const maxDim = s.gpu.limits.maxComputeWorkgroupsPerDimension;
   return s.gpu.rowKernels
-    ? { pipeline: s.gpu.pipeline(...withReductions(s.gpu, 'norm', code), `${entry}_rows`, { RT }), workgroups: grid1d(rows, RT, maxDim), suffix: '.rows' }
-    : { pipeline: s.gpu.pipeline(...withReductions(s.gpu, 'norm', code), entry, { WG: rowThreads(dim) }), workgroups: grid1d(rows, 1, maxDim), suffix: '' };
+    ? { pipeline: pipeline(s, `${entry}_rows`, { RT }), workgroups: grid1d(rows, RT, maxDim), suffix: '.rows' }
+    : { pipeline: pipeline(s, entry, { WG: rowThreads(dim) }), workgroups: grid1d(rows, 1, maxDim), suffix: '' };
 }
 
 /** Hugging Face LlamaRMSNorm: y = x * rsqrt(mean(x^2) + eps) * w per row; saves rstd [rows] for the backward. */
@@ -100,9 +104,7 @@ export function rmsnormBackward(
   if (!dw) return;
   s.dispatch({
     label: 'rmsnorm.bwd.dw' + l.suffix,
-    pipeline: s.gpu.rowKernels
-      ? s.gpu.pipeline(...withReductions(s.gpu, 'norm', code), 'backward_dw_rows', { RT })
-      : s.gpu.pipeline(...withReductions(s.gpu, 'norm', code), 'backward_dw', { CX, CY }),
+    pipeline: s.gpu.rowKernels ? pipeline(s, 'backward_dw_rows', { RT }) : pipeline(s, 'backward_dw', { CX, CY }),
     uniforms,
     bindings: [x, null, rstd, dy, null, dw],
     workgroups: [Math.ceil(dim / (s.gpu.rowKernels ? RT : CX))],

@@ -8,6 +8,10 @@ import { requireDisjoint, requireTensor } from './check';
 import { uniformLayout } from '../uniforms';
 import { withReductions } from './reduce';
 
+/** A compute pipeline of this family's module, with the workgroup reductions it calls linked in (kernels/reduce.ts). */
+const pipeline = (s: CommandStream, entry: string, constants: Record<string, number>) =>
+  s.gpu.pipeline(...withReductions(s.gpu, 'optimizer', code), entry, constants);
+
 const WG = 256;
 /** Partial sums per accumulate slot: enough workgroups to keep a large GPU's memory busy. */
 const PARTS = 512;
@@ -83,7 +87,7 @@ export class GradNorm {
       const groups = Math.max(1, Math.min(PARTS / RT, Math.ceil(n / (RT * PER_ROW_THREAD))));
       s.dispatch({
         label: 'gradnorm.sumsq.rows',
-        pipeline: s.gpu.pipeline(...withReductions(s.gpu, 'optimizer', code), 'sumsq_partial_rows', { RT, PARTS }),
+        pipeline: pipeline(s, 'sumsq_partial_rows', { RT, PARTS }),
         uniforms: SUMSQ_PARAMS.values({ n, base, groups }),
         bindings: [g, this.partials],
         workgroups: [groups],
@@ -94,7 +98,7 @@ export class GradNorm {
     const groups = Math.max(1, Math.min(PARTS, maxWg, Math.ceil(n / (WG * PER_THREAD))));
     s.dispatch({
       label: 'gradnorm.sumsq',
-      pipeline: s.gpu.pipeline(...withReductions(s.gpu, 'optimizer', code), 'sumsq_partial', { WG, PARTS }),
+      pipeline: pipeline(s, 'sumsq_partial', { WG, PARTS }),
       uniforms: SUMSQ_PARAMS.values({ n, base, groups }),
       bindings: [g, this.partials],
       workgroups: [groups],
@@ -106,7 +110,7 @@ export class GradNorm {
     if (!Number.isFinite(maxNorm)) throw new EngineError(`GradNorm.finalize: maxNorm must be finite, got ${maxNorm}`);
     s.dispatch({
       label: 'gradnorm.finalize',
-      pipeline: s.gpu.pipeline(...withReductions(s.gpu, 'optimizer', code), 'sumsq_finalize', { WG }),
+      pipeline: pipeline(s, 'sumsq_finalize', { WG }),
       uniforms: FINALIZE_PARAMS.values({ count: this.used * PARTS, max_norm: maxNorm }),
       bindings: [this.partials, this.state],
       workgroups: [1],
@@ -149,7 +153,7 @@ export function adamw(s: CommandStream, p: Tensor, g: Tensor, m: Tensor, v: Tens
   const bc2 = 1 - Math.pow(h.beta2, h.step);
   s.dispatch({
     label: 'adamw',
-    pipeline: s.gpu.pipeline(...withReductions(s.gpu, 'optimizer', code), 'adamw', { WG }),
+    pipeline: pipeline(s, 'adamw', { WG }),
     uniforms: ADAM_PARAMS.values({
       n,
       decay: 1 - h.lr * h.weightDecay,
