@@ -37,8 +37,8 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> q: array<f32>;
-@group(0) @binding(2) var<storage, read_write> k: array<f32>;
-@group(0) @binding(3) var<storage, read_write> v: array<f32>;
+@group(0) @binding(2) var<storage, read_write> k: array<u32>;  // f32 bits, or f16 pairs (KV_F16)
+@group(0) @binding(3) var<storage, read_write> v: array<u32>;
 @group(0) @binding(4) var<storage, read_write> o: array<f32>;
 @group(0) @binding(5) var<storage, read_write> lse: array<f32>;
 @group(0) @binding(6) var<storage, read_write> qPos: array<u32>;
@@ -53,7 +53,23 @@ struct Params {
 @group(0) @binding(11) var<storage, read_write> dk: array<f32>;
 @group(0) @binding(12) var<storage, read_write> dv: array<f32>;
 @group(0) @binding(13) var<storage, read_write> kvSrc: array<f32>;
-@group(0) @binding(14) var<storage, read_write> kvCache: array<f32>;
+@group(0) @binding(14) var<storage, read_write> kvCache: array<u32>;
+
+// k and v may hold f16 values: generation's KV cache at half the memory (and half the bytes every
+// decoded token reads). Two per 32-bit word, element i in the low half of word i/2 when i is even,
+// as matmul.wgsl's B; unpacked by the core unpack2x16float (no shader-f16 needed), so the
+// arithmetic stays f32. KV_F16 is a pipeline constant: each variant compiles one load path, and
+// the f32 one is a bitcast of the same load. kv_write packs what it stores. Forward only: training
+// keeps k and v in f32.
+override KV_F16: bool = false;
+fn kAt(i: u32) -> f32 {
+  if (KV_F16) { return unpack2x16float(k[i >> 1u])[i & 1u]; }
+  return bitcast<f32>(k[i]);
+}
+fn vAt(i: u32) -> f32 {
+  if (KV_F16) { return unpack2x16float(v[i >> 1u])[i & 1u]; }
+  return bitcast<f32>(v[i]);
+}
 
 // The per-row kernels reduce with groupSum / groupMax from shaders/lib/reduce*.wgsl, which the
 // engine links in front of this file (subgroup operations where the device has them).
@@ -96,7 +112,7 @@ fn tileKV(t: u32, j0: u32, n: u32, b: u32, g: u32, d0: u32, w: u32, fromV: bool)
     var x = 0.0;
     if (row < n && col < w) {
       let at = kvRow(b, j0 + row, g) + d0 + col;
-      if (fromV) { x = v[at]; } else { x = k[at]; }
+      if (fromV) { x = vAt(at); } else { x = kAt(at); }
     }
     tile[row * DPS + col] = x;
   }
@@ -167,7 +183,7 @@ fn attn_fwd(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid:
     for (var d = t; d < hd; d += WG) {
       var a = acc[d] * alpha;
       for (var r = 0u; r < n; r++) {
-        a += cw[r] * v[kvRow(b, j0 + r, g) + d];
+        a += cw[r] * vAt(kvRow(b, j0 + r, g) + d);
       }
       acc[d] = a;
     }
@@ -225,8 +241,8 @@ fn attn_bwd_dkdv(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id)
   let hd = p.hd;
   let kr = kvRow(b, j, g);
   for (var d = t; d < hd; d += WG) {
-    va[d] = k[kr + d] * p.scale;
-    vb[d] = v[kr + d];
+    va[d] = kAt(kr + d) * p.scale;
+    vb[d] = vAt(kr + d);
     acc[d] = 0.0;
     acc2[d] = 0.0;
   }
@@ -319,7 +335,7 @@ fn attn_bwd_dq(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) w
     for (var d = t; d < hd; d += WG) {
       var a = acc[d];
       for (var r = 0u; r < n; r++) {
-        a += cw[r] * k[kvRow(b, j0 + r, g) + d];
+        a += cw[r] * kAt(kvRow(b, j0 + r, g) + d);
       }
       acc[d] = a;
     }
@@ -331,16 +347,25 @@ fn attn_bwd_dq(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) w
   }
 }
 
-// cache[b, pos0 + t, :] = src[b, t, :]: one thread per float, grid folded into 2D.
-@compute @workgroup_size(WG)
-fn kv_write(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let e = gid.x + gid.y * nwg.x * WG;
-  if (e >= p.n) { return; }
+// cache[b, pos0 + t, :] = src[b, t, :]: one thread per cache word (a float, or with KV_F16 a pair
+// of halves, W even so a pair never straddles two rows), grid folded into 2D.
+fn kvCacheAt(e: u32) -> u32 {
   let c = e % p.W;
   let bt = e / p.W;
-  let tt = bt % p.Tn;
-  let b = bt / p.Tn;
-  kvCache[(b * p.Cap + p.pos0 + tt) * p.W + c] = kvSrc[e];
+  return (bt / p.Tn * p.Cap + p.pos0 + bt % p.Tn) * p.W + c;
+}
+
+@compute @workgroup_size(WG)
+fn kv_write(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let w = gid.x + gid.y * nwg.x * WG;
+  if (KV_F16) {
+    let e = 2u * w;
+    if (e >= p.n) { return; }
+    kvCache[kvCacheAt(e) >> 1u] = pack2x16float(vec2<f32>(kvSrc[e], kvSrc[e + 1u]));
+    return;
+  }
+  if (w >= p.n) { return; }
+  kvCache[kvCacheAt(w)] = bitcast<u32>(kvSrc[w]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -385,17 +410,17 @@ fn attn_fwd_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
   for (var j = rg.x; j < rg.y; j++) {
     let kr = kvRow(b, j, g);
     var s = 0.0;
-    for (var d = 0u; d < hd; d++) { s += qs[d] * k[kr + d]; }
+    for (var d = 0u; d < hd; d++) { s += qs[d] * kAt(kr + d); }
     if (s > m) {
       // A new maximum: rescale what was summed under the old one (by 0 for the first key).
       let c = exp(m - s);
       l = l * c + 1.0;
-      for (var d = 0u; d < hd; d++) { a[d] = a[d] * c + v[kr + d]; }
+      for (var d = 0u; d < hd; d++) { a[d] = a[d] * c + vAt(kr + d); }
       m = s;
     } else {
       let e = exp(s - m);
       l += e;
-      for (var d = 0u; d < hd; d++) { a[d] += e * v[kr + d]; }
+      for (var d = 0u; d < hd; d++) { a[d] += e * vAt(kr + d); }
     }
   }
   var inv = 0.0;
@@ -440,8 +465,8 @@ fn attn_bwd_dkdv_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
   var dkA: array<f32, HDMAX>;
   var dvA: array<f32, HDMAX>;
   for (var d = 0u; d < hd; d++) {
-    ks[d] = k[kr + d] * p.scale;
-    vj[d] = v[kr + d];
+    ks[d] = kAt(kr + d) * p.scale;
+    vj[d] = vAt(kr + d);
     dkA[d] = 0.0;
     dvA[d] = 0.0;
   }
@@ -499,11 +524,11 @@ fn attn_bwd_dq_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     var s = 0.0;
     var dov = 0.0;
     for (var d = 0u; d < hd; d++) {
-      s += qs[d] * k[kr + d];
-      dov += dOi[d] * v[kr + d];
+      s += qs[d] * kAt(kr + d);
+      dov += dOi[d] * vAt(kr + d);
     }
     let ds = exp(s - lseI) * (dov - dI);
-    for (var d = 0u; d < hd; d++) { a[d] += ds * k[kr + d]; }
+    for (var d = 0u; d < hd; d++) { a[d] += ds * kAt(kr + d); }
   }
   for (var d = 0u; d < hd; d++) { dq[qr + d] = a[d] * p.scale; }
 }
@@ -520,8 +545,8 @@ fn attn_bwd_dq_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
 // weigh it 0.
 
 @group(0) @binding(1) var<storage, read_write> q4: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read_write> k4: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> v4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> k4: array<vec4<u32>>;  // as k and v: f32 bits or f16 pairs
+@group(0) @binding(3) var<storage, read_write> v4: array<vec4<u32>>;
 @group(0) @binding(4) var<storage, read_write> o4: array<vec4<f32>>;
 @group(0) @binding(8) var<storage, read_write> dO4: array<vec4<f32>>;
 @group(0) @binding(10) var<storage, read_write> dq4: array<vec4<f32>>;
@@ -529,6 +554,21 @@ fn attn_bwd_dq_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
 @group(0) @binding(12) var<storage, read_write> dv4: array<vec4<f32>>;
 
 const HD4MAX: u32 = HDMAX / 4u;
+
+// Element group i (elements 4i .. 4i + 3) of k or v. With KV_F16 it is words 2i, 2i + 1: one half
+// of vec4 word group i / 2 (the launcher binds a whole number of word groups).
+fn halves4(w: vec4<u32>, i: u32) -> vec4<f32> {
+  let h = select(w.xy, w.zw, (i & 1u) == 1u);
+  return vec4<f32>(unpack2x16float(h.x), unpack2x16float(h.y));
+}
+fn k4At(i: u32) -> vec4<f32> {
+  if (KV_F16) { return halves4(k4[i >> 1u], i); }
+  return bitcast<vec4<f32>>(k4[i]);
+}
+fn v4At(i: u32) -> vec4<f32> {
+  if (KV_F16) { return halves4(v4[i >> 1u], i); }
+  return bitcast<vec4<f32>>(v4[i]);
+}
 
 // (b, i, h) of query row `row`, i fastest.
 fn queryRowSeq(row: u32) -> vec3<u32> { return vec3<u32>(row / (p.Tq * p.H), row % p.Tq, (row / p.Tq) % p.H); }
@@ -569,7 +609,7 @@ fn attn_fwd_vec4_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
     var s = vec4<f32>(0.0);
     for (var d = 0u; d < D4; d++) {
       let qd = q4[qr + d];
-      s += vec4<f32>(dot(qd, k4[r0 + d]), dot(qd, k4[r1 + d]), dot(qd, k4[r2 + d]), dot(qd, k4[r3 + d]));
+      s += vec4<f32>(dot(qd, k4At(r0 + d)), dot(qd, k4At(r1 + d)), dot(qd, k4At(r2 + d)), dot(qd, k4At(r3 + d)));
     }
     let sc = select(vec4<f32>(NEG), s * p.scale, liveSlots(j0, jl));
     let mn = max(m, max(max(sc.x, sc.y), max(sc.z, sc.w)));
@@ -577,7 +617,7 @@ fn attn_fwd_vec4_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
     let e = exp(sc - vec4<f32>(mn));
     l = l * c + e.x + e.y + e.z + e.w;
     for (var d = 0u; d < D4; d++) {
-      a[d] = a[d] * c + e.x * v4[r0 + d] + e.y * v4[r1 + d] + e.z * v4[r2 + d] + e.w * v4[r3 + d];
+      a[d] = a[d] * c + e.x * v4At(r0 + d) + e.y * v4At(r1 + d) + e.z * v4At(r2 + d) + e.w * v4At(r3 + d);
     }
     m = mn;
   }
@@ -626,8 +666,8 @@ fn attn_bwd_dkdv_vec4_rows(@builtin(global_invocation_id) gid: vec3<u32>, @built
       var s = vec4<f32>(0.0);
       var dov = vec4<f32>(0.0);
       for (var d = 0u; d < D4; d++) {
-        let kd = k4[kr + d];
-        let vd = v4[kr + d];
+        let kd = k4At(kr + d);
+        let vd = v4At(kr + d);
         s += vec4<f32>(dot(q4[s0 + d], kd), dot(q4[s1 + d], kd), dot(q4[s2 + d], kd), dot(q4[s3 + d], kd));
         dov += vec4<f32>(dot(dO4[s0 + d], vd), dot(dO4[s1 + d], vd), dot(dO4[s2 + d], vd), dot(dO4[s3 + d], vd));
       }
@@ -673,12 +713,12 @@ fn attn_bwd_dq_vec4_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
     for (var d = 0u; d < D4; d++) {
       let qd = q4[qr + d];
       let od = dO4[qr + d];
-      s += vec4<f32>(dot(qd, k4[r0 + d]), dot(qd, k4[r1 + d]), dot(qd, k4[r2 + d]), dot(qd, k4[r3 + d]));
-      dov += vec4<f32>(dot(od, v4[r0 + d]), dot(od, v4[r1 + d]), dot(od, v4[r2 + d]), dot(od, v4[r3 + d]));
+      s += vec4<f32>(dot(qd, k4At(r0 + d)), dot(qd, k4At(r1 + d)), dot(qd, k4At(r2 + d)), dot(qd, k4At(r3 + d)));
+      dov += vec4<f32>(dot(od, v4At(r0 + d)), dot(od, v4At(r1 + d)), dot(od, v4At(r2 + d)), dot(od, v4At(r3 + d)));
     }
     let ds = select(vec4<f32>(0.0), exp(s * p.scale - vec4<f32>(st.x)) * (dov - vec4<f32>(st.y)), liveSlots(j0, jl));
     for (var d = 0u; d < D4; d++) {
-      a[d] += ds.x * k4[r0 + d] + ds.y * k4[r1 + d] + ds.z * k4[r2 + d] + ds.w * k4[r3 + d];
+      a[d] += ds.x * k4At(r0 + d) + ds.y * k4At(r1 + d) + ds.z * k4At(r2 + d) + ds.w * k4At(r3 + d);
     }
   }
   for (var d = 0u; d < D4; d++) { dq4[qr + d] = a[d] * p.scale; }
@@ -716,8 +756,8 @@ fn workgroupSpan(t: u32, b: u32, hi: u32) -> vec2<u32> {
 fn stageKV(t: u32, b: u32, g: u32, j0: u32, n: u32, D4: u32) {
   for (var e = t; e < n * D4; e += WG) {
     let src = kvRow(b, j0 + e / D4, g) / 4u + e % D4;
-    tileA[e] = k4[src];
-    tileB[e] = v4[src];
+    tileA[e] = k4At(src);
+    tileB[e] = v4At(src);
   }
 }
 
@@ -784,8 +824,8 @@ fn attn_bwd_dkdv_tiled(@builtin(local_invocation_index) t: u32, @builtin(workgro
   var dkA: array<vec4<f32>, HD4MAX>;
   var dvA: array<vec4<f32>, HD4MAX>;
   for (var d = 0u; d < D4; d++) {
-    kv[d] = k4[kr + d] * p.scale;
-    vv[d] = v4[kr + d];
+    kv[d] = k4At(kr + d) * p.scale;
+    vv[d] = v4At(kr + d);
     dkA[d] = vec4<f32>(0.0);
     dvA[d] = vec4<f32>(0.0);
   }

@@ -1,5 +1,6 @@
 // The bench's plain-text table: one block per section, columns padded to their widest cell.
 import type { BenchResults } from './run';
+import { subgroupWords } from '../engine/gpu';
 
 /** Left-align the first column, right-align the rest. */
 export function columns(rows: string[][], indent = '  '): string {
@@ -38,7 +39,8 @@ export function formatBenchTable(r: BenchResults): string {
   const out: string[] = [];
   const a = r.adapter;
   const adapter = [a.vendor, a.architecture, a.description].filter(Boolean).join(' / ') || 'unknown adapter';
-  const sg = a.subgroupSizes ? `, subgroups of ${a.subgroupSizes[0] === a.subgroupSizes[1] ? a.subgroupSizes[0] : a.subgroupSizes.join('-')} lanes` : '';
+  const sgw = subgroupWords(a);
+  const sg = sgw ? `, ${sgw}` : '';
   out.push(`thinker bench (${r.profile}) on ${adapter}${sg}, ${r.runtime}, ${r.seconds.toFixed(0)} s`);
 
   if (r.options.sections.includes('matmul')) {
@@ -123,7 +125,7 @@ export function formatBenchTable(r: BenchResults): string {
     const path = r.decode[0]?.kernels === 'rows' ? "the engine's CPU-adapter row kernels (a GPU runs the workgroup kernels)" : "the engine's workgroup kernels";
     out.push(
       '',
-      `decode: greedy generation, prompt included in the time; median of ${r.options.repeats} interleaved runs, wall clock, tokens of all sequences; ${path}; ORT = onnxruntime-web (WASM, 1 thread) on the same model exported to ONNX; cpu ms = this process's CPU time per run`,
+      `decode: greedy generation, prompt included in the time; median of ${r.options.repeats} interleaved runs, wall clock, tokens of all sequences; ${path}; f16 KV = the KV cache in f16 (the default on GPUs); ORT = onnxruntime-web (WASM, 1 thread) on the same model exported to ONNX; cpu ms = this process's CPU time per run`,
     );
     const rows = [
       [
@@ -134,6 +136,7 @@ export function formatBenchTable(r: BenchResults): string {
         'new',
         'KV cache tok/s',
         'ms (range)',
+        'f16 KV tok/s',
         'no cache tok/s',
         'ORT tok/s',
         'ms (range)',
@@ -151,6 +154,7 @@ export function formatBenchTable(r: BenchResults): string {
         String(d.newTokens),
         num(d.cached?.tokensPerS),
         spread(d.cached, d.cached?.ms),
+        `${num(d.cachedF16?.tokensPerS)}${d.f16SameTokens === false ? ' (other tokens)' : ''}`,
         num(d.noCache?.tokensPerS),
         num(d.ort?.tokensPerS),
         spread(d.ort, d.ort?.ms),

@@ -186,8 +186,10 @@ export interface DecodeRow {
   newTokens: number;
   /** The engine's kernel path on this adapter: 'rows' (CPU adapters) or 'workgroup' (what a GPU runs). */
   kernels: 'rows' | 'workgroup';
-  /** The engine with its KV cache (what rollouts, evaluation and Ask use). */
+  /** The engine with its KV cache in f32 (what rollouts, evaluation and Ask use on CPU adapters). */
   cached: DecodeMeasure | null;
+  /** The same with the KV cache in f16 (Gpu.kvF16: the default on GPUs). */
+  cachedF16: DecodeMeasure | null;
   /** The engine recomputing the whole sequence every token. */
   noCache: DecodeMeasure | null;
   /** onnxruntime-web (WASM, one thread) on the same model exported to ONNX with a KV cache. */
@@ -196,8 +198,10 @@ export interface DecodeRow {
   speedup: number | null;
   /** cached tokens/s over ORT's. */
   vsOrt: number | null;
-  /** Greedy outputs of every path that ran agree. */
+  /** Greedy outputs of every f32 path that ran agree. */
   sameTokens: boolean | null;
+  /** Greedy outputs with the f16 cache are the f32 cache's (rounding may flip a near tie). */
+  f16SameTokens: boolean | null;
   /** Where the cached path's time goes: one more run with per-dispatch GPU timestamps (null without timestamp-query). */
   breakdown: DecodeBreakdown | null;
 }
@@ -560,11 +564,13 @@ async function decodeRow(gpu: Gpu, o: BenchOptions, B: number, errors: BenchErro
     newTokens: n,
     kernels: gpu.rowKernels ? 'rows' : 'workgroup',
     cached: null,
+    cachedF16: null,
     noCache: null,
     ort: null,
     speedup: null,
     vsOrt: null,
     sameTokens: null,
+    f16SameTokens: null,
     breakdown: null,
   };
   const rand = seededRandom(o.seed + 11);
@@ -577,9 +583,18 @@ async function decodeRow(gpu: Gpu, o: BenchOptions, B: number, errors: BenchErro
     const weights = initWeights(cfg, o.seed);
     model.loadWeights(weights);
     const mm = model;
-    type Contender = { name: 'cached' | 'noCache' | 'ort'; run: (tokens: number) => Promise<number[][]>; ms: number[]; cpu: number[]; ids: number[][] };
+    type Contender = {
+      name: 'cached' | 'cachedF16' | 'noCache' | 'ort';
+      run: (tokens: number) => Promise<number[][]>;
+      ms: number[];
+      cpu: number[];
+      ids: number[][];
+    };
+    const cachedRun = (kvCache: 'f32' | 'f16') => async (k: number) =>
+      (await generate(mm, prompts, { maxNewTokens: k, greedy: true, eosIds: [], kvCache })).ids;
     const contenders: Contender[] = [
-      { name: 'cached', run: async (k) => (await generate(mm, prompts, { maxNewTokens: k, greedy: true, eosIds: [] })).ids, ms: [], cpu: [], ids: [] },
+      { name: 'cached', run: cachedRun('f32'), ms: [], cpu: [], ids: [] },
+      { name: 'cachedF16', run: cachedRun('f16'), ms: [], cpu: [], ids: [] },
       { name: 'noCache', run: (k) => generateNoCache(mm, prompts, k), ms: [], cpu: [], ids: [] },
     ];
     if (o.ort) {
@@ -613,9 +628,9 @@ async function decodeRow(gpu: Gpu, o: BenchOptions, B: number, errors: BenchErro
     if (row.cached && row.ort) row.vsOrt = row.cached.tokensPerS / row.ort.tokensPerS;
     if (gpu.hasTimestamps) row.breakdown = await decodeBreakdown(gpu, () => contenders[0].run(n), n);
     const ref = contenders[0].ids;
-    row.sameTokens = contenders.every(
-      (c) => c.ids.length === B && c.ids.every((seq, b) => seq.length === ref[b].length && seq.every((t, i) => t === ref[b][i])),
-    );
+    const same = (c: Contender) => c.ids.length === B && c.ids.every((seq, b) => seq.length === ref[b].length && seq.every((t, i) => t === ref[b][i]));
+    row.sameTokens = contenders.filter((c) => c.name !== 'cachedF16').every(same);
+    row.f16SameTokens = same(contenders[1]);
   } catch (e) {
     errors.push({ section: 'decode', what: `engine ${what}`, message: errMsg(e) });
   } finally {

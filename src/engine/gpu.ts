@@ -33,6 +33,13 @@ export interface GpuInfo {
   subgroupSizes?: [number, number];
 }
 
+/** "subgroups of 4 lanes" / "subgroups of 16-64 lanes", or null without them: the bench header and the Lab's GPU details say it alike. */
+export function subgroupWords(info: Pick<GpuInfo, 'subgroupSizes'>): string | null {
+  if (!info.subgroupSizes) return null;
+  const [lo, hi] = info.subgroupSizes;
+  return `subgroups of ${lo === hi ? lo : `${lo}-${hi}`} lanes`;
+}
+
 const CPU_ADAPTER = /swiftshader|llvmpipe|lavapipe|software/i;
 
 const BROWSER_NO_ADAPTER_HINT =
@@ -64,6 +71,15 @@ export class Gpu {
    * turn it off to check the barrier trees on the same device.
    */
   subgroupReductions: boolean;
+  /**
+   * Generation keeps its KV cache in f16 unless asked otherwise (GenerateOptions.kvCache): half the
+   * memory, and half the cache bytes each decoded token reads, which is what bounds decoding at
+   * GRPO's batch on a GPU. Off on CPU adapters: there the cache is in RAM and decoding is bound by
+   * dispatches and the matmul, so f16 measured no faster on SwiftShader (micro at batch 1 and 64, both
+   * kernel paths, README "Benchmarks"), and f32 keeps their results those of every run documented.
+   * Tests set it to check both.
+   */
+  kvF16: boolean;
   /** When set, every dispatch is timed on the GPU (src/engine/profile.ts). */
   profiler: KernelProfiler | null = null;
   /**
@@ -90,6 +106,7 @@ export class Gpu {
     this.limits = limits;
     this.rowKernels = info.cpu;
     this.subgroupReductions = this.features.has('subgroups');
+    this.kvF16 = !info.cpu;
     device.lost.then((l) => {
       if (l.reason !== 'destroyed') this.lostError = new DeviceLostError(String(l.reason), l.message);
     });

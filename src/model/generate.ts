@@ -26,6 +26,11 @@ export interface Decoding {
   /** Nucleus mass in (0, 1]. */
   topP?: number;
   seed?: number;
+  /**
+   * The KV cache's precision: f16 halves its memory and the bytes a decoded token reads (keys and
+   * values rounded to f16, attention still computed in f32). Default: the device's (Gpu.kvF16).
+   */
+  kvCache?: 'f32' | 'f16';
 }
 
 export interface GenerateOptions extends Decoding {
@@ -82,9 +87,17 @@ export async function generate(m: Model, prompts: number[][], o: GenerateOptions
   const nImages = images?.nImages ?? 0;
   const kw = t.numKvHeads * t.headDim;
   const Bp = pad64(B);
+  const kvDtype = o.kvCache ?? (gpu.kvF16 ? 'f16' : 'f32');
+  if (kvDtype !== 'f32' && kvDtype !== 'f16') throw new InputError('generate', `kvCache must be "f32" or "f16", not ${JSON.stringify(kvDtype)}`);
+  // An f16 cache packs pairs along a row (an odd row width keeps f32) and is read in groups of 8
+  // halves: an even capacity makes every layer's cache a whole number of them (kw is a multiple of 4
+  // in every preset; attention.ts falls back to scalar loads otherwise).
+  const dtype = kvDtype === 'f16' && kw % 2 === 0 ? ('f16' as const) : ('f32' as const);
+  if (kvDtype === 'f16' && dtype !== 'f16' && o.kvCache) throw new InputError('generate', `an f16 KV cache needs an even row width; this model's is ${kw}`);
+  const capacity = dtype === 'f16' ? cap + (cap % 2) : cap;
   const cacheEntries = [];
   for (let l = 0; l < t.numLayers; l++) {
-    cacheEntries.push({ name: `k.${l}`, shape: [B, cap, kw], dtype: 'f32' as const }, { name: `v.${l}`, shape: [B, cap, kw], dtype: 'f32' as const });
+    cacheEntries.push({ name: `k.${l}`, shape: [B, capacity, kw], dtype }, { name: `v.${l}`, shape: [B, capacity, kw], dtype });
   }
   const cache = new Arena(gpu, 'kvcache', cacheEntries);
   const hist = new Arena(gpu, 'generate', [
@@ -148,7 +161,7 @@ export async function generate(m: Model, prompts: number[][], o: GenerateOptions
     const kcache = (l: number) => cache.get(`k.${l}`),
       vcache = (l: number) => cache.get(`v.${l}`);
 
-    textForward(s, m, prefill, { cache: { k: kcache, v: vcache, cap, pos0: 0, kLen: Tp }, logits: false });
+    textForward(s, m, prefill, { cache: { k: kcache, v: vcache, cap: capacity, pos0: 0, kLen: Tp }, logits: false });
     headRows(s, m, prefill.get('lnf'), hist.get('lastRow'), dec.get('lnf'), dec.get('logits'), B);
     sample(s, dec.get('logits'), row('tokens', 0), row('logp', 0), hist.get('banned'), B, t.vocabSize, sopts(0));
 
@@ -170,7 +183,7 @@ export async function generate(m: Model, prompts: number[][], o: GenerateOptions
         ids: row('tokens', st - 1),
         positions: row('positions', st),
         qpos: row('qpos', st),
-        cache: { k: kcache, v: vcache, cap, pos0: Tp + st - 1, kLen: Tp + st },
+        cache: { k: kcache, v: vcache, cap: capacity, pos0: Tp + st - 1, kLen: Tp + st },
       });
       sample(s, dec.get('logits'), row('tokens', st), row('logp', st), hist.get('banned'), B, t.vocabSize, sopts(st));
       done = st + 1;

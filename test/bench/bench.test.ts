@@ -138,7 +138,7 @@ describe('runBench on tiny shapes', () => {
     expect(res.decode.map((d) => d.batch)).toEqual([1, 3]);
     for (const d of res.decode) {
       expect([d.preset, d.promptLen, d.newTokens, d.kernels]).toEqual(['toy', 3, 4, gpu.rowKernels ? 'rows' : 'workgroup']);
-      for (const e of [d.cached!, d.noCache!, d.ort!]) {
+      for (const e of [d.cached!, d.cachedF16!, d.noCache!, d.ort!]) {
         for (const v of [e.ms, e.tokensPerS, e.cpuMs, ...e.samplesMs]) expect(positive(v)).toBe(true);
         expect(e.samplesMs).toHaveLength(2);
         expect(e.tokensPerS).toBeCloseTo((d.batch * 4) / (e.ms / 1000), 6);
@@ -146,6 +146,7 @@ describe('runBench on tiny shapes', () => {
       expect(d.speedup).toBeCloseTo(d.cached!.tokensPerS / d.noCache!.tokensPerS, 9);
       expect(d.vsOrt).toBeCloseTo(d.cached!.tokensPerS / d.ort!.tokensPerS, 9);
       expect(d.sameTokens).toBe(true);
+      expect(typeof d.f16SameTokens).toBe('boolean');
       if (gpu.hasTimestamps) {
         // Prefill plus 3 cached steps of a 2-layer model: dozens of dispatches per token, all timed.
         const b = d.breakdown!;
@@ -249,8 +250,10 @@ describe('timing', () => {
         expect(one.method).toBe(stamps ? 'gpu-timestamps' : 'wall-clock');
         for (const t of [one, many]) expect(positive(t.ms) && positive(t.wallMs)).toBe(true);
         if (!stamps) expect(one.ms).toBe(one.wallMs);
-        // Eight products take longer than one on any device (a loose bound, not a speed claim).
-        expect(many.ms).toBeGreaterThan(one.ms);
+        // The span between the two markers lies inside the host's wall span of the same call (the
+        // first marker is queued after the clock starts, the last read back before it stops). A
+        // comparison of two spans (eight products vs one) was a speed claim a loaded machine broke.
+        for (const t of [one, many]) expect(t.ms).toBeLessThanOrEqual(t.wallMs + 0.5);
         await s.sync();
       } finally {
         s.destroy();

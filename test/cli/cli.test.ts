@@ -103,6 +103,26 @@ describe('thinker CLI', () => {
     expect(typeof res.text).toBe('string');
     const g2 = await thinker(['generate', '--model', out, '--prompt-ids', res.prompt_ids.join(','), '--max-new-tokens', '6', '--greedy', '--json']);
     expect(JSON.parse(g2.stdout).ids).toEqual(res.ids);
+    // The f16 KV cache through the same contract: log-probs within f16's rounding of the f32 cache's.
+    const g3 = await thinker([
+      'generate',
+      '--model',
+      out,
+      '--prompt-ids',
+      res.prompt_ids.join(','),
+      '--max-new-tokens',
+      '6',
+      '--greedy',
+      '--json',
+      '--kv-cache',
+      'f16',
+    ]);
+    expect(g3.code, g3.stderr).toBe(0);
+    const f16 = JSON.parse(g3.stdout);
+    expect(f16.logprobs[0]).toBeCloseTo(res.logprobs[0], 2);
+    const bad = await thinker(['generate', '--model', out, '--prompt-ids', '1', '--kv-cache', 'bf16']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/--kv-cache.*expected f32 or f16/);
   });
 
   it('train --lora-rank adapts that model with its weights frozen, and writes the merged model and a PEFT adapter', async () => {

@@ -3,6 +3,7 @@ import { setup, randArray, compare, rng, REDUCTION_PATHS, useKernelPath } from '
 import { attentionForward, attentionBackward, kvWrite, type AttentionShape } from '../../src/engine/kernels/attention';
 import { attentionRef, attentionBackwardRef, attentionProbs, kvWriteRef } from './attention.ref';
 import { EngineError } from '../../src/engine/errors';
+import { packHalves, unpackHalves } from '../../src/engine/tensor';
 
 // Environment workaround, not part of what is tested: Dawn (the `webgpu` package) on SwiftShader
 // corrupts its own memory and aborts the process when the package's event pump calls
@@ -14,6 +15,9 @@ beforeAll(() => {
   throttle = setInterval(() => Atomics.wait(cell, 0, 0, 5), 0);
 });
 afterAll(() => clearInterval(throttle));
+
+/** The f32 values an f16 tensor holds after an upload of `x` (rounded to nearest even). */
+const toF16 = (x: Float32Array) => unpackHalves(packHalves(x), x.length);
 
 /** What the kernel writes for the lse of a row that sees no key. */
 const EMPTY_LSE = -3e38;
@@ -46,8 +50,8 @@ function expectClose(what: string, got: ArrayLike<number>, want: ArrayLike<numbe
 /** lse of the reference with its -Infinity for empty rows mapped to the kernel's stand-in. */
 const lseWant = (lse: Float64Array) => Array.from(lse, (x) => (x === -Infinity ? EMPTY_LSE : x));
 
-/** Runs forward (and backward when asked) on the GPU; returns everything it wrote. */
-async function runGpu(c: Case, x: ReturnType<typeof inputs>, backward: boolean) {
+/** Runs forward (and backward when asked) on the GPU, k and v stored as `kv`; returns everything it wrote. */
+async function runGpu(c: Case, x: ReturnType<typeof inputs>, backward: boolean, kv: 'f32' | 'f16' = 'f32') {
   const { B, Tq, Tk, H, KVH, hd } = c.sh;
   const nq = B * Tq * H * hd,
     nk = B * Tk * KVH * hd,
@@ -55,8 +59,8 @@ async function runGpu(c: Case, x: ReturnType<typeof inputs>, backward: boolean) 
   const poison = (n: number) => new Float32Array(n).fill(Number.NaN);
   const g = await setup([
     { name: 'q', shape: [nq], dtype: 'f32', data: x.q },
-    { name: 'k', shape: [nk], dtype: 'f32', data: x.k },
-    { name: 'v', shape: [nk], dtype: 'f32', data: x.v },
+    { name: 'k', shape: [nk], dtype: kv, data: x.k },
+    { name: 'v', shape: [nk], dtype: kv, data: x.v },
     { name: 'dO', shape: [nq], dtype: 'f32', data: x.dO },
     // Outputs start as NaN so any element a kernel forgets to write shows up.
     { name: 'o', shape: [nq], dtype: 'f32', data: poison(nq) },
@@ -74,12 +78,12 @@ async function runGpu(c: Case, x: ReturnType<typeof inputs>, backward: boolean) 
     attentionBackward(s, t('q'), t('k'), t('v'), t('o'), t('dO'), t('lse'), t('qPos'), t('kStart'), t('dq'), t('dk'), t('dv'), t('scratch'), c.sh, c.kLen);
   }
   // The path under test is the one that ran; on the row path, head dims that are a multiple of 4
-  // take the vec4 kernels, the others the scalar ones.
+  // take the vec4 kernels, the others the scalar ones (and f16 k, v only as whole 8-half groups).
+  const vec4 = hd % 4 === 0 && (kv === 'f32' || nk % 8 === 0);
   for (const label of s.kernelsSeen) expect(label.endsWith('_rows'), label).toBe(g.gpu.rowKernels);
-  if (g.gpu.rowKernels)
-    for (const label of s.kernelsSeen) if (/^attn_(fwd|bwd_dkdv|bwd_dq)_/.test(label)) expect(label.includes('_vec4_'), label).toBe(hd % 4 === 0);
+  if (g.gpu.rowKernels) for (const label of s.kernelsSeen) if (/^attn_(fwd|bwd_dkdv|bwd_dq)_/.test(label)) expect(label.includes('_vec4_'), label).toBe(vec4);
   // On the GPU path, training and prefill shapes take the tiled kernels when the head dim allows.
-  const tiledShape = hd % 4 === 0 && hd <= 64 && c.sh.Tq >= 16 && (!backward || c.sh.Tk >= 16);
+  const tiledShape = vec4 && hd <= 64 && c.sh.Tq >= 16 && (!backward || c.sh.Tk >= 16);
   if (!g.gpu.rowKernels) for (const label of s.kernelsSeen) if (label !== 'attn_bwd_prep') expect(label.endsWith('_tiled'), label).toBe(tiledShape);
   const out = {
     o: await read('o'),
@@ -100,6 +104,20 @@ async function checkForward(c: Case) {
   expectClose('o', got.o, want.o);
   expectClose('lse', got.lse, lseWant(want.lse));
   return { got, want };
+}
+
+/**
+ * Forward over f16 k and v: exactly the reference on the f16-rounded keys and values (the kernels
+ * widen them and compute in f32), and measurably not the f32 result, so the halves were read.
+ */
+async function checkForwardF16(c: Case) {
+  const x = inputs(c);
+  const got = await runGpu(c, x, false, 'f16');
+  const want = attentionRef(x.q, toF16(x.k), toF16(x.v), c.sh, c.qPos, c.kStart, c.kLen);
+  expectClose('o', got.o, want.o);
+  expectClose('lse', got.lse, lseWant(want.lse));
+  const f32 = attentionRef(x.q, x.k, x.v, c.sh, c.qPos, c.kStart, c.kLen);
+  expect(compare(got.o, f32.o, 1e-6, 1e-6).ok).toBe(false);
 }
 
 async function checkBackward(c: Case) {
@@ -181,6 +199,28 @@ describe.each(REDUCTION_PATHS)('attention forward ($path)', ({ rowKernels, subgr
   it('head dims 100 and 128 (more than one element per thread, not a multiple of the tile width)', async () => {
     for (const hd of [100, 128]) {
       await checkForward({ sh: { B: 1, Tq: 6, Tk: 6, H: 2, KVH: 1, hd, causal: true }, kLen: 6, qPos: trainPos(1, 6), kStart: new Uint32Array(1), seed: hd });
+    }
+  });
+
+  it('f16 k and v: decode rows, prefill rows (tiled on the GPU path), the scalar head dim, and sizes that are not whole 8-half groups', async () => {
+    // Decode: one query row per sequence against 70 keys, 4 of them padding in sequence 1.
+    await checkForwardF16({ sh: gqa(2, 1, 70, true, 16), kLen: 0, qPos: Uint32Array.from([69, 40]), kStart: Uint32Array.from([0, 4]), seed: 31 });
+    // Prefill: 40 query rows, causal, left padding.
+    await checkForwardF16({ sh: gqa(2, 40, 40, true, 16), kLen: 40, qPos: trainPos(2, 40), kStart: Uint32Array.from([0, 7]), seed: 32 });
+    // hd 6: the scalar kernels. Then 1 x 3 x 1 x 12 = 36 and 1 x 5 x 1 x 4 = 20 halves: not a whole
+    // number of 8-half groups, so the scalar loads at head dims the vec4 kernels would take.
+    await checkForwardF16({ sh: gqa(1, 13, 13, true, 6), kLen: 13, qPos: trainPos(1, 13), kStart: new Uint32Array(1), seed: 33 });
+    for (const [T, hd] of [
+      [3, 12],
+      [5, 4],
+    ]) {
+      await checkForwardF16({
+        sh: { B: 1, Tq: T, Tk: T, H: 2, KVH: 1, hd, causal: true },
+        kLen: T,
+        qPos: trainPos(1, T),
+        kStart: new Uint32Array(1),
+        seed: 34 + hd,
+      });
     }
   });
 
@@ -317,22 +357,27 @@ describe.each(REDUCTION_PATHS)('attention backward ($path)', ({ rowKernels, subg
 });
 
 describe('kvWrite', () => {
-  it('copies rows into the cache exactly and leaves the rest alone', async () => {
+  // f16: pair by pair, each value rounded as the host rounds (to nearest even), bit for bit.
+  it.each(['f32', 'f16'] as const)('copies rows into an %s cache exactly and leaves the rest alone', async (dtype) => {
     const B = 3,
       Tn = 5,
       Cap = 11,
-      W = 24,
-      pos0 = 6;
+      W = 6,
+      pos0 = dtype === 'f32' ? 6 : 3;
     const src = randArray(B * Tn * W, 21),
       cache = randArray(B * Cap * W, 22);
     const { s, t, read, done } = await setup([
       { name: 'src', shape: [B, Tn, W], dtype: 'f32', data: src },
-      { name: 'cache', shape: [B, Cap, W], dtype: 'f32', data: cache },
+      { name: 'cache', shape: [B, Cap, W], dtype, data: cache },
+      { name: 'odd', shape: [1, 2, 5], dtype: 'f16' },
     ]);
     kvWrite(s, t('src'), t('cache'), B, Tn, Cap, W, pos0);
     const got = await read('cache');
+    // A pair must not straddle two rows.
+    expect(() => kvWrite(s, t('src'), t('odd'), 1, 1, 2, 5, 0)).toThrow(/kvWrite.*even row width/);
     done();
-    expect(Array.from(got)).toEqual(Array.from(kvWriteRef(src, cache, B, Tn, Cap, W, pos0)));
+    const want = dtype === 'f32' ? kvWriteRef(src, cache, B, Tn, Cap, W, pos0) : toF16(Float32Array.from(kvWriteRef(src, toF16(cache), B, Tn, Cap, W, pos0)));
+    expect(Array.from(got)).toEqual(Array.from(want));
   });
 });
 

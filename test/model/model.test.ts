@@ -160,16 +160,16 @@ describe('engine vs onnxruntime', () => {
 describe('decoding', () => {
   const cfg: ModelConfig = { text: { ...tinyVlm().text, vocabSize: 50, numLayers: 2 } };
   const weights = randomWeights(cfg, 21, 0.5);
+  const prompts = [
+    [1, 2, 3, 4, 5],
+    [7, 8],
+    [9, 10, 11, 12, 13, 14, 15],
+  ];
 
   it('greedy decode with the KV cache equals float64 full recompute, and batched equals alone', async () => {
     const gpu = await testGpu();
     const model = new Model(gpu, cfg);
     model.loadWeights(weights);
-    const prompts = [
-      [1, 2, 3, 4, 5],
-      [7, 8],
-      [9, 10, 11, 12, 13, 14, 15],
-    ];
     const n = 10;
     const batched = await generate(model, prompts, { maxNewTokens: n, greedy: true, syncEvery: 3 });
     for (let b = 0; b < prompts.length; b++) {
@@ -183,6 +183,49 @@ describe('decoding', () => {
     const pair = [prompts[0], [9, 10, 11, 12, 13]];
     const plain = await generateNoCache(model, pair, 4);
     for (let b = 0; b < 2; b++) expect(plain[b]).toEqual(ref.greedyDecode(cfg, asRefWeights(weights), pair[b], 4));
+    model.release();
+  });
+
+  it('an f16 KV cache: the float64 reference tokens, log-probs within f16 rounding, half the cache memory; Gpu.kvF16 is the default', async () => {
+    const gpu = await testGpu();
+    const model = new Model(gpu, cfg);
+    model.loadWeights(weights);
+    const n = 10;
+    const run = async (kvCache?: 'f32' | 'f16') => {
+      let held = 0;
+      const before = gpu.liveBytes;
+      const r = await generate(model, prompts, {
+        maxNewTokens: n,
+        greedy: true,
+        syncEvery: 3,
+        kvCache,
+        onTokens: () => (held = Math.max(held, gpu.liveBytes - before)),
+      });
+      return { ...r, held };
+    };
+    const f32 = await run('f32');
+    const f16 = await run('f16');
+    for (let b = 0; b < prompts.length; b++) expect(f16.ids[b]).toEqual(ref.greedyDecode(cfg, asRefWeights(weights), prompts[b], n));
+    const dlp = f16.logps.flat().map((x, i) => Math.abs(x - f32.logps.flat()[i]));
+    // f16 keeps 11 significant bits (relative error <= 2^-11 per key and value); this random
+    // model's attention logits are large (weights of std 0.5), so a log-prob moves by up to ~0.02.
+    expect(Math.max(...dlp)).toBeLessThan(0.05);
+    expect(Math.max(...dlp)).toBeGreaterThan(0); // the halves were read, not the f32 values
+    // The cache: layers x (k, v) x B x capacity x kv width, 4 bytes each in f32 (capacity 7 + 10 =
+    // 17, even in f16: 18), each tensor's slab rounded to 256 bytes.
+    const t = cfg.text;
+    const words = (cap: number, perWord: number) => Math.ceil((prompts.length * cap * t.numKvHeads * t.headDim) / perWord / 64) * 64 * 4;
+    expect(f32.held - f16.held).toBe(2 * t.numLayers * (words(17, 1) - words(18, 2)));
+    const was = gpu.kvF16;
+    try {
+      gpu.kvF16 = true;
+      const byDefault = await run();
+      expect(byDefault.held).toBe(f16.held);
+      expect(byDefault.logps).toEqual(f16.logps);
+    } finally {
+      gpu.kvF16 = was;
+    }
+    await expect(generate(model, prompts, { maxNewTokens: 2, kvCache: 'f8' as 'f16' })).rejects.toThrow(/kvCache must be "f32" or "f16"/);
     model.release();
   });
 

@@ -1,6 +1,6 @@
 // Number and time formatting shared by every page, kept pure so it is tested without a browser.
 
-import type { GpuInfo } from '../../engine/gpu';
+import { type GpuInfo, subgroupWords } from '../../engine/gpu';
 
 const UNITS = ['B', 'KB', 'MB', 'GB', 'TB'];
 
@@ -92,9 +92,7 @@ export function kernelPath(info: GpuInfo): string {
   const path = info.cpu
     ? 'one thread per row (a CPU adapter, which emulates every workgroup barrier: the workgroup kernels run 5-40x slower here)'
     : 'workgroup kernels (tiled matmul and attention)';
-  const [lo, hi] = info.subgroupSizes ?? [0, 0];
-  const sg = info.subgroupSizes
-    ? `; subgroups of ${lo === hi ? lo : `${lo}-${hi}`} lanes (the workgroup reductions use them)`
-    : '; no subgroups (the workgroup reductions use barrier trees)';
+  const sgw = subgroupWords(info);
+  const sg = sgw ? `; ${sgw} (the workgroup reductions use them)` : '; no subgroups (the workgroup reductions use barrier trees)';
   return path + sg;
 }

@@ -18,6 +18,7 @@ interface GenerateCliOptions {
   seed: string;
   json?: boolean;
   stopAtEos?: boolean;
+  kvCache?: string;
 }
 
 /**
@@ -37,6 +38,7 @@ export function registerGenerate(program: Command) {
     .option('--top-p <p>', 'nucleus sampling mass', '1')
     .option('--seed <n>', 'sampling seed', '0')
     .option('--stop-at-eos', "stop at the model's end-of-sequence ids")
+    .option('--kv-cache <dtype>', 'KV cache precision, f32 or f16 (default: f16 on a GPU, f32 on a CPU adapter)')
     .option('--json', 'print one JSON object')
     .action(async (o: GenerateCliOptions) => {
       if (!o.promptIds === !o.prompt) throw new InputError('generate', 'give exactly one of --prompt-ids or --prompt');
@@ -44,6 +46,9 @@ export function registerGenerate(program: Command) {
       const temperature = numOpt('temperature', o.temperature, 1e-4, 100);
       const topP = numOpt('top-p', o.topP, 1e-6, 1);
       const seed = intOpt('seed', o.seed, 0);
+      if (o.kvCache !== undefined && o.kvCache !== 'f32' && o.kvCache !== 'f16')
+        throw new InputError('--kv-cache', `expected f32 or f16, got ${JSON.stringify(o.kvCache)}`);
+      const kvCache = o.kvCache as 'f32' | 'f16' | undefined;
       // The tokenizer first: a missing tokenizer.json is reported before any weights are read.
       const src = nodeDirSource(o.model);
       const tok =
@@ -62,6 +67,7 @@ export function registerGenerate(program: Command) {
         temperature,
         topP,
         seed,
+        kvCache,
         eosIds: o.stopAtEos ? (model.cfg.text.eosTokenId ?? tok?.eosIds ?? []) : [],
       });
       const seconds = (performance.now() - t0) / 1000;

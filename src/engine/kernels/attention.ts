@@ -69,7 +69,13 @@ function checkShape(kernel: string, sh: AttentionShape, kLen: number): void {
  * The row kernel of a pass: its vec4 form when the head dim allows (a multiple of 4, every
  * preset's), else the scalar one. attention.wgsl says why the vec4 forms are faster there.
  */
-const rowEntry = (pass: 'attn_fwd' | 'attn_bwd_dkdv' | 'attn_bwd_dq', hd: number) => (hd % 4 === 0 ? `${pass}_vec4_rows` : `${pass}_rows`);
+const rowEntry = (pass: 'attn_fwd' | 'attn_bwd_dkdv' | 'attn_bwd_dq', vec4: boolean) => (vec4 ? `${pass}_vec4_rows` : `${pass}_rows`);
+
+/**
+ * Whether k and v can be read as vec4: a head dim that is a multiple of 4, and for f16 ones a whole
+ * number of 16-byte word groups in each binding (attention.wgsl halves4), else the scalar loads.
+ */
+const vec4Loads = (hd: number, k: Tensor, v: Tensor) => hd % 4 === 0 && (k.dtype !== 'f16' || (k.size % 8 === 0 && v.size % 8 === 0));
 
 /**
  * The GPU path's tiled kernels (attention.wgsl): a row per thread, the other side staged in
@@ -79,7 +85,7 @@ const rowEntry = (pass: 'attn_fwd' | 'attn_bwd_dkdv' | 'attn_bwd_dq', hd: number
 const TILED_MIN_ROWS = 16;
 const TILED_MAX_HD = 64;
 const TILE4 = 256;
-const tiled = (hd: number, rows: number) => hd % 4 === 0 && hd <= TILED_MAX_HD && rows >= TILED_MIN_ROWS;
+const tiled = (vec4: boolean, hd: number, rows: number) => vec4 && hd <= TILED_MAX_HD && rows >= TILED_MIN_ROWS;
 /** Rows per staged chunk: as many as fit TILE4 vec4 (and the 64-entry staging of dk/dv). */
 const tileRows = (hd: number) => Math.min(WG, TILE4 / (hd / 4));
 
@@ -112,6 +118,7 @@ function uniforms(sh: AttentionShape, kLen: number) {
  * qPos: u32 [B*Tq] absolute key index of each query; kStart: u32 [B] first valid key (left padding); kLen: uniform.
  * lse: f32 [B, H, Tq] log-sum-exp of the scaled scores of each query row (saved for backward).
  * A row with no allowed key gets o = 0 and lse = -3e38.
+ * k and v may both be f16 (generation's KV cache, attention.wgsl KV_F16); the arithmetic stays f32.
  */
 export function attentionForward(
   s: CommandStream,
@@ -132,28 +139,31 @@ export function attentionForward(
     nk = B * Tk * KVH * hd,
     ns = B * H * Tq;
   requireTensor(K, q, nq, 'q');
-  requireTensor(K, k, nk, 'k');
-  requireTensor(K, v, nk, 'v');
+  requireTensor(K, k, nk, 'k', ['f32', 'f16']);
+  requireTensor(K, v, nk, 'v', ['f32', 'f16']);
+  if (k.dtype !== v.dtype) throw new EngineError(`${K}: k (${k.dtype}) and v (${v.dtype}) must have one dtype`);
   requireTensor(K, o, nq, 'o');
   requireTensor(K, lse, ns, 'lse');
   requireTensor(K, qPos, B * Tq, 'qPos', 'u32');
   requireTensor(K, kStart, B, 'kStart', 'u32');
   requireDisjoint(K, { q, k, v, o, lse, qPos, kStart });
+  const KV_F16 = k.dtype === 'f16' ? 1 : 0;
+  const vec4 = vec4Loads(hd, k, v);
   if (s.gpu.rowKernels) {
-    const entry = rowEntry('attn_fwd', hd);
+    const entry = rowEntry('attn_fwd', vec4);
     s.dispatch({
       label: entry,
-      pipeline: pipeline(s, entry, { RT, HDC: hd }),
+      pipeline: pipeline(s, entry, { RT, HDC: hd, KV_F16 }),
       uniforms: uniforms(shape, kLen),
       bindings: [q, k, v, o, lse, qPos, kStart],
       workgroups: rowGrid(s, B * Tq * H),
     });
     return;
   }
-  if (tiled(hd, Tq)) {
+  if (tiled(vec4, hd, Tq)) {
     s.dispatch({
       label: 'attn_fwd_tiled',
-      pipeline: pipeline(s, 'attn_fwd_tiled', { WG, HDC: hd, CK: tileRows(hd) }),
+      pipeline: pipeline(s, 'attn_fwd_tiled', { WG, HDC: hd, CK: tileRows(hd), KV_F16 }),
       uniforms: uniforms(shape, kLen),
       bindings: [q, k, v, o, lse, qPos, kStart],
       workgroups: [Math.ceil(Tq / WG), H, B],
@@ -162,7 +172,7 @@ export function attentionForward(
   }
   s.dispatch({
     label: 'attn_fwd',
-    pipeline: pipeline(s, 'attn_fwd', { WG: chunkThreads(kLen) }),
+    pipeline: pipeline(s, 'attn_fwd', { WG: chunkThreads(kLen), KV_F16 }),
     uniforms: uniforms(shape, kLen),
     bindings: [q, k, v, o, lse, qPos, kStart],
     workgroups: [Tq, H, B],
@@ -212,6 +222,7 @@ export function attentionBackward(
   requireTensor(K, scratch, ns, 'scratch');
   requireDisjoint(K, { q, k, v, o, dO, lse, qPos, kStart, dq, dk, dv, scratch });
   const u = uniforms(shape, kLen);
+  const vec4 = vec4Loads(hd, k, v);
   // Binding slots 1..12: q k v o lse qPos kStart dO scratch dq dk dv.
   if (s.gpu.rowKernels) {
     const rows = (entry: string) => pipeline(s, entry, { RT, HDC: hd });
@@ -223,15 +234,15 @@ export function attentionBackward(
       workgroups: rowGrid(s, B * Tq * H),
     });
     s.dispatch({
-      label: rowEntry('attn_bwd_dkdv', hd),
-      pipeline: rows(rowEntry('attn_bwd_dkdv', hd)),
+      label: rowEntry('attn_bwd_dkdv', vec4),
+      pipeline: rows(rowEntry('attn_bwd_dkdv', vec4)),
       uniforms: u,
       bindings: [q, k, v, null, null, null, null, dO, null, dq, dk, dv],
       workgroups: rowGrid(s, B * Tk * KVH),
     });
     s.dispatch({
-      label: rowEntry('attn_bwd_dq', hd),
-      pipeline: rows(rowEntry('attn_bwd_dq', hd)),
+      label: rowEntry('attn_bwd_dq', vec4),
+      pipeline: rows(rowEntry('attn_bwd_dq', vec4)),
       uniforms: u,
       bindings: [q, k, v, null, null, null, null, dO, null, dq],
       workgroups: rowGrid(s, B * Tq * H),
@@ -239,7 +250,7 @@ export function attentionBackward(
     return;
   }
   const pipe = (entry: string) => pipeline(s, entry, { WG: chunkThreads(Math.max(Tq, kLen)) });
-  if (tiled(hd, Tq) && Tk >= TILED_MIN_ROWS) {
+  if (tiled(vec4, hd, Tq) && Tk >= TILED_MIN_ROWS) {
     // The row statistics one thread per query row, like the tiled kernels that read them: a
     // workgroup per row spent 5% of a GPU-path step on SwiftShader reducing 32 floats.
     s.dispatch({
@@ -289,7 +300,10 @@ export function attentionBackward(
   });
 }
 
-/** cache[b, pos0 + t, :] = src[b, t, :] for t < Tn; src [B, Tn, W], cache [B, Cap, W] (W = KVH*hd). */
+/**
+ * cache[b, pos0 + t, :] = src[b, t, :] for t < Tn; src [B, Tn, W], cache [B, Cap, W] (W = KVH*hd).
+ * An f16 cache stores the values rounded to f16 (W must be even: one thread writes a pair).
+ */
 export function kvWrite(s: CommandStream, src: Tensor, cache: Tensor, B: number, Tn: number, Cap: number, W: number, pos0: number): void {
   const K = 'kvWrite';
   for (const [name, n] of Object.entries({ B, Tn, Cap, W, pos0 })) {
@@ -298,12 +312,14 @@ export function kvWrite(s: CommandStream, src: Tensor, cache: Tensor, B: number,
   if (pos0 + Tn > Cap) throw new EngineError(`${K}: writing ${Tn} rows at ${pos0} overruns the cache capacity ${Cap}`);
   const n = B * Tn * W;
   requireTensor(K, src, n, 'src');
-  requireTensor(K, cache, B * Cap * W, 'cache');
+  requireTensor(K, cache, B * Cap * W, 'cache', ['f32', 'f16']);
   requireDisjoint(K, { src, cache });
+  const KV_F16 = cache.dtype === 'f16' ? 1 : 0;
+  if (KV_F16 && W % 2 !== 0) throw new EngineError(`${K}: an f16 cache needs an even row width, not W = ${W}`);
   if (n === 0) return;
   s.dispatch({
     label: 'kv_write',
-    pipeline: pipeline(s, 'kv_write', { WG }),
+    pipeline: pipeline(s, 'kv_write', { WG, KV_F16 }),
     uniforms: ATTENTION_PARAMS.values({
       B,
       Tq: 0,
@@ -321,6 +337,6 @@ export function kvWrite(s: CommandStream, src: Tensor, cache: Tensor, B: number,
       pos0,
     }),
     bindings: [null, null, null, null, null, null, null, null, null, null, null, null, src, cache],
-    workgroups: grid1d(n, WG, s.gpu.limits.maxComputeWorkgroupsPerDimension),
+    workgroups: grid1d(KV_F16 ? n / 2 : n, WG, s.gpu.limits.maxComputeWorkgroupsPerDimension),
   });
 }
