@@ -1,6 +1,8 @@
-// The decode bench's outside contender: the same model exported to ONNX (src/io/onnx-export.ts,
-// the KV-cache layout transformers.js loads) and decoded greedily by onnxruntime-web's WASM CPU
-// backend in Node, one thread, with its own past/present KV tensors. Same weights and prompts as
+// The decode bench's outside contenders: the same model exported to ONNX (src/io/onnx-export.ts,
+// the KV-cache layout transformers.js loads) and decoded greedily by onnxruntime-web in Node with
+// its own past/present KV tensors: the WASM CPU backend on one thread, and the WebGPU execution
+// provider on the engine's own GPUDevice (the same adapter, as TF.js in tfjs-webgpu.ts), its KV
+// tensors kept on the GPU between steps as transformers.js keeps them. Same weights and prompts as
 // the engine, so the tokens must agree; the time is ORT's, plus a JS argmax per step.
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -9,6 +11,11 @@ import type * as Ort from 'onnxruntime-web';
 import { encodeLlamaOnnx } from '../io/onnx-export';
 import type { ModelConfig } from '../model/config';
 import type { WeightMap } from '../model/model';
+import type { Gpu } from '../engine/gpu';
+import { ensureNavigatorGpu } from './navigator-gpu';
+
+/** Where ORT runs the model: its WASM CPU backend, or its WebGPU execution provider. */
+export type OrtBackend = 'wasm' | 'webgpu';
 
 export interface OrtDecoder {
   /** Greedy tokens for prompts of one length, decoded together. */
@@ -16,20 +23,58 @@ export interface OrtDecoder {
   release(): Promise<void>;
 }
 
-let ortModule: Promise<typeof Ort> | null = null;
-async function loadOrt(): Promise<typeof Ort> {
-  ortModule ??= import('onnxruntime-web').then((ort) => {
-    // The package's own WASM files, found through Node's resolver: nothing is fetched.
-    const entry = createRequire(import.meta.url).resolve('onnxruntime-web');
-    ort.env.wasm.wasmPaths = pathToFileURL(join(dirname(entry), '/')).href;
-    ort.env.wasm.numThreads = 1;
-    return ort;
-  });
-  return ortModule;
+const ortModules = new Map<OrtBackend, Promise<typeof Ort>>();
+/**
+ * The package's Node build has the WASM backend only; the WebGPU one is its webgpu bundle, loaded
+ * by path (the package's exports send Node to the Node build). Both use the package's own WASM
+ * files, found through Node's resolver: nothing is fetched.
+ */
+function loadOrt(backend: OrtBackend): Promise<typeof Ort> {
+  let m = ortModules.get(backend);
+  if (!m) {
+    const dir = dirname(createRequire(import.meta.url).resolve('onnxruntime-web'));
+    const load = backend === 'wasm' ? import('onnxruntime-web') : (import(pathToFileURL(join(dir, 'ort.webgpu.min.mjs')).href) as Promise<typeof Ort>);
+    m = load.then((ort) => {
+      ort.env.wasm.wasmPaths = pathToFileURL(join(dir, '/')).href;
+      ort.env.wasm.numThreads = 1;
+      return ort;
+    });
+    ortModules.set(backend, m);
+  }
+  return m;
 }
 
-export async function ortDecoder(cfg: ModelConfig, weights: WeightMap): Promise<OrtDecoder> {
-  const ort = await loadOrt();
+/**
+ * ORT's WASM heap is a SharedArrayBuffer, and it uploads with views of it; Dawn in Node refuses
+ * those ("Invalid argument"), browsers take them. Dawn hands out a fresh queue object per access,
+ * so the queues' shared writeBuffer is wrapped: a shared view is copied into an ordinary buffer
+ * first; anything else (all the engine's writes) goes straight through.
+ */
+function shareableWrites(queue: GPUQueue): void {
+  const proto = Object.getPrototypeOf(queue) as GPUQueue & { thinkerShared?: true };
+  if (proto.thinkerShared) return;
+  const write = proto.writeBuffer;
+  proto.writeBuffer = function (this: GPUQueue, buffer: GPUBuffer, offset: number, data: BufferSource, dataOffset?: number, size?: number) {
+    if (!(ArrayBuffer.isView(data) && typeof SharedArrayBuffer !== 'undefined' && data.buffer instanceof SharedArrayBuffer)) {
+      return write.call(this, buffer, offset, data, dataOffset, size);
+    }
+    const el = (data as { BYTES_PER_ELEMENT?: number }).BYTES_PER_ELEMENT ?? 1;
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
+    return write.call(this, buffer, offset, bytes, (dataOffset ?? 0) * el, size === undefined ? undefined : size * el);
+  } as GPUQueue['writeBuffer'];
+  proto.thinkerShared = true;
+}
+
+/** `gpu` is the device the WebGPU backend runs on (required for it, unused by WASM). */
+export async function ortDecoder(cfg: ModelConfig, weights: WeightMap, backend: OrtBackend = 'wasm', gpu?: Gpu): Promise<OrtDecoder> {
+  const ort = await loadOrt(backend);
+  if (backend === 'webgpu') {
+    if (!gpu) throw new Error('ort decode: the WebGPU backend needs the engine device');
+    // Set before the first session: ORT then runs on this device instead of requesting its own.
+    ensureNavigatorGpu(gpu.source);
+    shareableWrites(gpu.device.queue);
+    ort.env.webgpu.device = gpu.device;
+  }
   const bytes = encodeLlamaOnnx(
     cfg,
     (name) => {
@@ -40,8 +85,15 @@ export async function ortDecoder(cfg: ModelConfig, weights: WeightMap): Promise<
     { layout: { kind: 'cache' }, producer: 'thinker-lab-bench' },
   );
   // ORT's default graph optimizations on: this is ORT as an app would run it, not a reference.
-  const session = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'] });
   const t = cfg.text;
+  // On WebGPU the present KV tensors stay GPU buffers and are fed back as the next step's past.
+  const presents = Array.from({ length: t.numLayers }, (_, l) => [`present.${l}.key`, `present.${l}.value`]).flat();
+  const session = await ort.InferenceSession.create(bytes, {
+    executionProviders: [backend],
+    // Errors only: its WebGPU provider warns on every session that shape ops run on the CPU.
+    logSeverityLevel: 3,
+    ...(backend === 'webgpu' ? { preferredOutputLocation: Object.fromEntries(presents.map((n) => [n, 'gpu-buffer' as const])) } : {}),
+  });
   const V = t.vocabSize;
   const i64 = (xs: number[], dims: number[]) => new ort.Tensor('int64', BigInt64Array.from(xs.map((x) => BigInt(x))), dims);
   return {
@@ -69,7 +121,7 @@ export async function ortDecoder(cfg: ModelConfig, weights: WeightMap): Promise<
           ...past,
         };
         const res = await session.run(feeds);
-        const logits = res.logits.data as Float32Array;
+        const logits = (await res.logits.getData()) as Float32Array;
         const next: number[] = [];
         for (let b = 0; b < B; b++) {
           const row = (b * T + T - 1) * V;

@@ -125,7 +125,7 @@ export function formatBenchTable(r: BenchResults): string {
     const path = r.decode[0]?.kernels === 'rows' ? "the engine's CPU-adapter row kernels (a GPU runs the workgroup kernels)" : "the engine's workgroup kernels";
     out.push(
       '',
-      `decode: greedy generation, prompt included in the time; median of ${r.options.repeats} interleaved runs, wall clock, tokens of all sequences; ${path}; f16 KV = the KV cache in f16 (the default on GPUs); ORT = onnxruntime-web (WASM, 1 thread) on the same model exported to ONNX; cpu ms = this process's CPU time per run`,
+      `decode: greedy generation, prompt included in the time; median of ${r.options.repeats} interleaved runs, wall clock, tokens of all sequences; ${path}; f16 KV = the KV cache in f16 (the default on GPUs); GPU path = the cached path on the workgroup kernels a GPU runs (forced, on a CPU adapter); ORT = onnxruntime-web (WASM, 1 thread) on the same model exported to ONNX, ORT WebGPU = its WebGPU execution provider on the engine's device; cpu ms = this process's CPU time per run`,
     );
     const rows = [
       [
@@ -137,10 +137,13 @@ export function formatBenchTable(r: BenchResults): string {
         'KV cache tok/s',
         'ms (range)',
         'f16 KV tok/s',
+        'GPU path tok/s',
         'no cache tok/s',
         'ORT tok/s',
         'ms (range)',
+        'ORT WebGPU tok/s',
         'cache/ORT',
+        'GPU path/ORT WebGPU',
         'cpu ms (cache / ORT)',
         'same tokens',
       ],
@@ -155,10 +158,13 @@ export function formatBenchTable(r: BenchResults): string {
         num(d.cached?.tokensPerS),
         spread(d.cached, d.cached?.ms),
         `${num(d.cachedF16?.tokensPerS)}${d.f16SameTokens === false ? ' (other tokens)' : ''}`,
+        num(d.cachedGpuPath?.tokensPerS),
         num(d.noCache?.tokensPerS),
         num(d.ort?.tokensPerS),
         spread(d.ort, d.ort?.ms),
+        num(d.ortWebgpu?.tokensPerS),
         d.vsOrt === null ? na : `${d.vsOrt.toFixed(2)}x`,
+        ratio((d.cachedGpuPath ?? (d.kernels === 'workgroup' ? d.cached : null))?.tokensPerS, d.ortWebgpu?.tokensPerS),
         `${num(d.cached?.cpuMs)} / ${num(d.ort?.cpuMs)}`,
         d.sameTokens === null ? na : d.sameTokens ? 'yes' : 'NO',
       ]);

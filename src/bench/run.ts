@@ -55,6 +55,8 @@ export interface BenchOptions {
   matmulTargetMs: number;
   /** Decode the same exported model with onnxruntime-web (WASM, one thread) beside the engine. */
   ort: boolean;
+  /** Also with onnxruntime-web's WebGPU execution provider, on the engine's device (with `ort`). */
+  ortWebgpu: boolean;
   /** The card's fp32 peak in TFLOP/s, when the built-in table (bench/peak.ts) does not know it. */
   peakTflops?: number;
 }
@@ -69,7 +71,7 @@ export function presetText(name: string): NamedText {
 
 /** The defaults keep a run to a few minutes on SwiftShader (~0.2 GFLOP/s); full is for real GPUs. */
 export function benchProfile(profile: BenchProfile): BenchOptions {
-  const base = { profile, sections: [...BENCH_SECTIONS], lr: 1e-3, seed: 0, tfjs: true, ort: true, matmulTargetMs: 50 };
+  const base = { profile, sections: [...BENCH_SECTIONS], lr: 1e-3, seed: 0, tfjs: true, ort: true, ortWebgpu: true, matmulTargetMs: 50 };
   switch (profile) {
     case 'quick':
       return {
@@ -84,6 +86,8 @@ export function benchProfile(profile: BenchProfile): BenchOptions {
         decodeBatches: [1],
         warmup: 1,
         repeats: 2,
+        // ORT's WebGPU session compiles its shaders on first use: tens of seconds on a CPU adapter.
+        ortWebgpu: false,
       };
     case 'default':
       return {
@@ -190,10 +194,14 @@ export interface DecodeRow {
   cached: DecodeMeasure | null;
   /** The same with the KV cache in f16 (Gpu.kvF16: the default on GPUs). */
   cachedF16: DecodeMeasure | null;
+  /** On a CPU adapter: the cached path forced onto the workgroup kernels a GPU runs (null on a GPU, where `cached` is that path). */
+  cachedGpuPath: DecodeMeasure | null;
   /** The engine recomputing the whole sequence every token. */
   noCache: DecodeMeasure | null;
   /** onnxruntime-web (WASM, one thread) on the same model exported to ONNX with a KV cache. */
   ort: DecodeMeasure | null;
+  /** onnxruntime-web's WebGPU execution provider on the same model, on the engine's device, its KV tensors kept on the GPU. */
+  ortWebgpu: DecodeMeasure | null;
   /** cached tokens/s over no-cache tokens/s. */
   speedup: number | null;
   /** cached tokens/s over ORT's. */
@@ -565,8 +573,10 @@ async function decodeRow(gpu: Gpu, o: BenchOptions, B: number, errors: BenchErro
     kernels: gpu.rowKernels ? 'rows' : 'workgroup',
     cached: null,
     cachedF16: null,
+    cachedGpuPath: null,
     noCache: null,
     ort: null,
+    ortWebgpu: null,
     speedup: null,
     vsOrt: null,
     sameTokens: null,
@@ -576,34 +586,29 @@ async function decodeRow(gpu: Gpu, o: BenchOptions, B: number, errors: BenchErro
   const rand = seededRandom(o.seed + 11);
   const prompts = Array.from({ length: B }, () => Array.from({ length: o.promptLen }, () => Math.floor(rand() * m.text.vocabSize)));
   let model: Model | null = null;
-  let ort: OrtDecoder | null = null;
+  const orts: OrtDecoder[] = [];
   const what = `${m.name} batch ${B}`;
   try {
     model = new Model(gpu, cfg);
     const weights = initWeights(cfg, o.seed);
     model.loadWeights(weights);
     const mm = model;
-    type Contender = {
-      name: 'cached' | 'cachedF16' | 'noCache' | 'ort';
-      run: (tokens: number) => Promise<number[][]>;
-      ms: number[];
-      cpu: number[];
-      ids: number[][];
-    };
+    type Name = 'cached' | 'cachedF16' | 'cachedGpuPath' | 'noCache' | 'ort' | 'ortWebgpu';
+    type Contender = { name: Name; run: (tokens: number) => Promise<number[][]>; ms: number[]; cpu: number[]; ids: number[][] };
+    const contender = (name: Name, run: Contender['run']): Contender => ({ name, run, ms: [], cpu: [], ids: [] });
     const cachedRun = (kvCache: 'f32' | 'f16') => async (k: number) =>
       (await generate(mm, prompts, { maxNewTokens: k, greedy: true, eosIds: [], kvCache })).ids;
-    const contenders: Contender[] = [
-      { name: 'cached', run: cachedRun('f32'), ms: [], cpu: [], ids: [] },
-      { name: 'cachedF16', run: cachedRun('f16'), ms: [], cpu: [], ids: [] },
-      { name: 'noCache', run: (k) => generateNoCache(mm, prompts, k), ms: [], cpu: [], ids: [] },
-    ];
-    if (o.ort) {
+    const contenders: Contender[] = [contender('cached', cachedRun('f32')), contender('cachedF16', cachedRun('f16'))];
+    if (gpu.rowKernels) contenders.push(contender('cachedGpuPath', (k) => onGpuPath(gpu, () => cachedRun('f32')(k))));
+    contenders.push(contender('noCache', (k) => generateNoCache(mm, prompts, k)));
+    const backends = o.ort ? (o.ortWebgpu ? (['wasm', 'webgpu'] as const) : (['wasm'] as const)) : [];
+    for (const backend of backends) {
       try {
-        const dec = await ortDecoder(cfg, weights);
-        ort = dec;
-        contenders.push({ name: 'ort', run: (k) => dec.generate(prompts, k), ms: [], cpu: [], ids: [] });
+        const dec = await ortDecoder(cfg, weights, backend, gpu);
+        orts.push(dec);
+        contenders.push(contender(backend === 'wasm' ? 'ort' : 'ortWebgpu', (k) => dec.generate(prompts, k)));
       } catch (e) {
-        errors.push({ section: 'decode', what: `onnxruntime-web ${what}`, message: errMsg(e) });
+        errors.push({ section: 'decode', what: `onnxruntime-web (${backend}) ${what}`, message: errMsg(e) });
       }
     }
     // Two tokens already run every kernel of every path (prefill, one cached step), which is all a
@@ -635,7 +640,7 @@ async function decodeRow(gpu: Gpu, o: BenchOptions, B: number, errors: BenchErro
     errors.push({ section: 'decode', what: `engine ${what}`, message: errMsg(e) });
   } finally {
     model?.release();
-    await ort?.release();
+    for (const d of orts) await d.release();
   }
   return row;
 }

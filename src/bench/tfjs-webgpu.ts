@@ -20,6 +20,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import type { Gpu } from '../engine/gpu';
+import { ensureNavigatorGpu } from './navigator-gpu';
 
 export type Tf = typeof tf;
 
@@ -30,22 +31,6 @@ export interface TfjsWebgpu {
   flush(): void;
   /** Dispose tfjs's backend (its buffers); the shared device stays alive. */
   dispose(): void;
-}
-
-const standInGpu = {
-  requestAdapter(): never {
-    throw new Error("bench: tfjs must use the engine's device; navigator.gpu here is only a stand-in");
-  },
-};
-
-function ensureNavigatorGpu(): void {
-  const g = globalThis as { navigator?: { gpu?: unknown } };
-  if (g.navigator?.gpu) return;
-  if (g.navigator) {
-    Object.defineProperty(g.navigator, 'gpu', { value: standInGpu, configurable: true });
-  } else {
-    Object.defineProperty(globalThis, 'navigator', { value: { gpu: standInGpu }, configurable: true, writable: true });
-  }
 }
 
 let active: { gpu: Gpu; handle: TfjsWebgpu } | null = null;

@@ -92,9 +92,11 @@ export class Gpu {
   private live = new Map<GPUBuffer, { label: string; bytes: number }>();
   private uncaptured: GpuCommandError[] = [];
 
-  /** The navigator.gpu this device came from, kept referenced (Dawn aborts if it is collected first). */
-  // biome-ignore lint/correctness/noUnusedPrivateClassMembers: never read; holding it is its whole job.
-  private source: GPU | null = null;
+  /**
+   * The navigator.gpu this device came from, kept referenced (Dawn aborts if it is collected first),
+   * and handed to a library that insists on asking it for an adapter (the bench's ORT WebGPU baseline).
+   */
+  source: GPU | null = null;
 
   private constructor(
     readonly device: GPUDevice,

@@ -52,6 +52,8 @@ const tinyOptions = (over: Partial<BenchOptions> = {}): BenchOptions => ({
   seed: 3,
   tfjs: true,
   ort: true,
+  // Its own test below: ORT's WebGPU session compiles for seconds per batch shape on SwiftShader.
+  ortWebgpu: false,
   matmulTargetMs: 0,
   ...over,
 });
@@ -133,12 +135,16 @@ describe('runBench on tiny shapes', () => {
     expect(excess).toBeGreaterThan(0);
     expect(excess).toBeLessThan(1.5);
 
-    // One row per batch; the engine with and without its cache and onnxruntime-web on the exported
-    // model decode the same greedy tokens, and each rate counts every sequence's tokens.
+    // One row per batch; the engine with and without its cache (on both kernel paths) and
+    // onnxruntime-web on the exported model decode the same greedy tokens, and each rate counts
+    // every sequence's tokens.
     expect(res.decode.map((d) => d.batch)).toEqual([1, 3]);
     for (const d of res.decode) {
       expect([d.preset, d.promptLen, d.newTokens, d.kernels]).toEqual(['toy', 3, 4, gpu.rowKernels ? 'rows' : 'workgroup']);
-      for (const e of [d.cached!, d.cachedF16!, d.noCache!, d.ort!]) {
+      // On a CPU adapter the cached path also runs on the GPU path.
+      expect(d.cachedGpuPath === null).toBe(!gpu.rowKernels);
+      expect(d.ortWebgpu).toBeNull();
+      for (const e of [d.cached!, d.cachedF16!, d.noCache!, d.ort!, ...(gpu.rowKernels ? [d.cachedGpuPath!] : [])]) {
         for (const v of [e.ms, e.tokensPerS, e.cpuMs, ...e.samplesMs]) expect(positive(v)).toBe(true);
         expect(e.samplesMs).toHaveLength(2);
         expect(e.tokensPerS).toBeCloseTo((d.batch * 4) / (e.ms / 1000), 6);
@@ -206,6 +212,18 @@ describe('runBench options and failures', () => {
     expect(r.matmul[0].engine).toBeNull();
     expect(positive(r.matmul[1].engine!.gflops)).toBe(true);
     expect(formatBenchTable(r)).toContain(`matmul / engine ${n}`);
+  });
+
+  test("decode beside onnxruntime-web's WebGPU provider on the engine's device: the same tokens", async () => {
+    const gpu = await testGpu();
+    const r = await runBench(gpu, tinyOptions({ sections: ['decode'], decodeBatches: [2], ortWebgpu: true, repeats: 1 }));
+    expect(r.errors).toEqual([]);
+    const d = r.decode[0];
+    expect(positive(d.ortWebgpu!.tokensPerS)).toBe(true);
+    expect(d.ortWebgpu!.tokensPerS).toBeCloseTo((2 * 4) / (d.ortWebgpu!.ms / 1000), 6);
+    // sameTokens covers every f32 contender, the WebGPU provider among them.
+    expect(d.sameTokens).toBe(true);
+    expect(formatBenchTable(r)).toMatch(/ORT WebGPU tok\/s/);
   });
 
   test('bad options are refused before any GPU work', async () => {

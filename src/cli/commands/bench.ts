@@ -21,6 +21,7 @@ export interface BenchCliOptions {
   tokens?: string;
   decodeBatches?: string;
   ort?: boolean;
+  ortWebgpu?: boolean;
   peakTflops?: string;
   warmup?: string;
   repeats?: string;
@@ -73,6 +74,7 @@ export function resolveBenchOptions(c: BenchCliOptions): BenchOptions {
   if (c.tokens !== undefined) o.decodeTokens = intOpt('tokens', c.tokens, 1);
   if (c.decodeBatches !== undefined) o.decodeBatches = list('decode-batches', c.decodeBatches).map((b) => intOpt('decode-batches', b, 1));
   if (c.ort === false) o.ort = false;
+  if (c.ortWebgpu === false) o.ortWebgpu = false;
   if (c.peakTflops !== undefined) o.peakTflops = numOpt('peak-tflops', c.peakTflops, 1e-3, 1e6);
   if (c.warmup !== undefined) o.warmup = intOpt('warmup', c.warmup, 0);
   if (c.repeats !== undefined) o.repeats = intOpt('repeats', c.repeats, 1);
@@ -117,6 +119,7 @@ export function registerBench(program: Command) {
     .option('--tokens <n>', 'decode: new tokens per run')
     .option('--decode-batches <list>', "decode: sequences decoded together, one row each (default 1,64: one answer, and GRPO's 8 prompts x 8 samples)")
     .option('--no-ort', 'skip the onnxruntime-web decode of the exported model')
+    .option('--no-ort-webgpu', "skip onnxruntime-web's WebGPU execution provider (its shaders take tens of seconds to compile on a CPU adapter)")
     .option('--peak-tflops <x>', "the card's fp32 peak, for the matmul's % of peak when the built-in table does not know the card")
     .option('--warmup <n>', 'untimed runs before timing')
     .option('--repeats <n>', 'timed runs (the median is reported)')
