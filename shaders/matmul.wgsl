@@ -170,11 +170,12 @@ fn matmul_tiled_bias(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(work
 // leave most threads idle and give only N/64 workgroups; here a workgroup owns NC = GV_WG / ks
 // output columns and ks threads split each column's K, so the weights are streamed once with
 // coalesced reads and the grid is N / NC workgroups.
-//   B k-contiguous ([N, K], the y = x W^T forward): lanes walk k of one column (ks = 32).
+//   B k-contiguous ([N, K], the y = x W^T forward): lanes walk k of one column.
 //   B n-contiguous ([K, N]): lanes walk n, ks slices of k.
+// ks (a uniform) grows with K: matmul.ts gemvSplit says how, and what a fixed 32 cost.
 
 override MR: u32 = 4;       // rows of A, the launcher compiles one variant per M
-override GV_WG: u32 = 256;
+override GV_WG: u32 = 64;
 
 var<workgroup> part: array<f32, MR * GV_WG>;
 

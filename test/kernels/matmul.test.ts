@@ -106,6 +106,12 @@ describe.each(KERNEL_PATHS)('matmul, M <= 4 ($path)', ({ rowKernels }) => {
     await check({ M: 2, N: 11, K: 7, batch: 2, transA: true, strideA: 2 * 7 + 3, strideB: 11 * 7 + 1, accumulate: true, seed: 114 });
   });
 
+  it('every split of K (4 to 32 threads per column, by K and layout), with more columns than one workgroup holds', async () => {
+    for (const K of [64, 200, 700, 1500]) {
+      for (const transB of [false, true]) await check({ M: 3, N: 45, K, transB, bias: true, seed: 130 + K + (transB ? 1 : 0) });
+    }
+  });
+
   it('degenerate 1 x 1 x 1 and a single output column', async () => {
     await check({ M: 1, N: 1, K: 1, seed: 121 });
     await check({ M: 4, N: 1, K: 300, transB: true, bias: true, seed: 122 });

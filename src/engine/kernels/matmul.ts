@@ -12,14 +12,23 @@ const TY = 16;
 const BK = 16;
 const BM = TY * 4;
 const BN = TX * 4;
-// Matrix-vector path, used up to GEMV_MAX_ROWS rows of A. KS threads split K for each output
-// column: 32 when B's k is contiguous (one 128-byte run of a weight row per 32 lanes), 8 when B's n
-// is (32 neighbouring columns per k row). Both must be >= GEMV_MAX_ROWS so that every
-// (row, column) of a workgroup's outputs has an owner thread.
-const GV_WG = 256;
+// Matrix-vector path, used up to GEMV_MAX_ROWS rows of A. A workgroup of GV_WG threads owns
+// GV_WG / ks output columns; ks threads split K for each of them (gemvSplit). ks must be >=
+// GEMV_MAX_ROWS so that every (row, column) of a workgroup's outputs has an owner thread.
+const GV_WG = 64;
 const GEMV_MAX_ROWS = 4;
-const GEMV_KS_KCONTIG = 32;
-const GEMV_KS_NCONTIG = 8;
+/**
+ * Threads per output column: about 32 products each, a power of two in [4, 32] (at most 8 when B's
+ * n is the contiguous index, so that a k row is read as runs of >= 8 neighbouring columns). The
+ * lab's widths (K 64-512) have little K to split: a fixed 32 (with 256-thread workgroups) gave each
+ * thread 3 products of a 96-wide row and a 32-way reduction, and made the matrix-vector products
+ * 70% of a GPU-path decoded token on SwiftShader (346 products of a 24-token micro decode: 2.2 s;
+ * 0.45 s with this split). Large K still gets 32 threads per column.
+ */
+function gemvSplit(K: number, bKContig: boolean): number {
+  const want = 2 ** Math.ceil(Math.log2(Math.max(1, K / 32)));
+  return Math.min(bKContig ? 32 : 8, Math.max(GEMV_MAX_ROWS, want));
+}
 // Barrier-free path (Gpu.rowKernels): 8 x 8 threads, each with a 4 x 8 block -> 32 x 64 of C.
 const BX = 8;
 const BY = 8;
@@ -118,7 +127,7 @@ export function matmul(s: CommandStream, A: Tensor, B: Tensor, C: Tensor, o: Mat
 
   const flags = (transA ? 0 : 1) | (transB ? 2 : 0) | (accumulate ? 4 : 0);
   const gemv = M <= GEMV_MAX_ROWS;
-  const ks = transB ? GEMV_KS_KCONTIG : GEMV_KS_NCONTIG;
+  const ks = gemvSplit(K, transB);
   const uniforms = MATMUL_PARAMS.values({
     M,
     N,
