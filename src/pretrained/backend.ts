@@ -35,7 +35,7 @@ import type { FileSource } from '../io/files';
 import type { TextTokenizer } from '../io/tokenizer';
 import type { Model } from '../model/model';
 import type { ItemSamples } from '../task/rollout';
-import { promptText, type PromptOptions } from '../task/prompt';
+import { askText, promptText, type PromptOptions } from '../task/prompt';
 import { chatPrompt } from '../io/chat';
 import { askVerdict, type AskVerdict } from '../task/reward';
 import { folderCache, parseHubUrl, type ModelCacheStore } from './cache';
@@ -704,14 +704,6 @@ export class PretrainedBackend {
   }
 
   /** The user turn's text: the recipe prompt for a multiple-choice question when asked for, else the question as typed. */
-  static userText(req: Pick<PretrainedAskRequest, 'question' | 'options' | 'recipePrompt' | 'prompt'>): string {
-    if (req.options && req.recipePrompt) return promptText({ question: req.question, options: req.options }, req.prompt);
-    if (!req.options) return req.question;
-    return `${req.question}\n\n${Object.entries(req.options)
-      .map(([k, v]) => `${k}. ${v}`)
-      .join('\n')}`;
-  }
-
   async ask(req: PretrainedAskRequest, onToken?: (textSoFar: string) => void): Promise<PretrainedAskReply> {
     if (typeof req?.question !== 'string' || req.question.trim() === '') throw new InputError('ask.question', 'the question is empty');
     if (!Number.isInteger(req.maxNewTokens) || req.maxNewTokens < 1)
@@ -720,7 +712,7 @@ export class PretrainedBackend {
     const m = this.need();
     const image = req.image ? await this.image(req.image, 'ask.image') : undefined;
     return this.exclusive('answering a question', async (signal) => {
-      const { inputs } = await this.inputs(m, PretrainedBackend.userText(req), image);
+      const { inputs } = await this.inputs(m, askText(req), image);
       let r;
       try {
         r = await this.generateOne(m, inputs, { ...req, signal, onText: onToken });

@@ -16,6 +16,18 @@ export interface PromptOptions {
   newline?: 'literal' | 'real';
 }
 
+/**
+ * What a person asks, as a user turn: the recipe's prompt when asked for and there are options
+ * (the model then answers with think/answer tags), else the question and its lettered options.
+ */
+export function askText(req: { question: string; options?: Record<string, string>; recipePrompt: boolean; prompt?: PromptOptions }): string {
+  if (req.options && req.recipePrompt) return promptText({ question: req.question, options: req.options }, req.prompt);
+  if (!req.options) return req.question;
+  return `${req.question}\n\n${Object.entries(req.options)
+    .map(([k, v]) => `${k}. ${v}`)
+    .join('\n')}`;
+}
+
 /** The user turn's text: instruction, question, lettered options. */
 export function promptText(item: Pick<QAItem, 'question' | 'options'>, o: PromptOptions = {}): string {
   const instruction = o.newline === 'real' ? INSTRUCTION_REAL : INSTRUCTION_LITERAL;

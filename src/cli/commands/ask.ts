@@ -15,8 +15,8 @@ import type { QAItem } from '../../task/schema';
 import { gradeAnswer } from '../../task/grader';
 import { encodeUserTurn, endOfTurnIds, responseBannedIds } from '../../task/encode';
 import { checkFormat } from '../../task/reward';
-import { PretrainedBackend, type PretrainedAskReply } from '../../pretrained/backend';
-import { openPretrained } from '../../pretrained/backend-node';
+import { askText } from '../../task/prompt';
+import type { PretrainedAskReply } from '../../pretrained/backend';
 import { intOpt, numOpt } from '../args';
 
 export interface AskCliOptions {
@@ -77,7 +77,7 @@ async function askLab(
       dataset_index: 0,
       hash: '',
     };
-    const text = PretrainedBackend.userText({ question, options, recipePrompt: g.recipePrompt, prompt: { newline: g.newline } });
+    const text = askText({ question, options, recipePrompt: g.recipePrompt, prompt: { newline: g.newline } });
     const { ids, patches, nImages } = await encodeUserTurn(text, item, tok, cfg);
     const room = cfg.text.maxPositionEmbeddings - ids.length;
     if (room < 1) throw new InputError('question', `the prompt is ${ids.length} tokens, which fills the model's context of ${cfg.text.maxPositionEmbeddings}`);
@@ -145,6 +145,8 @@ export async function askCommand(question: string, o: AskCliOptions): Promise<Pr
     if (o.endpoint || o.dtype || o.offline) throw new InputError('--backend lab', '--endpoint, --dtype and --offline are for --backend transformers');
     reply = await askLab(o, question, options, image, g, onText);
   } else {
+    // transformers.js loads only for this backend: the runner starts without it (a GPU server's pack has none).
+    const { openPretrained } = await import('../../pretrained/backend-node');
     const { backend } = await openPretrained({ model: o.model, endpoint: o.endpoint, dtype: o.dtype, offline: o.offline, cacheDir: o.cacheDir, log });
     try {
       reply = await backend.ask({ question, options, image, ...g, prompt: { newline: g.newline } }, onText);

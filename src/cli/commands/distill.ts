@@ -15,7 +15,6 @@ import type { QAItem } from '../../task/schema';
 import { loadRecipeJsonl, recipeRow } from '../../data/loaders/recipe';
 import { sampleResponses } from '../../task/rollout';
 import { distill, type DistillRecord, type DistillResult, type ItemSampler } from '../../pretrained/distill';
-import { openPretrained } from '../../pretrained/backend-node';
 import { intOpt, numOpt } from '../args';
 import { fileOutputs } from '../outputs';
 import { datasetByName, datasetDir, progressOnStderr } from '../host';
@@ -144,6 +143,7 @@ export async function distillCommand(o: DistillCliOptions): Promise<DistillResul
   let teacher: string;
   try {
     if (o.backend === 'transformers') {
+      const { openPretrained } = await import('../../pretrained/backend-node');
       const { backend, info } = await openPretrained({ model: o.model, endpoint: o.endpoint, dtype: o.dtype, offline: o.offline, cacheDir: o.cacheDir, log });
       teacher = info.id;
       try {

@@ -15,7 +15,6 @@ import { evalReportJson, formatEvalTable, type EvalBaseline } from '../../eval/r
 import { selectPaperRows } from '../../eval/paper';
 import { intOpt, numOpt } from '../args';
 import { progressOnStderr } from '../host';
-import { openPretrained } from '../../pretrained/backend-node';
 
 /**
  * Benchmarks by name: the dataset loader that reads the source's own files, and the `dataset_name`
@@ -240,7 +239,7 @@ export async function evalCommand(o: EvalCliOptions): Promise<void> {
 
   // The pretrained backend decodes on ONNX Runtime (CPU): no GPU device is opened for it.
   const opened = pretrained
-    ? await openPretrained({
+    ? await (await import('../../pretrained/backend-node')).openPretrained({
         model: o.model,
         endpoint: o.endpoint,
         dtype: o.dtype,
