@@ -332,6 +332,66 @@ fn matmul_blocks_bias(@builtin(global_invocation_id) g: vec3<u32>) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// One row of A against a k-contiguous f32 B, on CPU adapters: a decoded token through a Linear
+// layer (y = x W^T, M = 1). The register-block product above computes four rows there, three of
+// them the clamped copy of the one real row, so three quarters of its loads and products are
+// wasted. Here each thread owns four neighbouring columns and walks K a vec4 at a time, loading
+// x once per step for all four (the launcher checks that K and the batch strides are multiples
+// of 4, so every vec4 is one aligned element of A4 / B4).
+
+@group(0) @binding(1) var<storage, read_write> A4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> B4: array<vec4<u32>>;
+
+override RVT: u32 = 64;   // threads per workgroup
+
+fn rowvec_product(g: vec3<u32>) -> vec4<f32> {
+  let n0 = g.x * 4u;
+  let nx = p.N - 1u;
+  let K4 = p.K / 4u;
+  let a = g.z * p.strideA / 4u;
+  let bB = g.z * p.strideB;
+  let c0 = (bB + min(n0, nx) * p.sBn) / 4u;
+  let c1 = (bB + min(n0 + 1u, nx) * p.sBn) / 4u;
+  let c2 = (bB + min(n0 + 2u, nx) * p.sBn) / 4u;
+  let c3 = (bB + min(n0 + 3u, nx) * p.sBn) / 4u;
+  var s0 = vec4<f32>(0.0);
+  var s1 = vec4<f32>(0.0);
+  var s2 = vec4<f32>(0.0);
+  var s3 = vec4<f32>(0.0);
+  for (var k = 0u; k < K4; k++) {
+    let x = A4[a + k];
+    s0 += x * bitcast<vec4<f32>>(B4[c0 + k]);
+    s1 += x * bitcast<vec4<f32>>(B4[c1 + k]);
+    s2 += x * bitcast<vec4<f32>>(B4[c2 + k]);
+    s3 += x * bitcast<vec4<f32>>(B4[c3 + k]);
+  }
+  let one = vec4<f32>(1.0);
+  return vec4<f32>(dot(s0, one), dot(s1, one), dot(s2, one), dot(s3, one));
+}
+
+fn store_rowvec(g: vec3<u32>, y: vec4<f32>, b: vec4<f32>) {
+  let n0 = g.x * 4u;
+  let row = g.z * p.strideC;
+  for (var j = 0u; j < 4u; j++) {
+    if (n0 + j < p.N) { write_c(row + n0 + j, y[j], b[j]); }
+  }
+}
+
+@compute @workgroup_size(RVT)
+fn matmul_rowvec(@builtin(global_invocation_id) g: vec3<u32>) {
+  if (g.x * 4u >= p.N) { return; }
+  store_rowvec(g, rowvec_product(g), vec4<f32>(0.0));
+}
+
+@compute @workgroup_size(RVT)
+fn matmul_rowvec_bias(@builtin(global_invocation_id) g: vec3<u32>) {
+  if (g.x * 4u >= p.N) { return; }
+  let n0 = g.x * 4u;
+  let nx = p.N - 1u;
+  store_rowvec(g, rowvec_product(g), vec4<f32>(bias[min(n0, nx)], bias[min(n0 + 1u, nx)], bias[min(n0 + 2u, nx)], bias[min(n0 + 3u, nx)]));
+}
+
+// ---------------------------------------------------------------------------------------------
 // Column sums: C[n] (+)= sum_m A[m * N + n] for m < M (bias gradients; A is the row-major [M, N]
 // output gradient). SC consecutive columns per workgroup keep row reads coalesced; SR threads per
 // column split the rows and meet in workgroup memory.

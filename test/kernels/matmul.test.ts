@@ -33,7 +33,10 @@ async function check(c: Case) {
   ]);
   const { bias: useBias, seed: _s, tail: _t, f16: _f, ...opts } = c;
   matmul(s, t('A'), t('B'), t('C'), { ...opts, bias: useBias ? t('bias') : undefined });
-  expect([...s.kernelsSeen]).toEqual([gpu.rowKernels ? 'matmul_blocks' : M <= 4 ? 'matmul_gemv' : 'matmul']);
+  // The row path's one-row kernel takes a single row against a k-contiguous f32 B when K and the
+  // batch strides are multiples of 4 (its vec4 steps); everything else the register blocks.
+  const rowvec = M === 1 && c.transB && !c.transA && !c.f16 && K % 4 === 0 && sA % 4 === 0 && sB % 4 === 0;
+  expect([...s.kernelsSeen]).toEqual([gpu.rowKernels ? (rowvec ? 'matmul_rowvec' : 'matmul_blocks') : M <= 4 ? 'matmul_gemv' : 'matmul']);
   const got = await read('C');
   done();
   const want = matmulRef(A, B, C0, { ...opts, bias: useBias ? bias : undefined });
@@ -104,6 +107,15 @@ describe.each(KERNEL_PATHS)('matmul, M <= 4 ($path)', ({ rowKernels }) => {
     await check({ M: 3, N: 33, K: 9, bias: true, seed: 112 });
     await check({ M: 1, N: 19, K: 40, batch: 3, transB: true, strideB: 0, strideC: 23, seed: 113 });
     await check({ M: 2, N: 11, K: 7, batch: 2, transA: true, strideA: 2 * 7 + 3, strideB: 11 * 7 + 1, accumulate: true, seed: 114 });
+  });
+
+  it('one row against Wᵀ in vec4 steps (a decoded token through a Linear layer): bias, alpha, accumulate, a broadcast B, ragged N', async () => {
+    await check({ M: 1, N: 37, K: 76, transB: true, seed: 140 });
+    await check({ M: 1, N: 300, K: 96, transB: true, bias: true, alpha: 0.5, accumulate: true, seed: 141 });
+    await check({ M: 1, N: 19, K: 40, batch: 3, transB: true, strideB: 0, strideC: 23, bias: true, seed: 142 });
+    await check({ M: 1, N: 6, K: 8, batch: 2, transB: true, strideA: 12, strideB: 52, seed: 143 });
+    // Strides that are not multiples of 4 keep the register blocks (asserted in check).
+    await check({ M: 1, N: 6, K: 8, batch: 2, transB: true, strideA: 10, seed: 144 });
   });
 
   it('every split of K (4 to 32 threads per column, by K and layout), with more columns than one workgroup holds', async () => {

@@ -32,6 +32,8 @@ function gemvSplit(K: number, bKContig: boolean): number {
 // Barrier-free path (Gpu.rowKernels): 8 x 8 threads, each with a 4 x 8 block -> 32 x 64 of C.
 const BX = 8;
 const BY = 8;
+// One-row product on the row path: threads per workgroup (4 columns each).
+const RVT = 64;
 // Column sums.
 const SC = 32;
 const SR = 8;
@@ -145,7 +147,18 @@ export function matmul(s: CommandStream, A: Tensor, B: Tensor, C: Tensor, o: Mat
   });
   const bindings = o.bias ? [A, B, C, o.bias] : [A, B, C];
   const B_F16 = B.dtype === 'f16' ? 1 : 0;
-  if (s.gpu.rowKernels) {
+  // One row against a k-contiguous f32 B in vec4 steps (matmul.wgsl matmul_rowvec): a decoded
+  // token's Linear layers on a CPU adapter.
+  const rowvec = M === 1 && transB && !transA && B_F16 === 0 && K % 4 === 0 && strideA % 4 === 0 && strideB % 4 === 0;
+  if (s.gpu.rowKernels && rowvec) {
+    s.dispatch({
+      label: 'matmul_rowvec',
+      pipeline: s.gpu.pipeline('matmul', code, o.bias ? 'matmul_rowvec_bias' : 'matmul_rowvec', { RVT }),
+      uniforms,
+      bindings,
+      workgroups: [Math.ceil(N / (4 * RVT)), 1, batch],
+    });
+  } else if (s.gpu.rowKernels) {
     s.dispatch({
       label: 'matmul_blocks',
       pipeline: s.gpu.pipeline('matmul', code, o.bias ? 'matmul_blocks_bias' : 'matmul_blocks', { BX, BY, B_F16 }),
