@@ -12,7 +12,7 @@ it('the lab page shows the GPU the worker found', async () => {
     await page.getByTestId('gpu-info').waitFor({ timeout: 60_000 });
     expect(await page.getByTestId('gpu-info').textContent()).toMatch(/SwiftShader|swiftshader|google/i);
     // Chromium's SwiftShader is a CPU adapter with 4-lane subgroups: the row kernels, and subgroups reported.
-    expect(await page.getByTestId('kernel-path').textContent()).toMatch(/one thread per row.*subgroups of 4 lanes/);
+    expect(await page.getByTestId('kernel-path').textContent()).toMatch(/one thread per row.*subgroups of 4 lanes.*KV cache in f32/);
     mkdirSync('test-results', { recursive: true });
     await page.screenshot({ path: 'test-results/lab-shell.png' });
   } finally {

@@ -8,7 +8,10 @@ describe('formatting', () => {
     expect(kernelPath({ ...base, cpu: true, subgroupSizes: [4, 4] })).toMatch(/^one thread per row .*; subgroups of 4 lanes \(/);
     expect(kernelPath({ ...base, cpu: false, subgroupSizes: [32, 32] })).toMatch(/^workgroup kernels .*; subgroups of 32 lanes/);
     expect(kernelPath({ ...base, cpu: false, subgroupSizes: [16, 64] })).toMatch(/subgroups of 16-64 lanes/);
-    expect(kernelPath({ ...base, cpu: false })).toMatch(/^workgroup kernels .*; no subgroups \(the workgroup reductions use barrier trees\)$/);
+    expect(kernelPath({ ...base, cpu: false })).toMatch(
+      /^workgroup kernels .*; no subgroups \(the workgroup reductions use barrier trees\); generation's KV cache in f16 /,
+    );
+    expect(kernelPath({ ...base, cpu: true })).toMatch(/KV cache in f32$/);
   });
 
   it('bytes in powers of 1024 with three significant digits', () => {

@@ -94,5 +94,7 @@ export function kernelPath(info: GpuInfo): string {
     : 'workgroup kernels (tiled matmul and attention)';
   const sgw = subgroupWords(info);
   const sg = sgw ? `; ${sgw} (the workgroup reductions use them)` : '; no subgroups (the workgroup reductions use barrier trees)';
-  return path + sg;
+  // Gpu.kvF16's default, which follows the same split.
+  const kv = info.cpu ? "; generation's KV cache in f32" : "; generation's KV cache in f16 (half the memory and bytes read)";
+  return path + sg + kv;
 }
