@@ -635,7 +635,7 @@ async function decodeRow(gpu: Gpu, o: BenchOptions, B: number, errors: BenchErro
     const ref = contenders[0].ids;
     const same = (c: Contender) => c.ids.length === B && c.ids.every((seq, b) => seq.length === ref[b].length && seq.every((t, i) => t === ref[b][i]));
     row.sameTokens = contenders.filter((c) => c.name !== 'cachedF16').every(same);
-    row.f16SameTokens = same(contenders[1]);
+    row.f16SameTokens = same(contenders.find((c) => c.name === 'cachedF16')!);
   } catch (e) {
     errors.push({ section: 'decode', what: `engine ${what}`, message: errMsg(e) });
   } finally {

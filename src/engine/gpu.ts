@@ -40,6 +40,9 @@ export function subgroupWords(info: Pick<GpuInfo, 'subgroupSizes'>): string | nu
   return `subgroups of ${lo === hi ? lo : `${lo}-${hi}`} lanes`;
 }
 
+/** Gpu.kvF16's default on this adapter (why: the field's comment); the Lab's GPU details say it too. */
+export const kvF16ByDefault = (info: Pick<GpuInfo, 'cpu'>) => !info.cpu;
+
 const CPU_ADAPTER = /swiftshader|llvmpipe|lavapipe|software/i;
 
 const BROWSER_NO_ADAPTER_HINT =
@@ -108,7 +111,7 @@ export class Gpu {
     this.limits = limits;
     this.rowKernels = info.cpu;
     this.subgroupReductions = this.features.has('subgroups');
-    this.kvF16 = !info.cpu;
+    this.kvF16 = kvF16ByDefault(info);
     device.lost.then((l) => {
       if (l.reason !== 'destroyed') this.lostError = new DeviceLostError(String(l.reason), l.message);
     });

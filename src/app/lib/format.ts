@@ -1,6 +1,6 @@
 // Number and time formatting shared by every page, kept pure so it is tested without a browser.
 
-import { type GpuInfo, subgroupWords } from '../../engine/gpu';
+import { type GpuInfo, kvF16ByDefault, subgroupWords } from '../../engine/gpu';
 
 const UNITS = ['B', 'KB', 'MB', 'GB', 'TB'];
 
@@ -94,7 +94,6 @@ export function kernelPath(info: GpuInfo): string {
     : 'workgroup kernels (tiled matmul and attention)';
   const sgw = subgroupWords(info);
   const sg = sgw ? `; ${sgw} (the workgroup reductions use them)` : '; no subgroups (the workgroup reductions use barrier trees)';
-  // Gpu.kvF16's default, which follows the same split.
-  const kv = info.cpu ? "; generation's KV cache in f32" : "; generation's KV cache in f16 (half the memory and bytes read)";
+  const kv = kvF16ByDefault(info) ? "; generation's KV cache in f16 (half the memory and bytes read)" : "; generation's KV cache in f32";
   return path + sg + kv;
 }
