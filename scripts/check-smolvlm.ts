@@ -776,7 +776,7 @@ async function openEngine(modelDir: string): Promise<Engine> {
       try {
         uploadBatch(model, acts, { B: 1, T, ids: Uint32Array.from(ids), nImages, patches });
         upload(gpu, rows.get('row'), Uint32Array.of(T - 1));
-        textForward(s, model, acts, { logits: false });
+        textForward(s, model, acts, { logits: 'none' });
         headRows(s, model, acts.get('lnf'), rows.get('row'), rows.get('gathered'), acts.get('logits'), 1);
         await s.sync();
         return await download(gpu, acts.get('logits'), cfg.text.vocabSize);

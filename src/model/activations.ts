@@ -3,7 +3,9 @@
 // one arena allocated once per shape. In inference mode all layers share one set of per-layer
 // buffers, since nothing is kept for a backward pass.
 
+import { EngineError } from '../engine/errors';
 import type { Gpu } from '../engine/gpu';
+import type { CommandStream } from '../engine/stream';
 import { Arena, type ArenaEntry, type Tensor } from '../engine/tensor';
 import { imageTokens, patchDim, patchesPerImage, type ModelConfig } from './config';
 import type { LoraSpec } from './lora';
@@ -78,9 +80,15 @@ function blockGradEntries(prefix: string, n: number, b: number, t: number, d: nu
 
 export class Activations {
   readonly arena: Arena;
+  /** Training: the logits and their gradient (reserveLogits). */
+  private head: Arena | null = null;
   readonly N: number;
   /** Token-id groups in the current batch's embedding-gradient plan (set by uploadBatch). */
   embRows = 0;
+  /** Positions of the current batch that carry a target (set by uploadBatch): the loss rows. */
+  lossRows = 0;
+  /** What the logits buffer holds after the last textForward: a row per position, or per loss row (compacted). */
+  logitRows: 'all' | 'loss' = 'all';
 
   constructor(
     readonly gpu: Gpu,
@@ -110,15 +118,27 @@ export class Activations {
     entries.push(
       { name: 'lnf', shape: [N, D], dtype: 'f32' },
       { name: 'rstdf', shape: [N], dtype: 'f32' },
-      { name: 'logits', shape: [shape.noLogits ? B : N, t.vocabSize], dtype: 'f32' },
+      // Training arenas keep the logits (and their gradient) apart, sized to the rows that get them (reserveLogits).
+      ...(training ? [] : [{ name: 'logits', shape: [shape.noLogits ? B : N, t.vocabSize], dtype: 'f32' as const }]),
       { name: 'logp', shape: [N], dtype: 'f32' },
       { name: 'entropy', shape: [N], dtype: 'f32' },
       { name: 'coef', shape: [N], dtype: 'f32' },
     );
+    if (!shape.noLogits) {
+      // The loss rows, compacted (textForward's logits: 'loss'): their positions, targets, final-norm
+      // rows, and their log-probs, entropies and loss coefficients before they are scattered back.
+      entries.push(
+        { name: 'loss.index', shape: [N], dtype: 'u32' },
+        { name: 'loss.targets', shape: [N], dtype: 'i32' },
+        { name: 'loss.x', shape: [N, D], dtype: 'f32' },
+        { name: 'loss.logp', shape: [N], dtype: 'f32' },
+        { name: 'loss.entropy', shape: [N], dtype: 'f32' },
+        { name: 'loss.coef', shape: [N], dtype: 'f32' },
+      );
+    }
     if (training) {
       entries.push(...blockGradEntries('g.', N, B, T, D, t.intermediateSize, t.numHeads, t.numKvHeads, t.headDim));
       if (lora) entries.push({ name: 'g.lora', shape: [N, lora.rank], dtype: 'f32' });
-      entries.push({ name: 'dlogits', shape: [N, t.vocabSize], dtype: 'f32' });
       // Embedding-gradient plan (token id groups), at most N rows / positions.
       entries.push(
         { name: 'emb.rows', shape: [N], dtype: 'u32' },
@@ -182,7 +202,33 @@ export class Activations {
   }
 
   get(name: string): Tensor {
+    if (this.shape.training && (name === 'logits' || name === 'dlogits')) {
+      if (!this.head) throw new EngineError(`${this.arena.label}: no ${name} yet (textForward reserves them for the rows it gives logits to)`);
+      return this.head.get(name);
+    }
     return this.arena.get(name);
+  }
+
+  /**
+   * Training: room for the logits and their gradient of `rows` rows. The recipe trains on the
+   * loss rows only (a fraction of the positions), and at a real vocabulary ([N, 49152] for SmolVLM)
+   * two full [N, V] buffers would be most of a step's memory. Grown in steps of 64 rows, to N at
+   * most, never shrunk; work recorded on `s` that may use the old buffers is submitted first.
+   * Inference arenas hold their logits from the start.
+   */
+  reserveLogits(s: CommandStream, rows: number): void {
+    if (!this.shape.training) return;
+    if (this.head && this.head.get('logits').shape[0] >= rows) return;
+    const cap = Math.min(this.N, Math.ceil(Math.max(rows, 1) / 64) * 64);
+    const V = this.cfg.text.vocabSize;
+    if (this.head) {
+      s.submit();
+      this.head.release();
+    }
+    this.head = new Arena(this.gpu, `${this.arena.label}.head[${cap}]`, [
+      { name: 'logits', shape: [cap, V], dtype: 'f32' },
+      { name: 'dlogits', shape: [cap, V], dtype: 'f32' },
+    ]);
   }
   /** Saved tensors of layer l (all text layers share layer 0's in inference mode and under checkpointing). */
   layer(prefix: 'L' | 'V', l: number, name: string): Tensor {
@@ -203,5 +249,7 @@ export class Activations {
 
   release(): void {
     this.arena.release();
+    this.head?.release();
+    this.head = null;
   }
 }

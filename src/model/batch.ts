@@ -77,6 +77,18 @@ export function uploadBatch(m: Model, acts: Activations, b: TokenBatch): number 
 
   let count = 0;
   for (let i = 0; i < N; i++) if (targets[i] >= 0) count++;
+  if (acts.arena.has('loss.index')) {
+    const index = new Uint32Array(Math.max(1, count)),
+      compact = new Int32Array(Math.max(1, count));
+    for (let i = 0, r = 0; i < N; i++) {
+      if (targets[i] < 0) continue;
+      index[r] = i;
+      compact[r++] = targets[i];
+    }
+    upload(gpu, acts.get('loss.index'), index);
+    upload(gpu, acts.get('loss.targets'), compact);
+    acts.lossRows = count;
+  }
   if (acts.shape.training) {
     // The embedding of a placeholder is replaced by the image feature, so it gets no gradient.
     const plan = planEmbeddingGrad(b.ids, V, imageToken !== undefined && nImages > 0 ? [imageToken] : []);

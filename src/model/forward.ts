@@ -498,8 +498,13 @@ export interface TextForwardOptions {
   qpos?: Tensor;
   /** Generation: per-layer caches, the cache index of this batch's first token, and the keys visible. */
   cache?: { k: (l: number) => Tensor; v: (l: number) => Tensor; cap: number; pos0: number; kLen: number };
-  /** Compute logits for every row (default) or stop after the final norm. */
-  logits?: boolean;
+  /**
+   * Which rows get logits: every position ('all', the default), only the loss rows uploadBatch
+   * found (positions with a target, compacted: row r is position loss.index[r]), or none (stop
+   * after the final norm). Training wants 'loss': the recipe's sequences are mostly prompt, whose
+   * rows carry no loss, and the head is the widest product of a small model.
+   */
+  logits?: 'all' | 'loss' | 'none';
 }
 
 /** Embeddings, blocks, final norm and (unless opted out) logits for every position. */
@@ -536,7 +541,12 @@ export function textForward(s: CommandStream, m: Model, acts: Activations, o: Te
     );
   }
   rmsnormForward(s, acts.x('x', t.numLayers), m.p(`${tp}norm.weight`), acts.get('lnf'), acts.get('rstdf'), n, d.D, d.eps);
-  if (o.logits ?? true) linear(s, acts.get('lnf'), m.p(m.headName), null, acts.get('logits'), n, d.D, t.vocabSize);
+  const which = o.logits ?? 'all';
+  if (which !== 'none') acts.reserveLogits(s, which === 'all' ? n : acts.lossRows);
+  if (which === 'all') linear(s, acts.get('lnf'), m.p(m.headName), null, acts.get('logits'), n, d.D, t.vocabSize);
+  else if (which === 'loss' && acts.lossRows > 0)
+    headRows(s, m, acts.get('lnf'), acts.get('loss.index'), acts.get('loss.x'), acts.get('logits'), acts.lossRows);
+  acts.logitRows = which === 'loss' ? 'loss' : 'all';
 }
 
 /** logits[r] = lm_head(lnf[rowIndex[r]]) for r < count: logits of chosen rows only (the last prompt token). */
@@ -548,7 +558,46 @@ export function headRows(s: CommandStream, m: Model, lnf: Tensor, rowIndex: Tens
 
 /** logp[n] = log p(targets[n]) at temperature 1/invTemp, and the entropy per position. */
 export function logprobs(s: CommandStream, m: Model, acts: Activations, invTemp = 1) {
-  logprobForward(s, acts.get('logits'), acts.get('targets'), acts.get('logp'), acts.get('entropy'), acts.N, m.cfg.text.vocabSize, invTemp);
+  const V = m.cfg.text.vocabSize;
+  const logp = acts.get('logp'),
+    entropy = acts.get('entropy');
+  if (acts.logitRows === 'all') {
+    logprobForward(s, acts.get('logits'), acts.get('targets'), logp, entropy, acts.N, V, invTemp);
+    return;
+  }
+  // Loss rows: computed compacted, scattered back to their positions (every other position is 0, as an ignored row's is).
+  fill(s, logp, 0, acts.N);
+  fill(s, entropy, 0, acts.N);
+  const R = acts.lossRows;
+  if (R === 0) return;
+  logprobForward(s, acts.get('logits'), acts.get('loss.targets'), acts.get('loss.logp'), acts.get('loss.entropy'), R, V, invTemp);
+  scatterRows(s, acts.get('loss.logp'), acts.get('loss.index'), logp, R, 1);
+  scatterRows(s, acts.get('loss.entropy'), acts.get('loss.index'), entropy, R, 1);
+}
+
+/**
+ * The head's backward into dln (the gradient at the final norm's output): from every row's logits,
+ * or (logits: 'loss') from the loss rows' only, whose gradient rows are scattered back to their
+ * positions; every other position's is zero, as it is on the full path.
+ */
+function headBackward(s: CommandStream, m: Model, acts: Activations, dln: Tensor, scratch: Tensor, invTemp: number) {
+  const D = m.cfg.text.hiddenSize,
+    V = m.cfg.text.vocabSize;
+  const W = m.p(m.headName),
+    dW = m.gradOrNull(m.headName);
+  if (acts.logitRows === 'all') {
+    logprobBackward(s, acts.get('logits'), acts.get('targets'), acts.get('coef'), acts.get('dlogits'), acts.N, V, invTemp);
+    linearBackward(s, acts.get('lnf'), W, acts.get('dlogits'), dln, dW, null, acts.N, D, V);
+    return;
+  }
+  fill(s, dln, 0, acts.N * D);
+  const R = acts.lossRows;
+  if (R === 0) return;
+  const index = acts.get('loss.index');
+  gatherRows(s, acts.get('coef'), index, acts.get('loss.coef'), R, 1);
+  logprobBackward(s, acts.get('logits'), acts.get('loss.targets'), acts.get('loss.coef'), acts.get('dlogits'), R, V, invTemp);
+  linearBackward(s, acts.get('loss.x'), W, acts.get('dlogits'), scratch, dW, null, R, D, V);
+  scatterRows(s, scratch, index, dln, R, D);
 }
 
 /**
@@ -561,8 +610,8 @@ export function textBackward(s: CommandStream, m: Model, acts: Activations, invT
   const n = rows(d);
   const sc = (k: string) => acts.get(`g.${k}`);
   const dx = sc('dx');
-  logprobBackward(s, acts.get('logits'), acts.get('targets'), acts.get('coef'), acts.get('dlogits'), n, t.vocabSize, invTemp);
-  linearBackward(s, acts.get('lnf'), m.p(m.headName), acts.get('dlogits'), sc('dln'), m.gradOrNull(m.headName), null, n, d.D, t.vocabSize);
+  // dx is free until the final norm's backward writes it: the compacted head gradient passes through it.
+  headBackward(s, m, acts, sc('dln'), dx, invTemp);
   const tp = textPrefix(m.cfg);
   rmsnormBackward(s, acts.x('x', t.numLayers), m.p(`${tp}norm.weight`), acts.get('rstdf'), sc('dln'), dx, m.gradOrNull(`${tp}norm.weight`), n, d.D);
   const pg = paramGetter(m),

@@ -161,7 +161,7 @@ export async function generate(m: Model, prompts: number[][], o: GenerateOptions
     const kcache = (l: number) => cache.get(`k.${l}`),
       vcache = (l: number) => cache.get(`v.${l}`);
 
-    textForward(s, m, prefill, { cache: { k: kcache, v: vcache, cap: capacity, pos0: 0, kLen: Tp }, logits: false });
+    textForward(s, m, prefill, { cache: { k: kcache, v: vcache, cap: capacity, pos0: 0, kLen: Tp }, logits: 'none' });
     headRows(s, m, prefill.get('lnf'), hist.get('lastRow'), dec.get('lnf'), dec.get('logits'), B);
     sample(s, dec.get('logits'), row('tokens', 0), row('logp', 0), hist.get('banned'), B, t.vocabSize, sopts(0));
 

@@ -14,7 +14,7 @@ export const TRAIN_TOKENS = 512;
  * 4 bytes x 4), plus the activation arena of a typical batch (TRAIN_SEQS sequences of
  * min(context, TRAIN_TOKENS) tokens), counted per token as src/model/activations.ts lays it out:
  * the residual stream per layer, each layer's saved norms, q/k/v, attention output and MLP
- * halves, the logits and their gradient, and the backward scratch one layer needs. Running: the
+ * halves, the logits and their gradient, the compacted loss rows, and the backward scratch one layer needs. Running: the
  * weights, the KV cache of one sequence at the full context, and one prefill of that sequence
  * (inference shares one set of per-layer buffers and keeps only the last row's logits). The vision
  * encoder's activations are left out: at lab sizes they are small next to the text side's.
@@ -40,7 +40,8 @@ export function memoryEstimate(
   const perLayer = 3 * d + 2 + 2 * q + 2 * kv + h + 3 * f;
   const io = 4 + d + 1 + 3;
   const kept = o.checkpoint ? 1 : L;
-  const trainPerToken = io + (L + 1) * d + kept * perLayer + V + (2 * d + 2 * q + 2 * kv + h + 3 * f) + V + 3;
+  // ... + the compacted loss rows (their index, target, final-norm row, log-prob, entropy, coef).
+  const trainPerToken = io + (L + 1) * d + kept * perLayer + V + (2 * d + 2 * q + 2 * kv + h + 3 * f) + V + 3 + (d + 5);
   const trainTokens = TRAIN_SEQS * Math.min(t.maxPositionEmbeddings, TRAIN_TOKENS);
   const ctx = t.maxPositionEmbeddings;
   const kvCache = 2 * L * kv * ctx;

@@ -70,7 +70,7 @@ export class Trainer {
     const targets = b.targets!;
     for (let i = 0; i < acts.N; i++) if (targets[i] >= 0) coef[i] = -1 / Math.max(1, totalTokens);
     upload(m.gpu, acts.get('coef'), coef);
-    textForward(s, m, acts);
+    textForward(s, m, acts, { logits: 'loss' });
     logprobs(s, m, acts);
     textBackward(s, m, acts);
     return { acts, count };
@@ -146,7 +146,7 @@ export class Trainer {
       s = this.stream;
     const acts = this.activations(b);
     uploadBatch(m, acts, b);
-    textForward(s, m, acts);
+    textForward(s, m, acts, { logits: 'loss' });
     logprobs(s, m, acts);
     s.submit();
     const logp = await download(m.gpu, acts.get('logp'));

@@ -516,14 +516,14 @@ export class GrpoTrainer {
         // A LoRA policy is its own reference with the adapters off (grpo-run passes the policy).
         this.ref.adaptersOff = this.ref === m;
         try {
-          textForward(s, this.ref, ra);
+          textForward(s, this.ref, ra, { logits: 'loss' });
           logprobs(s, this.ref, ra, this.invTemp);
         } finally {
           this.ref.adaptersOff = false;
         }
         refLogp = ra.get('logp');
       }
-      textForward(s, m, acts);
+      textForward(s, m, acts, { logits: 'loss' });
       logprobs(s, m, acts, this.invTemp);
       upload(gpu, bufs.get('old'), old);
       upload(gpu, bufs.get('adv'), advs);

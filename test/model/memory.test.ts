@@ -1,6 +1,8 @@
 // The memory estimate the UI shows before a run (src/model/memory.ts) against what the engine
 // really allocates: the parameter, gradient and AdamW arenas of a training model plus the
-// activation arena of the batch the estimate assumes, as counted by gpu.liveBytes.
+// activation arena of the batch the estimate assumes, as counted by gpu.liveBytes. The estimate is
+// the worst case for the head: logits for every position (a batch whose every token carries loss;
+// the recipe's, mostly prompt, reserve far fewer rows).
 import { it, expect } from 'vitest';
 import { testGpu } from '../helpers/gpu';
 import type { ModelConfig } from '../../src/model/config';
@@ -8,6 +10,15 @@ import { Model } from '../../src/model/model';
 import { Activations } from '../../src/model/activations';
 import { fitProblem, memoryEstimate, TRAIN_SEQS, TRAIN_TOKENS } from '../../src/model/memory';
 import { LORA_TARGETS } from '../../src/model/lora';
+import { CommandStream } from '../../src/engine/stream';
+
+/** A training arena with logits reserved for all of its rows. */
+function worstCase(acts: Activations): Activations {
+  const s = new CommandStream(acts.gpu, 'memory');
+  acts.reserveLogits(s, acts.N);
+  s.destroy();
+  return acts;
+}
 
 const cfg = (ctx: number, layers: number): ModelConfig => ({
   text: {
@@ -38,7 +49,7 @@ it.each([
   const before = gpu.liveBytes;
   const model = new Model(gpu, c);
   model.enableTraining();
-  const acts = new Activations(gpu, c, { B: TRAIN_SEQS, T: Math.min(ctx, TRAIN_TOKENS), nImages: 0, training: true });
+  const acts = worstCase(new Activations(gpu, c, { B: TRAIN_SEQS, T: Math.min(ctx, TRAIN_TOKENS), nImages: 0, training: true }));
   const used = gpu.liveBytes - before;
   acts.release();
   model.release();
@@ -56,7 +67,7 @@ it('with LoRA the estimate counts the frozen weights once and the adapters four 
   const model = new Model(gpu, c);
   model.addLora(lora);
   model.enableTraining();
-  const acts = new Activations(gpu, c, { B: TRAIN_SEQS, T: Math.min(160, TRAIN_TOKENS), nImages: 0, training: true }, lora);
+  const acts = worstCase(new Activations(gpu, c, { B: TRAIN_SEQS, T: Math.min(160, TRAIN_TOKENS), nImages: 0, training: true }, lora));
   const used = gpu.liveBytes - before;
   acts.release();
   model.release();
@@ -80,7 +91,7 @@ it('with activation checkpointing the estimate keeps one layer of saved tensors,
   const before = gpu.liveBytes;
   const model = new Model(gpu, c);
   model.enableTraining({ checkpoint: true });
-  const acts = new Activations(gpu, c, { B: TRAIN_SEQS, T: Math.min(160, TRAIN_TOKENS), nImages: 0, training: true, checkpoint: true });
+  const acts = worstCase(new Activations(gpu, c, { B: TRAIN_SEQS, T: Math.min(160, TRAIN_TOKENS), nImages: 0, training: true, checkpoint: true }));
   const used = gpu.liveBytes - before;
   acts.release();
   model.release();
