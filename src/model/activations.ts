@@ -80,7 +80,7 @@ function blockGradEntries(prefix: string, n: number, b: number, t: number, d: nu
 
 export class Activations {
   readonly arena: Arena;
-  /** Training: the logits and their gradient (reserveLogits). */
+  /** The logits and (training) their gradient, apart from the arena (reserveLogits). */
   private head: Arena | null = null;
   readonly N: number;
   /** Token-id groups in the current batch's embedding-gradient plan (set by uploadBatch). */
@@ -118,8 +118,9 @@ export class Activations {
     entries.push(
       { name: 'lnf', shape: [N, D], dtype: 'f32' },
       { name: 'rstdf', shape: [N], dtype: 'f32' },
-      // Training arenas keep the logits (and their gradient) apart, sized to the rows that get them (reserveLogits).
-      ...(training ? [] : [{ name: 'logits', shape: [shape.noLogits ? B : N, t.vocabSize], dtype: 'f32' as const }]),
+      // Only generation's prefill holds its (last rows') logits here; every other arena keeps them
+      // (and, training, their gradient) apart, sized to the rows that get them (reserveLogits).
+      ...(shape.noLogits ? [{ name: 'logits', shape: [B, t.vocabSize], dtype: 'f32' as const }] : []),
       { name: 'logp', shape: [N], dtype: 'f32' },
       { name: 'entropy', shape: [N], dtype: 'f32' },
       { name: 'coef', shape: [N], dtype: 'f32' },
@@ -202,7 +203,7 @@ export class Activations {
   }
 
   get(name: string): Tensor {
-    if (this.shape.training && (name === 'logits' || name === 'dlogits')) {
+    if (!this.shape.noLogits && (name === 'logits' || name === 'dlogits')) {
       if (!this.head) throw new EngineError(`${this.arena.label}: no ${name} yet (textForward reserves them for the rows it gives logits to)`);
       return this.head.get(name);
     }
@@ -210,14 +211,14 @@ export class Activations {
   }
 
   /**
-   * Training: room for the logits and their gradient of `rows` rows. The recipe trains on the
-   * loss rows only (a fraction of the positions), and at a real vocabulary ([N, 49152] for SmolVLM)
-   * two full [N, V] buffers would be most of a step's memory. Grown in steps of 64 rows, to N at
-   * most, never shrunk; work recorded on `s` that may use the old buffers is submitted first.
-   * Inference arenas hold their logits from the start.
+   * Room for the logits (training: and their gradient) of `rows` rows. The recipe trains and
+   * scores the loss rows only (a fraction of the positions), and at a real vocabulary ([N, 49152]
+   * for SmolVLM) full [N, V] buffers would be most of a step's memory. Grown in steps of 64 rows,
+   * to N at most, never shrunk; work recorded on `s` that may use the old buffers is submitted
+   * first. Generation's prefill arena (noLogits) holds its logits from the start.
    */
   reserveLogits(s: CommandStream, rows: number): void {
-    if (!this.shape.training) return;
+    if (this.shape.noLogits) return;
     if (this.head && this.head.get('logits').shape[0] >= rows) return;
     const cap = Math.min(this.N, Math.ceil(Math.max(rows, 1) / 64) * 64);
     const V = this.cfg.text.vocabSize;
@@ -225,10 +226,9 @@ export class Activations {
       s.submit();
       this.head.release();
     }
-    this.head = new Arena(this.gpu, `${this.arena.label}.head[${cap}]`, [
-      { name: 'logits', shape: [cap, V], dtype: 'f32' },
-      { name: 'dlogits', shape: [cap, V], dtype: 'f32' },
-    ]);
+    const entries: ArenaEntry[] = [{ name: 'logits', shape: [cap, V], dtype: 'f32' }];
+    if (this.shape.training) entries.push({ name: 'dlogits', shape: [cap, V], dtype: 'f32' });
+    this.head = new Arena(this.gpu, `${this.arena.label}.head[${cap}]`, entries);
   }
   /** Saved tensors of layer l (all text layers share layer 0's in inference mode and under checkpointing). */
   layer(prefix: 'L' | 'V', l: number, name: string): Tensor {

@@ -111,6 +111,8 @@ export async function generate(m: Model, prompts: number[][], o: GenerateOptions
   const prefill = new Activations(gpu, m.cfg, { B, T: Tp, nImages, training: false, noLogits: true }, m.lora);
   const dec = new Activations(gpu, m.cfg, { B, T: 1, nImages: 0, training: false }, m.lora);
   const s = new CommandStream(gpu, 'generate');
+  // The prefill's last rows go through the head into the decode arena's logits.
+  dec.reserveLogits(s, B);
   try {
     // Left-padded prompt; pad tokens are masked out by kstart and never attended to.
     const pads = prompts.map((p) => Tp - p.length);

@@ -25,8 +25,11 @@ export function memoryEstimate(
   /**
    * checkpoint: activation checkpointing (Trainer), one block's saved tensors instead of one set per
    * layer. f16: the frozen base's Linear weights in f16 (Model frozenF16), 2 bytes each.
+   * headTokens: tokens per sequence that carry a loss, the rows that get logits and their
+   * gradient (Activations.reserveLogits): an SFT run's longest answer, GRPO's response budget;
+   * default every token (plain next-token training).
    */
-  o: { checkpoint?: boolean; f16?: boolean } = {},
+  o: MemoryOptions = {},
 ): { params: number; trainBytes: number; inferBytes: number; loraParams: number; weightBytes: number } {
   const t = cfg.text;
   const params = countParams(cfg);
@@ -41,8 +44,12 @@ export function memoryEstimate(
   const io = 4 + d + 1 + 3;
   const kept = o.checkpoint ? 1 : L;
   // ... + the compacted loss rows (their index, target, final-norm row, log-prob, entropy, coef).
-  const trainPerToken = io + (L + 1) * d + kept * perLayer + V + (2 * d + 2 * q + 2 * kv + h + 3 * f) + V + 3 + (d + 5);
-  const trainTokens = TRAIN_SEQS * Math.min(t.maxPositionEmbeddings, TRAIN_TOKENS);
+  const trainPerToken = io + (L + 1) * d + kept * perLayer + (2 * d + 2 * q + 2 * kv + h + 3 * f) + 3 + (d + 5);
+  const seqTokens = Math.min(t.maxPositionEmbeddings, TRAIN_TOKENS);
+  const trainTokens = TRAIN_SEQS * seqTokens;
+  // The logits and their gradient, for the loss rows only, reserved in steps of 64 rows.
+  const headRows = Math.min(trainTokens, Math.ceil((TRAIN_SEQS * Math.min(seqTokens, Math.max(1, o.headTokens ?? seqTokens))) / 64) * 64);
+  const head = headRows * 2 * V;
   const ctx = t.maxPositionEmbeddings;
   const kvCache = 2 * L * kv * ctx;
   // One residual buffer, and no xmid: inference adds both branches of a block in place.
@@ -65,10 +72,17 @@ export function memoryEstimate(
     loraParams,
     weightBytes: 4 * base,
     trainBytes: lora
-      ? 4 * (base + 4 * loraParams + trainTokens * (trainPerToken + loraPerToken) + towerTrain)
-      : 4 * (4 * (params - frozen) + frozen + trainTokens * trainPerToken + towerTrain),
+      ? 4 * (base + 4 * loraParams + trainTokens * (trainPerToken + loraPerToken) + head + towerTrain)
+      : 4 * (4 * (params - frozen) + frozen + trainTokens * trainPerToken + head + towerTrain),
     inferBytes: 4 * (base + kvCache + prefill + V),
   };
+}
+
+/** How a run trains, as far as its memory goes (memoryEstimate). */
+export interface MemoryOptions {
+  checkpoint?: boolean;
+  f16?: boolean;
+  headTokens?: number;
 }
 
 /** What an adapter offers a model: its largest buffer, and its memory when the host knows it (Gpu.memoryBytes). */
@@ -116,7 +130,7 @@ export function fitProblem(
   budget: AdapterBudget,
   use: 'infer' | 'train',
   lora: LoraSpec | null = null,
-  o: { checkpoint?: boolean; f16?: boolean } = {},
+  o: MemoryOptions = {},
 ): string | null {
   const big = largestParam(cfg);
   if (big.bytes > budget.maxBindingBytes) {
@@ -148,7 +162,7 @@ export function checkFits(
   use: 'infer' | 'train',
   where: string,
   lora: LoraSpec | null = null,
-  o: { checkpoint?: boolean; f16?: boolean } = {},
+  o: MemoryOptions = {},
 ): void {
   const p = fitProblem(cfg, budget, use, lora, o);
   if (p) throw new InputError(where, `too big for this adapter: ${p}`);

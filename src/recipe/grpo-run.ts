@@ -220,7 +220,7 @@ export async function runGrpoJob(job: GrpoJob): Promise<GrpoSummary> {
     const policyBase = lora ? start : policyFrom;
     // frozenF16 only with LoRA, whose reference is the policy itself (adapters off): step-0 KL is exactly 0.
     const frozenF16 = !!lora && cfg.lora.base === 'f16';
-    checkFits(modelCfg, gpu, 'train', policyBase.where, lora, { checkpoint: cfg.activationCheckpointing, f16: frozenF16 });
+    checkFits(modelCfg, gpu, 'train', policyBase.where, lora, { checkpoint: cfg.activationCheckpointing, f16: frozenF16, headTokens: cfg.maxNewTokens });
     policy = await loadModelFolder(gpu, policyBase.src, policyBase.where, { frozenF16 });
     if (lora) await attachLora(policy, lora, 'lora', rp, cfg.seed, say);
     // With LoRA the reference is the policy with its adapters off: the same start weights, one copy.

@@ -233,7 +233,11 @@ export async function runSftJob(job: SftJob): Promise<SftSummary> {
     const lora = loraSpecOf(cfg.model.lora);
     const baseFolder = lora && rp ? { src: job.open(cfg.model.init, 'model.init'), where: cfg.model.init } : fromFolder;
     const frozenF16 = !!lora && cfg.model.lora.base === 'f16';
-    checkFits(modelCfg, gpu, 'train', baseFolder?.where ?? 'model', lora, { checkpoint: cfg.activationCheckpointing, f16: frozenF16 });
+    checkFits(modelCfg, gpu, 'train', baseFolder?.where ?? 'model', lora, {
+      checkpoint: cfg.activationCheckpointing,
+      f16: frozenF16,
+      headTokens: data.report.maxTargetTokens,
+    });
     model = baseFolder ? await loadModelFolder(gpu, baseFolder.src, baseFolder.where, { frozenF16 }) : new Model(gpu, modelCfg);
     if (!baseFolder) model.loadWeights(initWeights(modelCfg, cfg.seed));
     if (lora) await attachLora(model, lora, 'model.lora', rp, cfg.seed, say);

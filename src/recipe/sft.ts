@@ -34,8 +34,9 @@ export interface SftDataReport {
   /** Tokens per kept example. */
   meanTokens: number;
   maxTokens: number;
-  /** Answer tokens (carrying loss) over all kept examples. */
+  /** Answer tokens (carrying loss) over all kept examples, and in the longest answer. */
   targetTokens: number;
+  maxTargetTokens: number;
   evalItems: number;
 }
 
@@ -107,8 +108,14 @@ export async function prepareSftData(
   const evalExamples = fitExamples(evalEncoded, { maxLength: cfg.maxLength, overflow: 'drop' }).examples;
 
   const lengths = train.map((e) => e.ids.length);
-  let targetTokens = 0;
-  for (const e of train) for (let t = 1; t < e.lossMask.length; t++) targetTokens += e.lossMask[t];
+  let targetTokens = 0,
+    maxTargetTokens = 0;
+  for (const e of train) {
+    let n = 0;
+    for (let t = 1; t < e.lossMask.length; t++) n += e.lossMask[t];
+    targetTokens += n;
+    maxTargetTokens = Math.max(maxTargetTokens, n);
+  }
   return {
     train,
     trainItems,
@@ -131,6 +138,7 @@ export async function prepareSftData(
       meanTokens: lengths.reduce((a, b) => a + b, 0) / lengths.length,
       maxTokens: Math.max(...lengths),
       targetTokens,
+      maxTargetTokens,
       evalItems: evalItems.length,
     },
     fingerprint: fingerprint(trainItems.map(itemId)),

@@ -22,6 +22,35 @@ import { InputError } from '../../src/engine/errors';
 import type { Model } from '../../src/model/model';
 import { KERNEL_PATHS, testGpu, useKernelPath } from '../helpers/gpu';
 import * as ref from '../reference/llama-f64';
+import { LORA_TARGETS } from '../../src/model/lora';
+
+/** A SmolVLM config.json as the Hub has it (SigLIP-B/16 at 512 + a SmolLM2 decoder), for the given decoder sizes. */
+function smolvlmConfig(hidden: number, intermediate: number, layers: number, heads: number, kvHeads: number) {
+  return configFromHfJson(
+    {
+      architectures: ['Idefics3ForConditionalGeneration'],
+      model_type: 'idefics3',
+      image_token_id: 49190,
+      scale_factor: 4,
+      text_config: {
+        model_type: 'llama',
+        architectures: ['VLlama3ForCausalLM'],
+        hidden_size: hidden,
+        intermediate_size: intermediate,
+        num_hidden_layers: layers,
+        num_attention_heads: heads,
+        num_key_value_heads: kvHeads,
+        head_dim: 64,
+        vocab_size: 49280,
+        rms_norm_eps: 1e-5,
+        rope_theta: 100000,
+        max_position_embeddings: 8192,
+      },
+      vision_config: { model_type: 'idefics3', hidden_size: 768, num_attention_heads: 12, patch_size: 16, image_size: 512 },
+    },
+    'SmolVLM config.json',
+  );
+}
 
 const DIR = path.join(__dirname, '..', 'fixtures', 'idefics3-tiny');
 const refTensors = readSafetensors(new Uint8Array(fs.readFileSync(path.join(DIR, 'reference.safetensors'))), 'reference.safetensors');
@@ -80,30 +109,7 @@ describe('Idefics3 checkpoint layout', () => {
   });
 
   it('the real SmolVLM-256M config (defaults for the keys it leaves out) sizes the 256M model', () => {
-    const cfg = configFromHfJson(
-      {
-        architectures: ['Idefics3ForConditionalGeneration'],
-        model_type: 'idefics3',
-        image_token_id: 49190,
-        scale_factor: 4,
-        text_config: {
-          model_type: 'llama',
-          architectures: ['VLlama3ForCausalLM'],
-          hidden_size: 576,
-          intermediate_size: 1536,
-          num_hidden_layers: 30,
-          num_attention_heads: 9,
-          num_key_value_heads: 3,
-          head_dim: 64,
-          vocab_size: 49280,
-          rms_norm_eps: 1e-5,
-          rope_theta: 100000,
-          max_position_embeddings: 8192,
-        },
-        vision_config: { model_type: 'idefics3', hidden_size: 768, num_attention_heads: 12, patch_size: 16, image_size: 512 },
-      },
-      'SmolVLM-256M config.json',
-    );
+    const cfg = smolvlmConfig(576, 1536, 30, 9, 3);
     expect(imageTokens(cfg)).toBe(64);
     expect(cfg.idefics3?.numLayers).toBe(12);
     // SigLIP-B/16 at 512 (~86M) + SmolLM2-135M with an untied 49280 x 576 head (~163M): 256M in all.
@@ -116,6 +122,29 @@ describe('Idefics3 checkpoint layout', () => {
       .reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0);
     expect(tower).toBeGreaterThan(85e6);
     expect(full).toBeLessThan(memoryEstimate({ ...cfg, idefics3: undefined, vision: undefined }).trainBytes + 4 * tower + 4e9);
+  });
+
+  it("the README's table of what runs on which GPU is memoryEstimate's, for SmolVLM-256M and -500M", () => {
+    const readme = fs.readFileSync(path.join(__dirname, '../../README.md'), 'utf8');
+    const lora = { rank: 16, alpha: 32, targets: LORA_TARGETS };
+    const gb = (b: number) => `~${(b / 1e9).toFixed(1)} GB`;
+    for (const [name, cfg] of [
+      ['SmolVLM-256M', smolvlmConfig(576, 1536, 30, 9, 3)],
+      ['SmolVLM-500M', smolvlmConfig(960, 2560, 32, 15, 5)],
+    ] as const) {
+      const row = readme.split('\n').find((l) => l.startsWith(`  | ${name} |`));
+      expect(row, name).toBeDefined();
+      // The table's batch: up to 64 tokens a sequence carry a loss (the presets' answers, GRPO's responses).
+      const t = (l: typeof lora | null, o: { checkpoint?: boolean; f16?: boolean }) => gb(memoryEstimate(cfg, l, { ...o, headTokens: 64 }).trainBytes);
+      const want = [gb(memoryEstimate(cfg).inferBytes), t(lora, {}), t(lora, { checkpoint: true }), t(lora, { checkpoint: true, f16: true }), t(null, {})];
+      expect(
+        row!
+          .split('|')
+          .slice(4, 9)
+          .map((c) => c.trim()),
+        name,
+      ).toEqual(want);
+    }
   });
 
   it('refuses configs it cannot run, naming the key', () => {

@@ -12,10 +12,10 @@ import { fitProblem, memoryEstimate, TRAIN_SEQS, TRAIN_TOKENS } from '../../src/
 import { LORA_TARGETS } from '../../src/model/lora';
 import { CommandStream } from '../../src/engine/stream';
 
-/** A training arena with logits reserved for all of its rows. */
-function worstCase(acts: Activations): Activations {
+/** A training arena with logits reserved for `rows` of its rows (all by default: the worst case). */
+function worstCase(acts: Activations, rows = acts.N): Activations {
   const s = new CommandStream(acts.gpu, 'memory');
-  acts.reserveLogits(s, acts.N);
+  acts.reserveLogits(s, rows);
   s.destroy();
   return acts;
 }
@@ -57,6 +57,27 @@ it.each([
   expect(est.trainBytes / used).toBeGreaterThan(0.85);
   expect(est.trainBytes / used).toBeLessThan(1.15);
   expect(est.inferBytes).toBeLessThan(est.trainBytes);
+});
+
+it('at a wide vocabulary it counts logits for the loss rows only (an answer of 12 tokens), within 15% of what the engine allocates', async () => {
+  const gpu = await testGpu();
+  const c = cfg(96, 1);
+  c.text.vocabSize = 8000;
+  const measure = (answer?: number) => {
+    const before = gpu.liveBytes;
+    const model = new Model(gpu, c);
+    model.enableTraining();
+    const acts = worstCase(new Activations(gpu, c, { B: TRAIN_SEQS, T: 96, nImages: 0, training: true }), TRAIN_SEQS * (answer ?? 96));
+    const used = gpu.liveBytes - before;
+    acts.release();
+    model.release();
+    const est = memoryEstimate(c, null, { headTokens: answer }).trainBytes;
+    expect(est / used).toBeGreaterThan(0.85);
+    expect(est / used).toBeLessThan(1.15);
+    return est;
+  };
+  // Every token's logits and their gradient are most of this model's training memory; an answer's are not.
+  expect(measure(12)).toBeLessThan(0.5 * measure());
 });
 
 it('with LoRA the estimate counts the frozen weights once and the adapters four times, within 15% of what the engine allocates', async () => {

@@ -169,6 +169,9 @@ export function startModelEstimate(
   }
   const f16 = !!lora && settings.base === 'f16';
   const checkpoint = c.activationCheckpointing;
-  const est = memoryEstimate(model, lora, { checkpoint, f16 });
+  // GRPO's logits are for its responses (maxNewTokens each); SFT's answers are not known before
+  // its data is encoded, so the estimate counts every token (the run's own check counts its longest answer).
+  const headTokens = kind === 'grpo' ? (c as GrpoConfig).maxNewTokens : undefined;
+  const est = memoryEstimate(model, lora, { checkpoint, f16, headTokens });
   return { trainBytes: est.trainBytes, lora, loraParams: est.loraParams, f16, checkpoint };
 }
