@@ -543,6 +543,13 @@ fn attn_bwd_dq_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
 // Measured on SwiftShader (2 cores), B 8, T 128, H 4, KVH 2: forward 131 -> 57 ms at hd 16,
 // 327 -> 141 ms at hd 32. A chunk's lanes past the last allowed key read a clamped row and
 // weigh it 0.
+// Where there are two rows to share them (training, prefill), a thread owns two query rows (or,
+// in dk/dv, two keys): on SwiftShader these kernels are bound by loads, which are gathers across
+// the SIMD lanes, and each k/v (q/dO) row read then serves two rows. Measured (2 cores, B 8,
+// T 128, H 4, KVH 2, forward / backward ms, median of 7): hd 16 44-49 / 179-189 -> 31-33 /
+// 105-117; hd 24 81 / 294 -> 42 / 173; hd 32 75 / 327 -> 50 / 228 (the same sums; a chunk's four
+// dot products as one vector-matrix product, kChunk). Decoding (one query row) keeps one row per
+// thread: at the GRPO batch its threads fill only two workgroups as it is.
 
 @group(0) @binding(1) var<storage, read_write> q4: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> k4: array<vec4<u32>>;  // as k and v: f32 bits or f16 pairs
@@ -582,6 +589,32 @@ fn kvChunkRows(b: u32, j0: u32, jl: u32, g: u32) -> vec4<u32> {
 fn liveSlots(first: u32, last: u32) -> vec4<bool> {
   return vec4<bool>(first <= last, first + 1u <= last, first + 2u <= last, first + 3u <= last);
 }
+
+// Which of keys j0 .. j0 + 3 lie in a row's allowed range [lo, hi) (staged as floats, exact below 2^24).
+fn inRange(j0: u32, range: vec2<f32>) -> vec4<bool> {
+  let j = vec4<f32>(f32(j0), f32(j0 + 1u), f32(j0 + 2u), f32(j0 + 3u));
+  return (j >= vec4<f32>(range.x)) & (j < vec4<f32>(range.y));
+}
+
+// A thread that owns two query rows i0 = 2m, i1 = min(2m + 1, Tq - 1) of one head (the same row
+// twice at an odd end), m fastest: b (>= B past the end), the rows, the head, its kv head and the
+// vec4 offsets of both rows.
+struct RowPair { b: u32, ia: u32, ib: u32, h: u32, g: u32, qa: u32, qb: u32 }
+fn rowPair(row: u32) -> RowPair {
+  let pairs = (p.Tq + 1u) / 2u;
+  let b = row / (pairs * p.H);
+  let ia = (row % pairs) * 2u;
+  let ib = min(ia + 1u, p.Tq - 1u);
+  let h = (row / pairs) % p.H;
+  return RowPair(b, ia, ib, h, h / (p.H / p.KVH), qRow(b, ia, h) / 4u, qRow(b, ib, h) / 4u);
+}
+
+// Element group d of four rows (vec4 offsets r) as the columns of a matrix, so that x * M is the
+// four dot products x . row and M * w the rows weighted by w.
+fn kChunk(r: vec4<u32>, d: u32) -> mat4x4<f32> { return mat4x4<f32>(k4At(r.x + d), k4At(r.y + d), k4At(r.z + d), k4At(r.w + d)); }
+fn vChunk(r: vec4<u32>, d: u32) -> mat4x4<f32> { return mat4x4<f32>(v4At(r.x + d), v4At(r.y + d), v4At(r.z + d), v4At(r.w + d)); }
+fn qChunk(r: vec4<u32>, d: u32) -> mat4x4<f32> { return mat4x4<f32>(q4[r.x + d], q4[r.y + d], q4[r.z + d], q4[r.w + d]); }
+fn dOChunk(r: vec4<u32>, d: u32) -> mat4x4<f32> { return mat4x4<f32>(dO4[r.x + d], dO4[r.y + d], dO4[r.z + d], dO4[r.w + d]); }
 
 @compute @workgroup_size(RT)
 fn attn_fwd_vec4_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -629,99 +662,194 @@ fn attn_fwd_vec4_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
   lse[statRow(b, h, i)] = ls;
 }
 
+// Two query rows per thread (rowPair), for prefill and training: each key and value row read
+// serves both rows' online softmax. Decoding (one query row) keeps attn_fwd_vec4_rows.
+@compute @workgroup_size(RT)
+fn attn_fwd_vec4_pairs_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let pr = rowPair(threadRow(gid, nwg));
+  if (pr.b >= p.B) { return; }
+  let D4 = HDC / 4u;
+  var aa: array<vec4<f32>, HD4MAX>;
+  var ab: array<vec4<f32>, HD4MAX>;
+  for (var d = 0u; d < D4; d++) {
+    aa[d] = vec4<f32>(0.0);
+    ab[d] = vec4<f32>(0.0);
+  }
+  let ra = keyRange(pr.b, pr.ia);
+  let rb = keyRange(pr.b, pr.ib);
+  let hi = max(ra.y, rb.y);
+  var ma = NEG;
+  var mb = NEG;
+  var la = 0.0;
+  var lb = 0.0;
+  for (var j0 = min(ra.x, rb.x); j0 < hi; j0 += 4u) {
+    let jl = hi - 1u;
+    let r = kvChunkRows(pr.b, j0, jl, pr.g);
+    var sa = vec4<f32>(0.0);
+    var sb = vec4<f32>(0.0);
+    for (var d = 0u; d < D4; d++) {
+      let kc = kChunk(r, d);
+      sa += q4[pr.qa + d] * kc;
+      sb += q4[pr.qb + d] * kc;
+    }
+    // A row's keys outside its own range weigh exactly 0 (its running max may still be NEG).
+    let slots = liveSlots(j0, jl);
+    let livea = slots & inRange(j0, vec2<f32>(ra));
+    let liveb = slots & inRange(j0, vec2<f32>(rb));
+    let sca = select(vec4<f32>(NEG), sa * p.scale, livea);
+    let scb = select(vec4<f32>(NEG), sb * p.scale, liveb);
+    let mna = max(ma, max(max(sca.x, sca.y), max(sca.z, sca.w)));
+    let mnb = max(mb, max(max(scb.x, scb.y), max(scb.z, scb.w)));
+    let ca = exp(ma - mna);
+    let cb = exp(mb - mnb);
+    let ea = select(vec4<f32>(0.0), exp(sca - vec4<f32>(mna)), livea);
+    let eb = select(vec4<f32>(0.0), exp(scb - vec4<f32>(mnb)), liveb);
+    la = la * ca + ea.x + ea.y + ea.z + ea.w;
+    lb = lb * cb + eb.x + eb.y + eb.z + eb.w;
+    for (var d = 0u; d < D4; d++) {
+      let vc = vChunk(r, d);
+      aa[d] = aa[d] * ca + vc * ea;
+      ab[d] = ab[d] * cb + vc * eb;
+    }
+    ma = mna;
+    mb = mnb;
+  }
+  pairOutput(pr.qa, statRow(pr.b, pr.h, pr.ia), &aa, ma, la, D4);
+  if (pr.qb != pr.qa) { pairOutput(pr.qb, statRow(pr.b, pr.h, pr.ib), &ab, mb, lb, D4); }
+}
+
+// o = acc / l and lse = m + log l of one row; an empty row (l = 0) gets zeros and NEG.
+fn pairOutput(qr: u32, sr: u32, acc: ptr<function, array<vec4<f32>, HD4MAX>>, m: f32, l: f32, D4: u32) {
+  var inv = 0.0;
+  var ls = NEG;
+  if (l > 0.0) {
+    inv = 1.0 / l;
+    ls = m + log(l);
+  }
+  for (var d = 0u; d < D4; d++) { o4[qr + d] = (*acc)[d] * inv; }
+  lse[sr] = ls;
+}
+
+// Two keys per thread (ja = 2m, jb = 2m + 1; the same key twice at an odd end), four query rows
+// at a time: each query and dO row read serves both keys.
 @compute @workgroup_size(RT)
 fn attn_bwd_dkdv_vec4_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let pairs = (p.Tk + 1u) / 2u;
   let row = threadRow(gid, nwg);
-  if (row >= p.B * p.Tk * p.KVH) { return; }
-  let j = row % p.Tk;
-  let g = (row / p.Tk) % p.KVH;
-  let b = row / (p.Tk * p.KVH);
+  if (row >= p.B * pairs * p.KVH) { return; }
+  let ja = (row % pairs) * 2u;
+  let jb = min(ja + 1u, p.Tk - 1u);
+  let g = (row / pairs) % p.KVH;
+  let b = row / (pairs * p.KVH);
   let D4 = HDC / 4u;
-  let kr = kvRow(b, j, g) / 4u;
+  let ka = kvRow(b, ja, g) / 4u;
+  let kb = kvRow(b, jb, g) / 4u;
   var dkA: array<vec4<f32>, HD4MAX>;
   var dvA: array<vec4<f32>, HD4MAX>;
+  var dkB: array<vec4<f32>, HD4MAX>;
+  var dvB: array<vec4<f32>, HD4MAX>;
   for (var d = 0u; d < D4; d++) {
     dkA[d] = vec4<f32>(0.0);
     dvA[d] = vec4<f32>(0.0);
+    dkB[d] = vec4<f32>(0.0);
+    dvB[d] = vec4<f32>(0.0);
   }
   let R = p.H / p.KVH;
   let il = p.Tq - 1u;
+  let jfa = vec4<f32>(f32(ja));
+  let jfb = vec4<f32>(f32(jb));
   for (var hh = 0u; hh < R; hh++) {
     let h = g * R + hh;
     for (var i0 = 0u; i0 < p.Tq; i0 += 4u) {
-      let s0 = qRow(b, i0, h) / 4u;
-      let s1 = qRow(b, min(i0 + 1u, il), h) / 4u;
-      let s2 = qRow(b, min(i0 + 2u, il), h) / 4u;
-      let s3 = qRow(b, min(i0 + 3u, il), h) / 4u;
-      // Each query row's staged [lse, D, lo, hi]: is key j among its allowed keys?
-      let t0 = dq4[s0];
-      let t1 = dq4[s1];
-      let t2 = dq4[s2];
-      let t3 = dq4[s3];
-      let jf = f32(j);
-      let lo = vec4<f32>(t0.z, t1.z, t2.z, t3.z);
-      let hi = vec4<f32>(t0.w, t1.w, t2.w, t3.w);
-      let live = liveSlots(i0, il) & (vec4<f32>(jf) >= lo) & (vec4<f32>(jf) < hi);
-      if (!any(live)) { continue; }
-      var s = vec4<f32>(0.0);
-      var dov = vec4<f32>(0.0);
+      let sr = vec4<u32>(qRow(b, i0, h), qRow(b, min(i0 + 1u, il), h), qRow(b, min(i0 + 2u, il), h), qRow(b, min(i0 + 3u, il), h)) / 4u;
+      // Each query row's staged [lse, D, lo, hi]: is key ja (jb) among its allowed keys?
+      let st = transpose(mat4x4<f32>(dq4[sr.x], dq4[sr.y], dq4[sr.z], dq4[sr.w]));
+      let slots = liveSlots(i0, il);
+      let liveA = slots & (jfa >= st[2]) & (jfa < st[3]);
+      let liveB = slots & (jfb >= st[2]) & (jfb < st[3]);
+      if (!any(liveA) && !any(liveB)) { continue; }
+      var sa = vec4<f32>(0.0);
+      var sb = vec4<f32>(0.0);
+      var oa = vec4<f32>(0.0);
+      var ob = vec4<f32>(0.0);
       for (var d = 0u; d < D4; d++) {
-        let kd = k4At(kr + d);
-        let vd = v4At(kr + d);
-        s += vec4<f32>(dot(q4[s0 + d], kd), dot(q4[s1 + d], kd), dot(q4[s2 + d], kd), dot(q4[s3 + d], kd));
-        dov += vec4<f32>(dot(dO4[s0 + d], vd), dot(dO4[s1 + d], vd), dot(dO4[s2 + d], vd), dot(dO4[s3 + d], vd));
+        let qc = qChunk(sr, d);
+        let oc = dOChunk(sr, d);
+        sa += k4At(ka + d) * qc;
+        sb += k4At(kb + d) * qc;
+        oa += v4At(ka + d) * oc;
+        ob += v4At(kb + d) * oc;
       }
-      let pr = select(vec4<f32>(0.0), exp(s * p.scale - vec4<f32>(t0.x, t1.x, t2.x, t3.x)), live);
-      let ds = pr * (dov - vec4<f32>(t0.y, t1.y, t2.y, t3.y));
+      let pa = select(vec4<f32>(0.0), exp(sa * p.scale - st[0]), liveA);
+      let pb = select(vec4<f32>(0.0), exp(sb * p.scale - st[0]), liveB);
+      let dsa = pa * (oa - st[1]);
+      let dsb = pb * (ob - st[1]);
       for (var d = 0u; d < D4; d++) {
-        dkA[d] += ds.x * q4[s0 + d] + ds.y * q4[s1 + d] + ds.z * q4[s2 + d] + ds.w * q4[s3 + d];
-        dvA[d] += pr.x * dO4[s0 + d] + pr.y * dO4[s1 + d] + pr.z * dO4[s2 + d] + pr.w * dO4[s3 + d];
+        let qc = qChunk(sr, d);
+        let oc = dOChunk(sr, d);
+        dkA[d] += qc * dsa;
+        dkB[d] += qc * dsb;
+        dvA[d] += oc * pa;
+        dvB[d] += oc * pb;
       }
     }
   }
   for (var d = 0u; d < D4; d++) {
-    dk4[kr + d] = dkA[d] * p.scale;
-    dv4[kr + d] = dvA[d];
+    dk4[ka + d] = dkA[d] * p.scale;
+    dv4[ka + d] = dvA[d];
+  }
+  if (jb != ja) {
+    for (var d = 0u; d < D4; d++) {
+      dk4[kb + d] = dkB[d] * p.scale;
+      dv4[kb + d] = dvB[d];
+    }
   }
 }
 
+// Two query rows per thread (rowPair) over the union of their key ranges: each key and value row
+// read serves both.
 @compute @workgroup_size(RT)
 fn attn_bwd_dq_vec4_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let row = threadRow(gid, nwg);
-  if (row >= p.B * p.Tq * p.H) { return; }
-  let bih = queryRowSeq(row);
-  let b = bih.x;
-  let i = bih.y;
-  let h = bih.z;
+  let pr = rowPair(threadRow(gid, nwg));
+  if (pr.b >= p.B) { return; }
   let D4 = HDC / 4u;
-  let g = h / (p.H / p.KVH);
-  let qr = qRow(b, i, h) / 4u;
-  let st = dq4[qr];
-  let lo = u32(st.z);
-  let hi = u32(st.w);
-  var a: array<vec4<f32>, HD4MAX>;
-  for (var d = 0u; d < D4; d++) { a[d] = vec4<f32>(0.0); }
-  for (var j0 = lo; j0 < hi; j0 += 4u) {
+  let sta = dq4[pr.qa];
+  let stb = dq4[pr.qb];
+  let hi = u32(max(sta.w, stb.w));
+  var aa: array<vec4<f32>, HD4MAX>;
+  var ab: array<vec4<f32>, HD4MAX>;
+  for (var d = 0u; d < D4; d++) {
+    aa[d] = vec4<f32>(0.0);
+    ab[d] = vec4<f32>(0.0);
+  }
+  for (var j0 = u32(min(sta.z, stb.z)); j0 < hi; j0 += 4u) {
     let jl = hi - 1u;
-    let r = kvChunkRows(b, j0, jl, g);
-    let r0 = r.x;
-    let r1 = r.y;
-    let r2 = r.z;
-    let r3 = r.w;
-    var s = vec4<f32>(0.0);
-    var dov = vec4<f32>(0.0);
+    let r = kvChunkRows(pr.b, j0, jl, pr.g);
+    var sa = vec4<f32>(0.0);
+    var sb = vec4<f32>(0.0);
+    var oa = vec4<f32>(0.0);
+    var ob = vec4<f32>(0.0);
     for (var d = 0u; d < D4; d++) {
-      let qd = q4[qr + d];
-      let od = dO4[qr + d];
-      s += vec4<f32>(dot(qd, k4At(r0 + d)), dot(qd, k4At(r1 + d)), dot(qd, k4At(r2 + d)), dot(qd, k4At(r3 + d)));
-      dov += vec4<f32>(dot(od, v4At(r0 + d)), dot(od, v4At(r1 + d)), dot(od, v4At(r2 + d)), dot(od, v4At(r3 + d)));
+      let kc = kChunk(r, d);
+      let vc = vChunk(r, d);
+      sa += q4[pr.qa + d] * kc;
+      sb += q4[pr.qb + d] * kc;
+      oa += dO4[pr.qa + d] * vc;
+      ob += dO4[pr.qb + d] * vc;
     }
-    let ds = select(vec4<f32>(0.0), exp(s * p.scale - vec4<f32>(st.x)) * (dov - vec4<f32>(st.y)), liveSlots(j0, jl));
+    let slots = liveSlots(j0, jl);
+    let dsa = select(vec4<f32>(0.0), exp(sa * p.scale - vec4<f32>(sta.x)) * (oa - vec4<f32>(sta.y)), slots & inRange(j0, sta.zw));
+    let dsb = select(vec4<f32>(0.0), exp(sb * p.scale - vec4<f32>(stb.x)) * (ob - vec4<f32>(stb.y)), slots & inRange(j0, stb.zw));
     for (var d = 0u; d < D4; d++) {
-      a[d] += ds.x * k4At(r0 + d) + ds.y * k4At(r1 + d) + ds.z * k4At(r2 + d) + ds.w * k4At(r3 + d);
+      let kc = kChunk(r, d);
+      aa[d] += kc * dsa;
+      ab[d] += kc * dsb;
     }
   }
-  for (var d = 0u; d < D4; d++) { dq4[qr + d] = a[d] * p.scale; }
+  for (var d = 0u; d < D4; d++) { dq4[pr.qa + d] = aa[d] * p.scale; }
+  if (pr.qb != pr.qa) {
+    for (var d = 0u; d < D4; d++) { dq4[pr.qb + d] = ab[d] * p.scale; }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

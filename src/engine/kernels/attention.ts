@@ -150,13 +150,15 @@ export function attentionForward(
   const KV_F16 = k.dtype === 'f16' ? 1 : 0;
   const vec4 = vec4Loads(hd, k, v);
   if (s.gpu.rowKernels) {
-    const entry = rowEntry('attn_fwd', vec4);
+    // Two query rows per thread where there are two (prefill, training); decoding's one row alone.
+    const pairs = vec4 && Tq > 1;
+    const entry = pairs ? 'attn_fwd_vec4_pairs_rows' : rowEntry('attn_fwd', vec4);
     s.dispatch({
       label: entry,
       pipeline: pipeline(s, entry, { RT, HDC: hd, KV_F16 }),
       uniforms: uniforms(shape, kLen),
       bindings: [q, k, v, o, lse, qPos, kStart],
-      workgroups: rowGrid(s, B * Tq * H),
+      workgroups: rowGrid(s, B * (pairs ? Math.ceil(Tq / 2) : Tq) * H),
     });
     return;
   }
@@ -233,19 +235,20 @@ export function attentionBackward(
       bindings: [null, null, null, o, lse, qPos, kStart, dO, scratch, dq],
       workgroups: rowGrid(s, B * Tq * H),
     });
+    // The vec4 kernels take two keys (dk/dv) or two query rows (dq) per thread.
     s.dispatch({
       label: rowEntry('attn_bwd_dkdv', vec4),
       pipeline: rows(rowEntry('attn_bwd_dkdv', vec4)),
       uniforms: u,
       bindings: [q, k, v, null, null, null, null, dO, null, dq, dk, dv],
-      workgroups: rowGrid(s, B * Tk * KVH),
+      workgroups: rowGrid(s, B * (vec4 ? Math.ceil(Tk / 2) : Tk) * KVH),
     });
     s.dispatch({
       label: rowEntry('attn_bwd_dq', vec4),
       pipeline: rows(rowEntry('attn_bwd_dq', vec4)),
       uniforms: u,
       bindings: [q, k, v, null, null, null, null, dO, null, dq],
-      workgroups: rowGrid(s, B * Tq * H),
+      workgroups: rowGrid(s, B * (vec4 ? Math.ceil(Tq / 2) : Tq) * H),
     });
     return;
   }
