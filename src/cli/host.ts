@@ -6,6 +6,7 @@ import path from 'node:path';
 import cliProgressModule from 'cli-progress';
 import { InputError } from '../engine/errors';
 import type { Gpu } from '../engine/gpu';
+import { KernelProfiler, formatKernelTimes, type KernelTime } from '../engine/profile';
 import { DATASETS, findDataset, type DatasetSpec } from '../data/loaders';
 import { nodeWorkspace } from '../io/workspace';
 import { createNodeGpu } from '../node/dawn';
@@ -128,23 +129,54 @@ export function abortOnSignals(controller: AbortController, log: (msg: string) =
  * and a device made only when asked (after every input is checked) and destroyed at the end
  * unless the caller lent it. `done` undoes both.
  */
-export function nodeRunHost(deps: { gpu?: Gpu; signal?: AbortSignal; handleSignals?: boolean }, log: (line: string) => void) {
+export function nodeRunHost(
+  deps: { gpu?: Gpu; signal?: AbortSignal; handleSignals?: boolean },
+  log: (line: string) => void,
+  /** `--profile`: time every kernel of the run on the GPU (KernelProfiler); `kernels()` reports them. */
+  profile = false,
+) {
   const controller = new AbortController();
   const onOuter = () => controller.abort(deps.signal?.reason);
   deps.signal?.addEventListener('abort', onOuter);
   if (deps.signal?.aborted) controller.abort();
   const removeSignals = deps.handleSignals === false ? () => undefined : abortOnSignals(controller, log);
   let own: Gpu | null = null;
+  let used: Gpu | null = null;
+  let profiler: KernelProfiler | null = null;
   const lent = deps.gpu;
   return {
     signal: controller.signal,
-    gpu: async () => lent ?? (own = await createNodeGpu()),
+    gpu: async () => {
+      used = lent ?? (own = await createNodeGpu());
+      if (profile && !profiler) {
+        if (!used.hasTimestamps)
+          throw new InputError('--profile', `this adapter (${used.info.description}) has no timestamp-query feature to time kernels with`);
+        profiler = new KernelProfiler(used);
+        used.profiler = profiler;
+      }
+      return used;
+    },
+    /** GPU time per kernel label over the run, largest first (undefined without --profile). */
+    kernels: async (): Promise<KernelTime[] | undefined> => (profiler ? await profiler.report() : undefined),
     done: () => {
       removeSignals();
       deps.signal?.removeEventListener('abort', onOuter);
+      if (used && profiler && used.profiler === profiler) used.profiler = null;
       own?.destroy();
     },
   };
+}
+
+/** A run's kernel times as a person reads them (stderr): the top kernels and the total. */
+export function printKernelTimes(kernels: KernelTime[] | undefined, top = 15) {
+  if (!kernels?.length) return;
+  const rest = kernels.slice(top);
+  const shown = rest.length
+    ? [...kernels.slice(0, top), { label: `${rest.length} more kernels`, calls: rest.reduce((n, k) => n + k.calls, 0), ms: rest.reduce((n, k) => n + k.ms, 0) }]
+    : kernels;
+  process.stderr.write(
+    `GPU time per kernel over the run (each dispatch timed in its own pass, so the run was slower than usual):\n${formatKernelTimes(shown)}\n`,
+  );
 }
 
 /** An estimate as a person reads it (stderr), or as JSON (stdout). */

@@ -1,5 +1,5 @@
-// Per-kernel GPU time, for finding where a step's time goes (`THINKER_PROFILE=1`, or
-// `gpu.profiler = new KernelProfiler(gpu)`). While a profiler is set, the CommandStream encodes every
+// Per-kernel GPU time, for finding where a step's time goes (`thinker sft|grpo --profile`, the
+// bench's breakdowns, or `gpu.profiler = new KernelProfiler(gpu)`). While a profiler is set, the CommandStream encodes every
 // dispatch in its own compute pass with timestamp writes, so the totals are GPU time per kernel
 // label. It changes nothing the kernels compute; it does cost a pass per dispatch, so never leave
 // it on for a measurement that is not about kernels.

@@ -3,6 +3,7 @@
 // with held-out evaluations, checkpoints, metrics.jsonl, rollouts.jsonl, run.json and events. The
 // one driver behind `thinker grpo` and the engine worker's startRun/resumeRun; what every driver
 // shares (the job, its output, the items of a data source, how the host maps folders) is job.ts.
+import type { KernelTime } from '../engine/profile';
 import { liveSignalWarning, type SignalRow } from './grpo-signal';
 import { loadModelFolder } from '../io/hf-config';
 import { DivergedError, InputError } from '../engine/errors';
@@ -111,6 +112,8 @@ type StepSummary = Pick<GrpoStepMetrics, 'step' | 'reward_mean' | 'accuracy' | '
 /** summary.json of a GRPO run. */
 export interface GrpoSummary {
   command: 'grpo';
+  /** GPU time per kernel over the run, when it was profiled (`--profile`). */
+  kernels?: KernelTime[];
   stopped: boolean;
   out: string;
   checkpoint: string;

@@ -3,6 +3,7 @@
 // run.json and events. The one driver behind `thinker sft` (a Node folder) and the engine worker's
 // startRun/resumeRun (OPFS): everything outside the run folder is reached through `open`, which
 // the host maps to a folder (a path in Node, a workspace folder in the browser).
+import type { KernelTime } from '../engine/profile';
 import { DivergedError, InputError } from '../engine/errors';
 import type { QAItem } from '../task/schema';
 import { joinWhere } from '../io/files';
@@ -109,6 +110,8 @@ const evalSummary = (e: SftEval): EvalSummary => ({
 /** summary.json of an SFT run. */
 export interface SftSummary {
   command: 'sft';
+  /** GPU time per kernel over the run, when it was profiled (`--profile`). */
+  kernels?: KernelTime[];
   stopped: SftResult['stopped'];
   /** The run folder, and the last checkpoint in it. */
   out: string;

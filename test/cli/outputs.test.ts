@@ -26,6 +26,7 @@ import { registerDistill } from '../../src/cli/commands/distill';
 import { registerAsk } from '../../src/cli/commands/ask';
 import { labTokenizer, smallTextConfig, tempDir } from '../pretrained/fixtures';
 import { rng, testGpu } from '../helpers/gpu';
+import { MICRO_MODEL } from '../recipe/compare-items';
 
 const tmp = await tempDir('outputs');
 afterAll(() => tmp.cleanup());
@@ -129,18 +130,7 @@ const compare = (n: number, seed: number, split: string): QAItem[] => {
   });
 };
 const handMade: SynthGenerator = (o) => compare(o.n, o.seed + (o.split === 'test' ? 1000 : 0), o.split);
-const MICRO = [
-  'model.hiddenSize=32',
-  'model.numHeads=2',
-  'model.numKvHeads=1',
-  'model.intermediateSize=64',
-  'model.context=128',
-  'maxLength=128',
-  'batchSize=2',
-  'data.synth.n=8',
-  'eval.items=0',
-  'checkpoint.every=0',
-];
+const MICRO = [...MICRO_MODEL, 'batchSize=2', 'data.synth.n=8', 'eval.items=0', 'checkpoint.every=0'];
 const sft = (o: SftCliOptions, gpu: Gpu = noGpu) =>
   runSftCommand({ config: 'synth-micro', quiet: true, ...o }, { gpu, generateSynth: handMade, handleSignals: false, log: () => undefined });
 

@@ -27,3 +27,6 @@ export function compareItems(n: number, seed: number, split: string, withTrace =
 
 /** The generator: test-split items from another seed. */
 export const handMade: SynthGenerator = (o) => compareItems(o.n, o.seed + (o.split === 'test' ? 1000 : 0), o.split);
+
+/** `--set` overrides for a 32-wide two-layer model on 128-token sequences: these items train on it in seconds. */
+export const MICRO_MODEL = ['model.hiddenSize=32', 'model.numHeads=2', 'model.numKvHeads=1', 'model.intermediateSize=64', 'model.context=128', 'maxLength=128'];

@@ -9,15 +9,10 @@ import { runSftCommand, type SftSummary } from '../../src/cli/commands/sft';
 import { evalCount, remainingSeconds, type RunEstimate } from '../../src/recipe/estimate';
 import { MetricsLog } from '../../src/recipe/run-io';
 import { testGpu } from '../helpers/gpu';
-import { handMade } from './compare-items';
+import { handMade, MICRO_MODEL } from './compare-items';
 
 const RUN = [
-  'model.hiddenSize=32',
-  'model.numHeads=2',
-  'model.numKvHeads=1',
-  'model.intermediateSize=64',
-  'model.context=128',
-  'maxLength=128',
+  ...MICRO_MODEL,
   'batchSize=4',
   'data.synth.n=30',
   'data.synth.evalN=6',

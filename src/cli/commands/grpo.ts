@@ -17,7 +17,7 @@ import { nodeWorkspace } from '../../io/workspace';
 import { applyGrpoOverrides, checkGrpoConfig, grpoConfigFrom, GRPO_PRESETS, type GrpoConfig } from '../../recipe/grpo-config';
 import { findResume, type RunState } from '../../recipe/run-io';
 import { loadGrpoItems as loadItems, runGrpoJob, type GrpoSummary } from '../../recipe/grpo-run';
-import { nodeFolders, nodeRunHost, printEstimate } from '../host';
+import { nodeFolders, nodeRunHost, printEstimate, printKernelTimes } from '../host';
 import type { SynthGenerator } from '../../recipe/job';
 import { estimateRun, type RunEstimate } from '../../recipe/estimate';
 import { intOpt, numOpt } from '../args';
@@ -40,6 +40,8 @@ export interface GrpoCliOptions {
   estimate?: boolean;
   json?: boolean;
   quiet?: boolean;
+  /** Time every kernel on the GPU and report GPU time per kernel at the end (`kernels` in the summary). */
+  profile?: boolean;
   force?: boolean;
 }
 
@@ -151,9 +153,9 @@ export async function runGrpoCommand(o: GrpoCliOptions, deps: GrpoCliDeps = {}):
       ...(d.source === 'dataset' ? [{ key: 'data.dataset.dataDir', ref: d.dataset.dataDir }] : []),
     ],
   });
-  const host = nodeRunHost(deps, log);
+  const host = nodeRunHost(deps, log, o.profile);
   try {
-    return await runGrpoJob({
+    const summary = await runGrpoJob({
       run: nodeWorkspace(out),
       open: nodeFolders,
       gpu: host.gpu,
@@ -166,6 +168,8 @@ export async function runGrpoCommand(o: GrpoCliOptions, deps: GrpoCliDeps = {}):
       configWhere: where,
       replace,
     });
+    const kernels = await host.kernels();
+    return kernels ? { ...summary, kernels } : summary;
   } finally {
     host.done();
   }
@@ -195,6 +199,7 @@ export function registerGrpo(program: Command) {
     .option('--estimate', 'time one step and an evaluation on this adapter (nothing is written) and print how long the whole run would take')
     .option('--json', 'print the summary as JSON on stdout at the end')
     .option('--quiet', 'no per-step lines')
+    .option('--profile', 'time every kernel on the GPU (slows the run) and print GPU time per kernel at the end (`kernels` in --json)')
     .addHelpText(
       'after',
       `\nPresets:\n${Object.entries(GRPO_PRESETS)
@@ -213,6 +218,7 @@ export function registerGrpo(program: Command) {
       }
       const s = res as GrpoSummary;
       if (o.json) process.stdout.write(JSON.stringify(s) + '\n');
+      printKernelTimes(s.kernels);
       if (s.stopped)
         throw new Error(
           `interrupted at step ${s.step}/${s.totalSteps}; checkpoint saved in ${s.checkpoint}; continue with: thinker grpo --resume ${s.checkpoint}`,

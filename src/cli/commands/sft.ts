@@ -17,7 +17,7 @@ import { findResume, type RunState } from '../../recipe/run-io';
 import { loadSftItems as loadItems, runSftJob, type SftSummary } from '../../recipe/sft-run';
 import type { SynthGenerator } from '../../recipe/job';
 import { intOpt, numOpt } from '../args';
-import { nodeFolders, nodeRunHost, printEstimate } from '../host';
+import { nodeFolders, nodeRunHost, printEstimate, printKernelTimes } from '../host';
 import { estimateRun, type RunEstimate } from '../../recipe/estimate';
 
 import { runOutput } from '../outputs';
@@ -40,6 +40,8 @@ export interface SftCliOptions {
   estimate?: boolean;
   json?: boolean;
   quiet?: boolean;
+  /** Time every kernel on the GPU and report GPU time per kernel at the end (`kernels` in the summary). */
+  profile?: boolean;
   force?: boolean;
 }
 
@@ -142,9 +144,9 @@ export async function runSftCommand(o: SftCliOptions, deps: SftCliDeps = {}): Pr
       ...(d.source === 'dataset' ? [{ key: 'data.dataset.dataDir', ref: d.dataset.dataDir }] : []),
     ],
   });
-  const host = nodeRunHost(deps, log);
+  const host = nodeRunHost(deps, log, o.profile);
   try {
-    return await runSftJob({
+    const summary = await runSftJob({
       run: nodeWorkspace(out),
       open: nodeFolders,
       gpu: host.gpu,
@@ -157,6 +159,8 @@ export async function runSftCommand(o: SftCliOptions, deps: SftCliDeps = {}): Pr
       configWhere: o.config,
       replace,
     });
+    const kernels = await host.kernels();
+    return kernels ? { ...summary, kernels } : summary;
   } finally {
     host.done();
   }
@@ -184,6 +188,7 @@ export function registerSft(program: Command) {
     .option('--estimate', 'time the first steps and an evaluation on this adapter (nothing is written) and print how long the whole run would take')
     .option('--json', 'print the summary as JSON on stdout at the end')
     .option('--quiet', 'no per-step lines')
+    .option('--profile', 'time every kernel on the GPU (slows the run) and print GPU time per kernel at the end (`kernels` in --json)')
     .addHelpText(
       'after',
       `\nPresets:\n${Object.entries(SFT_PRESETS)
@@ -202,6 +207,7 @@ export function registerSft(program: Command) {
       }
       const s = res as SftSummary;
       if (o.json) process.stdout.write(JSON.stringify(s) + '\n');
+      printKernelTimes(s.kernels);
       const ev = s.finalEval ? `; held-out format ${(100 * s.finalEval.format_rate).toFixed(1)}%, accuracy ${(100 * s.finalEval.accuracy).toFixed(1)}%` : '';
       if (s.stopped === 'interrupted') {
         throw new Error(
