@@ -507,7 +507,7 @@ export interface TextForwardOptions {
   logits?: 'all' | 'loss' | 'none';
 }
 
-/** Embeddings, blocks, final norm and (unless opted out) logits for every position. */
+/** Embeddings, blocks, final norm and the logits of the rows `o.logits` names (every position by default). */
 export function textForward(s: CommandStream, m: Model, acts: Activations, o: TextForwardOptions = {}) {
   const t = m.cfg.text;
   const d = textDims(m, acts);
