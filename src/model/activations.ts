@@ -80,7 +80,7 @@ function blockGradEntries(prefix: string, n: number, b: number, t: number, d: nu
 
 export class Activations {
   readonly arena: Arena;
-  /** The logits and (training) their gradient, apart from the arena (reserveLogits). */
+  /** The logits (training: their gradient, written over them), apart from the arena (reserveLogits). */
   private head: Arena | null = null;
   readonly N: number;
   /** Token-id groups in the current batch's embedding-gradient plan (set by uploadBatch). */
@@ -119,7 +119,7 @@ export class Activations {
       { name: 'lnf', shape: [N, D], dtype: 'f32' },
       { name: 'rstdf', shape: [N], dtype: 'f32' },
       // Only generation's prefill holds its (last rows') logits here; every other arena keeps them
-      // (and, training, their gradient) apart, sized to the rows that get them (reserveLogits).
+      // (and, training, their gradient, written over them) apart, sized to the rows that get them (reserveLogits).
       ...(shape.noLogits ? [{ name: 'logits', shape: [B, t.vocabSize], dtype: 'f32' as const }] : []),
       { name: 'logp', shape: [N], dtype: 'f32' },
       { name: 'entropy', shape: [N], dtype: 'f32' },
@@ -203,7 +203,7 @@ export class Activations {
   }
 
   get(name: string): Tensor {
-    if (!this.shape.noLogits && (name === 'logits' || name === 'dlogits')) {
+    if (!this.shape.noLogits && name === 'logits') {
       if (!this.head) throw new EngineError(`${this.arena.label}: no ${name} yet (textForward reserves them for the rows it gives logits to)`);
       return this.head.get(name);
     }
@@ -211,7 +211,7 @@ export class Activations {
   }
 
   /**
-   * Room for the logits (training: and their gradient) of `rows` rows. The recipe trains and
+   * Room for the logits (training: their gradient too, written over them) of `rows` rows. The recipe trains and
    * scores the loss rows only (a fraction of the positions), and at a real vocabulary ([N, 49152]
    * for SmolVLM) full [N, V] buffers would be most of a step's memory. Grown in steps of 64 rows,
    * to N at most, never shrunk; work recorded on `s` that may use the old buffers is submitted
@@ -226,9 +226,7 @@ export class Activations {
       s.submit();
       this.head.release();
     }
-    const entries: ArenaEntry[] = [{ name: 'logits', shape: [cap, V], dtype: 'f32' }];
-    if (this.shape.training) entries.push({ name: 'dlogits', shape: [cap, V], dtype: 'f32' });
-    this.head = new Arena(this.gpu, `${this.arena.label}.head[${cap}]`, entries);
+    this.head = new Arena(this.gpu, `${this.arena.label}.head[${cap}]`, [{ name: 'logits', shape: [cap, V], dtype: 'f32' }]);
   }
   /** Saved tensors of layer l (all text layers share layer 0's in inference mode and under checkpointing). */
   layer(prefix: 'L' | 'V', l: number, name: string): Tensor {

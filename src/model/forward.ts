@@ -585,9 +585,11 @@ function headBackward(s: CommandStream, m: Model, acts: Activations, dln: Tensor
     V = m.cfg.text.vocabSize;
   const W = m.p(m.headName),
     dW = m.gradOrNull(m.headName);
+  // The gradient is written over the logits (nothing reads them after the log-probs): one [rows, V] buffer, not two.
+  const logits = acts.get('logits');
   if (acts.logitRows === 'all') {
-    logprobBackward(s, acts.get('logits'), acts.get('targets'), acts.get('coef'), acts.get('dlogits'), acts.N, V, invTemp);
-    linearBackward(s, acts.get('lnf'), W, acts.get('dlogits'), dln, dW, null, acts.N, D, V);
+    logprobBackward(s, logits, acts.get('targets'), acts.get('coef'), logits, acts.N, V, invTemp);
+    linearBackward(s, acts.get('lnf'), W, logits, dln, dW, null, acts.N, D, V);
     return;
   }
   fill(s, dln, 0, acts.N * D);
@@ -595,8 +597,8 @@ function headBackward(s: CommandStream, m: Model, acts: Activations, dln: Tensor
   if (R === 0) return;
   const index = acts.get('loss.index');
   gatherRows(s, acts.get('coef'), index, acts.get('loss.coef'), R, 1);
-  logprobBackward(s, acts.get('logits'), acts.get('loss.targets'), acts.get('loss.coef'), acts.get('dlogits'), R, V, invTemp);
-  linearBackward(s, acts.get('loss.x'), W, acts.get('dlogits'), scratch, dW, null, R, D, V);
+  logprobBackward(s, logits, acts.get('loss.targets'), acts.get('loss.coef'), logits, R, V, invTemp);
+  linearBackward(s, acts.get('loss.x'), W, logits, scratch, dW, null, R, D, V);
   scatterRows(s, scratch, index, dln, R, D);
 }
 

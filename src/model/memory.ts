@@ -14,7 +14,7 @@ export const TRAIN_TOKENS = 512;
  * 4 bytes x 4), plus the activation arena of a typical batch (TRAIN_SEQS sequences of
  * min(context, TRAIN_TOKENS) tokens), counted per token as src/model/activations.ts lays it out:
  * the residual stream per layer, each layer's saved norms, q/k/v, attention output and MLP
- * halves, the logits and their gradient, the compacted loss rows, and the backward scratch one layer needs. Running: the
+ * halves, the logits (their gradient written over them), the compacted loss rows, and the backward scratch one layer needs. Running: the
  * weights, the KV cache of one sequence at the full context, and one prefill of that sequence
  * (inference shares one set of per-layer buffers and keeps only the last row's logits). The vision
  * encoder's activations are left out: at lab sizes they are small next to the text side's.
@@ -25,8 +25,8 @@ export function memoryEstimate(
   /**
    * checkpoint: activation checkpointing (Trainer), one block's saved tensors instead of one set per
    * layer. f16: the frozen base's Linear weights in f16 (Model frozenF16), 2 bytes each.
-   * headTokens: tokens per sequence that carry a loss, the rows that get logits and their
-   * gradient (Activations.reserveLogits): an SFT run's longest answer, GRPO's response budget;
+   * headTokens: tokens per sequence that carry a loss, the rows that get logits
+   * (Activations.reserveLogits): an SFT run's longest answer, GRPO's response budget;
    * default every token (plain next-token training).
    */
   o: MemoryOptions = {},
@@ -47,9 +47,9 @@ export function memoryEstimate(
   const trainPerToken = io + (L + 1) * d + kept * perLayer + (2 * d + 2 * q + 2 * kv + h + 3 * f) + 3 + (d + 5);
   const seqTokens = Math.min(t.maxPositionEmbeddings, TRAIN_TOKENS);
   const trainTokens = TRAIN_SEQS * seqTokens;
-  // The logits and their gradient, for the loss rows only, reserved in steps of 64 rows.
+  // The logits (their gradient is written over them), for the loss rows only, reserved in steps of 64 rows.
   const headRows = Math.min(trainTokens, Math.ceil((TRAIN_SEQS * Math.min(seqTokens, Math.max(1, o.headTokens ?? seqTokens))) / 64) * 64);
-  const head = headRows * 2 * V;
+  const head = headRows * V;
   const ctx = t.maxPositionEmbeddings;
   const kvCache = 2 * L * kv * ctx;
   // One residual buffer, and no xmid: inference adds both branches of a block in place.

@@ -123,7 +123,9 @@ describe.each(KERNEL_PATHS)('the head on the loss rows only ($path)', (k) => {
     };
     const small = await logpOf(batch(4)); // 8 x 4 = 32 loss rows of 256
     expect(acts.get('logits').size).toBe(64 * V);
-    expect(acts.get('dlogits').size).toBe(64 * V);
+    // The gradient is written over the logits: no second [rows, V] buffer.
+    expect(acts.arena.has('dlogits')).toBe(false);
+    expect(() => acts.get('dlogits')).toThrow(/no tensor named dlogits/);
     // 8 x 12 = 96 rows: the buffers grow, after the work that used the old ones (here recorded,
     // not yet submitted) is submitted.
     uploadBatch(m, acts, batch(4));
