@@ -616,6 +616,18 @@ fn vChunk(r: vec4<u32>, d: u32) -> mat4x4<f32> { return mat4x4<f32>(v4At(r.x + d
 fn qChunk(r: vec4<u32>, d: u32) -> mat4x4<f32> { return mat4x4<f32>(q4[r.x + d], q4[r.y + d], q4[r.z + d], q4[r.w + d]); }
 fn dOChunk(r: vec4<u32>, d: u32) -> mat4x4<f32> { return mat4x4<f32>(dO4[r.x + d], dO4[r.y + d], dO4[r.z + d], dO4[r.w + d]); }
 
+// o = acc / l and lse = m + log l of one row; an empty row (l = 0) gets zeros and NEG.
+fn rowOutput(qr: u32, sr: u32, acc: ptr<function, array<vec4<f32>, HD4MAX>>, m: f32, l: f32, D4: u32) {
+  var inv = 0.0;
+  var ls = NEG;
+  if (l > 0.0) {
+    inv = 1.0 / l;
+    ls = m + log(l);
+  }
+  for (var d = 0u; d < D4; d++) { o4[qr + d] = (*acc)[d] * inv; }
+  lse[sr] = ls;
+}
+
 @compute @workgroup_size(RT)
 fn attn_fwd_vec4_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let row = threadRow(gid, nwg);
@@ -654,12 +666,7 @@ fn attn_fwd_vec4_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
     }
     m = mn;
   }
-  var inv = 0.0;
-  if (l > 0.0) { inv = 1.0 / l; }
-  for (var d = 0u; d < D4; d++) { o4[qr + d] = a[d] * inv; }
-  var ls = NEG;
-  if (l > 0.0) { ls = m + log(l); }
-  lse[statRow(b, h, i)] = ls;
+  rowOutput(qr, statRow(b, h, i), &a, m, l, D4);
 }
 
 // Two query rows per thread (rowPair), for prefill and training: each key and value row read
@@ -714,20 +721,8 @@ fn attn_fwd_vec4_pairs_rows(@builtin(global_invocation_id) gid: vec3<u32>, @buil
     ma = mna;
     mb = mnb;
   }
-  pairOutput(pr.qa, statRow(pr.b, pr.h, pr.ia), &aa, ma, la, D4);
-  if (pr.qb != pr.qa) { pairOutput(pr.qb, statRow(pr.b, pr.h, pr.ib), &ab, mb, lb, D4); }
-}
-
-// o = acc / l and lse = m + log l of one row; an empty row (l = 0) gets zeros and NEG.
-fn pairOutput(qr: u32, sr: u32, acc: ptr<function, array<vec4<f32>, HD4MAX>>, m: f32, l: f32, D4: u32) {
-  var inv = 0.0;
-  var ls = NEG;
-  if (l > 0.0) {
-    inv = 1.0 / l;
-    ls = m + log(l);
-  }
-  for (var d = 0u; d < D4; d++) { o4[qr + d] = (*acc)[d] * inv; }
-  lse[sr] = ls;
+  rowOutput(pr.qa, statRow(pr.b, pr.h, pr.ia), &aa, ma, la, D4);
+  if (pr.qb != pr.qa) { rowOutput(pr.qb, statRow(pr.b, pr.h, pr.ib), &ab, mb, lb, D4); }
 }
 
 // Two keys per thread (ja = 2m, jb = 2m + 1; the same key twice at an odd end), four query rows

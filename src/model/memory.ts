@@ -14,7 +14,8 @@ export const TRAIN_TOKENS = 512;
  * 4 bytes x 4), plus the activation arena of a typical batch (TRAIN_SEQS sequences of
  * min(context, TRAIN_TOKENS) tokens), counted per token as src/model/activations.ts lays it out:
  * the residual stream per layer, each layer's saved norms, q/k/v, attention output and MLP
- * halves, the logits (their gradient written over them), the compacted loss rows, and the backward scratch one layer needs. Running: the
+ * halves, the compacted loss rows and the backward scratch one layer needs; plus the logits of
+ * the rows that carry a loss (o.headTokens; their gradient is written over them). Running: the
  * weights, the KV cache of one sequence at the full context, and one prefill of that sequence
  * (inference shares one set of per-layer buffers and keeps only the last row's logits). The vision
  * encoder's activations are left out: at lab sizes they are small next to the text side's.
