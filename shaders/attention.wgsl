@@ -31,7 +31,7 @@ struct Params {
   Tn: u32,      // kv_write: new tokens per batch row
   Cap: u32,     // kv_write: cache capacity
   pos0: u32,    // kv_write: first cache slot written
-  _pad0: u32,
+  copies: u32,  // kv_write: cache rows each source row is written to (shared prompt prefixes)
   _pad1: u32,
 }
 
@@ -347,12 +347,14 @@ fn attn_bwd_dq(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) w
   }
 }
 
-// cache[b, pos0 + t, :] = src[b, t, :]: one thread per cache word (a float, or with KV_F16 a pair
-// of halves, W even so a pair never straddles two rows), grid folded into 2D.
-fn kvCacheAt(e: u32) -> u32 {
+// cache[b * copies + c, pos0 + t, :] = src[b, t, :] for every c < copies: one thread per source
+// word (a float, or with KV_F16 a pair of halves, W even so a pair never straddles two rows),
+// grid folded into 2D. copies > 1 is generation's shared prefill: a prompt sampled G times is
+// prefilled once and its keys and values land in all G sequences' caches.
+fn kvCacheAt(e: u32, copy: u32) -> u32 {
   let c = e % p.W;
   let bt = e / p.W;
-  return (bt / p.Tn * p.Cap + p.pos0 + bt % p.Tn) * p.W + c;
+  return (((bt / p.Tn) * p.copies + copy) * p.Cap + p.pos0 + bt % p.Tn) * p.W + c;
 }
 
 @compute @workgroup_size(WG)
@@ -361,11 +363,13 @@ fn kv_write(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
   if (KV_F16) {
     let e = 2u * w;
     if (e >= p.n) { return; }
-    kvCache[kvCacheAt(e) >> 1u] = pack2x16float(vec2<f32>(kvSrc[e], kvSrc[e + 1u]));
+    let packed = pack2x16float(vec2<f32>(kvSrc[e], kvSrc[e + 1u]));
+    for (var c = 0u; c < p.copies; c++) { kvCache[kvCacheAt(e, c) >> 1u] = packed; }
     return;
   }
   if (w >= p.n) { return; }
-  kvCache[kvCacheAt(w)] = bitcast<u32>(kvSrc[w]);
+  let x = bitcast<u32>(kvSrc[w]);
+  for (var c = 0u; c < p.copies; c++) { kvCache[kvCacheAt(w, c)] = x; }
 }
 
 // ---------------------------------------------------------------------------------------------

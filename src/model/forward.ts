@@ -154,8 +154,12 @@ interface BlockIO {
   qpos: Tensor;
   kstart: Tensor;
   invFreq: Tensor;
-  /** Generation: this layer's KV cache; new keys/values are written at pos0 and attention reads kLen cached keys. */
-  cache?: { k: Tensor; v: Tensor; cap: number; pos0: number; kLen: number };
+  /**
+   * Generation: this layer's KV cache; new keys/values are written at pos0 and attention reads kLen
+   * cached keys. With copies > 1 (a shared prefill) batch row b's keys/values are written to cache
+   * rows b*copies .. b*copies+copies-1, and its attention reads the first of them.
+   */
+  cache?: { k: Tensor; v: Tensor; cap: number; pos0: number; kLen: number; copies?: number };
   /** The model's LoRA rank and update scale (alpha/r), when it has adapters. */
   lora?: { r: number; scale: number };
 }
@@ -185,8 +189,9 @@ function blockForward(s: CommandStream, w: BlockWeights, io: BlockIO, d: BlockDi
   }
   if (io.cache) {
     const c = io.cache;
-    kvWrite(s, a('k'), c.k, d.B, d.T, c.cap, kw, c.pos0);
-    kvWrite(s, a('v'), c.v, d.B, d.T, c.cap, kw, c.pos0);
+    const copies = c.copies ?? 1;
+    kvWrite(s, a('k'), c.k, d.B, d.T, c.cap, kw, c.pos0, copies);
+    kvWrite(s, a('v'), c.v, d.B, d.T, c.cap, kw, c.pos0, copies);
     attentionForward(
       s,
       a('q'),
@@ -196,7 +201,8 @@ function blockForward(s: CommandStream, w: BlockWeights, io: BlockIO, d: BlockDi
       a('lse'),
       io.qpos,
       io.kstart,
-      { B: d.B, Tq: d.T, Tk: c.cap, H: d.H, KVH: d.KVH, hd: d.hd, causal: d.causal },
+      // Row b's cache starts at b*copies*cap: copies*cap is its stride.
+      { B: d.B, Tq: d.T, Tk: c.cap * copies, H: d.H, KVH: d.KVH, hd: d.hd, causal: d.causal },
       c.kLen,
     );
   } else {
@@ -496,8 +502,11 @@ export interface TextForwardOptions {
   /** Positions (RoPE) and query key-indices (attention mask) when not the arena's own. */
   positions?: Tensor;
   qpos?: Tensor;
-  /** Generation: per-layer caches, the cache index of this batch's first token, and the keys visible. */
-  cache?: { k: (l: number) => Tensor; v: (l: number) => Tensor; cap: number; pos0: number; kLen: number };
+  /**
+   * Generation: per-layer caches, the cache index of this batch's first token, the keys visible,
+   * and (shared prefill) how many cache rows each batch row fills.
+   */
+  cache?: { k: (l: number) => Tensor; v: (l: number) => Tensor; cap: number; pos0: number; kLen: number; copies?: number };
   /**
    * Which rows get logits: every position ('all', the default), only the loss rows uploadBatch
    * found (positions with a target, compacted: row r is position loss.index[r]), or none (stop
@@ -534,7 +543,7 @@ export function textForward(s: CommandStream, m: Model, acts: Activations, o: Te
         qpos: o.qpos ?? acts.get('qpos'),
         kstart: acts.get('kstart'),
         invFreq: m.consts.get('rope.inv_freq'),
-        cache: c ? { k: c.k(l), v: c.v(l), cap: c.cap, pos0: c.pos0, kLen: c.kLen } : undefined,
+        cache: c ? { k: c.k(l), v: c.v(l), cap: c.cap, pos0: c.pos0, kLen: c.kLen, copies: c.copies } : undefined,
         lora: loraScale(m),
       },
       d,

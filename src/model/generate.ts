@@ -41,6 +41,12 @@ export interface GenerateOptions extends Decoding {
    * `responseBannedIds`). Their logits still count in the recorded log-probs.
    */
   bannedIds?: number[];
+  /**
+   * Sequences sampled from each prompt (default 1). The result holds prompts.length x this many,
+   * prompt-major. Each prompt (and its images) is prefilled once and its keys and values are
+   * written into every copy's cache: GRPO's G samples of one question share one prefill.
+   */
+  samplesPerPrompt?: number;
   /** Look for EOS / report progress every this many tokens (default 8). */
   syncEvery?: number;
   /** Called after each sync with the tokens so far. */
@@ -49,7 +55,7 @@ export interface GenerateOptions extends Decoding {
 }
 
 export interface GenerateResult {
-  /** Generated ids per sequence, ending at (and including) the first EOS when eosIds is set. */
+  /** Generated ids per sequence (prompt-major: sequence j samples prompt floor(j / samplesPerPrompt)), ending at (and including) the first EOS when eosIds is set. */
   ids: number[][];
   /** log p(token) under the sampling distribution's temperature (before top-p), per generated token. */
   logps: number[][];
@@ -68,7 +74,10 @@ const pad64 = (n: number) => Math.ceil(n / 64) * 64;
 export async function generate(m: Model, prompts: number[][], o: GenerateOptions, images?: ImageInput): Promise<GenerateResult> {
   const gpu = m.gpu;
   const t = m.cfg.text;
-  const B = prompts.length;
+  const copies = o.samplesPerPrompt ?? 1;
+  if (!Number.isInteger(copies) || copies < 1) throw new InputError('generate', `samplesPerPrompt must be a whole number >= 1, not ${copies}`);
+  const U = prompts.length;
+  const B = U * copies;
   if (B === 0) return { ids: [], logps: [], finished: [] };
   if (prompts.some((p) => p.length === 0)) throw new InputError('generate', 'every prompt needs at least one token');
   const Tp = Math.max(...prompts.map((p) => p.length));
@@ -82,7 +91,7 @@ export async function generate(m: Model, prompts: number[][], o: GenerateOptions
       if (!Number.isInteger(id) || id < 0 || id >= t.vocabSize)
         throw new InputError('generate', `prompt token id ${id} is outside the vocabulary (${t.vocabSize})`);
     }
-  if (steps === 0) return { ids: prompts.map(() => []), logps: prompts.map(() => []), finished: prompts.map(() => false) };
+  if (steps === 0) return { ids: Array.from({ length: B }, () => []), logps: Array.from({ length: B }, () => []), finished: new Array<boolean>(B).fill(false) };
 
   const nImages = images?.nImages ?? 0;
   const kw = t.numKvHeads * t.headDim;
@@ -108,17 +117,19 @@ export async function generate(m: Model, prompts: number[][], o: GenerateOptions
     { name: 'lastRow', shape: [B], dtype: 'u32' },
     { name: 'banned', shape: [bannedWords(t.vocabSize)], dtype: 'u32' },
   ]);
-  const prefill = new Activations(gpu, m.cfg, { B, T: Tp, nImages, training: false, noLogits: true }, m.lora);
+  const prefill = new Activations(gpu, m.cfg, { B: U, T: Tp, nImages, training: false, noLogits: true }, m.lora);
   const dec = new Activations(gpu, m.cfg, { B, T: 1, nImages: 0, training: false }, m.lora);
   const s = new CommandStream(gpu, 'generate');
   // The prefill's last rows go through the head into the decode arena's logits.
   dec.reserveLogits(s, B);
   try {
-    // Left-padded prompt; pad tokens are masked out by kstart and never attended to.
+    // Left-padded prompt; pad tokens are masked out by kstart and never attended to. pads is per
+    // prompt (the prefill's rows), seqPads per sequence (the decode's).
     const pads = prompts.map((p) => Tp - p.length);
-    const ids = new Uint32Array(B * Tp);
-    const pos = new Uint32Array(B * Tp);
-    const qpos = new Uint32Array(B * Tp);
+    const seqPads = Array.from({ length: B }, (_, j) => pads[Math.floor(j / copies)]);
+    const ids = new Uint32Array(U * Tp);
+    const pos = new Uint32Array(U * Tp);
+    const qpos = new Uint32Array(U * Tp);
     prompts.forEach((p, b) => {
       for (let i = 0; i < Tp; i++) {
         ids[b * Tp + i] = i < pads[b] ? p[0] : p[i - pads[b]];
@@ -130,7 +141,7 @@ export async function generate(m: Model, prompts: number[][], o: GenerateOptions
     upload(gpu, prefill.get('positions'), pos);
     upload(gpu, prefill.get('qpos'), qpos);
     upload(gpu, prefill.get('kstart'), Uint32Array.from(pads));
-    upload(gpu, dec.get('kstart'), Uint32Array.from(pads));
+    upload(gpu, dec.get('kstart'), Uint32Array.from(seqPads));
     if (nImages > 0) uploadImages(m, prefill, ids, nImages, images!.patches, undefined, 'generate');
     upload(
       gpu,
@@ -140,12 +151,17 @@ export async function generate(m: Model, prompts: number[][], o: GenerateOptions
         (o.bannedIds ?? []).filter((id) => !(o.eosIds ?? []).includes(id)),
       ),
     );
-    upload(gpu, hist.get('lastRow'), Uint32Array.from(prompts.map((_, b) => b * Tp + Tp - 1)));
+    // Every copy of a prompt samples its first token from the prompt's last prefill row.
+    upload(
+      gpu,
+      hist.get('lastRow'),
+      Uint32Array.from(seqPads, (_, j) => Math.floor(j / copies) * Tp + Tp - 1),
+    );
     const stepPos = new Uint32Array(steps * Bp);
     const stepQ = new Uint32Array(steps * Bp);
     for (let st = 1; st < steps; st++) {
       for (let b = 0; b < B; b++) {
-        stepPos[st * Bp + b] = Tp + st - 1 - pads[b];
+        stepPos[st * Bp + b] = Tp + st - 1 - seqPads[b];
         stepQ[st * Bp + b] = Tp + st - 1;
       }
     }
@@ -163,7 +179,7 @@ export async function generate(m: Model, prompts: number[][], o: GenerateOptions
     const kcache = (l: number) => cache.get(`k.${l}`),
       vcache = (l: number) => cache.get(`v.${l}`);
 
-    textForward(s, m, prefill, { cache: { k: kcache, v: vcache, cap: capacity, pos0: 0, kLen: Tp }, logits: 'none' });
+    textForward(s, m, prefill, { cache: { k: kcache, v: vcache, cap: capacity, pos0: 0, kLen: Tp, copies }, logits: 'none' });
     headRows(s, m, prefill.get('lnf'), hist.get('lastRow'), dec.get('lnf'), dec.get('logits'), B);
     sample(s, dec.get('logits'), row('tokens', 0), row('logp', 0), hist.get('banned'), B, t.vocabSize, sopts(0));
 
@@ -174,7 +190,7 @@ export async function generate(m: Model, prompts: number[][], o: GenerateOptions
     const check = async (): Promise<boolean> => {
       s.submit();
       const toks = await downloadU32(gpu, hist.get('tokens'), done * Bp);
-      const per = prompts.map((_, b) => Array.from({ length: done }, (_, st) => toks[st * Bp + b]));
+      const per = seqPads.map((_, b) => Array.from({ length: done }, (_, st) => toks[st * Bp + b]));
       o.onTokens?.(per.map((seq) => cut(seq, eos)));
       return eos.size > 0 && per.every((seq) => seq.some((x) => eos.has(x)));
     };

@@ -1,6 +1,6 @@
 // Sampling responses to question items: the one loop behind GRPO rollouts, pass-count curation
-// and benchmark evaluation. Items are encoded once; each item's prompt is repeated n times and
-// decoded in batches with the KV cache, images duplicated alongside their prompt copies.
+// and benchmark evaluation. Items are encoded once; each item's prompt (and image) is prefilled
+// once and its n samples are decoded together with the KV cache (generate's samplesPerPrompt).
 import type { QAItem } from './schema';
 import type { TextTokenizer } from '../io/tokenizer';
 import type { Model } from '../model/model';
@@ -11,7 +11,7 @@ import type { PromptOptions } from './prompt';
 export interface SampleOptions extends Decoding {
   /** Responses per item (G for GRPO, k for pass counts, n for pass@n). */
   n: number;
-  /** Sequences decoded together (a multiple of n keeps an item's copies in one batch). */
+  /** Sequences decoded together: whole items' n samples each (at least one item's, or n split when smaller). */
   batchSize?: number;
   prompt?: PromptOptions;
   signal?: AbortSignal;
@@ -39,17 +39,26 @@ export async function sampleResponses(model: Model, tok: TextTokenizer, items: Q
   const prompts = encoded ?? (await Promise.all(items.map((it) => encodePrompt(it, tok, model.cfg, o.prompt, cache))));
   const eos = endOfTurnIds(tok, model.cfg);
   const banned = responseBannedIds(tok, model.cfg);
-  const jobs: { item: number; copy: number }[] = [];
-  items.forEach((_, i) => {
-    for (let c = 0; c < o.n; c++) jobs.push({ item: i, copy: c });
-  });
-  const out: ItemSamples[] = items.map((item, i) => ({ item, prompt: prompts[i], responses: new Array<Response>(o.n) }));
+  // A batch is whole prompts' samples: `per` items x `copies` samples each, every prompt prefilled
+  // once (generate's samplesPerPrompt). A batch smaller than n splits an item's samples over
+  // several batches, each still sharing its prefill.
   const bs = Math.max(1, o.batchSize ?? Math.max(o.n, 8));
-  let batchNo = 0;
-  for (let start = 0; start < jobs.length; start += bs) {
+  const copiesPer = Math.min(o.n, bs);
+  const batches: { items: number[]; copy0: number; copies: number }[] = [];
+  if (bs >= o.n) {
+    const per = Math.floor(bs / o.n);
+    for (let i = 0; i < items.length; i += per) batches.push({ items: range(i, Math.min(i + per, items.length)), copy0: 0, copies: o.n });
+  } else {
+    items.forEach((_, i) => {
+      for (let c = 0; c < o.n; c += copiesPer) batches.push({ items: [i], copy0: c, copies: Math.min(copiesPer, o.n - c) });
+    });
+  }
+  const out: ItemSamples[] = items.map((item, i) => ({ item, prompt: prompts[i], responses: new Array<Response>(o.n) }));
+  const total = items.length * o.n;
+  let done = 0;
+  for (const [batchNo, batch] of batches.entries()) {
     if (o.signal?.aborted) throw new Error('sampling cancelled');
-    const batch = jobs.slice(start, start + bs);
-    const ps = batch.map((j) => prompts[j.item]);
+    const ps = batch.items.map((i) => prompts[i]);
     const nImages = ps.reduce((a, p) => a + p.nImages, 0);
     let images: { patches: Float32Array; nImages: number } | undefined;
     if (nImages > 0) {
@@ -70,20 +79,25 @@ export async function sampleResponses(model: Model, tok: TextTokenizer, items: Q
         temperature: o.temperature,
         topP: o.topP,
         // A different stream per batch, reproducible from the run's seed.
-        seed: ((o.seed ?? 0) * 1000003 + batchNo++) >>> 0,
+        seed: ((o.seed ?? 0) * 1000003 + batchNo) >>> 0,
         eosIds: eos,
         bannedIds: banned,
+        samplesPerPrompt: batch.copies,
         signal: o.signal,
       },
       images,
     );
-    batch.forEach((j, b) => {
-      const ids = res.ids[b];
+    res.ids.forEach((ids, j) => {
+      const item = batch.items[Math.floor(j / batch.copies)];
+      const copy = batch.copy0 + (j % batch.copies);
       // The end-of-turn token ends the response; it is not part of the answer text.
-      const body = res.finished[b] ? ids.slice(0, -1) : ids;
-      out[j.item].responses[j.copy] = { ids, text: tok.decode(body, { skipSpecialTokens: false }), logps: res.logps[b], finished: res.finished[b] };
+      const body = res.finished[j] ? ids.slice(0, -1) : ids;
+      out[item].responses[copy] = { ids, text: tok.decode(body, { skipSpecialTokens: false }), logps: res.logps[j], finished: res.finished[j] };
     });
-    o.onProgress?.(Math.min(start + bs, jobs.length), jobs.length);
+    done += res.ids.length;
+    o.onProgress?.(done, total);
   }
   return out;
 }
+
+const range = (a: number, b: number) => Array.from({ length: b - a }, (_, i) => a + i);

@@ -103,13 +103,14 @@ export function attentionBackwardRef(q: Arr, k: Arr, v: Arr, dO: Arr, sh: Attent
   return { dq, dk, dv, D };
 }
 
-/** cache[b, pos0 + t, :] = src[b, t, :]. */
-export function kvWriteRef(src: Arr, cache: Arr, B: number, Tn: number, Cap: number, W: number, pos0: number): Float64Array {
+/** cache[b * copies + c, pos0 + t, :] = src[b, t, :] for every c < copies. */
+export function kvWriteRef(src: Arr, cache: Arr, B: number, Tn: number, Cap: number, W: number, pos0: number, copies = 1): Float64Array {
   const out = Float64Array.from(cache);
   for (let b = 0; b < B; b++)
-    for (let t = 0; t < Tn; t++)
-      for (let c = 0; c < W; c++) {
-        out[(b * Cap + pos0 + t) * W + c] = src[(b * Tn + t) * W + c];
-      }
+    for (let c = 0; c < copies; c++)
+      for (let t = 0; t < Tn; t++)
+        for (let w = 0; w < W; w++) {
+          out[((b * copies + c) * Cap + pos0 + t) * W + w] = src[(b * Tn + t) * W + w];
+        }
   return out;
 }

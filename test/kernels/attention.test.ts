@@ -358,25 +358,36 @@ describe.each(REDUCTION_PATHS)('attention backward ($path)', ({ rowKernels, subg
 
 describe('kvWrite', () => {
   // f16: pair by pair, each value rounded as the host rounds (to nearest even), bit for bit.
-  it.each(['f32', 'f16'] as const)('copies rows into an %s cache exactly and leaves the rest alone', async (dtype) => {
+  it.each([
+    ['f32', 1],
+    ['f16', 1],
+    ['f32', 3],
+    ['f16', 3],
+  ] as const)('copies rows into an %s cache exactly and leaves the rest alone (%i copies per row)', async (dtype, copies) => {
     const B = 3,
       Tn = 5,
       Cap = 11,
       W = 6,
       pos0 = dtype === 'f32' ? 6 : 3;
     const src = randArray(B * Tn * W, 21),
-      cache = randArray(B * Cap * W, 22);
+      cache = randArray(B * copies * Cap * W, 22);
     const { s, t, read, done } = await setup([
       { name: 'src', shape: [B, Tn, W], dtype: 'f32', data: src },
-      { name: 'cache', shape: [B, Cap, W], dtype, data: cache },
+      { name: 'cache', shape: [B * copies, Cap, W], dtype, data: cache },
       { name: 'odd', shape: [1, 2, 5], dtype: 'f16' },
     ]);
-    kvWrite(s, t('src'), t('cache'), B, Tn, Cap, W, pos0);
+    kvWrite(s, t('src'), t('cache'), B, Tn, Cap, W, pos0, copies);
     const got = await read('cache');
     // A pair must not straddle two rows.
     expect(() => kvWrite(s, t('src'), t('odd'), 1, 1, 2, 5, 0)).toThrow(/kvWrite.*even row width/);
+    // The copies must fit the cache.
+    expect(() => kvWrite(s, t('src'), t('cache'), B, Tn, Cap, W, pos0, copies + 1)).toThrow(/kvWrite.*cache/);
+    expect(() => kvWrite(s, t('src'), t('cache'), B, Tn, Cap, W, pos0, 0)).toThrow(/kvWrite: copies = 0/);
     done();
-    const want = dtype === 'f32' ? kvWriteRef(src, cache, B, Tn, Cap, W, pos0) : toF16(Float32Array.from(kvWriteRef(src, toF16(cache), B, Tn, Cap, W, pos0)));
+    const want =
+      dtype === 'f32'
+        ? kvWriteRef(src, cache, B, Tn, Cap, W, pos0, copies)
+        : toF16(Float32Array.from(kvWriteRef(src, toF16(cache), B, Tn, Cap, W, pos0, copies)));
     expect(Array.from(got)).toEqual(Array.from(want));
   });
 });

@@ -1,7 +1,7 @@
 // Whole-model checks of the WGSL engine against the float64 reference (test/reference/llama-f64.ts):
 // logits, every parameter gradient against central finite differences, and decoding.
 import { describe, it, expect, afterAll } from 'vitest';
-import { testGpu, rng, compare } from '../helpers/gpu';
+import { testGpu, rng, compare, KERNEL_PATHS, useKernelPath } from '../helpers/gpu';
 import { adamwRef, clipRef } from '../kernels/optimizer.ref';
 import { Model } from '../../src/model/model';
 import { Trainer, updateRuns } from '../../src/model/trainer';
@@ -157,15 +157,19 @@ describe('engine vs onnxruntime', () => {
   });
 });
 
-describe('decoding', () => {
-  const cfg: ModelConfig = { text: { ...tinyVlm().text, vocabSize: 50, numLayers: 2 } };
-  const weights = randomWeights(cfg, 21, 0.5);
-  const prompts = [
-    [1, 2, 3, 4, 5],
-    [7, 8],
-    [9, 10, 11, 12, 13, 14, 15],
-  ];
+/** The decoding tests' model: a two-layer text decoder with large weights, and prompts of three lengths. */
+const decodeCfg: ModelConfig = { text: { ...tinyVlm().text, vocabSize: 50, numLayers: 2 } };
+const decodeWeights = randomWeights(decodeCfg, 21, 0.5);
+const decodePrompts = [
+  [1, 2, 3, 4, 5],
+  [7, 8],
+  [9, 10, 11, 12, 13, 14, 15],
+];
 
+describe('decoding', () => {
+  const cfg = decodeCfg,
+    weights = decodeWeights,
+    prompts = decodePrompts;
   it('greedy decode with the KV cache equals float64 full recompute, and batched equals alone', async () => {
     const gpu = await testGpu();
     const model = new Model(gpu, cfg);
@@ -248,5 +252,92 @@ describe('decoding', () => {
     for (let v = 0; v < V; v++) z += Math.exp(logits[2 * V + v] - mx);
     expect(full.logps[0][0]).toBeCloseTo(logits[2 * V + full.ids[0][0]] - mx - Math.log(z), 4);
     model.release();
+  });
+});
+
+describe.each(KERNEL_PATHS)("a shared prefill: GRPO's samples of one prompt ($path)", ({ rowKernels }) => {
+  useKernelPath(rowKernels);
+  const cfg = decodeCfg,
+    weights = decodeWeights,
+    prompts = decodePrompts;
+  it('samplesPerPrompt: one prefill per prompt gives the tokens and log-probs of the prompt repeated, with a smaller prefill', async () => {
+    const gpu = await testGpu();
+    const model = new Model(gpu, cfg);
+    model.loadWeights(weights);
+    const G = 3,
+      n = 9;
+    const repeated = prompts.flatMap((p) => Array.from({ length: G }, () => p));
+    try {
+      for (const kvCache of ['f32', 'f16'] as const) {
+        const run = async (ps: number[][], samplesPerPrompt?: number, greedy = false) => {
+          let held = 0;
+          const before = gpu.liveBytes;
+          const r = await generate(model, ps, {
+            maxNewTokens: n,
+            greedy,
+            temperature: 1.5,
+            seed: 11,
+            syncEvery: 4,
+            kvCache,
+            samplesPerPrompt,
+            onTokens: () => (held = Math.max(held, gpu.liveBytes - before)),
+          });
+          return { ...r, held };
+        };
+        const shared = await run(prompts, G);
+        const alone = await run(repeated);
+        expect(shared.ids).toHaveLength(prompts.length * G);
+        // The sampler draws from (seed, step, row): the same rows get the same draws, so the two
+        // agree token for token when the shared prefill's keys and values are the repeated one's.
+        expect(shared.ids).toEqual(alone.ids);
+        expect(shared.finished).toEqual(alone.finished);
+        const lp = compare(shared.logps.flat(), alone.logps.flat(), 1e-5, 1e-5);
+        expect(lp.ok, `log-probs (${kvCache} cache): ${lp.msg}`).toBe(true);
+        // A real draw: the copies of a prompt differ.
+        for (let u = 0; u < prompts.length; u++) expect(new Set(shared.ids.slice(u * G, u * G + G).map((x) => x.join())).size).toBeGreaterThan(1);
+        // The prefill holds 3 prompts' activations instead of 9 sequences'.
+        expect(shared.held).toBeLessThan(alone.held);
+        // Greedy: every copy is the float64 reference's decode of its prompt.
+        const greedy = await run(prompts, G, true);
+        greedy.ids.forEach((ids, j) => expect(ids).toEqual(ref.greedyDecode(cfg, asRefWeights(weights), prompts[Math.floor(j / G)], n)));
+      }
+      await expect(generate(model, prompts, { maxNewTokens: 2, samplesPerPrompt: 0 })).rejects.toThrow(/samplesPerPrompt must be a whole number >= 1/);
+      const none = await generate(model, prompts, { maxNewTokens: 0, samplesPerPrompt: 2 });
+      expect(none.ids).toEqual(Array.from({ length: 6 }, () => []));
+    } finally {
+      model.release();
+    }
+  });
+
+  it('samplesPerPrompt with images: each image is encoded once and every copy sees it', async () => {
+    const vcfg = tinyVlm();
+    const vw = randomWeights(vcfg, 23, 0.5);
+    const gpu = await testGpu();
+    const model = new Model(gpu, vcfg);
+    model.loadWeights(vw);
+    try {
+      const { ids, patches } = vlmBatch(vcfg, 2, 9, 31, 1);
+      const ps = [ids[0], ids[1].slice(0, 6)]; // two lengths: the second prompt is left-padded
+      const per = patches.length / 2;
+      const G = 4;
+      const opts = { maxNewTokens: 6, temperature: 1, seed: 3, kvCache: 'f32' as const };
+      const shared = await generate(model, ps, { ...opts, samplesPerPrompt: G }, { patches, nImages: 2 });
+      const twice = new Float32Array(per * 2 * G);
+      for (let j = 0; j < 2 * G; j++) twice.set(patches.subarray(Math.floor(j / G) * per, (Math.floor(j / G) + 1) * per), j * per);
+      const alone = await generate(
+        model,
+        ps.flatMap((p) => Array.from({ length: G }, () => p)),
+        opts,
+        { patches: twice, nImages: 2 * G },
+      );
+      expect(shared.ids).toEqual(alone.ids);
+      const lp = compare(shared.logps.flat(), alone.logps.flat(), 1e-5, 1e-5);
+      expect(lp.ok, `log-probs with images: ${lp.msg}`).toBe(true);
+      // The image matters: another picture changes what is sampled.
+      const other = await generate(model, ps, { ...opts, samplesPerPrompt: G }, { patches: patches.map((x) => 1 - x), nImages: 2 });
+      expect(other.logps.flat()).not.toEqual(shared.logps.flat());
+    } finally {
+      model.release();
+    }
   });
 });

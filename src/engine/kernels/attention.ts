@@ -35,7 +35,7 @@ export const ATTENTION_PARAMS = uniformLayout('attention', 'Params', {
   Tn: 'u32',
   Cap: 'u32',
   pos0: 'u32',
-  _pad0: 'u32',
+  copies: 'u32',
   _pad1: 'u32',
 });
 
@@ -108,6 +108,7 @@ function uniforms(sh: AttentionShape, kLen: number) {
     Tn: 0,
     Cap: 0,
     pos0: 0,
+    copies: 0,
   });
 }
 
@@ -304,18 +305,21 @@ export function attentionBackward(
 }
 
 /**
- * cache[b, pos0 + t, :] = src[b, t, :] for t < Tn; src [B, Tn, W], cache [B, Cap, W] (W = KVH*hd).
- * An f16 cache stores the values rounded to f16 (W must be even: one thread writes a pair).
+ * cache[b * copies + c, pos0 + t, :] = src[b, t, :] for t < Tn and c < copies; src [B, Tn, W],
+ * cache [B * copies, Cap, W] (W = KVH*hd). copies > 1 shares one prefill among the sequences that
+ * sample the same prompt. An f16 cache stores the values rounded to f16 (W must be even: one
+ * thread writes a pair).
  */
-export function kvWrite(s: CommandStream, src: Tensor, cache: Tensor, B: number, Tn: number, Cap: number, W: number, pos0: number): void {
+export function kvWrite(s: CommandStream, src: Tensor, cache: Tensor, B: number, Tn: number, Cap: number, W: number, pos0: number, copies = 1): void {
   const K = 'kvWrite';
-  for (const [name, n] of Object.entries({ B, Tn, Cap, W, pos0 })) {
+  for (const [name, n] of Object.entries({ B, Tn, Cap, W, pos0, copies })) {
     if (!isCount(n)) throw new EngineError(`${K}: ${name} = ${n} is not a valid size`);
   }
+  if (copies < 1) throw new EngineError(`${K}: copies = ${copies} must be at least 1`);
   if (pos0 + Tn > Cap) throw new EngineError(`${K}: writing ${Tn} rows at ${pos0} overruns the cache capacity ${Cap}`);
   const n = B * Tn * W;
   requireTensor(K, src, n, 'src');
-  requireTensor(K, cache, B * Cap * W, 'cache', ['f32', 'f16']);
+  requireTensor(K, cache, B * copies * Cap * W, 'cache', ['f32', 'f16']);
   requireDisjoint(K, { src, cache });
   const KV_F16 = cache.dtype === 'f16' ? 1 : 0;
   if (KV_F16 && W % 2 !== 0) throw new EngineError(`${K}: an f16 cache needs an even row width, not W = ${W}`);
@@ -338,6 +342,7 @@ export function kvWrite(s: CommandStream, src: Tensor, cache: Tensor, B: number,
       Tn,
       Cap,
       pos0,
+      copies,
     }),
     bindings: [null, null, null, null, null, null, null, null, null, null, null, null, src, cache],
     workgroups: grid1d(KV_F16 ? n / 2 : n, WG, s.gpu.limits.maxComputeWorkgroupsPerDimension),
