@@ -4,11 +4,15 @@
 //   q, o, dO, dq   [B, Tq, H, hd]
 //   k, v, dk, dv   [B, Tk, KVH, hd]     query head h reads kv head h / (H / KVH)
 //   lse, scratch   [B, H, Tq]
-//   qPos [B*Tq] u32, kStart [B] u32
-// The keys a query row may see always form one interval [lo, hi): lo = kStart[b] (left padding),
+//   qPos [B*Tq] u32 (with gaps: followed by [B*Tq, 2] u32), kStart [B] u32
+// The keys a query row may see form one interval [lo, hi): lo = kStart[b] (left padding),
 // hi = qPos + 1 (causal) or kLen (non-causal), both clamped to Tk. Iterating over that interval
 // instead of masking means every key chunk we touch holds at least one live key, so the running
 // max of the online softmax is finite after the first chunk and an empty row simply never loops.
+// With `gaps` (GRPO's shared-prefix rows: one prompt, then its sampled responses one after the
+// other), each query row also hides the keys [gLo, gHi) stored after its qPos entries: a response
+// sees the prompt and its own tokens, not the responses packed between them. gLo > lo always (the
+// launcher's caller keeps the prompt's first key visible), so the first chunk still holds a live key.
 //
 // Every attention kernel runs one workgroup per output row and walks the other side in chunks of
 // WG rows. Dot products of the fixed row against a chunk go through a shared tile filled DP floats
@@ -32,7 +36,7 @@ struct Params {
   Cap: u32,     // kv_write: cache capacity
   pos0: u32,    // kv_write: first cache slot written
   copies: u32,  // kv_write: cache rows each source row is written to (shared prompt prefixes)
-  _pad1: u32,
+  gaps: u32,    // 1: every query row hides the keys [gLo, gHi) stored after qPos (see the header)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -98,6 +102,14 @@ fn keyRange(b: u32, i: u32) -> vec2<u32> {
   return vec2<u32>(lo, hi);
 }
 
+// Keys [gap.x, gap.y) that query row (b, i) does not see besides its interval; empty without gaps.
+fn keyGap(b: u32, i: u32) -> vec2<u32> {
+  if (p.gaps == 0u) { return vec2<u32>(0u, 0u); }
+  let e = p.B * p.Tq + 2u * (b * p.Tq + i);
+  return vec2<u32>(qPos[e], qPos[e + 1u]);
+}
+fn outsideGap(j: u32, gap: vec2<u32>) -> bool { return j < gap.x || j >= gap.y; }
+
 fn kvRow(b: u32, j: u32, g: u32) -> u32 { return ((b * p.Tk + j) * p.KVH + g) * p.hd; }
 fn qRow(b: u32, i: u32, h: u32) -> u32 { return ((b * p.Tq + i) * p.H + h) * p.hd; }
 fn statRow(b: u32, h: u32, i: u32) -> u32 { return (b * p.H + h) * p.Tq + i; }
@@ -162,6 +174,7 @@ fn attn_fwd(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid:
   }
   if (t == 0u) { range = keyRange(b, i); }
   let rg = workgroupUniformLoad(&range);
+  let gap = keyGap(b, i);
   var m = NEG;
   var l = 0.0;
   for (var j0 = rg.x; j0 < rg.y; j0 += WG) {
@@ -172,10 +185,11 @@ fn attn_fwd(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid:
       tileKV(t, j0, n, b, g, d0, w, false);
       s += tileDot(t, d0, w, false);
     }
-    if (t >= n) { s = NEG; }
+    let ok = t < n && outsideGap(j0 + t, gap);
+    if (!ok) { s = NEG; }
     let mNew = max(m, groupMax(t, s));
     var pr = 0.0;
-    if (t < n) { pr = exp(s - mNew); }
+    if (ok) { pr = exp(s - mNew); }
     cw[t] = pr;
     let alpha = exp(m - mNew); // rescales what was summed under the old max; 0 on the first chunk
     l = l * alpha + groupSum(t, pr); // the reduction's barriers also publish cw
@@ -227,7 +241,19 @@ fn attn_bwd_prep(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id)
     // Exact as f32 for any index below 2^24.
     dq[base + 2u] = f32(rg.x);
     dq[base + 3u] = f32(rg.y);
+    stageGap(base, keyGap(b, i));
   }
+}
+
+// With gaps, the staging goes on with [gLo, gHi] (the launcher requires hd >= 8 then).
+fn stageGap(base: u32, gap: vec2<u32>) {
+  if (p.gaps == 0u) { return; }
+  dq[base + 4u] = f32(gap.x);
+  dq[base + 5u] = f32(gap.y);
+}
+fn stagedGap(base: u32) -> vec2<u32> {
+  if (p.gaps == 0u) { return vec2<u32>(0u, 0u); }
+  return vec2<u32>(u32(dq[base + 4u]), u32(dq[base + 5u]));
 }
 
 // Backward step 2: workgroup (j, g, b) computes dk and dv of key row j of kv head g, summing over
@@ -258,7 +284,7 @@ fn attn_bwd_dkdv(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id)
         let sr = qRow(b, i0 + t, h);
         lseI = dq[sr];
         dI = dq[sr + 1u];
-        ok = u32(dq[sr + 2u]) <= j && j < u32(dq[sr + 3u]);
+        ok = u32(dq[sr + 2u]) <= j && j < u32(dq[sr + 3u]) && outsideGap(j, stagedGap(sr));
       }
       // Causal training leaves about half the chunks with no query that sees key j: skip them.
       if (groupMax(t, select(0.0, 1.0, ok)) == 0.0) { continue; }
@@ -312,6 +338,8 @@ fn attn_bwd_dq(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) w
     vb[d] = dO[qr + d];
     acc[d] = 0.0;
   }
+  // Read before workgroupUniformLoad's barrier, so before any thread overwrites the staging.
+  let gap = stagedGap(qr);
   let info = workgroupUniformLoad(&rowInfo);
   let lseI = info.x;
   let dI = info.y;
@@ -329,7 +357,7 @@ fn attn_bwd_dq(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) w
       dov += tileDot(t, d0, w, true);
     }
     var ds = 0.0;
-    if (t < n) { ds = exp(s - lseI) * (dov - dI); }
+    if (t < n && outsideGap(j0 + t, gap)) { ds = exp(s - lseI) * (dov - dI); }
     cw[t] = ds;
     workgroupBarrier();
     for (var d = t; d < hd; d += WG) {
@@ -409,9 +437,14 @@ fn attn_fwd_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     a[d] = 0.0;
   }
   let rg = keyRange(b, i);
+  let gap = keyGap(b, i);
   var m = NEG;
   var l = 0.0;
   for (var j = rg.x; j < rg.y; j++) {
+    if (!outsideGap(j, gap)) {
+      j = gap.y - 1u;
+      continue;
+    }
     let kr = kvRow(b, j, g);
     var s = 0.0;
     for (var d = 0u; d < hd; d++) { s += qs[d] * kAt(kr + d); }
@@ -453,6 +486,7 @@ fn attn_bwd_prep_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
   dq[base + 1u] = D;
   dq[base + 2u] = f32(rg.x);
   dq[base + 3u] = f32(rg.y);
+  stageGap(base, keyGap(b, i));
 }
 
 @compute @workgroup_size(RT)
@@ -479,7 +513,7 @@ fn attn_bwd_dkdv_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
     let h = g * R + hh;
     for (var i = 0u; i < p.Tq; i++) {
       let sr = qRow(b, i, h);
-      if (j < u32(dq[sr + 2u]) || j >= u32(dq[sr + 3u])) { continue; }
+      if (j < u32(dq[sr + 2u]) || j >= u32(dq[sr + 3u]) || !outsideGap(j, stagedGap(sr))) { continue; }
       var s = 0.0;
       var dov = 0.0;
       for (var d = 0u; d < hd; d++) {
@@ -515,6 +549,7 @@ fn attn_bwd_dq_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
   let dI = dq[qr + 1u];
   let lo = u32(dq[qr + 2u]);
   let hi = u32(dq[qr + 3u]);
+  let gap = stagedGap(qr);
   var qs: array<f32, HDMAX>;
   var dOi: array<f32, HDMAX>;
   var a: array<f32, HDMAX>;
@@ -524,6 +559,10 @@ fn attn_bwd_dq_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     a[d] = 0.0;
   }
   for (var j = lo; j < hi; j++) {
+    if (!outsideGap(j, gap)) {
+      j = gap.y - 1u;
+      continue;
+    }
     let kr = kvRow(b, j, g);
     var s = 0.0;
     var dov = 0.0;
@@ -600,6 +639,25 @@ fn inRange(j0: u32, range: vec2<f32>) -> vec4<bool> {
   return (j >= vec4<f32>(range.x)) & (j < vec4<f32>(range.y));
 }
 
+// Which of keys j0 .. j0 + 3 lie outside a row's gap [gLo, gHi) (floats, exact below 2^24).
+fn outsideGap4(j0: u32, gap: vec2<f32>) -> vec4<bool> {
+  let j = vec4<f32>(f32(j0), f32(j0 + 1u), f32(j0 + 2u), f32(j0 + 3u));
+  return (j < vec4<f32>(gap.x)) | (j >= vec4<f32>(gap.y));
+}
+
+// How far a four-key chunk loop at j0 may jump over whole chunks inside a gap (0: none): a packed
+// response's keys skip the other responses instead of masking them.
+fn gapSkip(j0: u32, gap: vec2<u32>) -> u32 {
+  if (j0 < gap.x || j0 + 4u > gap.y) { return 0u; }
+  return ((gap.y - j0) / 4u) * 4u;
+}
+
+// The staged gap of a query row (vec4 offset sr) in the vec4 kernels: the second staging vec4.
+fn stagedGap4(sr: u32) -> vec2<f32> {
+  if (p.gaps == 0u) { return vec2<f32>(0.0); }
+  return dq4[sr + 1u].xy;
+}
+
 // A thread that owns two query rows i0 = 2m, i1 = min(2m + 1, Tq - 1) of one head (the same row
 // twice at an odd end), m fastest: b (>= B past the end), the rows, the head, its kv head and the
 // vec4 offsets of both rows.
@@ -646,9 +704,15 @@ fn attn_fwd_vec4_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
   var a: array<vec4<f32>, HD4MAX>;
   for (var d = 0u; d < D4; d++) { a[d] = vec4<f32>(0.0); }
   let rg = keyRange(b, i);
+  let gap = keyGap(b, i);
   var m = NEG;
   var l = 0.0;
   for (var j0 = rg.x; j0 < rg.y; j0 += 4u) {
+    let skip = gapSkip(j0, gap);
+    if (skip > 0u) {
+      j0 += skip - 4u;
+      continue;
+    }
     let jl = rg.y - 1u;
     let r = kvChunkRows(b, j0, jl, g);
     let r0 = r.x;
@@ -660,7 +724,7 @@ fn attn_fwd_vec4_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
       let qd = q4[qr + d];
       s += vec4<f32>(dot(qd, k4At(r0 + d)), dot(qd, k4At(r1 + d)), dot(qd, k4At(r2 + d)), dot(qd, k4At(r3 + d)));
     }
-    let sc = select(vec4<f32>(NEG), s * p.scale, liveSlots(j0, jl));
+    let sc = select(vec4<f32>(NEG), s * p.scale, liveSlots(j0, jl) & outsideGap4(j0, vec2<f32>(gap)));
     let mn = max(m, max(max(sc.x, sc.y), max(sc.z, sc.w)));
     let c = exp(m - mn);
     let e = exp(sc - vec4<f32>(mn));
@@ -688,12 +752,20 @@ fn attn_fwd_vec4_pairs_rows(@builtin(global_invocation_id) gid: vec3<u32>, @buil
   }
   let ra = keyRange(pr.b, pr.ia);
   let rb = keyRange(pr.b, pr.ib);
+  let ga = keyGap(pr.b, pr.ia);
+  let gb = keyGap(pr.b, pr.ib);
+  let both = vec2<u32>(max(ga.x, gb.x), min(ga.y, gb.y)); // keys neither row sees
   let hi = max(ra.y, rb.y);
   var ma = NEG;
   var mb = NEG;
   var la = 0.0;
   var lb = 0.0;
   for (var j0 = min(ra.x, rb.x); j0 < hi; j0 += 4u) {
+    let skip = gapSkip(j0, both);
+    if (skip > 0u) {
+      j0 += skip - 4u;
+      continue;
+    }
     let jl = hi - 1u;
     let r = kvChunkRows(pr.b, j0, jl, pr.g);
     var sa = vec4<f32>(0.0);
@@ -705,8 +777,8 @@ fn attn_fwd_vec4_pairs_rows(@builtin(global_invocation_id) gid: vec3<u32>, @buil
     }
     // A row's keys outside its own range weigh exactly 0 (its running max may still be NEG).
     let slots = liveSlots(j0, jl);
-    let livea = slots & inRange(j0, vec2<f32>(ra));
-    let liveb = slots & inRange(j0, vec2<f32>(rb));
+    let livea = slots & inRange(j0, vec2<f32>(ra)) & outsideGap4(j0, vec2<f32>(ga));
+    let liveb = slots & inRange(j0, vec2<f32>(rb)) & outsideGap4(j0, vec2<f32>(gb));
     let sca = select(vec4<f32>(NEG), sa * p.scale, livea);
     let scb = select(vec4<f32>(NEG), sb * p.scale, liveb);
     let mna = max(ma, max(max(sca.x, sca.y), max(sca.z, sca.w)));
@@ -764,8 +836,14 @@ fn attn_bwd_dkdv_vec4_rows(@builtin(global_invocation_id) gid: vec3<u32>, @built
       // Each query row's staged [lse, D, lo, hi]: is key ja (jb) among its allowed keys?
       let st = transpose(mat4x4<f32>(dq4[sr.x], dq4[sr.y], dq4[sr.z], dq4[sr.w]));
       let slots = liveSlots(i0, il);
-      let liveA = slots & (jfa >= st[2]) & (jfa < st[3]);
-      let liveB = slots & (jfb >= st[2]) & (jfb < st[3]);
+      var liveA = slots & (jfa >= st[2]) & (jfa < st[3]);
+      var liveB = slots & (jfb >= st[2]) & (jfb < st[3]);
+      if (p.gaps != 0u) {
+        // ... and outside its gap (staged [gLo, gHi] in the second vec4).
+        let gt = transpose(mat4x4<f32>(dq4[sr.x + 1u], dq4[sr.y + 1u], dq4[sr.z + 1u], dq4[sr.w + 1u]));
+        liveA &= (jfa < gt[0]) | (jfa >= gt[1]);
+        liveB &= (jfb < gt[0]) | (jfb >= gt[1]);
+      }
       if (!any(liveA) && !any(liveB)) { continue; }
       var sa = vec4<f32>(0.0);
       var sb = vec4<f32>(0.0);
@@ -814,6 +892,9 @@ fn attn_bwd_dq_vec4_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
   let D4 = HDC / 4u;
   let sta = dq4[pr.qa];
   let stb = dq4[pr.qb];
+  let ga = stagedGap4(pr.qa);
+  let gb = stagedGap4(pr.qb);
+  let both = vec2<u32>(vec2<f32>(max(ga.x, gb.x), min(ga.y, gb.y)));
   let hi = u32(max(sta.w, stb.w));
   var aa: array<vec4<f32>, HD4MAX>;
   var ab: array<vec4<f32>, HD4MAX>;
@@ -822,6 +903,11 @@ fn attn_bwd_dq_vec4_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
     ab[d] = vec4<f32>(0.0);
   }
   for (var j0 = u32(min(sta.z, stb.z)); j0 < hi; j0 += 4u) {
+    let skip = gapSkip(j0, both);
+    if (skip > 0u) {
+      j0 += skip - 4u;
+      continue;
+    }
     let jl = hi - 1u;
     let r = kvChunkRows(pr.b, j0, jl, pr.g);
     var sa = vec4<f32>(0.0);
@@ -837,8 +923,8 @@ fn attn_bwd_dq_vec4_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
       ob += dO4[pr.qb + d] * vc;
     }
     let slots = liveSlots(j0, jl);
-    let dsa = select(vec4<f32>(0.0), exp(sa * p.scale - vec4<f32>(sta.x)) * (oa - vec4<f32>(sta.y)), slots & inRange(j0, sta.zw));
-    let dsb = select(vec4<f32>(0.0), exp(sb * p.scale - vec4<f32>(stb.x)) * (ob - vec4<f32>(stb.y)), slots & inRange(j0, stb.zw));
+    let dsa = select(vec4<f32>(0.0), exp(sa * p.scale - vec4<f32>(sta.x)) * (oa - vec4<f32>(sta.y)), slots & inRange(j0, sta.zw) & outsideGap4(j0, ga));
+    let dsb = select(vec4<f32>(0.0), exp(sb * p.scale - vec4<f32>(stb.x)) * (ob - vec4<f32>(stb.y)), slots & inRange(j0, stb.zw) & outsideGap4(j0, gb));
     for (var d = 0u; d < D4; d++) {
       let kc = kChunk(r, d);
       aa[d] += kc * dsa;
@@ -866,6 +952,7 @@ const TILE4: u32 = 256u;       // vec4 per staged tensor (4 KiB)
 var<workgroup> tileA: array<vec4<f32>, TILE4>;
 var<workgroup> tileB: array<vec4<f32>, TILE4>;
 var<workgroup> tileS: array<vec4<f32>, 64>;   // dk/dv: the chunk's query-row staging [lse, D, lo, hi]
+var<workgroup> tileG: array<vec2<f32>, 64>;   // dk/dv with gaps: the chunk's query rows' [gLo, gHi]
 var<workgroup> spanHi: atomic<u32>;
 
 // [kStart[b], the largest `hi` of the workgroup's threads): the keys any of its rows may see, as
@@ -906,6 +993,7 @@ fn attn_fwd_tiled(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id
   }
   var rg = keyRange(b, ic);
   if (!live) { rg.y = rg.x; }
+  let gap = keyGap(b, ic);
   let span = workgroupSpan(t, b, rg.y);
   var m = NEG;
   var l = 0.0;
@@ -917,7 +1005,7 @@ fn attn_fwd_tiled(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id
       let j = j0 + r;
       var s4 = vec4<f32>(0.0);
       for (var d = 0u; d < D4; d++) { s4 += qv[d] * tileA[r * D4 + d]; }
-      let ok = j >= rg.x && j < rg.y;
+      let ok = j >= rg.x && j < rg.y && outsideGap(j, gap);
       let s = select(NEG, s4.x + s4.y + s4.z + s4.w, ok);
       let mn = max(m, s);
       let c = exp(m - mn);
@@ -967,11 +1055,15 @@ fn attn_bwd_dkdv_tiled(@builtin(local_invocation_index) t: u32, @builtin(workgro
         tileA[e] = q4[src];
         tileB[e] = dO4[src];
       }
-      for (var r = t; r < n; r += WG) { tileS[r] = dq4[qRow(b, i0 + r, h) / 4u]; }
+      for (var r = t; r < n; r += WG) {
+        tileS[r] = dq4[qRow(b, i0 + r, h) / 4u];
+        tileG[r] = stagedGap4(qRow(b, i0 + r, h) / 4u);
+      }
       workgroupBarrier();
       for (var r = 0u; r < n; r++) {
         let st = tileS[r];
-        let ok = live && jf >= st.z && jf < st.w;
+        let gp = tileG[r];
+        let ok = live && jf >= st.z && jf < st.w && (jf < gp.x || jf >= gp.y);
         var s4 = vec4<f32>(0.0);
         var o4s = vec4<f32>(0.0);
         for (var d = 0u; d < D4; d++) {
@@ -1008,6 +1100,7 @@ fn attn_bwd_dq_tiled(@builtin(local_invocation_index) t: u32, @builtin(workgroup
   // This row's staging [lse, D, lo, hi], read before the row's dq overwrites it (no other thread
   // of this kernel reads it).
   let st = dq4[qr];
+  let gap = vec2<u32>(stagedGap4(qr));
   let lo = u32(st.z);
   var hi = u32(st.w);
   if (!live) { hi = lo; }
@@ -1032,7 +1125,7 @@ fn attn_bwd_dq_tiled(@builtin(local_invocation_index) t: u32, @builtin(workgroup
         s4 += qv[d] * tileA[r * D4 + d];
         o4s += ov[d] * tileB[r * D4 + d];
       }
-      let ok = j >= lo && j < hi;
+      let ok = j >= lo && j < hi && outsideGap(j, gap);
       let ds = select(0.0, exp(s4.x + s4.y + s4.z + s4.w - st.x) * (o4s.x + o4s.y + o4s.z + o4s.w - st.y), ok);
       for (var d = 0u; d < D4; d++) { a[d] += ds * tileA[r * D4 + d]; }
     }

@@ -5,9 +5,13 @@ import type { AttentionShape } from '../../src/engine/kernels/attention';
 
 type Arr = ArrayLike<number>;
 
-/** Allowed keys of query row (b, i), as a predicate on j. */
+/** Allowed keys of query row (b, i), as a predicate on j. With gaps, qPos goes on with each row's hidden [gLo, gHi). */
 export function allowed(sh: AttentionShape, qPos: Arr, kStart: Arr, kLen: number, b: number, i: number, j: number): boolean {
   if (j < kStart[b] || j >= sh.Tk) return false;
+  if (sh.gaps) {
+    const e = sh.B * sh.Tq + 2 * (b * sh.Tq + i);
+    if (j >= qPos[e] && j < qPos[e + 1]) return false;
+  }
   return sh.causal ? j <= qPos[b * sh.Tq + i] : j < kLen;
 }
 

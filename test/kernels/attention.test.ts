@@ -32,6 +32,55 @@ interface Case {
 
 const trainPos = (B: number, T: number) => Uint32Array.from({ length: B * T }, (_, n) => n % T);
 
+/**
+ * qPos with gaps for causal rows packed as GRPO packs a group: `prefix` shared keys, then segments
+ * of the given lengths (rows past them are padding). A segment's rows hide the earlier segments.
+ */
+const gqa = (B: number, Tq: number, Tk: number, causal: boolean, hd = 12): AttentionShape => ({ B, Tq, Tk, H: 4, KVH: 2, hd, causal });
+
+function packedPos(T: number, rows: { prefix: number; segments: number[] }[]): Uint32Array {
+  const B = rows.length;
+  const out = new Uint32Array(3 * B * T);
+  out.set(trainPos(B, T));
+  rows.forEach(({ prefix, segments }, b) => {
+    let start = prefix;
+    for (const len of segments) {
+      for (let i = start; i < start + len; i++) out.set([prefix, start], B * T + 2 * (b * T + i));
+      start += len;
+    }
+    expect(start).toBeLessThanOrEqual(T);
+  });
+  return out;
+}
+
+/** Shared-prefix cases: a full row, one with left padding and trailing padding, at several head dims and lengths. */
+const gapCases = (seed: number): Case[] => [
+  {
+    sh: { ...gqa(2, 40, 40, true), gaps: true },
+    kLen: 40,
+    qPos: packedPos(40, [
+      { prefix: 11, segments: [7, 9, 5, 8] },
+      { prefix: 9, segments: [10, 12] },
+    ]),
+    kStart: Uint32Array.from([0, 2]),
+    seed,
+  },
+  {
+    sh: { ...gqa(1, 23, 23, true, 10), gaps: true },
+    kLen: 23,
+    qPos: packedPos(23, [{ prefix: 5, segments: [6, 1, 11] }]),
+    kStart: new Uint32Array(1),
+    seed: seed + 1,
+  },
+  {
+    sh: { ...gqa(1, 70, 70, true, 16), gaps: true },
+    kLen: 70,
+    qPos: packedPos(70, [{ prefix: 20, segments: [13, 17, 20] }]),
+    kStart: new Uint32Array(1),
+    seed: seed + 2,
+  },
+];
+
 function inputs(c: Case) {
   const { B, Tq, Tk, H, KVH, hd } = c.sh;
   return {
@@ -65,7 +114,7 @@ async function runGpu(c: Case, x: ReturnType<typeof inputs>, backward: boolean, 
     // Outputs start as NaN so any element a kernel forgets to write shows up.
     { name: 'o', shape: [nq], dtype: 'f32', data: poison(nq) },
     { name: 'lse', shape: [ns], dtype: 'f32', data: poison(ns) },
-    { name: 'qPos', shape: [B * Tq], dtype: 'u32', data: c.qPos },
+    { name: 'qPos', shape: [c.qPos.length], dtype: 'u32', data: c.qPos },
     { name: 'kStart', shape: [B], dtype: 'u32', data: c.kStart },
     { name: 'dq', shape: [nq], dtype: 'f32', data: poison(nq) },
     { name: 'dk', shape: [nk], dtype: 'f32', data: poison(nk) },
@@ -132,8 +181,6 @@ async function checkBackward(c: Case) {
   expectClose('dv', got.dv, want.dv);
 }
 
-const gqa = (B: number, Tq: number, Tk: number, causal: boolean, hd = 12): AttentionShape => ({ B, Tq, Tk, H: 4, KVH: 2, hd, causal });
-
 describe('attention reference', () => {
   it('backward matches central finite differences of the forward (float64)', () => {
     const sh: AttentionShape = { B: 2, Tq: 4, Tk: 5, H: 4, KVH: 2, hd: 3, causal: true };
@@ -194,6 +241,13 @@ describe.each(REDUCTION_PATHS)('attention forward ($path)', ({ rowKernels, subgr
       for (let n = 0; n < H * hd; n++) expect(got.o[(13 + i) * H * hd + n]).toBe(0);
     }
     expect(got.o.every(Number.isFinite)).toBe(true);
+  });
+
+  it('gaps: each packed response sees the shared prompt and itself (hd 12, 10 and 16; left and right padding; decode rows)', async () => {
+    for (const c of gapCases(40)) await checkForward(c);
+    // Decode rows (one query each) with gaps, as the one-row kernels take them.
+    const qPos = Uint32Array.from([39, 35, 11, 20, 11, 30]);
+    await checkForward({ sh: { ...gqa(2, 1, 40, true), gaps: true }, kLen: 40, qPos, kStart: Uint32Array.from([0, 3]), seed: 44 });
   });
 
   it('head dims 100 and 128 (more than one element per thread, not a multiple of the tile width)', async () => {
@@ -343,6 +397,10 @@ describe.each(REDUCTION_PATHS)('attention backward ($path)', ({ rowKernels, subg
     });
   });
 
+  it('gaps: each packed response sees the shared prompt and itself (hd 12, 10 and 16; left and right padding)', async () => {
+    for (const c of gapCases(50)) await checkBackward(c);
+  });
+
   it('causal training, GQA, hd = 6 (not a multiple of 4: the scalar row kernels), T = 13, left padding', async () => {
     await checkBackward({ sh: gqa(2, 13, 13, true, 6), kLen: 13, qPos: trainPos(2, 13), kStart: Uint32Array.from([0, 3]), seed: 15 });
   });
@@ -413,6 +471,11 @@ describe('launcher validation', () => {
     expect(fwd({ B: 1, Tq: 4, Tk: 4, H: 1, KVH: 1, hd: 8, causal: true }, 4, t('l'))).toThrow(/qPos.*u32/);
     expect(fwd({ B: 1, Tq: 64, Tk: 4, H: 1, KVH: 1, hd: 128, causal: true })).toThrow(/q \(a\) has 4096 elements, needs 8192/);
     expect(() => kvWrite(s, t('a'), t('b'), 1, 4, 8, 16, 5)).toThrow(/kvWrite.*capacity/);
+    // Gaps: the backward stages them beside [lse, D, lo, hi], and qPos must hold them.
+    expect(fwd({ B: 1, Tq: 4, Tk: 4, H: 1, KVH: 1, hd: 6, causal: true, gaps: true })).toThrow(
+      /attentionForward: key gaps need a head dim of at least 8, not 6/,
+    );
+    expect(fwd({ B: 1, Tq: 32, Tk: 32, H: 1, KVH: 1, hd: 8, causal: true, gaps: true })).toThrow(/qPos \(p\) has 64 elements, needs 96/);
     expect(() =>
       attentionBackward(
         s,

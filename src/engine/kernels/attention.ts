@@ -36,7 +36,7 @@ export const ATTENTION_PARAMS = uniformLayout('attention', 'Params', {
   Cap: 'u32',
   pos0: 'u32',
   copies: 'u32',
-  _pad1: 'u32',
+  gaps: 'u32',
 });
 
 export interface AttentionShape {
@@ -47,7 +47,18 @@ export interface AttentionShape {
   KVH: number;
   hd: number;
   causal: boolean;
+  /**
+   * Every query row also hides the keys [gLo, gHi) given after its qPos entry: qPos is then
+   * [B*Tq] positions followed by [B*Tq, 2] gaps. GRPO's shared-prefix rows (a prompt, then its
+   * responses one after another): a response sees the prompt and itself. gLo must exceed the
+   * row's first key (kStart) unless the gap is empty. Needs hd >= 8 (the backward stages the gap
+   * beside [lse, D, lo, hi]).
+   */
+  gaps?: boolean;
 }
+
+/** The smallest head dim whose backward has room to stage a row's gap. */
+export const GAPS_MIN_HEAD_DIM = 8;
 
 const isCount = (n: number) => Number.isInteger(n) && n >= 0 && n < 2 ** 31;
 
@@ -63,6 +74,7 @@ function checkShape(kernel: string, sh: AttentionShape, kLen: number): void {
   if (hd > HEAD_DIM_MAX) throw new EngineError(`${kernel}: head dim ${hd} exceeds ${HEAD_DIM_MAX}`);
   if (!sh.causal && kLen > Tk) throw new EngineError(`${kernel}: kLen = ${kLen} exceeds the ${Tk} key rows`);
   if (Tk >= MAX_EXACT) throw new EngineError(`${kernel}: Tk = ${Tk} keys is too many (max ${MAX_EXACT - 1})`);
+  if (sh.gaps && hd < GAPS_MIN_HEAD_DIM) throw new EngineError(`${kernel}: key gaps need a head dim of at least ${GAPS_MIN_HEAD_DIM}, not ${hd}`);
 }
 
 /**
@@ -109,6 +121,7 @@ function uniforms(sh: AttentionShape, kLen: number) {
     Cap: 0,
     pos0: 0,
     copies: 0,
+    gaps: sh.gaps ? 1 : 0,
   });
 }
 
@@ -145,7 +158,7 @@ export function attentionForward(
   if (k.dtype !== v.dtype) throw new EngineError(`${K}: k (${k.dtype}) and v (${v.dtype}) must have one dtype`);
   requireTensor(K, o, nq, 'o');
   requireTensor(K, lse, ns, 'lse');
-  requireTensor(K, qPos, B * Tq, 'qPos', 'u32');
+  requireTensor(K, qPos, B * Tq * (shape.gaps ? 3 : 1), 'qPos', 'u32');
   requireTensor(K, kStart, B, 'kStart', 'u32');
   requireDisjoint(K, { q, k, v, o, lse, qPos, kStart });
   const KV_F16 = k.dtype === 'f16' ? 1 : 0;
@@ -217,7 +230,7 @@ export function attentionBackward(
   requireTensor(K, o, nq, 'o');
   requireTensor(K, dO, nq, 'dO');
   requireTensor(K, lse, ns, 'lse');
-  requireTensor(K, qPos, B * Tq, 'qPos', 'u32');
+  requireTensor(K, qPos, B * Tq * (shape.gaps ? 3 : 1), 'qPos', 'u32');
   requireTensor(K, kStart, B, 'kStart', 'u32');
   requireTensor(K, dq, nq, 'dq');
   requireTensor(K, dk, nk, 'dk');
@@ -343,6 +356,7 @@ export function kvWrite(s: CommandStream, src: Tensor, cache: Tensor, B: number,
       Cap,
       pos0,
       copies,
+      gaps: 0,
     }),
     bindings: [null, null, null, null, null, null, null, null, null, null, null, null, src, cache],
     workgroups: grid1d(KV_F16 ? n / 2 : n, WG, s.gpu.limits.maxComputeWorkgroupsPerDimension),
