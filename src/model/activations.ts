@@ -89,6 +89,8 @@ export class Activations {
   lossRows = 0;
   /** What the logits buffer holds after the last textForward: a row per position, or per loss row (compacted). */
   logitRows: 'all' | 'loss' = 'all';
+  /** The current batch's rows pack a shared prompt and its responses (set by uploadBatch from TokenBatch.gaps). */
+  gaps = false;
 
   constructor(
     readonly gpu: Gpu,
@@ -106,7 +108,9 @@ export class Activations {
       { name: 'ids', shape: [N], dtype: 'u32' },
       { name: 'targets', shape: [N], dtype: 'i32' },
       { name: 'positions', shape: [N], dtype: 'u32' },
-      { name: 'qpos', shape: [N], dtype: 'u32' },
+      // The attention mask's key index per position, then (rows packed with a shared prompt,
+      // TokenBatch.gaps) each position's hidden keys [gLo, gHi): attention.ts AttentionShape.gaps.
+      { name: 'qpos', shape: [3 * N], dtype: 'u32' },
       { name: 'kstart', shape: [B], dtype: 'u32' },
     ];
     const layersKept = training && !shape.checkpoint ? t.numLayers : 1;

@@ -28,6 +28,16 @@ export interface TokenBatch {
    * only prompt placeholders, so a sampled `<image>` (were one ever drawn) stays an ordinary token.
    */
   imagePositions?: Uint32Array;
+  /**
+   * RoPE positions [B*T] when a row is not one sequence from 0 (GRPO's shared-prompt rows, whose
+   * responses each continue the prompt's positions). Absent: t within each row.
+   */
+  positions?: Uint32Array;
+  /**
+   * Keys each position does not see besides the causal mask, [B*T, 2] as [gLo, gHi) (empty when
+   * equal): a packed response hides the responses between it and its prompt (AttentionShape.gaps).
+   */
+  gaps?: Uint32Array;
 }
 
 export function batchShape(b: TokenBatch, training: boolean): BatchShape {
@@ -52,9 +62,14 @@ export function uploadBatch(m: Model, acts: Activations, b: TokenBatch): number 
   const { B, T } = b;
   const N = B * T;
   if (b.ids.length !== N) throw new InputError('batch', `ids has ${b.ids.length} tokens, expected B*T = ${N}`);
-  if (T > m.cfg.text.maxPositionEmbeddings) {
-    throw new InputError('batch', `sequence length ${T} exceeds the model's context (${m.cfg.text.maxPositionEmbeddings} tokens)`);
+  const context = m.cfg.text.maxPositionEmbeddings;
+  if (!b.positions && T > context) throw new InputError('batch', `sequence length ${T} exceeds the model's context (${context} tokens)`);
+  if (b.positions) {
+    if (b.positions.length !== N) throw new InputError('batch', `positions has ${b.positions.length} entries, expected B*T = ${N}`);
+    const last = b.positions.reduce((a, x) => Math.max(a, x), 0);
+    if (last >= context) throw new InputError('batch', `position ${last} is outside the model's context (${context} tokens)`);
   }
+  if (b.gaps && b.gaps.length !== 2 * N) throw new InputError('batch', `gaps has ${b.gaps.length} entries, expected 2*B*T = ${2 * N}`);
   const V = m.cfg.text.vocabSize;
   for (let i = 0; i < N; i++) {
     if (b.ids[i] >= V) throw new InputError('batch', `token id ${b.ids[i]} at position ${i} is outside the vocabulary (${V})`);
@@ -62,10 +77,12 @@ export function uploadBatch(m: Model, acts: Activations, b: TokenBatch): number 
   upload(gpu, acts.get('ids'), b.ids);
   const targets = b.targets ?? new Int32Array(N).fill(IGNORE);
   upload(gpu, acts.get('targets'), targets);
-  const pos = new Uint32Array(N);
-  for (let i = 0; i < N; i++) pos[i] = i % T;
-  upload(gpu, acts.get('positions'), pos);
-  upload(gpu, acts.get('qpos'), pos);
+  const qpos = new Uint32Array(b.gaps ? 3 * N : N);
+  for (let i = 0; i < N; i++) qpos[i] = i % T;
+  if (b.gaps) qpos.set(b.gaps, N);
+  upload(gpu, acts.get('positions'), b.positions ?? qpos.subarray(0, N));
+  upload(gpu, acts.get('qpos'), qpos);
+  acts.gaps = !!b.gaps;
   upload(gpu, acts.get('kstart'), new Uint32Array(B));
 
   const imageToken = m.cfg.imageTokenId;

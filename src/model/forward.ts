@@ -162,6 +162,8 @@ interface BlockIO {
   cache?: { k: Tensor; v: Tensor; cap: number; pos0: number; kLen: number; copies?: number };
   /** The model's LoRA rank and update scale (alpha/r), when it has adapters. */
   lora?: { r: number; scale: number };
+  /** qpos carries each position's hidden keys (packed shared-prompt rows, Activations.gaps). */
+  gaps?: boolean;
 }
 
 type BlockWeights = ReturnType<typeof blockTensors>;
@@ -215,7 +217,7 @@ function blockForward(s: CommandStream, w: BlockWeights, io: BlockIO, d: BlockDi
       a('lse'),
       io.qpos,
       io.kstart,
-      { B: d.B, Tq: d.T, Tk: d.T, H: d.H, KVH: d.KVH, hd: d.hd, causal: d.causal },
+      { B: d.B, Tq: d.T, Tk: d.T, H: d.H, KVH: d.KVH, hd: d.hd, causal: d.causal, gaps: io.gaps },
       d.T,
     );
   }
@@ -267,7 +269,7 @@ function blockBackward(s: CommandStream, w: BlockWeights, gw: BlockWeights, io: 
     sc('dk'),
     sc('dv'),
     sc('dscratch'),
-    { B: d.B, Tq: d.T, Tk: d.T, H: d.H, KVH: d.KVH, hd: d.hd, causal: d.causal },
+    { B: d.B, Tq: d.T, Tk: d.T, H: d.H, KVH: d.KVH, hd: d.hd, causal: d.causal, gaps: io.gaps },
     d.T,
   );
   if (d.rope) {
@@ -545,6 +547,7 @@ export function textForward(s: CommandStream, m: Model, acts: Activations, o: Te
         invFreq: m.consts.get('rope.inv_freq'),
         cache: c ? { k: c.k(l), v: c.v(l), cap: c.cap, pos0: c.pos0, kLen: c.kLen, copies: c.copies } : undefined,
         lora: loraScale(m),
+        gaps: acts.gaps,
       },
       d,
     );
@@ -638,6 +641,7 @@ export function textBackward(s: CommandStream, m: Model, acts: Activations, invT
       kstart: acts.get('kstart'),
       invFreq: m.consts.get('rope.inv_freq'),
       lora: loraScale(m),
+      gaps: acts.gaps,
     };
     // Checkpointing: the shared buffers hold the top block's tensors from the forward; every other
     // block is run again from its kept input (the kernels are deterministic, so the recomputed

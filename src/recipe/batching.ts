@@ -139,3 +139,83 @@ export function microBatches(examples: EncodedExample[], microBatch: number, o: 
   for (let i = 0; i < examples.length; i += microBatch) out.push(collate(examples.slice(i, i + microBatch), o));
   return out;
 }
+
+/** One prompt and responses sampled from it, to be packed into one row (packSharedPrompts). */
+export interface PromptGroup {
+  /** The prompt's ids (at least 2) and its images. */
+  prompt: number[];
+  patches: Float32Array;
+  nImages: number;
+  responses: number[][];
+}
+
+/**
+ * GRPO's shared-prompt rows: each group becomes one row holding its prompt once and then every
+ * response, each response preceded by a copy of the prompt's last token:
+ *
+ *   p0 .. p[P-2] | p[P-1] r1_0 .. r1_a | p[P-1] r2_0 .. r2_b | ... | padding
+ *
+ * Each segment continues the prompt's RoPE positions (P - 1, P, ...) and hides the segments before
+ * it (TokenBatch.gaps = [P - 1, its start)), so every response sees exactly the prompt and its own
+ * tokens, as it would alone in a row; the copied last token is where its first token's log-prob
+ * comes from. The prompt's forward, backward and images then run once per group instead of once
+ * per response: the recipe's prompts are most of a sequence. `starts[g][k]`: the flat position of
+ * group g's response k's segment, whose position + j predicts its token j.
+ */
+export function packSharedPrompts(
+  groups: PromptGroup[],
+  o: Pick<BatchingOptions, 'padMultiple' | 'padId' | 'imageTokenId'>,
+): { batch: TokenBatch; starts: number[][] } {
+  if (groups.length === 0) throw new InputError('batch', 'no groups to pack');
+  const lengths = groups.map((g) => {
+    if (g.prompt.length < 2) throw new InputError('batch', `a shared prompt needs at least 2 tokens, not ${g.prompt.length}`);
+    return g.prompt.length - 1 + g.responses.reduce((n, r) => n + 1 + r.length, 0);
+  });
+  const mult = Math.max(1, o.padMultiple);
+  const B = groups.length;
+  const T = Math.ceil(Math.max(...lengths) / mult) * mult;
+  const N = B * T;
+  const ids = new Uint32Array(N).fill(o.padId);
+  const targets = new Int32Array(N).fill(IGNORE);
+  const positions = new Uint32Array(N);
+  const gaps = new Uint32Array(2 * N);
+  const imagePositions: number[] = [];
+  const starts: number[][] = [];
+  groups.forEach((g, b) => {
+    const row = b * T;
+    const P = g.prompt.length;
+    for (let t = 0; t < P - 1; t++) {
+      ids[row + t] = g.prompt[t];
+      positions[row + t] = t;
+      if (o.imageTokenId !== undefined && g.prompt[t] === o.imageTokenId) imagePositions.push(row + t);
+    }
+    let at = P - 1;
+    starts.push(
+      g.responses.map((r) => {
+        const start = at;
+        for (let u = 0; u <= r.length; u++) {
+          const n = row + start + u;
+          ids[n] = u === 0 ? g.prompt[P - 1] : r[u - 1];
+          positions[n] = P - 1 + u;
+          if (u < r.length) targets[n] = r[u];
+          gaps[2 * n] = P - 1;
+          gaps[2 * n + 1] = start;
+        }
+        at += r.length + 1;
+        return row + start;
+      }),
+    );
+  });
+  const batch: TokenBatch = { B, T, ids, targets, positions, gaps };
+  const nImages = groups.reduce((n, g) => n + g.nImages, 0);
+  if (nImages > 0) {
+    const patches = new Float32Array(groups.reduce((n, g) => n + g.patches.length, 0));
+    let off = 0;
+    for (const g of groups) {
+      patches.set(g.patches, off);
+      off += g.patches.length;
+    }
+    Object.assign(batch, { patches, nImages, imagePositions: Uint32Array.from(imagePositions) });
+  }
+  return { batch, starts };
+}

@@ -30,7 +30,8 @@ import type { Model } from '../model/model';
 import { Trainer, type OptimConfig } from '../model/trainer';
 import { seededRandom } from '../util/random';
 import { cosineWithWarmup } from '../model/schedule';
-import { collate } from './batching';
+import { collate, packSharedPrompts, type PromptGroup } from './batching';
+import { GAPS_MIN_HEAD_DIM } from '../engine/kernels/attention';
 import { computeAdvantages, type AdvantageOptions } from './advantage';
 import { endOfTurnIds, type EncodedExample, type EncodedPrompt } from '../task/encode';
 import type { PromptOptions } from '../task/prompt';
@@ -70,6 +71,12 @@ export interface GrpoOptions {
   prompt?: PromptOptions;
   /** Training rows are padded to a multiple of this (fewer activation shapes to allocate). */
   padMultiple?: number;
+  /**
+   * Train each prompt's responses in one row that holds the prompt once (packSharedPrompts):
+   * default on where the attention kernels can mask it (head dim >= 8). Off: a row per response,
+   * the prompt repeated. Both give the same loss and gradients.
+   */
+  sharePrompts?: boolean;
   /** The learning rate by step; absent: `optim.lr` throughout (the recipe's constant rate). */
   schedule?: GrpoSchedule;
 }
@@ -134,7 +141,10 @@ export interface GrpoStepMetrics {
   updates: number;
   lr: number;
   sampled_tokens: number;
-  /** Tokens (prompt + response) run through the update passes. */
+  /**
+   * Tokens (prompt + response) of the sequences the updates trained on, each sequence counted whole
+   * (with sharePrompts a group's prompt runs once, so fewer tokens pass through the kernels).
+   */
   trained_tokens: number;
   /** Sampled tokens per second of the whole step (sampling + updates). */
   tokens_per_s: number;
@@ -202,6 +212,14 @@ export interface SequenceStats {
 interface TrainSeq extends PolicySequence {
   group: number;
   resp: number;
+}
+
+/** Whether two sequences start with the same prompt and images (GRPO's G samples of one question). */
+function samePrompt(a: PolicySequence, b: PolicySequence): boolean {
+  if (a.promptLen !== b.promptLen || a.ex.nImages !== b.ex.nImages || a.ex.patches.length !== b.ex.patches.length) return false;
+  for (let t = 0; t < a.promptLen; t++) if (a.ex.ids[t] !== b.ex.ids[t]) return false;
+  if (a.ex.patches !== b.ex.patches) for (let k = 0; k < a.ex.patches.length; k++) if (a.ex.patches[k] !== b.ex.patches[k]) return false;
+  return true;
 }
 
 const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
@@ -476,7 +494,6 @@ export class GrpoTrainer {
       s = this.trainer.stream,
       gpu = m.gpu;
     const totals = { tokens: mini.reduce((n, q) => n + (q.ex.ids.length - q.promptLen), 0), seqs: mini.length };
-    const maxLength = m.cfg.text.maxPositionEmbeddings;
     zeroGrads(s, m);
     let loss = 0,
       pgLoss = 0;
@@ -488,23 +505,21 @@ export class GrpoTrainer {
           throw new InputError('grpo', `a sequence has ${q.old.length} old log-probs for ${q.ex.ids.length - q.promptLen} response tokens`);
         }
       }
-      const b = collate(
-        part.map((q) => q.ex),
-        { maxLength, overflow: 'drop', pad: 'longest', padMultiple: o.padMultiple ?? 16, padId: this.padId, imageTokenId: this.policy.cfg.imageTokenId },
-      );
+      // at[r]: the flat position whose row predicts part[r]'s first response token; token j is
+      // predicted at at[r] + j in either layout.
+      const { batch: b, at } = this.layout(part);
       const { B, T } = b;
       const N = B * T;
-      const targets = b.targets!;
       const old = new Float32Array(N),
         advs = new Float32Array(N);
+      const spans = part.map((q, r) => Array.from({ length: q.old.length }, (_, j) => at[r] + j));
       part.forEach((q, r) => {
-        // Row position t predicts token t + 1, so response token j sits at promptLen - 1 + j.
         q.old.forEach((lp, j) => {
-          old[r * T + q.promptLen - 1 + j] = lp;
+          old[at[r] + j] = lp;
+          advs[at[r] + j] = q.adv;
         });
-        for (let t = q.promptLen - 1; t < q.ex.ids.length - 1; t++) advs[r * T + t] = q.adv;
       });
-      const weight = lossWeights(targets, B, T, o.loss.aggregation, totals);
+      const weight = lossWeights(N, spans, o.loss.aggregation, totals);
 
       const acts = this.trainer.activations(b);
       uploadBatch(m, acts, b);
@@ -547,10 +562,9 @@ export class GrpoTrainer {
       const stats = await download(gpu, bufs.get('stats'), 4 * N);
       const entropy = await download(gpu, acts.get('entropy'), N);
 
-      part.forEach((q, r) => {
+      spans.forEach((span) => {
         const st: SequenceStats = { ratios: [], kl: [], clip: [], entropy: [] };
-        for (let t = q.promptLen - 1; t < q.ex.ids.length - 1; t++) {
-          const n = r * T + t;
+        for (const n of span) {
           const x = stats.subarray(4 * n, 4 * n + 4);
           loss += weight[n] * x[STAT.loss];
           pgLoss += weight[n] * (x[STAT.loss] - o.loss.klCoef * x[STAT.kl]);
@@ -563,6 +577,33 @@ export class GrpoTrainer {
       });
     }
     return { loss, pgLoss, seqs };
+  }
+
+  /**
+   * A micro-batch's rows: consecutive sequences of one prompt share a row (packSharedPrompts)
+   * where sharePrompts allows, else a row per sequence. `at[r]`: where sequence r's first
+   * response token is predicted.
+   */
+  private layout(part: PolicySequence[]): { batch: TokenBatch; at: number[] } {
+    const o = this.o;
+    const pad = { padMultiple: o.padMultiple ?? 16, padId: this.padId, imageTokenId: this.policy.cfg.imageTokenId };
+    const share = (o.sharePrompts ?? true) && this.policy.cfg.text.headDim >= GAPS_MIN_HEAD_DIM && part.every((q) => q.promptLen >= 2);
+    if (!share) {
+      const batch = collate(
+        part.map((q) => q.ex),
+        { maxLength: this.policy.cfg.text.maxPositionEmbeddings, overflow: 'drop', pad: 'longest', ...pad },
+      );
+      return { batch, at: part.map((q, r) => r * batch.T + q.promptLen - 1) };
+    }
+    const groups: PromptGroup[] = [];
+    let prev: PolicySequence | null = null;
+    for (const q of part) {
+      if (!prev || !samePrompt(prev, q)) groups.push({ prompt: q.ex.ids.slice(0, q.promptLen), patches: q.ex.patches, nImages: q.ex.nImages, responses: [] });
+      groups[groups.length - 1].responses.push(q.ex.ids.slice(q.promptLen));
+      prev = q;
+    }
+    const { batch, starts } = packSharedPrompts(groups, pad);
+    return { batch, at: starts.flat() };
   }
 
   /** Per-token inputs and outputs of the loss kernel for N rows, reallocated only when N grows. */

@@ -58,7 +58,8 @@ async function runCase(B: number, T: number, mode: LossAggregation, o: PolicyLos
   const targets = Int32Array.from(c.mask, (m) => (m ? 1 : -1));
   const tokens = c.mask.reduce((a, m) => a + m, 0);
   const seqs = Array.from({ length: B }, (_, b) => c.mask.subarray(b * T, (b + 1) * T).some((m) => m)).filter(Boolean).length;
-  const weight = lossWeights(targets, B, T, mode, { tokens, seqs });
+  const rows = Array.from({ length: B }, (_, b) => Array.from({ length: T }, (_, t) => b * T + t).filter((n) => targets[n] >= 0));
+  const weight = lossWeights(N, rows, mode, { tokens, seqs });
   const { s, t, read, done } = await setup([
     { name: 'logp', shape: [N], dtype: f32, data: c.logp },
     { name: 'old', shape: [N], dtype: f32, data: c.old },
@@ -169,7 +170,7 @@ describe('GRPO policy loss kernel', () => {
     expect(() => grpoPolicyLoss(s, { ...ts, stats: t('f') }, N, DEFAULTS)).toThrow(EngineError);
     expect(() => grpoPolicyLoss(s, { ...ts, weight: t('u') }, N, DEFAULTS)).toThrow(/f32/);
     expect(() => grpoPolicyLoss(s, { ...ts, coef: t('a') }, N, DEFAULTS)).toThrow(/overlap/);
-    expect(() => lossWeights(new Int32Array(5), 2, 3, 'token-mean', { tokens: 1, seqs: 1 })).toThrow(/targets/);
+    expect(() => lossWeights(6, [[0, 6]], 'token-mean', { tokens: 1, seqs: 1 })).toThrow(/lossWeights: position 6 is outside the 6 positions/);
     done();
   });
 });

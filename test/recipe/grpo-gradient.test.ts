@@ -2,7 +2,7 @@
 // (policy forward, reference forward, the policy-loss kernel, backward) is compared with central
 // differences of the loss computed on the CPU, in float64, from logits.
 import { describe, it, expect, afterAll } from 'vitest';
-import { testGpu, rng } from '../helpers/gpu';
+import { testGpu, rng, compare } from '../helpers/gpu';
 import { Model } from '../../src/model/model';
 import { Activations } from '../../src/model/activations';
 import { uploadBatch } from '../../src/model/batch';
@@ -225,5 +225,91 @@ describe('GRPO loss gradient vs finite differences', () => {
 
   it('seq-mean-token-mean in one micro-batch', async () => {
     await check('seq-mean-token-mean', 3);
+  });
+});
+
+describe('GRPO with shared-prompt rows', () => {
+  it("gives a row per response's loss, per-token stats and every gradient, groups split across micro-batches, with an image prompt", async () => {
+    const g = await testGpu();
+    const r = rng(29);
+    const rand = (n: number) =>
+      Array.from({ length: n }, () => {
+        let id: number;
+        do id = r.int(V);
+        while (id === IMG);
+        return id;
+      });
+    const patches = Float32Array.from({ length: P * patchDim(cfg.vision!) }, () => r.uniform());
+    // Two questions sampled three times each (one with an image), responses of different lengths.
+    const prompts = [
+      { ids: [...rand(3), ...new Array(P).fill(IMG), ...rand(4)], image: true },
+      { ids: rand(9), image: false },
+    ];
+    const mini: PolicySequence[] = [];
+    prompts.forEach((p, k) => {
+      for (const len of [5, 9, 2]) {
+        const response = rand(len);
+        const ids = [...p.ids, ...response];
+        mini.push({
+          ex: { ids, lossMask: new Uint8Array(ids.length).fill(1, p.ids.length), patches: p.image ? patches : new Float32Array(0), nImages: p.image ? 1 : 0 },
+          promptLen: p.ids.length,
+          old: Array.from({ length: len }, () => -2 + r.uniform()),
+          adv: k === 0 ? 0.9 - 0.4 * len : -0.5 + 0.1 * len,
+        });
+      }
+    });
+    const policyW = randomWeights(cfg, 11);
+    const refW = randomWeights(cfg, 12);
+    const run = async (sharePrompts: boolean, aggregation: 'token-mean' | 'seq-mean-token-mean') => {
+      const policy = new Model(g, cfg);
+      policy.loadWeights(policyW);
+      const refModel = new Model(g, cfg);
+      refModel.loadWeights(refW);
+      const grpo = new GrpoTrainer(policy, refModel, tok, {
+        groupSize: 3,
+        promptsPerStep: 2,
+        updatesPerStep: 1,
+        microBatch: 4, // the second question's samples straddle two micro-batches
+        rolloutBatch: 6,
+        maxNewTokens: 9,
+        temperature: 1,
+        topP: 1,
+        loss: { clipLow: 0.2, clipHigh: 0.28, clipC: 3, klCoef: 0.3, aggregation },
+        advantage: {},
+        optim: { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, gradClip: 1 },
+        seed: 0,
+        padMultiple: 8,
+        sharePrompts,
+      });
+      try {
+        const res = await grpo.gradients(mini);
+        await grpo.trainer.stream.sync();
+        const grads = new Map<string, Float32Array>();
+        for (const spec of policy.specs) grads.set(spec.name, await download(g, policy.g(spec.name)));
+        return { ...res, grads };
+      } finally {
+        grpo.release();
+        policy.release();
+        refModel.release();
+      }
+    };
+    for (const aggregation of ['token-mean', 'seq-mean-token-mean'] as const) {
+      const rows = await run(false, aggregation);
+      const shared = await run(true, aggregation);
+      expect(Math.abs(shared.loss - rows.loss), aggregation).toBeLessThan(1e-5 * (1 + Math.abs(rows.loss)));
+      expect(Math.abs(shared.pgLoss - rows.pgLoss)).toBeLessThan(1e-5 * (1 + Math.abs(rows.pgLoss)));
+      expect(shared.seqs.map((s) => s.clip)).toEqual(rows.seqs.map((s) => s.clip));
+      const flat = (k: 'ratios' | 'kl' | 'entropy', x: typeof rows) => x.seqs.flatMap((s) => s[k]);
+      for (const k of ['ratios', 'kl', 'entropy'] as const) {
+        const c = compare(flat(k, shared), flat(k, rows), 1e-5, 1e-4);
+        expect(c.ok, `${k} (${aggregation}): ${c.msg}`).toBe(true);
+      }
+      for (const [name, want] of rows.grads) {
+        const c = compare(shared.grads.get(name)!, want, 1e-6, 2e-4);
+        expect(c.ok, `gradient of ${name} (${aggregation}): ${c.msg}`).toBe(true);
+      }
+      // The gradient is not trivially zero (the comparison above would prove nothing).
+      expect(Math.max(...[...rows.grads.values()].map((x) => Math.hypot(...x)))).toBeGreaterThan(1e-2);
+    }
   });
 });

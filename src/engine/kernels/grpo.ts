@@ -94,19 +94,21 @@ export function grpoPolicyLoss(
 export type LossAggregation = 'token-mean' | 'seq-mean-token-mean';
 
 /**
- * Per-token loss weights of one micro-batch (rows of T tokens; a token carries loss where its
- * target is >= 0). `totals` counts the whole mini-batch, whose micro-batches accumulate into one
- * gradient: its response tokens (token-mean) or its sequences with at least one (seq-mean).
+ * Per-token loss weights of one micro-batch of N positions; `seqs` lists each sequence's loss
+ * positions (a row holds one sequence, or with a shared prompt several). `totals` counts the whole
+ * mini-batch, whose micro-batches accumulate into one gradient: its response tokens (token-mean)
+ * or its sequences with at least one (seq-mean).
  */
-export function lossWeights(targets: Int32Array, B: number, T: number, mode: LossAggregation, totals: { tokens: number; seqs: number }): Float32Array {
-  if (targets.length !== B * T) throw new EngineError(`lossWeights: ${targets.length} targets for ${B}x${T} rows`);
-  const w = new Float32Array(B * T);
-  for (let b = 0; b < B; b++) {
-    let len = 0;
-    for (let t = 0; t < T; t++) if (targets[b * T + t] >= 0) len++;
-    if (len === 0) continue;
-    const v = mode === 'token-mean' ? 1 / Math.max(1, totals.tokens) : 1 / (Math.max(1, totals.seqs) * len);
-    for (let t = 0; t < T; t++) if (targets[b * T + t] >= 0) w[b * T + t] = v;
+export function lossWeights(N: number, seqs: ArrayLike<number>[], mode: LossAggregation, totals: { tokens: number; seqs: number }): Float32Array {
+  const w = new Float32Array(N);
+  for (const pos of seqs) {
+    if (pos.length === 0) continue;
+    const v = mode === 'token-mean' ? 1 / Math.max(1, totals.tokens) : 1 / (Math.max(1, totals.seqs) * pos.length);
+    for (let k = 0; k < pos.length; k++) {
+      const n = pos[k];
+      if (!(Number.isInteger(n) && n >= 0 && n < N)) throw new EngineError(`lossWeights: position ${n} is outside the ${N} positions`);
+      w[n] = v;
+    }
   }
   return w;
 }
