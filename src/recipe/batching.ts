@@ -1,8 +1,9 @@
 // Encoded SFT examples to the engine's TokenBatch micro-batches. Each row is one example, padded on
 // the right (padding after the last real token never reaches earlier tokens under the causal mask,
-// and its targets are IGNORE). Packing several short examples into one row is not done: it would
-// need per-row attention resets the kernels do not have, and at the lab's sizes padding to the
-// longest example of the micro-batch wastes little.
+// and its targets are IGNORE). SFT does not pack several short examples into one row: at the lab's
+// sizes padding to the longest example of the micro-batch wastes little. GRPO does pack a
+// question's responses into one row behind their shared prompt (packSharedPrompts, below), where
+// the prompt is most of every sequence.
 import { InputError } from '../engine/errors';
 import { IGNORE, nextTokenTargets, type TokenBatch } from '../model/batch';
 import type { EncodedExample } from '../task/encode';

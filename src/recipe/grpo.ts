@@ -316,6 +316,9 @@ export class GrpoTrainer {
     this.invTemp = 1 / o.temperature;
   }
 
+  /** Training rows so far that held a shared prompt and its responses (layout). */
+  sharedRows = 0;
+
   /** Optimizer updates taken so far (AdamW's step count). */
   get updates(): number {
     return this.trainer.step;
@@ -587,14 +590,15 @@ export class GrpoTrainer {
   private layout(part: PolicySequence[]): { batch: TokenBatch; at: number[] } {
     const o = this.o;
     const pad = { padMultiple: o.padMultiple ?? 16, padId: this.padId, imageTokenId: this.policy.cfg.imageTokenId };
-    const share = (o.sharePrompts ?? true) && this.policy.cfg.text.headDim >= GAPS_MIN_HEAD_DIM && part.every((q) => q.promptLen >= 2);
-    if (!share) {
+    const rows = () => {
       const batch = collate(
         part.map((q) => q.ex),
         { maxLength: this.policy.cfg.text.maxPositionEmbeddings, overflow: 'drop', pad: 'longest', ...pad },
       );
       return { batch, at: part.map((q, r) => r * batch.T + q.promptLen - 1) };
-    }
+    };
+    const share = (o.sharePrompts ?? true) && this.policy.cfg.text.headDim >= GAPS_MIN_HEAD_DIM && part.every((q) => q.promptLen >= 2);
+    if (!share) return rows();
     const groups: PromptGroup[] = [];
     let prev: PolicySequence | null = null;
     for (const q of part) {
@@ -603,6 +607,12 @@ export class GrpoTrainer {
       prev = q;
     }
     const { batch, starts } = packSharedPrompts(groups, pad);
+    // Packing pads every row to the longest group's: with short prompts, long answers and a group
+    // split across micro-batches it can hold more positions than a row per response. Take the
+    // smaller, so sharing never needs more memory than the estimate counts.
+    const longest = Math.max(...part.map((q) => q.ex.ids.length));
+    if (batch.B * batch.T > part.length * Math.ceil(longest / Math.max(1, pad.padMultiple)) * pad.padMultiple) return rows();
+    this.sharedRows += batch.B;
     return { batch, at: starts.flat() };
   }
 

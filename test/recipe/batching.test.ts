@@ -12,7 +12,7 @@ import { Trainer } from '../../src/model/trainer';
 import { encodeSftExample, type EncodedExample } from '../../src/task/encode';
 import { promptText, sftTarget } from '../../src/task/prompt';
 import { CHAT, chatPrompt } from '../../src/io/chat';
-import { collate, countTargets, fitExamples, microBatches, type BatchingOptions } from '../../src/recipe/batching';
+import { collate, countTargets, fitExamples, microBatches, packSharedPrompts, type BatchingOptions } from '../../src/recipe/batching';
 import { InputError } from '../../src/engine/errors';
 import { prepareSftData } from '../../src/recipe/sft';
 import { SFT_DEFAULTS, sftConfigFrom } from '../../src/recipe/sft-config';
@@ -147,6 +147,37 @@ describe('collate', () => {
     });
     // No loss on placeholders: they are in the prompt.
     for (let i = 0; i < b.ids.length; i++) if (b.ids[i] === img) expect(b.targets![i]).toBe(IGNORE);
+  });
+});
+
+describe('packSharedPrompts', () => {
+  it('lays out one prompt, then each response after a copy of its last token, continuing its positions and hiding the responses before it', () => {
+    const IMG = 9;
+    const patches = Float32Array.from([0.5, 0.25]);
+    const { batch, starts } = packSharedPrompts(
+      [
+        { prompt: [1, IMG, 2, 3], patches, nImages: 1, responses: [[40, 41], [50], [60, 61, 62]] },
+        { prompt: [7, 8], patches: new Float32Array(0), nImages: 0, responses: [[70]] },
+      ],
+      { padMultiple: 4, padId: 0, imageTokenId: IMG },
+    );
+    // Row 0: 1 IMG 2 | 3 40 41 | 3 50 | 3 60 61 62 (12 tokens); row 1: 7 | 8 70, padded to 12.
+    expect([batch.B, batch.T]).toEqual([2, 12]);
+    expect(Array.from(batch.ids)).toEqual([1, IMG, 2, 3, 40, 41, 3, 50, 3, 60, 61, 62, 7, 8, 70, ...new Array(9).fill(0)]);
+    expect(starts).toEqual([[3, 6, 8], [13]]);
+    const row0 = (a: ArrayLike<number>) => Array.from(a).slice(0, 12);
+    expect(row0(batch.positions!)).toEqual([0, 1, 2, 3, 4, 5, 3, 4, 3, 4, 5, 6]);
+    // Each position predicts its response's next token; the copies' tokens and the last token of each response predict nothing.
+    const I = IGNORE;
+    expect(row0(batch.targets!)).toEqual([I, I, I, 40, 41, I, 50, I, 60, 61, 62, I]);
+    expect(Array.from(batch.targets!).slice(12, 15)).toEqual([I, 70, I]);
+    // Gaps [gLo, gHi): the prompt sees everything before it; response k hides [3, its start).
+    const gaps = Array.from({ length: 12 }, (_, n) => [batch.gaps![2 * n], batch.gaps![2 * n + 1]].join('-'));
+    expect(gaps).toEqual(['0-0', '0-0', '0-0', '3-3', '3-3', '3-3', '3-6', '3-6', '3-8', '3-8', '3-8', '3-8']);
+    expect([batch.nImages, Array.from(batch.imagePositions!), Array.from(batch.patches!)]).toEqual([1, [1], [0.5, 0.25]]);
+    expect(() => packSharedPrompts([{ prompt: [5], patches: new Float32Array(0), nImages: 0, responses: [[1]] }], { padMultiple: 1, padId: 0 })).toThrow(
+      /a shared prompt needs at least 2 tokens, not 1/,
+    );
   });
 });
 

@@ -18,6 +18,7 @@ import type { WeightMap } from '../../src/model/model';
 import * as ref from '../reference/llama-f64';
 import { tinyVlm, randomWeights, asRefWeights } from '../model/fixtures';
 import { policyLossRef, type RefLossOptions } from '../kernels/grpo.ref';
+import { grpoTestOptions } from './grpo-options';
 import { patchDim, patchesPerImage } from '../../src/model/config';
 
 const bpe = trainByteLevelBpe('the left sign points right; answer A or B.\n'.repeat(4), {
@@ -265,25 +266,25 @@ describe('GRPO with shared-prompt rows', () => {
       policy.loadWeights(policyW);
       const refModel = new Model(g, cfg);
       refModel.loadWeights(refW);
-      const grpo = new GrpoTrainer(policy, refModel, tok, {
-        groupSize: 3,
-        promptsPerStep: 2,
-        updatesPerStep: 1,
-        microBatch: 4, // the second question's samples straddle two micro-batches
-        rolloutBatch: 6,
-        maxNewTokens: 9,
-        temperature: 1,
-        topP: 1,
-        loss: { clipLow: 0.2, clipHigh: 0.28, clipC: 3, klCoef: 0.3, aggregation },
-        advantage: {},
-        optim: { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, gradClip: 1 },
-        seed: 0,
-        padMultiple: 8,
-        sharePrompts,
-      });
+      const grpo = new GrpoTrainer(
+        policy,
+        refModel,
+        tok,
+        grpoTestOptions({
+          groupSize: 3,
+          updatesPerStep: 1,
+          microBatch: 4, // the second question's samples straddle two micro-batches
+          rolloutBatch: 6,
+          maxNewTokens: 9,
+          loss: { clipHigh: 0.28, klCoef: 0.3, aggregation },
+          sharePrompts,
+        }),
+      );
       try {
         const res = await grpo.gradients(mini);
         await grpo.trainer.stream.sync();
+        // Two micro-batches: [question 1 x 3, question 2 x 1] and [question 2 x 2], three shared rows.
+        expect(grpo.sharedRows).toBe(sharePrompts ? 3 : 0);
         const grads = new Map<string, Float32Array>();
         for (const spec of policy.specs) grads.set(spec.name, await download(g, policy.g(spec.name)));
         return { ...res, grads };
@@ -310,6 +311,36 @@ describe('GRPO with shared-prompt rows', () => {
       }
       // The gradient is not trivially zero (the comparison above would prove nothing).
       expect(Math.max(...[...rows.grads.values()].map((x) => Math.hypot(...x)))).toBeGreaterThan(1e-2);
+    }
+  });
+
+  it('falls back to a row per response where packing would hold more positions (short prompt, long answers, a split group)', async () => {
+    const g = await testGpu();
+    const policy = new Model(g, cfg);
+    policy.loadWeights(randomWeights(cfg, 13));
+    const grpo = new GrpoTrainer(
+      policy,
+      null,
+      tok,
+      grpoTestOptions({ groupSize: 3, updatesPerStep: 1, microBatch: 4, rolloutBatch: 6, maxNewTokens: 20, loss: { klCoef: 0 } }),
+    );
+    try {
+      // [A x 3, B x 1]: packed rows 2 + 3 x 21 = 65 -> 2 x 72 positions; a row per response 4 x 24.
+      const seq = (prompt: number[]): PolicySequence => {
+        const ids = [...prompt, ...Array.from({ length: 20 }, (_, j) => 20 + j)];
+        return {
+          ex: { ids, lossMask: new Uint8Array(ids.length).fill(1, 3), patches: new Float32Array(0), nImages: 0 },
+          promptLen: 3,
+          old: new Array(20).fill(-3),
+          adv: 1,
+        };
+      };
+      const res = await grpo.gradients([seq([1, 2, 3]), seq([1, 2, 3]), seq([1, 2, 3]), seq([4, 5, 6])]);
+      expect(grpo.sharedRows).toBe(0);
+      expect(res.seqs.map((x) => x.kl.length)).toEqual([20, 20, 20, 20]);
+    } finally {
+      grpo.release();
+      policy.release();
     }
   });
 });

@@ -13,6 +13,7 @@ import { collate } from '../../src/recipe/batching';
 import { CHAT } from '../../src/io/chat';
 import type { EncodedExample, EncodedPrompt } from '../../src/task/encode';
 import { GrpoTrainer, runGrpo, stepItems, splitEven, type GrpoOptions, type GrpoStepResult, type PolicySequence } from '../../src/recipe/grpo';
+import { grpoTestOptions } from './grpo-options';
 import type { QAItem } from '../../src/task/schema';
 import { Activations } from '../../src/model/activations';
 import { uploadBatch, IGNORE } from '../../src/model/batch';
@@ -41,22 +42,7 @@ const textCfg = (vocabSize: number, ctx = 64): ModelConfig => ({
   },
 });
 
-const options = (o: Partial<GrpoOptions> = {}): GrpoOptions => ({
-  groupSize: 8,
-  promptsPerStep: 2,
-  updatesPerStep: 2,
-  microBatch: 16,
-  rolloutBatch: 16,
-  maxNewTokens: 10,
-  temperature: 1,
-  topP: 1,
-  loss: { clipLow: 0.2, clipHigh: 0.2, clipC: 3, klCoef: 0.01, aggregation: 'token-mean' },
-  advantage: {},
-  optim: { lr: 2e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, gradClip: 1 },
-  seed: 1,
-  padMultiple: 8,
-  ...o,
-});
+const options = grpoTestOptions;
 
 describe('GRPO step pieces', () => {
   it('walks epochs of a seeded shuffle, P prompts a step, the same for a resumed run', () => {
