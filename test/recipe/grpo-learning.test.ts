@@ -12,7 +12,7 @@ import { seededRandom } from '../../src/util/random';
 import { collate } from '../../src/recipe/batching';
 import { CHAT } from '../../src/io/chat';
 import type { EncodedExample, EncodedPrompt } from '../../src/task/encode';
-import { GrpoTrainer, runGrpo, stepItems, splitEven, type GrpoOptions, type GrpoStepResult, type PolicySequence } from '../../src/recipe/grpo';
+import { GrpoTrainer, runGrpo, stepItems, splitEven, type GrpoStepResult, type PolicySequence } from '../../src/recipe/grpo';
 import { grpoTestOptions } from './grpo-options';
 import type { QAItem } from '../../src/task/schema';
 import { Activations } from '../../src/model/activations';
