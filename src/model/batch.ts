@@ -40,6 +40,23 @@ export interface TokenBatch {
   gaps?: Uint32Array;
 }
 
+/**
+ * The images of several prompts or examples as one batch's: their patches concatenated in order
+ * (rows in order and each row's images in order, the order the upload finds their placeholders
+ * in), or undefined when none has an image.
+ */
+export function joinImages(parts: readonly { patches: Float32Array; nImages: number }[]): { patches: Float32Array; nImages: number } | undefined {
+  const nImages = parts.reduce((n, p) => n + p.nImages, 0);
+  if (nImages === 0) return undefined;
+  const patches = new Float32Array(parts.reduce((n, p) => n + p.patches.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    patches.set(p.patches, off);
+    off += p.patches.length;
+  }
+  return { patches, nImages };
+}
+
 export function batchShape(b: TokenBatch, training: boolean): BatchShape {
   return { B: b.B, T: b.T, nImages: b.nImages ?? 0, training };
 }

@@ -155,7 +155,7 @@ export async function generate(m: Model, prompts: number[][], o: GenerateOptions
     upload(
       gpu,
       hist.get('lastRow'),
-      Uint32Array.from(seqPads, (_, j) => Math.floor(j / copies) * Tp + Tp - 1),
+      Uint32Array.from({ length: B }, (_, j) => Math.floor(j / copies) * Tp + Tp - 1),
     );
     const stepPos = new Uint32Array(steps * Bp);
     const stepQ = new Uint32Array(steps * Bp);
@@ -190,7 +190,7 @@ export async function generate(m: Model, prompts: number[][], o: GenerateOptions
     const check = async (): Promise<boolean> => {
       s.submit();
       const toks = await downloadU32(gpu, hist.get('tokens'), done * Bp);
-      const per = seqPads.map((_, b) => Array.from({ length: done }, (_, st) => toks[st * Bp + b]));
+      const per = Array.from({ length: B }, (_, b) => Array.from({ length: done }, (_, st) => toks[st * Bp + b]));
       o.onTokens?.(per.map((seq) => cut(seq, eos)));
       return eos.size > 0 && per.every((seq) => seq.some((x) => eos.has(x)));
     };

@@ -5,7 +5,7 @@
 // question's responses into one row behind their shared prompt (packSharedPrompts, below), where
 // the prompt is most of every sequence.
 import { InputError } from '../engine/errors';
-import { IGNORE, nextTokenTargets, type TokenBatch } from '../model/batch';
+import { IGNORE, joinImages, nextTokenTargets, type TokenBatch } from '../model/batch';
 import type { EncodedExample } from '../task/encode';
 
 export interface BatchingOptions {
@@ -89,27 +89,16 @@ export function collate(examples: EncodedExample[], o: BatchingOptions): TokenBa
   const B = examples.length;
   const ids = new Uint32Array(B * T).fill(o.padId);
   const mask = new Uint8Array(B * T);
-  let nPatches = 0,
-    nImages = 0;
   examples.forEach((e, b) => {
     ids.set(e.ids, b * T);
     mask.set(e.lossMask, b * T);
-    nPatches += e.patches.length;
-    nImages += e.nImages;
   });
   const targets = nextTokenTargets(ids, B, T, mask);
   const batch: TokenBatch = { B, T, ids, targets };
-  if (nImages > 0) {
-    // Placeholder runs appear row by row, and each row's images in order, so concatenating the
-    // examples' patches in row order matches the order the upload scans placeholders in.
-    const patches = new Float32Array(nPatches);
-    let off = 0;
-    for (const e of examples) {
-      patches.set(e.patches, off);
-      off += e.patches.length;
-    }
-    batch.patches = patches;
-    batch.nImages = nImages;
+  const images = joinImages(examples);
+  if (images) {
+    batch.patches = images.patches;
+    batch.nImages = images.nImages;
     if (o.imageTokenId !== undefined) {
       // Only the prompt's placeholders (loss mask 0) carry images; the target part never does.
       const positions: number[] = [];
@@ -208,15 +197,7 @@ export function packSharedPrompts(
     );
   });
   const batch: TokenBatch = { B, T, ids, targets, positions, gaps };
-  const nImages = groups.reduce((n, g) => n + g.nImages, 0);
-  if (nImages > 0) {
-    const patches = new Float32Array(groups.reduce((n, g) => n + g.patches.length, 0));
-    let off = 0;
-    for (const g of groups) {
-      patches.set(g.patches, off);
-      off += g.patches.length;
-    }
-    Object.assign(batch, { patches, nImages, imagePositions: Uint32Array.from(imagePositions) });
-  }
+  const images = joinImages(groups);
+  if (images) Object.assign(batch, images, { imagePositions: Uint32Array.from(imagePositions) });
   return { batch, starts };
 }

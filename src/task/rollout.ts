@@ -5,6 +5,7 @@ import type { QAItem } from './schema';
 import type { TextTokenizer } from '../io/tokenizer';
 import type { Model } from '../model/model';
 import { generate, type Decoding } from '../model/generate';
+import { joinImages } from '../model/batch';
 import { encodePrompt, endOfTurnIds, responseBannedIds, type EncodedPrompt, type PatchCache } from './encode';
 import type { PromptOptions } from './prompt';
 
@@ -59,17 +60,6 @@ export async function sampleResponses(model: Model, tok: TextTokenizer, items: Q
   for (const [batchNo, batch] of batches.entries()) {
     if (o.signal?.aborted) throw new Error('sampling cancelled');
     const ps = batch.items.map((i) => prompts[i]);
-    const nImages = ps.reduce((a, p) => a + p.nImages, 0);
-    let images: { patches: Float32Array; nImages: number } | undefined;
-    if (nImages > 0) {
-      const patches = new Float32Array(ps.reduce((a, p) => a + p.patches.length, 0));
-      let off = 0;
-      for (const p of ps) {
-        patches.set(p.patches, off);
-        off += p.patches.length;
-      }
-      images = { patches, nImages };
-    }
     const res = await generate(
       model,
       ps.map((p) => p.ids),
@@ -85,7 +75,7 @@ export async function sampleResponses(model: Model, tok: TextTokenizer, items: Q
         samplesPerPrompt: batch.copies,
         signal: o.signal,
       },
-      images,
+      joinImages(ps),
     );
     res.ids.forEach((ids, j) => {
       const item = batch.items[Math.floor(j / batch.copies)];

@@ -34,6 +34,16 @@ const cfg: ModelConfig = { ...base, imageTokenId: IMG };
 const P = patchesPerImage(cfg.vision!);
 const PAD = tok.eosIds[0];
 
+/** n random token ids other than the image placeholder. */
+function randomIds(r: ReturnType<typeof rng>, n: number): number[] {
+  return Array.from({ length: n }, () => {
+    let id: number;
+    do id = r.int(V);
+    while (id === IMG);
+    return id;
+  });
+}
+
 /** log-softmax of row `row` of [*, V] logits at `target`, in float64. */
 function logSoftmaxAt(logits: ArrayLike<number>, row: number, target: number): number {
   let mx = -Infinity;
@@ -50,13 +60,7 @@ function logSoftmaxAt(logits: ArrayLike<number>, row: number, target: number): n
  */
 function makeSequences() {
   const r = rng(3);
-  const rand = (n: number) =>
-    Array.from({ length: n }, () => {
-      let id: number;
-      do id = r.int(V);
-      while (id === IMG);
-      return id;
-    });
+  const rand = (n: number) => randomIds(r, n);
   const seqs = [
     { prompt: rand(6), response: rand(7), adv: 1.2, image: false },
     { prompt: [...rand(2), ...new Array(P).fill(IMG), ...rand(3)], response: rand(5), adv: -0.8, image: true },
@@ -233,13 +237,7 @@ describe('GRPO with shared-prompt rows', () => {
   it("gives a row per response's loss, per-token stats and every gradient, groups split across micro-batches, with an image prompt", async () => {
     const g = await testGpu();
     const r = rng(29);
-    const rand = (n: number) =>
-      Array.from({ length: n }, () => {
-        let id: number;
-        do id = r.int(V);
-        while (id === IMG);
-        return id;
-      });
+    const rand = (n: number) => randomIds(r, n);
     const patches = Float32Array.from({ length: P * patchDim(cfg.vision!) }, () => r.uniform());
     // Two questions sampled three times each (one with an image), responses of different lengths.
     const prompts = [
