@@ -206,7 +206,12 @@ export const SYNTH_FIELDS: FieldTable<SynthSpec> = {
       noisyFraction: {
         spec: { type: 'number', min: 0, max: 1 },
         label: 'Wrong traces',
-        help: "Share of items whose teacher trace reasons to a wrong letter: a stand-in for a teacher's mistakes that SFT copies and a verifiable reward does not.",
+        help: "Share of items whose teacher trace concludes with a wrong letter: a stand-in for a teacher's mistakes, which SFT copies and a verifiable reward can correct.",
+      },
+      noisyKind: {
+        spec: oneOf(['misreading', 'conclusion'] as const),
+        label: 'How traces are wrong',
+        help: 'misreading: a wrong trace misreads the input and reasons on from it, so the student copies the misreading. conclusion: every step right, then another letter; the student learns to read the input from the steps and copies only the last mapping, which GRPO at lab sizes corrects far more easily.',
       },
       sloppyFraction: {
         spec: { type: 'number', min: 0, max: 1 },

@@ -156,6 +156,33 @@ describe('synth: teacher traces', () => {
     expect((err as Error).message).toMatch(/synth options\.noisyAnswers: no item's correct answer is one of \["yellow"\] \(answers here: .*"Yellow"/);
   });
 
+  it('an unfaithful teacher (noisyKind "conclusion") writes the true steps and another option\'s letter on the same items', async () => {
+    const o: SynthOptions = { n: 200, kind: 'image', level: 1, seed: 4, split: 'train', templates: ['chest_presence'], fixedOptionOrder: true };
+    const blind = { noisyFraction: 0.6, noisyAnswers: ['Yes'], noisyQuestions: ['left lung'] };
+    const clean = await generateSynthCases(o);
+    const misread = await generateSynthCases({ ...o, ...blind });
+    const unfaithful = await generateSynthCases({ ...o, ...blind, noisyKind: 'conclusion' });
+    const spot = clean.filter((c) => c.item.answer === 'Yes' && c.item.question.includes('left lung')).length;
+    expect(unfaithful.filter((c) => c.trace.mode === 'unfaithful').length).toBe(Math.round(0.6 * spot));
+    expect(unfaithful.filter((c) => c.trace.mode === 'wrong').length).toBe(0);
+    const stepsOf = (reasoning: string | undefined) => (reasoning ?? '').replace(/\s*So the answer is [A-Z]\.$/, '');
+    for (const [i, c] of unfaithful.entries()) {
+      // Same positions as the misreading teacher's; only the kind of error differs.
+      expect(c.trace.mode === 'unfaithful').toBe(misread[i].trace.mode === 'wrong');
+      expect(c.item.hash).toBe(clean[i].item.hash);
+      // Every step is the clean trace's; only an unfaithful one concludes elsewhere.
+      expect(stepsOf(c.item.reasoning)).toBe(stepsOf(clean[i].item.reasoning));
+      expect(traceConclusion(c.item.reasoning) === c.item.answer_label).toBe(c.trace.mode !== 'unfaithful');
+      if (c.trace.mode === 'unfaithful') {
+        expect(c.item.reasoning).toMatch(/It has [1-9]\d* nodules?\./);
+        expect(stepsOf(misread[i].item.reasoning)).not.toBe(stepsOf(c.item.reasoning));
+      }
+    }
+    const err = await generateSynthCases({ ...o, ...blind, noisyKind: 'lies' } as unknown as SynthOptions).catch((e) => e);
+    expect(err).toBeInstanceOf(InputError);
+    expect((err as Error).message).toMatch(/synth options\.noisyKind: must be one of misreading, conclusion, got "lies"/);
+  });
+
   it('a blind spot narrowed by question (noisyQuestions) is wrong only on the matching items of those answers', async () => {
     const o: SynthOptions = { n: 200, kind: 'image', level: 1, seed: 4, split: 'train', templates: ['chest_presence'], fixedOptionOrder: true };
     const clean = await generateSynthCases(o);

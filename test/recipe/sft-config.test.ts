@@ -93,6 +93,8 @@ describe('SFT config', () => {
     // Synth options are checked by the generator itself, still before anything is generated.
     fails(() => applyOverrides(SFT_DEFAULTS, ['data.synth.options={"noise":0.2}']), /data\.synth/, /noise/);
     fails(() => applyOverrides(SFT_DEFAULTS, ['data.synth.options={"noisyFraction":2}']), /noisyFraction/);
+    expect(applyOverrides(SFT_DEFAULTS, ['data.synth.options.noisyKind=conclusion']).data.synth.options).toEqual({ noisyKind: 'conclusion' });
+    fails(() => applyOverrides(SFT_DEFAULTS, ['data.synth.options.noisyKind=lies']), /noisyKind/, /misreading, conclusion/);
     fails(() => applyOverrides(SFT_DEFAULTS, ['data.synth.kind=audio']), /kind must be one of text, image, mixed/);
     // Options are an object of generator settings; a number would be spread into nothing and ignored.
     fails(() => applyOverrides(SFT_DEFAULTS, ['data.synth.options=5']), /data\.synth\.options must be an object/);

@@ -138,7 +138,12 @@ export const SFT_GROUPS: FieldGroup[] = formGroups(SFT_FIELDS, [
   {
     title: 'Data',
     intro: "SFT imitates a teacher's reasoning traces: the target is <think> trace </think> <answer> letter </answer>.",
-    fields: [...synthFields(['noisyFraction', 'sloppyFraction']), { path: 'data.file.limit', when: fileSource }, 'data.requireReasoning', 'data.answer'],
+    fields: [
+      ...synthFields(['noisyFraction', 'noisyKind', 'sloppyFraction']),
+      { path: 'data.file.limit', when: fileSource },
+      'data.requireReasoning',
+      'data.answer',
+    ],
   },
   { title: 'Optimizer', fields: ['lr', 'schedule', 'warmupRatio', 'batchSize', 'gradAccum', 'weightDecay', 'gradClip', 'activationCheckpointing'] },
   { title: 'Length and checkpoints', fields: ['epochs', 'maxSteps', 'checkpoint.every', 'checkpoint.keep'] },

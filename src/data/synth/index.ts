@@ -27,7 +27,7 @@ export interface SynthOptions {
   /** Side of the square scans in pixels, 16..128 (default 32). */
   imageSize?: number;
   split: 'train' | 'test';
-  /** Fraction of items whose trace is wrong: a misreading that concludes with a wrong letter. */
+  /** Fraction of items whose trace concludes with a wrong letter (how: noisyKind). */
   noisyFraction?: number;
   /**
    * The teacher's blind spot: when set, `noisyFraction` is the share of the items whose correct
@@ -44,6 +44,13 @@ export interface SynthOptions {
    * shows leaves the rest of the scans to be read, and the misreading to be copied and corrected.
    */
   noisyQuestions?: string[];
+  /**
+   * How a noisy trace is wrong. 'misreading' (default): the steps of a misread input and their
+   * conclusion, so a student copies the misreading. 'conclusion': every step right, then another
+   * option's letter, a teacher whose answer does not follow from its own reasoning; a student
+   * learns to read the input from the steps and copies only the final mapping.
+   */
+  noisyKind?: 'misreading' | 'conclusion';
   /** Fraction of items whose trace skips its intermediate steps (the conclusion stays right). */
   sloppyFraction?: number;
   /** Restrict to these templates (names from SYNTH_TEMPLATES). */
@@ -119,12 +126,15 @@ const KNOWN_KEYS = [
   'fixedOptionOrder',
   'noisyAnswers',
   'noisyQuestions',
+  'noisyKind',
 ];
 
 export interface ResolvedSynthOptions {
   o: SynthOptions;
   size: number;
   noisy: number;
+  /** The trace mode of a noisy item: 'wrong' (misreading) or 'unfaithful' (conclusion). */
+  noisyMode: 'wrong' | 'unfaithful';
   sloppy: number;
   offset: number;
   fixedOptionOrder: boolean;
@@ -168,6 +178,7 @@ export function validateSynthOptions(opts: unknown, where = 'synth options'): Re
     throw new InputError(`${where}.fixedOptionOrder`, `must be true or false, got ${JSON.stringify(o.fixedOptionOrder)}`);
   }
   const fixedOptionOrder = o.fixedOptionOrder === true;
+  const noisyMode = o.noisyKind === undefined || oneOf('noisyKind', ['misreading', 'conclusion'] as const) === 'misreading' ? 'wrong' : 'unfaithful';
   for (const [k, what] of [
     ['noisyAnswers', 'option texts'],
     ['noisyQuestions', 'phrases'],
@@ -196,7 +207,7 @@ export function validateSynthOptions(opts: unknown, where = 'synth options'): Re
   for (const k of kinds) {
     if (pools[k].length === 0) throw new InputError(`${where}.templates`, `kind ${o.kind} needs at least one ${k} template`);
   }
-  return { o: o as unknown as SynthOptions, size, noisy, sloppy, offset, fixedOptionOrder, pools };
+  return { o: o as unknown as SynthOptions, size, noisy, noisyMode, sloppy, offset, fixedOptionOrder, pools };
 }
 
 const SPLIT_CODE = { train: 1, test: 2 } as const;
@@ -216,7 +227,7 @@ function traceModes(r: ResolvedSynthOptions, eligible?: boolean[]): TraceMode[] 
   const pool = eligible ? order.filter((i) => eligible[i]) : order;
   const nWrong = Math.round(r.noisy * pool.length);
   pool.slice(0, nWrong).forEach((i) => {
-    modes[i] = 'wrong';
+    modes[i] = r.noisyMode;
   });
   const rest = order.filter((i) => modes[i] === 'clean');
   rest.slice(0, Math.min(rest.length, Math.round(r.sloppy * n))).forEach((i) => {

@@ -69,7 +69,7 @@ export interface Template {
 /** Erase a draft's fact type so drafts of different templates fit one list. */
 export const erase = <F>(d: Draft<F>): Draft => d as unknown as Draft;
 
-export type TraceMode = 'clean' | 'wrong' | 'sloppy';
+export type TraceMode = 'clean' | 'wrong' | 'unfaithful' | 'sloppy';
 
 /** The trace's last sentence; traceConclusion reads it back. */
 export const conclusionSentence = (letter: string) => `So the answer is ${letter}.`;
@@ -99,7 +99,7 @@ export interface Trace {
 export function writeTrace(d: Draft, letterOf: Map<string, string>, mode: TraceMode, rng: Rng): Trace {
   const truth = d.explain(d.facts);
   let e = truth;
-  if (mode === 'wrong') {
+  if (mode === 'wrong' || mode === 'unfaithful') {
     let found: Explained | null = null;
     for (let t = 0; t < 200 && !found; t++) {
       // One or two misreadings in a row: some single slips cannot move the answer.
@@ -109,7 +109,7 @@ export function writeTrace(d: Draft, letterOf: Map<string, string>, mode: TraceM
       if (x.answer !== truth.answer && letterOf.has(x.answer)) found = x;
     }
     if (!found) throw new Error(`synth teacher: no misreading of "${d.question}" reaches another option`);
-    e = found;
+    e = mode === 'wrong' ? found : { steps: truth.steps, answer: found.answer };
   }
   let steps = e.steps;
   if (mode === 'sloppy') steps = steps.length >= 2 ? steps.slice(-1) : [];
