@@ -5,6 +5,8 @@
 //   npx tsx scripts/bench-recipe.ts [--seeds 1,2,3] [--out docs/recipe-results.md] [--work DIR]
 //     [--sft-steps N] [--grpo-steps N] [--items N] [--grpo-items N] [--held-out N] [--k N]
 //     [--set-sft key=value ...] [--set-grpo key=value ...] [--filter-pool N] [--reuse-sft]
+//     [--noisy-kind conclusion|misreading] [--image-templates chest_presence,chest_locate]
+//     [--arms mixed,text,image,text-filtered,mixed-filtered]
 //
 // Per seed, one start model and six arms (the start model's own score among them), all scored on
 // the same held-out items (synth test split: text and image questions, reported apart):
@@ -60,12 +62,23 @@ const GRPO_PRESET = 'synth-micro-noisy';
  * value for every patient), and a comparison of RL arms needs a start model that reads its inputs.
  */
 const TEXT_TEMPLATE = 'triage_signs';
-const IMAGE_TEMPLATE = 'chest_presence';
+/**
+ * Scan questions: `chest_presence` carries the blind spot; `chest_locate` (Which lung has nodules?,
+ * the teacher always right) is the other half of the scans from 2026-12-07 on (--image-templates
+ * chest_presence for the earlier design), so a student that copies the blind spot exactly still
+ * reads most scans: with the presence questions alone, copying it leaves about 69% of them right.
+ */
+const IMAGE_TEMPLATES = ['chest_presence', 'chest_locate'];
 const DATA_SEED = 1;
 /**
- * The teacher's blind spots: it misreads this share of the items whose correct answer is the one
- * named (it under-triages yellow patients; it misses nodules in the left lung) and reasons on from
- * the misreading; SFT trains on its own conclusions (data.answer "trace"). A random slip averages
+ * The teacher's blind spots: on this share of the items whose correct answer is the one named (yellow
+ * patients; nodules in the left lung) its trace concludes with another option, and SFT trains on its
+ * conclusions (data.answer "trace"). How it is wrong is --noisy-kind: 'misreading' (it misreads the
+ * input, "temperature normal", "no nodules", and reasons on from it) or 'conclusion' (the default:
+ * every step right, "It has 1 nodule.", then the wrong letter). A misreading leaves the student
+ * weakly taught to tell the misread inputs apart, and GRPO at this scale moved the answer prior
+ * instead of teaching that reading (docs/recipe-results.md, follow-up); a wrong conclusion after
+ * right steps is a mapping the student's own context supports, which is what RL corrects here. A random slip averages
  * out under greedy decoding; a systematic one is what a student copies and a verifiable reward can
  * correct. The scans' blind spot is tied to what is asked: one on every "Yes" (the first design)
  * makes "No" the majority label of every scan, so a student that reads the scans perfectly still
@@ -83,7 +96,9 @@ const BLIND_SPOT: Record<'text' | 'image', { answers: string[]; questions?: stri
  * (blind spot 1 -> 10 of 10, the other scans 22 -> 7 of 22 by step 4): the answer's prior moves far faster
  * than the reading of the left lung it depends on. At 1e-4 the other scans stayed read; on a
  * curated pool of both kinds 2e-4 and 8 prompts a step fixed the notes' blind spot by step 4
- * (25 -> 32 of 32) with the scans unchanged.
+ * (25 -> 32 of 32) with the scans unchanged. With the unfaithful teacher (the default since), 24
+ * steps instead of 12 reached the same held-out scores on seeds 2 and 3 (one more blind-spot scan
+ * of 8 on seed 2, one fewer located scan).
  */
 const FILTERED_MIXED = { lr: 2e-4, promptsPerStep: 8, steps: 12 };
 const inBlindSpot = (it: QAItem) => {
@@ -102,7 +117,7 @@ interface Args {
   perKind: number;
   /** Prompts each RL arm trains on (a small set seen several times, as in the learning proof). */
   grpoItems: number;
-  /** Held-out items per kind. */
+  /** Held-out items per kind (64: at 32 the scans held as few as 4 blind-spot items). */
   heldOutPerKind: number;
   /** Samples per item for the pass counts (recipe: 16). */
   k: number;
@@ -111,6 +126,12 @@ interface Args {
   /** Items at the head of the mixed pool whose pass counts choose the curated mixed arm's prompts. */
   filterPool: number;
   reuseSft: boolean;
+  /** The RL arms to run (--arms; default all). */
+  arms: Set<Arm>;
+  /** Scan templates, the first with the blind spot. */
+  imageTemplates: string[];
+  /** How the teacher's blind-spot traces are wrong (synth noisyKind). */
+  noisyKind: 'misreading' | 'conclusion';
 }
 
 function parseArgs(argv: string[]): Args {
@@ -123,12 +144,15 @@ function parseArgs(argv: string[]): Args {
     grpoSteps: 8,
     perKind: 1000,
     grpoItems: 16,
-    heldOutPerKind: 32,
+    heldOutPerKind: 64,
     k: 4,
     setSft: [],
     setGrpo: [],
     filterPool: 400,
     reuseSft: false,
+    noisyKind: 'conclusion',
+    imageTemplates: IMAGE_TEMPLATES,
+    arms: new Set(ARMS),
   };
   const int = (flag: string, v: string | undefined, min: number) => {
     const n = Number(v);
@@ -181,6 +205,25 @@ function parseArgs(argv: string[]): Args {
         break;
       case '--filter-pool':
         a.filterPool = int(f, v, 2);
+        i++;
+        break;
+      case '--image-templates':
+        if (!v || !/^[a-z_]+(,[a-z_]+)*$/.test(v)) throw new InputError(f, `expects a comma-separated list of image template names, got ${JSON.stringify(v)}`);
+        a.imageTemplates = v.split(',');
+        i++;
+        break;
+      case '--arms': {
+        const names = (v ?? '').split(',');
+        const pick = names.map((n) => ARMS.find((arm) => armName(arm) === n));
+        if (!v || pick.some((x) => !x))
+          throw new InputError(f, `expects a comma-separated list of ${ARMS.slice(1).map(armName).join(', ')}; got ${JSON.stringify(v)}`);
+        a.arms = new Set(['SFT', ...(pick as Arm[])]);
+        i++;
+        break;
+      }
+      case '--noisy-kind':
+        if (v !== 'misreading' && v !== 'conclusion') throw new InputError(f, `expects misreading or conclusion, got ${JSON.stringify(v)}`);
+        a.noisyKind = v;
         i++;
         break;
       case '--reuse-sft':
@@ -242,24 +285,25 @@ interface Pools {
 }
 
 async function writePools(dataDir: string, a: Args): Promise<Pools> {
-  const gen = (kind: 'text' | 'image', template: string, split: 'train' | 'test', n: number) =>
+  const gen = (kind: 'text' | 'image', templates: string[], split: 'train' | 'test', n: number) =>
     generateSynth({
       n,
       kind,
       level: 1,
       seed: DATA_SEED,
       split,
-      templates: [template],
+      templates,
       fixedOptionOrder: true,
       noisyFraction: NOISY_FRACTION,
       noisyAnswers: BLIND_SPOT[kind].answers,
       noisyQuestions: BLIND_SPOT[kind].questions,
+      noisyKind: a.noisyKind,
     });
-  const text = await gen('text', TEXT_TEMPLATE, 'train', a.perKind);
-  const image = await gen('image', IMAGE_TEMPLATE, 'train', a.perKind);
+  const text = await gen('text', [TEXT_TEMPLATE], 'train', a.perKind);
+  const image = await gen('image', a.imageTemplates, 'train', a.perKind);
   // Interleaved, so a prefix of the file (data.file.limit) keeps both kinds.
   const train = text.flatMap((t, i) => [t, image[i]]);
-  const heldOut = [...(await gen('text', TEXT_TEMPLATE, 'test', a.heldOutPerKind)), ...(await gen('image', IMAGE_TEMPLATE, 'test', a.heldOutPerKind))];
+  const heldOut = [...(await gen('text', [TEXT_TEMPLATE], 'test', a.heldOutPerKind)), ...(await gen('image', a.imageTemplates, 'test', a.heldOutPerKind))];
   return {
     train: await writeItems(dataDir, 'train-mixed.jsonl', train),
     text: await writeItems(dataDir, 'train-text.jsonl', text),
@@ -311,6 +355,12 @@ async function lastEval(runDir: string, heldOut: QAItem[]): Promise<Score> {
 
 const ARMS = ['SFT', 'SFT -> RL (mixed)', 'SFT -> RL (text)', 'SFT -> RL (image)', 'SFT -> RL (text, filtered)', 'SFT -> RL (mixed, filtered)'] as const;
 type Arm = (typeof ARMS)[number];
+/** An arm's name on the command line (--arms): "SFT -> RL (text, filtered)" is text-filtered. */
+const armName = (arm: Arm) =>
+  arm
+    .replace(/^SFT( -> RL \()?/, '')
+    .replace(/\)$/, '')
+    .replace(', ', '-');
 
 interface SeedResult {
   seed: number;
@@ -386,14 +436,16 @@ async function runSeed(
       const counts = await passCounts(model, tok, items, { k: a.k, maxNewTokens: 48, batchSize: 32, seed });
       return curate(counts, { k: a.k, lo: 1, hi: a.k - 1, order: 'shuffle', seed: 42 });
     };
-    const r = await filter(pools.textItems);
-    kept = r.kept.map((e) => e.item);
-    histogram = r.histogram.map((b) => b.items);
-    keptMixed = (await filter(mixedPool)).kept.map((e) => e.item);
+    // Each pool's pass counts only when its arm runs (the text pool's are most of the cost).
+    const r = a.arms.has('SFT -> RL (text, filtered)') ? await filter(pools.textItems) : null;
+    kept = r ? r.kept.map((e) => e.item) : [];
+    histogram = r ? r.histogram.map((b) => b.items) : [];
+    keptMixed = a.arms.has('SFT -> RL (mixed, filtered)') ? (await filter(mixedPool)).kept.map((e) => e.item) : [];
   } finally {
     model.release();
   }
-  log(`pass counts (k ${a.k}) of the text pool: ${histogram.map((n, c) => `${c}:${n}`).join(' ')}; kept ${kept.length} of ${pools.textItems.length}`);
+  if (histogram.length)
+    log(`pass counts (k ${a.k}) of the text pool: ${histogram.map((n, c) => `${c}:${n}`).join(' ')}; kept ${kept.length} of ${pools.textItems.length}`);
   const filteredMixed = {
     text: keptMixed.filter((it) => it.images.length === 0).length,
     image: keptMixed.filter((it) => it.images.length > 0).length,
@@ -405,6 +457,7 @@ async function runSeed(
 
   /** One RL arm; `whole` trains on every item of the file with the FILTERED_MIXED settings. */
   const grpo = async (arm: Arm, file: string, whole = false) => {
+    if (!a.arms.has(arm)) return;
     const out = path.join(dir, arm.replace(/[^a-z]+/gi, '-').toLowerCase());
     (await runGrpoCommand(
       {
@@ -434,9 +487,9 @@ async function runSeed(
   await grpo('SFT -> RL (text)', pools.text);
   await grpo('SFT -> RL (image)', pools.image);
   if (filteredFile) await grpo('SFT -> RL (text, filtered)', filteredFile);
-  else log('no text item has a pass count in the keep window: the filtered arm has no data for this seed');
+  else if (a.arms.has('SFT -> RL (text, filtered)')) log('no text item has a pass count in the keep window: the filtered arm has no data for this seed');
   if (filteredMixedFile) await grpo('SFT -> RL (mixed, filtered)', filteredMixedFile, true);
-  else log('no mixed item has a pass count in the keep window: the curated mixed arm has no data for this seed');
+  else if (a.arms.has('SFT -> RL (mixed, filtered)')) log('no mixed item has a pass count in the keep window: the curated mixed arm has no data for this seed');
   return { seed, scores, filtered: { kept: kept.length, total: pools.textItems.length, histogram }, filteredMixed, seconds: (performance.now() - t0) / 1000 };
 }
 
@@ -507,13 +560,13 @@ function report(
       return s ? `${(100 * s.text).toFixed(0)} / ${(100 * s.image).toFixed(0)}, ${(100 * s.format).toFixed(0)}` : 'n/a';
     };
     L.push(
-      `| ${r.seed} | ${ARMS.map(cell).join(' | ')} | ${r.filtered.kept} of ${r.filtered.total} (pass counts 0..${a.k}: ${r.filtered.histogram.join(', ')}) | ${r.filteredMixed.text} notes + ${r.filteredMixed.image} scans of ${r.filteredMixed.total} | ${(r.seconds / 60).toFixed(1)} |`,
+      `| ${r.seed} | ${ARMS.map(cell).join(' | ')} | ${r.filtered.histogram.length ? `${r.filtered.kept} of ${r.filtered.total} (pass counts 0..${a.k}: ${r.filtered.histogram.join(', ')})` : 'n/a'} | ${r.scores['SFT -> RL (mixed, filtered)'] ? `${r.filteredMixed.text} notes + ${r.filteredMixed.image} scans of ${r.filteredMixed.total}` : 'n/a'} | ${(r.seconds / 60).toFixed(1)} |`,
     );
   }
   L.push('', '## Settings', '');
   L.push(
-    `- Items: synth level 1, data seed ${DATA_SEED}; training pools of ${a.perKind} \`${TEXT_TEMPLATE}\` (text) and ${a.perKind} \`${IMAGE_TEMPLATE}\` (scan) questions; ` +
-      `held-out: ${a.heldOutPerKind} of each from the test split, options in fixed order. The teacher has blind spots: it misreads ${NOISY_FRACTION * 100}% of the ${BLIND_SPOT.text.about} and of the ${BLIND_SPOT.image.about}, and SFT trains on its conclusions (data.answer "trace").`,
+    `- Items: synth level 1, data seed ${DATA_SEED}; training pools of ${a.perKind} \`${TEXT_TEMPLATE}\` (text) and ${a.perKind} ${a.imageTemplates.map((t) => `\`${t}\``).join(' + ')} (scan) questions; ` +
+      `held-out: ${a.heldOutPerKind} of each from the test split, options in fixed order. The teacher has blind spots: ${a.noisyKind === 'misreading' ? 'it misreads' : 'its conclusion does not follow from its (right) steps on'} ${NOISY_FRACTION * 100}% of the ${BLIND_SPOT.text.about} and of the ${BLIND_SPOT.image.about} (synth noisyKind "${a.noisyKind}"), and SFT trains on its conclusions (data.answer "trace").`,
   );
   L.push(`- SFT: preset \`${SFT_PRESET}\` at batch 16 and lr 2e-3, ${a.sftSteps} steps, on both pools with the vision encoder on; seed = the run's seed.`);
   L.push(
