@@ -5,7 +5,7 @@
 //   npx tsx scripts/bench-recipe.ts [--seeds 1,2,3] [--out docs/recipe-results.md] [--work DIR]
 //     [--sft-steps N] [--grpo-steps N] [--items N] [--grpo-items N] [--held-out N] [--k N]
 //     [--set-sft key=value ...] [--set-grpo key=value ...] [--filter-pool N] [--reuse-sft]
-//     [--noisy-kind conclusion|misreading] [--image-templates chest_presence,chest_locate]
+//     [--noisy-kind conclusion|misreading] [--noisy-fraction 0.6] [--image-templates chest_presence,chest_locate]
 //     [--arms mixed,text,image,text-filtered,mixed-filtered]
 //
 // Per seed, one start model and six arms (the start model's own score among them), all scored on
@@ -101,6 +101,15 @@ const BLIND_SPOT: Record<'text' | 'image', { answers: string[]; questions?: stri
  * of 8 on seed 2, one fewer located scan).
  */
 const FILTERED_MIXED = { lr: 2e-4, promptsPerStep: 8, steps: 12 };
+/**
+ * The SFT start model's batch and lr. At batch 8 the scans were read and then lost again (62% -> 38%
+ * held-out between steps 80 and 120, chest scans alone); batch 16 read presence questions on 3 seeds
+ * of 3, but with locate questions beside them seed 1 never read the scans in 240 steps (45.3%: "no
+ * nodules" to every presence question), nor at lr 3e-3. At batch 32 (twice the examples, ~13 min
+ * of SFT here instead of ~7) all three seeds read them (2026-12-08: 85.9, 87.5 and 87.5% of the
+ * held-out scans).
+ */
+const SFT_SETTINGS = { batchSize: 32, lr: 2e-3 };
 const inBlindSpot = (it: QAItem) => {
   const b = BLIND_SPOT[it.images.length > 0 ? 'image' : 'text'];
   return b.answers.includes(it.answer) && (!b.questions || b.questions.some((q) => it.question.includes(q)));
@@ -132,6 +141,10 @@ interface Args {
   imageTemplates: string[];
   /** How the teacher's blind-spot traces are wrong (synth noisyKind). */
   noisyKind: 'misreading' | 'conclusion';
+  /** The share of blind-spot items whose trace is wrong (synth noisyFraction). */
+  noisyFraction: number;
+  /** The options given, for the report (without --out and --work, which only say where). */
+  given: string;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -151,8 +164,10 @@ function parseArgs(argv: string[]): Args {
     filterPool: 400,
     reuseSft: false,
     noisyKind: 'conclusion',
+    noisyFraction: NOISY_FRACTION,
     imageTemplates: IMAGE_TEMPLATES,
     arms: new Set(ARMS),
+    given: argv.filter((x, i) => !['--out', '--work'].includes(x) && !['--out', '--work'].includes(argv[i - 1])).join(' '),
   };
   const int = (flag: string, v: string | undefined, min: number) => {
     const n = Number(v);
@@ -226,6 +241,13 @@ function parseArgs(argv: string[]): Args {
         a.noisyKind = v;
         i++;
         break;
+      case '--noisy-fraction': {
+        const x = Number(v);
+        if (v === undefined || !(x > 0 && x <= 1)) throw new InputError(f, `expects a share in (0, 1], got ${JSON.stringify(v)}`);
+        a.noisyFraction = x;
+        i++;
+        break;
+      }
       case '--reuse-sft':
         a.reuseSft = true;
         break;
@@ -294,7 +316,7 @@ async function writePools(dataDir: string, a: Args): Promise<Pools> {
       split,
       templates,
       fixedOptionOrder: true,
-      noisyFraction: NOISY_FRACTION,
+      noisyFraction: a.noisyFraction,
       noisyAnswers: BLIND_SPOT[kind].answers,
       noisyQuestions: BLIND_SPOT[kind].questions,
       noisyKind: a.noisyKind,
@@ -361,6 +383,8 @@ const armName = (arm: Arm) =>
     .replace(/^SFT( -> RL \()?/, '')
     .replace(/\)$/, '')
     .replace(', ', '-');
+/** An arm's run folder under seed-N: "SFT -> RL (text)" runs in sft-rl-text-, the start model in sft. */
+const armDir = (arm: Arm) => arm.replace(/[^a-z]+/gi, '-').toLowerCase();
 
 interface SeedResult {
   seed: number;
@@ -403,16 +427,14 @@ async function runSeed(
         seed: String(seed),
         steps: String(a.sftSteps),
         quiet: true,
-        // Batch 16 at lr 2e-3: at batch 8 the scans were read and then lost again (62% -> 38% held-out
-        // between steps 80 and 120 on chest scans alone); at 16 they reached 80% by step 100 and stayed.
         set: [
           'data.source=file',
           `data.file.path=${JSON.stringify(pools.train)}`,
           `data.file.evalPath=${JSON.stringify(pools.heldOut)}`,
           'data.answer=trace',
           'model.vision=on',
-          'batchSize=16',
-          'lr=2e-3',
+          `batchSize=${SFT_SETTINGS.batchSize}`,
+          `lr=${SFT_SETTINGS.lr}`,
           ...evalSets,
           ...a.setSft,
         ],
@@ -458,7 +480,7 @@ async function runSeed(
   /** One RL arm; `whole` trains on every item of the file with the FILTERED_MIXED settings. */
   const grpo = async (arm: Arm, file: string, whole = false) => {
     if (!a.arms.has(arm)) return;
-    const out = path.join(dir, arm.replace(/[^a-z]+/gi, '-').toLowerCase());
+    const out = path.join(dir, armDir(arm));
     (await runGrpoCommand(
       {
         config: GRPO_PRESET,
@@ -523,7 +545,7 @@ function report(
   const L: string[] = [];
   L.push('# Recipe comparisons on synth (small scale)', '');
   L.push(
-    `Measured ${meta.date} by \`npx tsx scripts/bench-recipe.ts --seeds ${a.seeds.join(',')}\` on ${meta.adapter}; ` +
+    `Measured ${meta.date} by \`npx tsx scripts/bench-recipe.ts ${a.given || `--seeds ${a.seeds.join(',')}`}\` on ${meta.adapter}; ` +
       `${(meta.seconds / 60).toFixed(1)} min in all. Held-out accuracy (%) by the paper's grader and format rate (%) by the reward's gate, ` +
       `greedy decoding, mean ± sample std over the seeds ${results.map((r) => r.seed).join(', ')} ` +
       `(n = ${results.length}${results.length < a.seeds.length ? ` of the ${a.seeds.length} asked; the rest had not finished` : ''}).`,
@@ -566,9 +588,13 @@ function report(
   L.push('', '## Settings', '');
   L.push(
     `- Items: synth level 1, data seed ${DATA_SEED}; training pools of ${a.perKind} \`${TEXT_TEMPLATE}\` (text) and ${a.perKind} ${a.imageTemplates.map((t) => `\`${t}\``).join(' + ')} (scan) questions; ` +
-      `held-out: ${a.heldOutPerKind} of each from the test split, options in fixed order. The teacher has blind spots: ${a.noisyKind === 'misreading' ? 'it misreads' : 'its conclusion does not follow from its (right) steps on'} ${NOISY_FRACTION * 100}% of the ${BLIND_SPOT.text.about} and of the ${BLIND_SPOT.image.about} (synth noisyKind "${a.noisyKind}"), and SFT trains on its conclusions (data.answer "trace").`,
+      `held-out: ${a.heldOutPerKind} of each from the test split, options in fixed order. The teacher has blind spots: ${a.noisyKind === 'misreading' ? 'it misreads' : 'its conclusion does not follow from its (right) steps on'} ${a.noisyFraction * 100}% of the ${BLIND_SPOT.text.about} and of the ${BLIND_SPOT.image.about} (synth noisyKind "${a.noisyKind}"), and SFT trains on its conclusions (data.answer "trace").`,
   );
-  L.push(`- SFT: preset \`${SFT_PRESET}\` at batch 16 and lr 2e-3, ${a.sftSteps} steps, on both pools with the vision encoder on; seed = the run's seed.`);
+  // From the resolved config, so that --set-sft overrides show here too.
+  const sft = settings.sft as { batchSize?: number; lr?: number } | undefined;
+  L.push(
+    `- SFT: preset \`${SFT_PRESET}\` at batch ${sft?.batchSize ?? SFT_SETTINGS.batchSize} and lr ${sft?.lr ?? SFT_SETTINGS.lr}, ${a.sftSteps} steps, on both pools with the vision encoder on; seed = the run's seed.`,
+  );
   L.push(
     `- RL: preset \`${GRPO_PRESET}\`, ${a.grpoSteps} steps from the SFT checkpoint on ${a.grpoItems} prompts of the pool; filtered = ${a.grpoItems} of the text items with pass count 1..${a.k - 1} of k = ${a.k} samples of the SFT model (temperature 1), shuffled with seed 42. ` +
       `Curated mixed = every item of both kinds among the first ${a.filterPool} of the mixed pool whose pass count is 1..${a.k - 1}, ` +
@@ -609,7 +635,7 @@ const md = () =>
     args,
     pools.heldOutItems,
     results,
-    { sft: cfgOf('sft'), grpo: cfgOf('sft-rl-text-') },
+    { sft: cfgOf('sft'), grpo: cfgOf(armDir(ARMS.find((arm) => arm !== 'SFT' && args.arms.has(arm)) ?? 'SFT')) },
     {
       adapter: gpu.info.description || gpu.info.vendor || 'WebGPU',
       seconds: (performance.now() - t0) / 1000,
