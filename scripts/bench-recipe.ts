@@ -27,7 +27,7 @@
 // Everything goes through the commands a person runs (in-process, one device), with the settings
 // of the SFT and GRPO presets named below plus the overrides printed in the report.
 import './raw-imports';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -629,13 +629,24 @@ say(`work folder ${work}; seeds ${args.seeds.join(', ')}`);
 const pools = await writePools(path.join(work, 'data'), args);
 const gpu = await createNodeGpu();
 const results: SeedResult[] = [];
-const cfgOf = (dir: string) => JSON.parse(readFileSync(path.join(work, `seed-${args.seeds[0]}`, dir, 'run_config.json'), 'utf8'));
+/** The resolved config of a run of the first seed; null where it did not run (not asked, or no data). */
+const cfgOf = (dir: string) => {
+  const file = path.join(work, `seed-${args.seeds[0]}`, dir, 'run_config.json');
+  return existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : null;
+};
 const md = () =>
   report(
     args,
     pools.heldOutItems,
     results,
-    { sft: cfgOf('sft'), grpo: cfgOf(armDir(ARMS.find((arm) => arm !== 'SFT' && args.arms.has(arm)) ?? 'SFT')) },
+    {
+      sft: cfgOf('sft'),
+      grpo:
+        ARMS.slice(1)
+          .filter((arm) => args.arms.has(arm))
+          .map((arm) => cfgOf(armDir(arm)))
+          .find((c) => c) ?? null,
+    },
     {
       adapter: gpu.info.description || gpu.info.vendor || 'WebGPU',
       seconds: (performance.now() - t0) / 1000,
