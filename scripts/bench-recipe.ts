@@ -5,7 +5,7 @@
 //   npx tsx scripts/bench-recipe.ts [--seeds 1,2,3] [--out docs/recipe-results.md] [--work DIR]
 //     [--sft-steps N] [--grpo-steps N] [--items N] [--grpo-items N] [--held-out N] [--k N]
 //     [--set-sft key=value ...] [--set-grpo key=value ...] [--filter-pool N] [--reuse-sft]
-//     [--noisy-kind conclusion|misreading] [--noisy-fraction 0.6] [--image-templates chest_presence,chest_locate]
+//     [--noisy-kind conclusion|misreading] [--noisy-fraction 0.75] [--image-templates chest_presence,chest_locate]
 //     [--arms mixed,text,image,text-filtered,mixed-filtered]
 //
 // Per seed, one start model and six arms (the start model's own score among them), all scored on
@@ -85,7 +85,15 @@ const DATA_SEED = 1;
  * answers "No" to all of them (28.1% on every seed); missing left-lung nodules leaves the right
  * lung's questions and the clear left lungs to be read, and about a quarter of the scans wrong.
  */
-const NOISY_FRACTION = 0.6;
+/**
+ * 75%: the blind spot must be one SFT copies under greedy decoding on every seed, or there is nothing
+ * for RL to fix. At 60% (2026-12-08, batch 32) seed 3's SFT answered all 17 blind-spot notes right
+ * (the teacher's wrong letter got less than half the student's probability) and the curated mixed
+ * arm gained +13.0 ± 6.6; at 75% every seed copied both blind spots (0 of 17 notes, 0 of 8 scans)
+ * and it gained +17.4 ± 3.6. The student still samples the right letter about a quarter of the time,
+ * which is GRPO's signal: on seed 2 that was too little to flip the scans in 12 steps.
+ */
+const NOISY_FRACTION = 0.75;
 const BLIND_SPOT: Record<'text' | 'image', { answers: string[]; questions?: string[]; about: string }> = {
   text: { answers: ['Yellow'], about: 'text items whose answer is "Yellow"' },
   image: { answers: ['Yes'], questions: ['left lung'], about: 'scans asked about the left lung whose answer is "Yes"' },
@@ -107,7 +115,7 @@ const FILTERED_MIXED = { lr: 2e-4, promptsPerStep: 8, steps: 12 };
  * of 3, but with locate questions beside them seed 1 never read the scans in 240 steps (45.3%: "no
  * nodules" to every presence question), nor at lr 3e-3. At batch 32 (twice the examples, ~13 min
  * of SFT here instead of ~7) all three seeds read them (2026-12-08: 85.9, 87.5 and 87.5% of the
- * held-out scans).
+ * held-out scans with the teacher wrong on 60%; 79.7, 87.5 and 87.5% at 75%).
  */
 const SFT_SETTINGS = { batchSize: 32, lr: 2e-3 };
 const inBlindSpot = (it: QAItem) => {
