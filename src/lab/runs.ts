@@ -62,6 +62,28 @@ export function runsApi(ctx: LabContext): Calls {
 
   const runFolder = (name: string): Workspace => subWorkspace(ctx.ws, runPath(checkRunName(name)));
 
+  /**
+   * Each run's last run.json read here. Another tab running a run rewrites its run.json every step,
+   * and a read that meets the write can fail (Chrome: NotReadableError once the file changed under
+   * the File it read); the listing then shows that run as last read, instead of dropping it, which
+   * made the Train page stop following it (the run gone from the list, its view with it).
+   */
+  const lastInfo = new Map<string, RunInfo>();
+
+  /** run.json, read again a few times when another tab is writing it. */
+  async function readListed(run: Workspace, name: string, held: boolean): Promise<RunInfo | null> {
+    for (let tries = 1; ; tries++) {
+      const info = await readRunInfo(run).catch(() => null);
+      if (info) {
+        lastInfo.set(name, info);
+        return info;
+      }
+      if (!held) return null;
+      if (tries >= 3) return lastInfo.get(name) ?? null;
+      await new Promise((r) => setTimeout(r, 50 * tries));
+    }
+  }
+
   /** `fn` as the owner of run `name`; refused while another tab runs it. */
   const owning = <T>(name: string, fn: () => Promise<T>): Promise<T> =>
     ctx.locks.hold(
@@ -229,8 +251,9 @@ export function runsApi(ctx: LabContext): Calls {
       for (const e of await ctx.ws.listDir(RUNS)) {
         if (e.kind !== 'dir') continue;
         const run = subWorkspace(ctx.ws, runPath(e.name));
-        // A folder without a readable run.json is not a run (yet); it still blocks its name.
-        const info = await readRunInfo(run).catch(() => null);
+        // A folder without a readable run.json is not a run (yet); it still blocks its name. One
+        // that another tab runs is listed as last read while that tab's writes get in the way.
+        const info = await readListed(run, e.name, elsewhere.has(runPath(e.name)));
         if (info) out.push(await present(run, info, elsewhere));
       }
       return out.sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.name < b.name ? -1 : 1));
@@ -258,6 +281,7 @@ export function runsApi(ctx: LabContext): Calls {
       await owning(name, async () => {
         if ((await ctx.ws.listDir(runPath(name))).length === 0) throw new InputError(`run ${name}`, 'no such run');
         ctx.dropModel(runPath(name));
+        lastInfo.delete(name);
         await ctx.ws.remove(runPath(name));
       });
     },

@@ -88,6 +88,26 @@ function gatedWorkspace(inner: Workspace, g: ReturnType<typeof gate>): Workspace
   };
 }
 
+/** `inner`, whose reads of a run.json fail while `failing()` says so (as Chrome's do once another tab rewrote the file). */
+function unreadableRunFile(inner: Workspace, failing: () => boolean): Workspace {
+  return {
+    name: inner.name,
+    list: () => inner.list(),
+    read: async (p: string) => {
+      if (p.endsWith('run.json') && failing()) throw new Error('NotReadableError: The requested file could not be read');
+      return inner.read(p);
+    },
+    exists: (p: string) => inner.exists(p),
+    write: (p: string, b: Uint8Array) => inner.write(p, b),
+    listDir: (d: string) => inner.listDir(d),
+    append: (p: string, t: string) => inner.append(p, t),
+    remove: (p: string) => inner.remove(p),
+    size: (p: string) => inner.size(p),
+    writeFolder: (d: string, f: Record<string, Uint8Array | string>) => inner.writeFolder(d, f),
+    removeLeftovers: (d: string) => inner.removeLeftovers(d),
+  };
+}
+
 function gatedSource(inner: FileSource, g: ReturnType<typeof gate>): FileSource {
   return {
     name: inner.name,
@@ -185,6 +205,41 @@ describe('two tabs, one storage', () => {
     expect((await labB.runMetrics('r')).filter((x) => x.type === 'step').map((x) => x.step)).toEqual([1, 2, 3]);
     await labB.deleteRun('r');
     expect(await ws.listDir('runs/r')).toEqual([]);
+  }, 120_000);
+
+  it("a run.json another tab is writing does not drop that tab's run from this tab's listing", async () => {
+    const ws = new MemoryWorkspace('tabs-listing');
+    const origin = new LockRegistry();
+    const g = gate();
+    const labA = createLab(gatedWorkspace(ws, g), testGpu, { locks: origin.client() });
+    // How many of tab B's next reads of run.json fail.
+    let unreadable = 0;
+    const labB = createLab(
+      unreadableRunFile(ws, () => unreadable-- > 0),
+      testGpu,
+      { locks: origin.client() },
+    );
+    const run = labA.startRun({ name: 'r', kind: 'sft', config: sftConfig(3, ['checkpoint.every=1']) }, (e: RunEvent) => {
+      if (e.type === 'checkpoint' && e.step === 1) g.close();
+    });
+    await g.reached;
+    const listed = async () => (await labB.listRuns()).find((x) => x.name === 'r');
+
+    // Two reads fail as A writes: B reads it again (it has never read it before).
+    unreadable = 2;
+    expect(await listed()).toMatchObject({ status: 'running-elsewhere', step: 1, checkpoints: [1] });
+    // Every read fails: B lists the run as it last read it.
+    unreadable = Number.POSITIVE_INFINITY;
+    expect(await listed()).toMatchObject({ status: 'running-elsewhere', step: 1, checkpoints: [1] });
+
+    unreadable = 0;
+    g.open();
+    expect(await run).toMatchObject({ status: 'completed', step: 3 });
+    // No other tab holds it now: an unreadable run.json is not a run, as before.
+    unreadable = Number.POSITIVE_INFINITY;
+    expect(await listed()).toBeUndefined();
+    unreadable = 0;
+    expect(await listed()).toMatchObject({ status: 'completed', step: 3 });
   }, 120_000);
 
   it('a dataset import and a model save hold their names: the other tab cannot import, save or delete there meanwhile', async () => {
