@@ -46,6 +46,18 @@ const checkKind = (kind: unknown): RunKind => {
   return kind;
 };
 
+/** `read`, tried again (after 50 ms, then 100) when it fails: another tab may be writing what it reads. */
+async function readingAgain<T>(read: () => Promise<T>): Promise<T> {
+  for (let tries = 1; ; tries++) {
+    try {
+      return await read();
+    } catch (e) {
+      if (tries >= 3) throw e;
+      await new Promise((r) => setTimeout(r, 50 * tries));
+    }
+  }
+}
+
 export function runsApi(ctx: LabContext): Calls {
   // The run this lab is running now, and how a stop asked for it is recorded.
   let active: { name: string; stopAs: 'paused' | 'stopped' } | null = null;
@@ -72,15 +84,17 @@ export function runsApi(ctx: LabContext): Calls {
 
   /** run.json, read again a few times when another tab is writing it. */
   async function readListed(run: Workspace, name: string, held: boolean): Promise<RunInfo | null> {
-    for (let tries = 1; ; tries++) {
-      const info = await readRunInfo(run).catch(() => null);
-      if (info) {
-        lastInfo.set(name, info);
-        return info;
-      }
-      if (!held) return null;
-      if (tries >= 3) return lastInfo.get(name) ?? null;
-      await new Promise((r) => setTimeout(r, 50 * tries));
+    const read = async () => {
+      const info = await readRunInfo(run);
+      if (!info) throw new Error('no run.json');
+      return info;
+    };
+    try {
+      const info = await (held ? readingAgain(read) : read());
+      lastInfo.set(name, info);
+      return info;
+    } catch {
+      return held ? (lastInfo.get(name) ?? null) : null;
     }
   }
 
@@ -122,15 +136,8 @@ export function runsApi(ctx: LabContext): Calls {
    * checkpoint folder can vanish between the listing and the look inside, so a failed read is
    * tried again before it fails the listing.
    */
-  async function checkpointsOf(run: Workspace): Promise<number[]> {
-    for (let tries = 1; ; tries++) {
-      try {
-        return await listCheckpoints(run);
-      } catch (e) {
-        if (tries >= 3) throw e;
-        await new Promise((r) => setTimeout(r, 50 * tries));
-      }
-    }
+  function checkpointsOf(run: Workspace): Promise<number[]> {
+    return readingAgain(() => listCheckpoints(run));
   }
 
   /** The run's job from its run.json settings (checked again), with more steps when asked. */

@@ -66,47 +66,36 @@ function gate() {
   };
 }
 
-function gatedWorkspace(inner: Workspace, g: ReturnType<typeof gate>): Workspace {
+/** `inner` with `before(method, path)` awaited ahead of every call (it may hold the call, or throw instead of it). */
+function interposed(inner: Workspace, before: (method: keyof Workspace, path: string) => Promise<void>): Workspace {
   const via =
-    <A extends unknown[], R>(f: (...a: A) => Promise<R>) =>
+    <A extends [string?, ...unknown[]], R>(method: keyof Workspace, f: (...a: A) => Promise<R>) =>
     async (...a: A) => {
-      await g.pass();
+      await before(method, a[0] ?? '');
       return f(...a);
     };
   return {
     name: inner.name,
-    list: via(() => inner.list()),
-    read: via((p: string) => inner.read(p)),
-    exists: via((p: string) => inner.exists(p)),
-    write: via((p: string, b: Uint8Array) => inner.write(p, b)),
-    listDir: via((d: string) => inner.listDir(d)),
-    append: via((p: string, t: string) => inner.append(p, t)),
-    remove: via((p: string) => inner.remove(p)),
-    size: via((p: string) => inner.size(p)),
-    writeFolder: via((d: string, f: Record<string, Uint8Array | string>) => inner.writeFolder(d, f)),
-    removeLeftovers: via((d: string) => inner.removeLeftovers(d)),
+    list: via('list', () => inner.list()),
+    read: via('read', (p: string) => inner.read(p)),
+    exists: via('exists', (p: string) => inner.exists(p)),
+    write: via('write', (p: string, b: Uint8Array) => inner.write(p, b)),
+    listDir: via('listDir', (d: string) => inner.listDir(d)),
+    append: via('append', (p: string, t: string) => inner.append(p, t)),
+    remove: via('remove', (p: string) => inner.remove(p)),
+    size: via('size', (p: string) => inner.size(p)),
+    writeFolder: via('writeFolder', (d: string, f: Record<string, Uint8Array | string>) => inner.writeFolder(d, f)),
+    removeLeftovers: via('removeLeftovers', (d: string) => inner.removeLeftovers(d)),
   };
 }
 
+const gatedWorkspace = (inner: Workspace, g: ReturnType<typeof gate>) => interposed(inner, () => g.pass());
+
 /** `inner`, whose reads of a run.json fail while `failing()` says so (as Chrome's do once another tab rewrote the file). */
-function unreadableRunFile(inner: Workspace, failing: () => boolean): Workspace {
-  return {
-    name: inner.name,
-    list: () => inner.list(),
-    read: async (p: string) => {
-      if (p.endsWith('run.json') && failing()) throw new Error('NotReadableError: The requested file could not be read');
-      return inner.read(p);
-    },
-    exists: (p: string) => inner.exists(p),
-    write: (p: string, b: Uint8Array) => inner.write(p, b),
-    listDir: (d: string) => inner.listDir(d),
-    append: (p: string, t: string) => inner.append(p, t),
-    remove: (p: string) => inner.remove(p),
-    size: (p: string) => inner.size(p),
-    writeFolder: (d: string, f: Record<string, Uint8Array | string>) => inner.writeFolder(d, f),
-    removeLeftovers: (d: string) => inner.removeLeftovers(d),
-  };
-}
+const unreadableRunFile = (inner: Workspace, failing: () => boolean) =>
+  interposed(inner, async (method, p) => {
+    if (method === 'read' && p.endsWith('run.json') && failing()) throw new Error('NotReadableError: The requested file could not be read');
+  });
 
 function gatedSource(inner: FileSource, g: ReturnType<typeof gate>): FileSource {
   return {
